@@ -1,0 +1,264 @@
+#include "depot/object/backend_util.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <random>
+
+#include "depot/core/md5.h"
+
+namespace depot::object {
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not valid.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  uint32_t cp = 0;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMinForLength[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+bool EtagMatches(std::string_view condition, std::string_view etag) {
+  if (condition == "*") return true;
+  // A comma-separated list of ETags, quoted or not, as HTTP allows.
+  while (!condition.empty()) {
+    size_t comma = condition.find(',');
+    std::string_view one = condition.substr(0, comma);
+    condition = comma == std::string_view::npos ? "" : condition.substr(comma + 1);
+    while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
+    while (!one.empty() && one.back() == ' ') one.remove_suffix(1);
+    if (one.substr(0, 2) == "W/") one.remove_prefix(2);
+    if (one.size() >= 2 && one.front() == '"' && one.back() == '"') {
+      one = one.substr(1, one.size() - 2);
+    }
+    if (one == etag) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string QuoteKey(std::string_view key) {
+  std::string out = "\"";
+  size_t i = 0;
+  while (i < key.size() && out.size() < 100) {
+    size_t n = Utf8SequenceLength(key, i);
+    unsigned char c = static_cast<unsigned char>(key[i]);
+    if (n == 0 || c < 0x20 || c == 0x7F) {
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+    } else if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+      ++i;
+    } else {
+      out.append(key.substr(i, n));
+      i += n;
+    }
+  }
+  if (i < key.size()) out += fmt::format("...({} bytes)", key.size());
+  out += '"';
+  return out;
+}
+
+Status ValidateKey(std::string_view key) {
+  if (key.empty()) return InvalidArgumentError("key \"\": keys must not be empty");
+  if (key.size() > kMaxKeyBytes) {
+    return InvalidArgumentError(fmt::format("key {}: {} bytes is longer than the {}-byte limit",
+                                            QuoteKey(key), key.size(), kMaxKeyBytes));
+  }
+  for (size_t i = 0; i < key.size();) {
+    if (key[i] == '\0') {
+      return InvalidArgumentError(
+          fmt::format("key {}: NUL byte at offset {} is not allowed", QuoteKey(key), i));
+    }
+    size_t n = Utf8SequenceLength(key, i);
+    if (n == 0) {
+      return InvalidArgumentError(
+          fmt::format("key {}: invalid UTF-8 at offset {}", QuoteKey(key), i));
+    }
+    i += n;
+  }
+  return Status::Ok();
+}
+
+Result<bool> EvaluatePreconditions(const GetOptions& options, const ObjectMeta& meta) {
+  if (options.if_match && !EtagMatches(*options.if_match, meta.etag)) {
+    return FailedPreconditionError(fmt::format("key {}: ETag \"{}\" does not match If-Match {}",
+                                               QuoteKey(meta.key), meta.etag, *options.if_match));
+  }
+  if (!options.if_match && options.if_unmodified_since &&
+      meta.last_modified > *options.if_unmodified_since) {
+    return FailedPreconditionError(
+        fmt::format("key {}: modified after the If-Unmodified-Since time", QuoteKey(meta.key)));
+  }
+  if (options.if_none_match) return EtagMatches(*options.if_none_match, meta.etag);
+  if (options.if_modified_since) {
+    // HTTP dates have one-second resolution: compare whole seconds.
+    auto modified = std::chrono::floor<std::chrono::seconds>(meta.last_modified);
+    auto since = std::chrono::floor<std::chrono::seconds>(*options.if_modified_since);
+    return modified <= since;
+  }
+  return false;
+}
+
+Status CheckPutMode(std::string_view key, const PutOptions& options, const ObjectMeta* current) {
+  switch (options.mode) {
+    case PutMode::kOverwrite:
+      return Status::Ok();
+    case PutMode::kCreate:
+      if (current != nullptr) {
+        return AlreadyExistsError(fmt::format("key {} already exists", QuoteKey(key)));
+      }
+      return Status::Ok();
+    case PutMode::kUpdate:
+      if (current == nullptr) {
+        return FailedPreconditionError(
+            fmt::format("key {}: conditional update, but the key does not exist", QuoteKey(key)));
+      }
+      if (current->etag != options.if_match) {
+        return FailedPreconditionError(
+            fmt::format("key {}: ETag is \"{}\", the update expected \"{}\"", QuoteKey(key),
+                        current->etag, options.if_match));
+      }
+      return Status::Ok();
+  }
+  return InternalError("unknown PutMode");
+}
+
+ListBuilder::ListBuilder(const ListOptions& options) : options_(options) {
+  if (options_.max_keys == 0) {
+    status_ = InvalidArgumentError("list: max_keys must be at least 1");
+    return;
+  }
+  start_ = options_.start_after;
+  const std::string& token = options_.continuation_token;
+  if (!token.empty()) {
+    // Tokens are "K" + last key returned, or "P" + last common prefix returned.
+    if (token[0] == 'K') {
+      start_ = std::max(start_, token.substr(1));
+    } else if (token[0] == 'P') {
+      start_ = std::max(start_, token.substr(1));
+      skip_prefix_ = token.substr(1);
+    } else {
+      status_ = InvalidArgumentError(
+          fmt::format("list: continuation token {} was not made by this store", QuoteKey(token)));
+      return;
+    }
+  }
+  seek_key_ = std::max(options_.prefix, start_);
+}
+
+bool ListBuilder::Add(const ObjectMeta& meta) {
+  const std::string& key = meta.key;
+  if (!StartsWith(key, options_.prefix)) return key < options_.prefix;
+  if (key <= start_) return true;
+  if (!skip_prefix_.empty() && StartsWith(key, skip_prefix_)) return true;
+  std::string entry;
+  bool is_prefix = false;
+  if (!options_.delimiter.empty()) {
+    size_t pos = key.find(options_.delimiter, options_.prefix.size());
+    if (pos != std::string::npos) {
+      entry = key.substr(0, pos + options_.delimiter.size());
+      is_prefix = true;
+      if (!result_.common_prefixes.empty() && result_.common_prefixes.back() == entry) {
+        return true;
+      }
+    }
+  }
+  if (count_ == options_.max_keys) {
+    result_.next_continuation_token = last_emitted_token_;
+    return false;
+  }
+  ++count_;
+  if (is_prefix) {
+    last_emitted_token_ = "P" + entry;
+    result_.common_prefixes.push_back(std::move(entry));
+  } else {
+    last_emitted_token_ = "K" + key;
+    result_.objects.push_back(meta);
+  }
+  return true;
+}
+
+ListResult ListBuilder::Finish() && { return std::move(result_); }
+
+std::string MultipartEtag(std::span<const std::string> part_etags) {
+  Md5 md5;
+  for (const std::string& hex : part_etags) {
+    std::string raw(hex.size() / 2, '\0');
+    for (size_t i = 0; i < raw.size(); ++i) {
+      raw[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+    }
+    md5.Update(raw);
+  }
+  return fmt::format("{}-{}", HexEncode(md5.Finish()), part_etags.size());
+}
+
+Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<const PartInfo> staged,
+                             uint64_t min_part_size) {
+  if (requested.empty()) {
+    return InvalidArgumentError("complete multipart: the part list is empty");
+  }
+  for (size_t i = 1; i < requested.size(); ++i) {
+    if (requested[i].part_number <= requested[i - 1].part_number) {
+      return InvalidArgumentError(fmt::format(
+          "complete multipart: part {} listed after part {} (InvalidPartOrder: part numbers must "
+          "ascend)",
+          requested[i].part_number, requested[i - 1].part_number));
+    }
+  }
+  for (size_t i = 0; i < requested.size(); ++i) {
+    const PartInfo& part = requested[i];
+    auto it = std::find_if(staged.begin(), staged.end(),
+                           [&](const PartInfo& s) { return s.part_number == part.part_number; });
+    if (it == staged.end()) {
+      return InvalidArgumentError(fmt::format(
+          "complete multipart: part {} was never uploaded (InvalidPart)", part.part_number));
+    }
+    if (it->etag != part.etag) {
+      return InvalidArgumentError(fmt::format(
+          "complete multipart: part {} has ETag \"{}\", the list says \"{}\" (InvalidPart)",
+          part.part_number, it->etag, part.etag));
+    }
+    if (i + 1 < requested.size() && it->size < min_part_size) {
+      return InvalidArgumentError(fmt::format(
+          "complete multipart: part {} is {} bytes, below the {}-byte minimum for all but the "
+          "last part (EntityTooSmall)",
+          part.part_number, it->size, min_part_size));
+    }
+  }
+  return Status::Ok();
+}
+
+std::string RandomHexId() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return fmt::format("{:016x}{:016x}", rng(), rng());
+}
+
+}  // namespace depot::object

@@ -1,0 +1,78 @@
+// Building blocks shared by object-store backends, so that every backend applies the same rules:
+// key validation, RFC 9110 read preconditions, paginated listing with delimiters, and the
+// validation of a multipart part list. Stateless functions and a single-use ListBuilder; all
+// thread-compatible.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "depot/core/result.h"
+#include "depot/object/store.h"
+
+namespace depot::object {
+
+inline constexpr size_t kMaxKeyBytes = 1024;
+
+// Every backend's key rule: 1..1024 bytes of valid UTF-8 without NUL. kInvalidArgument names the
+// key (escaped) and the reason.
+Status ValidateKey(std::string_view key);
+
+// A key made printable for messages: control and non-UTF-8 bytes as \xNN, at most ~100 bytes.
+std::string QuoteKey(std::string_view key);
+
+// Applies the read preconditions of `options` to the current object `meta`. Returns
+// kFailedPrecondition for a failed If-Match / If-Unmodified-Since, true when the caller should
+// answer "not modified", false to go on and read.
+Result<bool> EvaluatePreconditions(const GetOptions& options, const ObjectMeta& meta);
+
+// Checks that a put in `options.mode` may replace `current` (nullptr: the key is absent).
+Status CheckPutMode(std::string_view key, const PutOptions& options, const ObjectMeta* current);
+
+// Builds one page of a listing from keys fed in ascending order.
+//
+//   ListBuilder builder(options);  // validates options; check builder.status()
+//   for (each object with key >= builder.seek_key(), ascending) if (!builder.Add(meta)) break;
+//   ListResult page = std::move(builder).Finish();
+class ListBuilder {
+ public:
+  explicit ListBuilder(const ListOptions& options);
+
+  // kInvalidArgument for max_keys == 0 or a continuation token this builder did not make.
+  const Status& status() const { return status_; }
+  // Keys below this one can never be part of the page.
+  const std::string& seek_key() const { return seek_key_; }
+  // Feeds the next key. False when the page is complete (or the key is past the prefix): stop.
+  bool Add(const ObjectMeta& meta);
+  ListResult Finish() &&;
+
+ private:
+  ListOptions options_;
+  Status status_;
+  std::string start_;        // keys <= start_ are skipped
+  std::string skip_prefix_;  // keys with this prefix are skipped (a prefix already returned)
+  std::string seek_key_;
+  std::string last_emitted_token_;
+  size_t count_ = 0;
+  ListResult result_;
+};
+
+// The ETag S3 gives a multipart object: hex(md5(md5(part 1) || ... || md5(part n))) + "-n".
+// `part_etags` are the parts' hex MD5s.
+std::string MultipartEtag(std::span<const std::string> part_etags);
+
+// Checks a CompleteMultipart part list against the staged parts (`staged`, any order):
+// non-empty, strictly ascending part numbers, each naming a staged part with the same ETag, and
+// every part but the last at least `min_part_size` bytes. kInvalidArgument names the part.
+Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<const PartInfo> staged,
+                             uint64_t min_part_size);
+
+// A new random upload id / ETag-safe token: 32 lower-case hex characters.
+std::string RandomHexId();
+
+}  // namespace depot::object

@@ -1,0 +1,95 @@
+// depot::object::BufferedUpload: a writer that takes bytes in chunks of any size and ships them to
+// an ObjectStore as multipart parts, uploading several parts in parallel (Convex's BufferedUpload,
+// with bounded memory and a pluggable part-size policy).
+//
+//   DEPOT_ASSIGN_OR_RETURN(auto upload, BufferedUpload::Start(store, "big.bin", {}));
+//   DEPOT_RETURN_IF_ERROR(upload->Write(chunk));   // any number of times, any sizes
+//   DEPOT_ASSIGN_OR_RETURN(PutResult done, upload->Finish());
+//
+// Part sizes: PartSizePolicy::Geometric(min, max) starts at `min` and doubles after every part up
+// to `max` (min=10, max=30, 80 bytes in 7-byte writes gives parts 14, 21, 30, 15); a part is cut
+// once the buffer reaches the current target, and a buffer beyond `max` is split at `max`.
+// PartSizePolicy::Fixed(n) cuts every non-final part at exactly n bytes (Cloudflare R2 requires
+// equal parts). A chunk that arrives while the buffer is empty and is already of a valid part size
+// is shipped without a copy.
+//
+// Memory: at most `max_in_flight` parts are uploading at once; Write blocks while that many are in
+// flight, so the upload holds at most (max_in_flight + 1) x the largest part size.
+//
+// Lifecycle: the object appears only on an explicit Finish(). If nothing was shipped yet, Finish()
+// stores the buffer with a single Put (no multipart for small objects). Any failure (of a part, of
+// the caller's writes, or the caller's Abort()) aborts the multipart upload and makes every later
+// call return the first error; destroying an unfinished upload aborts it too. Not thread-safe: one
+// writer thread per upload (parts upload on the upload's own worker threads).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "depot/core/bytes.h"
+#include "depot/core/executor.h"
+#include "depot/core/result.h"
+#include "depot/object/store.h"
+
+namespace depot::object {
+
+class PartSizePolicy {
+ public:
+  // Convex's policy: parts grow geometrically from `min` to `max`.
+  static PartSizePolicy Geometric(uint64_t min, uint64_t max) { return {min, max, false}; }
+  // Every non-final part exactly `size` bytes.
+  static PartSizePolicy Fixed(uint64_t size) { return {size, size, true}; }
+
+  uint64_t min() const { return min_; }
+  uint64_t max() const { return max_; }
+  bool fixed() const { return fixed_; }
+
+ private:
+  PartSizePolicy(uint64_t min, uint64_t max, bool fixed) : min_(min), max_(max), fixed_(fixed) {}
+  uint64_t min_;
+  uint64_t max_;
+  bool fixed_;
+};
+
+struct BufferedUploadOptions {
+  // Geometric 8 MiB .. 128 MiB by default: small files stay fast, and 10,000 parts still reach
+  // past 1 TiB.
+  PartSizePolicy part_size = PartSizePolicy::Geometric(8 << 20, 128 << 20);
+  int max_in_flight = 4;
+  PutOptions put_options;  // content type, metadata, mode: applied to the finished object
+};
+
+class BufferedUpload {
+ public:
+  // Validates the options against store.capabilities() (kInvalidArgument naming the bad value,
+  // kUnimplemented when the store lacks multipart and the policy can need it). `store` must
+  // outlive the upload.
+  static Result<std::unique_ptr<BufferedUpload>> Start(ObjectStore& store, std::string key,
+                                                       BufferedUploadOptions options = {});
+  ~BufferedUpload();  // aborts unless finished
+  BufferedUpload(const BufferedUpload&) = delete;
+  BufferedUpload& operator=(const BufferedUpload&) = delete;
+
+  Status Write(std::string_view data);
+  // Same, without a copy when the chunk can be shipped as a whole part.
+  Status Write(Bytes data);
+  // Uploads what is buffered, waits for every part, and completes the object.
+  Result<PutResult> Finish();
+  // Abandons the upload and removes every part already uploaded. OK if nothing was started.
+  Status Abort();
+
+  uint64_t bytes_written() const;
+  // Sizes of the parts shipped so far, in part order (for tests and progress reports).
+  std::vector<uint64_t> part_sizes() const;
+
+ private:
+  class Impl;
+  explicit BufferedUpload(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace depot::object

@@ -1,0 +1,38 @@
+// Convenience operations over any ObjectStore (Convex's StorageExt): whole-file transfers,
+// existence checks, store-to-store copies and prefix deletion. Each is built only from the
+// ObjectStore interface, BufferedUpload and ObjectReader, so it works on every backend; each
+// streams through bounded memory (see those classes' options).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "depot/core/result.h"
+#include "depot/object/buffered_upload.h"
+#include "depot/object/object_reader.h"
+#include "depot/object/store.h"
+
+namespace depot::object {
+
+// Uploads the local file at `path` to `key` through a BufferedUpload.
+Result<PutResult> PutFile(ObjectStore& store, std::string_view key,
+                          const std::filesystem::path& path, BufferedUploadOptions options = {});
+// Downloads `key` into `path` (written to a temporary file beside it, fsync'd, then renamed).
+Status GetToFile(ObjectStore& store, std::string_view key, const std::filesystem::path& path,
+                 ObjectReaderOptions options = {});
+// The whole object in memory.
+Result<Bytes> GetAll(ObjectStore& store, std::string_view key);
+// True if the key exists; errors other than kNotFound are returned.
+Result<bool> Exists(ObjectStore& store, std::string_view key);
+// Streams `from_key` of `from` into `to_key` of `to` (two different stores), reading ahead and
+// uploading parts in parallel.
+Result<PutResult> CopyBetween(ObjectStore& from, std::string_view from_key, ObjectStore& to,
+                              std::string_view to_key, ObjectReaderOptions read_options = {},
+                              BufferedUploadOptions write_options = {});
+// Deletes every object whose key starts with `prefix`; returns how many were deleted.
+Result<uint64_t> DeletePrefix(ObjectStore& store, std::string_view prefix);
+// Every object under `prefix`, following continuation tokens (recursive: no delimiter).
+Result<std::vector<ObjectMeta>> ListAll(ObjectStore& store, std::string_view prefix);
+
+}  // namespace depot::object

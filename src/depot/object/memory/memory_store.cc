@@ -1,0 +1,232 @@
+// The memory store keeps objects in a std::map under one mutex. Puts compute the MD5 ETag
+// before taking the lock, so the lock is held only for the map update; Get shares the stored
+// Bytes (or a slice of them) instead of copying.
+#include "depot/object/memory/memory_store.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <tuple>
+
+#include "depot/core/md5.h"
+#include "depot/object/backend_util.h"
+
+namespace depot::object {
+
+MemoryStore::MemoryStore(MemoryStoreOptions options, std::string name)
+    : options_(options), name_(std::move(name)) {}
+
+Capabilities MemoryStore::capabilities() const {
+  Capabilities caps;
+  caps.conditional_put = true;
+  caps.multipart = true;
+  caps.delimiter_list = true;
+  caps.copy = true;
+  caps.copy_if_absent = true;
+  caps.atomic_rename = true;
+  caps.min_part_size = options_.min_part_size;
+  caps.max_part_size = uint64_t{5} << 30;
+  caps.max_parts = 10000;
+  caps.max_delete_batch = 1000;
+  return caps;
+}
+
+std::string MemoryStore::ToString() const { return "mem://" + name_; }
+
+Result<PutResult> MemoryStore::PutLocked(std::string_view key, Bytes data,
+                                         const PutOptions& options, std::string etag) {
+  auto it = objects_.find(key);
+  DEPOT_RETURN_IF_ERROR(
+      CheckPutMode(key, options, it == objects_.end() ? nullptr : &it->second.meta));
+  Object object;
+  object.meta.key = std::string(key);
+  object.meta.size = data.size();
+  object.meta.last_modified = Clock::now();
+  object.meta.etag = std::move(etag);
+  object.meta.content_type = options.content_type;
+  object.meta.user_metadata = options.user_metadata;
+  object.data = std::move(data);
+  PutResult result{object.meta.etag, std::nullopt};
+  objects_.insert_or_assign(std::string(key), std::move(object));
+  return result;
+}
+
+Result<PutResult> MemoryStore::Put(std::string_view key, Bytes data, const PutOptions& options) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  std::string etag = Md5::HexOf(data.view());
+  std::lock_guard lock(mu_);
+  return PutLocked(key, std::move(data), options, std::move(etag));
+}
+
+Result<GetResult> MemoryStore::Get(std::string_view key, const GetOptions& options) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  GetResult result;
+  Bytes data;
+  {
+    std::lock_guard lock(mu_);
+    auto it = objects_.find(key);
+    if (it == objects_.end()) {
+      return NotFoundError(fmt::format("key {} does not exist", QuoteKey(key)));
+    }
+    result.meta = it->second.meta;
+    data = it->second.data;
+  }
+  DEPOT_ASSIGN_OR_RETURN(result.not_modified, EvaluatePreconditions(options, result.meta));
+  DEPOT_ASSIGN_OR_RETURN(result.range, options.range.Validate(result.meta.size));
+  if (!options.head && !result.not_modified) {
+    result.data = data.Slice(result.range.begin, result.range.length());
+  }
+  return result;
+}
+
+Result<ObjectMeta> MemoryStore::Head(std::string_view key) {
+  GetOptions options;
+  options.head = true;
+  DEPOT_ASSIGN_OR_RETURN(GetResult result, Get(key, options));
+  return std::move(result.meta);
+}
+
+Status MemoryStore::Delete(std::string_view key) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  std::lock_guard lock(mu_);
+  if (auto it = objects_.find(key); it != objects_.end()) objects_.erase(it);
+  return Status::Ok();
+}
+
+std::vector<Status> MemoryStore::DeleteMany(std::span<const std::string> keys) {
+  std::vector<Status> results;
+  results.reserve(keys.size());
+  for (const std::string& key : keys) results.push_back(Delete(key));
+  return results;
+}
+
+Result<ListResult> MemoryStore::List(const ListOptions& options) {
+  ListBuilder builder(options);
+  DEPOT_RETURN_IF_ERROR(builder.status());
+  std::lock_guard lock(mu_);
+  for (auto it = objects_.lower_bound(builder.seek_key()); it != objects_.end(); ++it) {
+    if (!builder.Add(it->second.meta)) break;
+  }
+  return std::move(builder).Finish();
+}
+
+Result<PutResult> MemoryStore::Copy(std::string_view from, std::string_view to, CopyMode mode) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(from));
+  DEPOT_RETURN_IF_ERROR(ValidateKey(to));
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(from);
+  if (it == objects_.end()) {
+    return NotFoundError(fmt::format("copy: source key {} does not exist", QuoteKey(from)));
+  }
+  PutOptions options;
+  options.mode = mode == CopyMode::kCreate ? PutMode::kCreate : PutMode::kOverwrite;
+  options.content_type = it->second.meta.content_type;
+  options.user_metadata = it->second.meta.user_metadata;
+  Bytes data = it->second.data;
+  std::string etag = it->second.meta.etag;
+  return PutLocked(to, std::move(data), options, std::move(etag));
+}
+
+Status MemoryStore::Rename(std::string_view from, std::string_view to, CopyMode mode) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(from));
+  DEPOT_RETURN_IF_ERROR(ValidateKey(to));
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(from);
+  if (it == objects_.end()) {
+    return NotFoundError(fmt::format("rename: source key {} does not exist", QuoteKey(from)));
+  }
+  if (from == to) return Status::Ok();
+  if (mode == CopyMode::kCreate && objects_.find(to) != objects_.end()) {
+    return AlreadyExistsError(fmt::format("rename: destination {} exists", QuoteKey(to)));
+  }
+  Object object = std::move(it->second);
+  objects_.erase(it);
+  object.meta.key = std::string(to);
+  objects_.insert_or_assign(std::string(to), std::move(object));
+  return Status::Ok();
+}
+
+Result<std::string> MemoryStore::CreateMultipart(std::string_view key, const PutOptions& options) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  std::string id = RandomHexId();
+  std::lock_guard lock(mu_);
+  uploads_[id] = Upload{std::string(key), options, Clock::now(), {}};
+  return id;
+}
+
+Result<MemoryStore::Upload*> MemoryStore::FindUploadLocked(std::string_view key,
+                                                           std::string_view upload_id) {
+  auto it = uploads_.find(upload_id);
+  if (it == uploads_.end() || it->second.key != key) {
+    return NotFoundError(
+        fmt::format("multipart upload \"{}\" for key {} does not exist", upload_id, QuoteKey(key)));
+  }
+  return &it->second;
+}
+
+Result<PartInfo> MemoryStore::PutPart(std::string_view key, std::string_view upload_id,
+                                      int part_number, Bytes data) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  if (part_number < 1 || part_number > 10000) {
+    return InvalidArgumentError(fmt::format("part number {} is outside 1..10000", part_number));
+  }
+  PartInfo part{part_number, Md5::HexOf(data.view()), data.size()};
+  std::lock_guard lock(mu_);
+  DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
+  upload->parts[part_number] = {part, std::move(data)};
+  return part;
+}
+
+Result<PutResult> MemoryStore::CompleteMultipart(std::string_view key, std::string_view upload_id,
+                                                 std::span<const PartInfo> parts) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  std::lock_guard lock(mu_);
+  DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
+  std::vector<PartInfo> staged;
+  for (const auto& [number, part] : upload->parts) staged.push_back(part.first);
+  DEPOT_RETURN_IF_ERROR(ValidateCompleteParts(parts, staged, options_.min_part_size));
+  uint64_t total = 0;
+  std::vector<std::string> etags;
+  for (const PartInfo& part : parts) {
+    total += upload->parts[part.part_number].second.size();
+    etags.push_back(part.etag);
+  }
+  std::unique_ptr<char[]> buffer(new char[total == 0 ? 1 : total]);
+  uint64_t offset = 0;
+  for (const PartInfo& part : parts) {
+    const Bytes& bytes = upload->parts[part.part_number].second;
+    std::copy(bytes.data(), bytes.data() + bytes.size(), buffer.get() + offset);
+    offset += bytes.size();
+  }
+  PutOptions options = upload->options;
+  DEPOT_ASSIGN_OR_RETURN(PutResult result, PutLocked(key, Bytes::Adopt(std::move(buffer), total),
+                                                     options, MultipartEtag(etags)));
+  uploads_.erase(uploads_.find(upload_id));
+  return result;
+}
+
+Status MemoryStore::AbortMultipart(std::string_view key, std::string_view upload_id) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  std::lock_guard lock(mu_);
+  DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
+  (void)upload;
+  uploads_.erase(uploads_.find(upload_id));
+  return Status::Ok();
+}
+
+Result<std::vector<MultipartUploadInfo>> MemoryStore::ListMultipartUploads(
+    std::string_view prefix) {
+  std::lock_guard lock(mu_);
+  std::vector<MultipartUploadInfo> out;
+  for (const auto& [id, upload] : uploads_) {
+    if (upload.key.substr(0, prefix.size()) == prefix) {
+      out.push_back({upload.key, id, upload.initiated});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.key, a.initiated) < std::tie(b.key, b.initiated);
+  });
+  return out;
+}
+
+}  // namespace depot::object

@@ -1,0 +1,60 @@
+// depot::object::ObjectReader: a seekable reader over one object (Convex's StorageObjectReader,
+// done right).
+//
+// Opening reads the object's metadata once; every later fetch is a ranged Get guarded by the
+// ETag seen then (If-Match), so a reader never mixes bytes of two versions: if the object changes
+// under it, reads fail with kFailedPrecondition. Reads go through a window of `read_ahead` chunks
+// of `chunk_size` bytes, fetched in parallel (at most `max_concurrency` at once) ahead of the
+// cursor. A seek within the window costs nothing; a seek elsewhere drops the window and refetches.
+// A fetch that fails with a retryable error (kUnavailable, kDeadlineExceeded, kDataLoss) is retried
+// from the offset where it failed, with jittered backoff, bounded by `retry`.
+//
+// Memory: at most read_ahead x chunk_size bytes are buffered. Not thread-safe: one reader thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "depot/core/backoff.h"
+#include "depot/core/result.h"
+#include "depot/object/store.h"
+
+namespace depot::object {
+
+struct ObjectReaderOptions {
+  uint64_t chunk_size = 8 << 20;
+  int read_ahead = 4;       // chunks buffered ahead of the cursor, including the current one
+  int max_concurrency = 4;  // chunk fetches in flight
+  BackoffOptions retry;
+};
+
+class ObjectReader {
+ public:
+  enum class Whence { kSet, kCurrent, kEnd };
+
+  // kNotFound if the key does not exist. `store` must outlive the reader.
+  static Result<std::unique_ptr<ObjectReader>> Open(ObjectStore& store, std::string key,
+                                                    ObjectReaderOptions options = {});
+  ~ObjectReader();
+  ObjectReader(const ObjectReader&) = delete;
+  ObjectReader& operator=(const ObjectReader&) = delete;
+
+  // Reads up to `n` bytes at the cursor into `out`; 0 at the end of the object.
+  Result<size_t> Read(char* out, size_t n);
+  // Reads exactly [offset, offset + n), without moving the cursor; kOutOfRange past the end.
+  Result<Bytes> ReadAt(uint64_t offset, size_t n);
+  // Moves the cursor; a position before 0 is kInvalidArgument, past the end is allowed (reads
+  // return 0). Returns the new position.
+  Result<uint64_t> Seek(int64_t offset, Whence whence = Whence::kSet);
+  uint64_t Tell() const;
+  uint64_t size() const;
+  const ObjectMeta& meta() const;
+
+ private:
+  class Impl;
+  explicit ObjectReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace depot::object

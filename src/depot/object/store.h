@@ -1,0 +1,183 @@
+// depot::object::ObjectStore: blobs by key, over memory, a local directory or an S3 service.
+//
+// The interface every object backend implements and every caller programs against. Keys are
+// UTF-8 strings of 1..1024 bytes without NUL (backends may refuse more: see each backend's header);
+// a bad key is kInvalidArgument naming the key, and changes nothing.
+//
+// Contract, for every backend:
+//   - Thread-safe: every method may be called from many threads at once. Calls block.
+//   - Atomic puts: a Put, Copy or CompleteMultipart makes the whole new object visible at once, or
+//     leaves the old one; readers never see a mix. A call that returned OK is durable to the degree
+//     the backend documents (fsync'd file and directory for the local store).
+//   - Conditional writes are atomic with respect to each other: PutMode::kCreate on an existing key
+//     is kAlreadyExists; PutMode::kUpdate whose ETag does not match (or whose key is missing) is
+//     kFailedPrecondition. Both change nothing.
+//   - Reads never return wrong bytes: a short or corrupt read is an error (kDataLoss), never data.
+//   - Missing keys: Get/Head/Copy/Rename of a missing key are kNotFound; Delete of a missing key
+//     is OK (deletes are idempotent).
+//   - Listing is in lexicographic (byte-wise) key order, paginated by max_keys and an opaque
+//     continuation token.
+//   - An operation a backend cannot do (see capabilities()) is kUnimplemented; it never silently
+//     does something weaker.
+//
+// ETags are opaque, unquoted strings that change whenever the object's bytes or metadata do.
+// Callers compare them only for equality.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "depot/core/byte_range.h"
+#include "depot/core/bytes.h"
+#include "depot/core/result.h"
+#include "depot/core/status.h"
+
+namespace depot::object {
+
+using Clock = std::chrono::system_clock;
+
+struct ObjectMeta {
+  std::string key;
+  uint64_t size = 0;
+  Clock::time_point last_modified;
+  std::string etag;
+  std::optional<std::string> version;  // where the backend keeps versions
+  std::string content_type;            // empty when none was given
+  std::map<std::string, std::string> user_metadata;
+};
+
+enum class PutMode {
+  kOverwrite,  // replace whatever is there
+  kCreate,     // fail with kAlreadyExists if the key exists
+  kUpdate,     // fail with kFailedPrecondition unless the current ETag equals `if_match`
+};
+
+struct PutOptions {
+  PutMode mode = PutMode::kOverwrite;
+  std::string if_match;  // for kUpdate
+  std::string content_type;
+  std::map<std::string, std::string> user_metadata;
+};
+
+struct PutResult {
+  std::string etag;
+  std::optional<std::string> version;
+};
+
+struct GetOptions {
+  ByteRange range;  // the whole object by default
+  // RFC 9110 preconditions. A failed If-Match / If-Unmodified-Since is kFailedPrecondition; a
+  // matching If-None-Match or an unmodified If-Modified-Since is not an error: the result has
+  // not_modified set, its metadata filled and no data (HTTP's 304). "*" matches any ETag.
+  std::optional<std::string> if_match;
+  std::optional<std::string> if_none_match;
+  std::optional<Clock::time_point> if_modified_since;
+  std::optional<Clock::time_point> if_unmodified_since;
+  bool head = false;  // metadata only
+};
+
+struct GetResult {
+  ObjectMeta meta;
+  ResolvedRange range;  // the bytes `data` holds, within [0, meta.size]
+  Bytes data;           // empty for head requests and not_modified
+  bool not_modified = false;
+};
+
+struct ListOptions {
+  std::string prefix;
+  // Empty: every key under the prefix. Otherwise keys whose remainder after the prefix contains
+  // the delimiter are rolled up into common_prefixes (prefix + text up to and including it).
+  std::string delimiter;
+  std::string start_after;         // only keys strictly after this one
+  std::string continuation_token;  // from the previous page's next_continuation_token
+  size_t max_keys = 1000;          // objects + common prefixes per page, >= 1
+};
+
+struct ListResult {
+  std::vector<ObjectMeta> objects;
+  std::vector<std::string> common_prefixes;
+  std::string next_continuation_token;  // empty on the last page
+};
+
+enum class CopyMode {
+  kOverwrite,  // replace the destination
+  kCreate,     // fail with kAlreadyExists if the destination exists
+};
+
+struct PartInfo {
+  int part_number = 0;  // 1..max_parts
+  std::string etag;
+  uint64_t size = 0;
+};
+
+struct MultipartUploadInfo {
+  std::string key;
+  std::string upload_id;
+  Clock::time_point initiated;
+};
+
+// What a backend can do; callers branch on these instead of on the backend's type.
+struct Capabilities {
+  bool conditional_put = false;  // PutMode::kCreate and kUpdate
+  bool multipart = false;
+  bool delimiter_list = false;
+  bool copy = false;
+  bool copy_if_absent = false;  // CopyMode::kCreate
+  bool atomic_rename = false;   // Rename
+  bool buckets = false;
+  uint64_t min_part_size = 0;  // every part but the last must be at least this big
+  uint64_t max_part_size = 0;
+  int max_parts = 0;
+  bool equal_parts_required = false;  // all non-final parts the same size (Cloudflare R2)
+  size_t max_delete_batch = 0;        // keys per DeleteMany request on the wire
+};
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  virtual Capabilities capabilities() const = 0;
+  // The URL that opens this store again (or a description where none does).
+  virtual std::string ToString() const = 0;
+
+  // Stores `data` under `key` as one atomic object.
+  virtual Result<PutResult> Put(std::string_view key, Bytes data,
+                                const PutOptions& options = {}) = 0;
+  // Reads the object, or the range of it that `options.range` asks for (kOutOfRange if the range
+  // starts past the end).
+  virtual Result<GetResult> Get(std::string_view key, const GetOptions& options = {}) = 0;
+  virtual Result<ObjectMeta> Head(std::string_view key) = 0;
+  // OK whether or not the key existed.
+  virtual Status Delete(std::string_view key) = 0;
+  // One Status per key, in order.
+  virtual std::vector<Status> DeleteMany(std::span<const std::string> keys) = 0;
+  // One page of keys.
+  virtual Result<ListResult> List(const ListOptions& options) = 0;
+  // Server-side copy of object and metadata.
+  virtual Result<PutResult> Copy(std::string_view from, std::string_view to, CopyMode mode) = 0;
+  // Atomic rename where capabilities().atomic_rename; kUnimplemented elsewhere.
+  virtual Status Rename(std::string_view from, std::string_view to, CopyMode mode) = 0;
+
+  // Multipart upload: parts may be put in any order and concurrently; CompleteMultipart stitches
+  // the listed parts (ascending part numbers, ETags as PutPart returned them) into one object,
+  // applying the PutOptions given to CreateMultipart (including its mode). A part list that names
+  // an unknown part or a wrong ETag is kInvalidArgument; parts below min_part_size (other than the
+  // last) are kInvalidArgument ("EntityTooSmall"). Abort removes every staged part; completing
+  // or aborting an unknown upload is kNotFound.
+  virtual Result<std::string> CreateMultipart(std::string_view key, const PutOptions& options) = 0;
+  virtual Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id,
+                                   int part_number, Bytes data) = 0;
+  virtual Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
+                                              std::span<const PartInfo> parts) = 0;
+  virtual Status AbortMultipart(std::string_view key, std::string_view upload_id) = 0;
+  virtual Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(
+      std::string_view prefix) = 0;
+};
+
+}  // namespace depot::object
