@@ -1,0 +1,1524 @@
+// The local-directory object store: on-disk layout and crash-consistency protocol.
+//
+// LAYOUT
+//   <root>/a/b/c                   the object "a/b/c": a regular file holding exactly its bytes,
+//                                  with its metadata in the extended attribute "user.depot"
+//   <root>/.depot/lock             the commit lock (flock LOCK_EX around check-and-rename)
+//   <root>/.depot/open.lock        flock LOCK_SH by every open store (see CLEANUP)
+//   <root>/.depot/uploads/<id>/    a multipart upload: upload.json and part files "1", "2", ...
+//   .depot-tmp-<32 hex>            staging names: files beside their destination while a write is
+//                                  in progress; directories under uploads/ being created or removed
+// Names starting with ".depot" are never keys (ParseKey refuses them) and never listed, so none
+// of the above can collide with an object.
+//
+// METADATA is the JSON object {"etag", "size", "content_type"?, "user_metadata"?} in the extended
+// attribute "user.depot" of the data file (and {"etag", "size"} on part files). It is set on the
+// temporary file before the rename, so bytes and metadata are replaced together by one atomic
+// rename. A regular file without the attribute is an object written by someone else: its ETag is
+// "<size>-<mtime ns>-<inode>" in hex (the '-' tells S3 clients it is not an MD5). A stored size
+// that differs from the file's size means the file was edited in place: kDataLoss, never data.
+//
+// PUT (also Copy and CompleteMultipart, which only fill the temporary file differently)
+//   1. Open the key's directory beneath the root with openat2(RESOLVE_BENEATH |
+//      RESOLVE_NO_SYMLINKS), creating missing levels one mkdirat at a time and fsyncing the parent
+//      of each new directory.
+//   2. Create ".depot-tmp-<random>" in that directory (O_CREAT | O_EXCL | O_NOFOLLOW), write every
+//      byte, set "user.depot", fsync the file. Nothing is locked during this step.
+//   3. Commit under the commit lock: kOverwrite renames the temporary file over the key; kCreate
+//      links it to the key (linkat fails with EEXIST if the key exists: kAlreadyExists) and then
+//      unlinks the temporary name; kUpdate reads the current ETag, compares it with if_match, and
+//      renames. A key whose name is an empty directory (left by deletes) gets the directory
+//      removed and the commit retried; a non-empty directory is kFailedPrecondition.
+//   4. Release the lock, fsync the directory, return. Only now is the write acknowledged.
+//   Any failure before the commit unlinks the temporary file; a crash leaves it for CLEANUP.
+//
+// COMMIT LOCK. Every change of a name (put, copy and complete commits, delete, rename) holds
+// State::commit_mu (threads of this process) and then flock(LOCK_EX) on .depot/lock (other
+// processes, and other LocalStore instances of this process, which have their own open file
+// description). It covers only the check and the rename/link/unlink, never the writing or fsync
+// of data, so it is held for microseconds. Taking it for unconditional commits as well is what
+// makes kUpdate linearizable: otherwise a plain put or delete could land between its ETag check
+// and its rename and be silently overwritten.
+//
+// READS open the file with O_NOFOLLOW and read through that descriptor: a concurrent rename
+// replaces the name, not the inode being read, so a reader sees exactly one version. A read that
+// returns fewer bytes than the range asks for is kDataLoss.
+//
+// DELETE unlinks the file under the commit lock and fsyncs the directory. Directories are left in
+// place (an empty directory holds no keys and is never listed or rolled up into a prefix).
+//
+// RENAME is renameat (kOverwrite) or renameat2(RENAME_NOREPLACE) (kCreate) under the commit lock,
+// then both directories are fsync'd. Within one file system it is atomic: the object is always
+// under exactly one of the two keys.
+//
+// MULTIPART. CreateMultipart builds uploads/.depot-tmp-<random>/upload.json (key, PutOptions,
+// initiation time), fsyncs it and the directory, renames the directory to uploads/<upload id>
+// and fsyncs uploads/. PutPart writes a temporary file in the upload's directory, sets its
+// "user.depot" {"etag", "size"}, fsyncs it, renames it to "<part number>" (replacing an earlier
+// upload of the same part) and fsyncs the directory. CompleteMultipart opens the listed parts,
+// checks them with ValidateCompleteParts, concatenates them into a temporary file beside the key
+// with copy_file_range, and commits it as a put in the upload's PutMode; then it removes the
+// upload. Removing an upload (complete or abort) renames uploads/<id> to a staging name, fsyncs
+// uploads/, and deletes the staged tree. Uploads survive closing the store until completed or
+// aborted. A crash after the commit but before the removal leaves the upload in place; completing
+// it again writes the same object again.
+//
+// CLEANUP. Every open store holds flock(LOCK_SH) on .depot/open.lock. Open first tries
+// LOCK_EX | LOCK_NB: if that succeeds, no other process or instance has the store open, so no
+// write can be in progress and every ".depot-tmp-*" entry in the tree (files beside objects, part
+// files and staging directories under uploads/) is a leftover of a crash; Open removes them all,
+// then converts its lock to LOCK_SH. (The conversion is not atomic: another opener may take
+// LOCK_EX in between and clean up too, which is harmless since this store has written nothing
+// yet.) When the lock is busy, cleanup is left to a later opener. This walks the whole tree once.
+//
+// CRASHES. A kill or power loss at any instant leaves each key with its old object or its new
+// one, because the only step that changes what a key names is a rename or link of a complete,
+// fsync'd file; an acknowledged write had its directory fsync'd. Temporary names may remain until
+// CLEANUP. A crash between the link and the unlink of a kCreate leaves a second name of the new
+// object, which CLEANUP removes without touching the object.
+#include "depot/object/local/local_store.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <stdio.h>  // renameat2
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <new>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+#include "depot/core/md5.h"
+#include "depot/core/url.h"
+#include "depot/object/backend_util.h"
+#include "depot/object/local/posix_io.h"
+
+namespace depot::object {
+
+using local_internal::CopyRange;
+using local_internal::DirEntry;
+using local_internal::Flock;
+using local_internal::Fsync;
+using local_internal::GetXattr;
+using local_internal::OpenBeneath;
+using local_internal::ReadAt;
+using local_internal::ReadDirectory;
+using local_internal::RemoveTree;
+using local_internal::UniqueFd;
+using local_internal::WriteAll;
+
+namespace {
+
+constexpr char kMetaXattr[] = "user.depot";
+constexpr char kDepotDir[] = ".depot";
+constexpr char kUploadsDir[] = "uploads";
+constexpr char kUploadRecord[] = "upload.json";
+constexpr std::string_view kReservedPrefix = ".depot";
+constexpr std::string_view kTempPrefix = ".depot-tmp-";
+constexpr size_t kMaxSegmentBytes = 255;
+constexpr int kMaxParts = 10000;
+constexpr uint64_t kMaxUploadRecordBytes = 1 << 20;
+// Retries of a step that lost a race with a concurrent put removing an empty directory.
+constexpr int kMaxAttempts = 8;
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+std::string TempName() { return std::string(kTempPrefix) + RandomHexId(); }
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+// Why `segment` cannot be a path segment of a key, or "" when it can.
+std::string SegmentProblem(std::string_view segment) {
+  if (segment.empty()) {
+    return "the local store does not allow empty path segments such as \"a//b\" (a file name "
+           "cannot be empty)";
+  }
+  if (segment == "." || segment == "..") {
+    return fmt::format(
+        "the local store does not allow '{}' segments (they would name another path)", segment);
+  }
+  if (segment.size() > kMaxSegmentBytes) {
+    return fmt::format(
+        "the local store does not allow a path segment of {} bytes (file names are limited to {} "
+        "bytes)",
+        segment.size(), kMaxSegmentBytes);
+  }
+  if (StartsWith(segment, kReservedPrefix)) {
+    return "the local store reserves path segments starting with \".depot\" for its own files";
+  }
+  return "";
+}
+
+struct KeyPath {
+  std::string dir;   // the key up to its last '/': the file's directory, "" at the root
+  std::string name;  // the last segment: the file's name
+
+  const char* dir_or_dot() const { return dir.empty() ? "." : dir.c_str(); }
+};
+
+// Validates `key` for the local store and splits it into directory and file name.
+Result<KeyPath> ParseKey(std::string_view key) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  auto invalid = [&](std::string_view reason) {
+    return InvalidArgumentError(fmt::format("key {}: {}", QuoteKey(key), reason));
+  };
+  if (key.front() == '/') {
+    return invalid(
+        "the local store does not allow a leading '/' (keys are paths relative to its root)");
+  }
+  if (key.back() == '/') {
+    return invalid(
+        "the local store does not allow a trailing '/' (it would name a directory, not a file)");
+  }
+  for (size_t start = 0;;) {
+    size_t slash = key.find('/', start);
+    std::string_view segment =
+        key.substr(start, slash == std::string_view::npos ? slash : slash - start);
+    if (std::string problem = SegmentProblem(segment); !problem.empty()) return invalid(problem);
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  KeyPath path;
+  size_t last = key.rfind('/');
+  if (last == std::string_view::npos) {
+    path.name = std::string(key);
+  } else {
+    path.dir = std::string(key.substr(0, last));
+    path.name = std::string(key.substr(last + 1));
+  }
+  return path;
+}
+
+// Whether `dir` ("a/b") could be the directory of some key.
+bool IsPossibleDirectory(std::string_view dir) {
+  if (dir.find('\0') != std::string_view::npos) return false;
+  for (size_t start = 0;;) {
+    size_t slash = dir.find('/', start);
+    std::string_view segment =
+        dir.substr(start, slash == std::string_view::npos ? slash : slash - start);
+    if (!SegmentProblem(segment).empty()) return false;
+    if (slash == std::string_view::npos) return true;
+    start = slash + 1;
+  }
+}
+
+Status DirectoryConflictError(std::string_view key) {
+  return FailedPreconditionError(
+      fmt::format("key {} is a directory of other keys in the local store (a file and a directory "
+                  "cannot share a name)",
+                  QuoteKey(key)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metadata
+
+bool IsUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80             ? 1
+               : (c & 0xE0) == 0xC0 ? 2
+               : (c & 0xF0) == 0xE0 ? 3
+               : (c & 0xF8) == 0xF0 ? 4
+                                    : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < n; ++k) {
+      auto next = static_cast<unsigned char>(s[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (next & 0x3F);
+    }
+    static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n;
+  }
+  return true;
+}
+
+// The metadata is stored as JSON, whose strings are UTF-8.
+Status CheckMetadataText(std::string_view key, const PutOptions& options) {
+  if (!IsUtf8(options.content_type)) {
+    return InvalidArgumentError(fmt::format(
+        "key {}: the content type is not valid UTF-8, which the local store's metadata requires",
+        QuoteKey(key)));
+  }
+  for (const auto& [name, value] : options.user_metadata) {
+    if (!IsUtf8(name) || !IsUtf8(value)) {
+      return InvalidArgumentError(
+          fmt::format("key {}: user metadata {} is not valid UTF-8, which the local store's "
+                      "metadata requires",
+                      QuoteKey(key), QuoteKey(name)));
+    }
+  }
+  if (options.mode == PutMode::kUpdate && !IsUtf8(options.if_match)) {
+    return InvalidArgumentError(
+        fmt::format("key {}: the if_match ETag is not valid UTF-8", QuoteKey(key)));
+  }
+  return Status::Ok();
+}
+
+// What "user.depot" holds.
+struct StoredMeta {
+  std::string etag;
+  uint64_t size = 0;
+  std::string content_type;
+  std::map<std::string, std::string> user_metadata;
+};
+
+// Requires UTF-8 strings (CheckMetadataText), as JSON does.
+std::string EncodeMeta(const StoredMeta& meta) {
+  nlohmann::json json = nlohmann::json::object();
+  json["etag"] = meta.etag;
+  json["size"] = meta.size;
+  if (!meta.content_type.empty()) json["content_type"] = meta.content_type;
+  if (!meta.user_metadata.empty()) json["user_metadata"] = meta.user_metadata;
+  return json.dump();
+}
+
+// Reads the string member `name` of `json` into `out`; false if it is present but not a string.
+bool OptionalString(const nlohmann::json& json, const char* name, std::string* out) {
+  auto it = json.find(name);
+  if (it == json.end()) return true;
+  if (!it->is_string()) return false;
+  *out = it->get<std::string>();
+  return true;
+}
+
+bool OptionalStringMap(const nlohmann::json& json, const char* name,
+                       std::map<std::string, std::string>* out) {
+  auto it = json.find(name);
+  if (it == json.end()) return true;
+  if (!it->is_object()) return false;
+  for (auto entry = it->begin(); entry != it->end(); ++entry) {
+    if (!entry.value().is_string()) return false;
+    (*out)[entry.key()] = entry.value().get<std::string>();
+  }
+  return true;
+}
+
+std::optional<StoredMeta> DecodeMeta(std::string_view text) {
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return std::nullopt;
+  auto etag = json.find("etag");
+  auto size = json.find("size");
+  if (etag == json.end() || !etag->is_string() || size == json.end() ||
+      !size->is_number_unsigned()) {
+    return std::nullopt;
+  }
+  StoredMeta meta;
+  meta.etag = etag->get<std::string>();
+  meta.size = size->get<uint64_t>();
+  if (!OptionalString(json, "content_type", &meta.content_type) ||
+      !OptionalStringMap(json, "user_metadata", &meta.user_metadata)) {
+    return std::nullopt;
+  }
+  return meta;
+}
+
+int64_t MtimeNanos(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// The object's metadata from its open file. `*stored` (if given) tells whether the ETag came from
+// "user.depot" rather than from the file's identity.
+Result<ObjectMeta> MetaOf(int fd, const struct stat& st, std::string_view key,
+                          bool* stored = nullptr) {
+  ObjectMeta meta;
+  meta.key = std::string(key);
+  meta.size = static_cast<uint64_t>(st.st_size);
+  meta.last_modified = Clock::time_point(
+      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(MtimeNanos(st))));
+  std::string text;
+  int err = GetXattr(fd, kMetaXattr, &text);
+  if (stored != nullptr) *stored = err == 0;
+  if (err == ENODATA || err == ENOTSUP) {
+    // Not written by depot: an ETag that changes whenever the file is replaced or touched.
+    meta.etag = fmt::format("{:x}-{:x}-{:x}", meta.size, static_cast<uint64_t>(MtimeNanos(st)),
+                            static_cast<uint64_t>(st.st_ino));
+    return meta;
+  }
+  if (err != 0) {
+    return ErrnoToStatus(err, fmt::format("key {}: reading its metadata", QuoteKey(key)));
+  }
+  std::optional<StoredMeta> decoded = DecodeMeta(text);
+  if (!decoded) {
+    return DataLossError(
+        fmt::format("key {}: its metadata attribute \"{}\" is corrupt", QuoteKey(key), kMetaXattr));
+  }
+  if (decoded->size != meta.size) {
+    return DataLossError(
+        fmt::format("key {}: the file holds {} bytes but its metadata says {} (was it changed "
+                    "outside depot? overwrite or delete the key)",
+                    QuoteKey(key), meta.size, decoded->size));
+  }
+  meta.etag = std::move(decoded->etag);
+  meta.content_type = std::move(decoded->content_type);
+  meta.user_metadata = std::move(decoded->user_metadata);
+  return meta;
+}
+
+// What uploads/<id>/upload.json holds.
+struct UploadRecord {
+  std::string key;
+  PutOptions options;
+  Clock::time_point initiated;
+};
+
+constexpr std::pair<PutMode, const char*> kModeNames[] = {
+    {PutMode::kOverwrite, "overwrite"}, {PutMode::kCreate, "create"}, {PutMode::kUpdate, "update"}};
+
+std::string EncodeUpload(const UploadRecord& record) {
+  nlohmann::json json = nlohmann::json::object();
+  json["key"] = record.key;
+  for (const auto& [mode, name] : kModeNames) {
+    if (mode == record.options.mode) json["mode"] = name;
+  }
+  if (record.options.mode == PutMode::kUpdate) json["if_match"] = record.options.if_match;
+  if (!record.options.content_type.empty()) json["content_type"] = record.options.content_type;
+  if (!record.options.user_metadata.empty()) {
+    json["user_metadata"] = record.options.user_metadata;
+  }
+  json["initiated_ns"] =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(record.initiated.time_since_epoch())
+          .count();
+  return json.dump();
+}
+
+std::optional<UploadRecord> DecodeUpload(std::string_view text) {
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return std::nullopt;
+  auto key = json.find("key");
+  auto mode = json.find("mode");
+  auto initiated = json.find("initiated_ns");
+  if (key == json.end() || !key->is_string() || mode == json.end() || !mode->is_string() ||
+      initiated == json.end() || !initiated->is_number_integer()) {
+    return std::nullopt;
+  }
+  UploadRecord record;
+  record.key = key->get<std::string>();
+  bool known_mode = false;
+  for (const auto& [value, name] : kModeNames) {
+    if (*mode == name) {
+      record.options.mode = value;
+      known_mode = true;
+    }
+  }
+  if (!known_mode || !OptionalString(json, "if_match", &record.options.if_match) ||
+      !OptionalString(json, "content_type", &record.options.content_type) ||
+      !OptionalStringMap(json, "user_metadata", &record.options.user_metadata)) {
+    return std::nullopt;
+  }
+  record.initiated = Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+      std::chrono::nanoseconds(initiated->get<int64_t>())));
+  return record;
+}
+
+bool IsUploadId(std::string_view id) {
+  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+// A staging file ".depot-tmp-<random>" in a directory, unlinked on destruction unless committed.
+class TempFile {
+ public:
+  TempFile() = default;
+  TempFile(int dirfd, std::string name, UniqueFd fd)
+      : dirfd_(dirfd), name_(std::move(name)), fd_(std::move(fd)) {}
+  TempFile(TempFile&& other) noexcept
+      : dirfd_(other.dirfd_), name_(std::exchange(other.name_, "")), fd_(std::move(other.fd_)) {}
+  TempFile& operator=(TempFile&& other) noexcept {
+    if (this != &other) {
+      Discard();
+      dirfd_ = other.dirfd_;
+      name_ = std::exchange(other.name_, "");
+      fd_ = std::move(other.fd_);
+    }
+    return *this;
+  }
+  ~TempFile() { Discard(); }
+
+  int fd() const { return fd_.get(); }
+  const char* name() const { return name_.c_str(); }
+  // The file now has its final name (or was unlinked by the caller): nothing left to remove.
+  void Committed() {
+    name_.clear();
+    fd_.Reset();
+  }
+
+ private:
+  void Discard() {
+    if (!name_.empty()) ::unlinkat(dirfd_, name_.c_str(), 0);
+    name_.clear();
+  }
+
+  int dirfd_ = -1;
+  std::string name_;
+  UniqueFd fd_;
+};
+
+// Creates a staging file in `dirfd`; -1 with errno on failure.
+int CreateTempIn(int dirfd, TempFile* temp) {
+  std::string name = TempName();
+  int fd =
+      ::openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (fd < 0) return -1;
+  *temp = TempFile(dirfd, std::move(name), UniqueFd(fd));
+  return 0;
+}
+
+// Sets the metadata attribute of a fully written staging file and makes it durable. `what` names
+// the file in messages ("key \"x\"").
+Status SealTemp(const TempFile& temp, const StoredMeta& meta, std::string_view what) {
+  std::string text = EncodeMeta(meta);
+  if (::fsetxattr(temp.fd(), kMetaXattr, text.data(), text.size(), 0) != 0) {
+    int err = errno;
+    if (err == E2BIG || err == ERANGE) {
+      return InvalidArgumentError(
+          fmt::format("{}: its metadata ({} bytes as JSON) exceeds the file system's "
+                      "extended-attribute limit",
+                      what, text.size()));
+    }
+    if (err == ENOSPC) {
+      return ResourceExhaustedError(
+          fmt::format("{}: no room for its metadata ({} bytes as JSON): the disk is full or the "
+                      "metadata exceeds the file system's extended-attribute limit",
+                      what, text.size()));
+    }
+    return ErrnoToStatus(err, fmt::format("{}: setting its metadata", what));
+  }
+  if (int err = Fsync(temp.fd()); err != 0) {
+    return ErrnoToStatus(err, fmt::format("{}: fsync", what));
+  }
+  return Status::Ok();
+}
+
+Status SyncDirectory(int dirfd, std::string_view what) {
+  if (int err = Fsync(dirfd); err != 0) {
+    return ErrnoToStatus(err, fmt::format("{}: fsync of its directory", what));
+  }
+  return Status::Ok();
+}
+
+std::string KeyWhat(std::string_view key) { return fmt::format("key {}", QuoteKey(key)); }
+
+// An object opened for reading: the descriptor pins the version that `meta` describes.
+struct OpenedObject {
+  UniqueFd fd;
+  ObjectMeta meta;
+  bool stored_etag = false;  // false: the ETag was derived from the file (no "user.depot")
+};
+
+// Opens the object `name` in `dirfd`; kNotFound (with the reason) when it is absent or not a
+// regular file.
+Result<OpenedObject> OpenObjectAt(int dirfd, const std::string& name, std::string_view key) {
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ELOOP) {
+      return NotFoundError(
+          fmt::format("key {} does not exist (its file is a symbolic link, which the local store "
+                      "never follows)",
+                      QuoteKey(key)));
+    }
+    if (err == ENOENT || err == ENOTDIR || err == ENXIO) {
+      return NotFoundError(fmt::format("key {} does not exist", QuoteKey(key)));
+    }
+    return ErrnoToStatus(err, fmt::format("key {}: opening its file", QuoteKey(key)));
+  }
+  OpenedObject object;
+  object.fd = UniqueFd(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("key {}: fstat", QuoteKey(key)));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return NotFoundError(
+        fmt::format("key {} does not exist (it is a directory of other keys)", QuoteKey(key)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return NotFoundError(
+        fmt::format("key {} does not exist (its file is not a regular file)", QuoteKey(key)));
+  }
+  DEPOT_ASSIGN_OR_RETURN(object.meta, MetaOf(fd, st, key, &object.stored_etag));
+  return object;
+}
+
+// The current object `name` in `dirfd`, or nullopt when there is none.
+Result<std::optional<ObjectMeta>> CurrentObject(int dirfd, const std::string& name,
+                                                std::string_view key) {
+  Result<OpenedObject> object = OpenObjectAt(dirfd, name, key);
+  if (!object.ok()) {
+    if (object.status().code() == StatusCode::kNotFound) return std::optional<ObjectMeta>();
+    return object.status();
+  }
+  return std::optional<ObjectMeta>(std::move(object->meta));
+}
+
+// After a commit found `name` in `dirfd` taken: removes it if it is an empty directory and
+// returns true (retry the commit); returns false when it is not a directory; a directory with
+// entries is kFailedPrecondition.
+Result<bool> ClearEmptyDirectory(int dirfd, const std::string& name, std::string_view key,
+                                 int attempt) {
+  const bool may_retry = attempt + 1 < kMaxAttempts;
+  struct stat st;
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return may_retry;  // gone meanwhile: try again
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("key {}: fstatat", QuoteKey(key)));
+  }
+  if (!S_ISDIR(st.st_mode)) return false;
+  if (may_retry && ::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) == 0) return true;
+  if (!may_retry || errno == ENOTEMPTY || errno == EEXIST) return DirectoryConflictError(key);
+  const int saved_errno = errno;
+  return ErrnoToStatus(
+      saved_errno, fmt::format("key {}: removing the empty directory in its place", QuoteKey(key)));
+}
+
+// Holds the commit lock: the in-process mutex, then flock(LOCK_EX) on .depot/lock.
+class CommitGuard {
+ public:
+  CommitGuard(std::mutex& mu, int lock_fd) : lock_(mu), fd_(lock_fd) {
+    if (int err = Flock(fd_, LOCK_EX); err != 0) {
+      status_ = ErrnoToStatus(err, "local store: taking the commit lock .depot/lock");
+    }
+  }
+  ~CommitGuard() {
+    if (status_.ok()) (void)Flock(fd_, LOCK_UN);
+  }
+  CommitGuard(const CommitGuard&) = delete;
+  CommitGuard& operator=(const CommitGuard&) = delete;
+
+  const Status& status() const { return status_; }
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+  int fd_;
+  Status status_;
+};
+
+// The Put step 1-2 result: the key's directory and a staging file in it. `temp` refers to `dir`,
+// so it is declared after it (destroyed first).
+struct Staging {
+  UniqueFd dir;
+  TempFile temp;
+};
+
+// Reads the whole (small) file `name` in `dirfd` into `out`. 0 or an errno value (EFBIG when
+// larger than `limit`).
+int ReadSmallFile(int dirfd, const char* name, uint64_t limit, std::string* out) {
+  UniqueFd fd(::openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) return errno;
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode)) return EINVAL;
+  if (static_cast<uint64_t>(st.st_size) > limit) return EFBIG;
+  out->resize(static_cast<size_t>(st.st_size));
+  int64_t got = ReadAt(fd.get(), out->data(), out->size(), 0);
+  if (got < 0) return errno;
+  out->resize(static_cast<size_t>(got));
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing
+
+// Walks a directory tree in key order, feeding a ListBuilder. Sorting each directory's entries by
+// name, with "/" appended to directory names, visits keys in byte order: every key under
+// directory "d" starts with "d/", and no other key of that directory's parent does.
+class ListWalk {
+ public:
+  ListWalk(const ListOptions& options, ListBuilder& builder)
+      : options_(options), builder_(builder), seek_(builder.seek_key()) {}
+
+  // Visits the directory `dirfd`, whose keys start with `key_prefix`; at this level only names
+  // starting with `name_filter` are considered.
+  Status Visit(int dirfd, const std::string& key_prefix, std::string_view name_filter) {
+    std::vector<DirEntry> entries;
+    if (int err = ReadDirectory(dirfd, &entries); err != 0) {
+      if (err == ENOENT) return Status::Ok();  // removed while listing
+      return ErrnoToStatus(
+          err, fmt::format("list: reading the directory of prefix {}", QuoteKey(key_prefix)));
+    }
+    std::vector<std::pair<std::string, const DirEntry*>> items;  // (name [+ "/"], entry)
+    for (const DirEntry& entry : entries) {
+      if (entry.type == DirEntry::Type::kOther) continue;  // symbolic links, sockets, ...
+      if (StartsWith(entry.name, kReservedPrefix)) continue;
+      if (!StartsWith(entry.name, name_filter)) continue;
+      items.emplace_back(entry.type == DirEntry::Type::kDirectory ? entry.name + "/" : entry.name,
+                         &entry);
+    }
+    std::sort(items.begin(), items.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+
+    for (const auto& [sort_name, entry] : items) {
+      std::string key = key_prefix + sort_name;
+      const bool is_dir = entry->type == DirEntry::Type::kDirectory;
+      // Everything below the seek key is outside the page; a directory can hold keys past it
+      // only when the seek key lies inside it.
+      if (key < seek_ && !(is_dir && StartsWith(seek_, key))) continue;
+      if (!rolled_up_.empty() && StartsWith(key, rolled_up_)) continue;
+      if (is_dir) {
+        UniqueFd child(
+            ::openat(dirfd, entry->name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!child.valid()) {
+          if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue;  // replaced
+          const int saved_errno = errno;
+          return ErrnoToStatus(
+              saved_errno, fmt::format("list: opening the directory of prefix {}", QuoteKey(key)));
+        }
+        DEPOT_RETURN_IF_ERROR(Visit(child.get(), key, ""));
+        if (full_) return Status::Ok();
+        continue;
+      }
+      std::optional<std::string> common = CommonPrefix(key);
+      ObjectMeta meta;
+      if (common) {
+        meta.key = key;  // rolled up into a common prefix: only the key matters
+      } else {
+        Result<OpenedObject> object = OpenObjectAt(dirfd, entry->name, key);
+        if (!object.ok()) {
+          if (object.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
+          return object.status();
+        }
+        meta = std::move(object->meta);
+      }
+      if (!builder_.Add(meta)) {
+        full_ = true;
+        return Status::Ok();
+      }
+      // Every later key with this common prefix is a duplicate of it (or skipped by the builder
+      // for the same reason as this one): leave them unread.
+      if (common && key > seek_) rolled_up_ = std::move(*common);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::optional<std::string> CommonPrefix(const std::string& key) const {
+    if (options_.delimiter.empty()) return std::nullopt;
+    size_t pos = key.find(options_.delimiter, options_.prefix.size());
+    if (pos == std::string::npos) return std::nullopt;
+    return key.substr(0, pos + options_.delimiter.size());
+  }
+
+  const ListOptions& options_;
+  ListBuilder& builder_;
+  const std::string seek_;
+  std::string rolled_up_;
+  bool full_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Opening
+
+// Creates `dir` and its missing parents, fsyncing the parent of each new directory.
+Status CreateDirectories(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> missing;
+  for (std::filesystem::path p = dir;; p = p.parent_path()) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) == 0) break;
+    if (errno != ENOENT) {
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("local store root \"{}\": stat \"{}\"",
+                                                    dir.string(), p.string()));
+    }
+    missing.push_back(p);
+    if (!p.has_relative_path() || p.parent_path() == p) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0777) != 0) {
+      if (errno == EEXIST) continue;
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("local store root \"{}\": creating \"{}\"",
+                                                    dir.string(), it->string()));
+    }
+    UniqueFd parent(::open(it->parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    int err = parent.valid() ? Fsync(parent.get()) : errno;
+    if (err != 0) {
+      return ErrnoToStatus(err, fmt::format("local store root \"{}\": fsync of \"{}\"",
+                                            dir.string(), it->parent_path().string()));
+    }
+  }
+  return Status::Ok();
+}
+
+// Creates (if needed) and opens the directory `name` in `parent`, never through a link.
+Result<UniqueFd> OpenOrCreateDir(int parent, const char* name, std::string_view what) {
+  if (::mkdirat(parent, name, 0777) == 0) {
+    if (int err = Fsync(parent); err != 0) {
+      return ErrnoToStatus(err, fmt::format("{}: fsync after creating {}", what, name));
+    }
+  } else if (errno != EEXIST) {
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("{}: creating {}", what, name));
+  }
+  UniqueFd fd(::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("{}: opening {}", what, name));
+  }
+  return fd;
+}
+
+// Removes every ".depot-tmp-*" entry under `dirfd` (see CLEANUP). Best effort: what cannot be
+// read or removed now is left for a later Open.
+void RemoveStaleStaging(int dirfd, bool at_root) {
+  std::vector<DirEntry> entries;
+  if (ReadDirectory(dirfd, &entries) != 0) return;
+  for (const DirEntry& entry : entries) {
+    if (StartsWith(entry.name, kTempPrefix)) {
+      (void)RemoveTree(dirfd, entry.name.c_str());
+      continue;
+    }
+    if (entry.type != DirEntry::Type::kDirectory) continue;
+    if (at_root && entry.name == kDepotDir) continue;  // only uploads/ holds staging; done apart
+    UniqueFd child(
+        ::openat(dirfd, entry.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (child.valid()) RemoveStaleStaging(child.get(), /*at_root=*/false);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// State: everything LocalStore holds, and the steps its operations share.
+
+struct LocalStore::State {
+  std::filesystem::path root;
+  LocalStoreOptions options;
+  UniqueFd root_fd;
+  UniqueFd uploads_fd;    // .depot/uploads
+  UniqueFd lock_fd;       // .depot/lock: flock(LOCK_EX) around every commit
+  UniqueFd open_lock_fd;  // .depot/open.lock: flock(LOCK_SH) while this store is open
+  std::mutex commit_mu;   // the in-process half of the commit lock
+
+  std::string NewEtag(std::string_view data) const {
+    return options.etag == EtagPolicy::kContentMd5 ? Md5::HexOf(data) : RandomHexId();
+  }
+
+  // Opens the directory of `path`; with `create`, makes the missing levels. Reads get kNotFound
+  // for a missing directory or one reached through a symbolic link; writes get
+  // kFailedPrecondition when a level is an object, kPermissionDenied when it is a link, and
+  // kNotFound only when they lost a race with the removal of an empty directory (retry).
+  Result<UniqueFd> OpenKeyDir(const KeyPath& path, std::string_view key, bool create) const {
+    int fd = OpenBeneath(root_fd.get(), path.dir_or_dot(), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) return UniqueFd(fd);
+    int err = errno;
+    if (!create) {
+      if (err == ENOENT || err == ENOTDIR) {
+        return NotFoundError(fmt::format("key {} does not exist", QuoteKey(key)));
+      }
+      if (err == ELOOP || err == EXDEV) {
+        return NotFoundError(
+            fmt::format("key {} does not exist (its path goes through a symbolic link, which the "
+                        "local store never follows)",
+                        QuoteKey(key)));
+      }
+      return ErrnoToStatus(err, fmt::format("key {}: opening its directory", QuoteKey(key)));
+    }
+    // One level at a time, so that each new directory's parent can be fsync'd and the exact
+    // level that is in the way can be named.
+    UniqueFd current(OpenBeneath(root_fd.get(), ".", O_RDONLY | O_DIRECTORY));
+    if (!current.valid()) {
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("key {}: opening the root", QuoteKey(key)));
+    }
+    for (size_t start = 0;;) {
+      size_t slash = path.dir.find('/', start);
+      std::string segment =
+          path.dir.substr(start, slash == std::string::npos ? slash : slash - start);
+      std::string_view level = std::string_view(path.dir).substr(0, slash);
+      if (::mkdirat(current.get(), segment.c_str(), 0777) == 0) {
+        if (int sync_err = Fsync(current.get()); sync_err != 0) {
+          return ErrnoToStatus(sync_err, fmt::format("key {}: fsync after creating {}",
+                                                     QuoteKey(key), QuoteKey(level)));
+        }
+      } else if (errno != EEXIST) {
+        if (errno == ENOENT)
+          return NotFoundError(fmt::format("key {}: directory removed meanwhile", QuoteKey(key)));
+        const int saved_errno = errno;
+        return ErrnoToStatus(saved_errno, fmt::format("key {}: creating the directory {}",
+                                                      QuoteKey(key), QuoteKey(level)));
+      }
+      int next = OpenBeneath(current.get(), segment.c_str(), O_RDONLY | O_DIRECTORY);
+      if (next < 0) {
+        int open_err = errno;
+        if (open_err == ENOTDIR) {
+          return FailedPreconditionError(
+              fmt::format("key {}: {} is an object in the local store, so it cannot also be a "
+                          "directory of keys",
+                          QuoteKey(key), QuoteKey(level)));
+        }
+        if (open_err == ELOOP || open_err == EXDEV) {
+          return PermissionDeniedError(
+              fmt::format("key {}: {} is a symbolic link, and the local store never follows one",
+                          QuoteKey(key), QuoteKey(level)));
+        }
+        if (open_err == ENOENT) {
+          return NotFoundError(fmt::format("key {}: directory removed meanwhile", QuoteKey(key)));
+        }
+        return ErrnoToStatus(open_err, fmt::format("key {}: opening the directory {}",
+                                                   QuoteKey(key), QuoteKey(level)));
+      }
+      current = UniqueFd(next);
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    return current;
+  }
+
+  Result<OpenedObject> OpenObject(const KeyPath& path, std::string_view key) const {
+    DEPOT_ASSIGN_OR_RETURN(UniqueFd dir, OpenKeyDir(path, key, /*create=*/false));
+    return OpenObjectAt(dir.get(), path.name, key);
+  }
+
+  // Put steps 1 and 2 up to the first byte: the key's directory and a staging file in it.
+  Result<Staging> Stage(const KeyPath& path, std::string_view key) const {
+    for (int attempt = 0;; ++attempt) {
+      const bool last = attempt + 1 >= kMaxAttempts;
+      Result<UniqueFd> dir = OpenKeyDir(path, key, /*create=*/true);
+      if (!dir.ok()) {
+        // kNotFound here only means a concurrent put removed an empty directory on our path.
+        if (dir.status().code() == StatusCode::kNotFound && !last) continue;
+        return dir.status();
+      }
+      Staging staging;
+      staging.dir = std::move(*dir);
+      if (CreateTempIn(staging.dir.get(), &staging.temp) != 0) {
+        int err = errno;
+        if (err == ENOENT && !last) continue;
+        return ErrnoToStatus(err, fmt::format("key {}: creating a temporary file", QuoteKey(key)));
+      }
+      return staging;
+    }
+  }
+
+  // Fails early, before any byte is written, when `options.mode` already cannot succeed. The
+  // commit checks again under the lock.
+  Status PrecheckMode(const KeyPath& path, std::string_view key, const PutOptions& options) const {
+    if (options.mode == PutMode::kOverwrite) return Status::Ok();
+    Result<UniqueFd> dir = OpenKeyDir(path, key, /*create=*/false);
+    std::optional<ObjectMeta> current;
+    if (dir.ok()) {
+      DEPOT_ASSIGN_OR_RETURN(current, CurrentObject(dir->get(), path.name, key));
+    } else if (dir.status().code() != StatusCode::kNotFound) {
+      return dir.status();
+    }
+    return CheckPutMode(key, options, current ? &*current : nullptr);
+  }
+
+  // Put step 3: makes `temp` (in `dirfd`) the object `name` as `options.mode` asks.
+  Status Commit(int dirfd, TempFile& temp, const std::string& name, std::string_view key,
+                const PutOptions& options) {
+    CommitGuard guard(commit_mu, lock_fd.get());
+    DEPOT_RETURN_IF_ERROR(guard.status());
+    if (options.mode == PutMode::kUpdate) {
+      DEPOT_ASSIGN_OR_RETURN(std::optional<ObjectMeta> current, CurrentObject(dirfd, name, key));
+      DEPOT_RETURN_IF_ERROR(CheckPutMode(key, options, current ? &*current : nullptr));
+    }
+    const bool create = options.mode == PutMode::kCreate;
+    for (int attempt = 0;; ++attempt) {
+      int rc = create ? ::linkat(dirfd, temp.name(), dirfd, name.c_str(), 0)
+                      : ::renameat(dirfd, temp.name(), dirfd, name.c_str());
+      if (rc == 0) break;
+      int err = errno;
+      if (err == EEXIST || err == EISDIR || err == ENOTEMPTY) {
+        DEPOT_ASSIGN_OR_RETURN(bool cleared, ClearEmptyDirectory(dirfd, name, key, attempt));
+        if (cleared) continue;
+        if (create) return AlreadyExistsError(fmt::format("key {} already exists", QuoteKey(key)));
+      }
+      return ErrnoToStatus(err,
+                           fmt::format("key {}: moving the new object into place", QuoteKey(key)));
+    }
+    // The object keeps its new name; a crash before this unlink leaves a second name that CLEANUP
+    // removes.
+    if (create) (void)::unlinkat(dirfd, temp.name(), 0);
+    temp.Committed();
+    return Status::Ok();
+  }
+
+  struct OpenedUpload {
+    UniqueFd dir;
+    UploadRecord record;
+  };
+
+  Result<OpenedUpload> OpenUpload(std::string_view key, std::string_view upload_id) const {
+    auto missing = [&] {
+      return NotFoundError(fmt::format("multipart upload {} for key {} does not exist",
+                                       QuoteKey(upload_id), QuoteKey(key)));
+    };
+    if (!IsUploadId(upload_id)) return missing();
+    std::string id(upload_id);
+    OpenedUpload upload;
+    upload.dir = UniqueFd(
+        ::openat(uploads_fd.get(), id.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!upload.dir.valid()) {
+      if (errno == ENOENT) return missing();
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("multipart upload {}: opening", QuoteKey(id)));
+    }
+    Result<UploadRecord> record = ReadUpload(upload.dir.get(), id);
+    if (!record.ok()) {
+      if (record.status().code() == StatusCode::kNotFound) return missing();  // being removed
+      return record.status();
+    }
+    if (record->key != key) return missing();
+    upload.record = std::move(*record);
+    return upload;
+  }
+
+  static Result<UploadRecord> ReadUpload(int dirfd, std::string_view id) {
+    std::string text;
+    if (int err = ReadSmallFile(dirfd, kUploadRecord, kMaxUploadRecordBytes, &text); err != 0) {
+      if (err == ENOENT) return NotFoundError(fmt::format("multipart upload {}", QuoteKey(id)));
+      return ErrnoToStatus(
+          err, fmt::format("multipart upload {}: reading {}", QuoteKey(id), kUploadRecord));
+    }
+    std::optional<UploadRecord> record = DecodeUpload(text);
+    if (!record) {
+      return DataLossError(
+          fmt::format("multipart upload {}: {} is corrupt", QuoteKey(id), kUploadRecord));
+    }
+    return std::move(*record);
+  }
+
+  // Makes uploads/<id> disappear atomically, then deletes its files.
+  Status RemoveUpload(const std::string& id, std::string_view key) const {
+    std::string claimed = TempName();
+    if (::renameat(uploads_fd.get(), id.c_str(), uploads_fd.get(), claimed.c_str()) != 0) {
+      if (errno == ENOENT) {
+        return NotFoundError(fmt::format("multipart upload {} for key {} does not exist",
+                                         QuoteKey(id), QuoteKey(key)));
+      }
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("multipart upload {}: removing", QuoteKey(id)));
+    }
+    Status synced = SyncDirectory(uploads_fd.get(), fmt::format("multipart upload {}", id));
+    // A part written concurrently can make this fail (ENOTEMPTY); CLEANUP finishes the job.
+    (void)RemoveTree(uploads_fd.get(), claimed.c_str());
+    return synced;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// LocalStore
+
+LocalStore::LocalStore(std::unique_ptr<State> state) : state_(std::move(state)) {}
+LocalStore::~LocalStore() = default;
+
+Result<std::shared_ptr<LocalStore>> LocalStore::Open(std::filesystem::path root,
+                                                     LocalStoreOptions options) {
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(root, ec);
+  if (ec || root.empty()) {
+    return InvalidArgumentError(fmt::format("local store root \"{}\": not a usable path ({})",
+                                            root.string(), ec ? ec.message() : "empty"));
+  }
+  absolute = absolute.lexically_normal();
+  if (!absolute.has_filename() && absolute != absolute.root_path()) {
+    absolute = absolute.parent_path();  // "/srv/data/" -> "/srv/data"
+  }
+  const std::string shown = absolute.string();
+  if (options.create) DEPOT_RETURN_IF_ERROR(CreateDirectories(absolute));
+
+  auto state = std::make_unique<State>();
+  state->root = absolute;
+  state->options = options;
+  state->root_fd = UniqueFd(::open(absolute.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!state->root_fd.valid()) {
+    if (errno == ENOENT) {
+      return NotFoundError(fmt::format("local store root \"{}\" does not exist", shown));
+    }
+    if (errno == ENOTDIR) {
+      return InvalidArgumentError(fmt::format("local store root \"{}\" is not a directory", shown));
+    }
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("local store root \"{}\": opening", shown));
+  }
+  const std::string what = fmt::format("local store root \"{}\"", shown);
+  DEPOT_ASSIGN_OR_RETURN(UniqueFd depot_dir,
+                         OpenOrCreateDir(state->root_fd.get(), kDepotDir, what));
+  DEPOT_ASSIGN_OR_RETURN(state->uploads_fd, OpenOrCreateDir(depot_dir.get(), kUploadsDir, what));
+  for (const auto& [fd, name] :
+       {std::pair<UniqueFd*, const char*>{&state->lock_fd, "lock"},
+        std::pair<UniqueFd*, const char*>{&state->open_lock_fd, "open.lock"}}) {
+    *fd =
+        UniqueFd(::openat(depot_dir.get(), name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666));
+    if (!fd->valid()) {
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("{}: opening .depot/{}", what, name));
+    }
+  }
+  // Metadata lives in user extended attributes: find out now whether the file system has them.
+  if (::fsetxattr(state->lock_fd.get(), kMetaXattr, "{}", 2, 0) != 0) {
+    if (errno == ENOTSUP) {
+      return UnimplementedError(
+          fmt::format("{}: the file system does not support user extended attributes, which the "
+                      "local store needs for object metadata",
+                      what));
+    }
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("{}: setting an extended attribute", what));
+  }
+  // CLEANUP: exclusive means nobody else has the store open, so staging names are crash debris.
+  int open_fd = state->open_lock_fd.get();
+  if (Flock(open_fd, LOCK_EX | LOCK_NB) == 0) {
+    RemoveStaleStaging(state->root_fd.get(), /*at_root=*/true);
+    RemoveStaleStaging(state->uploads_fd.get(), /*at_root=*/false);
+  } else if (errno != EWOULDBLOCK) {
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("{}: locking .depot/open.lock", what));
+  }
+  if (int err = Flock(open_fd, LOCK_SH); err != 0) {
+    return ErrnoToStatus(err, fmt::format("{}: locking .depot/open.lock", what));
+  }
+  return std::shared_ptr<LocalStore>(new LocalStore(std::move(state)));
+}
+
+const std::filesystem::path& LocalStore::root() const { return state_->root; }
+
+Capabilities LocalStore::capabilities() const {
+  Capabilities caps;
+  caps.conditional_put = true;
+  caps.multipart = true;
+  caps.delimiter_list = true;
+  caps.copy = true;
+  caps.copy_if_absent = true;
+  caps.atomic_rename = true;
+  caps.min_part_size = state_->options.min_part_size;
+  caps.max_part_size = uint64_t{5} << 30;
+  caps.max_parts = kMaxParts;
+  caps.max_delete_batch = 1000;
+  return caps;
+}
+
+std::string LocalStore::ToString() const {
+  return "file://" + PercentEncode(state_->root.string(), "/");
+}
+
+Result<PutResult> LocalStore::Put(std::string_view key, Bytes data, const PutOptions& options) {
+  DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
+  DEPOT_RETURN_IF_ERROR(CheckMetadataText(key, options));
+  State& s = *state_;
+  DEPOT_RETURN_IF_ERROR(s.PrecheckMode(path, key, options));
+  StoredMeta meta{s.NewEtag(data.view()), data.size(), options.content_type, options.user_metadata};
+  DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(path, key));
+  if (int err = WriteAll(staging.temp.fd(), data.data(), data.size()); err != 0) {
+    return ErrnoToStatus(err, fmt::format("key {}: writing {} bytes", QuoteKey(key), data.size()));
+  }
+  DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
+  DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, path.name, key, options));
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(staging.dir.get(), KeyWhat(key)));
+  return PutResult{std::move(meta.etag), std::nullopt};
+}
+
+Result<GetResult> LocalStore::Get(std::string_view key, const GetOptions& options) {
+  DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
+  DEPOT_ASSIGN_OR_RETURN(OpenedObject object, state_->OpenObject(path, key));
+  GetResult result;
+  result.meta = std::move(object.meta);
+  DEPOT_ASSIGN_OR_RETURN(result.not_modified, EvaluatePreconditions(options, result.meta));
+  DEPOT_ASSIGN_OR_RETURN(result.range, options.range.Validate(result.meta.size));
+  const uint64_t length = result.range.length();
+  if (options.head || result.not_modified || length == 0) return result;
+  std::unique_ptr<char[]> buffer(new (std::nothrow) char[length]);
+  if (buffer == nullptr) {
+    return ResourceExhaustedError(
+        fmt::format("key {}: cannot allocate {} bytes to read into", QuoteKey(key), length));
+  }
+  int64_t got = ReadAt(object.fd.get(), buffer.get(), length, result.range.begin);
+  if (got < 0) {
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("key {}: reading", QuoteKey(key)));
+  }
+  if (static_cast<uint64_t>(got) != length) {
+    return DataLossError(fmt::format(
+        "key {}: read {} of the {} bytes at offset {}: the file is shorter than its size",
+        QuoteKey(key), got, length, result.range.begin));
+  }
+  result.data = Bytes::Adopt(std::move(buffer), length);
+  return result;
+}
+
+Result<ObjectMeta> LocalStore::Head(std::string_view key) {
+  DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
+  DEPOT_ASSIGN_OR_RETURN(OpenedObject object, state_->OpenObject(path, key));
+  return std::move(object.meta);
+}
+
+Status LocalStore::Delete(std::string_view key) {
+  DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
+  State& s = *state_;
+  Result<UniqueFd> dir = s.OpenKeyDir(path, key, /*create=*/false);
+  if (!dir.ok()) {
+    return dir.status().code() == StatusCode::kNotFound ? Status::Ok() : dir.status();
+  }
+  {
+    CommitGuard guard(s.commit_mu, s.lock_fd.get());
+    DEPOT_RETURN_IF_ERROR(guard.status());
+    if (::unlinkat(dir->get(), path.name.c_str(), 0) != 0) {
+      // Absent, or a directory of other keys (not an object): nothing to delete.
+      if (errno == ENOENT || errno == EISDIR || errno == ENOTDIR) return Status::Ok();
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("key {}: deleting", QuoteKey(key)));
+    }
+  }
+  return SyncDirectory(dir->get(), KeyWhat(key));
+}
+
+std::vector<Status> LocalStore::DeleteMany(std::span<const std::string> keys) {
+  std::vector<Status> results;
+  results.reserve(keys.size());
+  for (const std::string& key : keys) results.push_back(Delete(key));
+  return results;
+}
+
+Result<ListResult> LocalStore::List(const ListOptions& options) {
+  ListBuilder builder(options);
+  DEPOT_RETURN_IF_ERROR(builder.status());
+  // Walk from the deepest directory the prefix names; its last partial segment filters names.
+  const std::string& prefix = options.prefix;
+  size_t slash = prefix.rfind('/');
+  std::string key_prefix = slash == std::string::npos ? "" : prefix.substr(0, slash + 1);
+  std::string dir = slash == std::string::npos ? "" : prefix.substr(0, slash);
+  if (!key_prefix.empty() && !IsPossibleDirectory(dir)) return std::move(builder).Finish();
+  UniqueFd dirfd(
+      OpenBeneath(state_->root_fd.get(), dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY));
+  if (!dirfd.valid()) {
+    if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV) {
+      return std::move(builder).Finish();  // no key has this prefix
+    }
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno,
+                         fmt::format("list: opening the directory of prefix {}", QuoteKey(prefix)));
+  }
+  ListWalk walk(options, builder);
+  DEPOT_RETURN_IF_ERROR(
+      walk.Visit(dirfd.get(), key_prefix, std::string_view(prefix).substr(key_prefix.size())));
+  return std::move(builder).Finish();
+}
+
+Result<PutResult> LocalStore::Copy(std::string_view from, std::string_view to, CopyMode mode) {
+  DEPOT_ASSIGN_OR_RETURN(KeyPath from_path, ParseKey(from));
+  DEPOT_ASSIGN_OR_RETURN(KeyPath to_path, ParseKey(to));
+  State& s = *state_;
+  Result<OpenedObject> source = s.OpenObject(from_path, from);
+  if (!source.ok()) {
+    if (source.status().code() == StatusCode::kNotFound) {
+      return NotFoundError(fmt::format("copy: source {}", source.status().message()));
+    }
+    return source.status();
+  }
+  PutOptions options;
+  options.mode = mode == CopyMode::kCreate ? PutMode::kCreate : PutMode::kOverwrite;
+  options.content_type = source->meta.content_type;
+  options.user_metadata = source->meta.user_metadata;
+  DEPOT_RETURN_IF_ERROR(s.PrecheckMode(to_path, to, options));
+  DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(to_path, to));
+
+  StoredMeta meta{source->meta.etag, source->meta.size, options.content_type,
+                  options.user_metadata};
+  const int in = source->fd.get();
+  const int out = staging.temp.fd();
+  int64_t copied = 0;
+  if (s.options.etag == EtagPolicy::kContentMd5 && !source->stored_etag) {
+    // A file dropped in by hand has no MD5 yet: compute it on the way through.
+    Md5 md5;
+    std::unique_ptr<char[]> buffer(new (std::nothrow) char[1 << 20]);
+    if (buffer == nullptr) return ResourceExhaustedError("copy: cannot allocate a 1 MiB buffer");
+    for (;;) {
+      int64_t got = ReadAt(in, buffer.get(), 1 << 20, static_cast<uint64_t>(copied));
+      if (got < 0) {
+        const int saved_errno = errno;
+        return ErrnoToStatus(saved_errno, fmt::format("copy: reading {}", QuoteKey(from)));
+      }
+      if (got == 0) break;
+      if (int err = WriteAll(out, buffer.get(), static_cast<size_t>(got)); err != 0) {
+        return ErrnoToStatus(err, fmt::format("copy: writing {}", QuoteKey(to)));
+      }
+      md5.Update(std::string_view(buffer.get(), static_cast<size_t>(got)));
+      copied += got;
+    }
+    meta.etag = HexEncode(md5.Finish());
+  } else {
+    copied = CopyRange(in, 0, out, meta.size);
+    if (copied < 0) {
+      return ErrnoToStatus(errno,
+                           fmt::format("copy {} to {}: copying", QuoteKey(from), QuoteKey(to)));
+    }
+    if (s.options.etag == EtagPolicy::kUnique) meta.etag = RandomHexId();
+  }
+  if (static_cast<uint64_t>(copied) != meta.size) {
+    return DataLossError(fmt::format("copy: source {} holds {} bytes, its size says {}",
+                                     QuoteKey(from), copied, meta.size));
+  }
+  DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(to)));
+  DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, to_path.name, to, options));
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(staging.dir.get(), KeyWhat(to)));
+  return PutResult{std::move(meta.etag), std::nullopt};
+}
+
+Status LocalStore::Rename(std::string_view from, std::string_view to, CopyMode mode) {
+  DEPOT_ASSIGN_OR_RETURN(KeyPath from_path, ParseKey(from));
+  DEPOT_ASSIGN_OR_RETURN(KeyPath to_path, ParseKey(to));
+  State& s = *state_;
+  auto missing = [&] {
+    return NotFoundError(fmt::format("rename: source key {} does not exist", QuoteKey(from)));
+  };
+  Result<UniqueFd> from_dir = s.OpenKeyDir(from_path, from, /*create=*/false);
+  if (!from_dir.ok()) {
+    return from_dir.status().code() == StatusCode::kNotFound ? missing() : from_dir.status();
+  }
+  const char* from_name = from_path.name.c_str();
+  const char* to_name = to_path.name.c_str();
+  UniqueFd to_dir;
+  for (int attempt = 0;; ++attempt) {
+    const bool may_retry = attempt + 1 < kMaxAttempts;
+    if (!to_dir.valid()) {
+      Result<UniqueFd> opened = s.OpenKeyDir(to_path, to, /*create=*/true);
+      if (!opened.ok()) {
+        if (opened.status().code() == StatusCode::kNotFound && may_retry) continue;
+        return opened.status();
+      }
+      to_dir = std::move(*opened);
+    }
+    CommitGuard guard(s.commit_mu, s.lock_fd.get());
+    DEPOT_RETURN_IF_ERROR(guard.status());
+    struct stat st;
+    if (::fstatat(from_dir->get(), from_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) return missing();
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("rename: fstatat {}", QuoteKey(from)));
+    }
+    if (!S_ISREG(st.st_mode)) return missing();
+    if (from == to) return Status::Ok();
+    int rc = mode == CopyMode::kCreate
+                 ? ::renameat2(from_dir->get(), from_name, to_dir.get(), to_name, RENAME_NOREPLACE)
+                 : ::renameat(from_dir->get(), from_name, to_dir.get(), to_name);
+    if (rc != 0 && errno == EINVAL && mode == CopyMode::kCreate) {
+      // A file system without RENAME_NOREPLACE: link (fails if the name exists), then unlink.
+      rc = ::linkat(from_dir->get(), from_name, to_dir.get(), to_name, 0);
+      if (rc == 0) (void)::unlinkat(from_dir->get(), from_name, 0);
+    }
+    if (rc == 0) break;
+    int err = errno;
+    if (err == ENOENT && may_retry) {  // the destination directory was removed: resolve again
+      to_dir = UniqueFd();
+      continue;
+    }
+    if (err == EEXIST || err == EISDIR || err == ENOTEMPTY) {
+      DEPOT_ASSIGN_OR_RETURN(bool cleared,
+                             ClearEmptyDirectory(to_dir.get(), to_path.name, to, attempt));
+      if (cleared) continue;
+      if (mode == CopyMode::kCreate) {
+        return AlreadyExistsError(fmt::format("rename: destination {} exists", QuoteKey(to)));
+      }
+    }
+    return ErrnoToStatus(err, fmt::format("rename {} to {}", QuoteKey(from), QuoteKey(to)));
+  }
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(to_dir.get(), KeyWhat(to)));
+  if (from_path.dir != to_path.dir) {
+    DEPOT_RETURN_IF_ERROR(SyncDirectory(from_dir->get(), KeyWhat(from)));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> LocalStore::CreateMultipart(std::string_view key, const PutOptions& options) {
+  DEPOT_RETURN_IF_ERROR(ParseKey(key));
+  DEPOT_RETURN_IF_ERROR(CheckMetadataText(key, options));
+  State& s = *state_;
+  const int uploads = s.uploads_fd.get();
+  UploadRecord record{std::string(key), options, Clock::now()};
+  std::string id = RandomHexId();
+  std::string staging_name = TempName();
+  const std::string what = fmt::format("multipart upload for key {}", QuoteKey(key));
+  if (::mkdirat(uploads, staging_name.c_str(), 0777) != 0) {
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("{}: creating its directory", what));
+  }
+  auto built = [&]() -> Status {
+    UniqueFd dir(
+        ::openat(uploads, staging_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir.valid()) {
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("{}: opening its directory", what));
+    }
+    UniqueFd file(::openat(dir.get(), kUploadRecord,
+                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
+    if (!file.valid()) {
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("{}: creating its record", what));
+    }
+    std::string text = EncodeUpload(record);
+    int err = WriteAll(file.get(), text.data(), text.size());
+    if (err == 0) err = Fsync(file.get());
+    if (err == 0) err = Fsync(dir.get());
+    if (err != 0) return ErrnoToStatus(err, fmt::format("{}: writing its record", what));
+    if (::renameat(uploads, staging_name.c_str(), uploads, id.c_str()) != 0) {
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("{}: publishing", what));
+    }
+    return Status::Ok();
+  }();
+  if (!built.ok()) {
+    (void)RemoveTree(uploads, staging_name.c_str());
+    return built;
+  }
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(uploads, what));
+  return id;
+}
+
+Result<PartInfo> LocalStore::PutPart(std::string_view key, std::string_view upload_id,
+                                     int part_number, Bytes data) {
+  DEPOT_RETURN_IF_ERROR(ParseKey(key));
+  if (part_number < 1 || part_number > kMaxParts) {
+    return InvalidArgumentError(
+        fmt::format("part number {} is outside 1..{}", part_number, kMaxParts));
+  }
+  State& s = *state_;
+  DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
+  const std::string what = fmt::format("key {} part {}", QuoteKey(key), part_number);
+  PartInfo part{part_number, s.NewEtag(data.view()), data.size()};
+  TempFile temp;
+  if (CreateTempIn(upload.dir.get(), &temp) != 0) {
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("{}: creating a temporary file", what));
+  }
+  if (int err = WriteAll(temp.fd(), data.data(), data.size()); err != 0) {
+    return ErrnoToStatus(err, fmt::format("{}: writing {} bytes", what, data.size()));
+  }
+  DEPOT_RETURN_IF_ERROR(SealTemp(temp, StoredMeta{part.etag, part.size, "", {}}, what));
+  std::string name = std::to_string(part_number);
+  if (::renameat(upload.dir.get(), temp.name(), upload.dir.get(), name.c_str()) != 0) {
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("{}: moving into place", what));
+  }
+  temp.Committed();
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(upload.dir.get(), what));
+  return part;
+}
+
+Result<PutResult> LocalStore::CompleteMultipart(std::string_view key, std::string_view upload_id,
+                                                std::span<const PartInfo> parts) {
+  DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
+  State& s = *state_;
+  DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
+  // Open every listed part that exists; the descriptors pin the versions that were validated.
+  std::vector<PartInfo> staged;
+  std::map<int, UniqueFd> files;
+  for (const PartInfo& listed : parts) {
+    const int number = listed.part_number;
+    if (number < 1 || number > kMaxParts || files.count(number) != 0) continue;
+    UniqueFd fd(::openat(upload.dir.get(), std::to_string(number).c_str(),
+                         O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) {
+      if (errno == ENOENT) continue;  // never uploaded: ValidateCompleteParts says so
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno,
+                           fmt::format("key {} part {}: opening", QuoteKey(key), number));
+    }
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) {
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno,
+                           fmt::format("key {} part {}: fstat", QuoteKey(key), number));
+    }
+    std::string text;
+    std::optional<StoredMeta> meta;
+    if (GetXattr(fd.get(), kMetaXattr, &text) == 0) meta = DecodeMeta(text);
+    if (!meta || meta->size != static_cast<uint64_t>(st.st_size)) {
+      return DataLossError(
+          fmt::format("key {} part {}: its metadata is missing or corrupt", QuoteKey(key), number));
+    }
+    staged.push_back(PartInfo{number, std::move(meta->etag), meta->size});
+    files.emplace(number, std::move(fd));
+  }
+  DEPOT_RETURN_IF_ERROR(ValidateCompleteParts(parts, staged, s.options.min_part_size));
+  const PutOptions& options = upload.record.options;
+  DEPOT_RETURN_IF_ERROR(s.PrecheckMode(path, key, options));
+
+  DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(path, key));
+  StoredMeta meta{"", 0, options.content_type, options.user_metadata};
+  std::vector<std::string> etags;
+  for (const PartInfo& listed : parts) {
+    const PartInfo& part = *std::find_if(staged.begin(), staged.end(), [&](const PartInfo& p) {
+      return p.part_number == listed.part_number;
+    });
+    int64_t copied = CopyRange(files[part.part_number].get(), 0, staging.temp.fd(), part.size);
+    if (copied < 0) {
+      return ErrnoToStatus(errno,
+                           fmt::format("key {}: copying part {}", QuoteKey(key), part.part_number));
+    }
+    if (static_cast<uint64_t>(copied) != part.size) {
+      return DataLossError(fmt::format("key {} part {}: holds {} bytes, its metadata says {}",
+                                       QuoteKey(key), part.part_number, copied, part.size));
+    }
+    meta.size += part.size;
+    etags.push_back(part.etag);
+  }
+  meta.etag = s.options.etag == EtagPolicy::kContentMd5 ? MultipartEtag(etags) : RandomHexId();
+  DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
+  DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, path.name, key, options));
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(staging.dir.get(), KeyWhat(key)));
+  // The object is committed; an upload already removed by a concurrent complete or abort is fine.
+  Status removed = s.RemoveUpload(std::string(upload_id), key);
+  if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
+  return PutResult{std::move(meta.etag), std::nullopt};
+}
+
+Status LocalStore::AbortMultipart(std::string_view key, std::string_view upload_id) {
+  DEPOT_RETURN_IF_ERROR(ParseKey(key));
+  State& s = *state_;
+  DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
+  upload.dir = UniqueFd();
+  return s.RemoveUpload(std::string(upload_id), key);
+}
+
+Result<std::vector<MultipartUploadInfo>> LocalStore::ListMultipartUploads(std::string_view prefix) {
+  State& s = *state_;
+  std::vector<DirEntry> entries;
+  if (int err = ReadDirectory(s.uploads_fd.get(), &entries); err != 0) {
+    return ErrnoToStatus(err, "list multipart uploads: reading .depot/uploads");
+  }
+  std::vector<MultipartUploadInfo> out;
+  for (const DirEntry& entry : entries) {
+    if (entry.type != DirEntry::Type::kDirectory || !IsUploadId(entry.name)) continue;
+    UniqueFd dir(::openat(s.uploads_fd.get(), entry.name.c_str(),
+                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir.valid()) {
+      if (errno == ENOENT) continue;  // completed or aborted meanwhile
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("multipart upload {}: opening", entry.name));
+    }
+    Result<UploadRecord> record = State::ReadUpload(dir.get(), entry.name);
+    if (!record.ok()) {
+      if (record.status().code() == StatusCode::kNotFound) continue;
+      return record.status();
+    }
+    if (!StartsWith(record->key, prefix)) continue;
+    out.push_back({std::move(record->key), entry.name, record->initiated});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.key, a.initiated) < std::tie(b.key, b.initiated);
+  });
+  return out;
+}
+
+}  // namespace depot::object

@@ -1,0 +1,124 @@
+// depot::object::LocalStore: an object store in a local directory, one plain file per object.
+//
+// The object "a/b/c" is the file <root>/a/b/c holding exactly its bytes, so the tree can be read
+// with ordinary tools and files copied in by hand are objects too. Everything the ObjectStore
+// interface offers is supported: conditional puts, multipart uploads, delimiter listing, copy,
+// copy-if-absent and atomic rename. The on-disk and crash-consistency protocol is described at the
+// top of local_store.cc; in short, every write goes to a temporary file beside its destination,
+// is fsync'd and renamed (or linked) into place, and the directory is fsync'd before the call
+// returns: an acknowledged write survives a crash or power loss, an interrupted one leaves the old
+// object. Thread-safe, and safe to share between processes opening the same root: every change of
+// a name (commit of a put, copy or multipart upload; delete; rename) holds an in-process mutex plus
+// flock() on <root>/.depot/lock for the check-and-rename only, which makes conditional writes
+// atomic with respect to all other writes. Local file systems only (flock semantics).
+//
+// Keys. On top of the rules every backend applies (1..1024 bytes of UTF-8 without NUL), the local
+// store refuses with kInvalidArgument, naming the key and the reason, the keys that cannot be a
+// relative file path of their own or that would collide with depot's own files:
+//   - a leading '/' (keys are paths relative to the root, never absolute);
+//   - empty segments: "a//b" and a trailing '/' (a file name cannot be empty);
+//   - "." and ".." segments (they would name another path, possibly outside the root);
+//   - a segment longer than 255 bytes (the file-name limit of Linux file systems);
+//   - a segment starting with ".depot" (reserved: <root>/.depot holds locks and multipart
+//     uploads, and ".depot-tmp-*" files are writes in progress).
+// A file and a directory cannot share a name, so a key cannot be stored while it is a directory
+// of other keys ("a" while "a/b" exists), nor below another key ("a/b" while "a" exists): such a
+// put, copy or rename is kFailedPrecondition ("key "a" is a directory of other keys in the local
+// store"). An empty directory left behind by deletes holds no keys and is replaced by the put.
+//
+// Paths never leave the root: directories are resolved with openat2(RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS) and files opened with O_NOFOLLOW. A symbolic link inside the root is not
+// an object and is never read, written or listed through: reads through one are kNotFound, writes
+// through a linked directory are kPermissionDenied, and a put or delete of a key whose file is a
+// link replaces or removes the link itself, never its target.
+//
+// Metadata. The ETag, size, content type and user metadata live in one extended attribute,
+// "user.depot" (JSON), on the data file; Open fails with kUnimplemented when the file system has
+// no user extended attributes. A file without the attribute (dropped in by hand) has an empty
+// content type and the ETag "<size>-<mtime ns>-<inode>" (hex): it changes whenever the file is
+// replaced or touched. A depot-written file whose size no longer matches its metadata (edited in
+// place by hand) reads as kDataLoss until it is overwritten or deleted. The content type and user
+// metadata must be UTF-8 (kInvalidArgument otherwise) and must fit the file system's
+// extended-attribute limit (about 4 KiB in total on ext4).
+//
+// Costs. A page of List reads and sorts every directory it walks through: the directories on the
+// path to the first key of the page and those the page spans (with a delimiter, a rolled-up
+// directory is left after its first key). Empty directories are not removed on Delete. The first
+// store opened on a root (no other process or instance has it open) walks the whole tree to
+// remove temporary files left by a crash; see local_store.cc.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "depot/core/result.h"
+#include "depot/object/store.h"
+
+namespace depot::object {
+
+enum class EtagPolicy {
+  // The MD5 of the bytes (hex), as S3 reports for single-part objects; multipart objects get
+  // S3's md5-of-md5s-N. Costs one MD5 pass over every byte written.
+  kContentMd5,
+  // A random 128-bit id (32 hex characters) per write: no hashing cost, but not an MD5, and equal
+  // bytes written twice get different ETags.
+  kUnique,
+};
+
+struct LocalStoreOptions {
+  EtagPolicy etag = EtagPolicy::kContentMd5;
+  // Multipart: the minimum size of every part but the last (S3's is 5 MiB).
+  uint64_t min_part_size = 5 << 20;
+  // Create the root directory (and its missing parents) if it does not exist; otherwise a missing
+  // root is kNotFound.
+  bool create = true;
+};
+
+class LocalStore final : public ObjectStore {
+ public:
+  // Opens (and with options.create, creates) the store rooted at `root`, a relative or absolute
+  // path. kNotFound for a missing root without options.create, kInvalidArgument when it is not a
+  // directory, kUnimplemented when its file system has no user extended attributes.
+  static Result<std::shared_ptr<LocalStore>> Open(std::filesystem::path root,
+                                                  LocalStoreOptions options = {});
+  ~LocalStore() override;
+  LocalStore(const LocalStore&) = delete;
+  LocalStore& operator=(const LocalStore&) = delete;
+
+  // The absolute, normalised root directory.
+  const std::filesystem::path& root() const;
+
+  Capabilities capabilities() const override;
+  // "file://" + the absolute root (percent-encoded where a URL needs it).
+  std::string ToString() const override;
+
+  Result<PutResult> Put(std::string_view key, Bytes data, const PutOptions& options) override;
+  Result<GetResult> Get(std::string_view key, const GetOptions& options) override;
+  Result<ObjectMeta> Head(std::string_view key) override;
+  Status Delete(std::string_view key) override;
+  std::vector<Status> DeleteMany(std::span<const std::string> keys) override;
+  Result<ListResult> List(const ListOptions& options) override;
+  Result<PutResult> Copy(std::string_view from, std::string_view to, CopyMode mode) override;
+  Status Rename(std::string_view from, std::string_view to, CopyMode mode) override;
+
+  // Uploads live in <root>/.depot/uploads/ and survive closing and reopening the store (as in S3)
+  // until they are completed or aborted.
+  Result<std::string> CreateMultipart(std::string_view key, const PutOptions& options) override;
+  Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id, int part_number,
+                           Bytes data) override;
+  Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
+                                      std::span<const PartInfo> parts) override;
+  Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
+  Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(std::string_view prefix) override;
+
+ private:
+  struct State;  // descriptors, locks and options (local_store.cc)
+
+  explicit LocalStore(std::unique_ptr<State> state);
+
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace depot::object

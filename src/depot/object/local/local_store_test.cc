@@ -1,0 +1,710 @@
+#include "depot/object/local/local_store.h"
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <stdlib.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "depot/core/md5.h"
+#include "depot/core/testing/status_matchers.h"
+#include "depot/object/backend_util.h"
+#include "depot/object/memory/memory_store.h"
+#include "depot/object/testing/conformance.h"
+
+namespace depot::object {
+namespace {
+
+namespace fs = std::filesystem;
+
+using ::depot::object::testing::ConformanceBackend;
+using ::depot::object::testing::ConformanceBackendName;
+using ::depot::object::testing::ObjectStoreConformance;
+using ::depot::testing::IsOk;
+using ::depot::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::MatchesRegex;
+using ::testing::Not;
+using ::testing::UnorderedElementsAre;
+
+// A fresh directory under /tmp, removed with everything in it at destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "depot-local-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// The conformance suite's stores live in one directory per test process, removed at the end.
+TempDir* conformance_parent = nullptr;
+
+fs::path NewConformanceRoot() {
+  static std::atomic<int> next{0};
+  if (conformance_parent == nullptr) conformance_parent = new TempDir();
+  return conformance_parent->path() / ("store-" + std::to_string(next++));
+}
+
+class RemoveConformanceRoots : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    delete conformance_parent;
+    conformance_parent = nullptr;
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kRemoveConformanceRoots =
+    ::testing::AddGlobalTestEnvironment(new RemoveConformanceRoots);
+
+INSTANTIATE_TEST_SUITE_P(Local, ObjectStoreConformance,
+                         ::testing::Values(ConformanceBackend{
+                             "local",
+                             []() -> Result<std::shared_ptr<ObjectStore>> {
+                               DEPOT_ASSIGN_OR_RETURN(
+                                   std::shared_ptr<LocalStore> store,
+                                   LocalStore::Open(NewConformanceRoot(),
+                                                    LocalStoreOptions{.min_part_size = 1024}));
+                               return std::shared_ptr<ObjectStore>(std::move(store));
+                             }}),
+                         ConformanceBackendName);
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteFile(const fs::path& path, std::string_view data) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+// Every ".depot-tmp-*" name under `root`, the .depot directory included.
+std::vector<std::string> StagingNames(const fs::path& root) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (entry.path().filename().string().starts_with(".depot-tmp-")) {
+      names.push_back(fs::relative(entry.path(), root).string());
+    }
+  }
+  return names;
+}
+
+std::vector<std::string> Keys(const ListResult& page) {
+  std::vector<std::string> keys;
+  for (const auto& meta : page.objects) keys.push_back(meta.key);
+  return keys;
+}
+
+class LocalStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = dir_.path() / "store";
+    store_ = Open();
+    ASSERT_NE(store_, nullptr);
+  }
+
+  std::shared_ptr<LocalStore> Open(LocalStoreOptions options = {.min_part_size = 5}) {
+    auto opened = LocalStore::Open(root_, options);
+    EXPECT_THAT(opened, IsOk());
+    return opened.ok() ? *opened : nullptr;
+  }
+
+  std::string Read(std::string_view key) {
+    auto got = store_->Get(key, {});
+    EXPECT_THAT(got, IsOk()) << key;
+    return got.ok() ? got->data.ToString() : "<error>";
+  }
+
+  Status Put(std::string_view key, std::string_view data, PutOptions options = {}) {
+    return store_->Put(key, Bytes::Copy(data), options).status();
+  }
+
+  TempDir dir_;
+  fs::path root_;
+  std::shared_ptr<LocalStore> store_;
+};
+
+TEST_F(LocalStoreTest, RejectsKeysThatAreNotPlainRelativePaths) {
+  const std::string long_segment(256, 'x');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"/a", "leading '/'"},
+      {"a//b", "empty path segments"},
+      {"a/", "trailing '/'"},
+      {"./a", "'.' segments"},
+      {"a/./b", "'.' segments"},
+      {"a/..", "'..' segments"},
+      {"../escape", "'..' segments"},
+      {"a/../../b", "'..' segments"},
+      {long_segment, "256 bytes"},
+      {"a/" + long_segment + "/b", "256 bytes"},
+      {".depot", "reserves path segments starting with \".depot\""},
+      {".depot/lock", "reserves"},
+      {".depot/uploads/x", "reserves"},
+      {".depot-tmp-0123", "reserves"},
+      {"a/.depotx", "reserves"},
+  };
+  ASSERT_THAT(Put("ok", "fine"), IsOk());
+  for (const auto& [key, reason] : cases) {
+    SCOPED_TRACE(key);
+    auto error =
+        StatusIs(StatusCode::kInvalidArgument, AllOf(HasSubstr(QuoteKey(key)), HasSubstr(reason)));
+    EXPECT_THAT(Put(key, "x"), error);
+    EXPECT_THAT(Put(key, "x", {.mode = PutMode::kCreate}), error);
+    EXPECT_THAT(store_->Get(key, {}), error);
+    EXPECT_THAT(store_->Head(key), error);
+    EXPECT_THAT(store_->Delete(key), error);
+    EXPECT_THAT(store_->Copy("ok", key, CopyMode::kOverwrite), error);
+    EXPECT_THAT(store_->Copy(key, "ok2", CopyMode::kOverwrite), error);
+    EXPECT_THAT(store_->Rename("ok", key, CopyMode::kOverwrite), error);
+    EXPECT_THAT(store_->CreateMultipart(key, {}), error);
+  }
+  // Nothing changed on disk.
+  std::set<std::string> top;
+  for (const auto& entry : fs::directory_iterator(root_)) top.insert(entry.path().filename());
+  EXPECT_EQ(top, (std::set<std::string>{".depot", "ok"}));
+  EXPECT_EQ(Read("ok"), "fine");
+
+  // Their harmless neighbours are keys like any other.
+  for (const std::string& key :
+       {std::string(255, 'y'), std::string(".dep"), std::string("a.depot"),
+        std::string("depot/.depo"), std::string("..."), std::string(".a/..b/b..")}) {
+    SCOPED_TRACE(key);
+    ASSERT_THAT(Put(key, key), IsOk());
+    EXPECT_EQ(Read(key), key);
+  }
+}
+
+TEST_F(LocalStoreTest, AFileAndADirectoryCannotShareAName) {
+  ASSERT_THAT(Put("a/b", "under a"), IsOk());
+  auto is_directory = StatusIs(StatusCode::kFailedPrecondition,
+                               HasSubstr("key \"a\" is a directory of other keys"));
+  EXPECT_THAT(Put("a", "x"), is_directory);
+  EXPECT_THAT(Put("a", "x", {.mode = PutMode::kCreate}), is_directory);
+  EXPECT_THAT(store_->Get("a", {}),
+              StatusIs(StatusCode::kNotFound, HasSubstr("directory of other keys")));
+  EXPECT_THAT(store_->Delete("a"), IsOk());
+  EXPECT_EQ(Read("a/b"), "under a");
+
+  ASSERT_THAT(Put("x", "file"), IsOk());
+  EXPECT_THAT(Put("x/y", "below a file"),
+              StatusIs(StatusCode::kFailedPrecondition,
+                       HasSubstr("\"x\" is an object in the local store, so it cannot also be a "
+                                 "directory of keys")));
+  EXPECT_THAT(Put("x/y/z", "deeper"), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store_->Get("x/y", {}), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store_->Copy("x", "a", CopyMode::kOverwrite), is_directory);
+  EXPECT_THAT(store_->Rename("x", "a", CopyMode::kOverwrite), is_directory);
+  EXPECT_THAT(store_->Rename("x", "a", CopyMode::kCreate), is_directory);
+  EXPECT_THAT(store_->Rename("x", "x/y", CopyMode::kOverwrite),
+              StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_EQ(Read("x"), "file");
+
+  // Once "a/b" is gone, the empty directory "a" holds no keys and gives way to the object "a".
+  ASSERT_THAT(store_->Delete("a/b"), IsOk());
+  EXPECT_TRUE(fs::is_directory(root_ / "a"));  // deletes leave directories in place
+  ASSERT_THAT(Put("a", "now a file", {.mode = PutMode::kCreate}), IsOk());
+  EXPECT_EQ(Read("a"), "now a file");
+  auto page = store_->List({});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(Keys(*page), ElementsAre("a", "x"));
+}
+
+// One thread keeps making "r" a directory (putting and deleting "r/x"), another keeps making it a
+// file: each call either wins or reports the clash, never anything else.
+TEST_F(LocalStoreTest, FileAndDirectoryRacesHaveOneWinner) {
+  std::atomic<int> unexpected{0};
+  auto expect = [&](const Status& status, bool clash_allowed) {
+    if (status.ok()) return;
+    if (clash_allowed && status.code() == StatusCode::kFailedPrecondition) return;
+    ++unexpected;
+    ADD_FAILURE() << status;
+  };
+  std::thread as_directory([&] {
+    for (int i = 0; i < 40; ++i) {
+      expect(Put("r/x", "below"), /*clash_allowed=*/true);
+      expect(store_->Delete("r/x"), false);
+    }
+  });
+  std::thread as_file([&] {
+    for (int i = 0; i < 40; ++i) {
+      expect(Put("r", "file", {.mode = i % 2 == 0 ? PutMode::kOverwrite : PutMode::kCreate}),
+             /*clash_allowed=*/true);
+      expect(store_->Delete("r"), false);
+    }
+  });
+  as_directory.join();
+  as_file.join();
+  EXPECT_EQ(unexpected.load(), 0);
+  EXPECT_THAT(StagingNames(root_), IsEmpty());
+  ASSERT_THAT(Put("r", "finally a file"), IsOk());
+  EXPECT_EQ(Read("r"), "finally a file");
+}
+
+TEST_F(LocalStoreTest, EmptyDirectoriesAreNeitherKeysNorCommonPrefixes) {
+  ASSERT_THAT(Put("gone/deep/x", "x"), IsOk());
+  ASSERT_THAT(Put("kept/y", "y"), IsOk());
+  ASSERT_THAT(store_->Delete("gone/deep/x"), IsOk());
+  auto page = store_->List({.delimiter = "/"});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->objects, IsEmpty());
+  EXPECT_THAT(page->common_prefixes, ElementsAre("kept/"));
+  ASSERT_THAT(Put("gone/deep", "a file where a directory was"), IsOk());
+  EXPECT_EQ(Read("gone/deep"), "a file where a directory was");
+}
+
+TEST_F(LocalStoreTest, SymlinkedDirectoryPointingOutsideIsNeverFollowed) {
+  const fs::path outside = dir_.path() / "outside";
+  WriteFile(outside / "secret", "top secret");
+  fs::create_directory_symlink(outside, root_ / "link");
+  fs::create_directories(root_ / "deep");
+  fs::create_directory_symlink(outside, root_ / "deep" / "link");
+
+  for (const char* key : {"link/secret", "deep/link/secret"}) {
+    SCOPED_TRACE(key);
+    EXPECT_THAT(store_->Get(key, {}), StatusIs(StatusCode::kNotFound, HasSubstr("symbolic link")));
+    EXPECT_THAT(store_->Head(key), StatusIs(StatusCode::kNotFound));
+    EXPECT_THAT(store_->Copy(key, "stolen", CopyMode::kOverwrite), StatusIs(StatusCode::kNotFound));
+    EXPECT_THAT(store_->Rename(key, "stolen", CopyMode::kOverwrite),
+                StatusIs(StatusCode::kNotFound));
+    EXPECT_THAT(store_->Delete(key), IsOk());
+  }
+  EXPECT_THAT(Put("link/new", "x"),
+              StatusIs(StatusCode::kPermissionDenied, HasSubstr("symbolic link")));
+  EXPECT_THAT(Put("link/sub/new", "x"), StatusIs(StatusCode::kPermissionDenied));
+  EXPECT_THAT(Put("deep/link/new", "x"), StatusIs(StatusCode::kPermissionDenied));
+  ASSERT_THAT(Put("inside", "x"), IsOk());
+  EXPECT_THAT(store_->Copy("inside", "link/copied", CopyMode::kOverwrite),
+              StatusIs(StatusCode::kPermissionDenied));
+  EXPECT_THAT(store_->Rename("inside", "link/moved", CopyMode::kOverwrite),
+              StatusIs(StatusCode::kPermissionDenied));
+  auto upload = store_->CreateMultipart("link/multi", {});
+  ASSERT_THAT(upload, IsOk());
+  auto part = store_->PutPart("link/multi", *upload, 1, Bytes::Copy("part"));
+  ASSERT_THAT(part, IsOk());
+  std::vector<PartInfo> parts = {*part};
+  EXPECT_THAT(store_->CompleteMultipart("link/multi", *upload, parts),
+              StatusIs(StatusCode::kPermissionDenied));
+
+  std::set<std::string> outside_names;
+  for (const auto& entry : fs::recursive_directory_iterator(outside)) {
+    outside_names.insert(fs::relative(entry.path(), outside).string());
+  }
+  EXPECT_EQ(outside_names, std::set<std::string>{"secret"});
+  EXPECT_EQ(ReadFile(outside / "secret"), "top secret");
+
+  for (const std::string prefix : {"", "link", "link/", "deep/", "deep/link/"}) {
+    SCOPED_TRACE(prefix);
+    auto page = store_->List({.prefix = prefix});
+    ASSERT_THAT(page, IsOk());
+    EXPECT_EQ(Keys(*page),
+              prefix.empty() ? std::vector<std::string>{"inside"} : std::vector<std::string>{});
+    page = store_->List({.prefix = prefix, .delimiter = "/"});
+    ASSERT_THAT(page, IsOk());
+    EXPECT_THAT(page->common_prefixes, IsEmpty());
+  }
+}
+
+TEST_F(LocalStoreTest, SymlinkedFilePointingOutsideIsNeverFollowed) {
+  const fs::path outside = dir_.path() / "outside";
+  WriteFile(outside / "secret", "top secret");
+  fs::create_symlink(outside / "secret", root_ / "file-link");
+  fs::create_symlink(outside / "secret", root_ / "delete-link");
+  fs::create_symlink(outside / "not-there", root_ / "dangling-link");
+
+  EXPECT_THAT(store_->Get("file-link", {}),
+              StatusIs(StatusCode::kNotFound, HasSubstr("symbolic link")));
+  EXPECT_THAT(store_->Head("file-link"), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(Put("file-link", "x", {.mode = PutMode::kUpdate, .if_match = "*"}),
+              StatusIs(StatusCode::kFailedPrecondition));
+  auto page = store_->List({});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->objects, IsEmpty());
+
+  // A put replaces the link itself, never writes through it.
+  ASSERT_THAT(Put("file-link", "replaced"), IsOk());
+  EXPECT_FALSE(fs::is_symlink(root_ / "file-link"));
+  EXPECT_EQ(Read("file-link"), "replaced");
+  ASSERT_THAT(Put("source", "copied"), IsOk());
+  ASSERT_THAT(store_->Copy("source", "dangling-link", CopyMode::kOverwrite), IsOk());
+  EXPECT_FALSE(fs::exists(outside / "not-there"));
+  EXPECT_EQ(Read("dangling-link"), "copied");
+  // A delete removes the link, not its target.
+  ASSERT_THAT(store_->Delete("delete-link"), IsOk());
+  EXPECT_FALSE(fs::is_symlink(root_ / "delete-link"));
+  EXPECT_EQ(ReadFile(outside / "secret"), "top secret");
+}
+
+TEST_F(LocalStoreTest, StoresPlainFilesWithMetadataInOneAttribute) {
+  PutOptions options;
+  options.content_type = "text/plain";
+  options.user_metadata = {{"owner", "ada"}};
+  auto put = store_->Put("dir/file.txt", Bytes::Copy("plain bytes"), options);
+  ASSERT_THAT(put, IsOk());
+  EXPECT_EQ(put->etag, Md5::HexOf("plain bytes"));
+  const fs::path file = root_ / "dir" / "file.txt";
+  EXPECT_EQ(ReadFile(file), "plain bytes");
+  char names[256];
+  ssize_t length = ::listxattr(file.c_str(), names, sizeof(names));
+  ASSERT_GT(length, 0);
+  EXPECT_EQ(std::string(names, static_cast<size_t>(length)), std::string("user.depot\0", 11));
+  char value[1024];
+  ssize_t value_length = ::getxattr(file.c_str(), "user.depot", value, sizeof(value));
+  ASSERT_GT(value_length, 0);
+  std::string json(value, static_cast<size_t>(value_length));
+  EXPECT_THAT(json, AllOf(HasSubstr(put->etag), HasSubstr("text/plain"), HasSubstr("ada")));
+  EXPECT_THAT(StagingNames(root_), IsEmpty());
+}
+
+TEST_F(LocalStoreTest, MetadataAndStagingAreNeverListed) {
+  ASSERT_THAT(Put("visible", "v"), IsOk());
+  auto upload = store_->CreateMultipart("pending", {});
+  ASSERT_THAT(upload, IsOk());
+  ASSERT_THAT(store_->PutPart("pending", *upload, 1, Bytes::Copy("part")), IsOk());
+  WriteFile(root_ / "half" / ".depot-tmp-0123456789abcdef0123456789abcdef", "in progress");
+  WriteFile(root_ / ".depot-tmp-fedcba9876543210fedcba9876543210", "in progress");
+
+  auto page = store_->List({});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(Keys(*page), ElementsAre("visible"));
+  page = store_->List({.delimiter = "/"});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(Keys(*page), ElementsAre("visible"));
+  EXPECT_THAT(page->common_prefixes, IsEmpty());
+  for (const char* prefix : {".", ".depot", ".depot/", ".depot/uploads/", "half/.depot"}) {
+    SCOPED_TRACE(prefix);
+    page = store_->List({.prefix = prefix});
+    ASSERT_THAT(page, IsOk());
+    EXPECT_THAT(page->objects, IsEmpty());
+  }
+}
+
+TEST_F(LocalStoreTest, FilesDroppedInByHandAreObjects) {
+  WriteFile(root_ / "hand" / "made.txt", "written by hand");
+  auto got = store_->Get("hand/made.txt", {});
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->data.ToString(), "written by hand");
+  EXPECT_EQ(got->meta.size, 15u);
+  EXPECT_EQ(got->meta.content_type, "");
+  EXPECT_THAT(got->meta.etag, MatchesRegex("[0-9a-f]+-[0-9a-f]+-[0-9a-f]+"));
+  auto head = store_->Head("hand/made.txt");
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->etag, got->meta.etag);
+  auto page = store_->List({});
+  ASSERT_THAT(page, IsOk());
+  ASSERT_THAT(Keys(*page), ElementsAre("hand/made.txt"));
+  EXPECT_EQ(page->objects[0].etag, got->meta.etag);
+
+  // Rewriting the file by hand changes its ETag.
+  WriteFile(root_ / "hand" / "made.txt", "written by HAND");
+  auto rewritten = store_->Head("hand/made.txt");
+  ASSERT_THAT(rewritten, IsOk());
+  EXPECT_NE(rewritten->etag, got->meta.etag);
+
+  // Its ETag works for conditional writes, and a copy gets the MD5 of its bytes.
+  auto copied = store_->Copy("hand/made.txt", "copy", CopyMode::kOverwrite);
+  ASSERT_THAT(copied, IsOk());
+  EXPECT_EQ(copied->etag, Md5::HexOf("written by HAND"));
+  EXPECT_THAT(Put("hand/made.txt", "updated", {.mode = PutMode::kUpdate, .if_match = "stale"}),
+              StatusIs(StatusCode::kFailedPrecondition));
+  ASSERT_THAT(
+      Put("hand/made.txt", "updated", {.mode = PutMode::kUpdate, .if_match = rewritten->etag}),
+      IsOk());
+  EXPECT_EQ(Read("hand/made.txt"), "updated");
+}
+
+TEST_F(LocalStoreTest, FileEditedInPlaceReadsAsDataLoss) {
+  ASSERT_THAT(Put("edited", "hello"), IsOk());
+  {
+    std::ofstream out(root_ / "edited", std::ios::binary | std::ios::app);
+    out << " world";
+  }
+  EXPECT_THAT(store_->Get("edited", {}),
+              StatusIs(StatusCode::kDataLoss, HasSubstr("changed outside depot")));
+  EXPECT_THAT(store_->List({}), StatusIs(StatusCode::kDataLoss));
+  ASSERT_THAT(Put("edited", "repaired"), IsOk());
+  EXPECT_EQ(Read("edited"), "repaired");
+}
+
+TEST_F(LocalStoreTest, OversizedMetadataIsRefusedAndLeavesNothing) {
+  PutOptions options;
+  options.user_metadata = {{"big", std::string(100 << 10, 'm')}};
+  Status put = Put("meta", "x", options);
+  EXPECT_THAT(put, Not(IsOk()));
+  EXPECT_THAT(put.message(), HasSubstr("extended-attribute limit"));
+  EXPECT_THAT(store_->Get("meta", {}), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(StagingNames(root_), IsEmpty());
+
+  options.user_metadata = {{"bad", "\xff"}};
+  EXPECT_THAT(Put("meta", "x", options),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("UTF-8")));
+}
+
+TEST_F(LocalStoreTest, UploadsSurviveReopen) {
+  auto upload = store_->CreateMultipart("multi", {.content_type = "text/x-parts"});
+  ASSERT_THAT(upload, IsOk());
+  auto p1 = store_->PutPart("multi", *upload, 1, Bytes::Copy("hello"));
+  auto p2 = store_->PutPart("multi", *upload, 2, Bytes::Copy(" world"));
+  ASSERT_THAT(p1, IsOk());
+  ASSERT_THAT(p2, IsOk());
+  store_.reset();
+  store_ = Open();
+  ASSERT_NE(store_, nullptr);
+  auto uploads = store_->ListMultipartUploads("");
+  ASSERT_THAT(uploads, IsOk());
+  ASSERT_EQ(uploads->size(), 1u);
+  EXPECT_EQ((*uploads)[0].key, "multi");
+  EXPECT_EQ((*uploads)[0].upload_id, *upload);
+  EXPECT_LT(std::chrono::abs(Clock::now() - (*uploads)[0].initiated), std::chrono::minutes(5));
+  std::vector<PartInfo> parts = {*p1, *p2};
+  auto done = store_->CompleteMultipart("multi", *upload, parts);
+  ASSERT_THAT(done, IsOk());
+  std::vector<std::string> etags = {Md5::HexOf("hello"), Md5::HexOf(" world")};
+  EXPECT_EQ(done->etag, MultipartEtag(etags));
+  auto got = store_->Get("multi", {});
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->data.ToString(), "hello world");
+  EXPECT_EQ(got->meta.content_type, "text/x-parts");
+  EXPECT_EQ(got->meta.etag, done->etag);
+  EXPECT_TRUE(fs::is_empty(root_ / ".depot" / "uploads"));
+  // Upload ids are checked, not used as paths.
+  EXPECT_THAT(store_->PutPart("multi", "../../../etc", 1, Bytes::Copy("x")),
+              StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store_->AbortMultipart("multi", "0123456789abcdef0123456789abcdef"),
+              StatusIs(StatusCode::kNotFound));
+}
+
+TEST_F(LocalStoreTest, UploadOfAnotherKeyIsNotFound) {
+  auto upload = store_->CreateMultipart("mine", {});
+  ASSERT_THAT(upload, IsOk());
+  EXPECT_THAT(store_->PutPart("theirs", *upload, 1, Bytes::Copy("x")),
+              StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store_->AbortMultipart("theirs", *upload), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store_->AbortMultipart("mine", *upload), IsOk());
+}
+
+TEST_F(LocalStoreTest, StaleStagingIsRemovedOnlyWhenNoOtherStoreIsOpen) {
+  ASSERT_THAT(Put("d/object", "kept"), IsOk());
+  auto upload = store_->CreateMultipart("up", {});
+  ASSERT_THAT(upload, IsOk());
+  auto part = store_->PutPart("up", *upload, 1, Bytes::Copy("part one"));
+  ASSERT_THAT(part, IsOk());
+  const fs::path uploads = root_ / ".depot" / "uploads";
+  WriteFile(root_ / "d" / ".depot-tmp-00000000000000000000000000000001", "debris");
+  WriteFile(root_ / ".depot-tmp-00000000000000000000000000000002", "debris");
+  WriteFile(uploads / *upload / ".depot-tmp-00000000000000000000000000000003", "debris");
+  WriteFile(uploads / ".depot-tmp-00000000000000000000000000000004" / "upload.json", "{}");
+  ASSERT_EQ(StagingNames(root_).size(), 4u);
+
+  // Another store on the same root might be writing those files: they stay.
+  auto second = Open();
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(StagingNames(root_).size(), 4u);
+  second.reset();
+  EXPECT_EQ(StagingNames(root_).size(), 4u);
+
+  // The first store to open a root nobody has open removes them, and nothing else.
+  store_.reset();
+  store_ = Open();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_THAT(StagingNames(root_), IsEmpty());
+  EXPECT_EQ(Read("d/object"), "kept");
+  std::vector<PartInfo> parts = {*part};
+  ASSERT_THAT(store_->CompleteMultipart("up", *upload, parts), IsOk());
+  EXPECT_EQ(Read("up"), "part one");
+}
+
+TEST_F(LocalStoreTest, UniqueEtagPolicy) {
+  store_.reset();
+  store_ = Open({.etag = EtagPolicy::kUnique, .min_part_size = 5});
+  ASSERT_NE(store_, nullptr);
+  auto first = store_->Put("u", Bytes::Copy("same"), {});
+  auto second = store_->Put("u", Bytes::Copy("same"), {});
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(second, IsOk());
+  EXPECT_THAT(first->etag, MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_NE(first->etag, second->etag);
+  EXPECT_NE(first->etag, Md5::HexOf("same"));
+  auto head = store_->Head("u");
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->etag, second->etag);
+  EXPECT_THAT(Put("u", "next", {.mode = PutMode::kUpdate, .if_match = first->etag}),
+              StatusIs(StatusCode::kFailedPrecondition));
+  ASSERT_THAT(Put("u", "next", {.mode = PutMode::kUpdate, .if_match = second->etag}), IsOk());
+
+  auto copied = store_->Copy("u", "v", CopyMode::kOverwrite);
+  ASSERT_THAT(copied, IsOk());
+  EXPECT_THAT(copied->etag, MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_NE(copied->etag, store_->Head("u")->etag);
+
+  auto upload = store_->CreateMultipart("m", {});
+  ASSERT_THAT(upload, IsOk());
+  auto part = store_->PutPart("m", *upload, 1, Bytes::Copy("part"));
+  ASSERT_THAT(part, IsOk());
+  EXPECT_THAT(part->etag, MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_NE(part->etag, Md5::HexOf("part"));
+  std::vector<PartInfo> parts = {*part};
+  auto done = store_->CompleteMultipart("m", *upload, parts);
+  ASSERT_THAT(done, IsOk());
+  EXPECT_THAT(done->etag, MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_EQ(Read("m"), "part");
+}
+
+TEST_F(LocalStoreTest, CompareAndSwapAcrossTwoStoresOnOneRoot) {
+  // Two instances have separate lock-file descriptions, as two processes would.
+  auto other = Open();
+  ASSERT_NE(other, nullptr);
+  ASSERT_THAT(Put("counter", "0"), IsOk());
+  std::atomic<int> failures{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    ObjectStore* store = w % 2 == 0 ? static_cast<ObjectStore*>(store_.get()) : other.get();
+    workers.emplace_back([store, &failures] {
+      for (int i = 0; i < 10; ++i) {
+        for (;;) {
+          auto current = store->Get("counter", {});
+          if (!current.ok()) {
+            ++failures;
+            return;
+          }
+          int value = std::stoi(current->data.ToString());
+          PutOptions update{.mode = PutMode::kUpdate, .if_match = current->meta.etag};
+          auto put = store->Put("counter", Bytes::Copy(std::to_string(value + 1)), update);
+          if (put.ok()) break;
+          if (put.status().code() != StatusCode::kFailedPrecondition) {
+            ++failures;
+            return;
+          }
+        }
+      }
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Read("counter"), "40");
+}
+
+TEST_F(LocalStoreTest, RootAndUrl) {
+  EXPECT_TRUE(store_->root().is_absolute());
+  EXPECT_EQ(store_->root(), root_);
+  EXPECT_EQ(store_->ToString(), "file://" + root_.string());
+  auto relative = LocalStore::Open(fs::relative(root_));
+  ASSERT_THAT(relative, IsOk());
+  EXPECT_EQ((*relative)->root(), root_);
+  auto trailing = LocalStore::Open(root_.string() + "/");
+  ASSERT_THAT(trailing, IsOk());
+  EXPECT_EQ((*trailing)->root(), root_);
+  auto spaced = LocalStore::Open(dir_.path() / "with space");
+  ASSERT_THAT(spaced, IsOk());
+  EXPECT_EQ((*spaced)->ToString(), "file://" + dir_.path().string() + "/with%20space");
+}
+
+TEST_F(LocalStoreTest, OpenCreatesOrRefuses) {
+  EXPECT_THAT(LocalStore::Open(dir_.path() / "missing", {.create = false}),
+              StatusIs(StatusCode::kNotFound, HasSubstr("missing")));
+  EXPECT_FALSE(fs::exists(dir_.path() / "missing"));
+  WriteFile(dir_.path() / "a-file", "x");
+  EXPECT_THAT(LocalStore::Open(dir_.path() / "a-file"), Not(IsOk()));
+  auto nested = LocalStore::Open(dir_.path() / "new" / "nested" / "root");
+  ASSERT_THAT(nested, IsOk());
+  EXPECT_TRUE(fs::is_directory(dir_.path() / "new" / "nested" / "root" / ".depot" / "uploads"));
+  auto existing = LocalStore::Open(root_, {.create = false});
+  ASSERT_THAT(existing, IsOk());
+}
+
+TEST_F(LocalStoreTest, RenameMovesFileAndMetadata) {
+  PutOptions options;
+  options.content_type = "image/png";
+  auto put = store_->Put("from/here", Bytes::Copy("pixels"), options);
+  ASSERT_THAT(put, IsOk());
+  ASSERT_THAT(store_->Rename("from/here", "to/there/now", CopyMode::kCreate), IsOk());
+  auto head = store_->Head("to/there/now");
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->etag, put->etag);
+  EXPECT_EQ(head->content_type, "image/png");
+  EXPECT_FALSE(fs::exists(root_ / "from" / "here"));
+  ASSERT_THAT(store_->Rename("to/there/now", "to/there/now", CopyMode::kCreate), IsOk());
+  EXPECT_EQ(Read("to/there/now"), "pixels");
+}
+
+// The directory walk (sorted per directory, pruned by the seek key, rolled-up directories left
+// after their first key) must page exactly as the memory store does over the same keys.
+TEST_F(LocalStoreTest, ListingMatchesTheMemoryModel) {
+  MemoryStore model;
+  std::mt19937 rng(1234);
+  const std::vector<std::string> segments = {"a", "b", "ab", "a-b", "a.b", "c0", "-", "A", "b-"};
+  for (int i = 0; i < 300; ++i) {
+    std::string key;
+    int depth = 1 + static_cast<int>(rng() % 4);
+    for (int d = 0; d < depth; ++d) {
+      if (d > 0) key += "/";
+      key += segments[rng() % segments.size()];
+    }
+    Status put = Put(key, key);
+    if (put.code() == StatusCode::kFailedPrecondition) continue;  // a file/directory clash
+    ASSERT_THAT(put, IsOk()) << key;
+    ASSERT_THAT(model.Put(key, Bytes::Copy(key), {}), IsOk());
+  }
+  // Deletes leave empty directories behind, which must not show.
+  auto all = model.List({});
+  ASSERT_THAT(all, IsOk());
+  for (size_t i = 0; i < all->objects.size(); i += 4) {
+    ASSERT_THAT(store_->Delete(all->objects[i].key), IsOk());
+    ASSERT_THAT(model.Delete(all->objects[i].key), IsOk());
+  }
+
+  int compared = 0;
+  for (const std::string prefix : {"", "a", "a/", "a/b", "a-", "b/a", "zz", "a//", "/", "A/-/"}) {
+    for (const std::string delimiter : {"", "/", "-", "b", "/a"}) {
+      for (const std::string start_after : {"", "a", "a/b", "a-b/", "b", "b-/c0"}) {
+        for (size_t max_keys : {1u, 2u, 3u, 1000u}) {
+          SCOPED_TRACE(fmt::format("prefix '{}' delimiter '{}' start_after '{}' max_keys {}",
+                                   prefix, delimiter, start_after, max_keys));
+          ListOptions options{.prefix = prefix,
+                              .delimiter = delimiter,
+                              .start_after = start_after,
+                              .max_keys = max_keys};
+          for (int page = 0;; ++page) {
+            ASSERT_LT(page, 1000);
+            auto want = model.List(options);
+            auto got = store_->List(options);
+            ASSERT_THAT(want, IsOk());
+            ASSERT_THAT(got, IsOk());
+            ASSERT_EQ(Keys(*got), Keys(*want));
+            ASSERT_EQ(got->common_prefixes, want->common_prefixes);
+            ASSERT_EQ(got->next_continuation_token, want->next_continuation_token);
+            for (const auto& meta : got->objects) EXPECT_EQ(meta.size, meta.key.size());
+            ++compared;
+            if (want->next_continuation_token.empty()) break;
+            options.continuation_token = want->next_continuation_token;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 1000);
+}
+
+}  // namespace
+}  // namespace depot::object
