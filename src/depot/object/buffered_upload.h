@@ -19,8 +19,10 @@
 // Lifecycle: the object appears only on an explicit Finish(). If nothing was shipped yet, Finish()
 // stores the buffer with a single Put (no multipart for small objects). Any failure (of a part, of
 // the caller's writes, or the caller's Abort()) aborts the multipart upload and makes every later
-// call return the first error; destroying an unfinished upload aborts it too. Not thread-safe: one
-// writer thread per upload (parts upload on the upload's own worker threads).
+// call return the first error (kCancelled after Abort()); destroying an unfinished upload aborts
+// it too. A store limit that the upload would break (more than capabilities().max_parts parts) is
+// kResourceExhausted. Not thread-safe: one writer thread per upload (parts upload on the upload's
+// own worker threads).
 #pragma once
 
 #include <condition_variable>

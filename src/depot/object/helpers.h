@@ -15,7 +15,8 @@
 
 namespace depot::object {
 
-// Uploads the local file at `path` to `key` through a BufferedUpload.
+// Uploads the local file at `path` to `key` through a BufferedUpload (so the store must support
+// multipart uploads), reading the file in pieces of the upload's current part size.
 Result<PutResult> PutFile(ObjectStore& store, std::string_view key,
                           const std::filesystem::path& path, BufferedUploadOptions options = {});
 // Downloads `key` into `path` (written to a temporary file beside it, fsync'd, then renamed).
@@ -26,11 +27,16 @@ Result<Bytes> GetAll(ObjectStore& store, std::string_view key);
 // True if the key exists; errors other than kNotFound are returned.
 Result<bool> Exists(ObjectStore& store, std::string_view key);
 // Streams `from_key` of `from` into `to_key` of `to` (two different stores), reading ahead and
-// uploading parts in parallel.
+// uploading parts in parallel. The source's content type and user metadata are kept unless
+// write_options.put_options sets them. On failure nothing is left at `to_key` (the multipart
+// upload is aborted).
 Result<PutResult> CopyBetween(ObjectStore& from, std::string_view from_key, ObjectStore& to,
                               std::string_view to_key, ObjectReaderOptions read_options = {},
                               BufferedUploadOptions write_options = {});
-// Deletes every object whose key starts with `prefix`; returns how many were deleted.
+// Deletes every object whose key starts with `prefix`; returns how many were deleted. Lists and
+// deletes one page at a time (DeleteMany batches of capabilities().max_delete_batch, or 1000),
+// so memory does not grow with the number of keys. A failed delete stops the walk and is
+// returned, naming the key.
 Result<uint64_t> DeletePrefix(ObjectStore& store, std::string_view prefix);
 // Every object under `prefix`, following continuation tokens (recursive: no delimiter).
 Result<std::vector<ObjectMeta>> ListAll(ObjectStore& store, std::string_view prefix);

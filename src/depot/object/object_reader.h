@@ -40,7 +40,9 @@ class ObjectReader {
   ObjectReader(const ObjectReader&) = delete;
   ObjectReader& operator=(const ObjectReader&) = delete;
 
-  // Reads up to `n` bytes at the cursor into `out`; 0 at the end of the object.
+  // Reads up to `n` bytes at the cursor into `out`; 0 at the end of the object. Returns fewer
+  // than `n` only at the end, or when a fetch failed after some bytes were copied (those bytes
+  // are returned and the next call reports the error).
   Result<size_t> Read(char* out, size_t n);
   // Reads exactly [offset, offset + n), without moving the cursor; kOutOfRange past the end.
   Result<Bytes> ReadAt(uint64_t offset, size_t n);

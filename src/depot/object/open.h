@@ -6,6 +6,10 @@
 //   object::Open("/srv/data"), Open("rel/dir")   the same, from a plain path
 //   object::Open("...?prefix=tenant/")  any of them wrapped in a PrefixStore
 //
+// Options: "prefix" (every scheme; given twice, the values are joined in order); file: takes
+// "etag=md5|unique" (LocalStoreOptions::etag). mem:// names a process-wide store that lives until
+// the process exits; mem:// without a name is a new store each time.
+//
 // Schemes are registered explicitly: RegisterBuiltinBackends() (called by Open itself, once)
 // registers mem and file; a later backend adds itself with RegisterScheme. An unknown scheme, a
 // malformed URL or an unknown option is kInvalidArgument naming it. Thread-safe.

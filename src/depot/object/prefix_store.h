@@ -1,6 +1,7 @@
 // depot::object::PrefixStore: a view of another store in which every key is prefixed by a fixed
 // string; listings strip the prefix again. Keys are joined as prefix + key, so pass "tenant/" to
-// make a folder. Capabilities and errors are the inner store's (messages name the inner key).
+// make a folder. Capabilities and error codes are the inner store's; an error message starts with
+// the caller's key, followed by the inner store's message (naming the inner key).
 // Thread-safe if the inner store is.
 #pragma once
 

@@ -1,0 +1,312 @@
+// BufferedUpload: the writer thread cuts parts and hands them to the upload's own Executor; the
+// workers only run PutPart and report back under `mu_`.
+//
+// Threads and state:
+//   - Writer-thread state (buffer_, target_, next_part_, upload_id_, finished_, ...) is touched
+//     only by the one thread that calls Write/Finish/Abort (the class is not thread-safe).
+//     upload_id_ is set before the first part is submitted and never changes afterwards, so the
+//     workers may read it (the executor's queue orders the write before their reads).
+//   - in_flight_, error_ and done_ are shared with the workers and guarded by mu_; cv_ signals
+//     every change of in_flight_ or error_.
+//   - The executor is the last member, so it is destroyed (its workers joined) before anything
+//     a part task touches.
+//
+// Failure: the first error (a part, CreateMultipart, Complete, a limit, or the caller's Abort)
+// is kept in error_. The next writer-thread call waits until no part is in flight and aborts the
+// multipart upload once; from then on every call returns that first error.
+#include "depot/object/buffered_upload.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "depot/object/backend_util.h"
+
+namespace depot::object {
+
+class BufferedUpload::Impl {
+ public:
+  Impl(ObjectStore& store, std::string key, BufferedUploadOptions options, Capabilities caps)
+      : store_(store),
+        key_(std::move(key)),
+        options_(std::move(options)),
+        caps_(caps),
+        target_(options_.part_size.min()) {}
+
+  ~Impl() {
+    if (!finished_) (void)Abort();
+  }
+
+  Status Write(std::string_view data, const Bytes* owner);
+  Result<PutResult> Finish();
+  Status Abort();
+
+  uint64_t bytes_written() const { return bytes_written_; }
+  const std::vector<uint64_t>& part_sizes() const { return part_sizes_; }
+
+ private:
+  // Ships `part` as the next part (non-final parts must be at least the policy's target).
+  Status Ship(Bytes part);
+  // Ships the buffer as one part and starts a new, empty buffer.
+  Status ShipBuffer();
+  // Runs on a worker: uploads one part and reports the outcome.
+  void UploadPart(int number, Bytes part);
+  // Records `status` as the upload's failure unless one is already recorded; returns the first.
+  Status Fail(Status status);
+  // The recorded failure, or OK.
+  Status PendingError() const;
+  // Waits for every part in flight, then aborts the multipart upload (once). Returns the abort's
+  // status (OK when there was nothing to abort or it was aborted before).
+  Status Cleanup();
+  // If a failure is recorded, cleans up and returns it; else OK.
+  Status CheckFailed();
+  std::string Quoted() const { return QuoteKey(key_); }
+
+  ObjectStore& store_;
+  const std::string key_;
+  const BufferedUploadOptions options_;
+  const Capabilities caps_;
+
+  // Writer-thread state.
+  std::string buffer_;
+  uint64_t target_;
+  uint64_t bytes_written_ = 0;
+  uint64_t bytes_shipped_ = 0;
+  int next_part_ = 1;
+  std::string upload_id_;  // empty until the first part is shipped
+  bool finished_ = false;
+  bool cleaned_up_ = false;
+  std::vector<uint64_t> part_sizes_;
+
+  // Shared with the part workers.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  int in_flight_ = 0;           // guarded by mu_
+  Status error_;                // guarded by mu_: the first failure
+  std::vector<PartInfo> done_;  // guarded by mu_: completed parts, in completion order
+
+  std::unique_ptr<Executor> executor_;  // created with the multipart upload; keep last
+};
+
+Status BufferedUpload::Impl::Fail(Status status) {
+  std::lock_guard lock(mu_);
+  if (error_.ok()) error_ = std::move(status);
+  cv_.notify_all();
+  return error_;
+}
+
+Status BufferedUpload::Impl::PendingError() const {
+  std::lock_guard lock(mu_);
+  return error_;
+}
+
+Status BufferedUpload::Impl::Cleanup() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return in_flight_ == 0; });
+  }
+  buffer_ = std::string();
+  if (cleaned_up_ || upload_id_.empty()) return Status::Ok();
+  cleaned_up_ = true;
+  return store_.AbortMultipart(key_, upload_id_)
+      .WithContext(fmt::format("aborting the multipart upload of key {}", Quoted()));
+}
+
+Status BufferedUpload::Impl::CheckFailed() {
+  Status error = PendingError();
+  if (!error.ok()) (void)Cleanup();
+  return error;
+}
+
+void BufferedUpload::Impl::UploadPart(int number, Bytes part) {
+  const uint64_t size = part.size();
+  Result<PartInfo> info = store_.PutPart(key_, upload_id_, number, std::move(part));
+  std::lock_guard lock(mu_);
+  if (info.ok()) {
+    done_.push_back(*info);
+  } else if (error_.ok()) {
+    error_ = info.status().WithContext(
+        fmt::format("upload of key {}: part {} ({} bytes)", Quoted(), number, size));
+  }
+  --in_flight_;
+  cv_.notify_all();
+}
+
+Status BufferedUpload::Impl::Ship(Bytes part) {
+  if (caps_.max_parts > 0 && next_part_ > caps_.max_parts) {
+    Status error = Fail(ResourceExhaustedError(fmt::format(
+        "upload of key {}: part {} ({} bytes) would exceed the store's limit of {} parts after "
+        "{} bytes; part sizes are {}..{} bytes, raise the policy's maximum",
+        Quoted(), next_part_, part.size(), caps_.max_parts, bytes_shipped_,
+        options_.part_size.min(), options_.part_size.max())));
+    (void)Cleanup();
+    return error;
+  }
+  if (upload_id_.empty()) {
+    Result<std::string> id = store_.CreateMultipart(key_, options_.put_options);
+    if (!id.ok()) {
+      return Fail(id.status().WithContext(
+          fmt::format("starting the multipart upload of key {}", Quoted())));
+    }
+    upload_id_ = *std::move(id);
+    const auto threads = static_cast<size_t>(options_.max_in_flight);
+    executor_ = std::make_unique<Executor>(threads, threads);
+  }
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return in_flight_ < options_.max_in_flight || !error_.ok(); });
+    if (!error_.ok()) {
+      Status error = error_;
+      lock.unlock();
+      (void)Cleanup();
+      return error;
+    }
+    ++in_flight_;
+  }
+  const int number = next_part_++;
+  part_sizes_.push_back(part.size());
+  bytes_shipped_ += part.size();
+  if (!options_.part_size.fixed()) target_ = std::min(target_ * 2, options_.part_size.max());
+  // The future is not needed: the task reports through mu_, and the executor outlives it.
+  (void)executor_->Submit(
+      [this, number, part = std::move(part)]() mutable { UploadPart(number, std::move(part)); });
+  return Status::Ok();
+}
+
+Status BufferedUpload::Impl::ShipBuffer() {
+  Bytes part = Bytes::FromString(std::move(buffer_));
+  buffer_ = std::string();
+  return Ship(std::move(part));
+}
+
+Status BufferedUpload::Impl::Write(std::string_view data, const Bytes* owner) {
+  if (finished_) {
+    return FailedPreconditionError(
+        fmt::format("write to the upload of key {} after Finish", Quoted()));
+  }
+  DEPOT_RETURN_IF_ERROR(CheckFailed());
+  const uint64_t max = options_.part_size.max();
+  while (!data.empty()) {
+    if (buffer_.empty() && data.size() >= target_) {
+      // A whole part straight from the input: Convex's fast path (a slice of the caller's Bytes
+      // when we have one, so no copy), which also splits oversized input at `max`.
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), max));
+      Bytes part = owner != nullptr
+                       ? owner->Slice(static_cast<size_t>(data.data() - owner->data()), n)
+                       : Bytes::Copy(data.data(), n);
+      data.remove_prefix(n);
+      bytes_written_ += n;
+      DEPOT_RETURN_IF_ERROR(Ship(std::move(part)));
+      continue;
+    }
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(data.size(), max - buffer_.size()));
+    if (buffer_.capacity() < buffer_.size() + take) {
+      // Grow geometrically, but never past one part: the buffer is cut at `max` at the latest.
+      const uint64_t wanted = std::max<uint64_t>(buffer_.size() + take, 2 * buffer_.capacity());
+      buffer_.reserve(static_cast<size_t>(std::min<uint64_t>(wanted, max)));
+    }
+    buffer_.append(data.substr(0, take));
+    data.remove_prefix(take);
+    bytes_written_ += take;
+    if (buffer_.size() >= target_) DEPOT_RETURN_IF_ERROR(ShipBuffer());
+  }
+  return Status::Ok();
+}
+
+Result<PutResult> BufferedUpload::Impl::Finish() {
+  if (finished_) {
+    return FailedPreconditionError(
+        fmt::format("the upload of key {} is already finished", Quoted()));
+  }
+  DEPOT_RETURN_IF_ERROR(CheckFailed());
+  if (upload_id_.empty()) {
+    // Nothing shipped: a small object, stored with one Put and no multipart upload at all.
+    Bytes data = Bytes::FromString(std::move(buffer_));
+    buffer_ = std::string();
+    Result<PutResult> put = store_.Put(key_, std::move(data), options_.put_options);
+    if (!put.ok()) return Fail(put.status().WithContext(fmt::format("upload of key {}", Quoted())));
+    finished_ = true;
+    return put;
+  }
+  if (!buffer_.empty()) DEPOT_RETURN_IF_ERROR(ShipBuffer());
+  std::vector<PartInfo> parts;
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return in_flight_ == 0; });
+    parts = done_;
+  }
+  DEPOT_RETURN_IF_ERROR(CheckFailed());
+  std::sort(parts.begin(), parts.end(),
+            [](const PartInfo& a, const PartInfo& b) { return a.part_number < b.part_number; });
+  Result<PutResult> done = store_.CompleteMultipart(key_, upload_id_, parts);
+  if (!done.ok()) {
+    Status error = Fail(done.status().WithContext(
+        fmt::format("completing the upload of key {} ({} parts)", Quoted(), parts.size())));
+    (void)Cleanup();
+    return error;
+  }
+  finished_ = true;
+  return done;
+}
+
+Status BufferedUpload::Impl::Abort() {
+  if (finished_) {
+    return FailedPreconditionError(
+        fmt::format("the upload of key {} is finished and cannot be aborted", Quoted()));
+  }
+  (void)Fail(CancelledError(fmt::format("the upload of key {} was aborted", Quoted())));
+  return Cleanup();
+}
+
+Result<std::unique_ptr<BufferedUpload>> BufferedUpload::Start(ObjectStore& store, std::string key,
+                                                              BufferedUploadOptions options) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  const Capabilities caps = store.capabilities();
+  const uint64_t min = options.part_size.min();
+  const uint64_t max = options.part_size.max();
+  if (!caps.multipart) {
+    return UnimplementedError(fmt::format(
+        "store {} does not support multipart uploads, which BufferedUpload needs to stream key {} "
+        "in bounded memory; use Put for whole objects",
+        store.ToString(), QuoteKey(key)));
+  }
+  if (min == 0) return InvalidArgumentError("part size policy: the minimum part size must be > 0");
+  if (min > max) {
+    return InvalidArgumentError(fmt::format(
+        "part size policy: minimum part size {} is larger than the maximum {}", min, max));
+  }
+  if (caps.max_part_size > 0 && max > caps.max_part_size) {
+    return InvalidArgumentError(
+        fmt::format("part size policy: maximum part size {} exceeds the store's limit of {} bytes",
+                    max, caps.max_part_size));
+  }
+  if (min < caps.min_part_size) {
+    return InvalidArgumentError(fmt::format(
+        "part size policy: minimum part size {} is below the store's minimum of {} bytes", min,
+        caps.min_part_size));
+  }
+  if (caps.equal_parts_required && min != max) {
+    return InvalidArgumentError(fmt::format(
+        "part size policy: store {} requires equal part sizes, but the policy grows parts from {} "
+        "to {} bytes; use PartSizePolicy::Fixed",
+        store.ToString(), min, max));
+  }
+  if (options.max_in_flight < 1) {
+    return InvalidArgumentError(
+        fmt::format("max_in_flight is {}; it must be at least 1", options.max_in_flight));
+  }
+  auto impl = std::make_unique<Impl>(store, std::move(key), std::move(options), caps);
+  return std::unique_ptr<BufferedUpload>(new BufferedUpload(std::move(impl)));
+}
+
+BufferedUpload::BufferedUpload(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BufferedUpload::~BufferedUpload() = default;
+
+Status BufferedUpload::Write(std::string_view data) { return impl_->Write(data, nullptr); }
+Status BufferedUpload::Write(Bytes data) { return impl_->Write(data.view(), &data); }
+Result<PutResult> BufferedUpload::Finish() { return impl_->Finish(); }
+Status BufferedUpload::Abort() { return impl_->Abort(); }
+uint64_t BufferedUpload::bytes_written() const { return impl_->bytes_written(); }
+std::vector<uint64_t> BufferedUpload::part_sizes() const { return impl_->part_sizes(); }
+
+}  // namespace depot::object

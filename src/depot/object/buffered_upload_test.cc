@@ -1,0 +1,456 @@
+#include "depot/object/buffered_upload.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "depot/core/testing/status_matchers.h"
+#include "depot/object/memory/memory_store.h"
+#include "depot/object/testing/fault_store.h"
+
+namespace depot::object {
+namespace {
+
+using ::depot::object::testing::FaultInjectingStore;
+using ::depot::testing::IsOk;
+using ::depot::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::Each;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using Op = FaultInjectingStore::Op;
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class BufferedUploadTest : public ::testing::Test {
+ protected:
+  BufferedUploadTest()
+      : memory_(std::make_shared<MemoryStore>(MemoryStoreOptions{.min_part_size = 5})),
+        store_(std::make_shared<FaultInjectingStore>(memory_)) {}
+
+  static BufferedUploadOptions Options(PartSizePolicy policy, int max_in_flight = 4) {
+    BufferedUploadOptions options;
+    options.part_size = policy;
+    options.max_in_flight = max_in_flight;
+    return options;
+  }
+
+  std::string Stored(std::string_view key) {
+    auto got = memory_->Get(key, {});
+    EXPECT_THAT(got, IsOk());
+    return got.ok() ? got->data.ToString() : "<missing>";
+  }
+
+  void ExpectNoUploadsAndNoObject(std::string_view key) {
+    auto uploads = memory_->ListMultipartUploads("");
+    ASSERT_THAT(uploads, IsOk());
+    EXPECT_THAT(*uploads, IsEmpty());
+    EXPECT_THAT(memory_->Head(key), StatusIs(StatusCode::kNotFound));
+  }
+
+  std::shared_ptr<MemoryStore> memory_;
+  std::shared_ptr<FaultInjectingStore> store_;
+};
+
+TEST_F(BufferedUploadTest, ConvexExampleGivesGeometricParts) {
+  // Convex's test_buffered_upload_max_size: min 10, max 30, 80 bytes in 7-byte writes.
+  const std::string data = RandomBytes(80, 1);
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload,
+      BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Geometric(10, 30))));
+  size_t at = 0;
+  for (int i = 0; i < 11; ++i, at += 7) ASSERT_THAT(upload->Write(data.substr(at, 7)), IsOk());
+  ASSERT_THAT(upload->Write(data.substr(at, 3)), IsOk());
+  EXPECT_EQ(upload->bytes_written(), 80u);
+  ASSERT_THAT(upload->Finish(), IsOk());
+  EXPECT_THAT(upload->part_sizes(), ElementsAre(14, 21, 30, 15));
+  EXPECT_EQ(Stored("obj"), data);
+  EXPECT_EQ(store_->calls(Op::kPutPart), 4);
+  EXPECT_EQ(store_->calls(Op::kPut), 0);
+}
+
+TEST_F(BufferedUploadTest, FixedPolicyCutsEqualParts) {
+  const std::string data = RandomBytes(100, 2);
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(16))));
+  std::mt19937 rng(3);
+  for (size_t at = 0; at < data.size();) {
+    size_t n = std::min<size_t>(data.size() - at, 1 + rng() % 40);
+    ASSERT_THAT(upload->Write(data.substr(at, n)), IsOk());
+    at += n;
+  }
+  ASSERT_THAT(upload->Finish(), IsOk());
+  EXPECT_THAT(upload->part_sizes(), ElementsAre(16, 16, 16, 16, 16, 16, 4));
+  EXPECT_EQ(Stored("obj"), data);
+}
+
+TEST_F(BufferedUploadTest, FixedPolicyEndingOnAPartBoundaryHasNoEmptyPart) {
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8))));
+  ASSERT_THAT(upload->Write(RandomBytes(24, 4)), IsOk());
+  ASSERT_THAT(upload->Finish(), IsOk());
+  EXPECT_THAT(upload->part_sizes(), ElementsAre(8, 8, 8));
+  EXPECT_EQ(store_->calls(Op::kPutPart), 3);
+}
+
+TEST_F(BufferedUploadTest, FastPathShipsCallersBytesWithoutCopy) {
+  std::mutex mu;
+  std::map<int, const char*> seen;  // part number -> data pointer the store received
+  store_->OnPutPart([&](std::string_view, std::string_view, int number,
+                        const Bytes& data) -> std::optional<Result<PartInfo>> {
+    std::lock_guard lock(mu);
+    seen[number] = data.data();
+    return std::nullopt;
+  });
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload,
+      BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Geometric(10, 40))));
+  const Bytes a = Bytes::Copy(RandomBytes(10, 5));   // target 10: shipped as is
+  const Bytes b = Bytes::Copy(RandomBytes(20, 6));   // target 20: shipped as is
+  const Bytes c = Bytes::Copy(RandomBytes(100, 7));  // target 40: split 40 + 40, 20 buffered
+  ASSERT_THAT(upload->Write(a), IsOk());
+  ASSERT_THAT(upload->Write(b), IsOk());
+  ASSERT_THAT(upload->Write(c), IsOk());
+  ASSERT_THAT(upload->Finish(), IsOk());
+  EXPECT_THAT(upload->part_sizes(), ElementsAre(10, 20, 40, 40, 20));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen[1], a.data());
+  EXPECT_EQ(seen[2], b.data());
+  EXPECT_EQ(seen[3], c.data());
+  EXPECT_EQ(seen[4], c.data() + 40);
+  EXPECT_NE(seen[5], c.data() + 80);  // the tail went through the buffer
+  EXPECT_EQ(Stored("obj"), a.ToString() + b.ToString() + c.ToString());
+}
+
+TEST_F(BufferedUploadTest, SmallObjectIsASinglePutWithoutMultipart) {
+  std::atomic<int> puts{0};
+  store_->OnPut([&](std::string_view key, const Bytes& data,
+                    const PutOptions& options) -> std::optional<Result<PutResult>> {
+    EXPECT_EQ(key, "small");
+    EXPECT_EQ(data.ToString(), "hello");
+    EXPECT_EQ(options.content_type, "text/plain");
+    ++puts;
+    return std::nullopt;
+  });
+  BufferedUploadOptions options = Options(PartSizePolicy::Geometric(10, 20));
+  options.put_options.content_type = "text/plain";
+  options.put_options.user_metadata["owner"] = "test";
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto upload, BufferedUpload::Start(*store_, "small", options));
+  ASSERT_THAT(upload->Write("hel"), IsOk());
+  ASSERT_THAT(upload->Write(Bytes::Copy("lo")), IsOk());
+  auto uploads = memory_->ListMultipartUploads("");
+  ASSERT_THAT(uploads, IsOk());
+  EXPECT_THAT(*uploads, IsEmpty());
+  DEPOT_ASSERT_OK_AND_ASSIGN(PutResult done, upload->Finish());
+  EXPECT_FALSE(done.etag.empty());
+  EXPECT_EQ(puts.load(), 1);
+  EXPECT_EQ(store_->calls(Op::kCreateMultipart), 0);
+  EXPECT_EQ(store_->calls(Op::kPutPart), 0);
+  EXPECT_THAT(upload->part_sizes(), IsEmpty());
+  DEPOT_ASSERT_OK_AND_ASSIGN(ObjectMeta meta, memory_->Head("small"));
+  EXPECT_EQ(meta.content_type, "text/plain");
+  EXPECT_EQ(meta.user_metadata.at("owner"), "test");
+  EXPECT_EQ(Stored("small"), "hello");
+}
+
+TEST_F(BufferedUploadTest, EmptyUploadStoresAnEmptyObject) {
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "empty", Options(PartSizePolicy::Fixed(8))));
+  ASSERT_THAT(upload->Finish(), IsOk());
+  EXPECT_EQ(Stored("empty"), "");
+  EXPECT_EQ(store_->calls(Op::kCreateMultipart), 0);
+}
+
+TEST_F(BufferedUploadTest, MultipartAppliesPutOptions) {
+  ASSERT_THAT(memory_->Put("taken", Bytes::Copy("old"), {}), IsOk());
+  BufferedUploadOptions options = Options(PartSizePolicy::Fixed(8));
+  options.put_options.content_type = "application/x-test";
+  options.put_options.user_metadata["k"] = "v";
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto upload, BufferedUpload::Start(*store_, "big", options));
+  ASSERT_THAT(upload->Write(RandomBytes(30, 8)), IsOk());
+  ASSERT_THAT(upload->Finish(), IsOk());
+  DEPOT_ASSERT_OK_AND_ASSIGN(ObjectMeta meta, memory_->Head("big"));
+  EXPECT_EQ(meta.content_type, "application/x-test");
+  EXPECT_EQ(meta.user_metadata.at("k"), "v");
+
+  // Create-only applies to the finished object: the key exists, so Finish fails.
+  options.put_options.mode = PutMode::kCreate;
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto create, BufferedUpload::Start(*store_, "taken", options));
+  ASSERT_THAT(create->Write(RandomBytes(30, 9)), IsOk());
+  EXPECT_THAT(create->Finish(), StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_EQ(Stored("taken"), "old");
+  auto uploads = memory_->ListMultipartUploads("");
+  ASSERT_THAT(uploads, IsOk());
+  EXPECT_THAT(*uploads, IsEmpty());
+}
+
+TEST_F(BufferedUploadTest, FailingPartFailsTheUploadAndCleansUp) {
+  store_->OnPutPart([](std::string_view, std::string_view, int number,
+                       const Bytes&) -> std::optional<Result<PartInfo>> {
+    if (number == 3) return Result<PartInfo>(UnavailableError("injected failure of part 3"));
+    return std::nullopt;
+  });
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(10), 2)));
+  const std::string data = RandomBytes(200, 10);
+  Status first;
+  for (size_t at = 0; at < data.size() && first.ok(); at += 10) {
+    first = upload->Write(data.substr(at, 10));
+  }
+  Result<PutResult> finished = upload->Finish();
+  const Status error = first.ok() ? finished.status() : first;
+  EXPECT_THAT(error, StatusIs(StatusCode::kUnavailable, HasSubstr("injected failure of part 3")));
+  EXPECT_THAT(error, StatusIs(StatusCode::kUnavailable, HasSubstr("part 3")));
+  EXPECT_EQ(finished.status(), error);
+  // Every later call reports the same first error.
+  EXPECT_EQ(upload->Write("more"), error);
+  EXPECT_EQ(upload->Finish().status(), error);
+  ExpectNoUploadsAndNoObject("obj");
+  EXPECT_EQ(store_->calls(Op::kAbortMultipart), 1);
+  EXPECT_EQ(store_->calls(Op::kCompleteMultipart), 0);
+  upload.reset();
+  EXPECT_EQ(store_->calls(Op::kAbortMultipart), 1);  // not aborted twice
+}
+
+TEST_F(BufferedUploadTest, FailingCreateMultipartFailsTheWrite) {
+  store_->FailNext(Op::kCreateMultipart, PermissionDeniedError("no multipart for you"));
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8))));
+  EXPECT_THAT(upload->Write(RandomBytes(8, 11)),
+              StatusIs(StatusCode::kPermissionDenied, HasSubstr("no multipart for you")));
+  EXPECT_THAT(upload->Finish(), StatusIs(StatusCode::kPermissionDenied));
+  ExpectNoUploadsAndNoObject("obj");
+}
+
+TEST_F(BufferedUploadTest, FailingSmallPutIsReported) {
+  store_->FailNext(Op::kPut, UnavailableError("put lost"));
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8))));
+  ASSERT_THAT(upload->Write("abc"), IsOk());
+  EXPECT_THAT(upload->Finish(), StatusIs(StatusCode::kUnavailable, HasSubstr("put lost")));
+  EXPECT_THAT(upload->Write("x"), StatusIs(StatusCode::kUnavailable));
+  ExpectNoUploadsAndNoObject("obj");
+}
+
+TEST_F(BufferedUploadTest, FailingCompleteAbortsTheUpload) {
+  store_->FailNext(Op::kCompleteMultipart, UnavailableError("complete lost"));
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8))));
+  ASSERT_THAT(upload->Write(RandomBytes(20, 12)), IsOk());
+  EXPECT_THAT(upload->Finish(), StatusIs(StatusCode::kUnavailable, HasSubstr("complete lost")));
+  ExpectNoUploadsAndNoObject("obj");
+}
+
+TEST_F(BufferedUploadTest, DestroyingAnUnfinishedUploadAbortsIt) {
+  {
+    DEPOT_ASSERT_OK_AND_ASSIGN(
+        auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8))));
+    ASSERT_THAT(upload->Write(RandomBytes(50, 13)), IsOk());
+    EXPECT_EQ(store_->calls(Op::kCreateMultipart), 1);
+  }
+  EXPECT_EQ(store_->calls(Op::kAbortMultipart), 1);
+  ExpectNoUploadsAndNoObject("obj");
+}
+
+TEST_F(BufferedUploadTest, AbortRemovesPartsAndLaterCallsFail) {
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8))));
+  ASSERT_THAT(upload->Write(RandomBytes(50, 14)), IsOk());
+  EXPECT_THAT(upload->Abort(), IsOk());
+  ExpectNoUploadsAndNoObject("obj");
+  EXPECT_THAT(upload->Write("x"), StatusIs(StatusCode::kCancelled));
+  EXPECT_THAT(upload->Finish(), StatusIs(StatusCode::kCancelled));
+  EXPECT_THAT(upload->Abort(), IsOk());
+  upload.reset();
+  EXPECT_EQ(store_->calls(Op::kAbortMultipart), 1);
+}
+
+TEST_F(BufferedUploadTest, AbortBeforeAnyPartIsOk) {
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8))));
+  ASSERT_THAT(upload->Write("abc"), IsOk());
+  EXPECT_THAT(upload->Abort(), IsOk());
+  EXPECT_EQ(store_->calls(Op::kAbortMultipart), 0);
+  ExpectNoUploadsAndNoObject("obj");
+}
+
+TEST_F(BufferedUploadTest, CallsAfterFinishAreRejected) {
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8))));
+  ASSERT_THAT(upload->Write("abc"), IsOk());
+  ASSERT_THAT(upload->Finish(), IsOk());
+  EXPECT_THAT(upload->Write("x"), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(upload->Finish(), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(upload->Abort(), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_EQ(Stored("obj"), "abc");
+}
+
+TEST_F(BufferedUploadTest, PartsInFlightNeverExceedTheLimit) {
+  std::atomic<int> now{0};
+  std::atomic<int> peak{0};
+  store_->OnPutPart([&](std::string_view, std::string_view, int,
+                        const Bytes&) -> std::optional<Result<PartInfo>> {
+    int current = ++now;
+    int seen = peak.load();
+    while (current > seen && !peak.compare_exchange_weak(seen, current)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    --now;
+    return std::nullopt;
+  });
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8), 3)));
+  const std::string data = RandomBytes(8 * 30 + 3, 15);
+  for (size_t at = 0; at < data.size(); at += 5)
+    ASSERT_THAT(upload->Write(data.substr(at, 5)), IsOk());
+  ASSERT_THAT(upload->Finish(), IsOk());
+  EXPECT_LE(peak.load(), 3);
+  EXPECT_GE(peak.load(), 2);  // parts do run in parallel
+  EXPECT_EQ(Stored("obj"), data);
+}
+
+TEST_F(BufferedUploadTest, WriteBlocksWhileTheLimitIsReached) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  int waiting = 0;
+  store_->OnPutPart([&](std::string_view, std::string_view, int,
+                        const Bytes&) -> std::optional<Result<PartInfo>> {
+    std::unique_lock lock(mu);
+    ++waiting;
+    cv.notify_all();
+    cv.wait(lock, [&] { return open; });
+    return std::nullopt;
+  });
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8), 2)));
+  ASSERT_THAT(upload->Write(RandomBytes(16, 16)), IsOk());  // two parts, both held in flight
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return waiting == 2; });
+  }
+  std::atomic<bool> returned{false};
+  std::thread writer([&] {
+    EXPECT_THAT(upload->Write(RandomBytes(8, 17)), IsOk());  // a third part must wait
+    returned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(returned.load());
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(waiting, 2);
+    open = true;
+  }
+  cv.notify_all();
+  writer.join();
+  EXPECT_TRUE(returned.load());
+  ASSERT_THAT(upload->Finish(), IsOk());
+  EXPECT_EQ(store_->calls(Op::kPutPart), 3);
+}
+
+TEST_F(BufferedUploadTest, RandomChunksRoundTripExactly) {
+  std::mt19937_64 rng(18);
+  for (int round = 0; round < 40; ++round) {
+    const std::string key = "obj" + std::to_string(round);
+    const std::string data = RandomBytes(rng() % 3000, round);
+    const bool fixed = round % 2 == 0;
+    const PartSizePolicy policy = fixed ? PartSizePolicy::Fixed(5 + rng() % 40)
+                                        : PartSizePolicy::Geometric(5, 5 + rng() % 200);
+    DEPOT_ASSERT_OK_AND_ASSIGN(
+        auto upload, BufferedUpload::Start(*memory_, key, Options(policy, 1 + rng() % 4)));
+    for (size_t at = 0; at < data.size();) {
+      const size_t n = std::min<size_t>(data.size() - at, rng() % 300);
+      const std::string_view chunk = std::string_view(data).substr(at, n);
+      ASSERT_THAT(rng() % 2 ? upload->Write(chunk) : upload->Write(Bytes::Copy(chunk)), IsOk());
+      at += n;
+    }
+    ASSERT_THAT(upload->Finish(), IsOk()) << "round " << round;
+    EXPECT_EQ(Stored(key), data) << "round " << round;
+    std::vector<uint64_t> sizes = upload->part_sizes();
+    if (!sizes.empty()) sizes.pop_back();  // the last part may be smaller
+    if (fixed) {
+      EXPECT_THAT(sizes, Each(policy.min())) << "round " << round;
+    } else {
+      for (uint64_t size : sizes) {
+        EXPECT_GE(size, policy.min());
+        EXPECT_LE(size, policy.max());
+      }
+    }
+  }
+}
+
+TEST_F(BufferedUploadTest, StartValidatesOptions) {
+  EXPECT_THAT(BufferedUpload::Start(*store_, "k", Options(PartSizePolicy::Geometric(0, 10))),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("> 0")));
+  EXPECT_THAT(BufferedUpload::Start(*store_, "k", Options(PartSizePolicy::Geometric(20, 10))),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("20")));
+  EXPECT_THAT(BufferedUpload::Start(*store_, "k", Options(PartSizePolicy::Fixed(4))),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("minimum of 5")));
+  EXPECT_THAT(
+      BufferedUpload::Start(*store_, "k", Options(PartSizePolicy::Fixed(uint64_t{6} << 30))),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr(std::to_string(uint64_t{6} << 30))));
+  EXPECT_THAT(BufferedUpload::Start(*store_, "k", Options(PartSizePolicy::Fixed(8), 0)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("max_in_flight is 0")));
+  EXPECT_THAT(BufferedUpload::Start(*store_, "", Options(PartSizePolicy::Fixed(8))),
+              StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_F(BufferedUploadTest, EqualPartStoresRejectGrowingParts) {
+  Capabilities caps = memory_->capabilities();
+  caps.equal_parts_required = true;
+  store_->SetCapabilities(caps);
+  EXPECT_THAT(BufferedUpload::Start(*store_, "k", Options(PartSizePolicy::Geometric(8, 64))),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("from 8 to 64")));
+  EXPECT_THAT(BufferedUpload::Start(*store_, "k", Options(PartSizePolicy::Fixed(8))), IsOk());
+  EXPECT_THAT(BufferedUpload::Start(*store_, "k", Options(PartSizePolicy::Geometric(8, 8))),
+              IsOk());
+}
+
+TEST_F(BufferedUploadTest, StoresWithoutMultipartAreUnimplemented) {
+  Capabilities caps = memory_->capabilities();
+  caps.multipart = false;
+  store_->SetCapabilities(caps);
+  EXPECT_THAT(BufferedUpload::Start(*store_, "k", Options(PartSizePolicy::Fixed(8))),
+              StatusIs(StatusCode::kUnimplemented, HasSubstr("multipart")));
+}
+
+TEST_F(BufferedUploadTest, TooManyPartsIsResourceExhausted) {
+  Capabilities caps = memory_->capabilities();
+  caps.max_parts = 3;
+  store_->SetCapabilities(caps);
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8))));
+  ASSERT_THAT(upload->Write(RandomBytes(24, 19)), IsOk());  // parts 1..3
+  const Status error = upload->Write(RandomBytes(8, 20));
+  EXPECT_THAT(error, StatusIs(StatusCode::kResourceExhausted,
+                              AllOf(HasSubstr("limit of 3 parts"), HasSubstr("8..8 bytes"))));
+  EXPECT_EQ(upload->Finish().status(), error);
+  ExpectNoUploadsAndNoObject("obj");
+}
+
+TEST_F(BufferedUploadTest, FinalPartCountsTowardsTheLimit) {
+  Capabilities caps = memory_->capabilities();
+  caps.max_parts = 2;
+  store_->SetCapabilities(caps);
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8))));
+  ASSERT_THAT(upload->Write(RandomBytes(20, 21)), IsOk());  // parts 1..2, 4 bytes buffered
+  EXPECT_THAT(upload->Finish(), StatusIs(StatusCode::kResourceExhausted));
+  ExpectNoUploadsAndNoObject("obj");
+}
+
+}  // namespace
+}  // namespace depot::object

@@ -1,0 +1,338 @@
+// ObjectReader: a window of chunk fetches running on the reader's own Executor.
+//
+// The object is cut into aligned chunks [i x chunk_size, (i + 1) x chunk_size). The window is a
+// run of consecutive chunks starting at the one holding the cursor; each has a std::future for
+// its bytes. A fetch task captures only what it needs, by value or shared_ptr (the FetchSpec: the
+// store pointer, key, ETag and retry options; and its own FetchControl), never the reader: a
+// chunk dropped from the window is cancelled and its future simply discarded (a packaged_task
+// future does not block on destruction), and a task that already started finishes against the
+// shared state it owns. The executor is the reader's last member, so the reader's destructor
+// cancels the window, then joins the workers before anything else goes away; the store must
+// outlive the reader, hence every task.
+//
+// Retries: FetchRange() loops until it holds exactly the bytes asked for, resuming from the
+// first missing byte after a retryable error (kUnavailable, kDeadlineExceeded, kDataLoss) or a
+// short answer, sleeping as Backoff says (a sleep that cancellation cuts short). A failed If-Match
+// means the object changed since Open and is never retried.
+#include "depot/object/object_reader.h"
+
+#include <fmt/format.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "depot/core/executor.h"
+#include "depot/object/backend_util.h"
+
+namespace depot::object {
+namespace {
+
+// What every fetch of one reader needs; shared by the reader and its tasks, immutable.
+struct FetchSpec {
+  ObjectStore* store;
+  std::string key;
+  std::string etag;  // If-Match for every fetch; empty if the store gave none
+  BackoffOptions retry;
+};
+
+// Cancellation of one fetch, with a sleep that a cancellation interrupts.
+class FetchControl {
+ public:
+  void Cancel() {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    cv_.notify_all();
+  }
+  bool cancelled() const {
+    std::lock_guard lock(mu_);
+    return cancelled_;
+  }
+  // Sleeps for `delay`; false if cancelled before or during the sleep.
+  bool SleepFor(std::chrono::milliseconds delay) {
+    std::unique_lock lock(mu_);
+    return !cv_.wait_for(lock, delay, [&] { return cancelled_; });
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool cancelled_ = false;  // guarded by mu_
+};
+
+bool IsRetryable(StatusCode code) {
+  return code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded ||
+         code == StatusCode::kDataLoss;
+}
+
+// Fetches exactly [begin, end) of the object, retrying as the header describes.
+Result<Bytes> FetchRange(const FetchSpec& spec, uint64_t begin, uint64_t end,
+                         FetchControl& control) {
+  const std::string key = QuoteKey(spec.key);
+  std::vector<Bytes> pieces;
+  uint64_t offset = begin;
+  Backoff backoff(spec.retry);
+  Status last;
+  while (offset < end) {
+    if (control.cancelled()) return CancelledError(fmt::format("read of key {} cancelled", key));
+    GetOptions options;
+    options.range = ByteRange::Bounded(offset, end);
+    if (!spec.etag.empty()) options.if_match = spec.etag;
+    Result<GetResult> got = spec.store->Get(spec.key, options);
+    if (!got.ok() && got.status().code() == StatusCode::kFailedPrecondition) {
+      return FailedPreconditionError(
+          fmt::format("object changed while reading key {} (ETag was \"{}\"): {}", key, spec.etag,
+                      got.status().message()));
+    }
+    if (got.ok() && !spec.etag.empty() && !got->meta.etag.empty() && got->meta.etag != spec.etag) {
+      // A store that ignored If-Match: the bytes belong to another version.
+      return FailedPreconditionError(
+          fmt::format("object changed while reading key {}: ETag \"{}\" is now \"{}\"", key,
+                      spec.etag, got->meta.etag));
+    }
+    const uint64_t wanted = end - offset;
+    if (got.ok() && got->data.size() > wanted) {
+      last = DataLossError(fmt::format("read of [{}, {}) of key {} returned {} bytes", offset, end,
+                                       key, got->data.size()));
+    } else if (got.ok()) {
+      const size_t n = got->data.size();
+      if (n > 0) {
+        if (n == wanted && pieces.empty()) return std::move(got->data);  // the common case
+        pieces.push_back(std::move(got->data));
+        offset += n;
+        backoff = Backoff(spec.retry);  // progress: the retry budget is per stall
+      }
+      if (offset == end) break;
+      last = DataLossError(
+          fmt::format("short read of key {}: [{}, {}) gave {} bytes", key, offset - n, end, n));
+    } else if (!IsRetryable(got.status().code())) {
+      return got.status().WithContext(fmt::format("reading [{}, {}) of key {}", offset, end, key));
+    } else {
+      last = got.status();
+    }
+    std::optional<std::chrono::milliseconds> delay = backoff.Next();
+    if (!delay) {
+      return last.WithContext(fmt::format("reading [{}, {}) of key {}: giving up after {} retries",
+                                          offset, end, key, backoff.attempts()));
+    }
+    if (!control.SleepFor(*delay)) {
+      return CancelledError(fmt::format("read of key {} cancelled", key));
+    }
+  }
+  if (pieces.size() == 1) return std::move(pieces.front());
+  std::unique_ptr<char[]> joined(new char[end - begin]);
+  size_t at = 0;
+  for (const Bytes& piece : pieces) {
+    std::memcpy(joined.get() + at, piece.data(), piece.size());
+    at += piece.size();
+  }
+  return Bytes::Adopt(std::move(joined), at);
+}
+
+}  // namespace
+
+class ObjectReader::Impl {
+ public:
+  Impl(ObjectStore& store, ObjectMeta meta, ObjectReaderOptions options)
+      : spec_(std::make_shared<const FetchSpec>(
+            FetchSpec{&store, meta.key, meta.etag, options.retry})),
+        meta_(std::move(meta)),
+        options_(options),
+        chunk_count_((meta_.size + options_.chunk_size - 1) / options_.chunk_size),
+        executor_(static_cast<size_t>(options_.max_concurrency),
+                  2 * static_cast<size_t>(options_.read_ahead)) {}
+
+  ~Impl() { DropAll(); }
+
+  Result<size_t> Read(char* out, size_t n);
+  Result<Bytes> ReadAt(uint64_t offset, size_t n);
+  Result<uint64_t> Seek(int64_t offset, Whence whence);
+  uint64_t Tell() const { return cursor_; }
+  const ObjectMeta& meta() const { return meta_; }
+
+ private:
+  struct Chunk {
+    uint64_t index = 0;
+    uint64_t begin = 0;
+    uint64_t end = 0;
+    std::shared_ptr<FetchControl> control;
+    std::future<Result<Bytes>> future;
+    std::optional<Result<Bytes>> result;  // once the future was read
+  };
+
+  // Makes the window start at chunk `index` (keeping the chunks it already holds from there on)
+  // and fills it up to read_ahead chunks.
+  void AlignWindow(uint64_t index);
+  void Schedule(uint64_t index);
+  void DropFront();
+  void DropAll();
+  // The chunk's bytes, waiting for them if needed.
+  const Result<Bytes>& Await(Chunk& chunk);
+  bool WindowCovers(uint64_t begin, uint64_t end) const {
+    return !window_.empty() && begin >= window_.front().begin && end <= window_.back().end;
+  }
+
+  const std::shared_ptr<const FetchSpec> spec_;
+  const ObjectMeta meta_;
+  const ObjectReaderOptions options_;
+  const uint64_t chunk_count_;
+  uint64_t cursor_ = 0;
+  std::deque<Chunk> window_;  // consecutive chunk indexes
+  Executor executor_;         // keep last: joined before the rest is destroyed
+};
+
+void ObjectReader::Impl::Schedule(uint64_t index) {
+  Chunk chunk;
+  chunk.index = index;
+  chunk.begin = index * options_.chunk_size;
+  chunk.end = std::min(chunk.begin + options_.chunk_size, meta_.size);
+  chunk.control = std::make_shared<FetchControl>();
+  chunk.future =
+      executor_.Submit([spec = spec_, control = chunk.control, begin = chunk.begin,
+                        end = chunk.end] { return FetchRange(*spec, begin, end, *control); });
+  window_.push_back(std::move(chunk));
+}
+
+void ObjectReader::Impl::DropFront() {
+  window_.front().control->Cancel();
+  window_.pop_front();
+}
+
+void ObjectReader::Impl::DropAll() {
+  while (!window_.empty()) DropFront();
+}
+
+void ObjectReader::Impl::AlignWindow(uint64_t index) {
+  while (!window_.empty() && window_.front().index < index) DropFront();
+  if (!window_.empty() && window_.front().index != index) DropAll();  // `index` is before it
+  uint64_t next = window_.empty() ? index : window_.back().index + 1;
+  while (window_.size() < static_cast<size_t>(options_.read_ahead) && next < chunk_count_) {
+    Schedule(next++);
+  }
+}
+
+const Result<Bytes>& ObjectReader::Impl::Await(Chunk& chunk) {
+  if (!chunk.result) chunk.result.emplace(chunk.future.get());
+  return *chunk.result;
+}
+
+Result<size_t> ObjectReader::Impl::Read(char* out, size_t n) {
+  size_t copied = 0;
+  while (copied < n && cursor_ < meta_.size) {
+    AlignWindow(cursor_ / options_.chunk_size);
+    Chunk& chunk = window_.front();
+    const Result<Bytes>& bytes = Await(chunk);
+    if (!bytes.ok()) {
+      Status error = bytes.status();
+      DropAll();  // the next Read starts over, with a fresh retry budget
+      if (copied > 0) return copied;
+      return error;
+    }
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(n - copied, chunk.end - cursor_));
+    std::memcpy(out + copied, bytes->data() + (cursor_ - chunk.begin), take);
+    copied += take;
+    cursor_ += take;
+  }
+  // Keep the read-ahead going: drop what was consumed and schedule past it.
+  if (cursor_ < meta_.size) AlignWindow(cursor_ / options_.chunk_size);
+  return copied;
+}
+
+Result<Bytes> ObjectReader::Impl::ReadAt(uint64_t offset, size_t n) {
+  if (offset > meta_.size || n > meta_.size - offset) {
+    return OutOfRangeError(fmt::format("read of [{}, {}) is past the end of key {} ({} bytes)",
+                                       offset, offset + n, QuoteKey(meta_.key), meta_.size));
+  }
+  if (n == 0) return Bytes();
+  const uint64_t end = offset + n;
+  if (!WindowCovers(offset, end)) {
+    FetchControl control;
+    return FetchRange(*spec_, offset, end, control);
+  }
+  const uint64_t first = offset / options_.chunk_size;
+  const uint64_t last = (end - 1) / options_.chunk_size;
+  const uint64_t front = window_.front().index;
+  std::unique_ptr<char[]> joined;
+  if (first != last) joined.reset(new char[n]);
+  for (uint64_t index = first; index <= last; ++index) {
+    Chunk& chunk = window_[index - front];
+    const Result<Bytes>& bytes = Await(chunk);
+    if (!bytes.ok()) {
+      Status error = bytes.status();
+      DropAll();
+      return error;
+    }
+    const uint64_t from = std::max(offset, chunk.begin);
+    const uint64_t to = std::min(end, chunk.end);
+    if (first == last) return bytes->Slice(from - chunk.begin, to - from);
+    std::memcpy(joined.get() + (from - offset), bytes->data() + (from - chunk.begin), to - from);
+  }
+  return Bytes::Adopt(std::move(joined), n);
+}
+
+Result<uint64_t> ObjectReader::Impl::Seek(int64_t offset, Whence whence) {
+  uint64_t base = 0;
+  if (whence == Whence::kCurrent) base = cursor_;
+  if (whence == Whence::kEnd) base = meta_.size;
+  uint64_t position = 0;
+  if (offset < 0) {
+    // -(offset + 1) + 1 avoids overflowing on INT64_MIN.
+    const uint64_t back = static_cast<uint64_t>(-(offset + 1)) + 1;
+    if (back > base) {
+      return InvalidArgumentError(fmt::format("seek by {} from {} in key {} lands before the start",
+                                              offset, base, QuoteKey(meta_.key)));
+    }
+    position = base - back;
+  } else {
+    position = base + static_cast<uint64_t>(offset);
+    if (position < base) {
+      return InvalidArgumentError(
+          fmt::format("seek by {} from {} in key {} overflows", offset, base, QuoteKey(meta_.key)));
+    }
+  }
+  cursor_ = position;
+  // A seek outside the window drops it now, so that its fetches stop; inside it, it is kept.
+  if (!window_.empty()) {
+    const uint64_t index = cursor_ / options_.chunk_size;
+    if (index < window_.front().index || index > window_.back().index) DropAll();
+  }
+  return cursor_;
+}
+
+Result<std::unique_ptr<ObjectReader>> ObjectReader::Open(ObjectStore& store, std::string key,
+                                                         ObjectReaderOptions options) {
+  if (options.chunk_size == 0) {
+    return InvalidArgumentError("object reader: chunk_size must be > 0");
+  }
+  if (options.read_ahead < 1) {
+    return InvalidArgumentError(
+        fmt::format("object reader: read_ahead is {}; it must be at least 1", options.read_ahead));
+  }
+  if (options.max_concurrency < 1) {
+    return InvalidArgumentError(fmt::format(
+        "object reader: max_concurrency is {}; it must be at least 1", options.max_concurrency));
+  }
+  DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, store.Head(key));
+  meta.key = std::move(key);
+  auto impl = std::make_unique<Impl>(store, std::move(meta), options);
+  return std::unique_ptr<ObjectReader>(new ObjectReader(std::move(impl)));
+}
+
+ObjectReader::ObjectReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ObjectReader::~ObjectReader() = default;
+
+Result<size_t> ObjectReader::Read(char* out, size_t n) { return impl_->Read(out, n); }
+Result<Bytes> ObjectReader::ReadAt(uint64_t offset, size_t n) { return impl_->ReadAt(offset, n); }
+Result<uint64_t> ObjectReader::Seek(int64_t offset, Whence whence) {
+  return impl_->Seek(offset, whence);
+}
+uint64_t ObjectReader::Tell() const { return impl_->Tell(); }
+uint64_t ObjectReader::size() const { return impl_->meta().size; }
+const ObjectMeta& ObjectReader::meta() const { return impl_->meta(); }
+
+}  // namespace depot::object

@@ -1,0 +1,171 @@
+#include "depot/object/testing/fault_store.h"
+
+#include <utility>
+
+namespace depot::object::testing {
+
+static_assert(FaultInjectingStore::kOpCount ==
+              static_cast<size_t>(FaultInjectingStore::Op::kListMultipartUploads) + 1);
+
+FaultInjectingStore::FaultInjectingStore(std::shared_ptr<ObjectStore> inner)
+    : inner_(std::move(inner)) {}
+
+void FaultInjectingStore::FailNext(Op op, Status status, int times) {
+  std::lock_guard lock(mu_);
+  for (int i = 0; i < times; ++i) failures_[static_cast<size_t>(op)].push_back(status);
+}
+
+void FaultInjectingStore::OnPut(PutHook hook) {
+  std::lock_guard lock(mu_);
+  put_hook_ = std::move(hook);
+}
+
+void FaultInjectingStore::OnGet(GetHook hook) {
+  std::lock_guard lock(mu_);
+  get_hook_ = std::move(hook);
+}
+
+void FaultInjectingStore::OnPutPart(PutPartHook hook) {
+  std::lock_guard lock(mu_);
+  put_part_hook_ = std::move(hook);
+}
+
+void FaultInjectingStore::SetCapabilities(Capabilities caps) {
+  std::lock_guard lock(mu_);
+  capabilities_ = caps;
+}
+
+Capabilities FaultInjectingStore::capabilities() const {
+  {
+    std::lock_guard lock(mu_);
+    if (capabilities_) return *capabilities_;
+  }
+  return inner_->capabilities();
+}
+
+void FaultInjectingStore::ResetCalls() {
+  for (auto& count : counts_) count.store(0);
+}
+
+Status FaultInjectingStore::Enter(Op op) {
+  counts_[static_cast<size_t>(op)].fetch_add(1);
+  std::lock_guard lock(mu_);
+  auto& pending = failures_[static_cast<size_t>(op)];
+  if (pending.empty()) return Status::Ok();
+  Status status = std::move(pending.front());
+  pending.pop_front();
+  return status;
+}
+
+Result<PutResult> FaultInjectingStore::Put(std::string_view key, Bytes data,
+                                           const PutOptions& options) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kPut));
+  PutHook hook;
+  {
+    std::lock_guard lock(mu_);
+    hook = put_hook_;
+  }
+  if (hook) {
+    if (auto answer = hook(key, data, options)) return *std::move(answer);
+  }
+  return inner_->Put(key, std::move(data), options);
+}
+
+Result<GetResult> FaultInjectingStore::Get(std::string_view key, const GetOptions& options) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kGet));
+  GetHook hook;
+  {
+    std::lock_guard lock(mu_);
+    hook = get_hook_;
+  }
+  if (hook) {
+    if (auto answer = hook(key, options)) return *std::move(answer);
+  }
+  return inner_->Get(key, options);
+}
+
+Result<ObjectMeta> FaultInjectingStore::Head(std::string_view key) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kHead));
+  GetHook hook;
+  {
+    std::lock_guard lock(mu_);
+    hook = get_hook_;
+  }
+  if (hook) {
+    GetOptions options;
+    options.head = true;
+    if (auto answer = hook(key, options)) {
+      if (!answer->ok()) return answer->status();
+      return std::move(answer->value().meta);
+    }
+  }
+  return inner_->Head(key);
+}
+
+Status FaultInjectingStore::Delete(std::string_view key) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kDelete));
+  return inner_->Delete(key);
+}
+
+std::vector<Status> FaultInjectingStore::DeleteMany(std::span<const std::string> keys) {
+  if (Status status = Enter(Op::kDeleteMany); !status.ok()) {
+    return std::vector<Status>(keys.size(), status);
+  }
+  return inner_->DeleteMany(keys);
+}
+
+Result<ListResult> FaultInjectingStore::List(const ListOptions& options) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kList));
+  return inner_->List(options);
+}
+
+Result<PutResult> FaultInjectingStore::Copy(std::string_view from, std::string_view to,
+                                            CopyMode mode) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kCopy));
+  return inner_->Copy(from, to, mode);
+}
+
+Status FaultInjectingStore::Rename(std::string_view from, std::string_view to, CopyMode mode) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kRename));
+  return inner_->Rename(from, to, mode);
+}
+
+Result<std::string> FaultInjectingStore::CreateMultipart(std::string_view key,
+                                                         const PutOptions& options) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kCreateMultipart));
+  return inner_->CreateMultipart(key, options);
+}
+
+Result<PartInfo> FaultInjectingStore::PutPart(std::string_view key, std::string_view upload_id,
+                                              int part_number, Bytes data) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kPutPart));
+  PutPartHook hook;
+  {
+    std::lock_guard lock(mu_);
+    hook = put_part_hook_;
+  }
+  if (hook) {
+    if (auto answer = hook(key, upload_id, part_number, data)) return *std::move(answer);
+  }
+  return inner_->PutPart(key, upload_id, part_number, std::move(data));
+}
+
+Result<PutResult> FaultInjectingStore::CompleteMultipart(std::string_view key,
+                                                         std::string_view upload_id,
+                                                         std::span<const PartInfo> parts) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kCompleteMultipart));
+  return inner_->CompleteMultipart(key, upload_id, parts);
+}
+
+Status FaultInjectingStore::AbortMultipart(std::string_view key, std::string_view upload_id) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kAbortMultipart));
+  return inner_->AbortMultipart(key, upload_id);
+}
+
+Result<std::vector<MultipartUploadInfo>> FaultInjectingStore::ListMultipartUploads(
+    std::string_view prefix) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kListMultipartUploads));
+  return inner_->ListMultipartUploads(prefix);
+}
+
+}  // namespace depot::object::testing

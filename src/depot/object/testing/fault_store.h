@@ -1,0 +1,111 @@
+// depot::object::testing::FaultInjectingStore: a decorator for tests that forwards every call to
+// an inner store, counts the calls, and lets a test answer or reshape any of them.
+//
+//   auto faults = std::make_shared<FaultInjectingStore>(std::make_shared<MemoryStore>());
+//   faults->FailNext(FaultInjectingStore::Op::kGet, UnavailableError("flaky"), 2);
+//   faults->OnPutPart([&](std::string_view, std::string_view, int number, const Bytes&)
+//                         -> std::optional<Result<PartInfo>> {
+//     if (number == 3) return Result<PartInfo>(UnavailableError("part 3 lost"));
+//     return std::nullopt;  // forward to the inner store
+//   });
+//
+// Order of a call: the counter is bumped, then a pending FailNext() failure for the operation is
+// answered, then the hook (if any) runs; a hook returning std::nullopt forwards to inner(). Hooks
+// run without any lock held, so they may block (to hold calls in flight) or call inner() to
+// reshape a real answer (a short read, a changed ETag). Thread-safe.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "depot/object/store.h"
+
+namespace depot::object::testing {
+
+class FaultInjectingStore final : public ObjectStore {
+ public:
+  enum class Op {
+    kPut,
+    kGet,
+    kHead,
+    kDelete,
+    kDeleteMany,
+    kList,
+    kCopy,
+    kRename,
+    kCreateMultipart,
+    kPutPart,
+    kCompleteMultipart,
+    kAbortMultipart,
+    kListMultipartUploads,
+  };
+  static constexpr size_t kOpCount = 13;
+
+  using PutHook = std::function<std::optional<Result<PutResult>>(
+      std::string_view key, const Bytes& data, const PutOptions& options)>;
+  using GetHook = std::function<std::optional<Result<GetResult>>(std::string_view key,
+                                                                 const GetOptions& options)>;
+  using PutPartHook = std::function<std::optional<Result<PartInfo>>(
+      std::string_view key, std::string_view upload_id, int part_number, const Bytes& data)>;
+
+  explicit FaultInjectingStore(std::shared_ptr<ObjectStore> inner);
+
+  ObjectStore& inner() const { return *inner_; }
+
+  // The next `times` calls of `op` fail with `status` (queued after failures already pending).
+  void FailNext(Op op, Status status, int times = 1);
+  // Replace the hook for Put / Get (including the Gets behind Head) / PutPart; an empty function
+  // removes it.
+  void OnPut(PutHook hook);
+  void OnGet(GetHook hook);
+  void OnPutPart(PutPartHook hook);
+
+  // From now on capabilities() answers `caps` instead of the inner store's (to test how callers
+  // honour limits such as max_parts or equal_parts_required).
+  void SetCapabilities(Capabilities caps);
+
+  // How many times `op` was called (failed or not).
+  int calls(Op op) const { return counts_[static_cast<size_t>(op)].load(); }
+  void ResetCalls();
+
+  Capabilities capabilities() const override;
+  std::string ToString() const override { return "faults(" + inner_->ToString() + ")"; }
+
+  Result<PutResult> Put(std::string_view key, Bytes data, const PutOptions& options) override;
+  Result<GetResult> Get(std::string_view key, const GetOptions& options) override;
+  Result<ObjectMeta> Head(std::string_view key) override;
+  Status Delete(std::string_view key) override;
+  std::vector<Status> DeleteMany(std::span<const std::string> keys) override;
+  Result<ListResult> List(const ListOptions& options) override;
+  Result<PutResult> Copy(std::string_view from, std::string_view to, CopyMode mode) override;
+  Status Rename(std::string_view from, std::string_view to, CopyMode mode) override;
+
+  Result<std::string> CreateMultipart(std::string_view key, const PutOptions& options) override;
+  Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id, int part_number,
+                           Bytes data) override;
+  Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
+                                      std::span<const PartInfo> parts) override;
+  Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
+  Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(std::string_view prefix) override;
+
+ private:
+  // Counts the call and returns the injected failure for it, or OK to go on.
+  Status Enter(Op op);
+
+  const std::shared_ptr<ObjectStore> inner_;
+  std::array<std::atomic<int>, kOpCount> counts_{};
+  mutable std::mutex mu_;
+  std::array<std::deque<Status>, kOpCount> failures_;  // guarded by mu_
+  PutHook put_hook_;                                   // guarded by mu_
+  GetHook get_hook_;                                   // guarded by mu_
+  PutPartHook put_part_hook_;                          // guarded by mu_
+  std::optional<Capabilities> capabilities_;           // guarded by mu_
+};
+
+}  // namespace depot::object::testing
