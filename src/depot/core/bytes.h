@@ -26,6 +26,11 @@ class Bytes {
   static Bytes FromString(std::string s);
   // Takes ownership of `size` bytes at `data`.
   static Bytes Adopt(std::unique_ptr<char[]> data, size_t size);
+  // Refers to `size` bytes at `data`, kept alive (and unchanged) by `owner`.
+  static Bytes WithOwner(std::shared_ptr<const void> owner, const char* data, size_t size) {
+    if (size == 0) return Bytes();
+    return Bytes(std::move(owner), data, size);
+  }
 
   const char* data() const { return data_; }
   size_t size() const { return size_; }

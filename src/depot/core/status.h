@@ -68,7 +68,8 @@ class [[nodiscard]] Status {
   // "OK" or "NotFound: key \"x\" does not exist".
   std::string ToString() const;
 
-  // A copy with `context` prepended to the message ("put \"x\": " + message). OK stays OK.
+  // A copy whose message is `context` + ": " + message (WithContext("put") on "disk full" gives
+  // "put: disk full"). OK stays OK.
   Status WithContext(std::string_view context) const;
 
   friend bool operator==(const Status& a, const Status& b) {

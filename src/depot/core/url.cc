@@ -19,6 +19,15 @@ int HexValue(char c) {
   return -1;
 }
 
+// "[" hex digits, ':' and '.' "]": an IPv6 literal, kept verbatim (never percent-coded).
+bool IsIpLiteral(std::string_view host) {
+  if (host.size() < 3 || host.front() != '[' || host.back() != ']') return false;
+  for (char c : host.substr(1, host.size() - 2)) {
+    if (HexValue(c) < 0 && c != ':' && c != '.') return false;
+  }
+  return true;
+}
+
 bool IsValidScheme(std::string_view s) {
   if (s.empty()) return false;
   auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
@@ -102,6 +111,7 @@ Result<Url> Url::Parse(std::string_view text) {
     size_t close = authority.find(']');
     if (close == std::string_view::npos) return bad("unterminated IPv6 address");
     host = authority.substr(0, close + 1);
+    if (!IsIpLiteral(host)) return bad("malformed IPv6 address");
     std::string_view after = authority.substr(close + 1);
     if (!after.empty() && after.front() != ':') return bad("junk after IPv6 address");
     authority = after;
@@ -121,7 +131,11 @@ Result<Url> Url::Parse(std::string_view text) {
     }
     url.port = static_cast<uint16_t>(value);
   }
-  DEPOT_ASSIGN_OR_RETURN(url.host, PercentDecode(host));
+  if (IsIpLiteral(host)) {
+    url.host = std::string(host);
+  } else {
+    DEPOT_ASSIGN_OR_RETURN(url.host, PercentDecode(host));
+  }
   DEPOT_ASSIGN_OR_RETURN(url.path, PercentDecode(path));
 
   while (!query.empty()) {
@@ -150,7 +164,7 @@ std::optional<std::string> Url::Param(std::string_view name) const {
 
 std::string Url::ToString() const {
   std::string out = scheme + "://";
-  if (!host.empty() && host.front() == '[') {
+  if (IsIpLiteral(host)) {
     out += host;
   } else {
     out += PercentEncode(host, "!$&'()*+,;=");

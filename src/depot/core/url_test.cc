@@ -35,9 +35,9 @@ TEST(UrlTest, ParsesStoreUrls) {
 }
 
 TEST(UrlTest, RejectsWithTheUrlNamed) {
-  for (const char* bad :
-       {"no-scheme", "1x://a", "s3://user@host/x", "s3://h/x#frag", "http://h:0/",
-        "http://h:99999/", "http://h:x/", "mem://a%zz", "mem://a%4", "mem://a\nb", "s3://h/?=v"}) {
+  for (const char* bad : {"no-scheme", "1x://a", "s3://user@host/x", "s3://h/x#frag", "http://h:0/",
+                          "http://h:99999/", "http://h:x/", "mem://a%zz", "mem://a%4", "mem://a\nb",
+                          "s3://h/?=v", "a://[x/", "a://[%2541]/"}) {
     EXPECT_THAT(Url::Parse(bad), StatusIs(StatusCode::kInvalidArgument)) << bad;
   }
   EXPECT_THAT(Url::Parse("http://h:99999/"),
@@ -48,7 +48,7 @@ TEST(UrlTest, RoundTrips) {
   for (const char* text :
        {"mem://", "mem://name", "file:///srv/data", "file:///with%20space/%25/%E6%97%A5",
         "s3://b/p?endpoint=http%3A%2F%2F127.0.0.1%3A7480&region=us-east-1",
-        "http://[::1]:9000/a/b?x=&y=%26"}) {
+        "http://[::1]:9000/a/b?x=&y=%26", "a://%5Bx/", "a://%5B%5D%25/"}) {
     auto u = Url::Parse(text);
     ASSERT_TRUE(u.ok()) << text << ": " << u.status();
     auto again = Url::Parse(u->ToString());

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 
+#include "depot/core/byte_buffer.h"
 #include "depot/object/backend_util.h"
 
 namespace depot::object {
@@ -68,7 +69,7 @@ class BufferedUpload::Impl {
   const Capabilities caps_;
 
   // Writer-thread state.
-  std::string buffer_;
+  ByteBuffer buffer_;  // capacity: one part of the policy's maximum size, reserved once
   uint64_t target_;
   uint64_t bytes_written_ = 0;
   uint64_t bytes_shipped_ = 0;
@@ -105,7 +106,7 @@ Status BufferedUpload::Impl::Cleanup() {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return in_flight_ == 0; });
   }
-  buffer_ = std::string();
+  buffer_ = ByteBuffer();
   if (cleaned_up_ || upload_id_.empty()) return Status::Ok();
   cleaned_up_ = true;
   return store_.AbortMultipart(key_, upload_id_)
@@ -173,11 +174,7 @@ Status BufferedUpload::Impl::Ship(Bytes part) {
   return Status::Ok();
 }
 
-Status BufferedUpload::Impl::ShipBuffer() {
-  Bytes part = Bytes::FromString(std::move(buffer_));
-  buffer_ = std::string();
-  return Ship(std::move(part));
-}
+Status BufferedUpload::Impl::ShipBuffer() { return Ship(std::move(buffer_).Freeze()); }
 
 Status BufferedUpload::Impl::Write(std::string_view data, const Bytes* owner) {
   if (finished_) {
@@ -191,21 +188,24 @@ Status BufferedUpload::Impl::Write(std::string_view data, const Bytes* owner) {
       // A whole part straight from the input: Convex's fast path (a slice of the caller's Bytes
       // when we have one, so no copy), which also splits oversized input at `max`.
       const size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), max));
-      Bytes part = owner != nullptr
-                       ? owner->Slice(static_cast<size_t>(data.data() - owner->data()), n)
-                       : Bytes::Copy(data.data(), n);
+      Bytes part;
+      if (owner != nullptr) {
+        part = owner->Slice(static_cast<size_t>(data.data() - owner->data()), n);
+      } else {
+        ByteBuffer copy(n);
+        copy.Append(data.substr(0, n));
+        part = std::move(copy).Freeze();
+      }
       data.remove_prefix(n);
       bytes_written_ += n;
       DEPOT_RETURN_IF_ERROR(Ship(std::move(part)));
       continue;
     }
-    const size_t take = static_cast<size_t>(std::min<uint64_t>(data.size(), max - buffer_.size()));
-    if (buffer_.capacity() < buffer_.size() + take) {
-      // Grow geometrically, but never past one part: the buffer is cut at `max` at the latest.
-      const uint64_t wanted = std::max<uint64_t>(buffer_.size() + take, 2 * buffer_.capacity());
-      buffer_.reserve(static_cast<size_t>(std::min<uint64_t>(wanted, max)));
-    }
-    buffer_.append(data.substr(0, take));
+    // The buffer never grows: it is reserved at the largest part size once, and its pages become
+    // resident only as they are filled (see ByteBuffer), so no part is ever held twice.
+    if (buffer_.capacity() == 0) buffer_ = ByteBuffer(static_cast<size_t>(max));
+    const size_t take = std::min(data.size(), buffer_.remaining());
+    buffer_.Append(data.substr(0, take));
     data.remove_prefix(take);
     bytes_written_ += take;
     if (buffer_.size() >= target_) DEPOT_RETURN_IF_ERROR(ShipBuffer());
@@ -221,8 +221,7 @@ Result<PutResult> BufferedUpload::Impl::Finish() {
   DEPOT_RETURN_IF_ERROR(CheckFailed());
   if (upload_id_.empty()) {
     // Nothing shipped: a small object, stored with one Put and no multipart upload at all.
-    Bytes data = Bytes::FromString(std::move(buffer_));
-    buffer_ = std::string();
+    Bytes data = std::move(buffer_).Freeze();
     Result<PutResult> put = store_.Put(key_, std::move(data), options_.put_options);
     if (!put.ok()) return Fail(put.status().WithContext(fmt::format("upload of key {}", Quoted())));
     finished_ = true;

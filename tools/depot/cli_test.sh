@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# End-to-end test of the `depot` command-line tool: runs the built binary against a temporary
+# local store and plain files, and checks outputs, files and exit codes (0 ok, 1 failed, 2 usage).
+#
+#   tools/depot/cli_test.sh path/to/depot        (registered with CTest, label "cli")
+set -uo pipefail
+
+depot="${1:?usage: cli_test.sh path/to/depot}"
+depot="$(cd "$(dirname "$depot")" && pwd)/$(basename "$depot")"
+work="$(mktemp -d "${TMPDIR:-/tmp}/depot-cli-test-XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+
+failures=0
+out="$work/out"
+err="$work/err"
+
+fail() {
+  echo "FAIL: $*" >&2
+  echo "  stdout: $(head -c 2000 "$out")" >&2
+  echo "  stderr: $(head -c 2000 "$err")" >&2
+  failures=$((failures + 1))
+}
+
+# run EXPECTED_RC ARGS...: runs depot with ARGS, stdout to $out and stderr to $err.
+run() {
+  local expected="$1"
+  shift
+  "$depot" "$@" >"$out" 2>"$err"
+  local rc=$?
+  if [[ $rc -ne $expected ]]; then
+    fail "depot $* exited $rc, expected $expected"
+    return 1
+  fi
+  return 0
+}
+
+expect_out() {  # expect_out TEXT: stdout contains TEXT
+  grep -qF -- "$1" "$out" || fail "stdout lacks \"$1\""
+}
+expect_err() {  # expect_err TEXT: stderr contains TEXT
+  grep -qF -- "$1" "$err" || fail "stderr lacks \"$1\""
+}
+expect_no_output() {
+  [[ ! -s "$out" && ! -s "$err" ]] || fail "expected no output"
+}
+same_file() {
+  cmp -s "$1" "$2" || fail "$1 and $2 differ"
+}
+
+# --- help and usage ----------------------------------------------------------------------------
+run 0 --help && expect_out "Locations:" && expect_out "mem://NAME/KEY"
+for command in cp cat ls rm stat init demo; do
+  run 0 "$command" --help && expect_out "Usage:" && expect_out "file:///ABS/PATH"
+done
+run 2
+run 2 frobnicate
+run 2 cp onlyone
+run 2 cp a b --no-such-option
+run 2 cp a b --parallel 0
+run 2 cp a b --part-size 12parsecs && expect_err "12parsecs"
+run 2 ls --recursive --delimiter / x
+
+# --- a store and some files --------------------------------------------------------------------
+run 0 init store && expect_out "initialized depot store at $work/store"
+[[ -d store/.depot ]] || fail "init did not make store/.depot"
+run 0 init store && expect_out "reopened"
+
+printf 'hello, depot\n' >hello.txt
+head -c 20000000 /dev/urandom >big.bin
+: >empty.bin
+
+# file -> store: silent on success (stderr is not a terminal: no progress bar either).
+run 0 cp hello.txt store/docs/hello.txt && expect_no_output
+run 0 cp big.bin store/data/big.bin --part-size 5MiB --parallel 3 && expect_no_output
+run 0 cp empty.bin store/empty.bin && expect_no_output
+run 0 cp -v hello.txt store/ && expect_out "hello.txt -> store/"
+[[ -f store/hello.txt ]] || fail "cp into a store root did not keep the file name"
+run 0 cp hello.txt "file://$work/store/docs/" && expect_no_output
+run 0 cp hello.txt store/docs/nested/deeper/h.txt --content-type text/plain
+
+# store -> file, store -> store, file -> file, memory stores.
+run 0 cp store/data/big.bin big.copy && same_file big.bin big.copy
+run 0 cp store/data/big.bin store/data/big2.bin && run 0 cp store/data/big2.bin big2.copy &&
+  same_file big.bin big2.copy
+run 0 cp store/data/big.bin mem://m/big.bin
+run 0 cp hello.txt plain.txt && same_file hello.txt plain.txt
+mkdir -p outdir && run 0 cp store/docs/hello.txt outdir/ && same_file hello.txt outdir/hello.txt
+run 0 cp store/empty.bin empty.copy && same_file empty.bin empty.copy
+run 0 cp "file://$work/store/data/big.bin" big.fromurl && same_file big.bin big.fromurl
+
+# cat, with ranges.
+run 0 cat store/docs/hello.txt && [[ "$(cat "$out")" == "hello, depot" ]] || fail "cat"
+run 0 cat store/docs/hello.txt --range 0-5 && [[ "$(cat "$out")" == "hello" ]] || fail "cat A-B"
+run 0 cat store/docs/hello.txt --range 7- && [[ "$(cat "$out")" == "depot" ]] || fail "cat A-"
+run 0 cat store/docs/hello.txt --range -6 && [[ "$(cat "$out")" == "depot" ]] || fail "cat -N"
+run 0 cat store/data/big.bin --range 1000000-1000100 &&
+  cmp -s "$out" <(tail -c +1000001 big.bin | head -c 100) || fail "cat range of a big object"
+run 0 cat store/data/big.bin && cmp -s "$out" big.bin || fail "cat of a big object"
+run 0 cat hello.txt --range 0-5 && [[ "$(cat "$out")" == "hello" ]] || fail "cat of a plain file"
+run 0 cat store/empty.bin && [[ ! -s "$out" ]] || fail "cat of an empty object"
+run 2 cat store/docs/hello.txt --range 5-1 && expect_err "5-1"
+run 2 cat store/docs/hello.txt --range abc && expect_err "abc"
+run 1 cat store/docs/hello.txt --range 100- && expect_err "OutOfRange"
+run 1 cat store/docs/missing.txt && expect_err "depot: cat: NotFound" &&
+  expect_err "store/docs/missing.txt"
+run 2 cat store/docs/ && expect_err "not an object"
+run 1 cat mem://nothing/here && expect_err "mem://nothing/here"
+
+# ls: one level by default, PRE lines first; recursive; a prefix; a store root.
+run 0 ls store
+expect_out "PRE data/"
+expect_out "PRE docs/"
+expect_out " 13 hello.txt"
+expect_out " 0 empty.bin"
+grep -q "data/big.bin" "$out" && fail "ls without --recursive showed a nested key"
+[[ "$(head -n 1 "$out")" == *PRE* ]] || fail "ls: PRE lines do not come first"
+run 0 ls --recursive store
+expect_out " 20000000 data/big.bin"
+expect_out "docs/nested/deeper/h.txt"
+[[ $(wc -l <"$out") -eq 6 ]] || fail "ls --recursive: expected 6 objects"
+run 0 ls store/docs/ && expect_out "docs/hello.txt" && expect_out "PRE docs/nested/"
+run 0 ls store/docs && expect_out "docs/hello.txt"
+run 0 ls "file://$work/store" && expect_out "PRE data/"
+run 0 ls store --delimiter e && expect_out "PRE docs/he"
+run 2 ls hello.txt && expect_err "not inside a depot store"
+run 2 ls store/.depot && expect_err ".depot"
+
+# Listing more keys than one page holds follows continuation tokens.
+mkdir -p store/many  # files dropped into the tree by hand are objects too
+for i in $(seq 1 1100); do printf '%s' "$i" >"store/many/k$i"; done
+run 0 ls -r store/many/ && [[ $(wc -l <"$out") -eq 1100 ]] || fail "ls of 1100 keys"
+
+# stat.
+run 0 stat store/docs/nested/deeper/h.txt
+expect_out "size:          13"
+expect_out "content type:  text/plain"
+expect_out "etag:"
+expect_out "last modified:"
+run 0 stat store/data/big.bin && expect_out "20000000"
+run 0 stat hello.txt && expect_out "size:          13"
+run 1 stat store/nope && expect_err "depot: stat: NotFound" && expect_err "store/nope"
+run 2 stat store/ && expect_err "not an object"
+
+# Errors name the offending value and change nothing.
+run 1 cp missing.txt store/x && expect_err "missing.txt"
+run 1 cp store/nope.bin out.bin && expect_err "store/nope.bin"
+[[ -e out.bin ]] && fail "a failed download left a file behind"
+ls | grep -q depot-tmp && fail "a failed download left a temporary file"
+run 2 cp hello.txt s3://bucket/key && expect_err "s3"
+run 2 cp hello.txt mem:///key && expect_err "mem:///key"
+run 1 cp hello.txt store/docs/hello.txt/below && expect_err "store/docs/hello.txt/below"
+run 1 cp big.bin mem://m/x --part-size 1KiB && expect_err "mem://m/x"
+
+# rm: one object; a missing one; a prefix.
+run 0 rm store/hello.txt && expect_no_output
+[[ -e store/hello.txt ]] && fail "rm left the file"
+run 1 rm store/hello.txt && expect_err "depot: rm: NotFound" && expect_err "store/hello.txt"
+run 2 rm store/docs/ && expect_err "--recursive"
+run 2 rm hello.txt && expect_err "not inside a depot store"
+run 0 rm -v --recursive store/many && expect_out "removed 1100 object(s)"
+run 0 ls -r store && [[ $(wc -l <"$out") -eq 5 ]] || fail "rm --recursive removed the wrong keys"
+run 0 rm -r store/docs && run 0 ls -r store/docs/ && [[ ! -s "$out" ]] || fail "rm -r docs"
+run 0 ls -r store && expect_out "data/big.bin"
+
+# demo: small, verified, one line per step.
+run 0 demo demostore --size 3MiB --part-size 5MiB --parallel 2
+expect_out "demo: created local store"
+expect_out "demo: upload demo/blob.bin"
+expect_out "demo: list:"
+expect_out "demo: sequential read"
+expect_out "demo: ranged reads: 64"
+[[ "$(tail -n 1 "$out")" == "demo: OK" ]] || fail "demo did not end with \"demo: OK\""
+run 0 demo demostore --size 12MiB --part-size 5MiB && expect_out "3 parts"
+run 0 stat demostore/demo/blob.bin && expect_out "12582912"
+run 2 demo demostore --size 0
+run 2 demo demostore --size lots && expect_err "lots"
+
+if [[ $failures -gt 0 ]]; then
+  echo "cli_test: $failures check(s) failed" >&2
+  exit 1
+fi
+echo "cli_test: all checks passed"

@@ -1,0 +1,85 @@
+// depot stat URL: prints an object's (or a plain file's) size, ETag, last-modified time, content
+// type and user metadata, one "name: value" line each.
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <ctime>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "depot/object/backend_util.h"
+#include "location.h"
+
+namespace depot::cli {
+namespace {
+
+struct StatOptions {
+  std::string location;
+};
+
+std::string FormatTime(std::time_t seconds) {
+  return fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(seconds));
+}
+
+void PrintField(std::string_view name, std::string_view value) {
+  fmt::print("{:<15}{}\n", fmt::format("{}:", name), value.empty() ? "-" : value);
+}
+
+int RunStat(const StatOptions& options) {
+  constexpr std::string_view kCmd = "stat";
+  LocationResolver resolver;
+  Result<Location> loc = resolver.Resolve(options.location);
+  if (!loc.ok()) return ReportUsage(kCmd, loc.status());
+  const std::string what = loc->text;
+
+  if (!loc->is_store()) {
+    struct stat st;
+    if (::stat(loc->path.c_str(), &st) != 0) {
+      return ReportFailure(kCmd, ErrnoToStatus(errno, fmt::format("stat {}", loc->text)));
+    }
+    PrintField("file", loc->path.string());
+    PrintField("size",
+               fmt::format("{} ({})", st.st_size, FormatBytes(static_cast<uint64_t>(st.st_size))));
+    PrintField("etag", "");
+    PrintField("last modified", FormatTime(st.st_mtime));
+    PrintField("content type", "");
+    return kExitOk;
+  }
+
+  if (loc->key.empty() || loc->key.back() == '/') {
+    return ReportUsage(kCmd, InvalidArgumentError(fmt::format(
+                                 "\"{}\" names a store or a prefix, not an object", loc->text)));
+  }
+  if (Status s = object::ValidateKey(loc->key); !s.ok()) {
+    return ReportUsage(kCmd, s.WithContext(what));
+  }
+  Result<object::ObjectMeta> meta = loc->store->Head(loc->key);
+  if (!meta.ok()) return ReportFailure(kCmd, meta.status().WithContext(what));
+  PrintField("key", meta->key);
+  PrintField("store", loc->store_label);
+  PrintField("size", fmt::format("{} ({})", meta->size, FormatBytes(meta->size)));
+  PrintField("etag", meta->etag);
+  PrintField("last modified", FormatTime(object::Clock::to_time_t(meta->last_modified)));
+  PrintField("content type", meta->content_type);
+  if (meta->version) PrintField("version", *meta->version);
+  if (meta->user_metadata.empty()) PrintField("metadata", "");
+  for (const auto& [name, value] : meta->user_metadata) {
+    PrintField("metadata", fmt::format("{}={}", name, value));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command AddStatCommand(CLI::App& parent) {
+  auto options = std::make_shared<StatOptions>();
+  CLI::App* app = parent.add_subcommand(
+      "stat", "Show an object's size, ETag, last-modified time, content type and metadata");
+  app->add_option("URL", options->location, "The object or plain file")->required();
+  return {app, [options] { return RunStat(*options); }};
+}
+
+}  // namespace depot::cli

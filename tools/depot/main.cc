@@ -1,0 +1,53 @@
+// depot: the command-line tool. One subcommand per cmd_*.cc; argument forms in location.h.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <vector>
+
+#include "commands.h"
+
+namespace depot::cli {
+
+const char* const kLocationHelp = R"(Locations:
+  mem://NAME/KEY     key KEY of the in-process memory store NAME (lives for one command)
+  PATH               a path inside a local store: the store is the nearest enclosing directory
+  file:///ABS/PATH   holding a .depot directory (made by `depot init`), the key is the rest of
+                     the path. Outside any store, PATH is a plain local file (cp, cat, stat).
+  A location ending in '/' (or an existing directory) names a prefix: `ls` lists under it, `cp`
+  into it keeps the source's file name.
+Exit codes: 0 success, 1 the operation failed, 2 usage error.)";
+
+int ReportFailure(std::string_view command, const Status& status) {
+  fmt::print(stderr, "depot: {}: {}\n", command, status.ToString());
+  return kExitFailed;
+}
+
+int ReportUsage(std::string_view command, const Status& status) {
+  fmt::print(stderr, "depot: {}: {}\n", command, status.ToString());
+  return kExitUsage;
+}
+
+}  // namespace depot::cli
+
+int main(int argc, char** argv) {
+  using namespace depot::cli;
+  CLI::App app("depot: copy, read, list and remove objects in depot stores", "depot");
+  app.require_subcommand(1);
+  app.footer(kLocationHelp);
+  std::vector<Command> commands = {
+      AddCpCommand(app),   AddCatCommand(app),  AddLsCommand(app),   AddRmCommand(app),
+      AddStatCommand(app), AddInitCommand(app), AddDemoCommand(app),
+  };
+  for (Command& command : commands) command.app->footer(kLocationHelp);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a ParseError whose exit code is 0; every other one is a usage error.
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  for (Command& command : commands) {
+    if (command.app->parsed()) return command.run();
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,307 @@
+#include "transfer.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+
+#include "depot/object/backend_util.h"
+#include "depot/object/helpers.h"
+
+namespace depot::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using object::ObjectStore;
+
+// Read buffer for downloads and local copies: big enough that syscalls do not dominate, small
+// enough not to matter next to the reader's own window.
+constexpr size_t kCopyBuffer = 4 << 20;
+
+// Forwards every call to `inner` and counts the bytes of successful puts and parts into a
+// Progress: how a store-to-store copy, which runs inside object::CopyBetween, reports progress.
+class CountingStore final : public ObjectStore {
+ public:
+  CountingStore(ObjectStore& inner, Progress* progress) : inner_(inner), progress_(progress) {}
+
+  object::Capabilities capabilities() const override { return inner_.capabilities(); }
+  std::string ToString() const override { return inner_.ToString(); }
+
+  Result<object::PutResult> Put(std::string_view key, Bytes data,
+                                const object::PutOptions& options) override {
+    const uint64_t size = data.size();
+    Result<object::PutResult> result = inner_.Put(key, std::move(data), options);
+    if (result.ok()) Count(size);
+    return result;
+  }
+  Result<object::GetResult> Get(std::string_view key, const object::GetOptions& options) override {
+    return inner_.Get(key, options);
+  }
+  Result<object::ObjectMeta> Head(std::string_view key) override { return inner_.Head(key); }
+  Status Delete(std::string_view key) override { return inner_.Delete(key); }
+  std::vector<Status> DeleteMany(std::span<const std::string> keys) override {
+    return inner_.DeleteMany(keys);
+  }
+  Result<object::ListResult> List(const object::ListOptions& options) override {
+    return inner_.List(options);
+  }
+  Result<object::PutResult> Copy(std::string_view from, std::string_view to,
+                                 object::CopyMode mode) override {
+    return inner_.Copy(from, to, mode);
+  }
+  Status Rename(std::string_view from, std::string_view to, object::CopyMode mode) override {
+    return inner_.Rename(from, to, mode);
+  }
+  Result<std::string> CreateMultipart(std::string_view key,
+                                      const object::PutOptions& options) override {
+    return inner_.CreateMultipart(key, options);
+  }
+  Result<object::PartInfo> PutPart(std::string_view key, std::string_view upload_id,
+                                   int part_number, Bytes data) override {
+    const uint64_t size = data.size();
+    Result<object::PartInfo> result = inner_.PutPart(key, upload_id, part_number, std::move(data));
+    if (result.ok()) Count(size);
+    return result;
+  }
+  Result<object::PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
+                                              std::span<const object::PartInfo> parts) override {
+    return inner_.CompleteMultipart(key, upload_id, parts);
+  }
+  Status AbortMultipart(std::string_view key, std::string_view upload_id) override {
+    return inner_.AbortMultipart(key, upload_id);
+  }
+  Result<std::vector<object::MultipartUploadInfo>> ListMultipartUploads(
+      std::string_view prefix) override {
+    return inner_.ListMultipartUploads(prefix);
+  }
+
+ private:
+  void Count(uint64_t bytes) {
+    if (progress_ != nullptr) progress_->Add(bytes);
+  }
+
+  ObjectStore& inner_;
+  Progress* progress_;
+};
+
+// The permission bits a newly created file would get: 0666 less the umask.
+mode_t NewFileMode() {
+  const mode_t mask = umask(0);
+  umask(mask);
+  return 0666 & ~mask;
+}
+
+Status SyncDirectory(const fs::path& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, fmt::format("open directory {}", dir.string()));
+  Status status;
+  if (fsync(fd) != 0) status = ErrnoToStatus(errno, fmt::format("fsync {}", dir.string()));
+  close(fd);
+  return status;
+}
+
+class FileCloser {
+ public:
+  explicit FileCloser(int fd) : fd_(fd) {}
+  ~FileCloser() {
+    if (fd_ >= 0) close(fd_);
+  }
+  FileCloser(const FileCloser&) = delete;
+  FileCloser& operator=(const FileCloser&) = delete;
+
+ private:
+  int fd_;
+};
+
+Result<int> OpenForReading(const fs::path& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, fmt::format("open {}", path.string()));
+  return fd;
+}
+
+}  // namespace
+
+object::BufferedUploadOptions UploadOptionsFor(const TransferOptions& options) {
+  object::BufferedUploadOptions upload;
+  if (options.part_size) upload.part_size = object::PartSizePolicy::Fixed(*options.part_size);
+  upload.max_in_flight = options.parallel;
+  upload.put_options.content_type = options.content_type;
+  return upload;
+}
+
+object::ObjectReaderOptions ReaderOptionsFor(const TransferOptions& options) {
+  object::ObjectReaderOptions reader;
+  if (options.part_size) reader.chunk_size = *options.part_size;
+  reader.read_ahead = options.parallel;
+  reader.max_concurrency = options.parallel;
+  return reader;
+}
+
+Status WriteAll(int fd, const char* data, size_t size, std::string_view what) {
+  while (size > 0) {
+    const ssize_t n = write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoToStatus(errno, fmt::format("write {}", what));
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Result<size_t> ReadFull(int fd, char* data, size_t size, std::string_view what) {
+  size_t total = 0;
+  while (total < size) {
+    const ssize_t n = read(fd, data + total, size - total);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoToStatus(errno, fmt::format("read {}", what));
+    }
+    if (n == 0) break;
+    total += static_cast<size_t>(n);
+  }
+  return total;
+}
+
+Result<size_t> PreadFull(int fd, char* data, size_t size, uint64_t offset, std::string_view what) {
+  size_t total = 0;
+  while (total < size) {
+    const ssize_t n = pread(fd, data + total, size - total, static_cast<off_t>(offset + total));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoToStatus(errno, fmt::format("read {}", what));
+    }
+    if (n == 0) break;
+    total += static_cast<size_t>(n);
+  }
+  return total;
+}
+
+Result<std::unique_ptr<AtomicFileWriter>> AtomicFileWriter::Create(fs::path path) {
+  std::string pattern = path.string() + ".depot-tmp-XXXXXX";
+  const int fd = mkostemp(pattern.data(), O_CLOEXEC);
+  if (fd < 0) {
+    return ErrnoToStatus(errno, fmt::format("create a temporary file for {}", path.string()));
+  }
+  // mkostemp makes the file private (0600); give it the mode a plain create would have.
+  if (fchmod(fd, NewFileMode()) != 0) {
+    const int error = errno;
+    close(fd);
+    unlink(pattern.c_str());
+    return ErrnoToStatus(error, fmt::format("chmod {}", pattern));
+  }
+  return std::unique_ptr<AtomicFileWriter>(
+      new AtomicFileWriter(std::move(path), fs::path(pattern), fd));
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) close(fd_);
+  if (!committed_) unlink(temp_.c_str());
+}
+
+Status AtomicFileWriter::Append(const char* data, size_t size) {
+  return WriteAll(fd_, data, size, temp_.string());
+}
+
+Status AtomicFileWriter::Commit() {
+  if (fsync(fd_) != 0) return ErrnoToStatus(errno, fmt::format("fsync {}", temp_.string()));
+  const int fd = fd_;
+  fd_ = -1;
+  if (close(fd) != 0) return ErrnoToStatus(errno, fmt::format("close {}", temp_.string()));
+  if (rename(temp_.c_str(), path_.c_str()) != 0) {
+    return ErrnoToStatus(errno, fmt::format("rename {} to {}", temp_.string(), path_.string()));
+  }
+  committed_ = true;
+  fs::path dir = path_.parent_path();
+  return SyncDirectory(dir.empty() ? fs::path(".") : dir);
+}
+
+Result<UploadResult> UploadFile(ObjectStore& store, std::string_view key, const fs::path& source,
+                                const TransferOptions& options, Progress* progress) {
+  DEPOT_ASSIGN_OR_RETURN(const int fd, OpenForReading(source));
+  FileCloser closer(fd);
+  object::BufferedUploadOptions upload_options = UploadOptionsFor(options);
+  // Reading exactly one part per chunk lets BufferedUpload ship each chunk without a copy.
+  const size_t chunk = static_cast<size_t>(upload_options.part_size.min());
+  DEPOT_ASSIGN_OR_RETURN(auto upload,
+                         object::BufferedUpload::Start(store, std::string(key), upload_options));
+  for (;;) {
+    std::unique_ptr<char[]> buffer(new char[chunk]);
+    Result<size_t> got = ReadFull(fd, buffer.get(), chunk, source.string());
+    if (!got.ok()) {
+      (void)upload->Abort();  // the read error is the one worth reporting
+      return got.status();
+    }
+    if (*got == 0) break;
+    DEPOT_RETURN_IF_ERROR(upload->Write(Bytes::Adopt(std::move(buffer), *got)));
+    if (progress != nullptr) progress->Add(*got);
+    if (*got < chunk) break;
+  }
+  UploadResult result;
+  DEPOT_ASSIGN_OR_RETURN(result.put, upload->Finish());
+  result.part_sizes = upload->part_sizes();
+  return result;
+}
+
+Status DownloadFile(ObjectStore& store, std::string_view key, const fs::path& destination,
+                    const TransferOptions& options, Progress* progress) {
+  DEPOT_ASSIGN_OR_RETURN(
+      auto reader, object::ObjectReader::Open(store, std::string(key), ReaderOptionsFor(options)));
+  DEPOT_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(destination));
+  const size_t buffer_size =
+      static_cast<size_t>(std::clamp<uint64_t>(reader->size(), 1, kCopyBuffer));
+  std::unique_ptr<char[]> buffer(new char[buffer_size]);
+  for (;;) {
+    DEPOT_ASSIGN_OR_RETURN(const size_t n, reader->Read(buffer.get(), buffer_size));
+    if (n == 0) break;
+    DEPOT_RETURN_IF_ERROR(out->Append(buffer.get(), n));
+    if (progress != nullptr) progress->Add(n);
+  }
+  if (reader->Tell() != reader->size()) {
+    return DataLossError(fmt::format("read {} of {} bytes of {}", reader->Tell(), reader->size(),
+                                     object::QuoteKey(key)));
+  }
+  return out->Commit();
+}
+
+Result<object::PutResult> CopyObject(ObjectStore& from, std::string_view from_key,
+                                     const object::ObjectMeta& source, ObjectStore& to,
+                                     std::string_view to_key, const TransferOptions& options,
+                                     Progress* progress) {
+  if (&from == &to && from.capabilities().copy && options.content_type.empty()) {
+    DEPOT_ASSIGN_OR_RETURN(object::PutResult put,
+                           from.Copy(from_key, to_key, object::CopyMode::kOverwrite));
+    if (progress != nullptr) progress->Add(source.size);
+    return put;
+  }
+  object::BufferedUploadOptions write_options = UploadOptionsFor(options);
+  if (write_options.put_options.content_type.empty()) {
+    write_options.put_options.content_type = source.content_type;
+  }
+  write_options.put_options.user_metadata = source.user_metadata;
+  CountingStore counting(to, progress);
+  return object::CopyBetween(from, from_key, counting, to_key, ReaderOptionsFor(options),
+                             write_options);
+}
+
+Status CopyLocalFile(const fs::path& source, const fs::path& destination, Progress* progress) {
+  DEPOT_ASSIGN_OR_RETURN(const int fd, OpenForReading(source));
+  FileCloser closer(fd);
+  DEPOT_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(destination));
+  std::unique_ptr<char[]> buffer(new char[kCopyBuffer]);
+  for (;;) {
+    DEPOT_ASSIGN_OR_RETURN(const size_t n,
+                           ReadFull(fd, buffer.get(), kCopyBuffer, source.string()));
+    if (n == 0) break;
+    DEPOT_RETURN_IF_ERROR(out->Append(buffer.get(), n));
+    if (progress != nullptr) progress->Add(n);
+  }
+  return out->Commit();
+}
+
+}  // namespace depot::cli

@@ -1,0 +1,87 @@
+// The byte-moving parts of `depot cp`, shared with `depot demo` so that the demo measures exactly
+// the path a user's copy takes: files are uploaded through a parallel BufferedUpload, objects are
+// downloaded through an ObjectReader into a temporary file that is fsync'd and renamed into place,
+// and objects move between stores through object::CopyBetween (or a server-side Copy within one
+// store). Each reports the bytes it has moved to an optional Progress.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "depot/core/result.h"
+#include "depot/object/buffered_upload.h"
+#include "depot/object/object_reader.h"
+#include "depot/object/store.h"
+#include "progress.h"
+
+namespace depot::cli {
+
+struct TransferOptions {
+  // Every upload part (but the last) exactly this big; unset: BufferedUpload's growing default.
+  std::optional<uint64_t> part_size;
+  // Parts uploading at once, and chunks fetched ahead when reading.
+  int parallel = 4;
+  // For the new object; empty: none (a store-to-store copy keeps the source's).
+  std::string content_type;
+};
+
+object::BufferedUploadOptions UploadOptionsFor(const TransferOptions& options);
+object::ObjectReaderOptions ReaderOptionsFor(const TransferOptions& options);
+
+struct UploadResult {
+  object::PutResult put;
+  std::vector<uint64_t> part_sizes;  // empty when the object went up in a single Put
+};
+
+// Streams the local file `source` into `key`.
+Result<UploadResult> UploadFile(object::ObjectStore& store, std::string_view key,
+                                const std::filesystem::path& source, const TransferOptions& options,
+                                Progress* progress);
+// Streams `key` into the local file `destination`, replacing it atomically.
+Status DownloadFile(object::ObjectStore& store, std::string_view key,
+                    const std::filesystem::path& destination, const TransferOptions& options,
+                    Progress* progress);
+// Copies `from_key` (whose metadata is `source`) into `to_key`; a server-side Copy when both
+// are the same store object and it supports copy.
+Result<object::PutResult> CopyObject(object::ObjectStore& from, std::string_view from_key,
+                                     const object::ObjectMeta& source, object::ObjectStore& to,
+                                     std::string_view to_key, const TransferOptions& options,
+                                     Progress* progress);
+// Copies a local file, replacing `destination` atomically.
+Status CopyLocalFile(const std::filesystem::path& source, const std::filesystem::path& destination,
+                     Progress* progress);
+
+// Low-level file helpers, EINTR-safe.
+Status WriteAll(int fd, const char* data, size_t size, std::string_view what);
+// Reads until `size` bytes or the end of the file; returns how many were read.
+Result<size_t> ReadFull(int fd, char* data, size_t size, std::string_view what);
+Result<size_t> PreadFull(int fd, char* data, size_t size, uint64_t offset, std::string_view what);
+
+// A file written under a temporary name beside `path` and renamed over it by Commit() (after
+// fsync of the file and of its directory). Destroying an uncommitted writer removes the
+// temporary file, leaving `path` as it was.
+class AtomicFileWriter {
+ public:
+  static Result<std::unique_ptr<AtomicFileWriter>> Create(std::filesystem::path path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  Status Append(const char* data, size_t size);
+  Status Commit();
+
+ private:
+  AtomicFileWriter(std::filesystem::path path, std::filesystem::path temp, int fd)
+      : path_(std::move(path)), temp_(std::move(temp)), fd_(fd) {}
+
+  std::filesystem::path path_;
+  std::filesystem::path temp_;
+  int fd_;
+  bool committed_ = false;
+};
+
+}  // namespace depot::cli
