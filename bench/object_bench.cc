@@ -485,9 +485,9 @@ std::string Seconds(double s) {
 
 void PrintRatios(const CapturingReporter& reporter) {
   std::printf(
-      "\nRatios (depot time / baseline time per operation, medians of the interleaved "
-      "repetitions; 1.00 = as fast as the baseline, higher = slower):\n");
-  auto time_ratio = [&](const std::string& depot, const std::string& baseline) {
+      "\nRatios (depot speed / baseline speed = baseline time / depot time per operation, medians "
+      "of the interleaved repetitions; 1.00 = as fast as the baseline, higher = faster):\n");
+  auto speed_ratio = [&](const std::string& depot, const std::string& baseline) {
     const Captured* a = reporter.Find(depot);
     const Captured* b = reporter.Find(baseline);
     if (a == nullptr || b == nullptr) {
@@ -495,19 +495,19 @@ void PrintRatios(const CapturingReporter& reporter) {
       return;
     }
     std::printf("ratio %-55s : %-20s %9.3g   (%s vs %s per op)\n", depot.c_str(), baseline.c_str(),
-                a->Median() / b->Median(), Seconds(a->Median()).c_str(),
+                b->Median() / a->Median(), Seconds(a->Median()).c_str(),
                 Seconds(b->Median()).c_str());
   };
   for (const char* policy : {"content_md5", "unique"}) {
-    time_ratio(fmt::format("local_put_1GiB/{}", policy), "raw_put_1GiB");
+    speed_ratio(fmt::format("local_put_1GiB/{}", policy), "raw_put_1GiB");
   }
   for (const char* policy : {"content_md5", "unique"}) {
-    time_ratio(fmt::format("local_get_1GiB/{}", policy), "raw_pread_1GiB");
+    speed_ratio(fmt::format("local_get_1GiB/{}", policy), "raw_pread_1GiB");
   }
   for (const char* policy : {"content_md5", "unique"}) {
-    time_ratio(fmt::format("local_durable_put_4KiB/{}", policy), "raw_durable_put_4KiB");
+    speed_ratio(fmt::format("local_durable_put_4KiB/{}", policy), "raw_durable_put_4KiB");
   }
-  time_ratio("memory_get_64MiB", "memcpy_64MiB");
+  speed_ratio("memory_get_64MiB", "memcpy_64MiB");
 
   for (const char* malloc_mode : {"glibc_default", "mmap_threshold_1MiB"}) {
     const std::string name = fmt::format("buffered_upload_4GiB/{}", malloc_mode);
