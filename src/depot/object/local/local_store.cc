@@ -89,12 +89,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <future>
 #include <map>
 #include <mutex>
 #include <new>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <system_error>
 #include <tuple>
 #include <utility>
 
@@ -813,6 +816,25 @@ struct LocalStore::State {
     return options.etag == EtagPolicy::kContentMd5 ? Md5::HexOf(data) : RandomHexId();
   }
 
+  // Writes all of `data` to `fd` and returns its ETag. A large object's MD5 runs on a second
+  // thread while this one writes: both passes read the same memory, so a put costs the longer of
+  // hashing and writing rather than their sum (see BENCHMARKS.md).
+  Result<std::string> WriteAndTag(int fd, const Bytes& data, const std::string& what) const {
+    constexpr size_t kOverlapAbove = size_t{4} << 20;
+    std::future<std::string> md5;
+    if (options.etag == EtagPolicy::kContentMd5 && data.size() >= kOverlapAbove) {
+      try {
+        md5 = std::async(std::launch::async, [view = data.view()] { return Md5::HexOf(view); });
+      } catch (const std::system_error&) {
+        // No thread to be had: hash after writing instead.
+      }
+    }
+    if (int err = WriteAll(fd, data.data(), data.size()); err != 0) {
+      return ErrnoToStatus(err, fmt::format("{}: writing {} bytes", what, data.size()));
+    }
+    return md5.valid() ? md5.get() : NewEtag(data.view());
+  }
+
   // Opens the directory of `path`; with `create`, makes the missing levels. Reads get kNotFound
   // for a missing directory or one reached through a symbolic link; writes get
   // kFailedPrecondition when a level is an object, kPermissionDenied when it is a link, and
@@ -1118,11 +1140,10 @@ Result<PutResult> LocalStore::Put(std::string_view key, Bytes data, const PutOpt
   DEPOT_RETURN_IF_ERROR(CheckMetadataText(key, options));
   State& s = *state_;
   DEPOT_RETURN_IF_ERROR(s.PrecheckMode(path, key, options));
-  StoredMeta meta{s.NewEtag(data.view()), data.size(), options.content_type, options.user_metadata};
   DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(path, key));
-  if (int err = WriteAll(staging.temp.fd(), data.data(), data.size()); err != 0) {
-    return ErrnoToStatus(err, fmt::format("key {}: writing {} bytes", QuoteKey(key), data.size()));
-  }
+  DEPOT_ASSIGN_OR_RETURN(std::string etag, s.WriteAndTag(staging.temp.fd(), data,
+                                                         fmt::format("key {}", QuoteKey(key))));
+  StoredMeta meta{std::move(etag), data.size(), options.content_type, options.user_metadata};
   DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
   DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, path.name, key, options));
   DEPOT_RETURN_IF_ERROR(SyncDirectory(staging.dir.get(), KeyWhat(key)));
@@ -1395,15 +1416,13 @@ Result<PartInfo> LocalStore::PutPart(std::string_view key, std::string_view uplo
   State& s = *state_;
   DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
   const std::string what = fmt::format("key {} part {}", QuoteKey(key), part_number);
-  PartInfo part{part_number, s.NewEtag(data.view()), data.size()};
   TempFile temp;
   if (CreateTempIn(upload.dir.get(), &temp) != 0) {
     const int saved_errno = errno;
     return ErrnoToStatus(saved_errno, fmt::format("{}: creating a temporary file", what));
   }
-  if (int err = WriteAll(temp.fd(), data.data(), data.size()); err != 0) {
-    return ErrnoToStatus(err, fmt::format("{}: writing {} bytes", what, data.size()));
-  }
+  DEPOT_ASSIGN_OR_RETURN(std::string etag, s.WriteAndTag(temp.fd(), data, what));
+  PartInfo part{part_number, std::move(etag), data.size()};
   DEPOT_RETURN_IF_ERROR(SealTemp(temp, StoredMeta{part.etag, part.size, "", {}}, what));
   std::string name = std::to_string(part_number);
   if (::renameat(upload.dir.get(), temp.name(), upload.dir.get(), name.c_str()) != 0) {
