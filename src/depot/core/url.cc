@@ -137,6 +137,9 @@ Result<Url> Url::Parse(std::string_view text) {
     DEPOT_ASSIGN_OR_RETURN(url.host, PercentDecode(host));
   }
   DEPOT_ASSIGN_OR_RETURN(url.path, PercentDecode(path));
+  if (url.host.find('\0') != std::string::npos || url.path.find('\0') != std::string::npos) {
+    return bad("contains an encoded NUL byte");
+  }
 
   while (!query.empty()) {
     size_t amp = query.find('&');

@@ -37,7 +37,7 @@ TEST(UrlTest, ParsesStoreUrls) {
 TEST(UrlTest, RejectsWithTheUrlNamed) {
   for (const char* bad : {"no-scheme", "1x://a", "s3://user@host/x", "s3://h/x#frag", "http://h:0/",
                           "http://h:99999/", "http://h:x/", "mem://a%zz", "mem://a%4", "mem://a\nb",
-                          "s3://h/?=v", "a://[x/", "a://[%2541]/"}) {
+                          "s3://h/?=v", "a://[x/", "a://[%2541]/", "file:///srv/a%00b"}) {
     EXPECT_THAT(Url::Parse(bad), StatusIs(StatusCode::kInvalidArgument)) << bad;
   }
   EXPECT_THAT(Url::Parse("http://h:99999/"),

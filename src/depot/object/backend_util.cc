@@ -1,9 +1,9 @@
 #include "depot/object/backend_util.h"
 
 #include <fmt/format.h>
+#include <sys/random.h>
 
 #include <algorithm>
-#include <random>
 
 #include "depot/core/md5.h"
 
@@ -257,8 +257,15 @@ Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<cons
 }
 
 std::string RandomHexId() {
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  return fmt::format("{:016x}{:016x}", rng(), rng());
+  // 128 bits from the kernel's CSPRNG for every id: ids and unique ETags must not repeat across
+  // threads, processes or restarts.
+  uint8_t bytes[16];
+  size_t filled = 0;
+  while (filled < sizeof(bytes)) {
+    ssize_t n = getrandom(bytes + filled, sizeof(bytes) - filled, 0);
+    if (n > 0) filled += static_cast<size_t>(n);
+  }
+  return HexEncode(bytes, sizeof(bytes));
 }
 
 }  // namespace depot::object

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <exception>
 
 #include "depot/core/byte_buffer.h"
 #include "depot/object/backend_util.h"
@@ -121,7 +122,16 @@ Status BufferedUpload::Impl::CheckFailed() {
 
 void BufferedUpload::Impl::UploadPart(int number, Bytes part) {
   const uint64_t size = part.size();
-  Result<PartInfo> info = store_.PutPart(key_, upload_id_, number, std::move(part));
+  // A store that throws (bad_alloc, say) must still count the part as done, or Finish would wait
+  // for it for ever: the exception becomes the upload's error.
+  Result<PartInfo> info = InternalError("part upload did not run");
+  try {
+    info = store_.PutPart(key_, upload_id_, number, std::move(part));
+  } catch (const std::exception& e) {
+    info = InternalError(fmt::format("PutPart threw: {}", e.what()));
+  } catch (...) {
+    info = InternalError("PutPart threw a non-standard exception");
+  }
   std::lock_guard lock(mu_);
   if (info.ok()) {
     done_.push_back(*info);

@@ -306,8 +306,10 @@ Result<uint64_t> ObjectReader::Impl::Seek(int64_t offset, Whence whence) {
 
 Result<std::unique_ptr<ObjectReader>> ObjectReader::Open(ObjectStore& store, std::string key,
                                                          ObjectReaderOptions options) {
-  if (options.chunk_size == 0) {
-    return InvalidArgumentError("object reader: chunk_size must be > 0");
+  constexpr uint64_t kMaxChunk = uint64_t{4} << 30;
+  if (options.chunk_size == 0 || options.chunk_size > kMaxChunk) {
+    return InvalidArgumentError(fmt::format("object reader: chunk_size is {}; it must be in 1..{}",
+                                            options.chunk_size, kMaxChunk));
   }
   if (options.read_ahead < 1) {
     return InvalidArgumentError(

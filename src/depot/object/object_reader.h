@@ -9,7 +9,9 @@
 // A fetch that fails with a retryable error (kUnavailable, kDeadlineExceeded, kDataLoss) is retried
 // from the offset where it failed, with jittered backoff, bounded by `retry`.
 //
-// Memory: at most read_ahead x chunk_size bytes are buffered. Not thread-safe: one reader thread.
+// Memory: the window holds at most read_ahead chunks; chunks dropped by a seek while their fetch
+// is still running keep their bytes until it ends, so the bound is (read_ahead + max_concurrency)
+// x chunk_size. chunk_size is at most 4 GiB. Not thread-safe: one reader thread.
 #pragma once
 
 #include <cstdint>
@@ -42,7 +44,7 @@ class ObjectReader {
 
   // Reads up to `n` bytes at the cursor into `out`; 0 at the end of the object. Returns fewer
   // than `n` only at the end, or when a fetch failed after some bytes were copied (those bytes
-  // are returned and the next call reports the error).
+  // are returned; the next call fetches again from the cursor, with a fresh retry budget).
   Result<size_t> Read(char* out, size_t n);
   // Reads exactly [offset, offset + n), without moving the cursor; kOutOfRange past the end.
   Result<Bytes> ReadAt(uint64_t offset, size_t n);

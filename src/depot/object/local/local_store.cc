@@ -867,12 +867,15 @@ struct LocalStore::State {
       std::string segment =
           path.dir.substr(start, slash == std::string::npos ? slash : slash - start);
       std::string_view level = std::string_view(path.dir).substr(0, slash);
-      if (::mkdirat(current.get(), segment.c_str(), 0777) == 0) {
+      // The parent is fsync'd after EEXIST too: the thread that created the directory may not
+      // have made its entry durable yet, and this put must not be acknowledged before it is.
+      const bool created = ::mkdirat(current.get(), segment.c_str(), 0777) == 0;
+      if (created || errno == EEXIST) {
         if (int sync_err = Fsync(current.get()); sync_err != 0) {
           return ErrnoToStatus(sync_err, fmt::format("key {}: fsync after creating {}",
                                                      QuoteKey(key), QuoteKey(level)));
         }
-      } else if (errno != EEXIST) {
+      } else {
         if (errno == ENOENT)
           return NotFoundError(fmt::format("key {}: directory removed meanwhile", QuoteKey(key)));
         const int saved_errno = errno;
