@@ -690,6 +690,9 @@ class ListWalk {
         if (full_) return Status::Ok();
         continue;
       }
+      // A file dropped in by hand under a name no key can have (not UTF-8, too long, ...) is not
+      // an object: listing it would offer a key that Get and Delete refuse.
+      if (!ParseKey(key).ok()) continue;
       std::optional<std::string> common = CommonPrefix(key);
       ObjectMeta meta;
       if (common) {

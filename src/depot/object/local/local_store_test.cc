@@ -16,6 +16,7 @@
 #include "depot/core/md5.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/backend_util.h"
+#include "depot/object/helpers.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/testing/conformance.h"
 
@@ -432,6 +433,15 @@ TEST_F(LocalStoreTest, FilesDroppedInByHandAreObjects) {
       Put("hand/made.txt", "updated", {.mode = PutMode::kUpdate, .if_match = rewritten->etag}),
       IsOk());
   EXPECT_EQ(Read("hand/made.txt"), "updated");
+}
+
+TEST_F(LocalStoreTest, FilesNoKeyCanNameAreNotListed) {
+  WriteFile(root_ / "bad\xff.bin", "not UTF-8");
+  WriteFile(root_ / "good.bin", "fine");
+  auto page = store_->List({});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(Keys(*page), ElementsAre("good.bin"));
+  EXPECT_THAT(DeletePrefix(*store_, ""), ::testing::Optional(1u));
 }
 
 TEST_F(LocalStoreTest, FileEditedInPlaceReadsAsDataLoss) {
