@@ -19,14 +19,12 @@ bool ParseDecimal(std::string_view text, uint64_t* out) {
 
 }  // namespace
 
-Result<ByteRange> ByteRange::ParseHttp(std::string_view header) {
-  auto bad = [&](std::string_view why) {
-    return InvalidArgumentError(fmt::format("range \"{}\": {}", header, why));
-  };
-  constexpr std::string_view kUnit = "bytes=";
-  if (header.substr(0, kUnit.size()) != kUnit) return bad("must start with \"bytes=\"");
-  std::string_view spec = header.substr(kUnit.size());
-  if (spec.find(',') != std::string_view::npos) return bad("multiple ranges are not supported");
+namespace {
+
+// Parses "A-B", "A-" or "-N". HTTP's B is the last byte (inclusive), the CLI's is one past it.
+// `bad` turns a reason into the caller's error, which names the whole input.
+template <typename Bad>
+Result<ByteRange> ParseSpec(std::string_view spec, bool inclusive_end, const Bad& bad) {
   size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return bad("missing '-'");
   std::string_view first = spec.substr(0, dash);
@@ -35,36 +33,36 @@ Result<ByteRange> ByteRange::ParseHttp(std::string_view header) {
   uint64_t b = 0;
   if (first.empty()) {
     if (!ParseDecimal(last, &b)) return bad("suffix length is not a number");
-    return Suffix(b);
+    return ByteRange::Suffix(b);
   }
-  if (!ParseDecimal(first, &a)) return bad("first byte is not a number");
-  if (last.empty()) return From(a);
-  if (!ParseDecimal(last, &b)) return bad("last byte is not a number");
-  if (b < a) return bad("last byte before first byte");
-  if (b == UINT64_MAX) return bad("last byte too large");
-  return Bounded(a, b + 1);
+  if (!ParseDecimal(first, &a)) return bad("start is not a number");
+  if (last.empty()) return ByteRange::From(a);
+  if (!ParseDecimal(last, &b)) return bad("end is not a number");
+  if (b < a) return bad("end before start");
+  if (!inclusive_end) return ByteRange::Bounded(a, b);
+  if (b == UINT64_MAX) return bad("end too large");
+  return ByteRange::Bounded(a, b + 1);
+}
+
+}  // namespace
+
+Result<ByteRange> ByteRange::ParseHttp(std::string_view header) {
+  auto bad = [&](std::string_view why) -> Status {
+    return InvalidArgumentError(fmt::format("range \"{}\": {}", header, why));
+  };
+  constexpr std::string_view kUnit = "bytes=";
+  if (header.substr(0, kUnit.size()) != kUnit) return bad("must start with \"bytes=\"");
+  std::string_view spec = header.substr(kUnit.size());
+  if (spec.find(',') != std::string_view::npos) return bad("multiple ranges are not supported");
+  return ParseSpec(spec, /*inclusive_end=*/true, bad);
 }
 
 Result<ByteRange> ByteRange::Parse(std::string_view text) {
-  auto bad = [&](std::string_view why) {
+  auto bad = [&](std::string_view why) -> Status {
     return InvalidArgumentError(
         fmt::format("range \"{}\": {} (expected A-B, A- or -N)", text, why));
   };
-  size_t dash = text.find('-');
-  if (dash == std::string_view::npos) return bad("missing '-'");
-  std::string_view first = text.substr(0, dash);
-  std::string_view last = text.substr(dash + 1);
-  uint64_t a = 0;
-  uint64_t b = 0;
-  if (first.empty()) {
-    if (!ParseDecimal(last, &b)) return bad("suffix length is not a number");
-    return Suffix(b);
-  }
-  if (!ParseDecimal(first, &a)) return bad("start is not a number");
-  if (last.empty()) return From(a);
-  if (!ParseDecimal(last, &b)) return bad("end is not a number");
-  if (b < a) return bad("end before start");
-  return Bounded(a, b);
+  return ParseSpec(text, /*inclusive_end=*/false, bad);
 }
 
 Result<ResolvedRange> ByteRange::Validate(uint64_t size) const {
