@@ -226,7 +226,9 @@ Result<UploadResult> UploadFile(ObjectStore& store, std::string_view key, const 
   DEPOT_ASSIGN_OR_RETURN(const int fd, OpenForReading(source));
   FileCloser closer(fd);
   object::BufferedUploadOptions upload_options = UploadOptionsFor(options);
-  // Reading exactly one part per chunk lets BufferedUpload ship each chunk without a copy.
+  // Chunks of the policy's minimum part size: with fixed parts (--part-size) every chunk is a
+  // whole part and ships without a copy; with the geometric default, the later, larger parts are
+  // assembled from several chunks in BufferedUpload's buffer (one copy).
   const size_t chunk = static_cast<size_t>(upload_options.part_size.min());
   DEPOT_ASSIGN_OR_RETURN(auto upload,
                          object::BufferedUpload::Start(store, std::string(key), upload_options));
