@@ -952,6 +952,11 @@ struct LocalStore::State {
     return CheckPutMode(key, options, current ? &*current : nullptr);
   }
 
+  static bool IsSymlinkAt(int dirfd, const std::string& name) {
+    struct stat st;
+    return ::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+  }
+
   // Put step 3: makes `temp` (in `dirfd`) the object `name` as `options.mode` asks.
   Status Commit(int dirfd, TempFile& temp, const std::string& name, std::string_view key,
                 const PutOptions& options) {
@@ -967,6 +972,12 @@ struct LocalStore::State {
                       : ::renameat(dirfd, temp.name(), dirfd, name.c_str());
       if (rc == 0) break;
       int err = errno;
+      if (create && err == EEXIST && attempt < 3 && IsSymlinkAt(dirfd, name)) {
+        // A symbolic link is not an object (Get and Head say kNotFound), so a create-only put
+        // replaces it as an overwrite would: the link itself goes, never its target.
+        if (::unlinkat(dirfd, name.c_str(), 0) == 0 || errno == ENOENT) continue;
+        err = errno;
+      }
       if (err == EEXIST || err == EISDIR || err == ENOTEMPTY) {
         DEPOT_ASSIGN_OR_RETURN(bool cleared, ClearEmptyDirectory(dirfd, name, key, attempt));
         if (cleared) continue;

@@ -351,6 +351,11 @@ TEST_F(LocalStoreTest, SymlinkedFilePointingOutsideIsNeverFollowed) {
   ASSERT_THAT(store_->Copy("source", "dangling-link", CopyMode::kOverwrite), IsOk());
   EXPECT_FALSE(fs::exists(outside / "not-there"));
   EXPECT_EQ(Read("dangling-link"), "copied");
+  // So does a create-only put: a link is not an object, the key counts as absent.
+  fs::create_symlink(outside / "secret", root_ / "create-link");
+  ASSERT_THAT(Put("create-link", "created", {.mode = PutMode::kCreate}), IsOk());
+  EXPECT_FALSE(fs::is_symlink(root_ / "create-link"));
+  EXPECT_EQ(Read("create-link"), "created");
   // A delete removes the link, not its target.
   ASSERT_THAT(store_->Delete("delete-link"), IsOk());
   EXPECT_FALSE(fs::is_symlink(root_ / "delete-link"));
