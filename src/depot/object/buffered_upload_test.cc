@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/testing/fault_store.h"
@@ -20,6 +21,7 @@ namespace {
 
 using ::depot::object::testing::FaultInjectingStore;
 using ::depot::testing::IsOk;
+using ::depot::testing::RandomBytes;
 using ::depot::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::Each;
@@ -27,13 +29,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using Op = FaultInjectingStore::Op;
-
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 class BufferedUploadTest : public ::testing::Test {
  protected:

@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 
+#include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/testing/fault_store.h"
@@ -24,19 +25,13 @@ namespace {
 namespace fs = std::filesystem;
 using ::depot::object::testing::FaultInjectingStore;
 using ::depot::testing::IsOk;
+using ::depot::testing::RandomBytes;
 using ::depot::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using Op = FaultInjectingStore::Op;
-
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 class HelpersTest : public ::testing::Test {
  protected:

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/testing/fault_store.h"
@@ -21,6 +22,7 @@ namespace {
 
 using ::depot::object::testing::FaultInjectingStore;
 using ::depot::testing::IsOk;
+using ::depot::testing::RandomBytes;
 using ::depot::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
@@ -28,13 +30,6 @@ using ::testing::HasSubstr;
 using ::testing::IsSubsetOf;
 using ::testing::IsSupersetOf;
 using Op = FaultInjectingStore::Op;
-
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 ObjectReaderOptions SmallOptions(uint64_t chunk_size, int read_ahead = 4, int concurrency = 2) {
   ObjectReaderOptions options;
