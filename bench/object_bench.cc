@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "depot/core/bytes.h"
+#include "depot/core/split_mix64.h"
 #include "depot/object/buffered_upload.h"
 #include "depot/object/local/local_store.h"
 #include "depot/object/memory/memory_store.h"
@@ -47,6 +48,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using depot::Bytes;
+using depot::SplitMix64;
 using depot::object::EtagPolicy;
 using depot::object::LocalStore;
 using depot::object::LocalStoreOptions;
@@ -65,28 +67,6 @@ fs::path g_run_dir;  // set by main before any benchmark runs
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
-
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  void Fill(char* out, size_t n) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      const uint64_t word = Next();
-      std::memcpy(out + i, &word, 8);
-    }
-    for (; i < n; ++i) out[i] = static_cast<char>(Next());
-  }
-
- private:
-  uint64_t state_;
-};
 
 Bytes RandomBytes(uint64_t size, uint64_t seed) {
   std::unique_ptr<char[]> data(new char[size]);

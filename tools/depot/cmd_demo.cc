@@ -18,6 +18,7 @@
 #include <system_error>
 
 #include "commands.h"
+#include "depot/core/split_mix64.h"
 #include "depot/object/helpers.h"
 #include "depot/object/object_reader.h"
 #include "location.h"
@@ -47,20 +48,6 @@ struct DemoOptions {
 };
 
 #if DEPOT_WITH_LOCAL
-// SplitMix64: fast, deterministic, and good enough that no two blocks of the file repeat.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-
- private:
-  uint64_t state_;
-};
 
 // The source file, removed when the demo ends however it ends.
 class TempFile {
@@ -94,10 +81,7 @@ Status Generate(const TempFile& file, uint64_t size) {
   SplitMix64 rng(kSeed);
   std::unique_ptr<char[]> block(new char[kBlock]);
   for (uint64_t written = 0; written < size;) {
-    for (size_t i = 0; i < kBlock; i += sizeof(uint64_t)) {
-      const uint64_t word = rng.Next();
-      std::memcpy(block.get() + i, &word, sizeof(word));
-    }
+    rng.Fill(block.get(), kBlock);
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, size - written));
     DEPOT_RETURN_IF_ERROR(WriteAll(file.fd(), block.get(), n, file.path().string()));
     written += n;

@@ -256,6 +256,13 @@ Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<cons
   return Status::Ok();
 }
 
+std::vector<Status> DeleteEach(ObjectStore& store, std::span<const std::string> keys) {
+  std::vector<Status> results;
+  results.reserve(keys.size());
+  for (const std::string& key : keys) results.push_back(store.Delete(key));
+  return results;
+}
+
 std::string RandomHexId() {
   // 128 bits from the kernel's CSPRNG for every id: ids and unique ETags must not repeat across
   // threads, processes or restarts.

@@ -72,6 +72,9 @@ std::string MultipartEtag(std::span<const std::string> part_etags);
 Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<const PartInfo> staged,
                              uint64_t min_part_size);
 
+// DeleteMany for a backend with no batch operation: Delete of each key, one Status per key.
+std::vector<Status> DeleteEach(ObjectStore& store, std::span<const std::string> keys);
+
 // A new random upload id / ETag-safe token: 32 lower-case hex characters.
 std::string RandomHexId();
 

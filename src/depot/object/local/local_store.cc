@@ -1222,10 +1222,7 @@ Status LocalStore::Delete(std::string_view key) {
 }
 
 std::vector<Status> LocalStore::DeleteMany(std::span<const std::string> keys) {
-  std::vector<Status> results;
-  results.reserve(keys.size());
-  for (const std::string& key : keys) results.push_back(Delete(key));
-  return results;
+  return DeleteEach(*this, keys);
 }
 
 Result<ListResult> LocalStore::List(const ListOptions& options) {

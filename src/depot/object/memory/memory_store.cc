@@ -94,10 +94,7 @@ Status MemoryStore::Delete(std::string_view key) {
 }
 
 std::vector<Status> MemoryStore::DeleteMany(std::span<const std::string> keys) {
-  std::vector<Status> results;
-  results.reserve(keys.size());
-  for (const std::string& key : keys) results.push_back(Delete(key));
-  return results;
+  return DeleteEach(*this, keys);
 }
 
 Result<ListResult> MemoryStore::List(const ListOptions& options) {
