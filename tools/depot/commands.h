@@ -29,6 +29,8 @@ Command AddRmCommand(CLI::App& parent);
 Command AddStatCommand(CLI::App& parent);
 Command AddInitCommand(CLI::App& parent);
 Command AddDemoCommand(CLI::App& parent);
+Command AddMbCommand(CLI::App& parent);
+Command AddRbCommand(CLI::App& parent);
 
 // The help text describing location arguments, shown under every command's --help.
 extern const char* const kLocationHelp;

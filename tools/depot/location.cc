@@ -12,6 +12,9 @@
 #if DEPOT_WITH_LOCAL
 #include "depot/object/local/local_store.h"
 #endif
+#if DEPOT_WITH_S3
+#include "depot/object/s3/s3_store.h"
+#endif
 
 namespace depot::cli {
 namespace {
@@ -69,6 +72,7 @@ Result<Location> LocationResolver::Resolve(std::string_view arg) {
     if (IsSchemeText(scheme_text)) {
       std::string scheme = Lower(scheme_text);
       if (scheme == "mem") return ResolveMemory(arg);
+      if (scheme == "s3") return ResolveS3(arg);
       if (scheme == "file") {
         Result<Url> url = Url::Parse(arg);
         if (!url.ok()) return BadLocation(arg, url.status().message());
@@ -84,7 +88,7 @@ Result<Location> LocationResolver::Resolve(std::string_view arg) {
         return ResolvePath(arg, fs::path(url->path), url->path.back() == '/');
       }
       return BadLocation(arg, fmt::format("unsupported scheme \"{}\" (use mem://NAME/KEY, "
-                                          "file:///PATH or a plain path)",
+                                          "s3://BUCKET/KEY, file:///PATH or a plain path)",
                                           scheme));
     }
   }
@@ -115,6 +119,51 @@ Result<Location> LocationResolver::ResolveMemory(std::string_view arg) {
   }
   loc.store = it->second;
   return loc;
+}
+
+Result<Location> LocationResolver::ResolveS3(std::string_view arg) {
+#if DEPOT_WITH_S3
+  std::string_view rest = arg.substr(arg.find("://") + 3);
+  size_t slash = rest.find('/');
+  std::string bucket(rest.substr(0, slash));
+  std::string_view key = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  bool valid = bucket.size() >= 3 && bucket.size() <= 63;
+  for (char c : bucket) {
+    valid = valid && (std::islower(static_cast<unsigned char>(c)) ||
+                      std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-');
+  }
+  if (!valid) {
+    return BadLocation(arg, fmt::format("\"{}\" is not a bucket name (3 to 63 characters: "
+                                        "lower-case letters, digits, '.' and '-')",
+                                        bucket));
+  }
+  Location loc;
+  loc.kind = Location::Kind::kStore;
+  loc.text = std::string(arg);
+  loc.store_label = "s3://" + bucket;
+  loc.key = std::string(key);
+  loc.names_directory = key.empty() || key.back() == '/';
+  auto it = stores_.find(loc.store_label);
+  if (it == stores_.end()) {
+    object::S3StoreOptions options;
+    options.bucket = bucket;
+    for (const char* name : {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}) {
+      const char* endpoint = std::getenv(name);
+      if (endpoint != nullptr && *endpoint != '\0') {
+        options.endpoint = endpoint;
+        break;
+      }
+    }
+    Result<std::unique_ptr<object::S3Store>> store = object::S3Store::Open(std::move(options));
+    if (!store.ok()) return store.status().WithContext(std::string(arg));
+    it = stores_.emplace(loc.store_label, std::shared_ptr<object::ObjectStore>(*std::move(store)))
+             .first;
+  }
+  loc.store = it->second;
+  return loc;
+#else
+  return BadLocation(arg, "this depot was built without S3 support (DEPOT_WITH_S3=OFF)");
+#endif
 }
 
 Result<Location> LocationResolver::ResolvePath(std::string_view arg, const fs::path& path,

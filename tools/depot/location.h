@@ -15,6 +15,12 @@
 //                       ancestor the argument is a plain local file. A file URL's path is
 //                       percent-decoded; its host must be empty or "localhost".
 //
+//   s3://BUCKET/KEY     key KEY (verbatim) in an S3 bucket. The service is AWS unless
+//                       AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL names another endpoint
+//                       ("http://127.0.0.1:7480"), addressed path-style; credentials and region
+//                       come from the AWS_* variables and ~/.aws files, as for every AWS tool.
+//                       "s3://BUCKET" or "s3://BUCKET/" is the whole bucket.
+//
 // A location "names a directory" when the argument ends with '/' or is an existing directory on
 // disk; commands use that to treat a store key as a prefix (ls, rm --recursive) or to append the
 // source's file name (cp into a directory). Paths inside a store's own `.depot` directory are
@@ -65,11 +71,12 @@ class LocationResolver {
 
  private:
   Result<Location> ResolveMemory(std::string_view arg);
+  Result<Location> ResolveS3(std::string_view arg);
   Result<Location> ResolvePath(std::string_view arg, const std::filesystem::path& path,
                                bool trailing_slash);
   Result<std::shared_ptr<object::ObjectStore>> OpenLocalStore(const std::filesystem::path& root);
 
-  // Stores opened so far, by "mem://NAME" or the local root path.
+  // Stores opened so far, by "mem://NAME", "s3://BUCKET" or the local root path.
   std::map<std::string, std::shared_ptr<object::ObjectStore>> stores_;
 };
 

@@ -14,6 +14,9 @@ const char* const kLocationHelp = R"(Locations:
   PATH               a path inside a local store: the store is the nearest enclosing directory
   file:///ABS/PATH   holding a .depot directory (made by `depot init`), the key is the rest of
                      the path. Outside any store, PATH is a plain local file (cp, cat, stat).
+  s3://BUCKET/KEY    key KEY in an S3 bucket; the endpoint is AWS unless AWS_ENDPOINT_URL_S3
+                     or AWS_ENDPOINT_URL says otherwise; credentials and region as for awscli
+                     (AWS_* variables, ~/.aws/credentials and ~/.aws/config).
   A location ending in '/' (or an existing directory) names a prefix: `ls` lists under it, `cp`
   into it keeps the source's file name.
 Exit codes: 0 success, 1 the operation failed, 2 usage error.)";
@@ -36,8 +39,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(kLocationHelp);
   std::vector<Command> commands = {
-      AddCpCommand(app),   AddCatCommand(app),  AddLsCommand(app),   AddRmCommand(app),
-      AddStatCommand(app), AddInitCommand(app), AddDemoCommand(app),
+      AddCpCommand(app),   AddCatCommand(app),  AddLsCommand(app),
+      AddRmCommand(app),   AddStatCommand(app), AddInitCommand(app),
+      AddDemoCommand(app), AddMbCommand(app),   AddRbCommand(app),
   };
   for (Command& command : commands) command.app->footer(kLocationHelp);
   try {

@@ -20,6 +20,9 @@
 
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/prefix_store.h"
+#if DEPOT_WITH_S3
+#include "depot/object/s3/s3_store.h"
+#endif
 
 #if DEPOT_WITH_LOCAL
 #include "depot/object/local/local_store.h"
@@ -130,6 +133,9 @@ void RegisterBuiltinBackends() {
   std::call_once(once, [] {
     RegisterScheme("mem", OpenMemory);
     RegisterScheme("file", OpenFile);
+#if DEPOT_WITH_S3
+    RegisterS3Backend();
+#endif
   });
 }
 

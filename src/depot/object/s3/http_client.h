@@ -1,0 +1,87 @@
+// depot::object::s3::HttpClient: HTTP/1.1 requests over libcurl, the S3 backend's network seam.
+//
+// A pool of reusable curl handles, each keeping its connection alive between requests, so steady
+// traffic opens no new connections; at most `max_idle_handles` handles are kept between requests
+// (more may exist while that many requests run at once). Every body goes out with Content-Length
+// (never chunked) and without "Expect: 100-continue".
+//
+// Send() reports any HTTP status as success: interpreting statuses is the caller's business. A
+// transport failure (refused or reset connection, a connection that goes idle longer than
+// `idle_timeout`, a body shorter than its Content-Length) is kUnavailable naming the method, URL
+// and curl's reason; bytes of a 2xx body received before the failure have already reached the
+// BodySink, so a caller can resume from there. Thread-safe: any number of concurrent Send()s.
+//
+// libcurl's process-wide initialisation is done once, on first use, and never undone (no global
+// shutdown to order against static destructors).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "depot/core/bytes.h"
+#include "depot/core/result.h"
+#include "depot/object/s3/signer.h"
+
+namespace depot::object::s3 {
+
+struct HttpRequest {
+  std::string method;  // GET, HEAD, PUT, POST, DELETE
+  std::string url;     // absolute: scheme://host[:port]/target
+  std::vector<Header> headers;
+  Bytes body;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::vector<Header> headers;  // names lower-cased, in arrival order
+  Bytes body;                   // empty when a BodySink took a 2xx body
+
+  // The first header of that (lower-case) name.
+  const std::string* Find(std::string_view name) const;
+};
+
+// Receives a 2xx response's body as it arrives (bodies of other statuses are kept in
+// HttpResponse::body, where error documents live). An error returned here aborts the transfer and
+// becomes Send()'s result.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // Once per 2xx response, before any data: its status and headers (body still empty).
+  virtual Status Begin(const HttpResponse& head) = 0;
+  virtual Status Append(std::string_view data) = 0;
+};
+
+struct HttpClientOptions {
+  std::chrono::milliseconds connect_timeout{5'000};
+  // A transfer that moves no byte for this long fails (kUnavailable).
+  std::chrono::milliseconds idle_timeout{30'000};
+  int max_idle_handles = 16;
+  bool verify_tls = true;
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(HttpClientOptions options = {});
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  Result<HttpResponse> Send(const HttpRequest& request, BodySink* sink = nullptr);
+
+ private:
+  struct Handle;
+  std::unique_ptr<Handle> Acquire();
+  void Release(std::unique_ptr<Handle> handle);
+
+  HttpClientOptions options_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Handle>> idle_;  // guarded by mu_
+};
+
+}  // namespace depot::object::s3

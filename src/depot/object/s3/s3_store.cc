@@ -1,0 +1,901 @@
+// The S3 backend: each ObjectStore call is one or a few S3 REST requests (client.h does the
+// addressing, signing, retries and error mapping).
+//
+// Consistency protocol. S3 itself provides the atomicity depot promises: a PUT, a completed
+// multipart upload or a copy replaces the object whole; conditional writes use the service's
+// If-None-Match: * and If-Match, so they are atomic wherever the service honours them (and
+// refused with kUnimplemented where options say it does not). Nothing is staged on the client:
+// a crash of this process leaves, at worst, an incomplete multipart upload, which
+// ListMultipartUploads shows and AbortMultipart removes (BufferedUpload aborts its own on every
+// failure path). Retries never change the outcome of an unconditional write; a conditional write
+// whose first attempt succeeded but whose response was lost can come back as
+// kAlreadyExists / kFailedPrecondition on the retry (the same ambiguity every S3 client has).
+//
+// Reads are verified: the body length must equal Content-Length and the Content-Range asked for;
+// a whole single-part object must hash to its MD5 ETag. A body that breaks off is resumed from the
+// first missing byte with If-Match on the ETag of the first response, so a resumed read never
+// splices two versions of an object.
+#include "depot/object/s3/s3_store.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <limits>
+#include <thread>
+#include <utility>
+
+#include "depot/core/base64.h"
+#include "depot/core/byte_buffer.h"
+#include "depot/core/md5.h"
+#include "depot/object/backend_util.h"
+#include "depot/object/open.h"
+#include "depot/object/prefix_store.h"
+#include "depot/object/s3/client.h"
+
+namespace depot::object {
+namespace {
+
+using s3::Header;
+using s3::HttpResponse;
+using s3::S3Request;
+
+constexpr uint64_t kMaxSinglePut = 5ull << 30;
+constexpr uint64_t kMaxPartSize = 5ull << 30;
+constexpr int kMaxParts = 10'000;
+constexpr size_t kDeleteBatch = 1000;
+constexpr size_t kMaxListKeys = 1000;
+// Continuation tokens handed out by List wrap the service's own, so a token that did not come
+// from here is refused instead of being passed on (where a gateway may read it as a key).
+constexpr std::string_view kTokenPrefix = "s3:";
+
+std::string QuoteEtag(std::string_view etag) {
+  if (etag == "*" || (etag.size() >= 2 && etag.front() == '"')) return std::string(etag);
+  return fmt::format("\"{}\"", etag);
+}
+
+bool IsMd5Etag(std::string_view etag) {
+  return etag.size() == 32 &&
+         std::all_of(etag.begin(), etag.end(), [](char c) { return std::isxdigit(c) != 0; });
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Metadata travels in HTTP headers: names must be tokens, values printable ASCII.
+Status ValidatePutOptions(std::string_view key, const PutOptions& options) {
+  auto printable = [](std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  };
+  for (const auto& [name, value] : options.user_metadata) {
+    bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+    if (!token) {
+      return InvalidArgumentError(
+          fmt::format("{}: metadata name \"{}\" is not an HTTP token (letters, digits, - _ .)",
+                      QuoteKey(key), name));
+    }
+    if (!printable(value)) {
+      return InvalidArgumentError(
+          fmt::format("{}: metadata \"{}\" has a value S3 cannot carry (printable ASCII only)",
+                      QuoteKey(key), name));
+    }
+  }
+  if (!printable(options.content_type)) {
+    return InvalidArgumentError(fmt::format("{}: content type \"{}\" is not printable ASCII",
+                                            QuoteKey(key), options.content_type));
+  }
+  return Status::Ok();
+}
+
+void AddPutHeaders(const PutOptions& options, std::vector<Header>& headers) {
+  if (!options.content_type.empty()) headers.emplace_back("Content-Type", options.content_type);
+  for (const auto& [name, value] : options.user_metadata) {
+    headers.emplace_back("x-amz-meta-" + ToLower(name), value);
+  }
+}
+
+// A failed write condition, in depot's terms: create-only on an existing key is kAlreadyExists.
+Status ConditionFailed(const Status& status, std::string_view subject, const PutOptions& options) {
+  if (options.mode == PutMode::kCreate && status.code() == StatusCode::kFailedPrecondition) {
+    return AlreadyExistsError(fmt::format("{}: already exists", subject));
+  }
+  if (options.mode == PutMode::kUpdate && status.code() == StatusCode::kNotFound) {
+    return FailedPreconditionError(
+        fmt::format("{}: no object to update (If-Match \"{}\")", subject, options.if_match));
+  }
+  return status;
+}
+
+Result<uint64_t> ParseNumber(std::string_view text, std::string_view what) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return DataLossError(fmt::format("S3 sent a malformed {}: \"{}\"", what, text));
+  }
+  return value;
+}
+
+// "bytes FIRST-LAST/TOTAL"
+Result<std::pair<ResolvedRange, uint64_t>> ParseContentRange(std::string_view text) {
+  auto bad = [&] {
+    return DataLossError(fmt::format("S3 sent a malformed Content-Range \"{}\"", text));
+  };
+  if (!text.starts_with("bytes ")) return bad();
+  text.remove_prefix(6);
+  size_t dash = text.find('-');
+  size_t slash = text.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) {
+    return bad();
+  }
+  auto first = ParseNumber(text.substr(0, dash), "Content-Range");
+  auto last = ParseNumber(text.substr(dash + 1, slash - dash - 1), "Content-Range");
+  auto total = ParseNumber(text.substr(slash + 1), "Content-Range");
+  if (!first.ok() || !last.ok() || !total.ok() || *last < *first || *last >= *total) return bad();
+  return std::make_pair(ResolvedRange{*first, *last + 1}, *total);
+}
+
+Result<ObjectMeta> MetaFromHeaders(std::string_view key, const HttpResponse& response) {
+  ObjectMeta meta;
+  meta.key = std::string(key);
+  if (const std::string* etag = response.Find("etag")) meta.etag = s3::Unquote(*etag);
+  if (const std::string* modified = response.Find("last-modified")) {
+    auto parsed = s3::ParseHttpDate(*modified);
+    if (parsed.ok()) meta.last_modified = *parsed;
+  }
+  if (const std::string* type = response.Find("content-type")) meta.content_type = *type;
+  if (const std::string* version = response.Find("x-amz-version-id")) meta.version = *version;
+  for (const auto& [name, value] : response.headers) {
+    if (name.starts_with("x-amz-meta-")) meta.user_metadata[name.substr(11)] = value;
+  }
+  if (const std::string* length = response.Find("content-length")) {
+    DEPOT_ASSIGN_OR_RETURN(meta.size, ParseNumber(*length, "Content-Length"));
+  }
+  return meta;
+}
+
+std::vector<Header> ReadConditionHeaders(const GetOptions& options) {
+  std::vector<Header> headers;
+  if (options.if_match) headers.emplace_back("If-Match", QuoteEtag(*options.if_match));
+  if (options.if_none_match) {
+    headers.emplace_back("If-None-Match", QuoteEtag(*options.if_none_match));
+  }
+  if (options.if_modified_since) {
+    headers.emplace_back("If-Modified-Since", s3::FormatHttpDate(*options.if_modified_since));
+  }
+  if (options.if_unmodified_since) {
+    headers.emplace_back("If-Unmodified-Since", s3::FormatHttpDate(*options.if_unmodified_since));
+  }
+  return headers;
+}
+
+// Receives a GET body into one buffer across attempts: the first response fixes the object (size,
+// ETag) and the range; a resumed response must continue exactly where the bytes stopped.
+class GetSink final : public s3::BodySink {
+ public:
+  GetSink(std::string key, ByteRange requested) : key_(std::move(key)), requested_(requested) {}
+
+  Status Begin(const HttpResponse& head) override {
+    if (!started_) return First(head);
+    // A resumed response: 206 with the range starting at the first missing byte.
+    const std::string* content_range = head.Find("content-range");
+    if (head.status != 206 || content_range == nullptr) {
+      return DataLossError(
+          fmt::format("{}: resumed read got HTTP {} without a range", QuoteKey(key_), head.status));
+    }
+    DEPOT_ASSIGN_OR_RETURN(auto parsed, ParseContentRange(*content_range));
+    if (parsed.first.begin != range_.begin + buffer_.size() || parsed.second != meta_.size) {
+      return DataLossError(
+          fmt::format("{}: resumed read got \"{}\"", QuoteKey(key_), *content_range));
+    }
+    skip_ = 0;
+    return Status::Ok();
+  }
+
+  Status Append(std::string_view data) override {
+    size_t skipped = std::min<uint64_t>(skip_, data.size());
+    skip_ -= skipped;
+    data.remove_prefix(skipped);
+    size_t take = std::min(data.size(), buffer_.remaining());
+    buffer_.Append(data.substr(0, take));
+    return Status::Ok();
+  }
+
+  void Reset() {
+    started_ = false;
+    skip_ = 0;
+    buffer_ = ByteBuffer();
+  }
+  bool started() const { return started_; }
+  bool complete() const { return started_ && buffer_.size() == buffer_.capacity(); }
+  uint64_t next_offset() const { return range_.begin + buffer_.size(); }
+  const ResolvedRange& range() const { return range_; }
+  ObjectMeta& meta() { return meta_; }
+  Bytes Take() { return std::move(buffer_).Freeze(); }
+
+ private:
+  Status First(const HttpResponse& head) {
+    DEPOT_ASSIGN_OR_RETURN(meta_, MetaFromHeaders(key_, head));
+    if (head.status == 206) {
+      const std::string* content_range = head.Find("content-range");
+      if (content_range == nullptr) {
+        return DataLossError(fmt::format("{}: HTTP 206 without Content-Range", QuoteKey(key_)));
+      }
+      DEPOT_ASSIGN_OR_RETURN(auto parsed, ParseContentRange(*content_range));
+      range_ = parsed.first;
+      meta_.size = parsed.second;
+      skip_ = 0;
+    } else {
+      // The whole object (the service may ignore a Range header): keep the part asked for.
+      DEPOT_ASSIGN_OR_RETURN(range_, requested_.Validate(meta_.size));
+      skip_ = range_.begin;
+    }
+    buffer_ = ByteBuffer(range_.length());
+    started_ = true;
+    return Status::Ok();
+  }
+
+  std::string key_;
+  ByteRange requested_;
+  bool started_ = false;
+  ObjectMeta meta_;
+  ResolvedRange range_;
+  uint64_t skip_ = 0;  // bytes of the current response before the range
+  ByteBuffer buffer_;
+};
+
+}  // namespace
+
+S3Store::S3Store(S3StoreOptions options, std::unique_ptr<s3::S3Client> client)
+    : options_(std::move(options)), client_(std::move(client)) {}
+
+S3Store::~S3Store() = default;
+
+Result<std::unique_ptr<S3Store>> S3Store::Open(S3StoreOptions options) {
+  if (options.bucket.empty()) return InvalidArgumentError("S3 store: no bucket given");
+  if (options.min_part_size < 1 || options.min_part_size > kMaxPartSize) {
+    return InvalidArgumentError(
+        fmt::format("S3 store: min_part_size {} is outside 1..5 GiB", options.min_part_size));
+  }
+  if (options.max_single_copy < 1 || options.max_single_copy > kMaxSinglePut) {
+    return InvalidArgumentError(
+        fmt::format("S3 store: max_single_copy {} is outside 1..5 GiB", options.max_single_copy));
+  }
+  if (options.max_connections < 1) {
+    return InvalidArgumentError(
+        fmt::format("S3 store: max_connections {} must be at least 1", options.max_connections));
+  }
+  s3::S3ClientOptions client;
+  DEPOT_ASSIGN_OR_RETURN(client.region, s3::ResolveRegion(options.credentials));
+  std::string endpoint = options.endpoint;
+  if (endpoint.empty()) endpoint = fmt::format("https://s3.{}.amazonaws.com", client.region);
+  DEPOT_ASSIGN_OR_RETURN(client.endpoint, Url::Parse(endpoint));
+  if ((client.endpoint.scheme != "http" && client.endpoint.scheme != "https") ||
+      client.endpoint.host.empty() ||
+      (!client.endpoint.path.empty() && client.endpoint.path != "/") ||
+      !client.endpoint.query.empty()) {
+    return InvalidArgumentError(fmt::format(
+        "S3 endpoint \"{}\" must be http(s)://host[:port] with no path or query", endpoint));
+  }
+  // Credentials last: a malformed option is reported as such, even where no credentials exist.
+  DEPOT_ASSIGN_OR_RETURN(client.credentials, s3::ResolveCredentials(options.credentials));
+  switch (options.addressing) {
+    case S3Addressing::kAuto:
+      client.virtual_hosted = options.endpoint.empty();
+      break;
+    case S3Addressing::kPath:
+      client.virtual_hosted = false;
+      break;
+    case S3Addressing::kVirtualHosted:
+      client.virtual_hosted = true;
+      break;
+  }
+  client.sign_payload = options.sign_payload;
+  client.http.connect_timeout = options.connect_timeout;
+  client.http.idle_timeout = options.idle_timeout;
+  client.http.max_idle_handles = options.max_connections;
+  client.retry = options.retry;
+  auto made = std::make_unique<s3::S3Client>(std::move(client));
+  return std::unique_ptr<S3Store>(new S3Store(std::move(options), std::move(made)));
+}
+
+std::string S3Store::Subject(std::string_view key) const {
+  return fmt::format("s3://{}/{}", options_.bucket, QuoteKey(key));
+}
+
+Capabilities S3Store::capabilities() const {
+  Capabilities caps;
+  caps.conditional_put = options_.conditional_put;
+  caps.multipart = true;
+  caps.delimiter_list = true;
+  caps.copy = true;
+  caps.buckets = true;
+  caps.min_part_size = options_.min_part_size;
+  caps.max_part_size = kMaxPartSize;
+  caps.max_parts = kMaxParts;
+  caps.max_delete_batch = kDeleteBatch;
+  return caps;
+}
+
+std::string S3Store::ToString() const {
+  const s3::S3ClientOptions& client = client_->options();
+  return fmt::format("s3://{}?endpoint={}&region={}", options_.bucket,
+                     PercentEncode(client.endpoint.ToString(), "/:"), client.region);
+}
+
+Result<PutResult> S3Store::Put(std::string_view key, Bytes data, const PutOptions& options) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  DEPOT_RETURN_IF_ERROR(ValidatePutOptions(key, options));
+  if (options.mode != PutMode::kOverwrite && !options_.conditional_put) {
+    return UnimplementedError(
+        fmt::format("{}: conditional put is off for this store (conditional_put=0)", Subject(key)));
+  }
+  if (data.size() > kMaxSinglePut) {
+    return InvalidArgumentError(
+        fmt::format("{}: {} bytes is more than one S3 PUT takes (5 GiB); use a multipart upload",
+                    Subject(key), data.size()));
+  }
+  S3Request request{.method = "PUT", .bucket = options_.bucket, .key = std::string(key)};
+  AddPutHeaders(options, request.headers);
+  request.body = std::move(data);
+  auto response = ExecuteWrite(std::move(request), key, options, Subject(key), true);
+  if (!response.ok()) return response.status();
+  PutResult result;
+  if (const std::string* etag = response->Find("etag")) result.etag = s3::Unquote(*etag);
+  if (const std::string* version = response->Find("x-amz-version-id")) result.version = *version;
+  return result;
+}
+
+Result<GetResult> S3Store::Get(std::string_view key, const GetOptions& options) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  // Refuses a range that no object size can satisfy (start after end) before any request.
+  DEPOT_RETURN_IF_ERROR(options.range.Validate(std::numeric_limits<uint64_t>::max()).status());
+  std::string subject = Subject(key);
+
+  // Requests that need the size first: head-only, and ranges that cannot be written as an HTTP
+  // range (empty ones).
+  std::string range_header = options.range.ToHttpHeader();
+  bool empty_range = !options.range.is_full() && range_header.empty();
+  if (options.head || empty_range) {
+    S3Request request{.method = "HEAD", .bucket = options_.bucket, .key = std::string(key)};
+    request.headers = ReadConditionHeaders(options);
+    DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, subject));
+    GetResult result;
+    DEPOT_ASSIGN_OR_RETURN(result.meta, MetaFromHeaders(key, response));
+    result.not_modified = response.status == 304;
+    if (result.not_modified && result.meta.etag.empty()) {
+      DEPOT_ASSIGN_OR_RETURN(result.meta, Head(key));
+    }
+    DEPOT_ASSIGN_OR_RETURN(result.range, options.range.Validate(result.meta.size));
+    return result;
+  }
+
+  Backoff backoff(options_.retry);
+  GetSink sink{std::string(key), options.range};
+  while (true) {
+    S3Request request{.method = "GET", .bucket = options_.bucket, .key = std::string(key)};
+    request.sink = &sink;
+    if (!sink.started()) {
+      request.headers = ReadConditionHeaders(options);
+      if (!range_header.empty()) request.headers.emplace_back("Range", range_header);
+    } else {
+      // Resume: the rest of the range, of the same version only.
+      request.headers.emplace_back("If-Match", QuoteEtag(sink.meta().etag));
+      request.headers.emplace_back(
+          "Range", fmt::format("bytes={}-{}", sink.next_offset(), sink.range().end - 1));
+    }
+    Result<HttpResponse> response = client_->Execute(request, subject);
+    if (response.ok() && response->status == 304) {
+      GetResult result;
+      DEPOT_ASSIGN_OR_RETURN(result.meta, MetaFromHeaders(key, *response));
+      if (result.meta.etag.empty()) {
+        // RGW's 304 carries no metadata: fetch it (the caller asked about this version).
+        DEPOT_ASSIGN_OR_RETURN(result.meta, Head(key));
+      }
+      result.not_modified = true;
+      return result;
+    }
+    Status failure = response.status();
+    if (response.ok() && !sink.complete()) {
+      failure =
+          DataLossError(fmt::format("{}: body ended at byte {} of range [{}, {})", subject,
+                                    sink.next_offset(), sink.range().begin, sink.range().end));
+    }
+    if (failure.ok()) {
+      GetResult result;
+      result.meta = std::move(sink.meta());
+      result.range = sink.range();
+      result.data = sink.Take();
+      bool whole = result.range.begin == 0 && result.range.end == result.meta.size;
+      if (whole && IsMd5Etag(result.meta.etag) &&
+          Md5::HexOf(result.data.view()) != ToLower(result.meta.etag)) {
+        failure = DataLossError(
+            fmt::format("{}: the bytes received do not match the object's MD5 ETag {}", subject,
+                        result.meta.etag));
+        sink.Reset();  // start over
+      } else {
+        return result;
+      }
+    }
+    if (failure.code() == StatusCode::kOutOfRange) {
+      // 416: the range starts at or past the end. An empty object satisfies suffix and
+      // from-zero ranges with no bytes, which S3 cannot express: answer from its metadata.
+      GetOptions head = options;
+      head.head = true;
+      head.range = ByteRange();
+      DEPOT_ASSIGN_OR_RETURN(GetResult meta, Get(key, head));
+      if (meta.not_modified) return meta;
+      DEPOT_ASSIGN_OR_RETURN(meta.range, options.range.Validate(meta.meta.size));
+      return meta;
+    }
+    if (sink.started() && failure.code() == StatusCode::kFailedPrecondition) {
+      return FailedPreconditionError(
+          fmt::format("{}: the object changed while it was being read (ETag {} is gone)", subject,
+                      sink.meta().etag));
+    }
+    if (!s3::IsRetryable(failure)) return failure;
+    std::optional<std::chrono::milliseconds> delay = backoff.Next();
+    if (!delay) {
+      return Status(failure.code(), fmt::format("{} (gave up after {} attempts)", failure.message(),
+                                                backoff.attempts() + 1));
+    }
+    std::this_thread::sleep_for(*delay);
+  }
+}
+
+Result<HttpResponse> S3Store::ExecuteWrite(S3Request request, std::string_view key,
+                                           const PutOptions& options, const std::string& subject,
+                                           bool learns_etag_form) {
+  if (options.mode == PutMode::kOverwrite) return client_->Execute(request, subject);
+  if (options.mode == PutMode::kCreate) {
+    request.headers.emplace_back("If-None-Match", "*");
+    auto response = client_->Execute(request, subject);
+    return response.ok() ? response : ConditionFailed(response.status(), Subject(key), options);
+  }
+  const EtagForm form = write_etag_form_.load();
+  std::string bare = s3::Unquote(options.if_match);
+  request.headers.emplace_back("If-Match", form == EtagForm::kBare ? bare : QuoteEtag(bare));
+  auto response = client_->Execute(request, subject);
+  if (!learns_etag_form) {
+    return response.ok() ? response : ConditionFailed(response.status(), Subject(key), options);
+  }
+  if (response.ok()) {
+    if (form == EtagForm::kUnknown) write_etag_form_ = EtagForm::kQuoted;
+    return response;
+  }
+  if (form != EtagForm::kUnknown || response.status().code() != StatusCode::kFailedPrecondition) {
+    return ConditionFailed(response.status(), Subject(key), options);
+  }
+  // Refused while the form is unknown: if the object does carry this ETag, the service wants the
+  // bare form. The retry is as conditional as the first attempt.
+  auto current = Head(key);
+  if (!current.ok() || current->etag != bare) {
+    return ConditionFailed(response.status(), Subject(key), options);
+  }
+  request.headers.back().second = bare;
+  response = client_->Execute(request, subject);
+  if (response.ok()) write_etag_form_ = EtagForm::kBare;
+  return response.ok() ? response : ConditionFailed(response.status(), Subject(key), options);
+}
+
+Result<ObjectMeta> S3Store::Head(std::string_view key) {
+  GetOptions options;
+  options.head = true;
+  DEPOT_ASSIGN_OR_RETURN(GetResult result, Get(key, options));
+  return std::move(result.meta);
+}
+
+Status S3Store::Delete(std::string_view key) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  S3Request request{.method = "DELETE", .bucket = options_.bucket, .key = std::string(key)};
+  return client_->Execute(request, Subject(key)).status();
+}
+
+std::vector<Status> S3Store::DeleteMany(std::span<const std::string> keys) {
+  std::vector<Status> results(keys.size());
+  std::vector<size_t> valid;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    results[i] = ValidateKey(keys[i]);
+    if (results[i].ok()) valid.push_back(i);
+  }
+  for (size_t first = 0; first < valid.size(); first += kDeleteBatch) {
+    size_t count = std::min(kDeleteBatch, valid.size() - first);
+    std::vector<std::string> batch;
+    for (size_t i = 0; i < count; ++i) batch.push_back(keys[valid[first + i]]);
+    std::string xml = s3::DeleteObjectsXml(batch);
+    auto digest = Md5();
+    digest.Update(xml);
+    auto md5 = digest.Finish();
+    S3Request request{.method = "POST", .bucket = options_.bucket};
+    request.query = {{"delete", ""}};
+    request.headers = {
+        {"Content-MD5", Base64Encode(std::string_view(reinterpret_cast<char*>(md5.data()), 16))},
+        {"Content-Type", "application/xml"}};
+    request.body = Bytes::FromString(std::move(xml));
+    auto response =
+        client_->Execute(request, fmt::format("s3://{} (DeleteObjects)", options_.bucket));
+    auto failures = response.ok() ? s3::ParseDeleteResult(response->body.view())
+                                  : Result<std::vector<s3::DeleteFailure>>(response.status());
+    for (size_t i = 0; i < count; ++i) {
+      results[valid[first + i]] = failures.status();
+    }
+    if (!failures.ok()) continue;
+    for (const s3::DeleteFailure& failure : *failures) {
+      for (size_t i = 0; i < count; ++i) {
+        if (batch[i] != failure.key) continue;
+        std::string message =
+            fmt::format("{}: {}: {}", Subject(batch[i]), failure.error.code, failure.error.message);
+        results[valid[first + i]] = failure.error.code == "AccessDenied"
+                                        ? PermissionDeniedError(message)
+                                        : UnavailableError(message);
+      }
+    }
+  }
+  return results;
+}
+
+Result<ListResult> S3Store::List(const ListOptions& options) {
+  if (options.max_keys < 1) {
+    return InvalidArgumentError(
+        fmt::format("list of s3://{}: max_keys must be at least 1", options_.bucket));
+  }
+  S3Request request{.method = "GET", .bucket = options_.bucket};
+  request.query = {{"list-type", "2"},
+                   {"encoding-type", "url"},
+                   {"max-keys", std::to_string(std::min(options.max_keys, kMaxListKeys))}};
+  if (!options.prefix.empty()) request.query.emplace_back("prefix", options.prefix);
+  if (!options.delimiter.empty()) request.query.emplace_back("delimiter", options.delimiter);
+  if (!options.start_after.empty()) request.query.emplace_back("start-after", options.start_after);
+  if (!options.continuation_token.empty()) {
+    if (!options.continuation_token.starts_with(kTokenPrefix)) {
+      return InvalidArgumentError(
+          fmt::format("list of s3://{}: continuation token \"{}\" did not come from this store",
+                      options_.bucket, options.continuation_token));
+    }
+    request.query.emplace_back("continuation-token",
+                               options.continuation_token.substr(kTokenPrefix.size()));
+  }
+  DEPOT_ASSIGN_OR_RETURN(
+      HttpResponse response,
+      client_->Execute(request, fmt::format("list of s3://{}", options_.bucket)));
+  DEPOT_ASSIGN_OR_RETURN(s3::ListObjectsPage page, s3::ParseListObjectsV2(response.body.view()));
+  ListResult result;
+  result.objects = std::move(page.objects);
+  result.common_prefixes = std::move(page.common_prefixes);
+  if (page.truncated) {
+    result.next_continuation_token = std::string(kTokenPrefix) + page.next_continuation_token;
+  }
+  return result;
+}
+
+Result<PutResult> S3Store::Copy(std::string_view from, std::string_view to, CopyMode mode) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(from));
+  DEPOT_RETURN_IF_ERROR(ValidateKey(to));
+  if (mode == CopyMode::kCreate) {
+    return UnimplementedError(
+        fmt::format("copy {} -> {}: S3 has no atomic copy-if-absent", Subject(from), Subject(to)));
+  }
+  DEPOT_ASSIGN_OR_RETURN(ObjectMeta source, Head(from));
+  if (source.size > options_.max_single_copy) return CopyMultipart(source, to);
+  S3Request request{.method = "PUT", .bucket = options_.bucket, .key = std::string(to)};
+  request.headers = {
+      {"x-amz-copy-source", s3::UriEncode("/" + options_.bucket + "/" + std::string(from), false)},
+      {"x-amz-copy-source-if-match", QuoteEtag(source.etag)}};
+  request.may_carry_error_in_200 = true;
+  auto response =
+      client_->Execute(request, fmt::format("copy {} -> {}", Subject(from), Subject(to)));
+  if (!response.ok()) {
+    if (response.status().code() == StatusCode::kFailedPrecondition) {
+      return FailedPreconditionError(
+          fmt::format("copy {}: the source changed during the copy", Subject(from)));
+    }
+    return response.status();
+  }
+  DEPOT_ASSIGN_OR_RETURN(std::string etag,
+                         s3::ParseResultEtag(response->body.view(), "CopyObjectResult"));
+  return PutResult{etag, std::nullopt};
+}
+
+Result<PutResult> S3Store::CopyMultipart(const ObjectMeta& source, std::string_view to) {
+  PutOptions put;
+  put.content_type = source.content_type;
+  put.user_metadata = source.user_metadata;
+  uint64_t part_size =
+      std::max({std::min<uint64_t>(options_.max_single_copy, 1ull << 30),
+                (source.size + kMaxParts - 1) / kMaxParts, options_.min_part_size});
+  DEPOT_ASSIGN_OR_RETURN(std::string upload_id, CreateMultipart(to, put));
+  std::vector<PartInfo> parts;
+  Status failed;
+  for (uint64_t offset = 0; offset < source.size && failed.ok(); offset += part_size) {
+    uint64_t end = std::min(source.size, offset + part_size);
+    int number = static_cast<int>(parts.size()) + 1;
+    S3Request request{.method = "PUT", .bucket = options_.bucket, .key = std::string(to)};
+    request.query = {{"partNumber", std::to_string(number)}, {"uploadId", upload_id}};
+    request.headers = {
+        {"x-amz-copy-source", s3::UriEncode("/" + options_.bucket + "/" + source.key, false)},
+        {"x-amz-copy-source-if-match", QuoteEtag(source.etag)},
+        {"x-amz-copy-source-range", fmt::format("bytes={}-{}", offset, end - 1)}};
+    request.may_carry_error_in_200 = true;
+    auto response =
+        client_->Execute(request, fmt::format("copy part {} of {}", number, Subject(source.key)));
+    Result<std::string> etag = response.ok()
+                                   ? s3::ParseResultEtag(response->body.view(), "CopyPartResult")
+                                   : Result<std::string>(response.status());
+    if (!etag.ok()) {
+      failed = etag.status();
+      break;
+    }
+    parts.push_back(PartInfo{number, *etag, end - offset});
+  }
+  if (failed.ok()) {
+    auto done = CompleteMultipart(to, upload_id, parts);
+    if (done.ok()) return done;
+    failed = done.status();
+  }
+  (void)AbortMultipart(to, upload_id);  // the copy's error is the one worth reporting
+  return failed;
+}
+
+Status S3Store::Rename(std::string_view from, std::string_view to, CopyMode) {
+  return UnimplementedError(
+      fmt::format("rename {} -> {}: S3 has no atomic rename", Subject(from), Subject(to)));
+}
+
+Result<std::string> S3Store::CreateMultipart(std::string_view key, const PutOptions& options) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  DEPOT_RETURN_IF_ERROR(ValidatePutOptions(key, options));
+  if (options.mode != PutMode::kOverwrite && !options_.conditional_put) {
+    return UnimplementedError(
+        fmt::format("{}: conditional put is off for this store (conditional_put=0)", Subject(key)));
+  }
+  S3Request request{.method = "POST", .bucket = options_.bucket, .key = std::string(key)};
+  request.query = {{"uploads", ""}};
+  AddPutHeaders(options, request.headers);
+  DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, Subject(key)));
+  DEPOT_ASSIGN_OR_RETURN(std::string upload_id,
+                         s3::ParseInitiateMultipartUpload(response.body.view()));
+  std::lock_guard lock(uploads_mu_);
+  upload_options_[upload_id] = options;
+  return upload_id;
+}
+
+Result<PartInfo> S3Store::PutPart(std::string_view key, std::string_view upload_id, int part_number,
+                                  Bytes data) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  if (part_number < 1 || part_number > kMaxParts) {
+    return InvalidArgumentError(
+        fmt::format("{}: part number {} is outside 1..{}", Subject(key), part_number, kMaxParts));
+  }
+  if (data.size() > kMaxPartSize) {
+    return InvalidArgumentError(fmt::format("{}: part {} has {} bytes, more than 5 GiB",
+                                            Subject(key), part_number, data.size()));
+  }
+  uint64_t size = data.size();
+  S3Request request{.method = "PUT", .bucket = options_.bucket, .key = std::string(key)};
+  request.query = {{"partNumber", std::to_string(part_number)},
+                   {"uploadId", std::string(upload_id)}};
+  request.body = std::move(data);
+  DEPOT_ASSIGN_OR_RETURN(
+      HttpResponse response,
+      client_->Execute(
+          request, fmt::format("{} (upload {}, part {})", Subject(key), upload_id, part_number)));
+  const std::string* etag = response.Find("etag");
+  if (etag == nullptr || etag->empty()) {
+    return DataLossError(
+        fmt::format("{}: part {} stored without an ETag", Subject(key), part_number));
+  }
+  return PartInfo{part_number, s3::Unquote(*etag), size};
+}
+
+Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_view upload_id,
+                                             std::span<const PartInfo> parts) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  if (parts.empty()) {
+    return InvalidArgumentError(fmt::format("{}: complete with no parts", Subject(key)));
+  }
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (parts[i].part_number <= parts[i - 1].part_number) {
+      // Some services (RGW) sort the list themselves; S3 refuses it. Refuse it everywhere.
+      return InvalidArgumentError(fmt::format(
+          "{}: InvalidPartOrder: part {} follows part {}; parts must be listed in ascending order",
+          Subject(key), parts[i].part_number, parts[i - 1].part_number));
+    }
+  }
+  PutOptions options;
+  {
+    std::lock_guard lock(uploads_mu_);
+    auto it = upload_options_.find(std::string(upload_id));
+    if (it != upload_options_.end()) options = it->second;
+  }
+  if (options.mode != PutMode::kOverwrite) {
+    // The condition goes with the request (AWS honours it atomically since 2024), but RGW 16
+    // ignores conditions on CompleteMultipartUpload: checking first keeps a create-only or
+    // ETag-matched upload from replacing an object that was already there when it finished.
+    // Only a writer racing into the gap between this check and the completion can slip past.
+    auto current = Head(key);
+    if (current.ok() && options.mode == PutMode::kCreate) {
+      return AlreadyExistsError(fmt::format("{}: already exists", Subject(key)));
+    }
+    if (options.mode == PutMode::kUpdate &&
+        (!current.ok() || current->etag != s3::Unquote(options.if_match))) {
+      if (!current.ok() && current.status().code() != StatusCode::kNotFound) {
+        return current.status();
+      }
+      return FailedPreconditionError(
+          fmt::format("{}: not at ETag \"{}\" (If-Match)", Subject(key), options.if_match));
+    }
+    if (!current.ok() && current.status().code() != StatusCode::kNotFound) return current.status();
+  }
+  S3Request request{.method = "POST", .bucket = options_.bucket, .key = std::string(key)};
+  request.query = {{"uploadId", std::string(upload_id)}};
+  request.headers = {{"Content-Type", "application/xml"}};
+  request.body = Bytes::FromString(s3::CompleteMultipartXml(parts));
+  request.may_carry_error_in_200 = true;
+  auto response = ExecuteWrite(std::move(request), key, options,
+                               fmt::format("{} (upload {})", Subject(key), upload_id), false);
+  if (!response.ok()) return response.status();
+  DEPOT_ASSIGN_OR_RETURN(std::string etag, s3::ParseResultEtag(response->body.view(),
+                                                               "CompleteMultipartUploadResult"));
+  {
+    std::lock_guard lock(uploads_mu_);
+    upload_options_.erase(std::string(upload_id));
+  }
+  if (etag.empty()) {
+    // RGW 16 answers with an empty ETag; the object's own is the one to report.
+    DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, Head(key));
+    etag = meta.etag;
+  }
+  return PutResult{etag, std::nullopt};
+}
+
+Status S3Store::AbortMultipart(std::string_view key, std::string_view upload_id) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  S3Request request{.method = "DELETE", .bucket = options_.bucket, .key = std::string(key)};
+  request.query = {{"uploadId", std::string(upload_id)}};
+  Status status =
+      client_->Execute(request, fmt::format("{} (upload {})", Subject(key), upload_id)).status();
+  if (status.ok()) {
+    std::lock_guard lock(uploads_mu_);
+    upload_options_.erase(std::string(upload_id));
+  }
+  return status;
+}
+
+Result<std::vector<MultipartUploadInfo>> S3Store::ListMultipartUploads(std::string_view prefix) {
+  std::vector<MultipartUploadInfo> uploads;
+  std::string key_marker;
+  std::string upload_id_marker;
+  while (true) {
+    S3Request request{.method = "GET", .bucket = options_.bucket};
+    request.query = {{"uploads", ""}};
+    if (!prefix.empty()) request.query.emplace_back("prefix", std::string(prefix));
+    if (!key_marker.empty()) request.query.emplace_back("key-marker", key_marker);
+    if (!upload_id_marker.empty()) request.query.emplace_back("upload-id-marker", upload_id_marker);
+    DEPOT_ASSIGN_OR_RETURN(
+        HttpResponse response,
+        client_->Execute(request, fmt::format("multipart uploads of s3://{}", options_.bucket)));
+    DEPOT_ASSIGN_OR_RETURN(s3::MultipartUploadsPage page,
+                           s3::ParseListMultipartUploads(response.body.view()));
+    for (auto& upload : page.uploads) uploads.push_back(std::move(upload));
+    if (!page.truncated) return uploads;
+    if (page.next_key_marker == key_marker && page.next_upload_id_marker == upload_id_marker) {
+      return InternalError(
+          fmt::format("multipart uploads of s3://{}: the service repeated marker \"{}\"",
+                      options_.bucket, key_marker));
+    }
+    key_marker = page.next_key_marker;
+    upload_id_marker = page.next_upload_id_marker;
+  }
+}
+
+Status S3Store::CreateBucket() {
+  S3Request request{.method = "PUT", .bucket = options_.bucket};
+  std::string body = s3::CreateBucketXml(client_->options().region);
+  if (!body.empty()) request.body = Bytes::FromString(std::move(body));
+  return client_->Execute(request, fmt::format("bucket s3://{}", options_.bucket)).status();
+}
+
+Status S3Store::DeleteBucket() {
+  S3Request request{.method = "DELETE", .bucket = options_.bucket};
+  return client_->Execute(request, fmt::format("bucket s3://{}", options_.bucket)).status();
+}
+
+Result<bool> S3Store::BucketExists() {
+  S3Request request{.method = "HEAD", .bucket = options_.bucket};
+  auto response = client_->Execute(request, fmt::format("bucket s3://{}", options_.bucket));
+  if (response.ok()) return true;
+  if (response.status().code() == StatusCode::kNotFound) return false;
+  return response.status();
+}
+
+Result<std::vector<s3::BucketInfo>> S3Store::ListBuckets() {
+  S3Request request{.method = "GET"};
+  DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, "bucket list"));
+  return s3::ParseListBuckets(response.body.view());
+}
+
+Result<std::string> S3Store::PresignGet(std::string_view key, std::chrono::seconds expires) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  return client_->Presign("GET", options_.bucket, key, expires);
+}
+
+Result<std::string> S3Store::PresignPut(std::string_view key, std::chrono::seconds expires) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  return client_->Presign("PUT", options_.bucket, key, expires);
+}
+
+Result<std::unique_ptr<S3Store>> S3Store::OpenUrl(const Url& url) {
+  S3StoreOptions options;
+  options.bucket = url.host;
+  if (url.port) {
+    return InvalidArgumentError(
+        fmt::format("\"{}\": an s3:// URL names a bucket, not a host and port (use ?endpoint=)",
+                    url.ToString()));
+  }
+  auto flag = [&](const std::string& name, const std::string& value) -> Result<bool> {
+    if (value == "1" || value == "true") return true;
+    if (value == "0" || value == "false") return false;
+    return InvalidArgumentError(
+        fmt::format("\"{}\": option {}={} must be 0 or 1", url.ToString(), name, value));
+  };
+  for (const auto& [name, value] : url.query) {
+    if (name == "endpoint") {
+      options.endpoint = value;
+    } else if (name == "region") {
+      options.credentials.region = value;
+    } else if (name == "profile") {
+      options.credentials.profile = value;
+    } else if (name == "access_key") {
+      options.credentials.access_key_id = value;
+    } else if (name == "secret_key") {
+      options.credentials.secret_access_key = value;
+    } else if (name == "session_token") {
+      options.credentials.session_token = value;
+    } else if (name == "addressing") {
+      if (value == "path") {
+        options.addressing = S3Addressing::kPath;
+      } else if (value == "virtual") {
+        options.addressing = S3Addressing::kVirtualHosted;
+      } else {
+        return InvalidArgumentError(
+            fmt::format("\"{}\": addressing={} must be path or virtual", url.ToString(), value));
+      }
+    } else if (name == "payload") {
+      if (value != "signed" && value != "unsigned") {
+        return InvalidArgumentError(
+            fmt::format("\"{}\": payload={} must be signed or unsigned", url.ToString(), value));
+      }
+      options.sign_payload = value == "signed";
+    } else if (name == "conditional_put") {
+      DEPOT_ASSIGN_OR_RETURN(options.conditional_put, flag(name, value));
+    } else if (name == "min_part_size") {
+      auto parsed = ParseNumber(value, "min_part_size");
+      if (!parsed.ok()) {
+        return InvalidArgumentError(
+            fmt::format("\"{}\": min_part_size={} is not a number", url.ToString(), value));
+      }
+      options.min_part_size = *parsed;
+    } else {
+      return InvalidArgumentError(
+          fmt::format("\"{}\": unknown option \"{}\" for an s3:// store", url.ToString(), name));
+    }
+  }
+  return Open(std::move(options));
+}
+
+void RegisterS3Backend() {
+  RegisterScheme("s3", [](const Url& url) -> Result<std::shared_ptr<ObjectStore>> {
+    DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<S3Store> s3, S3Store::OpenUrl(url));
+    std::shared_ptr<ObjectStore> store = std::move(s3);
+    std::string prefix = url.path.empty() ? "" : url.path.substr(1);
+    if (!prefix.empty()) store = std::make_shared<PrefixStore>(std::move(store), std::move(prefix));
+    return store;
+  });
+}
+
+}  // namespace depot::object

@@ -1,0 +1,153 @@
+// depot::object::S3Store: the object-store interface over one bucket of any S3-compatible service
+// (AWS S3, Ceph RADOS Gateway, MinIO, depot serve), plus the bucket operations.
+//
+//   S3StoreOptions options;
+//   options.bucket = "photos";
+//   options.endpoint = "http://127.0.0.1:7480";   // empty: AWS, https://s3.REGION.amazonaws.com
+//   DEPOT_ASSIGN_OR_RETURN(auto store, S3Store::Open(options));
+//
+// Or by URL: object::Open("s3://photos/prefix?endpoint=http://127.0.0.1:7480&region=us-east-1").
+// URL options: endpoint, region, profile, access_key + secret_key (+ session_token),
+// addressing=path|virtual, payload=signed|unsigned, min_part_size, conditional_put=0|1. Credentials
+// and region otherwise come from the environment and ~/.aws files (see credentials.h); the
+// instance-metadata service is never contacted.
+//
+// Durability: an OK Put, CompleteMultipart or Copy is whatever the service acknowledges (S3: stored
+// redundantly). Integrity: every request body is covered by its SHA-256 in the SigV4 signature,
+// which the service checks (payload=unsigned turns that off); every response body's length is
+// checked against Content-Length / Content-Range; a whole-object Get of a single-part object is
+// checked against its MD5 ETag. A mismatch is retried, then kDataLoss. S3 gives a client nothing to
+// check a ranged read or a multipart object's bytes against (its ETag is an MD5 of part MD5s, and
+// RGW 16 has no x-amz-checksum-mode), so those rely on the transport (use https).
+//
+// Reads: a Get that breaks mid-body resumes from the failed offset with If-Match on the ETag seen
+// first, so the bytes returned always belong to one version; use ObjectReader for parallel chunked
+// reads of large objects with bounded memory, and GetRanges (helpers.h) for coalesced multi-range
+// reads.
+//
+// Retries, timeouts and error mapping: see client.h. Capabilities: multipart (5 MiB .. 5 GiB parts
+// by default, 10,000 parts), conditional put (If-None-Match: * / If-Match; on by default, turn off
+// for services that ignore those headers), copy (UploadPartCopy beyond 5 GiB), batch delete of 1000
+// keys, buckets. Not supported (kUnimplemented): atomic rename, copy-if-absent.
+//
+// Thread-safe: all calls may run concurrently; they share a pool of keep-alive connections.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "depot/core/backoff.h"
+#include "depot/core/result.h"
+#include "depot/core/url.h"
+#include "depot/object/s3/credentials.h"
+#include "depot/object/s3/xml.h"
+#include "depot/object/store.h"
+
+namespace depot::object {
+
+namespace s3 {
+class S3Client;
+struct S3Request;
+struct HttpResponse;
+}  // namespace s3
+
+enum class S3Addressing {
+  kAuto,           // path-style for an explicit endpoint, virtual-hosted for AWS
+  kPath,           // http://host/bucket/key
+  kVirtualHosted,  // http://bucket.host/key
+};
+
+struct S3StoreOptions {
+  std::string bucket;
+  std::string endpoint;  // "http://127.0.0.1:7480"; empty: https://s3.<region>.amazonaws.com
+  s3::CredentialOptions credentials;  // explicit keys, profile and region; else the usual chain
+  S3Addressing addressing = S3Addressing::kAuto;
+  bool sign_payload = true;     // false: UNSIGNED-PAYLOAD (no SHA-256 pass over bodies)
+  bool conditional_put = true;  // the service honours If-None-Match: * and If-Match on writes
+  uint64_t min_part_size = 5ull << 20;  // the service's minimum for non-final parts
+  // Copies of larger objects go part by part (UploadPartCopy); S3 copies at most 5 GiB at once.
+  uint64_t max_single_copy = 5ull << 30;
+  int max_connections = 16;  // idle keep-alive connections kept
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds idle_timeout{30'000};  // a transfer silent this long fails
+  BackoffOptions retry;                            // 10 attempts within 180 s by default
+};
+
+class S3Store final : public ObjectStore {
+ public:
+  // Resolves credentials and region (kUnauthenticated when there are none) and validates the
+  // options (kInvalidArgument naming the value). Contacts nothing: a missing bucket shows up on
+  // the first request (kNotFound) or through BucketExists().
+  static Result<std::unique_ptr<S3Store>> Open(S3StoreOptions options);
+  // From an s3:// URL (see above).
+  static Result<std::unique_ptr<S3Store>> OpenUrl(const Url& url);
+  ~S3Store() override;
+
+  // Buckets. CreateBucket of a bucket this account already owns is kAlreadyExists; DeleteBucket of
+  // a bucket with objects is kFailedPrecondition ("BucketNotEmpty").
+  Status CreateBucket();
+  Status DeleteBucket();
+  Result<bool> BucketExists();
+  Result<std::vector<s3::BucketInfo>> ListBuckets();
+
+  // A URL that anyone holding it can GET (or PUT) for `expires` (1 s .. 7 days).
+  Result<std::string> PresignGet(std::string_view key, std::chrono::seconds expires);
+  Result<std::string> PresignPut(std::string_view key, std::chrono::seconds expires);
+
+  const std::string& bucket() const { return options_.bucket; }
+
+  Capabilities capabilities() const override;
+  std::string ToString() const override;
+
+  Result<PutResult> Put(std::string_view key, Bytes data, const PutOptions& options) override;
+  Result<GetResult> Get(std::string_view key, const GetOptions& options) override;
+  Result<ObjectMeta> Head(std::string_view key) override;
+  Status Delete(std::string_view key) override;
+  std::vector<Status> DeleteMany(std::span<const std::string> keys) override;
+  Result<ListResult> List(const ListOptions& options) override;
+  Result<PutResult> Copy(std::string_view from, std::string_view to, CopyMode mode) override;
+  Status Rename(std::string_view from, std::string_view to, CopyMode mode) override;
+
+  Result<std::string> CreateMultipart(std::string_view key, const PutOptions& options) override;
+  Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id, int part_number,
+                           Bytes data) override;
+  Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
+                                      std::span<const PartInfo> parts) override;
+  Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
+  Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(std::string_view prefix) override;
+
+ private:
+  S3Store(S3StoreOptions options, std::unique_ptr<s3::S3Client> client);
+  std::string Subject(std::string_view key) const;
+  Result<PutResult> CopyMultipart(const ObjectMeta& source, std::string_view to);
+  // Sends a write (PUT or CompleteMultipartUpload) with the write condition of `options`. Only a
+  // PUT learns the service's If-Match form: a service may ignore conditions on other writes.
+  Result<s3::HttpResponse> ExecuteWrite(s3::S3Request request, std::string_view key,
+                                        const PutOptions& options, const std::string& subject,
+                                        bool learns_etag_form);
+
+  S3StoreOptions options_;
+  std::unique_ptr<s3::S3Client> client_;
+
+  // The PutOptions each upload started here was created with: CompleteMultipart applies its mode.
+  std::mutex uploads_mu_;
+  std::unordered_map<std::string, PutOptions> upload_options_;  // guarded by uploads_mu_
+
+  // How the service wants the ETag in a write's If-Match: AWS S3 takes the quoted entity tag of
+  // RFC 9110, RGW 16 compares the header with its stored ETag byte for byte, so only the bare
+  // hex matches there. The first conditional write that meets a 412 for the current ETag learns
+  // which (see ExecuteWrite).
+  enum class EtagForm { kUnknown, kQuoted, kBare };
+  std::atomic<EtagForm> write_etag_form_{EtagForm::kUnknown};
+};
+
+// Registers "s3" with object::Open (RegisterBuiltinBackends calls it when DEPOT_WITH_S3 is on).
+void RegisterS3Backend();
+
+}  // namespace depot::object

@@ -1,0 +1,413 @@
+// AWS Signature Version 4 for S3, as the specification ("Authenticating Requests: AWS Signature
+// Version 4", Amazon S3 API reference) defines it:
+//
+//   canonical request = method \n encoded path \n canonical query \n canonical headers \n
+//                       signed header names \n payload hash
+//   string to sign    = "AWS4-HMAC-SHA256" \n amz date \n scope \n hex(SHA-256(canonical request))
+//   scope             = yyyymmdd / region / service / "aws4_request"
+//   signing key       = HMAC("AWS4" + secret, yyyymmdd) -> region -> service -> "aws4_request"
+//   signature         = hex(HMAC(signing key, string to sign))
+//
+// Every input is validated before anything is built: a request is either refused with
+// kInvalidArgument or signed exactly as it will be sent (the target comes from the same encoded
+// pieces as the canonical request). Header values must not carry CR, LF or other control
+// characters (the session token not even blanks), so nothing can smuggle an extra header onto the
+// wire. Secrets never
+// appear in error messages; access key ids (which AWS itself logs) may.
+#include "depot/object/s3/signer.h"
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include "depot/core/md5.h"
+#include "depot/core/url.h"
+#include "depot/object/backend_util.h"
+
+namespace depot::object::s3 {
+namespace {
+
+constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
+constexpr std::chrono::seconds kMaxPresignExpiry{7 * 24 * 3600};
+
+using Digest = std::array<uint8_t, SHA256_DIGEST_LENGTH>;
+
+std::string_view AsText(const Digest& digest) {
+  return {reinterpret_cast<const char*>(digest.data()), digest.size()};
+}
+
+Digest HmacSha256(std::string_view key, std::string_view data) {
+  Digest out{};
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(),
+           &length) == nullptr ||
+      length != out.size()) {
+    std::fprintf(stderr, "depot: OpenSSL HMAC-SHA256 is unavailable\n");
+    std::abort();
+  }
+  return out;
+}
+
+bool IsAsciiAlnum(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// RFC 9110 token characters: what a method or a header name may be made of.
+bool IsTokenChar(unsigned char c) {
+  return IsAsciiAlnum(c) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](char c) { return AsciiLower(c); });
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return AsciiLower(x) == AsciiLower(y);
+         });
+}
+
+// The offset of the first byte a header value may not hold (controls other than HTAB, and DEL),
+// or npos.
+size_t FindForbiddenInHeaderValue(std::string_view value) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(value[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7F) return i;
+  }
+  return std::string_view::npos;
+}
+
+// Trimall from the specification: leading and trailing blanks dropped, each inner run of blanks
+// (spaces and tabs) folded to one space.
+std::string TrimAll(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  bool pending_space = false;
+  for (char c : value) {
+    if (c == ' ' || c == '\t') {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (pending_space) out.push_back(' ');
+    pending_space = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+// Headers the signer sets itself; a caller passing one would sign a second, conflicting copy.
+constexpr std::array<std::string_view, 5> kReservedHeaders = {
+    "host", "authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"};
+// Query parameters Presign adds.
+constexpr std::array<std::string_view, 7> kPresignParams = {
+    "X-Amz-Algorithm",     "X-Amz-Credential",     "X-Amz-Date",     "X-Amz-Expires",
+    "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature"};
+
+bool IsLowerHexSha256(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Region and service go into the scope, which is '/'-separated and travels unencoded in the
+// Authorization header: only letters, digits, '-', '_' and '.'.
+Status ValidateScopePart(std::string_view what, std::string_view value) {
+  if (value.empty()) return InvalidArgumentError(fmt::format("signing scope: empty {}", what));
+  for (char c : value) {
+    if (!IsAsciiAlnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return InvalidArgumentError(
+          fmt::format("signing scope: {} {} may hold only letters, digits, '-', '_' and '.'", what,
+                      QuoteKey(value)));
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidateCredentials(const Credentials& credentials) {
+  const std::string& key = credentials.access_key_id;
+  if (key.empty()) return InvalidArgumentError("credentials: empty access key id");
+  for (unsigned char c : key) {
+    // The key id sits unencoded in the Authorization header's "Credential=KEY/scope,".
+    if (c <= 0x20 || c >= 0x7F || c == '/' || c == ',' || c == '=') {
+      return InvalidArgumentError(fmt::format(
+          "credentials: access key id {} may hold only printable ASCII other than ' ', '/', ',' "
+          "and '='",
+          QuoteKey(key)));
+    }
+  }
+  if (credentials.secret_access_key.empty()) {
+    return InvalidArgumentError(
+        fmt::format("credentials for access key id {}: empty secret access key", QuoteKey(key)));
+  }
+  // Tokens are base64; anything but printable ASCII (blanks included) is a corrupted token. It
+  // is a secret: name the position, not the bytes.
+  const std::string& token = credentials.session_token;
+  for (size_t i = 0; i < token.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(token[i]);
+    if (c <= 0x20 || c >= 0x7F) {
+      return InvalidArgumentError(fmt::format(
+          "credentials for access key id {}: session token holds a byte other than printable "
+          "ASCII at offset {}",
+          QuoteKey(key), i));
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidateRequest(const SignableRequest& request, bool presign) {
+  if (request.method.empty()) return InvalidArgumentError("request: empty method");
+  for (unsigned char c : request.method) {
+    if (!IsTokenChar(c)) {
+      return InvalidArgumentError(
+          fmt::format("request: method {} is not an HTTP token", QuoteKey(request.method)));
+    }
+  }
+  if (request.host.empty()) return InvalidArgumentError("request: empty host");
+  for (unsigned char c : request.host) {
+    if (c <= 0x20 || c >= 0x7F || c == '/' || c == '?' || c == '#' || c == '@') {
+      return InvalidArgumentError(fmt::format(
+          "request: host {} may hold only printable ASCII other than ' ', '/', '?', '#' and '@'",
+          QuoteKey(request.host)));
+    }
+  }
+  if (request.path.empty() || request.path.front() != '/') {
+    return InvalidArgumentError(
+        fmt::format("request: path {} does not start with '/'", QuoteKey(request.path)));
+  }
+  for (const auto& [name, value] : request.query) {
+    if (name.empty()) {
+      return InvalidArgumentError(
+          fmt::format("request: query parameter with an empty name (value {})", QuoteKey(value)));
+    }
+    if (presign) {
+      for (std::string_view reserved : kPresignParams) {
+        if (EqualsIgnoreCase(name, reserved)) {
+          return InvalidArgumentError(
+              fmt::format("request: query parameter {} is set by the presigner", QuoteKey(name)));
+        }
+      }
+    }
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (name.empty()) {
+      return InvalidArgumentError(
+          fmt::format("request: header with an empty name (value {})", QuoteKey(value)));
+    }
+    for (unsigned char c : name) {
+      if (!IsTokenChar(c)) {
+        return InvalidArgumentError(
+            fmt::format("request: header name {} is not an HTTP token", QuoteKey(name)));
+      }
+    }
+    for (std::string_view reserved : kReservedHeaders) {
+      if (EqualsIgnoreCase(name, reserved)) {
+        return InvalidArgumentError(fmt::format(
+            "request: header {} is set by the signer or the HTTP client", QuoteKey(name)));
+      }
+    }
+    if (size_t at = FindForbiddenInHeaderValue(value); at != std::string_view::npos) {
+      return InvalidArgumentError(
+          fmt::format("request: header {} value {} holds a control character at offset {}",
+                      QuoteKey(name), QuoteKey(value), at));
+    }
+  }
+  if (!presign && request.payload_sha256 != kUnsignedPayload &&
+      !IsLowerHexSha256(request.payload_sha256)) {
+    return InvalidArgumentError(
+        fmt::format("request: payload hash {} is neither {} nor 64 lower-case hex digits",
+                    QuoteKey(request.payload_sha256), kUnsignedPayload));
+  }
+  return Status::Ok();
+}
+
+Status ValidateTime(std::chrono::system_clock::time_point now) {
+  std::chrono::year_month_day day{std::chrono::floor<std::chrono::days>(now)};
+  if (day.year() < std::chrono::year(1970) || day.year() > std::chrono::year(9999)) {
+    return InvalidArgumentError(
+        fmt::format("signing time in year {} is outside 1970..9999", static_cast<int>(day.year())));
+  }
+  return Status::Ok();
+}
+
+std::string CanonicalQuery(const std::vector<Header>& query) {
+  std::vector<Header> encoded;
+  encoded.reserve(query.size());
+  for (const auto& [name, value] : query) {
+    encoded.emplace_back(UriEncode(name, true), UriEncode(value, true));
+  }
+  // The specification sorts the encoded names (then values) by byte.
+  std::sort(encoded.begin(), encoded.end());
+  std::string out;
+  for (const auto& [name, value] : encoded) {
+    if (!out.empty()) out += '&';
+    out += name;
+    out += '=';
+    out += value;
+  }
+  return out;
+}
+
+struct Canonical {
+  std::string request;         // the canonical request text
+  std::string signed_headers;  // "host;range;x-amz-date"
+};
+
+Canonical BuildCanonical(const SignableRequest& request, std::string_view canonical_query,
+                         std::string_view amz_date, const std::vector<Header>& extra) {
+  // Lower-cased name -> trimmed values joined by ',' in the order given (repeated headers).
+  std::map<std::string, std::string> headers;
+  auto add = [&headers](std::string_view name, std::string_view value) {
+    auto [it, inserted] = headers.try_emplace(AsciiLower(name), TrimAll(value));
+    if (!inserted) {
+      it->second += ',';
+      it->second += TrimAll(value);
+    }
+  };
+  add("host", request.host);
+  for (const auto& [name, value] : request.headers) add(name, value);
+  for (const auto& [name, value] : extra) add(name, value);
+  if (!amz_date.empty()) add("x-amz-date", amz_date);
+
+  Canonical out;
+  std::string block;
+  for (const auto& [name, value] : headers) {
+    block += fmt::format("{}:{}\n", name, value);
+    if (!out.signed_headers.empty()) out.signed_headers += ';';
+    out.signed_headers += name;
+  }
+  out.request =
+      fmt::format("{}\n{}\n{}\n{}\n{}\n{}", request.method, UriEncode(request.path, false),
+                  canonical_query, block, out.signed_headers, request.payload_sha256);
+  return out;
+}
+
+std::string ScopeOf(std::string_view amz_date, const SigningScope& scope) {
+  return fmt::format("{}/{}/{}/aws4_request", amz_date.substr(0, 8), scope.region, scope.service);
+}
+
+std::string Signature(const Credentials& credentials, const SigningScope& scope,
+                      std::string_view amz_date, std::string_view canonical_request) {
+  std::string string_to_sign = fmt::format("{}\n{}\n{}\n{}", kAlgorithm, amz_date,
+                                           ScopeOf(amz_date, scope), Sha256Hex(canonical_request));
+  Digest key = HmacSha256("AWS4" + credentials.secret_access_key, amz_date.substr(0, 8));
+  key = HmacSha256(AsText(key), scope.region);
+  key = HmacSha256(AsText(key), scope.service);
+  key = HmacSha256(AsText(key), "aws4_request");
+  return HexEncode(HmacSha256(AsText(key), string_to_sign));
+}
+
+Status ValidateAll(const SignableRequest& request, const Credentials& credentials,
+                   const SigningScope& scope, std::chrono::system_clock::time_point now,
+                   bool presign) {
+  DEPOT_RETURN_IF_ERROR(ValidateRequest(request, presign));
+  DEPOT_RETURN_IF_ERROR(ValidateCredentials(credentials));
+  DEPOT_RETURN_IF_ERROR(ValidateScopePart("region", scope.region));
+  DEPOT_RETURN_IF_ERROR(ValidateScopePart("service", scope.service));
+  return ValidateTime(now);
+}
+
+std::string Target(const SignableRequest& request, std::string_view canonical_query) {
+  std::string target = UriEncode(request.path, false);
+  if (!canonical_query.empty()) {
+    target += '?';
+    target += canonical_query;
+  }
+  return target;
+}
+
+}  // namespace
+
+std::string UriEncode(std::string_view s, bool encode_slash) {
+  return PercentEncode(s, encode_slash ? "" : "/");
+}
+
+std::string CanonicalRequest(const SignableRequest& request, std::string_view amz_date,
+                             const std::vector<Header>& extra_signed_headers) {
+  return BuildCanonical(request, CanonicalQuery(request.query), amz_date, extra_signed_headers)
+      .request;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  Digest digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
+  return HexEncode(digest);
+}
+
+std::string FormatAmzDate(std::chrono::system_clock::time_point t) {
+  auto seconds = std::chrono::floor<std::chrono::seconds>(t);
+  auto day = std::chrono::floor<std::chrono::days>(seconds);
+  std::chrono::year_month_day date{day};
+  std::chrono::hh_mm_ss time{seconds - day};
+  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", static_cast<int>(date.year()),
+                     static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                     time.hours().count(), time.minutes().count(), time.seconds().count());
+}
+
+Result<SignedRequest> SignHeaders(const SignableRequest& request, const Credentials& credentials,
+                                  const SigningScope& scope,
+                                  std::chrono::system_clock::time_point now) {
+  DEPOT_RETURN_IF_ERROR(ValidateAll(request, credentials, scope, now, /*presign=*/false));
+  const std::string amz_date = FormatAmzDate(now);
+  std::vector<Header> extra = {{"x-amz-content-sha256", request.payload_sha256}};
+  if (!credentials.session_token.empty()) {
+    extra.emplace_back("x-amz-security-token", credentials.session_token);
+  }
+  const std::string query = CanonicalQuery(request.query);
+  Canonical canonical = BuildCanonical(request, query, amz_date, extra);
+
+  SignedRequest out;
+  out.target = Target(request, query);
+  out.headers.emplace_back("x-amz-date", amz_date);
+  for (auto& header : extra) out.headers.push_back(std::move(header));
+  out.headers.emplace_back(
+      "Authorization",
+      fmt::format("{} Credential={}/{}, SignedHeaders={}, Signature={}", kAlgorithm,
+                  credentials.access_key_id, ScopeOf(amz_date, scope), canonical.signed_headers,
+                  Signature(credentials, scope, amz_date, canonical.request)));
+  return out;
+}
+
+Result<std::string> Presign(const SignableRequest& request, const Credentials& credentials,
+                            const SigningScope& scope, std::chrono::system_clock::time_point now,
+                            std::chrono::seconds expires) {
+  DEPOT_RETURN_IF_ERROR(ValidateAll(request, credentials, scope, now, /*presign=*/true));
+  if (expires < std::chrono::seconds(1) || expires > kMaxPresignExpiry) {
+    return InvalidArgumentError(fmt::format("presign: expiry of {} s is outside 1..{} s",
+                                            expires.count(), kMaxPresignExpiry.count()));
+  }
+  const std::string amz_date = FormatAmzDate(now);
+  SignableRequest presigned = request;
+  presigned.payload_sha256 = std::string(kUnsignedPayload);
+  // The signed header names go into the query, so they are computed first (no amz_date header:
+  // the date travels in the query).
+  const std::string signed_headers = BuildCanonical(presigned, "", "", {}).signed_headers;
+  presigned.query.emplace_back("X-Amz-Algorithm", std::string(kAlgorithm));
+  presigned.query.emplace_back("X-Amz-Credential", fmt::format("{}/{}", credentials.access_key_id,
+                                                               ScopeOf(amz_date, scope)));
+  presigned.query.emplace_back("X-Amz-Date", amz_date);
+  presigned.query.emplace_back("X-Amz-Expires", std::to_string(expires.count()));
+  presigned.query.emplace_back("X-Amz-SignedHeaders", signed_headers);
+  if (!credentials.session_token.empty()) {
+    presigned.query.emplace_back("X-Amz-Security-Token", credentials.session_token);
+  }
+  const std::string query = CanonicalQuery(presigned.query);
+  Canonical canonical = BuildCanonical(presigned, query, "", {});
+  return fmt::format("{}&X-Amz-Signature={}", Target(presigned, query),
+                     Signature(credentials, scope, amz_date, canonical.request));
+}
+
+}  // namespace depot::object::s3

@@ -1,0 +1,278 @@
+#include "depot/object/s3/xml.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <pugixml.hpp>
+
+#include "depot/core/url.h"
+
+namespace depot::object::s3 {
+namespace {
+
+constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::array<const char*, 7> kWeekdays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+
+// Text as sent: no end-of-line normalisation, and a key of only spaces is kept.
+constexpr unsigned kParseFlags =
+    (pugi::parse_default & ~pugi::parse_eol) | pugi::parse_ws_pcdata_single;
+
+Status Malformed(std::string_view document, std::string_view what) {
+  return InternalError(fmt::format("S3 sent a malformed {} document: {}", document, what));
+}
+
+Result<pugi::xml_node> Load(pugi::xml_document& doc, std::string_view body, std::string_view root) {
+  pugi::xml_parse_result parsed = doc.load_buffer(body.data(), body.size(), kParseFlags);
+  if (!parsed) return Malformed(root, parsed.description());
+  pugi::xml_node node = doc.child(std::string(root).c_str());
+  if (!node) return Malformed(root, fmt::format("no <{}> element", root));
+  return node;
+}
+
+std::string Text(const pugi::xml_node& node, const char* child) {
+  return node.child(child).text().as_string();
+}
+
+// Keys in a listing asked for with encoding-type=url: form-encoded ('+' is a space).
+Result<std::string> UrlDecodeKey(std::string text) {
+  for (char& c : text) {
+    if (c == '+') c = ' ';
+  }
+  return PercentDecode(text);
+}
+
+Result<uint64_t> ParseUint(std::string_view text, std::string_view what) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return Malformed(what, fmt::format("not a number: \"{}\"", text));
+  }
+  return value;
+}
+
+Clock::time_point FromTm(std::tm& tm, uint32_t millis) {
+  return Clock::from_time_t(timegm(&tm)) + std::chrono::milliseconds(millis);
+}
+
+}  // namespace
+
+std::optional<S3Error> ParseError(std::string_view body) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(body.data(), body.size(), kParseFlags)) return std::nullopt;
+  pugi::xml_node error = doc.child("Error");
+  if (!error) return std::nullopt;
+  return S3Error{Text(error, "Code"), Text(error, "Message"), Text(error, "RequestId")};
+}
+
+Result<ListObjectsPage> ParseListObjectsV2(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "ListBucketResult"));
+  bool url_encoded = Text(root, "EncodingType") == "url";
+  auto key_of = [&](std::string text) -> Result<std::string> {
+    if (!url_encoded) return text;
+    return UrlDecodeKey(std::move(text));
+  };
+  ListObjectsPage page;
+  page.truncated = Text(root, "IsTruncated") == "true";
+  page.next_continuation_token = Text(root, "NextContinuationToken");
+  for (pugi::xml_node item : root.children("Contents")) {
+    ObjectMeta meta;
+    DEPOT_ASSIGN_OR_RETURN(meta.key, key_of(Text(item, "Key")));
+    DEPOT_ASSIGN_OR_RETURN(meta.size, ParseUint(Text(item, "Size"), "ListBucketResult Size"));
+    DEPOT_ASSIGN_OR_RETURN(meta.last_modified, ParseIso8601(Text(item, "LastModified")));
+    meta.etag = Unquote(Text(item, "ETag"));
+    page.objects.push_back(std::move(meta));
+  }
+  for (pugi::xml_node item : root.children("CommonPrefixes")) {
+    DEPOT_ASSIGN_OR_RETURN(std::string prefix, key_of(Text(item, "Prefix")));
+    page.common_prefixes.push_back(std::move(prefix));
+  }
+  if (page.truncated && page.next_continuation_token.empty()) {
+    return Malformed("ListBucketResult", "truncated without NextContinuationToken");
+  }
+  return page;
+}
+
+Result<std::string> ParseInitiateMultipartUpload(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "InitiateMultipartUploadResult"));
+  std::string id = Text(root, "UploadId");
+  if (id.empty()) return Malformed("InitiateMultipartUploadResult", "empty UploadId");
+  return id;
+}
+
+Result<std::string> ParseResultEtag(std::string_view body, std::string_view root_name) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, root_name));
+  return Unquote(Text(root, "ETag"));
+}
+
+Result<MultipartUploadsPage> ParseListMultipartUploads(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "ListMultipartUploadsResult"));
+  MultipartUploadsPage page;
+  page.truncated = Text(root, "IsTruncated") == "true";
+  page.next_key_marker = Text(root, "NextKeyMarker");
+  page.next_upload_id_marker = Text(root, "NextUploadIdMarker");
+  for (pugi::xml_node item : root.children("Upload")) {
+    MultipartUploadInfo info;
+    info.key = Text(item, "Key");
+    info.upload_id = Text(item, "UploadId");
+    DEPOT_ASSIGN_OR_RETURN(info.initiated, ParseIso8601(Text(item, "Initiated")));
+    page.uploads.push_back(std::move(info));
+  }
+  return page;
+}
+
+Result<std::vector<DeleteFailure>> ParseDeleteResult(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "DeleteResult"));
+  std::vector<DeleteFailure> failures;
+  for (pugi::xml_node item : root.children("Error")) {
+    failures.push_back({Text(item, "Key"), S3Error{Text(item, "Code"), Text(item, "Message"), ""}});
+  }
+  return failures;
+}
+
+Result<std::vector<BucketInfo>> ParseListBuckets(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "ListAllMyBucketsResult"));
+  std::vector<BucketInfo> buckets;
+  for (pugi::xml_node item : root.child("Buckets").children("Bucket")) {
+    BucketInfo info;
+    info.name = Text(item, "Name");
+    DEPOT_ASSIGN_OR_RETURN(info.created, ParseIso8601(Text(item, "CreationDate")));
+    buckets.push_back(std::move(info));
+  }
+  return buckets;
+}
+
+std::string CompleteMultipartXml(std::span<const PartInfo> parts) {
+  std::string xml = "<CompleteMultipartUpload>";
+  for (const PartInfo& part : parts) {
+    xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>\"{}\"</ETag></Part>",
+                       part.part_number, XmlEscape(part.etag));
+  }
+  xml += "</CompleteMultipartUpload>";
+  return xml;
+}
+
+std::string DeleteObjectsXml(std::span<const std::string> keys) {
+  std::string xml = "<Delete><Quiet>true</Quiet>";
+  for (const std::string& key : keys) {
+    xml += fmt::format("<Object><Key>{}</Key></Object>", XmlEscape(key));
+  }
+  xml += "</Delete>";
+  return xml;
+}
+
+std::string CreateBucketXml(std::string_view region) {
+  if (region.empty() || region == "us-east-1") return "";
+  return fmt::format(
+      "<CreateBucketConfiguration><LocationConstraint>{}</LocationConstraint>"
+      "</CreateBucketConfiguration>",
+      XmlEscape(region));
+}
+
+Result<Clock::time_point> ParseIso8601(std::string_view text) {
+  std::tm tm{};
+  unsigned millis = 0;
+  int consumed = 0;
+  std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
+    return Malformed("timestamp", fmt::format("\"{}\"", text));
+  }
+  std::string_view rest = std::string_view(s).substr(consumed);
+  if (rest.starts_with(".")) {
+    rest.remove_prefix(1);
+    size_t digits = 0;
+    while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits]))) {
+      if (digits < 3) millis = millis * 10 + (rest[digits] - '0');
+      ++digits;
+    }
+    for (size_t i = digits; i < 3; ++i) millis *= 10;
+    rest.remove_prefix(digits);
+  }
+  if (rest != "Z" && rest != "+00:00") return Malformed("timestamp", fmt::format("\"{}\"", text));
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return FromTm(tm, millis);
+}
+
+Result<Clock::time_point> ParseHttpDate(std::string_view text) {
+  std::tm tm{};
+  char weekday[4] = {};
+  char month[4] = {};
+  std::string s(text);
+  int consumed = 0;
+  if (std::sscanf(s.c_str(), "%3s, %2d %3s %4d %2d:%2d:%2d GMT%n", weekday, &tm.tm_mday, month,
+                  &tm.tm_year, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 7 ||
+      static_cast<size_t>(consumed) != s.size()) {
+    return InvalidArgumentError(fmt::format("not an HTTP date: \"{}\"", text));
+  }
+  tm.tm_mon = -1;
+  for (int i = 0; i < 12; ++i) {
+    if (std::string_view(month) == kMonths[i]) tm.tm_mon = i;
+  }
+  if (tm.tm_mon < 0) return InvalidArgumentError(fmt::format("not an HTTP date: \"{}\"", text));
+  tm.tm_year -= 1900;
+  return FromTm(tm, 0);
+}
+
+std::string FormatHttpDate(Clock::time_point t) {
+  std::time_t seconds = Clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT", kWeekdays[tm.tm_wday], tm.tm_mday,
+                     kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::string XmlEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;
+      case '\n':
+        out += "&#10;";
+        break;
+      case '\t':
+        out += "&#9;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string Unquote(std::string_view etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
+    etag = etag.substr(1, etag.size() - 2);
+  }
+  return std::string(etag);
+}
+
+}  // namespace depot::object::s3

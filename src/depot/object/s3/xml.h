@@ -1,0 +1,78 @@
+// depot::object::s3 wire formats: the XML documents S3 exchanges (parsed with pugixml) and the
+// timestamps it writes in them and in headers.
+//
+// Parsers take the response body as received and return kInternal naming the document and the
+// element when it is not what S3 sends (a gateway answering with an HTML error page, say); they
+// never throw. Keys in listings requested with encoding-type=url are decoded here. ETags come back
+// without their quotes. Builders escape every text they embed. Pure functions: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "depot/core/result.h"
+#include "depot/object/store.h"
+
+namespace depot::object::s3 {
+
+struct S3Error {
+  std::string code;  // "NoSuchKey"
+  std::string message;
+  std::string request_id;
+};
+// The <Error> document in `body`, or nullopt when the body is not one (S3 can send an <Error>
+// with status 200 for CompleteMultipartUpload and CopyObject).
+std::optional<S3Error> ParseError(std::string_view body);
+
+struct ListObjectsPage {
+  std::vector<ObjectMeta> objects;
+  std::vector<std::string> common_prefixes;
+  bool truncated = false;
+  std::string next_continuation_token;
+};
+Result<ListObjectsPage> ParseListObjectsV2(std::string_view body);
+
+Result<std::string> ParseInitiateMultipartUpload(std::string_view body);  // the UploadId
+// The ETag of CompleteMultipartUploadResult, CopyObjectResult or CopyPartResult; may be empty
+// (RGW 16 leaves CompleteMultipartUploadResult's ETag empty).
+Result<std::string> ParseResultEtag(std::string_view body, std::string_view root);
+
+struct MultipartUploadsPage {
+  std::vector<MultipartUploadInfo> uploads;
+  bool truncated = false;
+  std::string next_key_marker;
+  std::string next_upload_id_marker;
+};
+Result<MultipartUploadsPage> ParseListMultipartUploads(std::string_view body);
+
+struct DeleteFailure {
+  std::string key;
+  S3Error error;
+};
+// The <Error> entries of a DeleteResult (quiet mode lists only failures).
+Result<std::vector<DeleteFailure>> ParseDeleteResult(std::string_view body);
+
+struct BucketInfo {
+  std::string name;
+  Clock::time_point created;
+};
+Result<std::vector<BucketInfo>> ParseListBuckets(std::string_view body);
+
+std::string CompleteMultipartXml(std::span<const PartInfo> parts);
+std::string DeleteObjectsXml(std::span<const std::string> keys);  // quiet mode
+std::string CreateBucketXml(std::string_view region);             // empty for us-east-1
+
+// "2013-05-24T00:00:00.000Z" (fractional seconds optional).
+Result<Clock::time_point> ParseIso8601(std::string_view text);
+// RFC 9110 IMF-fixdate: "Fri, 24 May 2013 00:00:00 GMT".
+Result<Clock::time_point> ParseHttpDate(std::string_view text);
+std::string FormatHttpDate(Clock::time_point t);
+
+std::string XmlEscape(std::string_view text);
+std::string Unquote(std::string_view etag);  // "\"abc\"" -> "abc"
+
+}  // namespace depot::object::s3

@@ -1,0 +1,162 @@
+#include "depot/object/s3/xml.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "depot/core/testing/status_matchers.h"
+
+namespace depot::object::s3 {
+namespace {
+
+using ::depot::testing::IsOk;
+using ::depot::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(S3Xml, ParsesErrorDocuments) {
+  auto error = ParseError(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>"
+      "<Message>The specified key does not exist.</Message><RequestId>tx0001</RequestId></Error>");
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->code, "NoSuchKey");
+  EXPECT_EQ(error->message, "The specified key does not exist.");
+  EXPECT_EQ(error->request_id, "tx0001");
+  EXPECT_FALSE(ParseError("<CompleteMultipartUploadResult/>").has_value());
+  EXPECT_FALSE(ParseError("<html>bad gateway</html").has_value());
+  EXPECT_FALSE(ParseError("").has_value());
+}
+
+TEST(S3Xml, ParsesListObjectsV2WithUrlEncodedKeys) {
+  auto page = ParseListObjectsV2(
+      "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+      "<Name>b</Name><Prefix>a%2F</Prefix><KeyCount>3</KeyCount><MaxKeys>3</MaxKeys>"
+      "<EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>"
+      "<NextContinuationToken>tok+1</NextContinuationToken>"
+      "<Contents><Key>a/with+space%2Bplus</Key><LastModified>2024-05-01T10:20:30.123Z"
+      "</LastModified><ETag>&quot;0123&quot;</ETag><Size>42</Size></Contents>"
+      "<Contents><Key>a/%E6%97%A5</Key><LastModified>2024-05-01T10:20:30Z</LastModified>"
+      "<ETag>\"abc-2\"</ETag><Size>0</Size></Contents>"
+      "<CommonPrefixes><Prefix>a/dir%2F</Prefix></CommonPrefixes></ListBucketResult>");
+  ASSERT_THAT(page, IsOk());
+  ASSERT_EQ(page->objects.size(), 2u);
+  EXPECT_EQ(page->objects[0].key, "a/with space+plus");
+  EXPECT_EQ(page->objects[0].size, 42u);
+  EXPECT_EQ(page->objects[0].etag, "0123");
+  EXPECT_EQ(page->objects[1].key, "a/\xe6\x97\xa5");
+  EXPECT_EQ(page->objects[1].etag, "abc-2");
+  EXPECT_THAT(page->common_prefixes, ElementsAre("a/dir/"));
+  EXPECT_TRUE(page->truncated);
+  EXPECT_EQ(page->next_continuation_token, "tok+1");
+  auto t = ParseIso8601("2024-05-01T10:20:30.123Z");
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(page->objects[0].last_modified, *t);
+}
+
+TEST(S3Xml, KeepsKeysMadeOfSpacesAndLineEnds) {
+  auto page = ParseListObjectsV2(
+      "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>  </Key>"
+      "<LastModified>2024-05-01T10:20:30Z</LastModified><Size>1</Size></Contents>"
+      "<Contents><Key>a\r\nb</Key><LastModified>2024-05-01T10:20:30Z</LastModified>"
+      "<Size>1</Size></Contents></ListBucketResult>");
+  ASSERT_THAT(page, IsOk());
+  ASSERT_EQ(page->objects.size(), 2u);
+  EXPECT_EQ(page->objects[0].key, "  ");
+  EXPECT_EQ(page->objects[1].key, "a\r\nb");
+}
+
+TEST(S3Xml, RejectsMalformedDocuments) {
+  EXPECT_THAT(ParseListObjectsV2("<html></html>"),
+              StatusIs(StatusCode::kInternal, HasSubstr("ListBucketResult")));
+  EXPECT_THAT(ParseListObjectsV2("<ListBucketResult><Contents><Key>k</Key><Size>x</Size>"
+                                 "</Contents></ListBucketResult>"),
+              StatusIs(StatusCode::kInternal, HasSubstr("\"x\"")));
+  EXPECT_THAT(ParseListObjectsV2("<ListBucketResult><IsTruncated>true</IsTruncated>"
+                                 "</ListBucketResult>"),
+              StatusIs(StatusCode::kInternal, HasSubstr("NextContinuationToken")));
+  EXPECT_THAT(ParseInitiateMultipartUpload("<InitiateMultipartUploadResult/>"),
+              StatusIs(StatusCode::kInternal, HasSubstr("UploadId")));
+  EXPECT_THAT(ParseListObjectsV2("<ListBucketResult><Contents><Key>%zz</Key></Contents>"
+                                 "<EncodingType>url</EncodingType></ListBucketResult>"),
+              StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(S3Xml, ParsesMultipartDocuments) {
+  auto id = ParseInitiateMultipartUpload(
+      "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"
+      "<UploadId>2~abc</UploadId></InitiateMultipartUploadResult>");
+  ASSERT_THAT(id, IsOk());
+  EXPECT_EQ(*id, "2~abc");
+  auto etag = ParseResultEtag(
+      "\n  <CompleteMultipartUploadResult><ETag>\"e-2\"</ETag></CompleteMultipartUploadResult>",
+      "CompleteMultipartUploadResult");
+  ASSERT_THAT(etag, IsOk());
+  EXPECT_EQ(*etag, "e-2");
+  auto empty = ParseResultEtag(
+      "<CompleteMultipartUploadResult><ETag></ETag>"
+      "</CompleteMultipartUploadResult>",
+      "CompleteMultipartUploadResult");
+  ASSERT_THAT(empty, IsOk());
+  EXPECT_EQ(*empty, "");
+  auto uploads = ParseListMultipartUploads(
+      "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated><NextKeyMarker>k2"
+      "</NextKeyMarker><NextUploadIdMarker>u2</NextUploadIdMarker><Upload><Key>k1</Key>"
+      "<UploadId>u1</UploadId><Initiated>2024-01-02T03:04:05.000Z</Initiated></Upload>"
+      "</ListMultipartUploadsResult>");
+  ASSERT_THAT(uploads, IsOk());
+  ASSERT_EQ(uploads->uploads.size(), 1u);
+  EXPECT_EQ(uploads->uploads[0].key, "k1");
+  EXPECT_EQ(uploads->uploads[0].upload_id, "u1");
+  EXPECT_TRUE(uploads->truncated);
+  EXPECT_EQ(uploads->next_key_marker, "k2");
+  EXPECT_EQ(uploads->next_upload_id_marker, "u2");
+}
+
+TEST(S3Xml, ParsesDeleteResultAndBuckets) {
+  auto failures = ParseDeleteResult(
+      "<DeleteResult><Deleted><Key>a</Key></Deleted><Error><Key>b</Key><Code>AccessDenied"
+      "</Code><Message>no</Message></Error></DeleteResult>");
+  ASSERT_THAT(failures, IsOk());
+  ASSERT_EQ(failures->size(), 1u);
+  EXPECT_EQ((*failures)[0].key, "b");
+  EXPECT_EQ((*failures)[0].error.code, "AccessDenied");
+  auto buckets = ParseListBuckets(
+      "<ListAllMyBucketsResult><Owner><ID>o</ID></Owner><Buckets><Bucket><Name>one</Name>"
+      "<CreationDate>2024-01-01T00:00:00.000Z</CreationDate></Bucket><Bucket><Name>two</Name>"
+      "<CreationDate>2024-01-02T00:00:00.000Z</CreationDate></Bucket></Buckets>"
+      "</ListAllMyBucketsResult>");
+  ASSERT_THAT(buckets, IsOk());
+  ASSERT_EQ(buckets->size(), 2u);
+  EXPECT_EQ((*buckets)[1].name, "two");
+}
+
+TEST(S3Xml, BuildsEscapedRequestDocuments) {
+  std::vector<PartInfo> parts = {{1, "e1", 5}, {2, "e2", 6}};
+  EXPECT_EQ(CompleteMultipartXml(parts),
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e1\"</ETag></Part>"
+            "<Part><PartNumber>2</PartNumber><ETag>\"e2\"</ETag></Part></CompleteMultipartUpload>");
+  std::vector<std::string> keys = {"a&b", "<x>", "q\"'", "line\nend"};
+  EXPECT_EQ(DeleteObjectsXml(keys),
+            "<Delete><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object><Object><Key>&lt;x&gt;"
+            "</Key></Object><Object><Key>q&quot;&apos;</Key></Object><Object><Key>line&#10;end"
+            "</Key></Object></Delete>");
+  EXPECT_EQ(CreateBucketXml("us-east-1"), "");
+  EXPECT_THAT(CreateBucketXml("eu-west-2"), HasSubstr("<LocationConstraint>eu-west-2<"));
+}
+
+TEST(S3Xml, TimestampsRoundTrip) {
+  auto iso = ParseIso8601("2013-05-24T00:00:00Z");
+  ASSERT_THAT(iso, IsOk());
+  EXPECT_EQ(FormatHttpDate(*iso), "Fri, 24 May 2013 00:00:00 GMT");
+  auto http = ParseHttpDate("Fri, 24 May 2013 00:00:00 GMT");
+  ASSERT_THAT(http, IsOk());
+  EXPECT_EQ(*http, *iso);
+  EXPECT_THAT(ParseHttpDate("Friday 24 May"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseHttpDate("Fri, 24 Foo 2013 00:00:00 GMT"),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseIso8601("2013-05-24 00:00:00"), StatusIs(StatusCode::kInternal));
+  EXPECT_EQ(Unquote("\"abc\""), "abc");
+  EXPECT_EQ(Unquote("abc"), "abc");
+}
+
+}  // namespace
+}  // namespace depot::object::s3
