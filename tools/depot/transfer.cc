@@ -226,6 +226,10 @@ Result<UploadResult> UploadFile(ObjectStore& store, std::string_view key, const 
   DEPOT_ASSIGN_OR_RETURN(const int fd, OpenForReading(source));
   FileCloser closer(fd);
   object::BufferedUploadOptions upload_options = UploadOptionsFor(options);
+  struct stat info {};
+  if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode)) {
+    upload_options.size_hint = static_cast<uint64_t>(info.st_size);  // parts sized to fit
+  }
   // Chunks of the policy's minimum part size: with fixed parts (--part-size) every chunk is a
   // whole part and ships without a copy; with the geometric default, the later, larger parts are
   // assembled from several chunks in BufferedUpload's buffer (one copy).
@@ -286,6 +290,7 @@ Result<object::PutResult> CopyObject(ObjectStore& from, std::string_view from_ke
     write_options.put_options.content_type = source.content_type;
   }
   write_options.put_options.user_metadata = source.user_metadata;
+  write_options.size_hint = source.size;
   CountingStore counting(to, progress);
   return object::CopyBetween(from, from_key, counting, to_key, ReaderOptionsFor(options),
                              write_options);

@@ -25,6 +25,12 @@
 #include "depot/object/backend_util.h"
 
 namespace depot::object {
+namespace {
+
+// A geometric upload doubles its largest part size after this many parts (see the header).
+constexpr int kPartsPerEscalation = 1000;
+
+}  // namespace
 
 class BufferedUpload::Impl {
  public:
@@ -33,7 +39,17 @@ class BufferedUpload::Impl {
         key_(std::move(key)),
         options_(std::move(options)),
         caps_(caps),
-        target_(options_.part_size.min()) {}
+        target_(options_.part_size.min()),
+        max_part_(options_.part_size.max()) {
+    if (options_.size_hint > 0 && caps_.max_parts > 0) {
+      // The smallest part size that fits the hinted size in max_parts.
+      const uint64_t parts = static_cast<uint64_t>(caps_.max_parts);
+      uint64_t needed = (options_.size_hint + parts - 1) / parts;
+      if (caps_.max_part_size > 0) needed = std::min(needed, caps_.max_part_size);
+      target_ = std::max(target_, needed);
+      max_part_ = std::max(max_part_, needed);
+    }
+  }
 
   ~Impl() {
     if (!finished_) (void)Abort();
@@ -70,8 +86,9 @@ class BufferedUpload::Impl {
   const Capabilities caps_;
 
   // Writer-thread state.
-  ByteBuffer buffer_;  // capacity: one part of the policy's maximum size, reserved once
-  uint64_t target_;
+  ByteBuffer buffer_;  // capacity: one part of the largest size, reserved at each part's start
+  uint64_t target_;    // the size at which the current part is cut
+  uint64_t max_part_;  // the largest part size: the policy's, raised by size_hint and escalation
   uint64_t bytes_written_ = 0;
   uint64_t bytes_shipped_ = 0;
   int next_part_ = 1;
@@ -177,7 +194,14 @@ Status BufferedUpload::Impl::Ship(Bytes part) {
   const int number = next_part_++;
   part_sizes_.push_back(part.size());
   bytes_shipped_ += part.size();
-  if (!options_.part_size.fixed()) target_ = std::min(target_ * 2, options_.part_size.max());
+  if (!options_.part_size.fixed()) {
+    if (number % kPartsPerEscalation == 0) {
+      // Escalation: without it, a stream of unknown size would run out of parts.
+      const uint64_t limit = caps_.max_part_size > 0 ? caps_.max_part_size : max_part_ * 2;
+      max_part_ = std::min(max_part_ * 2, std::max(limit, max_part_));
+    }
+    target_ = std::min(target_ * 2, max_part_);
+  }
   // The future is not needed: the task reports through mu_, and the executor outlives it.
   (void)executor_->Submit(
       [this, number, part = std::move(part)]() mutable { UploadPart(number, std::move(part)); });
@@ -192,12 +216,11 @@ Status BufferedUpload::Impl::Write(std::string_view data, const Bytes* owner) {
         fmt::format("write to the upload of key {} after Finish", Quoted()));
   }
   DEPOT_RETURN_IF_ERROR(CheckFailed());
-  const uint64_t max = options_.part_size.max();
   while (!data.empty()) {
     if (buffer_.empty() && data.size() >= target_) {
       // A whole part straight from the input: Convex's fast path (a slice of the caller's Bytes
-      // when we have one, so no copy), which also splits oversized input at `max`.
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), max));
+      // when we have one, so no copy), which also splits oversized input at the largest part size.
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), max_part_));
       Bytes part;
       if (owner != nullptr) {
         part = owner->Slice(static_cast<size_t>(data.data() - owner->data()), n);
@@ -213,7 +236,7 @@ Status BufferedUpload::Impl::Write(std::string_view data, const Bytes* owner) {
     }
     // The buffer never grows: it is reserved at the largest part size once, and its pages become
     // resident only as they are filled (see ByteBuffer), so no part is ever held twice.
-    if (buffer_.capacity() == 0) buffer_ = ByteBuffer(static_cast<size_t>(max));
+    if (buffer_.capacity() == 0) buffer_ = ByteBuffer(static_cast<size_t>(max_part_));
     const size_t take = std::min(data.size(), buffer_.remaining());
     buffer_.Append(data.substr(0, take));
     data.remove_prefix(take);

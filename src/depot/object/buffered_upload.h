@@ -13,8 +13,15 @@
 // equal parts). A chunk that arrives while the buffer is empty and is already of a valid part size
 // is shipped without a copy.
 //
+// Fitting the store's part limit (S3: 10,000 parts of at most 5 GiB, objects up to 5 TiB):
+//   - with `size_hint` (the object's size, when the caller knows it) both policies raise their
+//     sizes to at least size_hint / max_parts, so the object fits whatever the policy says;
+//   - without one, a geometric upload doubles its largest part size after parts 1,000, 2,000, ...
+//     (up to the store's max_part_size), so 10,000 parts from 8 MiB reach 5 TiB by part ~5,300.
+//     Fixed policies never grow: past max_parts they fail with kResourceExhausted.
+//
 // Memory: at most `max_in_flight` parts are uploading at once; Write blocks while that many are in
-// flight, so the upload holds at most (max_in_flight + 1) x the largest part size.
+// flight, so the upload holds at most (max_in_flight + 1) x the largest part size reached.
 //
 // Lifecycle: the object appears only on an explicit Finish(). If nothing was shipped yet, Finish()
 // stores the buffer with a single Put (no multipart for small objects). Any failure (of a part, of
@@ -62,6 +69,7 @@ struct BufferedUploadOptions {
   // past 1 TiB.
   PartSizePolicy part_size = PartSizePolicy::Geometric(8 << 20, 128 << 20);
   int max_in_flight = 4;
+  uint64_t size_hint = 0;  // the object's expected size in bytes; 0 = unknown
   PutOptions put_options;  // content type, metadata, mode: applied to the finished object
 };
 

@@ -447,5 +447,67 @@ TEST_F(BufferedUploadTest, FinalPartCountsTowardsTheLimit) {
   ExpectNoUploadsAndNoObject("obj");
 }
 
+TEST_F(BufferedUploadTest, SizeHintFitsTheObjectInThePartLimit) {
+  Capabilities caps = memory_->capabilities();
+  caps.max_parts = 3;
+  store_->SetCapabilities(caps);
+  const std::string data = RandomBytes(60, 22);
+  for (PartSizePolicy policy : {PartSizePolicy::Fixed(8), PartSizePolicy::Geometric(5, 8)}) {
+    BufferedUploadOptions options = Options(policy);
+    options.size_hint = data.size();
+    DEPOT_ASSERT_OK_AND_ASSIGN(auto upload, BufferedUpload::Start(*store_, "obj", options));
+    for (size_t at = 0; at < data.size(); at += 7) {
+      ASSERT_THAT(upload->Write(data.substr(at, 7)), IsOk());
+    }
+    ASSERT_THAT(upload->Finish(), IsOk());
+    EXPECT_THAT(upload->part_sizes(), ElementsAre(20, 20, 20));
+    EXPECT_EQ(Stored("obj"), data);
+  }
+}
+
+TEST_F(BufferedUploadTest, GeometricPartsKeepGrowingSoUnknownSizesFit) {
+  // After parts 1,000 and 2,000 the largest part size doubles, up to the store's maximum.
+  Capabilities caps = memory_->capabilities();
+  caps.max_part_size = 15;
+  store_->SetCapabilities(caps);
+  const std::string data = RandomBytes(1000 * 5 + 1000 * 10 + 30, 23);
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Geometric(5, 5))));
+  ASSERT_THAT(upload->Write(data), IsOk());
+  ASSERT_THAT(upload->Finish(), IsOk());
+  const std::vector<uint64_t> sizes = upload->part_sizes();
+  ASSERT_EQ(sizes.size(), 2002u);
+  EXPECT_EQ(sizes[0], 5u);
+  EXPECT_EQ(sizes[999], 5u);
+  EXPECT_EQ(sizes[1000], 10u);
+  EXPECT_EQ(sizes[1999], 10u);
+  EXPECT_EQ(sizes[2000], 15u);
+  EXPECT_EQ(sizes[2001], 15u);
+  EXPECT_EQ(Stored("obj"), data);
+}
+
+TEST_F(BufferedUploadTest, DefaultPolicyFitsFiveTebibytesAtScale) {
+  // S3's limits and the default policy (8 MiB .. 128 MiB), every size divided by 8 MiB / 5 bytes:
+  // the most S3 takes, 5 TiB, must fit in 10,000 parts of at most 5 GiB without a size hint.
+  const BufferedUploadOptions defaults;
+  const uint64_t unit = defaults.part_size.min() / 5;
+  Capabilities caps = memory_->capabilities();
+  caps.max_parts = 10'000;
+  caps.max_part_size = (5ull << 30) / unit;
+  store_->SetCapabilities(caps);
+  const std::string data = RandomBytes((5ull << 40) / unit, 24);
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload,
+      BufferedUpload::Start(*store_, "obj",
+                            Options(PartSizePolicy::Geometric(defaults.part_size.min() / unit,
+                                                              defaults.part_size.max() / unit))));
+  for (size_t at = 0; at < data.size(); at += 4096) {
+    ASSERT_THAT(upload->Write(std::string_view(data).substr(at, 4096)), IsOk());
+  }
+  ASSERT_THAT(upload->Finish(), IsOk());
+  EXPECT_LE(upload->part_sizes().size(), 10'000u);
+  EXPECT_EQ(Stored("obj"), data);
+}
+
 }  // namespace
 }  // namespace depot::object

@@ -18,8 +18,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <future>
 #include <memory>
 
+#include "depot/core/executor.h"
 #include "depot/object/backend_util.h"
 
 namespace depot::object {
@@ -180,6 +182,83 @@ Result<Bytes> GetAll(ObjectStore& store, std::string_view key) {
         fmt::format("key {}: got {} of {} bytes", QuoteKey(key), got.data.size(), got.meta.size));
   }
   return std::move(got.data);
+}
+
+Result<std::vector<Bytes>> GetRanges(ObjectStore& store, std::string_view key,
+                                     std::span<const ByteRange> ranges, GetRangesOptions options) {
+  if (options.max_concurrency < 1) {
+    return InvalidArgumentError(
+        fmt::format("GetRanges: max_concurrency {} must be at least 1", options.max_concurrency));
+  }
+  DEPOT_ASSIGN_OR_RETURN(const ObjectMeta meta, store.Head(key));
+  std::vector<ResolvedRange> resolved;
+  resolved.reserve(ranges.size());
+  for (const ByteRange& range : ranges) {
+    Result<ResolvedRange> r = range.Validate(meta.size);
+    if (!r.ok()) return r.status().WithContext(fmt::format("key {}", QuoteKey(key)));
+    resolved.push_back(*r);
+  }
+
+  // Spans to fetch: the non-empty ranges in order of their start, merged while the gap and the
+  // merged size allow.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < resolved.size(); ++i) {
+    if (resolved[i].length() > 0) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return resolved[a].begin < resolved[b].begin; });
+  std::vector<ResolvedRange> spans;
+  std::vector<size_t> span_of(resolved.size());  // the span each non-empty range is cut from
+  for (size_t i : order) {
+    const ResolvedRange& r = resolved[i];
+    if (!spans.empty()) {
+      ResolvedRange& last = spans.back();
+      const uint64_t end = std::max(last.end, r.end);
+      const bool inside = r.end <= last.end;  // even when `last` is too big to grow
+      if (inside ||
+          (r.begin <= last.end + options.coalesce_gap && end - last.begin <= options.max_fetch)) {
+        last.end = end;
+        span_of[i] = spans.size() - 1;
+        continue;
+      }
+    }
+    span_of[i] = spans.size();
+    spans.push_back(r);
+  }
+
+  GetOptions get;
+  get.if_match = meta.etag;
+  std::vector<Result<GetResult>> fetched(spans.size(), Result<GetResult>(Status::Ok()));
+  {
+    Executor executor(std::min<size_t>(static_cast<size_t>(options.max_concurrency),
+                                       std::max<size_t>(spans.size(), 1)));
+    std::vector<std::future<void>> done;
+    for (size_t s = 0; s < spans.size(); ++s) {
+      done.push_back(executor.Submit([&, s] {
+        GetOptions span_get = get;
+        span_get.range = ByteRange::Bounded(spans[s].begin, spans[s].end);
+        fetched[s] = store.Get(key, span_get);
+      }));
+    }
+    for (auto& d : done) d.wait();
+  }
+  for (size_t s = 0; s < spans.size(); ++s) {
+    if (!fetched[s].ok()) return fetched[s].status();
+    if (fetched[s]->data.size() != spans[s].length()) {
+      return DataLossError(fmt::format("key {}: got {} bytes for [{}, {})", QuoteKey(key),
+                                       fetched[s]->data.size(), spans[s].begin, spans[s].end));
+    }
+  }
+
+  std::vector<Bytes> out(resolved.size());
+  for (size_t i = 0; i < resolved.size(); ++i) {
+    const ResolvedRange& r = resolved[i];
+    if (r.length() == 0) continue;
+    const size_t s = span_of[i];
+    out[i] = fetched[s]->data.Slice(static_cast<size_t>(r.begin - spans[s].begin),
+                                    static_cast<size_t>(r.length()));
+  }
+  return out;
 }
 
 Result<bool> Exists(ObjectStore& store, std::string_view key) {

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "depot/core/result.h"
 #include "depot/object/buffered_upload.h"
@@ -38,6 +40,24 @@ Result<PutResult> CopyBetween(ObjectStore& from, std::string_view from_key, Obje
 // so memory does not grow with the number of keys. A failed delete stops the walk and is
 // returned, naming the key.
 Result<uint64_t> DeletePrefix(ObjectStore& store, std::string_view prefix);
+struct GetRangesOptions {
+  // Ranges whose gap is at most this many bytes are fetched by one GET (the gap is read and
+  // dropped): a request costs more than a few hundred KiB of transfer on any object service.
+  uint64_t coalesce_gap = 1 << 20;
+  // A merged fetch is not grown past this (a single requested range larger than it is still
+  // fetched whole).
+  uint64_t max_fetch = 16 << 20;
+  int max_concurrency = 4;  // fetches in flight
+};
+// Reads several ranges of one object (a columnar reader's footer and column chunks, say). The
+// object's size and ETag come from one Head; every fetch is pinned to that ETag (If-Match), so
+// all ranges come from one version or the call fails with kFailedPrecondition. Nearby ranges are
+// coalesced (see GetRangesOptions) and fetched in parallel. Returns one Bytes per range, in the
+// order asked; each is a slice of a fetched span (no copy). A range that starts past the end is
+// kOutOfRange naming it; ranges may overlap and repeat.
+Result<std::vector<Bytes>> GetRanges(ObjectStore& store, std::string_view key,
+                                     std::span<const ByteRange> ranges,
+                                     GetRangesOptions options = {});
 // Every object under `prefix`, following continuation tokens (recursive: no delimiter).
 Result<std::vector<ObjectMeta>> ListAll(ObjectStore& store, std::string_view prefix);
 

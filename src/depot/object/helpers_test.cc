@@ -251,5 +251,63 @@ TEST_F(HelpersTest, DeletePrefixReportsFailures) {
   EXPECT_EQ(deleted, 5u);
 }
 
+TEST_F(HelpersTest, GetRangesCoalescesNearbyRangesAndAnswersInOrder) {
+  const std::string data = RandomBytes(10'000, 31);
+  ASSERT_THAT(memory_->Put("obj", Bytes::FromString(data), {}), IsOk());
+  const std::vector<ByteRange> ranges = {
+      ByteRange::Bounded(250, 300),   ByteRange::Suffix(50),       ByteRange::Bounded(100, 200),
+      ByteRange::Bounded(9000, 9100), ByteRange::Bounded(5, 5),    ByteRange::From(9990),
+      ByteRange::Bounded(150, 160),   ByteRange::Bounded(100, 200)};
+  store_->ResetCalls();
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto got, GetRanges(*store_, "obj", ranges, {.coalesce_gap = 100, .max_fetch = 1000}));
+  ASSERT_EQ(got.size(), ranges.size());
+  const std::vector<std::string> want = {data.substr(250, 50),
+                                         data.substr(9950, 50),
+                                         data.substr(100, 100),
+                                         data.substr(9000, 100),
+                                         "",
+                                         data.substr(9990, 10),
+                                         data.substr(150, 10),
+                                         data.substr(100, 100)};
+  for (size_t i = 0; i < ranges.size(); ++i) EXPECT_EQ(got[i].ToString(), want[i]) << i;
+  // [100, 300), [9000, 9100) and [9950, 10000): three GETs after one HEAD.
+  EXPECT_EQ(store_->calls(Op::kHead), 1);
+  EXPECT_EQ(store_->calls(Op::kGet), 3);
+}
+
+TEST_F(HelpersTest, GetRangesBoundsEachFetch) {
+  const std::string data = RandomBytes(3000, 32);
+  ASSERT_THAT(memory_->Put("obj", Bytes::FromString(data), {}), IsOk());
+  const std::vector<ByteRange> ranges = {ByteRange::Bounded(0, 600), ByteRange::Bounded(600, 1200),
+                                         ByteRange::Bounded(0, 2500)};
+  store_->ResetCalls();
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto got, GetRanges(*store_, "obj", ranges, {.max_fetch = 1000}));
+  EXPECT_EQ(got[0].ToString(), data.substr(0, 600));
+  EXPECT_EQ(got[1].ToString(), data.substr(600, 600));
+  EXPECT_EQ(got[2].ToString(), data.substr(0, 2500));
+  // [0, 600) then [0, 2500), which [600, 1200) lies inside: a range larger than max_fetch is
+  // still fetched whole, and nothing is fetched twice beyond that.
+  EXPECT_EQ(store_->calls(Op::kGet), 2);
+}
+
+TEST_F(HelpersTest, GetRangesPinsOneVersionAndNamesBadRanges) {
+  ASSERT_THAT(memory_->Put("obj", Bytes::FromString(RandomBytes(100, 33)), {}), IsOk());
+  EXPECT_THAT(GetRanges(*store_, "obj", std::vector<ByteRange>{ByteRange::Bounded(200, 210)}),
+              StatusIs(StatusCode::kOutOfRange, HasSubstr("obj")));
+  EXPECT_THAT(GetRanges(*store_, "missing", std::vector<ByteRange>{ByteRange::Full()}),
+              StatusIs(StatusCode::kNotFound));
+  // The object is replaced between the HEAD and the GETs: the read fails instead of mixing.
+  store_->OnGet(
+      [&](std::string_view key, const GetOptions& options) -> std::optional<Result<GetResult>> {
+        if (!options.head) (void)memory_->Put(key, Bytes::FromString("replaced"), {});
+        return std::nullopt;
+      });
+  EXPECT_THAT(GetRanges(*store_, "obj", std::vector<ByteRange>{ByteRange::Bounded(0, 10)}),
+              StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(GetRanges(*store_, "obj", std::vector<ByteRange>{}, {.max_concurrency = 0}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("max_concurrency 0")));
+}
+
 }  // namespace
 }  // namespace depot::object

@@ -19,6 +19,7 @@
 #include "depot/object/backend_util.h"
 #include "depot/object/buffered_upload.h"
 #include "depot/object/helpers.h"
+#include "depot/object/object_reader.h"
 #include "depot/object/open.h"
 #include "depot/object/s3/client.h"
 #include "depot/object/s3/testing/fault_proxy.h"
@@ -319,6 +320,39 @@ TEST_F(S3FaultTest, ResumesADownloadCutMidBody) {
   ASSERT_THAT(got, IsOk());
   EXPECT_EQ(got->data.view(), std::string_view(data).substr(1000, 1'999'000));
   EXPECT_GE(proxy_->stats().faults, 3u);
+}
+
+TEST_F(S3FaultTest, ParallelAndMultiRangeReadsSurviveCutBodies) {
+  const std::string data = RandomBytes(6 << 20, 3);
+  ASSERT_THAT(store_->Put("big", Bytes::Copy(data), {}), IsOk());
+  ASSERT_THAT(
+      proxy_->SetRandomFaults(7, 0.3, {{.kind = FaultKind::kCutResponseBody, .method = "GET"}}),
+      IsOk());
+  // Parallel chunked download: 24 chunks of 256 KiB, 4 in flight, bytes in order.
+  auto reader = ObjectReader::Open(
+      *store_, "big", {.chunk_size = 256 << 10, .read_ahead = 6, .max_concurrency = 4});
+  ASSERT_THAT(reader, IsOk());
+  std::string whole;
+  std::string buffer(100'000, '\0');
+  for (;;) {
+    auto n = (*reader)->Read(buffer.data(), buffer.size());
+    ASSERT_THAT(n, IsOk());
+    if (*n == 0) break;
+    whole.append(buffer.data(), *n);
+  }
+  EXPECT_TRUE(whole == data) << "parallel download differs";
+  // Multi-range read: nearby ranges coalesce, far ones are fetched apart, in parallel.
+  const std::vector<ByteRange> ranges = {
+      ByteRange::Bounded(5 << 20, (5 << 20) + 10), ByteRange::Bounded(10, 100'000),
+      ByteRange::Bounded(200'000, 300'000), ByteRange::Suffix(4096)};
+  auto parts = GetRanges(*store_, "big", ranges, {.coalesce_gap = 128 << 10});
+  ASSERT_THAT(parts, IsOk());
+  EXPECT_EQ((*parts)[0].view(), std::string_view(data).substr(5 << 20, 10));
+  EXPECT_EQ((*parts)[1].view(), std::string_view(data).substr(10, 99'990));
+  EXPECT_EQ((*parts)[2].view(), std::string_view(data).substr(200'000, 100'000));
+  EXPECT_EQ((*parts)[3].view(), std::string_view(data).substr(data.size() - 4096));
+  proxy_->ClearFaults();
+  EXPECT_GE(proxy_->stats().faults, 1u);
 }
 
 TEST_F(S3FaultTest, AResumedReadNeverSplicesTwoVersions) {
