@@ -1,10 +1,15 @@
 #include "depot/object/s3/client.h"
 
 #include <fmt/format.h>
+#include <strings.h>
 
+#include <algorithm>
+#include <optional>
 #include <thread>
 #include <utility>
 
+#include "depot/core/base64.h"
+#include "depot/core/md5.h"
 #include "depot/object/s3/xml.h"
 
 namespace depot::object::s3 {
@@ -112,9 +117,25 @@ Result<HttpResponse> S3Client::Attempt(const S3Request& request, std::string_vie
 }
 
 Result<HttpResponse> S3Client::Execute(const S3Request& request, std::string_view subject) {
+  // An unsigned payload is covered by nothing else: Content-MD5 lets the service refuse a body
+  // damaged on the way (BadDigest, retried). A signed one is checked against its SHA-256.
+  std::optional<S3Request> with_md5;
+  if (!options_.sign_payload && !request.body.empty() &&
+      std::none_of(request.headers.begin(), request.headers.end(), [](const Header& h) {
+        return strcasecmp(h.first.c_str(), "Content-MD5") == 0;
+      })) {
+    with_md5 = request;
+    Md5 md5;
+    md5.Update(request.body.view());
+    const auto digest = md5.Finish();
+    with_md5->headers.emplace_back(
+        "Content-MD5",
+        Base64Encode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size())));
+  }
+  const S3Request& sent = with_md5 ? *with_md5 : request;
   Backoff backoff(options_.retry);
   while (true) {
-    Result<HttpResponse> result = Attempt(request, subject);
+    Result<HttpResponse> result = Attempt(sent, subject);
     if (result.ok() || !request.retry || request.sink != nullptr || !IsRetryable(result.status())) {
       return result;
     }

@@ -383,6 +383,23 @@ TEST_F(S3FaultTest, CorruptBodiesAreNeverReturnedOrStored) {
   Inject({.kind = FaultKind::kCorruptResponseBody, .method = "GET"});
   EXPECT_EQ(ReadAll(*store_, "c"), data);
   EXPECT_EQ(proxy_->stats().faults, 2u);
+
+  // Unsigned payloads carry Content-MD5 instead: the service refuses the damaged body (BadDigest)
+  // and the part is sent again.
+  S3StoreOptions options = TestOptions(env_, store_->bucket(), proxy_->endpoint());
+  options.sign_payload = false;
+  auto unsigned_store = S3Store::Open(options);
+  ASSERT_THAT(unsigned_store, IsOk());
+  auto id = (*unsigned_store)->CreateMultipart("u", {});
+  ASSERT_THAT(id, IsOk());
+  Inject({.kind = FaultKind::kCorruptRequestBody, .method = "PUT"});
+  auto part = (*unsigned_store)->PutPart("u", *id, 1, Bytes::Copy(data));
+  ASSERT_THAT(part, IsOk());
+  EXPECT_EQ(part->etag, Md5::HexOf(data));
+  std::vector<PartInfo> parts = {*part};
+  ASSERT_THAT((*unsigned_store)->CompleteMultipart("u", *id, parts), IsOk());
+  EXPECT_EQ(ReadAll(*store_, "u"), data);
+  EXPECT_EQ(proxy_->stats().faults, 3u);
 }
 
 TEST_F(S3FaultTest, ServerErrorsAreRetriedWithinBounds) {
