@@ -65,7 +65,7 @@ buckets=()  # every bucket this run made (or tried to make), removed at exit
 cleanup() {
   local rc=$?
   if ((${#buckets[@]} > 0)); then
-    "$python_bin" "$work/s3util.py" cleanup "${buckets[@]}" >&2 ||
+    py_ cleanup "${buckets[@]}" >&2 ||
       echo "s3_interop_test: cleanup of ${buckets[*]} failed" >&2
   fi
   rm -rf "$work"
@@ -300,7 +300,7 @@ stdout_has() { grep -qF -- "$1" "$out" || { fail "stdout lacks \"$1\""; show_out
 stderr_has() { grep -qF -- "$1" "$err" || { fail "stderr lacks \"$1\""; show_output; }; }
 
 # A field of `depot stat` output in $out: "etag", "content type", ...
-stat_field() { sed -n "s/^$1: *//p" "$out" | head -n 1; }
+stat_field() { sed -n "/^$1: */{s///p;q}" "$out"; }
 
 # The keys of a `depot ls` listing in $out, one a line, in its order (objects only).
 ls_keys() { grep -v '^ *PRE ' "$out" | sed -E 's/^[0-9-]+ [0-9:]+ +[0-9]+ //' || true; }
@@ -523,7 +523,7 @@ case3() {
     elif [[ -z "$end" ]]; then
       tail -c +"$((start + 1))" a20.bin >want.range
     else
-      tail -c +"$((start + 1))" a20.bin | head -c "$((end - start))" >want.range
+      head -c "$end" a20.bin | tail -c "$((end - start))" >want.range
     fi
     same "$out" want.range "depot cat --range $r of the awscli object"
   done
