@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "depot/core/executor.h"
+#include "depot/core/unique_fd.h"
 #include "depot/object/backend_util.h"
 
 namespace depot::object {
@@ -34,28 +35,6 @@ uint64_t NextPartSize(const PartSizePolicy& policy, size_t parts_shipped) {
   for (size_t i = 0; i < parts_shipped && size < policy.max(); ++i) size *= 2;
   return std::min(size, policy.max());
 }
-
-// Closes a file descriptor when it goes out of scope, unless released.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Closes now and reports the error close() gives (it matters on network filesystems).
-  Status Close(std::string_view what) {
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return ErrnoToStatus(errno, what);
-    return Status::Ok();
-  }
-
- private:
-  int fd_;
-};
 
 // Reads until `n` bytes or end of file; returns how many were read.
 Result<size_t> ReadFull(int fd, char* out, size_t n, const std::filesystem::path& path) {
@@ -88,7 +67,7 @@ Status WriteFull(int fd, const char* data, size_t n, const std::filesystem::path
 Status SyncDirectory(const std::filesystem::path& dir) {
   const int raw = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (raw < 0) return ErrnoToStatus(errno, fmt::format("open directory {}", dir.string()));
-  Fd fd(raw);
+  UniqueFd fd(raw);
   if (::fsync(fd.get()) != 0) {
     return ErrnoToStatus(errno, fmt::format("fsync directory {}", dir.string()));
   }
@@ -96,7 +75,7 @@ Status SyncDirectory(const std::filesystem::path& dir) {
 }
 
 // Writes everything `reader` has into the open file `fd`, then fsyncs and closes it.
-Status DownloadInto(ObjectReader& reader, Fd& fd, const std::filesystem::path& path,
+Status DownloadInto(ObjectReader& reader, UniqueFd& fd, const std::filesystem::path& path,
                     uint64_t chunk_size) {
   const size_t buffer_size = static_cast<size_t>(std::min<uint64_t>(chunk_size, 4 << 20));
   std::unique_ptr<char[]> buffer(new char[buffer_size]);
@@ -121,7 +100,7 @@ Result<PutResult> PutFile(ObjectStore& store, std::string_view key,
                           const std::filesystem::path& path, BufferedUploadOptions options) {
   const int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (raw < 0) return ErrnoToStatus(errno, fmt::format("open {}", path.string()));
-  Fd fd(raw);
+  UniqueFd fd(raw);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
     return ErrnoToStatus(errno, fmt::format("stat {}", path.string()));
@@ -163,7 +142,7 @@ Status GetToFile(ObjectStore& store, std::string_view key, const std::filesystem
       dir / ("." + path.filename().string() + ".depot-" + RandomHexId() + ".tmp");
   const int raw = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (raw < 0) return ErrnoToStatus(errno, fmt::format("create {}", temp.string()));
-  Fd fd(raw);
+  UniqueFd fd(raw);
   Status status = DownloadInto(*reader, fd, temp, chunk_size);
   if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
     status = ErrnoToStatus(errno, fmt::format("rename {} to {}", temp.string(), path.string()));

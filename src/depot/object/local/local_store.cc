@@ -117,7 +117,6 @@ using local_internal::OpenBeneath;
 using local_internal::ReadAt;
 using local_internal::ReadDirectory;
 using local_internal::RemoveTree;
-using local_internal::UniqueFd;
 using local_internal::WriteAll;
 
 namespace {

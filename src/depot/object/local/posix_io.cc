@@ -46,11 +46,6 @@ int64_t CopyWithReadWrite(int in, uint64_t in_offset, int out, uint64_t size) {
 
 }  // namespace
 
-void UniqueFd::Reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 int OpenBeneath(int dirfd, const char* path, int flags, mode_t mode) {
   struct open_how how = {};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);

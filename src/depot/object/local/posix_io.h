@@ -1,5 +1,5 @@
-// Small POSIX helpers for the local object store (local_store.cc): an owning file descriptor, the
-// confined openat2() lookup, loops that finish short reads and writes, and directory reading.
+// Small POSIX helpers for the local object store (local_store.cc): the confined openat2() lookup,
+// loops that finish short reads and writes, and directory reading.
 //
 // Each function reports failure the POSIX way (-1 with errno set, or an errno value returned) so
 // that the caller, who knows which key it is working on, turns it into a Status naming the key.
@@ -15,32 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include "depot/core/unique_fd.h"
+
 namespace depot::object::local_internal {
-
-// Owns one file descriptor and closes it on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() { Reset(); }
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Reset();
-
- private:
-  int fd_ = -1;
-};
 
 // openat2(dirfd, path, flags | O_CLOEXEC) resolved strictly beneath `dirfd` and refusing symbolic
 // links on every component (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS). Returns the descriptor, or -1

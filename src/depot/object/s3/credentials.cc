@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "depot/core/unique_fd.h"
 #include "depot/object/backend_util.h"
 
 namespace depot::object::s3 {
@@ -120,24 +121,10 @@ Result<IniSections> ParseIni(std::string_view path, std::string_view text) {
   return sections;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // The file's contents; nullopt when it does not exist. A FIFO or device is refused rather than
 // read (O_NONBLOCK keeps open() of a FIFO from waiting for a writer).
 Result<std::optional<std::string>> ReadAwsFile(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) {
     if (errno == ENOENT || errno == ENOTDIR) return std::optional<std::string>();
     return ErrnoToStatus(errno, fmt::format("AWS file {}", QuoteKey(path)));

@@ -42,6 +42,8 @@
 #include <utility>
 
 #include "depot/core/split_mix64.h"
+#include "depot/core/unique_fd.h"
+#include "depot/object/s3/xml.h"
 
 namespace depot::object::s3::testing {
 namespace {
@@ -54,32 +56,6 @@ constexpr int kMaxInterimResponses = 16;
 // Backstops against a peer that stops moving; a stop never waits for them.
 constexpr std::chrono::milliseconds kIoTimeout{60'000};
 constexpr std::chrono::milliseconds kConnectTimeout{5'000};
-
-// A socket, closed on destruction.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { Reset(); }
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -323,29 +299,6 @@ std::string_view ReasonPhrase(int status) {
   }
 }
 
-std::string XmlEscape(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // A complete response made by the proxy itself.
 std::string MakeResponse(int status, std::string_view content_type, std::string_view body,
                          bool keep_alive, bool head_request) {
@@ -361,7 +314,7 @@ std::string S3ErrorResponse(const Fault& fault, const Request& request, bool kee
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>injected by "
       "depot's FaultProxy</Message><Resource>{}</Resource><RequestId>depot-fault-proxy"
       "</RequestId></Error>",
-      fault.code, XmlEscape(request.target));
+      fault.code, s3::XmlEscape(request.target));
   return MakeResponse(fault.status, "application/xml", body, keep_alive, request.method == "HEAD");
 }
 
@@ -380,7 +333,7 @@ class Peer {
  public:
   Peer(std::string_view role, int stop_fd) : role_(role), stop_fd_(stop_fd) {}
 
-  void Attach(Fd fd) {
+  void Attach(UniqueFd fd) {
     fd_ = std::move(fd);
     buffer_.clear();
   }
@@ -554,7 +507,7 @@ class Peer {
 
   std::string_view role_;
   int stop_fd_;
-  Fd fd_;
+  UniqueFd fd_;
   std::string buffer_;
 };
 
@@ -608,7 +561,8 @@ std::string_view FaultKindName(FaultKind kind) {
 
 class FaultProxy::Impl {
  public:
-  Impl(sockaddr_in upstream, std::string upstream_name, Fd listener, Fd stop, uint16_t port)
+  Impl(sockaddr_in upstream, std::string upstream_name, UniqueFd listener, UniqueFd stop,
+       uint16_t port)
       : upstream_(upstream),
         upstream_name_(std::move(upstream_name)),
         listener_(std::move(listener)),
@@ -678,20 +632,20 @@ class FaultProxy::Impl {
 
   void AcceptLoop();
   void JoinFinished();
-  void Serve(uint64_t id, Fd socket);
+  void Serve(uint64_t id, UniqueFd socket);
   // Relays one request and its response. Returns whether the connection stays open.
   Result<bool> Exchange(Peer& client, Peer& upstream);
   // The response to `request` from the upstream, after relaying any interim (1xx) ones.
   Result<Response> ReadFinalResponse(Peer& upstream, Peer& client, const Request& request);
-  Result<Fd> ConnectUpstream();
+  Result<UniqueFd> ConnectUpstream();
   std::optional<Fault> TakeFault(std::string_view method, std::string_view target);
   // Waits `delay`; false if the proxy began stopping meanwhile.
   bool Sleep(std::chrono::milliseconds delay);
 
   const sockaddr_in upstream_;
   const std::string upstream_name_;  // "upstream 127.0.0.1:7480", for messages
-  const Fd listener_;
-  const Fd stop_;  // eventfd; readable once the destructor runs
+  const UniqueFd listener_;
+  const UniqueFd stop_;  // eventfd; readable once the destructor runs
   const uint16_t port_;
 
   mutable std::mutex mu_;
@@ -715,7 +669,7 @@ void FaultProxy::Impl::AcceptLoop() {
     JoinFinished();
     if (fds[1].revents != 0) return;
     if (n <= 0 || (fds[0].revents & POLLIN) == 0) continue;
-    Fd socket(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    UniqueFd socket(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!socket.valid()) continue;
     SetNoDelay(socket.get());
     std::lock_guard lock(mu_);
@@ -745,7 +699,7 @@ void FaultProxy::Impl::JoinFinished() {
   for (std::thread& thread : done) thread.join();
 }
 
-void FaultProxy::Impl::Serve(uint64_t id, Fd socket) {
+void FaultProxy::Impl::Serve(uint64_t id, UniqueFd socket) {
   {
     Peer client("client", stop_.get());
     Peer upstream("upstream", stop_.get());
@@ -786,8 +740,8 @@ bool FaultProxy::Impl::Sleep(std::chrono::milliseconds delay) {
   return !cv_.wait_for(lock, delay, [this] { return stopping_; });
 }
 
-Result<Fd> FaultProxy::Impl::ConnectUpstream() {
-  Fd socket(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+Result<UniqueFd> FaultProxy::Impl::ConnectUpstream() {
+  UniqueFd socket(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!socket.valid()) return ErrnoToStatus(errno, "socket for the upstream");
   if (::connect(socket.get(), reinterpret_cast<const sockaddr*>(&upstream_), sizeof(upstream_)) !=
           0 &&
@@ -856,7 +810,7 @@ Result<bool> FaultProxy::Impl::Exchange(Peer& client, Peer& upstream) {
   if (is(FaultKind::kDelay) && !Sleep(fault->delay)) return false;
 
   if (!upstream.open()) {
-    Result<Fd> socket = ConnectUpstream();
+    Result<UniqueFd> socket = ConnectUpstream();
     if (!socket.ok()) {
       // The body is read first: closing a socket with unread bytes resets the connection, and
       // the client might never see the answer.
@@ -925,7 +879,7 @@ Result<std::unique_ptr<FaultProxy>> FaultProxy::Start(std::string upstream_host,
     return InvalidArgumentError(fmt::format("upstream {}: port 0", upstream_host));
   }
 
-  Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!listener.valid()) return ErrnoToStatus(errno, "socket for the fault proxy");
   sockaddr_in local{};
   local.sin_family = AF_INET;
@@ -939,7 +893,7 @@ Result<std::unique_ptr<FaultProxy>> FaultProxy::Start(std::string upstream_host,
   if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&local), &size) != 0) {
     return ErrnoToStatus(errno, "getsockname (fault proxy)");
   }
-  Fd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop.valid()) return ErrnoToStatus(errno, "eventfd (fault proxy)");
 
   auto impl =
