@@ -22,6 +22,7 @@
 #include <exception>
 
 #include "depot/core/byte_buffer.h"
+#include "depot/core/no_throw.h"
 #include "depot/object/backend_util.h"
 
 namespace depot::object {
@@ -141,14 +142,8 @@ void BufferedUpload::Impl::UploadPart(int number, Bytes part) {
   const uint64_t size = part.size();
   // A store that throws (bad_alloc, say) must still count the part as done, or Finish would wait
   // for it for ever: the exception becomes the upload's error.
-  Result<PartInfo> info = InternalError("part upload did not run");
-  try {
-    info = store_.PutPart(key_, upload_id_, number, std::move(part));
-  } catch (const std::exception& e) {
-    info = InternalError(fmt::format("PutPart threw: {}", e.what()));
-  } catch (...) {
-    info = InternalError("PutPart threw a non-standard exception");
-  }
+  Result<PartInfo> info = CallNoThrow(
+      "PutPart", [&] { return store_.PutPart(key_, upload_id_, number, std::move(part)); });
   std::lock_guard lock(mu_);
   if (info.ok()) {
     done_.push_back(*info);

@@ -27,23 +27,12 @@
 
 #include "depot/core/byte_buffer.h"
 #include "depot/core/executor.h"
+#include "depot/core/no_throw.h"
 #include "depot/object/backend_util.h"
 #include "depot/object/stream/stream_layout.h"
 
 namespace depot::object {
 namespace {
-
-// Runs a store call; an exception from the store becomes kInternal instead of crossing threads.
-template <typename T, typename F>
-Result<T> Guarded(F&& call) {
-  try {
-    return call();
-  } catch (const std::exception& e) {
-    return InternalError(fmt::format("store call threw: {}", e.what()));
-  } catch (...) {
-    return InternalError("store call threw a non-standard exception");
-  }
-}
 
 std::string Seconds(Clock::duration d) {
   return fmt::format("{:.3f} s", std::chrono::duration<double>(d).count());
@@ -121,7 +110,7 @@ class StreamReader::Impl {
 };
 
 Result<std::optional<GetResult>> StreamReader::Impl::GetIfExists(const std::string& object_key) {
-  Result<GetResult> got = Guarded<GetResult>([&] { return store_.Get(object_key, {}); });
+  Result<GetResult> got = CallNoThrow("store call", [&] { return store_.Get(object_key, {}); });
   if (got.ok()) return std::optional<GetResult>(*std::move(got));
   if (got.status().code() == StatusCode::kNotFound) return std::optional<GetResult>();
   return got.status().WithContext(
@@ -249,7 +238,7 @@ Result<Bytes> StreamReader::Impl::FetchPiece(const Piece& piece) {
   const std::string part_key = stream::PartKey(key_, piece.part);
   GetOptions options;
   options.range = ByteRange::Bounded(piece.from, piece.to);
-  Result<GetResult> got = Guarded<GetResult>([&] { return store_.Get(part_key, options); });
+  Result<GetResult> got = CallNoThrow("store call", [&] { return store_.Get(part_key, options); });
   if (!got.ok()) {
     return got.status().WithContext(fmt::format("stream {}: reading bytes [{}, {}) of part {}",
                                                 Quoted(), piece.from, piece.to,

@@ -46,24 +46,12 @@
 
 #include "depot/core/byte_buffer.h"
 #include "depot/core/executor.h"
+#include "depot/core/no_throw.h"
 #include "depot/object/backend_util.h"
 #include "depot/object/stream/stream_layout.h"
 
 namespace depot::object {
 namespace {
-
-// Runs a store call that returns a Status. A store that throws (bad_alloc, say) must not take an
-// upload thread down with it: the exception becomes kInternal.
-template <typename F>
-Status Guarded(F&& call) {
-  try {
-    return call();
-  } catch (const std::exception& e) {
-    return InternalError(fmt::format("store call threw: {}", e.what()));
-  } catch (...) {
-    return InternalError("store call threw a non-standard exception");
-  }
-}
 
 constexpr uint32_t kMaxIndexSegmentEntries = 1 << 20;
 
@@ -193,8 +181,9 @@ Status StreamUpload::Impl::Begin() {
   PutOptions put;
   if (store_.capabilities().conditional_put) put.mode = PutMode::kCreate;
   const std::string index_key = stream::IndexKey(key_, 0);
-  Status created = Guarded(
-      [&] { return store_.Put(index_key, stream::EncodeIndexSegment(segment_), put).status(); });
+  Status created = CallNoThrow("store call", [&] {
+    return store_.Put(index_key, stream::EncodeIndexSegment(segment_), put).status();
+  });
   if (!created.ok()) {
     return created.WithContext(
         fmt::format("starting stream {}: writing {}", Quoted(), QuoteKey(index_key)));
@@ -266,7 +255,8 @@ Status StreamUpload::Impl::Ship(Bytes part) {
 void StreamUpload::Impl::PutPart(uint64_t number, Bytes data) {
   const uint64_t size = data.size();
   const std::string part_key = stream::PartKey(key_, number);
-  Status put = Guarded([&] { return store_.Put(part_key, std::move(data)).status(); });
+  Status put =
+      CallNoThrow("store call", [&] { return store_.Put(part_key, std::move(data)).status(); });
   std::lock_guard lock(mu_);
   Pending& pending = pending_[static_cast<size_t>(number - indexed_parts_)];
   if (put.ok()) {
@@ -324,8 +314,9 @@ Status StreamUpload::Impl::AppendToIndex(const std::vector<uint64_t>& ends) {
 
 Status StreamUpload::Impl::PutSegment() {
   const std::string index_key = stream::IndexKey(key_, segment_.number);
-  Status put =
-      Guarded([&] { return store_.Put(index_key, stream::EncodeIndexSegment(segment_)).status(); });
+  Status put = CallNoThrow("store call", [&] {
+    return store_.Put(index_key, stream::EncodeIndexSegment(segment_)).status();
+  });
   if (!put.ok()) {
     return put.WithContext(
         fmt::format("stream {}: writing index segment {} ({} parts, through "
@@ -407,8 +398,9 @@ Result<StreamSummary> StreamUpload::Impl::Finish() {
                                       .parts = next_part_,
                                       .index_segment_entries = options_.index_segment_entries};
   const std::string complete_key = stream::CompleteKey(key_);
-  Status put = Guarded(
-      [&] { return store_.Put(complete_key, stream::EncodeCompleteMarker(marker)).status(); });
+  Status put = CallNoThrow("store call", [&] {
+    return store_.Put(complete_key, stream::EncodeCompleteMarker(marker)).status();
+  });
   if (!put.ok()) {
     Status error = Fail(put.WithContext(
         fmt::format("stream {}: writing the completion marker {} ({} bytes in {} parts)", Quoted(),
@@ -441,8 +433,9 @@ Status StreamUpload::Impl::Cleanup() {
   buffer_ = ByteBuffer();
   const std::string reason = abort_reason_ ? *abort_reason_ : PendingError().ToString();
   const std::string aborted_key = stream::AbortedKey(key_);
-  Status marker =
-      Guarded([&] { return store_.Put(aborted_key, stream::EncodeAbortMarker(reason)).status(); });
+  Status marker = CallNoThrow("store call", [&] {
+    return store_.Put(aborted_key, stream::EncodeAbortMarker(reason)).status();
+  });
   if (!marker.ok()) {
     marker = marker.WithContext(
         fmt::format("stream {}: writing the abort marker {}", Quoted(), QuoteKey(aborted_key)));
@@ -457,7 +450,7 @@ Status StreamUpload::Impl::DeleteWritten() {
   std::vector<std::string> keys;
   Status first_error;
   auto flush = [&] {
-    Status deleted = Guarded([&] {
+    Status deleted = CallNoThrow("store call", [&] {
       std::vector<Status> statuses = store_.DeleteMany(keys);
       for (size_t i = 0; i < statuses.size() && i < keys.size(); ++i) {
         if (!statuses[i].ok())
