@@ -27,8 +27,11 @@
 # Exit status: 0 all passed, 1 a check failed, 77 skipped.
 set -euo pipefail
 
-usage="usage: s3_interop_test.sh path/to/depot"
-depot="${1:?$usage}"
+if [[ $# -ne 1 ]]; then
+  echo "usage: s3_interop_test.sh path/to/depot" >&2
+  exit 2
+fi
+depot="$1"
 [[ -x "$depot" ]] || { echo "s3_interop_test: $depot is not an executable" >&2; exit 1; }
 depot="$(cd "$(dirname "$depot")" && pwd)/$(basename "$depot")"
 
@@ -119,6 +122,7 @@ import sys
 
 import boto3
 import botocore.config
+import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 
 MIB = 1024 * 1024
@@ -143,15 +147,26 @@ def client():
 
 
 def get(bucket, *pairs):
-    """get BUCKET KEY OUT [KEY OUT]...: writes OUT.dl (download_fileobj), OUT.go (get_object)."""
+    """get BUCKET KEY OUT [KEY OUT]...: writes OUT.dl (download_fileobj), OUT.go (get_object).
+
+    A key that fails leaves no file and an error on stderr; the others are still read."""
     s3 = client()
+    failed = False
     for key, out in zip(pairs[0::2], pairs[1::2]):
-        with open(out + ".dl", "wb") as f:
-            s3.download_fileobj(bucket, key, f)
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        with open(out + ".go", "wb") as f:
-            for chunk in iter(lambda: body.read(MIB), b""):
-                f.write(chunk)
+        for path, how in ((out + ".dl", "download_fileobj"), (out + ".go", "get_object")):
+            try:
+                with open(path, "wb") as f:
+                    if how == "download_fileobj":
+                        s3.download_fileobj(bucket, key, f)
+                    else:
+                        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+                        for chunk in iter(lambda: body.read(MIB), b""):
+                            f.write(chunk)
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+                failed = True
+                os.remove(path)
+                print(f"{how} {key!r}: {e}", file=sys.stderr)
+    sys.exit(1 if failed else 0)
 
 
 def list_keys(bucket, prefix=""):
@@ -290,9 +305,16 @@ same() {
   fi
 }
 
-# expect_eq GOT WANT WHAT
+# expect_eq GOT WANT WHAT (several lines: the diff is shown, "-" expected, "+" got)
 expect_eq() {
-  [[ "$1" == "$2" ]] || fail "$3: got \"$1\", expected \"$2\""
+  [[ "$1" == "$2" ]] && return 0
+  if [[ "$1" == *$'\n'* || "$2" == *$'\n'* ]]; then
+    fail "$3 differ (- expected, + got):"
+    { diff -u <(printf '%s\n' "$2") <(printf '%s\n' "$1") || true; } | tail -n +4 |
+      sed 's/^/      /' >&2
+  else
+    fail "$3: got \"$1\", expected \"$2\""
+  fi
 }
 
 # stdout_has TEXT / stderr_has TEXT (fixed strings).
@@ -572,7 +594,9 @@ case4() {
 
   run depot 1 rb "s3://$b"; when_ok stderr_has "BucketNotEmpty"
   grep -qF "s3://$b" "$err" || { fail "depot rb: the error does not name s3://$b"; show_output; }
-  run aws 0 s3api head-bucket --bucket "$b"
+  run aws 0 s3api list-objects-v2 --bucket "$b" --output json
+  expect_eq "$(json_keys)" "$(printf '%s\n' "stays/five.bin" "stays/with space+plus.bin")" \
+    "aws list-objects-v2 after the refused depot rb"
   run depot 0 rb --force "s3://$b"; when_ok stdout_has "remove_bucket: s3://$b"
   run aws ! s3api head-bucket --bucket "$b"; when_ok stderr_has "404"
   case_end

@@ -24,6 +24,7 @@
 
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
+#include "depot/object/s3/testing/gateway.h"
 
 namespace depot::object::s3::testing {
 namespace {
@@ -730,15 +731,9 @@ TEST_F(FaultProxyTest, RefusesBadFaultsAndUpstreams) {
 }
 
 TEST(FaultProxyUpstreamTest, UnreachableUpstreamGets502) {
-  // A port nobody listens on: bound, never listened on, closed at the end of the test.
-  const int placeholder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof(address);
-  ASSERT_EQ(::bind(placeholder, reinterpret_cast<sockaddr*>(&address), size), 0);
-  ASSERT_EQ(::getsockname(placeholder, reinterpret_cast<sockaddr*>(&address), &size), 0);
-  const uint16_t port = ntohs(address.sin_port);
+  // A port nobody listens on, for the length of the test.
+  DEPOT_ASSERT_OK_AND_ASSIGN(const RefusingPort refusing, ReserveRefusingPort());
+  const uint16_t port = refusing.port;
   {
     DEPOT_ASSERT_OK_AND_ASSIGN(auto proxy, FaultProxy::Start("localhost", port));
     Client client(proxy->endpoint());
@@ -747,7 +742,6 @@ TEST(FaultProxyUpstreamTest, UnreachableUpstreamGets502) {
     EXPECT_EQ(reply.status, 502);
     EXPECT_THAT(reply.body, HasSubstr("upstream 127.0.0.1:" + std::to_string(port)));
   }
-  ::close(placeholder);
 }
 
 TEST(FaultProxyShutdownTest, DestructorIsPromptWithIdleBusyAndDelayedConnections) {

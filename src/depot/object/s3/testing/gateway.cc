@@ -1,9 +1,12 @@
 #include "depot/object/s3/testing/gateway.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -160,6 +163,21 @@ Status WaitForGateway(const GatewayEnv& gateway, std::chrono::seconds timeout) {
     // Polling a separate process: there is nothing to wait on but time.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+Result<RefusingPort> ReserveRefusingPort() {
+  RefusingPort reserved{UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), 0};
+  if (!reserved.socket.valid()) return ErrnoToStatus(errno, "socket");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(address);
+  if (::bind(reserved.socket.get(), reinterpret_cast<sockaddr*>(&address), size) != 0 ||
+      ::getsockname(reserved.socket.get(), reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+    return ErrnoToStatus(errno, "binding a loopback port");
+  }
+  reserved.port = ntohs(address.sin_port);
+  return reserved;
 }
 
 }  // namespace depot::object::s3::testing

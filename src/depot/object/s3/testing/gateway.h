@@ -22,10 +22,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
+#include "depot/core/result.h"
 #include "depot/core/status.h"
+#include "depot/core/unique_fd.h"
 
 namespace depot::object::s3::testing {
 
@@ -57,6 +60,14 @@ Status RestartGateway(const GatewayEnv& gateway);
 // kDeadlineExceeded naming the endpoint and the last error when it has not within `timeout`;
 // kInvalidArgument for an endpoint that is not http://host:port.
 Status WaitForGateway(const GatewayEnv& gateway, std::chrono::seconds timeout);
+
+// A loopback port that refuses connections for as long as the returned socket lives: bound, never
+// listened on, so no other process can take it meanwhile.
+struct RefusingPort {
+  UniqueFd socket;
+  uint16_t port = 0;
+};
+Result<RefusingPort> ReserveRefusingPort();
 
 }  // namespace depot::object::s3::testing
 

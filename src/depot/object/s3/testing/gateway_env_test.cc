@@ -120,21 +120,13 @@ TEST_F(GatewayEnvTest, RestartRunsTheScriptWithTheClustersDirectory) {
 }
 
 TEST_F(GatewayEnvTest, WaitForGatewayGivesUpAtTheDeadline) {
-  // A port that is bound but not listening refuses connections.
-  const int placeholder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof(address);
-  ASSERT_EQ(::bind(placeholder, reinterpret_cast<sockaddr*>(&address), size), 0);
-  ASSERT_EQ(::getsockname(placeholder, reinterpret_cast<sockaddr*>(&address), &size), 0);
-  const std::string endpoint = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  DEPOT_ASSERT_OK_AND_ASSIGN(const RefusingPort refusing, ReserveRefusingPort());
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(refusing.port);
 
   const auto start = std::chrono::steady_clock::now();
   EXPECT_THAT(WaitForGateway({.endpoint = endpoint}, std::chrono::seconds(1)),
               StatusIs(StatusCode::kDeadlineExceeded, HasSubstr(endpoint)));
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
-  ::close(placeholder);
 
   EXPECT_THAT(WaitForGateway({.endpoint = "s3://bucket"}, std::chrono::seconds(1)),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("s3://bucket")));
