@@ -155,6 +155,9 @@ osd memory target = 939524096
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port
 rgw data = $ceph_dir/rgw
 rgw thread pool size = 64
+# Virtual-hosted addressing: BUCKET.localhost names a bucket (curl resolves *.localhost to
+# loopback itself, so no DNS is needed).
+rgw dns name = localhost
 # Tests upload multipart objects with 1 KiB parts; S3's own minimum (5 MiB) is tested by
 # the client's part-size policy, not by the gateway.
 rgw multipart min part size = 1024

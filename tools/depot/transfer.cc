@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <memory>
 
+#include "depot/core/byte_buffer.h"
 #include "depot/object/backend_util.h"
 #include "depot/object/helpers.h"
 
@@ -228,23 +229,34 @@ Result<UploadResult> UploadFile(ObjectStore& store, std::string_view key, const 
   object::BufferedUploadOptions upload_options = UploadOptionsFor(options);
   struct stat info {};
   if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode)) {
-    upload_options.size_hint = static_cast<uint64_t>(info.st_size);  // parts sized to fit
+    const uint64_t size = static_cast<uint64_t>(info.st_size);
+    upload_options.size_hint = size;
+    if (!options.part_size) {
+      // A file of known size goes in equal parts of the policy's minimum (raised so the file fits
+      // the store's part limit): every chunk read is a whole part, shipped without a copy, and
+      // memory stays at (in flight + 1) small parts whatever the file's size.
+      const int max_parts = std::max(store.capabilities().max_parts, 1);
+      upload_options.part_size = object::PartSizePolicy::Fixed(std::max(
+          upload_options.part_size.min(),
+          (size + static_cast<uint64_t>(max_parts) - 1) / static_cast<uint64_t>(max_parts)));
+    }
   }
-  // Chunks of the policy's minimum part size: with fixed parts (--part-size) every chunk is a
-  // whole part and ships without a copy; with the geometric default, the later, larger parts are
+  // Chunks of the policy's minimum part size: with fixed parts every chunk is a whole part and
+  // ships without a copy; with the geometric policy (a pipe, say), the later, larger parts are
   // assembled from several chunks in BufferedUpload's buffer (one copy).
   const size_t chunk = static_cast<size_t>(upload_options.part_size.min());
   DEPOT_ASSIGN_OR_RETURN(auto upload,
                          object::BufferedUpload::Start(store, std::string(key), upload_options));
   for (;;) {
-    std::unique_ptr<char[]> buffer(new char[chunk]);
-    Result<size_t> got = ReadFull(fd, buffer.get(), chunk, source.string());
+    ByteBuffer buffer(chunk, ByteBuffer::Fill::kWhole);
+    Result<size_t> got = ReadFull(fd, buffer.data(), chunk, source.string());
     if (!got.ok()) {
       (void)upload->Abort();  // the read error is the one worth reporting
       return got.status();
     }
     if (*got == 0) break;
-    DEPOT_RETURN_IF_ERROR(upload->Write(Bytes::Adopt(std::move(buffer), *got)));
+    buffer.Commit(*got);
+    DEPOT_RETURN_IF_ERROR(upload->Write(std::move(buffer).Freeze()));
     if (progress != nullptr) progress->Add(*got);
     if (*got < chunk) break;
   }

@@ -18,11 +18,12 @@ constexpr size_t kMapThreshold = size_t{1} << 20;
 
 }  // namespace
 
-ByteBuffer::ByteBuffer(size_t capacity) : capacity_(capacity) {
+ByteBuffer::ByteBuffer(size_t capacity, Fill fill) : capacity_(capacity) {
   if (capacity == 0) return;
   if (capacity >= kMapThreshold) {
-    void* mapped =
-        mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const int populate = fill == Fill::kWhole ? MAP_POPULATE : 0;
+    void* mapped = mmap(nullptr, capacity, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0);
     if (mapped == MAP_FAILED) Die("cannot map memory of the requested capacity", capacity, 0);
     storage_ = std::shared_ptr<char>(static_cast<char*>(mapped),
                                      [capacity](char* p) { munmap(p, capacity); });

@@ -64,7 +64,7 @@ struct Transfer {
       to_sink = true;
       sink_status = sink->Begin(response);
     } else if (success && content_length && request->method != "HEAD") {
-      collected = ByteBuffer(*content_length);
+      collected = ByteBuffer(*content_length, ByteBuffer::Fill::kWhole);
     }
   }
 };

@@ -235,7 +235,7 @@ class GetSink final : public s3::BodySink {
       DEPOT_ASSIGN_OR_RETURN(range_, requested_.Validate(meta_.size));
       skip_ = range_.begin;
     }
-    buffer_ = ByteBuffer(range_.length());
+    buffer_ = ByteBuffer(range_.length(), ByteBuffer::Fill::kWhole);
     started_ = true;
     return Status::Ok();
   }

@@ -201,6 +201,34 @@ TEST_F(S3StoreTest, UnsignedPayloadStoreRoundTrips) {
   EXPECT_EQ(ReadAll(*store_, "u"), data);
 }
 
+TEST_F(S3StoreTest, VirtualHostedAddressingRoundTrips) {
+  // The test gateway answers BUCKET.localhost (rgw dns name = localhost in ceph-up.sh).
+  auto endpoint = Url::Parse(env_.endpoint);
+  ASSERT_THAT(endpoint, IsOk());
+  S3StoreOptions options =
+      TestOptions(env_, UniqueBucket("virtual"),
+                  fmt::format("http://localhost:{}", endpoint->port.value_or(80)));
+  options.addressing = S3Addressing::kVirtualHosted;
+  auto store = S3Store::Open(options);
+  ASSERT_THAT(store, IsOk());
+  ASSERT_THAT((*store)->CreateBucket(), IsOk());
+  const std::string data = RandomBytes(300'000, 9);
+  ASSERT_THAT((*store)->Put("a b/c+d", Bytes::Copy(data), {}), IsOk());
+  EXPECT_EQ(ReadAll(**store, "a b/c+d"), data);
+  auto page = (*store)->List({.prefix = "a b/"});
+  ASSERT_THAT(page, IsOk());
+  ASSERT_EQ(page->objects.size(), 1u);
+  EXPECT_EQ(page->objects[0].key, "a b/c+d");
+  // The same bucket by path: both addressings reach one bucket.
+  EXPECT_THAT(store_->Get("a b/c+d", {}), StatusIs(StatusCode::kNotFound)) << "another bucket";
+  S3StoreOptions by_path = TestOptions(env_, options.bucket);
+  auto path_store = S3Store::Open(by_path);
+  ASSERT_THAT(path_store, IsOk());
+  EXPECT_EQ(ReadAll(**path_store, "a b/c+d"), data);
+  ASSERT_THAT((*store)->Delete("a b/c+d"), IsOk());
+  EXPECT_THAT((*store)->DeleteBucket(), IsOk());
+}
+
 TEST_F(S3StoreTest, OpensByUrl) {
   std::string url = fmt::format(
       "s3://{}/tenant/?endpoint={}&region=us-east-1&access_key={}&secret_key={}&min_part_size=1024",
