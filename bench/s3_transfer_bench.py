@@ -203,7 +203,7 @@ def tool_versions(depot, env):
 def depot_defaults(depot, env):
     """Parallelism, part sizes and read chunk of `depot cp`, read from its --help (which prints
     the defaults of tools/depot/cmd_cp.cc). Falls back to the values in the source as of writing:
-    --parallel 4, parts growing 8 MiB -> 128 MiB, read-ahead chunks of 8 MiB."""
+    --parallel 4, file parts of 8 MiB, read-ahead chunks of 8 MiB."""
     found = {"parallel": 4, "part_min": 8 * MiB, "part_max": 128 * MiB, "chunk": 8 * MiB,
              "source": "fallback (could not parse `depot cp --help`)"}
     try:
@@ -213,7 +213,8 @@ def depot_defaults(depot, env):
         return found
     text = " ".join(text.split())
     par = re.search(r"--parallel\s+INT[^=]*=\s*(\d+)", text)
-    parts = re.search(r"parts grow from (\d+) MiB to (\d+) MiB, chunks of (\d+) MiB", text)
+    parts = re.search(r"equal parts of (\d+) MiB.*?grow from \d+ MiB to (\d+) MiB; chunks of "
+                      r"(\d+) MiB", text)
     if par and parts:
         found.update(parallel=int(par.group(1)), part_min=int(parts.group(1)) * MiB,
                      part_max=int(parts.group(2)) * MiB, chunk=int(parts.group(3)) * MiB,
@@ -222,9 +223,10 @@ def depot_defaults(depot, env):
 
 
 def depot_upload_parts(size, part_min, part_max, fixed):
-    """The part sizes BufferedUpload cuts for a file of `size` bytes (buffered_upload.cc: the
-    target starts at the minimum, raised to fit 10,000 parts, and doubles after each part up to
-    the maximum; the CLI feeds chunks of the minimum size; the last part is the remainder)."""
+    """The part sizes BufferedUpload cuts for a file of `size` bytes: the CLI uploads a regular
+    file in equal parts of the minimum, raised to fit 10,000 parts (tools/depot/transfer.cc); a
+    geometric policy doubles the target after each part up to the maximum. The last part is the
+    remainder."""
     max_parts, max_part_size = 10000, 5 * GiB
     needed = min(-(-size // max_parts), max_part_size)
     target = max(part_min, needed)
@@ -645,15 +647,15 @@ def report(runs, tools, size, defaults, args):
 
     # (parts in flight + 2) x part size + 32 MiB, with depot's defaults unless overridden.
     parallel = args.depot_parallel or defaults["parallel"]
-    fixed = args.depot_part_size is not None
+    fixed = True  # the benchmark uploads a regular file: equal parts, --part-size or not
     part_min = args.depot_part_size or defaults["part_min"]
     part_max = args.depot_part_size or defaults["part_max"]
     chunk = args.depot_part_size or defaults["chunk"]
     parts = depot_upload_parts(size, part_min, part_max, fixed)
     up_part = max(parts)
     print("\n== depot peak RSS against the bound (parts in flight + 2) x part size + 32 MiB")
-    policy = (f"fixed {fmt_bytes(part_min)} parts (--part-size)" if fixed else
-              f"parts growing {fmt_bytes(part_min)} -> {fmt_bytes(part_max)}")
+    policy = (f"equal {fmt_bytes(max(parts))} parts"
+              f"{' (--part-size)' if args.depot_part_size else ' (a regular file)'}")
     print(f"  values: --parallel {parallel}"
           f"{' (--depot-parallel)' if args.depot_parallel else ''}; upload {policy}; "
           f"download chunks of {fmt_bytes(chunk)}; defaults read from {defaults['source']}")

@@ -135,8 +135,9 @@ Command AddCpCommand(CLI::App& parent) {
                   "Where to: an object, a plain file, or a directory/prefix ending in '/'")
       ->required();
   app->add_option("--part-size", options->part_size,
-                  "Upload part and read-ahead chunk size, e.g. 16MiB (default: parts grow from "
-                  "8 MiB to 128 MiB, chunks of 8 MiB)")
+                  "Upload part and read-ahead chunk size, e.g. 16MiB (default: files go in "
+                  "equal parts of 8 MiB, raised to fit 10,000 parts; other sources in parts "
+                  "that grow from 8 MiB to 128 MiB; chunks of 8 MiB)")
       ->type_name("BYTES");
   app->add_option("--parallel", options->parallel, "Parts uploading / chunks fetched at once")
       ->check(CLI::Range(1, 64))
