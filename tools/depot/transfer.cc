@@ -232,13 +232,23 @@ Result<UploadResult> UploadFile(ObjectStore& store, std::string_view key, const 
     const uint64_t size = static_cast<uint64_t>(info.st_size);
     upload_options.size_hint = size;
     if (!options.part_size) {
-      // A file of known size goes in equal parts of the policy's minimum (raised so the file fits
-      // the store's part limit): every chunk read is a whole part, shipped without a copy, and
-      // memory stays at (in flight + 1) small parts whatever the file's size.
-      const int max_parts = std::max(store.capabilities().max_parts, 1);
-      upload_options.part_size = object::PartSizePolicy::Fixed(std::max(
-          upload_options.part_size.min(),
-          (size + static_cast<uint64_t>(max_parts) - 1) / static_cast<uint64_t>(max_parts)));
+      // A file of known size goes in equal parts of the policy's minimum (at least the store's,
+      // and raised so the file fits 90% of the store's part limit, leaving room for a file that
+      // grows while it is read): every chunk read is a whole part, shipped without a copy, and
+      // memory stays at (in flight + 1) parts whatever the file's size.
+      const object::Capabilities caps = store.capabilities();
+      uint64_t part = std::max(upload_options.part_size.min(), caps.min_part_size);
+      if (caps.max_parts > 0) {
+        const uint64_t usable =
+            std::max<uint64_t>(static_cast<uint64_t>(caps.max_parts) * 9 / 10, 1);
+        part = std::max(part, (size + usable - 1) / usable);
+      }
+      if (caps.max_part_size > 0 && part > caps.max_part_size) {
+        return InvalidArgumentError(fmt::format(
+            "{} has {} bytes, more than {} takes ({} parts of at most {} bytes)", source.string(),
+            size, store.ToString(), caps.max_parts, caps.max_part_size));
+      }
+      upload_options.part_size = object::PartSizePolicy::Fixed(part);
     }
   }
   // Chunks of the policy's minimum part size: with fixed parts every chunk is a whole part and

@@ -10,6 +10,7 @@ namespace depot {
 namespace {
 
 constexpr size_t kMapThreshold = size_t{1} << 20;
+constexpr size_t kMaxPopulate = size_t{256} << 20;
 
 [[noreturn]] void Die(const char* what, size_t a, size_t b) {
   std::fprintf(stderr, "depot: ByteBuffer: %s (%zu, %zu)\n", what, a, b);
@@ -21,7 +22,8 @@ constexpr size_t kMapThreshold = size_t{1} << 20;
 ByteBuffer::ByteBuffer(size_t capacity, Fill fill) : capacity_(capacity) {
   if (capacity == 0) return;
   if (capacity >= kMapThreshold) {
-    const int populate = fill == Fill::kWhole ? MAP_POPULATE : 0;
+    // Pre-faulting is capped: a length that came off the network must not pin memory at once.
+    const int populate = fill == Fill::kWhole && capacity <= kMaxPopulate ? MAP_POPULATE : 0;
     void* mapped = mmap(nullptr, capacity, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0);
     if (mapped == MAP_FAILED) Die("cannot map memory of the requested capacity", capacity, 0);

@@ -22,7 +22,8 @@ namespace depot {
 class ByteBuffer {
  public:
   // kWhole: the caller will fill the whole capacity (a download of known length), so a mapped
-  // buffer's pages are made resident at once (MAP_POPULATE) instead of one page fault per 4 KiB.
+  // buffer's pages (up to 256 MiB) are made resident at once (MAP_POPULATE) instead of one page
+  // fault per 4 KiB.
   enum class Fill { kPartial, kWhole };
 
   ByteBuffer() = default;

@@ -190,7 +190,8 @@ Status BufferedUpload::Impl::Ship(Bytes part) {
   part_sizes_.push_back(part.size());
   bytes_shipped_ += part.size();
   if (!options_.part_size.fixed()) {
-    if (number % kPartsPerEscalation == 0) {
+    // Only where the store limits the part count, and never where parts must be equal.
+    if (caps_.max_parts > 0 && !caps_.equal_parts_required && number % kPartsPerEscalation == 0) {
       // Escalation: without it, a stream of unknown size would run out of parts.
       const uint64_t limit = caps_.max_part_size > 0 ? caps_.max_part_size : max_part_ * 2;
       max_part_ = std::min(max_part_ * 2, std::max(limit, max_part_));

@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "depot/core/executor.h"
+#include "depot/core/no_throw.h"
 #include "depot/core/unique_fd.h"
 #include "depot/object/backend_util.h"
 
@@ -194,8 +195,8 @@ Result<std::vector<Bytes>> GetRanges(ObjectStore& store, std::string_view key,
       ResolvedRange& last = spans.back();
       const uint64_t end = std::max(last.end, r.end);
       const bool inside = r.end <= last.end;  // even when `last` is too big to grow
-      if (inside ||
-          (r.begin <= last.end + options.coalesce_gap && end - last.begin <= options.max_fetch)) {
+      const bool near = r.begin <= last.end || r.begin - last.end <= options.coalesce_gap;
+      if (inside || (near && end - last.begin <= options.max_fetch)) {
         last.end = end;
         span_of[i] = spans.size() - 1;
         continue;
@@ -216,7 +217,7 @@ Result<std::vector<Bytes>> GetRanges(ObjectStore& store, std::string_view key,
       done.push_back(executor.Submit([&, s] {
         GetOptions span_get = get;
         span_get.range = ByteRange::Bounded(spans[s].begin, spans[s].end);
-        fetched[s] = store.Get(key, span_get);
+        fetched[s] = CallNoThrow("Get", [&] { return store.Get(key, span_get); });
       }));
     }
     for (auto& d : done) d.wait();

@@ -465,7 +465,8 @@ Result<HttpResponse> S3Store::ExecuteWrite(S3Request request, std::string_view k
     return response.ok() ? response : ConditionFailed(response.status(), Subject(key), options);
   }
   if (response.ok()) {
-    if (form == EtagForm::kUnknown) write_etag_form_ = EtagForm::kQuoted;
+    EtagForm unknown = EtagForm::kUnknown;
+    write_etag_form_.compare_exchange_strong(unknown, EtagForm::kQuoted);
     return response;
   }
   if (form != EtagForm::kUnknown || response.status().code() != StatusCode::kFailedPrecondition) {
@@ -474,6 +475,9 @@ Result<HttpResponse> S3Store::ExecuteWrite(S3Request request, std::string_view k
   // Refused while the form is unknown: if the object does carry this ETag, the service wants the
   // bare form. The retry is as conditional as the first attempt.
   auto current = Head(key);
+  if (!current.ok() && current.status().code() != StatusCode::kNotFound) {
+    return current.status();  // cannot tell a mismatch from a form problem
+  }
   if (!current.ok() || current->etag != bare) {
     return ConditionFailed(response.status(), Subject(key), options);
   }
@@ -717,19 +721,20 @@ Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_v
     // ignores conditions on CompleteMultipartUpload: checking first keeps a create-only or
     // ETag-matched upload from replacing an object that was already there when it finished.
     // Only a writer racing into the gap between this check and the completion can slip past.
+    // Credentials allowed to write but not to read (HEAD: 403) leave it to the header alone.
     auto current = Head(key);
-    if (current.ok() && options.mode == PutMode::kCreate) {
+    const bool checked = current.ok() || current.status().code() == StatusCode::kNotFound;
+    if (!checked && current.status().code() != StatusCode::kPermissionDenied) {
+      return current.status();
+    }
+    if (checked && options.mode == PutMode::kCreate && current.ok()) {
       return AlreadyExistsError(fmt::format("{}: already exists", Subject(key)));
     }
-    if (options.mode == PutMode::kUpdate &&
+    if (checked && options.mode == PutMode::kUpdate &&
         (!current.ok() || current->etag != s3::Unquote(options.if_match))) {
-      if (!current.ok() && current.status().code() != StatusCode::kNotFound) {
-        return current.status();
-      }
       return FailedPreconditionError(
           fmt::format("{}: not at ETag \"{}\" (If-Match)", Subject(key), options.if_match));
     }
-    if (!current.ok() && current.status().code() != StatusCode::kNotFound) return current.status();
   }
   S3Request request{.method = "POST", .bucket = options_.bucket, .key = std::string(key)};
   request.query = {{"uploadId", std::string(upload_id)}};

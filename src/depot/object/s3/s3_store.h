@@ -136,6 +136,8 @@ class S3Store final : public ObjectStore {
   std::unique_ptr<s3::S3Client> client_;
 
   // The PutOptions each upload started here was created with: CompleteMultipart applies its mode.
+  // An upload this S3Store did not create (another process's, found by ListMultipartUploads)
+  // completes unconditionally.
   std::mutex uploads_mu_;
   std::unordered_map<std::string, PutOptions> upload_options_;  // guarded by uploads_mu_
 
