@@ -129,8 +129,8 @@ Result<HttpResponse> S3Client::Execute(const S3Request& request, std::string_vie
     md5.Update(request.body.view());
     const auto digest = md5.Finish();
     with_md5->headers.emplace_back(
-        "Content-MD5",
-        Base64Encode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size())));
+        "Content-MD5", Base64Encode(std::string_view(reinterpret_cast<const char*>(digest.data()),
+                                                     digest.size())));
   }
   const S3Request& sent = with_md5 ? *with_md5 : request;
   Backoff backoff(options_.retry);
