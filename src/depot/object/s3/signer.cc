@@ -301,13 +301,7 @@ std::string ScopeOf(std::string_view amz_date, const SigningScope& scope) {
 
 std::string Signature(const Credentials& credentials, const SigningScope& scope,
                       std::string_view amz_date, std::string_view canonical_request) {
-  std::string string_to_sign = fmt::format("{}\n{}\n{}\n{}", kAlgorithm, amz_date,
-                                           ScopeOf(amz_date, scope), Sha256Hex(canonical_request));
-  Digest key = HmacSha256("AWS4" + credentials.secret_access_key, amz_date.substr(0, 8));
-  key = HmacSha256(AsText(key), scope.region);
-  key = HmacSha256(AsText(key), scope.service);
-  key = HmacSha256(AsText(key), "aws4_request");
-  return HexEncode(HmacSha256(AsText(key), string_to_sign));
+  return SignatureOf(credentials.secret_access_key, scope, amz_date, canonical_request);
 }
 
 Status ValidateAll(const SignableRequest& request, const Credentials& credentials,
@@ -339,6 +333,17 @@ std::string CanonicalRequest(const SignableRequest& request, std::string_view am
                              const std::vector<Header>& extra_signed_headers) {
   return BuildCanonical(request, CanonicalQuery(request.query), amz_date, extra_signed_headers)
       .request;
+}
+
+std::string SignatureOf(std::string_view secret, const SigningScope& scope,
+                        std::string_view amz_date, std::string_view canonical_request) {
+  std::string string_to_sign = fmt::format("{}\n{}\n{}\n{}", kAlgorithm, amz_date,
+                                           ScopeOf(amz_date, scope), Sha256Hex(canonical_request));
+  Digest key = HmacSha256("AWS4" + std::string(secret), amz_date.substr(0, 8));
+  key = HmacSha256(AsText(key), scope.region);
+  key = HmacSha256(AsText(key), scope.service);
+  key = HmacSha256(AsText(key), "aws4_request");
+  return HexEncode(HmacSha256(AsText(key), string_to_sign));
 }
 
 std::string Sha256Hex(std::string_view data) {

@@ -96,6 +96,10 @@ std::string UriEncode(std::string_view s, bool encode_slash);
 // empty (header signing; a presigned request carries its date in the query instead, so passes "").
 std::string CanonicalRequest(const SignableRequest& request, std::string_view amz_date,
                              const std::vector<Header>& extra_signed_headers);
+// The signature (lower-case hex) of `canonical_request` made at `amz_date` ("20130524T000000Z")
+// in `scope` with the secret access key `secret`.
+std::string SignatureOf(std::string_view secret, const SigningScope& scope,
+                        std::string_view amz_date, std::string_view canonical_request);
 // Lower-case hex SHA-256.
 std::string Sha256Hex(std::string_view data);
 // "20130524T000000Z": UTC, whole seconds (truncated); for years 0..9999.
