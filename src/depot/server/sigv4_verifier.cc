@@ -317,6 +317,8 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
   who.payload_sha256 = canonical.payload_sha256;
   who.amz_date = claim.amz_date;
   who.signature = claim.signature;
+  who.signing_key =
+      object::s3::SigningKey(*secret, {.region = claim.region, .service = "s3"}, claim.amz_date);
   who.presigned = presigned;
   return who;
 }

@@ -50,6 +50,7 @@ struct Authenticated {
   std::string payload_sha256;  // what the body must hash to, or UNSIGNED-PAYLOAD / STREAMING-...
   std::string amz_date;        // "20130524T000000Z"
   std::string signature;       // the request's signature: the seed of aws-chunked signatures
+  std::string signing_key;     // derived key (raw bytes) that signs the chunks of aws-chunked
   bool presigned = false;
 };
 

@@ -339,11 +339,24 @@ std::string SignatureOf(std::string_view secret, const SigningScope& scope,
                         std::string_view amz_date, std::string_view canonical_request) {
   std::string string_to_sign = fmt::format("{}\n{}\n{}\n{}", kAlgorithm, amz_date,
                                            ScopeOf(amz_date, scope), Sha256Hex(canonical_request));
+  return HmacSha256Hex(SigningKey(secret, scope, amz_date), string_to_sign);
+}
+
+std::string SigningKey(std::string_view secret, const SigningScope& scope,
+                       std::string_view amz_date) {
   Digest key = HmacSha256("AWS4" + std::string(secret), amz_date.substr(0, 8));
   key = HmacSha256(AsText(key), scope.region);
   key = HmacSha256(AsText(key), scope.service);
   key = HmacSha256(AsText(key), "aws4_request");
-  return HexEncode(HmacSha256(AsText(key), string_to_sign));
+  return std::string(AsText(key));
+}
+
+std::string HmacSha256Hex(std::string_view key, std::string_view data) {
+  return HexEncode(HmacSha256(key, data));
+}
+
+std::string CredentialScope(std::string_view amz_date, const SigningScope& scope) {
+  return ScopeOf(amz_date, scope);
 }
 
 std::string Sha256Hex(std::string_view data) {

@@ -100,6 +100,13 @@ std::string CanonicalRequest(const SignableRequest& request, std::string_view am
 // in `scope` with the secret access key `secret`.
 std::string SignatureOf(std::string_view secret, const SigningScope& scope,
                         std::string_view amz_date, std::string_view canonical_request);
+// The derived signing key (32 raw bytes) for `secret` on amz_date's day in `scope`.
+std::string SigningKey(std::string_view secret, const SigningScope& scope,
+                       std::string_view amz_date);
+// Lower-case hex HMAC-SHA256 of `data` under `key`.
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
+// "20130524/us-east-1/s3/aws4_request".
+std::string CredentialScope(std::string_view amz_date, const SigningScope& scope);
 // Lower-case hex SHA-256.
 std::string Sha256Hex(std::string_view data);
 // "20130524T000000Z": UTC, whole seconds (truncated); for years 0..9999.

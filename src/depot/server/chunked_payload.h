@@ -1,0 +1,73 @@
+// depot::server::ChunkedPayloadDecoder: decodes an aws-chunked request body (x-amz-content-sha256:
+// STREAMING-AWS4-HMAC-SHA256-PAYLOAD) and checks each chunk's signature before releasing its bytes.
+//
+//   body  := chunk* final
+//   chunk := HEX-SIZE ";chunk-signature=" SIG CRLF DATA CRLF      (SIG: 64 lower-case hex)
+//   final := "0;chunk-signature=" SIG CRLF CRLF
+// A chunk's signature is HMAC-SHA256 under the request's signing key of
+//   "AWS4-HMAC-SHA256-PAYLOAD" \n amz-date \n scope \n previous-signature \n SHA256("") \n
+//   SHA256(DATA)
+// where the first chunk's previous signature is the request's own (the seed): the chain ties every
+// chunk, in order, to the signed request, so chunks can be neither altered, dropped, reordered nor
+// added.
+//
+//   ChunkedPayloadDecoder decoder(who, decoded_length);
+//   while (reading) DEPOT_RETURN_IF_ERROR(decoder.Feed(piece, payload));   // any split
+//   DEPOT_RETURN_IF_ERROR(decoder.Finish());
+//
+// Memory: one chunk is buffered (at most `max_chunk` bytes, else kInvalidArgument). Errors carry
+// S3's code first: SignatureDoesNotMatch (kUnauthenticated) for a chunk whose signature is wrong;
+// IncompleteBody (kInvalidArgument) for a body that ends early or whose decoded length differs
+// from x-amz-decoded-content-length; InvalidRequest (kInvalidArgument) for malformed framing. After
+// an error every call returns it again. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "depot/core/status.h"
+#include "depot/server/sigv4_verifier.h"
+
+namespace depot::server {
+
+inline constexpr std::string_view kStreamingPayload = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+
+class ChunkedPayloadDecoder {
+ public:
+  // `who` is the verified request (its signature, signing key, date and region); `decoded_length`
+  // is x-amz-decoded-content-length when the request sent it.
+  ChunkedPayloadDecoder(const Authenticated& who, std::optional<uint64_t> decoded_length,
+                        uint64_t max_chunk = uint64_t{16} << 20);
+
+  // Decodes the next piece of the body, appending the payload of every chunk completed and
+  // verified to `out`.
+  Status Feed(std::string_view input, std::string& out);
+  // The body has ended: OK if the final chunk was seen and the length matches.
+  Status Finish();
+
+  uint64_t decoded() const { return decoded_; }
+
+ private:
+  enum class State { kHeader, kData, kDataEnd, kFinalEnd, kDone };
+  Status ParseHeader();
+  Status VerifyChunk(std::string_view data);
+  Status Failed(Status status);
+
+  std::string signing_key_;
+  std::string scope_line_;  // "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n"
+  std::string previous_;    // signature of the previous chunk (first: the request's)
+  std::optional<uint64_t> decoded_length_;
+  uint64_t max_chunk_;
+
+  State state_ = State::kHeader;
+  std::string pending_;  // the header line, or the chunk's data, gathered so far
+  uint64_t chunk_size_ = 0;
+  std::string chunk_signature_;
+  uint64_t chunks_ = 0;
+  uint64_t decoded_ = 0;
+  Status error_;
+};
+
+}  // namespace depot::server
