@@ -31,6 +31,7 @@ Command AddInitCommand(CLI::App& parent);
 Command AddDemoCommand(CLI::App& parent);
 Command AddMbCommand(CLI::App& parent);
 Command AddRbCommand(CLI::App& parent);
+Command AddServeCommand(CLI::App& parent);
 
 // The help text describing location arguments, shown under every command's --help.
 extern const char* const kLocationHelp;

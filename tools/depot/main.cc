@@ -39,9 +39,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(kLocationHelp);
   std::vector<Command> commands = {
-      AddCpCommand(app),   AddCatCommand(app),  AddLsCommand(app),
-      AddRmCommand(app),   AddStatCommand(app), AddInitCommand(app),
-      AddDemoCommand(app), AddMbCommand(app),   AddRbCommand(app),
+      AddCpCommand(app),   AddCatCommand(app),   AddLsCommand(app),   AddRmCommand(app),
+      AddStatCommand(app), AddInitCommand(app),  AddDemoCommand(app), AddMbCommand(app),
+      AddRbCommand(app),   AddServeCommand(app),
   };
   for (Command& command : commands) command.app->footer(kLocationHelp);
   try {
