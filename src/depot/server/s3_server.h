@@ -23,8 +23,9 @@
 // with the markers). So a store served by depot is still an ordinary store, readable directly.
 //
 // Errors are S3 error XML with AWS's code and status. Limits: request headers (16 KiB by default),
-// connections (further ones wait in the listen queue), idle connections and stalled transfers
-// (`idle_timeout`). Thread-safe; one thread per connection.
+// idle connections and stalled transfers (`idle_timeout`). `max_connections` is only the listen
+// backlog so far: concurrent connections are not capped yet. Thread-safe; one thread per
+// connection.
 #pragma once
 
 #include <chrono>
@@ -43,7 +44,7 @@ struct S3ServerOptions {
   uint16_t port = 9000;                            // 0: a free port (see port())
   std::map<std::string, std::string> credentials;  // access key -> secret key; at least one
   std::string region = "us-east-1";
-  int max_connections = 128;
+  int max_connections = 128;  // listen backlog
   std::chrono::seconds idle_timeout{60};
   size_t max_header_bytes = 16 << 10;
 };
