@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # depot serve against clients nobody here wrote: awscli, boto3 and s3cmd (Debian packages, called as
 # /usr/bin/aws, /usr/bin/python3 and /usr/bin/s3cmd) on a local store, over loopback. Buckets,
-# puts and gets (single-request sizes: multipart is not served yet), ranges, listing with
-# delimiters and pages, presigned URLs, deletes, a wrong secret refused, and a clean stop on
-# SIGINT. Usage: serve_interop_test.sh /path/to/depot
+# puts and gets, ranges, listing with delimiters and pages, presigned URLs, multipart uploads and
+# aborts, deletes, a wrong secret refused, and a clean stop on SIGINT.
+# Usage: serve_interop_test.sh /path/to/depot
 set -euo pipefail
 
 depot="$(realpath "$1")"
@@ -61,6 +61,12 @@ cmp part.bin <(tail -c +101 big.bin | head -c 100) || fail "ranged get"
 url="$(aws s3 presign s3://interop/dir/big.bin --expires-in 60)"
 curl -sf -o presigned.bin "$url" || fail "presigned GET refused"
 cmp big.bin presigned.bin || fail "presigned GET bytes"
+head -c 20000000 /dev/urandom >multi.bin
+aws s3 cp --only-show-errors multi.bin s3://interop/multi.bin
+aws s3 cp --only-show-errors s3://interop/multi.bin multi.back
+cmp multi.bin multi.back || fail "awscli multipart upload read back different bytes"
+etag="$(aws s3api head-object --bucket interop --key multi.bin --query ETag --output text)"
+[[ "$etag" == *-3\" ]] || fail "multipart ETag $etag is not md5-of-md5s-3"
 if AWS_SECRET_ACCESS_KEY=wrong AWS_ACCESS_KEY_ID="$DEPOT_ACCESS_KEY" aws s3 ls s3://interop 2>err.txt; then
   fail "a wrong secret was accepted"
 fi
@@ -104,6 +110,23 @@ except Exception as e:  # botocore 1.29 has no IfNoneMatch parameter; either way
     pass
 assert s3.get_object(Bucket="interop", Key="boto/ü x")["Body"].read() == b"from boto3"
 s3.delete_object(Bucket="interop", Key="boto/ü x")
+from boto3.s3.transfer import TransferConfig
+import os
+data = os.urandom(12 * 1024 * 1024 + 5)
+with open("boto.bin", "wb") as f:
+    f.write(data)
+s3.upload_file("boto.bin", "interop", "boto/multi.bin",
+               Config=TransferConfig(multipart_threshold=5 * 1024 * 1024,
+                                     multipart_chunksize=5 * 1024 * 1024))
+assert s3.get_object(Bucket="interop", Key="boto/multi.bin")["Body"].read() == data
+upload = s3.create_multipart_upload(Bucket="interop", Key="boto/aborted")["UploadId"]
+s3.upload_part(Bucket="interop", Key="boto/aborted", UploadId=upload, PartNumber=1, Body=b"x")
+s3.abort_multipart_upload(Bucket="interop", Key="boto/aborted", UploadId=upload)
+try:
+    s3.upload_part(Bucket="interop", Key="boto/aborted", UploadId=upload, PartNumber=2, Body=b"y")
+    raise SystemExit("a part went into an aborted upload")
+except s3.exceptions.NoSuchUpload:
+    pass
 print("boto3 ok")
 PY
 

@@ -39,6 +39,9 @@ using object::s3::XmlEscape;
 constexpr std::string_view kBucketMarkers = "_buckets/";
 constexpr size_t kIoChunk = 256 << 10;
 constexpr uint64_t kGetChunk = 8 << 20;
+// UploadPart bodies are held whole before they go to the store: parts above this are refused
+// (EntityTooLarge) rather than risk the server's memory. awscli and boto3 send 8 MiB parts.
+constexpr uint64_t kMaxServedPart = uint64_t{512} << 20;
 
 // An S3 error to answer with.
 struct S3Error {
@@ -609,8 +612,8 @@ class S3Server::Impl {
                      std::list<Connection>::iterator self, Fail& fail) {
     const auto& request = parser.get();
     const bool keep_alive = request.keep_alive();
-    if (!target.query.empty() &&
-        std::any_of(target.query.begin(), target.query.end(), [](const auto& q) {
+    const bool multipart = target.query.contains("uploads") || target.query.contains("uploadId");
+    if (!multipart && std::any_of(target.query.begin(), target.query.end(), [](const auto& q) {
           return !q.first.starts_with("X-Amz-") && !q.first.starts_with("x-id") &&
                  !q.first.starts_with("response-");
         })) {
@@ -624,6 +627,7 @@ class S3Server::Impl {
       return fail({404, "NoSuchBucket", fmt::format("bucket {} does not exist", target.bucket)});
     }
     const std::string key = target.bucket + "/" + target.key;
+    if (multipart) return Multipart(socket, buffer, parser, who, target, key, self, fail);
     switch (request.method()) {
       case http::verb::put:
         return PutObject(socket, buffer, parser, who, key, self, fail);
@@ -638,6 +642,114 @@ class S3Server::Impl {
       default:
         return fail(
             {501, "NotImplemented", fmt::format("{} on an object", Str(request.method_string()))});
+    }
+  }
+
+  // CreateMultipartUpload (POST ?uploads), UploadPart (PUT ?partNumber&uploadId),
+  // CompleteMultipartUpload (POST ?uploadId) and AbortMultipartUpload (DELETE ?uploadId), on the
+  // backing store's own multipart uploads.
+  template <typename Fail>
+  bool Multipart(tcp::socket& socket, beast::flat_buffer& buffer, Request& parser,
+                 const Authenticated& who, const Target& target, const std::string& key,
+                 std::list<Connection>::iterator self, Fail& fail) {
+    const auto& request = parser.get();
+    const bool keep_alive = request.keep_alive();
+    auto no_upload = [&](const Status& status) {
+      if (status.code() == StatusCode::kNotFound) {
+        return S3Error{404, "NoSuchUpload", status.message()};
+      }
+      S3Error error = FromStatus(status);
+      for (const char* code : {"InvalidPartOrder", "InvalidPart", "EntityTooSmall"}) {
+        if (status.code() == StatusCode::kInvalidArgument &&
+            status.message().find(code) != std::string::npos) {
+          error.code = code;
+          break;
+        }
+      }
+      return error;
+    };
+    // A small body held whole (a part, or a part list).
+    auto read_all = [&](std::string& into, uint64_t limit) {
+      return ReadBody(socket, buffer, parser, who, self, [&](std::string_view data) {
+        if (into.size() + data.size() > limit) {
+          return InvalidArgumentError(
+              fmt::format("EntityTooLarge: the body is larger than the {} bytes served", limit));
+        }
+        into.append(data);
+        return Status::Ok();
+      });
+    };
+    const std::string bucket_xml = XmlEscape(target.bucket);
+    const std::string key_xml = XmlEscape(target.key);
+    if (target.query.contains("uploads") && request.method() == http::verb::post) {
+      object::PutOptions put;
+      for (const auto& field : request) {
+        const std::string name = Lower(Str(field.name_string()));
+        if (name == "content-type") put.content_type = Str(field.value());
+        if (name.starts_with("x-amz-meta-"))
+          put.user_metadata[name.substr(11)] = Str(field.value());
+      }
+      std::string ignored;
+      if (Status body = read_all(ignored, 1 << 20); !body.ok()) return fail(FromStatus(body));
+      auto id = store_->CreateMultipart(key, put);
+      if (!id.ok()) return fail(FromStatus(id.status()));
+      return SendXml(socket, 200,
+                     fmt::format("<InitiateMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key>"
+                                 "<UploadId>{}</UploadId></InitiateMultipartUploadResult>",
+                                 bucket_xml, key_xml, XmlEscape(*id)),
+                     keep_alive);
+    }
+    const auto id = target.query.find("uploadId");
+    if (id == target.query.end()) return fail({400, "InvalidRequest", "no uploadId"});
+    const std::string& upload_id = id->second;
+    switch (request.method()) {
+      case http::verb::put: {
+        const auto number_it = target.query.find("partNumber");
+        int number = 0;
+        if (number_it != target.query.end()) {
+          const std::string& text = number_it->second;
+          std::from_chars(text.data(), text.data() + text.size(), number);
+        }
+        if (number < 1 || number > 10000) {
+          return fail({400, "InvalidArgument", "partNumber must be 1..10000"});
+        }
+        if (request.find("x-amz-copy-source") != request.end()) {
+          return fail({501, "NotImplemented", "UploadPartCopy"});
+        }
+        std::string data;
+        if (Status body = read_all(data, kMaxServedPart); !body.ok()) {
+          return SendError(socket, FromStatus(body), key, keep_alive && parser.is_done());
+        }
+        auto part = store_->PutPart(key, upload_id, number, Bytes::FromString(std::move(data)));
+        if (!part.ok()) return SendError(socket, no_upload(part.status()), key, keep_alive);
+        return SendXml(socket, 200, "", keep_alive, {{"ETag", fmt::format("\"{}\"", part->etag)}});
+      }
+      case http::verb::post: {
+        std::string body_xml;
+        if (Status body = read_all(body_xml, 4 << 20); !body.ok()) {
+          return SendError(socket, FromStatus(body), key, keep_alive && parser.is_done());
+        }
+        auto parts = object::s3::ParseCompleteMultipartUpload(body_xml);
+        if (!parts.ok()) {
+          return SendError(socket, {400, "MalformedXML", parts.status().message()}, key,
+                           keep_alive);
+        }
+        auto done = store_->CompleteMultipart(key, upload_id, *parts);
+        if (!done.ok()) return SendError(socket, no_upload(done.status()), key, keep_alive);
+        return SendXml(socket, 200,
+                       fmt::format("<CompleteMultipartUploadResult><Location>/{}/{}</Location>"
+                                   "<Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag>"
+                                   "</CompleteMultipartUploadResult>",
+                                   bucket_xml, key_xml, bucket_xml, key_xml, XmlEscape(done->etag)),
+                       keep_alive);
+      }
+      case http::verb::delete_: {
+        Status aborted = store_->AbortMultipart(key, upload_id);
+        if (!aborted.ok()) return fail(no_upload(aborted));
+        return SendXml(socket, 204, "", keep_alive);
+      }
+      default:
+        return fail({501, "NotImplemented", "ListParts"});
     }
   }
 

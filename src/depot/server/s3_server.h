@@ -16,7 +16,9 @@
 // PutObject (content type, user metadata, If-None-Match: *, If-Match), GetObject and HeadObject
 // (one range, suffix ranges, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since
 // with 304 and 412), DeleteObject, ListObjectsV2 (prefix, delimiter, start-after, max-keys,
-// continuation tokens, encoding-type=url). Anything else is answered with S3's NotImplemented.
+// continuation tokens, encoding-type=url), ListObjects V1 (marker), and multipart uploads on the
+// backing store's own (Create, UploadPart of up to 512 MiB, Complete, Abort). Anything else is
+// answered with S3's NotImplemented.
 //
 // Buckets on the backing store: bucket B's objects are the keys "B/KEY"; the bucket itself is the
 // marker object "_buckets/B" (bucket names cannot contain '_', so no bucket's keys can collide

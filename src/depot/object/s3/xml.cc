@@ -161,6 +161,22 @@ std::string CompleteMultipartXml(std::span<const PartInfo> parts) {
   return xml;
 }
 
+Result<std::vector<PartInfo>> ParseCompleteMultipartUpload(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "CompleteMultipartUpload"));
+  std::vector<PartInfo> parts;
+  for (pugi::xml_node part : root.children("Part")) {
+    const std::string number = Text(part, "PartNumber");
+    int value = 0;
+    auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+    if (ec != std::errc() || end != number.data() + number.size()) {
+      return Malformed("CompleteMultipartUpload", fmt::format("PartNumber \"{}\"", number));
+    }
+    parts.push_back(PartInfo{value, Unquote(Text(part, "ETag")), 0});
+  }
+  return parts;
+}
+
 std::string DeleteObjectsXml(std::span<const std::string> keys) {
   std::string xml = "<Delete><Quiet>true</Quiet>";
   for (const std::string& key : keys) {

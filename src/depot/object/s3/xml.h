@@ -63,6 +63,8 @@ struct BucketInfo {
 Result<std::vector<BucketInfo>> ParseListBuckets(std::string_view body);
 
 std::string CompleteMultipartXml(std::span<const PartInfo> parts);
+// The part list of a CompleteMultipartUpload request body (sizes are left 0).
+Result<std::vector<PartInfo>> ParseCompleteMultipartUpload(std::string_view body);
 std::string DeleteObjectsXml(std::span<const std::string> keys);  // quiet mode
 std::string CreateBucketXml(std::string_view region);             // empty for us-east-1
 
