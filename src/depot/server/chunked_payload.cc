@@ -77,12 +77,8 @@ Status ChunkedPayloadDecoder::VerifyChunk(std::string_view data) {
       fmt::format("{}{}\n{}\n{}", scope_line_, previous_, object::s3::kEmptyPayloadSha256,
                   object::s3::Sha256Hex(data));
   const std::string expected = object::s3::HmacSha256Hex(signing_key_, string_to_sign);
-  unsigned char diff = 0;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    diff |= static_cast<unsigned char>(expected[i] ^ chunk_signature_[i]);
-  }
   ++chunks_;
-  if (diff != 0) {
+  if (!ConstantTimeEqual(expected, chunk_signature_)) {
     return UnauthenticatedError(
         fmt::format("SignatureDoesNotMatch: chunk {} ({} bytes) is not signed by the request's key",
                     chunks_, data.size()));

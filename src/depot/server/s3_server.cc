@@ -83,17 +83,6 @@ S3Error FromStatus(const Status& status, std::string_view not_found_code = "NoSu
   }
 }
 
-std::string Iso8601(object::Clock::time_point t) {
-  const auto ms = std::chrono::floor<std::chrono::milliseconds>(t);
-  const auto day = std::chrono::floor<std::chrono::days>(ms);
-  const std::chrono::year_month_day date{day};
-  const std::chrono::hh_mm_ss time{ms - day};
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(date.year()),
-                     static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                     time.hours().count(), time.minutes().count(), time.seconds().count(),
-                     time.subseconds().count());
-}
-
 bool ValidBucketName(std::string_view name) {
   if (name.size() < 3 || name.size() > 63) return false;
   return std::all_of(name.begin(), name.end(),
@@ -136,31 +125,17 @@ struct Target {
   std::map<std::string, std::string> query;
 };
 
-Result<Target> ParseTarget(std::string_view target) {
+// Path-style: "/BUCKET/KEY"; the query as a map (the last of a repeated name wins).
+Result<Target> SplitTarget(const RequestTarget& target) {
   Target out;
-  const size_t question = target.find('?');
-  DEPOT_ASSIGN_OR_RETURN(std::string path, PercentDecode(target.substr(0, question)));
+  const std::string& path = target.path;
   if (path.empty() || path[0] != '/') {
-    return InvalidArgumentError(fmt::format("InvalidURI: \"{}\"", target));
+    return InvalidArgumentError(fmt::format("path \"{}\" does not start with /", path));
   }
   const size_t slash = path.find('/', 1);
   out.bucket = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
   if (slash != std::string::npos) out.key = path.substr(slash + 1);
-  if (question != std::string_view::npos) {
-    std::string_view query = target.substr(question + 1);
-    while (!query.empty()) {
-      const size_t amp = query.find('&');
-      const std::string_view pair = query.substr(0, amp);
-      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-      const size_t equals = pair.find('=');
-      DEPOT_ASSIGN_OR_RETURN(std::string name, PercentDecode(pair.substr(0, equals)));
-      std::string value;
-      if (equals != std::string_view::npos) {
-        DEPOT_ASSIGN_OR_RETURN(value, PercentDecode(pair.substr(equals + 1)));
-      }
-      out.query[name] = value;
-    }
-  }
+  for (const auto& [name, value] : target.query) out.query[name] = value;
   return out;
 }
 
@@ -428,7 +403,7 @@ class S3Server::Impl {
                            },
                            std::chrono::system_clock::now(), {});
     if (!who.ok()) return fail(FromStatus(who.status()));
-    auto target = ParseTarget(raw_target);
+    auto target = SplitTarget(who->target);
     if (!target.ok()) return fail({400, "InvalidURI", target.status().message()});
     if (has_body && beast::iequals(request[http::field::expect], "100-continue")) {
       // The client waits for this before it sends the body (awscli does, for a second).
@@ -462,7 +437,7 @@ class S3Server::Impl {
       for (const auto& marker : page->objects) {
         xml += fmt::format("<Bucket><Name>{}</Name><CreationDate>{}</CreationDate></Bucket>",
                            XmlEscape(marker.key.substr(kBucketMarkers.size())),
-                           Iso8601(marker.last_modified));
+                           object::s3::FormatIso8601(marker.last_modified));
       }
       token = page->next_continuation_token;
     } while (!token.empty());
@@ -595,8 +570,8 @@ class S3Server::Impl {
       xml += fmt::format(
           "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag>"
           "<Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
-          encode(std::string_view(object.key).substr(root.size())), Iso8601(object.last_modified),
-          XmlEscape(object.etag), object.size);
+          encode(std::string_view(object.key).substr(root.size())),
+          object::s3::FormatIso8601(object.last_modified), XmlEscape(object.etag), object.size);
     }
     for (const auto& prefix : page.common_prefixes) {
       xml += fmt::format("<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
@@ -711,7 +686,9 @@ class S3Server::Impl {
           std::from_chars(text.data(), text.data() + text.size(), number);
         }
         if (number < 1 || number > 10000) {
-          return fail({400, "InvalidArgument", "partNumber must be 1..10000"});
+          return fail({400, "InvalidArgument",
+                       fmt::format("partNumber \"{}\" is not 1..10000",
+                                   number_it == target.query.end() ? "" : number_it->second)});
         }
         if (request.find("x-amz-copy-source") != request.end()) {
           return fail({501, "NotImplemented", "UploadPartCopy"});

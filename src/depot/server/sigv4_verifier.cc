@@ -61,13 +61,8 @@ std::optional<std::chrono::system_clock::time_point> ParseAmzDate(std::string_vi
          std::chrono::seconds(*second);
 }
 
-struct Target {
-  std::string path;
-  std::vector<Header> query;  // decoded
-};
-
-Result<Target> ParseTarget(std::string_view target) {
-  Target out;
+Result<RequestTarget> ParseTarget(std::string_view target) {
+  RequestTarget out;
   const size_t question = target.find('?');
   DEPOT_ASSIGN_OR_RETURN(out.path, PercentDecode(target.substr(0, question)));
   if (question == std::string_view::npos) return out;
@@ -96,13 +91,6 @@ std::vector<std::string> Split(std::string_view s, char separator) {
     if (at == std::string_view::npos) return parts;
     s.remove_prefix(at + 1);
   }
-}
-
-bool ConstantTimeEqual(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
 }
 
 // What a request claims: from the Authorization header or the X-Amz-* query parameters.
@@ -193,16 +181,23 @@ Result<Claim> ClaimFromQuery(const std::vector<Header>& query) {
 
 }  // namespace
 
+bool ConstantTimeEqual(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
 Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLookup& secrets,
                                   std::chrono::system_clock::time_point now,
                                   const VerifyOptions& options) {
-  Result<Target> parsed = ParseTarget(request.target);
+  Result<RequestTarget> parsed = ParseTarget(request.target);
   if (!parsed.ok()) {
     return Fail(
         StatusCode::kInvalidArgument, "InvalidURI",
         fmt::format("request target \"{}\": {}", request.target, parsed.status().message()));
   }
-  Target target = std::move(parsed).value();
+  RequestTarget target = std::move(parsed).value();
   const bool presigned = std::any_of(target.query.begin(), target.query.end(),
                                      [](const Header& q) { return q.first == "X-Amz-Signature"; });
   const std::string* authorization = FindHeader(request, "authorization");
@@ -320,6 +315,7 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
   who.signing_key =
       object::s3::SigningKey(*secret, {.region = claim.region, .service = "s3"}, claim.amz_date);
   who.presigned = presigned;
+  who.target = std::move(target);
   return who;
 }
 

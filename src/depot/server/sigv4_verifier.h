@@ -44,7 +44,14 @@ struct IncomingRequest {
   std::vector<object::s3::Header> headers;  // as received; names in any case
 };
 
+// A request target, percent-decoded: the path, and the query's name/value pairs in order.
+struct RequestTarget {
+  std::string path;
+  std::vector<object::s3::Header> query;
+};
+
 struct Authenticated {
+  RequestTarget target;  // the request's target, decoded once here for the server
   std::string access_key;
   std::string region;          // from the credential scope
   std::string payload_sha256;  // what the body must hash to, or UNSIGNED-PAYLOAD / STREAMING-...
@@ -61,6 +68,9 @@ struct VerifyOptions {
   std::string region;  // empty: any region the client signed for
   std::chrono::seconds max_skew{15 * 60};
 };
+
+// Equal strings, compared in a time that depends only on their lengths (for signatures).
+bool ConstantTimeEqual(std::string_view a, std::string_view b);
 
 Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLookup& secrets,
                                   std::chrono::system_clock::time_point now,

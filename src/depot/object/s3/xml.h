@@ -70,6 +70,8 @@ std::string CreateBucketXml(std::string_view region);             // empty for u
 
 // "2013-05-24T00:00:00.000Z" (fractional seconds optional).
 Result<Clock::time_point> ParseIso8601(std::string_view text);
+// "2013-05-24T00:00:00.000Z": UTC, milliseconds.
+std::string FormatIso8601(Clock::time_point t);
 // RFC 9110 IMF-fixdate: "Fri, 24 May 2013 00:00:00 GMT".
 Result<Clock::time_point> ParseHttpDate(std::string_view text);
 std::string FormatHttpDate(Clock::time_point t);

@@ -158,5 +158,11 @@ TEST(S3Xml, TimestampsRoundTrip) {
   EXPECT_EQ(Unquote("abc"), "abc");
 }
 
+TEST(XmlTest, Iso8601FormatsWhatItParses) {
+  auto t = ParseIso8601("2024-05-01T10:20:30.123Z");
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(FormatIso8601(*t), "2024-05-01T10:20:30.123Z");
+}
+
 }  // namespace
 }  // namespace depot::object::s3
