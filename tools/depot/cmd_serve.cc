@@ -1,16 +1,26 @@
-// depot serve [STORE] [--listen HOST:PORT]: serves a store over the S3 protocol until SIGINT or
-// SIGTERM (server/s3_server.h has what is served).
+// depot serve [STORE] [--listen HOST:PORT] [--credentials FILE] [--json] [--access-log FILE]
+// [--log-level LEVEL] [--max-connections N] [--idle-timeout SECONDS] [--region NAME]: serves a
+// store over the S3 protocol until SIGINT or SIGTERM (server/s3_server.h has what is served).
 //
 // STORE is any store URL (s3://, mem://, file://) or a directory, made a local store if it is not
-// one yet; default ./var/depot. Credentials: DEPOT_ACCESS_KEY and DEPOT_SECRET_KEY, else
-// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; with neither, depot makes a pair and prints it.
+// one yet; default ./var/depot. Credentials: --credentials FILE (one "ACCESS_KEY SECRET_KEY" pair
+// per line; '#' starts a comment), else DEPOT_ACCESS_KEY and DEPOT_SECRET_KEY, else
+// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; with none, depot makes a pair and prints it.
+// Requests are logged one line each on stderr (info); --json also writes each as a JSON object on
+// stdout, --access-log FILE to a file.
 #include <fmt/format.h>
 #include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <charconv>
 #include <cstdlib>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include "commands.h"
@@ -29,6 +39,13 @@ namespace {
 struct ServeOptions {
   std::string store = "var/depot";
   std::string listen = "127.0.0.1:9000";
+  std::string credentials;
+  bool json = false;
+  std::string access_log;
+  std::string log_level = "info";
+  int max_connections = 256;
+  int idle_timeout = 60;
+  std::string region = "us-east-1";
 };
 
 #if DEPOT_WITH_S3
@@ -43,6 +60,37 @@ std::string RandomToken(size_t n) {
   std::string out;
   for (size_t i = 0; i < n; ++i) out += kAlphabet[device() % (sizeof(kAlphabet) - 1)];
   return out;
+}
+
+// "ACCESS_KEY SECRET_KEY" per line; blank lines and '#' comments skipped.
+Result<std::map<std::string, std::string>> ReadCredentials(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return NotFoundError(fmt::format("--credentials \"{}\": cannot be read", path));
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
+    spdlog::warn("serve: credentials file \"{}\" can be read by others (chmod 600 it)", path);
+  }
+  std::map<std::string, std::string> pairs;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (const size_t hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    std::istringstream words(line);
+    std::string access;
+    std::string secret;
+    std::string extra;
+    if (!(words >> access)) continue;
+    if (!(words >> secret) || (words >> extra)) {
+      return InvalidArgumentError(fmt::format(
+          "--credentials \"{}\" line {}: expected \"ACCESS_KEY SECRET_KEY\"", path, number));
+    }
+    pairs[access] = secret;
+  }
+  if (pairs.empty()) {
+    return InvalidArgumentError(fmt::format("--credentials \"{}\" holds no key pair", path));
+  }
+  return pairs;
 }
 
 Result<std::shared_ptr<object::ObjectStore>> OpenServed(const std::string& text) {
@@ -70,6 +118,24 @@ int RunServe(const ServeOptions& options) {
   }
   server_options.host = options.listen.substr(0, colon);
   server_options.port = static_cast<uint16_t>(port);
+  server_options.region = options.region;
+  server_options.max_connections = options.max_connections;
+  server_options.idle_timeout = std::chrono::seconds(options.idle_timeout);
+  server_options.access_log = options.json ? "-" : options.access_log;
+  if (options.json && !options.access_log.empty()) {
+    return ReportUsage(kCmd, InvalidArgumentError("--json and --access-log both name where the "
+                                                  "JSON access log goes: give one"));
+  }
+  const auto level = spdlog::level::from_str(options.log_level);
+  if (level == spdlog::level::off && options.log_level != "off") {
+    return ReportUsage(kCmd, InvalidArgumentError(fmt::format(
+                                 "--log-level \"{}\" is not trace, debug, info, warn, error or off",
+                                 options.log_level)));
+  }
+  auto logger =
+      std::make_shared<spdlog::logger>("depot", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  logger->set_level(level);
+  spdlog::set_default_logger(logger);
 
   std::string access = Env("DEPOT_ACCESS_KEY");
   std::string secret = Env("DEPOT_SECRET_KEY");
@@ -77,12 +143,20 @@ int RunServe(const ServeOptions& options) {
     access = Env("AWS_ACCESS_KEY_ID");
     secret = Env("AWS_SECRET_ACCESS_KEY");
   }
-  const bool generated = access.empty() || secret.empty();
-  if (generated) {
-    access = "DEPOT" + RandomToken(15);
-    secret = RandomToken(40);
+  bool generated = false;
+  if (!options.credentials.empty()) {
+    auto pairs = ReadCredentials(options.credentials);
+    if (!pairs.ok()) return ReportUsage(kCmd, pairs.status());
+    server_options.credentials = std::move(*pairs);
+    access = server_options.credentials.begin()->first;
+  } else {
+    generated = access.empty() || secret.empty();
+    if (generated) {
+      access = "DEPOT" + RandomToken(15);
+      secret = RandomToken(40);
+    }
+    server_options.credentials[access] = secret;
   }
-  server_options.credentials[access] = secret;
 
   auto store = OpenServed(options.store);
   if (!store.ok()) return ReportFailure(kCmd, store.status().WithContext(options.store));
@@ -98,21 +172,24 @@ int RunServe(const ServeOptions& options) {
   auto server = server::S3Server::Start(*store, server_options);
   if (!server.ok()) return ReportFailure(kCmd, server.status());
   const std::string endpoint = fmt::format("http://{}:{}", server_options.host, (*server)->port());
-  fmt::print("depot serve: {} on {}\n", (*store)->ToString(), endpoint);
+  // The banner goes to stderr when stdout carries the JSON access log.
+  FILE* banner = options.json ? stderr : stdout;
+  fmt::print(banner, "depot serve: {} on {}\n", (*store)->ToString(), endpoint);
   if (generated) {
-    fmt::print(
-        "  credentials (generated; set DEPOT_ACCESS_KEY and DEPOT_SECRET_KEY to choose):\n"
-        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}\n",
-        access, secret);
+    fmt::print(banner,
+               "  credentials (generated; set DEPOT_ACCESS_KEY and DEPOT_SECRET_KEY to choose):\n"
+               "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}\n",
+               access, secret);
   }
-  fmt::print(
-      "  try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=... aws --endpoint-url {} s3 ls\n"
-      "  Ctrl-C stops.\n",
-      access, endpoint);
-  std::fflush(stdout);
+  fmt::print(banner,
+             "  try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=... aws --endpoint-url {} s3 ls\n"
+             "  Ctrl-C stops.\n",
+             access, endpoint);
+  std::fflush(banner);
   int received = 0;
   sigwait(&signals, &received);
-  fmt::print("depot serve: {}, stopping\n", received == SIGINT ? "interrupted" : "terminated");
+  fmt::print(banner, "depot serve: {}, stopping\n",
+             received == SIGINT ? "interrupted" : "terminated");
   (*server)->Stop();
   return kExitOk;
 }
@@ -129,6 +206,23 @@ Command AddServeCommand(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--listen", options->listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
+  app->add_option(
+      "--credentials", options->credentials,
+      "File of \"ACCESS_KEY SECRET_KEY\" lines (else DEPOT_ACCESS_KEY/DEPOT_SECRET_KEY, "
+      "else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else generated)");
+  app->add_flag("--json", options->json, "Also write each request as a JSON line on stdout");
+  app->add_option("--access-log", options->access_log, "Write each request as a JSON line here");
+  app->add_option("--log-level", options->log_level,
+                  "trace, debug, info (a line per request), warn, error or off")
+      ->capture_default_str();
+  app->add_option("--max-connections", options->max_connections, "Concurrent connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app->add_option("--idle-timeout", options->idle_timeout,
+                  "Seconds before an idle or stalled connection is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  app->add_option("--region", options->region, "Region clients sign for")->capture_default_str();
   return {app, [options] {
 #if DEPOT_WITH_S3
             return RunServe(*options);

@@ -3,7 +3,14 @@
 # /usr/bin/aws, /usr/bin/python3 and /usr/bin/s3cmd) on a local store, over loopback. Buckets,
 # puts and gets, ranges, listing with delimiters and pages, presigned URLs, multipart uploads and
 # aborts, deletes, a wrong secret refused, and a clean stop on SIGINT.
+# Then sections that each run on their own (a failing one is reported, the others still run, and
+# the script fails at the end): copies (CopyObject keeping or replacing metadata, multipart copies
+# by UploadPartCopy), DeleteObjects, listings with a delimiter in pages of 7 (V2 and V1, awscli and
+# boto3), ListParts and ListMultipartUploads, UploadPartCopy with ranges, a wrong secret for boto3
+# and s3cmd, a PUT right after an empty PUT on one connection, range edges, and an object of 2 GiB
+# and a bit up and down through awscli and boto3 (about 6 GiB of temporary disk at the peak).
 # Usage: serve_interop_test.sh /path/to/depot
+# DEPOT_SERVE_SECTIONS=REGEX runs only the sections whose names match (while working on one).
 set -euo pipefail
 
 depot="$(realpath "$1")"
@@ -141,6 +148,666 @@ cmp small.txt s3cmd.back || fail "s3cmd read back different bytes"
 s3c ls s3://interop/s3cmd/ | grep -q small.txt || fail "s3cmd ls"
 s3c del s3://interop/s3cmd/small.txt >/dev/null
 
+# ---------------------------------------------------------------------------------------------
+# Sections: each runs in a subshell with errexit, so its first failure ends it alone; the names of
+# those that failed are printed at the end and make the script fail.
+failed_sections=()
+section() {
+  local name="$1" started=$SECONDS
+  shift
+  if [[ -n "${DEPOT_SERVE_SECTIONS:-}" && ! "$name" =~ $DEPOT_SERVE_SECTIONS ]]; then
+    echo "== $name: not in DEPOT_SERVE_SECTIONS, not run"
+    return
+  fi
+  echo "== $name"
+  set +e
+  (
+    set -e
+    "$@"
+  )
+  local status=$?
+  set -e
+  if ((status != 0)); then
+    echo "serve_interop_test: section [$name] FAILED (exit $status," \
+      "after $((SECONDS - started)) s)" >&2
+    failed_sections+=("$name")
+  else
+    echo "   passed in $((SECONDS - started)) s"
+  fi
+}
+
+# Shared by the boto3 sections (python3 - ENDPOINT <<'PY' ... PY, from $work): explicit
+# credentials, path style, one attempt per request so that no retry hides an error.
+cat >interop_common.py <<'PY'
+import hashlib
+import os
+import sys
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+ENDPOINT = sys.argv[1]
+BUCKET = "interop"
+MIB = 1024 * 1024
+
+
+def client(access_key=None, secret_key=None, **config):
+    return boto3.client(
+        "s3", endpoint_url=ENDPOINT, region_name="us-east-1",
+        aws_access_key_id=access_key or os.environ["DEPOT_ACCESS_KEY"],
+        aws_secret_access_key=secret_key or os.environ["DEPOT_SECRET_KEY"],
+        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
+                      retries={"mode": "standard", "total_max_attempts": 1}, **config))
+
+
+def fail(message):
+    raise SystemExit(f"serve_interop_test: FAIL: {message}")
+
+
+def md5_etag(data):
+    return '"' + hashlib.md5(data).hexdigest() + '"'
+
+
+def multipart_etag(parts):
+    digests = b"".join(hashlib.md5(p).digest() for p in parts)
+    return f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
+
+
+def s3_error(call):
+    """(HTTP status, S3 error code) of what call() raised, or None if it succeeded."""
+    try:
+        call()
+    except botocore.exceptions.ClientError as e:
+        return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"]
+    return None
+
+
+def expect_error(what, call, status, code):
+    got = s3_error(call)
+    if got != (status, code):
+        fail(f"{what}: expected HTTP {status} {code}, got "
+             f"{'success' if got is None else 'HTTP %s %s' % got}")
+
+
+def run(main):
+    """Runs main(); an S3 error nobody expected fails with the operation and the error."""
+    try:
+        main()
+    except botocore.exceptions.ClientError as e:
+        fail(f"{main.__name__}: {e}")
+    except botocore.exceptions.BotoCoreError as e:
+        fail(f"{main.__name__}: {type(e).__name__}: {e}")
+PY
+py() { /usr/bin/python3 - "$endpoint"; }
+
+# same_json GOT WANT: GOT (awscli --output json) and WANT are the same JSON value.
+same_json() {
+  /usr/bin/python3 -c \
+    'import json, sys; sys.exit(json.loads(sys.argv[1]) != json.loads(sys.argv[2]))' \
+    "$1" "$2"
+}
+
+copy_awscli() {
+  # Below the 8 MiB multipart threshold `aws s3 cp` between keys is one CopyObject.
+  aws s3 cp --only-show-errors s3://interop/dir/big.bin s3://interop/copy/big.bin
+  aws s3 cp --only-show-errors s3://interop/copy/big.bin copy.back
+  cmp big.bin copy.back || fail "aws s3 cp s3->s3 (CopyObject): the copy holds other bytes"
+  etag="$(aws s3api head-object --bucket interop --key copy/big.bin --query ETag --output text)"
+  [[ "$etag" == "\"$(md5sum <big.bin | cut -d' ' -f1)\"" ]] ||
+    fail "aws s3 cp s3->s3: the copy's ETag $etag is not the MD5 of its bytes"
+  # Above it, a multipart copy: CreateMultipartUpload, UploadPartCopy with ranges, Complete.
+  # (--copy-props default would add GetObjectTagging, which depot does not serve.)
+  aws s3 cp --only-show-errors --copy-props metadata-directive \
+    s3://interop/multi.bin s3://interop/copy/multi.bin
+  aws s3 cp --only-show-errors s3://interop/copy/multi.bin copy-multi.back
+  cmp multi.bin copy-multi.back || fail "aws s3 cp s3->s3 multipart (UploadPartCopy): other bytes"
+  etag="$(aws s3api head-object --bucket interop --key copy/multi.bin --query ETag --output text)"
+  [[ "$etag" == *-3\" ]] || fail "multipart copy of 20 MB in 8 MiB parts: ETag $etag, not ...-3"
+
+  # s3api copy-object: COPY (the default) keeps content type and metadata; REPLACE takes new ones.
+  aws s3api put-object --bucket interop --key "meta/src a+b.txt" --body small.txt \
+    --content-type text/plain --metadata colour=blue >/dev/null
+  small_etag="\"$(md5sum <small.txt | cut -d' ' -f1)\""
+  etag="$(aws s3api copy-object --bucket interop --key meta/kept.txt \
+    --copy-source "interop/meta/src a+b.txt" --query CopyObjectResult.ETag --output text)"
+  [[ "$etag" == "$small_etag" ]] || fail "copy-object: CopyObjectResult ETag $etag, not $small_etag"
+  got="$(aws s3api head-object --bucket interop --key meta/kept.txt \
+    --query '{type: ContentType, meta: Metadata}' --output json)"
+  same_json "$got" '{"type": "text/plain", "meta": {"colour": "blue"}}' ||
+    fail "copy-object with the COPY directive should keep text/plain and colour=blue: $got"
+  etag="$(aws s3api head-object --bucket interop --key meta/kept.txt --query ETag --output text)"
+  [[ "$etag" == "$small_etag" ]] || fail "copy-object: the copy's ETag $etag, not $small_etag"
+  aws s3api copy-object --bucket interop --key meta/replaced.txt \
+    --copy-source "interop/meta/src a+b.txt" --metadata-directive REPLACE \
+    --metadata colour=green,shape=round --content-type application/json >/dev/null
+  got="$(aws s3api head-object --bucket interop --key meta/replaced.txt \
+    --query '{type: ContentType, meta: Metadata}' --output json)"
+  same_json "$got" '{"type": "application/json", "meta": {"colour": "green", "shape": "round"}}' ||
+    fail "copy-object --metadata-directive REPLACE: head-object gives $got"
+  aws s3 cp --only-show-errors s3://interop/meta/replaced.txt replaced.back
+  cmp small.txt replaced.back || fail "copy-object REPLACE changed the bytes"
+}
+
+copy_boto3() {
+  py <<'PY'
+from interop_common import *
+
+
+def copy_boto3():
+    s3 = client()
+    src = "copy/src ü+x %.txt"  # the copy source header is URL-encoded; the key must survive it
+    body = b"copy me, boto3"
+    s3.put_object(Bucket=BUCKET, Key=src, Body=body, ContentType="text/plain",
+                  Metadata={"colour": "blue"})
+    source = {"Bucket": BUCKET, "Key": src}
+    result = s3.copy_object(Bucket=BUCKET, Key="copy/boto-kept", CopySource=source)
+    if result["CopyObjectResult"]["ETag"] != md5_etag(body):
+        fail(f"copy_object: CopyObjectResult ETag {result['CopyObjectResult']['ETag']}, "
+             f"not {md5_etag(body)}")
+    if "LastModified" not in result["CopyObjectResult"]:
+        fail(f"copy_object: no LastModified in CopyObjectResult: {result['CopyObjectResult']}")
+    got = s3.get_object(Bucket=BUCKET, Key="copy/boto-kept")
+    if got["Body"].read() != body:
+        fail("copy_object: the copy holds other bytes")
+    if (got["ContentType"], got["Metadata"]) != ("text/plain", {"colour": "blue"}):
+        fail(f"copy_object (COPY): content type {got['ContentType']!r} and metadata "
+             f"{got['Metadata']}, not text/plain and colour=blue")
+
+    s3.copy_object(Bucket=BUCKET, Key="copy/boto-replaced", CopySource=source,
+                   MetadataDirective="REPLACE", Metadata={"shape": "round"},
+                   ContentType="application/x-depot")
+    head = s3.head_object(Bucket=BUCKET, Key="copy/boto-replaced")
+    if (head["ContentType"], head["Metadata"]) != ("application/x-depot", {"shape": "round"}):
+        fail(f"copy_object (REPLACE): content type {head['ContentType']!r} and metadata "
+             f"{head['Metadata']}, not application/x-depot and shape=round")
+    if head["ContentLength"] != len(body) or head["ETag"] != md5_etag(body):
+        fail(f"copy_object (REPLACE): {head['ContentLength']} bytes {head['ETag']}")
+
+    # Onto itself: S3 refuses a copy that changes nothing, and allows one that replaces metadata.
+    expect_error("copy_object onto itself with nothing changed",
+                 lambda: s3.copy_object(Bucket=BUCKET, Key=src, CopySource=source),
+                 400, "InvalidRequest")
+    s3.copy_object(Bucket=BUCKET, Key=src, CopySource=source, MetadataDirective="REPLACE",
+                   Metadata={"colour": "red"}, ContentType="text/plain")
+    got = s3.get_object(Bucket=BUCKET, Key=src)
+    if got["Body"].read() != body or got["Metadata"] != {"colour": "red"}:
+        fail(f"copy_object onto itself with REPLACE: metadata {got['Metadata']}")
+
+    expect_error("copy_object from a missing key",
+                 lambda: s3.copy_object(Bucket=BUCKET, Key="copy/never",
+                                        CopySource={"Bucket": BUCKET, "Key": "copy/missing"}),
+                 404, "NoSuchKey")
+    expect_error("copy_object from a missing bucket",
+                 lambda: s3.copy_object(Bucket=BUCKET, Key="copy/never",
+                                        CopySource={"Bucket": "no-such-bucket", "Key": "x"}),
+                 404, "NoSuchBucket")
+    expect_error("copy_object with x-amz-copy-source-if-match of another ETag",
+                 lambda: s3.copy_object(Bucket=BUCKET, Key="copy/never", CopySource=source,
+                                        CopySourceIfMatch='"0123456789abcdef0123456789abcdef"'),
+                 412, "PreconditionFailed")
+    expect_error("get_object of a copy that was refused",
+                 lambda: s3.get_object(Bucket=BUCKET, Key="copy/never"), 404, "NoSuchKey")
+    s3.copy_object(Bucket=BUCKET, Key="copy/if-match", CopySource=source,
+                   CopySourceIfMatch=md5_etag(body))
+    print("boto3 copy ok")
+
+
+run(copy_boto3)
+PY
+}
+
+delete_objects() {
+  mkdir -p delsrc
+  for name in a b c "d e+f"; do printf '%s' "$name" >"delsrc/$name"; done
+  aws s3 cp --only-show-errors --recursive delsrc s3://interop/del/
+  got="$(aws s3api delete-objects --bucket interop --output json --delete \
+    '{"Objects": [{"Key": "del/a"}, {"Key": "del/b"}, {"Key": "del/never-was"}], "Quiet": false}')"
+  /usr/bin/python3 -c '
+import json, sys
+got = json.loads(sys.argv[1])
+deleted = sorted(d["Key"] for d in got.get("Deleted", []))
+sys.exit(deleted != ["del/a", "del/b", "del/never-was"] or bool(got.get("Errors")))' "$got" ||
+    fail "aws s3api delete-objects: Deleted should list del/a, del/b, del/never-was: $got"
+  left="$(aws s3api list-objects-v2 --bucket interop --prefix del/ --query 'Contents[].Key' \
+    --output text)"
+  [[ "$left" == "del/c"$'\t'"del/d e+f" ]] || fail "after delete-objects, del/ holds: $left"
+  py <<'PY'
+from interop_common import *
+
+
+def delete_objects():
+    s3 = client()
+    keys = ["del/c", "del/d e+f", "del/ü <&>'\"", "del/x"]
+    for key in keys[2:]:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
+    result = s3.delete_objects(Bucket=BUCKET, Delete={
+        "Objects": [{"Key": k} for k in keys] + [{"Key": "del/never-was"}], "Quiet": False})
+    deleted = sorted(d["Key"] for d in result.get("Deleted", []))
+    if deleted != sorted(keys + ["del/never-was"]) or result.get("Errors"):
+        fail(f"delete_objects (Quiet False): Deleted {deleted}, Errors {result.get('Errors')}")
+    left = s3.list_objects_v2(Bucket=BUCKET, Prefix="del/").get("Contents", [])
+    if left:
+        fail(f"delete_objects: still there: {[o['Key'] for o in left]}")
+    for key in ("del/q1", "del/q2"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"q")
+    result = s3.delete_objects(Bucket=BUCKET, Delete={
+        "Objects": [{"Key": "del/q1"}, {"Key": "del/q2"}], "Quiet": True})
+    if result.get("Deleted") or result.get("Errors"):
+        fail(f"delete_objects (Quiet True) should list nothing: {result}")
+    if s3.list_objects_v2(Bucket=BUCKET, Prefix="del/").get("KeyCount") != 0:
+        fail("delete_objects (Quiet True) left keys behind")
+    print("boto3 delete_objects ok")
+
+
+run(delete_objects)
+PY
+}
+
+# 25 keys under list/: 12 directly under it, 13 below 4 "directories" (a/, b/, c/, n/; c/ holds
+# only c/d/). With Delimiter=/ that is 16 entries: 12 keys and 4 common prefixes, interleaved in
+# key order, 3 pages of 7; without a delimiter, 25 keys in 4 pages of 7.
+listing() {
+  mkdir -p listing/a listing/b listing/c/d listing/n
+  for i in 0 1 2 3; do
+    printf 'x' >"listing/0k$i"
+    printf 'x' >"listing/m0$i"
+    printf 'x' >"listing/z0$i"
+    printf 'x' >"listing/b/x0$i"
+  done
+  for i in 0 1 2 3 4; do printf 'x' >"listing/a/x0$i"; done
+  for i in 0 1; do
+    printf 'x' >"listing/c/d/x0$i"
+    printf 'x' >"listing/n/x0$i"
+  done
+  aws s3 cp --only-show-errors --recursive listing s3://interop/list/
+  cat >listing_expect.py <<'PY'
+ALL = sorted([f"list/{p}{i}" for p in ("0k", "m0", "z0") for i in range(4)] +
+             [f"list/b/x0{i}" for i in range(4)] + [f"list/a/x0{i}" for i in range(5)] +
+             [f"list/{d}/x0{i}" for d in ("c/d", "n") for i in range(2)])
+DIRECT = [k for k in ALL if "/" not in k[len("list/"):]]
+PREFIXES = ["list/a/", "list/b/", "list/c/", "list/n/"]
+PY
+  # awscli: --max-items 10 in pages of 7, then the rest from the token it printed.
+  first="$(aws s3api list-objects-v2 --bucket interop --prefix list/ --page-size 7 --max-items 10 \
+    --output json)"
+  token="$(/usr/bin/python3 -c \
+    'import json, sys; print(json.loads(sys.argv[1]).get("NextToken", ""))' "$first")"
+  [[ -n "$token" ]] || fail "list-objects-v2 --max-items 10 of 25 keys printed no NextToken: $first"
+  rest="$(aws s3api list-objects-v2 --bucket interop --prefix list/ --page-size 7 \
+    --starting-token "$token" --output json)"
+  /usr/bin/python3 -c '
+import json, sys
+from listing_expect import ALL
+first, rest = (json.loads(a) for a in sys.argv[1:3])
+got = [o["Key"] for o in first.get("Contents", [])] + [o["Key"] for o in rest.get("Contents", [])]
+if got != ALL:
+    raise SystemExit(f"serve_interop_test: FAIL: list-objects-v2 --max-items 10 then "
+                     f"--starting-token: {got}, expected {ALL}")' "$first" "$rest"
+  for api in list-objects-v2 list-objects; do
+    got="$(aws s3api "$api" --bucket interop --prefix list/ --delimiter / --page-size 7 \
+      --output json)"
+    /usr/bin/python3 -c '
+import json, sys
+from listing_expect import DIRECT, PREFIXES
+got = json.loads(sys.argv[2])
+keys = [o["Key"] for o in got.get("Contents", [])]
+prefixes = [p["Prefix"] for p in got.get("CommonPrefixes", [])]
+if keys != DIRECT or prefixes != PREFIXES:
+    raise SystemExit(f"serve_interop_test: FAIL: aws s3api {sys.argv[1]} --delimiter / "
+                     f"--page-size 7: keys {keys} and common prefixes {prefixes}, expected "
+                     f"{DIRECT} and {PREFIXES}")' "$api" "$got"
+  done
+  py <<'PY'
+from interop_common import *
+from listing_expect import ALL, DIRECT, PREFIXES
+
+
+def pages_of(s3, operation, **args):
+    pages = list(s3.get_paginator(operation).paginate(
+        Bucket=BUCKET, PaginationConfig={"PageSize": 7}, **args))
+    what = f"{operation} {args} in pages of 7"
+    entries, keys, prefixes = [], [], []
+    for n, page in enumerate(pages):
+        page_keys = [o["Key"] for o in page.get("Contents", [])]
+        page_prefixes = [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        if len(page_keys) + len(page_prefixes) > 7:
+            fail(f"{what}: page {n} has {len(page_keys) + len(page_prefixes)} entries")
+        entries_here = len(page_keys) + len(page_prefixes)
+        if operation == "list_objects_v2" and page.get("KeyCount") != entries_here:
+            fail(f"{what}: page {n} has KeyCount {page.get('KeyCount')} for "
+                 f"{len(page_keys)} keys and {len(page_prefixes)} common prefixes")
+        truncated = page.get("IsTruncated")
+        if truncated != (n + 1 < len(pages)):
+            fail(f"{what}: page {n} of {len(pages)} has IsTruncated {truncated}")
+        if (operation == "list_objects" and truncated and "Delimiter" in args
+                and not page.get("NextMarker")):
+            fail(f"{what}: page {n} is truncated but has no NextMarker (S3 sends one when there "
+                 "is a delimiter)")
+        keys += page_keys
+        prefixes += page_prefixes
+        entries += sorted(page_keys + page_prefixes)
+    if entries != sorted(entries) or len(set(entries)) != len(entries):
+        fail(f"{what}: entries out of order or repeated across pages: {entries}")
+    return keys, prefixes, len(pages)
+
+
+def listing():
+    s3 = client()
+    for operation in ("list_objects_v2", "list_objects"):
+        keys, prefixes, pages = pages_of(s3, operation, Prefix="list/", Delimiter="/")
+        if (keys, prefixes, pages) != (DIRECT, PREFIXES, 3):
+            fail(f"{operation} Prefix=list/ Delimiter=/ PageSize=7: keys {keys}, common prefixes "
+                 f"{prefixes} in {pages} pages; expected {DIRECT} and {PREFIXES} in 3 pages")
+        keys, prefixes, pages = pages_of(s3, operation, Prefix="list/")
+        if (keys, prefixes, pages) != (ALL, [], 4):
+            fail(f"{operation} Prefix=list/ PageSize=7: {keys} and {prefixes} in {pages} pages; "
+                 f"expected the 25 keys in 4 pages")
+        keys, prefixes, pages = pages_of(s3, operation, Prefix="list/c/", Delimiter="/")
+        if (keys, prefixes) != ([], ["list/c/d/"]):
+            fail(f"{operation} Prefix=list/c/ Delimiter=/: {keys} and {prefixes}, expected only "
+                 "the common prefix list/c/d/")
+    keys, prefixes, _ = pages_of(s3, "list_objects_v2", Prefix="list/", Delimiter="/",
+                                 StartAfter="list/m01")
+    want_keys = [k for k in DIRECT if k > "list/m01"]
+    if (keys, prefixes) != (want_keys, ["list/n/"]):
+        fail(f"list_objects_v2 StartAfter=list/m01 Delimiter=/: {keys} and {prefixes}, "
+             f"expected {want_keys} and ['list/n/']")
+    print("boto3 listing ok")
+
+
+run(listing)
+PY
+}
+
+multipart_listing() {
+  py <<'PY'
+from interop_common import *
+
+
+def multipart_listing():
+    s3 = client()
+    key = "mp/listed ü+1"
+    parts = [os.urandom(5 * MIB), os.urandom(1234)]
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key=key, ContentType="application/x-parts",
+                                        Metadata={"kind": "listed"})["UploadId"]
+    other = s3.create_multipart_upload(Bucket=BUCKET, Key="mp/other")["UploadId"]
+    done = False
+    try:
+        for number, part in enumerate(parts, start=1):
+            etag = s3.upload_part(Bucket=BUCKET, Key=key, UploadId=upload, PartNumber=number,
+                                  Body=part)["ETag"]
+            if etag != md5_etag(part):
+                fail(f"upload_part {number}: ETag {etag}, not {md5_etag(part)}")
+        want = [(n, len(p), md5_etag(p)) for n, p in enumerate(parts, start=1)]
+        listed = s3.list_parts(Bucket=BUCKET, Key=key, UploadId=upload)
+        got = [(p["PartNumber"], p["Size"], p["ETag"]) for p in listed.get("Parts", [])]
+        if got != want or listed.get("IsTruncated"):
+            fail(f"list_parts: {got} (truncated: {listed.get('IsTruncated')}), expected {want}")
+        if (listed.get("Key"), listed.get("UploadId")) != (key, upload):
+            fail(f"list_parts names key {listed.get('Key')!r} and upload {listed.get('UploadId')}")
+        page = s3.list_parts(Bucket=BUCKET, Key=key, UploadId=upload, MaxParts=1)
+        numbers = [p["PartNumber"] for p in page.get("Parts", [])]
+        if (numbers, page.get("IsTruncated"), page.get("NextPartNumberMarker")) != ([1], True, 1):
+            fail(f"list_parts MaxParts=1: parts {numbers}, IsTruncated {page.get('IsTruncated')}, "
+                 f"NextPartNumberMarker {page.get('NextPartNumberMarker')}; expected [1], True, 1")
+        page = s3.list_parts(Bucket=BUCKET, Key=key, UploadId=upload, PartNumberMarker=1)
+        numbers = [p["PartNumber"] for p in page.get("Parts", [])]
+        if numbers != [2]:
+            fail(f"list_parts PartNumberMarker=1: parts {numbers}, expected [2]")
+
+        uploads = s3.list_multipart_uploads(Bucket=BUCKET, Prefix="mp/").get("Uploads", [])
+        got = sorted((u["Key"], u["UploadId"]) for u in uploads)
+        if got != sorted([(key, upload), ("mp/other", other)]):
+            fail(f"list_multipart_uploads Prefix=mp/: {got}, expected both uploads")
+        uploads = s3.list_multipart_uploads(Bucket=BUCKET, Prefix="mp/l").get("Uploads", [])
+        if [(u["Key"], u["UploadId"]) for u in uploads] != [(key, upload)]:
+            fail(f"list_multipart_uploads Prefix=mp/l: {uploads}")
+        s3.abort_multipart_upload(Bucket=BUCKET, Key="mp/other", UploadId=other)
+        other = None
+
+        result = s3.complete_multipart_upload(
+            Bucket=BUCKET, Key=key, UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, _, e in want]})
+        done = True
+        if result.get("ETag") != multipart_etag(parts):
+            fail(f"complete: ETag {result.get('ETag')}, not {multipart_etag(parts)}")
+        got = s3.get_object(Bucket=BUCKET, Key=key)
+        if got["Body"].read() != b"".join(parts):
+            fail("the completed upload holds other bytes")
+        if (got["ContentType"], got["Metadata"]) != ("application/x-parts", {"kind": "listed"}):
+            fail(f"the completed upload lost what create_multipart_upload set: "
+                 f"{got['ContentType']!r}, {got['Metadata']}")
+        left = s3.list_multipart_uploads(Bucket=BUCKET, Prefix="mp/").get("Uploads", [])
+        if left:
+            fail(f"list_multipart_uploads after complete and abort: {left}")
+        expect_error("list_parts of a completed upload",
+                     lambda: s3.list_parts(Bucket=BUCKET, Key=key, UploadId=upload),
+                     404, "NoSuchUpload")
+    finally:
+        for k, u in ((key, None if done else upload), ("mp/other", other)):
+            if u:
+                s3_error(lambda: s3.abort_multipart_upload(Bucket=BUCKET, Key=k, UploadId=u))
+    print("boto3 multipart listing ok")
+
+
+run(multipart_listing)
+PY
+}
+
+upload_part_copy() {
+  py <<'PY'
+from interop_common import *
+
+
+def upload_part_copy():
+    s3 = client()
+    source = os.urandom(6 * MIB + 77)
+    s3.put_object(Bucket=BUCKET, Key="mp/copy source", Body=source)
+    copy_source = {"Bucket": BUCKET, "Key": "mp/copy source"}
+    cut = 5 * MIB
+    pieces = [source[:cut], source[cut:]]
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key="mp/copied")["UploadId"]
+    done = False
+    try:
+        etags = []
+        for number, (first, last) in enumerate([(0, cut - 1), (cut, len(source) - 1)], start=1):
+            result = s3.upload_part_copy(Bucket=BUCKET, Key="mp/copied", UploadId=upload,
+                                         PartNumber=number, CopySource=copy_source,
+                                         CopySourceRange=f"bytes={first}-{last}")
+            etag = result["CopyPartResult"]["ETag"]
+            if etag != md5_etag(pieces[number - 1]):
+                fail(f"upload_part_copy bytes={first}-{last}: ETag {etag}, "
+                     f"not {md5_etag(pieces[number - 1])}")
+            etags.append(etag)
+        listed = s3.list_parts(Bucket=BUCKET, Key="mp/copied", UploadId=upload).get("Parts", [])
+        if [(p["PartNumber"], p["Size"]) for p in listed] != [(1, cut), (2, len(source) - cut)]:
+            fail(f"list_parts after upload_part_copy: {listed}")
+        s3.complete_multipart_upload(
+            Bucket=BUCKET, Key="mp/copied", UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e}
+                                       for n, e in enumerate(etags, start=1)]})
+        done = True
+        got = s3.get_object(Bucket=BUCKET, Key="mp/copied")
+        if got["Body"].read() != source or got["ETag"] != multipart_etag(pieces):
+            fail(f"upload_part_copy of two ranges: other bytes, or ETag {got['ETag']} and not "
+                 f"{multipart_etag(pieces)}")
+    finally:
+        if not done:
+            s3_error(lambda: s3.abort_multipart_upload(Bucket=BUCKET, Key="mp/copied",
+                                                       UploadId=upload))
+
+    # A whole object as part 1 (no range), then an ordinary part.
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key="mp/copied-whole")["UploadId"]
+    done = False
+    try:
+        e1 = s3.upload_part_copy(Bucket=BUCKET, Key="mp/copied-whole", UploadId=upload,
+                                 PartNumber=1, CopySource=copy_source)["CopyPartResult"]["ETag"]
+        e2 = s3.upload_part(Bucket=BUCKET, Key="mp/copied-whole", UploadId=upload, PartNumber=2,
+                            Body=b"tail")["ETag"]
+        s3.complete_multipart_upload(
+            Bucket=BUCKET, Key="mp/copied-whole", UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1},
+                                       {"PartNumber": 2, "ETag": e2}]})
+        done = True
+        if s3.get_object(Bucket=BUCKET, Key="mp/copied-whole")["Body"].read() != source + b"tail":
+            fail("upload_part_copy of a whole object, then a part: other bytes")
+    finally:
+        if not done:
+            s3_error(lambda: s3.abort_multipart_upload(Bucket=BUCKET, Key="mp/copied-whole",
+                                                       UploadId=upload))
+    print("boto3 upload_part_copy ok")
+
+
+run(upload_part_copy)
+PY
+}
+
+wrong_secret() {
+  py <<'PY'
+from interop_common import *
+
+
+def wrong_secret():
+    bad = client(secret_key="not-the-secret")
+    expect_error("boto3 list_objects_v2 with a wrong secret",
+                 lambda: bad.list_objects_v2(Bucket=BUCKET), 403, "SignatureDoesNotMatch")
+    expect_error("boto3 put_object with a wrong secret",
+                 lambda: client(secret_key="not-the-secret").put_object(
+                     Bucket=BUCKET, Key="bad/x", Body=b"x" * 1000),
+                 403, "SignatureDoesNotMatch")
+    expect_error("head_object of what a wrong secret tried to put",
+                 lambda: client().head_object(Bucket=BUCKET, Key="bad/x"), 404, "404")
+    expect_error("boto3 with an unknown access key",
+                 lambda: client(access_key="NOSUCHKEY").list_objects_v2(Bucket=BUCKET),
+                 403, "InvalidAccessKeyId")
+    print("boto3 wrong secret refused")
+
+
+run(wrong_secret)
+PY
+  sed "s/^secret_key = .*/secret_key = not-the-secret/" s3cfg >s3cfg-bad
+  if /usr/bin/s3cmd -c s3cfg-bad --no-progress ls s3://interop/ >s3cmd-bad.txt 2>&1; then
+    fail "s3cmd with a wrong secret listed the bucket: $(cat s3cmd-bad.txt)"
+  fi
+  grep -q "SignatureDoesNotMatch" s3cmd-bad.txt ||
+    fail "s3cmd with a wrong secret: $(cat s3cmd-bad.txt)"
+  grep -q "403" s3cmd-bad.txt || fail "s3cmd with a wrong secret, no 403: $(cat s3cmd-bad.txt)"
+}
+
+# botocore 1.29 sends `Expect: 100-continue` on every PutObject, even an empty one. If the server
+# answers an empty one at once without a 100 Continue, botocore keeps that response's status line
+# for the connection and misreads the next PUT's answer: a stall until its read timeout
+# (boto/botocore#3755, minio/minio#5150). S3 sends 100 Continue whenever a request expects it.
+put_after_empty_put() {
+  py <<'PY'
+from interop_common import *
+
+
+def put_after_empty_put():
+    s3 = client(read_timeout=5, max_pool_connections=1)
+    for n in range(3):
+        s3.put_object(Bucket=BUCKET, Key="edge/empty", Body=b"")
+        try:
+            s3.put_object(Bucket=BUCKET, Key="edge/after-empty", Body=b"y" * 100)
+        except botocore.exceptions.ReadTimeoutError:
+            fail("boto3: the PUT after an empty PUT on the same connection got no answer in 5 s. "
+                 "depot serve answered the empty PUT's `Expect: 100-continue` without a "
+                 "`100 Continue`, and botocore 1.29 then misreads the connection's next "
+                 "response (boto/botocore#3755): send 100 Continue for every request that "
+                 "expects it, empty bodies included")
+    if s3.get_object(Bucket=BUCKET, Key="edge/after-empty")["Body"].read() != b"y" * 100:
+        fail("the PUT after an empty PUT stored other bytes")
+    print("boto3 PUT after an empty PUT ok")
+
+
+run(put_after_empty_put)
+PY
+}
+
+# A range starting at or past the end is unsatisfiable: 416 InvalidRange. An empty object has no
+# satisfiable range at all (AWS answers 416 there too), never a 206 "bytes 0-0/0".
+range_edges() {
+  py <<'PY'
+from interop_common import *
+
+
+def range_edges():
+    s3 = client()
+    s3.put_object(Bucket=BUCKET, Key="edge/ten", Body=b"0123456789")
+    s3.put_object(Bucket=BUCKET, Key="edge/zero", Body=b"")
+    got = s3.get_object(Bucket=BUCKET, Key="edge/ten", Range="bytes=9-20")
+    if (got["ResponseMetadata"]["HTTPStatusCode"], got["ContentRange"], got["Body"].read()) != (
+            206, "bytes 9-9/10", b"9"):
+        fail(f"bytes=9-20 of 10 bytes: {got['ResponseMetadata']['HTTPStatusCode']} "
+             f"{got.get('ContentRange')}")
+    for key, spec in (("edge/ten", "bytes=10-"), ("edge/ten", "bytes=10-20"),
+                      ("edge/zero", "bytes=0-"), ("edge/zero", "bytes=0-0"),
+                      ("edge/zero", "bytes=-5")):
+        def call():
+            r = s3.get_object(Bucket=BUCKET, Key=key, Range=spec)
+            fail(f"GET {key} {spec}: HTTP {r['ResponseMetadata']['HTTPStatusCode']} Content-Range "
+                 f"{r.get('ContentRange')!r} with {len(r['Body'].read())} bytes; expected 416 "
+                 "InvalidRange")
+        expect_error(f"GET {key} {spec}", call, 416, "InvalidRange")
+    print("boto3 range edges ok")
+
+
+run(range_edges)
+PY
+}
+
+# 2 GiB and a bit: offsets past 2^31, 257 parts of 8 MiB for awscli (the last short), 33 of
+# 64 MiB for boto3. Random bytes, so a misplaced or repeated part cannot go unseen.
+huge_object() {
+  local size=$((2 * 1024 * 1024 * 1024 + 1024 * 1024 + 7))
+  head -c "$size" /dev/urandom >huge.bin
+  aws s3 cp --only-show-errors huge.bin s3://interop/huge/aws.bin
+  got="$(aws s3api head-object --bucket interop --key huge/aws.bin \
+    --query '[ContentLength, ETag]' --output text)"
+  [[ "$got" == "$size"$'\t'*'-257"' ]] || fail "aws s3 cp of $size bytes: head-object gives $got"
+  aws s3 cp --only-show-errors s3://interop/huge/aws.bin huge.back
+  cmp huge.bin huge.back || fail "aws s3 cp: the 2 GiB object came back different"
+  rm -f huge.back
+  aws s3 rm --only-show-errors s3://interop/huge/aws.bin
+  py <<'PY'
+from interop_common import *
+from boto3.s3.transfer import TransferConfig
+
+
+def huge_object():
+    s3 = client()
+    size = os.path.getsize("huge.bin")
+    config = TransferConfig(multipart_threshold=64 * MIB, multipart_chunksize=64 * MIB,
+                            max_concurrency=4)
+    s3.upload_file("huge.bin", BUCKET, "huge/boto3.bin", Config=config)
+    head = s3.head_object(Bucket=BUCKET, Key="huge/boto3.bin")
+    if head["ContentLength"] != size or not head["ETag"].endswith('-33"'):
+        fail(f"boto3 upload_file of {size} bytes: head gives {head['ContentLength']} bytes, "
+             f"ETag {head['ETag']} (expected ...-33)")
+    s3.download_file(BUCKET, "huge/boto3.bin", "huge.back", Config=config)
+    print("boto3 2 GiB up and down")
+
+
+run(huge_object)
+PY
+  cmp huge.bin huge.back ||
+    fail "boto3 upload_file/download_file: the 2 GiB object came back different"
+  rm -f huge.back huge.bin
+  aws s3 rm --only-show-errors s3://interop/huge/boto3.bin
+}
+
+section "copy (awscli)" copy_awscli
+section "copy (boto3)" copy_boto3
+section "DeleteObjects (awscli, boto3)" delete_objects
+section "listing with a delimiter in pages (awscli, boto3)" listing
+section "ListParts, ListMultipartUploads (boto3)" multipart_listing
+section "UploadPartCopy (boto3)" upload_part_copy
+section "wrong secret (boto3, s3cmd)" wrong_secret
+section "PUT after an empty PUT (boto3)" put_after_empty_put
+section "range edges (boto3)" range_edges
+section "2 GiB object (awscli, boto3)" huge_object
+
 echo "== cleanup and stop"
 aws s3 rm --only-show-errors --recursive s3://interop
 aws s3 rb s3://interop >/dev/null
@@ -150,4 +817,10 @@ kill -INT "$server_pid"
 wait "$server_pid" || fail "depot serve did not exit cleanly on SIGINT"
 server_pid=""
 grep -q "stopping" serve.log || fail "no stop message: $(cat serve.log)"
+if ((${#failed_sections[@]})); then
+  printf 'serve_interop_test: FAIL: sections that failed:' >&2
+  printf ' [%s]' "${failed_sections[@]}" >&2
+  echo >&2
+  exit 1
+fi
 echo "serve_interop_test: all checks passed"

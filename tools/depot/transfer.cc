@@ -75,6 +75,10 @@ class CountingStore final : public ObjectStore {
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override {
     return inner_.AbortMultipart(key, upload_id);
   }
+  Result<std::vector<object::PartInfo>> ListParts(std::string_view key,
+                                                  std::string_view upload_id) override {
+    return inner_.ListParts(key, upload_id);
+  }
   Result<std::vector<object::MultipartUploadInfo>> ListMultipartUploads(
       std::string_view prefix) override {
     return inner_.ListMultipartUploads(prefix);

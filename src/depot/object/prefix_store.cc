@@ -150,6 +150,12 @@ Status PrefixStore::AbortMultipart(std::string_view key, std::string_view upload
   return Named(inner_->AbortMultipart(Full(key), upload_id), key);
 }
 
+Result<std::vector<PartInfo>> PrefixStore::ListParts(std::string_view key,
+                                                     std::string_view upload_id) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  return Named(inner_->ListParts(Full(key), upload_id), key);
+}
+
 Result<std::vector<MultipartUploadInfo>> PrefixStore::ListMultipartUploads(
     std::string_view prefix) {
   DEPOT_ASSIGN_OR_RETURN(std::vector<MultipartUploadInfo> uploads,

@@ -114,6 +114,7 @@ struct PartInfo {
   int part_number = 0;  // 1..max_parts
   std::string etag;
   uint64_t size = 0;
+  Clock::time_point last_modified;  // when the part was stored (ListParts; ignored elsewhere)
 };
 
 struct MultipartUploadInfo {
@@ -176,6 +177,9 @@ class ObjectStore {
   virtual Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
                                               std::span<const PartInfo> parts) = 0;
   virtual Status AbortMultipart(std::string_view key, std::string_view upload_id) = 0;
+  // The parts staged so far, by ascending part number (kNotFound for an unknown upload).
+  virtual Result<std::vector<PartInfo>> ListParts(std::string_view key,
+                                                  std::string_view upload_id) = 0;
   virtual Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(
       std::string_view prefix) = 0;
 };

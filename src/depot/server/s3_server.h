@@ -9,25 +9,35 @@
 // Protocol: HTTP/1.1 with keep-alive over Boost.Beast, path-style addressing
 // (http://host:port/BUCKET/KEY). Every request must carry SigV4 (headers, presigned URL, or
 // aws-chunked bodies): see sigv4_verifier.h and chunked_payload.h. A body is checked against the
-// signed x-amz-content-sha256 and against Content-MD5 before the object becomes visible; a
-// mismatch stores nothing (XAmzContentSHA256Mismatch, BadDigest).
+// signed x-amz-content-sha256, Content-MD5 and any x-amz-checksum-* header (CRC32, CRC32C,
+// CRC64NVME, SHA1, SHA256) before the object becomes visible; a mismatch stores nothing
+// (XAmzContentSHA256Mismatch, BadDigest).
 //
-// Operations so far: ListBuckets, CreateBucket, HeadBucket, DeleteBucket (BucketNotEmpty),
-// PutObject (content type, user metadata, If-None-Match: *, If-Match), GetObject and HeadObject
-// (one range, suffix ranges, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since
-// with 304 and 412), DeleteObject, ListObjectsV2 (prefix, delimiter, start-after, max-keys,
-// continuation tokens, encoding-type=url), ListObjects V1 (marker), and multipart uploads on the
-// backing store's own (Create, UploadPart of up to 512 MiB, Complete, Abort). Anything else is
-// answered with S3's NotImplemented.
+// Operations: ListBuckets; Create/Head/DeleteBucket (BucketNotEmpty while objects or uploads
+// remain); GetBucketLocation and GetBucketVersioning (never enabled); PutObject (content type,
+// user metadata, If-None-Match: *, If-Match); GetObject and HeadObject (one range, suffix ranges,
+// If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since with 304 and 412,
+// response-* overrides); DeleteObject; DeleteObjects (Content-MD5 or a checksum required, as S3
+// does); CopyObject (metadata COPY or REPLACE, x-amz-copy-source-if-*); ListObjectsV2 and V1
+// (prefix, delimiter, start-after, marker, max-keys, continuation tokens, encoding-type=url);
+// multipart uploads on the backing store's own (Create, UploadPart, UploadPartCopy with a range,
+// Complete with EntityTooSmall / InvalidPart / InvalidPartOrder, Abort, ListParts,
+// ListMultipartUploads). Anything else is answered with S3's NotImplemented.
 //
 // Buckets on the backing store: bucket B's objects are the keys "B/KEY"; the bucket itself is the
 // marker object "_buckets/B" (bucket names cannot contain '_', so no bucket's keys can collide
-// with the markers). So a store served by depot is still an ordinary store, readable directly.
+// with the markers). A store served by depot is still an ordinary store, readable directly.
 //
-// Errors are S3 error XML with AWS's code and status. Limits: request headers (16 KiB by default),
-// idle connections and stalled transfers (`idle_timeout`). `max_connections` is only the listen
-// backlog so far: concurrent connections are not capped yet. Thread-safe; one thread per
-// connection.
+// Errors are S3 error XML with AWS's code and status. Limits (S3ServerOptions): request headers;
+// a single PUT or copy (EntityTooLarge); a part, which is held in memory; concurrent connections
+// (past the cap the longest-idle keep-alive connection is closed to make room, or, when every
+// connection is busy, the newcomer gets 503 SlowDown); idle keep-alive connections, request
+// headers that take longer than idle_timeout to arrive, and bodies or responses that move less
+// than 256 KiB per idle_timeout (slow clients) are closed.
+//
+// Logging: one line per request at info through spdlog's default logger (client, method, target,
+// status, error code, bytes, time, access key); with access_log set, also one JSON object per
+// line in that file ("-": stdout). Thread-safe; one thread per connection.
 #pragma once
 
 #include <chrono>
@@ -46,15 +56,21 @@ struct S3ServerOptions {
   uint16_t port = 9000;                            // 0: a free port (see port())
   std::map<std::string, std::string> credentials;  // access key -> secret key; at least one
   std::string region = "us-east-1";
-  int max_connections = 128;  // listen backlog
+  int max_connections = 256;
   std::chrono::seconds idle_timeout{60};
   size_t max_header_bytes = 16 << 10;
+  uint64_t max_object_bytes = uint64_t{5} << 30;  // S3's own limit for a single PUT
+  uint64_t max_part_bytes = uint64_t{512} << 20;  // held in memory while it is stored
+  // PUT bodies of declared length are received whole (then stored with one Put) while their
+  // total stays under this; past it they stream through multipart uploads.
+  uint64_t max_buffered_put_bytes = uint64_t{2} << 30;
+  std::string access_log;  // JSON lines: a file path, "-" or none
 };
 
 class S3Server {
  public:
   // Binds and starts serving (kInvalidArgument for bad options, kUnavailable if the address is
-  // taken). `store` is shared with the caller.
+  // taken or the access log cannot be opened). `store` is shared with the caller.
   static Result<std::unique_ptr<S3Server>> Start(std::shared_ptr<object::ObjectStore> store,
                                                  S3ServerOptions options);
   ~S3Server();

@@ -88,6 +88,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <future>
 #include <map>
@@ -331,6 +332,39 @@ std::optional<StoredMeta> DecodeMeta(std::string_view text) {
 
 int64_t MtimeNanos(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// One staged part of a multipart upload, opened (nullopt if it was never uploaded).
+struct StagedPart {
+  UniqueFd fd;
+  PartInfo info;
+};
+
+Result<std::optional<StagedPart>> OpenPart(int upload_dir, std::string_view key, int number) {
+  UniqueFd fd(
+      ::openat(upload_dir, std::to_string(number).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return std::optional<StagedPart>();
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno,
+                         fmt::format("key {} part {}: opening", QuoteKey(key), number));
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) {
+    const int saved_errno = errno;
+    return ErrnoToStatus(saved_errno, fmt::format("key {} part {}: fstat", QuoteKey(key), number));
+  }
+  std::string text;
+  std::optional<StoredMeta> meta;
+  if (GetXattr(fd.get(), kMetaXattr, &text) == 0) meta = DecodeMeta(text);
+  if (!meta || meta->size != static_cast<uint64_t>(st.st_size)) {
+    return DataLossError(
+        fmt::format("key {} part {}: its metadata is missing or corrupt", QuoteKey(key), number));
+  }
+  PartInfo info{number, std::move(meta->etag), meta->size,
+                Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+                    std::chrono::nanoseconds(MtimeNanos(st))))};
+  return std::optional<StagedPart>(StagedPart{std::move(fd), std::move(info)});
 }
 
 // The object's metadata from its open file. `*stored` (if given) tells whether the ETag came from
@@ -1458,29 +1492,10 @@ Result<PutResult> LocalStore::CompleteMultipart(std::string_view key, std::strin
   for (const PartInfo& listed : parts) {
     const int number = listed.part_number;
     if (number < 1 || number > kMaxParts || files.count(number) != 0) continue;
-    UniqueFd fd(::openat(upload.dir.get(), std::to_string(number).c_str(),
-                         O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd.valid()) {
-      if (errno == ENOENT) continue;  // never uploaded: ValidateCompleteParts says so
-      const int saved_errno = errno;
-      return ErrnoToStatus(saved_errno,
-                           fmt::format("key {} part {}: opening", QuoteKey(key), number));
-    }
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) {
-      const int saved_errno = errno;
-      return ErrnoToStatus(saved_errno,
-                           fmt::format("key {} part {}: fstat", QuoteKey(key), number));
-    }
-    std::string text;
-    std::optional<StoredMeta> meta;
-    if (GetXattr(fd.get(), kMetaXattr, &text) == 0) meta = DecodeMeta(text);
-    if (!meta || meta->size != static_cast<uint64_t>(st.st_size)) {
-      return DataLossError(
-          fmt::format("key {} part {}: its metadata is missing or corrupt", QuoteKey(key), number));
-    }
-    staged.push_back(PartInfo{number, std::move(meta->etag), meta->size});
-    files.emplace(number, std::move(fd));
+    DEPOT_ASSIGN_OR_RETURN(std::optional<StagedPart> part, OpenPart(upload.dir.get(), key, number));
+    if (!part) continue;  // never uploaded: ValidateCompleteParts says so
+    staged.push_back(std::move(part->info));
+    files.emplace(number, std::move(part->fd));
   }
   DEPOT_RETURN_IF_ERROR(ValidateCompleteParts(parts, staged, s.options.min_part_size));
   const PutOptions& options = upload.record.options;
@@ -1521,6 +1536,33 @@ Status LocalStore::AbortMultipart(std::string_view key, std::string_view upload_
   DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
   upload.dir = UniqueFd();
   return s.RemoveUpload(std::string(upload_id), key);
+}
+
+Result<std::vector<PartInfo>> LocalStore::ListParts(std::string_view key,
+                                                    std::string_view upload_id) {
+  DEPOT_RETURN_IF_ERROR(ParseKey(key));
+  State& s = *state_;
+  DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
+  std::vector<DirEntry> entries;
+  if (int err = ReadDirectory(upload.dir.get(), &entries); err != 0) {
+    return ErrnoToStatus(err, fmt::format("multipart upload {}: reading its parts", upload_id));
+  }
+  std::vector<PartInfo> parts;
+  for (const DirEntry& entry : entries) {
+    int number = 0;
+    const char* end = entry.name.data() + entry.name.size();
+    auto [at, ec] = std::from_chars(entry.name.data(), end, number);
+    // Part files are named by their number; temporaries and the record are not.
+    if (ec != std::errc() || at != end || number < 1 || number > kMaxParts ||
+        entry.name != std::to_string(number)) {
+      continue;
+    }
+    DEPOT_ASSIGN_OR_RETURN(std::optional<StagedPart> part, OpenPart(upload.dir.get(), key, number));
+    if (part) parts.push_back(std::move(part->info));
+  }
+  std::sort(parts.begin(), parts.end(),
+            [](const PartInfo& a, const PartInfo& b) { return a.part_number < b.part_number; });
+  return parts;
 }
 
 Result<std::vector<MultipartUploadInfo>> LocalStore::ListMultipartUploads(std::string_view prefix) {

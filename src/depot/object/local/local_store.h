@@ -111,6 +111,8 @@ class LocalStore final : public ObjectStore {
   Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
                                       std::span<const PartInfo> parts) override;
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
+  Result<std::vector<PartInfo>> ListParts(std::string_view key,
+                                          std::string_view upload_id) override;
   Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(std::string_view prefix) override;
 
  private:

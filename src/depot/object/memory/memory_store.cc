@@ -167,7 +167,7 @@ Result<PartInfo> MemoryStore::PutPart(std::string_view key, std::string_view upl
   if (part_number < 1 || part_number > 10000) {
     return InvalidArgumentError(fmt::format("part number {} is outside 1..10000", part_number));
   }
-  PartInfo part{part_number, Md5::HexOf(data.view()), data.size()};
+  PartInfo part{part_number, Md5::HexOf(data.view()), data.size(), Clock::now()};
   std::lock_guard lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
   upload->parts[part_number] = {part, std::move(data)};
@@ -209,6 +209,16 @@ Status MemoryStore::AbortMultipart(std::string_view key, std::string_view upload
   (void)upload;
   uploads_.erase(uploads_.find(upload_id));
   return Status::Ok();
+}
+
+Result<std::vector<PartInfo>> MemoryStore::ListParts(std::string_view key,
+                                                     std::string_view upload_id) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  std::lock_guard lock(mu_);
+  DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
+  std::vector<PartInfo> parts;
+  for (const auto& [number, part] : upload->parts) parts.push_back(part.first);
+  return parts;
 }
 
 Result<std::vector<MultipartUploadInfo>> MemoryStore::ListMultipartUploads(

@@ -771,6 +771,28 @@ Status S3Store::AbortMultipart(std::string_view key, std::string_view upload_id)
   return status;
 }
 
+Result<std::vector<PartInfo>> S3Store::ListParts(std::string_view key, std::string_view upload_id) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  std::vector<PartInfo> parts;
+  std::string marker;
+  while (true) {
+    S3Request request{.method = "GET", .bucket = options_.bucket, .key = std::string(key)};
+    request.query = {{"uploadId", std::string(upload_id)}};
+    if (!marker.empty()) request.query.emplace_back("part-number-marker", marker);
+    DEPOT_ASSIGN_OR_RETURN(
+        HttpResponse response,
+        client_->Execute(request, fmt::format("{} (upload {})", Subject(key), upload_id)));
+    DEPOT_ASSIGN_OR_RETURN(s3::PartsPage page, s3::ParseListParts(response.body.view()));
+    for (auto& part : page.parts) parts.push_back(std::move(part));
+    if (!page.truncated) return parts;
+    if (page.next_part_number_marker.empty() || page.next_part_number_marker == marker) {
+      return InternalError(fmt::format("{} (upload {}): the service repeated part marker \"{}\"",
+                                       Subject(key), upload_id, marker));
+    }
+    marker = page.next_part_number_marker;
+  }
+}
+
 Result<std::vector<MultipartUploadInfo>> S3Store::ListMultipartUploads(std::string_view prefix) {
   std::vector<MultipartUploadInfo> uploads;
   std::string key_marker;

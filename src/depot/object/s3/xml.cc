@@ -128,6 +128,31 @@ Result<MultipartUploadsPage> ParseListMultipartUploads(std::string_view body) {
   return page;
 }
 
+Result<PartsPage> ParseListParts(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "ListPartsResult"));
+  PartsPage page;
+  page.truncated = Text(root, "IsTruncated") == "true";
+  page.next_part_number_marker = Text(root, "NextPartNumberMarker");
+  for (pugi::xml_node item : root.children("Part")) {
+    PartInfo part;
+    const std::string number = Text(item, "PartNumber");
+    const std::string size = Text(item, "Size");
+    auto [n_end, n_ec] =
+        std::from_chars(number.data(), number.data() + number.size(), part.part_number);
+    auto [s_end, s_ec] = std::from_chars(size.data(), size.data() + size.size(), part.size);
+    if (n_ec != std::errc() || n_end != number.data() + number.size() || s_ec != std::errc() ||
+        s_end != size.data() + size.size()) {
+      return InternalError(fmt::format(
+          "ListPartsResult: part number \"{}\" or size \"{}\" is not a number", number, size));
+    }
+    part.etag = Unquote(Text(item, "ETag"));
+    DEPOT_ASSIGN_OR_RETURN(part.last_modified, ParseIso8601(Text(item, "LastModified")));
+    page.parts.push_back(std::move(part));
+  }
+  return page;
+}
+
 Result<std::vector<DeleteFailure>> ParseDeleteResult(std::string_view body) {
   pugi::xml_document doc;
   DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "DeleteResult"));
@@ -184,6 +209,18 @@ std::string DeleteObjectsXml(std::span<const std::string> keys) {
   }
   xml += "</Delete>";
   return xml;
+}
+
+Result<DeleteRequest> ParseDeleteObjects(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "Delete"));
+  DeleteRequest request;
+  request.quiet = Text(root, "Quiet") == "true";
+  for (pugi::xml_node object : root.children("Object")) {
+    if (!object.child("Key")) return Malformed("Delete", "an <Object> without a <Key>");
+    request.keys.push_back(Text(object, "Key"));
+  }
+  return request;
 }
 
 std::string CreateBucketXml(std::string_view region) {

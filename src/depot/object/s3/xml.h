@@ -49,6 +49,13 @@ struct MultipartUploadsPage {
 };
 Result<MultipartUploadsPage> ParseListMultipartUploads(std::string_view body);
 
+struct PartsPage {
+  std::vector<PartInfo> parts;
+  bool truncated = false;
+  std::string next_part_number_marker;
+};
+Result<PartsPage> ParseListParts(std::string_view body);
+
 struct DeleteFailure {
   std::string key;
   S3Error error;
@@ -66,6 +73,11 @@ std::string CompleteMultipartXml(std::span<const PartInfo> parts);
 // The part list of a CompleteMultipartUpload request body (sizes are left 0).
 Result<std::vector<PartInfo>> ParseCompleteMultipartUpload(std::string_view body);
 std::string DeleteObjectsXml(std::span<const std::string> keys);  // quiet mode
+struct DeleteRequest {
+  bool quiet = false;
+  std::vector<std::string> keys;
+};
+Result<DeleteRequest> ParseDeleteObjects(std::string_view body);  // a <Delete> document
 std::string CreateBucketXml(std::string_view region);             // empty for us-east-1
 
 // "2013-05-24T00:00:00.000Z" (fractional seconds optional).

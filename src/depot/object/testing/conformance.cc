@@ -619,6 +619,33 @@ TEST_P(ObjectStoreConformance, MultipartRejectsBadPartLists) {
   EXPECT_EQ(Read(store(), "bad"), Pattern(part_size, 1) + Pattern(part_size, 2) + "last");
 }
 
+TEST_P(ObjectStoreConformance, ListPartsShowsStagedParts) {
+  if (!store().capabilities().multipart) return;  // MultipartUploadStitches... checks it
+  auto id = store().CreateMultipart("lp/k", {});
+  ASSERT_THAT(id, IsOk());
+  auto empty = store().ListParts("lp/k", *id);
+  ASSERT_THAT(empty, IsOk());
+  EXPECT_THAT(*empty, IsEmpty());
+  const auto before = Clock::now() - std::chrono::minutes(5);
+  auto p3 = store().PutPart("lp/k", *id, 3, Text("three"));
+  auto p1 = store().PutPart("lp/k", *id, 1, Text("one!"));
+  ASSERT_THAT(p3, IsOk());
+  ASSERT_THAT(p1, IsOk());
+  auto parts = store().ListParts("lp/k", *id);
+  ASSERT_THAT(parts, IsOk());
+  ASSERT_EQ(parts->size(), 2u);
+  EXPECT_EQ((*parts)[0].part_number, 1);
+  EXPECT_EQ((*parts)[0].etag, p1->etag);
+  EXPECT_EQ((*parts)[0].size, 4u);
+  EXPECT_EQ((*parts)[1].part_number, 3);
+  EXPECT_EQ((*parts)[1].etag, p3->etag);
+  EXPECT_EQ((*parts)[1].size, 5u);
+  EXPECT_GT((*parts)[1].last_modified, before);
+  EXPECT_THAT(store().ListParts("lp/k", "no-such-upload"), StatusIs(StatusCode::kNotFound));
+  ASSERT_THAT(store().AbortMultipart("lp/k", *id), IsOk());
+  EXPECT_THAT(store().ListParts("lp/k", *id), StatusIs(StatusCode::kNotFound));
+}
+
 TEST_P(ObjectStoreConformance, MultipartAbortRemovesEverything) {
   if (!store().capabilities().multipart) return;  // MultipartUploadStitches... checks it
   auto id = store().CreateMultipart("ab/c", {});

@@ -5,7 +5,7 @@
 namespace depot::object::testing {
 
 static_assert(FaultInjectingStore::kOpCount ==
-              static_cast<size_t>(FaultInjectingStore::Op::kListMultipartUploads) + 1);
+              static_cast<size_t>(FaultInjectingStore::Op::kListParts) + 1);
 
 FaultInjectingStore::FaultInjectingStore(std::shared_ptr<ObjectStore> inner)
     : inner_(std::move(inner)) {}
@@ -160,6 +160,12 @@ Result<PutResult> FaultInjectingStore::CompleteMultipart(std::string_view key,
 Status FaultInjectingStore::AbortMultipart(std::string_view key, std::string_view upload_id) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kAbortMultipart));
   return inner_->AbortMultipart(key, upload_id);
+}
+
+Result<std::vector<PartInfo>> FaultInjectingStore::ListParts(std::string_view key,
+                                                             std::string_view upload_id) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kListParts));
+  return inner_->ListParts(key, upload_id);
 }
 
 Result<std::vector<MultipartUploadInfo>> FaultInjectingStore::ListMultipartUploads(

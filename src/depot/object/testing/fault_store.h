@@ -44,8 +44,9 @@ class FaultInjectingStore final : public ObjectStore {
     kCompleteMultipart,
     kAbortMultipart,
     kListMultipartUploads,
+    kListParts,
   };
-  static constexpr size_t kOpCount = 13;
+  static constexpr size_t kOpCount = 14;
 
   using PutHook = std::function<std::optional<Result<PutResult>>(
       std::string_view key, const Bytes& data, const PutOptions& options)>;
@@ -92,6 +93,8 @@ class FaultInjectingStore final : public ObjectStore {
   Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
                                       std::span<const PartInfo> parts) override;
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
+  Result<std::vector<PartInfo>> ListParts(std::string_view key,
+                                          std::string_view upload_id) override;
   Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(std::string_view prefix) override;
 
  private:

@@ -1,0 +1,365 @@
+// Service and bucket operations of depot serve (see operations.h).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "depot/core/url.h"
+#include "depot/object/s3/xml.h"
+#include "depot/server/operations.h"
+
+namespace depot::server {
+namespace {
+
+using object::s3::FormatIso8601;
+using object::s3::XmlEscape;
+
+constexpr size_t kMaxDeleteKeys = 1000;
+constexpr uint64_t kMaxXmlBody = 4 << 20;
+
+// A query parameter of ListObjects (V1 or V2), or one that any request may carry.
+bool IsListParameter(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "list-type",   "prefix",      "delimiter",          "marker",
+      "max-keys",    "start-after", "continuation-token", "encoding-type",
+      "fetch-owner", "x-id",        "allow-unordered"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames) ||
+         name.starts_with("X-Amz-") || name.starts_with("response-");
+}
+
+// A max-keys / max-uploads parameter: at most `cap`, `cap` when absent.
+Result<size_t> MaxParameter(const Exchange& exchange, std::string_view name, size_t cap) {
+  const std::string text = exchange.Query(name);
+  if (text.empty()) return cap;
+  size_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return InvalidArgumentError(
+        fmt::format("InvalidArgument: {} \"{}\" is not a non-negative number", name, text));
+  }
+  return std::min(value, cap);
+}
+
+// Keys in a listing: relative to the bucket, percent-encoded when encoding-type=url.
+class KeyEncoder {
+ public:
+  KeyEncoder(const Exchange& exchange, std::string root)
+      : url_(exchange.Query("encoding-type") == "url"), root_(std::move(root)) {}
+  bool url() const { return url_; }
+  std::string operator()(std::string_view text) const {
+    return XmlEscape(url_ ? PercentEncode(text, "/") : std::string(text));
+  }
+  std::string Relative(std::string_view store_key) const {
+    return (*this)(store_key.substr(root_.size()));
+  }
+
+ private:
+  bool url_;
+  std::string root_;
+};
+
+bool ListObjects(Exchange& exchange, object::ObjectStore& store) {
+  const Target& target = exchange.target();
+  // ListObjectsV2 (list-type=2) pages by continuation token, V1 by marker (the last key seen).
+  const bool v2 = exchange.Query("list-type") == "2";
+  auto max_keys = MaxParameter(exchange, "max-keys", 1000);
+  if (!max_keys.ok()) return exchange.Fail(FromStatus(max_keys.status()));
+  const std::string root = target.bucket + "/";
+  const KeyEncoder encode(exchange, root);
+  object::ListOptions list;
+  list.prefix = root + exchange.Query("prefix");
+  list.delimiter = exchange.Query("delimiter");
+  if (const std::string after = exchange.Query(v2 ? "start-after" : "marker"); !after.empty()) {
+    list.start_after = root + after;
+    // A V1 marker that is a common prefix (NextMarker of a page that ended on one) skips every
+    // key under it: keys are UTF-8, which never holds the byte 0xff.
+    if (!v2 && !list.delimiter.empty() && after.ends_with(list.delimiter)) {
+      list.start_after += '\xff';
+    }
+  }
+  if (v2) list.continuation_token = exchange.Query("continuation-token");
+  list.max_keys = std::max<size_t>(*max_keys, 1);
+  object::ListResult page;
+  if (*max_keys > 0) {
+    auto listed = store.List(list);
+    if (!listed.ok()) return exchange.Fail(FromStatus(listed.status()));
+    page = std::move(*listed);
+  }
+  const bool truncated = !page.next_continuation_token.empty();
+  std::string xml = fmt::format(
+      "<ListBucketResult><Name>{}</Name><Prefix>{}</Prefix><MaxKeys>{}</MaxKeys>"
+      "<IsTruncated>{}</IsTruncated>",
+      XmlEscape(target.bucket), encode(exchange.Query("prefix")), *max_keys,
+      truncated ? "true" : "false");
+  if (v2) {
+    xml +=
+        fmt::format("<KeyCount>{}</KeyCount>", page.objects.size() + page.common_prefixes.size());
+    if (!list.continuation_token.empty()) {
+      xml += fmt::format("<ContinuationToken>{}</ContinuationToken>",
+                         XmlEscape(list.continuation_token));
+    }
+    if (truncated) {
+      xml += fmt::format("<NextContinuationToken>{}</NextContinuationToken>",
+                         XmlEscape(page.next_continuation_token));
+    }
+    if (const std::string after = exchange.Query("start-after"); !after.empty()) {
+      xml += fmt::format("<StartAfter>{}</StartAfter>", encode(after));
+    }
+  } else {
+    xml += fmt::format("<Marker>{}</Marker>", encode(exchange.Query("marker")));
+    // The last key or prefix of the page, whichever sorts last: where the next page starts.
+    std::string last = page.objects.empty() ? "" : page.objects.back().key;
+    if (!page.common_prefixes.empty()) last = std::max(last, page.common_prefixes.back());
+    if (truncated && !last.empty()) {
+      xml += fmt::format("<NextMarker>{}</NextMarker>", encode.Relative(last));
+    }
+  }
+  if (!list.delimiter.empty()) {
+    xml += fmt::format("<Delimiter>{}</Delimiter>", encode(list.delimiter));
+  }
+  if (encode.url()) xml += "<EncodingType>url</EncodingType>";
+  for (const auto& object : page.objects) {
+    xml += fmt::format(
+        "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag>"
+        "<Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
+        encode.Relative(object.key), FormatIso8601(object.last_modified), XmlEscape(object.etag),
+        object.size);
+  }
+  for (const auto& prefix : page.common_prefixes) {
+    xml += fmt::format("<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
+                       encode.Relative(prefix));
+  }
+  xml += "</ListBucketResult>";
+  return exchange.Reply(200, std::move(xml));
+}
+
+// GET /BUCKET?uploads: the store lists every upload under the prefix; pages are cut here, by
+// (key, upload id) after key-marker / upload-id-marker.
+bool ListMultipartUploads(Exchange& exchange, object::ObjectStore& store) {
+  const Target& target = exchange.target();
+  auto max_uploads = MaxParameter(exchange, "max-uploads", 1000);
+  if (!max_uploads.ok()) return exchange.Fail(FromStatus(max_uploads.status()));
+  const std::string root = target.bucket + "/";
+  const KeyEncoder encode(exchange, root);
+  const std::string prefix = exchange.Query("prefix");
+  const std::string delimiter = exchange.Query("delimiter");
+  const std::string key_marker = exchange.Query("key-marker");
+  const std::string id_marker = exchange.Query("upload-id-marker");
+  auto uploads = store.ListMultipartUploads(root + prefix);
+  if (!uploads.ok()) return exchange.Fail(FromStatus(uploads.status()));
+  std::sort(uploads->begin(), uploads->end(), [](const auto& a, const auto& b) {
+    return std::tie(a.key, a.upload_id) < std::tie(b.key, b.upload_id);
+  });
+  std::string entries;
+  std::vector<std::string> prefixes;
+  size_t count = 0;
+  bool truncated = false;
+  std::string next_key;
+  std::string next_id;
+  for (const auto& upload : *uploads) {
+    const std::string key = upload.key.substr(root.size());
+    if (!key_marker.empty() &&
+        (key < key_marker ||
+         (key == key_marker && (id_marker.empty() || upload.upload_id <= id_marker)))) {
+      continue;
+    }
+    if (!delimiter.empty()) {
+      const size_t cut = key.find(delimiter, prefix.size());
+      if (cut != std::string::npos) {
+        std::string common = key.substr(0, cut + delimiter.size());
+        if (!prefixes.empty() && prefixes.back() == common) continue;
+        if (count == *max_uploads) {
+          truncated = true;
+          break;
+        }
+        prefixes.push_back(std::move(common));
+        ++count;
+        next_key = key;
+        next_id = upload.upload_id;
+        continue;
+      }
+    }
+    if (count == *max_uploads) {
+      truncated = true;
+      break;
+    }
+    entries += fmt::format(
+        "<Upload><Key>{}</Key><UploadId>{}</UploadId><Initiator><ID>depot</ID>"
+        "<DisplayName>depot</DisplayName></Initiator><Owner><ID>depot</ID>"
+        "<DisplayName>depot</DisplayName></Owner><StorageClass>STANDARD</StorageClass>"
+        "<Initiated>{}</Initiated></Upload>",
+        encode(key), XmlEscape(upload.upload_id), FormatIso8601(upload.initiated));
+    ++count;
+    next_key = key;
+    next_id = upload.upload_id;
+  }
+  std::string xml = fmt::format(
+      "<ListMultipartUploadsResult><Bucket>{}</Bucket><KeyMarker>{}</KeyMarker>"
+      "<UploadIdMarker>{}</UploadIdMarker><Prefix>{}</Prefix><MaxUploads>{}</MaxUploads>"
+      "<IsTruncated>{}</IsTruncated>",
+      XmlEscape(target.bucket), encode(key_marker), XmlEscape(id_marker), encode(prefix),
+      *max_uploads, truncated ? "true" : "false");
+  if (truncated) {
+    xml += fmt::format(
+        "<NextKeyMarker>{}</NextKeyMarker><NextUploadIdMarker>{}"
+        "</NextUploadIdMarker>",
+        encode(next_key), XmlEscape(next_id));
+  }
+  if (!delimiter.empty()) xml += fmt::format("<Delimiter>{}</Delimiter>", encode(delimiter));
+  if (encode.url()) xml += "<EncodingType>url</EncodingType>";
+  xml += entries;
+  for (const auto& common : prefixes) {
+    xml += fmt::format("<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>", encode(common));
+  }
+  xml += "</ListMultipartUploadsResult>";
+  return exchange.Reply(200, std::move(xml));
+}
+
+// POST /BUCKET?delete: up to 1000 keys; each key's outcome is reported (only failures when
+// quiet). Deleting a missing key succeeds, as in S3.
+bool DeleteObjects(Exchange& exchange, object::ObjectStore& store) {
+  if (!exchange.Header("content-md5") &&
+      std::none_of(exchange.request().begin(), exchange.request().end(), [](const auto& field) {
+        return field.name_string().starts_with("x-amz-checksum-") ||
+               field.name_string().starts_with("X-Amz-Checksum-");
+      })) {
+    // S3 insists on an integrity check of the key list; so does depot.
+    auto drained = exchange.ReadAll(kMaxXmlBody);
+    (void)drained;
+    return exchange.Fail(
+        {400, "InvalidRequest", "DeleteObjects needs Content-MD5 or an x-amz-checksum-* header"});
+  }
+  auto body = exchange.ReadAll(kMaxXmlBody);
+  if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+  auto request = object::s3::ParseDeleteObjects(*body);
+  if (!request.ok()) return exchange.Fail({400, "MalformedXML", request.status().message()});
+  if (request->keys.size() > kMaxDeleteKeys) {
+    return exchange.Fail(
+        {400, "MalformedXML",
+         fmt::format("{} keys; at most {} per request", request->keys.size(), kMaxDeleteKeys)});
+  }
+  const std::string& bucket = exchange.target().bucket;
+  std::vector<std::string> keys;
+  for (const auto& key : request->keys) keys.push_back(StoreKey(bucket, key));
+  const std::vector<Status> results = store.DeleteMany(keys);
+  std::string xml = "<DeleteResult>";
+  for (size_t i = 0; i < request->keys.size(); ++i) {
+    const std::string key = XmlEscape(request->keys[i]);
+    const Status& status = i < results.size() ? results[i] : InternalError("no result");
+    if (status.ok()) {
+      if (!request->quiet) xml += fmt::format("<Deleted><Key>{}</Key></Deleted>", key);
+      continue;
+    }
+    const S3Error error = FromStatus(status);
+    xml += fmt::format("<Error><Key>{}</Key><Code>{}</Code><Message>{}</Message></Error>", key,
+                       XmlEscape(error.code), XmlEscape(error.message));
+  }
+  xml += "</DeleteResult>";
+  return exchange.Reply(200, std::move(xml));
+}
+
+}  // namespace
+
+bool ValidBucketName(std::string_view name) {
+  if (name.size() < 3 || name.size() > 63) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                              c == '.';
+                     }) &&
+         name.front() != '-' && name.front() != '.' && name.back() != '-' && name.back() != '.';
+}
+
+Status RequireBucket(object::ObjectStore& store, std::string_view bucket) {
+  auto marker = store.Head(BucketMarker(bucket));
+  if (marker.ok()) return Status::Ok();
+  if (marker.status().code() != StatusCode::kNotFound) return marker.status();
+  return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
+}
+
+bool ListBuckets(Exchange& exchange, object::ObjectStore& store) {
+  if (exchange.request().method() != http::verb::get) {
+    return exchange.Fail({405, "MethodNotAllowed", "only GET on /"});
+  }
+  std::string xml =
+      "<ListAllMyBucketsResult><Owner><ID>depot</ID><DisplayName>depot</DisplayName></Owner>"
+      "<Buckets>";
+  std::string token;
+  do {
+    object::ListOptions list{.prefix = std::string(kBucketMarkers), .continuation_token = token};
+    auto page = store.List(list);
+    if (!page.ok()) return exchange.Fail(FromStatus(page.status()));
+    for (const auto& marker : page->objects) {
+      xml += fmt::format("<Bucket><Name>{}</Name><CreationDate>{}</CreationDate></Bucket>",
+                         XmlEscape(marker.key.substr(kBucketMarkers.size())),
+                         FormatIso8601(marker.last_modified));
+    }
+    token = page->next_continuation_token;
+  } while (!token.empty());
+  xml += "</Buckets></ListAllMyBucketsResult>";
+  return exchange.Reply(200, std::move(xml));
+}
+
+bool ServeBucket(Exchange& exchange, object::ObjectStore& store, std::string_view region) {
+  const std::string& bucket = exchange.target().bucket;
+  const std::string marker = BucketMarker(bucket);
+  const http::verb method = exchange.request().method();
+  if (method == http::verb::put) {
+    // The body (a CreateBucketConfiguration) is read and checked; its region is not enforced.
+    auto body = exchange.ReadAll(kMaxXmlBody);
+    if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+    auto created = store.Put(marker, Bytes(), {.mode = object::PutMode::kCreate});
+    if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
+      return exchange.Fail({409, "BucketAlreadyOwnedByYou",
+                            fmt::format("bucket {} already exists and is yours", bucket)});
+    }
+    if (!created.ok()) return exchange.Fail(FromStatus(created.status()));
+    return exchange.Reply(200, "", {{"Location", "/" + bucket}});
+  }
+  if (Status exists = RequireBucket(store, bucket); !exists.ok()) {
+    return exchange.Fail(FromStatus(exists));
+  }
+  switch (method) {
+    case http::verb::head:
+      return exchange.Reply(200, "", {{"x-amz-bucket-region", std::string(region)}});
+    case http::verb::get:
+      if (exchange.HasQuery("uploads")) return ListMultipartUploads(exchange, store);
+      if (exchange.HasQuery("location")) {
+        // us-east-1 is the empty constraint, as S3 answers it.
+        return exchange.Reply(200, fmt::format("<LocationConstraint>{}</LocationConstraint>",
+                                               region == "us-east-1" ? "" : XmlEscape(region)));
+      }
+      if (exchange.HasQuery("versioning")) return exchange.Reply(200, "<VersioningConfiguration/>");
+      if (std::all_of(exchange.target().query.begin(), exchange.target().query.end(),
+                      [](const auto& q) { return IsListParameter(q.first); })) {
+        return ListObjects(exchange, store);
+      }
+      break;
+    case http::verb::post:
+      if (exchange.HasQuery("delete")) return DeleteObjects(exchange, store);
+      break;
+    case http::verb::delete_: {
+      auto page = store.List({.prefix = bucket + "/", .max_keys = 1});
+      if (!page.ok()) return exchange.Fail(FromStatus(page.status()));
+      auto uploads = store.ListMultipartUploads(bucket + "/");
+      if (!uploads.ok()) return exchange.Fail(FromStatus(uploads.status()));
+      if (!page->objects.empty() || !uploads->empty()) {
+        return exchange.Fail({409, "BucketNotEmpty",
+                              fmt::format("bucket {} holds objects or multipart uploads", bucket)});
+      }
+      Status deleted = store.Delete(marker);
+      if (!deleted.ok()) return exchange.Fail(FromStatus(deleted));
+      return exchange.Reply(204, "");
+    }
+    default:
+      break;
+  }
+  return exchange.Fail(
+      {501, "NotImplemented",
+       fmt::format("{} on a bucket{}", std::string(exchange.request().method_string()),
+                   exchange.target().query.empty()
+                       ? ""
+                       : " with ?" + exchange.target().query.begin()->first)});
+}
+
+}  // namespace depot::server

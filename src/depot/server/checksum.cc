@@ -1,0 +1,164 @@
+#include "depot/server/checksum.h"
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <utility>
+
+#include "depot/core/base64.h"
+
+namespace depot::server {
+namespace {
+
+// Eight 256-entry tables for a reflected CRC of width W (uint32_t or uint64_t) and reflected
+// polynomial `poly`: table[k][b] is the CRC of byte b followed by k zero bytes.
+template <typename W>
+struct CrcTables {
+  std::array<std::array<W, 256>, 8> t{};
+
+  explicit CrcTables(W poly) {
+    for (unsigned b = 0; b < 256; ++b) {
+      W crc = static_cast<W>(b);
+      for (int i = 0; i < 8; ++i) crc = (crc & 1) != 0 ? (crc >> 1) ^ poly : crc >> 1;
+      t[0][b] = crc;
+    }
+    for (unsigned b = 0; b < 256; ++b) {
+      for (size_t k = 1; k < 8; ++k) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xff];
+    }
+  }
+
+  W Update(W crc, const unsigned char* p, size_t n) const {
+    while (n >= 8) {
+      uint64_t word = 0;
+      for (int i = 0; i < 8; ++i) word |= static_cast<uint64_t>(p[i]) << (8 * i);
+      word ^= static_cast<uint64_t>(crc);
+      W next = 0;
+      for (size_t i = 0; i < 8; ++i) next ^= t[7 - i][(word >> (8 * i)) & 0xff];
+      crc = next;
+      p += 8;
+      n -= 8;
+    }
+    while (n-- > 0) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xff];
+    return crc;
+  }
+};
+
+const CrcTables<uint32_t>& Crc32Tables() {
+  static const CrcTables<uint32_t> tables(0xEDB88320u);
+  return tables;
+}
+const CrcTables<uint32_t>& Crc32cTables() {
+  static const CrcTables<uint32_t> tables(0x82F63B78u);
+  return tables;
+}
+const CrcTables<uint64_t>& Crc64NvmeTables() {
+  static const CrcTables<uint64_t> tables(0x9A6C9329AC4BC9B5ull);
+  return tables;
+}
+
+template <typename W>
+std::string BigEndianBase64(W value) {
+  std::string bytes(sizeof(W), '\0');
+  for (size_t i = 0; i < sizeof(W); ++i) {
+    bytes[i] = static_cast<char>((value >> (8 * (sizeof(W) - 1 - i))) & 0xff);
+  }
+  return Base64Encode(bytes);
+}
+
+}  // namespace
+
+struct PayloadChecksum::State {
+  Algorithm algorithm;
+  uint64_t crc = ~uint64_t{0};  // CRCs start from all ones (the 32-bit ones use the low half)
+  EVP_MD_CTX* md = nullptr;     // SHA1 and SHA256
+
+  explicit State(Algorithm a) : algorithm(a) {
+    if (a == Algorithm::kSha1 || a == Algorithm::kSha256) {
+      md = EVP_MD_CTX_new();
+      EVP_DigestInit_ex(md, a == Algorithm::kSha1 ? EVP_sha1() : EVP_sha256(), nullptr);
+    }
+  }
+  ~State() { EVP_MD_CTX_free(md); }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+};
+
+PayloadChecksum::PayloadChecksum(Algorithm algorithm)
+    : state_(std::make_unique<State>(algorithm)) {}
+PayloadChecksum::~PayloadChecksum() = default;
+PayloadChecksum::PayloadChecksum(PayloadChecksum&&) noexcept = default;
+PayloadChecksum& PayloadChecksum::operator=(PayloadChecksum&&) noexcept = default;
+
+std::optional<PayloadChecksum::Algorithm> PayloadChecksum::FromHeader(std::string_view header) {
+  constexpr std::string_view kPrefix = "x-amz-checksum-";
+  if (header.size() <= kPrefix.size()) return std::nullopt;
+  for (size_t i = 0; i < kPrefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kPrefix[i]) return std::nullopt;
+  }
+  std::string name;
+  for (char c : header.substr(kPrefix.size())) {
+    name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  for (Algorithm a : {Algorithm::kCrc32, Algorithm::kCrc32c, Algorithm::kCrc64Nvme,
+                      Algorithm::kSha1, Algorithm::kSha256}) {
+    if (name == Name(a)) return a;
+  }
+  return std::nullopt;
+}
+
+std::string_view PayloadChecksum::Name(Algorithm algorithm) {
+  switch (algorithm) {
+    case Algorithm::kCrc32:
+      return "CRC32";
+    case Algorithm::kCrc32c:
+      return "CRC32C";
+    case Algorithm::kCrc64Nvme:
+      return "CRC64NVME";
+    case Algorithm::kSha1:
+      return "SHA1";
+    case Algorithm::kSha256:
+      return "SHA256";
+  }
+  return "";
+}
+
+void PayloadChecksum::Update(std::string_view data) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  State& s = *state_;
+  switch (s.algorithm) {
+    case Algorithm::kCrc32:
+      s.crc = Crc32Tables().Update(static_cast<uint32_t>(s.crc), p, data.size());
+      break;
+    case Algorithm::kCrc32c:
+      s.crc = Crc32cTables().Update(static_cast<uint32_t>(s.crc), p, data.size());
+      break;
+    case Algorithm::kCrc64Nvme:
+      s.crc = Crc64NvmeTables().Update(s.crc, p, data.size());
+      break;
+    case Algorithm::kSha1:
+    case Algorithm::kSha256:
+      EVP_DigestUpdate(s.md, data.data(), data.size());
+      break;
+  }
+}
+
+std::string PayloadChecksum::Base64Finish() {
+  State& s = *state_;
+  switch (s.algorithm) {
+    case Algorithm::kCrc32:
+    case Algorithm::kCrc32c:
+      return BigEndianBase64(static_cast<uint32_t>(~s.crc));
+    case Algorithm::kCrc64Nvme:
+      return BigEndianBase64(~s.crc);
+    case Algorithm::kSha1:
+    case Algorithm::kSha256: {
+      unsigned char digest[EVP_MAX_MD_SIZE];
+      unsigned int length = 0;
+      EVP_DigestFinal_ex(s.md, digest, &length);
+      return Base64Encode(std::string_view(reinterpret_cast<const char*>(digest), length));
+    }
+  }
+  return "";
+}
+
+}  // namespace depot::server

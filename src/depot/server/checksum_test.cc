@@ -1,0 +1,60 @@
+#include "depot/server/checksum.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace depot::server {
+namespace {
+
+using Algorithm = PayloadChecksum::Algorithm;
+
+std::string Of(Algorithm algorithm, std::string_view data, size_t piece = 0) {
+  PayloadChecksum checksum(algorithm);
+  if (piece == 0) piece = data.size() + 1;
+  for (size_t at = 0; at < data.size(); at += piece) checksum.Update(data.substr(at, piece));
+  return checksum.Base64Finish();
+}
+
+// 1000 bytes that exercise the eight-at-a-time path and its tail.
+std::string Pattern() {
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data += static_cast<char>((i * 7 + 3) % 256);
+  return data;
+}
+
+TEST(PayloadChecksumTest, MatchesTheCatalogueCheckValues) {
+  // The "123456789" check values of CRC-32/ISO-HDLC, CRC-32C and CRC-64/NVME, big-endian base64.
+  EXPECT_EQ(Of(Algorithm::kCrc32, "123456789"), "y/Q5Jg==");
+  EXPECT_EQ(Of(Algorithm::kCrc32c, "123456789"), "4waSgw==");
+  EXPECT_EQ(Of(Algorithm::kCrc64Nvme, "123456789"), "rosUhgp5mIg=");
+  EXPECT_EQ(Of(Algorithm::kSha1, "123456789"), "98O8HYCOBHMq32eZZczDTKeuNEE=");
+  EXPECT_EQ(Of(Algorithm::kSha256, "123456789"), "FeKw08M4keuw8e9gnsQZQgwg4yDOlMZfvIwzEkSOsiU=");
+  EXPECT_EQ(Of(Algorithm::kSha256, ""), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+}
+
+TEST(PayloadChecksumTest, LongInputsInAnyPiecesAgreeWithABitwiseCrc) {
+  // Expected values from a bit-at-a-time CRC (and zlib's crc32) over the same bytes.
+  const std::string data = Pattern();
+  for (size_t piece : {size_t{0}, size_t{1}, size_t{3}, size_t{8}, size_t{13}, size_t{999}}) {
+    SCOPED_TRACE(piece);
+    EXPECT_EQ(Of(Algorithm::kCrc32, data, piece), "F7wqRg==");
+    EXPECT_EQ(Of(Algorithm::kCrc32c, data, piece), "3S7f9w==");
+    EXPECT_EQ(Of(Algorithm::kCrc64Nvme, data, piece), "OH6Gi9FN6+0=");
+  }
+}
+
+TEST(PayloadChecksumTest, NamesTheHeaders) {
+  EXPECT_EQ(PayloadChecksum::FromHeader("x-amz-checksum-crc32"), Algorithm::kCrc32);
+  EXPECT_EQ(PayloadChecksum::FromHeader("X-Amz-Checksum-CRC32C"), Algorithm::kCrc32c);
+  EXPECT_EQ(PayloadChecksum::FromHeader("x-amz-checksum-crc64nvme"), Algorithm::kCrc64Nvme);
+  EXPECT_EQ(PayloadChecksum::FromHeader("x-amz-checksum-sha1"), Algorithm::kSha1);
+  EXPECT_EQ(PayloadChecksum::FromHeader("x-amz-checksum-sha256"), Algorithm::kSha256);
+  EXPECT_EQ(PayloadChecksum::FromHeader("x-amz-checksum-md5"), std::nullopt);
+  EXPECT_EQ(PayloadChecksum::FromHeader("x-amz-checksum-"), std::nullopt);
+  EXPECT_EQ(PayloadChecksum::FromHeader("x-amz-checksum-algorithm"), std::nullopt);
+  EXPECT_EQ(PayloadChecksum::Name(Algorithm::kCrc64Nvme), "CRC64NVME");
+}
+
+}  // namespace
+}  // namespace depot::server

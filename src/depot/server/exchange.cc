@@ -1,0 +1,338 @@
+#include "depot/server/exchange.h"
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <boost/beast/core/string.hpp>
+#include <charconv>
+
+#include "depot/core/base64.h"
+#include "depot/core/md5.h"
+#include "depot/object/s3/signer.h"
+#include "depot/object/s3/xml.h"
+#include "depot/server/checksum.h"
+#include "depot/server/chunked_payload.h"
+
+namespace depot::server {
+namespace {
+
+namespace beast = boost::beast;
+using object::s3::XmlEscape;
+
+constexpr size_t kIoChunk = 256 << 10;
+
+std::string Str(beast::string_view v) { return std::string(v.data(), v.size()); }
+
+bool IsSha256Hex(std::string_view text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Incremental SHA-256 (OpenSSL EVP), in lower-case hex.
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
+  ~Sha256() { EVP_MD_CTX_free(ctx_); }
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void Update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
+  std::string HexFinish() {
+    std::array<uint8_t, 32> digest{};
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(ctx_, digest.data(), &length);
+    return HexEncode(digest);
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+// A digest the client sent for the body, and the running digest to compare it with.
+struct ExpectedDigest {
+  std::string name;  // "Content-MD5", "CRC32", ...
+  std::string value;
+  std::optional<Md5> md5;
+  std::optional<PayloadChecksum> checksum;
+
+  void Update(std::string_view data) {
+    if (md5) md5->Update(data);
+    if (checksum) checksum->Update(data);
+  }
+  bool Matches() {
+    if (md5) {
+      const auto digest = md5->Finish();
+      return Base64Encode(std::string_view(reinterpret_cast<const char*>(digest.data()), 16)) ==
+             value;
+    }
+    return checksum->Base64Finish() == value;
+  }
+};
+
+}  // namespace
+
+S3Error FromStatus(const Status& status, std::string_view not_found_code) {
+  std::string message = status.message();
+  std::string code;
+  const size_t colon = message.find(": ");
+  if (colon != std::string::npos && colon > 0 &&
+      std::all_of(message.begin(), message.begin() + static_cast<long>(colon),
+                  [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; })) {
+    code = message.substr(0, colon);
+    message.erase(0, colon + 2);
+  }
+  auto coded = [&](int http_status, std::string_view fallback) {
+    return S3Error{http_status, code.empty() ? std::string(fallback) : code, message};
+  };
+  switch (status.code()) {
+    case StatusCode::kNotFound:
+      return coded(404, not_found_code);
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kAlreadyExists:
+      return {412, "PreconditionFailed", message};
+    case StatusCode::kOutOfRange:
+      return {416, "InvalidRange", message};
+    case StatusCode::kUnauthenticated:
+    case StatusCode::kPermissionDenied:
+      return coded(403, "AccessDenied");
+    case StatusCode::kInvalidArgument:
+      return coded(400, "InvalidArgument");
+    case StatusCode::kUnimplemented:
+      return {501, "NotImplemented", message};
+    case StatusCode::kUnavailable:
+      return {503, "ServiceUnavailable", message};
+    default:
+      return {500, "InternalError", message};
+  }
+}
+
+Result<Target> SplitTarget(const RequestTarget& target) {
+  Target out;
+  const std::string& path = target.path;
+  if (path.empty() || path[0] != '/') {
+    return InvalidArgumentError(fmt::format("path \"{}\" does not start with /", path));
+  }
+  const size_t slash = path.find('/', 1);
+  out.bucket = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
+  if (slash != std::string::npos) out.key = path.substr(slash + 1);
+  for (const auto& [name, value] : target.query) out.query[name] = value;
+  return out;
+}
+
+Exchange::Exchange(boost::asio::ip::tcp::socket& socket, beast::flat_buffer& buffer,
+                   Request& parser, std::function<void()> touch, std::string request_id)
+    : socket_(socket),
+      buffer_(buffer),
+      parser_(parser),
+      touch_(std::move(touch)),
+      request_id_(std::move(request_id)) {}
+
+std::optional<std::string> Exchange::Header(std::string_view name) const {
+  const auto& fields = parser_.get();
+  auto it = fields.find(beast::string_view(name.data(), name.size()));
+  if (it == fields.end()) return std::nullopt;
+  return Str(it->value());
+}
+
+std::optional<uint64_t> Exchange::DeclaredLength() const {
+  for (const char* name : {"x-amz-decoded-content-length", "content-length"}) {
+    if (auto text = Header(name)) {
+      uint64_t n = 0;
+      auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+      if (ec == std::errc() && end == text->data() + text->size()) return n;
+    }
+  }
+  return std::nullopt;
+}
+
+void Exchange::Authenticate(Authenticated who, Target target) {
+  who_ = std::move(who);
+  target_ = std::move(target);
+}
+
+std::string Exchange::Query(std::string_view name) const {
+  auto it = target_.query.find(name);
+  return it == target_.query.end() ? "" : it->second;
+}
+
+Status Exchange::ReadBody(const std::function<Status(std::string_view)>& sink) {
+  const auto& fields = parser_.get();
+  const std::string& payload_hash = who_.payload_sha256;
+  const bool check_sha = IsSha256Hex(payload_hash);
+  std::optional<ChunkedPayloadDecoder> chunked;
+  if (payload_hash == kStreamingPayload) {
+    std::optional<uint64_t> decoded;
+    if (auto value = Header("x-amz-decoded-content-length")) {
+      uint64_t n = 0;
+      auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
+      if (ec != std::errc() || end != value->data() + value->size()) {
+        return InvalidArgumentError(fmt::format(
+            "InvalidArgument: x-amz-decoded-content-length \"{}\" is not a number", *value));
+      }
+      decoded = n;
+    }
+    chunked.emplace(who_, decoded);
+  } else if (!check_sha && payload_hash != object::s3::kUnsignedPayload) {
+    return UnimplementedError(
+        fmt::format("x-amz-content-sha256 \"{}\" is not served (only a SHA-256, UNSIGNED-PAYLOAD "
+                    "or {})",
+                    payload_hash, kStreamingPayload));
+  }
+  std::vector<ExpectedDigest> digests;
+  for (const auto& field : fields) {
+    const std::string name = Str(field.name_string());
+    if (beast::iequals(name, "content-md5")) {
+      digests.push_back({"Content-MD5", Str(field.value()), Md5(), std::nullopt});
+    } else if (auto algorithm = PayloadChecksum::FromHeader(name);
+               algorithm && field.value().find('-') == beast::string_view::npos) {
+      // (A value with '-' is a multipart upload's checksum of checksums, not the body's.)
+      digests.push_back({std::string(PayloadChecksum::Name(*algorithm)), Str(field.value()),
+                         std::nullopt, PayloadChecksum(*algorithm)});
+    }
+  }
+  if (beast::iequals(fields[http::field::expect], "100-continue")) {
+    // The client waits for this before it sends the body (awscli does, for a second). It is
+    // sent for empty bodies too: botocore reads the next response wrong otherwise.
+    http::response<http::empty_body> proceed{http::status::continue_, 11};
+    boost::system::error_code ec;
+    http::write(socket_, proceed, ec);
+    if (ec) return UnavailableError(fmt::format("IncompleteBody: {}", ec.message()));
+  }
+  Sha256 sha;
+  Status failed;
+  // One receive buffer per connection thread, reused by every request it serves; the parser's
+  // own buffer grows so the socket is read in large pieces.
+  thread_local std::unique_ptr<char[]> chunk(new char[kIoChunk]);
+  buffer_.reserve(kIoChunk);
+  std::string decoded;
+  while (!parser_.is_done()) {
+    auto& body = parser_.get().body();
+    body.data = chunk.get();
+    body.size = kIoChunk;
+    boost::system::error_code ec;
+    http::read(socket_, buffer_, parser_, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return UnavailableError(fmt::format("IncompleteBody: {}", ec.message()));
+    const std::string_view got(chunk.get(), kIoChunk - body.size);
+    touch_();
+    if (!failed.ok()) continue;  // drain
+    if (check_sha) sha.Update(got);
+    std::string_view payload = got;
+    if (chunked) {
+      decoded.clear();
+      failed = chunked->Feed(got, decoded);
+      payload = decoded;
+    }
+    outcome_.bytes_in += payload.size();
+    for (auto& digest : digests) digest.Update(payload);
+    if (failed.ok()) failed = sink(payload);
+  }
+  if (!failed.ok()) return failed;
+  if (chunked) DEPOT_RETURN_IF_ERROR(chunked->Finish());
+  if (check_sha && sha.HexFinish() != payload_hash) {
+    return InvalidArgumentError(
+        "XAmzContentSHA256Mismatch: the provided x-amz-content-sha256 header does not match what "
+        "was computed");
+  }
+  for (auto& digest : digests) {
+    if (!digest.Matches()) {
+      return InvalidArgumentError(
+          fmt::format("BadDigest: the {} you specified (\"{}\") did not match the body received",
+                      digest.name, digest.value));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> Exchange::ReadAll(uint64_t limit) {
+  std::string into;
+  if (auto length = DeclaredLength(); length && *length <= limit) into.reserve(*length);
+  DEPOT_RETURN_IF_ERROR(ReadBody([&](std::string_view data) {
+    if (into.size() + data.size() > limit) {
+      return InvalidArgumentError(
+          fmt::format("EntityTooLarge: the body is larger than the {} bytes served here", limit));
+    }
+    into.append(data);
+    return Status::Ok();
+  }));
+  return into;
+}
+
+bool Exchange::Send(http::response<http::string_body>& response) {
+  response.set(http::field::server, "depot");
+  response.set("x-amz-request-id", request_id_);
+  const bool reusable = Reusable();
+  response.keep_alive(reusable);
+  response.prepare_payload();
+  outcome_.status = response.result_int();
+  outcome_.bytes_out += response.body().size();
+  boost::system::error_code ec;
+  http::write(socket_, response, ec);
+  touch_();
+  return !ec && reusable;
+}
+
+bool Exchange::Reply(int status, std::string xml, const HeaderList& headers) {
+  http::response<http::string_body> response{static_cast<http::status>(status), 11};
+  for (const auto& [name, value] : headers) response.set(name, value);
+  if (!xml.empty()) {
+    response.set(http::field::content_type, "application/xml");
+    response.body() = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + std::move(xml);
+  }
+  return Send(response);
+}
+
+bool Exchange::Fail(const S3Error& error) {
+  outcome_.error_code = error.code;
+  http::response<http::string_body> response{static_cast<http::status>(error.status), 11};
+  response.set(http::field::content_type, "application/xml");
+  if (parser_.get().method() != http::verb::head) {
+    response.body() = fmt::format(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>"
+        "<Resource>{}</Resource><RequestId>{}</RequestId></Error>",
+        XmlEscape(error.code), XmlEscape(error.message), XmlEscape(Str(parser_.get().target())),
+        request_id_);
+  }
+  return Send(response);
+}
+
+bool Exchange::SendObject(http::response<http::buffer_body>& response, uint64_t length,
+                          const std::function<Result<Bytes>(uint64_t)>& next) {
+  response.set(http::field::server, "depot");
+  response.set("x-amz-request-id", request_id_);
+  const bool reusable = Reusable();
+  response.keep_alive(reusable);
+  outcome_.status = response.result_int();
+  const bool head = parser_.get().method() == http::verb::head;
+  boost::system::error_code ec;
+  http::response_serializer<http::buffer_body> serializer{response};
+  response.body().data = nullptr;
+  response.body().more = !head && length > 0;
+  http::write_header(socket_, serializer, ec);
+  if (ec) return false;
+  for (uint64_t at = 0; response.body().more;) {
+    auto piece = next(at);
+    if (!piece.ok() || piece->empty() || piece->size() > length - at) return false;
+    at += piece->size();
+    response.body().data = const_cast<char*>(piece->data());
+    response.body().size = piece->size();
+    response.body().more = at < length;
+    http::write(socket_, serializer, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return false;
+    outcome_.bytes_out += piece->size();
+    touch_();
+  }
+  if (!serializer.is_done()) {
+    response.body().data = nullptr;
+    response.body().size = 0;
+    response.body().more = false;
+    http::write(socket_, serializer, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return false;
+  }
+  return reusable;
+}
+
+}  // namespace depot::server

@@ -1,0 +1,113 @@
+// depot::server::Exchange: one S3 request and its answer on a server connection (internal to
+// depot serve; see s3_server.h for the protocol and the limits).
+//
+// The connection reads the request's header and builds an Exchange; once the request is verified
+// (Authenticate), an operation reads the body through ReadBody or ReadAll (which decode
+// aws-chunked, and check the signed x-amz-content-sha256, Content-MD5 and any x-amz-checksum-*
+// header before they return OK) and answers with exactly one of Reply, Fail or SendObject. Each
+// returns whether the connection may carry another request. outcome() is what the request log
+// records.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "depot/core/bytes.h"
+#include "depot/core/result.h"
+#include "depot/server/sigv4_verifier.h"
+
+namespace depot::server {
+
+namespace http = boost::beast::http;
+using Request = http::request_parser<http::buffer_body>;
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// An S3 error to answer with.
+struct S3Error {
+  int status = 500;
+  std::string code = "InternalError";
+  std::string message;
+};
+
+// The S3 error for a depot Status. Messages of the form "Code: detail" (the verifier's, the
+// decoder's, and the server's own) carry S3's code; other codes map by StatusCode.
+S3Error FromStatus(const Status& status, std::string_view not_found_code = "NoSuchKey");
+
+// A path-style request target: bucket, key and decoded query (the last of a repeated name wins).
+struct Target {
+  std::string bucket;
+  std::string key;
+  std::map<std::string, std::string, std::less<>> query;
+};
+Result<Target> SplitTarget(const RequestTarget& target);
+
+// What the request log records of one request.
+struct Outcome {
+  int status = 0;
+  std::string error_code;
+  uint64_t bytes_in = 0;   // body bytes received (decoded)
+  uint64_t bytes_out = 0;  // body bytes sent
+};
+
+class Exchange {
+ public:
+  Exchange(boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer, Request& parser,
+           std::function<void()> touch, std::string request_id);
+
+  const http::request<http::buffer_body>& request() const { return parser_.get(); }
+  bool keep_alive() const { return parser_.get().keep_alive(); }
+  // The header's value, or nullopt.
+  std::optional<std::string> Header(std::string_view name) const;
+  const std::string& request_id() const { return request_id_; }
+  // The body length the client declared (decoded, for aws-chunked), or nullopt.
+  std::optional<uint64_t> DeclaredLength() const;
+
+  void Authenticate(Authenticated who, Target target);
+  const Authenticated& who() const { return who_; }
+  const Target& target() const { return target_; }
+  // The query parameter's value ("" when absent).
+  std::string Query(std::string_view name) const;
+  bool HasQuery(std::string_view name) const { return target_.query.contains(name); }
+
+  // Reads the body (any size) into `sink` as it arrives, checking it as the header says. A
+  // `sink` error stops the checks but the body is still drained, so the connection lives on.
+  Status ReadBody(const std::function<Status(std::string_view)>& sink);
+  // The whole body, refused (EntityTooLarge) above `limit` bytes.
+  Result<std::string> ReadAll(uint64_t limit);
+
+  // Answers with `status`, an XML document (none when empty) and extra headers.
+  bool Reply(int status, std::string xml, const HeaderList& headers = {});
+  bool Fail(const S3Error& error);
+  // Streams `length` bytes of an object: `headers` (status, metadata) first, then the bytes
+  // `next(offset)` returns (offset counts from the first byte sent; an error or empty piece
+  // closes the connection mid-body: all a server can do once the status line is out).
+  bool SendObject(http::response<http::buffer_body>& headers, uint64_t length,
+                  const std::function<Result<Bytes>(uint64_t)>& next);
+
+  Outcome& outcome() { return outcome_; }
+
+ private:
+  bool Send(http::response<http::string_body>& response);
+  // Whether the connection may stay open after an answer (not if the body was left unread).
+  bool Reusable() const { return keep_alive() && parser_.is_done(); }
+
+  boost::asio::ip::tcp::socket& socket_;
+  boost::beast::flat_buffer& buffer_;
+  Request& parser_;
+  std::function<void()> touch_;
+  std::string request_id_;
+  Authenticated who_;
+  Target target_;
+  Outcome outcome_;
+};
+
+}  // namespace depot::server

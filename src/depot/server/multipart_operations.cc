@@ -1,0 +1,214 @@
+// Multipart uploads in depot serve (see operations.h), on the backing store's own: Create,
+// UploadPart, UploadPartCopy, Complete, Abort and ListParts.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "depot/object/s3/xml.h"
+#include "depot/server/operations.h"
+
+namespace depot::server {
+namespace {
+
+using object::s3::FormatIso8601;
+using object::s3::XmlEscape;
+
+constexpr uint64_t kMaxXmlBody = 4 << 20;
+
+// The store's multipart errors as S3 names them.
+S3Error UploadError(const Status& status) {
+  if (status.code() == StatusCode::kNotFound &&
+      status.message().find("NoSuchBucket") == std::string::npos) {
+    return {404, "NoSuchUpload", status.message()};
+  }
+  S3Error error = FromStatus(status);
+  for (const char* code : {"InvalidPartOrder", "InvalidPart", "EntityTooSmall"}) {
+    if (status.code() == StatusCode::kInvalidArgument &&
+        status.message().find(code) != std::string::npos) {
+      error.code = code;
+      break;
+    }
+  }
+  return error;
+}
+
+Result<int> ParseInt(std::string_view name, const std::string& text, int low, int high) {
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < low || value > high) {
+    return InvalidArgumentError(
+        fmt::format("InvalidArgument: {} \"{}\" is not {}..{}", name, text, low, high));
+  }
+  return value;
+}
+
+// The bytes UploadPartCopy takes: x-amz-copy-source-range ("bytes=A-B", inclusive), or the
+// whole source.
+Result<Bytes> ReadCopySourceRange(Exchange& exchange, object::ObjectStore& store,
+                                  const OperationLimits& limits) {
+  DEPOT_ASSIGN_OR_RETURN(std::string source, CopySource(exchange, store));
+  object::GetOptions read;
+  if (auto v = exchange.Header("x-amz-copy-source-if-match"))
+    read.if_match = object::s3::Unquote(*v);
+  if (auto range = exchange.Header("x-amz-copy-source-range")) {
+    DEPOT_ASSIGN_OR_RETURN(read.range, ByteRange::ParseHttp(*range));
+    if (read.range.kind() != ByteRange::Kind::kBounded) {
+      return InvalidArgumentError(fmt::format(
+          "InvalidArgument: x-amz-copy-source-range \"{}\" is not bytes=FIRST-LAST", *range));
+    }
+    if (read.range.end() - read.range.begin() > limits.max_part_bytes) {
+      return InvalidArgumentError(
+          fmt::format("EntityTooLarge: a part is at most {} bytes here", limits.max_part_bytes));
+    }
+    DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta, store.Head(source));
+    if (read.range.end() > meta.size) {
+      return OutOfRangeError(
+          fmt::format("x-amz-copy-source-range \"{}\" ends past the {}-byte "
+                      "source",
+                      *range, meta.size));
+    }
+  } else {
+    DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta, store.Head(source));
+    if (meta.size > limits.max_part_bytes) {
+      return InvalidArgumentError(fmt::format(
+          "EntityTooLarge: the {}-byte source is more than a part ({} bytes here); give "
+          "x-amz-copy-source-range",
+          meta.size, limits.max_part_bytes));
+    }
+  }
+  DEPOT_ASSIGN_OR_RETURN(object::GetResult got, store.Get(source, read));
+  return std::move(got.data);
+}
+
+bool UploadPart(Exchange& exchange, object::ObjectStore& store, const std::string& key,
+                const std::string& upload_id, const OperationLimits& limits) {
+  auto number = ParseInt("partNumber", exchange.Query("partNumber"), 1, 10000);
+  if (!number.ok()) return exchange.Fail(FromStatus(number.status()));
+  Bytes data;
+  const bool copy = exchange.Header("x-amz-copy-source").has_value();
+  if (copy) {
+    if (auto body = exchange.ReadAll(0); !body.ok()) {
+      return exchange.Fail(FromStatus(body.status()));
+    }
+    auto read = ReadCopySourceRange(exchange, store, limits);
+    if (!read.ok()) return exchange.Fail(FromStatus(read.status()));
+    data = std::move(*read);
+  } else {
+    // Parts are held whole before they go to the store.
+    auto body = exchange.ReadAll(limits.max_part_bytes);
+    if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+    data = Bytes::FromString(std::move(*body));
+  }
+  auto part = store.PutPart(key, upload_id, *number, std::move(data));
+  if (!part.ok()) return exchange.Fail(UploadError(part.status()));
+  const std::string etag = fmt::format("\"{}\"", part->etag);
+  if (!copy) return exchange.Reply(200, "", {{"ETag", etag}});
+  return exchange.Reply(200,
+                        fmt::format("<CopyPartResult><LastModified>{}</LastModified><ETag>{}</ETag>"
+                                    "</CopyPartResult>",
+                                    FormatIso8601(object::Clock::now()), XmlEscape(etag)));
+}
+
+bool ListParts(Exchange& exchange, object::ObjectStore& store, const std::string& key,
+               const std::string& upload_id) {
+  const std::string marker_text = exchange.Query("part-number-marker");
+  const std::string max_text = exchange.Query("max-parts");
+  auto marker =
+      marker_text.empty() ? Result<int>(0) : ParseInt("part-number-marker", marker_text, 0, 10000);
+  auto max_parts =
+      max_text.empty() ? Result<int>(1000) : ParseInt("max-parts", max_text, 0, 1000000);
+  if (!marker.ok()) return exchange.Fail(FromStatus(marker.status()));
+  if (!max_parts.ok()) return exchange.Fail(FromStatus(max_parts.status()));
+  const int page_size = std::min(*max_parts, 1000);
+  auto parts = store.ListParts(key, upload_id);
+  if (!parts.ok()) return exchange.Fail(UploadError(parts.status()));
+  std::string entries;
+  int count = 0;
+  int last = *marker;
+  bool truncated = false;
+  for (const object::PartInfo& part : *parts) {
+    if (part.part_number <= *marker) continue;
+    if (count == page_size) {
+      truncated = true;
+      break;
+    }
+    entries += fmt::format(
+        "<Part><PartNumber>{}</PartNumber><LastModified>{}</LastModified>"
+        "<ETag>&quot;{}&quot;</ETag><Size>{}</Size></Part>",
+        part.part_number, FormatIso8601(part.last_modified), XmlEscape(part.etag), part.size);
+    last = part.part_number;
+    ++count;
+  }
+  const Target& target = exchange.target();
+  std::string xml = fmt::format(
+      "<ListPartsResult><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId>"
+      "<Initiator><ID>depot</ID><DisplayName>depot</DisplayName></Initiator>"
+      "<Owner><ID>depot</ID><DisplayName>depot</DisplayName></Owner>"
+      "<StorageClass>STANDARD</StorageClass><PartNumberMarker>{}</PartNumberMarker>"
+      "<NextPartNumberMarker>{}</NextPartNumberMarker><MaxParts>{}</MaxParts>"
+      "<IsTruncated>{}</IsTruncated>{}</ListPartsResult>",
+      XmlEscape(target.bucket), XmlEscape(target.key), XmlEscape(upload_id), *marker, last,
+      page_size, truncated ? "true" : "false", entries);
+  return exchange.Reply(200, std::move(xml));
+}
+
+}  // namespace
+
+bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const OperationLimits& limits) {
+  const Target& target = exchange.target();
+  if (Status exists = RequireBucket(store, target.bucket); !exists.ok()) {
+    return exchange.Fail(FromStatus(exists));
+  }
+  const std::string key = StoreKey(target.bucket, target.key);
+  const std::string bucket_xml = XmlEscape(target.bucket);
+  const std::string key_xml = XmlEscape(target.key);
+  const http::verb method = exchange.request().method();
+  if (exchange.HasQuery("uploads")) {
+    if (method != http::verb::post) {
+      return exchange.Fail({405, "MethodNotAllowed", "?uploads on a key takes POST"});
+    }
+    object::PutOptions put;
+    MetadataFromHeaders(exchange, put);
+    if (auto body = exchange.ReadAll(kMaxXmlBody); !body.ok()) {
+      return exchange.Fail(FromStatus(body.status()));
+    }
+    auto id = store.CreateMultipart(key, put);
+    if (!id.ok()) return exchange.Fail(FromStatus(id.status()));
+    return exchange.Reply(
+        200, fmt::format("<InitiateMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key>"
+                         "<UploadId>{}</UploadId></InitiateMultipartUploadResult>",
+                         bucket_xml, key_xml, XmlEscape(*id)));
+  }
+  const std::string upload_id = exchange.Query("uploadId");
+  switch (method) {
+    case http::verb::put:
+      return UploadPart(exchange, store, key, upload_id, limits);
+    case http::verb::get:
+      return ListParts(exchange, store, key, upload_id);
+    case http::verb::post: {
+      auto body = exchange.ReadAll(kMaxXmlBody);
+      if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+      auto parts = object::s3::ParseCompleteMultipartUpload(*body);
+      if (!parts.ok()) return exchange.Fail({400, "MalformedXML", parts.status().message()});
+      auto done = store.CompleteMultipart(key, upload_id, *parts);
+      if (!done.ok()) return exchange.Fail(UploadError(done.status()));
+      return exchange.Reply(
+          200, fmt::format("<CompleteMultipartUploadResult><Location>/{}/{}</Location>"
+                           "<Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag>"
+                           "</CompleteMultipartUploadResult>",
+                           bucket_xml, key_xml, bucket_xml, key_xml, XmlEscape(done->etag)));
+    }
+    case http::verb::delete_: {
+      Status aborted = store.AbortMultipart(key, upload_id);
+      if (!aborted.ok()) return exchange.Fail(UploadError(aborted));
+      return exchange.Reply(204, "");
+    }
+    default:
+      return exchange.Fail(
+          {501, "NotImplemented",
+           fmt::format("{} with ?uploadId", std::string(exchange.request().method_string()))});
+  }
+}
+
+}  // namespace depot::server

@@ -1,0 +1,341 @@
+// Object operations of depot serve (see operations.h): Put, Get, Head, Delete and CopyObject.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <memory>
+
+#include "depot/core/url.h"
+#include "depot/object/buffered_upload.h"
+#include "depot/object/s3/xml.h"
+#include "depot/server/operations.h"
+
+namespace depot::server {
+namespace {
+
+using object::s3::FormatIso8601;
+using object::s3::ParseHttpDate;
+using object::s3::Unquote;
+
+// Objects are read from the store and sent in pieces of this size.
+constexpr uint64_t kGetChunk = 8 << 20;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put) {
+  for (const auto& field : exchange.request()) {
+    const std::string name = Lower({field.name_string().data(), field.name_string().size()});
+    if (name == "content-type") put.content_type = std::string(field.value());
+    if (name.starts_with("x-amz-meta-")) {
+      put.user_metadata[name.substr(11)] = std::string(field.value());
+    }
+  }
+}
+
+namespace {
+
+// If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since, from headers named with
+// `prefix` ("" for GetObject, "x-amz-copy-source-" for copies).
+object::GetOptions Preconditions(const Exchange& exchange, std::string_view prefix) {
+  object::GetOptions options;
+  auto header = [&](std::string_view name) {
+    return exchange.Header(std::string(prefix) + std::string(name));
+  };
+  if (auto v = header("if-match")) options.if_match = Unquote(*v);
+  if (auto v = header("if-none-match")) options.if_none_match = Unquote(*v);
+  for (auto [name, field] :
+       {std::pair{"if-modified-since", &object::GetOptions::if_modified_since},
+        std::pair{"if-unmodified-since", &object::GetOptions::if_unmodified_since}}) {
+    if (auto v = header(name)) {
+      // A date that does not parse is ignored, as RFC 9110 and S3 do.
+      if (auto t = ParseHttpDate(*v); t.ok()) options.*field = *t;
+    }
+  }
+  return options;
+}
+
+// A body of declared `length`, received into one buffer and stored with a single Put.
+bool PutWhole(Exchange& exchange, object::ObjectStore& store, const std::string& key,
+              uint64_t length, const object::PutOptions& put) {
+  std::unique_ptr<char[]> data(new char[std::max<uint64_t>(length, 1)]);
+  uint64_t received = 0;
+  Status body = exchange.ReadBody([&](std::string_view piece) {
+    if (piece.size() > length - received) {
+      return InvalidArgumentError(
+          fmt::format("IncompleteBody: the body is longer than the {} bytes declared", length));
+    }
+    std::memcpy(data.get() + received, piece.data(), piece.size());
+    received += piece.size();
+    return Status::Ok();
+  });
+  if (body.ok() && received != length) {
+    body = InvalidArgumentError(
+        fmt::format("IncompleteBody: {} bytes received of the {} declared", received, length));
+  }
+  if (!body.ok()) return exchange.Fail(FromStatus(body));
+  auto done = store.Put(key, Bytes::Adopt(std::move(data), length), put);
+  if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
+  return exchange.Reply(200, "", {{"ETag", fmt::format("\"{}\"", done->etag)}});
+}
+
+bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string& key,
+               const OperationLimits& limits) {
+  object::BufferedUploadOptions upload_options;
+  object::PutOptions& put = upload_options.put_options;
+  MetadataFromHeaders(exchange, put);
+  if (auto v = exchange.Header("if-none-match")) {
+    if (*v != "*") {
+      return exchange.Fail(
+          {501, "NotImplemented", fmt::format("If-None-Match \"{}\" on a PUT (only * is)", *v)});
+    }
+    put.mode = object::PutMode::kCreate;
+  }
+  if (auto v = exchange.Header("if-match")) {
+    put.mode = object::PutMode::kUpdate;
+    put.if_match = Unquote(*v);
+  }
+  const std::optional<uint64_t> length = exchange.DeclaredLength();
+  if (length && *length > limits.max_object_bytes) {
+    return exchange.Fail({400, "EntityTooLarge",
+                          fmt::format("{} bytes; a single PUT takes at most {} (use multipart)",
+                                      *length, limits.max_object_bytes)});
+  }
+  if (length && limits.whole_put_budget->TryReserve(*length)) {
+    const bool reply = PutWhole(exchange, store, key, *length, put);
+    limits.whole_put_budget->Release(*length);
+    return reply;
+  }
+  if (length) upload_options.size_hint = *length;
+  auto upload = object::BufferedUpload::Start(store, key, upload_options);
+  if (!upload.ok()) return exchange.Fail(FromStatus(upload.status()));
+  uint64_t received = 0;
+  Status body = exchange.ReadBody([&](std::string_view data) {
+    received += data.size();
+    if (received > limits.max_object_bytes) {
+      return InvalidArgumentError(fmt::format("EntityTooLarge: a single PUT takes at most {} bytes",
+                                              limits.max_object_bytes));
+    }
+    return (*upload)->Write(data);
+  });
+  if (!body.ok()) {
+    (void)(*upload)->Abort();
+    return exchange.Fail(FromStatus(body));
+  }
+  auto done = (*upload)->Finish();
+  if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
+  return exchange.Reply(200, "", {{"ETag", fmt::format("\"{}\"", done->etag)}});
+}
+
+// The range asked for, resolved; nullopt for the whole object. A range that selects no byte
+// (any range of an empty object) is 416 InvalidRange, as in S3 and RFC 9110.
+Result<std::optional<ResolvedRange>> RequestedRange(const Exchange& exchange, uint64_t size) {
+  auto header = exchange.Header("range");
+  if (!header) return std::optional<ResolvedRange>();
+  DEPOT_ASSIGN_OR_RETURN(ByteRange parsed, ByteRange::ParseHttp(*header));
+  DEPOT_ASSIGN_OR_RETURN(ResolvedRange range, parsed.Validate(size));
+  if (range.length() == 0) {
+    return OutOfRangeError(
+        fmt::format("range \"{}\" selects no byte of a {}-byte object", *header, size));
+  }
+  return std::optional<ResolvedRange>(range);
+}
+
+bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string& key) {
+  object::GetOptions first = Preconditions(exchange, "");
+  const bool ranged = exchange.Header("range").has_value();
+  // Without a Range, the first piece comes with the metadata (one store read for small objects).
+  if (ranged || exchange.request().method() == http::verb::head) {
+    first.head = true;
+  } else {
+    first.range = ByteRange::Bounded(0, kGetChunk);
+  }
+  auto got = store.Get(key, first);
+  if (!got.ok()) return exchange.Fail(FromStatus(got.status()));
+  const object::ObjectMeta& meta = got->meta;
+  std::optional<ResolvedRange> range;
+  if (!got->not_modified) {
+    auto requested = RequestedRange(exchange, meta.size);
+    if (!requested.ok()) {
+      S3Error error = FromStatus(requested.status());
+      if (requested.status().code() == StatusCode::kInvalidArgument) error.code = "InvalidArgument";
+      return exchange.Fail(error);
+    }
+    range = *requested;
+  }
+  const ResolvedRange sent = range.value_or(ResolvedRange{0, meta.size});
+  http::response<http::buffer_body> response{
+      got->not_modified ? http::status::not_modified
+                        : (range ? http::status::partial_content : http::status::ok),
+      11};
+  response.set(http::field::etag, fmt::format("\"{}\"", meta.etag));
+  response.set(http::field::last_modified, object::s3::FormatHttpDate(meta.last_modified));
+  response.set(http::field::accept_ranges, "bytes");
+  if (!got->not_modified) {
+    response.set(http::field::content_type,
+                 meta.content_type.empty() ? "binary/octet-stream" : meta.content_type);
+    for (const auto& [name, value] : meta.user_metadata) response.set("x-amz-meta-" + name, value);
+    // Presigned URLs may override response headers (response-content-type=... and the like).
+    for (const auto& [name, value] : exchange.target().query) {
+      if (name.starts_with("response-")) response.set(name.substr(9), value);
+    }
+    if (range) {
+      response.set(http::field::content_range,
+                   fmt::format("bytes {}-{}/{}", sent.begin, sent.end - 1, meta.size));
+    }
+    response.content_length(sent.length());
+  }
+  const uint64_t length = got->not_modified ? 0 : sent.length();
+  Bytes head_piece = std::move(got->data);
+  const std::string etag = meta.etag;
+  return exchange.SendObject(response, length, [&](uint64_t at) -> Result<Bytes> {
+    if (at == 0 && !head_piece.empty()) return std::move(head_piece);
+    object::GetOptions piece;
+    piece.if_match = etag;  // every piece from the same version
+    piece.range =
+        ByteRange::Bounded(sent.begin + at, std::min(sent.end, sent.begin + at + kGetChunk));
+    DEPOT_ASSIGN_OR_RETURN(object::GetResult read, store.Get(key, piece));
+    return std::move(read.data);
+  });
+}
+
+// PUT with x-amz-copy-source. COPY (the default) keeps the source's metadata through the store's
+// own copy; REPLACE takes the request's and rewrites the object through a streamed upload.
+bool CopyObject(Exchange& exchange, object::ObjectStore& store, const std::string& key,
+                const OperationLimits& limits) {
+  if (auto body = exchange.ReadAll(0); !body.ok()) return exchange.Fail(FromStatus(body.status()));
+  auto source = CopySource(exchange, store);
+  if (!source.ok()) return exchange.Fail(FromStatus(source.status()));
+  const std::string directive = exchange.Header("x-amz-metadata-directive").value_or("COPY");
+  if (directive != "COPY" && directive != "REPLACE") {
+    return exchange.Fail(
+        {400, "InvalidArgument",
+         fmt::format("x-amz-metadata-directive \"{}\" is not COPY or REPLACE", directive)});
+  }
+  object::GetOptions conditions = Preconditions(exchange, "x-amz-copy-source-");
+  conditions.head = true;
+  auto from = store.Get(*source, conditions);
+  if (!from.ok()) return exchange.Fail(FromStatus(from.status()));
+  if (from->not_modified) {
+    return exchange.Fail(
+        {412, "PreconditionFailed", "x-amz-copy-source-if-none-match or -if-modified-since"});
+  }
+  if (*source == key && directive == "COPY") {
+    return exchange.Fail({400, "InvalidRequest",
+                          "This copy request is illegal because it is trying to copy an object to "
+                          "itself without changing the object's metadata"});
+  }
+  if (from->meta.size > limits.max_object_bytes) {
+    return exchange.Fail(
+        {400, "InvalidRequest",
+         fmt::format(
+             "the copy source is {} bytes; CopyObject takes at most {} (use UploadPartCopy)",
+             from->meta.size, limits.max_object_bytes)});
+  }
+  Result<object::PutResult> done = InternalError("unreached");
+  if (directive == "COPY") {
+    done = store.Copy(*source, key, object::CopyMode::kOverwrite);
+  } else {
+    object::BufferedUploadOptions options;
+    MetadataFromHeaders(exchange, options.put_options);
+    options.size_hint = from->meta.size;
+    done = [&]() -> Result<object::PutResult> {
+      DEPOT_ASSIGN_OR_RETURN(auto upload, object::BufferedUpload::Start(store, key, options));
+      for (uint64_t at = 0; at < from->meta.size;) {
+        object::GetOptions piece;
+        piece.if_match = from->meta.etag;
+        piece.range = ByteRange::Bounded(at, std::min(from->meta.size, at + kGetChunk));
+        auto read = store.Get(*source, piece);
+        if (!read.ok() || read->data.empty()) {
+          (void)upload->Abort();
+          return read.ok() ? InternalError("the copy source ended early") : read.status();
+        }
+        at += read->data.size();
+        if (Status written = upload->Write(read->data.view()); !written.ok()) {
+          (void)upload->Abort();
+          return written;
+        }
+      }
+      return upload->Finish();
+    }();
+  }
+  if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
+  auto copied = store.Head(key);
+  const object::Clock::time_point modified =
+      copied.ok() ? copied->last_modified : object::Clock::now();
+  return exchange.Reply(
+      200, fmt::format("<CopyObjectResult><LastModified>{}</LastModified><ETag>&quot;{}&quot;"
+                       "</ETag></CopyObjectResult>",
+                       FormatIso8601(modified), object::s3::XmlEscape(done->etag)));
+}
+
+}  // namespace
+
+Result<std::string> CopySource(Exchange& exchange, object::ObjectStore& store) {
+  const std::string header = exchange.Header("x-amz-copy-source").value_or("");
+  std::string_view text = header;
+  if (const size_t query = text.find('?'); query != std::string_view::npos) {
+    if (text.substr(query + 1).starts_with("versionId=")) {
+      return UnimplementedError("x-amz-copy-source with a versionId (versions are not kept)");
+    }
+    text = text.substr(0, query);
+  }
+  DEPOT_ASSIGN_OR_RETURN(std::string decoded, PercentDecode(text));
+  std::string_view path = decoded;
+  if (path.starts_with('/')) path.remove_prefix(1);
+  const size_t slash = path.find('/');
+  if (slash == std::string_view::npos || slash + 1 == path.size()) {
+    return InvalidArgumentError(
+        fmt::format("InvalidArgument: x-amz-copy-source \"{}\" is not /BUCKET/KEY", header));
+  }
+  const std::string_view bucket = path.substr(0, slash);
+  if (!ValidBucketName(bucket)) {
+    return InvalidArgumentError(
+        fmt::format("InvalidBucketName: x-amz-copy-source names bucket \"{}\"", bucket));
+  }
+  DEPOT_RETURN_IF_ERROR(RequireBucket(store, bucket));
+  return StoreKey(bucket, path.substr(slash + 1));
+}
+
+bool ServeObject(Exchange& exchange, object::ObjectStore& store, const OperationLimits& limits) {
+  const Target& target = exchange.target();
+  if (exchange.HasQuery("uploads") || exchange.HasQuery("uploadId")) {
+    return ServeMultipart(exchange, store, limits);
+  }
+  for (const auto& [name, value] : target.query) {
+    if (!name.starts_with("X-Amz-") && name != "x-id" && !name.starts_with("response-")) {
+      return exchange.Fail(
+          {501, "NotImplemented",
+           fmt::format("{} with ?{}", std::string(exchange.request().method_string()), name)});
+    }
+  }
+  if (Status exists = RequireBucket(store, target.bucket); !exists.ok()) {
+    return exchange.Fail(FromStatus(exists));
+  }
+  const std::string key = StoreKey(target.bucket, target.key);
+  switch (exchange.request().method()) {
+    case http::verb::put:
+      if (exchange.Header("x-amz-copy-source")) return CopyObject(exchange, store, key, limits);
+      return PutObject(exchange, store, key, limits);
+    case http::verb::get:
+    case http::verb::head:
+      return GetObject(exchange, store, key);
+    case http::verb::delete_: {
+      Status deleted = store.Delete(key);
+      if (!deleted.ok()) return exchange.Fail(FromStatus(deleted));
+      return exchange.Reply(204, "");
+    }
+    default:
+      return exchange.Fail(
+          {501, "NotImplemented",
+           fmt::format("{} on an object", std::string(exchange.request().method_string()))});
+  }
+}
+
+}  // namespace depot::server

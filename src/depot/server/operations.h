@@ -1,0 +1,75 @@
+// The S3 operations of depot serve (internal): each answers one verified Exchange from the
+// backing store and returns whether the connection may carry another request.
+//
+// Buckets on the backing store: bucket B's objects are the keys "B/KEY"; the bucket itself is the
+// marker object "_buckets/B" (bucket names cannot contain '_', so no bucket's keys collide with
+// the markers).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "depot/object/store.h"
+#include "depot/server/exchange.h"
+
+namespace depot::server {
+
+// Bytes the server may hold in memory for PUT bodies at once, shared by every connection.
+class MemoryBudget {
+ public:
+  explicit MemoryBudget(uint64_t total) : available_(total) {}
+  // Takes `bytes` from the budget if that many are left.
+  bool TryReserve(uint64_t bytes) {
+    uint64_t left = available_.load();
+    while (left >= bytes) {
+      if (available_.compare_exchange_weak(left, left - bytes)) return true;
+    }
+    return false;
+  }
+  void Release(uint64_t bytes) { available_ += bytes; }
+
+ private:
+  std::atomic<uint64_t> available_;
+};
+
+// Limits the operations share (from S3ServerOptions).
+struct OperationLimits {
+  uint64_t max_object_bytes;  // one PutObject or CopyObject
+  uint64_t max_part_bytes;    // one UploadPart or UploadPartCopy (held in memory)
+  // A PutObject whose length is declared and fits here is received whole and stored with one
+  // Put (one write, no multipart staging); others stream through multipart with bounded memory.
+  MemoryBudget* whole_put_budget;
+};
+
+inline constexpr std::string_view kBucketMarkers = "_buckets/";
+inline std::string BucketMarker(std::string_view bucket) {
+  return std::string(kBucketMarkers) + std::string(bucket);
+}
+inline std::string StoreKey(std::string_view bucket, std::string_view key) {
+  return std::string(bucket) + "/" + std::string(key);
+}
+bool ValidBucketName(std::string_view name);
+// The bucket's existence, as NoSuchBucket when it is missing.
+Status RequireBucket(object::ObjectStore& store, std::string_view bucket);
+
+// GET / (ListBuckets).
+bool ListBuckets(Exchange& exchange, object::ObjectStore& store);
+// Requests on /BUCKET: Create/Head/DeleteBucket, ListObjects V1/V2, ListMultipartUploads,
+// DeleteObjects, and the location and versioning queries SDKs make.
+bool ServeBucket(Exchange& exchange, object::ObjectStore& store, std::string_view region);
+// Requests on /BUCKET/KEY: Put/Get/Head/Delete/CopyObject, and multipart uploads.
+bool ServeObject(Exchange& exchange, object::ObjectStore& store, const OperationLimits& limits);
+// ?uploads and ?uploadId requests on /BUCKET/KEY (from ServeObject).
+bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const OperationLimits& limits);
+
+// Content-Type and x-amz-meta-* of the request (PutObject, CreateMultipartUpload, and CopyObject
+// with REPLACE).
+void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put);
+
+// x-amz-copy-source ("/bucket/key" or "bucket/key", percent-encoded) as a store key, checked to
+// name an existing bucket.
+Result<std::string> CopySource(Exchange& exchange, object::ObjectStore& store);
+
+}  // namespace depot::server
