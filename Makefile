@@ -2,12 +2,13 @@
 .PHONY: run test
 
 # Installs what is missing, builds the release configuration, and runs depot's main job on its
-# embedded default store, a local directory under ./var/depot.
+# embedded default store: `depot serve` over the local directory ./var/depot at 127.0.0.1:9000
+# (it prints how to reach it with awscli; Ctrl-C stops it).
 run:
 	@scripts/install-deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release
-	build/release/tools/depot/depot demo var/depot
+	@build/release/tools/depot/depot serve var/depot --listen 127.0.0.1:9000
 
 # Installs, builds every configuration and runs every test (scripts/test-all).
 test:

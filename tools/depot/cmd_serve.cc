@@ -175,16 +175,20 @@ int RunServe(const ServeOptions& options) {
   // The banner goes to stderr when stdout carries the JSON access log.
   FILE* banner = options.json ? stderr : stdout;
   fmt::print(banner, "depot serve: {} on {}\n", (*store)->ToString(), endpoint);
-  if (generated) {
-    fmt::print(banner,
-               "  credentials (generated; set DEPOT_ACCESS_KEY and DEPOT_SECRET_KEY to choose):\n"
-               "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}\n",
-               access, secret);
-  }
+  const std::string shown_secret =
+      generated
+          ? secret
+          : (options.credentials.empty() ? "<DEPOT_SECRET_KEY>" : "<from the credentials file>");
   fmt::print(banner,
-             "  try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=... aws --endpoint-url {} s3 ls\n"
+             "  credentials{}:\n"
+             "    export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={}\n"
+             "  then, for example:\n"
+             "    aws --endpoint-url {} s3 mb s3://demo\n"
+             "    aws --endpoint-url {} s3 cp README.md s3://demo/\n"
+             "    aws --endpoint-url {} s3 ls s3://demo/\n"
              "  Ctrl-C stops.\n",
-             access, endpoint);
+             generated ? " (generated; set DEPOT_ACCESS_KEY and DEPOT_SECRET_KEY to choose)" : "",
+             access, shown_secret, server_options.region, endpoint, endpoint, endpoint);
   std::fflush(banner);
   int received = 0;
   sigwait(&signals, &received);

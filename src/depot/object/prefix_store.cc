@@ -57,6 +57,21 @@ Result<GetResult> PrefixStore::Get(std::string_view key, const GetOptions& optio
   return result;
 }
 
+Status PrefixStore::GetStream(std::string_view key, const GetOptions& options,
+                              const std::function<Status(const GetResult&)>& on_head,
+                              const std::function<Status(std::string_view)>& on_data) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  return Named(inner_->GetStream(
+                   Full(key), options,
+                   [&](const GetResult& head) {
+                     GetResult named = head;
+                     named.meta.key = std::string(key);
+                     return on_head(named);
+                   },
+                   on_data),
+               key);
+}
+
 Result<ObjectMeta> PrefixStore::Head(std::string_view key) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, Named(inner_->Head(Full(key)), key));

@@ -22,6 +22,9 @@ class PrefixStore final : public ObjectStore {
   Result<PutResult> Put(std::string_view key, Bytes data, const PutOptions& options) override;
   Result<GetResult> Get(std::string_view key, const GetOptions& options) override;
   Result<ObjectMeta> Head(std::string_view key) override;
+  Status GetStream(std::string_view key, const GetOptions& options,
+                   const std::function<Status(const GetResult&)>& on_head,
+                   const std::function<Status(std::string_view)>& on_data) override;
   Status Delete(std::string_view key) override;
   std::vector<Status> DeleteMany(std::span<const std::string> keys) override;
   Result<ListResult> List(const ListOptions& options) override;

@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -154,6 +155,16 @@ class ObjectStore {
   // starts past the end).
   virtual Result<GetResult> Get(std::string_view key, const GetOptions& options = {}) = 0;
   virtual Result<ObjectMeta> Head(std::string_view key) = 0;
+  // Streams what Get would return, from one version of the object however long the read takes:
+  // `on_head` gets the result without data (meta, resolved range, not_modified) before any byte;
+  // then `on_data` gets the range's bytes in order, in pieces of at most a few MiB. An error from
+  // either callback stops the read and is returned. The default reads pieces with Get, each
+  // pinned by If-Match to the first one's ETag, so a concurrent overwrite ends the stream with
+  // kFailedPrecondition (never mixed bytes); backends that can hold a version open (local) keep
+  // serving the version they started on.
+  virtual Status GetStream(std::string_view key, const GetOptions& options,
+                           const std::function<Status(const GetResult&)>& on_head,
+                           const std::function<Status(std::string_view)>& on_data);
   // OK whether or not the key existed.
   virtual Status Delete(std::string_view key) = 0;
   // One Status per key, in order.

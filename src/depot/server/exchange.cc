@@ -76,7 +76,9 @@ S3Error FromStatus(const Status& status, std::string_view not_found_code) {
   std::string message = status.message();
   std::string code;
   const size_t colon = message.find(": ");
+  // An S3 code is a CamelCase word ("NoSuchBucket"); a store's own prefix ("list: ...") is not.
   if (colon != std::string::npos && colon > 0 &&
+      std::isupper(static_cast<unsigned char>(message[0])) &&
       std::all_of(message.begin(), message.begin() + static_cast<long>(colon),
                   [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; })) {
     code = message.substr(0, colon);
@@ -285,6 +287,7 @@ bool Exchange::Reply(int status, std::string xml, const HeaderList& headers) {
 
 bool Exchange::Fail(const S3Error& error) {
   outcome_.error_code = error.code;
+  DrainSmallBody();
   http::response<http::string_body> response{static_cast<http::status>(error.status), 11};
   response.set(http::field::content_type, "application/xml");
   if (parser_.get().method() != http::verb::head) {
@@ -297,42 +300,83 @@ bool Exchange::Fail(const S3Error& error) {
   return Send(response);
 }
 
-bool Exchange::SendObject(http::response<http::buffer_body>& response, uint64_t length,
-                          const std::function<Result<Bytes>(uint64_t)>& next) {
+void Exchange::DrainSmallBody() {
+  // An answer sent before a small body was read would leave the body unread, and closing with
+  // unread bytes makes the kernel reset the connection before the client sees the answer. A
+  // client that waits for 100 Continue has sent nothing yet, so that case needs no draining.
+  constexpr uint64_t kMaxDrained = 1 << 20;
+  if (parser_.is_done() || beast::iequals(parser_.get()[http::field::expect], "100-continue")) {
+    return;
+  }
+  const auto length = DeclaredLength();
+  if (!length || *length > kMaxDrained) return;
+  char sink[16 << 10];
+  while (!parser_.is_done()) {
+    auto& body = parser_.get().body();
+    body.data = sink;
+    body.size = sizeof(sink);
+    boost::system::error_code ec;
+    http::read(socket_, buffer_, parser_, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return;
+  }
+}
+
+Status Exchange::StartObject(http::response<http::buffer_body>& response, uint64_t length) {
   response.set(http::field::server, "depot");
   response.set("x-amz-request-id", request_id_);
-  const bool reusable = Reusable();
-  response.keep_alive(reusable);
+  response.keep_alive(Reusable());
   outcome_.status = response.result_int();
   const bool head = parser_.get().method() == http::verb::head;
-  boost::system::error_code ec;
-  http::response_serializer<http::buffer_body> serializer{response};
+  object_response_ = &response;
+  object_left_ = head ? 0 : length;
+  serializer_.emplace(response);
   response.body().data = nullptr;
-  response.body().more = !head && length > 0;
-  http::write_header(socket_, serializer, ec);
-  if (ec) return false;
-  for (uint64_t at = 0; response.body().more;) {
-    auto piece = next(at);
-    if (!piece.ok() || piece->empty() || piece->size() > length - at) return false;
-    at += piece->size();
-    response.body().data = const_cast<char*>(piece->data());
-    response.body().size = piece->size();
-    response.body().more = at < length;
-    http::write(socket_, serializer, ec);
+  response.body().more = object_left_ > 0;
+  boost::system::error_code ec;
+  http::write_header(socket_, *serializer_, ec);
+  if (ec) return UnavailableError(fmt::format("sending headers: {}", ec.message()));
+  return Status::Ok();
+}
+
+Status Exchange::WriteObject(std::string_view piece) {
+  // Sent in slices, so a slow reader is timed per slice (idle_timeout), not per piece.
+  constexpr size_t kSlice = 1 << 20;
+  if (piece.size() > object_left_) {
+    return InternalError(
+        fmt::format("{} more bytes than the response declared", piece.size() - object_left_));
+  }
+  auto& body = object_response_->body();
+  while (!piece.empty()) {
+    const size_t n = std::min(piece.size(), kSlice);
+    body.data = const_cast<char*>(piece.data());
+    body.size = n;
+    object_left_ -= n;
+    body.more = object_left_ > 0;
+    boost::system::error_code ec;
+    http::write(socket_, *serializer_, ec);
     if (ec == http::error::need_buffer) ec = {};
-    if (ec) return false;
-    outcome_.bytes_out += piece->size();
+    if (ec) return UnavailableError(fmt::format("sending the body: {}", ec.message()));
+    outcome_.bytes_out += n;
+    piece.remove_prefix(n);
     touch_();
   }
-  if (!serializer.is_done()) {
-    response.body().data = nullptr;
-    response.body().size = 0;
-    response.body().more = false;
-    http::write(socket_, serializer, ec);
+  return Status::Ok();
+}
+
+bool Exchange::FinishObject() {
+  if (!serializer_ || object_left_ > 0) return false;
+  if (!serializer_->is_done()) {
+    auto& body = object_response_->body();
+    body.data = nullptr;
+    body.size = 0;
+    body.more = false;
+    boost::system::error_code ec;
+    http::write(socket_, *serializer_, ec);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return false;
   }
-  return reusable;
+  return Reusable();
 }
 
 }  // namespace depot::server

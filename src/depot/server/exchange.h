@@ -87,16 +87,19 @@ class Exchange {
   // Answers with `status`, an XML document (none when empty) and extra headers.
   bool Reply(int status, std::string xml, const HeaderList& headers = {});
   bool Fail(const S3Error& error);
-  // Streams `length` bytes of an object: `headers` (status, metadata) first, then the bytes
-  // `next(offset)` returns (offset counts from the first byte sent; an error or empty piece
-  // closes the connection mid-body: all a server can do once the status line is out).
-  bool SendObject(http::response<http::buffer_body>& headers, uint64_t length,
-                  const std::function<Result<Bytes>(uint64_t)>& next);
+  // Streams an object: StartObject sends `response`'s status and headers for a body of `length`
+  // bytes (none for HEAD), WriteObject sends the body in pieces, FinishObject ends it. A write
+  // error is kUnavailable; once the status line is out, closing is all a server can do about a
+  // failure, so FinishObject is false (close) unless exactly `length` bytes went out.
+  Status StartObject(http::response<http::buffer_body>& response, uint64_t length);
+  Status WriteObject(std::string_view piece);
+  bool FinishObject();
 
   Outcome& outcome() { return outcome_; }
 
  private:
   bool Send(http::response<http::string_body>& response);
+  void DrainSmallBody();
   // Whether the connection may stay open after an answer (not if the body was left unread).
   bool Reusable() const { return keep_alive() && parser_.is_done(); }
 
@@ -108,6 +111,10 @@ class Exchange {
   Authenticated who_;
   Target target_;
   Outcome outcome_;
+  // The object being streamed (StartObject .. FinishObject).
+  std::optional<http::response_serializer<http::buffer_body>> serializer_;
+  http::response<http::buffer_body>* object_response_ = nullptr;
+  uint64_t object_left_ = 0;
 };
 
 }  // namespace depot::server

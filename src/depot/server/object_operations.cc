@@ -18,9 +18,6 @@ using object::s3::FormatIso8601;
 using object::s3::ParseHttpDate;
 using object::s3::Unquote;
 
-// Objects are read from the store and sent in pieces of this size.
-constexpr uint64_t kGetChunk = 8 << 20;
-
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -133,76 +130,55 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
   return exchange.Reply(200, "", {{"ETag", fmt::format("\"{}\"", done->etag)}});
 }
 
-// The range asked for, resolved; nullopt for the whole object. A range that selects no byte
-// (any range of an empty object) is 416 InvalidRange, as in S3 and RFC 9110.
-Result<std::optional<ResolvedRange>> RequestedRange(const Exchange& exchange, uint64_t size) {
-  auto header = exchange.Header("range");
-  if (!header) return std::optional<ResolvedRange>();
-  DEPOT_ASSIGN_OR_RETURN(ByteRange parsed, ByteRange::ParseHttp(*header));
-  DEPOT_ASSIGN_OR_RETURN(ResolvedRange range, parsed.Validate(size));
-  if (range.length() == 0) {
-    return OutOfRangeError(
-        fmt::format("range \"{}\" selects no byte of a {}-byte object", *header, size));
-  }
-  return std::optional<ResolvedRange>(range);
-}
-
 bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string& key) {
-  object::GetOptions first = Preconditions(exchange, "");
-  const bool ranged = exchange.Header("range").has_value();
-  // Without a Range, the first piece comes with the metadata (one store read for small objects).
-  if (ranged || exchange.request().method() == http::verb::head) {
-    first.head = true;
-  } else {
-    first.range = ByteRange::Bounded(0, kGetChunk);
+  object::GetOptions options = Preconditions(exchange, "");
+  options.head = exchange.request().method() == http::verb::head;
+  const std::optional<std::string> range_header = exchange.Header("range");
+  if (range_header) {
+    auto parsed = ByteRange::ParseHttp(*range_header);
+    if (!parsed.ok()) return exchange.Fail({400, "InvalidArgument", parsed.status().message()});
+    options.range = *parsed;
   }
-  auto got = store.Get(key, first);
-  if (!got.ok()) return exchange.Fail(FromStatus(got.status()));
-  const object::ObjectMeta& meta = got->meta;
-  std::optional<ResolvedRange> range;
-  if (!got->not_modified) {
-    auto requested = RequestedRange(exchange, meta.size);
-    if (!requested.ok()) {
-      S3Error error = FromStatus(requested.status());
-      if (requested.status().code() == StatusCode::kInvalidArgument) error.code = "InvalidArgument";
-      return exchange.Fail(error);
-    }
-    range = *requested;
-  }
-  const ResolvedRange sent = range.value_or(ResolvedRange{0, meta.size});
-  http::response<http::buffer_body> response{
-      got->not_modified ? http::status::not_modified
-                        : (range ? http::status::partial_content : http::status::ok),
-      11};
-  response.set(http::field::etag, fmt::format("\"{}\"", meta.etag));
-  response.set(http::field::last_modified, object::s3::FormatHttpDate(meta.last_modified));
-  response.set(http::field::accept_ranges, "bytes");
-  if (!got->not_modified) {
-    response.set(http::field::content_type,
-                 meta.content_type.empty() ? "binary/octet-stream" : meta.content_type);
-    for (const auto& [name, value] : meta.user_metadata) response.set("x-amz-meta-" + name, value);
-    // Presigned URLs may override response headers (response-content-type=... and the like).
-    for (const auto& [name, value] : exchange.target().query) {
-      if (name.starts_with("response-")) response.set(name.substr(9), value);
-    }
-    if (range) {
-      response.set(http::field::content_range,
-                   fmt::format("bytes {}-{}/{}", sent.begin, sent.end - 1, meta.size));
-    }
-    response.content_length(sent.length());
-  }
-  const uint64_t length = got->not_modified ? 0 : sent.length();
-  Bytes head_piece = std::move(got->data);
-  const std::string etag = meta.etag;
-  return exchange.SendObject(response, length, [&](uint64_t at) -> Result<Bytes> {
-    if (at == 0 && !head_piece.empty()) return std::move(head_piece);
-    object::GetOptions piece;
-    piece.if_match = etag;  // every piece from the same version
-    piece.range =
-        ByteRange::Bounded(sent.begin + at, std::min(sent.end, sent.begin + at + kGetChunk));
-    DEPOT_ASSIGN_OR_RETURN(object::GetResult read, store.Get(key, piece));
-    return std::move(read.data);
-  });
+  http::response<http::buffer_body> response;
+  bool started = false;
+  Status streamed = store.GetStream(
+      key, options,
+      [&](const object::GetResult& head) -> Status {
+        const object::ObjectMeta& meta = head.meta;
+        if (range_header && !head.not_modified && head.range.length() == 0) {
+          // A range that selects no byte (any range of an empty object): 416, as in S3.
+          return OutOfRangeError(fmt::format("range \"{}\" selects no byte of a {}-byte object",
+                                             *range_header, meta.size));
+        }
+        response.version(11);
+        response.result(head.not_modified
+                            ? http::status::not_modified
+                            : (range_header ? http::status::partial_content : http::status::ok));
+        response.set(http::field::etag, fmt::format("\"{}\"", meta.etag));
+        response.set(http::field::last_modified, object::s3::FormatHttpDate(meta.last_modified));
+        response.set(http::field::accept_ranges, "bytes");
+        if (!head.not_modified) {
+          response.set(http::field::content_type,
+                       meta.content_type.empty() ? "binary/octet-stream" : meta.content_type);
+          for (const auto& [name, value] : meta.user_metadata) {
+            response.set("x-amz-meta-" + name, value);
+          }
+          // Presigned URLs may override response headers (response-content-type=... and so on).
+          for (const auto& [name, value] : exchange.target().query) {
+            if (name.starts_with("response-")) response.set(name.substr(9), value);
+          }
+          if (range_header) {
+            response.set(http::field::content_range, fmt::format("bytes {}-{}/{}", head.range.begin,
+                                                                 head.range.end - 1, meta.size));
+          }
+          response.content_length(head.range.length());
+        }
+        started = true;
+        return exchange.StartObject(response, head.not_modified ? 0 : head.range.length());
+      },
+      [&](std::string_view piece) { return exchange.WriteObject(piece); });
+  if (!started) return exchange.Fail(FromStatus(streamed));
+  return streamed.ok() && exchange.FinishObject();
 }
 
 // PUT with x-amz-copy-source. COPY (the default) keeps the source's metadata through the store's
@@ -247,20 +223,14 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const std::strin
     options.size_hint = from->meta.size;
     done = [&]() -> Result<object::PutResult> {
       DEPOT_ASSIGN_OR_RETURN(auto upload, object::BufferedUpload::Start(store, key, options));
-      for (uint64_t at = 0; at < from->meta.size;) {
-        object::GetOptions piece;
-        piece.if_match = from->meta.etag;
-        piece.range = ByteRange::Bounded(at, std::min(from->meta.size, at + kGetChunk));
-        auto read = store.Get(*source, piece);
-        if (!read.ok() || read->data.empty()) {
-          (void)upload->Abort();
-          return read.ok() ? InternalError("the copy source ended early") : read.status();
-        }
-        at += read->data.size();
-        if (Status written = upload->Write(read->data.view()); !written.ok()) {
-          (void)upload->Abort();
-          return written;
-        }
+      object::GetOptions version;
+      version.if_match = from->meta.etag;
+      Status read = store.GetStream(
+          *source, version, [](const object::GetResult&) { return Status::Ok(); },
+          [&](std::string_view piece) { return upload->Write(piece); });
+      if (!read.ok()) {
+        (void)upload->Abort();
+        return read;
       }
       return upload->Finish();
     }();
@@ -307,6 +277,15 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const Operation
   const Target& target = exchange.target();
   if (exchange.HasQuery("uploads") || exchange.HasQuery("uploadId")) {
     return ServeMultipart(exchange, store, limits);
+  }
+  if (exchange.HasQuery("tagging") && exchange.request().method() == http::verb::get) {
+    // Tags are not kept: every object has none (awscli asks before it copies).
+    if (Status exists = RequireBucket(store, target.bucket); !exists.ok()) {
+      return exchange.Fail(FromStatus(exists));
+    }
+    auto meta = store.Head(StoreKey(target.bucket, target.key));
+    if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
+    return exchange.Reply(200, "<Tagging><TagSet></TagSet></Tagging>");
   }
   for (const auto& [name, value] : target.query) {
     if (!name.starts_with("X-Amz-") && name != "x-id" && !name.starts_with("response-")) {

@@ -1228,6 +1228,42 @@ Result<GetResult> LocalStore::Get(std::string_view key, const GetOptions& option
   return result;
 }
 
+Status LocalStore::GetStream(std::string_view key, const GetOptions& options,
+                             const std::function<Status(const GetResult&)>& on_head,
+                             const std::function<Status(std::string_view)>& on_data) {
+  constexpr uint64_t kPiece = 1 << 20;
+  DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
+  // The open descriptor is the version: a concurrent overwrite renames another file into place
+  // and a delete unlinks the name, neither of which changes what this file holds.
+  DEPOT_ASSIGN_OR_RETURN(OpenedObject object, state_->OpenObject(path, key));
+  GetResult head;
+  head.meta = std::move(object.meta);
+  DEPOT_ASSIGN_OR_RETURN(head.not_modified, EvaluatePreconditions(options, head.meta));
+  if (!head.not_modified) {
+    DEPOT_ASSIGN_OR_RETURN(head.range, options.range.Validate(head.meta.size));
+  }
+  DEPOT_RETURN_IF_ERROR(on_head(head));
+  if (options.head || head.not_modified) return Status::Ok();
+  std::unique_ptr<char[]> buffer(
+      new char[std::min(kPiece, std::max<uint64_t>(head.range.length(), 1))]);
+  for (uint64_t at = head.range.begin; at < head.range.end;) {
+    const uint64_t want = std::min(kPiece, head.range.end - at);
+    const int64_t got = ReadAt(object.fd.get(), buffer.get(), want, at);
+    if (got < 0) {
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, fmt::format("key {}: reading", QuoteKey(key)));
+    }
+    if (static_cast<uint64_t>(got) != want) {
+      return DataLossError(fmt::format(
+          "key {}: read {} of the {} bytes at offset {}: the file is shorter than its size",
+          QuoteKey(key), got, want, at));
+    }
+    DEPOT_RETURN_IF_ERROR(on_data(std::string_view(buffer.get(), want)));
+    at += want;
+  }
+  return Status::Ok();
+}
+
 Result<ObjectMeta> LocalStore::Head(std::string_view key) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
   DEPOT_ASSIGN_OR_RETURN(OpenedObject object, state_->OpenObject(path, key));

@@ -619,6 +619,68 @@ TEST_P(ObjectStoreConformance, MultipartRejectsBadPartLists) {
   EXPECT_EQ(Read(store(), "bad"), Pattern(part_size, 1) + Pattern(part_size, 2) + "last");
 }
 
+TEST_P(ObjectStoreConformance, GetStreamServesOneVersion) {
+  // 20 MiB: more than one piece of every backend's streamed read.
+  const std::string old_data = Pattern(20 << 20, 1);
+  auto stored = store().Put("stream/v", Text(old_data), {});
+  ASSERT_THAT(stored, IsOk());
+  GetOptions ranged;
+  ranged.range = ByteRange::Bounded(10, 20);
+  std::string got;
+  GetResult head;
+  ASSERT_THAT(store().GetStream(
+                  "stream/v", ranged,
+                  [&](const GetResult& h) {
+                    head = h;
+                    return Status::Ok();
+                  },
+                  [&](std::string_view piece) {
+                    got.append(piece);
+                    return Status::Ok();
+                  }),
+              IsOk());
+  EXPECT_EQ(got, old_data.substr(10, 10));
+  EXPECT_EQ(head.range, (ResolvedRange{10, 20}));
+  EXPECT_EQ(head.meta.etag, stored->etag);
+  EXPECT_EQ(head.meta.size, old_data.size());
+
+  // Overwritten after the first piece: the stream carries on with the version it started on, or
+  // stops with kFailedPrecondition; it never mixes the two.
+  got.clear();
+  bool overwritten = false;
+  Status streamed = store().GetStream(
+      "stream/v", {}, [](const GetResult&) { return Status::Ok(); },
+      [&](std::string_view piece) {
+        got.append(piece);
+        if (!overwritten) {
+          overwritten = true;
+          return store().Put("stream/v", Text(Pattern(20 << 20, 2)), {}).status();
+        }
+        return Status::Ok();
+      });
+  if (streamed.ok()) {
+    EXPECT_TRUE(got == old_data) << "the stream mixed two versions";
+  } else {
+    EXPECT_THAT(streamed, StatusIs(StatusCode::kFailedPrecondition));
+    EXPECT_EQ(got, old_data.substr(0, got.size()));
+  }
+  // Errors: a missing key before any callback, a callback's error returned as is.
+  int heads = 0;
+  EXPECT_THAT(store().GetStream(
+                  "stream/missing", {},
+                  [&](const GetResult&) {
+                    ++heads;
+                    return Status::Ok();
+                  },
+                  [](std::string_view) { return Status::Ok(); }),
+              StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(heads, 0);
+  EXPECT_THAT(store().GetStream(
+                  "stream/v", {}, [](const GetResult&) { return Status::Ok(); },
+                  [](std::string_view) { return CancelledError("enough"); }),
+              StatusIs(StatusCode::kCancelled));
+}
+
 TEST_P(ObjectStoreConformance, ListPartsShowsStagedParts) {
   if (!store().capabilities().multipart) return;  // MultipartUploadStitches... checks it
   auto id = store().CreateMultipart("lp/k", {});

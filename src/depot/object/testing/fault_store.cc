@@ -84,6 +84,13 @@ Result<GetResult> FaultInjectingStore::Get(std::string_view key, const GetOption
   return inner_->Get(key, options);
 }
 
+Status FaultInjectingStore::GetStream(std::string_view key, const GetOptions& options,
+                                      const std::function<Status(const GetResult&)>& on_head,
+                                      const std::function<Status(std::string_view)>& on_data) {
+  DEPOT_RETURN_IF_ERROR(Enter(Op::kGet));
+  return inner_->GetStream(key, options, on_head, on_data);
+}
+
 Result<ObjectMeta> FaultInjectingStore::Head(std::string_view key) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kHead));
   GetHook hook;
