@@ -272,6 +272,14 @@ def wait_for_port(port, proc, name, timeout=20):
     raise Failure(f"{name} is not listening on 127.0.0.1:{port} after {timeout} s")
 
 
+def head_of(path, size=4096):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(size)
+    except OSError:
+        return ""
+
+
 def tail(path, n=20):
     try:
         with open(path, errors="replace") as f:
@@ -649,7 +657,8 @@ def main():
         deadline = time.monotonic() + 20
         depot_port = None
         while depot_port is None:
-            m = re.search(r"on http://127\.0\.0\.1:(\d+)", tail(depot_log, 5))
+            # The banner's first line names the endpoint; request log lines follow it.
+            m = re.search(r"on http://127\.0\.0\.1:(\d+)", head_of(depot_log))
             if m:
                 depot_port = int(m.group(1))
             elif depot_proc.poll() is not None or time.monotonic() > deadline:

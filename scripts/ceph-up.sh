@@ -152,7 +152,8 @@ bluestore cache autotune = false
 bluestore cache size = 268435456
 osd memory target = 939524096
 [client.rgw.gw]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+# tcp_nodelay: without it a small response's second write waits for the client's delayed ACK.
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw data = $ceph_dir/rgw
 rgw thread pool size = 64
 # Virtual-hosted addressing: BUCKET.localhost names a bucket (curl resolves *.localhost to

@@ -177,7 +177,14 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
         return exchange.StartObject(response, head.not_modified ? 0 : head.range.length());
       },
       [&](std::string_view piece) { return exchange.WriteObject(piece); });
-  if (!started) return exchange.Fail(FromStatus(streamed));
+  if (!started) {
+    if (streamed.code() == StatusCode::kNotFound) {
+      if (Status bucket = RequireBucket(store, exchange.target().bucket); !bucket.ok()) {
+        return exchange.Fail(FromStatus(bucket));
+      }
+    }
+    return exchange.Fail(FromStatus(streamed));
+  }
   return streamed.ok() && exchange.FinishObject();
 }
 
@@ -294,11 +301,16 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const Operation
            fmt::format("{} with ?{}", std::string(exchange.request().method_string()), name)});
     }
   }
-  if (Status exists = RequireBucket(store, target.bucket); !exists.ok()) {
-    return exchange.Fail(FromStatus(exists));
+  const http::verb method = exchange.request().method();
+  // Reads look the bucket up only when the key is missing (NoSuchBucket or NoSuchKey): one store
+  // read per small GET instead of two.
+  if (method != http::verb::get && method != http::verb::head) {
+    if (Status exists = RequireBucket(store, target.bucket); !exists.ok()) {
+      return exchange.Fail(FromStatus(exists));
+    }
   }
   const std::string key = StoreKey(target.bucket, target.key);
-  switch (exchange.request().method()) {
+  switch (method) {
     case http::verb::put:
       if (exchange.Header("x-amz-copy-source")) return CopyObject(exchange, store, key, limits);
       return PutObject(exchange, store, key, limits);

@@ -1,16 +1,24 @@
 #include "depot/server/s3_server.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <set>
 #include <thread>
 
+#include "depot/core/base64.h"
+#include "depot/core/md5.h"
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/s3_store.h"
+#include "depot/object/s3/signer.h"
+#include "depot/server/checksum.h"
 
 namespace depot::server {
 namespace {
@@ -164,6 +172,212 @@ TEST_F(S3ServerTest, ManyClientsAtOnce) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// A plain TCP connection, for requests depot's own client never sends.
+class RawConnection {
+ public:
+  explicit RawConnection(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    timeval timeout{5, 0};  // bounded: a test that waits longer has failed
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  }
+  ~RawConnection() { ::close(fd_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool connected() const { return connected_; }
+  void Send(std::string_view bytes) { (void)::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
+  // Everything the server sends until it closes the connection or goes quiet for 5 s.
+  std::string ReadUntilClosed() {
+    std::string out;
+    char buffer[4096];
+    while (true) {
+      const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+      if (n <= 0) return out;
+      out.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  // One response: headers, then Content-Length bytes of body.
+  std::string ReadResponse() {
+    std::string out;
+    char buffer[4096];
+    while (true) {
+      const size_t end = out.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        const size_t length_at = out.find("Content-Length: ");
+        size_t length = 0;
+        if (length_at != std::string::npos && length_at < end) {
+          length = std::stoul(out.substr(length_at + 16));
+        }
+        if (out.size() >= end + 4 + length) return out;
+      }
+      const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+      if (n <= 0) return out;
+      out.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  // Whether the server closed the connection (recv sees the end, not a timeout).
+  bool ClosedByServer() {
+    char byte;
+    return ::recv(fd_, &byte, 1, 0) == 0;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+// A SigV4-signed request, as bytes. `payload_sha256` may differ from the body's on purpose.
+std::string SignedRequest(uint16_t port, std::string method, std::string path, std::string body,
+                          std::string payload_sha256,
+                          std::vector<object::s3::Header> headers = {}) {
+  object::s3::SignableRequest request;
+  request.method = method;
+  request.host = fmt::format("127.0.0.1:{}", port);
+  request.path = path;
+  request.headers = headers;
+  request.payload_sha256 = std::move(payload_sha256);
+  object::s3::Credentials credentials;
+  credentials.access_key_id = "KEY";
+  credentials.secret_access_key = "SECRET";
+  auto signed_request =
+      object::s3::SignHeaders(request, credentials, {}, std::chrono::system_clock::now());
+  if (!signed_request.ok()) return "";
+  std::string text = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n", method,
+                                 signed_request->target, request.host, body.size());
+  for (const auto& [name, value] : headers) text += fmt::format("{}: {}\r\n", name, value);
+  for (const auto& [name, value] : signed_request->headers) {
+    text += fmt::format("{}: {}\r\n", name, value);
+  }
+  return text + "\r\n" + body;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  PayloadChecksum sha(PayloadChecksum::Algorithm::kSha256);
+  sha.Update(data);
+  auto bytes = Base64Decode(sha.Base64Finish());
+  return bytes.ok() ? HexEncode(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size())
+                    : "";
+}
+
+TEST_F(S3ServerTest, ABodyThatDoesNotMatchItsSignedHashStoresNothing) {
+  RawConnection connection(server_->port());
+  ASSERT_TRUE(connection.connected());
+  connection.Send(SignedRequest(server_->port(), "PUT", "/photos/k", "hello", Sha256Hex("HELLO")));
+  const std::string response = connection.ReadResponse();
+  EXPECT_THAT(response, ::testing::StartsWith("HTTP/1.1 400"));
+  EXPECT_THAT(response, HasSubstr("<Code>XAmzContentSHA256Mismatch</Code>"));
+  EXPECT_THAT(backing_->Head("photos/k"), StatusIs(StatusCode::kNotFound));
+  // The connection lives on: the body was read to its end.
+  connection.Send(SignedRequest(server_->port(), "PUT", "/photos/k", "hello", Sha256Hex("hello")));
+  EXPECT_THAT(connection.ReadResponse(), ::testing::StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(backing_->Head("photos/k"), IsOk());
+}
+
+TEST_F(S3ServerTest, ChecksumHeadersAreVerified) {
+  auto checksum = [](PayloadChecksum::Algorithm algorithm, std::string_view data) {
+    PayloadChecksum sum(algorithm);
+    sum.Update(data);
+    return sum.Base64Finish();
+  };
+  using Algorithm = PayloadChecksum::Algorithm;
+  const std::string body = "checked bytes";
+  for (auto [header, algorithm] : {std::pair{"x-amz-checksum-crc32", Algorithm::kCrc32},
+                                   std::pair{"x-amz-checksum-crc32c", Algorithm::kCrc32c},
+                                   std::pair{"x-amz-checksum-crc64nvme", Algorithm::kCrc64Nvme},
+                                   std::pair{"x-amz-checksum-sha1", Algorithm::kSha1},
+                                   std::pair{"x-amz-checksum-sha256", Algorithm::kSha256}}) {
+    SCOPED_TRACE(header);
+    RawConnection connection(server_->port());
+    connection.Send(SignedRequest(server_->port(), "PUT", "/photos/wrong", body,
+                                  std::string(object::s3::kUnsignedPayload),
+                                  {{header, checksum(algorithm, "other bytes")}}));
+    const std::string refused = connection.ReadResponse();
+    EXPECT_THAT(refused, ::testing::StartsWith("HTTP/1.1 400"));
+    EXPECT_THAT(refused, HasSubstr("<Code>BadDigest</Code>"));
+    EXPECT_THAT(backing_->Head("photos/wrong"), StatusIs(StatusCode::kNotFound));
+    connection.Send(SignedRequest(server_->port(), "PUT", "/photos/right", body,
+                                  std::string(object::s3::kUnsignedPayload),
+                                  {{header, checksum(algorithm, body)}}));
+    EXPECT_THAT(connection.ReadResponse(), ::testing::StartsWith("HTTP/1.1 200"));
+  }
+}
+
+TEST_F(S3ServerTest, BadRequestsGetS3ErrorsNeverACrashOrAHang) {
+  {
+    RawConnection connection(server_->port());
+    connection.Send("GET /photos/k HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') +
+                    "\r\n\r\n");
+    const std::string response = connection.ReadUntilClosed();
+    EXPECT_THAT(response, ::testing::StartsWith("HTTP/1.1 400"));
+    EXPECT_THAT(response, HasSubstr("RequestHeaderSectionTooLarge"));
+  }
+  {
+    RawConnection connection(server_->port());
+    connection.Send("NOT AN HTTP REQUEST\r\n\r\n");
+    EXPECT_THAT(connection.ReadUntilClosed(), ::testing::StartsWith("HTTP/1.1 400"));
+  }
+  {
+    // Unsigned: AccessDenied, and the small body is drained so the answer is not lost to a reset.
+    RawConnection connection(server_->port());
+    connection.Send("PUT /photos/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    const std::string response = connection.ReadResponse();
+    EXPECT_THAT(response, ::testing::StartsWith("HTTP/1.1 403"));
+    EXPECT_THAT(response, HasSubstr("<Code>AccessDenied</Code>"));
+  }
+  {
+    // Past the server's single-PUT limit: refused before a byte of the body is stored.
+    auto server = S3Server::Start(
+        backing_, {.port = 0, .credentials = {{"KEY", "SECRET"}}, .max_object_bytes = 1000});
+    ASSERT_THAT(server, IsOk());
+    RawConnection connection((*server)->port());
+    connection.Send(SignedRequest((*server)->port(), "PUT", "/photos/big", std::string(2000, 'x'),
+                                  std::string(object::s3::kUnsignedPayload)));
+    const std::string response = connection.ReadResponse();
+    EXPECT_THAT(response, ::testing::StartsWith("HTTP/1.1 400"));
+    EXPECT_THAT(response, HasSubstr("<Code>EntityTooLarge</Code>"));
+    EXPECT_THAT(backing_->Head("photos/big"), StatusIs(StatusCode::kNotFound));
+  }
+  // The server still serves.
+  EXPECT_THAT(client_->Put("after", Bytes::FromString("ok"), {}), IsOk());
+}
+
+TEST_F(S3ServerTest, IdleAndExcessConnectionsAreClosed) {
+  auto server = S3Server::Start(backing_, {.port = 0,
+                                           .credentials = {{"KEY", "SECRET"}},
+                                           .max_connections = 2,
+                                           .idle_timeout = std::chrono::seconds(1)});
+  ASSERT_THAT(server, IsOk());
+  const uint16_t port = (*server)->port();
+  {
+    // Idle past the timeout: closed.
+    RawConnection idle(port);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    EXPECT_TRUE(idle.ClosedByServer());
+  }
+  // Two idle connections fill the cap; a third makes the server close the longest idle.
+  auto first = std::make_unique<RawConnection>(port);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto second = std::make_unique<RawConnection>(port);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  RawConnection third(port);
+  EXPECT_TRUE(first->ClosedByServer());
+  third.Send(SignedRequest(port, "GET", "/photos/missing", "",
+                           std::string(object::s3::kEmptyPayloadSha256)));
+  EXPECT_THAT(third.ReadResponse(), ::testing::StartsWith("HTTP/1.1 404"));
+  // Two busy connections (each stuck in a request whose body never comes): the next gets 503.
+  second->Send("PUT /photos/k HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+  third.Send("PUT /photos/k HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  RawConnection fourth(port);
+  const std::string refused = fourth.ReadUntilClosed();
+  EXPECT_THAT(refused, ::testing::StartsWith("HTTP/1.1 503"));
+  EXPECT_THAT(refused, HasSubstr("<Code>SlowDown</Code>"));
 }
 
 }  // namespace
