@@ -18,7 +18,6 @@
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -26,7 +25,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <map>
+#include <memory>
 
 #include "depot/core/md5.h"
 #include "depot/core/url.h"
@@ -44,17 +45,46 @@ std::string_view AsText(const Digest& digest) {
   return {reinterpret_cast<const char*>(digest.data()), digest.size()};
 }
 
-Digest HmacSha256(std::string_view key, std::string_view data) {
+// SHA-256 through one explicitly fetched EVP_MD and a context per thread: OpenSSL 3's one-shot
+// SHA256() and HMAC() look the algorithm up, under locks, on every call, which cost the server
+// more than the hashing of a small request.
+Digest Sha256Of(std::initializer_list<std::string_view> parts) {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  struct CtxFree {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
   Digest out{};
   unsigned int length = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(),
-           &length) == nullptr ||
-      length != out.size()) {
-    std::fprintf(stderr, "depot: OpenSSL HMAC-SHA256 is unavailable\n");
+  bool ok = md != nullptr && ctx != nullptr && EVP_DigestInit_ex(ctx.get(), md, nullptr) == 1;
+  for (std::string_view part : parts) {
+    ok = ok && EVP_DigestUpdate(ctx.get(), part.data(), part.size()) == 1;
+  }
+  ok = ok && EVP_DigestFinal_ex(ctx.get(), out.data(), &length) == 1 && length == out.size();
+  if (!ok) {
+    std::fprintf(stderr, "depot: OpenSSL SHA-256 is unavailable\n");
     std::abort();
   }
   return out;
+}
+
+// HMAC-SHA256 (RFC 2104) over Sha256Of.
+Digest HmacSha256(std::string_view key, std::string_view data) {
+  constexpr size_t kBlock = 64;
+  std::array<char, kBlock> inner_pad{};
+  std::array<char, kBlock> outer_pad{};
+  Digest hashed_key{};
+  if (key.size() > kBlock) {
+    hashed_key = Sha256Of({key});
+    key = AsText(hashed_key);
+  }
+  for (size_t i = 0; i < kBlock; ++i) {
+    const char k = i < key.size() ? key[i] : '\0';
+    inner_pad[i] = static_cast<char>(k ^ 0x36);
+    outer_pad[i] = static_cast<char>(k ^ 0x5c);
+  }
+  const Digest inner = Sha256Of({std::string_view(inner_pad.data(), kBlock), data});
+  return Sha256Of({std::string_view(outer_pad.data(), kBlock), AsText(inner)});
 }
 
 bool IsAsciiAlnum(unsigned char c) {
@@ -344,11 +374,22 @@ std::string SignatureOf(std::string_view secret, const SigningScope& scope,
 
 std::string SigningKey(std::string_view secret, const SigningScope& scope,
                        std::string_view amz_date) {
-  Digest key = HmacSha256("AWS4" + std::string(secret), amz_date.substr(0, 8));
-  key = HmacSha256(AsText(key), scope.region);
-  key = HmacSha256(AsText(key), scope.service);
-  key = HmacSha256(AsText(key), "aws4_request");
-  return std::string(AsText(key));
+  // The key changes once a day per secret and scope: each thread keeps the last one it derived.
+  struct Cached {
+    std::string secret, day, region, service, key;
+  };
+  thread_local Cached cached;
+  const std::string_view day = amz_date.substr(0, 8);
+  if (cached.key.empty() || cached.secret != secret || cached.day != day ||
+      cached.region != scope.region || cached.service != scope.service) {
+    Digest key = HmacSha256("AWS4" + std::string(secret), day);
+    key = HmacSha256(AsText(key), scope.region);
+    key = HmacSha256(AsText(key), scope.service);
+    key = HmacSha256(AsText(key), "aws4_request");
+    cached = {std::string(secret), std::string(day), scope.region, scope.service,
+              std::string(AsText(key))};
+  }
+  return cached.key;
 }
 
 std::string HmacSha256Hex(std::string_view key, std::string_view data) {
@@ -359,11 +400,7 @@ std::string CredentialScope(std::string_view amz_date, const SigningScope& scope
   return ScopeOf(amz_date, scope);
 }
 
-std::string Sha256Hex(std::string_view data) {
-  Digest digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
-  return HexEncode(digest);
-}
+std::string Sha256Hex(std::string_view data) { return HexEncode(Sha256Of({data})); }
 
 std::string FormatAmzDate(std::chrono::system_clock::time_point t) {
   auto seconds = std::chrono::floor<std::chrono::seconds>(t);
