@@ -25,7 +25,7 @@ cd "$work"
 fail() { echo "serve_interop_test: FAIL: $*" >&2; exit 1; }
 
 export DEPOT_ACCESS_KEY=SERVETESTKEY DEPOT_SECRET_KEY=serve-test-secret
-"$depot" serve "$work/store" --listen 127.0.0.1:0 >serve.log 2>&1 &
+"$depot" serve "$work/store" --listen 127.0.0.1:0 --access-log "$work/access.jsonl" >serve.log 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do
   grep -q "on http://" serve.log && break
@@ -797,6 +797,54 @@ PY
   aws s3 rm --only-show-errors s3://interop/huge/boto3.bin
 }
 
+# A second server whose users come from a credentials file, with its JSON access log on stdout.
+credentials_file() {
+  printf '# two users\nALICEKEY alice-secret\n\nBOBKEY   bob-secret   # trailing comment\n' >creds.txt
+  chmod 600 creds.txt
+  "$depot" serve "$work/store2" --listen 127.0.0.1:0 --credentials creds.txt --json \
+    >json.out 2>json.err &
+  local pid=$!
+  local second=""
+  for _ in $(seq 50); do
+    second="$(grep -o 'http://127.0.0.1:[0-9]*' json.err | head -1 || true)"
+    [[ -n "$second" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$second" ]] || { kill "$pid"; fail "depot serve --credentials did not start: $(cat json.err)"; }
+  AWS_ACCESS_KEY_ID=ALICEKEY AWS_SECRET_ACCESS_KEY=alice-secret \
+    /usr/bin/aws --endpoint-url "$second" s3 mb s3://from-file >/dev/null ||
+    { kill "$pid"; fail "the first user of the credentials file was refused"; }
+  AWS_ACCESS_KEY_ID=BOBKEY AWS_SECRET_ACCESS_KEY=bob-secret \
+    /usr/bin/aws --endpoint-url "$second" s3 ls s3://from-file >/dev/null ||
+    { kill "$pid"; fail "the second user of the credentials file was refused"; }
+  if AWS_ACCESS_KEY_ID=SERVETESTKEY AWS_SECRET_ACCESS_KEY=serve-test-secret \
+    /usr/bin/aws --endpoint-url "$second" s3 ls s3://from-file 2>cred-err.txt; then
+    kill "$pid"
+    fail "a key that is not in the credentials file was accepted"
+  fi
+  kill -INT "$pid"
+  wait "$pid" || fail "depot serve --credentials did not exit cleanly"
+  grep -q InvalidAccessKeyId cred-err.txt || fail "unknown key: $(cat cred-err.txt)"
+  /usr/bin/python3 - json.out <<'PY'
+import json, sys
+lines = [json.loads(line) for line in open(sys.argv[1])]
+assert len(lines) == 3, f"{len(lines)} JSON lines for 3 requests"
+assert [l["status"] for l in lines] == [200, 200, 403], [l["status"] for l in lines]
+assert lines[0]["method"] == "PUT" and lines[0]["target"] == "/from-file", lines[0]
+assert lines[0]["access_key"] == "ALICEKEY" and lines[1]["access_key"] == "BOBKEY", lines
+assert lines[2]["error"] == "InvalidAccessKeyId", lines[2]
+for l in lines:
+    for field in ("time", "client", "bytes_in", "bytes_out", "ms", "request_id"):
+        assert field in l, (field, l)
+PY
+  # A credentials file that is not one is refused with a message naming it.
+  printf 'just-one-word\n' >bad-creds.txt
+  if "$depot" serve "$work/store2" --listen 127.0.0.1:0 --credentials bad-creds.txt 2>bad.err; then
+    fail "a malformed credentials file was accepted"
+  fi
+  grep -q 'bad-creds.txt" line 1' bad.err || fail "malformed credentials file: $(cat bad.err)"
+}
+
 section "copy (awscli)" copy_awscli
 section "copy (boto3)" copy_boto3
 section "DeleteObjects (awscli, boto3)" delete_objects
@@ -807,6 +855,7 @@ section "wrong secret (boto3, s3cmd)" wrong_secret
 section "PUT after an empty PUT (boto3)" put_after_empty_put
 section "range edges (boto3)" range_edges
 section "2 GiB object (awscli, boto3)" huge_object
+section "credentials file and JSON access log" credentials_file
 
 echo "== cleanup and stop"
 aws s3 rm --only-show-errors --recursive s3://interop
@@ -817,6 +866,16 @@ kill -INT "$server_pid"
 wait "$server_pid" || fail "depot serve did not exit cleanly on SIGINT"
 server_pid=""
 grep -q "stopping" serve.log || fail "no stop message: $(cat serve.log)"
+# One info line per request in the log, and one JSON object per request in the access log.
+grep -q 'GET /interop/dir/big.bin 200' serve.log || fail "no request log line for a GET"
+/usr/bin/python3 - access.jsonl <<'PY' || fail "access log: see above"
+import json, sys
+lines = [json.loads(line) for line in open(sys.argv[1])]
+assert len(lines) > 50, f"only {len(lines)} requests logged"
+assert any(l["status"] == 403 and l["error"] == "SignatureDoesNotMatch" for l in lines), \
+    "the wrong-secret request is not in the access log"
+assert any(l["method"] == "GET" and l["status"] == 206 for l in lines), "no ranged GET logged"
+PY
 if ((${#failed_sections[@]})); then
   printf 'serve_interop_test: FAIL: sections that failed:' >&2
   printf ' [%s]' "${failed_sections[@]}" >&2
