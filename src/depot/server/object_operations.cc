@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -61,7 +62,13 @@ object::GetOptions Preconditions(const Exchange& exchange, std::string_view pref
 // A body of declared `length`, received into one buffer and stored with a single Put.
 bool PutWhole(Exchange& exchange, object::ObjectStore& store, const std::string& key,
               uint64_t length, const object::PutOptions& put) {
-  std::unique_ptr<char[]> data(new char[std::max<uint64_t>(length, 1)]);
+  // Page-aligned, so a store that writes with direct I/O (the local store) can take it as is.
+  constexpr uint64_t kPage = 4096;
+  const uint64_t rounded = std::max<uint64_t>((length + kPage - 1) / kPage * kPage, kPage);
+  std::shared_ptr<char> data(static_cast<char*>(std::aligned_alloc(kPage, rounded)), std::free);
+  if (data == nullptr) {
+    return exchange.Fail({503, "SlowDown", fmt::format("cannot allocate {} bytes", length)});
+  }
   uint64_t received = 0;
   Status body = exchange.ReadBody([&](std::string_view piece) {
     if (piece.size() > length - received) {
@@ -77,7 +84,8 @@ bool PutWhole(Exchange& exchange, object::ObjectStore& store, const std::string&
         fmt::format("IncompleteBody: {} bytes received of the {} declared", received, length));
   }
   if (!body.ok()) return exchange.Fail(FromStatus(body));
-  auto done = store.Put(key, Bytes::Adopt(std::move(data), length), put);
+  const char* bytes = data.get();
+  auto done = store.Put(key, Bytes::WithOwner(std::move(data), bytes, length), put);
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
   return exchange.Reply(200, "", {{"ETag", fmt::format("\"{}\"", done->etag)}});
 }

@@ -119,6 +119,7 @@ using local_internal::ReadAt;
 using local_internal::ReadDirectory;
 using local_internal::RemoveTree;
 using local_internal::WriteAll;
+using local_internal::WriteAllPreferDirect;
 
 namespace {
 
@@ -865,7 +866,7 @@ struct LocalStore::State {
         // No thread to be had: hash after writing instead.
       }
     }
-    if (int err = WriteAll(fd, data.data(), data.size()); err != 0) {
+    if (int err = WriteAllPreferDirect(fd, data.data(), data.size()); err != 0) {
       return ErrnoToStatus(err, fmt::format("{}: writing {} bytes", what, data.size()));
     }
     return md5.valid() ? md5.get() : NewEtag(data.view());

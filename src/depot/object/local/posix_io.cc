@@ -75,6 +75,26 @@ int WriteAll(int fd, const char* data, size_t size) {
   return 0;
 }
 
+int WriteAllPreferDirect(int fd, const char* data, size_t size) {
+  constexpr size_t kBlock = 4096;
+  constexpr size_t kDirectFrom = size_t{32} << 20;
+  const size_t bulk = size / kBlock * kBlock;
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (size < kDirectFrom || reinterpret_cast<uintptr_t>(data) % kBlock != 0 || flags < 0 ||
+      ::lseek(fd, 0, SEEK_CUR) != 0 || ::fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) {
+    return WriteAll(fd, data, size);
+  }
+  int err = WriteAll(fd, data, bulk);
+  if (::fcntl(fd, F_SETFL, flags) != 0 && err == 0) err = errno;
+  if (err == EINVAL) {
+    // Direct I/O was taken but a write refused: start again through the page cache.
+    if (::lseek(fd, 0, SEEK_SET) != 0 || ::ftruncate(fd, 0) != 0) return errno;
+    return WriteAll(fd, data, size);
+  }
+  if (err != 0) return err;
+  return WriteAll(fd, data + bulk, size - bulk);
+}
+
 int64_t ReadAt(int fd, char* buffer, size_t size, uint64_t offset) {
   size_t done = 0;
   while (done < size) {

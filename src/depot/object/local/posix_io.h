@@ -27,6 +27,14 @@ int OpenBeneath(int dirfd, const char* path, int flags, mode_t mode = 0);
 // Writes all `size` bytes at the file offset, continuing after short writes. 0 or an errno value.
 int WriteAll(int fd, const char* data, size_t size);
 
+// WriteAll for a new file at offset 0, bypassing the page cache (O_DIRECT) for the block-aligned
+// bulk of a large buffer that starts at a 4 KiB-aligned address; the tail, small or unaligned
+// buffers, and file systems without direct I/O go through the page cache as WriteAll does. The
+// caller's fsync makes either durable. A large write through the page cache costs a kernel copy
+// that direct I/O avoids (on this project's test machine a 1 GiB write + fsync took 0.65-0.7 s
+// direct and 0.8-3.8 s buffered).
+int WriteAllPreferDirect(int fd, const char* data, size_t size);
+
 // Reads `size` bytes at `offset`, stopping early only at end of file. Returns the number of bytes
 // read, or -1 with errno set.
 int64_t ReadAt(int fd, char* buffer, size_t size, uint64_t offset);
