@@ -226,7 +226,9 @@ Command AddServeCommand(CLI::App& parent) {
                   "Seconds before an idle or stalled connection is closed")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));
-  app->add_option("--region", options->region, "Region clients sign for")->capture_default_str();
+  app->add_option("--region", options->region,
+                  "Region reported to clients (requests signed for any region are accepted)")
+      ->capture_default_str();
   return {app, [options] {
 #if DEPOT_WITH_S3
             return RunServe(*options);

@@ -6,6 +6,7 @@
 
 #include "depot/core/url.h"
 #include "depot/object/s3/xml.h"
+#include "depot/server/checksum.h"
 #include "depot/server/operations.h"
 
 namespace depot::server {
@@ -73,7 +74,11 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store) {
     list.start_after = root + after;
     // A V1 marker that is a common prefix (NextMarker of a page that ended on one) skips every
     // key under it: keys are UTF-8, which never holds the byte 0xff.
-    if (!v2 && !list.delimiter.empty() && after.ends_with(list.delimiter)) {
+    const std::string prefix = exchange.Query("prefix");
+    const size_t cut = after.starts_with(prefix) && !list.delimiter.empty()
+                           ? after.find(list.delimiter, prefix.size())
+                           : std::string::npos;
+    if (!v2 && cut != std::string::npos && cut + list.delimiter.size() == after.size()) {
       list.start_after += '\xff';
     }
   }
@@ -220,16 +225,16 @@ bool ListMultipartUploads(Exchange& exchange, object::ObjectStore& store) {
 bool DeleteObjects(Exchange& exchange, object::ObjectStore& store) {
   if (!exchange.Header("content-md5") &&
       std::none_of(exchange.request().begin(), exchange.request().end(), [](const auto& field) {
-        return field.name_string().starts_with("x-amz-checksum-") ||
-               field.name_string().starts_with("X-Amz-Checksum-");
+        const auto name = field.name_string();
+        return PayloadChecksum::FromHeader(std::string_view(name.data(), name.size())).has_value();
       })) {
     // S3 insists on an integrity check of the key list; so does depot.
-    auto drained = exchange.ReadAll(kMaxXmlBody);
+    auto drained = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
     (void)drained;
     return exchange.Fail(
         {400, "InvalidRequest", "DeleteObjects needs Content-MD5 or an x-amz-checksum-* header"});
   }
-  auto body = exchange.ReadAll(kMaxXmlBody);
+  auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, kMaxXmlBody);
   if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
   auto request = object::s3::ParseDeleteObjects(*body);
   if (!request.ok()) return exchange.Fail({400, "MalformedXML", request.status().message()});
@@ -304,9 +309,21 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, std::string_vie
   const std::string& bucket = exchange.target().bucket;
   const std::string marker = BucketMarker(bucket);
   const http::verb method = exchange.request().method();
+  const auto& query = exchange.target().query;
+  const bool subresource = std::any_of(query.begin(), query.end(), [](const auto& q) {
+    return !q.first.starts_with("X-Amz-") && q.first != "x-id";
+  });
+  if ((method == http::verb::put || method == http::verb::delete_) && subresource) {
+    // PutBucketVersioning, DeleteBucketPolicy and the like: not served (and never taken for a
+    // plain create or delete).
+    return exchange.Fail(
+        {501, "NotImplemented",
+         fmt::format("{} on a bucket with ?{}", std::string(exchange.request().method_string()),
+                     query.begin()->first)});
+  }
   if (method == http::verb::put) {
     // The body (a CreateBucketConfiguration) is read and checked; its region is not enforced.
-    auto body = exchange.ReadAll(kMaxXmlBody);
+    auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
     if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
     auto created = store.Put(marker, Bytes(), {.mode = object::PutMode::kCreate});
     if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {

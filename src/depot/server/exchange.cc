@@ -70,6 +70,21 @@ struct ExpectedDigest {
   }
 };
 
+// Marks the connection as waiting on its socket for a scope: the only time the server's reaper may
+// close it for being stalled (a long store call is not a stall).
+class SocketWait {
+ public:
+  explicit SocketWait(const std::function<void(bool)>& activity) : activity_(activity) {
+    activity_(true);
+  }
+  ~SocketWait() { activity_(false); }
+  SocketWait(const SocketWait&) = delete;
+  SocketWait& operator=(const SocketWait&) = delete;
+
+ private:
+  const std::function<void(bool)>& activity_;
+};
+
 }  // namespace
 
 S3Error FromStatus(const Status& status, std::string_view not_found_code) {
@@ -103,7 +118,7 @@ S3Error FromStatus(const Status& status, std::string_view not_found_code) {
     case StatusCode::kUnimplemented:
       return {501, "NotImplemented", message};
     case StatusCode::kUnavailable:
-      return {503, "ServiceUnavailable", message};
+      return coded(503, "ServiceUnavailable");
     default:
       return {500, "InternalError", message};
   }
@@ -123,11 +138,11 @@ Result<Target> SplitTarget(const RequestTarget& target) {
 }
 
 Exchange::Exchange(boost::asio::ip::tcp::socket& socket, beast::flat_buffer& buffer,
-                   Request& parser, std::function<void()> touch, std::string request_id)
+                   Request& parser, std::function<void(bool)> activity, std::string request_id)
     : socket_(socket),
       buffer_(buffer),
       parser_(parser),
-      touch_(std::move(touch)),
+      activity_(std::move(activity)),
       request_id_(std::move(request_id)) {}
 
 std::optional<std::string> Exchange::Header(std::string_view name) const {
@@ -158,7 +173,8 @@ std::string Exchange::Query(std::string_view name) const {
   return it == target_.query.end() ? "" : it->second;
 }
 
-Status Exchange::ReadBody(const std::function<Status(std::string_view)>& sink) {
+Status Exchange::ReadBody(Checksums checksums,
+                          const std::function<Status(std::string_view)>& sink) {
   const auto& fields = parser_.get();
   const std::string& payload_hash = who_.payload_sha256;
   const bool check_sha = IsSha256Hex(payload_hash);
@@ -187,8 +203,7 @@ Status Exchange::ReadBody(const std::function<Status(std::string_view)>& sink) {
     if (beast::iequals(name, "content-md5")) {
       digests.push_back({"Content-MD5", Str(field.value()), Md5(), std::nullopt});
     } else if (auto algorithm = PayloadChecksum::FromHeader(name);
-               algorithm && field.value().find('-') == beast::string_view::npos) {
-      // (A value with '-' is a multipart upload's checksum of checksums, not the body's.)
+               algorithm && checksums == Checksums::kOfBody) {
       digests.push_back({std::string(PayloadChecksum::Name(*algorithm)), Str(field.value()),
                          std::nullopt, PayloadChecksum(*algorithm)});
     }
@@ -198,7 +213,10 @@ Status Exchange::ReadBody(const std::function<Status(std::string_view)>& sink) {
     // sent for empty bodies too: botocore reads the next response wrong otherwise.
     http::response<http::empty_body> proceed{http::status::continue_, 11};
     boost::system::error_code ec;
-    http::write(socket_, proceed, ec);
+    {
+      const SocketWait wait(activity_);
+      http::write(socket_, proceed, ec);
+    }
     if (ec) return UnavailableError(fmt::format("IncompleteBody: {}", ec.message()));
   }
   Sha256 sha;
@@ -213,11 +231,14 @@ Status Exchange::ReadBody(const std::function<Status(std::string_view)>& sink) {
     body.data = chunk.get();
     body.size = kIoChunk;
     boost::system::error_code ec;
-    http::read(socket_, buffer_, parser_, ec);
+    {
+      const SocketWait wait(activity_);
+      http::read(socket_, buffer_, parser_, ec);
+    }
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return UnavailableError(fmt::format("IncompleteBody: {}", ec.message()));
     const std::string_view got(chunk.get(), kIoChunk - body.size);
-    touch_();
+    activity_(false);
     if (!failed.ok()) continue;  // drain
     if (check_sha) sha.Update(got);
     std::string_view payload = got;
@@ -247,10 +268,10 @@ Status Exchange::ReadBody(const std::function<Status(std::string_view)>& sink) {
   return Status::Ok();
 }
 
-Result<std::string> Exchange::ReadAll(uint64_t limit) {
+Result<std::string> Exchange::ReadAll(Checksums checksums, uint64_t limit) {
   std::string into;
   if (auto length = DeclaredLength(); length && *length <= limit) into.reserve(*length);
-  DEPOT_RETURN_IF_ERROR(ReadBody([&](std::string_view data) {
+  DEPOT_RETURN_IF_ERROR(ReadBody(checksums, [&](std::string_view data) {
     if (into.size() + data.size() > limit) {
       return InvalidArgumentError(
           fmt::format("EntityTooLarge: the body is larger than the {} bytes served here", limit));
@@ -270,8 +291,11 @@ bool Exchange::Send(http::response<http::string_body>& response) {
   outcome_.status = response.result_int();
   outcome_.bytes_out += response.body().size();
   boost::system::error_code ec;
-  http::write(socket_, response, ec);
-  touch_();
+  {
+    const SocketWait wait(activity_);
+    http::write(socket_, response, ec);
+  }
+  activity_(false);
   return !ec && reusable;
 }
 
@@ -316,7 +340,10 @@ void Exchange::DrainSmallBody() {
     body.data = sink;
     body.size = sizeof(sink);
     boost::system::error_code ec;
-    http::read(socket_, buffer_, parser_, ec);
+    {
+      const SocketWait wait(activity_);
+      http::read(socket_, buffer_, parser_, ec);
+    }
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return;
   }
@@ -334,7 +361,10 @@ Status Exchange::StartObject(http::response<http::buffer_body>& response, uint64
   response.body().data = nullptr;
   response.body().more = object_left_ > 0;
   boost::system::error_code ec;
-  http::write_header(socket_, *serializer_, ec);
+  {
+    const SocketWait wait(activity_);
+    http::write_header(socket_, *serializer_, ec);
+  }
   if (ec) return UnavailableError(fmt::format("sending headers: {}", ec.message()));
   return Status::Ok();
 }
@@ -354,12 +384,15 @@ Status Exchange::WriteObject(std::string_view piece) {
     object_left_ -= n;
     body.more = object_left_ > 0;
     boost::system::error_code ec;
-    http::write(socket_, *serializer_, ec);
+    {
+      const SocketWait wait(activity_);
+      http::write(socket_, *serializer_, ec);
+    }
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return UnavailableError(fmt::format("sending the body: {}", ec.message()));
     outcome_.bytes_out += n;
     piece.remove_prefix(n);
-    touch_();
+    activity_(false);
   }
   return Status::Ok();
 }
@@ -372,7 +405,10 @@ bool Exchange::FinishObject() {
     body.size = 0;
     body.more = false;
     boost::system::error_code ec;
-    http::write(socket_, *serializer_, ec);
+    {
+      const SocketWait wait(activity_);
+      http::write(socket_, *serializer_, ec);
+    }
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return false;
   }

@@ -60,8 +60,10 @@ struct Outcome {
 
 class Exchange {
  public:
+  // `activity(true)` is called before each blocking socket read or write, `activity(false)` after
+  // it and after each piece of progress: the connection's clock for stall timeouts.
   Exchange(boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer, Request& parser,
-           std::function<void()> touch, std::string request_id);
+           std::function<void(bool)> activity, std::string request_id);
 
   const http::request<http::buffer_body>& request() const { return parser_.get(); }
   bool keep_alive() const { return parser_.get().keep_alive(); }
@@ -78,11 +80,14 @@ class Exchange {
   std::string Query(std::string_view name) const;
   bool HasQuery(std::string_view name) const { return target_.query.contains(name); }
 
+  // Whether x-amz-checksum-* headers describe the body being read (PutObject, UploadPart,
+  // DeleteObjects) or something else (CompleteMultipartUpload's whole-object checksum).
+  enum class Checksums { kOfBody, kNotOfBody };
   // Reads the body (any size) into `sink` as it arrives, checking it as the header says. A
   // `sink` error stops the checks but the body is still drained, so the connection lives on.
-  Status ReadBody(const std::function<Status(std::string_view)>& sink);
+  Status ReadBody(Checksums checksums, const std::function<Status(std::string_view)>& sink);
   // The whole body, refused (EntityTooLarge) above `limit` bytes.
-  Result<std::string> ReadAll(uint64_t limit);
+  Result<std::string> ReadAll(Checksums checksums, uint64_t limit);
 
   // Answers with `status`, an XML document (none when empty) and extra headers.
   bool Reply(int status, std::string xml, const HeaderList& headers = {});
@@ -106,7 +111,7 @@ class Exchange {
   boost::asio::ip::tcp::socket& socket_;
   boost::beast::flat_buffer& buffer_;
   Request& parser_;
-  std::function<void()> touch_;
+  std::function<void(bool)> activity_;
   std::string request_id_;
   Authenticated who_;
   Target target_;

@@ -46,37 +46,41 @@ Result<int> ParseInt(std::string_view name, const std::string& text, int low, in
 // The bytes UploadPartCopy takes: x-amz-copy-source-range ("bytes=A-B", inclusive), or the
 // whole source.
 Result<Bytes> ReadCopySourceRange(Exchange& exchange, object::ObjectStore& store,
-                                  const OperationLimits& limits) {
+                                  const OperationLimits& limits, std::optional<BudgetHold>& hold) {
   DEPOT_ASSIGN_OR_RETURN(std::string source, CopySource(exchange, store));
-  object::GetOptions read;
-  if (auto v = exchange.Header("x-amz-copy-source-if-match"))
-    read.if_match = object::s3::Unquote(*v);
+  // The source's preconditions are checked on its current version, and the bytes read from that
+  // same version (If-Match on its ETag).
+  object::GetOptions read = CopySourcePreconditions(exchange);
+  read.head = true;
+  DEPOT_ASSIGN_OR_RETURN(object::GetResult current, store.Get(source, read));
+  if (current.not_modified) {
+    return FailedPreconditionError("x-amz-copy-source-if-none-match or -if-modified-since");
+  }
+  const object::ObjectMeta& meta = current.meta;
+  read = {};
+  read.if_match = meta.etag;
+  uint64_t length = meta.size;
   if (auto range = exchange.Header("x-amz-copy-source-range")) {
     DEPOT_ASSIGN_OR_RETURN(read.range, ByteRange::ParseHttp(*range));
     if (read.range.kind() != ByteRange::Kind::kBounded) {
       return InvalidArgumentError(fmt::format(
           "InvalidArgument: x-amz-copy-source-range \"{}\" is not bytes=FIRST-LAST", *range));
     }
-    if (read.range.end() - read.range.begin() > limits.max_part_bytes) {
-      return InvalidArgumentError(
-          fmt::format("EntityTooLarge: a part is at most {} bytes here", limits.max_part_bytes));
-    }
-    DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta, store.Head(source));
     if (read.range.end() > meta.size) {
-      return OutOfRangeError(
-          fmt::format("x-amz-copy-source-range \"{}\" ends past the {}-byte "
-                      "source",
-                      *range, meta.size));
+      return OutOfRangeError(fmt::format(
+          "x-amz-copy-source-range \"{}\" ends past the {}-byte source", *range, meta.size));
     }
-  } else {
-    DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta, store.Head(source));
-    if (meta.size > limits.max_part_bytes) {
-      return InvalidArgumentError(fmt::format(
-          "EntityTooLarge: the {}-byte source is more than a part ({} bytes here); give "
-          "x-amz-copy-source-range",
-          meta.size, limits.max_part_bytes));
-    }
+    length = read.range.end() - read.range.begin();
   }
+  if (length > limits.max_part_bytes) {
+    return InvalidArgumentError(
+        fmt::format("EntityTooLarge: a {}-byte part; parts are at most {} bytes here (give "
+                    "x-amz-copy-source-range)",
+                    length, limits.max_part_bytes));
+  }
+  hold = BudgetHold::Take(*limits.body_budget, length);
+  if (!hold)
+    return UnavailableError(fmt::format("SlowDown: no memory for a {}-byte part now", length));
   DEPOT_ASSIGN_OR_RETURN(object::GetResult got, store.Get(source, read));
   return std::move(got.data);
 }
@@ -87,16 +91,26 @@ bool UploadPart(Exchange& exchange, object::ObjectStore& store, const std::strin
   if (!number.ok()) return exchange.Fail(FromStatus(number.status()));
   Bytes data;
   const bool copy = exchange.Header("x-amz-copy-source").has_value();
+  // Parts are held whole before they go to the store: their memory comes from the body budget.
+  std::optional<BudgetHold> hold;
   if (copy) {
-    if (auto body = exchange.ReadAll(0); !body.ok()) {
+    if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, 0); !body.ok()) {
       return exchange.Fail(FromStatus(body.status()));
     }
-    auto read = ReadCopySourceRange(exchange, store, limits);
+    auto read = ReadCopySourceRange(exchange, store, limits, hold);
     if (!read.ok()) return exchange.Fail(FromStatus(read.status()));
     data = std::move(*read);
   } else {
-    // Parts are held whole before they go to the store.
-    auto body = exchange.ReadAll(limits.max_part_bytes);
+    const std::optional<uint64_t> length = exchange.DeclaredLength();
+    if (length && *length > limits.max_part_bytes) {
+      return exchange.Fail({400, "EntityTooLarge",
+                            fmt::format("a {}-byte part; parts are at most {} bytes here", *length,
+                                        limits.max_part_bytes)});
+    }
+    const uint64_t needed = length.value_or(limits.max_part_bytes);
+    hold = BudgetHold::Take(*limits.body_budget, needed);
+    if (!hold) return exchange.Fail(BodyMemoryBusy(needed));
+    auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, limits.max_part_bytes);
     if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
     data = Bytes::FromString(std::move(*body));
   }
@@ -170,7 +184,7 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Operat
     }
     object::PutOptions put;
     MetadataFromHeaders(exchange, put);
-    if (auto body = exchange.ReadAll(kMaxXmlBody); !body.ok()) {
+    if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody); !body.ok()) {
       return exchange.Fail(FromStatus(body.status()));
     }
     auto id = store.CreateMultipart(key, put);
@@ -187,7 +201,13 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Operat
     case http::verb::get:
       return ListParts(exchange, store, key, upload_id);
     case http::verb::post: {
-      auto body = exchange.ReadAll(kMaxXmlBody);
+      if (exchange.Header("if-match") || exchange.Header("if-none-match")) {
+        // The condition belongs on CreateMultipartUpload's PutOptions, which depot keeps; given
+        // at completion it cannot be honoured atomically here.
+        return exchange.Fail(
+            {501, "NotImplemented", "If-Match / If-None-Match on CompleteMultipartUpload"});
+      }
+      auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
       if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
       auto parts = object::s3::ParseCompleteMultipartUpload(*body);
       if (!parts.ok()) return exchange.Fail({400, "MalformedXML", parts.status().message()});

@@ -39,26 +39,6 @@ void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put) {
 
 namespace {
 
-// If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since, from headers named with
-// `prefix` ("" for GetObject, "x-amz-copy-source-" for copies).
-object::GetOptions Preconditions(const Exchange& exchange, std::string_view prefix) {
-  object::GetOptions options;
-  auto header = [&](std::string_view name) {
-    return exchange.Header(std::string(prefix) + std::string(name));
-  };
-  if (auto v = header("if-match")) options.if_match = Unquote(*v);
-  if (auto v = header("if-none-match")) options.if_none_match = Unquote(*v);
-  for (auto [name, field] :
-       {std::pair{"if-modified-since", &object::GetOptions::if_modified_since},
-        std::pair{"if-unmodified-since", &object::GetOptions::if_unmodified_since}}) {
-    if (auto v = header(name)) {
-      // A date that does not parse is ignored, as RFC 9110 and S3 do.
-      if (auto t = ParseHttpDate(*v); t.ok()) options.*field = *t;
-    }
-  }
-  return options;
-}
-
 // A body of declared `length`, received into one buffer and stored with a single Put.
 bool PutWhole(Exchange& exchange, object::ObjectStore& store, const std::string& key,
               uint64_t length, const object::PutOptions& put) {
@@ -70,7 +50,7 @@ bool PutWhole(Exchange& exchange, object::ObjectStore& store, const std::string&
     return exchange.Fail({503, "SlowDown", fmt::format("cannot allocate {} bytes", length)});
   }
   uint64_t received = 0;
-  Status body = exchange.ReadBody([&](std::string_view piece) {
+  Status body = exchange.ReadBody(Exchange::Checksums::kOfBody, [&](std::string_view piece) {
     if (piece.size() > length - received) {
       return InvalidArgumentError(
           fmt::format("IncompleteBody: the body is longer than the {} bytes declared", length));
@@ -112,16 +92,23 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
                           fmt::format("{} bytes; a single PUT takes at most {} (use multipart)",
                                       *length, limits.max_object_bytes)});
   }
-  if (length && limits.whole_put_budget->TryReserve(*length)) {
-    const bool reply = PutWhole(exchange, store, key, *length, put);
-    limits.whole_put_budget->Release(*length);
-    return reply;
+  if (length) {
+    if (auto hold = BudgetHold::Take(*limits.body_budget, *length)) {
+      return PutWhole(exchange, store, key, *length, put);
+    }
+    upload_options.size_hint = *length;
   }
-  if (length) upload_options.size_hint = *length;
+  // Streamed in parts of 8 MiB, 4 in flight: 40 MiB held whatever the size.
+  constexpr uint64_t kStreamPart = 8 << 20;
+  upload_options.part_size = object::PartSizePolicy::Geometric(kStreamPart, kStreamPart);
+  upload_options.max_in_flight = 4;
+  const uint64_t held = kStreamPart * (upload_options.max_in_flight + 1);
+  auto hold = BudgetHold::Take(*limits.body_budget, held);
+  if (!hold) return exchange.Fail(BodyMemoryBusy(held));
   auto upload = object::BufferedUpload::Start(store, key, upload_options);
   if (!upload.ok()) return exchange.Fail(FromStatus(upload.status()));
   uint64_t received = 0;
-  Status body = exchange.ReadBody([&](std::string_view data) {
+  Status body = exchange.ReadBody(Exchange::Checksums::kOfBody, [&](std::string_view data) {
     received += data.size();
     if (received > limits.max_object_bytes) {
       return InvalidArgumentError(fmt::format("EntityTooLarge: a single PUT takes at most {} bytes",
@@ -136,6 +123,34 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
   auto done = (*upload)->Finish();
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
   return exchange.Reply(200, "", {{"ETag", fmt::format("\"{}\"", done->etag)}});
+}
+
+// Sets a response header whose name or value came from a client or the store (metadata, a
+// response-* override), unless it could break the response: a value with CR, LF or NUL, a name
+// that is not a token, or more than Beast takes. Overrides are limited to the six S3 allows.
+void SetHeaderIfSafe(http::response<http::buffer_body>& response, std::string_view name,
+                     std::string_view value) {
+  static constexpr std::string_view kOverridable[] = {
+      "content-type",  "content-language",    "expires",
+      "cache-control", "content-disposition", "content-encoding"};
+  const bool metadata = name.starts_with("x-amz-meta-");
+  const bool allowed = metadata || std::find(std::begin(kOverridable), std::end(kOverridable),
+                                             name) != std::end(kOverridable);
+  const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+  const bool clean = value.size() < 8192 &&
+                     value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  if (!allowed || !token || !clean) return;
+  const boost::beast::string_view beast_name(name.data(), name.size());
+  const boost::beast::string_view beast_value(value.data(), value.size());
+  // Known fields by their enum, so they go out in their usual spelling ("Content-Type").
+  if (const http::field field = http::string_to_field(beast_name); field != http::field::unknown) {
+    response.set(field, beast_value);
+  } else {
+    response.set(beast_name, beast_value);
+  }
 }
 
 bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string& key) {
@@ -166,14 +181,14 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
         response.set(http::field::last_modified, object::s3::FormatHttpDate(meta.last_modified));
         response.set(http::field::accept_ranges, "bytes");
         if (!head.not_modified) {
-          response.set(http::field::content_type,
-                       meta.content_type.empty() ? "binary/octet-stream" : meta.content_type);
+          SetHeaderIfSafe(response, "content-type",
+                          meta.content_type.empty() ? "binary/octet-stream" : meta.content_type);
           for (const auto& [name, value] : meta.user_metadata) {
-            response.set("x-amz-meta-" + name, value);
+            SetHeaderIfSafe(response, "x-amz-meta-" + name, value);
           }
-          // Presigned URLs may override response headers (response-content-type=... and so on).
+          // Presigned URLs may override six response headers (response-content-type=...).
           for (const auto& [name, value] : exchange.target().query) {
-            if (name.starts_with("response-")) response.set(name.substr(9), value);
+            if (name.starts_with("response-")) SetHeaderIfSafe(response, name.substr(9), value);
           }
           if (range_header) {
             response.set(http::field::content_range, fmt::format("bytes {}-{}/{}", head.range.begin,
@@ -200,7 +215,12 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
 // own copy; REPLACE takes the request's and rewrites the object through a streamed upload.
 bool CopyObject(Exchange& exchange, object::ObjectStore& store, const std::string& key,
                 const OperationLimits& limits) {
-  if (auto body = exchange.ReadAll(0); !body.ok()) return exchange.Fail(FromStatus(body.status()));
+  if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, 0); !body.ok())
+    return exchange.Fail(FromStatus(body.status()));
+  if (exchange.Header("if-match") || exchange.Header("if-none-match")) {
+    return exchange.Fail(
+        {501, "NotImplemented", "If-Match / If-None-Match on the destination of a CopyObject"});
+  }
   auto source = CopySource(exchange, store);
   if (!source.ok()) return exchange.Fail(FromStatus(source.status()));
   const std::string directive = exchange.Header("x-amz-metadata-directive").value_or("COPY");
@@ -261,6 +281,30 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const std::strin
 }
 
 }  // namespace
+
+// If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since, from headers named with
+// `prefix` ("" for GetObject, "x-amz-copy-source-" for copies).
+object::GetOptions Preconditions(const Exchange& exchange, std::string_view prefix) {
+  object::GetOptions options;
+  auto header = [&](std::string_view name) {
+    return exchange.Header(std::string(prefix) + std::string(name));
+  };
+  if (auto v = header("if-match")) options.if_match = Unquote(*v);
+  if (auto v = header("if-none-match")) options.if_none_match = Unquote(*v);
+  for (auto [name, field] :
+       {std::pair{"if-modified-since", &object::GetOptions::if_modified_since},
+        std::pair{"if-unmodified-since", &object::GetOptions::if_unmodified_since}}) {
+    if (auto v = header(name)) {
+      // A date that does not parse is ignored, as RFC 9110 and S3 do.
+      if (auto t = ParseHttpDate(*v); t.ok()) options.*field = *t;
+    }
+  }
+  return options;
+}
+
+object::GetOptions CopySourcePreconditions(const Exchange& exchange) {
+  return Preconditions(exchange, "x-amz-copy-source-");
+}
 
 Result<std::string> CopySource(Exchange& exchange, object::ObjectStore& store) {
   const std::string header = exchange.Header("x-amz-copy-source").value_or("");
@@ -326,6 +370,9 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const Operation
     case http::verb::head:
       return GetObject(exchange, store, key);
     case http::verb::delete_: {
+      if (exchange.Header("if-match")) {
+        return exchange.Fail({501, "NotImplemented", "If-Match on DeleteObject"});
+      }
       Status deleted = store.Delete(key);
       if (!deleted.ok()) return exchange.Fail(FromStatus(deleted));
       return exchange.Reply(204, "");

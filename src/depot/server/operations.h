@@ -6,10 +6,13 @@
 // the markers).
 #pragma once
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "depot/object/store.h"
 #include "depot/server/exchange.h"
@@ -34,13 +37,53 @@ class MemoryBudget {
   std::atomic<uint64_t> available_;
 };
 
+// Bytes taken from a MemoryBudget, given back when the hold goes away.
+class BudgetHold {
+ public:
+  // A hold of `bytes`, or nullopt when the budget has not that many left.
+  static std::optional<BudgetHold> Take(MemoryBudget& budget, uint64_t bytes) {
+    if (!budget.TryReserve(bytes)) return std::nullopt;
+    return BudgetHold(budget, bytes);
+  }
+  BudgetHold(BudgetHold&& other) noexcept
+      : budget_(std::exchange(other.budget_, nullptr)), bytes_(other.bytes_) {}
+  BudgetHold& operator=(BudgetHold&& other) noexcept {
+    if (this != &other) {
+      Give();
+      budget_ = std::exchange(other.budget_, nullptr);
+      bytes_ = other.bytes_;
+    }
+    return *this;
+  }
+  ~BudgetHold() { Give(); }
+
+ private:
+  BudgetHold(MemoryBudget& budget, uint64_t bytes) : budget_(&budget), bytes_(bytes) {}
+  void Give() {
+    if (budget_ != nullptr) budget_->Release(bytes_);
+    budget_ = nullptr;
+  }
+  MemoryBudget* budget_;
+  uint64_t bytes_;
+};
+
+// The answer when the budget for request bodies is spent: S3's "slow down", which SDKs retry.
+inline S3Error BodyMemoryBusy(uint64_t bytes) {
+  return {503, "SlowDown",
+          fmt::format("no memory for a {}-byte body now (the server's budget for request bodies "
+                      "is in use); retry",
+                      bytes)};
+}
+
 // Limits the operations share (from S3ServerOptions).
 struct OperationLimits {
   uint64_t max_object_bytes;  // one PutObject or CopyObject
   uint64_t max_part_bytes;    // one UploadPart or UploadPartCopy (held in memory)
-  // A PutObject whose length is declared and fits here is received whole and stored with one
-  // Put (one write, no multipart staging); others stream through multipart with bounded memory.
-  MemoryBudget* whole_put_budget;
+  // Memory for request bodies the server holds, shared by every connection: a PutObject of
+  // declared length that fits is received whole and stored with one Put (one write, no multipart
+  // staging); other PutObjects stream through multipart parts of 8 MiB (40 MiB held); parts and
+  // part copies are held whole. A body that finds no room is refused with 503 SlowDown.
+  MemoryBudget* body_budget;
 };
 
 inline constexpr std::string_view kBucketMarkers = "_buckets/";
@@ -67,6 +110,12 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Operat
 // Content-Type and x-amz-meta-* of the request (PutObject, CreateMultipartUpload, and CopyObject
 // with REPLACE).
 void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put);
+
+// If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since as GetOptions, from headers
+// named with `prefix` ("" for GetObject); CopySourcePreconditions reads the x-amz-copy-source-if-*
+// ones.
+object::GetOptions Preconditions(const Exchange& exchange, std::string_view prefix);
+object::GetOptions CopySourcePreconditions(const Exchange& exchange);
 
 // x-amz-copy-source ("/bucket/key" or "bucket/key", percent-encoded) as a store key, checked to
 // name an existing bucket.

@@ -4,6 +4,7 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -32,6 +33,19 @@ using SteadyClock = std::chrono::steady_clock;
 
 std::string Str(beast::string_view v) { return std::string(v.data(), v.size()); }
 
+// A request target fit for a log: a presigned URL's signature, credential and session token
+// would let whoever reads the log replay it, so their values are cut.
+std::string Redacted(std::string target) {
+  for (std::string_view name : {"X-Amz-Signature=", "X-Amz-Credential=", "X-Amz-Security-Token="}) {
+    const size_t at = target.find(name);
+    if (at == std::string::npos) continue;
+    const size_t begin = at + name.size();
+    const size_t end = target.find('&', begin);
+    target.replace(begin, end == std::string::npos ? std::string::npos : end - begin, "REDACTED");
+  }
+  return target;
+}
+
 }  // namespace
 
 class S3Server::Impl {
@@ -39,8 +53,8 @@ class S3Server::Impl {
   Impl(std::shared_ptr<object::ObjectStore> store, S3ServerOptions options)
       : store_(std::move(store)),
         options_(std::move(options)),
-        put_budget_(options_.max_buffered_put_bytes),
-        limits_{options_.max_object_bytes, options_.max_part_bytes, &put_budget_},
+        body_budget_(options_.max_body_memory),
+        limits_{options_.max_object_bytes, options_.max_part_bytes, &body_budget_},
         acceptor_(io_) {}
 
   ~Impl() { Stop(); }
@@ -105,12 +119,21 @@ class S3Server::Impl {
   }
 
  private:
+  // One open connection. The list is guarded by mu_; the fields its thread updates on every
+  // request are atomics, so the hot path takes no lock.
   struct Connection {
     int fd = -1;
-    SteadyClock::time_point last_active;
-    bool idle = true;  // waiting for a request
+    std::atomic<int64_t> last_active{0};  // steady clock, ns
+    std::atomic<bool> idle{true};         // waiting for a request
+    std::atomic<bool> in_io{false};       // blocked on its socket mid-request
   };
   using ConnectionRef = std::list<Connection>::iterator;
+
+  static int64_t NowNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               SteadyClock::now().time_since_epoch())
+        .count();
+  }
 
   // Room for one more connection: true if there is (closing the longest-idle keep-alive
   // connection if that is what it takes). Called with mu_ held.
@@ -135,7 +158,13 @@ class S3Server::Impl {
       acceptor_.accept(*socket, ec);
       std::unique_lock lock(mu_);
       if (stopping_) return;
-      if (ec) continue;
+      if (ec) {
+        // Out of descriptors or memory, most likely: wait for connections to close.
+        lock.unlock();
+        spdlog::warn("serve: accept failed: {}", ec.message());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
       // Headers and bodies go out in separate writes: no Nagle delay between them.
       socket->set_option(tcp::no_delay(true), ec);
       if (!MakeRoomLocked()) {
@@ -143,23 +172,48 @@ class S3Server::Impl {
         RefuseBusy(*socket);
         continue;
       }
-      connections_.push_back({socket->native_handle(), SteadyClock::now(), true});
+      connections_.emplace_back();
       auto self = std::prev(connections_.end());
+      self->fd = socket->native_handle();
+      self->last_active = NowNs();
       ++threads_;
       lock.unlock();
-      std::thread([this, self, socket = std::move(socket)]() mutable {
-        Serve(*socket, self);
-        {
-          // Forgotten before the descriptor is closed, so the reaper never shuts down a number
-          // the kernel has handed out again.
+      // Shared so that this loop still holds the socket if the thread cannot start.
+      std::shared_ptr<tcp::socket> shared = std::move(socket);
+      try {
+        std::thread([this, self, shared]() mutable {
+          ServeGuarded(*shared, self);
+          Forget(self);
+          shared.reset();
           std::lock_guard lock(mu_);
-          connections_.erase(self);
-        }
-        socket.reset();
-        std::lock_guard lock(mu_);
+          --threads_;
+          all_closed_.notify_all();
+        }).detach();
+      } catch (const std::system_error& e) {
+        spdlog::warn("serve: cannot start a connection thread: {}", e.what());
+        Forget(self);
+        shared.reset();
+        std::lock_guard relock(mu_);
         --threads_;
         all_closed_.notify_all();
-      }).detach();
+      }
+    }
+  }
+
+  // Forgotten before the descriptor is closed, so the reaper never shuts down a number the kernel
+  // has handed out again.
+  void Forget(ConnectionRef self) {
+    std::lock_guard lock(mu_);
+    connections_.erase(self);
+  }
+
+  // Serve, with any exception (allocation failure, a header Beast refuses) ending this connection
+  // rather than the process.
+  void ServeGuarded(tcp::socket& socket, ConnectionRef self) {
+    try {
+      Serve(socket, self);
+    } catch (const std::exception& e) {
+      spdlog::error("serve: connection closed after an error: {}", e.what());
     }
   }
 
@@ -180,24 +234,27 @@ class S3Server::Impl {
                  options_.max_connections);
   }
 
-  // Closes connections idle (or stalled mid-request) for longer than idle_timeout.
+  // Closes connections idle, or blocked on their socket mid-request, for longer than
+  // idle_timeout. A request busy in the store (a long CompleteMultipart, a big fsync) is left
+  // alone: its connection is neither idle nor waiting on the client.
   void ReapLoop() {
     std::unique_lock lock(mu_);
+    const int64_t timeout =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(options_.idle_timeout).count();
     while (!stopping_) {
       reaper_cv_.wait_for(lock, std::chrono::seconds(1));
-      const auto now = SteadyClock::now();
+      const int64_t now = NowNs();
       for (auto& connection : connections_) {
-        if (now - connection.last_active > options_.idle_timeout) {
+        if ((connection.idle || connection.in_io) && now - connection.last_active > timeout) {
           ::shutdown(connection.fd, SHUT_RDWR);
         }
       }
     }
   }
 
-  void Touch(ConnectionRef self, std::optional<bool> idle = std::nullopt) {
-    std::lock_guard lock(mu_);
-    self->last_active = SteadyClock::now();
-    if (idle) self->idle = *idle;
+  static void Activity(ConnectionRef self, bool in_io) {
+    self->last_active = NowNs();
+    self->in_io = in_io;
   }
 
   void Serve(tcp::socket& socket, ConnectionRef self) {
@@ -216,20 +273,22 @@ class S3Server::Impl {
         if (&ec.category() == &http::make_error_code(http::error::bad_target).category()) {
           // Malformed or oversized headers: S3's answer, then close (the rest is unreadable).
           Exchange exchange(
-              socket, buffer, parser, [] {}, NextRequestId());
+              socket, buffer, parser, [](bool) {}, NextRequestId());
           const bool too_big = ec == http::error::header_limit;
           (void)exchange.Fail(
               {400, too_big ? "RequestHeaderSectionTooLarge" : "BadRequest", ec.message()});
         }
         return;
       }
-      Touch(self, false);
+      self->idle = false;
+      Activity(self, false);
       const auto started = SteadyClock::now();
       Exchange exchange(
-          socket, buffer, parser, [this, self] { Touch(self); }, NextRequestId());
+          socket, buffer, parser, [self](bool in_io) { Activity(self, in_io); }, NextRequestId());
       const bool keep_alive = Handle(exchange);
       Log(exchange, client, started);
-      Touch(self, true);
+      Activity(self, false);
+      self->idle = true;
       if (!keep_alive) return;
     }
   }
@@ -272,7 +331,7 @@ class S3Server::Impl {
         std::chrono::duration<double, std::milli>(SteadyClock::now() - started).count();
     const auto& request = exchange.request();
     const std::string method = Str(request.method_string());
-    const std::string target = Str(request.target());
+    const std::string target = Redacted(Str(request.target()));
     const std::string& access_key = exchange.who().access_key;
     spdlog::info("{} {} {} {}{}{} in={} out={} {:.3f}ms key={} id={}", client, method, target,
                  outcome.status, outcome.error_code.empty() ? "" : " ", outcome.error_code,
@@ -298,7 +357,7 @@ class S3Server::Impl {
 
   std::shared_ptr<object::ObjectStore> store_;
   const S3ServerOptions options_;
-  MemoryBudget put_budget_;
+  MemoryBudget body_budget_;
   const OperationLimits limits_;
   std::shared_ptr<spdlog::logger> access_log_;
   asio::io_context io_;
@@ -329,6 +388,16 @@ Result<std::unique_ptr<S3Server>> S3Server::Start(std::shared_ptr<object::Object
   if (options.idle_timeout.count() < 1) {
     return InvalidArgumentError(
         fmt::format("serve: idle_timeout {}s must be at least 1s", options.idle_timeout.count()));
+  }
+  // Every connection holds a descriptor: past the process's limit accept() fails instead of the
+  // cap making room, so the cap stays below it.
+  if (rlimit limit{}; ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    const auto room = static_cast<int>(std::max<rlim_t>(limit.rlim_cur, 128) - 64);
+    if (options.max_connections > room) {
+      spdlog::warn("serve: max_connections {} lowered to {} (the descriptor limit is {})",
+                   options.max_connections, room, limit.rlim_cur);
+      options.max_connections = room;
+    }
   }
   auto impl = std::make_unique<Impl>(std::move(store), std::move(options));
   DEPOT_RETURN_IF_ERROR(impl->Listen());

@@ -8,7 +8,8 @@
 //
 // Protocol: HTTP/1.1 with keep-alive over Boost.Beast, path-style addressing
 // (http://host:port/BUCKET/KEY). Every request must carry SigV4 (headers, presigned URL, or
-// aws-chunked bodies): see sigv4_verifier.h and chunked_payload.h. A body is checked against the
+// aws-chunked bodies): see sigv4_verifier.h and chunked_payload.h; every x-amz-* header but
+// x-amz-content-sha256 must be among the signed ones. A body is checked against the
 // signed x-amz-content-sha256, Content-MD5 and any x-amz-checksum-* header (CRC32, CRC32C,
 // CRC64NVME, SHA1, SHA256) before the object becomes visible; a mismatch stores nothing
 // (XAmzContentSHA256Mismatch, BadDigest).
@@ -33,11 +34,16 @@
 // (past the cap the longest-idle keep-alive connection is closed to make room, or, when every
 // connection is busy, the newcomer gets 503 SlowDown); idle keep-alive connections, request
 // headers that take longer than idle_timeout to arrive, and bodies or responses that move less
-// than 256 KiB per idle_timeout (slow clients) are closed.
+// than 256 KiB (bodies) or 1 MiB (responses) per idle_timeout (slow clients) are closed; a
+// request busy in the store is never timed out. Request bodies the server holds in memory (whole
+// PUTs, parts) share `max_body_memory`; past it they get 503 SlowDown.
 //
 // Logging: one line per request at info through spdlog's default logger (client, method, target,
-// status, error code, bytes, time, access key); with access_log set, also one JSON object per
-// line in that file ("-": stdout). Thread-safe; one thread per connection.
+// status, error code, bytes, time, access key; presigned signatures and credentials redacted);
+// with access_log set, also one JSON object per line in that file ("-": stdout). `region` is what
+// GetBucketLocation and HeadBucket report; requests signed for any region are accepted (s3cmd
+// signs for "US" until it has asked for the bucket's location). Thread-safe; one thread per
+// connection.
 #pragma once
 
 #include <chrono>
@@ -61,9 +67,10 @@ struct S3ServerOptions {
   size_t max_header_bytes = 16 << 10;
   uint64_t max_object_bytes = uint64_t{5} << 30;  // S3's own limit for a single PUT
   uint64_t max_part_bytes = uint64_t{512} << 20;  // held in memory while it is stored
-  // PUT bodies of declared length are received whole (then stored with one Put) while their
-  // total stays under this; past it they stream through multipart uploads.
-  uint64_t max_buffered_put_bytes = uint64_t{2} << 30;
+  // Memory for request bodies, shared by every connection: whole PUTs of declared length (then
+  // stored with one Put), parts, and 40 MiB per streamed PUT. A body that finds no room gets
+  // 503 SlowDown.
+  uint64_t max_body_memory = uint64_t{2} << 30;
   std::string access_log;  // JSON lines: a file path, "-" or none
 };
 

@@ -30,6 +30,7 @@ using object::S3Store;
 using object::S3StoreOptions;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class S3ServerTest : public ::testing::Test {
  protected:
@@ -234,12 +235,13 @@ class RawConnection {
 
 // A SigV4-signed request, as bytes. `payload_sha256` may differ from the body's on purpose.
 std::string SignedRequest(uint16_t port, std::string method, std::string path, std::string body,
-                          std::string payload_sha256,
-                          std::vector<object::s3::Header> headers = {}) {
+                          std::string payload_sha256, std::vector<object::s3::Header> headers = {},
+                          std::vector<object::s3::Header> query = {}) {
   object::s3::SignableRequest request;
   request.method = method;
   request.host = fmt::format("127.0.0.1:{}", port);
   request.path = path;
+  request.query = std::move(query);
   request.headers = headers;
   request.payload_sha256 = std::move(payload_sha256);
   object::s3::Credentials credentials;
@@ -345,6 +347,56 @@ TEST_F(S3ServerTest, BadRequestsGetS3ErrorsNeverACrashOrAHang) {
   }
   // The server still serves.
   EXPECT_THAT(client_->Put("after", Bytes::FromString("ok"), {}), IsOk());
+}
+
+TEST_F(S3ServerTest, SubresourcesAndOverridesAreNeverMistakenForSomethingElse) {
+  const std::string empty(object::s3::kEmptyPayloadSha256);
+  {
+    // DeleteBucketPolicy is not served: the (empty) bucket must not be deleted instead.
+    RawConnection connection(server_->port());
+    connection.Send(
+        SignedRequest(server_->port(), "DELETE", "/photos", "", empty, {}, {{"policy", ""}}));
+    EXPECT_THAT(connection.ReadResponse(), ::testing::StartsWith("HTTP/1.1 501"));
+    EXPECT_THAT(backing_->Head("_buckets/photos"), IsOk());
+  }
+  ASSERT_THAT(client_->Put("k", Bytes::FromString("v"), {}), IsOk());
+  {
+    // A response-* override may not smuggle a header in, nor set one S3 does not allow.
+    RawConnection connection(server_->port());
+    connection.Send(SignedRequest(server_->port(), "GET", "/photos/k", "", empty, {},
+                                  {{"response-content-disposition", "a\r\nSet-Cookie: sid=x"},
+                                   {"response-transfer-encoding", "chunked"},
+                                   {"response-content-type", "text/plain"}}));
+    const std::string response = connection.ReadResponse();
+    EXPECT_THAT(response, ::testing::StartsWith("HTTP/1.1 200"));
+    EXPECT_THAT(response, Not(HasSubstr("Set-Cookie")));
+    EXPECT_THAT(response, Not(HasSubstr("chunked")));
+    EXPECT_THAT(response, HasSubstr("Content-Type: text/plain"));
+  }
+}
+
+TEST_F(S3ServerTest, BodiesPastTheMemoryBudgetGetSlowDown) {
+  auto server = S3Server::Start(
+      backing_, {.port = 0, .credentials = {{"KEY", "SECRET"}}, .max_body_memory = 64 << 10});
+  ASSERT_THAT(server, IsOk());
+  const uint16_t port = (*server)->port();
+  const std::string unsigned_payload(object::s3::kUnsignedPayload);
+  {
+    // 100 KB fits neither whole in 64 KiB nor as a streamed upload (40 MiB).
+    RawConnection connection(port);
+    connection.Send(
+        SignedRequest(port, "PUT", "/photos/big", std::string(100000, 'x'), unsigned_payload));
+    const std::string response = connection.ReadResponse();
+    EXPECT_THAT(response, ::testing::StartsWith("HTTP/1.1 503"));
+    EXPECT_THAT(response, HasSubstr("<Code>SlowDown</Code>"));
+    EXPECT_THAT(backing_->Head("photos/big"), StatusIs(StatusCode::kNotFound));
+  }
+  {
+    RawConnection connection(port);
+    connection.Send(
+        SignedRequest(port, "PUT", "/photos/small", std::string(1000, 'x'), unsigned_payload));
+    EXPECT_THAT(connection.ReadResponse(), ::testing::StartsWith("HTTP/1.1 200"));
+  }
 }
 
 TEST_F(S3ServerTest, IdleAndExcessConnectionsAreClosed) {

@@ -289,6 +289,20 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
                 "check your key and signing method");
   }
 
+  // An x-amz-* header changes what a request does (x-amz-copy-source, x-amz-meta-*, ...): one
+  // that was not signed would let the holder of a presigned URL make it do something else.
+  for (const auto& [header, value] : request.headers) {
+    const std::string name = Lower(header);
+    if (name.starts_with("x-amz-") && name != "x-amz-content-sha256" &&
+        std::find(claim.signed_headers.begin(), claim.signed_headers.end(), name) ==
+            claim.signed_headers.end()) {
+      return Fail(StatusCode::kPermissionDenied, "AccessDenied",
+                  fmt::format("There were headers present in the request which were not signed: "
+                              "{}",
+                              name));
+    }
+  }
+
   if (presigned) {
     if (now > *signed_at + claim.expires) {
       return Fail(StatusCode::kPermissionDenied, "AccessDenied",

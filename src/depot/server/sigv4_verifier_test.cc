@@ -83,6 +83,11 @@ TEST(SigV4VerifierTest, AcceptsAwsDocumentedPresignedExample) {
   EXPECT_THAT(
       VerifySigV4(request, Secrets(), ExampleTime() + std::chrono::seconds(86401)),
       StatusIs(StatusCode::kPermissionDenied, StartsWith("AccessDenied: Request has expired")));
+  // A header added to a presigned URL's request that is not among its signed headers is refused.
+  IncomingRequest added = request;
+  added.headers.emplace_back("x-amz-metadata-directive", "REPLACE");
+  EXPECT_THAT(VerifySigV4(added, Secrets(), ExampleTime() + std::chrono::hours(23)),
+              StatusIs(StatusCode::kPermissionDenied, StartsWith("AccessDenied: There were")));
   // A changed query parameter breaks the signature.
   IncomingRequest longer = request;
   longer.target.replace(longer.target.find("86400"), 5, "86401");
@@ -120,6 +125,15 @@ TEST(SigV4VerifierTest, AnythingSignedThatChangesIsRefused) {
   request = AwsExample();
   request.headers.emplace_back("User-Agent", "anything");
   EXPECT_THAT(VerifySigV4(request, Secrets(), now), IsOk());
+  // ... unless it is an x-amz-* header, which changes what the request does (as on S3).
+  request = AwsExample();
+  request.headers.emplace_back("X-Amz-Copy-Source", "/private/secret");
+  EXPECT_THAT(VerifySigV4(request, Secrets(), now),
+              StatusIs(StatusCode::kPermissionDenied,
+                       ::testing::AllOf(
+                           StartsWith("AccessDenied: There were headers present in the request "
+                                      "which were not signed"),
+                           ::testing::HasSubstr("x-amz-copy-source"))));
   // The wrong secret for the right key.
   auto wrong = [](std::string_view) -> std::optional<std::string> { return "not-the-secret"; };
   EXPECT_THAT(VerifySigV4(AwsExample(), wrong, now),
