@@ -39,6 +39,17 @@ void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put) {
 
 namespace {
 
+// Bodies streamed into the store (a PutObject that finds no room to be held whole, a copy that
+// rewrites) go in parts of 8 MiB, 4 in flight: an upload holds kStreamedMemory whatever its size.
+constexpr uint64_t kStreamPart = 8 << 20;
+constexpr int kStreamInFlight = 4;
+constexpr uint64_t kStreamedMemory = kStreamPart * (kStreamInFlight + 1);
+
+void StreamInParts(object::BufferedUploadOptions& options) {
+  options.part_size = object::PartSizePolicy::Geometric(kStreamPart, kStreamPart);
+  options.max_in_flight = kStreamInFlight;
+}
+
 // A body of declared `length`, received into one buffer and stored with a single Put.
 bool PutWhole(Exchange& exchange, object::ObjectStore& store, const std::string& key,
               uint64_t length, const object::PutOptions& put) {
@@ -98,13 +109,9 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
     }
     upload_options.size_hint = *length;
   }
-  // Streamed in parts of 8 MiB, 4 in flight: 40 MiB held whatever the size.
-  constexpr uint64_t kStreamPart = 8 << 20;
-  upload_options.part_size = object::PartSizePolicy::Geometric(kStreamPart, kStreamPart);
-  upload_options.max_in_flight = 4;
-  const uint64_t held = kStreamPart * (upload_options.max_in_flight + 1);
-  auto hold = BudgetHold::Take(*limits.body_budget, held);
-  if (!hold) return exchange.Fail(BodyMemoryBusy(held));
+  StreamInParts(upload_options);
+  auto hold = BudgetHold::Take(*limits.body_budget, kStreamedMemory);
+  if (!hold) return exchange.Fail(BodyMemoryBusy(kStreamedMemory));
   auto upload = object::BufferedUpload::Start(store, key, upload_options);
   if (!upload.ok()) return exchange.Fail(FromStatus(upload.status()));
   uint64_t received = 0;
@@ -249,13 +256,30 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const std::strin
              "the copy source is {} bytes; CopyObject takes at most {} (use UploadPartCopy)",
              from->meta.size, limits.max_object_bytes)});
   }
+  // The store's own copy takes whatever version is current; a conditional copy, or one that
+  // replaces the metadata, streams the version whose conditions were checked instead.
+  const bool conditional =
+      std::any_of(exchange.request().begin(), exchange.request().end(), [](const auto& field) {
+        const auto name = field.name_string();
+        constexpr boost::beast::string_view kPrefix = "x-amz-copy-source-if-";
+        return name.size() > kPrefix.size() &&
+               boost::beast::iequals(name.substr(0, kPrefix.size()), kPrefix);
+      });
   Result<object::PutResult> done = InternalError("unreached");
-  if (directive == "COPY") {
+  if (directive == "COPY" && !conditional) {
     done = store.Copy(*source, key, object::CopyMode::kOverwrite);
   } else {
     object::BufferedUploadOptions options;
-    MetadataFromHeaders(exchange, options.put_options);
+    if (directive == "COPY") {
+      options.put_options.content_type = from->meta.content_type;
+      options.put_options.user_metadata = from->meta.user_metadata;
+    } else {
+      MetadataFromHeaders(exchange, options.put_options);
+    }
+    StreamInParts(options);
     options.size_hint = from->meta.size;
+    auto hold = BudgetHold::Take(*limits.body_budget, kStreamedMemory);
+    if (!hold) return exchange.Fail(BodyMemoryBusy(kStreamedMemory));
     done = [&]() -> Result<object::PutResult> {
       DEPOT_ASSIGN_OR_RETURN(auto upload, object::BufferedUpload::Start(store, key, options));
       object::GetOptions version;

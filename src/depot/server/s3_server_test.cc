@@ -375,6 +375,25 @@ TEST_F(S3ServerTest, SubresourcesAndOverridesAreNeverMistakenForSomethingElse) {
   }
 }
 
+TEST_F(S3ServerTest, ConditionalCopiesCopyTheVersionTheyChecked) {
+  auto stored = client_->Put("source", Bytes::FromString("version one"), {});
+  ASSERT_THAT(stored, IsOk());
+  const std::string empty(object::s3::kEmptyPayloadSha256);
+  auto copy = [&](std::string etag) {
+    RawConnection connection(server_->port());
+    connection.Send(SignedRequest(server_->port(), "PUT", "/photos/copy", "", empty,
+                                  {{"x-amz-copy-source", "/photos/source"},
+                                   {"x-amz-copy-source-if-match", "\"" + etag + "\""}}));
+    return connection.ReadResponse();
+  };
+  EXPECT_THAT(copy("0123456789abcdef0123456789abcdef"), ::testing::StartsWith("HTTP/1.1 412"));
+  EXPECT_THAT(backing_->Head("photos/copy"), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(copy(stored->etag), ::testing::StartsWith("HTTP/1.1 200"));
+  auto got = client_->Get("copy", {});
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->data.view(), "version one");
+}
+
 TEST_F(S3ServerTest, BodiesPastTheMemoryBudgetGetSlowDown) {
   auto server = S3Server::Start(
       backing_, {.port = 0, .credentials = {{"KEY", "SECRET"}}, .max_body_memory = 64 << 10});
