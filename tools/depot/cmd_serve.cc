@@ -46,6 +46,7 @@ struct ServeOptions {
   int max_connections = 256;
   int idle_timeout = 60;
   std::string region = "us-east-1";
+  std::string virtual_host_domain = "localhost";
 };
 
 #if DEPOT_WITH_S3
@@ -119,6 +120,7 @@ int RunServe(const ServeOptions& options) {
   server_options.host = options.listen.substr(0, colon);
   server_options.port = static_cast<uint16_t>(port);
   server_options.region = options.region;
+  server_options.virtual_host_domain = options.virtual_host_domain;
   server_options.max_connections = options.max_connections;
   server_options.idle_timeout = std::chrono::seconds(options.idle_timeout);
   server_options.access_log = options.json ? "-" : options.access_log;
@@ -228,6 +230,10 @@ Command AddServeCommand(CLI::App& parent) {
       ->check(CLI::Range(1, 86400));
   app->add_option("--region", options->region,
                   "Region reported to clients (requests signed for any region are accepted)")
+      ->capture_default_str();
+  app->add_option(
+         "--virtual-host-domain", options->virtual_host_domain,
+         "Host BUCKET.<this> addresses BUCKET virtual-hosted style (\"\": path style only)")
       ->capture_default_str();
   return {app, [options] {
 #if DEPOT_WITH_S3

@@ -124,15 +124,27 @@ S3Error FromStatus(const Status& status, std::string_view not_found_code) {
   }
 }
 
-Result<Target> SplitTarget(const RequestTarget& target) {
+Result<Target> SplitTarget(const RequestTarget& target, std::string_view host,
+                           std::string_view domain) {
   Target out;
   const std::string& path = target.path;
   if (path.empty() || path[0] != '/') {
     return InvalidArgumentError(fmt::format("path \"{}\" does not start with /", path));
   }
-  const size_t slash = path.find('/', 1);
-  out.bucket = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
-  if (slash != std::string::npos) out.key = path.substr(slash + 1);
+  // Virtual-hosted: "BUCKET.DOMAIN[:PORT]" names the bucket and the whole path is the key.
+  std::string_view name = host.substr(
+      0, host.rfind(':') == std::string_view::npos || host.find(']') != std::string_view::npos
+             ? host.size()
+             : host.rfind(':'));
+  if (!domain.empty() && name.size() > domain.size() + 1 && name.ends_with(domain) &&
+      name[name.size() - domain.size() - 1] == '.') {
+    out.bucket = std::string(name.substr(0, name.size() - domain.size() - 1));
+    out.key = path.substr(1);
+  } else {
+    const size_t slash = path.find('/', 1);
+    out.bucket = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
+    if (slash != std::string::npos) out.key = path.substr(slash + 1);
+  }
   for (const auto& [name, value] : target.query) out.query[name] = value;
   return out;
 }

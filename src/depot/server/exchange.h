@@ -42,13 +42,15 @@ struct S3Error {
 // decoder's, and the server's own) carry S3's code; other codes map by StatusCode.
 S3Error FromStatus(const Status& status, std::string_view not_found_code = "NoSuchKey");
 
-// A path-style request target: bucket, key and decoded query (the last of a repeated name wins).
+// A request's bucket, key and decoded query (the last of a repeated name wins): path-style
+// ("/BUCKET/KEY"), or virtual-hosted when the Host is "BUCKET.<domain>[:port]" ("/KEY").
 struct Target {
   std::string bucket;
   std::string key;
   std::map<std::string, std::string, std::less<>> query;
 };
-Result<Target> SplitTarget(const RequestTarget& target);
+Result<Target> SplitTarget(const RequestTarget& target, std::string_view host,
+                           std::string_view domain);
 
 // What the request log records of one request.
 struct Outcome {

@@ -309,7 +309,8 @@ class S3Server::Impl {
                            },
                            std::chrono::system_clock::now(), {});
     if (!who.ok()) return exchange.Fail(FromStatus(who.status()));
-    auto target = SplitTarget(who->target);
+    auto target =
+        SplitTarget(who->target, Str(request[http::field::host]), options_.virtual_host_domain);
     if (!target.ok()) return exchange.Fail({400, "InvalidURI", target.status().message()});
     exchange.Authenticate(std::move(*who), std::move(*target));
     return Dispatch(exchange);

@@ -6,13 +6,14 @@
 //   ... server->port() ...
 //   server->Stop();                                                          // or destroy it
 //
-// Protocol: HTTP/1.1 with keep-alive over Boost.Beast, path-style addressing
-// (http://host:port/BUCKET/KEY). Every request must carry SigV4 (headers, presigned URL, or
-// aws-chunked bodies): see sigv4_verifier.h and chunked_payload.h; every x-amz-* header but
-// x-amz-content-sha256 must be among the signed ones. A body is checked against the
-// signed x-amz-content-sha256, Content-MD5 and any x-amz-checksum-* header (CRC32, CRC32C,
-// CRC64NVME, SHA1, SHA256) before the object becomes visible; a mismatch stores nothing
-// (XAmzContentSHA256Mismatch, BadDigest).
+// Protocol: HTTP/1.1 with keep-alive over Boost.Beast; path-style addressing
+// (http://host:port/BUCKET/KEY), and virtual-hosted (http://BUCKET.localhost:port/KEY, the
+// domain is `virtual_host_domain`) for clients set to address buckets that way. Every
+// request must carry SigV4 (headers, presigned URL, or aws-chunked bodies): see sigv4_verifier.h
+// and chunked_payload.h; every x-amz-* header but x-amz-content-sha256 must be among the signed
+// ones. A body is checked against the signed x-amz-content-sha256, Content-MD5 and any
+// x-amz-checksum-* header (CRC32, CRC32C, CRC64NVME, SHA1, SHA256) before the object becomes
+// visible; a mismatch stores nothing (XAmzContentSHA256Mismatch, BadDigest).
 //
 // Operations: ListBuckets; Create/Head/DeleteBucket (BucketNotEmpty while objects or uploads
 // remain); GetBucketLocation and GetBucketVersioning (never enabled); PutObject (content type,
@@ -62,6 +63,8 @@ struct S3ServerOptions {
   uint16_t port = 9000;                            // 0: a free port (see port())
   std::map<std::string, std::string> credentials;  // access key -> secret key; at least one
   std::string region = "us-east-1";
+  // Host "BUCKET.<domain>" addresses BUCKET virtual-hosted style (empty: path style only).
+  std::string virtual_host_domain = "localhost";
   int max_connections = 256;
   std::chrono::seconds idle_timeout{60};
   size_t max_header_bytes = 16 << 10;

@@ -394,6 +394,29 @@ TEST_F(S3ServerTest, ConditionalCopiesCopyTheVersionTheyChecked) {
   EXPECT_EQ(got->data.view(), "version one");
 }
 
+TEST_F(S3ServerTest, VirtualHostedRequestsNameTheBucketInTheHost) {
+  // http://photos.localhost:PORT/KEY (libcurl resolves *.localhost to the loopback itself).
+  S3StoreOptions options;
+  options.bucket = "photos";
+  options.endpoint = fmt::format("http://localhost:{}", server_->port());
+  options.addressing = object::S3Addressing::kVirtualHosted;
+  options.credentials.access_key_id = "KEY";
+  options.credentials.secret_access_key = "SECRET";
+  options.credentials.region = "us-east-1";
+  options.retry.max_attempts = 2;
+  auto hosted = S3Store::Open(options);
+  ASSERT_THAT(hosted, IsOk());
+  ASSERT_THAT((*hosted)->Put("dir/a b", Bytes::FromString("virtual"), {}), IsOk());
+  // The same object, path style.
+  auto got = client_->Get("dir/a b", {});
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->data.view(), "virtual");
+  auto page = (*hosted)->List({.prefix = "dir/"});
+  ASSERT_THAT(page, IsOk());
+  ASSERT_EQ(page->objects.size(), 1u);
+  EXPECT_EQ(page->objects[0].key, "dir/a b");
+}
+
 TEST_F(S3ServerTest, BodiesPastTheMemoryBudgetGetSlowDown) {
   auto server = S3Server::Start(
       backing_, {.port = 0, .credentials = {{"KEY", "SECRET"}}, .max_body_memory = 64 << 10});
