@@ -193,32 +193,29 @@ def clean_env(extra=None):
     return env
 
 
+def stat_fields(pid):
+    """/proc/PID/stat's fields after the command name (field 3 on is index 0 on), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def cpu_seconds(pids):
     """User + system CPU seconds of the processes (all their threads, live and exited)."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
     for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+        fields = stat_fields(pid)
+        if fields and len(fields) > 12:
             total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-        except (OSError, IndexError, ValueError):
-            pass
     return total
 
 
 def children_of(pid):
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry))
-        except (OSError, IndexError, ValueError):
-            pass
-    return found
+    return [int(entry) for entry in os.listdir("/proc")
+            if entry.isdigit() and (stat_fields(entry) or [None, None])[1] == str(pid)]
 
 
 def pids_with_args(pair):

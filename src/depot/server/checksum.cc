@@ -57,12 +57,20 @@ const CrcTables<uint64_t>& Crc64NvmeTables() {
 }
 
 template <typename W>
-std::string BigEndianBase64(W value) {
+std::string BigEndian(W value) {
   std::string bytes(sizeof(W), '\0');
   for (size_t i = 0; i < sizeof(W); ++i) {
     bytes[i] = static_cast<char>((value >> (8 * (sizeof(W) - 1 - i))) & 0xff);
   }
-  return Base64Encode(bytes);
+  return bytes;
+}
+
+// Digests fetched once: OpenSSL 3's EVP_sha1() / EVP_sha256() look the algorithm up, under
+// locks, each time a context is initialised with them.
+const EVP_MD* FetchedMd(PayloadChecksum::Algorithm algorithm) {
+  static EVP_MD* const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return algorithm == PayloadChecksum::Algorithm::kSha1 ? sha1 : sha256;
 }
 
 }  // namespace
@@ -75,7 +83,7 @@ struct PayloadChecksum::State {
   explicit State(Algorithm a) : algorithm(a) {
     if (a == Algorithm::kSha1 || a == Algorithm::kSha256) {
       md = EVP_MD_CTX_new();
-      EVP_DigestInit_ex(md, a == Algorithm::kSha1 ? EVP_sha1() : EVP_sha256(), nullptr);
+      EVP_DigestInit_ex(md, FetchedMd(a), nullptr);
     }
   }
   ~State() { EVP_MD_CTX_free(md); }
@@ -142,23 +150,25 @@ void PayloadChecksum::Update(std::string_view data) {
   }
 }
 
-std::string PayloadChecksum::Base64Finish() {
+std::string PayloadChecksum::Finish() {
   State& s = *state_;
   switch (s.algorithm) {
     case Algorithm::kCrc32:
     case Algorithm::kCrc32c:
-      return BigEndianBase64(static_cast<uint32_t>(~s.crc));
+      return BigEndian(static_cast<uint32_t>(~s.crc));
     case Algorithm::kCrc64Nvme:
-      return BigEndianBase64(~s.crc);
+      return BigEndian(~s.crc);
     case Algorithm::kSha1:
     case Algorithm::kSha256: {
       unsigned char digest[EVP_MAX_MD_SIZE];
       unsigned int length = 0;
       EVP_DigestFinal_ex(s.md, digest, &length);
-      return Base64Encode(std::string_view(reinterpret_cast<const char*>(digest), length));
+      return std::string(reinterpret_cast<const char*>(digest), length);
     }
   }
   return "";
 }
+
+std::string PayloadChecksum::Base64Finish() { return Base64Encode(Finish()); }
 
 }  // namespace depot::server

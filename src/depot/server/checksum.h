@@ -34,6 +34,9 @@ class PayloadChecksum {
   static std::string_view Name(Algorithm algorithm);
 
   void Update(std::string_view data);
+  // The digest's bytes (big-endian for the CRCs); Base64Finish is how S3 headers carry it.
+  // Either, once.
+  std::string Finish();
   std::string Base64Finish();
 
  private:

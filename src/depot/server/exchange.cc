@@ -1,7 +1,6 @@
 #include "depot/server/exchange.h"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <boost/beast/core/string.hpp>
@@ -29,25 +28,6 @@ bool IsSha256Hex(std::string_view text) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
 }
-
-// Incremental SHA-256 (OpenSSL EVP), in lower-case hex.
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void Update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
-  std::string HexFinish() {
-    std::array<uint8_t, 32> digest{};
-    unsigned int length = 0;
-    EVP_DigestFinal_ex(ctx_, digest.data(), &length);
-    return HexEncode(digest);
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
 
 // A digest the client sent for the body, and the running digest to compare it with.
 struct ExpectedDigest {
@@ -231,7 +211,7 @@ Status Exchange::ReadBody(Checksums checksums,
     }
     if (ec) return UnavailableError(fmt::format("IncompleteBody: {}", ec.message()));
   }
-  Sha256 sha;
+  PayloadChecksum sha(PayloadChecksum::Algorithm::kSha256);
   Status failed;
   // One receive buffer per connection thread, reused by every request it serves; the parser's
   // own buffer grows so the socket is read in large pieces.
@@ -265,10 +245,13 @@ Status Exchange::ReadBody(Checksums checksums,
   }
   if (!failed.ok()) return failed;
   if (chunked) DEPOT_RETURN_IF_ERROR(chunked->Finish());
-  if (check_sha && sha.HexFinish() != payload_hash) {
-    return InvalidArgumentError(
-        "XAmzContentSHA256Mismatch: the provided x-amz-content-sha256 header does not match what "
-        "was computed");
+  if (check_sha) {
+    const std::string digest = sha.Finish();
+    if (HexEncode(reinterpret_cast<const uint8_t*>(digest.data()), digest.size()) != payload_hash) {
+      return InvalidArgumentError(
+          "XAmzContentSHA256Mismatch: the provided x-amz-content-sha256 header does not match what "
+          "was computed");
+    }
   }
   for (auto& digest : digests) {
     if (!digest.Matches()) {
