@@ -4,8 +4,10 @@
 //
 // STORE is any store URL (s3://, mem://, file://) or a directory, made a local store if it is not
 // one yet; default ./var/depot. Credentials: --credentials FILE (one "ACCESS_KEY SECRET_KEY" pair
-// per line; '#' starts a comment), else DEPOT_ACCESS_KEY and DEPOT_SECRET_KEY, else
-// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; with none, depot makes a pair and prints it.
+// per line, "ACCESS_KEY SECRET_KEY admin" for a user who may use every bucket; '#' starts a
+// comment), else DEPOT_ACCESS_KEY and DEPOT_SECRET_KEY, else AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY; with none, depot makes a pair and prints it. A single user from the
+// environment is an admin. Each bucket belongs to the user who made it.
 // Requests are logged one line each on stderr (info); --json also writes each as a JSON object on
 // stdout, --access-log FILE to a file.
 #include <fmt/format.h>
@@ -20,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -63,8 +66,13 @@ std::string RandomToken(size_t n) {
   return out;
 }
 
-// "ACCESS_KEY SECRET_KEY" per line; blank lines and '#' comments skipped.
-Result<std::map<std::string, std::string>> ReadCredentials(const std::string& path) {
+struct Users {
+  std::map<std::string, std::string> secrets;  // access key -> secret key
+  std::set<std::string> admins;
+};
+
+// "ACCESS_KEY SECRET_KEY [admin]" per line; blank lines and '#' comments skipped.
+Result<Users> ReadCredentials(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     return NotFoundError(fmt::format("--credentials \"{}\": cannot be read", path));
@@ -73,25 +81,32 @@ Result<std::map<std::string, std::string>> ReadCredentials(const std::string& pa
   if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
     spdlog::warn("serve: credentials file \"{}\" can be read by others (chmod 600 it)", path);
   }
-  std::map<std::string, std::string> pairs;
+  Users users;
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
     if (const size_t hash = line.find('#'); hash != std::string::npos) line.erase(hash);
     std::istringstream words(line);
     std::string access;
     std::string secret;
+    std::string mark;
     std::string extra;
     if (!(words >> access)) continue;
-    if (!(words >> secret) || (words >> extra)) {
-      return InvalidArgumentError(fmt::format(
-          "--credentials \"{}\" line {}: expected \"ACCESS_KEY SECRET_KEY\"", path, number));
+    if (!(words >> secret) || (words >> mark && (mark != "admin" || words >> extra))) {
+      return InvalidArgumentError(
+          fmt::format("--credentials \"{}\" line {}: expected \"ACCESS_KEY SECRET_KEY [admin]\"",
+                      path, number));
     }
-    pairs[access] = secret;
+    if (users.secrets.contains(access)) {
+      return InvalidArgumentError(fmt::format(
+          "--credentials \"{}\" line {}: access key {} is given twice", path, number, access));
+    }
+    users.secrets[access] = secret;
+    if (mark == "admin") users.admins.insert(access);
   }
-  if (pairs.empty()) {
+  if (users.secrets.empty()) {
     return InvalidArgumentError(fmt::format("--credentials \"{}\" holds no key pair", path));
   }
-  return pairs;
+  return users;
 }
 
 Result<std::shared_ptr<object::ObjectStore>> OpenServed(const std::string& text) {
@@ -147,9 +162,10 @@ int RunServe(const ServeOptions& options) {
   }
   bool generated = false;
   if (!options.credentials.empty()) {
-    auto pairs = ReadCredentials(options.credentials);
-    if (!pairs.ok()) return ReportUsage(kCmd, pairs.status());
-    server_options.credentials = std::move(*pairs);
+    auto users = ReadCredentials(options.credentials);
+    if (!users.ok()) return ReportUsage(kCmd, users.status());
+    server_options.credentials = std::move(users->secrets);
+    server_options.admins = std::move(users->admins);
     access = server_options.credentials.begin()->first;
   } else {
     generated = access.empty() || secret.empty();
@@ -158,6 +174,8 @@ int RunServe(const ServeOptions& options) {
       secret = RandomToken(40);
     }
     server_options.credentials[access] = secret;
+    // The only user: nobody to keep apart, and buckets from before owners were recorded are its.
+    server_options.admins.insert(access);
   }
 
   auto store = OpenServed(options.store);
@@ -214,7 +232,8 @@ Command AddServeCommand(CLI::App& parent) {
       ->capture_default_str();
   app->add_option(
       "--credentials", options->credentials,
-      "File of \"ACCESS_KEY SECRET_KEY\" lines (else DEPOT_ACCESS_KEY/DEPOT_SECRET_KEY, "
+      "File of \"ACCESS_KEY SECRET_KEY [admin]\" lines; admins may use every bucket, others "
+      "their own (else DEPOT_ACCESS_KEY/DEPOT_SECRET_KEY, "
       "else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else generated)");
   app->add_flag("--json", options->json, "Also write each request as a JSON line on stdout");
   app->add_option("--access-log", options->access_log, "Write each request as a JSON line here");

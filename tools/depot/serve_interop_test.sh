@@ -797,9 +797,102 @@ PY
   aws s3 rm --only-show-errors s3://interop/huge/boto3.bin
 }
 
-# A second server whose users come from a credentials file, with its JSON access log on stdout.
+# Everything boto3 can ask for that depot does not do is refused with 501 NotImplemented, on every
+# operation whose API takes it, and a refused request stores nothing; x-amz-expected-bucket-owner
+# is checked (the owner's ID is its access key).
+unhonoured_boto3() {
+  py <<'PY'
+import datetime
+from interop_common import *
+
+
+def unhonoured():
+    s3 = client()
+    s3.put_object(Bucket=BUCKET, Key="refused-source", Body=b"source")
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key="refused/part")["UploadId"]
+    asks = {
+        "SSE-S3": dict(ServerSideEncryption="AES256"),
+        "SSE-KMS": dict(ServerSideEncryption="aws:kms",
+                        SSEKMSKeyId="arn:aws:kms:us-east-1:111122223333:key/k"),
+        "SSE-KMS context": dict(SSEKMSEncryptionContext="eyJhIjoiYiJ9"),
+        "bucket key": dict(BucketKeyEnabled=True),
+        "SSE-C": dict(SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32),
+        "SSE-C copy source": dict(CopySourceSSECustomerAlgorithm="AES256",
+                                  CopySourceSSECustomerKey="k" * 32),
+        "tags": dict(Tagging="project=depot"),
+        "object lock": dict(ObjectLockMode="GOVERNANCE",
+                            ObjectLockRetainUntilDate=datetime.datetime(2030, 1, 1)),
+        "legal hold": dict(ObjectLockLegalHoldStatus="ON"),
+        "ACL grant": dict(GrantRead='id="someone"'),
+        "canned ACL": dict(ACL="public-read"),
+        "storage class": dict(StorageClass="GLACIER"),
+        "website redirect": dict(WebsiteRedirectLocation="/elsewhere"),
+        "requester pays": dict(RequestPayer="requester"),
+        "Cache-Control": dict(CacheControl="max-age=60"),
+        "Content-Encoding": dict(ContentEncoding="gzip"),
+        "Content-Disposition": dict(ContentDisposition="attachment"),
+    }
+    source = {"Bucket": BUCKET, "Key": "refused-source"}
+    calls = {
+        "PutObject": (s3.put_object, dict(Key="refused/put", Body=b"x" * 100)),
+        "CreateMultipartUpload": (s3.create_multipart_upload, dict(Key="refused/mpu")),
+        "CopyObject": (s3.copy_object, dict(Key="refused/copy", CopySource=source)),
+        "UploadPart": (s3.upload_part, dict(Key="refused/part", UploadId=upload, PartNumber=1,
+                                            Body=b"x" * 100)),
+        "UploadPartCopy": (s3.upload_part_copy, dict(Key="refused/part", UploadId=upload,
+                                                     PartNumber=1, CopySource=source)),
+        "GetObject": (s3.get_object, dict(Key="refused-source")),
+        "HeadObject": (s3.head_object, dict(Key="refused-source")),
+    }
+    tried = 0
+    for operation, (call, base) in calls.items():
+        takes = s3.meta.service_model.operation_model(operation).input_shape.members
+        for name, extra in asks.items():
+            if not all(param in takes for param in extra):
+                continue
+            want = (501, "NotImplemented") if operation != "HeadObject" else (501, "501")
+            expect_error(f"{operation} with {name}",
+                         lambda: call(Bucket=BUCKET, **base, **extra), *want)
+            tried += 1
+    if tried < 50:
+        fail(f"only {tried} refusals tried")
+    left = s3.list_objects_v2(Bucket=BUCKET, Prefix="refused/").get("Contents", [])
+    if left:
+        fail(f"refused requests stored {[o['Key'] for o in left]}")
+    parts = s3.list_parts(Bucket=BUCKET, Key="refused/part", UploadId=upload).get("Parts", [])
+    if parts:
+        fail(f"refused UploadPart requests stored parts {parts}")
+    uploads = s3.list_multipart_uploads(Bucket=BUCKET, Prefix="refused/").get("Uploads", [])
+    if [u["UploadId"] for u in uploads] != [upload]:
+        fail(f"refused CreateMultipartUpload requests started {uploads}")
+    if s3.get_object(Bucket=BUCKET, Key="refused-source")["Body"].read() != b"source":
+        fail("the copy source changed")
+    s3.abort_multipart_upload(Bucket=BUCKET, Key="refused/part", UploadId=upload)
+
+    # x-amz-expected-bucket-owner: checked, not ignored.
+    owner = os.environ["DEPOT_ACCESS_KEY"]
+    expect_error("GetObject with another expected owner",
+                 lambda: s3.get_object(Bucket=BUCKET, Key="refused-source",
+                                       ExpectedBucketOwner="123456789012"), 403, "AccessDenied")
+    expect_error("PutObject with another expected owner",
+                 lambda: s3.put_object(Bucket=BUCKET, Key="refused/owner", Body=b"x",
+                                       ExpectedBucketOwner="123456789012"), 403, "AccessDenied")
+    expect_error("head_object of what the refused put would have stored",
+                 lambda: s3.head_object(Bucket=BUCKET, Key="refused/owner"), 404, "404")
+    s3.put_object(Bucket=BUCKET, Key="refused/owner", Body=b"x", ExpectedBucketOwner=owner)
+    s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "refused/owner"},
+                                                         {"Key": "refused-source"}]})
+    print(f"boto3: {tried} requests depot does not honour refused, nothing stored")
+
+
+run(unhonoured)
+PY
+}
+
+# A second server whose users come from a credentials file (two users and an admin), with its
+# JSON access log on stdout: each user sees and uses only its own buckets, the admin every one.
 credentials_file() {
-  printf '# two users\nALICEKEY alice-secret\n\nBOBKEY   bob-secret   # trailing comment\n' >creds.txt
+  printf '# two users and an admin\nALICEKEY alice-secret\n\nBOBKEY   bob-secret   # trailing comment\nROOTKEY root-secret admin\n' >creds.txt
   chmod 600 creds.txt
   "$depot" serve "$work/store2" --listen 127.0.0.1:0 --credentials creds.txt --json \
     >json.out 2>json.err &
@@ -811,30 +904,58 @@ credentials_file() {
     sleep 0.1
   done
   [[ -n "$second" ]] || { kill "$pid"; fail "depot serve --credentials did not start: $(cat json.err)"; }
-  AWS_ACCESS_KEY_ID=ALICEKEY AWS_SECRET_ACCESS_KEY=alice-secret \
-    /usr/bin/aws --endpoint-url "$second" s3 mb s3://from-file >/dev/null ||
-    { kill "$pid"; fail "the first user of the credentials file was refused"; }
-  AWS_ACCESS_KEY_ID=BOBKEY AWS_SECRET_ACCESS_KEY=bob-secret \
-    /usr/bin/aws --endpoint-url "$second" s3 ls s3://from-file >/dev/null ||
-    { kill "$pid"; fail "the second user of the credentials file was refused"; }
-  if AWS_ACCESS_KEY_ID=SERVETESTKEY AWS_SECRET_ACCESS_KEY=serve-test-secret \
-    /usr/bin/aws --endpoint-url "$second" s3 ls s3://from-file 2>cred-err.txt; then
-    kill "$pid"
-    fail "a key that is not in the credentials file was accepted"
-  fi
+  as() { # as USER SECRET aws-arguments...
+    local user="$1" secret="$2"
+    shift 2
+    AWS_ACCESS_KEY_ID="$user" AWS_SECRET_ACCESS_KEY="$secret" /usr/bin/aws --endpoint-url "$second" "$@"
+  }
+  local checks=(
+    "alice makes her bucket|0|as ALICEKEY alice-secret s3 mb s3://from-file"
+    "alice writes to it|0|as ALICEKEY alice-secret s3 cp creds.txt s3://from-file/a.txt"
+    "bob cannot list it|1|as BOBKEY bob-secret s3 ls s3://from-file"
+    "bob cannot read from it|1|as BOBKEY bob-secret s3 cp s3://from-file/a.txt bob.txt"
+    "bob cannot write to it|1|as BOBKEY bob-secret s3 cp creds.txt s3://from-file/b.txt"
+    "bob cannot delete from it|1|as BOBKEY bob-secret s3api delete-object --bucket from-file --key a.txt"
+    "bob cannot take its name|1|as BOBKEY bob-secret s3 mb s3://from-file"
+    "bob makes his own|0|as BOBKEY bob-secret s3 mb s3://bobs"
+    "bob cannot copy out of alice's|1|as BOBKEY bob-secret s3 cp s3://from-file/a.txt s3://bobs/a.txt"
+    "the admin reads alice's|0|as ROOTKEY root-secret s3 cp s3://from-file/a.txt root.txt"
+    "an unknown key is refused|1|as SERVETESTKEY serve-test-secret s3 ls s3://from-file"
+  )
+  local check name want command got
+  for check in "${checks[@]}"; do
+    IFS='|' read -r name want command <<<"$check"
+    got=0
+    $command >>users.out 2>>users.err || got=1
+    [[ "$got" == "$want" ]] || { kill "$pid"; fail "$name: exit $got ($(tail -3 users.err))"; }
+  done
+  grep -q 'AccessDenied' users.err || { kill "$pid"; fail "no AccessDenied: $(cat users.err)"; }
+  grep -q 'BucketAlreadyExists' users.err || { kill "$pid"; fail "no BucketAlreadyExists: $(cat users.err)"; }
+  grep -q 'InvalidAccessKeyId' users.err || { kill "$pid"; fail "no InvalidAccessKeyId: $(cat users.err)"; }
+  cmp -s creds.txt root.txt || { kill "$pid"; fail "the admin read other bytes"; }
+  [[ ! -e bob.txt ]] || { kill "$pid"; fail "bob got alice's object"; }
+  [[ "$(as ALICEKEY alice-secret s3 ls | awk '{print $3}')" == "from-file" ]] ||
+    { kill "$pid"; fail "alice's bucket list: $(as ALICEKEY alice-secret s3 ls)"; }
+  [[ "$(as BOBKEY bob-secret s3 ls | awk '{print $3}')" == "bobs" ]] ||
+    { kill "$pid"; fail "bob's bucket list: $(as BOBKEY bob-secret s3 ls)"; }
+  [[ "$(as ROOTKEY root-secret s3 ls | awk '{print $3}' | tr '\n' ' ')" == "bobs from-file " ]] ||
+    { kill "$pid"; fail "the admin's bucket list: $(as ROOTKEY root-secret s3 ls)"; }
+  [[ "$(as ALICEKEY alice-secret s3 ls s3://from-file/ | awk '{print $4}' | tr '\n' ' ')" == "a.txt " ]] ||
+    { kill "$pid"; fail "alice's bucket changed: $(as ALICEKEY alice-secret s3 ls s3://from-file/)"; }
   kill -INT "$pid"
   wait "$pid" || fail "depot serve --credentials did not exit cleanly"
-  grep -q InvalidAccessKeyId cred-err.txt || fail "unknown key: $(cat cred-err.txt)"
   /usr/bin/python3 - json.out <<'PY'
 import json, sys
 lines = [json.loads(line) for line in open(sys.argv[1])]
-assert len(lines) == 3, f"{len(lines)} JSON lines for 3 requests"
-assert [l["status"] for l in lines] == [200, 200, 403], [l["status"] for l in lines]
-assert lines[0]["method"] == "PUT" and lines[0]["target"] == "/from-file", lines[0]
-assert lines[0]["access_key"] == "ALICEKEY" and lines[1]["access_key"] == "BOBKEY", lines
-assert lines[2]["error"] == "InvalidAccessKeyId", lines[2]
+first = lines[0]
+assert first["method"] == "PUT" and first["target"] == "/from-file", first
+assert first["status"] == 200 and first["access_key"] == "ALICEKEY", first
+assert any(l["access_key"] == "BOBKEY" and l["status"] == 403 and l["error"] == "AccessDenied"
+           for l in lines), "no refusal of bob logged"
+assert any(l["access_key"] == "ROOTKEY" and l["status"] == 200 for l in lines), "no admin logged"
+assert any(l["error"] == "InvalidAccessKeyId" for l in lines), "no unknown key logged"
 for l in lines:
-    for field in ("time", "client", "bytes_in", "bytes_out", "ms", "request_id"):
+    for field in ("time", "client", "status", "bytes_in", "bytes_out", "ms", "request_id"):
         assert field in l, (field, l)
 PY
   # A credentials file that is not one is refused with a message naming it.
@@ -855,7 +976,8 @@ section "wrong secret (boto3, s3cmd)" wrong_secret
 section "PUT after an empty PUT (boto3)" put_after_empty_put
 section "range edges (boto3)" range_edges
 section "2 GiB object (awscli, boto3)" huge_object
-section "credentials file and JSON access log" credentials_file
+section "requests depot does not honour (boto3)" unhonoured_boto3
+section "users kept apart, credentials file and JSON access log" credentials_file
 
 echo "== cleanup and stop"
 aws s3 rm --only-show-errors --recursive s3://interop

@@ -13,7 +13,10 @@
 # multipart uploads (a part of 5 MiB or more and a second part; some aborted), GetObject (whole and
 # ranged: a-b, a-, suffix), HeadObject, ListObjectsV2 (prefix, sometimes a delimiter, sometimes
 # pages of 7) and DeleteObject, on keys of which some are shared by every thread and the rest each
-# belong to one thread.
+# belong to one thread. The threads belong to two users from a credentials file, alternately,
+# each user with its own bucket; now and then a thread reads, writes, deletes or lists in the other
+# user's bucket, which must be refused with 403 AccessDenied (and the final read-back of both
+# buckets shows that nothing it tried landed).
 #
 # The model: each key has a history of writes (a put's bytes, or a delete), each with the logical
 # times its request was sent and its answer came back. A read sent at S and answered at E may
@@ -51,9 +54,10 @@ import traceback
 SECONDS = float(os.environ.get("DEPOT_LOAD_SECONDS", "20"))
 THREADS = int(os.environ.get("DEPOT_LOAD_THREADS", "32"))
 SEED = int(os.environ.get("DEPOT_LOAD_SEED", str(random.SystemRandom().randrange(1 << 32))))
-ACCESS_KEY = "LOADTESTKEY"
-SECRET_KEY = "load-test-secret"
-BUCKET = "load"
+# Two users, each with its own bucket (no admin): threads alternate between them, and now and
+# then one tries the other's bucket, which must be refused (403 AccessDenied) and change nothing.
+USERS = [("LOADALICE", "alice-load-secret", "load-alice"),
+         ("LOADBOB", "bob-load-secret", "load-bob")]
 MAX_OPS_PER_THREAD = 1_000_000  # the clock ends a run; this only bounds the loop
 MAX_CONCURRENT_MULTIPART = 3    # each holds about 10 MiB in this process and on disk
 MAX_REPORTED = 40               # failure messages printed (all are counted)
@@ -209,10 +213,13 @@ class Server:
     def __init__(self, depot, work):
         self.log_path = os.path.join(work, "serve.log")
         self.log = open(self.log_path, "wb")
-        env = dict(os.environ, DEPOT_ACCESS_KEY=ACCESS_KEY, DEPOT_SECRET_KEY=SECRET_KEY)
+        credentials = os.path.join(work, "credentials")
+        with open(os.open(credentials, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.writelines(f"{access} {secret}\n" for access, secret, _ in USERS)
         self.process = subprocess.Popen(
-            [depot, "serve", os.path.join(work, "store"), "--listen", "127.0.0.1:0"],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            [depot, "serve", os.path.join(work, "store"), "--listen", "127.0.0.1:0",
+             "--credentials", credentials],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.endpoint = None
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and self.process.poll() is None:
@@ -282,9 +289,12 @@ class Outcome:
 
 
 class Worker:
-    def __init__(self, index, client, model, shared_keys, own_keys, all_keys, seed):
+    def __init__(self, index, client, bucket, other_bucket, model, shared_keys, own_keys,
+                 all_keys, seed):
         self.index = index
         self.s3 = client
+        self.bucket = bucket
+        self.other_bucket = other_bucket
         self.model = model
         self.shared_keys = shared_keys
         self.own_keys = own_keys
@@ -337,7 +347,7 @@ class Worker:
         etag = md5_etag(data)
         write = self.model.begin_write(key, data, etag, f"put by thread {self.index}")
         out = self.request("put", key,
-                           lambda: self.s3.put_object(Bucket=BUCKET, Key=key, Body=data))
+                           lambda: self.s3.put_object(Bucket=self.bucket, Key=key, Body=data))
         self.model.end_write(key, write, out.ok)
         if out.ok and out.response.get("ETag") != etag:
             tally.fail(f"put {key!r}: ETag {out.response.get('ETag')} is not the MD5 {etag}")
@@ -345,7 +355,7 @@ class Worker:
     def delete(self):
         key = self.pick_key()
         write = self.model.begin_write(key, None, None, f"delete by thread {self.index}")
-        out = self.request("delete", key, lambda: self.s3.delete_object(Bucket=BUCKET, Key=key))
+        out = self.request("delete", key, lambda: self.s3.delete_object(Bucket=self.bucket, Key=key))
         self.model.end_write(key, write, out.ok)
         if out.ok and out.response["ResponseMetadata"]["HTTPStatusCode"] != 204:
             tally.fail(f"delete {key!r}: HTTP {out.response['ResponseMetadata']['HTTPStatusCode']}"
@@ -364,7 +374,7 @@ class Worker:
         parts = [os.urandom(5 * MIB + self.rng.randint(0, 64 * KIB)),
                  os.urandom(self.rng.randint(1, 5 * MIB + 64 * KIB))]
         out = self.request("multipart_create", key,
-                           lambda: self.s3.create_multipart_upload(Bucket=BUCKET, Key=key))
+                           lambda: self.s3.create_multipart_upload(Bucket=self.bucket, Key=key))
         if not out.ok:
             return
         upload_id = out.response["UploadId"]
@@ -372,7 +382,7 @@ class Worker:
         etags = []
         for number, part in enumerate(parts[:1] if abort else parts, start=1):
             out = self.request("multipart_part", key, lambda: self.s3.upload_part(
-                Bucket=BUCKET, Key=key, UploadId=upload_id, PartNumber=number, Body=part))
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part))
             if not out.ok:
                 abort = True
                 break
@@ -383,13 +393,13 @@ class Worker:
         if abort:
             # The key must not change: nothing enters the model.
             self.request("multipart_abort", key, lambda: self.s3.abort_multipart_upload(
-                Bucket=BUCKET, Key=key, UploadId=upload_id))
+                Bucket=self.bucket, Key=key, UploadId=upload_id))
             return
         data = b"".join(parts)
         etag = multipart_etag(parts)
         write = self.model.begin_write(key, data, etag, f"multipart upload by thread {self.index}")
         out = self.request("multipart_complete", key, lambda: self.s3.complete_multipart_upload(
-            Bucket=BUCKET, Key=key, UploadId=upload_id,
+            Bucket=self.bucket, Key=key, UploadId=upload_id,
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e}
                                        for n, e in enumerate(etags, start=1)]}))
         self.model.end_write(key, write, out.ok)
@@ -401,7 +411,7 @@ class Worker:
         start = self.model.begin()
 
         def call():
-            response = self.s3.get_object(Bucket=BUCKET, Key=key)
+            response = self.s3.get_object(Bucket=self.bucket, Key=key)
             response["Data"] = response["Body"].read()
             return response
 
@@ -426,7 +436,7 @@ class Worker:
         start = self.model.begin()
 
         def call():
-            response = self.s3.get_object(Bucket=BUCKET, Key=key, Range=header)
+            response = self.s3.get_object(Bucket=self.bucket, Key=key, Range=header)
             response["Data"] = response["Body"].read()
             return response
 
@@ -438,7 +448,7 @@ class Worker:
     def head(self):
         key = self.pick_key()
         start = self.model.begin()
-        out = self.request("head", key, lambda: self.s3.head_object(Bucket=BUCKET, Key=key),
+        out = self.request("head", key, lambda: self.s3.head_object(Bucket=self.bucket, Key=key),
                            expected={(404, "404")})
         possible = self.model.end_read(start, [key])[key]
         if out.ok:
@@ -471,9 +481,28 @@ class Worker:
             check_listing(f"list prefix={prefix!r} delimiter={delimiter!r} page={page_size}",
                           prefix, delimiter, listed, prefixes, possible)
 
+    def trespass(self):
+        """A read, write, delete or listing in the other user's bucket: 403, never anything else."""
+        key = self.pick_key()
+        refused = {(403, "AccessDenied")}
+        bucket = self.other_bucket
+        attempt = self.rng.choice([
+            ("trespass_get", lambda: self.s3.get_object(Bucket=bucket, Key=key)),
+            ("trespass_put", lambda: self.s3.put_object(Bucket=bucket, Key=key, Body=b"intruder")),
+            ("trespass_delete", lambda: self.s3.delete_object(Bucket=bucket, Key=key)),
+            ("trespass_list", lambda: self.s3.list_objects_v2(Bucket=bucket)),
+        ])
+        out = self.request(attempt[0], key, attempt[1], expected=refused)
+        if out.ok:
+            tally.add("mismatches")
+            tally.fail(f"{attempt[0]} {key!r} in {bucket} (another user's bucket) succeeded")
+        else:
+            tally.add("expected_403")
+
     def run(self, deadline, gate):
         ops = [(self.put, 28), (self.get, 18), (self.get_range, 12), (self.head, 10),
-               (self.list, 7), (self.delete, 10), (lambda: self.multipart(gate), 1.2)]
+               (self.list, 7), (self.delete, 10), (lambda: self.multipart(gate), 1.2),
+               (self.trespass, 2)]
         functions = [f for f, _ in ops]
         weights = [w for _, w in ops]
         for _ in range(MAX_OPS_PER_THREAD):
@@ -561,7 +590,7 @@ def list_all(worker, prefix, delimiter, page_size):
     """Every page of a ListObjectsV2; (keys with (size, etag), common prefixes, error or None)."""
     listed, prefixes, token = [], [], None
     for page in range(1000):
-        args = dict(Bucket=BUCKET, Prefix=prefix, MaxKeys=page_size)
+        args = dict(Bucket=worker.bucket, Prefix=prefix, MaxKeys=page_size)
         if delimiter:
             args["Delimiter"] = delimiter
         if token:
@@ -639,15 +668,15 @@ def check_listing(what, prefix, delimiter, listed, prefixes, possible):
 # The final state
 
 
-def final_checks(client, model, keys):
+def final_checks(client, bucket, model, keys):
     """Every key read back, then full listings (V2 in pages of 50, V1 in pages of 37)."""
-    checker = Worker(-1, client, model, [], [], keys, 0)
+    checker = Worker(-1, client, bucket, None, model, [], [], keys, 0)
     existing = {}
     for key in keys:
         start = model.begin()
 
         def call():
-            response = client.get_object(Bucket=BUCKET, Key=key)
+            response = client.get_object(Bucket=bucket, Key=key)
             response["Data"] = response["Body"].read()
             return response
 
@@ -656,7 +685,7 @@ def final_checks(client, model, keys):
         check_get(key, out, possible, "final get")
         if out.ok:
             existing[key] = (len(out.response["Data"]), out.response.get("ETag"))
-    print(f"final state: {len(existing)} of {len(keys)} keys exist")
+    print(f"final state of {bucket}: {len(existing)} of {len(keys)} keys exist")
 
     listed, prefixes, error = list_all(checker, "", None, 50)
     if error is None:
@@ -670,7 +699,7 @@ def final_checks(client, model, keys):
     v1, marker = {}, ""
     for _ in range(1000):
         out = checker.request("final_list_v1", "", lambda: client.list_objects(
-            Bucket=BUCKET, MaxKeys=37, Marker=marker))
+            Bucket=bucket, MaxKeys=37, Marker=marker))
         if not out.ok:
             break
         contents = out.response.get("Contents", [])
@@ -707,22 +736,32 @@ def main():
     try:
         server = Server(depot, work)
         print(f"depot serve at {server.endpoint}")
-        session = boto3.session.Session(aws_access_key_id=ACCESS_KEY,
-                                        aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
-        admin = make_client(session, server.endpoint)
-        admin.create_bucket(Bucket=BUCKET)
-        idle_threads = server.threads()
-
+        setups, models, keysets, clients_of = [], [], [], []
         shared = ([f"shared/k{i:02}" for i in range(8)] +
                   [f"shared/{d}/k{i:02}" for d in "ab" for i in range(8)] +
                   ["shared/odd key+ü%~.bin"])
         own = [[f"t{t:02}/k{i}" for i in range(6)] for t in range(THREADS)]
-        keys = sorted(shared + [k for group in own for k in group])
-        model = Model(keys)
-        clients = [make_client(session, server.endpoint) for _ in range(THREADS)]
-        rng = random.Random(SEED)
-        workers = [Worker(t, clients[t], model, shared, own[t], keys, rng.randrange(1 << 62))
+        for u, (access, secret, bucket) in enumerate(USERS):
+            session = boto3.session.Session(aws_access_key_id=access,
+                                            aws_secret_access_key=secret,
+                                            region_name="us-east-1")
+            setup = make_client(session, server.endpoint)
+            setup.create_bucket(Bucket=bucket)
+            setups.append(setup)
+            keysets.append(sorted(shared + [k for t in range(u, THREADS, len(USERS))
+                                            for k in own[t]]))
+            models.append(Model(keysets[-1]))
+            clients_of.append(session)
+        idle_threads = server.threads()
+
+        clients = [make_client(clients_of[t % len(USERS)], server.endpoint)
                    for t in range(THREADS)]
+        rng = random.Random(SEED)
+        workers = []
+        for t in range(THREADS):
+            u = t % len(USERS)
+            workers.append(Worker(t, clients[t], USERS[u][2], USERS[(u + 1) % len(USERS)][2],
+                                  models[u], shared, own[t], keysets[u], rng.randrange(1 << 62)))
         gate = threading.Semaphore(MAX_CONCURRENT_MULTIPART)
         began = time.monotonic()
         deadline = began + SECONDS
@@ -738,10 +777,11 @@ def main():
         load_requests = tally.get("requests")
         busy_threads = server.threads()
 
-        final_checks(admin, model, keys)
+        for u, (_, _, bucket) in enumerate(USERS):
+            final_checks(setups[u], bucket, models[u], keysets[u])
 
         # Every client closes its connections: the server's connection threads must end.
-        for c in clients + [admin]:
+        for c in clients + setups:
             c.close()
         settle = time.monotonic() + 10
         while server.threads() > idle_threads and time.monotonic() < settle:
@@ -766,8 +806,11 @@ def main():
             print(f"  {op:18} {len(values):6}   p50 {1000 * percentile(values, 0.5):7.1f} ms   "
                   f"p99 {1000 * percentile(values, 0.99):7.1f} ms   max "
                   f"{1000 * max(values):7.1f} ms")
-        print("expected: {} 404s for keys that may be deleted, {} 416s for ranges past the end"
-              .format(tally.get("expected_404"), tally.get("expected_416")))
+        print("expected: {} 404s for keys that may be deleted, {} 416s for ranges past the end, "
+              "{} 403s for requests into the other user's bucket".format(
+                  tally.get("expected_404"), tally.get("expected_416"), tally.get("expected_403")))
+        if tally.get("expected_403") == 0:
+            tally.fail("no request tried the other user's bucket")
         print("errors: {} 5xx, {} unexpected 4xx, {} connection errors, {} wrong contents or "
               "listings, {} harness errors".format(
                   tally.get("5xx"), tally.get("unexpected_4xx"), tally.get("connection_errors"),

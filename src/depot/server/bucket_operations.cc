@@ -59,7 +59,19 @@ class KeyEncoder {
   std::string root_;
 };
 
-bool ListObjects(Exchange& exchange, object::ObjectStore& store) {
+// An <Owner> or <Initiator> element naming a user (an access key).
+std::string UserXml(std::string_view element, std::string_view user) {
+  const std::string id = XmlEscape(user);
+  return fmt::format("<{}><ID>{}</ID><DisplayName>{}</DisplayName></{}>", element, id, id, element);
+}
+
+// The <Owner> element of listing entries: the bucket's owner, who owns every object in it.
+Result<std::string> OwnerXml(const Exchange& exchange, const AccessControl& access) {
+  DEPOT_ASSIGN_OR_RETURN(BucketInfo bucket, access.Lookup(exchange.target().bucket));
+  return UserXml("Owner", bucket.owner);
+}
+
+bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessControl& access) {
   const Target& target = exchange.target();
   // ListObjectsV2 (list-type=2) pages by continuation token, V1 by marker (the last key seen).
   const bool v2 = exchange.Query("list-type") == "2";
@@ -83,6 +95,13 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store) {
     }
   }
   if (v2) list.continuation_token = exchange.Query("continuation-token");
+  // V1 names each object's owner; V2 when asked to (fetch-owner=true).
+  std::string owner;
+  if (!v2 || exchange.Query("fetch-owner") == "true") {
+    auto xml = OwnerXml(exchange, access);
+    if (!xml.ok()) return exchange.Fail(FromStatus(xml.status()));
+    owner = std::move(*xml);
+  }
   list.max_keys = std::max<size_t>(*max_keys, 1);
   object::ListResult page;
   if (*max_keys > 0) {
@@ -126,9 +145,9 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store) {
   for (const auto& object : page.objects) {
     xml += fmt::format(
         "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag>"
-        "<Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
+        "<Size>{}</Size>{}<StorageClass>STANDARD</StorageClass></Contents>",
         encode.Relative(object.key), FormatIso8601(object.last_modified), XmlEscape(object.etag),
-        object.size);
+        object.size, owner);
   }
   for (const auto& prefix : page.common_prefixes) {
     xml += fmt::format("<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
@@ -140,8 +159,14 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store) {
 
 // GET /BUCKET?uploads: the store lists every upload under the prefix; pages are cut here, by
 // (key, upload id) after key-marker / upload-id-marker.
-bool ListMultipartUploads(Exchange& exchange, object::ObjectStore& store) {
+bool ListMultipartUploads(Exchange& exchange, object::ObjectStore& store,
+                          const AccessControl& access) {
   const Target& target = exchange.target();
+  auto bucket = access.Lookup(target.bucket);
+  if (!bucket.ok()) return exchange.Fail(FromStatus(bucket.status()));
+  // The bucket's owner starts its uploads (admins aside: uploads do not record who started them).
+  const std::string owner = UserXml("Owner", bucket->owner);
+  const std::string initiator = UserXml("Initiator", bucket->owner);
   auto max_uploads = MaxParameter(exchange, "max-uploads", 1000);
   if (!max_uploads.ok()) return exchange.Fail(FromStatus(max_uploads.status()));
   const std::string root = target.bucket + "/";
@@ -189,11 +214,10 @@ bool ListMultipartUploads(Exchange& exchange, object::ObjectStore& store) {
       break;
     }
     entries += fmt::format(
-        "<Upload><Key>{}</Key><UploadId>{}</UploadId><Initiator><ID>depot</ID>"
-        "<DisplayName>depot</DisplayName></Initiator><Owner><ID>depot</ID>"
-        "<DisplayName>depot</DisplayName></Owner><StorageClass>STANDARD</StorageClass>"
+        "<Upload><Key>{}</Key><UploadId>{}</UploadId>{}{}<StorageClass>STANDARD</StorageClass>"
         "<Initiated>{}</Initiated></Upload>",
-        encode(key), XmlEscape(upload.upload_id), FormatIso8601(upload.initiated));
+        encode(key), XmlEscape(upload.upload_id), initiator, owner,
+        FormatIso8601(upload.initiated));
     ++count;
     next_key = key;
     next_id = upload.upload_id;
@@ -275,45 +299,47 @@ bool ValidBucketName(std::string_view name) {
          name.front() != '-' && name.front() != '.' && name.back() != '-' && name.back() != '.';
 }
 
-Status RequireBucket(object::ObjectStore& store, std::string_view bucket) {
-  auto marker = store.Head(BucketMarker(bucket));
-  if (marker.ok()) return Status::Ok();
-  if (marker.status().code() != StatusCode::kNotFound) return marker.status();
-  return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
+bool HasSubresource(const Target& target) {
+  return std::any_of(target.query.begin(), target.query.end(), [](const auto& q) {
+    return !q.first.starts_with("X-Amz-") && q.first != "x-id";
+  });
 }
 
-bool ListBuckets(Exchange& exchange, object::ObjectStore& store) {
+Permission NeededPermission(const Exchange& exchange) {
+  const http::verb method = exchange.request().method();
+  const bool read = method == http::verb::get || method == http::verb::head;
+  if (!exchange.target().key.empty()) return read ? Permission::kRead : Permission::kWrite;
+  if (read) {
+    const bool configuration = exchange.HasQuery("location") || exchange.HasQuery("versioning");
+    return configuration ? Permission::kOwn : Permission::kRead;
+  }
+  return method == http::verb::post ? Permission::kWrite : Permission::kOwn;
+}
+
+bool ListBuckets(Exchange& exchange, const AccessControl& access) {
   if (exchange.request().method() != http::verb::get) {
     return exchange.Fail({405, "MethodNotAllowed", "only GET on /"});
   }
+  auto buckets = access.ListBuckets();
+  if (!buckets.ok()) return exchange.Fail(FromStatus(buckets.status()));
   std::string xml =
-      "<ListAllMyBucketsResult><Owner><ID>depot</ID><DisplayName>depot</DisplayName></Owner>"
-      "<Buckets>";
-  std::string token;
-  do {
-    object::ListOptions list{.prefix = std::string(kBucketMarkers), .continuation_token = token};
-    auto page = store.List(list);
-    if (!page.ok()) return exchange.Fail(FromStatus(page.status()));
-    for (const auto& marker : page->objects) {
-      xml += fmt::format("<Bucket><Name>{}</Name><CreationDate>{}</CreationDate></Bucket>",
-                         XmlEscape(marker.key.substr(kBucketMarkers.size())),
-                         FormatIso8601(marker.last_modified));
-    }
-    token = page->next_continuation_token;
-  } while (!token.empty());
+      "<ListAllMyBucketsResult>" + UserXml("Owner", exchange.who().access_key) + "<Buckets>";
+  for (const BucketInfo& bucket : *buckets) {
+    if (!access.MayUse(exchange.who().access_key, bucket)) continue;
+    xml += fmt::format("<Bucket><Name>{}</Name><CreationDate>{}</CreationDate></Bucket>",
+                       XmlEscape(bucket.name), FormatIso8601(bucket.created));
+  }
   xml += "</Buckets></ListAllMyBucketsResult>";
   return exchange.Reply(200, std::move(xml));
 }
 
-bool ServeBucket(Exchange& exchange, object::ObjectStore& store, std::string_view region) {
+bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                 std::string_view region) {
   const std::string& bucket = exchange.target().bucket;
-  const std::string marker = BucketMarker(bucket);
   const http::verb method = exchange.request().method();
   const auto& query = exchange.target().query;
-  const bool subresource = std::any_of(query.begin(), query.end(), [](const auto& q) {
-    return !q.first.starts_with("X-Amz-") && q.first != "x-id";
-  });
-  if ((method == http::verb::put || method == http::verb::delete_) && subresource) {
+  if ((method == http::verb::put || method == http::verb::delete_) &&
+      HasSubresource(exchange.target())) {
     // PutBucketVersioning, DeleteBucketPolicy and the like: not served (and never taken for a
     // plain create or delete).
     return exchange.Fail(
@@ -325,22 +351,20 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, std::string_vie
     // The body (a CreateBucketConfiguration) is read and checked; its region is not enforced.
     auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
     if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
-    auto created = store.Put(marker, Bytes(), {.mode = object::PutMode::kCreate});
-    if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
-      return exchange.Fail({409, "BucketAlreadyOwnedByYou",
-                            fmt::format("bucket {} already exists and is yours", bucket)});
+    Status created = access.CreateBucket(exchange.who().access_key, bucket);
+    // Made again by its owner: S3 answers 200 in us-east-1 and BucketAlreadyOwnedByYou elsewhere.
+    const bool again = created.code() == StatusCode::kAlreadyExists &&
+                       created.message().starts_with("BucketAlreadyOwnedByYou");
+    if (!created.ok() && !(again && region == "us-east-1")) {
+      return exchange.Fail(FromStatus(created));
     }
-    if (!created.ok()) return exchange.Fail(FromStatus(created.status()));
     return exchange.Reply(200, "", {{"Location", "/" + bucket}});
-  }
-  if (Status exists = RequireBucket(store, bucket); !exists.ok()) {
-    return exchange.Fail(FromStatus(exists));
   }
   switch (method) {
     case http::verb::head:
       return exchange.Reply(200, "", {{"x-amz-bucket-region", std::string(region)}});
     case http::verb::get:
-      if (exchange.HasQuery("uploads")) return ListMultipartUploads(exchange, store);
+      if (exchange.HasQuery("uploads")) return ListMultipartUploads(exchange, store, access);
       if (exchange.HasQuery("location")) {
         // us-east-1 is the empty constraint, as S3 answers it.
         return exchange.Reply(200, fmt::format("<LocationConstraint>{}</LocationConstraint>",
@@ -349,7 +373,7 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, std::string_vie
       if (exchange.HasQuery("versioning")) return exchange.Reply(200, "<VersioningConfiguration/>");
       if (std::all_of(exchange.target().query.begin(), exchange.target().query.end(),
                       [](const auto& q) { return IsListParameter(q.first); })) {
-        return ListObjects(exchange, store);
+        return ListObjects(exchange, store, access);
       }
       break;
     case http::verb::post:
@@ -364,7 +388,7 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, std::string_vie
         return exchange.Fail({409, "BucketNotEmpty",
                               fmt::format("bucket {} holds objects or multipart uploads", bucket)});
       }
-      Status deleted = store.Delete(marker);
+      Status deleted = store.Delete(BucketMarker(bucket));
       if (!deleted.ok()) return exchange.Fail(FromStatus(deleted));
       return exchange.Reply(204, "");
     }

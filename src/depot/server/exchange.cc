@@ -86,8 +86,11 @@ S3Error FromStatus(const Status& status, std::string_view not_found_code) {
     case StatusCode::kNotFound:
       return coded(404, not_found_code);
     case StatusCode::kFailedPrecondition:
-    case StatusCode::kAlreadyExists:
       return {412, "PreconditionFailed", message};
+    case StatusCode::kAlreadyExists:
+      // A create-only write that found the key (412, as S3 answers If-None-Match: *), or a
+      // conflict S3 names (BucketAlreadyExists: 409).
+      return code.empty() ? S3Error{412, "PreconditionFailed", message} : coded(409, "");
     case StatusCode::kOutOfRange:
       return {416, "InvalidRange", message};
     case StatusCode::kUnauthenticated:

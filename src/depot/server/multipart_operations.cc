@@ -46,8 +46,9 @@ Result<int> ParseInt(std::string_view name, const std::string& text, int low, in
 // The bytes UploadPartCopy takes: x-amz-copy-source-range ("bytes=A-B", inclusive), or the
 // whole source.
 Result<Bytes> ReadCopySourceRange(Exchange& exchange, object::ObjectStore& store,
-                                  const OperationLimits& limits, std::optional<BudgetHold>& hold) {
-  DEPOT_ASSIGN_OR_RETURN(std::string source, CopySource(exchange, store));
+                                  const AccessControl& access, const OperationLimits& limits,
+                                  std::optional<BudgetHold>& hold) {
+  DEPOT_ASSIGN_OR_RETURN(std::string source, CopySource(exchange, access));
   // The source's preconditions are checked on its current version, and the bytes read from that
   // same version (If-Match on its ETag).
   object::GetOptions read = CopySourcePreconditions(exchange);
@@ -85,8 +86,9 @@ Result<Bytes> ReadCopySourceRange(Exchange& exchange, object::ObjectStore& store
   return std::move(got.data);
 }
 
-bool UploadPart(Exchange& exchange, object::ObjectStore& store, const std::string& key,
-                const std::string& upload_id, const OperationLimits& limits) {
+bool UploadPart(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                const std::string& key, const std::string& upload_id,
+                const OperationLimits& limits) {
   auto number = ParseInt("partNumber", exchange.Query("partNumber"), 1, 10000);
   if (!number.ok()) return exchange.Fail(FromStatus(number.status()));
   Bytes data;
@@ -97,7 +99,7 @@ bool UploadPart(Exchange& exchange, object::ObjectStore& store, const std::strin
     if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, 0); !body.ok()) {
       return exchange.Fail(FromStatus(body.status()));
     }
-    auto read = ReadCopySourceRange(exchange, store, limits, hold);
+    auto read = ReadCopySourceRange(exchange, store, access, limits, hold);
     if (!read.ok()) return exchange.Fail(FromStatus(read.status()));
     data = std::move(*read);
   } else {
@@ -169,11 +171,9 @@ bool ListParts(Exchange& exchange, object::ObjectStore& store, const std::string
 
 }  // namespace
 
-bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const OperationLimits& limits) {
+bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                    const OperationLimits& limits) {
   const Target& target = exchange.target();
-  if (Status exists = RequireBucket(store, target.bucket); !exists.ok()) {
-    return exchange.Fail(FromStatus(exists));
-  }
   const std::string key = StoreKey(target.bucket, target.key);
   const std::string bucket_xml = XmlEscape(target.bucket);
   const std::string key_xml = XmlEscape(target.key);
@@ -197,7 +197,7 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Operat
   const std::string upload_id = exchange.Query("uploadId");
   switch (method) {
     case http::verb::put:
-      return UploadPart(exchange, store, key, upload_id, limits);
+      return UploadPart(exchange, store, access, key, upload_id, limits);
     case http::verb::get:
       return ListParts(exchange, store, key, upload_id);
     case http::verb::post: {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 
+#include "depot/core/ascii.h"
 #include "depot/core/url.h"
 #include "depot/object/buffered_upload.h"
 #include "depot/object/s3/xml.h"
@@ -19,17 +20,11 @@ using object::s3::FormatIso8601;
 using object::s3::ParseHttpDate;
 using object::s3::Unquote;
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace
 
 void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put) {
   for (const auto& field : exchange.request()) {
-    const std::string name = Lower({field.name_string().data(), field.name_string().size()});
+    const std::string name = AsciiLower({field.name_string().data(), field.name_string().size()});
     if (name == "content-type") put.content_type = std::string(field.value());
     if (name.starts_with("x-amz-meta-")) {
       put.user_metadata[name.substr(11)] = std::string(field.value());
@@ -207,28 +202,21 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
         return exchange.StartObject(response, head.not_modified ? 0 : head.range.length());
       },
       [&](std::string_view piece) { return exchange.WriteObject(piece); });
-  if (!started) {
-    if (streamed.code() == StatusCode::kNotFound) {
-      if (Status bucket = RequireBucket(store, exchange.target().bucket); !bucket.ok()) {
-        return exchange.Fail(FromStatus(bucket));
-      }
-    }
-    return exchange.Fail(FromStatus(streamed));
-  }
+  if (!started) return exchange.Fail(FromStatus(streamed));
   return streamed.ok() && exchange.FinishObject();
 }
 
 // PUT with x-amz-copy-source. COPY (the default) keeps the source's metadata through the store's
 // own copy; REPLACE takes the request's and rewrites the object through a streamed upload.
-bool CopyObject(Exchange& exchange, object::ObjectStore& store, const std::string& key,
-                const OperationLimits& limits) {
+bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                const std::string& key, const OperationLimits& limits) {
   if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, 0); !body.ok())
     return exchange.Fail(FromStatus(body.status()));
   if (exchange.Header("if-match") || exchange.Header("if-none-match")) {
     return exchange.Fail(
         {501, "NotImplemented", "If-Match / If-None-Match on the destination of a CopyObject"});
   }
-  auto source = CopySource(exchange, store);
+  auto source = CopySource(exchange, access);
   if (!source.ok()) return exchange.Fail(FromStatus(source.status()));
   const std::string directive = exchange.Header("x-amz-metadata-directive").value_or("COPY");
   if (directive != "COPY" && directive != "REPLACE") {
@@ -330,7 +318,7 @@ object::GetOptions CopySourcePreconditions(const Exchange& exchange) {
   return Preconditions(exchange, "x-amz-copy-source-");
 }
 
-Result<std::string> CopySource(Exchange& exchange, object::ObjectStore& store) {
+Result<std::string> CopySource(Exchange& exchange, const AccessControl& access) {
   const std::string header = exchange.Header("x-amz-copy-source").value_or("");
   std::string_view text = header;
   if (const size_t query = text.find('?'); query != std::string_view::npos) {
@@ -352,20 +340,19 @@ Result<std::string> CopySource(Exchange& exchange, object::ObjectStore& store) {
     return InvalidArgumentError(
         fmt::format("InvalidBucketName: x-amz-copy-source names bucket \"{}\"", bucket));
   }
-  DEPOT_RETURN_IF_ERROR(RequireBucket(store, bucket));
+  DEPOT_RETURN_IF_ERROR(access.Authorize(exchange.who().access_key, bucket, Permission::kRead,
+                                         exchange.Header("x-amz-source-expected-bucket-owner")));
   return StoreKey(bucket, path.substr(slash + 1));
 }
 
-bool ServeObject(Exchange& exchange, object::ObjectStore& store, const OperationLimits& limits) {
+bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                 const OperationLimits& limits) {
   const Target& target = exchange.target();
   if (exchange.HasQuery("uploads") || exchange.HasQuery("uploadId")) {
-    return ServeMultipart(exchange, store, limits);
+    return ServeMultipart(exchange, store, access, limits);
   }
   if (exchange.HasQuery("tagging") && exchange.request().method() == http::verb::get) {
     // Tags are not kept: every object has none (awscli asks before it copies).
-    if (Status exists = RequireBucket(store, target.bucket); !exists.ok()) {
-      return exchange.Fail(FromStatus(exists));
-    }
     auto meta = store.Head(StoreKey(target.bucket, target.key));
     if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
     return exchange.Reply(200, "<Tagging><TagSet></TagSet></Tagging>");
@@ -378,17 +365,11 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const Operation
     }
   }
   const http::verb method = exchange.request().method();
-  // Reads look the bucket up only when the key is missing (NoSuchBucket or NoSuchKey): one store
-  // read per small GET instead of two.
-  if (method != http::verb::get && method != http::verb::head) {
-    if (Status exists = RequireBucket(store, target.bucket); !exists.ok()) {
-      return exchange.Fail(FromStatus(exists));
-    }
-  }
   const std::string key = StoreKey(target.bucket, target.key);
   switch (method) {
     case http::verb::put:
-      if (exchange.Header("x-amz-copy-source")) return CopyObject(exchange, store, key, limits);
+      if (exchange.Header("x-amz-copy-source"))
+        return CopyObject(exchange, store, access, key, limits);
       return PutObject(exchange, store, key, limits);
     case http::verb::get:
     case http::verb::head:

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "depot/object/store.h"
+#include "depot/server/access.h"
 #include "depot/server/exchange.h"
 
 namespace depot::server {
@@ -94,18 +95,26 @@ inline std::string StoreKey(std::string_view bucket, std::string_view key) {
   return std::string(bucket) + "/" + std::string(key);
 }
 bool ValidBucketName(std::string_view name);
-// The bucket's existence, as NoSuchBucket when it is missing.
-Status RequireBucket(object::ObjectStore& store, std::string_view bucket);
+// Whether the query names a sub-resource (?policy, ?uploads, ...), not only signing parameters.
+bool HasSubresource(const Target& target);
 
-// GET / (ListBuckets).
-bool ListBuckets(Exchange& exchange, object::ObjectStore& store);
+// The permission a request on an existing bucket needs (everything but CreateBucket and
+// ListBuckets, which AccessControl answers itself).
+Permission NeededPermission(const Exchange& exchange);
+
+// GET / (ListBuckets): the buckets the user may use.
+bool ListBuckets(Exchange& exchange, const AccessControl& access);
 // Requests on /BUCKET: Create/Head/DeleteBucket, ListObjects V1/V2, ListMultipartUploads,
-// DeleteObjects, and the location and versioning queries SDKs make.
-bool ServeBucket(Exchange& exchange, object::ObjectStore& store, std::string_view region);
-// Requests on /BUCKET/KEY: Put/Get/Head/Delete/CopyObject, and multipart uploads.
-bool ServeObject(Exchange& exchange, object::ObjectStore& store, const OperationLimits& limits);
+// DeleteObjects, and the location and versioning queries SDKs make. All but CreateBucket come
+// here authorized (the bucket exists and the user may use it).
+bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                 std::string_view region);
+// Requests on /BUCKET/KEY, authorized: Put/Get/Head/Delete/CopyObject, and multipart uploads.
+bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                 const OperationLimits& limits);
 // ?uploads and ?uploadId requests on /BUCKET/KEY (from ServeObject).
-bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const OperationLimits& limits);
+bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                    const OperationLimits& limits);
 
 // Content-Type and x-amz-meta-* of the request (PutObject, CreateMultipartUpload, and CopyObject
 // with REPLACE).
@@ -117,8 +126,8 @@ void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put);
 object::GetOptions Preconditions(const Exchange& exchange, std::string_view prefix);
 object::GetOptions CopySourcePreconditions(const Exchange& exchange);
 
-// x-amz-copy-source ("/bucket/key" or "bucket/key", percent-encoded) as a store key, checked to
-// name an existing bucket.
-Result<std::string> CopySource(Exchange& exchange, object::ObjectStore& store);
+// x-amz-copy-source ("/bucket/key" or "bucket/key", percent-encoded) as a store key, authorized:
+// the bucket exists, the user may read it, and x-amz-source-expected-bucket-owner holds.
+Result<std::string> CopySource(Exchange& exchange, const AccessControl& access);
 
 }  // namespace depot::server

@@ -1,6 +1,7 @@
 #include "depot/server/s3_server.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -19,8 +20,10 @@
 #include <thread>
 
 #include "depot/object/s3/xml.h"
+#include "depot/server/access.h"
 #include "depot/server/exchange.h"
 #include "depot/server/operations.h"
+#include "depot/server/request_features.h"
 #include "depot/server/sigv4_verifier.h"
 
 namespace depot::server {
@@ -53,6 +56,7 @@ class S3Server::Impl {
   Impl(std::shared_ptr<object::ObjectStore> store, S3ServerOptions options)
       : store_(std::move(store)),
         options_(std::move(options)),
+        access_(*store_, {options_.admins.begin(), options_.admins.end()}),
         body_budget_(options_.max_body_memory),
         limits_{options_.max_object_bytes, options_.max_part_bytes, &body_budget_},
         acceptor_(io_) {}
@@ -93,12 +97,35 @@ class S3Server::Impl {
                                           options_.port, ec.message()));
     }
     port_ = acceptor_.local_endpoint().port();
+    DEPOT_RETURN_IF_ERROR(ReportOwnerlessBuckets());
     accept_thread_ = std::thread([this] { AcceptLoop(); });
     reaper_thread_ = std::thread([this] { ReapLoop(); });
     return Status::Ok();
   }
 
   uint16_t port() const { return port_; }
+
+  // Buckets made before owners were recorded belong to the admins: say so, once, at start-up.
+  Status ReportOwnerlessBuckets() {
+    auto buckets = access_.ListBuckets();
+    if (!buckets.ok()) return buckets.status().WithContext("serve: listing buckets");
+    std::vector<std::string> ownerless;
+    for (const BucketInfo& bucket : *buckets) {
+      if (bucket.owner.empty()) ownerless.push_back(bucket.name);
+    }
+    if (ownerless.empty()) return Status::Ok();
+    if (options_.admins.empty()) {
+      spdlog::warn(
+          "serve: {} bucket(s) made before owners were recorded belong to the admins, and no user "
+          "is an admin (mark one \"admin\" in the credentials file): {}",
+          ownerless.size(), fmt::join(ownerless, ", "));
+    } else {
+      spdlog::info(
+          "serve: {} bucket(s) made before owners were recorded belong to the admins ({}): {}",
+          ownerless.size(), fmt::join(options_.admins, ", "), fmt::join(ownerless, ", "));
+    }
+    return Status::Ok();
+  }
 
   void Stop() {
     {
@@ -316,14 +343,34 @@ class S3Server::Impl {
     return Dispatch(exchange);
   }
 
+  // Authorization first (a user learns nothing of another's bucket but that it exists), then
+  // the headers depot would not honour, then the operation.
   bool Dispatch(Exchange& exchange) {
     const Target& target = exchange.target();
-    if (target.bucket.empty()) return ListBuckets(exchange, *store_);
-    if (!ValidBucketName(target.bucket)) {
+    const auto& request = exchange.request();
+    const http::verb method = request.method();
+    if (!target.bucket.empty() && !ValidBucketName(target.bucket)) {
       return exchange.Fail({400, "InvalidBucketName", fmt::format("\"{}\"", target.bucket)});
     }
-    if (target.key.empty()) return ServeBucket(exchange, *store_, options_.region);
-    return ServeObject(exchange, *store_, limits_);
+    const bool creates_bucket =
+        target.key.empty() && method == http::verb::put && !HasSubresource(target);
+    if (!target.bucket.empty() && !creates_bucket) {
+      Status allowed =
+          access_.Authorize(exchange.who().access_key, target.bucket, NeededPermission(exchange),
+                            exchange.Header("x-amz-expected-bucket-owner"));
+      if (!allowed.ok()) return exchange.Fail(FromStatus(allowed));
+    }
+    std::vector<std::pair<std::string, std::string>> headers;
+    for (const auto& field : request) {
+      headers.emplace_back(Str(field.name_string()), Str(field.value()));
+    }
+    const bool writes = method != http::verb::get && method != http::verb::head;
+    if (Status honoured = RefuseUnhonoured(writes, headers); !honoured.ok()) {
+      return exchange.Fail(FromStatus(honoured));
+    }
+    if (target.bucket.empty()) return ListBuckets(exchange, access_);
+    if (target.key.empty()) return ServeBucket(exchange, *store_, access_, options_.region);
+    return ServeObject(exchange, *store_, access_, limits_);
   }
 
   void Log(Exchange& exchange, const std::string& client, SteadyClock::time_point started) {
@@ -358,6 +405,7 @@ class S3Server::Impl {
 
   std::shared_ptr<object::ObjectStore> store_;
   const S3ServerOptions options_;
+  AccessControl access_;
   MemoryBudget body_budget_;
   const OperationLimits limits_;
   std::shared_ptr<spdlog::logger> access_log_;

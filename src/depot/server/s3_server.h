@@ -30,6 +30,19 @@
 // marker object "_buckets/B" (bucket names cannot contain '_', so no bucket's keys can collide
 // with the markers). A store served by depot is still an ordinary store, readable directly.
 //
+// Users are kept apart: each bucket belongs to the user who made it, and only its owner and the
+// admins may use it or its objects (copy sources and presigned URLs included, checked against
+// the user who signed); ListBuckets shows each user its own. Making a bucket another user owns
+// is 409 BucketAlreadyExists; making your own again is 200 in us-east-1, 409
+// BucketAlreadyOwnedByYou elsewhere, as on S3. Buckets from before owners were recorded belong
+// to the admins (Start logs them). x-amz-expected-bucket-owner (an owner's access key) is
+// checked: a mismatch is 403. See access.h.
+//
+// Nothing that would change a request's meaning is ignored: server-side encryption, tags,
+// object lock, ACL grants, storage classes, redirects, requester pays, unknown x-amz-* headers
+// and the headers S3 keeps with objects answer 501 NotImplemented naming the header
+// (request_features.h); unknown query sub-resources too.
+//
 // Errors are S3 error XML with AWS's code and status. Limits (S3ServerOptions): request headers;
 // a single PUT or copy (EntityTooLarge); a part, which is held in memory; concurrent connections
 // (past the cap the longest-idle keep-alive connection is closed to make room, or, when every
@@ -51,6 +64,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "depot/core/result.h"
@@ -62,6 +76,9 @@ struct S3ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 9000;                            // 0: a free port (see port())
   std::map<std::string, std::string> credentials;  // access key -> secret key; at least one
+  // Access keys (among the credentials) that may do everything with every bucket; the others
+  // may use only the buckets they made.
+  std::set<std::string> admins;
   std::string region = "us-east-1";
   // Host "BUCKET.<domain>" addresses BUCKET virtual-hosted style (empty: path style only).
   std::string virtual_host_domain = "localhost";

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <map>
 
+#include "depot/core/ascii.h"
 #include "depot/core/url.h"
 
 namespace depot::server {
@@ -25,15 +26,9 @@ Status Malformed(bool presigned, std::string_view detail) {
               detail);
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 const std::string* FindHeader(const IncomingRequest& request, std::string_view lower_name) {
   for (const auto& [name, value] : request.headers) {
-    if (Lower(name) == lower_name) return &value;
+    if (AsciiLower(name) == lower_name) return &value;
   }
   return nullptr;
 }
@@ -264,7 +259,7 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
     }
     bool found = false;
     for (const auto& [header, value] : request.headers) {
-      if (Lower(header) == name) {
+      if (AsciiLower(header) == name) {
         canonical.headers.emplace_back(name, value);
         found = true;
       }
@@ -292,7 +287,7 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
   // An x-amz-* header changes what a request does (x-amz-copy-source, x-amz-meta-*, ...): one
   // that was not signed would let the holder of a presigned URL make it do something else.
   for (const auto& [header, value] : request.headers) {
-    const std::string name = Lower(header);
+    const std::string name = AsciiLower(header);
     if (name.starts_with("x-amz-") && name != "x-amz-content-sha256" &&
         std::find(claim.signed_headers.begin(), claim.signed_headers.end(), name) ==
             claim.signed_headers.end()) {

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "depot/core/ascii.h"
 #include "depot/core/unique_fd.h"
 #include "depot/object/backend_util.h"
 
@@ -38,21 +39,6 @@ constexpr std::string_view kDefaultRegion = "us-east-1";
 
 // Section name -> lower-cased key -> value.
 using IniSections = std::map<std::string, std::map<std::string, std::string>>;
-
-std::string_view TrimBlanks(std::string_view s) {
-  size_t begin = s.find_first_not_of(" \t");
-  if (begin == std::string_view::npos) return {};
-  size_t end = s.find_last_not_of(" \t");
-  return s.substr(begin, end - begin + 1);
-}
-
-std::string AsciiLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // "profile   dev" -> "profile dev"; other names unchanged.
 std::string NormaliseSectionName(std::string_view name) {

@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 
+#include "depot/core/ascii.h"
 #include "depot/core/md5.h"
 #include "depot/core/url.h"
 #include "depot/object/backend_util.h"
@@ -95,20 +96,6 @@ bool IsAsciiAlnum(unsigned char c) {
 bool IsTokenChar(unsigned char c) {
   return IsAsciiAlnum(c) ||
          std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string AsciiLower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](char c) { return AsciiLower(c); });
-  return out;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return AsciiLower(x) == AsciiLower(y);
-         });
 }
 
 // The offset of the first byte a header value may not hold (controls other than HTAB, and DEL),

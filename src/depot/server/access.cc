@@ -1,0 +1,92 @@
+#include "depot/server/access.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+#include "depot/server/operations.h"
+
+namespace depot::server {
+namespace {
+
+// The marker's user metadata that names the bucket's owner.
+constexpr std::string_view kOwnerField = "owner";
+
+BucketInfo FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
+  BucketInfo info{std::string(bucket), "", meta.last_modified};
+  if (auto it = meta.user_metadata.find(std::string(kOwnerField)); it != meta.user_metadata.end()) {
+    info.owner = it->second;
+  }
+  return info;
+}
+
+}  // namespace
+
+AccessControl::AccessControl(object::ObjectStore& store, std::set<std::string, std::less<>> admins)
+    : store_(store), admins_(std::move(admins)) {}
+
+Result<BucketInfo> AccessControl::Lookup(std::string_view bucket) const {
+  auto marker = store_.Head(BucketMarker(bucket));
+  if (marker.ok()) return FromMarker(bucket, *marker);
+  if (marker.status().code() != StatusCode::kNotFound) return marker.status();
+  return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
+}
+
+bool AccessControl::MayUse(std::string_view user, const BucketInfo& bucket) const {
+  return IsAdmin(user) || (!bucket.owner.empty() && bucket.owner == user);
+}
+
+Status AccessControl::Authorize(std::string_view user, std::string_view bucket,
+                                Permission permission,
+                                const std::optional<std::string>& expected_owner) const {
+  DEPOT_ASSIGN_OR_RETURN(BucketInfo info, Lookup(bucket));
+  // Today every permission is the owner's (and the admins'); ACL grants will widen kRead and
+  // kWrite here, never kOwn.
+  (void)permission;
+  if (!MayUse(user, info)) {
+    return PermissionDeniedError(
+        fmt::format("AccessDenied: bucket {} belongs to another user", bucket));
+  }
+  if (expected_owner && *expected_owner != info.owner) {
+    return PermissionDeniedError(
+        fmt::format("AccessDenied: bucket {} is not owned by \"{}\" (x-amz-expected-bucket-owner)",
+                    bucket, *expected_owner));
+  }
+  return Status::Ok();
+}
+
+Status AccessControl::CreateBucket(std::string_view user, std::string_view bucket) const {
+  object::PutOptions put{.mode = object::PutMode::kCreate};
+  put.user_metadata[std::string(kOwnerField)] = std::string(user);
+  auto created = store_.Put(BucketMarker(bucket), Bytes(), put);
+  if (created.ok()) return Status::Ok();
+  if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
+  DEPOT_ASSIGN_OR_RETURN(BucketInfo info, Lookup(bucket));
+  const bool yours = info.owner.empty() ? IsAdmin(user) : info.owner == user;
+  if (yours) {
+    return AlreadyExistsError(
+        fmt::format("BucketAlreadyOwnedByYou: bucket {} already exists and is yours", bucket));
+  }
+  return AlreadyExistsError(
+      fmt::format("BucketAlreadyExists: bucket {} belongs to another user", bucket));
+}
+
+Result<std::vector<BucketInfo>> AccessControl::ListBuckets() const {
+  std::vector<BucketInfo> buckets;
+  object::ListOptions list{.prefix = std::string(kBucketMarkers)};
+  do {
+    DEPOT_ASSIGN_OR_RETURN(object::ListResult page, store_.List(list));
+    for (const auto& marker : page.objects) {
+      const std::string name = marker.key.substr(kBucketMarkers.size());
+      // Listings need not carry user metadata: the owner comes from the marker itself.
+      auto info = Lookup(name);
+      if (info.ok()) buckets.push_back(std::move(*info));
+      // A bucket deleted since the listing is simply not there any more.
+      if (!info.ok() && info.status().code() != StatusCode::kNotFound) return info.status();
+    }
+    list.continuation_token = page.next_continuation_token;
+  } while (!list.continuation_token.empty());
+  return buckets;
+}
+
+}  // namespace depot::server

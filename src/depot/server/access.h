@@ -1,0 +1,66 @@
+// depot::server::AccessControl: who may do what in depot serve (internal). The one place every
+// operation asks before it touches a bucket or its objects; ACLs and bucket policies will be
+// added here, never as checks spread over the handlers.
+//
+// The model: every bucket has an owner, the user whose access key created it, recorded in the
+// bucket's marker object "_buckets/B" (user metadata "owner"). The owner and the admins (users
+// the credentials file marks "admin") may do everything with a bucket and its objects; nobody
+// else may do anything with them, as copy sources included, and ListBuckets shows each user the
+// buckets it may use. A bucket whose marker records no owner (made before owners existed)
+// belongs to the admins. A bucket's ID for x-amz-expected-bucket-owner is its owner's access
+// key. Anonymous requests never get here: every request is signed (s3_server.h).
+//
+// Thread-safe. Every answer reads the marker afresh from the store: servers sharing one store
+// agree, and a bucket deleted and made again by another user is never served on a stale owner.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "depot/core/result.h"
+#include "depot/object/store.h"
+
+namespace depot::server {
+
+// What a request does with a bucket: the unit that ACL grants and policy actions will map to.
+enum class Permission {
+  kRead,   // list the bucket and its uploads, read objects and their metadata, copy from them
+  kWrite,  // put, copy into, delete objects; multipart uploads
+  kOwn,    // delete the bucket; read its configuration (location, versioning)
+};
+
+struct BucketInfo {
+  std::string name;
+  std::string owner;  // an access key; empty for buckets made before owners were recorded
+  object::Clock::time_point created;
+};
+
+class AccessControl {
+ public:
+  AccessControl(object::ObjectStore& store, std::set<std::string, std::less<>> admins);
+
+  bool IsAdmin(std::string_view user) const { return admins_.contains(user); }
+  // The bucket as its marker records it; kNotFound ("NoSuchBucket: ...") when it does not exist.
+  Result<BucketInfo> Lookup(std::string_view bucket) const;
+  // OK when `user` may do what `permission` covers on `bucket`. kNotFound ("NoSuchBucket") when
+  // the bucket does not exist; kPermissionDenied ("AccessDenied") when the user may not, or when
+  // `expected_owner` is given and is not the bucket's owner (x-amz-expected-bucket-owner).
+  Status Authorize(std::string_view user, std::string_view bucket, Permission permission,
+                   const std::optional<std::string>& expected_owner) const;
+  // Makes `bucket`, owned by `user`. When it exists already: kAlreadyExists with
+  // "BucketAlreadyOwnedByYou: ..." if it is the user's, "BucketAlreadyExists: ..." if not.
+  Status CreateBucket(std::string_view user, std::string_view bucket) const;
+  // Every bucket, by name, with owners read from the markers.
+  Result<std::vector<BucketInfo>> ListBuckets() const;
+  // Whether `user` may use `bucket` at all (ListBuckets shows it).
+  bool MayUse(std::string_view user, const BucketInfo& bucket) const;
+
+ private:
+  object::ObjectStore& store_;
+  const std::set<std::string, std::less<>> admins_;
+};
+
+}  // namespace depot::server

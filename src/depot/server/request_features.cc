@@ -1,0 +1,126 @@
+#include "depot/server/request_features.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string_view>
+
+#include "depot/core/ascii.h"
+
+namespace depot::server {
+namespace {
+
+bool OneOf(std::string_view name, std::initializer_list<std::string_view> names) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// x-amz-* headers depot honours whatever their value (the operations read and check them), or
+// that are hints S3 itself acts on no differently (docs/decisions.md gives each one's reason).
+bool KnownAmzHeader(std::string_view name) {
+  return name.starts_with("x-amz-meta-") || name.starts_with("x-amz-copy-source-if-") ||
+         OneOf(name, {
+                         // Signing and framing (sigv4_verifier.h, chunked_payload.h).
+                         "x-amz-date",
+                         "x-amz-content-sha256",
+                         "x-amz-decoded-content-length",
+                         // Copies (CopyObject, UploadPartCopy).
+                         "x-amz-copy-source",
+                         "x-amz-copy-source-range",
+                         "x-amz-metadata-directive",
+                         // Integrity: the body is checked against each before it is stored.
+                         "x-amz-checksum-crc32",
+                         "x-amz-checksum-crc32c",
+                         "x-amz-checksum-crc64nvme",
+                         "x-amz-checksum-sha1",
+                         "x-amz-checksum-sha256",
+                         // Hints: which algorithm the checksum header above uses, that the
+                         // client would check checksums the response carries, the SDK's name.
+                         "x-amz-sdk-checksum-algorithm",
+                         "x-amz-checksum-algorithm",
+                         "x-amz-checksum-type",
+                         "x-amz-checksum-mode",
+                         "x-amz-user-agent",
+                         // Checked by AccessControl.
+                         "x-amz-expected-bucket-owner",
+                         "x-amz-source-expected-bucket-owner",
+                     });
+}
+
+Status Refuse(std::string_view name, std::string_view value, std::string_view why) {
+  return UnimplementedError(fmt::format(
+      "NotImplemented: {}: {} \"{}\" is refused rather than ignored", why, name, value));
+}
+
+}  // namespace
+
+Status RefuseUnhonoured(bool writes,
+                        const std::vector<std::pair<std::string, std::string>>& headers) {
+  for (const auto& [raw_name, raw_value] : headers) {
+    const std::string name = AsciiLower(raw_name);
+    const std::string value(TrimBlanks(raw_value));
+    // Values that ask for exactly what depot does anyway.
+    if (name == "x-amz-acl") {
+      if (value == "private") continue;
+      return Refuse(raw_name, raw_value, "canned ACLs other than private are not served");
+    }
+    if (name == "x-amz-storage-class") {
+      if (value == "STANDARD") continue;
+      return Refuse(raw_name, raw_value, "storage classes other than STANDARD are not served");
+    }
+    if (name == "x-amz-tagging") {
+      if (value.empty()) continue;
+      return Refuse(raw_name, raw_value, "object tags are not kept");
+    }
+    if (name == "x-amz-tagging-directive") {
+      // No object has tags (x-amz-tagging is refused), so copying the source's tags and replacing
+      // them with the request's (none) both leave the copy with none, as asked.
+      if (value == "COPY" || value == "REPLACE") continue;
+      return Refuse(raw_name, raw_value, "tagging directives other than COPY and REPLACE");
+    }
+    if (name == "x-amz-bucket-object-lock-enabled") {
+      if (AsciiLower(value) == "false") continue;
+      return Refuse(raw_name, raw_value, "object lock is not served");
+    }
+    if (name == "x-amz-object-ownership") {
+      // ACLs disabled, the bucket owner owns every object: depot's model (access.h).
+      if (value == "BucketOwnerEnforced") continue;
+      return Refuse(raw_name, raw_value, "object ownership other than BucketOwnerEnforced");
+    }
+    if (name.starts_with("x-amz-server-side-encryption") ||
+        name.starts_with("x-amz-copy-source-server-side-encryption")) {
+      return Refuse(raw_name, raw_value, "server-side encryption is not served");
+    }
+    if (name.starts_with("x-amz-object-lock-") || name == "x-amz-bypass-governance-retention") {
+      return Refuse(raw_name, raw_value, "object lock is not served");
+    }
+    if (name.starts_with("x-amz-grant-")) {
+      return Refuse(raw_name, raw_value, "ACL grants are not served");
+    }
+    if (name == "x-amz-website-redirect-location") {
+      return Refuse(raw_name, raw_value, "website redirects are not served");
+    }
+    if (name == "x-amz-request-payer") {
+      return Refuse(raw_name, raw_value, "requester pays is not served");
+    }
+    if (name == "x-amz-mfa") return Refuse(raw_name, raw_value, "MFA delete is not served");
+    if (name == "x-amz-write-offset-bytes") {
+      return Refuse(raw_name, raw_value, "appends are not served");
+    }
+    if (name.starts_with("x-amz-") && !KnownAmzHeader(name)) {
+      return Refuse(raw_name, raw_value, "a header depot serve does not know");
+    }
+    if (!writes) continue;
+    // Headers S3 keeps with the object and sends back on every GET.
+    if (name == "content-encoding") {
+      const std::string codings = AsciiLower(value);
+      if (codings == "aws-chunked") continue;
+      return Refuse(raw_name, raw_value, "content codings other than aws-chunked are not kept");
+    }
+    if (OneOf(name, {"cache-control", "content-disposition", "content-language", "expires"})) {
+      return Refuse(raw_name, raw_value, "this header is not kept with objects yet");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace depot::server

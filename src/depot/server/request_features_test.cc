@@ -1,0 +1,240 @@
+// Nothing that changes a request's meaning is silently ignored: every header depot serve does not
+// honour is refused with 501 NotImplemented naming it, on every operation that can carry it, and
+// a refused request stores nothing.
+#include "depot/server/request_features.h"
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "depot/core/testing/status_matchers.h"
+#include "depot/object/memory/memory_store.h"
+#include "depot/object/s3/signer.h"
+#include "depot/server/operations.h"
+#include "depot/server/s3_server.h"
+#include "depot/server/testing/raw_client.h"
+
+namespace depot::server {
+namespace {
+
+using ::depot::server::testing::RawConnection;
+using ::depot::server::testing::SignedRequest;
+using ::depot::server::testing::StatusOf;
+using ::depot::server::testing::StoreSnapshot;
+using ::depot::testing::IsOk;
+using ::depot::testing::StatusIs;
+using ::testing::HasSubstr;
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Every header that asks for something depot does not do, with a value a client would send.
+const Headers& Refused() {
+  static const Headers kRefused = {
+      {"x-amz-server-side-encryption", "AES256"},
+      {"x-amz-server-side-encryption", "aws:kms"},
+      {"x-amz-server-side-encryption-aws-kms-key-id", "arn:aws:kms:us-east-1:1:key/k"},
+      {"x-amz-server-side-encryption-context", "eyJhIjoiYiJ9"},
+      {"x-amz-server-side-encryption-bucket-key-enabled", "true"},
+      {"x-amz-server-side-encryption-customer-algorithm", "AES256"},
+      {"x-amz-server-side-encryption-customer-key", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
+      {"x-amz-server-side-encryption-customer-key-MD5", "zZ5FnqcIqUjVwvWmyog4zw=="},
+      {"x-amz-copy-source-server-side-encryption-customer-algorithm", "AES256"},
+      {"x-amz-tagging", "project=depot"},
+      {"x-amz-tagging-directive", "MERGE"},
+      {"x-amz-object-lock-mode", "GOVERNANCE"},
+      {"x-amz-object-lock-retain-until-date", "2030-01-01T00:00:00Z"},
+      {"x-amz-object-lock-legal-hold", "ON"},
+      {"x-amz-bypass-governance-retention", "true"},
+      {"x-amz-grant-read", "id=someone"},
+      {"x-amz-grant-write", "id=someone"},
+      {"x-amz-grant-read-acp", "id=someone"},
+      {"x-amz-grant-write-acp", "id=someone"},
+      {"x-amz-grant-full-control", "id=someone"},
+      {"x-amz-acl", "public-read"},
+      {"x-amz-acl", "bucket-owner-full-control"},
+      {"x-amz-storage-class", "GLACIER"},
+      {"x-amz-storage-class", "REDUCED_REDUNDANCY"},
+      {"x-amz-website-redirect-location", "/elsewhere"},
+      {"x-amz-request-payer", "requester"},
+      {"x-amz-mfa", "serial 123456"},
+      {"x-amz-write-offset-bytes", "0"},
+      {"x-amz-some-future-feature", "on"},
+  };
+  return kRefused;
+}
+
+// Headers S3 keeps with an object: refused on writes, harmless on reads.
+const Headers& Stored() {
+  static const Headers kStored = {
+      {"cache-control", "max-age=60"},
+      {"content-disposition", "attachment"},
+      {"content-encoding", "gzip"},
+      {"content-language", "en"},
+      {"expires", "Thu, 01 Dec 2050 16:00:00 GMT"},
+  };
+  return kStored;
+}
+
+TEST(RefuseUnhonouredTest, NamesEveryRefusedHeaderInAnyCase) {
+  for (const auto& [name, value] : Refused()) {
+    SCOPED_TRACE(name);
+    EXPECT_THAT(RefuseUnhonoured(true, {{name, value}}),
+                StatusIs(StatusCode::kUnimplemented, HasSubstr(name)));
+    std::string upper = name;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_THAT(RefuseUnhonoured(false, {{upper, value}}),
+                StatusIs(StatusCode::kUnimplemented, HasSubstr(value)));
+  }
+  for (const auto& [name, value] : Stored()) {
+    EXPECT_THAT(RefuseUnhonoured(true, {{name, value}}), StatusIs(StatusCode::kUnimplemented));
+    EXPECT_THAT(RefuseUnhonoured(false, {{name, value}}), IsOk());
+  }
+}
+
+TEST(RefuseUnhonouredTest, PassesWhatDepotDoesAndHints) {
+  EXPECT_THAT(RefuseUnhonoured(true,
+                               {
+                                   {"Host", "127.0.0.1"},
+                                   {"Content-Type", "text/plain"},
+                                   {"Content-MD5", "1B2M2Y8AsgTpgAmY7PhCfg=="},
+                                   {"Content-Encoding", "aws-chunked"},
+                                   {"X-Amz-Date", "20260101T000000Z"},
+                                   {"x-amz-content-sha256", "UNSIGNED-PAYLOAD"},
+                                   {"x-amz-decoded-content-length", "5"},
+                                   {"x-amz-meta-colour", "blue"},
+                                   {"x-amz-copy-source", "/bkt/k"},
+                                   {"x-amz-copy-source-range", "bytes=0-1"},
+                                   {"x-amz-copy-source-if-match", "\"e\""},
+                                   {"x-amz-metadata-directive", "REPLACE"},
+                                   {"x-amz-checksum-crc32", "AAAAAA=="},
+                                   {"x-amz-sdk-checksum-algorithm", "CRC32"},
+                                   {"x-amz-checksum-algorithm", "CRC32"},
+                                   {"x-amz-checksum-mode", "ENABLED"},
+                                   {"x-amz-expected-bucket-owner", "OWNER"},
+                                   {"x-amz-acl", "private"},
+                                   {"x-amz-storage-class", "STANDARD"},
+                                   {"x-amz-tagging", ""},
+                                   {"x-amz-tagging-directive", "COPY"},
+                                   {"x-amz-bucket-object-lock-enabled", "false"},
+                                   {"x-amz-object-ownership", "BucketOwnerEnforced"},
+                               }),
+              IsOk());
+  EXPECT_THAT(RefuseUnhonoured(true, {{"x-amz-bucket-object-lock-enabled", "true"}}),
+              StatusIs(StatusCode::kUnimplemented));
+  EXPECT_THAT(RefuseUnhonoured(true, {{"x-amz-object-ownership", "ObjectWriter"}}),
+              StatusIs(StatusCode::kUnimplemented));
+  EXPECT_THAT(RefuseUnhonoured(true, {{"content-encoding", "aws-chunked,gzip"}}),
+              StatusIs(StatusCode::kUnimplemented));
+}
+
+// The same, through the server: raw requests signed by its one user.
+class RequestFeaturesServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    backing_ = std::make_shared<object::MemoryStore>();
+    object::PutOptions bucket;
+    bucket.user_metadata["owner"] = "KEY";
+    ASSERT_THAT(backing_->Put(BucketMarker("bkt"), Bytes(), bucket), IsOk());
+    ASSERT_THAT(backing_->Put("bkt/source", Bytes::FromString("source bytes"), {}), IsOk());
+    auto upload = backing_->CreateMultipart("bkt/up", {});
+    ASSERT_THAT(upload, IsOk());
+    upload_ = *upload;
+    auto server = S3Server::Start(backing_, {.port = 0, .credentials = {{"KEY", "SECRET"}}});
+    ASSERT_THAT(server, IsOk());
+    server_ = std::move(*server);
+  }
+
+  std::string Send(const std::string& method, const std::string& path,
+                   std::vector<object::s3::Header> query, std::vector<object::s3::Header> headers,
+                   const std::string& body) {
+    RawConnection connection(server_->port());
+    connection.Send(SignedRequest(server_->port(), method, path, body, object::s3::Sha256Hex(body),
+                                  std::move(headers), std::move(query)));
+    return connection.ReadResponse(method == "HEAD");
+  }
+
+  std::vector<std::string> Snapshot() { return StoreSnapshot(*backing_); }
+
+  std::shared_ptr<object::MemoryStore> backing_;
+  std::unique_ptr<S3Server> server_;
+  std::string upload_;
+};
+
+TEST_F(RequestFeaturesServerTest, EveryOperationRefusesWhatItWouldNotHonour) {
+  struct Operation {
+    std::string name;
+    std::string method;
+    std::string path;
+    std::vector<object::s3::Header> query;
+    std::vector<object::s3::Header> headers;
+    std::string body;
+  };
+  const std::vector<Operation> operations = {
+      {"PutObject", "PUT", "/bkt/new", {}, {}, "data"},
+      {"CopyObject", "PUT", "/bkt/new", {}, {{"x-amz-copy-source", "/bkt/source"}}, ""},
+      {"CreateMultipartUpload", "POST", "/bkt/new", {{"uploads", ""}}, {}, ""},
+      {"UploadPart", "PUT", "/bkt/up", {{"partNumber", "1"}, {"uploadId", upload_}}, {}, "part"},
+      {"UploadPartCopy",
+       "PUT",
+       "/bkt/up",
+       {{"partNumber", "1"}, {"uploadId", upload_}},
+       {{"x-amz-copy-source", "/bkt/source"}},
+       ""},
+      {"GetObject", "GET", "/bkt/source", {}, {}, ""},
+      {"HeadObject", "HEAD", "/bkt/source", {}, {}, ""},
+  };
+  const std::vector<std::string> before = Snapshot();
+  int refused = 0;
+  for (const Operation& op : operations) {
+    const bool writes = op.method != "GET" && op.method != "HEAD";
+    Headers asked = Refused();
+    if (writes) asked.insert(asked.end(), Stored().begin(), Stored().end());
+    for (const auto& [name, value] : asked) {
+      SCOPED_TRACE(fmt::format("{} with {}: {}", op.name, name, value));
+      std::vector<object::s3::Header> headers = op.headers;
+      headers.push_back({name, value});
+      const std::string answer = Send(op.method, op.path, op.query, headers, op.body);
+      EXPECT_EQ(StatusOf(answer), 501) << answer;
+      if (op.method != "HEAD") {
+        EXPECT_THAT(answer, HasSubstr("<Code>NotImplemented</Code>"));
+        EXPECT_THAT(answer, HasSubstr(name));
+      }
+      ++refused;
+    }
+  }
+  EXPECT_EQ(Snapshot(), before) << "a refused request changed the store";
+  EXPECT_GT(refused, 200);
+  // Without the refused headers, the same operations succeed (the sweep tested the headers).
+  for (const Operation& op : operations) {
+    SCOPED_TRACE(op.name);
+    const std::string answer = Send(op.method, op.path, op.query, op.headers, op.body);
+    EXPECT_EQ(StatusOf(answer), 200) << answer;
+  }
+}
+
+TEST_F(RequestFeaturesServerTest, BucketOperationsRefuseToo) {
+  const std::vector<std::string> before = Snapshot();
+  for (const auto& [name, value] : Headers{{"x-amz-bucket-object-lock-enabled", "true"},
+                                           {"x-amz-object-ownership", "ObjectWriter"},
+                                           {"x-amz-acl", "public-read-write"},
+                                           {"x-amz-grant-full-control", "id=someone"}}) {
+    SCOPED_TRACE(name);
+    const std::string answer = Send("PUT", "/fresh", {}, {{name, value}}, "");
+    EXPECT_EQ(StatusOf(answer), 501) << answer;
+    EXPECT_THAT(answer, HasSubstr(name));
+  }
+  // Sub-resources depot does not serve are refused, never taken for something else.
+  for (const char* subresource : {"acl", "tagging", "encryption", "object-lock", "policy"}) {
+    SCOPED_TRACE(subresource);
+    EXPECT_EQ(StatusOf(Send("PUT", "/bkt", {{subresource, ""}}, {}, "")), 501);
+    EXPECT_EQ(StatusOf(Send("GET", "/bkt", {{subresource, ""}}, {}, "")), 501);
+    EXPECT_EQ(StatusOf(Send("PUT", "/bkt/source", {{subresource, ""}}, {}, "x")), 501);
+  }
+  EXPECT_EQ(StatusOf(Send("GET", "/bkt/source", {{"versionId", "v1"}}, {}, "")), 501);
+  EXPECT_EQ(StatusOf(Send("GET", "/bkt/source", {{"partNumber", "1"}}, {}, "")), 501);
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_THAT(backing_->Head(BucketMarker("fresh")), StatusIs(StatusCode::kNotFound));
+}
+
+}  // namespace
+}  // namespace depot::server
