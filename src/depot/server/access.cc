@@ -55,7 +55,22 @@ Status AccessControl::Authorize(std::string_view user, std::string_view bucket,
   return Status::Ok();
 }
 
+Result<bool> AccessControl::HoldsKeys(std::string_view bucket) const {
+  const std::string root = std::string(bucket) + "/";
+  DEPOT_ASSIGN_OR_RETURN(object::ListResult page, store_.List({.prefix = root, .max_keys = 1}));
+  if (!page.objects.empty()) return true;
+  DEPOT_ASSIGN_OR_RETURN(auto uploads, store_.ListMultipartUploads(root));
+  return !uploads.empty();
+}
+
 Status AccessControl::CreateBucket(std::string_view user, std::string_view bucket) const {
+  DEPOT_ASSIGN_OR_RETURN(bool leftovers, HoldsKeys(bucket));
+  if (leftovers && !Lookup(bucket).ok()) {
+    return AlreadyExistsError(fmt::format(
+        "OperationAborted: the store still holds keys under {}/ from an earlier bucket of that "
+        "name; remove them from the store before making the bucket again",
+        bucket));
+  }
   object::PutOptions put{.mode = object::PutMode::kCreate};
   put.user_metadata[std::string(kOwnerField)] = std::string(user);
   auto created = store_.Put(BucketMarker(bucket), Bytes(), put);
@@ -69,6 +84,25 @@ Status AccessControl::CreateBucket(std::string_view user, std::string_view bucke
   }
   return AlreadyExistsError(
       fmt::format("BucketAlreadyExists: bucket {} belongs to another user", bucket));
+}
+
+Status AccessControl::DeleteBucket(std::string_view bucket) const {
+  const auto not_empty = [&] {
+    return FailedPreconditionError(
+        fmt::format("BucketNotEmpty: bucket {} holds objects or multipart uploads", bucket));
+  };
+  DEPOT_ASSIGN_OR_RETURN(bool holds, HoldsKeys(bucket));
+  if (holds) return not_empty();
+  DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta marker, store_.Head(BucketMarker(bucket)));
+  DEPOT_RETURN_IF_ERROR(store_.Delete(BucketMarker(bucket)));
+  DEPOT_ASSIGN_OR_RETURN(holds, HoldsKeys(bucket));
+  if (!holds) return Status::Ok();
+  // A write landed between the two checks: the bucket lives on, with its owner.
+  object::PutOptions put{.mode = object::PutMode::kCreate,
+                         .content_type = marker.content_type,
+                         .user_metadata = marker.user_metadata};
+  DEPOT_RETURN_IF_ERROR(store_.Put(BucketMarker(bucket), Bytes(), put).status());
+  return not_empty();
 }
 
 Result<std::vector<BucketInfo>> AccessControl::ListBuckets() const {
@@ -87,6 +121,64 @@ Result<std::vector<BucketInfo>> AccessControl::ListBuckets() const {
     list.continuation_token = page.next_continuation_token;
   } while (!list.continuation_token.empty());
   return buckets;
+}
+
+}  // namespace depot::server
+
+namespace depot::server {
+
+Status AuthorizedStore::Recheck() const {
+  return access_.Authorize(user_, bucket_, Permission::kWrite, std::nullopt);
+}
+
+Result<object::PutResult> AuthorizedStore::Put(std::string_view key, Bytes data,
+                                               const object::PutOptions& options) {
+  DEPOT_RETURN_IF_ERROR(Recheck());
+  return ForwardingStore::Put(key, std::move(data), options);
+}
+
+Status AuthorizedStore::Delete(std::string_view key) {
+  DEPOT_RETURN_IF_ERROR(Recheck());
+  return ForwardingStore::Delete(key);
+}
+
+std::vector<Status> AuthorizedStore::DeleteMany(std::span<const std::string> keys) {
+  if (Status allowed = Recheck(); !allowed.ok()) return std::vector<Status>(keys.size(), allowed);
+  return ForwardingStore::DeleteMany(keys);
+}
+
+Result<object::PutResult> AuthorizedStore::Copy(std::string_view from, std::string_view to,
+                                                object::CopyMode mode) {
+  DEPOT_RETURN_IF_ERROR(Recheck());
+  return ForwardingStore::Copy(from, to, mode);
+}
+
+Status AuthorizedStore::Rename(std::string_view from, std::string_view to, object::CopyMode mode) {
+  DEPOT_RETURN_IF_ERROR(Recheck());
+  return ForwardingStore::Rename(from, to, mode);
+}
+
+Result<std::string> AuthorizedStore::CreateMultipart(std::string_view key,
+                                                     const object::PutOptions& options) {
+  DEPOT_RETURN_IF_ERROR(Recheck());
+  return ForwardingStore::CreateMultipart(key, options);
+}
+
+Result<object::PartInfo> AuthorizedStore::PutPart(std::string_view key, std::string_view upload_id,
+                                                  int part_number, Bytes data) {
+  DEPOT_RETURN_IF_ERROR(Recheck());
+  return ForwardingStore::PutPart(key, upload_id, part_number, std::move(data));
+}
+
+Result<object::PutResult> AuthorizedStore::CompleteMultipart(
+    std::string_view key, std::string_view upload_id, std::span<const object::PartInfo> parts) {
+  DEPOT_RETURN_IF_ERROR(Recheck());
+  return ForwardingStore::CompleteMultipart(key, upload_id, parts);
+}
+
+Status AuthorizedStore::AbortMultipart(std::string_view key, std::string_view upload_id) {
+  DEPOT_RETURN_IF_ERROR(Recheck());
+  return ForwardingStore::AbortMultipart(key, upload_id);
 }
 
 }  // namespace depot::server

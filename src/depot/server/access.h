@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "depot/core/result.h"
+#include "depot/object/forwarding_store.h"
 #include "depot/object/store.h"
 
 namespace depot::server {
@@ -40,6 +41,7 @@ struct BucketInfo {
 
 class AccessControl {
  public:
+  // The store is shared with the caller and must outlive this.
   AccessControl(object::ObjectStore& store, std::set<std::string, std::less<>> admins);
 
   bool IsAdmin(std::string_view user) const { return admins_.contains(user); }
@@ -51,16 +53,62 @@ class AccessControl {
   Status Authorize(std::string_view user, std::string_view bucket, Permission permission,
                    const std::optional<std::string>& expected_owner) const;
   // Makes `bucket`, owned by `user`. When it exists already: kAlreadyExists with
-  // "BucketAlreadyOwnedByYou: ..." if it is the user's, "BucketAlreadyExists: ..." if not.
+  // "BucketAlreadyOwnedByYou: ..." if it is the user's, "BucketAlreadyExists: ..." if not. A
+  // name whose keys are still in the store (objects or uploads of an earlier bucket that a write
+  // racing its deletion left behind) is refused (kAlreadyExists, "OperationAborted: ..."), so no
+  // user ever reads what another left there.
   Status CreateBucket(std::string_view user, std::string_view bucket) const;
+  // Deletes an authorized `bucket` that holds no objects and no uploads (kFailedPrecondition,
+  // "BucketNotEmpty: ..." otherwise). Emptiness is checked again after the marker is gone: if a
+  // write raced in, the marker is put back and the answer is BucketNotEmpty.
+  Status DeleteBucket(std::string_view bucket) const;
   // Every bucket, by name, with owners read from the markers.
   Result<std::vector<BucketInfo>> ListBuckets() const;
   // Whether `user` may use `bucket` at all (ListBuckets shows it).
   bool MayUse(std::string_view user, const BucketInfo& bucket) const;
 
  private:
+  // Whether any object or upload is stored under the bucket's keys.
+  Result<bool> HoldsKeys(std::string_view bucket) const;
+
   object::ObjectStore& store_;
   const std::set<std::string, std::less<>> admins_;
+};
+
+// The store as the operations of one authorized request on `bucket` see it: every call that
+// writes asks AccessControl again right before it reaches the store, so a write that waited on a
+// slow client never lands in a bucket that was deleted, or deleted and made again by another
+// user, meanwhile. Reads were authorized when the request began.
+class AuthorizedStore final : public object::ForwardingStore {
+ public:
+  AuthorizedStore(object::ObjectStore& target, const AccessControl& access, std::string user,
+                  std::string bucket)
+      : ForwardingStore(target),
+        access_(access),
+        user_(std::move(user)),
+        bucket_(std::move(bucket)) {}
+
+  Result<object::PutResult> Put(std::string_view key, Bytes data,
+                                const object::PutOptions& options) override;
+  Status Delete(std::string_view key) override;
+  std::vector<Status> DeleteMany(std::span<const std::string> keys) override;
+  Result<object::PutResult> Copy(std::string_view from, std::string_view to,
+                                 object::CopyMode mode) override;
+  Status Rename(std::string_view from, std::string_view to, object::CopyMode mode) override;
+  Result<std::string> CreateMultipart(std::string_view key,
+                                      const object::PutOptions& options) override;
+  Result<object::PartInfo> PutPart(std::string_view key, std::string_view upload_id,
+                                   int part_number, Bytes data) override;
+  Result<object::PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
+                                              std::span<const object::PartInfo> parts) override;
+  Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
+
+ private:
+  Status Recheck() const;
+
+  const AccessControl& access_;
+  const std::string user_;
+  const std::string bucket_;
 };
 
 }  // namespace depot::server

@@ -163,7 +163,6 @@ std::vector<Operation> Operations() {
        "<Delete><Object><Key>k</Key></Object></Delete>",
        200},
       {"DeleteBucket (not empty)", "DELETE", "/owned", {}, {}, "", 409},
-      {"PutBucketPolicy", "PUT", "/owned", {{"policy", ""}}, {}, "", 501},
       {"PutObject", "PUT", "/owned/new", {}, {}, "new data", 200},
       {"PutObject over", "PUT", "/owned/k", {}, {}, "new data", 200},
       {"GetObject", "GET", "/owned/k", {}, {}, "", 200},
@@ -385,6 +384,45 @@ TEST_F(AccessClientTest, BucketsFromBeforeOwnersBelongToTheAdmins) {
                 StatusIs(StatusCode::kPermissionDenied));
   }
   EXPECT_EQ(backing_->Get("legacy/old", {})->data.view(), "old data");
+}
+
+TEST_F(AccessTest, WritesAskAgainRightBeforeTheStore) {
+  // A request authorized for kOwner on "owned"; meanwhile the bucket is deleted and made again by
+  // kOther. The request's writes must not land in kOther's bucket.
+  AccessControl access(*backing_, {kAdmin.access_key});
+  AuthorizedStore store(*backing_, access, kOwner.access_key, "owned");
+  EXPECT_THAT(store.Put("owned/mine", Bytes::FromString("v"), {}), IsOk());
+  ASSERT_THAT(backing_->Delete(BucketMarker("owned")), IsOk());
+  EXPECT_THAT(store.Put("owned/late", Bytes::FromString("v"), {}),
+              StatusIs(StatusCode::kNotFound, HasSubstr("NoSuchBucket")));
+  object::PutOptions theirs;
+  theirs.user_metadata["owner"] = kOther.access_key;
+  ASSERT_THAT(backing_->Put(BucketMarker("owned"), Bytes(), theirs), IsOk());
+  EXPECT_THAT(store.Put("owned/late", Bytes::FromString("v"), {}),
+              StatusIs(StatusCode::kPermissionDenied));
+  EXPECT_THAT(store.Delete("owned/k"), StatusIs(StatusCode::kPermissionDenied));
+  EXPECT_THAT(store.CompleteMultipart("owned/up", upload_, {}),
+              StatusIs(StatusCode::kPermissionDenied));
+  EXPECT_THAT(store.PutPart("owned/up", upload_, 2, Bytes::FromString("x")),
+              StatusIs(StatusCode::kPermissionDenied));
+  EXPECT_THAT(backing_->Head("owned/late"), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(backing_->Head("owned/k"), IsOk());
+}
+
+TEST_F(AccessClientTest, ANameWithKeysLeftInTheStoreIsNotHandedOut) {
+  // Keys under a name with no bucket (a write that raced the bucket's deletion): nobody may make
+  // the bucket and read them.
+  ASSERT_THAT(backing_->Put("orphan/secret", Bytes::FromString("left behind"), {}), IsOk());
+  auto other = Client(kOther, "orphan");
+  EXPECT_THAT(other->CreateBucket(),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("OperationAborted")));
+  EXPECT_THAT(backing_->Head(BucketMarker("orphan")), StatusIs(StatusCode::kNotFound));
+  // Deleting a bucket with an upload in progress is refused, and the bucket stays its owner's.
+  auto owner = Client(kOwner, "owned");
+  ASSERT_THAT(owner->Delete("k"), IsOk());
+  EXPECT_THAT(owner->DeleteBucket(),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("BucketNotEmpty")));
+  EXPECT_EQ(backing_->Head(BucketMarker("owned"))->user_metadata.at("owner"), kOwner.access_key);
 }
 
 TEST_F(AccessClientTest, AMissingBucketIsNoSuchBucketForEveryone) {

@@ -18,14 +18,15 @@ using object::s3::XmlEscape;
 constexpr size_t kMaxDeleteKeys = 1000;
 constexpr uint64_t kMaxXmlBody = 4 << 20;
 
-// A query parameter of ListObjects (V1 or V2), or one that any request may carry.
+// A query parameter of ListObjects (V1 or V2), or one that any request may carry (the presigning
+// parameters: RefuseUnhonoured has let no other X-Amz-* through).
 bool IsListParameter(std::string_view name) {
   static constexpr std::string_view kNames[] = {
       "list-type",   "prefix",      "delimiter",          "marker",
       "max-keys",    "start-after", "continuation-token", "encoding-type",
       "fetch-owner", "x-id",        "allow-unordered"};
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames) ||
-         name.starts_with("X-Amz-") || name.starts_with("response-");
+         name.starts_with("X-Amz-");
 }
 
 // A max-keys / max-uploads parameter: at most `cap`, `cap` when absent.
@@ -299,12 +300,6 @@ bool ValidBucketName(std::string_view name) {
          name.front() != '-' && name.front() != '.' && name.back() != '-' && name.back() != '.';
 }
 
-bool HasSubresource(const Target& target) {
-  return std::any_of(target.query.begin(), target.query.end(), [](const auto& q) {
-    return !q.first.starts_with("X-Amz-") && q.first != "x-id";
-  });
-}
-
 Permission NeededPermission(const Exchange& exchange) {
   const http::verb method = exchange.request().method();
   const bool read = method == http::verb::get || method == http::verb::head;
@@ -337,16 +332,8 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
                  std::string_view region) {
   const std::string& bucket = exchange.target().bucket;
   const http::verb method = exchange.request().method();
-  const auto& query = exchange.target().query;
-  if ((method == http::verb::put || method == http::verb::delete_) &&
-      HasSubresource(exchange.target())) {
-    // PutBucketVersioning, DeleteBucketPolicy and the like: not served (and never taken for a
-    // plain create or delete).
-    return exchange.Fail(
-        {501, "NotImplemented",
-         fmt::format("{} on a bucket with ?{}", std::string(exchange.request().method_string()),
-                     query.begin()->first)});
-  }
+  // PUT and DELETE come here without a query: RefuseUnhonoured answers PutBucketPolicy and the
+  // like, so they are never taken for a plain create or delete.
   if (method == http::verb::put) {
     // The body (a CreateBucketConfiguration) is read and checked; its region is not enforced.
     auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
@@ -380,15 +367,7 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
       if (exchange.HasQuery("delete")) return DeleteObjects(exchange, store);
       break;
     case http::verb::delete_: {
-      auto page = store.List({.prefix = bucket + "/", .max_keys = 1});
-      if (!page.ok()) return exchange.Fail(FromStatus(page.status()));
-      auto uploads = store.ListMultipartUploads(bucket + "/");
-      if (!uploads.ok()) return exchange.Fail(FromStatus(uploads.status()));
-      if (!page->objects.empty() || !uploads->empty()) {
-        return exchange.Fail({409, "BucketNotEmpty",
-                              fmt::format("bucket {} holds objects or multipart uploads", bucket)});
-      }
-      Status deleted = store.Delete(BucketMarker(bucket));
+      Status deleted = access.DeleteBucket(bucket);
       if (!deleted.ok()) return exchange.Fail(FromStatus(deleted));
       return exchange.Reply(204, "");
     }

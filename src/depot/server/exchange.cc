@@ -86,6 +86,8 @@ S3Error FromStatus(const Status& status, std::string_view not_found_code) {
     case StatusCode::kNotFound:
       return coded(404, not_found_code);
     case StatusCode::kFailedPrecondition:
+      // A condition that did not hold (412), or a bucket that is not empty (409, as S3 names it).
+      if (code == "BucketNotEmpty") return {409, code, message};
       return {412, "PreconditionFailed", message};
     case StatusCode::kAlreadyExists:
       // A create-only write that found the key (412, as S3 answers If-None-Match: *), or a

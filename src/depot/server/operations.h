@@ -95,8 +95,6 @@ inline std::string StoreKey(std::string_view bucket, std::string_view key) {
   return std::string(bucket) + "/" + std::string(key);
 }
 bool ValidBucketName(std::string_view name);
-// Whether the query names a sub-resource (?policy, ?uploads, ...), not only signing parameters.
-bool HasSubresource(const Target& target);
 
 // The permission a request on an existing bucket needs (everything but CreateBucket and
 // ListBuckets, which AccessControl answers itself).

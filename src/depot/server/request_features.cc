@@ -51,11 +51,79 @@ Status Refuse(std::string_view name, std::string_view value, std::string_view wh
       "NotImplemented: {}: {} \"{}\" is refused rather than ignored", why, name, value));
 }
 
+// The query parameters an operation on `resource` with `method` takes, besides SigV4's presigning
+// parameters and "x-id" (the SDK's name of the operation).
+bool TakesParameter(Resource resource, std::string_view method, std::string_view name) {
+  if (name.starts_with("X-Amz-")) {
+    return OneOf(name, {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+                        "X-Amz-SignedHeaders", "X-Amz-Signature"});
+  }
+  if (name == "x-id") return true;
+  switch (resource) {
+    case Resource::kService:
+      return false;
+    case Resource::kBucket:
+      if (method == "GET") {
+        return OneOf(name, {// ListObjects V1 and V2
+                            "list-type", "prefix", "delimiter", "marker", "max-keys", "start-after",
+                            "continuation-token", "encoding-type", "fetch-owner", "allow-unordered",
+                            // ListMultipartUploads
+                            "uploads", "key-marker", "upload-id-marker", "max-uploads",
+                            // GetBucketLocation, GetBucketVersioning
+                            "location", "versioning"});
+      }
+      return method == "POST" && name == "delete";
+    case Resource::kObject:
+      if (method == "GET" || method == "HEAD") {
+        const bool overrides =
+            OneOf(name, {"response-content-type", "response-content-language", "response-expires",
+                         "response-cache-control", "response-content-disposition",
+                         "response-content-encoding"});
+        // GetObjectTagging (none kept), ListParts.
+        return overrides || (method == "GET" && OneOf(name, {"tagging", "uploadId", "max-parts",
+                                                             "part-number-marker"}));
+      }
+      if (method == "PUT") return OneOf(name, {"partNumber", "uploadId"});
+      if (method == "POST") return OneOf(name, {"uploads", "uploadId"});
+      return method == "DELETE" && name == "uploadId";
+  }
+  return false;
+}
+
+// Whether the request stores an object's headers: PutObject, CopyObject with REPLACE (with COPY,
+// S3 too ignores the request's headers and keeps the source's), CreateMultipartUpload.
+bool StoresObjectHeaders(const RequestShape& request) {
+  if (request.resource != Resource::kObject) return false;
+  if (request.method == "POST") return request.query.contains("uploads");
+  if (request.method != "PUT" || request.query.contains("uploadId")) return false;
+  bool copy = false;
+  bool replace = false;
+  for (const auto& [name, value] : request.headers) {
+    const std::string lower = AsciiLower(name);
+    copy = copy || lower == "x-amz-copy-source";
+    replace = replace || (lower == "x-amz-metadata-directive" && TrimBlanks(value) == "REPLACE");
+  }
+  return !copy || replace;
+}
+
 }  // namespace
 
-Status RefuseUnhonoured(bool writes,
-                        const std::vector<std::pair<std::string, std::string>>& headers) {
-  for (const auto& [raw_name, raw_value] : headers) {
+Status RefuseUnhonoured(const RequestShape& request) {
+  for (const auto& [name, value] : request.query) {
+    if (!TakesParameter(request.resource, request.method, name)) {
+      return UnimplementedError(fmt::format(
+          "NotImplemented: query parameter {}=\"{}\" is not served on {} of {}; refused rather "
+          "than ignored",
+          name, value, request.method,
+          request.resource == Resource::kService
+              ? "the service"
+              : (request.resource == Resource::kBucket ? "a bucket" : "an object")));
+    }
+  }
+  const bool completes = request.resource == Resource::kObject && request.method == "POST" &&
+                         request.query.contains("uploadId");
+  const bool stores_headers = StoresObjectHeaders(request);
+  for (const auto& [raw_name, raw_value] : request.headers) {
     const std::string name = AsciiLower(raw_name);
     const std::string value(TrimBlanks(raw_value));
     // Values that ask for exactly what depot does anyway.
@@ -109,7 +177,13 @@ Status RefuseUnhonoured(bool writes,
     if (name.starts_with("x-amz-") && !KnownAmzHeader(name)) {
       return Refuse(raw_name, raw_value, "a header depot serve does not know");
     }
-    if (!writes) continue;
+    if (completes && name.starts_with("x-amz-checksum-") &&
+        !OneOf(name, {"x-amz-checksum-algorithm", "x-amz-checksum-type"})) {
+      return Refuse(raw_name, raw_value,
+                    "a whole-object checksum on CompleteMultipartUpload is not verified (each "
+                    "part's is, on UploadPart)");
+    }
+    if (!stores_headers) continue;
     // Headers S3 keeps with the object and sends back on every GET.
     if (name == "content-encoding") {
       const std::string codings = AsciiLower(value);

@@ -1,9 +1,11 @@
-// depot::server::RefuseUnhonoured: no request header that changes a request's meaning is ever
-// silently ignored by depot serve (internal).
+// depot::server::RefuseUnhonoured: no request header or query parameter that changes a request's
+// meaning is ever silently ignored by depot serve (internal).
 //
-// Every request's headers go through it before any operation runs (after authentication and
+// Every request goes through it before any operation runs (after authentication and
 // authorization). It answers kUnimplemented ("NotImplemented: ...", HTTP 501) naming the first
-// header that asks for something depot does not do:
+// query parameter the operation does not take (only SigV4's presigning parameters and "x-id" pass
+// everywhere; the rest per resource and method, e.g. response-* on object GETs, the listing
+// parameters on bucket GETs), or the first header that asks for something depot does not do:
 //   - server-side encryption of every kind (SSE-S3, SSE-KMS, SSE-C, and SSE-C copy sources);
 //   - tags (a non-empty x-amz-tagging) and tagging directives other than COPY and REPLACE;
 //   - object lock, retention, legal hold and governance bypass; MFA delete;
@@ -13,12 +15,17 @@
 //     (x-amz-write-offset-bytes);
 //   - standard headers S3 stores with an object and serves back (Cache-Control,
 //     Content-Disposition, Content-Encoding other than aws-chunked, Content-Language, Expires)
-//     on requests that write: depot does not keep them yet;
+//     on the requests that store them (PutObject, CopyObject with REPLACE,
+//     CreateMultipartUpload): depot does not keep them yet;
+//   - a whole-object checksum (x-amz-checksum-*) on CompleteMultipartUpload: not verified yet;
 //   - any other x-amz-* header it does not know: unknown is refused, never guessed harmless.
 // Hints that S3 itself treats as hints pass; docs/decisions.md lists each with its reason.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,9 +33,17 @@
 
 namespace depot::server {
 
-// OK, or kUnimplemented naming the header and its value. `writes` is true for requests that
-// carry or store data (every method but GET and HEAD). Header names are matched ignoring case.
-Status RefuseUnhonoured(bool writes,
-                        const std::vector<std::pair<std::string, std::string>>& headers);
+// What a request addresses: the service (GET /), a bucket, or an object.
+enum class Resource { kService, kBucket, kObject };
+
+struct RequestShape {
+  Resource resource = Resource::kObject;
+  std::string_view method;                                          // "GET", "PUT", ...
+  const std::map<std::string, std::string, std::less<>>& query;     // decoded
+  const std::vector<std::pair<std::string, std::string>>& headers;  // names in any case
+};
+
+// OK, or kUnimplemented naming the parameter or header and its value.
+Status RefuseUnhonoured(const RequestShape& request);
 
 }  // namespace depot::server

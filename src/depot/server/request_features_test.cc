@@ -7,6 +7,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <tuple>
+
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/signer.h"
@@ -75,55 +78,136 @@ const Headers& Stored() {
   return kStored;
 }
 
+using Query = std::map<std::string, std::string, std::less<>>;
+
+Status Check(Resource resource, std::string_view method, const Headers& headers,
+             const Query& query = {}) {
+  return RefuseUnhonoured({resource, method, query, headers});
+}
+
 TEST(RefuseUnhonouredTest, NamesEveryRefusedHeaderInAnyCase) {
   for (const auto& [name, value] : Refused()) {
     SCOPED_TRACE(name);
-    EXPECT_THAT(RefuseUnhonoured(true, {{name, value}}),
+    EXPECT_THAT(Check(Resource::kObject, "PUT", {{name, value}}),
                 StatusIs(StatusCode::kUnimplemented, HasSubstr(name)));
     std::string upper = name;
     for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    EXPECT_THAT(RefuseUnhonoured(false, {{upper, value}}),
+    EXPECT_THAT(Check(Resource::kObject, "GET", {{upper, value}}),
                 StatusIs(StatusCode::kUnimplemented, HasSubstr(value)));
-  }
-  for (const auto& [name, value] : Stored()) {
-    EXPECT_THAT(RefuseUnhonoured(true, {{name, value}}), StatusIs(StatusCode::kUnimplemented));
-    EXPECT_THAT(RefuseUnhonoured(false, {{name, value}}), IsOk());
   }
 }
 
-TEST(RefuseUnhonouredTest, PassesWhatDepotDoesAndHints) {
-  EXPECT_THAT(RefuseUnhonoured(true,
-                               {
-                                   {"Host", "127.0.0.1"},
-                                   {"Content-Type", "text/plain"},
-                                   {"Content-MD5", "1B2M2Y8AsgTpgAmY7PhCfg=="},
-                                   {"Content-Encoding", "aws-chunked"},
-                                   {"X-Amz-Date", "20260101T000000Z"},
-                                   {"x-amz-content-sha256", "UNSIGNED-PAYLOAD"},
-                                   {"x-amz-decoded-content-length", "5"},
-                                   {"x-amz-meta-colour", "blue"},
-                                   {"x-amz-copy-source", "/bkt/k"},
-                                   {"x-amz-copy-source-range", "bytes=0-1"},
-                                   {"x-amz-copy-source-if-match", "\"e\""},
-                                   {"x-amz-metadata-directive", "REPLACE"},
-                                   {"x-amz-checksum-crc32", "AAAAAA=="},
-                                   {"x-amz-sdk-checksum-algorithm", "CRC32"},
-                                   {"x-amz-checksum-algorithm", "CRC32"},
-                                   {"x-amz-checksum-mode", "ENABLED"},
-                                   {"x-amz-expected-bucket-owner", "OWNER"},
-                                   {"x-amz-acl", "private"},
-                                   {"x-amz-storage-class", "STANDARD"},
-                                   {"x-amz-tagging", ""},
-                                   {"x-amz-tagging-directive", "COPY"},
-                                   {"x-amz-bucket-object-lock-enabled", "false"},
-                                   {"x-amz-object-ownership", "BucketOwnerEnforced"},
-                               }),
+TEST(RefuseUnhonouredTest, ObjectHeadersAreRefusedWhereTheyWouldBeStored) {
+  for (const auto& [name, value] : Stored()) {
+    SCOPED_TRACE(name);
+    EXPECT_THAT(Check(Resource::kObject, "PUT", {{name, value}}),
+                StatusIs(StatusCode::kUnimplemented, HasSubstr(name)));
+    EXPECT_THAT(Check(Resource::kObject, "POST", {{name, value}}, {{"uploads", ""}}),
+                StatusIs(StatusCode::kUnimplemented));
+    EXPECT_THAT(Check(Resource::kObject, "PUT",
+                      {{"x-amz-copy-source", "/b/k"},
+                       {"x-amz-metadata-directive", "REPLACE"},
+                       {name, value}}),
+                StatusIs(StatusCode::kUnimplemented));
+    // Nothing is stored from them here (with COPY, S3 too keeps the source's headers).
+    EXPECT_THAT(Check(Resource::kObject, "PUT", {{"x-amz-copy-source", "/b/k"}, {name, value}}),
+                IsOk());
+    EXPECT_THAT(
+        Check(Resource::kObject, "PUT", {{name, value}}, {{"partNumber", "1"}, {"uploadId", "u"}}),
+        IsOk());
+    EXPECT_THAT(Check(Resource::kObject, "DELETE", {{name, value}}), IsOk());
+    EXPECT_THAT(Check(Resource::kBucket, "POST", {{name, value}}, {{"delete", ""}}), IsOk());
+    EXPECT_THAT(Check(Resource::kObject, "GET", {{name, value}}), IsOk());
+  }
+}
+
+TEST(RefuseUnhonouredTest, AWholeObjectChecksumOnCompleteIsRefused) {
+  EXPECT_THAT(
+      Check(Resource::kObject, "POST", {{"x-amz-checksum-crc32", "AAAAAA=="}}, {{"uploadId", "u"}}),
+      StatusIs(StatusCode::kUnimplemented, HasSubstr("CompleteMultipartUpload")));
+  EXPECT_THAT(Check(Resource::kObject, "PUT", {{"x-amz-checksum-crc32", "AAAAAA=="}},
+                    {{"partNumber", "1"}, {"uploadId", "u"}}),
               IsOk());
-  EXPECT_THAT(RefuseUnhonoured(true, {{"x-amz-bucket-object-lock-enabled", "true"}}),
+}
+
+TEST(RefuseUnhonouredTest, QueryParametersOutsideTheOperationAreRefused) {
+  const std::vector<std::tuple<Resource, std::string, std::string>> refused = {
+      {Resource::kService, "GET", "prefix"},
+      {Resource::kService, "GET", "max-buckets"},
+      {Resource::kBucket, "GET", "acl"},
+      {Resource::kBucket, "GET", "response-content-type"},
+      {Resource::kBucket, "PUT", "policy"},
+      {Resource::kBucket, "PUT", "x-amz-acl"},
+      {Resource::kBucket, "DELETE", "cors"},
+      {Resource::kObject, "GET", "versionId"},
+      {Resource::kObject, "GET", "partNumber"},
+      {Resource::kObject, "HEAD", "tagging"},
+      {Resource::kObject, "PUT", "tagging"},
+      {Resource::kObject, "PUT", "X-Amz-Acl"},
+      {Resource::kObject, "PUT", "X-Amz-Server-Side-Encryption"},
+      {Resource::kObject, "GET", "X-Amz-Security-Token"},
+      {Resource::kObject, "POST", "restore"},
+      {Resource::kObject, "DELETE", "versionId"},
+  };
+  for (const auto& [resource, method, name] : refused) {
+    SCOPED_TRACE(method + " ?" + name);
+    EXPECT_THAT(Check(resource, method, {}, {{name, "v"}}),
+                StatusIs(StatusCode::kUnimplemented, HasSubstr(name)));
+  }
+  const Query presigned = {{"X-Amz-Algorithm", "AWS4-HMAC-SHA256"},
+                           {"X-Amz-Credential", "c"},
+                           {"X-Amz-Date", "d"},
+                           {"X-Amz-Expires", "60"},
+                           {"X-Amz-SignedHeaders", "host"},
+                           {"X-Amz-Signature", "s"},
+                           {"x-id", "GetObject"},
+                           {"response-content-type", "text/plain"}};
+  EXPECT_THAT(Check(Resource::kObject, "GET", {}, presigned), IsOk());
+  EXPECT_THAT(Check(Resource::kBucket, "GET", {},
+                    {{"list-type", "2"},
+                     {"prefix", "a/"},
+                     {"delimiter", "/"},
+                     {"continuation-token", "t"},
+                     {"fetch-owner", "true"}}),
+              IsOk());
+  EXPECT_THAT(Check(Resource::kBucket, "GET", {}, {{"uploads", ""}, {"key-marker", "k"}}), IsOk());
+}
+
+TEST(RefuseUnhonouredTest, PassesWhatDepotDoesAndHints) {
+  EXPECT_THAT(Check(Resource::kObject, "PUT",
+                    {
+                        {"Host", "127.0.0.1"},
+                        {"Content-Type", "text/plain"},
+                        {"Content-MD5", "1B2M2Y8AsgTpgAmY7PhCfg=="},
+                        {"Content-Encoding", "aws-chunked"},
+                        {"X-Amz-Date", "20260101T000000Z"},
+                        {"x-amz-content-sha256", "UNSIGNED-PAYLOAD"},
+                        {"x-amz-decoded-content-length", "5"},
+                        {"x-amz-meta-colour", "blue"},
+                        {"x-amz-copy-source", "/b/k"},
+                        {"x-amz-copy-source-range", "bytes=0-1"},
+                        {"x-amz-copy-source-if-match", "\"e\""},
+                        {"x-amz-metadata-directive", "REPLACE"},
+                        {"x-amz-checksum-crc32", "AAAAAA=="},
+                        {"x-amz-sdk-checksum-algorithm", "CRC32"},
+                        {"x-amz-checksum-algorithm", "CRC32"},
+                        {"x-amz-checksum-mode", "ENABLED"},
+                        {"x-amz-expected-bucket-owner", "OWNER"},
+                        {"x-amz-acl", "private"},
+                        {"x-amz-storage-class", "STANDARD"},
+                        {"x-amz-tagging", ""},
+                        {"x-amz-tagging-directive", "COPY"},
+                    }),
+              IsOk());
+  EXPECT_THAT(Check(Resource::kBucket, "PUT",
+                    {{"x-amz-bucket-object-lock-enabled", "false"},
+                     {"x-amz-object-ownership", "BucketOwnerEnforced"}}),
+              IsOk());
+  EXPECT_THAT(Check(Resource::kBucket, "PUT", {{"x-amz-bucket-object-lock-enabled", "true"}}),
               StatusIs(StatusCode::kUnimplemented));
-  EXPECT_THAT(RefuseUnhonoured(true, {{"x-amz-object-ownership", "ObjectWriter"}}),
+  EXPECT_THAT(Check(Resource::kBucket, "PUT", {{"x-amz-object-ownership", "ObjectWriter"}}),
               StatusIs(StatusCode::kUnimplemented));
-  EXPECT_THAT(RefuseUnhonoured(true, {{"content-encoding", "aws-chunked,gzip"}}),
+  EXPECT_THAT(Check(Resource::kObject, "PUT", {{"content-encoding", "aws-chunked,gzip"}}),
               StatusIs(StatusCode::kUnimplemented));
 }
 
@@ -172,6 +256,12 @@ TEST_F(RequestFeaturesServerTest, EveryOperationRefusesWhatItWouldNotHonour) {
   const std::vector<Operation> operations = {
       {"PutObject", "PUT", "/bkt/new", {}, {}, "data"},
       {"CopyObject", "PUT", "/bkt/new", {}, {{"x-amz-copy-source", "/bkt/source"}}, ""},
+      {"CopyObject REPLACE",
+       "PUT",
+       "/bkt/new",
+       {},
+       {{"x-amz-copy-source", "/bkt/source"}, {"x-amz-metadata-directive", "REPLACE"}},
+       ""},
       {"CreateMultipartUpload", "POST", "/bkt/new", {{"uploads", ""}}, {}, ""},
       {"UploadPart", "PUT", "/bkt/up", {{"partNumber", "1"}, {"uploadId", upload_}}, {}, "part"},
       {"UploadPartCopy",
@@ -186,9 +276,10 @@ TEST_F(RequestFeaturesServerTest, EveryOperationRefusesWhatItWouldNotHonour) {
   const std::vector<std::string> before = Snapshot();
   int refused = 0;
   for (const Operation& op : operations) {
-    const bool writes = op.method != "GET" && op.method != "HEAD";
+    const bool stores = op.name == "PutObject" || op.name == "CopyObject REPLACE" ||
+                        op.name == "CreateMultipartUpload";
     Headers asked = Refused();
-    if (writes) asked.insert(asked.end(), Stored().begin(), Stored().end());
+    if (stores) asked.insert(asked.end(), Stored().begin(), Stored().end());
     for (const auto& [name, value] : asked) {
       SCOPED_TRACE(fmt::format("{} with {}: {}", op.name, name, value));
       std::vector<object::s3::Header> headers = op.headers;
@@ -223,6 +314,23 @@ TEST_F(RequestFeaturesServerTest, BucketOperationsRefuseToo) {
     EXPECT_EQ(StatusOf(answer), 501) << answer;
     EXPECT_THAT(answer, HasSubstr(name));
   }
+  // A whole-object checksum on CompleteMultipartUpload would not be verified: refused.
+  const std::string complete =
+      "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>e</ETag></Part>"
+      "</CompleteMultipartUpload>";
+  EXPECT_EQ(StatusOf(Send("POST", "/bkt/up", {{"uploadId", upload_}},
+                          {{"x-amz-checksum-crc32", "AAAAAA=="}}, complete)),
+            501);
+  // Headers S3 would store are harmless where nothing is stored.
+  EXPECT_EQ(StatusOf(Send("DELETE", "/bkt/nothing", {}, {{"Cache-Control", "no-cache"}}, "")), 204);
+  // Query parameters no operation here takes: on the service, and presigning look-alikes.
+  EXPECT_EQ(StatusOf(Send("GET", "/", {{"max-buckets", "1"}}, {}, "")), 501);
+  EXPECT_EQ(StatusOf(Send("PUT", "/bkt/new", {{"X-Amz-Acl", "public-read"}}, {}, "x")), 501);
+  EXPECT_EQ(StatusOf(Send("PUT", "/fresh", {{"x-amz-acl", "public-read"}}, {}, "")), 501);
+  // A copy source with a query (a version) is refused, wherever the versionId stands.
+  EXPECT_EQ(StatusOf(Send("PUT", "/bkt/new", {},
+                          {{"x-amz-copy-source", "/bkt/source?a=1&versionId=v"}}, "")),
+            501);
   // Sub-resources depot does not serve are refused, never taken for something else.
   for (const char* subresource : {"acl", "tagging", "encryption", "object-lock", "policy"}) {
     SCOPED_TRACE(subresource);

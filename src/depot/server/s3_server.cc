@@ -343,34 +343,39 @@ class S3Server::Impl {
     return Dispatch(exchange);
   }
 
-  // Authorization first (a user learns nothing of another's bucket but that it exists), then
-  // the headers depot would not honour, then the operation.
+  // What the request asks for that depot would not honour is refused first (that depends on the
+  // request alone); then the user's access to the bucket; then the operation.
   bool Dispatch(Exchange& exchange) {
     const Target& target = exchange.target();
     const auto& request = exchange.request();
-    const http::verb method = request.method();
     if (!target.bucket.empty() && !ValidBucketName(target.bucket)) {
       return exchange.Fail({400, "InvalidBucketName", fmt::format("\"{}\"", target.bucket)});
-    }
-    const bool creates_bucket =
-        target.key.empty() && method == http::verb::put && !HasSubresource(target);
-    if (!target.bucket.empty() && !creates_bucket) {
-      Status allowed =
-          access_.Authorize(exchange.who().access_key, target.bucket, NeededPermission(exchange),
-                            exchange.Header("x-amz-expected-bucket-owner"));
-      if (!allowed.ok()) return exchange.Fail(FromStatus(allowed));
     }
     std::vector<std::pair<std::string, std::string>> headers;
     for (const auto& field : request) {
       headers.emplace_back(Str(field.name_string()), Str(field.value()));
     }
-    const bool writes = method != http::verb::get && method != http::verb::head;
-    if (Status honoured = RefuseUnhonoured(writes, headers); !honoured.ok()) {
+    const Resource resource = target.bucket.empty()
+                                  ? Resource::kService
+                                  : (target.key.empty() ? Resource::kBucket : Resource::kObject);
+    const std::string method = Str(request.method_string());
+    if (Status honoured = RefuseUnhonoured({resource, method, target.query, headers});
+        !honoured.ok()) {
       return exchange.Fail(FromStatus(honoured));
     }
-    if (target.bucket.empty()) return ListBuckets(exchange, access_);
-    if (target.key.empty()) return ServeBucket(exchange, *store_, access_, options_.region);
-    return ServeObject(exchange, *store_, access_, limits_);
+    if (resource == Resource::kService) return ListBuckets(exchange, access_);
+    const bool creates_bucket = resource == Resource::kBucket && method == "PUT";
+    if (!creates_bucket) {
+      Status allowed =
+          access_.Authorize(exchange.who().access_key, target.bucket, NeededPermission(exchange),
+                            exchange.Header("x-amz-expected-bucket-owner"));
+      if (!allowed.ok()) return exchange.Fail(FromStatus(allowed));
+    }
+    // Writes ask again right before they reach the store (access.h).
+    AuthorizedStore store(*store_, access_, exchange.who().access_key, target.bucket);
+    if (resource == Resource::kBucket)
+      return ServeBucket(exchange, store, access_, options_.region);
+    return ServeObject(exchange, store, access_, limits_);
   }
 
   void Log(Exchange& exchange, const std::string& client, SteadyClock::time_point started) {

@@ -344,10 +344,22 @@ TEST_F(CredentialsTest, RefusesFilesThatAreNotRegularOrTooLarge) {
 }
 
 TEST_F(CredentialsTest, AFileThatCannotBeReadIsAnError) {
-  if (::geteuid() == 0) GTEST_SKIP() << "running as root: permissions do not stop reads";
   std::string path = WriteCredentials("[default]\n");
   ASSERT_EQ(::chmod(path.c_str(), 0), 0);
-  EXPECT_THAT(Resolve(), StatusIs(StatusCode::kPermissionDenied, HasSubstr(path)));
+  if (::geteuid() != 0) {
+    EXPECT_THAT(Resolve(), StatusIs(StatusCode::kPermissionDenied, HasSubstr(path)));
+    return;
+  }
+  // Permissions do not stop root: the same read, in a child that drops to nobody (65534).
+  EXPECT_EXIT(
+      {
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0) std::_Exit(2);
+        auto resolved = Resolve();
+        const bool denied = resolved.status().code() == StatusCode::kPermissionDenied &&
+                            resolved.status().message().find(path) != std::string::npos;
+        std::_Exit(denied ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST_F(CredentialsTest, AMissingFileBelowAFileIsSkipped) {
