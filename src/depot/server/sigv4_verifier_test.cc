@@ -226,6 +226,19 @@ TEST(SigV4VerifierTest, RefusesWhatAwsRefuses) {
   EXPECT_THAT(VerifySigV4(bad_target, Secrets(), now),
               StatusIs(StatusCode::kInvalidArgument, StartsWith("InvalidURI")));
 
+  // Dates the clock cannot hold, and negative fields, are malformed, never an overflow (found by
+  // fuzz_sigv4_verify: year 0123 overflowed system_clock's nanoseconds).
+  for (std::string date : {"01231214T221320Z", "99991231T235959Z", "20130524T-10000Z"}) {
+    IncomingRequest presigned{"GET",
+                              "/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=K%2F20130524%2F"
+                              "us-east-1%2Fs3%2Faws4_request&X-Amz-Date=" +
+                                  date +
+                                  "&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=00",
+                              {{"Host", "h"}}};
+    EXPECT_THAT(VerifySigV4(presigned, Secrets(), now), StatusIs(StatusCode::kInvalidArgument))
+        << date;
+  }
+
   VerifyOptions eu;
   eu.region = "eu-west-1";
   EXPECT_THAT(VerifySigV4(AwsExample(), Secrets(), now, eu),

@@ -210,12 +210,12 @@ Status ValidateRequest(const SignableRequest& request, bool presign) {
       return InvalidArgumentError(
           fmt::format("request: query parameter with an empty name (value {})", QuoteKey(value)));
     }
-    if (presign) {
-      for (std::string_view reserved : kPresignParams) {
-        if (EqualsIgnoreCase(name, reserved)) {
-          return InvalidArgumentError(
-              fmt::format("request: query parameter {} is set by the presigner", QuoteKey(name)));
-        }
+    // Set by the presigner; in a header-signed request they would make it a second, conflicting
+    // authentication, which S3 (and depot serve) refuse.
+    for (std::string_view reserved : kPresignParams) {
+      if (EqualsIgnoreCase(name, reserved)) {
+        return InvalidArgumentError(fmt::format(
+            "request: query parameter {} is SigV4's presigning parameter", QuoteKey(name)));
       }
     }
   }

@@ -518,20 +518,20 @@ TEST(SignerTest, PresignSignsGivenHeadersAndKeepsTheRequestQuery) {
   EXPECT_EQ(SignatureOfUrl(url).size(), 64u);
 }
 
-TEST(SignerTest, PresignRefusesItsOwnParametersInTheQuery) {
+TEST(SignerTest, PresigningParametersInTheQueryAreRefused) {
+  // Set by Presign; in a header-signed request they would be a second authentication, which S3
+  // and depot serve's verifier refuse (found by fuzz_sigv4_verify).
   for (std::string name : std::vector<std::string>{"X-Amz-Signature", "x-amz-credential",
                                                    "X-AMZ-EXPIRES", "X-Amz-Date", "X-Amz-Algorithm",
                                                    "X-Amz-SignedHeaders", "X-Amz-Security-Token"}) {
     SignableRequest request = ExampleRequest("GET", "/b/k");
     request.query = {{name, "1"}};
-    EXPECT_THAT(Presign(request, kExampleCredentials, {}, kExampleTime, 60s),
-                StatusIs(StatusCode::kInvalidArgument,
-                         HasSubstr("query parameter \"" + name + "\" is set by the presigner")));
+    const auto refused =
+        StatusIs(StatusCode::kInvalidArgument,
+                 HasSubstr("query parameter \"" + name + "\" is SigV4's presigning parameter"));
+    EXPECT_THAT(Presign(request, kExampleCredentials, {}, kExampleTime, 60s), refused);
+    EXPECT_THAT(SignHeaders(request, kExampleCredentials, {}, kExampleTime), refused);
   }
-  // In headers mode they are ordinary parameters.
-  SignableRequest request = ExampleRequest("GET", "/b/k");
-  request.query = {{"X-Amz-Date", "1"}};
-  EXPECT_THAT(SignHeaders(request, kExampleCredentials, {}, kExampleTime), IsOk());
 }
 
 // Cross-check against botocore (the AWS CLI's signer), when python3-botocore is installed: the

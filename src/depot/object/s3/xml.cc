@@ -21,15 +21,24 @@ constexpr std::array<const char*, 7> kWeekdays = {"Sun", "Mon", "Tue", "Wed", "T
 constexpr unsigned kParseFlags =
     (pugi::parse_default & ~pugi::parse_eol) | pugi::parse_ws_pcdata_single;
 
-Status Malformed(std::string_view document, std::string_view what) {
+// Who sent a document: the service (a response; malformed is the service's fault, kInternal) or a
+// client (a request body that depot serve reads; malformed is the client's, kInvalidArgument).
+enum class Sender { kService, kClient };
+
+Status Malformed(std::string_view document, std::string_view what,
+                 Sender sender = Sender::kService) {
+  if (sender == Sender::kClient) {
+    return InvalidArgumentError(fmt::format("malformed {} document: {}", document, what));
+  }
   return InternalError(fmt::format("S3 sent a malformed {} document: {}", document, what));
 }
 
-Result<pugi::xml_node> Load(pugi::xml_document& doc, std::string_view body, std::string_view root) {
+Result<pugi::xml_node> Load(pugi::xml_document& doc, std::string_view body, std::string_view root,
+                            Sender sender = Sender::kService) {
   pugi::xml_parse_result parsed = doc.load_buffer(body.data(), body.size(), kParseFlags);
-  if (!parsed) return Malformed(root, parsed.description());
+  if (!parsed) return Malformed(root, parsed.description(), sender);
   pugi::xml_node node = doc.child(std::string(root).c_str());
-  if (!node) return Malformed(root, fmt::format("no <{}> element", root));
+  if (!node) return Malformed(root, fmt::format("no <{}> element", root), sender);
   return node;
 }
 
@@ -188,14 +197,16 @@ std::string CompleteMultipartXml(std::span<const PartInfo> parts) {
 
 Result<std::vector<PartInfo>> ParseCompleteMultipartUpload(std::string_view body) {
   pugi::xml_document doc;
-  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "CompleteMultipartUpload"));
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root,
+                         Load(doc, body, "CompleteMultipartUpload", Sender::kClient));
   std::vector<PartInfo> parts;
   for (pugi::xml_node part : root.children("Part")) {
     const std::string number = Text(part, "PartNumber");
     int value = 0;
     auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
     if (ec != std::errc() || end != number.data() + number.size()) {
-      return Malformed("CompleteMultipartUpload", fmt::format("PartNumber \"{}\"", number));
+      return Malformed("CompleteMultipartUpload", fmt::format("PartNumber \"{}\"", number),
+                       Sender::kClient);
     }
     parts.push_back(PartInfo{value, Unquote(Text(part, "ETag")), 0});
   }
@@ -213,11 +224,13 @@ std::string DeleteObjectsXml(std::span<const std::string> keys) {
 
 Result<DeleteRequest> ParseDeleteObjects(std::string_view body) {
   pugi::xml_document doc;
-  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "Delete"));
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "Delete", Sender::kClient));
   DeleteRequest request;
   request.quiet = Text(root, "Quiet") == "true";
   for (pugi::xml_node object : root.children("Object")) {
-    if (!object.child("Key")) return Malformed("Delete", "an <Object> without a <Key>");
+    if (!object.child("Key")) {
+      return Malformed("Delete", "an <Object> without a <Key>", Sender::kClient);
+    }
     request.keys.push_back(Text(object, "Key"));
   }
   return request;
