@@ -4,6 +4,12 @@ add_library(depot_build_flags INTERFACE)
 # initializers ({.prefix = "a/"}) and every member has a default, which that warning flags.
 target_compile_options(depot_build_flags INTERFACE -Wall -Wextra -Wpedantic
                        -Wno-missing-field-initializers $<$<BOOL:${DEPOT_WERROR}>:-Werror>)
+# Clang checks the lock discipline written into the types (core/thread_annotations.h): any
+# access to a DEPOT_GUARDED_BY field without its mutex is an error. The `fuzz` preset is the clang
+# build that runs it over the library in `make test`.
+if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  target_compile_options(depot_build_flags INTERFACE -Wthread-safety -Werror=thread-safety)
+endif()
 if(DEPOT_SANITIZE)
   target_compile_options(depot_build_flags INTERFACE -fsanitize=${DEPOT_SANITIZE}
                          -fno-omit-frame-pointer -fno-sanitize-recover=all)

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "depot/core/mutex.h"
 #include "location.h"
 
 namespace depot::cli {
@@ -26,11 +27,11 @@ Progress::~Progress() { Finish(); }
 
 void Progress::Finish() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (finished_) return;
     finished_ = true;
   }
-  wake_.notify_all();
+  wake_.NotifyAll();
   if (drawer_.joinable()) drawer_.join();
   if (enabled_) {
     Draw();
@@ -40,13 +41,13 @@ void Progress::Finish() {
 }
 
 void Progress::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!finished_) {
-    wake_.wait_for(lock, std::chrono::milliseconds(200));
+    wake_.WaitFor(lock, std::chrono::milliseconds(200));
     if (finished_) break;
-    lock.unlock();
+    lock.Unlock();
     Draw();
-    lock.lock();
+    lock.Lock();
   }
 }
 

@@ -14,6 +14,8 @@
 #include <string>
 #include <thread>
 
+#include "depot/core/mutex.h"
+
 namespace depot::cli {
 
 // Wall-clock time since construction (or Restart()).
@@ -58,9 +60,9 @@ class Progress {
   Stopwatch stopwatch_;
   std::atomic<uint64_t> done_{0};
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool finished_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar wake_;
+  bool finished_ DEPOT_GUARDED_BY(mu_) = false;
   std::thread drawer_;
 };
 

@@ -28,6 +28,7 @@
 #include <optional>
 #include <utility>
 
+#include "depot/core/mutex.h"
 #include "depot/core/status.h"
 
 namespace depot {
@@ -42,23 +43,23 @@ class BoundedChannel {
 
   // Queues `value`, waiting while the channel is full. Fails once the channel is closed.
   Status Send(T value) {
-    std::unique_lock lock(mu_);
-    not_full_.wait(lock, [&] { return closed_ || queue_.size() < capacity_; });
+    MutexLock lock(mu_);
+    while (!(closed_ || queue_.size() < capacity_)) not_full_.Wait(lock);
     if (closed_) return SendAfterClose();
     queue_.push_back(std::move(value));
-    not_empty_.notify_one();
+    not_empty_.NotifyOne();
     return Status::Ok();
   }
 
   // The oldest value, waiting while the channel is empty and open; std::nullopt once it is
   // closed and drained (at once after Close(error)).
   std::optional<T> Receive() {
-    std::unique_lock lock(mu_);
-    not_empty_.wait(lock, [&] { return closed_ || !queue_.empty(); });
+    MutexLock lock(mu_);
+    while (!(closed_ || !queue_.empty())) not_empty_.Wait(lock);
     if (queue_.empty()) return std::nullopt;
     std::optional<T> value(std::move(queue_.front()));
     queue_.pop_front();
-    not_full_.notify_one();
+    not_full_.NotifyOne();
     return value;
   }
 
@@ -67,45 +68,45 @@ class BoundedChannel {
   void Close(Status reason = Status::Ok()) {
     std::deque<T> dropped;  // destroyed outside the lock
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (closed_) return;
       closed_ = true;
       close_status_ = std::move(reason);
       if (!close_status_.ok()) dropped.swap(queue_);
     }
-    not_full_.notify_all();
-    not_empty_.notify_all();
+    not_full_.NotifyAll();
+    not_empty_.NotifyAll();
   }
 
   bool closed() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return closed_;
   }
   // OK while open and after a normal Close; the error of Close(error).
   Status close_status() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return close_status_;
   }
   // Values queued now.
   size_t size() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return queue_.size();
   }
   size_t capacity() const { return capacity_; }
 
  private:
-  Status SendAfterClose() const {
+  Status SendAfterClose() const DEPOT_REQUIRES(mu_) {
     if (!close_status_.ok()) return close_status_;
     return FailedPreconditionError("send on a closed channel (the stream has ended)");
   }
 
   const size_t capacity_;
-  mutable std::mutex mu_;
-  std::condition_variable not_full_;
-  std::condition_variable not_empty_;
-  std::deque<T> queue_;  // guarded by mu_
-  bool closed_ = false;  // guarded by mu_
-  Status close_status_;  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar not_full_;
+  CondVar not_empty_;
+  std::deque<T> queue_ DEPOT_GUARDED_BY(mu_);
+  bool closed_ DEPOT_GUARDED_BY(mu_) = false;
+  Status close_status_ DEPOT_GUARDED_BY(mu_);
 };
 
 }  // namespace depot

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "depot/core/mutex.h"
+
 namespace depot {
 
 Executor::Executor(size_t threads, size_t queue_capacity)
@@ -13,30 +15,30 @@ Executor::Executor(size_t threads, size_t queue_capacity)
 
 Executor::~Executor() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
-  not_empty_.notify_all();
+  not_empty_.NotifyAll();
   for (auto& worker : workers_) worker.join();
 }
 
 void Executor::Enqueue(std::function<void()> task) {
-  std::unique_lock lock(mu_);
-  not_full_.wait(lock, [&] { return queue_.size() < queue_capacity_; });
+  MutexLock lock(mu_);
+  while (!(queue_.size() < queue_capacity_)) not_full_.Wait(lock);
   queue_.push_back(std::move(task));
-  lock.unlock();
-  not_empty_.notify_one();
+  lock.Unlock();
+  not_empty_.NotifyOne();
 }
 
 void Executor::WorkerLoop() {
   for (;;) {
-    std::unique_lock lock(mu_);
-    not_empty_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    MutexLock lock(mu_);
+    while (!(stopping_ || !queue_.empty())) not_empty_.Wait(lock);
     if (queue_.empty()) return;  // stopping, and every submitted task has run
     std::function<void()> task = std::move(queue_.front());
     queue_.pop_front();
-    lock.unlock();
-    not_full_.notify_one();
+    lock.Unlock();
+    not_full_.NotifyOne();
     task();
   }
 }

@@ -18,6 +18,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "depot/core/mutex.h"
+
 namespace depot {
 
 class Executor {
@@ -44,11 +46,11 @@ class Executor {
   void WorkerLoop();
 
   const size_t queue_capacity_;
-  std::mutex mu_;
-  std::condition_variable not_empty_;
-  std::condition_variable not_full_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
+  Mutex mu_;
+  CondVar not_empty_;
+  CondVar not_full_;
+  std::deque<std::function<void()>> queue_ DEPOT_GUARDED_BY(mu_);
+  bool stopping_ DEPOT_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };
 

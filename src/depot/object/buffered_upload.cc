@@ -22,6 +22,7 @@
 #include <exception>
 
 #include "depot/core/byte_buffer.h"
+#include "depot/core/mutex.h"
 #include "depot/core/no_throw.h"
 #include "depot/object/backend_util.h"
 
@@ -99,31 +100,31 @@ class BufferedUpload::Impl {
   std::vector<uint64_t> part_sizes_;
 
   // Shared with the part workers.
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  int in_flight_ = 0;           // guarded by mu_
-  Status error_;                // guarded by mu_: the first failure
-  std::vector<PartInfo> done_;  // guarded by mu_: completed parts, in completion order
+  mutable Mutex mu_;
+  CondVar cv_;
+  int in_flight_ DEPOT_GUARDED_BY(mu_) = 0;
+  Status error_ DEPOT_GUARDED_BY(mu_);                // the first failure
+  std::vector<PartInfo> done_ DEPOT_GUARDED_BY(mu_);  // completed parts, in completion order
 
   std::unique_ptr<Executor> executor_;  // created with the multipart upload; keep last
 };
 
 Status BufferedUpload::Impl::Fail(Status status) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (error_.ok()) error_ = std::move(status);
-  cv_.notify_all();
+  cv_.NotifyAll();
   return error_;
 }
 
 Status BufferedUpload::Impl::PendingError() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return error_;
 }
 
 Status BufferedUpload::Impl::Cleanup() {
   {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return in_flight_ == 0; });
+    MutexLock lock(mu_);
+    while (!(in_flight_ == 0)) cv_.Wait(lock);
   }
   buffer_ = ByteBuffer();
   if (cleaned_up_ || upload_id_.empty()) return Status::Ok();
@@ -144,7 +145,7 @@ void BufferedUpload::Impl::UploadPart(int number, Bytes part) {
   // for it for ever: the exception becomes the upload's error.
   Result<PartInfo> info = CallNoThrow(
       "PutPart", [&] { return store_.PutPart(key_, upload_id_, number, std::move(part)); });
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (info.ok()) {
     done_.push_back(*info);
   } else if (error_.ok()) {
@@ -152,7 +153,7 @@ void BufferedUpload::Impl::UploadPart(int number, Bytes part) {
         fmt::format("upload of key {}: part {} ({} bytes)", Quoted(), number, size));
   }
   --in_flight_;
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 Status BufferedUpload::Impl::Ship(Bytes part) {
@@ -176,11 +177,11 @@ Status BufferedUpload::Impl::Ship(Bytes part) {
     executor_ = std::make_unique<Executor>(threads, threads);
   }
   {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return in_flight_ < options_.max_in_flight || !error_.ok(); });
+    MutexLock lock(mu_);
+    while (!(in_flight_ < options_.max_in_flight || !error_.ok())) cv_.Wait(lock);
     if (!error_.ok()) {
       Status error = error_;
-      lock.unlock();
+      lock.Unlock();
       (void)Cleanup();
       return error;
     }
@@ -259,8 +260,8 @@ Result<PutResult> BufferedUpload::Impl::Finish() {
   if (!buffer_.empty()) DEPOT_RETURN_IF_ERROR(ShipBuffer());
   std::vector<PartInfo> parts;
   {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return in_flight_ == 0; });
+    MutexLock lock(mu_);
+    while (!(in_flight_ == 0)) cv_.Wait(lock);
     parts = done_;
   }
   DEPOT_RETURN_IF_ERROR(CheckFailed());

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "depot/core/executor.h"
+#include "depot/core/mutex.h"
 #include "depot/object/backend_util.h"
 
 namespace depot::object {
@@ -45,24 +46,27 @@ struct FetchSpec {
 class FetchControl {
  public:
   void Cancel() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     cancelled_ = true;
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   bool cancelled() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return cancelled_;
   }
   // Sleeps for `delay`; false if cancelled before or during the sleep.
   bool SleepFor(std::chrono::milliseconds delay) {
-    std::unique_lock lock(mu_);
-    return !cv_.wait_for(lock, delay, [&] { return cancelled_; });
+    const auto deadline = std::chrono::steady_clock::now() + delay;
+    MutexLock lock(mu_);
+    while (!cancelled_ && cv_.WaitUntil(lock, deadline)) {
+    }
+    return !cancelled_;
   }
 
  private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool cancelled_ = false;  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool cancelled_ DEPOT_GUARDED_BY(mu_) = false;
 };
 
 bool IsRetryable(StatusCode code) {

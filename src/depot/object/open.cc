@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "depot/core/mutex.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/prefix_store.h"
 #if DEPOT_WITH_S3
@@ -32,8 +33,8 @@ namespace depot::object {
 namespace {
 
 struct SchemeTable {
-  std::mutex mu;
-  std::map<std::string, StoreFactory, std::less<>> factories;  // guarded by mu
+  Mutex mu;
+  std::map<std::string, StoreFactory, std::less<>> factories DEPOT_GUARDED_BY(mu);
 };
 
 // Never destroyed, so that opening a store from another static's destructor stays safe.
@@ -44,8 +45,8 @@ SchemeTable& Schemes() {
 
 // The named memory stores of this process ("mem://name"); they live until the process exits.
 struct NamedMemoryStores {
-  std::mutex mu;
-  std::map<std::string, std::shared_ptr<MemoryStore>, std::less<>> stores;  // guarded by mu
+  Mutex mu;
+  std::map<std::string, std::shared_ptr<MemoryStore>, std::less<>> stores DEPOT_GUARDED_BY(mu);
 };
 
 NamedMemoryStores& MemoryStores() {
@@ -75,7 +76,7 @@ Result<std::shared_ptr<ObjectStore>> OpenMemory(const Url& url) {
   }
   if (url.host.empty()) return std::shared_ptr<ObjectStore>(std::make_shared<MemoryStore>());
   NamedMemoryStores& named = MemoryStores();
-  std::lock_guard lock(named.mu);
+  MutexLock lock(named.mu);
   auto it = named.stores.find(url.host);
   if (it == named.stores.end()) {
     it = named.stores
@@ -124,7 +125,7 @@ Result<std::shared_ptr<ObjectStore>> OpenFile(const Url& url) {
 
 void RegisterScheme(std::string scheme, StoreFactory factory) {
   SchemeTable& table = Schemes();
-  std::lock_guard lock(table.mu);
+  MutexLock lock(table.mu);
   table.factories.insert_or_assign(std::move(scheme), std::move(factory));
 }
 
@@ -170,7 +171,7 @@ Result<std::shared_ptr<ObjectStore>> Open(std::string_view url_or_path) {
   StoreFactory factory;
   {
     SchemeTable& table = Schemes();
-    std::lock_guard lock(table.mu);
+    MutexLock lock(table.mu);
     auto it = table.factories.find(url.scheme);
     if (it == table.factories.end()) {
       std::string known;

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "depot/core/mutex.h"
 #include "depot/object/s3/xml.h"
 #include "depot/server/access.h"
 #include "depot/server/exchange.h"
@@ -129,17 +130,17 @@ class S3Server::Impl {
 
   void Stop() {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) return;
       stopping_ = true;
       for (auto& connection : connections_) ::shutdown(connection.fd, SHUT_RDWR);
     }
-    reaper_cv_.notify_all();
+    reaper_cv_.NotifyAll();
     ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
     if (accept_thread_.joinable()) accept_thread_.join();
     if (reaper_thread_.joinable()) reaper_thread_.join();
-    std::unique_lock lock(mu_);
-    all_closed_.wait(lock, [&] { return threads_ == 0; });
+    MutexLock lock(mu_);
+    while (!(threads_ == 0)) all_closed_.Wait(lock);
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     if (access_log_) access_log_->flush();
@@ -163,8 +164,8 @@ class S3Server::Impl {
   }
 
   // Room for one more connection: true if there is (closing the longest-idle keep-alive
-  // connection if that is what it takes). Called with mu_ held.
-  bool MakeRoomLocked() {
+  // connection if that is what it takes).
+  bool MakeRoomLocked() DEPOT_REQUIRES(mu_) {
     if (connections_.size() < static_cast<size_t>(options_.max_connections)) return true;
     ConnectionRef oldest = connections_.end();
     for (auto it = connections_.begin(); it != connections_.end(); ++it) {
@@ -183,11 +184,11 @@ class S3Server::Impl {
       auto socket = std::make_unique<tcp::socket>(io_);
       boost::system::error_code ec;
       acceptor_.accept(*socket, ec);
-      std::unique_lock lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) return;
       if (ec) {
         // Out of descriptors or memory, most likely: wait for connections to close.
-        lock.unlock();
+        lock.Unlock();
         spdlog::warn("serve: accept failed: {}", ec.message());
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
@@ -195,7 +196,7 @@ class S3Server::Impl {
       // Headers and bodies go out in separate writes: no Nagle delay between them.
       socket->set_option(tcp::no_delay(true), ec);
       if (!MakeRoomLocked()) {
-        lock.unlock();
+        lock.Unlock();
         RefuseBusy(*socket);
         continue;
       }
@@ -204,7 +205,7 @@ class S3Server::Impl {
       self->fd = socket->native_handle();
       self->last_active = NowNs();
       ++threads_;
-      lock.unlock();
+      lock.Unlock();
       // Shared so that this loop still holds the socket if the thread cannot start.
       std::shared_ptr<tcp::socket> shared = std::move(socket);
       try {
@@ -212,17 +213,17 @@ class S3Server::Impl {
           ServeGuarded(*shared, self);
           Forget(self);
           shared.reset();
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           --threads_;
-          all_closed_.notify_all();
+          all_closed_.NotifyAll();
         }).detach();
       } catch (const std::system_error& e) {
         spdlog::warn("serve: cannot start a connection thread: {}", e.what());
         Forget(self);
         shared.reset();
-        std::lock_guard relock(mu_);
+        MutexLock relock(mu_);
         --threads_;
-        all_closed_.notify_all();
+        all_closed_.NotifyAll();
       }
     }
   }
@@ -230,7 +231,7 @@ class S3Server::Impl {
   // Forgotten before the descriptor is closed, so the reaper never shuts down a number the kernel
   // has handed out again.
   void Forget(ConnectionRef self) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     connections_.erase(self);
   }
 
@@ -265,11 +266,11 @@ class S3Server::Impl {
   // idle_timeout. A request busy in the store (a long CompleteMultipart, a big fsync) is left
   // alone: its connection is neither idle nor waiting on the client.
   void ReapLoop() {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     const int64_t timeout =
         std::chrono::duration_cast<std::chrono::nanoseconds>(options_.idle_timeout).count();
     while (!stopping_) {
-      reaper_cv_.wait_for(lock, std::chrono::seconds(1));
+      reaper_cv_.WaitFor(lock, std::chrono::seconds(1));
       const int64_t now = NowNs();
       for (auto& connection : connections_) {
         if ((connection.idle || connection.in_io) && now - connection.last_active > timeout) {
@@ -421,12 +422,12 @@ class S3Server::Impl {
   std::thread reaper_thread_;
   std::atomic<uint64_t> request_ids_{0};
 
-  std::mutex mu_;
-  std::condition_variable all_closed_;
-  std::condition_variable reaper_cv_;
-  std::list<Connection> connections_;  // guarded by mu_
-  int threads_ = 0;                    // connection threads still running; guarded by mu_
-  bool stopping_ = false;              // guarded by mu_
+  Mutex mu_;
+  CondVar all_closed_;
+  CondVar reaper_cv_;
+  std::list<Connection> connections_ DEPOT_GUARDED_BY(mu_);
+  int threads_ DEPOT_GUARDED_BY(mu_) = 0;  // connection threads still running
+  bool stopping_ DEPOT_GUARDED_BY(mu_) = false;
 };
 
 Result<std::unique_ptr<S3Server>> S3Server::Start(std::shared_ptr<object::ObjectStore> store,

@@ -103,6 +103,7 @@
 #include <utility>
 
 #include "depot/core/md5.h"
+#include "depot/core/mutex.h"
 #include "depot/core/url.h"
 #include "depot/object/backend_util.h"
 #include "depot/object/local/posix_io.h"
@@ -629,14 +630,14 @@ Result<bool> ClearEmptyDirectory(int dirfd, const std::string& name, std::string
 }
 
 // Holds the commit lock: the in-process mutex, then flock(LOCK_EX) on .depot/lock.
-class CommitGuard {
+class DEPOT_SCOPED_CAPABILITY CommitGuard {
  public:
-  CommitGuard(std::mutex& mu, int lock_fd) : lock_(mu), fd_(lock_fd) {
+  CommitGuard(Mutex& mu, int lock_fd) DEPOT_ACQUIRE(mu) : lock_(mu), fd_(lock_fd) {
     if (int err = Flock(fd_, LOCK_EX); err != 0) {
       status_ = ErrnoToStatus(err, "local store: taking the commit lock .depot/lock");
     }
   }
-  ~CommitGuard() {
+  ~CommitGuard() DEPOT_RELEASE() {
     if (status_.ok()) (void)Flock(fd_, LOCK_UN);
   }
   CommitGuard(const CommitGuard&) = delete;
@@ -645,7 +646,7 @@ class CommitGuard {
   const Status& status() const { return status_; }
 
  private:
-  std::lock_guard<std::mutex> lock_;
+  MutexLock lock_;
   int fd_;
   Status status_;
 };
@@ -847,7 +848,7 @@ struct LocalStore::State {
   UniqueFd uploads_fd;    // .depot/uploads
   UniqueFd lock_fd;       // .depot/lock: flock(LOCK_EX) around every commit
   UniqueFd open_lock_fd;  // .depot/open.lock: flock(LOCK_SH) while this store is open
-  std::mutex commit_mu;   // the in-process half of the commit lock
+  Mutex commit_mu;        // the in-process half of the commit lock
 
   std::string NewEtag(std::string_view data) const {
     return options.etag == EtagPolicy::kContentMd5 ? Md5::HexOf(data) : RandomHexId();

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "depot/core/md5.h"
+#include "depot/core/mutex.h"
 #include "depot/object/backend_util.h"
 
 namespace depot::object {
@@ -54,7 +55,7 @@ Result<PutResult> MemoryStore::PutLocked(std::string_view key, Bytes data,
 Result<PutResult> MemoryStore::Put(std::string_view key, Bytes data, const PutOptions& options) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   std::string etag = Md5::HexOf(data.view());
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return PutLocked(key, std::move(data), options, std::move(etag));
 }
 
@@ -63,7 +64,7 @@ Result<GetResult> MemoryStore::Get(std::string_view key, const GetOptions& optio
   GetResult result;
   Bytes data;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = objects_.find(key);
     if (it == objects_.end()) {
       return NotFoundError(fmt::format("key {} does not exist", QuoteKey(key)));
@@ -88,7 +89,7 @@ Result<ObjectMeta> MemoryStore::Head(std::string_view key) {
 
 Status MemoryStore::Delete(std::string_view key) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto it = objects_.find(key); it != objects_.end()) objects_.erase(it);
   return Status::Ok();
 }
@@ -100,7 +101,7 @@ std::vector<Status> MemoryStore::DeleteMany(std::span<const std::string> keys) {
 Result<ListResult> MemoryStore::List(const ListOptions& options) {
   ListBuilder builder(options);
   DEPOT_RETURN_IF_ERROR(builder.status());
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto it = objects_.lower_bound(builder.seek_key()); it != objects_.end(); ++it) {
     if (!builder.Add(it->second.meta)) break;
   }
@@ -110,7 +111,7 @@ Result<ListResult> MemoryStore::List(const ListOptions& options) {
 Result<PutResult> MemoryStore::Copy(std::string_view from, std::string_view to, CopyMode mode) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(from));
   DEPOT_RETURN_IF_ERROR(ValidateKey(to));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = objects_.find(from);
   if (it == objects_.end()) {
     return NotFoundError(fmt::format("copy: source key {} does not exist", QuoteKey(from)));
@@ -127,7 +128,7 @@ Result<PutResult> MemoryStore::Copy(std::string_view from, std::string_view to, 
 Status MemoryStore::Rename(std::string_view from, std::string_view to, CopyMode mode) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(from));
   DEPOT_RETURN_IF_ERROR(ValidateKey(to));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = objects_.find(from);
   if (it == objects_.end()) {
     return NotFoundError(fmt::format("rename: source key {} does not exist", QuoteKey(from)));
@@ -146,7 +147,7 @@ Status MemoryStore::Rename(std::string_view from, std::string_view to, CopyMode 
 Result<std::string> MemoryStore::CreateMultipart(std::string_view key, const PutOptions& options) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   std::string id = RandomHexId();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   uploads_[id] = Upload{std::string(key), options, Clock::now(), {}};
   return id;
 }
@@ -168,7 +169,7 @@ Result<PartInfo> MemoryStore::PutPart(std::string_view key, std::string_view upl
     return InvalidArgumentError(fmt::format("part number {} is outside 1..10000", part_number));
   }
   PartInfo part{part_number, Md5::HexOf(data.view()), data.size(), Clock::now()};
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
   upload->parts[part_number] = {part, std::move(data)};
   return part;
@@ -177,7 +178,7 @@ Result<PartInfo> MemoryStore::PutPart(std::string_view key, std::string_view upl
 Result<PutResult> MemoryStore::CompleteMultipart(std::string_view key, std::string_view upload_id,
                                                  std::span<const PartInfo> parts) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
   std::vector<PartInfo> staged;
   for (const auto& [number, part] : upload->parts) staged.push_back(part.first);
@@ -204,7 +205,7 @@ Result<PutResult> MemoryStore::CompleteMultipart(std::string_view key, std::stri
 
 Status MemoryStore::AbortMultipart(std::string_view key, std::string_view upload_id) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
   (void)upload;
   uploads_.erase(uploads_.find(upload_id));
@@ -214,7 +215,7 @@ Status MemoryStore::AbortMultipart(std::string_view key, std::string_view upload
 Result<std::vector<PartInfo>> MemoryStore::ListParts(std::string_view key,
                                                      std::string_view upload_id) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
   std::vector<PartInfo> parts;
   for (const auto& [number, part] : upload->parts) parts.push_back(part.first);
@@ -223,7 +224,7 @@ Result<std::vector<PartInfo>> MemoryStore::ListParts(std::string_view key,
 
 Result<std::vector<MultipartUploadInfo>> MemoryStore::ListMultipartUploads(
     std::string_view prefix) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<MultipartUploadInfo> out;
   for (const auto& [id, upload] : uploads_) {
     if (upload.key.substr(0, prefix.size()) == prefix) {

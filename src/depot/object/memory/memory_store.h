@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "depot/core/mutex.h"
 #include "depot/object/store.h"
 
 namespace depot::object {
@@ -60,16 +61,17 @@ class MemoryStore final : public ObjectStore {
     std::map<int, std::pair<PartInfo, Bytes>> parts;
   };
 
-  // Stores `data` under `key` if `options.mode` allows it. Requires mu_.
+  // Stores `data` under `key` if `options.mode` allows it.
   Result<PutResult> PutLocked(std::string_view key, Bytes data, const PutOptions& options,
-                              std::string etag);
-  Result<Upload*> FindUploadLocked(std::string_view key, std::string_view upload_id);
+                              std::string etag) DEPOT_REQUIRES(mu_);
+  Result<Upload*> FindUploadLocked(std::string_view key, std::string_view upload_id)
+      DEPOT_REQUIRES(mu_);
 
   const MemoryStoreOptions options_;
   const std::string name_;
-  std::mutex mu_;
-  std::map<std::string, Object, std::less<>> objects_;  // guarded by mu_
-  std::map<std::string, Upload, std::less<>> uploads_;  // guarded by mu_, by upload id
+  Mutex mu_;
+  std::map<std::string, Object, std::less<>> objects_ DEPOT_GUARDED_BY(mu_);
+  std::map<std::string, Upload, std::less<>> uploads_ DEPOT_GUARDED_BY(mu_);  // by upload id
 };
 
 }  // namespace depot::object

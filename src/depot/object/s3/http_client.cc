@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "depot/core/byte_buffer.h"
+#include "depot/core/mutex.h"
 
 namespace depot::object::s3 {
 namespace {
@@ -144,7 +145,7 @@ HttpClient::~HttpClient() = default;
 
 std::unique_ptr<HttpClient::Handle> HttpClient::Acquire() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!idle_.empty()) {
       auto handle = std::move(idle_.back());
       idle_.pop_back();
@@ -159,7 +160,7 @@ std::unique_ptr<HttpClient::Handle> HttpClient::Acquire() {
 void HttpClient::Release(std::unique_ptr<Handle> handle) {
   // Reset clears the options but keeps the live connection for the next request.
   curl_easy_reset(handle->curl);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (static_cast<int>(idle_.size()) < options_.max_idle_handles) {
     idle_.push_back(std::move(handle));
   }

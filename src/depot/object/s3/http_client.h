@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "depot/core/bytes.h"
+#include "depot/core/mutex.h"
 #include "depot/core/result.h"
 #include "depot/object/s3/signer.h"
 
@@ -80,8 +81,8 @@ class HttpClient {
   void Release(std::unique_ptr<Handle> handle);
 
   HttpClientOptions options_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Handle>> idle_;  // guarded by mu_
+  Mutex mu_;
+  std::vector<std::unique_ptr<Handle>> idle_ DEPOT_GUARDED_BY(mu_);
 };
 
 }  // namespace depot::object::s3

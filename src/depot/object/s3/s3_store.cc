@@ -29,6 +29,7 @@
 #include "depot/core/base64.h"
 #include "depot/core/byte_buffer.h"
 #include "depot/core/md5.h"
+#include "depot/core/mutex.h"
 #include "depot/object/backend_util.h"
 #include "depot/object/open.h"
 #include "depot/object/prefix_store.h"
@@ -663,7 +664,7 @@ Result<std::string> S3Store::CreateMultipart(std::string_view key, const PutOpti
   DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, Subject(key)));
   DEPOT_ASSIGN_OR_RETURN(std::string upload_id,
                          s3::ParseInitiateMultipartUpload(response.body.view()));
-  std::lock_guard lock(uploads_mu_);
+  MutexLock lock(uploads_mu_);
   upload_options_[upload_id] = options;
   return upload_id;
 }
@@ -712,7 +713,7 @@ Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_v
   }
   PutOptions options;
   {
-    std::lock_guard lock(uploads_mu_);
+    MutexLock lock(uploads_mu_);
     auto it = upload_options_.find(std::string(upload_id));
     if (it != upload_options_.end()) options = it->second;
   }
@@ -747,7 +748,7 @@ Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_v
   DEPOT_ASSIGN_OR_RETURN(std::string etag, s3::ParseResultEtag(response->body.view(),
                                                                "CompleteMultipartUploadResult"));
   {
-    std::lock_guard lock(uploads_mu_);
+    MutexLock lock(uploads_mu_);
     upload_options_.erase(std::string(upload_id));
   }
   if (etag.empty()) {
@@ -765,7 +766,7 @@ Status S3Store::AbortMultipart(std::string_view key, std::string_view upload_id)
   Status status =
       client_->Execute(request, fmt::format("{} (upload {})", Subject(key), upload_id)).status();
   if (status.ok()) {
-    std::lock_guard lock(uploads_mu_);
+    MutexLock lock(uploads_mu_);
     upload_options_.erase(std::string(upload_id));
   }
   return status;

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "depot/core/backoff.h"
+#include "depot/core/mutex.h"
 #include "depot/core/result.h"
 #include "depot/core/url.h"
 #include "depot/object/s3/credentials.h"
@@ -140,8 +141,8 @@ class S3Store final : public ObjectStore {
   // The PutOptions each upload started here was created with: CompleteMultipart applies its mode.
   // An upload this S3Store did not create (another process's, found by ListMultipartUploads)
   // completes unconditionally.
-  std::mutex uploads_mu_;
-  std::unordered_map<std::string, PutOptions> upload_options_;  // guarded by uploads_mu_
+  Mutex uploads_mu_;
+  std::unordered_map<std::string, PutOptions> upload_options_ DEPOT_GUARDED_BY(uploads_mu_);
 
   // How the service wants the ETag in a write's If-Match: AWS S3 takes the quoted entity tag of
   // RFC 9110, RGW 16 compares the header with its stored ETag byte for byte, so only the bare

@@ -27,6 +27,7 @@
 
 #include "depot/core/byte_buffer.h"
 #include "depot/core/executor.h"
+#include "depot/core/mutex.h"
 #include "depot/core/no_throw.h"
 #include "depot/object/backend_util.h"
 #include "depot/object/stream/stream_layout.h"
@@ -55,7 +56,7 @@ class StreamReader::Impl {
         executor_(static_cast<size_t>(options.max_concurrency)) {}
 
   Result<StreamState> State() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return Refresh();
   }
   Result<StreamRead> ReadRange(const ByteRange& range, std::chrono::milliseconds wait);
@@ -70,27 +71,26 @@ class StreamReader::Impl {
     uint64_t to;
   };
 
-  // Re-reads what may have changed and returns the state. Requires mu_.
-  Result<StreamState> Refresh();
-  // The state of an aborted stream, from its abort marker. Requires mu_.
-  Result<StreamState> AbortedState(const GetResult& marker);
-  // Reads index segments from the first one not cached, up to the newest. Requires mu_.
-  Status LoadIndex();
-  // Requires mu_.
-  StreamState Snapshot() const;
-  uint64_t parts() const { return full_ends_.size() + tail_ends_.size(); }
-  uint64_t End(uint64_t part) const {
+  // Re-reads what may have changed and returns the state.
+  Result<StreamState> Refresh() DEPOT_REQUIRES(mu_);
+  // The state of an aborted stream, from its abort marker.
+  Result<StreamState> AbortedState(const GetResult& marker) DEPOT_REQUIRES(mu_);
+  // Reads index segments from the first one not cached, up to the newest.
+  Status LoadIndex() DEPOT_REQUIRES(mu_);
+  StreamState Snapshot() const DEPOT_REQUIRES(mu_);
+  uint64_t parts() const DEPOT_REQUIRES(mu_) { return full_ends_.size() + tail_ends_.size(); }
+  uint64_t End(uint64_t part) const DEPOT_REQUIRES(mu_) {
     return part < full_ends_.size() ? full_ends_[part] : tail_ends_[part - full_ends_.size()];
   }
-  uint64_t Start(uint64_t part) const { return part == 0 ? 0 : End(part - 1); }
-  // The pieces of the indexed parts that make up [begin, end). Requires mu_.
-  std::vector<Piece> Plan(ResolvedRange range) const;
+  uint64_t Start(uint64_t part) const DEPOT_REQUIRES(mu_) { return part == 0 ? 0 : End(part - 1); }
+  // The pieces of the indexed parts that make up [begin, end).
+  std::vector<Piece> Plan(ResolvedRange range) const DEPOT_REQUIRES(mu_);
   // Fetches and joins the pieces (of `range`).
   Result<Bytes> Fetch(const std::vector<Piece>& pieces, ResolvedRange range);
   Result<Bytes> FetchPiece(const Piece& piece);
   // Explains a part that the index names but the store does not have.
   Status ExplainMissingPart(const Piece& piece, const Status& error);
-  void ResetCache();
+  void ResetCache() DEPOT_REQUIRES(mu_);
   Result<std::optional<GetResult>> GetIfExists(const std::string& object_key);
   std::string Quoted() const { return QuoteKey(key_); }
 
@@ -98,13 +98,13 @@ class StreamReader::Impl {
   const std::string key_;
   const StreamReaderOptions options_;
 
-  std::mutex mu_;
-  uint32_t entries_ = 0;             // guarded by mu_: N, once segment 0 was read
-  std::vector<uint64_t> full_ends_;  // guarded by mu_: ends of the parts of full segments
-  uint64_t full_segments_ = 0;       // guarded by mu_
-  std::vector<uint64_t> tail_ends_;  // guarded by mu_: the newest (partial) segment's ends
-  std::optional<stream::CompleteMarker> complete_;  // guarded by mu_
-  Clock::time_point last_update_{};                 // guarded by mu_
+  Mutex mu_;
+  uint32_t entries_ DEPOT_GUARDED_BY(mu_) = 0;             // N, once segment 0 was read
+  std::vector<uint64_t> full_ends_ DEPOT_GUARDED_BY(mu_);  // ends of the parts of full segments
+  uint64_t full_segments_ DEPOT_GUARDED_BY(mu_) = 0;
+  std::vector<uint64_t> tail_ends_ DEPOT_GUARDED_BY(mu_);  // the newest (partial) segment's ends
+  std::optional<stream::CompleteMarker> complete_ DEPOT_GUARDED_BY(mu_);
+  Clock::time_point last_update_ DEPOT_GUARDED_BY(mu_){};
 
   Executor executor_;  // keep last: joined before the members its tasks use
 };
@@ -293,7 +293,7 @@ Result<Bytes> StreamReader::Impl::Fetch(const std::vector<Piece>& pieces, Resolv
 }
 
 Status StreamReader::Impl::ExplainMissingPart(const Piece& piece, const Status& error) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(std::optional<GetResult> aborted, GetIfExists(stream::AbortedKey(key_)));
   if (aborted) {
     DEPOT_ASSIGN_OR_RETURN(StreamState state, AbortedState(*aborted));
@@ -330,7 +330,7 @@ Result<StreamRead> StreamReader::Impl::ReadRange(const ByteRange& range,
     std::vector<Piece> pieces;
     StreamState state;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       DEPOT_ASSIGN_OR_RETURN(state, Refresh());
       if (state.aborted) {
         return FailedPreconditionError(

@@ -46,6 +46,7 @@
 
 #include "depot/core/byte_buffer.h"
 #include "depot/core/executor.h"
+#include "depot/core/mutex.h"
 #include "depot/core/no_throw.h"
 #include "depot/object/backend_util.h"
 #include "depot/object/stream/stream_layout.h"
@@ -150,13 +151,13 @@ class StreamUpload::Impl {
   stream::IndexSegment segment_;
 
   // Shared between the writer, the part workers and the indexer.
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Pending> pending_;  // guarded by mu_: parts submitted, not yet indexed, in order
-  uint64_t indexed_parts_ = 0;   // guarded by mu_: the number of the part at pending_.front()
-  int puts_running_ = 0;         // guarded by mu_
-  Status error_;                 // guarded by mu_: the first failure
-  bool stopping_ = false;        // guarded by mu_: the indexer must return
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<Pending> pending_ DEPOT_GUARDED_BY(mu_);  // parts submitted, not yet indexed, in order
+  uint64_t indexed_parts_ DEPOT_GUARDED_BY(mu_) = 0;   // the number of the part at pending_.front()
+  int puts_running_ DEPOT_GUARDED_BY(mu_) = 0;
+  Status error_ DEPOT_GUARDED_BY(mu_);           // the first failure
+  bool stopping_ DEPOT_GUARDED_BY(mu_) = false;  // the indexer must return
 
   std::unique_ptr<Executor> executor_;  // created by Begin; keep last
 };
@@ -196,14 +197,14 @@ Status StreamUpload::Impl::Begin() {
 }
 
 Status StreamUpload::Impl::Fail(Status status) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (error_.ok()) error_ = std::move(status);
-  cv_.notify_all();
+  cv_.NotifyAll();
   return error_;
 }
 
 Status StreamUpload::Impl::PendingError() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return error_;
 }
 
@@ -215,10 +216,10 @@ Status StreamUpload::Impl::CheckFailed() {
 
 void StreamUpload::Impl::StopIndexer() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (indexer_.joinable()) indexer_.join();
 }
 
@@ -231,13 +232,12 @@ Status StreamUpload::Impl::Ship(Bytes part) {
     return error;
   }
   {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] {
-      return pending_.size() < static_cast<size_t>(options_.max_in_flight) || !error_.ok();
-    });
+    MutexLock lock(mu_);
+    while (!(pending_.size() < static_cast<size_t>(options_.max_in_flight) || !error_.ok()))
+      cv_.Wait(lock);
     if (!error_.ok()) {
       Status error = error_;
-      lock.unlock();
+      lock.Unlock();
       (void)Cleanup();
       return error;
     }
@@ -257,7 +257,7 @@ void StreamUpload::Impl::PutPart(uint64_t number, Bytes data) {
   const std::string part_key = stream::PartKey(key_, number);
   Status put =
       CallNoThrow("store call", [&] { return store_.Put(part_key, std::move(data)).status(); });
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Pending& pending = pending_[static_cast<size_t>(number - indexed_parts_)];
   if (put.ok()) {
     pending.landed = true;
@@ -266,32 +266,31 @@ void StreamUpload::Impl::PutPart(uint64_t number, Bytes data) {
                                          QuoteKey(part_key), pending.end - size, pending.end));
   }
   --puts_running_;
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void StreamUpload::Impl::IndexLoop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] {
-      return stopping_ || !error_.ok() || (!pending_.empty() && pending_.front().landed);
-    });
+    while (!(stopping_ || !error_.ok() || (!pending_.empty() && pending_.front().landed)))
+      cv_.Wait(lock);
     if (stopping_ || !error_.ok()) return;
     std::vector<uint64_t> ends;
     for (const Pending& pending : pending_) {
       if (!pending.landed) break;
       ends.push_back(pending.end);
     }
-    lock.unlock();
+    lock.Unlock();
     Status written = AppendToIndex(ends);
-    lock.lock();
+    lock.Lock();
     if (!written.ok()) {
       if (error_.ok()) error_ = std::move(written);
-      cv_.notify_all();
+      cv_.NotifyAll();
       return;
     }
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(ends.size()));
     indexed_parts_ += ends.size();
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 }
 
@@ -389,8 +388,8 @@ Result<StreamSummary> StreamUpload::Impl::Finish() {
   DEPOT_RETURN_IF_ERROR(CheckFailed());
   if (!buffer_.empty()) DEPOT_RETURN_IF_ERROR(Ship(std::move(buffer_).Freeze()));
   {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return pending_.empty() || !error_.ok(); });
+    MutexLock lock(mu_);
+    while (!(pending_.empty() || !error_.ok())) cv_.Wait(lock);
   }
   DEPOT_RETURN_IF_ERROR(CheckFailed());
   StopIndexer();
@@ -427,8 +426,8 @@ Status StreamUpload::Impl::Cleanup() {
   cleaned_up_ = true;
   StopIndexer();
   {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return puts_running_ == 0; });
+    MutexLock lock(mu_);
+    while (!(puts_running_ == 0)) cv_.Wait(lock);
   }
   buffer_ = ByteBuffer();
   const std::string reason = abort_reason_ ? *abort_reason_ : PendingError().ToString();

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "depot/core/mutex.h"
+
 namespace depot::object::testing {
 
 static_assert(FaultInjectingStore::kOpCount ==
@@ -11,33 +13,33 @@ FaultInjectingStore::FaultInjectingStore(std::shared_ptr<ObjectStore> inner)
     : inner_(std::move(inner)) {}
 
 void FaultInjectingStore::FailNext(Op op, Status status, int times) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (int i = 0; i < times; ++i) failures_[static_cast<size_t>(op)].push_back(status);
 }
 
 void FaultInjectingStore::OnPut(PutHook hook) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   put_hook_ = std::move(hook);
 }
 
 void FaultInjectingStore::OnGet(GetHook hook) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   get_hook_ = std::move(hook);
 }
 
 void FaultInjectingStore::OnPutPart(PutPartHook hook) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   put_part_hook_ = std::move(hook);
 }
 
 void FaultInjectingStore::SetCapabilities(Capabilities caps) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   capabilities_ = caps;
 }
 
 Capabilities FaultInjectingStore::capabilities() const {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (capabilities_) return *capabilities_;
   }
   return inner_->capabilities();
@@ -49,7 +51,7 @@ void FaultInjectingStore::ResetCalls() {
 
 Status FaultInjectingStore::Enter(Op op) {
   counts_[static_cast<size_t>(op)].fetch_add(1);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& pending = failures_[static_cast<size_t>(op)];
   if (pending.empty()) return Status::Ok();
   Status status = std::move(pending.front());
@@ -62,7 +64,7 @@ Result<PutResult> FaultInjectingStore::Put(std::string_view key, Bytes data,
   DEPOT_RETURN_IF_ERROR(Enter(Op::kPut));
   PutHook hook;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     hook = put_hook_;
   }
   if (hook) {
@@ -75,7 +77,7 @@ Result<GetResult> FaultInjectingStore::Get(std::string_view key, const GetOption
   DEPOT_RETURN_IF_ERROR(Enter(Op::kGet));
   GetHook hook;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     hook = get_hook_;
   }
   if (hook) {
@@ -95,7 +97,7 @@ Result<ObjectMeta> FaultInjectingStore::Head(std::string_view key) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kHead));
   GetHook hook;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     hook = get_hook_;
   }
   if (hook) {
@@ -148,7 +150,7 @@ Result<PartInfo> FaultInjectingStore::PutPart(std::string_view key, std::string_
   DEPOT_RETURN_IF_ERROR(Enter(Op::kPutPart));
   PutPartHook hook;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     hook = put_part_hook_;
   }
   if (hook) {

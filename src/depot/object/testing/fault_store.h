@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 
+#include "depot/core/mutex.h"
 #include "depot/object/store.h"
 
 namespace depot::object::testing {
@@ -106,12 +107,12 @@ class FaultInjectingStore final : public ObjectStore {
 
   const std::shared_ptr<ObjectStore> inner_;
   std::array<std::atomic<int>, kOpCount> counts_{};
-  mutable std::mutex mu_;
-  std::array<std::deque<Status>, kOpCount> failures_;  // guarded by mu_
-  PutHook put_hook_;                                   // guarded by mu_
-  GetHook get_hook_;                                   // guarded by mu_
-  PutPartHook put_part_hook_;                          // guarded by mu_
-  std::optional<Capabilities> capabilities_;           // guarded by mu_
+  mutable Mutex mu_;
+  std::array<std::deque<Status>, kOpCount> failures_ DEPOT_GUARDED_BY(mu_);
+  PutHook put_hook_ DEPOT_GUARDED_BY(mu_);
+  GetHook get_hook_ DEPOT_GUARDED_BY(mu_);
+  PutPartHook put_part_hook_ DEPOT_GUARDED_BY(mu_);
+  std::optional<Capabilities> capabilities_ DEPOT_GUARDED_BY(mu_);
 };
 
 }  // namespace depot::object::testing

@@ -41,6 +41,7 @@
 #include <thread>
 #include <utility>
 
+#include "depot/core/mutex.h"
 #include "depot/core/split_mix64.h"
 #include "depot/core/unique_fd.h"
 #include "depot/object/s3/xml.h"
@@ -571,17 +572,17 @@ class FaultProxy::Impl {
 
   ~Impl() {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     const uint64_t one = 1;
     // Adding 1 to a fresh eventfd cannot fail (and the polls' timeouts would end every wait).
     [[maybe_unused]] const ssize_t written = ::write(stop_.get(), &one, sizeof(one));
     if (acceptor_.joinable()) acceptor_.join();
     std::map<uint64_t, std::thread> threads;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       threads.swap(threads_);
     }
     for (auto& [id, thread] : threads) thread.join();
@@ -595,7 +596,7 @@ class FaultProxy::Impl {
 
   Status InjectOnce(Fault fault) {
     DEPOT_RETURN_IF_ERROR(ValidateFault(fault));
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     once_.push_back(std::move(fault));
     return Status::Ok();
   }
@@ -607,19 +608,19 @@ class FaultProxy::Impl {
     }
     if (choices.empty()) return InvalidArgumentError("random faults need at least one choice");
     for (const Fault& fault : choices) DEPOT_RETURN_IF_ERROR(ValidateFault(fault));
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     random_.emplace(RandomFaults{SplitMix64(seed), probability, std::move(choices)});
     return Status::Ok();
   }
 
   void ClearFaults() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     once_.clear();
     random_.reset();
   }
 
   Stats stats() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return stats_;
   }
 
@@ -648,16 +649,16 @@ class FaultProxy::Impl {
   const UniqueFd stop_;  // eventfd; readable once the destructor runs
   const uint16_t port_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;               // signalled when stopping_ is set
-  bool stopping_ = false;                    // guarded by mu_
-  std::deque<Fault> once_;                   // guarded by mu_
-  std::optional<RandomFaults> random_;       // guarded by mu_
-  Stats stats_;                              // guarded by mu_
-  std::map<uint64_t, std::thread> threads_;  // guarded by mu_: connection threads by id
-  std::vector<uint64_t> finished_;           // guarded by mu_: ids of threads that are done
-  int active_ = 0;                           // guarded by mu_
-  uint64_t next_id_ = 0;                     // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;  // signalled when stopping_ is set
+  bool stopping_ DEPOT_GUARDED_BY(mu_) = false;
+  std::deque<Fault> once_ DEPOT_GUARDED_BY(mu_);
+  std::optional<RandomFaults> random_ DEPOT_GUARDED_BY(mu_);
+  Stats stats_ DEPOT_GUARDED_BY(mu_);
+  std::map<uint64_t, std::thread> threads_ DEPOT_GUARDED_BY(mu_);  // connection threads by id
+  std::vector<uint64_t> finished_ DEPOT_GUARDED_BY(mu_);           // ids of threads that are done
+  int active_ DEPOT_GUARDED_BY(mu_) = 0;
+  uint64_t next_id_ DEPOT_GUARDED_BY(mu_) = 0;
 
   std::thread acceptor_;  // started last, joined first
 };
@@ -672,7 +673,7 @@ void FaultProxy::Impl::AcceptLoop() {
     UniqueFd socket(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!socket.valid()) continue;
     SetNoDelay(socket.get());
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (active_ >= kMaxConnections) continue;  // refused: closed right away
     const uint64_t id = next_id_++;
     try {
@@ -688,7 +689,7 @@ void FaultProxy::Impl::AcceptLoop() {
 void FaultProxy::Impl::JoinFinished() {
   std::vector<std::thread> done;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const uint64_t id : finished_) {
       auto it = threads_.find(id);
       done.push_back(std::move(it->second));
@@ -709,13 +710,13 @@ void FaultProxy::Impl::Serve(uint64_t id, UniqueFd socket) {
       if (!keep.ok() || !*keep) break;
     }
   }  // both sockets closed here
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   --active_;
   finished_.push_back(id);
 }
 
 std::optional<Fault> FaultProxy::Impl::TakeFault(std::string_view method, std::string_view target) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++stats_.requests;
   std::optional<Fault> fault;
   for (auto it = once_.begin(); it != once_.end(); ++it) {
@@ -736,8 +737,11 @@ std::optional<Fault> FaultProxy::Impl::TakeFault(std::string_view method, std::s
 }
 
 bool FaultProxy::Impl::Sleep(std::chrono::milliseconds delay) {
-  std::unique_lock lock(mu_);
-  return !cv_.wait_for(lock, delay, [this] { return stopping_; });
+  const auto deadline = std::chrono::steady_clock::now() + delay;
+  MutexLock lock(mu_);
+  while (!stopping_ && cv_.WaitUntil(lock, deadline)) {
+  }
+  return !stopping_;
 }
 
 Result<UniqueFd> FaultProxy::Impl::ConnectUpstream() {
