@@ -287,7 +287,9 @@ TEST_P(ObjectStoreConformance, UpdateIfEtagMatches) {
 
 // object_store's race: 5 workers each add 1 to a counter 10 times with compare-and-swap.
 TEST_P(ObjectStoreConformance, CompareAndSwapRaceCountsExactly) {
-  if (!store().capabilities().conditional_put) return;  // CreateOnlyPut checks kUnimplemented
+  if (!store().capabilities().conditional_put) {
+    GTEST_SKIP() << MissingCapability("conditional_put");  // CreateOnlyPut checks kUnimplemented
+  }
   ASSERT_THAT(store().Put("counter", Text("0")), IsOk());
   std::atomic<int> failures{0};
   std::vector<std::thread> workers;
@@ -578,7 +580,10 @@ TEST_P(ObjectStoreConformance, MultipartUploadStitchesPartsInOrder) {
 }
 
 TEST_P(ObjectStoreConformance, MultipartRejectsBadPartLists) {
-  if (!store().capabilities().multipart) return;  // MultipartUploadStitches... checks it
+  if (!store().capabilities().multipart) {
+    GTEST_SKIP() << MissingCapability(
+        "multipart");  // MultipartUploadStitches... checks kUnimplemented
+  }
   const size_t part_size = std::max<size_t>(store().capabilities().min_part_size, 1000);
   auto id = store().CreateMultipart("bad", {});
   ASSERT_THAT(id, IsOk());
@@ -682,7 +687,10 @@ TEST_P(ObjectStoreConformance, GetStreamServesOneVersion) {
 }
 
 TEST_P(ObjectStoreConformance, ListPartsShowsStagedParts) {
-  if (!store().capabilities().multipart) return;  // MultipartUploadStitches... checks it
+  if (!store().capabilities().multipart) {
+    GTEST_SKIP() << MissingCapability(
+        "multipart");  // MultipartUploadStitches... checks kUnimplemented
+  }
   auto id = store().CreateMultipart("lp/k", {});
   ASSERT_THAT(id, IsOk());
   auto empty = store().ListParts("lp/k", *id);
@@ -709,7 +717,10 @@ TEST_P(ObjectStoreConformance, ListPartsShowsStagedParts) {
 }
 
 TEST_P(ObjectStoreConformance, MultipartAbortRemovesEverything) {
-  if (!store().capabilities().multipart) return;  // MultipartUploadStitches... checks it
+  if (!store().capabilities().multipart) {
+    GTEST_SKIP() << MissingCapability(
+        "multipart");  // MultipartUploadStitches... checks kUnimplemented
+  }
   auto id = store().CreateMultipart("ab/c", {});
   ASSERT_THAT(id, IsOk());
   ASSERT_THAT(store().PutPart("ab/c", *id, 1, Text("part")), IsOk());
@@ -727,7 +738,8 @@ TEST_P(ObjectStoreConformance, MultipartAbortRemovesEverything) {
 
 TEST_P(ObjectStoreConformance, MultipartHonoursCreateMode) {
   if (!store().capabilities().multipart || !store().capabilities().conditional_put) {
-    return;  // each capability's absence is checked by its own test
+    // Each capability's absence is checked by its own test.
+    GTEST_SKIP() << MissingCapability("multipart and conditional_put");
   }
   ASSERT_THAT(store().Put("exists", Text("original")), IsOk());
   auto id = store().CreateMultipart("exists", {.mode = PutMode::kCreate});
@@ -741,7 +753,10 @@ TEST_P(ObjectStoreConformance, MultipartHonoursCreateMode) {
 }
 
 TEST_P(ObjectStoreConformance, ListMultipartUploadsByPrefix) {
-  if (!store().capabilities().multipart) return;  // MultipartUploadStitches... checks it
+  if (!store().capabilities().multipart) {
+    GTEST_SKIP() << MissingCapability(
+        "multipart");  // MultipartUploadStitches... checks kUnimplemented
+  }
   auto a = store().CreateMultipart("up/a", {});
   auto b = store().CreateMultipart("up/b", {});
   auto c = store().CreateMultipart("down/c", {});
