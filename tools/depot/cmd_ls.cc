@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "depot/object/helpers.h"
 #include "location.h"
 
 namespace depot::cli {
@@ -38,16 +39,15 @@ Status List(object::ObjectStore& store, object::ListOptions options) {
   std::vector<std::string> prefixes;
   std::vector<object::ObjectMeta> objects;
   const bool stream = options.delimiter.empty();
-  for (;;) {
-    DEPOT_ASSIGN_OR_RETURN(object::ListResult page, store.List(options));
+  object::ListPager pages(store, std::move(options));
+  while (auto listed = pages.Next()) {
+    DEPOT_ASSIGN_OR_RETURN(object::ListResult page, std::move(*listed));
     if (stream) {
       for (const object::ObjectMeta& meta : page.objects) PrintObject(meta);
     } else {
       prefixes.insert(prefixes.end(), page.common_prefixes.begin(), page.common_prefixes.end());
       for (object::ObjectMeta& meta : page.objects) objects.push_back(std::move(meta));
     }
-    if (page.next_continuation_token.empty()) break;
-    options.continuation_token = std::move(page.next_continuation_token);
   }
   for (const std::string& prefix : prefixes) fmt::print("{:>32} {}\n", "PRE", prefix);
   for (const object::ObjectMeta& meta : objects) PrintObject(meta);

@@ -325,15 +325,24 @@ Result<uint64_t> DeletePrefix(ObjectStore& store, std::string_view prefix) {
 }
 
 Result<std::vector<ObjectMeta>> ListAll(ObjectStore& store, std::string_view prefix) {
-  ListOptions options;
-  options.prefix = std::string(prefix);
   std::vector<ObjectMeta> all;
-  for (;;) {
-    DEPOT_ASSIGN_OR_RETURN(ListResult page, store.List(options));
-    for (ObjectMeta& meta : page.objects) all.push_back(std::move(meta));
-    if (page.next_continuation_token.empty()) return all;
-    options.continuation_token = std::move(page.next_continuation_token);
+  ListPager pages(store, {.prefix = std::string(prefix)});
+  while (auto page = pages.Next()) {
+    if (!page->ok()) return page->status();
+    for (ObjectMeta& meta : (*page)->objects) all.push_back(std::move(meta));
   }
+  return all;
+}
+
+std::optional<Result<ListResult>> ListPager::Next() {
+  if (done_) return std::nullopt;
+  Result<ListResult> page = store_.List(options_);
+  if (!page.ok() || page->next_continuation_token.empty()) {
+    done_ = true;
+  } else {
+    options_.continuation_token = page->next_continuation_token;
+  }
+  return page;
 }
 
 }  // namespace depot::object

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,5 +61,28 @@ Result<std::vector<Bytes>> GetRanges(ObjectStore& store, std::string_view key,
                                      GetRangesOptions options = {});
 // Every object under `prefix`, following continuation tokens (recursive: no delimiter).
 Result<std::vector<ObjectMeta>> ListAll(ObjectStore& store, std::string_view prefix);
+
+// Walks every page of one listing, following continuation tokens, so that no caller writes the
+// pagination loop again:
+//
+//   ListPager pages(store, {.prefix = "logs/", .delimiter = "/"});
+//   while (auto page = pages.Next()) {
+//     if (!page->ok()) return page->status();
+//     for (const ObjectMeta& meta : (*page)->objects) ...
+//   }
+//
+// Next gives the next page, or nullopt after the last one; an error is given once and ends the
+// walk. One page is in memory at a time. Not thread-safe; the store must outlive the pager.
+class ListPager {
+ public:
+  ListPager(ObjectStore& store, ListOptions options)
+      : store_(store), options_(std::move(options)) {}
+  std::optional<Result<ListResult>> Next();
+
+ private:
+  ObjectStore& store_;
+  ListOptions options_;
+  bool done_ = false;
+};
 
 }  // namespace depot::object

@@ -309,5 +309,31 @@ TEST_F(HelpersTest, GetRangesPinsOneVersionAndNamesBadRanges) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("max_concurrency 0")));
 }
 
+TEST_F(HelpersTest, ListPagerWalksEveryPageOnce) {
+  for (const char* key : {"a/1", "a/2", "b/1", "c", "d", "e"}) {
+    ASSERT_THAT(memory_->Put(key, Bytes::FromString(key), {}), IsOk());
+  }
+  ListPager pages(*store_, {.delimiter = "/", .max_keys = 2});
+  std::vector<std::string> seen;
+  int count = 0;
+  while (auto page = pages.Next()) {
+    ASSERT_THAT(*page, IsOk());
+    ++count;
+    for (const auto& prefix : (*page)->common_prefixes) seen.push_back(prefix);
+    for (const auto& meta : (*page)->objects) seen.push_back(meta.key);
+  }
+  EXPECT_EQ(count, 3);
+  EXPECT_THAT(seen, ElementsAre("a/", "b/", "c", "d", "e"));
+  EXPECT_FALSE(pages.Next().has_value());
+
+  // An error is given once and ends the walk.
+  store_->FailNext(Op::kList, UnavailableError("flaky"), 1);
+  ListPager failing(*store_, {.max_keys = 2});
+  auto first = failing.Next();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_THAT(*first, StatusIs(StatusCode::kUnavailable));
+  EXPECT_FALSE(failing.Next().has_value());
+}
+
 }  // namespace
 }  // namespace depot::object

@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "depot/object/helpers.h"
 #include "depot/server/operations.h"
 
 namespace depot::server {
@@ -107,9 +108,9 @@ Status AccessControl::DeleteBucket(std::string_view bucket) const {
 
 Result<std::vector<BucketInfo>> AccessControl::ListBuckets() const {
   std::vector<BucketInfo> buckets;
-  object::ListOptions list{.prefix = std::string(kBucketMarkers)};
-  do {
-    DEPOT_ASSIGN_OR_RETURN(object::ListResult page, store_.List(list));
+  object::ListPager pages(store_, {.prefix = std::string(kBucketMarkers)});
+  while (auto listed = pages.Next()) {
+    DEPOT_ASSIGN_OR_RETURN(object::ListResult page, std::move(*listed));
     for (const auto& marker : page.objects) {
       const std::string name = marker.key.substr(kBucketMarkers.size());
       // Listings need not carry user metadata: the owner comes from the marker itself.
@@ -118,8 +119,7 @@ Result<std::vector<BucketInfo>> AccessControl::ListBuckets() const {
       // A bucket deleted since the listing is simply not there any more.
       if (!info.ok() && info.status().code() != StatusCode::kNotFound) return info.status();
     }
-    list.continuation_token = page.next_continuation_token;
-  } while (!list.continuation_token.empty());
+  }
   return buckets;
 }
 

@@ -8,6 +8,8 @@
 
 #include <charconv>
 
+#include "depot/object/helpers.h"
+
 namespace depot::server::testing {
 
 RawConnection::RawConnection(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
@@ -106,13 +108,11 @@ std::string PresignedTarget(uint16_t port, std::string method, std::string path,
 
 std::vector<std::string> StoreSnapshot(object::ObjectStore& store) {
   std::vector<std::string> out;
-  object::ListOptions list;
-  do {
-    auto page = store.List(list);
-    if (!page.ok()) return {"list failed: " + page.status().ToString()};
-    for (const auto& object : page->objects) out.push_back(object.key + " " + object.etag);
-    list.continuation_token = page->next_continuation_token;
-  } while (!list.continuation_token.empty());
+  object::ListPager pages(store, {});
+  while (auto page = pages.Next()) {
+    if (!page->ok()) return {"list failed: " + page->status().ToString()};
+    for (const auto& object : (*page)->objects) out.push_back(object.key + " " + object.etag);
+  }
   auto uploads = store.ListMultipartUploads("");
   if (!uploads.ok()) return {"uploads failed: " + uploads.status().ToString()};
   for (const auto& upload : *uploads) {
