@@ -1,4 +1,4 @@
-# Installs libdepot, its public headers and a package config, so that after `cmake --install`
+# Installs libdepot, its public headers (not the internal ones) and a package config, so that after `cmake --install`
 # a consumer writes find_package(depot) and links depot::depot.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -7,8 +7,23 @@ install(TARGETS depot EXPORT depotTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/src/depot DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.h" PATTERN "testing" EXCLUDE)
+# Public headers only. A header whose opening comment says it is internal ("(internal ...",
+# "Internal to ...") stays in the source tree, as does test support (testing/ folders);
+# tests/find_package checks that no installed header includes one that was left out.
+file(GLOB_RECURSE depot_headers RELATIVE ${PROJECT_SOURCE_DIR}/src
+     CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/depot/*.h)
+foreach(header IN LISTS depot_headers)
+  if(header MATCHES "/testing/")
+    continue()
+  endif()
+  file(STRINGS ${PROJECT_SOURCE_DIR}/src/${header} opening LIMIT_COUNT 6)
+  if(opening MATCHES "\\(internal|Internal to")
+    continue()
+  endif()
+  get_filename_component(header_dir ${header} DIRECTORY)
+  install(FILES ${PROJECT_SOURCE_DIR}/src/${header}
+          DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/${header_dir})
+endforeach()
 install(EXPORT depotTargets NAMESPACE depot:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/depot)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/depotConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/depotConfig.cmake

@@ -12,7 +12,7 @@
 
 #include "commands.h"
 #include "depot/core/byte_range.h"
-#include "depot/object/backend_util.h"
+#include "depot/object/key.h"
 #include "depot/object/object_reader.h"
 #include "location.h"
 #include "transfer.h"

@@ -16,7 +16,7 @@
 #include <system_error>
 
 #include "commands.h"
-#include "depot/object/backend_util.h"
+#include "depot/object/key.h"
 #include "location.h"
 #include "progress.h"
 #include "transfer.h"

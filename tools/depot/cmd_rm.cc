@@ -9,7 +9,7 @@
 #include <string>
 
 #include "commands.h"
-#include "depot/object/backend_util.h"
+#include "depot/object/key.h"
 #include "depot/object/helpers.h"
 #include "location.h"
 

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "commands.h"
-#include "depot/object/backend_util.h"
+#include "depot/object/key.h"
 #include "location.h"
 
 namespace depot::cli {

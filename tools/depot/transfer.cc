@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "depot/core/byte_buffer.h"
-#include "depot/object/backend_util.h"
+#include "depot/object/key.h"
 #include "depot/object/helpers.h"
 
 namespace depot::cli {

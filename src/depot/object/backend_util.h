@@ -1,7 +1,7 @@
-// Building blocks shared by object-store backends, so that every backend applies the same rules:
-// key validation, RFC 9110 read preconditions, paginated listing with delimiters, and the
-// validation of a multipart part list. Stateless functions and a single-use ListBuilder; all
-// thread-compatible.
+// Building blocks shared by object-store backends (internal to the object module and its
+// backends), so that every backend applies the same rules: key validation (key.h), RFC 9110 read
+// preconditions, paginated listing with delimiters, and the validation of a multipart part list.
+// Stateless functions and a single-use ListBuilder; all thread-compatible.
 #pragma once
 
 #include <array>
@@ -13,18 +13,10 @@
 #include <vector>
 
 #include "depot/core/result.h"
+#include "depot/object/key.h"
 #include "depot/object/store.h"
 
 namespace depot::object {
-
-inline constexpr size_t kMaxKeyBytes = 1024;
-
-// Every backend's key rule: 1..1024 bytes of valid UTF-8 without NUL. kInvalidArgument names the
-// key (escaped) and the reason.
-Status ValidateKey(std::string_view key);
-
-// A key made printable for messages: control and non-UTF-8 bytes as \xNN, at most ~100 bytes.
-std::string QuoteKey(std::string_view key);
 
 // Applies the read preconditions of `options` to the current object `meta`. Returns
 // kFailedPrecondition for a failed If-Match / If-Unmodified-Since, true when the caller should

@@ -1,5 +1,5 @@
-// Small POSIX helpers for the local object store (local_store.cc): the confined openat2() lookup,
-// loops that finish short reads and writes, and directory reading.
+// Small POSIX helpers for the local object store (internal to it; local_store.cc): the confined
+// openat2() lookup, loops that finish short reads and writes, and directory reading.
 //
 // Each function reports failure the POSIX way (-1 with errno set, or an errno value returned) so
 // that the caller, who knows which key it is working on, turns it into a Status naming the key.

@@ -1,4 +1,5 @@
-// depot::object::s3::HttpClient: HTTP/1.1 requests over libcurl, the S3 backend's network seam.
+// depot::object::s3::HttpClient: HTTP/1.1 requests over libcurl, the S3 backend's network seam
+// (internal to the S3 backend).
 //
 // A pool of reusable curl handles, each keeping its connection alive between requests, so steady
 // traffic opens no new connections; at most `max_idle_handles` handles are kept between requests
