@@ -3,7 +3,7 @@
 // The object is cut into aligned chunks [i x chunk_size, (i + 1) x chunk_size). The window is a
 // run of consecutive chunks starting at the one holding the cursor; each has a std::future for
 // its bytes. A fetch task captures only what it needs, by value or shared_ptr (the FetchSpec: the
-// store pointer, key, ETag and retry options; and its own FetchControl), never the reader: a
+// store pointer, key, ETag and retry options; and its own CancellationToken), never the reader: a
 // chunk dropped from the window is cancelled and its future simply discarded (a packaged_task
 // future does not block on destruction), and a task that already started finishes against the
 // shared state it owns. The executor is the reader's last member, so the reader's destructor
@@ -18,17 +18,15 @@
 
 #include <fmt/format.h>
 
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <future>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <vector>
 
+#include "depot/core/cancellation.h"
 #include "depot/core/executor.h"
-#include "depot/core/mutex.h"
 #include "depot/object/backend_util.h"
 
 namespace depot::object {
@@ -42,33 +40,6 @@ struct FetchSpec {
   BackoffOptions retry;
 };
 
-// Cancellation of one fetch, with a sleep that a cancellation interrupts.
-class FetchControl {
- public:
-  void Cancel() {
-    MutexLock lock(mu_);
-    cancelled_ = true;
-    cv_.NotifyAll();
-  }
-  bool cancelled() const {
-    MutexLock lock(mu_);
-    return cancelled_;
-  }
-  // Sleeps for `delay`; false if cancelled before or during the sleep.
-  bool SleepFor(std::chrono::milliseconds delay) {
-    const auto deadline = std::chrono::steady_clock::now() + delay;
-    MutexLock lock(mu_);
-    while (!cancelled_ && cv_.WaitUntil(lock, deadline)) {
-    }
-    return !cancelled_;
-  }
-
- private:
-  mutable Mutex mu_;
-  CondVar cv_;
-  bool cancelled_ DEPOT_GUARDED_BY(mu_) = false;
-};
-
 bool IsRetryable(StatusCode code) {
   return code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded ||
          code == StatusCode::kDataLoss;
@@ -76,14 +47,14 @@ bool IsRetryable(StatusCode code) {
 
 // Fetches exactly [begin, end) of the object, retrying as the header describes.
 Result<Bytes> FetchRange(const FetchSpec& spec, uint64_t begin, uint64_t end,
-                         FetchControl& control) {
+                         const CancellationToken& cancel) {
   const std::string key = QuoteKey(spec.key);
   std::vector<Bytes> pieces;
   uint64_t offset = begin;
   Backoff backoff(spec.retry);
   Status last;
   while (offset < end) {
-    if (control.cancelled()) return CancelledError(fmt::format("read of key {} cancelled", key));
+    if (cancel.IsCancelled()) return CancelledError(fmt::format("read of key {} cancelled", key));
     GetOptions options;
     options.range = ByteRange::Bounded(offset, end);
     if (!spec.etag.empty()) options.if_match = spec.etag;
@@ -124,7 +95,7 @@ Result<Bytes> FetchRange(const FetchSpec& spec, uint64_t begin, uint64_t end,
       return last.WithContext(fmt::format("reading [{}, {}) of key {}: giving up after {} retries",
                                           offset, end, key, backoff.attempts()));
     }
-    if (!control.SleepFor(*delay)) {
+    if (!cancel.SleepFor(*delay)) {
       return CancelledError(fmt::format("read of key {} cancelled", key));
     }
   }
@@ -164,7 +135,7 @@ class ObjectReader::Impl {
     uint64_t index = 0;
     uint64_t begin = 0;
     uint64_t end = 0;
-    std::shared_ptr<FetchControl> control;
+    CancellationSource cancel;  // stops the fetch when the chunk is dropped
     std::future<Result<Bytes>> future;
     std::optional<Result<Bytes>> result;  // once the future was read
   };
@@ -195,15 +166,14 @@ void ObjectReader::Impl::Schedule(uint64_t index) {
   chunk.index = index;
   chunk.begin = index * options_.chunk_size;
   chunk.end = std::min(chunk.begin + options_.chunk_size, meta_.size);
-  chunk.control = std::make_shared<FetchControl>();
   chunk.future =
-      executor_.Submit([spec = spec_, control = chunk.control, begin = chunk.begin,
-                        end = chunk.end] { return FetchRange(*spec, begin, end, *control); });
+      executor_.Submit([spec = spec_, cancel = chunk.cancel.token(), begin = chunk.begin,
+                        end = chunk.end] { return FetchRange(*spec, begin, end, cancel); });
   window_.push_back(std::move(chunk));
 }
 
 void ObjectReader::Impl::DropFront() {
-  window_.front().control->Cancel();
+  window_.front().cancel.Cancel();
   window_.pop_front();
 }
 
@@ -255,8 +225,7 @@ Result<Bytes> ObjectReader::Impl::ReadAt(uint64_t offset, size_t n) {
   if (n == 0) return Bytes();
   const uint64_t end = offset + n;
   if (!WindowCovers(offset, end)) {
-    FetchControl control;
-    return FetchRange(*spec_, offset, end, control);
+    return FetchRange(*spec_, offset, end, CancellationToken());
   }
   const uint64_t first = offset / options_.chunk_size;
   const uint64_t last = (end - 1) / options_.chunk_size;
