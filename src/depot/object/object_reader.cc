@@ -38,6 +38,7 @@ struct FetchSpec {
   std::string key;
   std::string etag;  // If-Match for every fetch; empty if the store gave none
   BackoffOptions retry;
+  bool store_retries;  // the store retried transient failures already (retries_transient)
 };
 
 bool IsRetryable(StatusCode code) {
@@ -85,7 +86,7 @@ Result<Bytes> FetchRange(const FetchSpec& spec, uint64_t begin, uint64_t end,
       if (offset == end) break;
       last = DataLossError(
           fmt::format("short read of key {}: [{}, {}) gave {} bytes", key, offset - n, end, n));
-    } else if (!IsRetryable(got.status().code())) {
+    } else if (!IsRetryable(got.status().code()) || spec.store_retries) {
       return got.status().WithContext(fmt::format("reading [{}, {}) of key {}", offset, end, key));
     } else {
       last = got.status();
@@ -114,8 +115,8 @@ Result<Bytes> FetchRange(const FetchSpec& spec, uint64_t begin, uint64_t end,
 class ObjectReader::Impl {
  public:
   Impl(ObjectStore& store, ObjectMeta meta, ObjectReaderOptions options)
-      : spec_(std::make_shared<const FetchSpec>(
-            FetchSpec{&store, meta.key, meta.etag, options.retry})),
+      : spec_(std::make_shared<const FetchSpec>(FetchSpec{
+            &store, meta.key, meta.etag, options.retry, store.capabilities().retries_transient})),
         meta_(std::move(meta)),
         options_(options),
         chunk_count_((meta_.size + options_.chunk_size - 1) / options_.chunk_size),

@@ -28,6 +28,8 @@ struct ObjectReaderOptions {
   uint64_t chunk_size = 8 << 20;
   int read_ahead = 4;       // chunks buffered ahead of the cursor, including the current one
   int max_concurrency = 4;  // chunk fetches in flight
+  // Retries of transient failures and short reads, unless the store retries transient failures
+  // itself (Capabilities::retries_transient): then only short reads are resumed here.
   BackoffOptions retry;
 };
 

@@ -154,6 +154,21 @@ TEST_F(ObjectReaderTest, TransientFailuresAreRetried) {
   EXPECT_EQ(store_->calls(Op::kGet), 10 + 6);
 }
 
+TEST_F(ObjectReaderTest, AStoreThatRetriesItselfIsNotRetriedAgain) {
+  // An S3 store has already retried (with backoff) by the time an error reaches the reader:
+  // retrying again would nest the retries (10 x 10 attempts).
+  Capabilities caps = memory_->capabilities();
+  caps.retries_transient = true;
+  store_->SetCapabilities(caps);
+  const std::string data = RandomBytes(500, 4);
+  PutObject("obj", data);
+  store_->FailNext(Op::kGet, UnavailableError("flaky after the store's own retries"), 1);
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto reader, ObjectReader::Open(*store_, "obj", SmallOptions(50)));
+  std::string buffer(100, '\0');
+  EXPECT_THAT(reader->Read(buffer.data(), buffer.size()),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("flaky")));
+}
+
 TEST_F(ObjectReaderTest, ShortReadsResumeFromTheFailedOffset) {
   const std::string data = RandomBytes(100, 4);
   PutObject("obj", data);

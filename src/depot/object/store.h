@@ -138,6 +138,9 @@ struct Capabilities {
   int max_parts = 0;
   bool equal_parts_required = false;  // all non-final parts the same size (Cloudflare R2)
   size_t max_delete_batch = 0;        // keys per DeleteMany request on the wire
+  // The store retries transient failures itself (S3: with backoff, resuming cut bodies), so a
+  // caller must not retry them again: retries would nest (10 x 10 attempts).
+  bool retries_transient = false;
 };
 
 class ObjectStore {

@@ -320,6 +320,7 @@ Capabilities S3Store::capabilities() const {
   caps.max_part_size = kMaxPartSize;
   caps.max_parts = kMaxParts;
   caps.max_delete_batch = kDeleteBatch;
+  caps.retries_transient = options_.retry.max_attempts > 1;
   return caps;
 }
 
