@@ -86,6 +86,9 @@ function(depot_s3_test)
   if(ARG_UNPARSED_ARGUMENTS OR NOT ARG_NAME OR NOT ARG_SOURCES)
     message(FATAL_ERROR "depot_s3_test(NAME n SOURCES ... [LIBS ...] [TIMEOUT s]): got ${ARGN}")
   endif()
+  if(NOT DEPOT_BUILD_INTEGRATION_TESTS)
+    return()  # the sanitizer builds run only the unit tests: nothing to build for the gateway
+  endif()
   depot_test(NAME ${ARG_NAME} SOURCES ${ARG_SOURCES} LABELS object s3 integration
              LIBS depot_s3_testing ${ARG_LIBS})
   _depot_s3_test_properties(${ARG_NAME} "${ARG_TIMEOUT}")
