@@ -70,9 +70,9 @@ struct SigningScope {
 // printable ASCII without blanks, a header the signer or the HTTP client sets itself (host,
 // authorization, x-amz-date, x-amz-content-sha256, x-amz-security-token), a query parameter with an
 // empty name or named like a presigning parameter (X-Amz-Algorithm, -Credential, -Date, -Expires,
-// -SignedHeaders, -Security-Token, -Signature, in any case), a payload hash that is neither kUnsignedPayload nor 64 lower-case hex digits, an
-// access key id with blanks, controls, non-ASCII, '/', ',' or '=', a region or service outside
-// [A-Za-z0-9._-]+, or a time outside years 1970..9999.
+// -SignedHeaders, -Security-Token, -Signature, in any case), a payload hash that is neither
+// kUnsignedPayload nor 64 lower-case hex digits, an access key id with blanks, controls, non-ASCII,
+// '/', ',' or '=', a region or service outside [A-Za-z0-9._-]+, or a time outside years 1970..9999.
 Result<SignedRequest> SignHeaders(const SignableRequest& request, const Credentials& credentials,
                                   const SigningScope& scope,
                                   std::chrono::system_clock::time_point now);
