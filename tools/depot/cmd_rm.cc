@@ -9,8 +9,8 @@
 #include <string>
 
 #include "commands.h"
-#include "depot/object/key.h"
 #include "depot/object/helpers.h"
+#include "depot/object/key.h"
 #include "location.h"
 
 namespace depot::cli {

@@ -10,8 +10,8 @@
 #include <memory>
 
 #include "depot/core/byte_buffer.h"
-#include "depot/object/key.h"
 #include "depot/object/helpers.h"
+#include "depot/object/key.h"
 
 namespace depot::cli {
 namespace {
