@@ -341,20 +341,17 @@ class S3Server::Impl {
         SplitTarget(who->target, Str(request[http::field::host]), options_.virtual_host_domain);
     if (!target.ok()) return exchange.Fail({400, "InvalidURI", target.status().message()});
     exchange.Authenticate(std::move(*who), std::move(*target));
-    return Dispatch(exchange);
+    return Dispatch(exchange, incoming.headers);
   }
 
   // What the request asks for that depot would not honour is refused first (that depends on the
   // request alone); then the user's access to the bucket; then the operation.
-  bool Dispatch(Exchange& exchange) {
+  // `headers` are the request's, as the verifier read them (copied once per request).
+  bool Dispatch(Exchange& exchange, const std::vector<object::s3::Header>& headers) {
     const Target& target = exchange.target();
     const auto& request = exchange.request();
     if (!target.bucket.empty() && !ValidBucketName(target.bucket)) {
       return exchange.Fail({400, "InvalidBucketName", fmt::format("\"{}\"", target.bucket)});
-    }
-    std::vector<std::pair<std::string, std::string>> headers;
-    for (const auto& field : request) {
-      headers.emplace_back(Str(field.name_string()), Str(field.value()));
     }
     const Resource resource = target.bucket.empty()
                                   ? Resource::kService
