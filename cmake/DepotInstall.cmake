@@ -1,9 +1,11 @@
 # Installs libdepot, its public headers (not the internal ones) and a package config, so that after `cmake --install`
-# a consumer writes find_package(depot) and links depot::depot.
+# a consumer writes find_package(depot) and links depot::depot (every layer), or one layer
+# (depot::core, depot::object, depot::object_local, ...).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS depot EXPORT depotTargets
+get_property(depot_libraries GLOBAL PROPERTY DEPOT_LIBRARIES)
+install(TARGETS depot ${depot_libraries} EXPORT depotTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

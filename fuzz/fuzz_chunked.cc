@@ -1,4 +1,4 @@
-// Fuzzes the aws-chunked decoder of depot serve (depot/server/chunked_payload.h), which reads
+// Fuzzes the aws-chunked decoder of depot serve (depot/s3/chunked_payload.h), which reads
 // request bodies from the network. The first input byte picks a mode and a piece size:
 //
 //   even: the rest is a body as a client might send it, fed in pieces of that size;
@@ -17,14 +17,14 @@
 #include <string_view>
 #include <vector>
 
-#include "depot/object/s3/signer.h"
-#include "depot/server/chunked_payload.h"
-#include "depot/server/sigv4_verifier.h"
+#include "depot/s3/chunked_payload.h"
+#include "depot/s3/signer.h"
+#include "depot/s3/sigv4_verifier.h"
 
 namespace {
 
-namespace s3 = depot::object::s3;
-using depot::server::Authenticated;
+namespace s3 = depot::s3;
+using depot::s3::Authenticated;
 
 [[noreturn]] void Fail(const char* what, std::string_view input, const std::string& detail) {
   std::fprintf(stderr, "fuzz_chunked: %s\n  input:  %zu bytes\n  detail: %s\n", what, input.size(),
@@ -40,7 +40,7 @@ const Authenticated& Request() {
     out.access_key = "FUZZKEY";
     out.region = "us-east-1";
     out.amz_date = "20231114T221320Z";
-    out.payload_sha256 = std::string(depot::server::kStreamingPayload);
+    out.payload_sha256 = std::string(depot::s3::kStreamingPayload);
     out.signature = s3::Sha256Hex("the request's own signature");
     out.signing_key = s3::SigningKey("fuzz-secret", {.region = out.region}, out.amz_date);
     return out;
@@ -69,7 +69,7 @@ void CheckCode(const depot::Status& status, std::string_view input) {
 std::pair<std::string, depot::Status> Decode(std::string_view body, size_t piece,
                                              std::optional<uint64_t> length,
                                              std::string_view input) {
-  depot::server::ChunkedPayloadDecoder decoder(Request(), length, 1 << 20);
+  depot::s3::ChunkedPayloadDecoder decoder(Request(), length, 1 << 20);
   std::string out;
   depot::Status status = depot::Status::Ok();
   for (size_t at = 0; at < body.size() && status.ok(); at += piece) {

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "depot/object/backend_util.h"
+#include "depot/object/key.h"
 #include "depot/object/memory/memory_store.h"
 
 #if DEPOT_WITH_LOCAL

@@ -1,4 +1,4 @@
-// Fuzzes the XML request bodies depot serve reads from the network (depot/object/s3/xml.h):
+// Fuzzes the XML request bodies depot serve reads from the network (depot/s3/xml.h):
 // DeleteObjects (<Delete>) and CompleteMultipartUpload. The input is the body, as a client sends
 // it.
 //
@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "depot/object/s3/xml.h"
+#include "depot/s3/xml.h"
 
 namespace {
 
@@ -33,7 +33,7 @@ bool Printable(std::string_view text) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  namespace s3 = depot::object::s3;
+  namespace s3 = depot::s3;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
 
   auto deletes = s3::ParseDeleteObjects(input);

@@ -1,4 +1,4 @@
-// Fuzzes the SigV4 signer (depot/object/s3/signer.h). The input is '\n'-separated fields:
+// Fuzzes the SigV4 signer (depot/s3/signer.h). The input is '\n'-separated fields:
 //
 //   method, host, path, query ("a=1&uploads&b=x"), headers ("Name:value|Name2:value"),
 //   payload hash, access key id, secret, session token, region, expires (seconds), time
@@ -20,11 +20,11 @@
 #include <vector>
 
 #include "depot/core/url.h"
-#include "depot/object/s3/signer.h"
+#include "depot/s3/signer.h"
 
 namespace {
 
-using depot::object::s3::Header;
+using depot::s3::Header;
 
 [[noreturn]] void Fail(const char* what, std::string_view input, const std::string& detail) {
   std::fprintf(stderr, "fuzz_sigv4: %s\n  input:  \"%.*s\"\n  detail: %s\n", what,
@@ -84,7 +84,7 @@ void CheckRefusal(const depot::Status& status, std::string_view input, const cha
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  namespace s3 = depot::object::s3;
+  namespace s3 = depot::s3;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
 
   for (bool encode_slash : {false, true}) {

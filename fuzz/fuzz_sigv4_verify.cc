@@ -1,4 +1,4 @@
-// Fuzzes the request side of depot serve's SigV4 verifier (depot/server/sigv4_verifier.h), which
+// Fuzzes the request side of depot serve's SigV4 verifier (depot/s3/sigv4_verifier.h), which
 // parses untrusted requests before anything else. The input is '\n'-separated fields:
 //
 //   method, request target, then headers as "Name: value" lines
@@ -16,13 +16,13 @@
 #include <vector>
 
 #include "depot/core/url.h"
-#include "depot/object/s3/signer.h"
-#include "depot/server/sigv4_verifier.h"
+#include "depot/s3/signer.h"
+#include "depot/s3/sigv4_verifier.h"
 
 namespace {
 
-namespace s3 = depot::object::s3;
-using depot::server::IncomingRequest;
+namespace s3 = depot::s3;
+using depot::s3::IncomingRequest;
 
 [[noreturn]] void Fail(const char* what, std::string_view input, const std::string& detail) {
   std::fprintf(stderr, "fuzz_sigv4_verify: %s\n  input:  \"%.*s\"\n  detail: %s\n", what,
@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     raw.headers.emplace_back(std::string(lines[i].substr(0, colon)), std::string(value));
   }
-  auto verified = depot::server::VerifySigV4(raw, Secret, kNow);
+  auto verified = depot::s3::VerifySigV4(raw, Secret, kNow);
   if (!verified.ok()) CheckCode(verified.status(), input);
 
   // The same request as depot's signer would send it, signed for FUZZKEY.
@@ -104,14 +104,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   IncomingRequest sent{request.method, signed_request->target, {{"Host", request.host}}};
   for (const auto& header : request.headers) sent.headers.push_back(header);
   for (const auto& header : signed_request->headers) sent.headers.push_back(header);
-  auto accepted = depot::server::VerifySigV4(sent, Secret, kNow);
+  auto accepted = depot::s3::VerifySigV4(sent, Secret, kNow);
   if (!accepted.ok()) {
     Fail("a request depot's signer signed was refused", input, accepted.status().ToString());
   }
   if (accepted->access_key != "FUZZKEY" || accepted->target.path != request.path) {
     Fail("accepted as another user or path", input, accepted->target.path);
   }
-  auto again = depot::server::VerifySigV4(sent, Secret, kNow);
+  auto again = depot::s3::VerifySigV4(sent, Secret, kNow);
   if (!again.ok() || again->signature != accepted->signature) {
     Fail("verifying twice differs", input, again.status().ToString());
   }

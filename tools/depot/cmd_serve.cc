@@ -29,7 +29,7 @@
 #include "commands.h"
 #include "depot/object/open.h"
 
-#if DEPOT_WITH_S3
+#if DEPOT_WITH_SERVER
 #include "depot/server/s3_server.h"
 #endif
 #if DEPOT_WITH_LOCAL
@@ -52,7 +52,7 @@ struct ServeOptions {
   std::string virtual_host_domain = "localhost";
 };
 
-#if DEPOT_WITH_S3
+#if DEPOT_WITH_SERVER
 std::string Env(const char* name) {
   const char* value = std::getenv(name);
   return value == nullptr ? "" : value;
@@ -255,10 +255,10 @@ Command AddServeCommand(CLI::App& parent) {
          "Host BUCKET.<this> addresses BUCKET virtual-hosted style (\"\": path style only)")
       ->capture_default_str();
   return {app, [options] {
-#if DEPOT_WITH_S3
+#if DEPOT_WITH_SERVER
             return RunServe(*options);
 #else
-            return ReportFailure("serve", UnimplementedError("depot was built without DEPOT_WITH_S3"));
+            return ReportFailure("serve", UnimplementedError("depot was built without DEPOT_WITH_SERVER"));
 #endif
           }};
 }

@@ -25,12 +25,6 @@ TEST(ValidateKeyTest, AcceptsUtf8AndRejectsTheRest) {
   EXPECT_THAT(ValidateKey("ok\xe2\x82"), StatusIs(StatusCode::kInvalidArgument));
 }
 
-TEST(QuoteKeyTest, EscapesWhatCannotBePrinted) {
-  EXPECT_EQ(QuoteKey("plain"), "\"plain\"");
-  EXPECT_EQ(QuoteKey(std::string("a\0\xff", 3)), "\"a\\x00\\xff\"");
-  EXPECT_THAT(QuoteKey(std::string(500, 'k')), HasSubstr("(500 bytes)"));
-}
-
 TEST(PreconditionsTest, FollowRfc9110) {
   ObjectMeta meta;
   meta.key = "k";

@@ -121,6 +121,17 @@ Result<std::shared_ptr<ObjectStore>> OpenFile(const Url& url) {
 #endif
 }
 
+#if DEPOT_WITH_S3
+// s3://bucket/prefix?options (S3Store::OpenUrl), the prefix as a PrefixStore.
+Result<std::shared_ptr<ObjectStore>> OpenS3(const Url& url) {
+  DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<S3Store> s3, S3Store::OpenUrl(url));
+  std::shared_ptr<ObjectStore> store = std::move(s3);
+  std::string prefix = url.path.empty() ? "" : url.path.substr(1);
+  if (!prefix.empty()) store = std::make_shared<PrefixStore>(std::move(store), std::move(prefix));
+  return store;
+}
+#endif
+
 }  // namespace
 
 void RegisterScheme(std::string scheme, StoreFactory factory) {
@@ -135,7 +146,7 @@ void RegisterBuiltinBackends() {
     RegisterScheme("mem", OpenMemory);
     RegisterScheme("file", OpenFile);
 #if DEPOT_WITH_S3
-    RegisterS3Backend();
+    RegisterScheme("s3", OpenS3);
 #endif
   });
 }

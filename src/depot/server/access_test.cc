@@ -14,7 +14,7 @@
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/s3_store.h"
-#include "depot/object/s3/signer.h"
+#include "depot/s3/signer.h"
 #include "depot/server/operations.h"
 #include "depot/server/s3_server.h"
 #include "depot/server/testing/raw_client.h"
@@ -49,8 +49,8 @@ struct Operation {
   std::string name;
   std::string method;
   std::string path;
-  std::vector<object::s3::Header> query;
-  std::vector<object::s3::Header> headers;
+  std::vector<s3::Header> query;
+  std::vector<s3::Header> headers;
   std::string body;
   int allowed_status;  // what the owner and the admin get
 };
@@ -111,15 +111,15 @@ class AccessTest : public ::testing::Test {
 
   // The raw response to `op` signed by `signer`, or sent unsigned when `signer` is null.
   std::string Send(const Operation& op, const Signer* signer) {
-    std::vector<object::s3::Header> query;
+    std::vector<s3::Header> query;
     for (const auto& [name, value] : op.query) query.push_back({name, Substitute(value)});
-    std::vector<object::s3::Header> headers = op.headers;
+    std::vector<s3::Header> headers = op.headers;
     std::string body = Substitute(op.body);
     if (!body.empty()) headers.push_back({"content-md5", Md5Base64(body)});
     std::string request;
     if (signer != nullptr) {
-      request = SignedRequest(server_->port(), op.method, op.path, body,
-                              object::s3::Sha256Hex(body), headers, query, *signer);
+      request = SignedRequest(server_->port(), op.method, op.path, body, s3::Sha256Hex(body),
+                              headers, query, *signer);
     } else {
       std::string target = op.path;
       for (size_t i = 0; i < query.size(); ++i) {
@@ -314,7 +314,7 @@ class AccessClientTest : public AccessTest {
   }
 };
 
-std::set<std::string> Names(const std::vector<object::s3::BucketInfo>& buckets) {
+std::set<std::string> Names(const std::vector<s3::BucketInfo>& buckets) {
   std::set<std::string> out;
   for (const auto& bucket : buckets) out.insert(bucket.name);
   return out;

@@ -5,15 +5,15 @@
 #include <charconv>
 
 #include "depot/core/url.h"
-#include "depot/object/s3/xml.h"
-#include "depot/server/checksum.h"
+#include "depot/s3/checksum.h"
+#include "depot/s3/xml.h"
 #include "depot/server/operations.h"
 
 namespace depot::server {
 namespace {
 
-using object::s3::FormatIso8601;
-using object::s3::XmlEscape;
+using s3::FormatIso8601;
+using s3::XmlEscape;
 
 constexpr size_t kMaxDeleteKeys = 1000;
 constexpr uint64_t kMaxXmlBody = 4 << 20;
@@ -251,7 +251,8 @@ bool DeleteObjects(Exchange& exchange, object::ObjectStore& store) {
   if (!exchange.Header("content-md5") &&
       std::none_of(exchange.request().begin(), exchange.request().end(), [](const auto& field) {
         const auto name = field.name_string();
-        return PayloadChecksum::FromHeader(std::string_view(name.data(), name.size())).has_value();
+        return s3::PayloadChecksum::FromHeader(std::string_view(name.data(), name.size()))
+            .has_value();
       })) {
     // S3 insists on an integrity check of the key list; so does depot.
     auto drained = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
@@ -261,7 +262,7 @@ bool DeleteObjects(Exchange& exchange, object::ObjectStore& store) {
   }
   auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, kMaxXmlBody);
   if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
-  auto request = object::s3::ParseDeleteObjects(*body);
+  auto request = s3::ParseDeleteObjects(*body);
   if (!request.ok()) return exchange.Fail({400, "MalformedXML", request.status().message()});
   if (request->keys.size() > kMaxDeleteKeys) {
     return exchange.Fail(

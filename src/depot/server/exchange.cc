@@ -8,16 +8,16 @@
 
 #include "depot/core/base64.h"
 #include "depot/core/md5.h"
-#include "depot/object/s3/signer.h"
-#include "depot/object/s3/xml.h"
-#include "depot/server/checksum.h"
-#include "depot/server/chunked_payload.h"
+#include "depot/s3/checksum.h"
+#include "depot/s3/chunked_payload.h"
+#include "depot/s3/signer.h"
+#include "depot/s3/xml.h"
 
 namespace depot::server {
 namespace {
 
 namespace beast = boost::beast;
-using object::s3::XmlEscape;
+using s3::XmlEscape;
 
 constexpr size_t kIoChunk = 256 << 10;
 
@@ -34,7 +34,7 @@ struct ExpectedDigest {
   std::string name;  // "Content-MD5", "CRC32", ...
   std::string value;
   std::optional<Md5> md5;
-  std::optional<PayloadChecksum> checksum;
+  std::optional<s3::PayloadChecksum> checksum;
 
   void Update(std::string_view data) {
     if (md5) md5->Update(data);
@@ -109,7 +109,7 @@ S3Error FromStatus(const Status& status, std::string_view not_found_code) {
   }
 }
 
-Result<Target> SplitTarget(const RequestTarget& target, std::string_view host,
+Result<Target> SplitTarget(const s3::RequestTarget& target, std::string_view host,
                            std::string_view domain) {
   Target out;
   const std::string& path = target.path;
@@ -160,7 +160,7 @@ std::optional<uint64_t> Exchange::DeclaredLength() const {
   return std::nullopt;
 }
 
-void Exchange::Authenticate(Authenticated who, Target target) {
+void Exchange::Authenticate(s3::Authenticated who, Target target) {
   who_ = std::move(who);
   target_ = std::move(target);
 }
@@ -175,8 +175,8 @@ Status Exchange::ReadBody(Checksums checksums,
   const auto& fields = parser_.get();
   const std::string& payload_hash = who_.payload_sha256;
   const bool check_sha = IsSha256Hex(payload_hash);
-  std::optional<ChunkedPayloadDecoder> chunked;
-  if (payload_hash == kStreamingPayload) {
+  std::optional<s3::ChunkedPayloadDecoder> chunked;
+  if (payload_hash == s3::kStreamingPayload) {
     std::optional<uint64_t> decoded;
     if (auto value = Header("x-amz-decoded-content-length")) {
       uint64_t n = 0;
@@ -188,21 +188,21 @@ Status Exchange::ReadBody(Checksums checksums,
       decoded = n;
     }
     chunked.emplace(who_, decoded);
-  } else if (!check_sha && payload_hash != object::s3::kUnsignedPayload) {
+  } else if (!check_sha && payload_hash != s3::kUnsignedPayload) {
     return UnimplementedError(
         fmt::format("x-amz-content-sha256 \"{}\" is not served (only a SHA-256, UNSIGNED-PAYLOAD "
                     "or {})",
-                    payload_hash, kStreamingPayload));
+                    payload_hash, s3::kStreamingPayload));
   }
   std::vector<ExpectedDigest> digests;
   for (const auto& field : fields) {
     const std::string name = Str(field.name_string());
     if (beast::iequals(name, "content-md5")) {
       digests.push_back({"Content-MD5", Str(field.value()), Md5(), std::nullopt});
-    } else if (auto algorithm = PayloadChecksum::FromHeader(name);
+    } else if (auto algorithm = s3::PayloadChecksum::FromHeader(name);
                algorithm && checksums == Checksums::kOfBody) {
-      digests.push_back({std::string(PayloadChecksum::Name(*algorithm)), Str(field.value()),
-                         std::nullopt, PayloadChecksum(*algorithm)});
+      digests.push_back({std::string(s3::PayloadChecksum::Name(*algorithm)), Str(field.value()),
+                         std::nullopt, s3::PayloadChecksum(*algorithm)});
     }
   }
   if (beast::iequals(fields[http::field::expect], "100-continue")) {
@@ -216,7 +216,7 @@ Status Exchange::ReadBody(Checksums checksums,
     }
     if (ec) return UnavailableError(fmt::format("IncompleteBody: {}", ec.message()));
   }
-  PayloadChecksum sha(PayloadChecksum::Algorithm::kSha256);
+  s3::PayloadChecksum sha(s3::PayloadChecksum::Algorithm::kSha256);
   Status failed;
   // One receive buffer per connection thread, reused by every request it serves; the parser's
   // own buffer grows so the socket is read in large pieces.

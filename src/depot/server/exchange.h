@@ -23,7 +23,7 @@
 
 #include "depot/core/bytes.h"
 #include "depot/core/result.h"
-#include "depot/server/sigv4_verifier.h"
+#include "depot/s3/sigv4_verifier.h"
 
 namespace depot::server {
 
@@ -49,7 +49,7 @@ struct Target {
   std::string key;
   std::map<std::string, std::string, std::less<>> query;
 };
-Result<Target> SplitTarget(const RequestTarget& target, std::string_view host,
+Result<Target> SplitTarget(const s3::RequestTarget& target, std::string_view host,
                            std::string_view domain);
 
 // What the request log records of one request.
@@ -75,8 +75,8 @@ class Exchange {
   // The body length the client declared (decoded, for aws-chunked), or nullopt.
   std::optional<uint64_t> DeclaredLength() const;
 
-  void Authenticate(Authenticated who, Target target);
-  const Authenticated& who() const { return who_; }
+  void Authenticate(s3::Authenticated who, Target target);
+  const s3::Authenticated& who() const { return who_; }
   const Target& target() const { return target_; }
   // The query parameter's value ("" when absent).
   std::string Query(std::string_view name) const;
@@ -115,7 +115,7 @@ class Exchange {
   Request& parser_;
   std::function<void(bool)> activity_;
   std::string request_id_;
-  Authenticated who_;
+  s3::Authenticated who_;
   Target target_;
   Outcome outcome_;
   // The object being streamed (StartObject .. FinishObject).

@@ -5,14 +5,14 @@
 #include <algorithm>
 #include <charconv>
 
-#include "depot/object/s3/xml.h"
+#include "depot/s3/xml.h"
 #include "depot/server/operations.h"
 
 namespace depot::server {
 namespace {
 
-using object::s3::FormatIso8601;
-using object::s3::XmlEscape;
+using s3::FormatIso8601;
+using s3::XmlEscape;
 
 constexpr uint64_t kMaxXmlBody = 4 << 20;
 
@@ -209,9 +209,12 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
       }
       auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
       if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
-      auto parts = object::s3::ParseCompleteMultipartUpload(*body);
+      auto parts = s3::ParseCompleteMultipartUpload(*body);
       if (!parts.ok()) return exchange.Fail({400, "MalformedXML", parts.status().message()});
-      auto done = store.CompleteMultipart(key, upload_id, *parts);
+      std::vector<object::PartInfo> requested;
+      requested.reserve(parts->size());
+      for (s3::Part& part : *parts) requested.push_back({part.part_number, std::move(part.etag)});
+      auto done = store.CompleteMultipart(key, upload_id, requested);
       if (!done.ok()) return exchange.Fail(UploadError(done.status()));
       return exchange.Reply(
           200, fmt::format("<CompleteMultipartUploadResult><Location>/{}/{}</Location>"

@@ -10,15 +10,15 @@
 #include "depot/core/ascii.h"
 #include "depot/core/url.h"
 #include "depot/object/buffered_upload.h"
-#include "depot/object/s3/xml.h"
+#include "depot/s3/xml.h"
 #include "depot/server/operations.h"
 
 namespace depot::server {
 namespace {
 
-using object::s3::FormatIso8601;
-using object::s3::ParseHttpDate;
-using object::s3::Unquote;
+using s3::FormatIso8601;
+using s3::ParseHttpDate;
+using s3::Unquote;
 
 }  // namespace
 
@@ -180,7 +180,7 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
                             ? http::status::not_modified
                             : (range_header ? http::status::partial_content : http::status::ok));
         response.set(http::field::etag, fmt::format("\"{}\"", meta.etag));
-        response.set(http::field::last_modified, object::s3::FormatHttpDate(meta.last_modified));
+        response.set(http::field::last_modified, s3::FormatHttpDate(meta.last_modified));
         response.set(http::field::accept_ranges, "bytes");
         if (!head.not_modified) {
           SetHeaderIfSafe(response, "content-type",
@@ -289,7 +289,7 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
   return exchange.Reply(
       200, fmt::format("<CopyObjectResult><LastModified>{}</LastModified><ETag>&quot;{}&quot;"
                        "</ETag></CopyObjectResult>",
-                       FormatIso8601(modified), object::s3::XmlEscape(done->etag)));
+                       FormatIso8601(modified), s3::XmlEscape(done->etag)));
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/memory/memory_store.h"
-#include "depot/object/s3/signer.h"
+#include "depot/s3/signer.h"
 #include "depot/server/operations.h"
 #include "depot/server/s3_server.h"
 #include "depot/server/testing/raw_client.h"
@@ -229,10 +229,10 @@ class RequestFeaturesServerTest : public ::testing::Test {
   }
 
   std::string Send(const std::string& method, const std::string& path,
-                   std::vector<object::s3::Header> query, std::vector<object::s3::Header> headers,
+                   std::vector<s3::Header> query, std::vector<s3::Header> headers,
                    const std::string& body) {
     RawConnection connection(server_->port());
-    connection.Send(SignedRequest(server_->port(), method, path, body, object::s3::Sha256Hex(body),
+    connection.Send(SignedRequest(server_->port(), method, path, body, s3::Sha256Hex(body),
                                   std::move(headers), std::move(query)));
     return connection.ReadResponse(method == "HEAD");
   }
@@ -249,8 +249,8 @@ TEST_F(RequestFeaturesServerTest, EveryOperationRefusesWhatItWouldNotHonour) {
     std::string name;
     std::string method;
     std::string path;
-    std::vector<object::s3::Header> query;
-    std::vector<object::s3::Header> headers;
+    std::vector<s3::Header> query;
+    std::vector<s3::Header> headers;
     std::string body;
   };
   const std::vector<Operation> operations = {
@@ -282,7 +282,7 @@ TEST_F(RequestFeaturesServerTest, EveryOperationRefusesWhatItWouldNotHonour) {
     if (stores) asked.insert(asked.end(), Stored().begin(), Stored().end());
     for (const auto& [name, value] : asked) {
       SCOPED_TRACE(fmt::format("{} with {}: {}", op.name, name, value));
-      std::vector<object::s3::Header> headers = op.headers;
+      std::vector<s3::Header> headers = op.headers;
       headers.push_back({name, value});
       const std::string answer = Send(op.method, op.path, op.query, headers, op.body);
       EXPECT_EQ(StatusOf(answer), 501) << answer;

@@ -20,12 +20,12 @@
 #include <thread>
 
 #include "depot/core/mutex.h"
-#include "depot/object/s3/xml.h"
+#include "depot/s3/sigv4_verifier.h"
+#include "depot/s3/xml.h"
 #include "depot/server/access.h"
 #include "depot/server/exchange.h"
 #include "depot/server/operations.h"
 #include "depot/server/request_features.h"
-#include "depot/server/sigv4_verifier.h"
 
 namespace depot::server {
 namespace {
@@ -325,17 +325,17 @@ class S3Server::Impl {
 
   bool Handle(Exchange& exchange) {
     const auto& request = exchange.request();
-    IncomingRequest incoming{Str(request.method_string()), Str(request.target()), {}};
+    s3::IncomingRequest incoming{Str(request.method_string()), Str(request.target()), {}};
     for (const auto& field : request) {
       incoming.headers.emplace_back(Str(field.name_string()), Str(field.value()));
     }
-    auto who = VerifySigV4(incoming,
-                           [&](std::string_view key) -> std::optional<std::string> {
-                             auto it = options_.credentials.find(std::string(key));
-                             if (it == options_.credentials.end()) return std::nullopt;
-                             return it->second;
-                           },
-                           std::chrono::system_clock::now(), {});
+    auto who = s3::VerifySigV4(incoming,
+                               [&](std::string_view key) -> std::optional<std::string> {
+                                 auto it = options_.credentials.find(std::string(key));
+                                 if (it == options_.credentials.end()) return std::nullopt;
+                                 return it->second;
+                               },
+                               std::chrono::system_clock::now(), {});
     if (!who.ok()) return exchange.Fail(FromStatus(who.status()));
     auto target =
         SplitTarget(who->target, Str(request[http::field::host]), options_.virtual_host_domain);
@@ -347,7 +347,7 @@ class S3Server::Impl {
   // What the request asks for that depot would not honour is refused first (that depends on the
   // request alone); then the user's access to the bucket; then the operation.
   // `headers` are the request's, as the verifier read them (copied once per request).
-  bool Dispatch(Exchange& exchange, const std::vector<object::s3::Header>& headers) {
+  bool Dispatch(Exchange& exchange, const std::vector<s3::Header>& headers) {
     const Target& target = exchange.target();
     const auto& request = exchange.request();
     if (!target.bucket.empty() && !ValidBucketName(target.bucket)) {
@@ -390,7 +390,7 @@ class S3Server::Impl {
                  exchange.request_id());
     if (access_log_) {
       nlohmann::json line = {
-          {"time", object::s3::FormatIso8601(std::chrono::system_clock::now())},
+          {"time", s3::FormatIso8601(std::chrono::system_clock::now())},
           {"client", client},
           {"method", method},
           {"target", target},

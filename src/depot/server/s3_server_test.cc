@@ -17,8 +17,8 @@
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/s3_store.h"
-#include "depot/object/s3/signer.h"
-#include "depot/server/checksum.h"
+#include "depot/s3/checksum.h"
+#include "depot/s3/signer.h"
 #include "depot/server/testing/raw_client.h"
 
 namespace depot::server {
@@ -180,7 +180,7 @@ TEST_F(S3ServerTest, ManyClientsAtOnce) {
 }
 
 std::string Sha256Hex(std::string_view data) {
-  PayloadChecksum sha(PayloadChecksum::Algorithm::kSha256);
+  s3::PayloadChecksum sha(s3::PayloadChecksum::Algorithm::kSha256);
   sha.Update(data);
   auto bytes = Base64Decode(sha.Base64Finish());
   return bytes.ok() ? HexEncode(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size())
@@ -202,12 +202,12 @@ TEST_F(S3ServerTest, ABodyThatDoesNotMatchItsSignedHashStoresNothing) {
 }
 
 TEST_F(S3ServerTest, ChecksumHeadersAreVerified) {
-  auto checksum = [](PayloadChecksum::Algorithm algorithm, std::string_view data) {
-    PayloadChecksum sum(algorithm);
+  auto checksum = [](s3::PayloadChecksum::Algorithm algorithm, std::string_view data) {
+    s3::PayloadChecksum sum(algorithm);
     sum.Update(data);
     return sum.Base64Finish();
   };
-  using Algorithm = PayloadChecksum::Algorithm;
+  using Algorithm = s3::PayloadChecksum::Algorithm;
   const std::string body = "checked bytes";
   for (auto [header, algorithm] : {std::pair{"x-amz-checksum-crc32", Algorithm::kCrc32},
                                    std::pair{"x-amz-checksum-crc32c", Algorithm::kCrc32c},
@@ -217,14 +217,14 @@ TEST_F(S3ServerTest, ChecksumHeadersAreVerified) {
     SCOPED_TRACE(header);
     RawConnection connection(server_->port());
     connection.Send(SignedRequest(server_->port(), "PUT", "/photos/wrong", body,
-                                  std::string(object::s3::kUnsignedPayload),
+                                  std::string(s3::kUnsignedPayload),
                                   {{header, checksum(algorithm, "other bytes")}}));
     const std::string refused = connection.ReadResponse();
     EXPECT_THAT(refused, ::testing::StartsWith("HTTP/1.1 400"));
     EXPECT_THAT(refused, HasSubstr("<Code>BadDigest</Code>"));
     EXPECT_THAT(backing_->Head("photos/wrong"), StatusIs(StatusCode::kNotFound));
     connection.Send(SignedRequest(server_->port(), "PUT", "/photos/right", body,
-                                  std::string(object::s3::kUnsignedPayload),
+                                  std::string(s3::kUnsignedPayload),
                                   {{header, checksum(algorithm, body)}}));
     EXPECT_THAT(connection.ReadResponse(), ::testing::StartsWith("HTTP/1.1 200"));
   }
@@ -259,7 +259,7 @@ TEST_F(S3ServerTest, BadRequestsGetS3ErrorsNeverACrashOrAHang) {
     ASSERT_THAT(server, IsOk());
     RawConnection connection((*server)->port());
     connection.Send(SignedRequest((*server)->port(), "PUT", "/photos/big", std::string(2000, 'x'),
-                                  std::string(object::s3::kUnsignedPayload)));
+                                  std::string(s3::kUnsignedPayload)));
     const std::string response = connection.ReadResponse();
     EXPECT_THAT(response, ::testing::StartsWith("HTTP/1.1 400"));
     EXPECT_THAT(response, HasSubstr("<Code>EntityTooLarge</Code>"));
@@ -270,7 +270,7 @@ TEST_F(S3ServerTest, BadRequestsGetS3ErrorsNeverACrashOrAHang) {
 }
 
 TEST_F(S3ServerTest, SubresourcesAndOverridesAreNeverMistakenForSomethingElse) {
-  const std::string empty(object::s3::kEmptyPayloadSha256);
+  const std::string empty(s3::kEmptyPayloadSha256);
   {
     // DeleteBucketPolicy is not served: the (empty) bucket must not be deleted instead.
     RawConnection connection(server_->port());
@@ -305,7 +305,7 @@ TEST_F(S3ServerTest, SubresourcesAndOverridesAreNeverMistakenForSomethingElse) {
 TEST_F(S3ServerTest, ConditionalCopiesCopyTheVersionTheyChecked) {
   auto stored = client_->Put("source", Bytes::FromString("version one"), {});
   ASSERT_THAT(stored, IsOk());
-  const std::string empty(object::s3::kEmptyPayloadSha256);
+  const std::string empty(s3::kEmptyPayloadSha256);
   auto copy = [&](std::string etag) {
     RawConnection connection(server_->port());
     connection.Send(SignedRequest(server_->port(), "PUT", "/photos/copy", "", empty,
@@ -349,7 +349,7 @@ TEST_F(S3ServerTest, BodiesPastTheMemoryBudgetGetSlowDown) {
       backing_, {.port = 0, .credentials = {{"KEY", "SECRET"}}, .max_body_memory = 64 << 10});
   ASSERT_THAT(server, IsOk());
   const uint16_t port = (*server)->port();
-  const std::string unsigned_payload(object::s3::kUnsignedPayload);
+  const std::string unsigned_payload(s3::kUnsignedPayload);
   {
     // 100 KB fits neither whole in 64 KiB nor as a streamed upload (40 MiB).
     RawConnection connection(port);
@@ -388,8 +388,8 @@ TEST_F(S3ServerTest, IdleAndExcessConnectionsAreClosed) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   RawConnection third(port);
   EXPECT_TRUE(first->ClosedByServer());
-  third.Send(SignedRequest(port, "GET", "/photos/missing", "",
-                           std::string(object::s3::kEmptyPayloadSha256)));
+  third.Send(
+      SignedRequest(port, "GET", "/photos/missing", "", std::string(s3::kEmptyPayloadSha256)));
   EXPECT_THAT(third.ReadResponse(), ::testing::StartsWith("HTTP/1.1 404"));
   // Two busy connections (each stuck in a request whose body never comes): the next gets 503.
   second->Send("PUT /photos/k HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");

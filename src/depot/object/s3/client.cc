@@ -10,7 +10,7 @@
 
 #include "depot/core/base64.h"
 #include "depot/core/md5.h"
-#include "depot/object/s3/xml.h"
+#include "depot/s3/xml.h"
 
 namespace depot::object::s3 {
 namespace {
@@ -21,7 +21,8 @@ bool IsRetryableCode(std::string_view code) {
          code == "BadDigest" || code == "XAmzContentSHA256Mismatch";
 }
 
-Status MapError(int status, const S3Error& error, std::string_view subject, bool retryable) {
+Status MapError(int status, const depot::s3::S3Error& error, std::string_view subject,
+                bool retryable) {
   std::string detail = error.code.empty() ? fmt::format("HTTP {}", status) : error.code;
   if (!error.message.empty()) detail += ": " + error.message;
   if (!error.request_id.empty()) detail += fmt::format(" (request id {})", error.request_id);
@@ -76,17 +77,18 @@ std::pair<std::string, std::string> S3Client::Address(std::string_view bucket,
 
 Result<HttpResponse> S3Client::Attempt(const S3Request& request, std::string_view subject) {
   auto [host, path] = Address(request.bucket, request.key);
-  SignableRequest signable;
+  depot::s3::SignableRequest signable;
   signable.method = request.method;
   signable.host = host;
   signable.path = path;
   signable.query = request.query;
   signable.headers = request.headers;
-  signable.payload_sha256 =
-      options_.sign_payload ? Sha256Hex(request.body.view()) : std::string(kUnsignedPayload);
-  DEPOT_ASSIGN_OR_RETURN(SignedRequest signed_request,
-                         SignHeaders(signable, options_.credentials, {.region = options_.region},
-                                     std::chrono::system_clock::now()));
+  signable.payload_sha256 = options_.sign_payload ? depot::s3::Sha256Hex(request.body.view())
+                                                  : std::string(depot::s3::kUnsignedPayload);
+  DEPOT_ASSIGN_OR_RETURN(
+      depot::s3::SignedRequest signed_request,
+      depot::s3::SignHeaders(signable, options_.credentials, {.region = options_.region},
+                             std::chrono::system_clock::now()));
 
   HttpRequest http;
   http.method = request.method;
@@ -98,16 +100,16 @@ Result<HttpResponse> S3Client::Attempt(const S3Request& request, std::string_vie
 
   DEPOT_ASSIGN_OR_RETURN(HttpResponse response, http_.Send(http, request.sink));
   bool success = (response.status >= 200 && response.status < 300) || response.status == 304;
-  std::optional<S3Error> error;
+  std::optional<depot::s3::S3Error> error;
   if (!success) {
-    error = ParseError(response.body.view());
+    error = depot::s3::ParseError(response.body.view());
   } else if (request.may_carry_error_in_200) {
-    error = ParseError(response.body.view());
+    error = depot::s3::ParseError(response.body.view());
     if (!error) return response;
   } else {
     return response;
   }
-  S3Error e = error.value_or(S3Error{});
+  depot::s3::S3Error e = error.value_or(depot::s3::S3Error{});
   if (e.request_id.empty()) {
     if (const std::string* id = response.Find("x-amz-request-id")) e.request_id = *id;
   }
@@ -121,7 +123,7 @@ Result<HttpResponse> S3Client::Execute(const S3Request& request, std::string_vie
   // damaged on the way (BadDigest, retried). A signed one is checked against its SHA-256.
   std::optional<S3Request> with_md5;
   if (!options_.sign_payload && !request.body.empty() &&
-      std::none_of(request.headers.begin(), request.headers.end(), [](const Header& h) {
+      std::none_of(request.headers.begin(), request.headers.end(), [](const depot::s3::Header& h) {
         return strcasecmp(h.first.c_str(), "Content-MD5") == 0;
       })) {
     with_md5 = request;
@@ -152,13 +154,14 @@ Result<HttpResponse> S3Client::Execute(const S3Request& request, std::string_vie
 Result<std::string> S3Client::Presign(std::string_view method, std::string_view bucket,
                                       std::string_view key, std::chrono::seconds expires) {
   auto [host, path] = Address(bucket, key);
-  SignableRequest signable;
+  depot::s3::SignableRequest signable;
   signable.method = std::string(method);
   signable.host = host;
   signable.path = path;
-  DEPOT_ASSIGN_OR_RETURN(std::string target,
-                         s3::Presign(signable, options_.credentials, {.region = options_.region},
-                                     std::chrono::system_clock::now(), expires));
+  DEPOT_ASSIGN_OR_RETURN(
+      std::string target,
+      depot::s3::Presign(signable, options_.credentials, {.region = options_.region},
+                         std::chrono::system_clock::now(), expires));
   return fmt::format("{}://{}{}", options_.endpoint.scheme, host, target);
 }
 

@@ -30,16 +30,16 @@
 #include "depot/core/bytes.h"
 #include "depot/core/result.h"
 #include "depot/core/url.h"
-#include "depot/object/s3/credentials.h"
 #include "depot/object/s3/http_client.h"
-#include "depot/object/s3/signer.h"
+#include "depot/s3/credentials.h"
+#include "depot/s3/signer.h"
 
 namespace depot::object::s3 {
 
 struct S3ClientOptions {
   Url endpoint;  // scheme, host and port only
   std::string region = "us-east-1";
-  Credentials credentials;
+  depot::s3::Credentials credentials;
   bool virtual_hosted = false;  // bucket.host/key instead of host/bucket/key
   bool sign_payload = true;     // SHA-256 of every body in the signature, checked by the service
   HttpClientOptions http;
@@ -50,8 +50,8 @@ struct S3Request {
   std::string method;
   std::string bucket;  // empty: the service itself (ListBuckets)
   std::string key;     // empty: the bucket
-  std::vector<Header> query;
-  std::vector<Header> headers;
+  std::vector<depot::s3::Header> query;
+  std::vector<depot::s3::Header> headers;
   Bytes body;
   // Where a 2xx body goes; a request with a sink is tried once (the caller resumes).
   BodySink* sink = nullptr;

@@ -28,21 +28,21 @@
 #include "depot/core/bytes.h"
 #include "depot/core/mutex.h"
 #include "depot/core/result.h"
-#include "depot/object/s3/signer.h"
+#include "depot/s3/signer.h"
 
 namespace depot::object::s3 {
 
 struct HttpRequest {
   std::string method;  // GET, HEAD, PUT, POST, DELETE
   std::string url;     // absolute: scheme://host[:port]/target
-  std::vector<Header> headers;
+  std::vector<depot::s3::Header> headers;
   Bytes body;
 };
 
 struct HttpResponse {
   int status = 0;
-  std::vector<Header> headers;  // names lower-cased, in arrival order
-  Bytes body;                   // empty when a BodySink took a 2xx body
+  std::vector<depot::s3::Header> headers;  // names lower-cased, in arrival order
+  Bytes body;                              // empty when a BodySink took a 2xx body
 
   // The first header of that (lower-case) name.
   const std::string* Find(std::string_view name) const;

@@ -38,7 +38,7 @@
 namespace depot::object {
 namespace {
 
-using s3::Header;
+using depot::s3::Header;
 using s3::HttpResponse;
 using s3::S3Request;
 
@@ -94,7 +94,7 @@ Status ValidatePutOptions(std::string_view key, const PutOptions& options) {
   return Status::Ok();
 }
 
-void AddPutHeaders(const PutOptions& options, std::vector<Header>& headers) {
+void AddPutHeaders(const PutOptions& options, std::vector<depot::s3::Header>& headers) {
   if (!options.content_type.empty()) headers.emplace_back("Content-Type", options.content_type);
   for (const auto& [name, value] : options.user_metadata) {
     headers.emplace_back("x-amz-meta-" + ToLower(name), value);
@@ -144,9 +144,9 @@ Result<std::pair<ResolvedRange, uint64_t>> ParseContentRange(std::string_view te
 Result<ObjectMeta> MetaFromHeaders(std::string_view key, const HttpResponse& response) {
   ObjectMeta meta;
   meta.key = std::string(key);
-  if (const std::string* etag = response.Find("etag")) meta.etag = s3::Unquote(*etag);
+  if (const std::string* etag = response.Find("etag")) meta.etag = depot::s3::Unquote(*etag);
   if (const std::string* modified = response.Find("last-modified")) {
-    auto parsed = s3::ParseHttpDate(*modified);
+    auto parsed = depot::s3::ParseHttpDate(*modified);
     if (parsed.ok()) meta.last_modified = *parsed;
   }
   if (const std::string* type = response.Find("content-type")) meta.content_type = *type;
@@ -160,17 +160,19 @@ Result<ObjectMeta> MetaFromHeaders(std::string_view key, const HttpResponse& res
   return meta;
 }
 
-std::vector<Header> ReadConditionHeaders(const GetOptions& options) {
-  std::vector<Header> headers;
+std::vector<depot::s3::Header> ReadConditionHeaders(const GetOptions& options) {
+  std::vector<depot::s3::Header> headers;
   if (options.if_match) headers.emplace_back("If-Match", QuoteEtag(*options.if_match));
   if (options.if_none_match) {
     headers.emplace_back("If-None-Match", QuoteEtag(*options.if_none_match));
   }
   if (options.if_modified_since) {
-    headers.emplace_back("If-Modified-Since", s3::FormatHttpDate(*options.if_modified_since));
+    headers.emplace_back("If-Modified-Since",
+                         depot::s3::FormatHttpDate(*options.if_modified_since));
   }
   if (options.if_unmodified_since) {
-    headers.emplace_back("If-Unmodified-Since", s3::FormatHttpDate(*options.if_unmodified_since));
+    headers.emplace_back("If-Unmodified-Since",
+                         depot::s3::FormatHttpDate(*options.if_unmodified_since));
   }
   return headers;
 }
@@ -272,7 +274,7 @@ Result<std::unique_ptr<S3Store>> S3Store::Open(S3StoreOptions options) {
         fmt::format("S3 store: max_connections {} must be at least 1", options.max_connections));
   }
   s3::S3ClientOptions client;
-  DEPOT_ASSIGN_OR_RETURN(client.region, s3::ResolveRegion(options.credentials));
+  DEPOT_ASSIGN_OR_RETURN(client.region, depot::s3::ResolveRegion(options.credentials));
   std::string endpoint = options.endpoint;
   if (endpoint.empty()) endpoint = fmt::format("https://s3.{}.amazonaws.com", client.region);
   DEPOT_ASSIGN_OR_RETURN(client.endpoint, Url::Parse(endpoint));
@@ -284,7 +286,7 @@ Result<std::unique_ptr<S3Store>> S3Store::Open(S3StoreOptions options) {
         "S3 endpoint \"{}\" must be http(s)://host[:port] with no path or query", endpoint));
   }
   // Credentials last: a malformed option is reported as such, even where no credentials exist.
-  DEPOT_ASSIGN_OR_RETURN(client.credentials, s3::ResolveCredentials(options.credentials));
+  DEPOT_ASSIGN_OR_RETURN(client.credentials, depot::s3::ResolveCredentials(options.credentials));
   switch (options.addressing) {
     case S3Addressing::kAuto:
       client.virtual_hosted = options.endpoint.empty();
@@ -348,7 +350,7 @@ Result<PutResult> S3Store::Put(std::string_view key, Bytes data, const PutOption
   auto response = ExecuteWrite(std::move(request), key, options, Subject(key), true);
   if (!response.ok()) return response.status();
   PutResult result;
-  if (const std::string* etag = response->Find("etag")) result.etag = s3::Unquote(*etag);
+  if (const std::string* etag = response->Find("etag")) result.etag = depot::s3::Unquote(*etag);
   if (const std::string* version = response->Find("x-amz-version-id")) result.version = *version;
   return result;
 }
@@ -460,7 +462,7 @@ Result<HttpResponse> S3Store::ExecuteWrite(S3Request request, std::string_view k
     return response.ok() ? response : ConditionFailed(response.status(), Subject(key), options);
   }
   const EtagForm form = write_etag_form_.load();
-  std::string bare = s3::Unquote(options.if_match);
+  std::string bare = depot::s3::Unquote(options.if_match);
   request.headers.emplace_back("If-Match", form == EtagForm::kBare ? bare : QuoteEtag(bare));
   auto response = client_->Execute(request, subject);
   if (!learns_etag_form) {
@@ -513,7 +515,7 @@ std::vector<Status> S3Store::DeleteMany(std::span<const std::string> keys) {
     size_t count = std::min(kDeleteBatch, valid.size() - first);
     std::vector<std::string> batch;
     for (size_t i = 0; i < count; ++i) batch.push_back(keys[valid[first + i]]);
-    std::string xml = s3::DeleteObjectsXml(batch);
+    std::string xml = depot::s3::DeleteObjectsXml(batch);
     auto digest = Md5();
     digest.Update(xml);
     auto md5 = digest.Finish();
@@ -525,13 +527,14 @@ std::vector<Status> S3Store::DeleteMany(std::span<const std::string> keys) {
     request.body = Bytes::FromString(std::move(xml));
     auto response =
         client_->Execute(request, fmt::format("s3://{} (DeleteObjects)", options_.bucket));
-    auto failures = response.ok() ? s3::ParseDeleteResult(response->body.view())
-                                  : Result<std::vector<s3::DeleteFailure>>(response.status());
+    auto failures = response.ok()
+                        ? depot::s3::ParseDeleteResult(response->body.view())
+                        : Result<std::vector<depot::s3::DeleteFailure>>(response.status());
     for (size_t i = 0; i < count; ++i) {
       results[valid[first + i]] = failures.status();
     }
     if (!failures.ok()) continue;
-    for (const s3::DeleteFailure& failure : *failures) {
+    for (const depot::s3::DeleteFailure& failure : *failures) {
       for (size_t i = 0; i < count; ++i) {
         if (batch[i] != failure.key) continue;
         std::string message =
@@ -569,9 +572,17 @@ Result<ListResult> S3Store::List(const ListOptions& options) {
   DEPOT_ASSIGN_OR_RETURN(
       HttpResponse response,
       client_->Execute(request, fmt::format("list of s3://{}", options_.bucket)));
-  DEPOT_ASSIGN_OR_RETURN(s3::ListObjectsPage page, s3::ParseListObjectsV2(response.body.view()));
+  DEPOT_ASSIGN_OR_RETURN(depot::s3::ListObjectsPage page,
+                         depot::s3::ParseListObjectsV2(response.body.view()));
   ListResult result;
-  result.objects = std::move(page.objects);
+  result.objects.reserve(page.objects.size());
+  for (depot::s3::ListedObject& listed : page.objects) {
+    ObjectMeta& meta = result.objects.emplace_back();
+    meta.key = std::move(listed.key);
+    meta.size = listed.size;
+    meta.last_modified = listed.last_modified;
+    meta.etag = std::move(listed.etag);
+  }
   result.common_prefixes = std::move(page.common_prefixes);
   if (page.truncated) {
     result.next_continuation_token = std::string(kTokenPrefix) + page.next_continuation_token;
@@ -589,9 +600,9 @@ Result<PutResult> S3Store::Copy(std::string_view from, std::string_view to, Copy
   DEPOT_ASSIGN_OR_RETURN(ObjectMeta source, Head(from));
   if (source.size > options_.max_single_copy) return CopyMultipart(source, to);
   S3Request request{.method = "PUT", .bucket = options_.bucket, .key = std::string(to)};
-  request.headers = {
-      {"x-amz-copy-source", s3::UriEncode("/" + options_.bucket + "/" + std::string(from), false)},
-      {"x-amz-copy-source-if-match", QuoteEtag(source.etag)}};
+  request.headers = {{"x-amz-copy-source",
+                      depot::s3::UriEncode("/" + options_.bucket + "/" + std::string(from), false)},
+                     {"x-amz-copy-source-if-match", QuoteEtag(source.etag)}};
   request.may_carry_error_in_200 = true;
   auto response =
       client_->Execute(request, fmt::format("copy {} -> {}", Subject(from), Subject(to)));
@@ -603,7 +614,7 @@ Result<PutResult> S3Store::Copy(std::string_view from, std::string_view to, Copy
     return response.status();
   }
   DEPOT_ASSIGN_OR_RETURN(std::string etag,
-                         s3::ParseResultEtag(response->body.view(), "CopyObjectResult"));
+                         depot::s3::ParseResultEtag(response->body.view(), "CopyObjectResult"));
   return PutResult{etag, std::nullopt};
 }
 
@@ -622,16 +633,16 @@ Result<PutResult> S3Store::CopyMultipart(const ObjectMeta& source, std::string_v
     int number = static_cast<int>(parts.size()) + 1;
     S3Request request{.method = "PUT", .bucket = options_.bucket, .key = std::string(to)};
     request.query = {{"partNumber", std::to_string(number)}, {"uploadId", upload_id}};
-    request.headers = {
-        {"x-amz-copy-source", s3::UriEncode("/" + options_.bucket + "/" + source.key, false)},
-        {"x-amz-copy-source-if-match", QuoteEtag(source.etag)},
-        {"x-amz-copy-source-range", fmt::format("bytes={}-{}", offset, end - 1)}};
+    request.headers = {{"x-amz-copy-source",
+                        depot::s3::UriEncode("/" + options_.bucket + "/" + source.key, false)},
+                       {"x-amz-copy-source-if-match", QuoteEtag(source.etag)},
+                       {"x-amz-copy-source-range", fmt::format("bytes={}-{}", offset, end - 1)}};
     request.may_carry_error_in_200 = true;
     auto response =
         client_->Execute(request, fmt::format("copy part {} of {}", number, Subject(source.key)));
-    Result<std::string> etag = response.ok()
-                                   ? s3::ParseResultEtag(response->body.view(), "CopyPartResult")
-                                   : Result<std::string>(response.status());
+    Result<std::string> etag =
+        response.ok() ? depot::s3::ParseResultEtag(response->body.view(), "CopyPartResult")
+                      : Result<std::string>(response.status());
     if (!etag.ok()) {
       failed = etag.status();
       break;
@@ -664,7 +675,7 @@ Result<std::string> S3Store::CreateMultipart(std::string_view key, const PutOpti
   AddPutHeaders(options, request.headers);
   DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, Subject(key)));
   DEPOT_ASSIGN_OR_RETURN(std::string upload_id,
-                         s3::ParseInitiateMultipartUpload(response.body.view()));
+                         depot::s3::ParseInitiateMultipartUpload(response.body.view()));
   MutexLock lock(uploads_mu_);
   upload_options_[upload_id] = options;
   return upload_id;
@@ -695,7 +706,7 @@ Result<PartInfo> S3Store::PutPart(std::string_view key, std::string_view upload_
     return DataLossError(
         fmt::format("{}: part {} stored without an ETag", Subject(key), part_number));
   }
-  return PartInfo{part_number, s3::Unquote(*etag), size};
+  return PartInfo{part_number, depot::s3::Unquote(*etag), size};
 }
 
 Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_view upload_id,
@@ -733,7 +744,7 @@ Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_v
       return AlreadyExistsError(fmt::format("{}: already exists", Subject(key)));
     }
     if (checked && options.mode == PutMode::kUpdate &&
-        (!current.ok() || current->etag != s3::Unquote(options.if_match))) {
+        (!current.ok() || current->etag != depot::s3::Unquote(options.if_match))) {
       return FailedPreconditionError(
           fmt::format("{}: not at ETag \"{}\" (If-Match)", Subject(key), options.if_match));
     }
@@ -741,13 +752,17 @@ Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_v
   S3Request request{.method = "POST", .bucket = options_.bucket, .key = std::string(key)};
   request.query = {{"uploadId", std::string(upload_id)}};
   request.headers = {{"Content-Type", "application/xml"}};
-  request.body = Bytes::FromString(s3::CompleteMultipartXml(parts));
+  std::vector<depot::s3::Part> wire_parts;
+  wire_parts.reserve(parts.size());
+  for (const PartInfo& part : parts) wire_parts.push_back({part.part_number, part.etag, part.size});
+  request.body = Bytes::FromString(depot::s3::CompleteMultipartXml(wire_parts));
   request.may_carry_error_in_200 = true;
   auto response = ExecuteWrite(std::move(request), key, options,
                                fmt::format("{} (upload {})", Subject(key), upload_id), false);
   if (!response.ok()) return response.status();
-  DEPOT_ASSIGN_OR_RETURN(std::string etag, s3::ParseResultEtag(response->body.view(),
-                                                               "CompleteMultipartUploadResult"));
+  DEPOT_ASSIGN_OR_RETURN(
+      std::string etag,
+      depot::s3::ParseResultEtag(response->body.view(), "CompleteMultipartUploadResult"));
   {
     MutexLock lock(uploads_mu_);
     upload_options_.erase(std::string(upload_id));
@@ -784,8 +799,11 @@ Result<std::vector<PartInfo>> S3Store::ListParts(std::string_view key, std::stri
     DEPOT_ASSIGN_OR_RETURN(
         HttpResponse response,
         client_->Execute(request, fmt::format("{} (upload {})", Subject(key), upload_id)));
-    DEPOT_ASSIGN_OR_RETURN(s3::PartsPage page, s3::ParseListParts(response.body.view()));
-    for (auto& part : page.parts) parts.push_back(std::move(part));
+    DEPOT_ASSIGN_OR_RETURN(depot::s3::PartsPage page,
+                           depot::s3::ParseListParts(response.body.view()));
+    for (depot::s3::Part& part : page.parts) {
+      parts.push_back({part.part_number, std::move(part.etag), part.size, part.last_modified});
+    }
     if (!page.truncated) return parts;
     if (page.next_part_number_marker.empty() || page.next_part_number_marker == marker) {
       return InternalError(fmt::format("{} (upload {}): the service repeated part marker \"{}\"",
@@ -808,9 +826,11 @@ Result<std::vector<MultipartUploadInfo>> S3Store::ListMultipartUploads(std::stri
     DEPOT_ASSIGN_OR_RETURN(
         HttpResponse response,
         client_->Execute(request, fmt::format("multipart uploads of s3://{}", options_.bucket)));
-    DEPOT_ASSIGN_OR_RETURN(s3::MultipartUploadsPage page,
-                           s3::ParseListMultipartUploads(response.body.view()));
-    for (auto& upload : page.uploads) uploads.push_back(std::move(upload));
+    DEPOT_ASSIGN_OR_RETURN(depot::s3::MultipartUploadsPage page,
+                           depot::s3::ParseListMultipartUploads(response.body.view()));
+    for (depot::s3::ListedUpload& upload : page.uploads) {
+      uploads.push_back({std::move(upload.key), std::move(upload.upload_id), upload.initiated});
+    }
     if (!page.truncated) return uploads;
     if (page.next_key_marker == key_marker && page.next_upload_id_marker == upload_id_marker) {
       return InternalError(
@@ -824,7 +844,7 @@ Result<std::vector<MultipartUploadInfo>> S3Store::ListMultipartUploads(std::stri
 
 Status S3Store::CreateBucket() {
   S3Request request{.method = "PUT", .bucket = options_.bucket};
-  std::string body = s3::CreateBucketXml(client_->options().region);
+  std::string body = depot::s3::CreateBucketXml(client_->options().region);
   if (!body.empty()) request.body = Bytes::FromString(std::move(body));
   return client_->Execute(request, fmt::format("bucket s3://{}", options_.bucket)).status();
 }
@@ -842,10 +862,10 @@ Result<bool> S3Store::BucketExists() {
   return response.status();
 }
 
-Result<std::vector<s3::BucketInfo>> S3Store::ListBuckets() {
+Result<std::vector<depot::s3::BucketInfo>> S3Store::ListBuckets() {
   S3Request request{.method = "GET"};
   DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, "bucket list"));
-  return s3::ParseListBuckets(response.body.view());
+  return depot::s3::ParseListBuckets(response.body.view());
 }
 
 Result<std::string> S3Store::PresignGet(std::string_view key, std::chrono::seconds expires) {
@@ -915,16 +935,6 @@ Result<std::unique_ptr<S3Store>> S3Store::OpenUrl(const Url& url) {
     }
   }
   return Open(std::move(options));
-}
-
-void RegisterS3Backend() {
-  RegisterScheme("s3", [](const Url& url) -> Result<std::shared_ptr<ObjectStore>> {
-    DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<S3Store> s3, S3Store::OpenUrl(url));
-    std::shared_ptr<ObjectStore> store = std::move(s3);
-    std::string prefix = url.path.empty() ? "" : url.path.substr(1);
-    if (!prefix.empty()) store = std::make_shared<PrefixStore>(std::move(store), std::move(prefix));
-    return store;
-  });
 }
 
 }  // namespace depot::object

@@ -46,9 +46,9 @@
 #include "depot/core/mutex.h"
 #include "depot/core/result.h"
 #include "depot/core/url.h"
-#include "depot/object/s3/credentials.h"
-#include "depot/object/s3/xml.h"
 #include "depot/object/store.h"
+#include "depot/s3/credentials.h"
+#include "depot/s3/xml.h"
 
 namespace depot::object {
 
@@ -67,7 +67,8 @@ enum class S3Addressing {
 struct S3StoreOptions {
   std::string bucket;
   std::string endpoint;  // "http://127.0.0.1:7480"; empty: https://s3.<region>.amazonaws.com
-  s3::CredentialOptions credentials;  // explicit keys, profile and region; else the usual chain
+  depot::s3::CredentialOptions
+      credentials;  // explicit keys, profile and region; else the usual chain
   S3Addressing addressing = S3Addressing::kAuto;
   bool sign_payload = true;     // false: UNSIGNED-PAYLOAD (no SHA-256 pass over bodies)
   bool conditional_put = true;  // the service honours If-None-Match: * and If-Match on writes
@@ -95,7 +96,7 @@ class S3Store final : public ObjectStore {
   Status CreateBucket();
   Status DeleteBucket();
   Result<bool> BucketExists();
-  Result<std::vector<s3::BucketInfo>> ListBuckets();
+  Result<std::vector<depot::s3::BucketInfo>> ListBuckets();
 
   // A URL that anyone holding it can GET (or PUT) for `expires` (1 s .. 7 days).
   Result<std::string> PresignGet(std::string_view key, std::chrono::seconds expires);
@@ -151,8 +152,5 @@ class S3Store final : public ObjectStore {
   enum class EtagForm { kUnknown, kQuoted, kBare };
   std::atomic<EtagForm> write_etag_form_{EtagForm::kUnknown};
 };
-
-// Registers "s3" with object::Open (RegisterBuiltinBackends calls it when DEPOT_WITH_S3 is on).
-void RegisterS3Backend();
 
 }  // namespace depot::object

@@ -64,8 +64,8 @@ bool RawConnection::ClosedByServer() {
 
 namespace {
 
-object::s3::Credentials CredentialsOf(const Signer& signer) {
-  object::s3::Credentials credentials;
+s3::Credentials CredentialsOf(const Signer& signer) {
+  s3::Credentials credentials;
   credentials.access_key_id = signer.access_key;
   credentials.secret_access_key = signer.secret_key;
   return credentials;
@@ -74,9 +74,9 @@ object::s3::Credentials CredentialsOf(const Signer& signer) {
 }  // namespace
 
 std::string SignedRequest(uint16_t port, std::string method, std::string path, std::string body,
-                          std::string payload_sha256, std::vector<object::s3::Header> headers,
-                          std::vector<object::s3::Header> query, const Signer& signer) {
-  object::s3::SignableRequest request;
+                          std::string payload_sha256, std::vector<s3::Header> headers,
+                          std::vector<s3::Header> query, const Signer& signer) {
+  s3::SignableRequest request;
   request.method = method;
   request.host = fmt::format("127.0.0.1:{}", port);
   request.path = path;
@@ -84,7 +84,7 @@ std::string SignedRequest(uint16_t port, std::string method, std::string path, s
   request.headers = headers;
   request.payload_sha256 = std::move(payload_sha256);
   auto signed_request =
-      object::s3::SignHeaders(request, CredentialsOf(signer), {}, std::chrono::system_clock::now());
+      s3::SignHeaders(request, CredentialsOf(signer), {}, std::chrono::system_clock::now());
   if (!signed_request.ok()) return "";
   std::string text = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n", method,
                                  signed_request->target, request.host, body.size());
@@ -97,12 +97,12 @@ std::string SignedRequest(uint16_t port, std::string method, std::string path, s
 
 std::string PresignedTarget(uint16_t port, std::string method, std::string path,
                             const Signer& signer) {
-  object::s3::SignableRequest request;
+  s3::SignableRequest request;
   request.method = std::move(method);
   request.host = fmt::format("127.0.0.1:{}", port);
   request.path = std::move(path);
-  auto target = object::s3::Presign(request, CredentialsOf(signer), {},
-                                    std::chrono::system_clock::now(), std::chrono::seconds(300));
+  auto target = s3::Presign(request, CredentialsOf(signer), {}, std::chrono::system_clock::now(),
+                            std::chrono::seconds(300));
   return target.ok() ? *target : "";
 }
 

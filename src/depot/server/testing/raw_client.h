@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "depot/object/s3/signer.h"
 #include "depot/object/store.h"
+#include "depot/s3/signer.h"
 
 namespace depot::server::testing {
 
@@ -45,8 +45,8 @@ struct Signer {
 // A SigV4-signed request (headers), as bytes. `payload_sha256` may differ from the body's on
 // purpose; `headers` are sent and signed.
 std::string SignedRequest(uint16_t port, std::string method, std::string path, std::string body,
-                          std::string payload_sha256, std::vector<object::s3::Header> headers = {},
-                          std::vector<object::s3::Header> query = {}, const Signer& signer = {});
+                          std::string payload_sha256, std::vector<s3::Header> headers = {},
+                          std::vector<s3::Header> query = {}, const Signer& signer = {});
 // A presigned URL's request target (path and query) for `method` on `path`.
 std::string PresignedTarget(uint16_t port, std::string method, std::string path,
                             const Signer& signer = {});

@@ -44,7 +44,7 @@
 #include "depot/core/mutex.h"
 #include "depot/core/split_mix64.h"
 #include "depot/core/unique_fd.h"
-#include "depot/object/s3/xml.h"
+#include "depot/s3/xml.h"
 
 namespace depot::object::s3::testing {
 namespace {
@@ -315,7 +315,7 @@ std::string S3ErrorResponse(const Fault& fault, const Request& request, bool kee
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>injected by "
       "depot's FaultProxy</Message><Resource>{}</Resource><RequestId>depot-fault-proxy"
       "</RequestId></Error>",
-      fault.code, s3::XmlEscape(request.target));
+      fault.code, depot::s3::XmlEscape(request.target));
   return MakeResponse(fault.status, "application/xml", body, keep_alive, request.method == "HEAD");
 }
 

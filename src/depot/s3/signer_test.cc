@@ -1,4 +1,4 @@
-#include "depot/object/s3/signer.h"
+#include "depot/s3/signer.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -16,7 +16,7 @@
 #include "depot/core/md5.h"
 #include "depot/core/testing/status_matchers.h"
 
-namespace depot::object::s3 {
+namespace depot::s3 {
 namespace {
 
 using ::depot::testing::IsOk;
@@ -704,4 +704,4 @@ TEST(SignerTest, MatchesBotocore) {
 }
 
 }  // namespace
-}  // namespace depot::object::s3
+}  // namespace depot::s3

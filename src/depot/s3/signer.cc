@@ -14,7 +14,7 @@
 // characters (the session token not even blanks), so nothing can smuggle an extra header onto the
 // wire. Secrets never
 // appear in error messages; access key ids (which AWS itself logs) may.
-#include "depot/object/s3/signer.h"
+#include "depot/s3/signer.h"
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -31,10 +31,10 @@
 
 #include "depot/core/ascii.h"
 #include "depot/core/md5.h"
+#include "depot/core/quote.h"
 #include "depot/core/url.h"
-#include "depot/object/backend_util.h"
 
-namespace depot::object::s3 {
+namespace depot::s3 {
 namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
@@ -148,7 +148,7 @@ Status ValidateScopePart(std::string_view what, std::string_view value) {
     if (!IsAsciiAlnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
       return InvalidArgumentError(
           fmt::format("signing scope: {} {} may hold only letters, digits, '-', '_' and '.'", what,
-                      QuoteKey(value)));
+                      Quote(value)));
     }
   }
   return Status::Ok();
@@ -163,12 +163,12 @@ Status ValidateCredentials(const Credentials& credentials) {
       return InvalidArgumentError(fmt::format(
           "credentials: access key id {} may hold only printable ASCII other than ' ', '/', ',' "
           "and '='",
-          QuoteKey(key)));
+          Quote(key)));
     }
   }
   if (credentials.secret_access_key.empty()) {
     return InvalidArgumentError(
-        fmt::format("credentials for access key id {}: empty secret access key", QuoteKey(key)));
+        fmt::format("credentials for access key id {}: empty secret access key", Quote(key)));
   }
   // Tokens are base64; anything but printable ASCII (blanks included) is a corrupted token. It
   // is a secret: name the position, not the bytes.
@@ -179,7 +179,7 @@ Status ValidateCredentials(const Credentials& credentials) {
       return InvalidArgumentError(fmt::format(
           "credentials for access key id {}: session token holds a byte other than printable "
           "ASCII at offset {}",
-          QuoteKey(key), i));
+          Quote(key), i));
     }
   }
   return Status::Ok();
@@ -190,7 +190,7 @@ Status ValidateRequest(const SignableRequest& request, bool presign) {
   for (unsigned char c : request.method) {
     if (!IsTokenChar(c)) {
       return InvalidArgumentError(
-          fmt::format("request: method {} is not an HTTP token", QuoteKey(request.method)));
+          fmt::format("request: method {} is not an HTTP token", Quote(request.method)));
     }
   }
   if (request.host.empty()) return InvalidArgumentError("request: empty host");
@@ -198,55 +198,55 @@ Status ValidateRequest(const SignableRequest& request, bool presign) {
     if (c <= 0x20 || c >= 0x7F || c == '/' || c == '?' || c == '#' || c == '@') {
       return InvalidArgumentError(fmt::format(
           "request: host {} may hold only printable ASCII other than ' ', '/', '?', '#' and '@'",
-          QuoteKey(request.host)));
+          Quote(request.host)));
     }
   }
   if (request.path.empty() || request.path.front() != '/') {
     return InvalidArgumentError(
-        fmt::format("request: path {} does not start with '/'", QuoteKey(request.path)));
+        fmt::format("request: path {} does not start with '/'", Quote(request.path)));
   }
   for (const auto& [name, value] : request.query) {
     if (name.empty()) {
       return InvalidArgumentError(
-          fmt::format("request: query parameter with an empty name (value {})", QuoteKey(value)));
+          fmt::format("request: query parameter with an empty name (value {})", Quote(value)));
     }
     // Set by the presigner; in a header-signed request they would make it a second, conflicting
     // authentication, which S3 (and depot serve) refuse.
     for (std::string_view reserved : kPresignParams) {
       if (EqualsIgnoreCase(name, reserved)) {
         return InvalidArgumentError(fmt::format(
-            "request: query parameter {} is SigV4's presigning parameter", QuoteKey(name)));
+            "request: query parameter {} is SigV4's presigning parameter", Quote(name)));
       }
     }
   }
   for (const auto& [name, value] : request.headers) {
     if (name.empty()) {
       return InvalidArgumentError(
-          fmt::format("request: header with an empty name (value {})", QuoteKey(value)));
+          fmt::format("request: header with an empty name (value {})", Quote(value)));
     }
     for (unsigned char c : name) {
       if (!IsTokenChar(c)) {
         return InvalidArgumentError(
-            fmt::format("request: header name {} is not an HTTP token", QuoteKey(name)));
+            fmt::format("request: header name {} is not an HTTP token", Quote(name)));
       }
     }
     for (std::string_view reserved : kReservedHeaders) {
       if (EqualsIgnoreCase(name, reserved)) {
-        return InvalidArgumentError(fmt::format(
-            "request: header {} is set by the signer or the HTTP client", QuoteKey(name)));
+        return InvalidArgumentError(
+            fmt::format("request: header {} is set by the signer or the HTTP client", Quote(name)));
       }
     }
     if (size_t at = FindForbiddenInHeaderValue(value); at != std::string_view::npos) {
       return InvalidArgumentError(
           fmt::format("request: header {} value {} holds a control character at offset {}",
-                      QuoteKey(name), QuoteKey(value), at));
+                      Quote(name), Quote(value), at));
     }
   }
   if (!presign && request.payload_sha256 != kUnsignedPayload &&
       !IsLowerHexSha256(request.payload_sha256)) {
     return InvalidArgumentError(
         fmt::format("request: payload hash {} is neither {} nor 64 lower-case hex digits",
-                    QuoteKey(request.payload_sha256), kUnsignedPayload));
+                    Quote(request.payload_sha256), kUnsignedPayload));
   }
   return Status::Ok();
 }
@@ -452,4 +452,4 @@ Result<std::string> Presign(const SignableRequest& request, const Credentials& c
                      Signature(credentials, scope, amz_date, canonical.request));
 }
 
-}  // namespace depot::object::s3
+}  // namespace depot::s3

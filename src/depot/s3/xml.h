@@ -1,4 +1,4 @@
-// depot::object::s3 wire formats: the XML documents S3 exchanges (parsed with pugixml) and the
+// depot::s3 wire formats: the XML documents S3 exchanges (parsed with pugixml) and the
 // timestamps it writes in them and in headers.
 //
 // Parsers take the response body as received and return kInternal naming the document and the
@@ -7,6 +7,7 @@
 // without their quotes. Builders escape every text they embed. Pure functions: thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -15,9 +16,30 @@
 #include <vector>
 
 #include "depot/core/result.h"
-#include "depot/object/store.h"
 
-namespace depot::object::s3 {
+namespace depot::s3 {
+
+using Clock = std::chrono::system_clock;
+
+// What the listings carry, in S3's own terms; the S3 backend and depot serve map them to and from
+// depot::object's types.
+struct ListedObject {  // a <Contents> entry of ListObjectsV2
+  std::string key;
+  uint64_t size = 0;
+  Clock::time_point last_modified;
+  std::string etag;
+};
+struct ListedUpload {  // an <Upload> entry of ListMultipartUploads
+  std::string key;
+  std::string upload_id;
+  Clock::time_point initiated;
+};
+struct Part {  // a <Part> of ListParts (all fields) or CompleteMultipartUpload (number and ETag)
+  int part_number = 0;
+  std::string etag;
+  uint64_t size = 0;
+  Clock::time_point last_modified;
+};
 
 struct S3Error {
   std::string code;  // "NoSuchKey"
@@ -29,7 +51,7 @@ struct S3Error {
 std::optional<S3Error> ParseError(std::string_view body);
 
 struct ListObjectsPage {
-  std::vector<ObjectMeta> objects;
+  std::vector<ListedObject> objects;
   std::vector<std::string> common_prefixes;
   bool truncated = false;
   std::string next_continuation_token;
@@ -42,7 +64,7 @@ Result<std::string> ParseInitiateMultipartUpload(std::string_view body);  // the
 Result<std::string> ParseResultEtag(std::string_view body, std::string_view root);
 
 struct MultipartUploadsPage {
-  std::vector<MultipartUploadInfo> uploads;
+  std::vector<ListedUpload> uploads;
   bool truncated = false;
   std::string next_key_marker;
   std::string next_upload_id_marker;
@@ -50,7 +72,7 @@ struct MultipartUploadsPage {
 Result<MultipartUploadsPage> ParseListMultipartUploads(std::string_view body);
 
 struct PartsPage {
-  std::vector<PartInfo> parts;
+  std::vector<Part> parts;
   bool truncated = false;
   std::string next_part_number_marker;
 };
@@ -69,9 +91,9 @@ struct BucketInfo {
 };
 Result<std::vector<BucketInfo>> ParseListBuckets(std::string_view body);
 
-std::string CompleteMultipartXml(std::span<const PartInfo> parts);
+std::string CompleteMultipartXml(std::span<const Part> parts);
 // The part list of a CompleteMultipartUpload request body (sizes are left 0).
-Result<std::vector<PartInfo>> ParseCompleteMultipartUpload(std::string_view body);
+Result<std::vector<Part>> ParseCompleteMultipartUpload(std::string_view body);
 std::string DeleteObjectsXml(std::span<const std::string> keys);  // quiet mode
 struct DeleteRequest {
   bool quiet = false;
@@ -91,4 +113,4 @@ std::string FormatHttpDate(Clock::time_point t);
 std::string XmlEscape(std::string_view text);
 std::string Unquote(std::string_view etag);  // "\"abc\"" -> "abc"
 
-}  // namespace depot::object::s3
+}  // namespace depot::s3

@@ -1,4 +1,4 @@
-#include "depot/object/s3/xml.h"
+#include "depot/s3/xml.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 
 #include "depot/core/url.h"
 
-namespace depot::object::s3 {
+namespace depot::s3 {
 namespace {
 
 constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -89,7 +89,7 @@ Result<ListObjectsPage> ParseListObjectsV2(std::string_view body) {
   page.truncated = Text(root, "IsTruncated") == "true";
   page.next_continuation_token = Text(root, "NextContinuationToken");
   for (pugi::xml_node item : root.children("Contents")) {
-    ObjectMeta meta;
+    ListedObject meta;
     DEPOT_ASSIGN_OR_RETURN(meta.key, key_of(Text(item, "Key")));
     DEPOT_ASSIGN_OR_RETURN(meta.size, ParseUint(Text(item, "Size"), "ListBucketResult Size"));
     DEPOT_ASSIGN_OR_RETURN(meta.last_modified, ParseIso8601(Text(item, "LastModified")));
@@ -128,7 +128,7 @@ Result<MultipartUploadsPage> ParseListMultipartUploads(std::string_view body) {
   page.next_key_marker = Text(root, "NextKeyMarker");
   page.next_upload_id_marker = Text(root, "NextUploadIdMarker");
   for (pugi::xml_node item : root.children("Upload")) {
-    MultipartUploadInfo info;
+    ListedUpload info;
     info.key = Text(item, "Key");
     info.upload_id = Text(item, "UploadId");
     DEPOT_ASSIGN_OR_RETURN(info.initiated, ParseIso8601(Text(item, "Initiated")));
@@ -144,7 +144,7 @@ Result<PartsPage> ParseListParts(std::string_view body) {
   page.truncated = Text(root, "IsTruncated") == "true";
   page.next_part_number_marker = Text(root, "NextPartNumberMarker");
   for (pugi::xml_node item : root.children("Part")) {
-    PartInfo part;
+    Part part;
     const std::string number = Text(item, "PartNumber");
     const std::string size = Text(item, "Size");
     auto [n_end, n_ec] =
@@ -185,9 +185,9 @@ Result<std::vector<BucketInfo>> ParseListBuckets(std::string_view body) {
   return buckets;
 }
 
-std::string CompleteMultipartXml(std::span<const PartInfo> parts) {
+std::string CompleteMultipartXml(std::span<const Part> parts) {
   std::string xml = "<CompleteMultipartUpload>";
-  for (const PartInfo& part : parts) {
+  for (const Part& part : parts) {
     xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>\"{}\"</ETag></Part>",
                        part.part_number, XmlEscape(part.etag));
   }
@@ -195,11 +195,11 @@ std::string CompleteMultipartXml(std::span<const PartInfo> parts) {
   return xml;
 }
 
-Result<std::vector<PartInfo>> ParseCompleteMultipartUpload(std::string_view body) {
+Result<std::vector<Part>> ParseCompleteMultipartUpload(std::string_view body) {
   pugi::xml_document doc;
   DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root,
                          Load(doc, body, "CompleteMultipartUpload", Sender::kClient));
-  std::vector<PartInfo> parts;
+  std::vector<Part> parts;
   for (pugi::xml_node part : root.children("Part")) {
     const std::string number = Text(part, "PartNumber");
     int value = 0;
@@ -208,7 +208,7 @@ Result<std::vector<PartInfo>> ParseCompleteMultipartUpload(std::string_view body
       return Malformed("CompleteMultipartUpload", fmt::format("PartNumber \"{}\"", number),
                        Sender::kClient);
     }
-    parts.push_back(PartInfo{value, Unquote(Text(part, "ETag")), 0});
+    parts.push_back(Part{value, Unquote(Text(part, "ETag")), 0});
   }
   return parts;
 }
@@ -352,4 +352,4 @@ std::string Unquote(std::string_view etag) {
   return std::string(etag);
 }
 
-}  // namespace depot::object::s3
+}  // namespace depot::s3

@@ -1,4 +1,4 @@
-#include "depot/object/s3/credentials.h"
+#include "depot/s3/credentials.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,7 +13,7 @@
 
 #include "depot/core/testing/status_matchers.h"
 
-namespace depot::object::s3 {
+namespace depot::s3 {
 namespace {
 
 using ::depot::testing::IsOk;
@@ -411,4 +411,4 @@ TEST(ProcessEnvironmentTest, ReadsTheProcessEnvironment) {
 }
 
 }  // namespace
-}  // namespace depot::object::s3
+}  // namespace depot::s3

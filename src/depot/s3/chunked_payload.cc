@@ -1,13 +1,13 @@
-#include "depot/server/chunked_payload.h"
+#include "depot/s3/chunked_payload.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <charconv>
 
-#include "depot/object/s3/signer.h"
+#include "depot/s3/signer.h"
 
-namespace depot::server {
+namespace depot::s3 {
 namespace {
 
 constexpr std::string_view kSignatureField = ";chunk-signature=";
@@ -28,9 +28,9 @@ ChunkedPayloadDecoder::ChunkedPayloadDecoder(const Authenticated& who,
                                              std::optional<uint64_t> decoded_length,
                                              uint64_t max_chunk)
     : signing_key_(who.signing_key),
-      scope_line_(fmt::format(
-          "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n", who.amz_date,
-          object::s3::CredentialScope(who.amz_date, {.region = who.region, .service = "s3"}))),
+      scope_line_(
+          fmt::format("AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n", who.amz_date,
+                      s3::CredentialScope(who.amz_date, {.region = who.region, .service = "s3"}))),
       previous_(who.signature),
       decoded_length_(decoded_length),
       max_chunk_(max_chunk) {}
@@ -73,10 +73,9 @@ Status ChunkedPayloadDecoder::ParseHeader() {
 }
 
 Status ChunkedPayloadDecoder::VerifyChunk(std::string_view data) {
-  const std::string string_to_sign =
-      fmt::format("{}{}\n{}\n{}", scope_line_, previous_, object::s3::kEmptyPayloadSha256,
-                  object::s3::Sha256Hex(data));
-  const std::string expected = object::s3::HmacSha256Hex(signing_key_, string_to_sign);
+  const std::string string_to_sign = fmt::format("{}{}\n{}\n{}", scope_line_, previous_,
+                                                 s3::kEmptyPayloadSha256, s3::Sha256Hex(data));
+  const std::string expected = s3::HmacSha256Hex(signing_key_, string_to_sign);
   ++chunks_;
   if (!ConstantTimeEqual(expected, chunk_signature_)) {
     return UnauthenticatedError(
@@ -159,4 +158,4 @@ Status ChunkedPayloadDecoder::Finish() {
   return Status::Ok();
 }
 
-}  // namespace depot::server
+}  // namespace depot::s3

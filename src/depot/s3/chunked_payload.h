@@ -1,4 +1,4 @@
-// depot::server::ChunkedPayloadDecoder: decodes an aws-chunked request body (x-amz-content-sha256:
+// depot::s3::ChunkedPayloadDecoder: decodes an aws-chunked request body (x-amz-content-sha256:
 // STREAMING-AWS4-HMAC-SHA256-PAYLOAD) and checks each chunk's signature before releasing its bytes.
 //
 //   body  := chunk* final
@@ -28,9 +28,9 @@
 #include <string_view>
 
 #include "depot/core/status.h"
-#include "depot/server/sigv4_verifier.h"
+#include "depot/s3/sigv4_verifier.h"
 
-namespace depot::server {
+namespace depot::s3 {
 
 inline constexpr std::string_view kStreamingPayload = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 
@@ -70,4 +70,4 @@ class ChunkedPayloadDecoder {
   Status error_;
 };
 
-}  // namespace depot::server
+}  // namespace depot::s3

@@ -1,10 +1,10 @@
-#include "depot/server/checksum.h"
+#include "depot/s3/checksum.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace depot::server {
+namespace depot::s3 {
 namespace {
 
 using Algorithm = PayloadChecksum::Algorithm;
@@ -57,4 +57,4 @@ TEST(PayloadChecksumTest, NamesTheHeaders) {
 }
 
 }  // namespace
-}  // namespace depot::server
+}  // namespace depot::s3

@@ -1,4 +1,4 @@
-#include "depot/server/sigv4_verifier.h"
+#include "depot/s3/sigv4_verifier.h"
 
 #include <fmt/format.h>
 
@@ -9,10 +9,10 @@
 #include "depot/core/ascii.h"
 #include "depot/core/url.h"
 
-namespace depot::server {
+namespace depot::s3 {
 namespace {
 
-using object::s3::Header;
+using s3::Header;
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 constexpr std::chrono::seconds kMaxPresignExpiry{7 * 24 * 3600};
@@ -234,7 +234,7 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
     return Malformed(presigned, "the signed headers must include host");
   }
 
-  object::s3::SignableRequest canonical;
+  s3::SignableRequest canonical;
   canonical.method = request.method;
   canonical.path = target.path;
   const std::string* host = FindHeader(request, "host");
@@ -247,7 +247,7 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
   if (content_sha256 != nullptr) {
     canonical.payload_sha256 = *content_sha256;
   } else if (presigned) {
-    canonical.payload_sha256 = std::string(object::s3::kUnsignedPayload);
+    canonical.payload_sha256 = std::string(s3::kUnsignedPayload);
   } else {
     return Fail(StatusCode::kInvalidArgument, "InvalidRequest",
                 "Missing required header for this request: x-amz-content-sha256");
@@ -269,7 +269,7 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
     if (!found) canonical.headers.emplace_back(name, "");
   }
   const std::string canonical_request =
-      object::s3::CanonicalRequest(canonical, date_signed ? claim.amz_date : "", {});
+      s3::CanonicalRequest(canonical, date_signed ? claim.amz_date : "", {});
 
   const std::optional<std::string> secret = secrets(claim.access_key);
   if (!secret) {
@@ -278,8 +278,8 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
         fmt::format("the access key id {} does not exist in our records", claim.access_key));
   }
   const std::string expected =
-      object::s3::SignatureOf(*secret, {.region = claim.region, .service = claim.service},
-                              claim.amz_date, canonical_request);
+      s3::SignatureOf(*secret, {.region = claim.region, .service = claim.service}, claim.amz_date,
+                      canonical_request);
   if (!ConstantTimeEqual(expected, claim.signature)) {
     return Fail(StatusCode::kUnauthenticated, "SignatureDoesNotMatch",
                 "the request signature we calculated does not match the signature you provided; "
@@ -324,10 +324,10 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
   who.amz_date = claim.amz_date;
   who.signature = claim.signature;
   who.signing_key =
-      object::s3::SigningKey(*secret, {.region = claim.region, .service = "s3"}, claim.amz_date);
+      s3::SigningKey(*secret, {.region = claim.region, .service = "s3"}, claim.amz_date);
   who.presigned = presigned;
   who.target = std::move(target);
   return who;
 }
 
-}  // namespace depot::server
+}  // namespace depot::s3

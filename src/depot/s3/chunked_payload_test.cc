@@ -1,4 +1,4 @@
-#include "depot/server/chunked_payload.h"
+#include "depot/s3/chunked_payload.h"
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -9,7 +9,7 @@
 
 #include "depot/core/testing/status_matchers.h"
 
-namespace depot::server {
+namespace depot::s3 {
 namespace {
 
 using ::depot::testing::IsOk;
@@ -62,15 +62,15 @@ std::string AwsExampleBody() {
 // Encodes `payload` in chunks of `chunk` bytes, signed as the specification says.
 std::string Encode(const Authenticated& who, std::string_view payload, size_t chunk) {
   const std::string scope =
-      object::s3::CredentialScope(who.amz_date, {.region = who.region, .service = "s3"});
+      s3::CredentialScope(who.amz_date, {.region = who.region, .service = "s3"});
   std::string previous = who.signature;
   std::string body;
   for (size_t at = 0;; at += chunk) {
     const std::string_view data = payload.substr(std::min(at, payload.size()), chunk);
-    previous = object::s3::HmacSha256Hex(
+    previous = s3::HmacSha256Hex(
         who.signing_key,
         fmt::format("AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{}\n{}", who.amz_date, scope, previous,
-                    object::s3::kEmptyPayloadSha256, object::s3::Sha256Hex(data)));
+                    s3::kEmptyPayloadSha256, s3::Sha256Hex(data)));
     body += fmt::format("{:x};chunk-signature={}\r\n{}\r\n", data.size(), previous, data);
     if (data.empty()) return body;
   }
@@ -165,4 +165,4 @@ TEST(ChunkedPayloadTest, RefusesBadFramingAndOversizedChunks) {
 }
 
 }  // namespace
-}  // namespace depot::server
+}  // namespace depot::s3

@@ -1,4 +1,4 @@
-// depot::object::s3 signer: AWS Signature Version 4 for S3, written from the specification.
+// depot::s3 signer: AWS Signature Version 4 for S3, written from the specification.
 //
 // Signs a request either in headers (Authorization, x-amz-date, x-amz-content-sha256,
 // x-amz-security-token) or as a presigned URL (X-Amz-* query parameters, payload UNSIGNED-PAYLOAD).
@@ -26,9 +26,9 @@
 #include <vector>
 
 #include "depot/core/result.h"
-#include "depot/object/s3/credentials.h"
+#include "depot/s3/credentials.h"
 
-namespace depot::object::s3 {
+namespace depot::s3 {
 
 using Header = std::pair<std::string, std::string>;
 
@@ -113,4 +113,4 @@ std::string Sha256Hex(std::string_view data);
 // "20130524T000000Z": UTC, whole seconds (truncated); for years 0..9999.
 std::string FormatAmzDate(std::chrono::system_clock::time_point t);
 
-}  // namespace depot::object::s3
+}  // namespace depot::s3

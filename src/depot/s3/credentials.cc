@@ -13,7 +13,7 @@
 // Anything else (a line without '=' or ':', a key before any section, "[" without "]", a
 // repeated section or key) is kInvalidArgument naming the file and the line, never echoing the
 // line itself, which may hold a secret.
-#include "depot/object/s3/credentials.h"
+#include "depot/s3/credentials.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -28,10 +28,10 @@
 #include <vector>
 
 #include "depot/core/ascii.h"
+#include "depot/core/quote.h"
 #include "depot/core/unique_fd.h"
-#include "depot/object/backend_util.h"
 
-namespace depot::object::s3 {
+namespace depot::s3 {
 namespace {
 
 constexpr size_t kMaxAwsFileBytes = size_t{1} << 20;
@@ -52,7 +52,7 @@ std::string NormaliseSectionName(std::string_view name) {
 
 Result<IniSections> ParseIni(std::string_view path, std::string_view text) {
   auto error = [path](size_t line, std::string_view what) {
-    return InvalidArgumentError(fmt::format("AWS file {} line {}: {}", QuoteKey(path), line, what));
+    return InvalidArgumentError(fmt::format("AWS file {} line {}: {}", Quote(path), line, what));
   };
   constexpr std::string_view kBom = "\xEF\xBB\xBF";
   if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
@@ -113,26 +113,26 @@ Result<std::optional<std::string>> ReadAwsFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) {
     if (errno == ENOENT || errno == ENOTDIR) return std::optional<std::string>();
-    return ErrnoToStatus(errno, fmt::format("AWS file {}", QuoteKey(path)));
+    return ErrnoToStatus(errno, fmt::format("AWS file {}", Quote(path)));
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
-    return ErrnoToStatus(errno, fmt::format("AWS file {}", QuoteKey(path)));
+    return ErrnoToStatus(errno, fmt::format("AWS file {}", Quote(path)));
   }
   if (!S_ISREG(st.st_mode)) {
-    return InvalidArgumentError(fmt::format("AWS file {} is not a regular file", QuoteKey(path)));
+    return InvalidArgumentError(fmt::format("AWS file {} is not a regular file", Quote(path)));
   }
   std::string data;
   char buffer[16384];
   while (true) {
     ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoToStatus(errno, fmt::format("AWS file {}", QuoteKey(path)));
+    if (n < 0) return ErrnoToStatus(errno, fmt::format("AWS file {}", Quote(path)));
     if (n == 0) break;
     data.append(buffer, static_cast<size_t>(n));
     if (data.size() > kMaxAwsFileBytes) {
       return InvalidArgumentError(
-          fmt::format("AWS file {} is larger than {} bytes", QuoteKey(path), kMaxAwsFileBytes));
+          fmt::format("AWS file {} is larger than {} bytes", Quote(path), kMaxAwsFileBytes));
     }
   }
   return std::optional<std::string>(std::move(data));
@@ -216,7 +216,7 @@ Status CredentialsFromFile(const AwsFile& file, const std::string& section,
   if (credentials.secret_access_key.empty()) {
     return InvalidArgumentError(
         fmt::format("AWS file {} [{}]: aws_access_key_id {} without aws_secret_access_key",
-                    QuoteKey(file.place.path), section, QuoteKey(credentials.access_key_id)));
+                    Quote(file.place.path), section, Quote(credentials.access_key_id)));
   }
   found = std::move(credentials);
   return Status::Ok();
@@ -239,7 +239,7 @@ Result<Credentials> ResolveCredentials(const CredentialOptions& options, const E
       return InvalidArgumentError(fmt::format(
           "explicit credentials need both an access key id and a secret access key (got access "
           "key id {}, {} secret)",
-          QuoteKey(options.access_key_id), options.secret_access_key.empty() ? "no" : "a"));
+          Quote(options.access_key_id), options.secret_access_key.empty() ? "no" : "a"));
     }
     return Credentials{options.access_key_id, options.secret_access_key, options.session_token};
   }
@@ -252,7 +252,7 @@ Result<Credentials> ResolveCredentials(const CredentialOptions& options, const E
       if (secret.empty()) {
         return InvalidArgumentError(fmt::format(
             "environment: AWS_ACCESS_KEY_ID is set ({}) but AWS_SECRET_ACCESS_KEY is not",
-            QuoteKey(access_key_id)));
+            Quote(access_key_id)));
       }
       return Credentials{std::move(access_key_id), std::move(secret),
                          Get(env, "AWS_SESSION_TOKEN")};
@@ -260,7 +260,7 @@ Result<Credentials> ResolveCredentials(const CredentialOptions& options, const E
     looked_at.push_back("environment: AWS_ACCESS_KEY_ID unset");
   } else {
     looked_at.push_back(
-        fmt::format("environment: skipped for the explicit profile {}", QuoteKey(options.profile)));
+        fmt::format("environment: skipped for the explicit profile {}", Quote(options.profile)));
   }
 
   const std::string profile = ProfileName(options, env);
@@ -279,8 +279,8 @@ Result<Credentials> ResolveCredentials(const CredentialOptions& options, const E
     if (!places.empty()) places += "; ";
     places += place;
   }
-  return UnauthenticatedError(fmt::format("no S3 credentials found for profile {} (looked at {})",
-                                          QuoteKey(profile), places));
+  return UnauthenticatedError(
+      fmt::format("no S3 credentials found for profile {} (looked at {})", Quote(profile), places));
 }
 
 Result<std::string> ResolveRegion(const CredentialOptions& options, const Environment& env) {
@@ -300,4 +300,4 @@ Result<std::string> ResolveRegion(const CredentialOptions& options, const Enviro
   return std::string(kDefaultRegion);
 }
 
-}  // namespace depot::object::s3
+}  // namespace depot::s3

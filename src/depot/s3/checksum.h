@@ -1,4 +1,4 @@
-// depot::server::PayloadChecksum: the x-amz-checksum-* algorithms S3 clients send with a body
+// depot::s3::PayloadChecksum: the x-amz-checksum-* algorithms S3 clients send with a body
 // (CRC32, CRC32C, CRC64NVME, SHA1, SHA256), computed incrementally and encoded as S3 encodes them:
 // base64 of the big-endian digest.
 //
@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-namespace depot::server {
+namespace depot::s3 {
 
 class PayloadChecksum {
  public:
@@ -44,4 +44,4 @@ class PayloadChecksum {
   std::unique_ptr<State> state_;
 };
 
-}  // namespace depot::server
+}  // namespace depot::s3

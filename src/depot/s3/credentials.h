@@ -1,4 +1,4 @@
-// depot::object::s3 credentials and region: where an S3 client finds them, in the order every AWS
+// depot::s3 credentials and region: where an S3 client finds them, in the order every AWS
 // tool uses.
 //
 // ResolveCredentials looks, in order, at: the explicit values (from the store URL's options);
@@ -34,7 +34,7 @@
 
 #include "depot/core/result.h"
 
-namespace depot::object::s3 {
+namespace depot::s3 {
 
 struct Credentials {
   std::string access_key_id;
@@ -60,4 +60,4 @@ Result<Credentials> ResolveCredentials(const CredentialOptions& options,
 Result<std::string> ResolveRegion(const CredentialOptions& options,
                                   const Environment& env = ProcessEnvironment());
 
-}  // namespace depot::object::s3
+}  // namespace depot::s3

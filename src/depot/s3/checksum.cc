@@ -1,4 +1,4 @@
-#include "depot/server/checksum.h"
+#include "depot/s3/checksum.h"
 
 #include <openssl/evp.h>
 
@@ -7,7 +7,7 @@
 
 #include "depot/core/base64.h"
 
-namespace depot::server {
+namespace depot::s3 {
 namespace {
 
 // Eight 256-entry tables for a reflected CRC of width W (uint32_t or uint64_t) and reflected
@@ -171,4 +171,4 @@ std::string PayloadChecksum::Finish() {
 
 std::string PayloadChecksum::Base64Finish() { return Base64Encode(Finish()); }
 
-}  // namespace depot::server
+}  // namespace depot::s3

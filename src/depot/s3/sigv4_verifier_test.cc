@@ -1,4 +1,4 @@
-#include "depot/server/sigv4_verifier.h"
+#include "depot/s3/sigv4_verifier.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,14 +8,14 @@
 
 #include "depot/core/testing/status_matchers.h"
 
-namespace depot::server {
+namespace depot::s3 {
 namespace {
 
 using ::depot::testing::IsOk;
 using ::depot::testing::StatusIs;
-using object::s3::Credentials;
-using object::s3::Header;
-using object::s3::SignableRequest;
+using s3::Credentials;
+using s3::Header;
+using s3::SignableRequest;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -148,9 +148,9 @@ TEST(SigV4VerifierTest, RoundTripsWithDepotsSignerForAwkwardRequests) {
   signable.path = "/bucket/a key/+~ü%/x";
   signable.query = {{"uploads", ""}, {"prefix", "a b&c=d/é"}};
   signable.headers = {{"Content-Type", "text/plain"}, {"x-amz-meta-Name", "  two   spaces "}};
-  signable.payload_sha256 = object::s3::Sha256Hex("body");
+  signable.payload_sha256 = s3::Sha256Hex("body");
   const auto now = std::chrono::system_clock::now();
-  auto signed_request = object::s3::SignHeaders(signable, credentials, {}, now);
+  auto signed_request = s3::SignHeaders(signable, credentials, {}, now);
   ASSERT_THAT(signed_request, IsOk());
   IncomingRequest request{"POST", signed_request->target, {{"Host", "127.0.0.1:9000"}}};
   for (const auto& header : signable.headers) request.headers.push_back(header);
@@ -161,9 +161,9 @@ TEST(SigV4VerifierTest, RoundTripsWithDepotsSignerForAwkwardRequests) {
   };
   auto who = VerifySigV4(request, secrets, now);
   ASSERT_THAT(who, IsOk());
-  EXPECT_EQ(who->payload_sha256, object::s3::Sha256Hex("body"));
+  EXPECT_EQ(who->payload_sha256, s3::Sha256Hex("body"));
 
-  auto url = object::s3::Presign(signable, credentials, {}, now, std::chrono::seconds(60));
+  auto url = s3::Presign(signable, credentials, {}, now, std::chrono::seconds(60));
   ASSERT_THAT(url, IsOk());
   IncomingRequest presigned{"POST", *url, {{"Host", "127.0.0.1:9000"}}};
   for (const auto& header : signable.headers) presigned.headers.push_back(header);
@@ -288,4 +288,4 @@ TEST(SigV4VerifierTest, AcceptsWhatBotocoreSigns) {
 }
 
 }  // namespace
-}  // namespace depot::server
+}  // namespace depot::s3

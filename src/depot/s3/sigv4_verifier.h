@@ -1,4 +1,4 @@
-// depot::server::VerifySigV4: checks an incoming S3 request's AWS Signature Version 4, in the
+// depot::s3::VerifySigV4: checks an incoming S3 request's AWS Signature Version 4, in the
 // Authorization header or in a presigned URL's query, the way S3 does.
 //
 //   DEPOT_ASSIGN_OR_RETURN(Authenticated who,
@@ -34,20 +34,20 @@
 #include <vector>
 
 #include "depot/core/result.h"
-#include "depot/object/s3/signer.h"
+#include "depot/s3/signer.h"
 
-namespace depot::server {
+namespace depot::s3 {
 
 struct IncomingRequest {
   std::string method;
-  std::string target;  // the request target as received: "/bucket/a%20key?uploads="
-  std::vector<object::s3::Header> headers;  // as received; names in any case
+  std::string target;               // the request target as received: "/bucket/a%20key?uploads="
+  std::vector<s3::Header> headers;  // as received; names in any case
 };
 
 // A request target, percent-decoded: the path, and the query's name/value pairs in order.
 struct RequestTarget {
   std::string path;
-  std::vector<object::s3::Header> query;
+  std::vector<s3::Header> query;
 };
 
 struct Authenticated {
@@ -76,4 +76,4 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
                                   std::chrono::system_clock::time_point now,
                                   const VerifyOptions& options = {});
 
-}  // namespace depot::server
+}  // namespace depot::s3

@@ -1,11 +1,11 @@
-#include "depot/object/s3/xml.h"
+#include "depot/s3/xml.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "depot/core/testing/status_matchers.h"
 
-namespace depot::object::s3 {
+namespace depot::s3 {
 namespace {
 
 using ::depot::testing::IsOk;
@@ -130,7 +130,7 @@ TEST(S3Xml, ParsesDeleteResultAndBuckets) {
 }
 
 TEST(S3Xml, BuildsEscapedRequestDocuments) {
-  std::vector<PartInfo> parts = {{1, "e1", 5}, {2, "e2", 6}};
+  std::vector<Part> parts = {{1, "e1", 5}, {2, "e2", 6}};
   EXPECT_EQ(CompleteMultipartXml(parts),
             "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e1\"</ETag></Part>"
             "<Part><PartNumber>2</PartNumber><ETag>\"e2\"</ETag></Part></CompleteMultipartUpload>");
@@ -165,4 +165,4 @@ TEST(XmlTest, Iso8601FormatsWhatItParses) {
 }
 
 }  // namespace
-}  // namespace depot::object::s3
+}  // namespace depot::s3
