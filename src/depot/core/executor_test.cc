@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <thread>
 
 #include "depot/core/cancellation.h"
 
@@ -44,6 +46,48 @@ TEST(ExecutorTest, DestructorDrainsSubmittedTasks) {
     for (int i = 0; i < 100; ++i) executor.Submit([&] { ++ran; });
   }
   EXPECT_EQ(ran.load(), 100);
+}
+
+TEST(TaskGroupTest, DestructorWaitsForItsTasksOnASharedExecutor) {
+  Executor shared(2);
+  std::atomic<int> finished{0};
+  {
+    TaskGroup group(shared);
+    for (int i = 0; i < 8; ++i) {
+      (void)group.Submit([&finished] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        ++finished;
+      });
+    }
+  }  // the group's destructor returns only after its 8 tasks, though the executor lives on
+  EXPECT_EQ(finished.load(), 8);
+}
+
+TEST(TaskGroupTest, GroupsShareOnePoolAndWaitOnlyForTheirOwnTasks) {
+  Executor shared(1);
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  TaskGroup slow(shared);
+  std::future<void> blocked = slow.Submit([gate] { gate.wait(); });
+  std::atomic<bool> ran{false};
+  std::thread other([&] {
+    TaskGroup quick(shared);
+    (void)quick.Submit([&ran] { ran = true; });
+    quick.Wait();  // queued behind the blocked task on the one worker
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(ran.load());  // one pool: the quick group's task waits for the worker
+  release.set_value();
+  other.join();
+  EXPECT_TRUE(ran.load());
+  blocked.get();
+}
+
+TEST(TaskGroupTest, OwnsAnExecutorWhenGivenNone) {
+  TaskGroup group(nullptr, 3, 0);
+  EXPECT_EQ(group.executor().threads(), 3u);
+  std::future<int> answer = group.Submit([] { return 42; });
+  EXPECT_EQ(answer.get(), 42);
 }
 
 TEST(CancellationTest, TokensSeeCancel) {

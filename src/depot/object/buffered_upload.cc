@@ -1,5 +1,6 @@
-// BufferedUpload: the writer thread cuts parts and hands them to the upload's own Executor; the
-// workers only run PutPart and report back under `mu_`.
+// BufferedUpload: the writer thread cuts parts and hands them to the upload's TaskGroup (on the
+// executor the options name, or on the upload's own); the tasks only run PutPart and report back
+// under `mu_`.
 //
 // Threads and state:
 //   - Writer-thread state (buffer_, target_, next_part_, upload_id_, finished_, ...) is touched
@@ -8,8 +9,8 @@
 //     workers may read it (the executor's queue orders the write before their reads).
 //   - in_flight_, error_ and done_ are shared with the workers and guarded by mu_; cv_ signals
 //     every change of in_flight_ or error_.
-//   - The executor is the last member, so it is destroyed (its workers joined) before anything
-//     a part task touches.
+//   - The task group is the last member, so it waits for every part task (and joins its own
+//     workers, if it has them) before anything a part task touches is destroyed.
 //
 // Failure: the first error (a part, CreateMultipart, Complete, a limit, or the caller's Abort)
 // is kept in error_. The next writer-thread call waits until no part is in flight and aborts the
@@ -106,7 +107,7 @@ class BufferedUpload::Impl {
   Status error_ DEPOT_GUARDED_BY(mu_);                // the first failure
   std::vector<PartInfo> done_ DEPOT_GUARDED_BY(mu_);  // completed parts, in completion order
 
-  std::unique_ptr<Executor> executor_;  // created with the multipart upload; keep last
+  std::unique_ptr<TaskGroup> tasks_;  // created with the multipart upload; keep last
 };
 
 Status BufferedUpload::Impl::Fail(Status status) {
@@ -174,7 +175,7 @@ Status BufferedUpload::Impl::Ship(Bytes part) {
     }
     upload_id_ = *std::move(id);
     const auto threads = static_cast<size_t>(options_.max_in_flight);
-    executor_ = std::make_unique<Executor>(threads, threads);
+    tasks_ = std::make_unique<TaskGroup>(options_.executor, threads, threads);
   }
   {
     MutexLock lock(mu_);
@@ -199,8 +200,8 @@ Status BufferedUpload::Impl::Ship(Bytes part) {
     }
     target_ = std::min(target_ * 2, max_part_);
   }
-  // The future is not needed: the task reports through mu_, and the executor outlives it.
-  (void)executor_->Submit(
+  // The future is not needed: the task reports through mu_, and the group outlives it.
+  (void)tasks_->Submit(
       [this, number, part = std::move(part)]() mutable { UploadPart(number, std::move(part)); });
   return Status::Ok();
 }

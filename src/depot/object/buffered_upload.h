@@ -28,8 +28,8 @@
 // the caller's writes, or the caller's Abort()) aborts the multipart upload and makes every later
 // call return the first error (kCancelled after Abort()); destroying an unfinished upload aborts
 // it too. A store limit that the upload would break (more than capabilities().max_parts parts) is
-// kResourceExhausted. Not thread-safe: one writer thread per upload (parts upload on the upload's
-// own worker threads).
+// kResourceExhausted. Not thread-safe: one writer thread per upload (parts upload on the
+// executor of the options, or on the upload's own worker threads).
 #pragma once
 
 #include <condition_variable>
@@ -70,29 +70,33 @@ struct BufferedUploadOptions {
   PartSizePolicy part_size = PartSizePolicy::Geometric(8 << 20, 128 << 20);
   int max_in_flight = 4;
   uint64_t size_hint = 0;  // the object's expected size in bytes; 0 = unknown
+  // Where parts upload: a shared executor (a server's one pool; it must outlive the upload), or
+  // nullptr for max_in_flight threads of the upload's own. Either way at most max_in_flight parts
+  // of this upload are in flight.
+  Executor* executor = nullptr;
   PutOptions put_options;  // content type, metadata, mode: applied to the finished object
 };
 
-class BufferedUpload {
+class BufferedUpload final : public ObjectWriter {
  public:
   // Validates the options against store.capabilities() (kInvalidArgument naming the bad value,
   // kUnimplemented when the store lacks multipart and the policy can need it). `store` must
   // outlive the upload.
   static Result<std::unique_ptr<BufferedUpload>> Start(ObjectStore& store, std::string key,
                                                        BufferedUploadOptions options = {});
-  ~BufferedUpload();  // aborts unless finished
+  ~BufferedUpload() override;  // aborts unless finished
   BufferedUpload(const BufferedUpload&) = delete;
   BufferedUpload& operator=(const BufferedUpload&) = delete;
 
-  Status Write(std::string_view data);
+  Status Write(std::string_view data) override;
   // Same, without a copy when the chunk can be shipped as a whole part.
-  Status Write(Bytes data);
+  Status Write(Bytes data) override;
   // Uploads what is buffered, waits for every part, and completes the object.
-  Result<PutResult> Finish();
+  Result<PutResult> Finish() override;
   // Abandons the upload and removes every part already uploaded. OK if nothing was started.
-  Status Abort();
+  Status Abort() override;
 
-  uint64_t bytes_written() const;
+  uint64_t bytes_written() const override;
   // Sizes of the parts shipped so far, in part order (for tests and progress reports).
   std::vector<uint64_t> part_sizes() const;
 

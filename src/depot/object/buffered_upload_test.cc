@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "depot/core/testing/random_bytes.h"
@@ -315,6 +316,38 @@ TEST_F(BufferedUploadTest, PartsInFlightNeverExceedTheLimit) {
   EXPECT_LE(peak.load(), 3);
   EXPECT_GE(peak.load(), 2);  // parts do run in parallel
   EXPECT_EQ(Stored("obj"), data);
+}
+
+TEST_F(BufferedUploadTest, UploadsShareTheExecutorTheyAreGiven) {
+  // Four uploads of four parts in flight each, on one shared pool of two threads: every part runs
+  // on one of those two threads, and every object is stored whole.
+  Executor shared(2);
+  std::mutex mu;
+  std::set<std::thread::id> part_threads;
+  store_->OnPutPart([&](std::string_view, std::string_view, int,
+                        const Bytes&) -> std::optional<Result<PartInfo>> {
+    std::lock_guard lock(mu);
+    part_threads.insert(std::this_thread::get_id());
+    return std::nullopt;
+  });
+  std::vector<std::thread> writers;
+  std::vector<std::string> datas;
+  for (int i = 0; i < 4; ++i) datas.push_back(RandomBytes(8 * 20 + 1, 40 + i));
+  for (int i = 0; i < 4; ++i) {
+    writers.emplace_back([&, i] {
+      BufferedUploadOptions options = Options(PartSizePolicy::Fixed(8), 4);
+      options.executor = &shared;
+      auto upload = BufferedUpload::Start(*store_, "obj" + std::to_string(i), options);
+      ASSERT_THAT(upload, IsOk());
+      for (size_t at = 0; at < datas[i].size(); at += 7)
+        ASSERT_THAT((*upload)->Write(datas[i].substr(at, 7)), IsOk());
+      ASSERT_THAT((*upload)->Finish(), IsOk());
+    });
+  }
+  for (auto& writer : writers) writer.join();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(Stored("obj" + std::to_string(i)), datas[i]);
+  EXPECT_LE(part_threads.size(), 2u);
+  EXPECT_GE(store_->calls(Op::kPutPart), 4 * 20);
 }
 
 TEST_F(BufferedUploadTest, WriteBlocksWhileTheLimitIsReached) {

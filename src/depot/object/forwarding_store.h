@@ -35,6 +35,10 @@ class ForwardingStore : public ObjectStore {
                    const std::function<Status(std::string_view)>& on_data) override {
     return target_.GetStream(key, options, on_head, on_data);
   }
+  Result<std::unique_ptr<ObjectWriter>> OpenWriter(std::string_view key,
+                                                   const WriteOptions& options) override {
+    return target_.OpenWriter(key, options);
+  }
   Status Delete(std::string_view key) override { return target_.Delete(key); }
   std::vector<Status> DeleteMany(std::span<const std::string> keys) override {
     return target_.DeleteMany(keys);
@@ -60,6 +64,11 @@ class ForwardingStore : public ObjectStore {
   }
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override {
     return target_.AbortMultipart(key, upload_id);
+  }
+  Result<std::unique_ptr<PartWriter>> OpenPartWriter(std::string_view key,
+                                                     std::string_view upload_id,
+                                                     int part_number) override {
+    return target_.OpenPartWriter(key, upload_id, part_number);
   }
   Result<std::vector<PartInfo>> ListParts(std::string_view key,
                                           std::string_view upload_id) override {

@@ -1,4 +1,5 @@
-// ObjectReader: a window of chunk fetches running on the reader's own Executor.
+// ObjectReader: a window of chunk fetches running in the reader's TaskGroup (on the executor the
+// options name, or on the reader's own).
 //
 // The object is cut into aligned chunks [i x chunk_size, (i + 1) x chunk_size). The window is a
 // run of consecutive chunks starting at the one holding the cursor; each has a std::future for
@@ -120,8 +121,8 @@ class ObjectReader::Impl {
         meta_(std::move(meta)),
         options_(options),
         chunk_count_((meta_.size + options_.chunk_size - 1) / options_.chunk_size),
-        executor_(static_cast<size_t>(options_.max_concurrency),
-                  2 * static_cast<size_t>(options_.read_ahead)) {}
+        tasks_(options_.executor, static_cast<size_t>(options_.max_concurrency),
+               2 * static_cast<size_t>(options_.read_ahead)) {}
 
   ~Impl() { DropAll(); }
 
@@ -159,7 +160,7 @@ class ObjectReader::Impl {
   const uint64_t chunk_count_;
   uint64_t cursor_ = 0;
   std::deque<Chunk> window_;  // consecutive chunk indexes
-  Executor executor_;         // keep last: joined before the rest is destroyed
+  TaskGroup tasks_;           // keep last: waited for before the rest is destroyed
 };
 
 void ObjectReader::Impl::Schedule(uint64_t index) {
@@ -167,9 +168,8 @@ void ObjectReader::Impl::Schedule(uint64_t index) {
   chunk.index = index;
   chunk.begin = index * options_.chunk_size;
   chunk.end = std::min(chunk.begin + options_.chunk_size, meta_.size);
-  chunk.future =
-      executor_.Submit([spec = spec_, cancel = chunk.cancel.token(), begin = chunk.begin,
-                        end = chunk.end] { return FetchRange(*spec, begin, end, cancel); });
+  chunk.future = tasks_.Submit([spec = spec_, cancel = chunk.cancel.token(), begin = chunk.begin,
+                                end = chunk.end] { return FetchRange(*spec, begin, end, cancel); });
   window_.push_back(std::move(chunk));
 }
 

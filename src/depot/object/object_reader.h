@@ -19,6 +19,7 @@
 #include <string>
 
 #include "depot/core/backoff.h"
+#include "depot/core/executor.h"
 #include "depot/core/result.h"
 #include "depot/object/store.h"
 
@@ -27,7 +28,11 @@ namespace depot::object {
 struct ObjectReaderOptions {
   uint64_t chunk_size = 8 << 20;
   int read_ahead = 4;       // chunks buffered ahead of the cursor, including the current one
-  int max_concurrency = 4;  // chunk fetches in flight
+  int max_concurrency = 4;  // chunk fetches in flight (threads of the reader's own executor)
+  // Where fetches run: a shared executor (a server's one pool; it must outlive the reader), or
+  // nullptr for max_concurrency threads of the reader's own. On a shared one, the pool's size
+  // bounds the fetches in flight, and the window still bounds what this reader submits.
+  Executor* executor = nullptr;
   // Retries of transient failures and short reads, unless the store retries transient failures
   // itself (Capabilities::retries_transient): then only short reads are resumed here.
   BackoffOptions retry;

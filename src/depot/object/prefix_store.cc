@@ -79,6 +79,17 @@ Result<ObjectMeta> PrefixStore::Head(std::string_view key) {
   return meta;
 }
 
+Result<std::unique_ptr<ObjectWriter>> PrefixStore::OpenWriter(std::string_view key,
+                                                              const WriteOptions& options) {
+  return Named(inner_->OpenWriter(Full(key), options), key);
+}
+
+Result<std::unique_ptr<PartWriter>> PrefixStore::OpenPartWriter(std::string_view key,
+                                                                std::string_view upload_id,
+                                                                int part_number) {
+  return Named(inner_->OpenPartWriter(Full(key), upload_id, part_number), key);
+}
+
 Status PrefixStore::Delete(std::string_view key) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   return Named(inner_->Delete(Full(key)), key);

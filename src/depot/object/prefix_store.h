@@ -25,6 +25,9 @@ class PrefixStore final : public ObjectStore {
   Status GetStream(std::string_view key, const GetOptions& options,
                    const std::function<Status(const GetResult&)>& on_head,
                    const std::function<Status(std::string_view)>& on_data) override;
+  // The inner store's writers, on the prefixed key (errors of their calls name the inner key).
+  Result<std::unique_ptr<ObjectWriter>> OpenWriter(std::string_view key,
+                                                   const WriteOptions& options) override;
   Status Delete(std::string_view key) override;
   std::vector<Status> DeleteMany(std::span<const std::string> keys) override;
   Result<ListResult> List(const ListOptions& options) override;
@@ -37,6 +40,9 @@ class PrefixStore final : public ObjectStore {
   Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
                                       std::span<const PartInfo> parts) override;
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
+  Result<std::unique_ptr<PartWriter>> OpenPartWriter(std::string_view key,
+                                                     std::string_view upload_id,
+                                                     int part_number) override;
   Result<std::vector<PartInfo>> ListParts(std::string_view key,
                                           std::string_view upload_id) override;
   Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(std::string_view prefix) override;

@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "depot/object/backend_util.h"
+#include "depot/object/buffered_upload.h"
+#include "depot/object/key.h"
 
 namespace depot::object {
 namespace {
@@ -12,7 +14,111 @@ namespace {
 // Pieces of a streamed read.
 constexpr uint64_t kStreamPiece = 8 << 20;
 
+// The writers of stores that cannot stream: the bytes are gathered in memory, then stored with
+// one call at Finish.
+class GatheringWriter final : public ObjectWriter {
+ public:
+  GatheringWriter(ObjectStore& store, std::string key, PutOptions put, uint64_t size_hint)
+      : store_(store), key_(std::move(key)), put_(std::move(put)) {
+    if (size_hint > 0 && size_hint <= kMaxReserve) gathered_.reserve(size_hint);
+  }
+
+  Status Write(std::string_view data) override {
+    DEPOT_RETURN_IF_ERROR(Usable());
+    gathered_.append(data);
+    written_ += data.size();
+    return Status::Ok();
+  }
+  Result<PutResult> Finish() override {
+    DEPOT_RETURN_IF_ERROR(Usable());
+    finished_ = true;
+    return store_.Put(key_, Bytes::FromString(std::move(gathered_)), put_);
+  }
+  Status Abort() override {
+    if (finished_) return Status::Ok();
+    aborted_ = true;
+    gathered_ = std::string();
+    return Status::Ok();
+  }
+  uint64_t bytes_written() const override { return written_; }
+
+ private:
+  static constexpr uint64_t kMaxReserve = uint64_t{1} << 30;
+
+  Status Usable() const {
+    if (aborted_) return CancelledError(fmt::format("write of key {}: aborted", QuoteKey(key_)));
+    if (finished_) {
+      return FailedPreconditionError(
+          fmt::format("write of key {}: already finished", QuoteKey(key_)));
+    }
+    return Status::Ok();
+  }
+
+  ObjectStore& store_;
+  const std::string key_;
+  const PutOptions put_;
+  std::string gathered_;
+  uint64_t written_ = 0;
+  bool finished_ = false;
+  bool aborted_ = false;
+};
+
+class GatheringPartWriter final : public PartWriter {
+ public:
+  GatheringPartWriter(ObjectStore& store, std::string key, std::string upload_id, int number)
+      : store_(store), key_(std::move(key)), upload_id_(std::move(upload_id)), number_(number) {}
+
+  Status Write(std::string_view data) override {
+    if (finished_) return FinishedError();
+    gathered_.append(data);
+    return Status::Ok();
+  }
+  Result<PartInfo> Finish() override {
+    if (finished_) return FinishedError();
+    finished_ = true;
+    return store_.PutPart(key_, upload_id_, number_, Bytes::FromString(std::move(gathered_)));
+  }
+
+ private:
+  Status FinishedError() const {
+    return FailedPreconditionError(
+        fmt::format("part {} of upload {}: already finished", number_, QuoteKey(upload_id_)));
+  }
+
+  ObjectStore& store_;
+  const std::string key_;
+  const std::string upload_id_;
+  const int number_;
+  std::string gathered_;
+  bool finished_ = false;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<ObjectWriter>> ObjectStore::OpenWriter(std::string_view key,
+                                                              const WriteOptions& options) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  if (capabilities().multipart) {
+    BufferedUploadOptions upload;
+    upload.put_options = options.put;
+    upload.size_hint = options.size_hint;
+    upload.executor = options.executor;
+    upload.max_in_flight = options.max_in_flight;
+    if (options.part_size > 0) upload.part_size = PartSizePolicy::Fixed(options.part_size);
+    DEPOT_ASSIGN_OR_RETURN(auto writer, BufferedUpload::Start(*this, std::string(key), upload));
+    return std::unique_ptr<ObjectWriter>(std::move(writer));
+  }
+  return std::unique_ptr<ObjectWriter>(
+      std::make_unique<GatheringWriter>(*this, std::string(key), options.put, options.size_hint));
+}
+
+Result<std::unique_ptr<PartWriter>> ObjectStore::OpenPartWriter(std::string_view key,
+                                                                std::string_view upload_id,
+                                                                int part_number) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  return std::unique_ptr<PartWriter>(std::make_unique<GatheringPartWriter>(
+      *this, std::string(key), std::string(upload_id), part_number));
+}
 
 Status ObjectStore::GetStream(std::string_view key, const GetOptions& options,
                               const std::function<Status(const GetResult&)>& on_head,

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,6 +37,7 @@
 
 #include "depot/core/byte_range.h"
 #include "depot/core/bytes.h"
+#include "depot/core/executor.h"
 #include "depot/core/result.h"
 #include "depot/core/status.h"
 
@@ -141,6 +143,49 @@ struct Capabilities {
   // The store retries transient failures itself (S3: with backoff, resuming cut bodies), so a
   // caller must not retry them again: retries would nest (10 x 10 attempts).
   bool retries_transient = false;
+  // OpenWriter and OpenPartWriter write straight to storage as the bytes come (the local store),
+  // instead of gathering them or their parts in memory.
+  bool streaming_writes = false;
+};
+
+// A streaming write of one object (ObjectStore::OpenWriter): bytes in pieces of any size, then
+// Finish, which makes the whole object visible at once with the PutOptions the writer was opened
+// with (its mode included, checked at Finish), or Abort. Nothing is visible before Finish;
+// destroying an unfinished writer aborts it. After a failure every later call returns the first
+// error (kCancelled after Abort). Not thread-safe: one writer thread.
+class ObjectWriter {
+ public:
+  virtual ~ObjectWriter() = default;
+  virtual Status Write(std::string_view data) = 0;
+  // Same, without a copy where the writer can keep the caller's bytes.
+  virtual Status Write(Bytes data) { return Write(data.view()); }
+  virtual Result<PutResult> Finish() = 0;
+  // Discards what was written. OK when nothing was.
+  virtual Status Abort() = 0;
+  virtual uint64_t bytes_written() const = 0;
+};
+
+// A streaming write of one part of a multipart upload (ObjectStore::OpenPartWriter): Finish
+// stages the part (replacing an earlier part of the same number) and returns what PutPart would.
+// Destroying an unfinished part writer discards its bytes. Not thread-safe.
+class PartWriter {
+ public:
+  virtual ~PartWriter() = default;
+  virtual Status Write(std::string_view data) = 0;
+  virtual Result<PartInfo> Finish() = 0;
+};
+
+struct WriteOptions {
+  PutOptions put;          // content type, metadata and mode of the finished object
+  uint64_t size_hint = 0;  // the object's expected size, when known (0: unknown)
+  // Stores that write through multipart (the default writer): parts of exactly `part_size`
+  // bytes (0: 8 MiB growing to 128 MiB), at most `max_in_flight` uploading at once, so the writer
+  // holds at most (max_in_flight + 1) parts. Stores that write straight to storage ignore both.
+  uint64_t part_size = 0;
+  int max_in_flight = 4;
+  // Where a multipart store uploads the writer's parts: a shared executor (it must outlive the
+  // writer), or nullptr for threads of the writer's own.
+  Executor* executor = nullptr;
 };
 
 class ObjectStore {
@@ -168,6 +213,13 @@ class ObjectStore {
   virtual Status GetStream(std::string_view key, const GetOptions& options,
                            const std::function<Status(const GetResult&)>& on_head,
                            const std::function<Status(std::string_view)>& on_data);
+  // Opens a streaming write of `key` (see ObjectWriter); a bad key or options fail here. The
+  // default, on a store with multipart, is a BufferedUpload (parts as WriteOptions says, one Put
+  // for objects smaller than a part); without multipart, the bytes are gathered in
+  // memory and stored with one Put at Finish. The local store writes straight into the object's
+  // temporary file. `this` must outlive the writer.
+  virtual Result<std::unique_ptr<ObjectWriter>> OpenWriter(std::string_view key,
+                                                           const WriteOptions& options = {});
   // OK whether or not the key existed.
   virtual Status Delete(std::string_view key) = 0;
   // One Status per key, in order.
@@ -191,6 +243,12 @@ class ObjectStore {
   virtual Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
                                               std::span<const PartInfo> parts) = 0;
   virtual Status AbortMultipart(std::string_view key, std::string_view upload_id) = 0;
+  // Streams one part instead of holding it whole. The default gathers the part in memory and
+  // calls PutPart at Finish; stores with capabilities().streaming_writes (local) write it straight
+  // to storage. kNotFound for an unknown upload, at the latest at Finish.
+  virtual Result<std::unique_ptr<PartWriter>> OpenPartWriter(std::string_view key,
+                                                             std::string_view upload_id,
+                                                             int part_number);
   // The parts staged so far, by ascending part number (kNotFound for an unknown upload).
   virtual Result<std::vector<PartInfo>> ListParts(std::string_view key,
                                                   std::string_view upload_id) = 0;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <functional>
 #include <utility>
 
 #include "depot/object/helpers.h"
@@ -135,6 +136,63 @@ Result<object::PutResult> AuthorizedStore::Put(std::string_view key, Bytes data,
                                                const object::PutOptions& options) {
   DEPOT_RETURN_IF_ERROR(Recheck());
   return ForwardingStore::Put(key, std::move(data), options);
+}
+
+namespace {
+
+// A writer of the target store whose Finish first asks AccessControl again.
+class RecheckedWriter final : public object::ObjectWriter {
+ public:
+  RecheckedWriter(std::unique_ptr<object::ObjectWriter> inner, std::function<Status()> recheck)
+      : inner_(std::move(inner)), recheck_(std::move(recheck)) {}
+  Status Write(std::string_view data) override { return inner_->Write(data); }
+  Status Write(Bytes data) override { return inner_->Write(std::move(data)); }
+  Result<object::PutResult> Finish() override {
+    if (Status allowed = recheck_(); !allowed.ok()) {
+      (void)inner_->Abort();
+      return allowed;
+    }
+    return inner_->Finish();
+  }
+  Status Abort() override { return inner_->Abort(); }
+  uint64_t bytes_written() const override { return inner_->bytes_written(); }
+
+ private:
+  std::unique_ptr<object::ObjectWriter> inner_;
+  std::function<Status()> recheck_;
+};
+
+class RecheckedPartWriter final : public object::PartWriter {
+ public:
+  RecheckedPartWriter(std::unique_ptr<object::PartWriter> inner, std::function<Status()> recheck)
+      : inner_(std::move(inner)), recheck_(std::move(recheck)) {}
+  Status Write(std::string_view data) override { return inner_->Write(data); }
+  Result<object::PartInfo> Finish() override {
+    DEPOT_RETURN_IF_ERROR(recheck_());
+    return inner_->Finish();
+  }
+
+ private:
+  std::unique_ptr<object::PartWriter> inner_;
+  std::function<Status()> recheck_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<object::ObjectWriter>> AuthorizedStore::OpenWriter(
+    std::string_view key, const object::WriteOptions& options) {
+  DEPOT_RETURN_IF_ERROR(Recheck());
+  DEPOT_ASSIGN_OR_RETURN(auto inner, ForwardingStore::OpenWriter(key, options));
+  return std::unique_ptr<object::ObjectWriter>(
+      std::make_unique<RecheckedWriter>(std::move(inner), [this] { return Recheck(); }));
+}
+
+Result<std::unique_ptr<object::PartWriter>> AuthorizedStore::OpenPartWriter(
+    std::string_view key, std::string_view upload_id, int part_number) {
+  DEPOT_RETURN_IF_ERROR(Recheck());
+  DEPOT_ASSIGN_OR_RETURN(auto inner, ForwardingStore::OpenPartWriter(key, upload_id, part_number));
+  return std::unique_ptr<object::PartWriter>(
+      std::make_unique<RecheckedPartWriter>(std::move(inner), [this] { return Recheck(); }));
 }
 
 Status AuthorizedStore::Delete(std::string_view key) {

@@ -90,6 +90,9 @@ class AuthorizedStore final : public object::ForwardingStore {
 
   Result<object::PutResult> Put(std::string_view key, Bytes data,
                                 const object::PutOptions& options) override;
+  // Writers ask again at Finish, right before the object or part lands.
+  Result<std::unique_ptr<object::ObjectWriter>> OpenWriter(
+      std::string_view key, const object::WriteOptions& options) override;
   Status Delete(std::string_view key) override;
   std::vector<Status> DeleteMany(std::span<const std::string> keys) override;
   Result<object::PutResult> Copy(std::string_view from, std::string_view to,
@@ -99,6 +102,9 @@ class AuthorizedStore final : public object::ForwardingStore {
                                       const object::PutOptions& options) override;
   Result<object::PartInfo> PutPart(std::string_view key, std::string_view upload_id,
                                    int part_number, Bytes data) override;
+  Result<std::unique_ptr<object::PartWriter>> OpenPartWriter(std::string_view key,
+                                                             std::string_view upload_id,
+                                                             int part_number) override;
   Result<object::PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
                                               std::span<const object::PartInfo> parts) override;
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override;

@@ -91,17 +91,19 @@ bool UploadPart(Exchange& exchange, object::ObjectStore& store, const AccessCont
                 const OperationLimits& limits) {
   auto number = ParseInt("partNumber", exchange.Query("partNumber"), 1, 10000);
   if (!number.ok()) return exchange.Fail(FromStatus(number.status()));
-  Bytes data;
   const bool copy = exchange.Header("x-amz-copy-source").has_value();
-  // Parts are held whole before they go to the store: their memory comes from the body budget.
+  // A part copy is held whole before it goes to the store, and so is an uploaded part unless the
+  // store streams parts (capabilities().streaming_writes: the local store writes the body to its
+  // part file as it arrives): that memory comes from the body budget.
   std::optional<BudgetHold> hold;
+  Result<object::PartInfo> part = InternalError("unreached");
   if (copy) {
     if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, 0); !body.ok()) {
       return exchange.Fail(FromStatus(body.status()));
     }
     auto read = ReadCopySourceRange(exchange, store, access, limits, hold);
     if (!read.ok()) return exchange.Fail(FromStatus(read.status()));
-    data = std::move(*read);
+    part = store.PutPart(key, upload_id, *number, std::move(*read));
   } else {
     const std::optional<uint64_t> length = exchange.DeclaredLength();
     if (length && *length > limits.max_part_bytes) {
@@ -109,14 +111,25 @@ bool UploadPart(Exchange& exchange, object::ObjectStore& store, const AccessCont
                             fmt::format("a {}-byte part; parts are at most {} bytes here", *length,
                                         limits.max_part_bytes)});
     }
-    const uint64_t needed = length.value_or(limits.max_part_bytes);
-    hold = BudgetHold::Take(*limits.body_budget, needed);
-    if (!hold) return exchange.Fail(BodyMemoryBusy(needed));
-    auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, limits.max_part_bytes);
-    if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
-    data = Bytes::FromString(std::move(*body));
+    if (!store.capabilities().streaming_writes) {
+      const uint64_t needed = length.value_or(limits.max_part_bytes);
+      hold = BudgetHold::Take(*limits.body_budget, needed);
+      if (!hold) return exchange.Fail(BodyMemoryBusy(needed));
+    }
+    auto writer = store.OpenPartWriter(key, upload_id, *number);
+    if (!writer.ok()) return exchange.Fail(UploadError(writer.status()));
+    uint64_t received = 0;
+    Status body = exchange.ReadBody(Exchange::Checksums::kOfBody, [&](std::string_view data) {
+      received += data.size();
+      if (received > limits.max_part_bytes) {
+        return InvalidArgumentError(
+            fmt::format("EntityTooLarge: parts are at most {} bytes here", limits.max_part_bytes));
+      }
+      return (*writer)->Write(data);
+    });
+    if (!body.ok()) return exchange.Fail(FromStatus(body));
+    part = (*writer)->Finish();
   }
-  auto part = store.PutPart(key, upload_id, *number, std::move(data));
   if (!part.ok()) return exchange.Fail(UploadError(part.status()));
   const std::string etag = fmt::format("\"{}\"", part->etag);
   if (!copy) return exchange.Reply(200, "", {{"ETag", etag}});

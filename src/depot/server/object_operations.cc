@@ -9,7 +9,6 @@
 
 #include "depot/core/ascii.h"
 #include "depot/core/url.h"
-#include "depot/object/buffered_upload.h"
 #include "depot/s3/xml.h"
 #include "depot/server/operations.h"
 
@@ -40,9 +39,12 @@ constexpr uint64_t kStreamPart = 8 << 20;
 constexpr int kStreamInFlight = 4;
 constexpr uint64_t kStreamedMemory = kStreamPart * (kStreamInFlight + 1);
 
-void StreamInParts(object::BufferedUploadOptions& options) {
-  options.part_size = object::PartSizePolicy::Geometric(kStreamPart, kStreamPart);
+// A streamed PUT or copy: written through the store's writer (straight to storage where the store
+// can, else through 8 MiB parts on the server's transfer pool, 40 MiB held).
+void StreamInParts(object::WriteOptions& options, const OperationLimits& limits) {
+  options.part_size = kStreamPart;
   options.max_in_flight = kStreamInFlight;
+  options.executor = limits.transfers;
 }
 
 // A body of declared `length`, received into one buffer and stored with a single Put.
@@ -78,8 +80,8 @@ bool PutWhole(Exchange& exchange, object::ObjectStore& store, const std::string&
 
 bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string& key,
                const OperationLimits& limits) {
-  object::BufferedUploadOptions upload_options;
-  object::PutOptions& put = upload_options.put_options;
+  object::WriteOptions upload_options;
+  object::PutOptions& put = upload_options.put;
   MetadataFromHeaders(exchange, put);
   if (auto v = exchange.Header("if-none-match")) {
     if (*v != "*") {
@@ -104,10 +106,13 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
     }
     upload_options.size_hint = *length;
   }
-  StreamInParts(upload_options);
-  auto hold = BudgetHold::Take(*limits.body_budget, kStreamedMemory);
-  if (!hold) return exchange.Fail(BodyMemoryBusy(kStreamedMemory));
-  auto upload = object::BufferedUpload::Start(store, key, upload_options);
+  StreamInParts(upload_options, limits);
+  std::optional<BudgetHold> hold;
+  if (!store.capabilities().streaming_writes) {
+    hold = BudgetHold::Take(*limits.body_budget, kStreamedMemory);
+    if (!hold) return exchange.Fail(BodyMemoryBusy(kStreamedMemory));
+  }
+  auto upload = store.OpenWriter(key, upload_options);
   if (!upload.ok()) return exchange.Fail(FromStatus(upload.status()));
   uint64_t received = 0;
   Status body = exchange.ReadBody(Exchange::Checksums::kOfBody, [&](std::string_view data) {
@@ -257,19 +262,19 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
   if (directive == "COPY" && !conditional) {
     done = store.Copy(*source, key, object::CopyMode::kOverwrite);
   } else {
-    object::BufferedUploadOptions options;
+    object::WriteOptions options;
     if (directive == "COPY") {
-      options.put_options.content_type = from->meta.content_type;
-      options.put_options.user_metadata = from->meta.user_metadata;
+      options.put.content_type = from->meta.content_type;
+      options.put.user_metadata = from->meta.user_metadata;
     } else {
-      MetadataFromHeaders(exchange, options.put_options);
+      MetadataFromHeaders(exchange, options.put);
     }
-    StreamInParts(options);
+    StreamInParts(options, limits);
     options.size_hint = from->meta.size;
     auto hold = BudgetHold::Take(*limits.body_budget, kStreamedMemory);
     if (!hold) return exchange.Fail(BodyMemoryBusy(kStreamedMemory));
     done = [&]() -> Result<object::PutResult> {
-      DEPOT_ASSIGN_OR_RETURN(auto upload, object::BufferedUpload::Start(store, key, options));
+      DEPOT_ASSIGN_OR_RETURN(auto upload, store.OpenWriter(key, options));
       object::GetOptions version;
       version.if_match = from->meta.etag;
       Status read = store.GetStream(

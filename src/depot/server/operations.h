@@ -14,6 +14,7 @@
 #include <string_view>
 #include <utility>
 
+#include "depot/core/executor.h"
 #include "depot/object/store.h"
 #include "depot/server/access.h"
 #include "depot/server/exchange.h"
@@ -76,15 +77,19 @@ inline S3Error BodyMemoryBusy(uint64_t bytes) {
                       bytes)};
 }
 
-// Limits the operations share (from S3ServerOptions).
+// Limits and resources the operations share (from S3ServerOptions).
 struct OperationLimits {
   uint64_t max_object_bytes;  // one PutObject or CopyObject
-  uint64_t max_part_bytes;    // one UploadPart or UploadPartCopy (held in memory)
+  uint64_t max_part_bytes;    // one UploadPart or UploadPartCopy
   // Memory for request bodies the server holds, shared by every connection: a PutObject of
   // declared length that fits is received whole and stored with one Put (one write, no multipart
-  // staging); other PutObjects stream through multipart parts of 8 MiB (40 MiB held); parts and
-  // part copies are held whole. A body that finds no room is refused with 503 SlowDown.
+  // staging); other PutObjects stream through the store's writer (40 MiB held where it uploads
+  // 8 MiB parts); parts are held whole unless the store streams them, and part copies always.
+  // A body that finds no room is refused with 503 SlowDown.
   MemoryBudget* body_budget;
+  // The one pool where the parts of every streamed PutObject and CopyObject upload
+  // (S3ServerOptions::transfer_threads), so that threads do not grow with connections.
+  Executor* transfers;
 };
 
 inline constexpr std::string_view kBucketMarkers = "_buckets/";

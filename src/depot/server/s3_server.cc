@@ -59,7 +59,8 @@ class S3Server::Impl {
         options_(std::move(options)),
         access_(*store_, {options_.admins.begin(), options_.admins.end()}),
         body_budget_(options_.max_body_memory),
-        limits_{options_.max_object_bytes, options_.max_part_bytes, &body_budget_},
+        transfers_(options_.transfer_threads, 4 * options_.transfer_threads),
+        limits_{options_.max_object_bytes, options_.max_part_bytes, &body_budget_, &transfers_},
         acceptor_(io_) {}
 
   ~Impl() { Stop(); }
@@ -410,6 +411,7 @@ class S3Server::Impl {
   const S3ServerOptions options_;
   AccessControl access_;
   MemoryBudget body_budget_;
+  Executor transfers_;  // joined after Stop() has joined every connection
   const OperationLimits limits_;
   std::shared_ptr<spdlog::logger> access_log_;
   asio::io_context io_;
@@ -436,6 +438,10 @@ Result<std::unique_ptr<S3Server>> S3Server::Start(std::shared_ptr<object::Object
   if (options.max_connections < 1) {
     return InvalidArgumentError(
         fmt::format("serve: max_connections {} must be at least 1", options.max_connections));
+  }
+  if (options.transfer_threads < 1) {
+    return InvalidArgumentError(
+        fmt::format("serve: transfer_threads {} must be at least 1", options.transfer_threads));
   }
   if (options.idle_timeout.count() < 1) {
     return InvalidArgumentError(

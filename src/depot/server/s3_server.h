@@ -44,7 +44,8 @@
 // (request_features.h); unknown query sub-resources too.
 //
 // Errors are S3 error XML with AWS's code and status. Limits (S3ServerOptions): request headers;
-// a single PUT or copy (EntityTooLarge); a part, which is held in memory; concurrent connections
+// a single PUT or copy (EntityTooLarge); a part (held in memory unless the store streams parts,
+// as the local store does); concurrent connections
 // (past the cap the longest-idle keep-alive connection is closed to make room, or, when every
 // connection is busy, the newcomer gets 503 SlowDown); idle keep-alive connections, request
 // headers that take longer than idle_timeout to arrive, and bodies or responses that move less
@@ -57,7 +58,7 @@
 // with access_log set, also one JSON object per line in that file ("-": stdout). `region` is what
 // GetBucketLocation and HeadBucket report; requests signed for any region are accepted (s3cmd
 // signs for "US" until it has asked for the bucket's location). Thread-safe; one thread per
-// connection.
+// connection, and one pool of transfer_threads for the parts of streamed uploads.
 #pragma once
 
 #include <chrono>
@@ -86,11 +87,17 @@ struct S3ServerOptions {
   std::chrono::seconds idle_timeout{60};
   size_t max_header_bytes = 16 << 10;
   uint64_t max_object_bytes = uint64_t{5} << 30;  // S3's own limit for a single PUT
-  uint64_t max_part_bytes = uint64_t{512} << 20;  // held in memory while it is stored
+  // Held in memory while it is stored, unless the store streams parts (Capabilities::
+  // streaming_writes); part copies are always held.
+  uint64_t max_part_bytes = uint64_t{512} << 20;
   // Memory for request bodies, shared by every connection: whole PUTs of declared length (then
   // stored with one Put), parts, and 40 MiB per streamed PUT. A body that finds no room gets
   // 503 SlowDown.
   uint64_t max_body_memory = uint64_t{2} << 30;
+  // Threads of the one pool where streamed PUTs and copies upload their parts (each upload keeps
+  // at most 4 in flight), shared by every connection: the server runs about max_connections +
+  // transfer_threads threads however many uploads are streaming.
+  size_t transfer_threads = 32;
   std::string access_log;  // JSON lines: a file path, "-" or none
 };
 

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -15,6 +16,7 @@
 #include "depot/core/md5.h"
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
+#include "depot/object/local/local_store.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/s3_store.h"
 #include "depot/s3/checksum.h"
@@ -366,6 +368,42 @@ TEST_F(S3ServerTest, BodiesPastTheMemoryBudgetGetSlowDown) {
         SignedRequest(port, "PUT", "/photos/small", std::string(1000, 'x'), unsigned_payload));
     EXPECT_THAT(connection.ReadResponse(), ::testing::StartsWith("HTTP/1.1 200"));
   }
+}
+
+TEST_F(S3ServerTest, StoresThatStreamWritesNeedNoBodyMemory) {
+  // Over the local store, streamed PUTs and parts go to their files as they arrive: a 64 KiB body
+  // budget then still takes a 3 MiB part and a 2 MiB streamed PUT, which a memory store refuses.
+  std::string pattern = (std::filesystem::temp_directory_path() / "depot-serve-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  auto local = object::LocalStore::Open(pattern, {.min_part_size = 1 << 20});
+  ASSERT_THAT(local, IsOk());
+  auto server = S3Server::Start(
+      *local, {.port = 0, .credentials = {{"KEY", "SECRET"}}, .max_body_memory = 64 << 10});
+  ASSERT_THAT(server, IsOk());
+  server_ = std::move(*server);
+  auto client = Client("photos");
+  ASSERT_THAT(client, IsOk());
+  ASSERT_THAT((*client)->CreateBucket(), IsOk());
+  auto id = (*client)->CreateMultipart("big", {});
+  ASSERT_THAT(id, IsOk());
+  const std::string p1 = RandomBytes(3 << 20, 60);
+  auto r1 = (*client)->PutPart("big", *id, 1, Bytes::Copy(p1));
+  ASSERT_THAT(r1, IsOk());
+  auto r2 = (*client)->PutPart("big", *id, 2, Bytes::FromString("end"));
+  ASSERT_THAT(r2, IsOk());
+  std::vector<object::PartInfo> parts = {*r1, *r2};
+  ASSERT_THAT((*client)->CompleteMultipart("big", *id, parts), IsOk());
+  auto got = (*local)->Get("photos/big", {});
+  ASSERT_THAT(got, IsOk());
+  EXPECT_TRUE(got->data.view() == p1 + "end");
+  // A PUT whose declared length does not fit the budget streams through the writer.
+  const std::string whole = RandomBytes(2 << 20, 61);
+  ASSERT_THAT((*client)->Put("whole", Bytes::Copy(whole), {}), IsOk());
+  got = (*local)->Get("photos/whole", {});
+  ASSERT_THAT(got, IsOk());
+  EXPECT_TRUE(got->data.view() == whole);
+  server_.reset();
+  std::filesystem::remove_all(pattern);
 }
 
 TEST_F(S3ServerTest, IdleAndExcessConnectionsAreClosed) {

@@ -1180,6 +1180,7 @@ Capabilities LocalStore::capabilities() const {
   caps.max_part_size = uint64_t{5} << 30;
   caps.max_parts = kMaxParts;
   caps.max_delete_batch = 1000;
+  caps.streaming_writes = true;
   return caps;
 }
 
@@ -1200,6 +1201,113 @@ Result<PutResult> LocalStore::Put(std::string_view key, Bytes data, const PutOpt
   DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, path.name, key, options));
   DEPOT_RETURN_IF_ERROR(SyncDirectory(staging.dir.get(), KeyWhat(key)));
   return PutResult{std::move(meta.etag), std::nullopt};
+}
+
+// The bytes of a streamed write on their way into its temporary file, with their MD5 running.
+class StreamedBytes {
+ public:
+  explicit StreamedBytes(EtagPolicy policy) : policy_(policy) {}
+
+  // Appends `data` to `fd`; `what` names the file in the error.
+  Status Append(int fd, std::string_view data, std::string_view what) {
+    if (int err = WriteAll(fd, data.data(), data.size()); err != 0) {
+      return ErrnoToStatus(
+          err, fmt::format("{}: writing {} bytes at byte {}", what, data.size(), size_));
+    }
+    if (policy_ == EtagPolicy::kContentMd5) md5_.Update(data);
+    size_ += data.size();
+    return Status::Ok();
+  }
+  // The ETag of everything appended; once, after the last Append.
+  std::string Etag() {
+    return policy_ == EtagPolicy::kContentMd5 ? HexEncode(md5_.Finish()) : RandomHexId();
+  }
+  uint64_t size() const { return size_; }
+
+ private:
+  const EtagPolicy policy_;
+  Md5 md5_;
+  uint64_t size_ = 0;
+};
+
+// A streamed PUT: steps 1 and 2 begin at open, the bytes go to the temporary file as they come
+// (their MD5 running alongside), and Finish seals, commits and syncs as Put does.
+class LocalStore::FileWriter final : public ObjectWriter {
+ public:
+  FileWriter(State& state, std::string key, KeyPath path, PutOptions put, Staging staging)
+      : state_(state),
+        key_(std::move(key)),
+        path_(std::move(path)),
+        put_(std::move(put)),
+        staging_(std::move(staging)),
+        bytes_(state.options.etag) {}
+
+  Status Write(std::string_view data) override {
+    DEPOT_RETURN_IF_ERROR(Usable());
+    Status written = bytes_.Append(staging_.temp.fd(), data, KeyWhat(key_));
+    return written.ok() ? written : Fail(std::move(written));
+  }
+
+  Result<PutResult> Finish() override {
+    DEPOT_RETURN_IF_ERROR(Usable());
+    StoredMeta meta{bytes_.Etag(), bytes_.size(), put_.content_type, put_.user_metadata};
+    Status committed = [&] {
+      DEPOT_RETURN_IF_ERROR(SealTemp(staging_.temp, meta, KeyWhat(key_)));
+      DEPOT_RETURN_IF_ERROR(
+          state_.Commit(staging_.dir.get(), staging_.temp, path_.name, key_, put_));
+      return SyncDirectory(staging_.dir.get(), KeyWhat(key_));
+    }();
+    if (!committed.ok()) return Fail(std::move(committed));
+    finished_ = true;
+    return PutResult{std::move(meta.etag), std::nullopt};
+  }
+
+  Status Abort() override {
+    if (finished_) return Status::Ok();
+    if (error_.ok()) error_ = CancelledError(fmt::format("write of {}: aborted", KeyWhat(key_)));
+    Discard();
+    return Status::Ok();
+  }
+
+  uint64_t bytes_written() const override { return bytes_.size(); }
+
+ private:
+  Status Usable() const {
+    if (finished_) {
+      return FailedPreconditionError(fmt::format("write of {}: already finished", KeyWhat(key_)));
+    }
+    return error_;
+  }
+  Status Fail(Status error) {
+    error_ = std::move(error);
+    Discard();
+    return error_;
+  }
+  // Unlinks the temporary file (while its directory is still open), then closes the directory.
+  void Discard() {
+    staging_.temp = TempFile();
+    staging_.dir = UniqueFd();
+  }
+
+  State& state_;
+  const std::string key_;
+  const KeyPath path_;
+  const PutOptions put_;
+  Staging staging_;
+  StreamedBytes bytes_;
+  bool finished_ = false;
+  Status error_;
+};
+
+Result<std::unique_ptr<ObjectWriter>> LocalStore::OpenWriter(std::string_view key,
+                                                             const WriteOptions& options) {
+  DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
+  DEPOT_RETURN_IF_ERROR(CheckMetadataText(key, options.put));
+  State& s = *state_;
+  DEPOT_RETURN_IF_ERROR(s.PrecheckMode(path, key, options.put));
+  DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(path, key));
+  return std::unique_ptr<ObjectWriter>(std::make_unique<FileWriter>(
+      s, std::string(key), std::move(path), options.put, std::move(staging)));
 }
 
 Result<GetResult> LocalStore::Get(std::string_view key, const GetOptions& options) {
@@ -1491,32 +1599,109 @@ Result<std::string> LocalStore::CreateMultipart(std::string_view key, const PutO
   return id;
 }
 
-Result<PartInfo> LocalStore::PutPart(std::string_view key, std::string_view upload_id,
-                                     int part_number, Bytes data) {
+struct LocalStore::PartFile {
+  UniqueFd dir;   // the upload's directory
+  TempFile temp;  // in `dir`; destroyed (unlinked) before it closes
+  std::string what;
+};
+
+Result<LocalStore::PartFile> LocalStore::StagePart(std::string_view key, std::string_view upload_id,
+                                                   int part_number) {
   DEPOT_RETURN_IF_ERROR(ParseKey(key));
   if (part_number < 1 || part_number > kMaxParts) {
     return InvalidArgumentError(
         fmt::format("part number {} is outside 1..{}", part_number, kMaxParts));
   }
-  State& s = *state_;
-  DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
-  const std::string what = fmt::format("key {} part {}", QuoteKey(key), part_number);
-  TempFile temp;
-  if (CreateTempIn(upload.dir.get(), &temp) != 0) {
+  DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, state_->OpenUpload(key, upload_id));
+  PartFile part{
+      std::move(upload.dir), {}, fmt::format("key {} part {}", QuoteKey(key), part_number)};
+  if (CreateTempIn(part.dir.get(), &part.temp) != 0) {
     const int saved_errno = errno;
-    return ErrnoToStatus(saved_errno, fmt::format("{}: creating a temporary file", what));
+    return ErrnoToStatus(saved_errno, fmt::format("{}: creating a temporary file", part.what));
   }
+  return part;
+}
+
+Result<PartInfo> LocalStore::PutPart(std::string_view key, std::string_view upload_id,
+                                     int part_number, Bytes data) {
+  State& s = *state_;
+  DEPOT_ASSIGN_OR_RETURN(PartFile staged, StagePart(key, upload_id, part_number));
+  const std::string& what = staged.what;
+  TempFile& temp = staged.temp;
   DEPOT_ASSIGN_OR_RETURN(std::string etag, s.WriteAndTag(temp.fd(), data, what));
   PartInfo part{part_number, std::move(etag), data.size()};
   DEPOT_RETURN_IF_ERROR(SealTemp(temp, StoredMeta{part.etag, part.size, "", {}}, what));
   std::string name = std::to_string(part_number);
-  if (::renameat(upload.dir.get(), temp.name(), upload.dir.get(), name.c_str()) != 0) {
+  if (::renameat(staged.dir.get(), temp.name(), staged.dir.get(), name.c_str()) != 0) {
     const int saved_errno = errno;
     return ErrnoToStatus(saved_errno, fmt::format("{}: moving into place", what));
   }
   temp.Committed();
-  DEPOT_RETURN_IF_ERROR(SyncDirectory(upload.dir.get(), what));
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(staged.dir.get(), what));
   return part;
+}
+
+// A streamed PutPart: a temporary file in the upload's directory, renamed to the part's number
+// at Finish.
+class LocalStore::PartFileWriter final : public PartWriter {
+ public:
+  PartFileWriter(EtagPolicy etag, PartFile staged, int number)
+      : what_(std::move(staged.what)),
+        number_(number),
+        dir_(std::move(staged.dir)),
+        temp_(std::move(staged.temp)),
+        bytes_(etag) {}
+
+  Status Write(std::string_view data) override {
+    DEPOT_RETURN_IF_ERROR(Usable());
+    Status written = bytes_.Append(temp_.fd(), data, what_);
+    return written.ok() ? written : Fail(std::move(written));
+  }
+
+  Result<PartInfo> Finish() override {
+    DEPOT_RETURN_IF_ERROR(Usable());
+    PartInfo part{number_, bytes_.Etag(), bytes_.size()};
+    Status staged = [&] {
+      DEPOT_RETURN_IF_ERROR(SealTemp(temp_, StoredMeta{part.etag, part.size, "", {}}, what_));
+      const std::string name = std::to_string(number_);
+      if (::renameat(dir_.get(), temp_.name(), dir_.get(), name.c_str()) != 0) {
+        const int saved_errno = errno;
+        return ErrnoToStatus(saved_errno, fmt::format("{}: moving into place", what_));
+      }
+      temp_.Committed();
+      return SyncDirectory(dir_.get(), what_);
+    }();
+    if (!staged.ok()) return Fail(std::move(staged));
+    finished_ = true;
+    return part;
+  }
+
+ private:
+  Status Usable() const {
+    if (finished_) return FailedPreconditionError(fmt::format("{}: already finished", what_));
+    return error_;
+  }
+  Status Fail(Status error) {
+    error_ = std::move(error);
+    temp_ = TempFile();
+    return error_;
+  }
+
+  const std::string what_;
+  const int number_;
+  UniqueFd dir_;
+  TempFile temp_;
+  StreamedBytes bytes_;
+  bool finished_ = false;
+  Status error_;
+};
+
+Result<std::unique_ptr<PartWriter>> LocalStore::OpenPartWriter(std::string_view key,
+                                                               std::string_view upload_id,
+                                                               int part_number) {
+  DEPOT_ASSIGN_OR_RETURN(PartFile staged, StagePart(key, upload_id, part_number));
+  return std::unique_ptr<PartWriter>(
+      std::make_unique<PartFileWriter>(state_->options.etag, std::move(staged), part_number));
 }
 
 Result<PutResult> LocalStore::CompleteMultipart(std::string_view key, std::string_view upload_id,

@@ -97,6 +97,10 @@ class LocalStore final : public ObjectStore {
   Result<PutResult> Put(std::string_view key, Bytes data, const PutOptions& options) override;
   Result<GetResult> Get(std::string_view key, const GetOptions& options) override;
   Result<ObjectMeta> Head(std::string_view key) override;
+  // Writes straight into the object's temporary file (PUT steps 1 and 2 at open, the bytes as
+  // they come with their MD5 kept running, steps 3 and 4 at Finish); Abort unlinks it.
+  Result<std::unique_ptr<ObjectWriter>> OpenWriter(std::string_view key,
+                                                   const WriteOptions& options) override;
   Status GetStream(std::string_view key, const GetOptions& options,
                    const std::function<Status(const GetResult&)>& on_head,
                    const std::function<Status(std::string_view)>& on_data) override;
@@ -114,12 +118,22 @@ class LocalStore final : public ObjectStore {
   Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
                                       std::span<const PartInfo> parts) override;
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
+  // Writes the part straight into its temporary file in the upload's directory.
+  Result<std::unique_ptr<PartWriter>> OpenPartWriter(std::string_view key,
+                                                     std::string_view upload_id,
+                                                     int part_number) override;
   Result<std::vector<PartInfo>> ListParts(std::string_view key,
                                           std::string_view upload_id) override;
   Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(std::string_view prefix) override;
 
  private:
   struct State;  // descriptors, locks and options (local_store.cc)
+  class FileWriter;
+  class PartFileWriter;
+  struct PartFile;  // a part's temporary file in its upload's directory
+
+  // The common start of PutPart and OpenPartWriter: checks, the upload, the temporary file.
+  Result<PartFile> StagePart(std::string_view key, std::string_view upload_id, int part_number);
 
   explicit LocalStore(std::unique_ptr<State> state);
 

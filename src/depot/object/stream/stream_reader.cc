@@ -12,7 +12,7 @@
 //
 // State: the cache (entries_, full_ends_, tail_ends_, full_segments_, complete_, last_update_) is
 // guarded by mu_, which is held across a refresh so that refreshes do not race each other. Part
-// fetches run on executor_ without the lock, from a plan made under it.
+// fetches run in tasks_ without the lock, from a plan made under it.
 #include "depot/object/stream/stream_reader.h"
 
 #include <fmt/format.h>
@@ -53,7 +53,7 @@ class StreamReader::Impl {
       : store_(store),
         key_(std::move(key)),
         options_(options),
-        executor_(static_cast<size_t>(options.max_concurrency)) {}
+        tasks_(options.executor, static_cast<size_t>(options.max_concurrency), 0) {}
 
   Result<StreamState> State() {
     MutexLock lock(mu_);
@@ -106,7 +106,7 @@ class StreamReader::Impl {
   std::optional<stream::CompleteMarker> complete_ DEPOT_GUARDED_BY(mu_);
   Clock::time_point last_update_ DEPOT_GUARDED_BY(mu_){};
 
-  Executor executor_;  // keep last: joined before the members its tasks use
+  TaskGroup tasks_;  // keep last: waited for before the members its tasks use
 };
 
 Result<std::optional<GetResult>> StreamReader::Impl::GetIfExists(const std::string& object_key) {
@@ -268,7 +268,7 @@ Result<Bytes> StreamReader::Impl::Fetch(const std::vector<Piece>& pieces, Resolv
   std::vector<std::future<Result<Bytes>>> fetches;
   fetches.reserve(pieces.size());
   for (const Piece& piece : pieces) {
-    fetches.push_back(executor_.Submit([this, piece] { return FetchPiece(piece); }));
+    fetches.push_back(tasks_.Submit([this, piece] { return FetchPiece(piece); }));
   }
   ByteBuffer out(static_cast<size_t>(range.length()));
   Status first_error;

@@ -38,7 +38,8 @@
 // once full) and, once it has seen the stream complete, the whole index; a later State() of a
 // stream deleted after that still reports it complete, and reads report kNotFound. Thread-safe:
 // any number of threads may share a reader (index refreshes are serialised; part fetches run on
-// the reader's own max_concurrency threads). `store` must outlive the reader.
+// the options' executor or the reader's own max_concurrency threads). `store` must outlive the
+// reader.
 #pragma once
 
 #include <chrono>
@@ -49,14 +50,19 @@
 #include "depot/core/backoff.h"
 #include "depot/core/byte_range.h"
 #include "depot/core/bytes.h"
+#include "depot/core/executor.h"
 #include "depot/core/result.h"
 #include "depot/object/store.h"
 
 namespace depot::object {
 
 struct StreamReaderOptions {
-  // Part fetches in flight at once for this reader.
+  // Part fetches in flight at once for this reader (threads of its own executor).
   int max_concurrency = 4;
+  // Where fetches run: a shared executor (a server's one pool; it must outlive the reader), or
+  // nullptr for max_concurrency threads of the reader's own. A read waits for its fetches, so it
+  // must not run as a task of that same executor.
+  Executor* executor = nullptr;
   // Delays between polls while waiting: `initial` (at least 1 ms), then jittered growth up to
   // `max`. max_attempts and max_total are not used: a wait ends at its own deadline.
   BackoffOptions poll{.initial = std::chrono::milliseconds(10),

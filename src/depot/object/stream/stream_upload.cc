@@ -1,4 +1,4 @@
-// StreamUpload: the writer thread cuts parts and submits them to the upload's Executor; one
+// StreamUpload: the writer thread cuts parts and submits them to the upload's TaskGroup; one
 // indexer thread publishes landed parts in the index, in part order.
 //
 // Protocol (the objects are described in stream_layout.h):
@@ -29,7 +29,7 @@
 //   - segment_ belongs to the indexer thread (started once Start has written segment 0).
 //   - pending_, indexed_parts_, puts_running_, error_ and stopping_ are shared and guarded by mu_;
 //     cv_ signals every change of them.
-//   - The executor is the last member, so its workers are joined before anything a part task
+//   - The task group is the last member, so it waits for the part tasks before anything a task
 //     touches is destroyed.
 #include "depot/object/stream/stream_upload.h"
 
@@ -159,7 +159,7 @@ class StreamUpload::Impl {
   Status error_ DEPOT_GUARDED_BY(mu_);           // the first failure
   bool stopping_ DEPOT_GUARDED_BY(mu_) = false;  // the indexer must return
 
-  std::unique_ptr<Executor> executor_;  // created by Begin; keep last
+  std::unique_ptr<TaskGroup> tasks_;  // created by Begin; keep last
 };
 
 Status StreamUpload::Impl::Begin() {
@@ -191,7 +191,7 @@ Status StreamUpload::Impl::Begin() {
   }
   started_ = true;
   const auto threads = static_cast<size_t>(options_.max_in_flight);
-  executor_ = std::make_unique<Executor>(threads, threads);
+  tasks_ = std::make_unique<TaskGroup>(options_.executor, threads, threads);
   indexer_ = std::thread([this] { IndexLoop(); });
   return Status::Ok();
 }
@@ -246,8 +246,8 @@ Status StreamUpload::Impl::Ship(Bytes part) {
   }
   const uint64_t number = next_part_++;
   bytes_shipped_ += part.size();
-  // The future is not needed: the task reports through mu_, and the executor outlives it.
-  (void)executor_->Submit(
+  // The future is not needed: the task reports through mu_, and the group outlives it.
+  (void)tasks_->Submit(
       [this, number, part = std::move(part)]() mutable { PutPart(number, std::move(part)); });
   return Status::Ok();
 }

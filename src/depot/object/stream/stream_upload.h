@@ -49,7 +49,8 @@
 //
 // Errors: kInvalidArgument for a bad key or options (naming the value); kAlreadyExists as above;
 // a store error names the object it was writing. Not thread-safe: one writer thread per upload
-// (parts upload on the upload's own threads). `store` must outlive the upload.
+// (parts upload on the options' executor, or on the upload's own threads). `store` must outlive the
+// upload.
 #pragma once
 
 #include <cstdint>
@@ -59,6 +60,7 @@
 
 #include "depot/core/bytes.h"
 #include "depot/core/channel.h"
+#include "depot/core/executor.h"
 #include "depot/core/result.h"
 #include "depot/object/store.h"
 
@@ -69,6 +71,9 @@ struct StreamUploadOptions {
   uint64_t min_part_size = 8 << 20;
   uint64_t max_part_size = 32 << 20;
   int max_in_flight = 4;
+  // Where parts upload: a shared executor (a server's one pool; it must outlive the upload), or
+  // nullptr for max_in_flight threads of the upload's own.
+  Executor* executor = nullptr;
   // N, the entries per index segment: each index write costs at most 32 + 8 x N bytes.
   uint32_t index_segment_entries = 1024;
 };

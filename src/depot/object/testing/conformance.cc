@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -526,6 +527,116 @@ TEST_P(ObjectStoreConformance, Rename) {
   EXPECT_EQ(Read(store(), "other"), "stay");
   EXPECT_EQ(Read(store(), "to/here"), "moving");
   EXPECT_THAT(store().Rename("absent", "x", CopyMode::kOverwrite), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_P(ObjectStoreConformance, WriterStreamsAnObjectThatAppearsOnlyAtFinish) {
+  // 12 MiB in uneven pieces: past the default writer's first 8 MiB part on multipart stores.
+  const std::string data = Pattern((12 << 20) + 4321, 31);
+  WriteOptions options;
+  options.put.content_type = "text/plain";
+  options.put.user_metadata = {{"colour", "teal"}};
+  auto writer = store().OpenWriter("streamed", options);
+  ASSERT_THAT(writer, IsOk());
+  for (size_t at = 0; at < data.size(); at += 777'777) {
+    ASSERT_THAT((*writer)->Write(std::string_view(data).substr(at, 777'777)), IsOk());
+  }
+  EXPECT_EQ((*writer)->bytes_written(), data.size());
+  EXPECT_THAT(store().Head("streamed"), StatusIs(StatusCode::kNotFound));
+  auto done = (*writer)->Finish();
+  ASSERT_THAT(done, IsOk());
+  auto got = store().Get("streamed");
+  ASSERT_THAT(got, IsOk());
+  EXPECT_TRUE(got->data.ToString() == data) << "the streamed bytes differ";
+  EXPECT_EQ(got->meta.etag, done->etag);
+  EXPECT_EQ(got->meta.content_type, "text/plain");
+  EXPECT_EQ(got->meta.user_metadata, (std::map<std::string, std::string>{{"colour", "teal"}}));
+  EXPECT_THAT((*writer)->Write("more"), StatusIs(StatusCode::kFailedPrecondition));
+  auto uploads = store().ListMultipartUploads("");
+  if (uploads.ok()) {
+    EXPECT_THAT(*uploads, IsEmpty());
+  }
+}
+
+TEST_P(ObjectStoreConformance, WriterAbortAndDestructionLeaveNothing) {
+  ASSERT_THAT(store().Put("kept", Text("old")), IsOk());
+  {
+    auto writer = store().OpenWriter("kept");
+    ASSERT_THAT(writer, IsOk());
+    ASSERT_THAT((*writer)->Write(Pattern(100, 1)), IsOk());
+    ASSERT_THAT((*writer)->Abort(), IsOk());
+    EXPECT_THAT((*writer)->Finish(), StatusIs(StatusCode::kCancelled));
+  }
+  {
+    auto writer = store().OpenWriter("dropped");
+    ASSERT_THAT(writer, IsOk());
+    ASSERT_THAT((*writer)->Write(Pattern(100, 2)), IsOk());
+  }  // destroyed unfinished
+  EXPECT_EQ(Read(store(), "kept"), "old");
+  EXPECT_THAT(store().Head("dropped"), StatusIs(StatusCode::kNotFound));
+  std::vector<std::string> keys, prefixes;
+  int pages = 0;
+  ListAllPages(store(), {}, &keys, &prefixes, &pages);
+  EXPECT_THAT(keys, ElementsAre("kept"));
+}
+
+TEST_P(ObjectStoreConformance, WriterRefusesBadKeysAndHonoursCreateMode) {
+  EXPECT_THAT(store().OpenWriter(std::string_view("bad\0key", 7)),
+              StatusIs(StatusCode::kInvalidArgument));
+  if (!store().capabilities().conditional_put) {
+    GTEST_SKIP() << MissingCapability("conditional_put");
+  }
+  ASSERT_THAT(store().Put("taken", Text("first")), IsOk());
+  WriteOptions create;
+  create.put.mode = PutMode::kCreate;
+  // The mode is checked when the object lands (some stores also refuse at open).
+  auto writer = store().OpenWriter("taken", create);
+  if (writer.ok()) {
+    ASSERT_THAT((*writer)->Write("second"), IsOk());
+    EXPECT_THAT((*writer)->Finish(), StatusIs(StatusCode::kAlreadyExists));
+  } else {
+    EXPECT_THAT(writer, StatusIs(StatusCode::kAlreadyExists));
+  }
+  EXPECT_EQ(Read(store(), "taken"), "first");
+}
+
+TEST_P(ObjectStoreConformance, PartWriterStagesAPartLikePutPart) {
+  const Capabilities caps = store().capabilities();
+  if (!caps.multipart) GTEST_SKIP() << MissingCapability("multipart");
+  auto id = store().CreateMultipart("parted", {});
+  ASSERT_THAT(id, IsOk());
+  const std::string p1 = Pattern(std::max<size_t>(caps.min_part_size, 1000) + 17, 3);
+  auto writer = store().OpenPartWriter("parted", *id, 1);
+  ASSERT_THAT(writer, IsOk());
+  for (size_t at = 0; at < p1.size(); at += 1000) {
+    ASSERT_THAT((*writer)->Write(std::string_view(p1).substr(at, 1000)), IsOk());
+  }
+  auto r1 = (*writer)->Finish();
+  ASSERT_THAT(r1, IsOk());
+  EXPECT_EQ(r1->part_number, 1);
+  EXPECT_EQ(r1->size, p1.size());
+  EXPECT_EQ(r1->etag, Md5::HexOf(p1));
+  {
+    auto dropped = store().OpenPartWriter("parted", *id, 2);
+    ASSERT_THAT(dropped, IsOk());
+    ASSERT_THAT((*dropped)->Write("never staged"), IsOk());
+  }  // destroyed unfinished: part 2 is not staged
+  auto r2 = store().PutPart("parted", *id, 2, Text("tail"));
+  ASSERT_THAT(r2, IsOk());
+  auto listed = store().ListParts("parted", *id);
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[1].size, 4u);
+  std::vector<PartInfo> parts = {*r1, *r2};
+  ASSERT_THAT(store().CompleteMultipart("parted", *id, parts), IsOk());
+  EXPECT_EQ(Read(store(), "parted"), p1 + "tail");
+  // An unknown upload fails, at the latest when the part would be staged.
+  auto stray = store().OpenPartWriter("parted", "no-such-upload", 1);
+  if (stray.ok()) {
+    ASSERT_THAT((*stray)->Write("x"), IsOk());
+    EXPECT_THAT((*stray)->Finish(), StatusIs(StatusCode::kNotFound));
+  } else {
+    EXPECT_THAT(stray, StatusIs(StatusCode::kNotFound));
+  }
 }
 
 TEST_P(ObjectStoreConformance, MultipartUploadStitchesPartsInOrder) {
