@@ -104,23 +104,12 @@
 
 #include "depot/core/md5.h"
 #include "depot/core/mutex.h"
+#include "depot/core/unique_fd.h"
 #include "depot/core/url.h"
 #include "depot/object/backend_util.h"
-#include "depot/object/local/posix_io.h"
+#include "depot/object/local/file_system.h"
 
 namespace depot::object {
-
-using local_internal::CopyRange;
-using local_internal::DirEntry;
-using local_internal::Flock;
-using local_internal::Fsync;
-using local_internal::GetXattr;
-using local_internal::OpenBeneath;
-using local_internal::ReadAt;
-using local_internal::ReadDirectory;
-using local_internal::RemoveTree;
-using local_internal::WriteAll;
-using local_internal::WriteAllPreferDirect;
 
 namespace {
 
@@ -358,7 +347,7 @@ Result<std::optional<StagedPart>> OpenPart(int upload_dir, std::string_view key,
   }
   std::string text;
   std::optional<StoredMeta> meta;
-  if (GetXattr(fd.get(), kMetaXattr, &text) == 0) meta = DecodeMeta(text);
+  if (FileSystem::GetXattr(fd.get(), kMetaXattr, &text) == 0) meta = DecodeMeta(text);
   if (!meta || meta->size != static_cast<uint64_t>(st.st_size)) {
     return DataLossError(
         fmt::format("key {} part {}: its metadata is missing or corrupt", QuoteKey(key), number));
@@ -379,7 +368,7 @@ Result<ObjectMeta> MetaOf(int fd, const struct stat& st, std::string_view key,
   meta.last_modified = Clock::time_point(
       std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(MtimeNanos(st))));
   std::string text;
-  int err = GetXattr(fd, kMetaXattr, &text);
+  int err = FileSystem::GetXattr(fd, kMetaXattr, &text);
   if (stored != nullptr) *stored = err == 0;
   if (err == ENODATA || err == ENOTSUP) {
     // Not written by depot: an ETag that changes whenever the file is replaced or touched.
@@ -476,13 +465,17 @@ bool IsUploadId(std::string_view id) {
 class TempFile {
  public:
   TempFile() = default;
-  TempFile(int dirfd, std::string name, UniqueFd fd)
-      : dirfd_(dirfd), name_(std::move(name)), fd_(std::move(fd)) {}
+  TempFile(FileSystem& fs, int dirfd, std::string name, UniqueFd fd)
+      : fs_(&fs), dirfd_(dirfd), name_(std::move(name)), fd_(std::move(fd)) {}
   TempFile(TempFile&& other) noexcept
-      : dirfd_(other.dirfd_), name_(std::exchange(other.name_, "")), fd_(std::move(other.fd_)) {}
+      : fs_(other.fs_),
+        dirfd_(other.dirfd_),
+        name_(std::exchange(other.name_, "")),
+        fd_(std::move(other.fd_)) {}
   TempFile& operator=(TempFile&& other) noexcept {
     if (this != &other) {
       Discard();
+      fs_ = other.fs_;
       dirfd_ = other.dirfd_;
       name_ = std::exchange(other.name_, "");
       fd_ = std::move(other.fd_);
@@ -493,6 +486,7 @@ class TempFile {
 
   int fd() const { return fd_.get(); }
   const char* name() const { return name_.c_str(); }
+  FileSystem& fs() const { return *fs_; }
   // The file now has its final name (or was unlinked by the caller): nothing left to remove.
   void Committed() {
     name_.clear();
@@ -501,22 +495,22 @@ class TempFile {
 
  private:
   void Discard() {
-    if (!name_.empty()) ::unlinkat(dirfd_, name_.c_str(), 0);
+    if (!name_.empty()) (void)fs_->UnlinkAt(dirfd_, name_.c_str(), 0);
     name_.clear();
   }
 
+  FileSystem* fs_ = &FileSystem::Posix();
   int dirfd_ = -1;
   std::string name_;
   UniqueFd fd_;
 };
 
 // Creates a staging file in `dirfd`; -1 with errno on failure.
-int CreateTempIn(int dirfd, TempFile* temp) {
+int CreateTempIn(FileSystem& fs, int dirfd, TempFile* temp) {
   std::string name = TempName();
-  int fd =
-      ::openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  int fd = fs.OpenAt(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0666);
   if (fd < 0) return -1;
-  *temp = TempFile(dirfd, std::move(name), UniqueFd(fd));
+  *temp = TempFile(fs, dirfd, std::move(name), UniqueFd(fd));
   return 0;
 }
 
@@ -524,8 +518,7 @@ int CreateTempIn(int dirfd, TempFile* temp) {
 // the file in messages ("key \"x\"").
 Status SealTemp(const TempFile& temp, const StoredMeta& meta, std::string_view what) {
   std::string text = EncodeMeta(meta);
-  if (::fsetxattr(temp.fd(), kMetaXattr, text.data(), text.size(), 0) != 0) {
-    int err = errno;
+  if (int err = temp.fs().SetXattr(temp.fd(), kMetaXattr, text); err != 0) {
     if (err == E2BIG || err == ERANGE) {
       return InvalidArgumentError(
           fmt::format("{}: its metadata ({} bytes as JSON) exceeds the file system's "
@@ -540,14 +533,14 @@ Status SealTemp(const TempFile& temp, const StoredMeta& meta, std::string_view w
     }
     return ErrnoToStatus(err, fmt::format("{}: setting its metadata", what));
   }
-  if (int err = Fsync(temp.fd()); err != 0) {
+  if (int err = temp.fs().Fsync(temp.fd()); err != 0) {
     return ErrnoToStatus(err, fmt::format("{}: fsync", what));
   }
   return Status::Ok();
 }
 
-Status SyncDirectory(int dirfd, std::string_view what) {
-  if (int err = Fsync(dirfd); err != 0) {
+Status SyncDirectory(FileSystem& fs, int dirfd, std::string_view what) {
+  if (int err = fs.Fsync(dirfd); err != 0) {
     return ErrnoToStatus(err, fmt::format("{}: fsync of its directory", what));
   }
   return Status::Ok();
@@ -612,8 +605,8 @@ Result<std::optional<ObjectMeta>> CurrentObject(int dirfd, const std::string& na
 // After a commit found `name` in `dirfd` taken: removes it if it is an empty directory and
 // returns true (retry the commit); returns false when it is not a directory; a directory with
 // entries is kFailedPrecondition.
-Result<bool> ClearEmptyDirectory(int dirfd, const std::string& name, std::string_view key,
-                                 int attempt) {
+Result<bool> ClearEmptyDirectory(FileSystem& fs, int dirfd, const std::string& name,
+                                 std::string_view key, int attempt) {
   const bool may_retry = attempt + 1 < kMaxAttempts;
   struct stat st;
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -622,23 +615,23 @@ Result<bool> ClearEmptyDirectory(int dirfd, const std::string& name, std::string
     return ErrnoToStatus(saved_errno, fmt::format("key {}: fstatat", QuoteKey(key)));
   }
   if (!S_ISDIR(st.st_mode)) return false;
-  if (may_retry && ::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) == 0) return true;
-  if (!may_retry || errno == ENOTEMPTY || errno == EEXIST) return DirectoryConflictError(key);
-  const int saved_errno = errno;
+  const int err = may_retry ? fs.UnlinkAt(dirfd, name.c_str(), AT_REMOVEDIR) : ENOTEMPTY;
+  if (err == 0) return true;
+  if (err == ENOTEMPTY || err == EEXIST) return DirectoryConflictError(key);
   return ErrnoToStatus(
-      saved_errno, fmt::format("key {}: removing the empty directory in its place", QuoteKey(key)));
+      err, fmt::format("key {}: removing the empty directory in its place", QuoteKey(key)));
 }
 
 // Holds the commit lock: the in-process mutex, then flock(LOCK_EX) on .depot/lock.
 class DEPOT_SCOPED_CAPABILITY CommitGuard {
  public:
   CommitGuard(Mutex& mu, int lock_fd) DEPOT_ACQUIRE(mu) : lock_(mu), fd_(lock_fd) {
-    if (int err = Flock(fd_, LOCK_EX); err != 0) {
+    if (int err = FileSystem::Flock(fd_, LOCK_EX); err != 0) {
       status_ = ErrnoToStatus(err, "local store: taking the commit lock .depot/lock");
     }
   }
   ~CommitGuard() DEPOT_RELEASE() {
-    if (status_.ok()) (void)Flock(fd_, LOCK_UN);
+    if (status_.ok()) (void)FileSystem::Flock(fd_, LOCK_UN);
   }
   CommitGuard(const CommitGuard&) = delete;
   CommitGuard& operator=(const CommitGuard&) = delete;
@@ -668,7 +661,7 @@ int ReadSmallFile(int dirfd, const char* name, uint64_t limit, std::string* out)
   if (!S_ISREG(st.st_mode)) return EINVAL;
   if (static_cast<uint64_t>(st.st_size) > limit) return EFBIG;
   out->resize(static_cast<size_t>(st.st_size));
-  int64_t got = ReadAt(fd.get(), out->data(), out->size(), 0);
+  int64_t got = FileSystem::ReadAt(fd.get(), out->data(), out->size(), 0);
   if (got < 0) return errno;
   out->resize(static_cast<size_t>(got));
   return 0;
@@ -688,26 +681,29 @@ class ListWalk {
   // Visits the directory `dirfd`, whose keys start with `key_prefix`; at this level only names
   // starting with `name_filter` are considered.
   Status Visit(int dirfd, const std::string& key_prefix, std::string_view name_filter) {
-    std::vector<DirEntry> entries;
-    if (int err = ReadDirectory(dirfd, &entries); err != 0) {
+    std::vector<FileSystem::DirEntry> entries;
+    if (int err = FileSystem::ReadDirectory(dirfd, &entries); err != 0) {
       if (err == ENOENT) return Status::Ok();  // removed while listing
       return ErrnoToStatus(
           err, fmt::format("list: reading the directory of prefix {}", QuoteKey(key_prefix)));
     }
-    std::vector<std::pair<std::string, const DirEntry*>> items;  // (name [+ "/"], entry)
-    for (const DirEntry& entry : entries) {
-      if (entry.type == DirEntry::Type::kOther) continue;  // symbolic links, sockets, ...
+    std::vector<std::pair<std::string, const FileSystem::DirEntry*>>
+        items;  // (name [+ "/"], entry)
+    for (const FileSystem::DirEntry& entry : entries) {
+      if (entry.type == FileSystem::DirEntry::Type::kOther)
+        continue;  // symbolic links, sockets, ...
       if (StartsWith(entry.name, kReservedPrefix)) continue;
       if (!StartsWith(entry.name, name_filter)) continue;
-      items.emplace_back(entry.type == DirEntry::Type::kDirectory ? entry.name + "/" : entry.name,
-                         &entry);
+      items.emplace_back(
+          entry.type == FileSystem::DirEntry::Type::kDirectory ? entry.name + "/" : entry.name,
+          &entry);
     }
     std::sort(items.begin(), items.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
 
     for (const auto& [sort_name, entry] : items) {
       std::string key = key_prefix + sort_name;
-      const bool is_dir = entry->type == DirEntry::Type::kDirectory;
+      const bool is_dir = entry->type == FileSystem::DirEntry::Type::kDirectory;
       // Everything below the seek key is outside the page; a directory can hold keys past it
       // only when the seek key lies inside it.
       if (key < seek_ && !(is_dir && StartsWith(seek_, key))) continue;
@@ -770,7 +766,7 @@ class ListWalk {
 // Opening
 
 // Creates `dir` and its missing parents, fsyncing the parent of each new directory.
-Status CreateDirectories(const std::filesystem::path& dir) {
+Status CreateDirectories(FileSystem& fs, const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> missing;
   for (std::filesystem::path p = dir;; p = p.parent_path()) {
     struct stat st;
@@ -784,14 +780,13 @@ Status CreateDirectories(const std::filesystem::path& dir) {
     if (!p.has_relative_path() || p.parent_path() == p) break;
   }
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (::mkdir(it->c_str(), 0777) != 0) {
-      if (errno == EEXIST) continue;
-      const int saved_errno = errno;
-      return ErrnoToStatus(saved_errno, fmt::format("local store root \"{}\": creating \"{}\"",
-                                                    dir.string(), it->string()));
+    if (int made = fs.MkdirAt(AT_FDCWD, it->c_str(), 0777); made != 0) {
+      if (made == EEXIST) continue;
+      return ErrnoToStatus(made, fmt::format("local store root \"{}\": creating \"{}\"",
+                                             dir.string(), it->string()));
     }
     UniqueFd parent(::open(it->parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    int err = parent.valid() ? Fsync(parent.get()) : errno;
+    int err = parent.valid() ? fs.Fsync(parent.get()) : errno;
     if (err != 0) {
       return ErrnoToStatus(err, fmt::format("local store root \"{}\": fsync of \"{}\"",
                                             dir.string(), it->parent_path().string()));
@@ -801,14 +796,14 @@ Status CreateDirectories(const std::filesystem::path& dir) {
 }
 
 // Creates (if needed) and opens the directory `name` in `parent`, never through a link.
-Result<UniqueFd> OpenOrCreateDir(int parent, const char* name, std::string_view what) {
-  if (::mkdirat(parent, name, 0777) == 0) {
-    if (int err = Fsync(parent); err != 0) {
+Result<UniqueFd> OpenOrCreateDir(FileSystem& fs, int parent, const char* name,
+                                 std::string_view what) {
+  if (int made = fs.MkdirAt(parent, name, 0777); made == 0) {
+    if (int err = fs.Fsync(parent); err != 0) {
       return ErrnoToStatus(err, fmt::format("{}: fsync after creating {}", what, name));
     }
-  } else if (errno != EEXIST) {
-    const int saved_errno = errno;
-    return ErrnoToStatus(saved_errno, fmt::format("{}: creating {}", what, name));
+  } else if (made != EEXIST) {
+    return ErrnoToStatus(made, fmt::format("{}: creating {}", what, name));
   }
   UniqueFd fd(::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
@@ -820,19 +815,19 @@ Result<UniqueFd> OpenOrCreateDir(int parent, const char* name, std::string_view 
 
 // Removes every ".depot-tmp-*" entry under `dirfd` (see CLEANUP). Best effort: what cannot be
 // read or removed now is left for a later Open.
-void RemoveStaleStaging(int dirfd, bool at_root) {
-  std::vector<DirEntry> entries;
-  if (ReadDirectory(dirfd, &entries) != 0) return;
-  for (const DirEntry& entry : entries) {
+void RemoveStaleStaging(FileSystem& fs, int dirfd, bool at_root) {
+  std::vector<FileSystem::DirEntry> entries;
+  if (FileSystem::ReadDirectory(dirfd, &entries) != 0) return;
+  for (const FileSystem::DirEntry& entry : entries) {
     if (StartsWith(entry.name, kTempPrefix)) {
-      (void)RemoveTree(dirfd, entry.name.c_str());
+      (void)fs.RemoveTree(dirfd, entry.name.c_str());
       continue;
     }
-    if (entry.type != DirEntry::Type::kDirectory) continue;
+    if (entry.type != FileSystem::DirEntry::Type::kDirectory) continue;
     if (at_root && entry.name == kDepotDir) continue;  // only uploads/ holds staging; done apart
     UniqueFd child(
         ::openat(dirfd, entry.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (child.valid()) RemoveStaleStaging(child.get(), /*at_root=*/false);
+    if (child.valid()) RemoveStaleStaging(fs, child.get(), /*at_root=*/false);
   }
 }
 
@@ -849,6 +844,7 @@ struct LocalStore::State {
   UniqueFd lock_fd;       // .depot/lock: flock(LOCK_EX) around every commit
   UniqueFd open_lock_fd;  // .depot/open.lock: flock(LOCK_SH) while this store is open
   Mutex commit_mu;        // the in-process half of the commit lock
+  FileSystem* fs = &FileSystem::Posix();
 
   std::string NewEtag(std::string_view data) const {
     return options.etag == EtagPolicy::kContentMd5 ? Md5::HexOf(data) : RandomHexId();
@@ -867,7 +863,7 @@ struct LocalStore::State {
         // No thread to be had: hash after writing instead.
       }
     }
-    if (int err = WriteAllPreferDirect(fd, data.data(), data.size()); err != 0) {
+    if (int err = fs->WriteNewFile(fd, data.data(), data.size()); err != 0) {
       return ErrnoToStatus(err, fmt::format("{}: writing {} bytes", what, data.size()));
     }
     return md5.valid() ? md5.get() : NewEtag(data.view());
@@ -878,7 +874,7 @@ struct LocalStore::State {
   // kFailedPrecondition when a level is an object, kPermissionDenied when it is a link, and
   // kNotFound only when they lost a race with the removal of an empty directory (retry).
   Result<UniqueFd> OpenKeyDir(const KeyPath& path, std::string_view key, bool create) const {
-    int fd = OpenBeneath(root_fd.get(), path.dir_or_dot(), O_RDONLY | O_DIRECTORY);
+    int fd = FileSystem::OpenBeneath(root_fd.get(), path.dir_or_dot(), O_RDONLY | O_DIRECTORY);
     if (fd >= 0) return UniqueFd(fd);
     int err = errno;
     if (!create) {
@@ -895,7 +891,7 @@ struct LocalStore::State {
     }
     // One level at a time, so that each new directory's parent can be fsync'd and the exact
     // level that is in the way can be named.
-    UniqueFd current(OpenBeneath(root_fd.get(), ".", O_RDONLY | O_DIRECTORY));
+    UniqueFd current(FileSystem::OpenBeneath(root_fd.get(), ".", O_RDONLY | O_DIRECTORY));
     if (!current.valid()) {
       const int saved_errno = errno;
       return ErrnoToStatus(saved_errno, fmt::format("key {}: opening the root", QuoteKey(key)));
@@ -907,9 +903,9 @@ struct LocalStore::State {
       std::string_view level = std::string_view(path.dir).substr(0, slash);
       // The parent is fsync'd after EEXIST too: the thread that created the directory may not
       // have made its entry durable yet, and this put must not be acknowledged before it is.
-      const bool created = ::mkdirat(current.get(), segment.c_str(), 0777) == 0;
+      const bool created = fs->MkdirAt(current.get(), segment.c_str(), 0777) == 0;
       if (created || errno == EEXIST) {
-        if (int sync_err = Fsync(current.get()); sync_err != 0) {
+        if (int sync_err = fs->Fsync(current.get()); sync_err != 0) {
           return ErrnoToStatus(sync_err, fmt::format("key {}: fsync after creating {}",
                                                      QuoteKey(key), QuoteKey(level)));
         }
@@ -920,7 +916,7 @@ struct LocalStore::State {
         return ErrnoToStatus(saved_errno, fmt::format("key {}: creating the directory {}",
                                                       QuoteKey(key), QuoteKey(level)));
       }
-      int next = OpenBeneath(current.get(), segment.c_str(), O_RDONLY | O_DIRECTORY);
+      int next = FileSystem::OpenBeneath(current.get(), segment.c_str(), O_RDONLY | O_DIRECTORY);
       if (next < 0) {
         int open_err = errno;
         if (open_err == ENOTDIR) {
@@ -964,7 +960,7 @@ struct LocalStore::State {
       }
       Staging staging;
       staging.dir = std::move(*dir);
-      if (CreateTempIn(staging.dir.get(), &staging.temp) != 0) {
+      if (CreateTempIn(*fs, staging.dir.get(), &staging.temp) != 0) {
         int err = errno;
         if (err == ENOENT && !last) continue;
         return ErrnoToStatus(err, fmt::format("key {}: creating a temporary file", QuoteKey(key)));
@@ -1003,18 +999,17 @@ struct LocalStore::State {
     }
     const bool create = options.mode == PutMode::kCreate;
     for (int attempt = 0;; ++attempt) {
-      int rc = create ? ::linkat(dirfd, temp.name(), dirfd, name.c_str(), 0)
-                      : ::renameat(dirfd, temp.name(), dirfd, name.c_str());
-      if (rc == 0) break;
-      int err = errno;
+      int err = create ? fs->LinkAt(dirfd, temp.name(), dirfd, name.c_str())
+                       : fs->RenameAt(dirfd, temp.name(), dirfd, name.c_str());
+      if (err == 0) break;
       if (create && err == EEXIST && attempt < 3 && IsSymlinkAt(dirfd, name)) {
         // A symbolic link is not an object (Get and Head say kNotFound), so a create-only put
         // replaces it as an overwrite would: the link itself goes, never its target.
-        if (::unlinkat(dirfd, name.c_str(), 0) == 0 || errno == ENOENT) continue;
-        err = errno;
+        err = fs->UnlinkAt(dirfd, name.c_str(), 0);
+        if (err == 0 || err == ENOENT) continue;
       }
       if (err == EEXIST || err == EISDIR || err == ENOTEMPTY) {
-        DEPOT_ASSIGN_OR_RETURN(bool cleared, ClearEmptyDirectory(dirfd, name, key, attempt));
+        DEPOT_ASSIGN_OR_RETURN(bool cleared, ClearEmptyDirectory(*fs, dirfd, name, key, attempt));
         if (cleared) continue;
         if (create) return AlreadyExistsError(fmt::format("key {} already exists", QuoteKey(key)));
       }
@@ -1023,7 +1018,7 @@ struct LocalStore::State {
     }
     // The object keeps its new name; a crash before this unlink leaves a second name that CLEANUP
     // removes.
-    if (create) (void)::unlinkat(dirfd, temp.name(), 0);
+    if (create) (void)fs->UnlinkAt(dirfd, temp.name(), 0);
     temp.Committed();
     return Status::Ok();
   }
@@ -1076,17 +1071,17 @@ struct LocalStore::State {
   // Makes uploads/<id> disappear atomically, then deletes its files.
   Status RemoveUpload(const std::string& id, std::string_view key) const {
     std::string claimed = TempName();
-    if (::renameat(uploads_fd.get(), id.c_str(), uploads_fd.get(), claimed.c_str()) != 0) {
-      if (errno == ENOENT) {
+    if (int err = fs->RenameAt(uploads_fd.get(), id.c_str(), uploads_fd.get(), claimed.c_str());
+        err != 0) {
+      if (err == ENOENT) {
         return NotFoundError(fmt::format("multipart upload {} for key {} does not exist",
                                          QuoteKey(id), QuoteKey(key)));
       }
-      const int saved_errno = errno;
-      return ErrnoToStatus(saved_errno, fmt::format("multipart upload {}: removing", QuoteKey(id)));
+      return ErrnoToStatus(err, fmt::format("multipart upload {}: removing", QuoteKey(id)));
     }
-    Status synced = SyncDirectory(uploads_fd.get(), fmt::format("multipart upload {}", id));
+    Status synced = SyncDirectory(*fs, uploads_fd.get(), fmt::format("multipart upload {}", id));
     // A part written concurrently can make this fail (ENOTEMPTY); CLEANUP finishes the job.
-    (void)RemoveTree(uploads_fd.get(), claimed.c_str());
+    (void)fs->RemoveTree(uploads_fd.get(), claimed.c_str());
     return synced;
   }
 };
@@ -1110,11 +1105,13 @@ Result<std::shared_ptr<LocalStore>> LocalStore::Open(std::filesystem::path root,
     absolute = absolute.parent_path();  // "/srv/data/" -> "/srv/data"
   }
   const std::string shown = absolute.string();
-  if (options.create) DEPOT_RETURN_IF_ERROR(CreateDirectories(absolute));
+  FileSystem& fs = options.file_system != nullptr ? *options.file_system : FileSystem::Posix();
+  if (options.create) DEPOT_RETURN_IF_ERROR(CreateDirectories(fs, absolute));
 
   auto state = std::make_unique<State>();
   state->root = absolute;
   state->options = options;
+  state->fs = &fs;
   state->root_fd = UniqueFd(::open(absolute.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!state->root_fd.valid()) {
     if (errno == ENOENT) {
@@ -1128,21 +1125,21 @@ Result<std::shared_ptr<LocalStore>> LocalStore::Open(std::filesystem::path root,
   }
   const std::string what = fmt::format("local store root \"{}\"", shown);
   DEPOT_ASSIGN_OR_RETURN(UniqueFd depot_dir,
-                         OpenOrCreateDir(state->root_fd.get(), kDepotDir, what));
-  DEPOT_ASSIGN_OR_RETURN(state->uploads_fd, OpenOrCreateDir(depot_dir.get(), kUploadsDir, what));
+                         OpenOrCreateDir(fs, state->root_fd.get(), kDepotDir, what));
+  DEPOT_ASSIGN_OR_RETURN(state->uploads_fd,
+                         OpenOrCreateDir(fs, depot_dir.get(), kUploadsDir, what));
   for (const auto& [fd, name] :
        {std::pair<UniqueFd*, const char*>{&state->lock_fd, "lock"},
         std::pair<UniqueFd*, const char*>{&state->open_lock_fd, "open.lock"}}) {
-    *fd =
-        UniqueFd(::openat(depot_dir.get(), name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666));
+    *fd = UniqueFd(state->fs->OpenAt(depot_dir.get(), name, O_RDWR | O_CREAT | O_NOFOLLOW, 0666));
     if (!fd->valid()) {
       const int saved_errno = errno;
       return ErrnoToStatus(saved_errno, fmt::format("{}: opening .depot/{}", what, name));
     }
   }
   // Metadata lives in user extended attributes: find out now whether the file system has them.
-  if (::fsetxattr(state->lock_fd.get(), kMetaXattr, "{}", 2, 0) != 0) {
-    if (errno == ENOTSUP) {
+  if (int err = state->fs->SetXattr(state->lock_fd.get(), kMetaXattr, "{}"); err != 0) {
+    if (err == ENOTSUP) {
       return UnimplementedError(
           fmt::format("{}: the file system does not support user extended attributes, which the "
                       "local store needs for object metadata",
@@ -1153,14 +1150,14 @@ Result<std::shared_ptr<LocalStore>> LocalStore::Open(std::filesystem::path root,
   }
   // CLEANUP: exclusive means nobody else has the store open, so staging names are crash debris.
   int open_fd = state->open_lock_fd.get();
-  if (Flock(open_fd, LOCK_EX | LOCK_NB) == 0) {
-    RemoveStaleStaging(state->root_fd.get(), /*at_root=*/true);
-    RemoveStaleStaging(state->uploads_fd.get(), /*at_root=*/false);
+  if (FileSystem::Flock(open_fd, LOCK_EX | LOCK_NB) == 0) {
+    RemoveStaleStaging(fs, state->root_fd.get(), /*at_root=*/true);
+    RemoveStaleStaging(fs, state->uploads_fd.get(), /*at_root=*/false);
   } else if (errno != EWOULDBLOCK) {
     const int saved_errno = errno;
     return ErrnoToStatus(saved_errno, fmt::format("{}: locking .depot/open.lock", what));
   }
-  if (int err = Flock(open_fd, LOCK_SH); err != 0) {
+  if (int err = FileSystem::Flock(open_fd, LOCK_SH); err != 0) {
     return ErrnoToStatus(err, fmt::format("{}: locking .depot/open.lock", what));
   }
   return std::shared_ptr<LocalStore>(new LocalStore(std::move(state)));
@@ -1199,7 +1196,7 @@ Result<PutResult> LocalStore::Put(std::string_view key, Bytes data, const PutOpt
   StoredMeta meta{std::move(etag), data.size(), options.content_type, options.user_metadata};
   DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
   DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, path.name, key, options));
-  DEPOT_RETURN_IF_ERROR(SyncDirectory(staging.dir.get(), KeyWhat(key)));
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, staging.dir.get(), KeyWhat(key)));
   return PutResult{std::move(meta.etag), std::nullopt};
 }
 
@@ -1208,9 +1205,9 @@ class StreamedBytes {
  public:
   explicit StreamedBytes(EtagPolicy policy) : policy_(policy) {}
 
-  // Appends `data` to `fd`; `what` names the file in the error.
-  Status Append(int fd, std::string_view data, std::string_view what) {
-    if (int err = WriteAll(fd, data.data(), data.size()); err != 0) {
+  // Appends `data` to `fd` through `fs`; `what` names the file in the error.
+  Status Append(FileSystem& fs, int fd, std::string_view data, std::string_view what) {
+    if (int err = fs.WriteAll(fd, data.data(), data.size()); err != 0) {
       return ErrnoToStatus(
           err, fmt::format("{}: writing {} bytes at byte {}", what, data.size(), size_));
     }
@@ -1244,7 +1241,7 @@ class LocalStore::FileWriter final : public ObjectWriter {
 
   Status Write(std::string_view data) override {
     DEPOT_RETURN_IF_ERROR(Usable());
-    Status written = bytes_.Append(staging_.temp.fd(), data, KeyWhat(key_));
+    Status written = bytes_.Append(*state_.fs, staging_.temp.fd(), data, KeyWhat(key_));
     return written.ok() ? written : Fail(std::move(written));
   }
 
@@ -1255,7 +1252,7 @@ class LocalStore::FileWriter final : public ObjectWriter {
       DEPOT_RETURN_IF_ERROR(SealTemp(staging_.temp, meta, KeyWhat(key_)));
       DEPOT_RETURN_IF_ERROR(
           state_.Commit(staging_.dir.get(), staging_.temp, path_.name, key_, put_));
-      return SyncDirectory(staging_.dir.get(), KeyWhat(key_));
+      return SyncDirectory(*state_.fs, staging_.dir.get(), KeyWhat(key_));
     }();
     if (!committed.ok()) return Fail(std::move(committed));
     finished_ = true;
@@ -1324,7 +1321,7 @@ Result<GetResult> LocalStore::Get(std::string_view key, const GetOptions& option
     return ResourceExhaustedError(
         fmt::format("key {}: cannot allocate {} bytes to read into", QuoteKey(key), length));
   }
-  int64_t got = ReadAt(object.fd.get(), buffer.get(), length, result.range.begin);
+  int64_t got = FileSystem::ReadAt(object.fd.get(), buffer.get(), length, result.range.begin);
   if (got < 0) {
     const int saved_errno = errno;
     return ErrnoToStatus(saved_errno, fmt::format("key {}: reading", QuoteKey(key)));
@@ -1358,7 +1355,7 @@ Status LocalStore::GetStream(std::string_view key, const GetOptions& options,
       new char[std::min(kPiece, std::max<uint64_t>(head.range.length(), 1))]);
   for (uint64_t at = head.range.begin; at < head.range.end;) {
     const uint64_t want = std::min(kPiece, head.range.end - at);
-    const int64_t got = ReadAt(object.fd.get(), buffer.get(), want, at);
+    const int64_t got = FileSystem::ReadAt(object.fd.get(), buffer.get(), want, at);
     if (got < 0) {
       const int saved_errno = errno;
       return ErrnoToStatus(saved_errno, fmt::format("key {}: reading", QuoteKey(key)));
@@ -1390,14 +1387,13 @@ Status LocalStore::Delete(std::string_view key) {
   {
     CommitGuard guard(s.commit_mu, s.lock_fd.get());
     DEPOT_RETURN_IF_ERROR(guard.status());
-    if (::unlinkat(dir->get(), path.name.c_str(), 0) != 0) {
+    if (int err = s.fs->UnlinkAt(dir->get(), path.name.c_str(), 0); err != 0) {
       // Absent, or a directory of other keys (not an object): nothing to delete.
-      if (errno == ENOENT || errno == EISDIR || errno == ENOTDIR) return Status::Ok();
-      const int saved_errno = errno;
-      return ErrnoToStatus(saved_errno, fmt::format("key {}: deleting", QuoteKey(key)));
+      if (err == ENOENT || err == EISDIR || err == ENOTDIR) return Status::Ok();
+      return ErrnoToStatus(err, fmt::format("key {}: deleting", QuoteKey(key)));
     }
   }
-  return SyncDirectory(dir->get(), KeyWhat(key));
+  return SyncDirectory(*state_->fs, dir->get(), KeyWhat(key));
 }
 
 std::vector<Status> LocalStore::DeleteMany(std::span<const std::string> keys) {
@@ -1413,8 +1409,8 @@ Result<ListResult> LocalStore::List(const ListOptions& options) {
   std::string key_prefix = slash == std::string::npos ? "" : prefix.substr(0, slash + 1);
   std::string dir = slash == std::string::npos ? "" : prefix.substr(0, slash);
   if (!key_prefix.empty() && !IsPossibleDirectory(dir)) return std::move(builder).Finish();
-  UniqueFd dirfd(
-      OpenBeneath(state_->root_fd.get(), dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY));
+  UniqueFd dirfd(FileSystem::OpenBeneath(state_->root_fd.get(), dir.empty() ? "." : dir.c_str(),
+                                         O_RDONLY | O_DIRECTORY));
   if (!dirfd.valid()) {
     if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV) {
       return std::move(builder).Finish();  // no key has this prefix
@@ -1458,13 +1454,13 @@ Result<PutResult> LocalStore::Copy(std::string_view from, std::string_view to, C
     std::unique_ptr<char[]> buffer(new (std::nothrow) char[1 << 20]);
     if (buffer == nullptr) return ResourceExhaustedError("copy: cannot allocate a 1 MiB buffer");
     for (;;) {
-      int64_t got = ReadAt(in, buffer.get(), 1 << 20, static_cast<uint64_t>(copied));
+      int64_t got = FileSystem::ReadAt(in, buffer.get(), 1 << 20, static_cast<uint64_t>(copied));
       if (got < 0) {
         const int saved_errno = errno;
         return ErrnoToStatus(saved_errno, fmt::format("copy: reading {}", QuoteKey(from)));
       }
       if (got == 0) break;
-      if (int err = WriteAll(out, buffer.get(), static_cast<size_t>(got)); err != 0) {
+      if (int err = state_->fs->WriteAll(out, buffer.get(), static_cast<size_t>(got)); err != 0) {
         return ErrnoToStatus(err, fmt::format("copy: writing {}", QuoteKey(to)));
       }
       md5.Update(std::string_view(buffer.get(), static_cast<size_t>(got)));
@@ -1472,7 +1468,7 @@ Result<PutResult> LocalStore::Copy(std::string_view from, std::string_view to, C
     }
     meta.etag = HexEncode(md5.Finish());
   } else {
-    copied = CopyRange(in, 0, out, meta.size);
+    copied = state_->fs->CopyRange(in, 0, out, meta.size);
     if (copied < 0) {
       return ErrnoToStatus(errno,
                            fmt::format("copy {} to {}: copying", QuoteKey(from), QuoteKey(to)));
@@ -1485,7 +1481,7 @@ Result<PutResult> LocalStore::Copy(std::string_view from, std::string_view to, C
   }
   DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(to)));
   DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, to_path.name, to, options));
-  DEPOT_RETURN_IF_ERROR(SyncDirectory(staging.dir.get(), KeyWhat(to)));
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, staging.dir.get(), KeyWhat(to)));
   return PutResult{std::move(meta.etag), std::nullopt};
 }
 
@@ -1523,23 +1519,21 @@ Status LocalStore::Rename(std::string_view from, std::string_view to, CopyMode m
     }
     if (!S_ISREG(st.st_mode)) return missing();
     if (from == to) return Status::Ok();
-    int rc = mode == CopyMode::kCreate
-                 ? ::renameat2(from_dir->get(), from_name, to_dir.get(), to_name, RENAME_NOREPLACE)
-                 : ::renameat(from_dir->get(), from_name, to_dir.get(), to_name);
-    if (rc != 0 && errno == EINVAL && mode == CopyMode::kCreate) {
+    int err = s.fs->RenameAt(from_dir->get(), from_name, to_dir.get(), to_name,
+                             mode == CopyMode::kCreate ? RENAME_NOREPLACE : 0);
+    if (err == EINVAL && mode == CopyMode::kCreate) {
       // A file system without RENAME_NOREPLACE: link (fails if the name exists), then unlink.
-      rc = ::linkat(from_dir->get(), from_name, to_dir.get(), to_name, 0);
-      if (rc == 0) (void)::unlinkat(from_dir->get(), from_name, 0);
+      err = s.fs->LinkAt(from_dir->get(), from_name, to_dir.get(), to_name);
+      if (err == 0) (void)s.fs->UnlinkAt(from_dir->get(), from_name, 0);
     }
-    if (rc == 0) break;
-    int err = errno;
+    if (err == 0) break;
     if (err == ENOENT && may_retry) {  // the destination directory was removed: resolve again
       to_dir = UniqueFd();
       continue;
     }
     if (err == EEXIST || err == EISDIR || err == ENOTEMPTY) {
       DEPOT_ASSIGN_OR_RETURN(bool cleared,
-                             ClearEmptyDirectory(to_dir.get(), to_path.name, to, attempt));
+                             ClearEmptyDirectory(*s.fs, to_dir.get(), to_path.name, to, attempt));
       if (cleared) continue;
       if (mode == CopyMode::kCreate) {
         return AlreadyExistsError(fmt::format("rename: destination {} exists", QuoteKey(to)));
@@ -1547,9 +1541,9 @@ Status LocalStore::Rename(std::string_view from, std::string_view to, CopyMode m
     }
     return ErrnoToStatus(err, fmt::format("rename {} to {}", QuoteKey(from), QuoteKey(to)));
   }
-  DEPOT_RETURN_IF_ERROR(SyncDirectory(to_dir.get(), KeyWhat(to)));
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, to_dir.get(), KeyWhat(to)));
   if (from_path.dir != to_path.dir) {
-    DEPOT_RETURN_IF_ERROR(SyncDirectory(from_dir->get(), KeyWhat(from)));
+    DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, from_dir->get(), KeyWhat(from)));
   }
   return Status::Ok();
 }
@@ -1563,9 +1557,8 @@ Result<std::string> LocalStore::CreateMultipart(std::string_view key, const PutO
   std::string id = RandomHexId();
   std::string staging_name = TempName();
   const std::string what = fmt::format("multipart upload for key {}", QuoteKey(key));
-  if (::mkdirat(uploads, staging_name.c_str(), 0777) != 0) {
-    const int saved_errno = errno;
-    return ErrnoToStatus(saved_errno, fmt::format("{}: creating its directory", what));
+  if (int err = s.fs->MkdirAt(uploads, staging_name.c_str(), 0777); err != 0) {
+    return ErrnoToStatus(err, fmt::format("{}: creating its directory", what));
   }
   auto built = [&]() -> Status {
     UniqueFd dir(
@@ -1574,28 +1567,27 @@ Result<std::string> LocalStore::CreateMultipart(std::string_view key, const PutO
       const int saved_errno = errno;
       return ErrnoToStatus(saved_errno, fmt::format("{}: opening its directory", what));
     }
-    UniqueFd file(::openat(dir.get(), kUploadRecord,
-                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
+    UniqueFd file(
+        s.fs->OpenAt(dir.get(), kUploadRecord, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0666));
     if (!file.valid()) {
       const int saved_errno = errno;
       return ErrnoToStatus(saved_errno, fmt::format("{}: creating its record", what));
     }
     std::string text = EncodeUpload(record);
-    int err = WriteAll(file.get(), text.data(), text.size());
-    if (err == 0) err = Fsync(file.get());
-    if (err == 0) err = Fsync(dir.get());
+    int err = state_->fs->WriteAll(file.get(), text.data(), text.size());
+    if (err == 0) err = state_->fs->Fsync(file.get());
+    if (err == 0) err = state_->fs->Fsync(dir.get());
     if (err != 0) return ErrnoToStatus(err, fmt::format("{}: writing its record", what));
-    if (::renameat(uploads, staging_name.c_str(), uploads, id.c_str()) != 0) {
-      const int saved_errno = errno;
-      return ErrnoToStatus(saved_errno, fmt::format("{}: publishing", what));
+    if (int err = s.fs->RenameAt(uploads, staging_name.c_str(), uploads, id.c_str()); err != 0) {
+      return ErrnoToStatus(err, fmt::format("{}: publishing", what));
     }
     return Status::Ok();
   }();
   if (!built.ok()) {
-    (void)RemoveTree(uploads, staging_name.c_str());
+    (void)state_->fs->RemoveTree(uploads, staging_name.c_str());
     return built;
   }
-  DEPOT_RETURN_IF_ERROR(SyncDirectory(uploads, what));
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, uploads, what));
   return id;
 }
 
@@ -1615,7 +1607,7 @@ Result<LocalStore::PartFile> LocalStore::StagePart(std::string_view key, std::st
   DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, state_->OpenUpload(key, upload_id));
   PartFile part{
       std::move(upload.dir), {}, fmt::format("key {} part {}", QuoteKey(key), part_number)};
-  if (CreateTempIn(part.dir.get(), &part.temp) != 0) {
+  if (CreateTempIn(*state_->fs, part.dir.get(), &part.temp) != 0) {
     const int saved_errno = errno;
     return ErrnoToStatus(saved_errno, fmt::format("{}: creating a temporary file", part.what));
   }
@@ -1632,12 +1624,12 @@ Result<PartInfo> LocalStore::PutPart(std::string_view key, std::string_view uplo
   PartInfo part{part_number, std::move(etag), data.size()};
   DEPOT_RETURN_IF_ERROR(SealTemp(temp, StoredMeta{part.etag, part.size, "", {}}, what));
   std::string name = std::to_string(part_number);
-  if (::renameat(staged.dir.get(), temp.name(), staged.dir.get(), name.c_str()) != 0) {
-    const int saved_errno = errno;
-    return ErrnoToStatus(saved_errno, fmt::format("{}: moving into place", what));
+  if (int err = s.fs->RenameAt(staged.dir.get(), temp.name(), staged.dir.get(), name.c_str());
+      err != 0) {
+    return ErrnoToStatus(err, fmt::format("{}: moving into place", what));
   }
   temp.Committed();
-  DEPOT_RETURN_IF_ERROR(SyncDirectory(staged.dir.get(), what));
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, staged.dir.get(), what));
   return part;
 }
 
@@ -1654,7 +1646,7 @@ class LocalStore::PartFileWriter final : public PartWriter {
 
   Status Write(std::string_view data) override {
     DEPOT_RETURN_IF_ERROR(Usable());
-    Status written = bytes_.Append(temp_.fd(), data, what_);
+    Status written = bytes_.Append(temp_.fs(), temp_.fd(), data, what_);
     return written.ok() ? written : Fail(std::move(written));
   }
 
@@ -1664,12 +1656,12 @@ class LocalStore::PartFileWriter final : public PartWriter {
     Status staged = [&] {
       DEPOT_RETURN_IF_ERROR(SealTemp(temp_, StoredMeta{part.etag, part.size, "", {}}, what_));
       const std::string name = std::to_string(number_);
-      if (::renameat(dir_.get(), temp_.name(), dir_.get(), name.c_str()) != 0) {
-        const int saved_errno = errno;
-        return ErrnoToStatus(saved_errno, fmt::format("{}: moving into place", what_));
+      FileSystem& fs = temp_.fs();
+      if (int err = fs.RenameAt(dir_.get(), temp_.name(), dir_.get(), name.c_str()); err != 0) {
+        return ErrnoToStatus(err, fmt::format("{}: moving into place", what_));
       }
       temp_.Committed();
-      return SyncDirectory(dir_.get(), what_);
+      return SyncDirectory(fs, dir_.get(), what_);
     }();
     if (!staged.ok()) return Fail(std::move(staged));
     finished_ = true;
@@ -1731,7 +1723,8 @@ Result<PutResult> LocalStore::CompleteMultipart(std::string_view key, std::strin
     const PartInfo& part = *std::find_if(staged.begin(), staged.end(), [&](const PartInfo& p) {
       return p.part_number == listed.part_number;
     });
-    int64_t copied = CopyRange(files[part.part_number].get(), 0, staging.temp.fd(), part.size);
+    int64_t copied =
+        state_->fs->CopyRange(files[part.part_number].get(), 0, staging.temp.fd(), part.size);
     if (copied < 0) {
       return ErrnoToStatus(errno,
                            fmt::format("key {}: copying part {}", QuoteKey(key), part.part_number));
@@ -1746,7 +1739,7 @@ Result<PutResult> LocalStore::CompleteMultipart(std::string_view key, std::strin
   meta.etag = s.options.etag == EtagPolicy::kContentMd5 ? MultipartEtag(etags) : RandomHexId();
   DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
   DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, path.name, key, options));
-  DEPOT_RETURN_IF_ERROR(SyncDirectory(staging.dir.get(), KeyWhat(key)));
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, staging.dir.get(), KeyWhat(key)));
   // The object is committed; an upload already removed by a concurrent complete or abort is fine.
   Status removed = s.RemoveUpload(std::string(upload_id), key);
   if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
@@ -1766,12 +1759,12 @@ Result<std::vector<PartInfo>> LocalStore::ListParts(std::string_view key,
   DEPOT_RETURN_IF_ERROR(ParseKey(key));
   State& s = *state_;
   DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
-  std::vector<DirEntry> entries;
-  if (int err = ReadDirectory(upload.dir.get(), &entries); err != 0) {
+  std::vector<FileSystem::DirEntry> entries;
+  if (int err = FileSystem::ReadDirectory(upload.dir.get(), &entries); err != 0) {
     return ErrnoToStatus(err, fmt::format("multipart upload {}: reading its parts", upload_id));
   }
   std::vector<PartInfo> parts;
-  for (const DirEntry& entry : entries) {
+  for (const FileSystem::DirEntry& entry : entries) {
     int number = 0;
     const char* end = entry.name.data() + entry.name.size();
     auto [at, ec] = std::from_chars(entry.name.data(), end, number);
@@ -1790,13 +1783,13 @@ Result<std::vector<PartInfo>> LocalStore::ListParts(std::string_view key,
 
 Result<std::vector<MultipartUploadInfo>> LocalStore::ListMultipartUploads(std::string_view prefix) {
   State& s = *state_;
-  std::vector<DirEntry> entries;
-  if (int err = ReadDirectory(s.uploads_fd.get(), &entries); err != 0) {
+  std::vector<FileSystem::DirEntry> entries;
+  if (int err = FileSystem::ReadDirectory(s.uploads_fd.get(), &entries); err != 0) {
     return ErrnoToStatus(err, "list multipart uploads: reading .depot/uploads");
   }
   std::vector<MultipartUploadInfo> out;
-  for (const DirEntry& entry : entries) {
-    if (entry.type != DirEntry::Type::kDirectory || !IsUploadId(entry.name)) continue;
+  for (const FileSystem::DirEntry& entry : entries) {
+    if (entry.type != FileSystem::DirEntry::Type::kDirectory || !IsUploadId(entry.name)) continue;
     UniqueFd dir(::openat(s.uploads_fd.get(), entry.name.c_str(),
                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir.valid()) {

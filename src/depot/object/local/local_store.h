@@ -54,6 +54,7 @@
 #include <string>
 
 #include "depot/core/result.h"
+#include "depot/object/local/file_system.h"
 #include "depot/object/store.h"
 
 namespace depot::object {
@@ -74,6 +75,10 @@ struct LocalStoreOptions {
   // Create the root directory (and its missing parents) if it does not exist; otherwise a missing
   // root is kNotFound.
   bool create = true;
+  // The system calls that change files and directories go through this (file_system.h); it must
+  // outlive the store. nullptr: the kernel's (FileSystem::Posix()). Tests put a fault-injecting
+  // one here.
+  FileSystem* file_system = nullptr;
 };
 
 class LocalStore final : public ObjectStore {

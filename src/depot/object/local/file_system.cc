@@ -1,4 +1,4 @@
-#include "depot/object/local/posix_io.h"
+#include "depot/object/local/file_system.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -14,7 +14,9 @@
 #include <climits>
 #include <memory>
 
-namespace depot::object::local_internal {
+#include "depot/core/unique_fd.h"
+
+namespace depot::object {
 namespace {
 
 // Linux transfers at most this many bytes per read/write/copy_file_range call.
@@ -23,7 +25,7 @@ constexpr size_t kMaxIo = 0x7ffff000;
 // Chunk of the read/write fallback of CopyRange.
 constexpr size_t kCopyChunk = 1 << 20;
 
-int64_t CopyWithReadWrite(int in, uint64_t in_offset, int out, uint64_t size) {
+int64_t CopyWithReadWrite(FileSystem& fs, int in, uint64_t in_offset, int out, uint64_t size) {
   std::unique_ptr<char[]> buffer(new (std::nothrow) char[kCopyChunk]);
   if (buffer == nullptr) {
     errno = ENOMEM;
@@ -32,9 +34,9 @@ int64_t CopyWithReadWrite(int in, uint64_t in_offset, int out, uint64_t size) {
   uint64_t done = 0;
   while (done < size) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(kCopyChunk, size - done));
-    int64_t got = ReadAt(in, buffer.get(), want, in_offset + done);
+    int64_t got = FileSystem::ReadAt(in, buffer.get(), want, in_offset + done);
     if (got < 0) return -1;
-    if (int err = WriteAll(out, buffer.get(), static_cast<size_t>(got)); err != 0) {
+    if (int err = fs.WriteAll(out, buffer.get(), static_cast<size_t>(got)); err != 0) {
       errno = err;
       return -1;
     }
@@ -46,10 +48,58 @@ int64_t CopyWithReadWrite(int in, uint64_t in_offset, int out, uint64_t size) {
 
 }  // namespace
 
-int OpenBeneath(int dirfd, const char* path, int flags, mode_t mode) {
+FileSystem& FileSystem::Posix() {
+  static FileSystem posix;
+  return posix;
+}
+
+int FileSystem::OpenAt(int dirfd, const char* name, int flags, mode_t mode) {
+  for (;;) {
+    int fd = ::openat(dirfd, name, flags | O_CLOEXEC, mode);
+    if (fd >= 0 || errno != EINTR) return fd;
+  }
+}
+
+ssize_t FileSystem::Write(int fd, const char* data, size_t size) { return ::write(fd, data, size); }
+
+ssize_t FileSystem::CopyFileRange(int in, uint64_t in_offset, int out, size_t size) {
+  loff_t from = static_cast<loff_t>(in_offset);
+  return ::copy_file_range(in, &from, out, nullptr, size, 0);
+}
+
+int FileSystem::Truncate(int fd, uint64_t size) {
+  while (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    if (errno != EINTR) return errno;
+  }
+  return 0;
+}
+
+int FileSystem::MkdirAt(int dirfd, const char* name, mode_t mode) {
+  return ::mkdirat(dirfd, name, mode) == 0 ? 0 : errno;
+}
+
+int FileSystem::RenameAt(int from_dir, const char* from, int to_dir, const char* to,
+                         unsigned flags) {
+  const int rc = flags == 0 ? ::renameat(from_dir, from, to_dir, to)
+                            : ::renameat2(from_dir, from, to_dir, to, flags);
+  return rc == 0 ? 0 : errno;
+}
+
+int FileSystem::LinkAt(int from_dir, const char* from, int to_dir, const char* to) {
+  return ::linkat(from_dir, from, to_dir, to, 0) == 0 ? 0 : errno;
+}
+
+int FileSystem::UnlinkAt(int dirfd, const char* name, int flags) {
+  return ::unlinkat(dirfd, name, flags) == 0 ? 0 : errno;
+}
+
+int FileSystem::SetXattr(int fd, const char* name, const std::string& value) {
+  return ::fsetxattr(fd, name, value.data(), value.size(), 0) == 0 ? 0 : errno;
+}
+
+int FileSystem::OpenBeneath(int dirfd, const char* path, int flags) {
   struct open_how how = {};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.mode = (flags & (O_CREAT | O_TMPFILE)) != 0 ? mode : 0;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
   for (int attempt = 0;; ++attempt) {
     long fd = ::syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
@@ -61,9 +111,9 @@ int OpenBeneath(int dirfd, const char* path, int flags, mode_t mode) {
   }
 }
 
-int WriteAll(int fd, const char* data, size_t size) {
+int FileSystem::WriteAll(int fd, const char* data, size_t size) {
   while (size > 0) {
-    ssize_t n = ::write(fd, data, std::min(size, kMaxIo));
+    ssize_t n = Write(fd, data, std::min(size, kMaxIo));
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -75,7 +125,7 @@ int WriteAll(int fd, const char* data, size_t size) {
   return 0;
 }
 
-int WriteAllPreferDirect(int fd, const char* data, size_t size) {
+int FileSystem::WriteNewFile(int fd, const char* data, size_t size) {
   constexpr size_t kBlock = 4096;
   constexpr size_t kDirectFrom = size_t{32} << 20;
   const size_t bulk = size / kBlock * kBlock;
@@ -88,14 +138,15 @@ int WriteAllPreferDirect(int fd, const char* data, size_t size) {
   if (::fcntl(fd, F_SETFL, flags) != 0 && err == 0) err = errno;
   if (err == EINVAL) {
     // Direct I/O was taken but a write refused: start again through the page cache.
-    if (::lseek(fd, 0, SEEK_SET) != 0 || ::ftruncate(fd, 0) != 0) return errno;
+    if (::lseek(fd, 0, SEEK_SET) != 0) return errno;
+    if (int truncated = Truncate(fd, 0); truncated != 0) return truncated;
     return WriteAll(fd, data, size);
   }
   if (err != 0) return err;
   return WriteAll(fd, data + bulk, size - bulk);
 }
 
-int64_t ReadAt(int fd, char* buffer, size_t size, uint64_t offset) {
+int64_t FileSystem::ReadAt(int fd, char* buffer, size_t size, uint64_t offset) {
   size_t done = 0;
   while (done < size) {
     ssize_t n = ::pread(fd, buffer + done, std::min(size - done, kMaxIo),
@@ -110,17 +161,16 @@ int64_t ReadAt(int fd, char* buffer, size_t size, uint64_t offset) {
   return static_cast<int64_t>(done);
 }
 
-int64_t CopyRange(int in, uint64_t in_offset, int out, uint64_t size) {
+int64_t FileSystem::CopyRange(int in, uint64_t in_offset, int out, uint64_t size) {
   uint64_t done = 0;
   while (done < size) {
-    loff_t from = static_cast<loff_t>(in_offset + done);
     size_t want = static_cast<size_t>(std::min<uint64_t>(kMaxIo, size - done));
-    ssize_t n = ::copy_file_range(in, &from, out, nullptr, want, 0);
+    ssize_t n = CopyFileRange(in, in_offset + done, out, want);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL ||
           errno == ETXTBSY) {
-        int64_t rest = CopyWithReadWrite(in, in_offset + done, out, size - done);
+        int64_t rest = CopyWithReadWrite(*this, in, in_offset + done, out, size - done);
         if (rest < 0) return -1;
         return static_cast<int64_t>(done) + rest;
       }
@@ -132,7 +182,7 @@ int64_t CopyRange(int in, uint64_t in_offset, int out, uint64_t size) {
   return static_cast<int64_t>(done);
 }
 
-int GetXattr(int fd, const char* name, std::string* value) {
+int FileSystem::GetXattr(int fd, const char* name, std::string* value) {
   // Most metadata fits the first guess; a larger attribute is sized and read again (it may grow
   // in between, hence the loop).
   size_t capacity = 4096;
@@ -152,21 +202,21 @@ int GetXattr(int fd, const char* name, std::string* value) {
   return ERANGE;
 }
 
-int Fsync(int fd) {
+int FileSystem::Fsync(int fd) {
   while (::fsync(fd) != 0) {
     if (errno != EINTR) return errno;
   }
   return 0;
 }
 
-int Flock(int fd, int operation) {
+int FileSystem::Flock(int fd, int operation) {
   while (::flock(fd, operation) != 0) {
     if (errno != EINTR) return errno;
   }
   return 0;
 }
 
-int ReadDirectory(int dirfd, std::vector<DirEntry>* entries) {
+int FileSystem::ReadDirectory(int dirfd, std::vector<DirEntry>* entries) {
   // A descriptor of our own: readdir() moves the file offset, which a dup() would share with
   // `dirfd`.
   int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -202,9 +252,12 @@ int ReadDirectory(int dirfd, std::vector<DirEntry>* entries) {
   return err;
 }
 
-int RemoveTree(int dirfd, const char* name) {
-  if (::unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return 0;
-  if (errno != EISDIR && errno != EPERM) return errno;
+int FileSystem::RemoveTree(int dirfd, const char* name) {
+  if (int err = UnlinkAt(dirfd, name, 0); err == 0 || err == ENOENT) {
+    return 0;
+  } else if (err != EISDIR && err != EPERM) {
+    return err;
+  }
   int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? 0 : errno;
   UniqueFd dir(fd);
@@ -213,8 +266,8 @@ int RemoveTree(int dirfd, const char* name) {
   for (const DirEntry& entry : entries) {
     if (int err = RemoveTree(dir.get(), entry.name.c_str()); err != 0) return err;
   }
-  if (::unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) return errno;
+  if (int err = UnlinkAt(dirfd, name, AT_REMOVEDIR); err != 0 && err != ENOENT) return err;
   return 0;
 }
 
-}  // namespace depot::object::local_internal
+}  // namespace depot::object
