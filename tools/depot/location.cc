@@ -154,7 +154,7 @@ Result<Location> LocationResolver::ResolveS3(std::string_view arg) {
         break;
       }
     }
-    Result<std::unique_ptr<object::S3Store>> store = object::S3Store::Open(std::move(options));
+    Result<std::shared_ptr<object::S3Store>> store = object::S3Store::Open(std::move(options));
     if (!store.ok()) return store.status().WithContext(std::string(arg));
     it = stores_.emplace(loc.store_label, std::shared_ptr<object::ObjectStore>(*std::move(store)))
              .first;

@@ -68,9 +68,10 @@ class CountingStore final : public ObjectStore {
     if (result.ok()) Count(size);
     return result;
   }
-  Result<object::PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                              std::span<const object::PartInfo> parts) override {
-    return inner_.CompleteMultipart(key, upload_id, parts);
+  Result<object::PutResult> CompleteMultipart(
+      std::string_view key, std::string_view upload_id, std::span<const object::PartInfo> parts,
+      const object::WriteCondition& condition = {}) override {
+    return inner_.CompleteMultipart(key, upload_id, parts, condition);
   }
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override {
     return inner_.AbortMultipart(key, upload_id);

@@ -202,4 +202,18 @@ std::string RandomHexId() {
   return HexEncode(bytes, sizeof(bytes));
 }
 
+Status CheckNoCreateCondition(std::string_view key, const PutOptions& options) {
+  if (options.mode == PutMode::kOverwrite) return Status::Ok();
+  return InvalidArgumentError(fmt::format(
+      "multipart upload of key {}: a write condition (create-only or If-Match) is checked when "
+      "the upload completes; give it to CompleteMultipart, not CreateMultipart",
+      QuoteKey(key)));
+}
+
+PutOptions ConditionedPut(PutOptions options, const WriteCondition& condition) {
+  options.mode = condition.mode;
+  options.if_match = condition.if_match;
+  return options;
+}
+
 }  // namespace depot::object

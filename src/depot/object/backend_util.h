@@ -61,6 +61,12 @@ std::string MultipartEtag(std::span<const std::string> part_etags);
 // Checks a CompleteMultipart part list against the staged parts (`staged`, any order):
 // non-empty, strictly ascending part numbers, each naming a staged part with the same ETag, and
 // every part but the last at least `min_part_size` bytes. kInvalidArgument names the part.
+// CreateMultipart's options carry no condition: a mode other than kOverwrite is kInvalidArgument
+// naming the key (the condition goes on CompleteMultipart).
+Status CheckNoCreateCondition(std::string_view key, const PutOptions& options);
+// The PutOptions of a put whose condition is `condition`.
+PutOptions ConditionedPut(PutOptions options, const WriteCondition& condition);
+
 Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<const PartInfo> staged,
                              uint64_t min_part_size);
 

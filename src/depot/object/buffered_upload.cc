@@ -168,7 +168,10 @@ Status BufferedUpload::Impl::Ship(Bytes part) {
     return error;
   }
   if (upload_id_.empty()) {
-    Result<std::string> id = store_.CreateMultipart(key_, options_.put_options);
+    PutOptions create = options_.put_options;  // the condition goes with the completion
+    create.mode = PutMode::kOverwrite;
+    create.if_match.clear();
+    Result<std::string> id = store_.CreateMultipart(key_, create);
     if (!id.ok()) {
       return Fail(id.status().WithContext(
           fmt::format("starting the multipart upload of key {}", Quoted())));
@@ -268,7 +271,8 @@ Result<PutResult> BufferedUpload::Impl::Finish() {
   DEPOT_RETURN_IF_ERROR(CheckFailed());
   std::sort(parts.begin(), parts.end(),
             [](const PartInfo& a, const PartInfo& b) { return a.part_number < b.part_number; });
-  Result<PutResult> done = store_.CompleteMultipart(key_, upload_id_, parts);
+  Result<PutResult> done = store_.CompleteMultipart(
+      key_, upload_id_, parts, {options_.put_options.mode, options_.put_options.if_match});
   if (!done.ok()) {
     Status error = Fail(done.status().WithContext(
         fmt::format("completing the upload of key {} ({} parts)", Quoted(), parts.size())));

@@ -59,8 +59,9 @@ class ForwardingStore : public ObjectStore {
     return target_.PutPart(key, upload_id, part_number, std::move(data));
   }
   Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                      std::span<const PartInfo> parts) override {
-    return target_.CompleteMultipart(key, upload_id, parts);
+                                      std::span<const PartInfo> parts,
+                                      const WriteCondition& condition = {}) override {
+    return target_.CompleteMultipart(key, upload_id, parts, condition);
   }
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override {
     return target_.AbortMultipart(key, upload_id);

@@ -124,7 +124,7 @@ Result<std::shared_ptr<ObjectStore>> OpenFile(const Url& url) {
 #if DEPOT_WITH_S3
 // s3://bucket/prefix?options (S3Store::OpenUrl), the prefix as a PrefixStore.
 Result<std::shared_ptr<ObjectStore>> OpenS3(const Url& url) {
-  DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<S3Store> s3, S3Store::OpenUrl(url));
+  DEPOT_ASSIGN_OR_RETURN(std::shared_ptr<S3Store> s3, S3Store::OpenUrl(url));
   std::shared_ptr<ObjectStore> store = std::move(s3);
   std::string prefix = url.path.empty() ? "" : url.path.substr(1);
   if (!prefix.empty()) store = std::make_shared<PrefixStore>(std::move(store), std::move(prefix));

@@ -166,9 +166,10 @@ Result<PartInfo> PrefixStore::PutPart(std::string_view key, std::string_view upl
 }
 
 Result<PutResult> PrefixStore::CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                                 std::span<const PartInfo> parts) {
+                                                 std::span<const PartInfo> parts,
+                                                 const WriteCondition& condition) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  return Named(inner_->CompleteMultipart(Full(key), upload_id, parts), key);
+  return Named(inner_->CompleteMultipart(Full(key), upload_id, parts, condition), key);
 }
 
 Status PrefixStore::AbortMultipart(std::string_view key, std::string_view upload_id) {

@@ -68,6 +68,13 @@ struct PutOptions {
   std::map<std::string, std::string> user_metadata;
 };
 
+// The condition of a write that lands later than it starts (CompleteMultipart): PutOptions' mode
+// and if_match, checked atomically when the object lands.
+struct WriteCondition {
+  PutMode mode = PutMode::kOverwrite;
+  std::string if_match;  // for kUpdate
+};
+
 struct PutResult {
   std::string etag;
   std::optional<std::string> version;
@@ -232,8 +239,11 @@ class ObjectStore {
   virtual Status Rename(std::string_view from, std::string_view to, CopyMode mode) = 0;
 
   // Multipart upload: parts may be put in any order and concurrently; CompleteMultipart stitches
-  // the listed parts (ascending part numbers, ETags as PutPart returned them) into one object,
-  // applying the PutOptions given to CreateMultipart (including its mode). A part list that names
+  // the listed parts (ascending part numbers, ETags as PutPart returned them) into one object with
+  // the content type and metadata given to CreateMultipart, if `condition` holds then (as S3's
+  // conditional CompleteMultipartUpload: kAlreadyExists / kFailedPrecondition as for Put, and the
+  // upload stays, so it can be completed otherwise or aborted). CreateMultipart takes no condition:
+  // a mode other than kOverwrite there is kInvalidArgument. A part list that names
   // an unknown part or a wrong ETag is kInvalidArgument; parts below min_part_size (other than the
   // last) are kInvalidArgument ("EntityTooSmall"). Abort removes every staged part; completing
   // or aborting an unknown upload is kNotFound.
@@ -241,7 +251,8 @@ class ObjectStore {
   virtual Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id,
                                    int part_number, Bytes data) = 0;
   virtual Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                              std::span<const PartInfo> parts) = 0;
+                                              std::span<const PartInfo> parts,
+                                              const WriteCondition& condition = {}) = 0;
   virtual Status AbortMultipart(std::string_view key, std::string_view upload_id) = 0;
   // Streams one part instead of holding it whole. The default gathers the part in memory and
   // calls PutPart at Finish; stores with capabilities().streaming_writes (local) write it straight

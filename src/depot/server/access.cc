@@ -229,9 +229,10 @@ Result<object::PartInfo> AuthorizedStore::PutPart(std::string_view key, std::str
 }
 
 Result<object::PutResult> AuthorizedStore::CompleteMultipart(
-    std::string_view key, std::string_view upload_id, std::span<const object::PartInfo> parts) {
+    std::string_view key, std::string_view upload_id, std::span<const object::PartInfo> parts,
+    const object::WriteCondition& condition) {
   DEPOT_RETURN_IF_ERROR(Recheck());
-  return ForwardingStore::CompleteMultipart(key, upload_id, parts);
+  return ForwardingStore::CompleteMultipart(key, upload_id, parts, condition);
 }
 
 Status AuthorizedStore::AbortMultipart(std::string_view key, std::string_view upload_id) {

@@ -105,8 +105,9 @@ class AuthorizedStore final : public object::ForwardingStore {
   Result<std::unique_ptr<object::PartWriter>> OpenPartWriter(std::string_view key,
                                                              std::string_view upload_id,
                                                              int part_number) override;
-  Result<object::PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                              std::span<const object::PartInfo> parts) override;
+  Result<object::PutResult> CompleteMultipart(
+      std::string_view key, std::string_view upload_id, std::span<const object::PartInfo> parts,
+      const object::WriteCondition& condition = {}) override;
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
 
  private:

@@ -300,7 +300,7 @@ TEST_F(AccessTest, PresignedUrlsActAsTheUserWhoSignedThem) {
 // Buckets through depot's own client, signed as each user.
 class AccessClientTest : public AccessTest {
  protected:
-  std::unique_ptr<object::S3Store> Client(const Signer& user, std::string bucket) {
+  std::shared_ptr<object::S3Store> Client(const Signer& user, std::string bucket) {
     object::S3StoreOptions options;
     options.bucket = std::move(bucket);
     options.endpoint = fmt::format("http://127.0.0.1:{}", server_->port());

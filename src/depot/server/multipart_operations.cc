@@ -214,11 +214,10 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
     case http::verb::get:
       return ListParts(exchange, store, key, upload_id);
     case http::verb::post: {
-      if (exchange.Header("if-match") || exchange.Header("if-none-match")) {
-        // The condition belongs on CreateMultipartUpload's PutOptions, which depot keeps; given
-        // at completion it cannot be honoured atomically here.
-        return exchange.Fail(
-            {501, "NotImplemented", "If-Match / If-None-Match on CompleteMultipartUpload"});
+      // As AWS S3 does, the write condition of a multipart upload comes with its completion.
+      object::WriteCondition condition;
+      if (auto refused = ConditionFromHeaders(exchange, "CompleteMultipartUpload", condition)) {
+        return exchange.Fail(*refused);
       }
       auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
       if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
@@ -227,7 +226,7 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
       std::vector<object::PartInfo> requested;
       requested.reserve(parts->size());
       for (s3::Part& part : *parts) requested.push_back({part.part_number, std::move(part.etag)});
-      auto done = store.CompleteMultipart(key, upload_id, requested);
+      auto done = store.CompleteMultipart(key, upload_id, requested, condition);
       if (!done.ok()) return exchange.Fail(UploadError(done.status()));
       return exchange.Reply(
           200, fmt::format("<CompleteMultipartUploadResult><Location>/{}/{}</Location>"

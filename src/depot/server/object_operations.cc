@@ -21,6 +21,22 @@ using s3::Unquote;
 
 }  // namespace
 
+std::optional<S3Error> ConditionFromHeaders(const Exchange& exchange, std::string_view operation,
+                                            object::WriteCondition& condition) {
+  if (auto v = exchange.Header("if-none-match")) {
+    if (*v != "*") {
+      return S3Error{501, "NotImplemented",
+                     fmt::format("If-None-Match \"{}\" on {} (only * is)", *v, operation)};
+    }
+    condition.mode = object::PutMode::kCreate;
+  }
+  if (auto v = exchange.Header("if-match")) {
+    condition.mode = object::PutMode::kUpdate;
+    condition.if_match = Unquote(*v);
+  }
+  return std::nullopt;
+}
+
 void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put) {
   for (const auto& field : exchange.request()) {
     const std::string name = AsciiLower({field.name_string().data(), field.name_string().size()});
@@ -83,17 +99,12 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
   object::WriteOptions upload_options;
   object::PutOptions& put = upload_options.put;
   MetadataFromHeaders(exchange, put);
-  if (auto v = exchange.Header("if-none-match")) {
-    if (*v != "*") {
-      return exchange.Fail(
-          {501, "NotImplemented", fmt::format("If-None-Match \"{}\" on a PUT (only * is)", *v)});
-    }
-    put.mode = object::PutMode::kCreate;
+  object::WriteCondition condition;
+  if (auto refused = ConditionFromHeaders(exchange, "a PUT", condition)) {
+    return exchange.Fail(*refused);
   }
-  if (auto v = exchange.Header("if-match")) {
-    put.mode = object::PutMode::kUpdate;
-    put.if_match = Unquote(*v);
-  }
+  put.mode = condition.mode;
+  put.if_match = std::move(condition.if_match);
   const std::optional<uint64_t> length = exchange.DeclaredLength();
   if (length && *length > limits.max_object_bytes) {
     return exchange.Fail({400, "EntityTooLarge",

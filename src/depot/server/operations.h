@@ -122,6 +122,10 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
 // Content-Type and x-amz-meta-* of the request (PutObject, CreateMultipartUpload, and CopyObject
 // with REPLACE).
 void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put);
+// The write condition of a PUT or CompleteMultipartUpload: If-None-Match: * (create-only) or
+// If-Match (the current ETag); another If-None-Match value is an error (501) to reply with.
+std::optional<S3Error> ConditionFromHeaders(const Exchange& exchange, std::string_view operation,
+                                            object::WriteCondition& condition);
 
 // If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since as GetOptions, from headers
 // named with `prefix` ("" for GetObject); CopySourcePreconditions reads the x-amz-copy-source-if-*

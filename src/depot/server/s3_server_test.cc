@@ -50,7 +50,7 @@ class S3ServerTest : public ::testing::Test {
     ASSERT_THAT(client_->CreateBucket(), IsOk());
   }
 
-  Result<std::unique_ptr<S3Store>> Client(std::string bucket, std::string secret = "SECRET") {
+  Result<std::shared_ptr<S3Store>> Client(std::string bucket, std::string secret = "SECRET") {
     S3StoreOptions options;
     options.bucket = std::move(bucket);
     options.endpoint = fmt::format("http://127.0.0.1:{}", server_->port());
@@ -63,7 +63,7 @@ class S3ServerTest : public ::testing::Test {
 
   std::shared_ptr<object::MemoryStore> backing_;
   std::unique_ptr<S3Server> server_;
-  std::unique_ptr<S3Store> client_;
+  std::shared_ptr<S3Store> client_;
 };
 
 TEST_F(S3ServerTest, ObjectsRoundTripThroughDepotsOwnClient) {

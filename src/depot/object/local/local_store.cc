@@ -57,11 +57,11 @@
 // "user.depot" {"etag", "size"}, fsyncs it, renames it to "<part number>" (replacing an earlier
 // upload of the same part) and fsyncs the directory. CompleteMultipart opens the listed parts,
 // checks them with ValidateCompleteParts, concatenates them into a temporary file beside the key
-// with copy_file_range, and commits it as a put in the upload's PutMode; then it removes the
-// upload. Removing an upload (complete or abort) renames uploads/<id> to a staging name, fsyncs
-// uploads/, and deletes the staged tree. Uploads survive closing the store until completed or
-// aborted. A crash after the commit but before the removal leaves the upload in place; completing
-// it again writes the same object again.
+// with copy_file_range, and commits it as a put under CompleteMultipart's condition; then it
+// removes the upload. Removing an upload (complete or abort) renames uploads/<id> to a staging
+// name, fsyncs uploads/, and deletes the staged tree. Uploads survive closing the store until
+// completed or aborted. A crash after the commit but before the removal leaves the upload in place;
+// completing it again writes the same object again.
 //
 // CLEANUP. Every open store holds flock(LOCK_SH) on .depot/open.lock. Open first tries
 // LOCK_EX | LOCK_NB: if that succeeds, no other process or instance has the store open, so no
@@ -1550,6 +1550,7 @@ Status LocalStore::Rename(std::string_view from, std::string_view to, CopyMode m
 
 Result<std::string> LocalStore::CreateMultipart(std::string_view key, const PutOptions& options) {
   DEPOT_RETURN_IF_ERROR(ParseKey(key));
+  DEPOT_RETURN_IF_ERROR(CheckNoCreateCondition(key, options));
   DEPOT_RETURN_IF_ERROR(CheckMetadataText(key, options));
   State& s = *state_;
   const int uploads = s.uploads_fd.get();
@@ -1697,7 +1698,8 @@ Result<std::unique_ptr<PartWriter>> LocalStore::OpenPartWriter(std::string_view 
 }
 
 Result<PutResult> LocalStore::CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                                std::span<const PartInfo> parts) {
+                                                std::span<const PartInfo> parts,
+                                                const WriteCondition& condition) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
   State& s = *state_;
   DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
@@ -1713,7 +1715,11 @@ Result<PutResult> LocalStore::CompleteMultipart(std::string_view key, std::strin
     files.emplace(number, std::move(part->fd));
   }
   DEPOT_RETURN_IF_ERROR(ValidateCompleteParts(parts, staged, s.options.min_part_size));
-  const PutOptions& options = upload.record.options;
+  // Uploads recorded before conditions moved to completion keep the mode they were made with.
+  const PutOptions options =
+      condition.mode == PutMode::kOverwrite && upload.record.options.mode != PutMode::kOverwrite
+          ? upload.record.options
+          : ConditionedPut(upload.record.options, condition);
   DEPOT_RETURN_IF_ERROR(s.PrecheckMode(path, key, options));
 
   DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(path, key));

@@ -121,7 +121,8 @@ class LocalStore final : public ObjectStore {
   Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id, int part_number,
                            Bytes data) override;
   Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                      std::span<const PartInfo> parts) override;
+                                      std::span<const PartInfo> parts,
+                                      const WriteCondition& condition = {}) override;
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
   // Writes the part straight into its temporary file in the upload's directory.
   Result<std::unique_ptr<PartWriter>> OpenPartWriter(std::string_view key,

@@ -146,6 +146,7 @@ Status MemoryStore::Rename(std::string_view from, std::string_view to, CopyMode 
 
 Result<std::string> MemoryStore::CreateMultipart(std::string_view key, const PutOptions& options) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  DEPOT_RETURN_IF_ERROR(CheckNoCreateCondition(key, options));
   std::string id = RandomHexId();
   MutexLock lock(mu_);
   uploads_[id] = Upload{std::string(key), options, Clock::now(), {}};
@@ -176,7 +177,8 @@ Result<PartInfo> MemoryStore::PutPart(std::string_view key, std::string_view upl
 }
 
 Result<PutResult> MemoryStore::CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                                 std::span<const PartInfo> parts) {
+                                                 std::span<const PartInfo> parts,
+                                                 const WriteCondition& condition) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
@@ -196,7 +198,7 @@ Result<PutResult> MemoryStore::CompleteMultipart(std::string_view key, std::stri
     std::copy(bytes.data(), bytes.data() + bytes.size(), buffer.get() + offset);
     offset += bytes.size();
   }
-  PutOptions options = upload->options;
+  PutOptions options = ConditionedPut(upload->options, condition);
   DEPOT_ASSIGN_OR_RETURN(PutResult result, PutLocked(key, Bytes::Adopt(std::move(buffer), total),
                                                      options, MultipartEtag(etags)));
   uploads_.erase(uploads_.find(upload_id));

@@ -259,7 +259,7 @@ S3Store::S3Store(S3StoreOptions options, std::unique_ptr<s3::S3Client> client)
 
 S3Store::~S3Store() = default;
 
-Result<std::unique_ptr<S3Store>> S3Store::Open(S3StoreOptions options) {
+Result<std::shared_ptr<S3Store>> S3Store::Open(S3StoreOptions options) {
   if (options.bucket.empty()) return InvalidArgumentError("S3 store: no bucket given");
   if (options.min_part_size < 1 || options.min_part_size > kMaxPartSize) {
     return InvalidArgumentError(
@@ -304,7 +304,7 @@ Result<std::unique_ptr<S3Store>> S3Store::Open(S3StoreOptions options) {
   client.http.max_idle_handles = options.max_connections;
   client.retry = options.retry;
   auto made = std::make_unique<s3::S3Client>(std::move(client));
-  return std::unique_ptr<S3Store>(new S3Store(std::move(options), std::move(made)));
+  return std::shared_ptr<S3Store>(new S3Store(std::move(options), std::move(made)));
 }
 
 std::string S3Store::Subject(std::string_view key) const {
@@ -665,20 +665,13 @@ Status S3Store::Rename(std::string_view from, std::string_view to, CopyMode) {
 
 Result<std::string> S3Store::CreateMultipart(std::string_view key, const PutOptions& options) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  DEPOT_RETURN_IF_ERROR(CheckNoCreateCondition(key, options));
   DEPOT_RETURN_IF_ERROR(ValidatePutOptions(key, options));
-  if (options.mode != PutMode::kOverwrite && !options_.conditional_put) {
-    return UnimplementedError(
-        fmt::format("{}: conditional put is off for this store (conditional_put=0)", Subject(key)));
-  }
   S3Request request{.method = "POST", .bucket = options_.bucket, .key = std::string(key)};
   request.query = {{"uploads", ""}};
   AddPutHeaders(options, request.headers);
   DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, Subject(key)));
-  DEPOT_ASSIGN_OR_RETURN(std::string upload_id,
-                         depot::s3::ParseInitiateMultipartUpload(response.body.view()));
-  MutexLock lock(uploads_mu_);
-  upload_options_[upload_id] = options;
-  return upload_id;
+  return depot::s3::ParseInitiateMultipartUpload(response.body.view());
 }
 
 Result<PartInfo> S3Store::PutPart(std::string_view key, std::string_view upload_id, int part_number,
@@ -710,8 +703,13 @@ Result<PartInfo> S3Store::PutPart(std::string_view key, std::string_view upload_
 }
 
 Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                             std::span<const PartInfo> parts) {
+                                             std::span<const PartInfo> parts,
+                                             const WriteCondition& condition) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  if (condition.mode != PutMode::kOverwrite && !options_.conditional_put) {
+    return UnimplementedError(
+        fmt::format("{}: conditional put is off for this store (conditional_put=0)", Subject(key)));
+  }
   if (parts.empty()) {
     return InvalidArgumentError(fmt::format("{}: complete with no parts", Subject(key)));
   }
@@ -723,12 +721,7 @@ Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_v
           Subject(key), parts[i].part_number, parts[i - 1].part_number));
     }
   }
-  PutOptions options;
-  {
-    MutexLock lock(uploads_mu_);
-    auto it = upload_options_.find(std::string(upload_id));
-    if (it != upload_options_.end()) options = it->second;
-  }
+  const PutOptions options = ConditionedPut({}, condition);
   if (options.mode != PutMode::kOverwrite) {
     // The condition goes with the request (AWS honours it atomically since 2024), but RGW 16
     // ignores conditions on CompleteMultipartUpload: checking first keeps a create-only or
@@ -763,10 +756,6 @@ Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_v
   DEPOT_ASSIGN_OR_RETURN(
       std::string etag,
       depot::s3::ParseResultEtag(response->body.view(), "CompleteMultipartUploadResult"));
-  {
-    MutexLock lock(uploads_mu_);
-    upload_options_.erase(std::string(upload_id));
-  }
   if (etag.empty()) {
     // RGW 16 answers with an empty ETag; the object's own is the one to report.
     DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, Head(key));
@@ -779,13 +768,7 @@ Status S3Store::AbortMultipart(std::string_view key, std::string_view upload_id)
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   S3Request request{.method = "DELETE", .bucket = options_.bucket, .key = std::string(key)};
   request.query = {{"uploadId", std::string(upload_id)}};
-  Status status =
-      client_->Execute(request, fmt::format("{} (upload {})", Subject(key), upload_id)).status();
-  if (status.ok()) {
-    MutexLock lock(uploads_mu_);
-    upload_options_.erase(std::string(upload_id));
-  }
-  return status;
+  return client_->Execute(request, fmt::format("{} (upload {})", Subject(key), upload_id)).status();
 }
 
 Result<std::vector<PartInfo>> S3Store::ListParts(std::string_view key, std::string_view upload_id) {
@@ -878,7 +861,7 @@ Result<std::string> S3Store::PresignPut(std::string_view key, std::chrono::secon
   return client_->Presign("PUT", options_.bucket, key, expires);
 }
 
-Result<std::unique_ptr<S3Store>> S3Store::OpenUrl(const Url& url) {
+Result<std::shared_ptr<S3Store>> S3Store::OpenUrl(const Url& url) {
   S3StoreOptions options;
   options.bucket = url.host;
   if (url.port) {

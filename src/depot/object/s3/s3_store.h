@@ -39,11 +39,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "depot/core/backoff.h"
-#include "depot/core/mutex.h"
 #include "depot/core/result.h"
 #include "depot/core/url.h"
 #include "depot/object/store.h"
@@ -86,9 +84,9 @@ class S3Store final : public ObjectStore {
   // Resolves credentials and region (kUnauthenticated when there are none) and validates the
   // options (kInvalidArgument naming the value). Contacts nothing: a missing bucket shows up on
   // the first request (kNotFound) or through BucketExists().
-  static Result<std::unique_ptr<S3Store>> Open(S3StoreOptions options);
+  static Result<std::shared_ptr<S3Store>> Open(S3StoreOptions options);
   // From an s3:// URL (see above).
-  static Result<std::unique_ptr<S3Store>> OpenUrl(const Url& url);
+  static Result<std::shared_ptr<S3Store>> OpenUrl(const Url& url);
   ~S3Store() override;
 
   // Buckets. CreateBucket of a bucket this account already owns is kAlreadyExists; DeleteBucket of
@@ -120,7 +118,8 @@ class S3Store final : public ObjectStore {
   Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id, int part_number,
                            Bytes data) override;
   Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                      std::span<const PartInfo> parts) override;
+                                      std::span<const PartInfo> parts,
+                                      const WriteCondition& condition = {}) override;
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
   Result<std::vector<PartInfo>> ListParts(std::string_view key,
                                           std::string_view upload_id) override;
@@ -138,12 +137,6 @@ class S3Store final : public ObjectStore {
 
   S3StoreOptions options_;
   std::unique_ptr<s3::S3Client> client_;
-
-  // The PutOptions each upload started here was created with: CompleteMultipart applies its mode.
-  // An upload this S3Store did not create (another process's, found by ListMultipartUploads)
-  // completes unconditionally.
-  Mutex uploads_mu_;
-  std::unordered_map<std::string, PutOptions> upload_options_ DEPOT_GUARDED_BY(uploads_mu_);
 
   // How the service wants the ETag in a write's If-Match: AWS S3 takes the quoted entity tag of
   // RFC 9110, RGW 16 compares the header with its stored ETag byte for byte, so only the bare

@@ -65,7 +65,7 @@ S3StoreOptions TestOptions(const GatewayEnv& env, std::string bucket, std::strin
   return options;
 }
 
-Result<std::unique_ptr<S3Store>> NewBucketStore(const GatewayEnv& env, std::string_view stem,
+Result<std::shared_ptr<S3Store>> NewBucketStore(const GatewayEnv& env, std::string_view stem,
                                                 std::string endpoint = "") {
   DEPOT_ASSIGN_OR_RETURN(auto store, S3Store::Open(TestOptions(env, UniqueBucket(stem), endpoint)));
   DEPOT_RETURN_IF_ERROR(store->CreateBucket());
@@ -117,7 +117,7 @@ class S3StoreTest : public ::testing::Test {
     store_ = std::move(*store);
   }
   GatewayEnv env_;
-  std::unique_ptr<S3Store> store_;
+  std::shared_ptr<S3Store> store_;
 };
 
 TEST_F(S3StoreTest, BucketLifecycle) {
@@ -332,7 +332,7 @@ class S3FaultTest : public ::testing::Test {
 
   GatewayEnv env_;
   std::unique_ptr<FaultProxy> proxy_;
-  std::unique_ptr<S3Store> store_;
+  std::shared_ptr<S3Store> store_;
 };
 
 TEST_F(S3FaultTest, ResumesADownloadCutMidBody) {

@@ -852,15 +852,28 @@ TEST_P(ObjectStoreConformance, MultipartHonoursCreateMode) {
     // Each capability's absence is checked by its own test.
     GTEST_SKIP() << MissingCapability("multipart and conditional_put");
   }
-  ASSERT_THAT(store().Put("exists", Text("original")), IsOk());
-  auto id = store().CreateMultipart("exists", {.mode = PutMode::kCreate});
+  auto original = store().Put("exists", Text("original"));
+  ASSERT_THAT(original, IsOk());
+  // The condition goes with the completion, not the start.
+  EXPECT_THAT(store().CreateMultipart("exists", {.mode = PutMode::kCreate}),
+              StatusIs(StatusCode::kInvalidArgument));
+  auto id = store().CreateMultipart("exists", {});
   ASSERT_THAT(id, IsOk());
   auto part = store().PutPart("exists", *id, 1, Text("replacement"));
   ASSERT_THAT(part, IsOk());
   std::vector<PartInfo> parts = {*part};
-  EXPECT_THAT(store().CompleteMultipart("exists", *id, parts),
+  EXPECT_THAT(store().CompleteMultipart("exists", *id, parts, {.mode = PutMode::kCreate}),
               StatusIs(StatusCode::kAlreadyExists));
   EXPECT_EQ(Read(store(), "exists"), "original");
+  EXPECT_THAT(store().CompleteMultipart("exists", *id, parts,
+                                        {.mode = PutMode::kUpdate, .if_match = "no-such-etag"}),
+              StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_EQ(Read(store(), "exists"), "original");
+  // The upload survived both refusals: completed under the right ETag, it lands.
+  ASSERT_THAT(store().CompleteMultipart("exists", *id, parts,
+                                        {.mode = PutMode::kUpdate, .if_match = original->etag}),
+              IsOk());
+  EXPECT_EQ(Read(store(), "exists"), "replacement");
 }
 
 TEST_P(ObjectStoreConformance, ListMultipartUploadsByPrefix) {

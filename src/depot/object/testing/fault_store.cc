@@ -161,9 +161,10 @@ Result<PartInfo> FaultInjectingStore::PutPart(std::string_view key, std::string_
 
 Result<PutResult> FaultInjectingStore::CompleteMultipart(std::string_view key,
                                                          std::string_view upload_id,
-                                                         std::span<const PartInfo> parts) {
+                                                         std::span<const PartInfo> parts,
+                                                         const WriteCondition& condition) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kCompleteMultipart));
-  return inner_->CompleteMultipart(key, upload_id, parts);
+  return inner_->CompleteMultipart(key, upload_id, parts, condition);
 }
 
 Status FaultInjectingStore::AbortMultipart(std::string_view key, std::string_view upload_id) {

@@ -95,7 +95,8 @@ class FaultInjectingStore final : public ObjectStore {
   Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id, int part_number,
                            Bytes data) override;
   Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                      std::span<const PartInfo> parts) override;
+                                      std::span<const PartInfo> parts,
+                                      const WriteCondition& condition = {}) override;
   Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
   Result<std::vector<PartInfo>> ListParts(std::string_view key,
                                           std::string_view upload_id) override;
