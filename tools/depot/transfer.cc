@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "depot/core/byte_buffer.h"
+#include "depot/object/forwarding_store.h"
 #include "depot/object/helpers.h"
 #include "depot/object/key.h"
 
@@ -25,64 +26,32 @@ constexpr size_t kCopyBuffer = 4 << 20;
 
 // Forwards every call to `inner` and counts the bytes of successful puts and parts into a
 // Progress: how a store-to-store copy, which runs inside object::CopyBetween, reports progress.
-class CountingStore final : public ObjectStore {
+// Its writers are ObjectStore's default (parts through this store, so they are counted).
+class CountingStore final : public object::ForwardingStore {
  public:
-  CountingStore(ObjectStore& inner, Progress* progress) : inner_(inner), progress_(progress) {}
+  CountingStore(ObjectStore& inner, Progress* progress)
+      : ForwardingStore(inner), progress_(progress) {}
 
-  object::Capabilities capabilities() const override { return inner_.capabilities(); }
-  std::string ToString() const override { return inner_.ToString(); }
-
-  Result<object::PutResult> Put(std::string_view key, Bytes data,
-                                const object::PutOptions& options) override {
+ protected:
+  Result<object::PutResult> DoPut(std::string_view key, Bytes data,
+                                  const object::PutOptions& options, const Context& ctx) override {
     const uint64_t size = data.size();
-    Result<object::PutResult> result = inner_.Put(key, std::move(data), options);
+    Result<object::PutResult> result = ForwardingStore::DoPut(key, std::move(data), options, ctx);
     if (result.ok()) Count(size);
     return result;
   }
-  Result<object::GetResult> Get(std::string_view key, const object::GetOptions& options) override {
-    return inner_.Get(key, options);
-  }
-  Result<object::ObjectMeta> Head(std::string_view key) override { return inner_.Head(key); }
-  Status Delete(std::string_view key) override { return inner_.Delete(key); }
-  std::vector<Status> DeleteMany(std::span<const std::string> keys) override {
-    return inner_.DeleteMany(keys);
-  }
-  Result<object::ListResult> List(const object::ListOptions& options) override {
-    return inner_.List(options);
-  }
-  Result<object::PutResult> Copy(std::string_view from, std::string_view to,
-                                 object::CopyMode mode) override {
-    return inner_.Copy(from, to, mode);
-  }
-  Status Rename(std::string_view from, std::string_view to, object::CopyMode mode) override {
-    return inner_.Rename(from, to, mode);
-  }
-  Result<std::string> CreateMultipart(std::string_view key,
-                                      const object::PutOptions& options) override {
-    return inner_.CreateMultipart(key, options);
-  }
-  Result<object::PartInfo> PutPart(std::string_view key, std::string_view upload_id,
-                                   int part_number, Bytes data) override {
+  Result<object::PartInfo> DoPutPart(std::string_view key, std::string_view upload_id,
+                                     int part_number, Bytes data, const Context& ctx) override {
     const uint64_t size = data.size();
-    Result<object::PartInfo> result = inner_.PutPart(key, upload_id, part_number, std::move(data));
+    Result<object::PartInfo> result =
+        ForwardingStore::DoPutPart(key, upload_id, part_number, std::move(data), ctx);
     if (result.ok()) Count(size);
     return result;
   }
-  Result<object::PutResult> CompleteMultipart(
-      std::string_view key, std::string_view upload_id, std::span<const object::PartInfo> parts,
-      const object::WriteCondition& condition = {}) override {
-    return inner_.CompleteMultipart(key, upload_id, parts, condition);
-  }
-  Status AbortMultipart(std::string_view key, std::string_view upload_id) override {
-    return inner_.AbortMultipart(key, upload_id);
-  }
-  Result<std::vector<object::PartInfo>> ListParts(std::string_view key,
-                                                  std::string_view upload_id) override {
-    return inner_.ListParts(key, upload_id);
-  }
-  Result<std::vector<object::MultipartUploadInfo>> ListMultipartUploads(
-      std::string_view prefix) override {
-    return inner_.ListMultipartUploads(prefix);
+  Result<std::unique_ptr<object::ObjectWriter>> DoOpenWriter(std::string_view key,
+                                                             const object::WriteOptions& options,
+                                                             const Context& ctx) override {
+    return ObjectStore::DoOpenWriter(key, options, ctx);
   }
 
  private:
@@ -90,7 +59,6 @@ class CountingStore final : public ObjectStore {
     if (progress_ != nullptr) progress_->Add(bytes);
   }
 
-  ObjectStore& inner_;
   Progress* progress_;
 };
 

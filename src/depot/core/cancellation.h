@@ -1,17 +1,23 @@
 // depot::CancellationSource / CancellationToken: cooperative cancellation.
 //
-// A long operation takes a CancellationToken and checks it between steps, and sleeps (a retry's
-// backoff) through it so that a cancellation cuts the sleep short; whoever holds the matching
-// CancellationSource calls Cancel() from any thread. A default-constructed token is never
-// cancelled. Cancellation is sticky. All methods are thread-safe.
+// A long operation takes a CancellationToken (usually inside a depot::Context) and checks it
+// between steps, and sleeps (a retry's backoff) through it so that a cancellation cuts the sleep
+// short; whoever holds the matching CancellationSource calls Cancel() from any thread. A
+// default-constructed token is never cancelled. Cancellation is sticky.
+//
+// Sources form a tree: a source made from a parent token is cancelled when the parent is (at once,
+// if the parent already was), and can be cancelled on its own without touching the parent. This
+// is how a reader cancels its own fetches while still obeying its caller's token.
+//
+// All methods are thread-safe.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "depot/core/mutex.h"
 #include "depot/core/status.h"
@@ -23,6 +29,7 @@ struct CancellationState {
   std::atomic<bool> cancelled{false};
   Mutex mu;
   CondVar changed;  // notified by Cancel
+  std::vector<std::weak_ptr<CancellationState>> children DEPOT_GUARDED_BY(mu);
 };
 }  // namespace internal
 
@@ -32,22 +39,22 @@ class CancellationToken {
 
   bool IsCancelled() const { return state_ && state_->cancelled.load(std::memory_order_acquire); }
   // kCancelled naming `what` once cancelled, OK before.
-  Status Check(std::string_view what) const {
-    if (!IsCancelled()) return Status::Ok();
-    return CancelledError(std::string(what) + ": cancelled");
-  }
-  // Sleeps for `delay`, or until a cancellation: false if cancelled before or during the sleep.
-  template <class Rep, class Period>
-  bool SleepFor(std::chrono::duration<Rep, Period> delay) const {
+  Status Check(std::string_view what) const;
+  // Sleeps until `wake`, or until a cancellation: false if cancelled before or during the sleep.
+  template <class Clock, class Duration>
+  bool SleepUntil(std::chrono::time_point<Clock, Duration> wake) const {
     if (!state_) {
-      std::this_thread::sleep_for(delay);
+      std::this_thread::sleep_until(wake);
       return true;
     }
-    const auto deadline = std::chrono::steady_clock::now() + delay;
     MutexLock lock(state_->mu);
-    while (!IsCancelled() && state_->changed.WaitUntil(lock, deadline)) {
+    while (!IsCancelled() && state_->changed.WaitUntil(lock, wake)) {
     }
     return !IsCancelled();
+  }
+  template <class Rep, class Period>
+  bool SleepFor(std::chrono::duration<Rep, Period> delay) const {
+    return SleepUntil(std::chrono::steady_clock::now() + delay);
   }
 
  private:
@@ -59,12 +66,11 @@ class CancellationToken {
 
 class CancellationSource {
  public:
-  CancellationSource() : state_(std::make_shared<internal::CancellationState>()) {}
-  void Cancel() {
-    state_->cancelled.store(true, std::memory_order_release);
-    MutexLock lock(state_->mu);  // a sleeper between its check and its wait has the lock
-    state_->changed.NotifyAll();
-  }
+  CancellationSource();
+  // A source cancelled whenever `parent` is (and already cancelled if it is).
+  explicit CancellationSource(const CancellationToken& parent);
+
+  void Cancel();
   CancellationToken token() const { return CancellationToken(state_); }
 
  private:

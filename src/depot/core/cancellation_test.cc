@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "depot/core/testing/status_matchers.h"
 
@@ -49,6 +51,63 @@ TEST(CancellationTest, CancelCutsASleepShort) {
   EXPECT_FALSE(token.SleepFor(std::chrono::seconds(30)));
   canceller.join();
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST(CancellationTest, AChildIsCancelledWithItsParentButNotTheOtherWayRound) {
+  CancellationSource parent;
+  CancellationSource child(parent.token());
+  CancellationSource grandchild(child.token());
+  CancellationSource sibling(parent.token());
+  sibling.Cancel();
+  EXPECT_TRUE(sibling.token().IsCancelled());
+  EXPECT_FALSE(parent.token().IsCancelled());
+  EXPECT_FALSE(child.token().IsCancelled());
+  parent.Cancel();
+  EXPECT_TRUE(child.token().IsCancelled());
+  EXPECT_TRUE(grandchild.token().IsCancelled());
+}
+
+TEST(CancellationTest, AChildOfACancelledParentStartsCancelled) {
+  CancellationSource parent;
+  parent.Cancel();
+  CancellationSource child(parent.token());
+  EXPECT_TRUE(child.token().IsCancelled());
+  CancellationSource of_default{CancellationToken()};
+  EXPECT_FALSE(of_default.token().IsCancelled());
+}
+
+TEST(CancellationTest, ACancelWakesASleeperOnAChild) {
+  CancellationSource parent;
+  CancellationSource child(parent.token());
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    parent.Cancel();
+  });
+  const auto start = Clock::now();
+  EXPECT_FALSE(child.token().SleepFor(std::chrono::seconds(30)));
+  canceller.join();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST(CancellationTest, ChildrenThatAreGoneDoNotPileUpOnTheParent) {
+  CancellationSource parent;
+  for (int i = 0; i < 10'000; ++i) CancellationSource child(parent.token());
+  CancellationSource last(parent.token());
+  parent.Cancel();
+  EXPECT_TRUE(last.token().IsCancelled());
+}
+
+TEST(CancellationTest, ConcurrentChildrenAndCancelNeverMissACancel) {
+  for (int round = 0; round < 50; ++round) {
+    CancellationSource parent;
+    std::vector<std::unique_ptr<CancellationSource>> children(64);
+    std::thread maker([&] {
+      for (auto& child : children) child = std::make_unique<CancellationSource>(parent.token());
+    });
+    parent.Cancel();
+    maker.join();
+    for (const auto& child : children) ASSERT_TRUE(child->token().IsCancelled());
+  }
 }
 
 }  // namespace

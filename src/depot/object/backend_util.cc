@@ -183,10 +183,16 @@ Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<cons
   return Status::Ok();
 }
 
-std::vector<Status> DeleteEach(ObjectStore& store, std::span<const std::string> keys) {
+Status CheckContext(const Context& ctx, std::string_view what, std::string_view key) {
+  if (!ctx.IsCancelled() && !ctx.Expired()) return Status::Ok();  // the common case: no message
+  return ctx.Check(fmt::format("{} {}", what, QuoteKey(key)));
+}
+
+std::vector<Status> DeleteEach(ObjectStore& store, std::span<const std::string> keys,
+                               const Context& ctx) {
   std::vector<Status> results;
   results.reserve(keys.size());
-  for (const std::string& key : keys) results.push_back(store.Delete(key));
+  for (const std::string& key : keys) results.push_back(store.Delete(key, ctx));
   return results;
 }
 

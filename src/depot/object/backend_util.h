@@ -70,8 +70,13 @@ PutOptions ConditionedPut(PutOptions options, const WriteCondition& condition);
 Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<const PartInfo> staged,
                              uint64_t min_part_size);
 
+// OK while `ctx` lets a call go on; else kCancelled / kDeadlineExceeded naming `what` and the
+// quoted key ("get of key \"a/b\": cancelled").
+Status CheckContext(const Context& ctx, std::string_view what, std::string_view key);
+
 // DeleteMany for a backend with no batch operation: Delete of each key, one Status per key.
-std::vector<Status> DeleteEach(ObjectStore& store, std::span<const std::string> keys);
+std::vector<Status> DeleteEach(ObjectStore& store, std::span<const std::string> keys,
+                               const Context& ctx);
 
 // A new random upload id / ETag-safe token: 32 lower-case hex characters.
 std::string RandomHexId();

@@ -20,9 +20,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 
 #include "depot/core/byte_buffer.h"
+#include "depot/core/cancellation.h"
 #include "depot/core/mutex.h"
 #include "depot/core/no_throw.h"
 #include "depot/object/backend_util.h"
@@ -32,16 +34,21 @@ namespace {
 
 // A geometric upload doubles its largest part size after this many parts (see the header).
 constexpr int kPartsPerEscalation = 1000;
+// How long aborting a failed or cancelled upload may take.
+constexpr auto kCleanupTimeout = std::chrono::seconds(60);
 
 }  // namespace
 
 class BufferedUpload::Impl {
  public:
-  Impl(ObjectStore& store, std::string key, BufferedUploadOptions options, Capabilities caps)
+  Impl(ObjectStore& store, std::string key, BufferedUploadOptions options, Capabilities caps,
+       const Context& ctx)
       : store_(store),
         key_(std::move(key)),
         options_(std::move(options)),
         caps_(caps),
+        cancel_(ctx.token()),
+        ctx_(ctx.WithToken(cancel_.token())),
         target_(options_.part_size.min()),
         max_part_(options_.part_size.max()) {
     if (options_.size_hint > 0 && caps_.max_parts > 0) {
@@ -79,7 +86,7 @@ class BufferedUpload::Impl {
   // Waits for every part in flight, then aborts the multipart upload (once). Returns the abort's
   // status (OK when there was nothing to abort or it was aborted before).
   Status Cleanup();
-  // If a failure is recorded, cleans up and returns it; else OK.
+  // If a failure is recorded, or the context ended, cleans up and returns it; else OK.
   Status CheckFailed();
   std::string Quoted() const { return QuoteKey(key_); }
 
@@ -87,6 +94,8 @@ class BufferedUpload::Impl {
   const std::string key_;
   const BufferedUploadOptions options_;
   const Capabilities caps_;
+  CancellationSource cancel_;  // the caller's token's child: cancelled by the first failure
+  const Context ctx_;          // every store call's: the caller's deadline, cancel_'s token
 
   // Writer-thread state.
   ByteBuffer buffer_;  // capacity: one part of the largest size, reserved at each part's start
@@ -112,7 +121,10 @@ class BufferedUpload::Impl {
 
 Status BufferedUpload::Impl::Fail(Status status) {
   MutexLock lock(mu_);
-  if (error_.ok()) error_ = std::move(status);
+  if (error_.ok()) {
+    error_ = std::move(status);
+    cancel_.Cancel();  // parts still in flight stop early: the upload is lost anyway
+  }
   cv_.NotifyAll();
   return error_;
 }
@@ -130,12 +142,16 @@ Status BufferedUpload::Impl::Cleanup() {
   buffer_ = ByteBuffer();
   if (cleaned_up_ || upload_id_.empty()) return Status::Ok();
   cleaned_up_ = true;
-  return store_.AbortMultipart(key_, upload_id_)
+  // Under a context of its own: the caller's may be what ended the upload.
+  return store_.AbortMultipart(key_, upload_id_, Context().WithTimeout(kCleanupTimeout))
       .WithContext(fmt::format("aborting the multipart upload of key {}", Quoted()));
 }
 
 Status BufferedUpload::Impl::CheckFailed() {
   Status error = PendingError();
+  if (error.ok() && (ctx_.IsCancelled() || ctx_.Expired())) {
+    error = Fail(ctx_.Check(fmt::format("upload of key {}", Quoted())));
+  }
   if (!error.ok()) (void)Cleanup();
   return error;
 }
@@ -145,7 +161,7 @@ void BufferedUpload::Impl::UploadPart(int number, Bytes part) {
   // A store that throws (bad_alloc, say) must still count the part as done, or Finish would wait
   // for it for ever: the exception becomes the upload's error.
   Result<PartInfo> info = CallNoThrow(
-      "PutPart", [&] { return store_.PutPart(key_, upload_id_, number, std::move(part)); });
+      "PutPart", [&] { return store_.PutPart(key_, upload_id_, number, std::move(part), ctx_); });
   MutexLock lock(mu_);
   if (info.ok()) {
     done_.push_back(*info);
@@ -171,7 +187,7 @@ Status BufferedUpload::Impl::Ship(Bytes part) {
     PutOptions create = options_.put_options;  // the condition goes with the completion
     create.mode = PutMode::kOverwrite;
     create.if_match.clear();
-    Result<std::string> id = store_.CreateMultipart(key_, create);
+    Result<std::string> id = store_.CreateMultipart(key_, create, ctx_);
     if (!id.ok()) {
       return Fail(id.status().WithContext(
           fmt::format("starting the multipart upload of key {}", Quoted())));
@@ -256,7 +272,7 @@ Result<PutResult> BufferedUpload::Impl::Finish() {
   if (upload_id_.empty()) {
     // Nothing shipped: a small object, stored with one Put and no multipart upload at all.
     Bytes data = std::move(buffer_).Freeze();
-    Result<PutResult> put = store_.Put(key_, std::move(data), options_.put_options);
+    Result<PutResult> put = store_.Put(key_, std::move(data), options_.put_options, ctx_);
     if (!put.ok()) return Fail(put.status().WithContext(fmt::format("upload of key {}", Quoted())));
     finished_ = true;
     return put;
@@ -272,7 +288,7 @@ Result<PutResult> BufferedUpload::Impl::Finish() {
   std::sort(parts.begin(), parts.end(),
             [](const PartInfo& a, const PartInfo& b) { return a.part_number < b.part_number; });
   Result<PutResult> done = store_.CompleteMultipart(
-      key_, upload_id_, parts, {options_.put_options.mode, options_.put_options.if_match});
+      key_, upload_id_, parts, {options_.put_options.mode, options_.put_options.if_match}, ctx_);
   if (!done.ok()) {
     Status error = Fail(done.status().WithContext(
         fmt::format("completing the upload of key {} ({} parts)", Quoted(), parts.size())));
@@ -293,7 +309,8 @@ Status BufferedUpload::Impl::Abort() {
 }
 
 Result<std::unique_ptr<BufferedUpload>> BufferedUpload::Start(ObjectStore& store, std::string key,
-                                                              BufferedUploadOptions options) {
+                                                              BufferedUploadOptions options,
+                                                              const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   const Capabilities caps = store.capabilities();
   const uint64_t min = options.part_size.min();
@@ -329,7 +346,7 @@ Result<std::unique_ptr<BufferedUpload>> BufferedUpload::Start(ObjectStore& store
     return InvalidArgumentError(
         fmt::format("max_in_flight is {}; it must be at least 1", options.max_in_flight));
   }
-  auto impl = std::make_unique<Impl>(store, std::move(key), std::move(options), caps);
+  auto impl = std::make_unique<Impl>(store, std::move(key), std::move(options), caps, ctx);
   return std::unique_ptr<BufferedUpload>(new BufferedUpload(std::move(impl)));
 }
 

@@ -25,11 +25,12 @@
 //
 // Lifecycle: the object appears only on an explicit Finish(). If nothing was shipped yet, Finish()
 // stores the buffer with a single Put (no multipart for small objects). Any failure (of a part, of
-// the caller's writes, or the caller's Abort()) aborts the multipart upload and makes every later
-// call return the first error (kCancelled after Abort()); destroying an unfinished upload aborts
-// it too. A store limit that the upload would break (more than capabilities().max_parts parts) is
-// kResourceExhausted. Not thread-safe: one writer thread per upload (parts upload on the
-// executor of the options, or on the upload's own worker threads).
+// the caller's writes, the caller's Abort(), or the end of the upload's Context) stops the parts
+// in flight, aborts the multipart upload (under a context of its own, for at most a minute) and
+// makes every later call return the first error (kCancelled after Abort()); destroying an
+// unfinished upload aborts it too. A store limit that the upload would break (more than
+// capabilities().max_parts parts) is kResourceExhausted. Not thread-safe: one writer thread per
+// upload (parts upload on the executor of the options, or on the upload's own worker threads).
 #pragma once
 
 #include <condition_variable>
@@ -40,6 +41,7 @@
 #include <vector>
 
 #include "depot/core/bytes.h"
+#include "depot/core/context.h"
 #include "depot/core/executor.h"
 #include "depot/core/result.h"
 #include "depot/object/store.h"
@@ -81,9 +83,11 @@ class BufferedUpload final : public ObjectWriter {
  public:
   // Validates the options against store.capabilities() (kInvalidArgument naming the bad value,
   // kUnimplemented when the store lacks multipart and the policy can need it). `store` must
-  // outlive the upload.
+  // outlive the upload. Every store call of the upload runs under `ctx`: once it is cancelled or
+  // past its deadline, parts in flight stop and the upload fails as on any other error.
   static Result<std::unique_ptr<BufferedUpload>> Start(ObjectStore& store, std::string key,
-                                                       BufferedUploadOptions options = {});
+                                                       BufferedUploadOptions options = {},
+                                                       const Context& ctx = {});
   ~BufferedUpload() override;  // aborts unless finished
   BufferedUpload(const BufferedUpload&) = delete;
   BufferedUpload& operator=(const BufferedUpload&) = delete;

@@ -12,6 +12,8 @@
 #include <set>
 #include <thread>
 
+#include "depot/core/cancellation.h"
+#include "depot/core/context.h"
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/memory/memory_store.h"
@@ -257,6 +259,40 @@ TEST_F(BufferedUploadTest, DestroyingAnUnfinishedUploadAbortsIt) {
     ASSERT_THAT(upload->Write(RandomBytes(50, 13)), IsOk());
     EXPECT_EQ(store_->calls(Op::kCreateMultipart), 1);
   }
+  EXPECT_EQ(store_->calls(Op::kAbortMultipart), 1);
+  ExpectNoUploadsAndNoObject("obj");
+}
+
+TEST_F(BufferedUploadTest, ACancelFailsTheUploadAndAbortsIt) {
+  CancellationSource stop;
+  std::atomic<bool> cancelled{false};
+  // Parts wait for the cancel, then go on to the store under the upload's context.
+  store_->OnPutPart([&](std::string_view, std::string_view, int, const Bytes&) {
+    while (!cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return std::optional<Result<PartInfo>>();
+  });
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8)),
+                                         Context(stop.token())));
+  ASSERT_THAT(upload->Write(RandomBytes(20, 15)), IsOk());  // two parts in flight
+  stop.Cancel();
+  cancelled = true;
+  EXPECT_THAT(upload->Finish(), StatusIs(StatusCode::kCancelled, HasSubstr("key \"obj\"")));
+  EXPECT_THAT(upload->Write("x"), StatusIs(StatusCode::kCancelled));
+  // The abort ran under a context of its own, so nothing is left behind.
+  EXPECT_EQ(store_->calls(Op::kAbortMultipart), 1);
+  ExpectNoUploadsAndNoObject("obj");
+}
+
+TEST_F(BufferedUploadTest, APassedDeadlineFailsTheNextWrite) {
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*store_, "obj", Options(PartSizePolicy::Fixed(8)),
+                                         Context().WithDeadline(std::chrono::steady_clock::now() +
+                                                                std::chrono::milliseconds(50))));
+  ASSERT_THAT(upload->Write(RandomBytes(20, 16)), IsOk());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_THAT(upload->Write("more"),
+              StatusIs(StatusCode::kDeadlineExceeded, HasSubstr("upload of key \"obj\"")));
   EXPECT_EQ(store_->calls(Op::kAbortMultipart), 1);
   ExpectNoUploadsAndNoObject("obj");
 }

@@ -23,60 +23,77 @@ class ForwardingStore : public ObjectStore {
   Capabilities capabilities() const override { return target_.capabilities(); }
   std::string ToString() const override { return target_.ToString(); }
 
-  Result<PutResult> Put(std::string_view key, Bytes data, const PutOptions& options) override {
-    return target_.Put(key, std::move(data), options);
+ protected:
+  Result<PutResult> DoPut(std::string_view key, Bytes data, const PutOptions& options,
+                          const Context& ctx) override {
+    return target_.Put(key, std::move(data), options, ctx);
   }
-  Result<GetResult> Get(std::string_view key, const GetOptions& options) override {
-    return target_.Get(key, options);
+  Result<GetResult> DoGet(std::string_view key, const GetOptions& options,
+                          const Context& ctx) override {
+    return target_.Get(key, options, ctx);
   }
-  Result<ObjectMeta> Head(std::string_view key) override { return target_.Head(key); }
-  Status GetStream(std::string_view key, const GetOptions& options,
-                   const std::function<Status(const GetResult&)>& on_head,
-                   const std::function<Status(std::string_view)>& on_data) override {
-    return target_.GetStream(key, options, on_head, on_data);
+  Result<ObjectMeta> DoHead(std::string_view key, const Context& ctx) override {
+    return target_.Head(key, ctx);
   }
-  Result<std::unique_ptr<ObjectWriter>> OpenWriter(std::string_view key,
-                                                   const WriteOptions& options) override {
-    return target_.OpenWriter(key, options);
+  Status DoGetStream(std::string_view key, const GetOptions& options,
+                     const std::function<Status(const GetResult&)>& on_head,
+                     const std::function<Status(std::string_view)>& on_data,
+                     const Context& ctx) override {
+    return target_.GetStream(key, options, on_head, on_data, ctx);
   }
-  Status Delete(std::string_view key) override { return target_.Delete(key); }
-  std::vector<Status> DeleteMany(std::span<const std::string> keys) override {
-    return target_.DeleteMany(keys);
+  Result<std::unique_ptr<ObjectWriter>> DoOpenWriter(std::string_view key,
+                                                     const WriteOptions& options,
+                                                     const Context& ctx) override {
+    return target_.OpenWriter(key, options, ctx);
   }
-  Result<ListResult> List(const ListOptions& options) override { return target_.List(options); }
-  Result<PutResult> Copy(std::string_view from, std::string_view to, CopyMode mode) override {
-    return target_.Copy(from, to, mode);
+  Status DoDelete(std::string_view key, const Context& ctx) override {
+    return target_.Delete(key, ctx);
   }
-  Status Rename(std::string_view from, std::string_view to, CopyMode mode) override {
-    return target_.Rename(from, to, mode);
+  std::vector<Status> DoDeleteMany(std::span<const std::string> keys, const Context& ctx) override {
+    return target_.DeleteMany(keys, ctx);
+  }
+  Result<ListResult> DoList(const ListOptions& options, const Context& ctx) override {
+    return target_.List(options, ctx);
+  }
+  Result<PutResult> DoCopy(std::string_view from, std::string_view to, CopyMode mode,
+                           const Context& ctx) override {
+    return target_.Copy(from, to, mode, ctx);
+  }
+  Status DoRename(std::string_view from, std::string_view to, CopyMode mode,
+                  const Context& ctx) override {
+    return target_.Rename(from, to, mode, ctx);
   }
 
-  Result<std::string> CreateMultipart(std::string_view key, const PutOptions& options) override {
-    return target_.CreateMultipart(key, options);
+  Result<std::string> DoCreateMultipart(std::string_view key, const PutOptions& options,
+                                        const Context& ctx) override {
+    return target_.CreateMultipart(key, options, ctx);
   }
-  Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id, int part_number,
-                           Bytes data) override {
-    return target_.PutPart(key, upload_id, part_number, std::move(data));
+  Result<PartInfo> DoPutPart(std::string_view key, std::string_view upload_id, int part_number,
+                             Bytes data, const Context& ctx) override {
+    return target_.PutPart(key, upload_id, part_number, std::move(data), ctx);
   }
-  Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                      std::span<const PartInfo> parts,
-                                      const WriteCondition& condition = {}) override {
-    return target_.CompleteMultipart(key, upload_id, parts, condition);
+  Result<PutResult> DoCompleteMultipart(std::string_view key, std::string_view upload_id,
+                                        std::span<const PartInfo> parts,
+                                        const WriteCondition& condition,
+                                        const Context& ctx) override {
+    return target_.CompleteMultipart(key, upload_id, parts, condition, ctx);
   }
-  Status AbortMultipart(std::string_view key, std::string_view upload_id) override {
-    return target_.AbortMultipart(key, upload_id);
+  Status DoAbortMultipart(std::string_view key, std::string_view upload_id,
+                          const Context& ctx) override {
+    return target_.AbortMultipart(key, upload_id, ctx);
   }
-  Result<std::unique_ptr<PartWriter>> OpenPartWriter(std::string_view key,
-                                                     std::string_view upload_id,
-                                                     int part_number) override {
-    return target_.OpenPartWriter(key, upload_id, part_number);
+  Result<std::unique_ptr<PartWriter>> DoOpenPartWriter(std::string_view key,
+                                                       std::string_view upload_id, int part_number,
+                                                       const Context& ctx) override {
+    return target_.OpenPartWriter(key, upload_id, part_number, ctx);
   }
-  Result<std::vector<PartInfo>> ListParts(std::string_view key,
-                                          std::string_view upload_id) override {
-    return target_.ListParts(key, upload_id);
+  Result<std::vector<PartInfo>> DoListParts(std::string_view key, std::string_view upload_id,
+                                            const Context& ctx) override {
+    return target_.ListParts(key, upload_id, ctx);
   }
-  Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(std::string_view prefix) override {
-    return target_.ListMultipartUploads(prefix);
+  Result<std::vector<MultipartUploadInfo>> DoListMultipartUploads(std::string_view prefix,
+                                                                  const Context& ctx) override {
+    return target_.ListMultipartUploads(prefix, ctx);
   }
 
  private:

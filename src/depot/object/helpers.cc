@@ -98,7 +98,8 @@ Status DownloadInto(ObjectReader& reader, UniqueFd& fd, const std::filesystem::p
 }  // namespace
 
 Result<PutResult> PutFile(ObjectStore& store, std::string_view key,
-                          const std::filesystem::path& path, BufferedUploadOptions options) {
+                          const std::filesystem::path& path, BufferedUploadOptions options,
+                          const Context& ctx) {
   const int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (raw < 0) return ErrnoToStatus(errno, fmt::format("open {}", path.string()));
   UniqueFd fd(raw);
@@ -117,7 +118,7 @@ Result<PutResult> PutFile(ObjectStore& store, std::string_view key,
 
   const PartSizePolicy policy = options.part_size;
   DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<BufferedUpload> upload,
-                         BufferedUpload::Start(store, std::string(key), std::move(options)));
+                         BufferedUpload::Start(store, std::string(key), std::move(options), ctx));
   for (;;) {
     uint64_t want = NextPartSize(policy, upload->part_sizes().size());
     if (regular) want = std::min(want, remaining > 0 ? remaining : kProbeSize);
@@ -131,13 +132,13 @@ Result<PutResult> PutFile(ObjectStore& store, std::string_view key,
 }
 
 Status GetToFile(ObjectStore& store, std::string_view key, const std::filesystem::path& path,
-                 ObjectReaderOptions options) {
+                 ObjectReaderOptions options, const Context& ctx) {
   if (path.filename().empty()) {
     return InvalidArgumentError(fmt::format("{} does not name a file", path.string()));
   }
   const uint64_t chunk_size = options.chunk_size;
   DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<ObjectReader> reader,
-                         ObjectReader::Open(store, std::string(key), options));
+                         ObjectReader::Open(store, std::string(key), options, ctx));
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
   const std::filesystem::path temp =
       dir / ("." + path.filename().string() + ".depot-" + RandomHexId() + ".tmp");
@@ -155,8 +156,8 @@ Status GetToFile(ObjectStore& store, std::string_view key, const std::filesystem
   return SyncDirectory(dir);
 }
 
-Result<Bytes> GetAll(ObjectStore& store, std::string_view key) {
-  DEPOT_ASSIGN_OR_RETURN(GetResult got, store.Get(key));
+Result<Bytes> GetAll(ObjectStore& store, std::string_view key, const Context& ctx) {
+  DEPOT_ASSIGN_OR_RETURN(GetResult got, store.Get(key, {}, ctx));
   if (got.data.size() != got.meta.size) {
     return DataLossError(
         fmt::format("key {}: got {} of {} bytes", QuoteKey(key), got.data.size(), got.meta.size));
@@ -165,12 +166,13 @@ Result<Bytes> GetAll(ObjectStore& store, std::string_view key) {
 }
 
 Result<std::vector<Bytes>> GetRanges(ObjectStore& store, std::string_view key,
-                                     std::span<const ByteRange> ranges, GetRangesOptions options) {
+                                     std::span<const ByteRange> ranges, GetRangesOptions options,
+                                     const Context& ctx) {
   if (options.max_concurrency < 1) {
     return InvalidArgumentError(
         fmt::format("GetRanges: max_concurrency {} must be at least 1", options.max_concurrency));
   }
-  DEPOT_ASSIGN_OR_RETURN(const ObjectMeta meta, store.Head(key));
+  DEPOT_ASSIGN_OR_RETURN(const ObjectMeta meta, store.Head(key, ctx));
   std::vector<ResolvedRange> resolved;
   resolved.reserve(ranges.size());
   for (const ByteRange& range : ranges) {
@@ -217,7 +219,7 @@ Result<std::vector<Bytes>> GetRanges(ObjectStore& store, std::string_view key,
       done.push_back(executor.Submit([&, s] {
         GetOptions span_get = get;
         span_get.range = ByteRange::Bounded(spans[s].begin, spans[s].end);
-        fetched[s] = CallNoThrow("Get", [&] { return store.Get(key, span_get); });
+        fetched[s] = CallNoThrow("Get", [&] { return store.Get(key, span_get, ctx); });
       }));
     }
     for (auto& d : done) d.wait();
@@ -241,8 +243,8 @@ Result<std::vector<Bytes>> GetRanges(ObjectStore& store, std::string_view key,
   return out;
 }
 
-Result<bool> Exists(ObjectStore& store, std::string_view key) {
-  Result<ObjectMeta> meta = store.Head(key);
+Result<bool> Exists(ObjectStore& store, std::string_view key, const Context& ctx) {
+  Result<ObjectMeta> meta = store.Head(key, ctx);
   if (meta.ok()) return true;
   if (meta.status().code() == StatusCode::kNotFound) return false;
   return meta.status();
@@ -250,15 +252,16 @@ Result<bool> Exists(ObjectStore& store, std::string_view key) {
 
 Result<PutResult> CopyBetween(ObjectStore& from, std::string_view from_key, ObjectStore& to,
                               std::string_view to_key, ObjectReaderOptions read_options,
-                              BufferedUploadOptions write_options) {
+                              BufferedUploadOptions write_options, const Context& ctx) {
   DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<ObjectReader> reader,
-                         ObjectReader::Open(from, std::string(from_key), read_options));
+                         ObjectReader::Open(from, std::string(from_key), read_options, ctx));
   PutOptions& put = write_options.put_options;
   if (put.content_type.empty()) put.content_type = reader->meta().content_type;
   if (put.user_metadata.empty()) put.user_metadata = reader->meta().user_metadata;
   const PartSizePolicy policy = write_options.part_size;
-  DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<BufferedUpload> upload,
-                         BufferedUpload::Start(to, std::string(to_key), std::move(write_options)));
+  DEPOT_ASSIGN_OR_RETURN(
+      std::unique_ptr<BufferedUpload> upload,
+      BufferedUpload::Start(to, std::string(to_key), std::move(write_options), ctx));
   uint64_t remaining = reader->size();
   while (remaining > 0) {
     const uint64_t want = std::min(NextPartSize(policy, upload->part_sizes().size()), remaining);
@@ -278,7 +281,7 @@ Result<PutResult> CopyBetween(ObjectStore& from, std::string_view from_key, Obje
   return upload->Finish();
 }
 
-Result<uint64_t> DeletePrefix(ObjectStore& store, std::string_view prefix) {
+Result<uint64_t> DeletePrefix(ObjectStore& store, std::string_view prefix, const Context& ctx) {
   // Page by page, so that memory stays bounded by one page however many keys there are. Each
   // page is deleted before the next is listed, and the next listing starts after the last key
   // of the page (start_after), which holds whatever the backend's continuation tokens encode.
@@ -290,12 +293,12 @@ Result<uint64_t> DeletePrefix(ObjectStore& store, std::string_view prefix) {
   options.max_keys = batch;
   uint64_t deleted = 0;
   for (;;) {
-    DEPOT_ASSIGN_OR_RETURN(ListResult page, store.List(options));
+    DEPOT_ASSIGN_OR_RETURN(ListResult page, store.List(options, ctx));
     std::vector<std::string> keys;
     keys.reserve(page.objects.size());
     for (ObjectMeta& meta : page.objects) keys.push_back(std::move(meta.key));
     if (!keys.empty()) {
-      std::vector<Status> statuses = store.DeleteMany(keys);
+      std::vector<Status> statuses = store.DeleteMany(keys, ctx);
       if (statuses.size() != keys.size()) {
         return InternalError(fmt::format("DeleteMany of {} keys returned {} statuses", keys.size(),
                                          statuses.size()));
@@ -324,9 +327,10 @@ Result<uint64_t> DeletePrefix(ObjectStore& store, std::string_view prefix) {
   return deleted;
 }
 
-Result<std::vector<ObjectMeta>> ListAll(ObjectStore& store, std::string_view prefix) {
+Result<std::vector<ObjectMeta>> ListAll(ObjectStore& store, std::string_view prefix,
+                                        const Context& ctx) {
   std::vector<ObjectMeta> all;
-  ListPager pages(store, {.prefix = std::string(prefix)});
+  ListPager pages(store, {.prefix = std::string(prefix)}, ctx);
   while (auto page = pages.Next()) {
     if (!page->ok()) return page->status();
     for (ObjectMeta& meta : (*page)->objects) all.push_back(std::move(meta));
@@ -336,7 +340,7 @@ Result<std::vector<ObjectMeta>> ListAll(ObjectStore& store, std::string_view pre
 
 std::optional<Result<ListResult>> ListPager::Next() {
   if (done_) return std::nullopt;
-  Result<ListResult> page = store_.List(options_);
+  Result<ListResult> page = store_.List(options_, ctx_);
   if (!page.ok() || page->next_continuation_token.empty()) {
     done_ = true;
   } else {

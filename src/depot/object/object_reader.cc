@@ -40,6 +40,7 @@ struct FetchSpec {
   std::string etag;  // If-Match for every fetch; empty if the store gave none
   BackoffOptions retry;
   bool store_retries;  // the store retried transient failures already (retries_transient)
+  Context ctx;         // the caller's, given to Open
 };
 
 bool IsRetryable(StatusCode code) {
@@ -48,19 +49,18 @@ bool IsRetryable(StatusCode code) {
 }
 
 // Fetches exactly [begin, end) of the object, retrying as the header describes.
-Result<Bytes> FetchRange(const FetchSpec& spec, uint64_t begin, uint64_t end,
-                         const CancellationToken& cancel) {
+Result<Bytes> FetchRange(const FetchSpec& spec, uint64_t begin, uint64_t end, const Context& ctx) {
   const std::string key = QuoteKey(spec.key);
   std::vector<Bytes> pieces;
   uint64_t offset = begin;
   Backoff backoff(spec.retry);
   Status last;
   while (offset < end) {
-    if (cancel.IsCancelled()) return CancelledError(fmt::format("read of key {} cancelled", key));
+    DEPOT_RETURN_IF_ERROR(ctx.Check(fmt::format("read of key {}", key)));
     GetOptions options;
     options.range = ByteRange::Bounded(offset, end);
     if (!spec.etag.empty()) options.if_match = spec.etag;
-    Result<GetResult> got = spec.store->Get(spec.key, options);
+    Result<GetResult> got = spec.store->Get(spec.key, options, ctx);
     if (!got.ok() && got.status().code() == StatusCode::kFailedPrecondition) {
       return FailedPreconditionError(
           fmt::format("object changed while reading key {} (ETag was \"{}\"): {}", key, spec.etag,
@@ -97,9 +97,7 @@ Result<Bytes> FetchRange(const FetchSpec& spec, uint64_t begin, uint64_t end,
       return last.WithContext(fmt::format("reading [{}, {}) of key {}: giving up after {} retries",
                                           offset, end, key, backoff.attempts()));
     }
-    if (!cancel.SleepFor(*delay)) {
-      return CancelledError(fmt::format("read of key {} cancelled", key));
-    }
+    DEPOT_RETURN_IF_ERROR(ctx.SleepFor(*delay, fmt::format("read of key {}", key)));
   }
   if (pieces.size() == 1) return std::move(pieces.front());
   std::unique_ptr<char[]> joined(new char[end - begin]);
@@ -115,9 +113,10 @@ Result<Bytes> FetchRange(const FetchSpec& spec, uint64_t begin, uint64_t end,
 
 class ObjectReader::Impl {
  public:
-  Impl(ObjectStore& store, ObjectMeta meta, ObjectReaderOptions options)
-      : spec_(std::make_shared<const FetchSpec>(FetchSpec{
-            &store, meta.key, meta.etag, options.retry, store.capabilities().retries_transient})),
+  Impl(ObjectStore& store, ObjectMeta meta, ObjectReaderOptions options, const Context& ctx)
+      : spec_(std::make_shared<const FetchSpec>(
+            FetchSpec{&store, meta.key, meta.etag, options.retry,
+                      store.capabilities().retries_transient, ctx})),
         meta_(std::move(meta)),
         options_(options),
         chunk_count_((meta_.size + options_.chunk_size - 1) / options_.chunk_size),
@@ -137,7 +136,7 @@ class ObjectReader::Impl {
     uint64_t index = 0;
     uint64_t begin = 0;
     uint64_t end = 0;
-    CancellationSource cancel;  // stops the fetch when the chunk is dropped
+    CancellationSource cancel;  // the caller's token's child: stops the fetch when dropped
     std::future<Result<Bytes>> future;
     std::optional<Result<Bytes>> result;  // once the future was read
   };
@@ -164,12 +163,13 @@ class ObjectReader::Impl {
 };
 
 void ObjectReader::Impl::Schedule(uint64_t index) {
-  Chunk chunk;
+  Chunk chunk{.cancel = CancellationSource(spec_->ctx.token())};
   chunk.index = index;
   chunk.begin = index * options_.chunk_size;
   chunk.end = std::min(chunk.begin + options_.chunk_size, meta_.size);
-  chunk.future = tasks_.Submit([spec = spec_, cancel = chunk.cancel.token(), begin = chunk.begin,
-                                end = chunk.end] { return FetchRange(*spec, begin, end, cancel); });
+  chunk.future = tasks_.Submit([spec = spec_, ctx = spec_->ctx.WithToken(chunk.cancel.token()),
+                                begin = chunk.begin,
+                                end = chunk.end] { return FetchRange(*spec, begin, end, ctx); });
   window_.push_back(std::move(chunk));
 }
 
@@ -226,7 +226,7 @@ Result<Bytes> ObjectReader::Impl::ReadAt(uint64_t offset, size_t n) {
   if (n == 0) return Bytes();
   const uint64_t end = offset + n;
   if (!WindowCovers(offset, end)) {
-    return FetchRange(*spec_, offset, end, CancellationToken());
+    return FetchRange(*spec_, offset, end, spec_->ctx);
   }
   const uint64_t first = offset / options_.chunk_size;
   const uint64_t last = (end - 1) / options_.chunk_size;
@@ -279,7 +279,8 @@ Result<uint64_t> ObjectReader::Impl::Seek(int64_t offset, Whence whence) {
 }
 
 Result<std::unique_ptr<ObjectReader>> ObjectReader::Open(ObjectStore& store, std::string key,
-                                                         ObjectReaderOptions options) {
+                                                         ObjectReaderOptions options,
+                                                         const Context& ctx) {
   constexpr uint64_t kMaxChunk = uint64_t{4} << 30;
   if (options.chunk_size == 0 || options.chunk_size > kMaxChunk) {
     return InvalidArgumentError(fmt::format("object reader: chunk_size is {}; it must be in 1..{}",
@@ -293,9 +294,9 @@ Result<std::unique_ptr<ObjectReader>> ObjectReader::Open(ObjectStore& store, std
     return InvalidArgumentError(fmt::format(
         "object reader: max_concurrency is {}; it must be at least 1", options.max_concurrency));
   }
-  DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, store.Head(key));
+  DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, store.Head(key, ctx));
   meta.key = std::move(key);
-  auto impl = std::make_unique<Impl>(store, std::move(meta), options);
+  auto impl = std::make_unique<Impl>(store, std::move(meta), options, ctx);
   return std::unique_ptr<ObjectReader>(new ObjectReader(std::move(impl)));
 }
 

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "depot/core/backoff.h"
+#include "depot/core/context.h"
 #include "depot/core/executor.h"
 #include "depot/core/result.h"
 #include "depot/object/store.h"
@@ -42,9 +43,12 @@ class ObjectReader {
  public:
   enum class Whence { kSet, kCurrent, kEnd };
 
-  // kNotFound if the key does not exist. `store` must outlive the reader.
+  // kNotFound if the key does not exist. `store` must outlive the reader. Every fetch runs under
+  // `ctx` (a dropped chunk's fetch under a child token of it, cancelled on the drop), so a cancel
+  // or a passed deadline ends the reader's fetches and its reads fail with that status.
   static Result<std::unique_ptr<ObjectReader>> Open(ObjectStore& store, std::string key,
-                                                    ObjectReaderOptions options = {});
+                                                    ObjectReaderOptions options = {},
+                                                    const Context& ctx = {});
   ~ObjectReader();
   ObjectReader(const ObjectReader&) = delete;
   ObjectReader& operator=(const ObjectReader&) = delete;

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "depot/core/cancellation.h"
+#include "depot/core/context.h"
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/memory/memory_store.h"
@@ -128,6 +130,40 @@ TEST_F(ObjectReaderTest, EmptyObjectReadsNothing) {
   EXPECT_EQ(store_->calls(Op::kGet), 0);
   DEPOT_ASSERT_OK_AND_ASSIGN(Bytes none, reader->ReadAt(0, 0));
   EXPECT_TRUE(none.empty());
+}
+
+TEST_F(ObjectReaderTest, ACancelEndsTheRetriesOfAReadAtOnce) {
+  PutObject("obj", RandomBytes(100, 5));
+  store_->OnGet([&](std::string_view, const GetOptions& options) {
+    if (options.head) return std::optional<Result<GetResult>>();
+    return std::optional<Result<GetResult>>(UnavailableError("service down"));
+  });
+  ObjectReaderOptions options = SmallOptions(50);
+  options.retry.initial = std::chrono::seconds(20);  // a backoff no test waits out
+  options.retry.max = std::chrono::seconds(20);
+  CancellationSource stop;
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto reader,
+                             ObjectReader::Open(*store_, "obj", options, Context(stop.token())));
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stop.Cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  std::string buffer(10, '\0');
+  EXPECT_THAT(reader->Read(buffer.data(), buffer.size()),
+              StatusIs(StatusCode::kCancelled, HasSubstr("read of key \"obj\"")));
+  canceller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST_F(ObjectReaderTest, AReadPastItsDeadlineIsDeadlineExceeded) {
+  PutObject("obj", RandomBytes(100, 6));
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto reader, ObjectReader::Open(*store_, "obj", SmallOptions(50, 1, 1),
+                                      Context().WithTimeout(std::chrono::milliseconds(100))));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // Past the first chunk (the only one the window may have fetched before the deadline).
+  EXPECT_THAT(reader->ReadAt(60, 10), StatusIs(StatusCode::kDeadlineExceeded));
 }
 
 TEST_F(ObjectReaderTest, OpenErrors) {

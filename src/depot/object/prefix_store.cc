@@ -45,21 +45,24 @@ std::string PrefixStore::ToString() const {
   return url;
 }
 
-Result<PutResult> PrefixStore::Put(std::string_view key, Bytes data, const PutOptions& options) {
+Result<PutResult> PrefixStore::DoPut(std::string_view key, Bytes data, const PutOptions& options,
+                                     const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  return Named(inner_->Put(Full(key), std::move(data), options), key);
+  return Named(inner_->Put(Full(key), std::move(data), options, ctx), key);
 }
 
-Result<GetResult> PrefixStore::Get(std::string_view key, const GetOptions& options) {
+Result<GetResult> PrefixStore::DoGet(std::string_view key, const GetOptions& options,
+                                     const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  DEPOT_ASSIGN_OR_RETURN(GetResult result, Named(inner_->Get(Full(key), options), key));
+  DEPOT_ASSIGN_OR_RETURN(GetResult result, Named(inner_->Get(Full(key), options, ctx), key));
   result.meta.key = std::string(key);
   return result;
 }
 
-Status PrefixStore::GetStream(std::string_view key, const GetOptions& options,
-                              const std::function<Status(const GetResult&)>& on_head,
-                              const std::function<Status(std::string_view)>& on_data) {
+Status PrefixStore::DoGetStream(std::string_view key, const GetOptions& options,
+                                const std::function<Status(const GetResult&)>& on_head,
+                                const std::function<Status(std::string_view)>& on_data,
+                                const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   return Named(inner_->GetStream(
                    Full(key), options,
@@ -68,34 +71,37 @@ Status PrefixStore::GetStream(std::string_view key, const GetOptions& options,
                      named.meta.key = std::string(key);
                      return on_head(named);
                    },
-                   on_data),
+                   on_data, ctx),
                key);
 }
 
-Result<ObjectMeta> PrefixStore::Head(std::string_view key) {
+Result<ObjectMeta> PrefixStore::DoHead(std::string_view key, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, Named(inner_->Head(Full(key)), key));
+  DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, Named(inner_->Head(Full(key), ctx), key));
   meta.key = std::string(key);
   return meta;
 }
 
-Result<std::unique_ptr<ObjectWriter>> PrefixStore::OpenWriter(std::string_view key,
-                                                              const WriteOptions& options) {
-  return Named(inner_->OpenWriter(Full(key), options), key);
+Result<std::unique_ptr<ObjectWriter>> PrefixStore::DoOpenWriter(std::string_view key,
+                                                                const WriteOptions& options,
+                                                                const Context& ctx) {
+  return Named(inner_->OpenWriter(Full(key), options, ctx), key);
 }
 
-Result<std::unique_ptr<PartWriter>> PrefixStore::OpenPartWriter(std::string_view key,
-                                                                std::string_view upload_id,
-                                                                int part_number) {
-  return Named(inner_->OpenPartWriter(Full(key), upload_id, part_number), key);
+Result<std::unique_ptr<PartWriter>> PrefixStore::DoOpenPartWriter(std::string_view key,
+                                                                  std::string_view upload_id,
+                                                                  int part_number,
+                                                                  const Context& ctx) {
+  return Named(inner_->OpenPartWriter(Full(key), upload_id, part_number, ctx), key);
 }
 
-Status PrefixStore::Delete(std::string_view key) {
+Status PrefixStore::DoDelete(std::string_view key, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  return Named(inner_->Delete(Full(key)), key);
+  return Named(inner_->Delete(Full(key), ctx), key);
 }
 
-std::vector<Status> PrefixStore::DeleteMany(std::span<const std::string> keys) {
+std::vector<Status> PrefixStore::DoDeleteMany(std::span<const std::string> keys,
+                                              const Context& ctx) {
   std::vector<Status> results(keys.size());
   std::vector<std::string> forwarded;
   std::vector<size_t> positions;  // of each forwarded key in `keys`
@@ -107,7 +113,7 @@ std::vector<Status> PrefixStore::DeleteMany(std::span<const std::string> keys) {
     }
   }
   if (forwarded.empty()) return results;
-  std::vector<Status> inner_results = inner_->DeleteMany(forwarded);
+  std::vector<Status> inner_results = inner_->DeleteMany(forwarded, ctx);
   for (size_t j = 0; j < positions.size(); ++j) {
     results[positions[j]] = j < inner_results.size()
                                 ? inner_results[j]
@@ -118,11 +124,11 @@ std::vector<Status> PrefixStore::DeleteMany(std::span<const std::string> keys) {
   return results;
 }
 
-Result<ListResult> PrefixStore::List(const ListOptions& options) {
+Result<ListResult> PrefixStore::DoList(const ListOptions& options, const Context& ctx) {
   ListOptions inner_options = options;
   inner_options.prefix = prefix_ + options.prefix;
   if (!options.start_after.empty()) inner_options.start_after = prefix_ + options.start_after;
-  DEPOT_ASSIGN_OR_RETURN(ListResult result, inner_->List(inner_options));
+  DEPOT_ASSIGN_OR_RETURN(ListResult result, inner_->List(inner_options, ctx));
   for (ObjectMeta& meta : result.objects) {
     if (!HasPrefix(meta.key, prefix_)) {
       return InternalError(fmt::format("inner store {} listed key {} outside prefix {}",
@@ -140,53 +146,59 @@ Result<ListResult> PrefixStore::List(const ListOptions& options) {
   return result;
 }
 
-Result<PutResult> PrefixStore::Copy(std::string_view from, std::string_view to, CopyMode mode) {
+Result<PutResult> PrefixStore::DoCopy(std::string_view from, std::string_view to, CopyMode mode,
+                                      const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(from));
   DEPOT_RETURN_IF_ERROR(ValidateKey(to));
-  Result<PutResult> result = inner_->Copy(Full(from), Full(to), mode);
+  Result<PutResult> result = inner_->Copy(Full(from), Full(to), mode, ctx);
   if (!result.ok()) return Named(result.status(), from, to);
   return result;
 }
 
-Status PrefixStore::Rename(std::string_view from, std::string_view to, CopyMode mode) {
+Status PrefixStore::DoRename(std::string_view from, std::string_view to, CopyMode mode,
+                             const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(from));
   DEPOT_RETURN_IF_ERROR(ValidateKey(to));
-  return Named(inner_->Rename(Full(from), Full(to), mode), from, to);
+  return Named(inner_->Rename(Full(from), Full(to), mode, ctx), from, to);
 }
 
-Result<std::string> PrefixStore::CreateMultipart(std::string_view key, const PutOptions& options) {
+Result<std::string> PrefixStore::DoCreateMultipart(std::string_view key, const PutOptions& options,
+                                                   const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  return Named(inner_->CreateMultipart(Full(key), options), key);
+  return Named(inner_->CreateMultipart(Full(key), options, ctx), key);
 }
 
-Result<PartInfo> PrefixStore::PutPart(std::string_view key, std::string_view upload_id,
-                                      int part_number, Bytes data) {
+Result<PartInfo> PrefixStore::DoPutPart(std::string_view key, std::string_view upload_id,
+                                        int part_number, Bytes data, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  return Named(inner_->PutPart(Full(key), upload_id, part_number, std::move(data)), key);
+  return Named(inner_->PutPart(Full(key), upload_id, part_number, std::move(data), ctx), key);
 }
 
-Result<PutResult> PrefixStore::CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                                 std::span<const PartInfo> parts,
-                                                 const WriteCondition& condition) {
+Result<PutResult> PrefixStore::DoCompleteMultipart(std::string_view key, std::string_view upload_id,
+                                                   std::span<const PartInfo> parts,
+                                                   const WriteCondition& condition,
+                                                   const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  return Named(inner_->CompleteMultipart(Full(key), upload_id, parts, condition), key);
+  return Named(inner_->CompleteMultipart(Full(key), upload_id, parts, condition, ctx), key);
 }
 
-Status PrefixStore::AbortMultipart(std::string_view key, std::string_view upload_id) {
+Status PrefixStore::DoAbortMultipart(std::string_view key, std::string_view upload_id,
+                                     const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  return Named(inner_->AbortMultipart(Full(key), upload_id), key);
+  return Named(inner_->AbortMultipart(Full(key), upload_id, ctx), key);
 }
 
-Result<std::vector<PartInfo>> PrefixStore::ListParts(std::string_view key,
-                                                     std::string_view upload_id) {
+Result<std::vector<PartInfo>> PrefixStore::DoListParts(std::string_view key,
+                                                       std::string_view upload_id,
+                                                       const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  return Named(inner_->ListParts(Full(key), upload_id), key);
+  return Named(inner_->ListParts(Full(key), upload_id, ctx), key);
 }
 
-Result<std::vector<MultipartUploadInfo>> PrefixStore::ListMultipartUploads(
-    std::string_view prefix) {
+Result<std::vector<MultipartUploadInfo>> PrefixStore::DoListMultipartUploads(
+    std::string_view prefix, const Context& ctx) {
   DEPOT_ASSIGN_OR_RETURN(std::vector<MultipartUploadInfo> uploads,
-                         inner_->ListMultipartUploads(Full(prefix)));
+                         inner_->ListMultipartUploads(Full(prefix), ctx));
   for (MultipartUploadInfo& upload : uploads) {
     if (!HasPrefix(upload.key, prefix_)) {
       return InternalError(

@@ -18,13 +18,15 @@ constexpr uint64_t kStreamPiece = 8 << 20;
 // one call at Finish.
 class GatheringWriter final : public ObjectWriter {
  public:
-  GatheringWriter(ObjectStore& store, std::string key, PutOptions put, uint64_t size_hint)
-      : store_(store), key_(std::move(key)), put_(std::move(put)) {
+  GatheringWriter(ObjectStore& store, std::string key, PutOptions put, uint64_t size_hint,
+                  Context ctx)
+      : store_(store), key_(std::move(key)), put_(std::move(put)), ctx_(std::move(ctx)) {
     if (size_hint > 0 && size_hint <= kMaxReserve) gathered_.reserve(size_hint);
   }
 
   Status Write(std::string_view data) override {
     DEPOT_RETURN_IF_ERROR(Usable());
+    DEPOT_RETURN_IF_ERROR(ctx_.Check(fmt::format("write of key {}", QuoteKey(key_))));
     gathered_.append(data);
     written_ += data.size();
     return Status::Ok();
@@ -32,7 +34,7 @@ class GatheringWriter final : public ObjectWriter {
   Result<PutResult> Finish() override {
     DEPOT_RETURN_IF_ERROR(Usable());
     finished_ = true;
-    return store_.Put(key_, Bytes::FromString(std::move(gathered_)), put_);
+    return store_.Put(key_, Bytes::FromString(std::move(gathered_)), put_, ctx_);
   }
   Status Abort() override {
     if (finished_) return Status::Ok();
@@ -57,6 +59,7 @@ class GatheringWriter final : public ObjectWriter {
   ObjectStore& store_;
   const std::string key_;
   const PutOptions put_;
+  const Context ctx_;
   std::string gathered_;
   uint64_t written_ = 0;
   bool finished_ = false;
@@ -65,18 +68,24 @@ class GatheringWriter final : public ObjectWriter {
 
 class GatheringPartWriter final : public PartWriter {
  public:
-  GatheringPartWriter(ObjectStore& store, std::string key, std::string upload_id, int number)
-      : store_(store), key_(std::move(key)), upload_id_(std::move(upload_id)), number_(number) {}
+  GatheringPartWriter(ObjectStore& store, std::string key, std::string upload_id, int number,
+                      Context ctx)
+      : store_(store),
+        key_(std::move(key)),
+        upload_id_(std::move(upload_id)),
+        number_(number),
+        ctx_(std::move(ctx)) {}
 
   Status Write(std::string_view data) override {
     if (finished_) return FinishedError();
+    DEPOT_RETURN_IF_ERROR(ctx_.Check(fmt::format("part {} of key {}", number_, QuoteKey(key_))));
     gathered_.append(data);
     return Status::Ok();
   }
   Result<PartInfo> Finish() override {
     if (finished_) return FinishedError();
     finished_ = true;
-    return store_.PutPart(key_, upload_id_, number_, Bytes::FromString(std::move(gathered_)));
+    return store_.PutPart(key_, upload_id_, number_, Bytes::FromString(std::move(gathered_)), ctx_);
   }
 
  private:
@@ -89,14 +98,16 @@ class GatheringPartWriter final : public PartWriter {
   const std::string key_;
   const std::string upload_id_;
   const int number_;
+  const Context ctx_;
   std::string gathered_;
   bool finished_ = false;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<ObjectWriter>> ObjectStore::OpenWriter(std::string_view key,
-                                                              const WriteOptions& options) {
+Result<std::unique_ptr<ObjectWriter>> ObjectStore::DoOpenWriter(std::string_view key,
+                                                                const WriteOptions& options,
+                                                                const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   if (capabilities().multipart) {
     BufferedUploadOptions upload;
@@ -105,24 +116,27 @@ Result<std::unique_ptr<ObjectWriter>> ObjectStore::OpenWriter(std::string_view k
     upload.executor = options.executor;
     upload.max_in_flight = options.max_in_flight;
     if (options.part_size > 0) upload.part_size = PartSizePolicy::Fixed(options.part_size);
-    DEPOT_ASSIGN_OR_RETURN(auto writer, BufferedUpload::Start(*this, std::string(key), upload));
+    DEPOT_ASSIGN_OR_RETURN(auto writer,
+                           BufferedUpload::Start(*this, std::string(key), upload, ctx));
     return std::unique_ptr<ObjectWriter>(std::move(writer));
   }
-  return std::unique_ptr<ObjectWriter>(
-      std::make_unique<GatheringWriter>(*this, std::string(key), options.put, options.size_hint));
+  return std::unique_ptr<ObjectWriter>(std::make_unique<GatheringWriter>(
+      *this, std::string(key), options.put, options.size_hint, ctx));
 }
 
-Result<std::unique_ptr<PartWriter>> ObjectStore::OpenPartWriter(std::string_view key,
-                                                                std::string_view upload_id,
-                                                                int part_number) {
+Result<std::unique_ptr<PartWriter>> ObjectStore::DoOpenPartWriter(std::string_view key,
+                                                                  std::string_view upload_id,
+                                                                  int part_number,
+                                                                  const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   return std::unique_ptr<PartWriter>(std::make_unique<GatheringPartWriter>(
-      *this, std::string(key), std::string(upload_id), part_number));
+      *this, std::string(key), std::string(upload_id), part_number, ctx));
 }
 
-Status ObjectStore::GetStream(std::string_view key, const GetOptions& options,
-                              const std::function<Status(const GetResult&)>& on_head,
-                              const std::function<Status(std::string_view)>& on_data) {
+Status ObjectStore::DoGetStream(std::string_view key, const GetOptions& options,
+                                const std::function<Status(const GetResult&)>& on_head,
+                                const std::function<Status(std::string_view)>& on_data,
+                                const Context& ctx) {
   // The first piece comes with the metadata: one request for objects up to a piece.
   GetOptions first = options;
   const bool whole = options.range.is_full();
@@ -133,7 +147,7 @@ Status ObjectStore::GetStream(std::string_view key, const GetOptions& options,
       first.head = true;
     }
   }
-  DEPOT_ASSIGN_OR_RETURN(GetResult got, Get(key, first));
+  DEPOT_ASSIGN_OR_RETURN(GetResult got, Get(key, first, ctx));
   GetResult head = got;
   head.data = Bytes();
   if (!options.head && !got.not_modified) {
@@ -150,7 +164,7 @@ Status ObjectStore::GetStream(std::string_view key, const GetOptions& options,
     GetOptions piece;
     piece.if_match = got.meta.etag;  // every piece from the same version
     piece.range = ByteRange::Bounded(at, std::min(head.range.end, at + kStreamPiece));
-    DEPOT_ASSIGN_OR_RETURN(GetResult read, Get(key, piece));
+    DEPOT_ASSIGN_OR_RETURN(GetResult read, Get(key, piece, ctx));
     if (read.data.empty()) {
       return DataLossError(
           fmt::format("key {}: ended at byte {} of {}", QuoteKey(key), at, head.range.end));
@@ -159,6 +173,119 @@ Status ObjectStore::GetStream(std::string_view key, const GetOptions& options,
     at += read.data.size();
   }
   return Status::Ok();
+}
+
+// The public calls: the context first, then the backend.
+
+Result<PutResult> ObjectStore::Put(std::string_view key, Bytes data, const PutOptions& options,
+                                   const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "put of key", key));
+  return DoPut(key, std::move(data), options, ctx);
+}
+
+Result<GetResult> ObjectStore::Get(std::string_view key, const GetOptions& options,
+                                   const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "get of key", key));
+  return DoGet(key, options, ctx);
+}
+
+Result<ObjectMeta> ObjectStore::Head(std::string_view key, const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "head of key", key));
+  return DoHead(key, ctx);
+}
+
+Status ObjectStore::GetStream(std::string_view key, const GetOptions& options,
+                              const std::function<Status(const GetResult&)>& on_head,
+                              const std::function<Status(std::string_view)>& on_data,
+                              const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "get of key", key));
+  return DoGetStream(key, options, on_head, on_data, ctx);
+}
+
+Result<std::unique_ptr<ObjectWriter>> ObjectStore::OpenWriter(std::string_view key,
+                                                              const WriteOptions& options,
+                                                              const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "write of key", key));
+  return DoOpenWriter(key, options, ctx);
+}
+
+Status ObjectStore::Delete(std::string_view key, const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "delete of key", key));
+  return DoDelete(key, ctx);
+}
+
+std::vector<Status> ObjectStore::DeleteMany(std::span<const std::string> keys, const Context& ctx) {
+  if (ctx.IsCancelled() || ctx.Expired()) {
+    std::vector<Status> stopped;
+    stopped.reserve(keys.size());
+    for (const std::string& key : keys) stopped.push_back(CheckContext(ctx, "delete of key", key));
+    return stopped;
+  }
+  return DoDeleteMany(keys, ctx);
+}
+
+Result<ListResult> ObjectStore::List(const ListOptions& options, const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "list of prefix", options.prefix));
+  return DoList(options, ctx);
+}
+
+Result<PutResult> ObjectStore::Copy(std::string_view from, std::string_view to, CopyMode mode,
+                                    const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "copy of key", from));
+  return DoCopy(from, to, mode, ctx);
+}
+
+Status ObjectStore::Rename(std::string_view from, std::string_view to, CopyMode mode,
+                           const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "rename of key", from));
+  return DoRename(from, to, mode, ctx);
+}
+
+Result<std::string> ObjectStore::CreateMultipart(std::string_view key, const PutOptions& options,
+                                                 const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "multipart upload of key", key));
+  return DoCreateMultipart(key, options, ctx);
+}
+
+Result<PartInfo> ObjectStore::PutPart(std::string_view key, std::string_view upload_id,
+                                      int part_number, Bytes data, const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "part upload of key", key));
+  return DoPutPart(key, upload_id, part_number, std::move(data), ctx);
+}
+
+Result<PutResult> ObjectStore::CompleteMultipart(std::string_view key, std::string_view upload_id,
+                                                 std::span<const PartInfo> parts,
+                                                 const WriteCondition& condition,
+                                                 const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "completion of key", key));
+  return DoCompleteMultipart(key, upload_id, parts, condition, ctx);
+}
+
+Status ObjectStore::AbortMultipart(std::string_view key, std::string_view upload_id,
+                                   const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "abort of upload of key", key));
+  return DoAbortMultipart(key, upload_id, ctx);
+}
+
+Result<std::unique_ptr<PartWriter>> ObjectStore::OpenPartWriter(std::string_view key,
+                                                                std::string_view upload_id,
+                                                                int part_number,
+                                                                const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "part upload of key", key));
+  return DoOpenPartWriter(key, upload_id, part_number, ctx);
+}
+
+Result<std::vector<PartInfo>> ObjectStore::ListParts(std::string_view key,
+                                                     std::string_view upload_id,
+                                                     const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "parts of key", key));
+  return DoListParts(key, upload_id, ctx);
+}
+
+Result<std::vector<MultipartUploadInfo>> ObjectStore::ListMultipartUploads(std::string_view prefix,
+                                                                           const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "uploads under prefix", prefix));
+  return DoListMultipartUploads(prefix, ctx);
 }
 
 }  // namespace depot::object

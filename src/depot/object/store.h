@@ -37,6 +37,7 @@
 
 #include "depot/core/byte_range.h"
 #include "depot/core/bytes.h"
+#include "depot/core/context.h"
 #include "depot/core/executor.h"
 #include "depot/core/result.h"
 #include "depot/core/status.h"
@@ -203,13 +204,20 @@ class ObjectStore {
   // The URL that opens this store again (or a description where none does).
   virtual std::string ToString() const = 0;
 
+  // Every call below blocks, and takes a Context last (core/context.h): a call whose context is
+  // cancelled or past its deadline fails with kCancelled / kDeadlineExceeded naming the key and
+  // changes nothing, before it starts or wherever the backend can stop it (between attempts and
+  // pieces; the S3 backend also aborts a request on the wire). A write that already landed is not
+  // undone. Cleanup after a cancel (AbortMultipart) takes a context of its own.
+
   // Stores `data` under `key` as one atomic object.
-  virtual Result<PutResult> Put(std::string_view key, Bytes data,
-                                const PutOptions& options = {}) = 0;
+  Result<PutResult> Put(std::string_view key, Bytes data, const PutOptions& options = {},
+                        const Context& ctx = {});
   // Reads the object, or the range of it that `options.range` asks for (kOutOfRange if the range
   // starts past the end).
-  virtual Result<GetResult> Get(std::string_view key, const GetOptions& options = {}) = 0;
-  virtual Result<ObjectMeta> Head(std::string_view key) = 0;
+  Result<GetResult> Get(std::string_view key, const GetOptions& options = {},
+                        const Context& ctx = {});
+  Result<ObjectMeta> Head(std::string_view key, const Context& ctx = {});
   // Streams what Get would return, from one version of the object however long the read takes:
   // `on_head` gets the result without data (meta, resolved range, not_modified) before any byte;
   // then `on_data` gets the range's bytes in order, in pieces of at most a few MiB. An error from
@@ -217,26 +225,28 @@ class ObjectStore {
   // pinned by If-Match to the first one's ETag, so a concurrent overwrite ends the stream with
   // kFailedPrecondition (never mixed bytes); backends that can hold a version open (local) keep
   // serving the version they started on.
-  virtual Status GetStream(std::string_view key, const GetOptions& options,
-                           const std::function<Status(const GetResult&)>& on_head,
-                           const std::function<Status(std::string_view)>& on_data);
+  Status GetStream(std::string_view key, const GetOptions& options,
+                   const std::function<Status(const GetResult&)>& on_head,
+                   const std::function<Status(std::string_view)>& on_data, const Context& ctx = {});
   // Opens a streaming write of `key` (see ObjectWriter); a bad key or options fail here. The
-  // default, on a store with multipart, is a BufferedUpload (parts as WriteOptions says, one Put
-  // for objects smaller than a part); without multipart, the bytes are gathered in
-  // memory and stored with one Put at Finish. The local store writes straight into the object's
-  // temporary file. `this` must outlive the writer.
-  virtual Result<std::unique_ptr<ObjectWriter>> OpenWriter(std::string_view key,
-                                                           const WriteOptions& options = {});
+  // writer keeps `ctx` for all its calls. The default, on a store with multipart, is a
+  // BufferedUpload (parts as WriteOptions says, one Put for objects smaller than a part); without
+  // multipart, the bytes are gathered in memory and stored with one Put at Finish. The local store
+  // writes straight into the object's temporary file. `this` must outlive the writer.
+  Result<std::unique_ptr<ObjectWriter>> OpenWriter(std::string_view key,
+                                                   const WriteOptions& options = {},
+                                                   const Context& ctx = {});
   // OK whether or not the key existed.
-  virtual Status Delete(std::string_view key) = 0;
+  Status Delete(std::string_view key, const Context& ctx = {});
   // One Status per key, in order.
-  virtual std::vector<Status> DeleteMany(std::span<const std::string> keys) = 0;
+  std::vector<Status> DeleteMany(std::span<const std::string> keys, const Context& ctx = {});
   // One page of keys.
-  virtual Result<ListResult> List(const ListOptions& options) = 0;
+  Result<ListResult> List(const ListOptions& options, const Context& ctx = {});
   // Server-side copy of object and metadata.
-  virtual Result<PutResult> Copy(std::string_view from, std::string_view to, CopyMode mode) = 0;
+  Result<PutResult> Copy(std::string_view from, std::string_view to, CopyMode mode,
+                         const Context& ctx = {});
   // Atomic rename where capabilities().atomic_rename; kUnimplemented elsewhere.
-  virtual Status Rename(std::string_view from, std::string_view to, CopyMode mode) = 0;
+  Status Rename(std::string_view from, std::string_view to, CopyMode mode, const Context& ctx = {});
 
   // Multipart upload: parts may be put in any order and concurrently; CompleteMultipart stitches
   // the listed parts (ascending part numbers, ETags as PutPart returned them) into one object with
@@ -247,24 +257,68 @@ class ObjectStore {
   // an unknown part or a wrong ETag is kInvalidArgument; parts below min_part_size (other than the
   // last) are kInvalidArgument ("EntityTooSmall"). Abort removes every staged part; completing
   // or aborting an unknown upload is kNotFound.
-  virtual Result<std::string> CreateMultipart(std::string_view key, const PutOptions& options) = 0;
-  virtual Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id,
-                                   int part_number, Bytes data) = 0;
-  virtual Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                              std::span<const PartInfo> parts,
-                                              const WriteCondition& condition = {}) = 0;
-  virtual Status AbortMultipart(std::string_view key, std::string_view upload_id) = 0;
-  // Streams one part instead of holding it whole. The default gathers the part in memory and
-  // calls PutPart at Finish; stores with capabilities().streaming_writes (local) write it straight
-  // to storage. kNotFound for an unknown upload, at the latest at Finish.
-  virtual Result<std::unique_ptr<PartWriter>> OpenPartWriter(std::string_view key,
-                                                             std::string_view upload_id,
-                                                             int part_number);
+  Result<std::string> CreateMultipart(std::string_view key, const PutOptions& options,
+                                      const Context& ctx = {});
+  Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id, int part_number,
+                           Bytes data, const Context& ctx = {});
+  Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
+                                      std::span<const PartInfo> parts,
+                                      const WriteCondition& condition = {},
+                                      const Context& ctx = {});
+  Status AbortMultipart(std::string_view key, std::string_view upload_id, const Context& ctx = {});
+  // Streams one part instead of holding it whole (the writer keeps `ctx`). The default gathers
+  // the part in memory and calls PutPart at Finish; stores with capabilities().streaming_writes
+  // (local) write it straight to storage. kNotFound for an unknown upload, at the latest at Finish.
+  Result<std::unique_ptr<PartWriter>> OpenPartWriter(std::string_view key,
+                                                     std::string_view upload_id, int part_number,
+                                                     const Context& ctx = {});
   // The parts staged so far, by ascending part number (kNotFound for an unknown upload).
-  virtual Result<std::vector<PartInfo>> ListParts(std::string_view key,
-                                                  std::string_view upload_id) = 0;
-  virtual Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(
-      std::string_view prefix) = 0;
+  Result<std::vector<PartInfo>> ListParts(std::string_view key, std::string_view upload_id,
+                                          const Context& ctx = {});
+  Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(std::string_view prefix,
+                                                                const Context& ctx = {});
+
+ protected:
+  // What backends implement: each public call checks its context, then calls its Do... with it
+  // (decorators forward the context with the call).
+  virtual Result<PutResult> DoPut(std::string_view key, Bytes data, const PutOptions& options,
+                                  const Context& ctx) = 0;
+  virtual Result<GetResult> DoGet(std::string_view key, const GetOptions& options,
+                                  const Context& ctx) = 0;
+  virtual Result<ObjectMeta> DoHead(std::string_view key, const Context& ctx) = 0;
+  virtual Status DoGetStream(std::string_view key, const GetOptions& options,
+                             const std::function<Status(const GetResult&)>& on_head,
+                             const std::function<Status(std::string_view)>& on_data,
+                             const Context& ctx);
+  virtual Result<std::unique_ptr<ObjectWriter>> DoOpenWriter(std::string_view key,
+                                                             const WriteOptions& options,
+                                                             const Context& ctx);
+  virtual Status DoDelete(std::string_view key, const Context& ctx) = 0;
+  virtual std::vector<Status> DoDeleteMany(std::span<const std::string> keys,
+                                           const Context& ctx) = 0;
+  virtual Result<ListResult> DoList(const ListOptions& options, const Context& ctx) = 0;
+  virtual Result<PutResult> DoCopy(std::string_view from, std::string_view to, CopyMode mode,
+                                   const Context& ctx) = 0;
+  virtual Status DoRename(std::string_view from, std::string_view to, CopyMode mode,
+                          const Context& ctx) = 0;
+  virtual Result<std::string> DoCreateMultipart(std::string_view key, const PutOptions& options,
+                                                const Context& ctx) = 0;
+  virtual Result<PartInfo> DoPutPart(std::string_view key, std::string_view upload_id,
+                                     int part_number, Bytes data, const Context& ctx) = 0;
+  virtual Result<PutResult> DoCompleteMultipart(std::string_view key, std::string_view upload_id,
+                                                std::span<const PartInfo> parts,
+                                                const WriteCondition& condition,
+                                                const Context& ctx) = 0;
+  virtual Status DoAbortMultipart(std::string_view key, std::string_view upload_id,
+                                  const Context& ctx) = 0;
+  virtual Result<std::unique_ptr<PartWriter>> DoOpenPartWriter(std::string_view key,
+                                                               std::string_view upload_id,
+                                                               int part_number, const Context& ctx);
+  virtual Result<std::vector<PartInfo>> DoListParts(std::string_view key,
+                                                    std::string_view upload_id,
+                                                    const Context& ctx) = 0;
+  virtual Result<std::vector<MultipartUploadInfo>> DoListMultipartUploads(std::string_view prefix,
+                                                                          const Context& ctx) = 0;
 };
 
 }  // namespace depot::object

@@ -27,8 +27,8 @@ BucketInfo FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
 AccessControl::AccessControl(object::ObjectStore& store, std::set<std::string, std::less<>> admins)
     : store_(store), admins_(std::move(admins)) {}
 
-Result<BucketInfo> AccessControl::Lookup(std::string_view bucket) const {
-  auto marker = store_.Head(BucketMarker(bucket));
+Result<BucketInfo> AccessControl::Lookup(std::string_view bucket, const Context& ctx) const {
+  auto marker = store_.Head(BucketMarker(bucket), ctx);
   if (marker.ok()) return FromMarker(bucket, *marker);
   if (marker.status().code() != StatusCode::kNotFound) return marker.status();
   return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
@@ -40,8 +40,9 @@ bool AccessControl::MayUse(std::string_view user, const BucketInfo& bucket) cons
 
 Status AccessControl::Authorize(std::string_view user, std::string_view bucket,
                                 Permission permission,
-                                const std::optional<std::string>& expected_owner) const {
-  DEPOT_ASSIGN_OR_RETURN(BucketInfo info, Lookup(bucket));
+                                const std::optional<std::string>& expected_owner,
+                                const Context& ctx) const {
+  DEPOT_ASSIGN_OR_RETURN(BucketInfo info, Lookup(bucket, ctx));
   // Today every permission is the owner's (and the admins'); ACL grants will widen kRead and
   // kWrite here, never kOwn.
   (void)permission;
@@ -57,17 +58,19 @@ Status AccessControl::Authorize(std::string_view user, std::string_view bucket,
   return Status::Ok();
 }
 
-Result<bool> AccessControl::HoldsKeys(std::string_view bucket) const {
+Result<bool> AccessControl::HoldsKeys(std::string_view bucket, const Context& ctx) const {
   const std::string root = std::string(bucket) + "/";
-  DEPOT_ASSIGN_OR_RETURN(object::ListResult page, store_.List({.prefix = root, .max_keys = 1}));
+  DEPOT_ASSIGN_OR_RETURN(object::ListResult page,
+                         store_.List({.prefix = root, .max_keys = 1}, ctx));
   if (!page.objects.empty()) return true;
-  DEPOT_ASSIGN_OR_RETURN(auto uploads, store_.ListMultipartUploads(root));
+  DEPOT_ASSIGN_OR_RETURN(auto uploads, store_.ListMultipartUploads(root, ctx));
   return !uploads.empty();
 }
 
-Status AccessControl::CreateBucket(std::string_view user, std::string_view bucket) const {
-  DEPOT_ASSIGN_OR_RETURN(bool leftovers, HoldsKeys(bucket));
-  if (leftovers && !Lookup(bucket).ok()) {
+Status AccessControl::CreateBucket(std::string_view user, std::string_view bucket,
+                                   const Context& ctx) const {
+  DEPOT_ASSIGN_OR_RETURN(bool leftovers, HoldsKeys(bucket, ctx));
+  if (leftovers && !Lookup(bucket, ctx).ok()) {
     return AlreadyExistsError(fmt::format(
         "OperationAborted: the store still holds keys under {}/ from an earlier bucket of that "
         "name; remove them from the store before making the bucket again",
@@ -75,10 +78,10 @@ Status AccessControl::CreateBucket(std::string_view user, std::string_view bucke
   }
   object::PutOptions put{.mode = object::PutMode::kCreate};
   put.user_metadata[std::string(kOwnerField)] = std::string(user);
-  auto created = store_.Put(BucketMarker(bucket), Bytes(), put);
+  auto created = store_.Put(BucketMarker(bucket), Bytes(), put, ctx);
   if (created.ok()) return Status::Ok();
   if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
-  DEPOT_ASSIGN_OR_RETURN(BucketInfo info, Lookup(bucket));
+  DEPOT_ASSIGN_OR_RETURN(BucketInfo info, Lookup(bucket, ctx));
   const bool yours = info.owner.empty() ? IsAdmin(user) : info.owner == user;
   if (yours) {
     return AlreadyExistsError(
@@ -88,34 +91,34 @@ Status AccessControl::CreateBucket(std::string_view user, std::string_view bucke
       fmt::format("BucketAlreadyExists: bucket {} belongs to another user", bucket));
 }
 
-Status AccessControl::DeleteBucket(std::string_view bucket) const {
+Status AccessControl::DeleteBucket(std::string_view bucket, const Context& ctx) const {
   const auto not_empty = [&] {
     return FailedPreconditionError(
         fmt::format("BucketNotEmpty: bucket {} holds objects or multipart uploads", bucket));
   };
-  DEPOT_ASSIGN_OR_RETURN(bool holds, HoldsKeys(bucket));
+  DEPOT_ASSIGN_OR_RETURN(bool holds, HoldsKeys(bucket, ctx));
   if (holds) return not_empty();
-  DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta marker, store_.Head(BucketMarker(bucket)));
-  DEPOT_RETURN_IF_ERROR(store_.Delete(BucketMarker(bucket)));
-  DEPOT_ASSIGN_OR_RETURN(holds, HoldsKeys(bucket));
+  DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta marker, store_.Head(BucketMarker(bucket), ctx));
+  DEPOT_RETURN_IF_ERROR(store_.Delete(BucketMarker(bucket), ctx));
+  DEPOT_ASSIGN_OR_RETURN(holds, HoldsKeys(bucket, ctx));
   if (!holds) return Status::Ok();
   // A write landed between the two checks: the bucket lives on, with its owner.
   object::PutOptions put{.mode = object::PutMode::kCreate,
                          .content_type = marker.content_type,
                          .user_metadata = marker.user_metadata};
-  DEPOT_RETURN_IF_ERROR(store_.Put(BucketMarker(bucket), Bytes(), put).status());
+  DEPOT_RETURN_IF_ERROR(store_.Put(BucketMarker(bucket), Bytes(), put, ctx).status());
   return not_empty();
 }
 
-Result<std::vector<BucketInfo>> AccessControl::ListBuckets() const {
+Result<std::vector<BucketInfo>> AccessControl::ListBuckets(const Context& ctx) const {
   std::vector<BucketInfo> buckets;
-  object::ListPager pages(store_, {.prefix = std::string(kBucketMarkers)});
+  object::ListPager pages(store_, {.prefix = std::string(kBucketMarkers)}, ctx);
   while (auto listed = pages.Next()) {
     DEPOT_ASSIGN_OR_RETURN(object::ListResult page, std::move(*listed));
     for (const auto& marker : page.objects) {
       const std::string name = marker.key.substr(kBucketMarkers.size());
       // Listings need not carry user metadata: the owner comes from the marker itself.
-      auto info = Lookup(name);
+      auto info = Lookup(name, ctx);
       if (info.ok()) buckets.push_back(std::move(*info));
       // A bucket deleted since the listing is simply not there any more.
       if (!info.ok() && info.status().code() != StatusCode::kNotFound) return info.status();
@@ -128,14 +131,15 @@ Result<std::vector<BucketInfo>> AccessControl::ListBuckets() const {
 
 namespace depot::server {
 
-Status AuthorizedStore::Recheck() const {
-  return access_.Authorize(user_, bucket_, Permission::kWrite, std::nullopt);
+Status AuthorizedStore::Recheck(const Context& ctx) const {
+  return access_.Authorize(user_, bucket_, Permission::kWrite, std::nullopt, ctx);
 }
 
-Result<object::PutResult> AuthorizedStore::Put(std::string_view key, Bytes data,
-                                               const object::PutOptions& options) {
-  DEPOT_RETURN_IF_ERROR(Recheck());
-  return ForwardingStore::Put(key, std::move(data), options);
+Result<object::PutResult> AuthorizedStore::DoPut(std::string_view key, Bytes data,
+                                                 const object::PutOptions& options,
+                                                 const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(Recheck(ctx));
+  return ForwardingStore::DoPut(key, std::move(data), options, ctx);
 }
 
 namespace {
@@ -179,65 +183,72 @@ class RecheckedPartWriter final : public object::PartWriter {
 
 }  // namespace
 
-Result<std::unique_ptr<object::ObjectWriter>> AuthorizedStore::OpenWriter(
-    std::string_view key, const object::WriteOptions& options) {
-  DEPOT_RETURN_IF_ERROR(Recheck());
-  DEPOT_ASSIGN_OR_RETURN(auto inner, ForwardingStore::OpenWriter(key, options));
+Result<std::unique_ptr<object::ObjectWriter>> AuthorizedStore::DoOpenWriter(
+    std::string_view key, const object::WriteOptions& options, const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(Recheck(ctx));
+  DEPOT_ASSIGN_OR_RETURN(auto inner, ForwardingStore::DoOpenWriter(key, options, ctx));
   return std::unique_ptr<object::ObjectWriter>(
-      std::make_unique<RecheckedWriter>(std::move(inner), [this] { return Recheck(); }));
+      std::make_unique<RecheckedWriter>(std::move(inner), [this, ctx] { return Recheck(ctx); }));
 }
 
-Result<std::unique_ptr<object::PartWriter>> AuthorizedStore::OpenPartWriter(
-    std::string_view key, std::string_view upload_id, int part_number) {
-  DEPOT_RETURN_IF_ERROR(Recheck());
-  DEPOT_ASSIGN_OR_RETURN(auto inner, ForwardingStore::OpenPartWriter(key, upload_id, part_number));
-  return std::unique_ptr<object::PartWriter>(
-      std::make_unique<RecheckedPartWriter>(std::move(inner), [this] { return Recheck(); }));
+Result<std::unique_ptr<object::PartWriter>> AuthorizedStore::DoOpenPartWriter(
+    std::string_view key, std::string_view upload_id, int part_number, const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(Recheck(ctx));
+  DEPOT_ASSIGN_OR_RETURN(auto inner,
+                         ForwardingStore::DoOpenPartWriter(key, upload_id, part_number, ctx));
+  return std::unique_ptr<object::PartWriter>(std::make_unique<RecheckedPartWriter>(
+      std::move(inner), [this, ctx] { return Recheck(ctx); }));
 }
 
-Status AuthorizedStore::Delete(std::string_view key) {
-  DEPOT_RETURN_IF_ERROR(Recheck());
-  return ForwardingStore::Delete(key);
+Status AuthorizedStore::DoDelete(std::string_view key, const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(Recheck(ctx));
+  return ForwardingStore::DoDelete(key, ctx);
 }
 
-std::vector<Status> AuthorizedStore::DeleteMany(std::span<const std::string> keys) {
-  if (Status allowed = Recheck(); !allowed.ok()) return std::vector<Status>(keys.size(), allowed);
-  return ForwardingStore::DeleteMany(keys);
+std::vector<Status> AuthorizedStore::DoDeleteMany(std::span<const std::string> keys,
+                                                  const Context& ctx) {
+  if (Status allowed = Recheck(ctx); !allowed.ok())
+    return std::vector<Status>(keys.size(), allowed);
+  return ForwardingStore::DoDeleteMany(keys, ctx);
 }
 
-Result<object::PutResult> AuthorizedStore::Copy(std::string_view from, std::string_view to,
-                                                object::CopyMode mode) {
-  DEPOT_RETURN_IF_ERROR(Recheck());
-  return ForwardingStore::Copy(from, to, mode);
+Result<object::PutResult> AuthorizedStore::DoCopy(std::string_view from, std::string_view to,
+                                                  object::CopyMode mode, const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(Recheck(ctx));
+  return ForwardingStore::DoCopy(from, to, mode, ctx);
 }
 
-Status AuthorizedStore::Rename(std::string_view from, std::string_view to, object::CopyMode mode) {
-  DEPOT_RETURN_IF_ERROR(Recheck());
-  return ForwardingStore::Rename(from, to, mode);
+Status AuthorizedStore::DoRename(std::string_view from, std::string_view to, object::CopyMode mode,
+                                 const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(Recheck(ctx));
+  return ForwardingStore::DoRename(from, to, mode, ctx);
 }
 
-Result<std::string> AuthorizedStore::CreateMultipart(std::string_view key,
-                                                     const object::PutOptions& options) {
-  DEPOT_RETURN_IF_ERROR(Recheck());
-  return ForwardingStore::CreateMultipart(key, options);
+Result<std::string> AuthorizedStore::DoCreateMultipart(std::string_view key,
+                                                       const object::PutOptions& options,
+                                                       const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(Recheck(ctx));
+  return ForwardingStore::DoCreateMultipart(key, options, ctx);
 }
 
-Result<object::PartInfo> AuthorizedStore::PutPart(std::string_view key, std::string_view upload_id,
-                                                  int part_number, Bytes data) {
-  DEPOT_RETURN_IF_ERROR(Recheck());
-  return ForwardingStore::PutPart(key, upload_id, part_number, std::move(data));
+Result<object::PartInfo> AuthorizedStore::DoPutPart(std::string_view key,
+                                                    std::string_view upload_id, int part_number,
+                                                    Bytes data, const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(Recheck(ctx));
+  return ForwardingStore::DoPutPart(key, upload_id, part_number, std::move(data), ctx);
 }
 
-Result<object::PutResult> AuthorizedStore::CompleteMultipart(
+Result<object::PutResult> AuthorizedStore::DoCompleteMultipart(
     std::string_view key, std::string_view upload_id, std::span<const object::PartInfo> parts,
-    const object::WriteCondition& condition) {
-  DEPOT_RETURN_IF_ERROR(Recheck());
-  return ForwardingStore::CompleteMultipart(key, upload_id, parts, condition);
+    const object::WriteCondition& condition, const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(Recheck(ctx));
+  return ForwardingStore::DoCompleteMultipart(key, upload_id, parts, condition, ctx);
 }
 
-Status AuthorizedStore::AbortMultipart(std::string_view key, std::string_view upload_id) {
-  DEPOT_RETURN_IF_ERROR(Recheck());
-  return ForwardingStore::AbortMultipart(key, upload_id);
+Status AuthorizedStore::DoAbortMultipart(std::string_view key, std::string_view upload_id,
+                                         const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(Recheck(ctx));
+  return ForwardingStore::DoAbortMultipart(key, upload_id, ctx);
 }
 
 }  // namespace depot::server

@@ -46,30 +46,30 @@ class AccessControl {
 
   bool IsAdmin(std::string_view user) const { return admins_.contains(user); }
   // The bucket as its marker records it; kNotFound ("NoSuchBucket: ...") when it does not exist.
-  Result<BucketInfo> Lookup(std::string_view bucket) const;
+  Result<BucketInfo> Lookup(std::string_view bucket, const Context& ctx) const;
   // OK when `user` may do what `permission` covers on `bucket`. kNotFound ("NoSuchBucket") when
   // the bucket does not exist; kPermissionDenied ("AccessDenied") when the user may not, or when
   // `expected_owner` is given and is not the bucket's owner (x-amz-expected-bucket-owner).
   Status Authorize(std::string_view user, std::string_view bucket, Permission permission,
-                   const std::optional<std::string>& expected_owner) const;
+                   const std::optional<std::string>& expected_owner, const Context& ctx) const;
   // Makes `bucket`, owned by `user`. When it exists already: kAlreadyExists with
   // "BucketAlreadyOwnedByYou: ..." if it is the user's, "BucketAlreadyExists: ..." if not. A
   // name whose keys are still in the store (objects or uploads of an earlier bucket that a write
   // racing its deletion left behind) is refused (kAlreadyExists, "OperationAborted: ..."), so no
   // user ever reads what another left there.
-  Status CreateBucket(std::string_view user, std::string_view bucket) const;
+  Status CreateBucket(std::string_view user, std::string_view bucket, const Context& ctx) const;
   // Deletes an authorized `bucket` that holds no objects and no uploads (kFailedPrecondition,
   // "BucketNotEmpty: ..." otherwise). Emptiness is checked again after the marker is gone: if a
   // write raced in, the marker is put back and the answer is BucketNotEmpty.
-  Status DeleteBucket(std::string_view bucket) const;
+  Status DeleteBucket(std::string_view bucket, const Context& ctx) const;
   // Every bucket, by name, with owners read from the markers.
-  Result<std::vector<BucketInfo>> ListBuckets() const;
+  Result<std::vector<BucketInfo>> ListBuckets(const Context& ctx) const;
   // Whether `user` may use `bucket` at all (ListBuckets shows it).
   bool MayUse(std::string_view user, const BucketInfo& bucket) const;
 
  private:
   // Whether any object or upload is stored under the bucket's keys.
-  Result<bool> HoldsKeys(std::string_view bucket) const;
+  Result<bool> HoldsKeys(std::string_view bucket, const Context& ctx) const;
 
   object::ObjectStore& store_;
   const std::set<std::string, std::less<>> admins_;
@@ -88,30 +88,36 @@ class AuthorizedStore final : public object::ForwardingStore {
         user_(std::move(user)),
         bucket_(std::move(bucket)) {}
 
-  Result<object::PutResult> Put(std::string_view key, Bytes data,
-                                const object::PutOptions& options) override;
+ protected:
+  Result<object::PutResult> DoPut(std::string_view key, Bytes data,
+                                  const object::PutOptions& options, const Context& ctx) override;
   // Writers ask again at Finish, right before the object or part lands.
-  Result<std::unique_ptr<object::ObjectWriter>> OpenWriter(
-      std::string_view key, const object::WriteOptions& options) override;
-  Status Delete(std::string_view key) override;
-  std::vector<Status> DeleteMany(std::span<const std::string> keys) override;
-  Result<object::PutResult> Copy(std::string_view from, std::string_view to,
-                                 object::CopyMode mode) override;
-  Status Rename(std::string_view from, std::string_view to, object::CopyMode mode) override;
-  Result<std::string> CreateMultipart(std::string_view key,
-                                      const object::PutOptions& options) override;
-  Result<object::PartInfo> PutPart(std::string_view key, std::string_view upload_id,
-                                   int part_number, Bytes data) override;
-  Result<std::unique_ptr<object::PartWriter>> OpenPartWriter(std::string_view key,
-                                                             std::string_view upload_id,
-                                                             int part_number) override;
-  Result<object::PutResult> CompleteMultipart(
-      std::string_view key, std::string_view upload_id, std::span<const object::PartInfo> parts,
-      const object::WriteCondition& condition = {}) override;
-  Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
+  Result<std::unique_ptr<object::ObjectWriter>> DoOpenWriter(std::string_view key,
+                                                             const object::WriteOptions& options,
+                                                             const Context& ctx) override;
+  Status DoDelete(std::string_view key, const Context& ctx) override;
+  std::vector<Status> DoDeleteMany(std::span<const std::string> keys, const Context& ctx) override;
+  Result<object::PutResult> DoCopy(std::string_view from, std::string_view to,
+                                   object::CopyMode mode, const Context& ctx) override;
+  Status DoRename(std::string_view from, std::string_view to, object::CopyMode mode,
+                  const Context& ctx) override;
+  Result<std::string> DoCreateMultipart(std::string_view key, const object::PutOptions& options,
+                                        const Context& ctx) override;
+  Result<object::PartInfo> DoPutPart(std::string_view key, std::string_view upload_id,
+                                     int part_number, Bytes data, const Context& ctx) override;
+  Result<std::unique_ptr<object::PartWriter>> DoOpenPartWriter(std::string_view key,
+                                                               std::string_view upload_id,
+                                                               int part_number,
+                                                               const Context& ctx) override;
+  Result<object::PutResult> DoCompleteMultipart(std::string_view key, std::string_view upload_id,
+                                                std::span<const object::PartInfo> parts,
+                                                const object::WriteCondition& condition,
+                                                const Context& ctx) override;
+  Status DoAbortMultipart(std::string_view key, std::string_view upload_id,
+                          const Context& ctx) override;
 
  private:
-  Status Recheck() const;
+  Status Recheck(const Context& ctx) const;
 
   const AccessControl& access_;
   const std::string user_;

@@ -68,7 +68,8 @@ std::string UserXml(std::string_view element, std::string_view user) {
 
 // The <Owner> element of listing entries: the bucket's owner, who owns every object in it.
 Result<std::string> OwnerXml(const Exchange& exchange, const AccessControl& access) {
-  DEPOT_ASSIGN_OR_RETURN(BucketInfo bucket, access.Lookup(exchange.target().bucket));
+  DEPOT_ASSIGN_OR_RETURN(BucketInfo bucket,
+                         access.Lookup(exchange.target().bucket, exchange.context()));
   return UserXml("Owner", bucket.owner);
 }
 
@@ -106,7 +107,7 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
   list.max_keys = std::max<size_t>(*max_keys, 1);
   object::ListResult page;
   if (*max_keys > 0) {
-    auto listed = store.List(list);
+    auto listed = store.List(list, exchange.context());
     if (!listed.ok()) return exchange.Fail(FromStatus(listed.status()));
     page = std::move(*listed);
   }
@@ -163,7 +164,7 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
 bool ListMultipartUploads(Exchange& exchange, object::ObjectStore& store,
                           const AccessControl& access) {
   const Target& target = exchange.target();
-  auto bucket = access.Lookup(target.bucket);
+  auto bucket = access.Lookup(target.bucket, exchange.context());
   if (!bucket.ok()) return exchange.Fail(FromStatus(bucket.status()));
   // The bucket's owner starts its uploads (admins aside: uploads do not record who started them).
   const std::string owner = UserXml("Owner", bucket->owner);
@@ -176,7 +177,7 @@ bool ListMultipartUploads(Exchange& exchange, object::ObjectStore& store,
   const std::string delimiter = exchange.Query("delimiter");
   const std::string key_marker = exchange.Query("key-marker");
   const std::string id_marker = exchange.Query("upload-id-marker");
-  auto uploads = store.ListMultipartUploads(root + prefix);
+  auto uploads = store.ListMultipartUploads(root + prefix, exchange.context());
   if (!uploads.ok()) return exchange.Fail(FromStatus(uploads.status()));
   std::sort(uploads->begin(), uploads->end(), [](const auto& a, const auto& b) {
     return std::tie(a.key, a.upload_id) < std::tie(b.key, b.upload_id);
@@ -272,7 +273,7 @@ bool DeleteObjects(Exchange& exchange, object::ObjectStore& store) {
   const std::string& bucket = exchange.target().bucket;
   std::vector<std::string> keys;
   for (const auto& key : request->keys) keys.push_back(StoreKey(bucket, key));
-  const std::vector<Status> results = store.DeleteMany(keys);
+  const std::vector<Status> results = store.DeleteMany(keys, exchange.context());
   std::string xml = "<DeleteResult>";
   for (size_t i = 0; i < request->keys.size(); ++i) {
     const std::string key = XmlEscape(request->keys[i]);
@@ -316,7 +317,7 @@ bool ListBuckets(Exchange& exchange, const AccessControl& access) {
   if (exchange.request().method() != http::verb::get) {
     return exchange.Fail({405, "MethodNotAllowed", "only GET on /"});
   }
-  auto buckets = access.ListBuckets();
+  auto buckets = access.ListBuckets(exchange.context());
   if (!buckets.ok()) return exchange.Fail(FromStatus(buckets.status()));
   std::string xml =
       "<ListAllMyBucketsResult>" + UserXml("Owner", exchange.who().access_key) + "<Buckets>";
@@ -339,7 +340,7 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
     // The body (a CreateBucketConfiguration) is read and checked; its region is not enforced.
     auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
     if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
-    Status created = access.CreateBucket(exchange.who().access_key, bucket);
+    Status created = access.CreateBucket(exchange.who().access_key, bucket, exchange.context());
     // Made again by its owner: S3 answers 200 in us-east-1 and BucketAlreadyOwnedByYou elsewhere.
     const bool again = created.code() == StatusCode::kAlreadyExists &&
                        created.message().starts_with("BucketAlreadyOwnedByYou");
@@ -368,7 +369,7 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
       if (exchange.HasQuery("delete")) return DeleteObjects(exchange, store);
       break;
     case http::verb::delete_: {
-      Status deleted = access.DeleteBucket(bucket);
+      Status deleted = access.DeleteBucket(bucket, exchange.context());
       if (!deleted.ok()) return exchange.Fail(FromStatus(deleted));
       return exchange.Reply(204, "");
     }

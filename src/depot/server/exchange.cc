@@ -135,12 +135,14 @@ Result<Target> SplitTarget(const s3::RequestTarget& target, std::string_view hos
 }
 
 Exchange::Exchange(boost::asio::ip::tcp::socket& socket, beast::flat_buffer& buffer,
-                   Request& parser, std::function<void(bool)> activity, std::string request_id)
+                   Request& parser, std::function<void(bool)> activity, std::string request_id,
+                   Context ctx)
     : socket_(socket),
       buffer_(buffer),
       parser_(parser),
       activity_(std::move(activity)),
-      request_id_(std::move(request_id)) {}
+      request_id_(std::move(request_id)),
+      ctx_(std::move(ctx)) {}
 
 std::optional<std::string> Exchange::Header(std::string_view name) const {
   const auto& fields = parser_.get();

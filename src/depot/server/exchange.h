@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "depot/core/bytes.h"
+#include "depot/core/context.h"
 #include "depot/core/result.h"
 #include "depot/s3/sigv4_verifier.h"
 
@@ -63,15 +64,17 @@ struct Outcome {
 class Exchange {
  public:
   // `activity(true)` is called before each blocking socket read or write, `activity(false)` after
-  // it and after each piece of progress: the connection's clock for stall timeouts.
+  // it and after each piece of progress: the connection's clock for stall timeouts. `ctx` is the
+  // request's: every store call made for it runs under it (the server's stop cancels it).
   Exchange(boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer, Request& parser,
-           std::function<void(bool)> activity, std::string request_id);
+           std::function<void(bool)> activity, std::string request_id, Context ctx);
 
   const http::request<http::buffer_body>& request() const { return parser_.get(); }
   bool keep_alive() const { return parser_.get().keep_alive(); }
   // The header's value, or nullopt.
   std::optional<std::string> Header(std::string_view name) const;
   const std::string& request_id() const { return request_id_; }
+  const Context& context() const { return ctx_; }
   // The body length the client declared (decoded, for aws-chunked), or nullopt.
   std::optional<uint64_t> DeclaredLength() const;
 
@@ -115,6 +118,7 @@ class Exchange {
   Request& parser_;
   std::function<void(bool)> activity_;
   std::string request_id_;
+  const Context ctx_;
   s3::Authenticated who_;
   Target target_;
   Outcome outcome_;

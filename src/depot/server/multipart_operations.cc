@@ -53,7 +53,7 @@ Result<Bytes> ReadCopySourceRange(Exchange& exchange, object::ObjectStore& store
   // same version (If-Match on its ETag).
   object::GetOptions read = CopySourcePreconditions(exchange);
   read.head = true;
-  DEPOT_ASSIGN_OR_RETURN(object::GetResult current, store.Get(source, read));
+  DEPOT_ASSIGN_OR_RETURN(object::GetResult current, store.Get(source, read, exchange.context()));
   if (current.not_modified) {
     return FailedPreconditionError("x-amz-copy-source-if-none-match or -if-modified-since");
   }
@@ -82,7 +82,7 @@ Result<Bytes> ReadCopySourceRange(Exchange& exchange, object::ObjectStore& store
   hold = BudgetHold::Take(*limits.body_budget, length);
   if (!hold)
     return UnavailableError(fmt::format("SlowDown: no memory for a {}-byte part now", length));
-  DEPOT_ASSIGN_OR_RETURN(object::GetResult got, store.Get(source, read));
+  DEPOT_ASSIGN_OR_RETURN(object::GetResult got, store.Get(source, read, exchange.context()));
   return std::move(got.data);
 }
 
@@ -103,7 +103,7 @@ bool UploadPart(Exchange& exchange, object::ObjectStore& store, const AccessCont
     }
     auto read = ReadCopySourceRange(exchange, store, access, limits, hold);
     if (!read.ok()) return exchange.Fail(FromStatus(read.status()));
-    part = store.PutPart(key, upload_id, *number, std::move(*read));
+    part = store.PutPart(key, upload_id, *number, std::move(*read), exchange.context());
   } else {
     const std::optional<uint64_t> length = exchange.DeclaredLength();
     if (length && *length > limits.max_part_bytes) {
@@ -116,7 +116,7 @@ bool UploadPart(Exchange& exchange, object::ObjectStore& store, const AccessCont
       hold = BudgetHold::Take(*limits.body_budget, needed);
       if (!hold) return exchange.Fail(BodyMemoryBusy(needed));
     }
-    auto writer = store.OpenPartWriter(key, upload_id, *number);
+    auto writer = store.OpenPartWriter(key, upload_id, *number, exchange.context());
     if (!writer.ok()) return exchange.Fail(UploadError(writer.status()));
     uint64_t received = 0;
     Status body = exchange.ReadBody(Exchange::Checksums::kOfBody, [&](std::string_view data) {
@@ -150,7 +150,7 @@ bool ListParts(Exchange& exchange, object::ObjectStore& store, const std::string
   if (!marker.ok()) return exchange.Fail(FromStatus(marker.status()));
   if (!max_parts.ok()) return exchange.Fail(FromStatus(max_parts.status()));
   const int page_size = std::min(*max_parts, 1000);
-  auto parts = store.ListParts(key, upload_id);
+  auto parts = store.ListParts(key, upload_id, exchange.context());
   if (!parts.ok()) return exchange.Fail(UploadError(parts.status()));
   std::string entries;
   int count = 0;
@@ -200,7 +200,7 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
     if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody); !body.ok()) {
       return exchange.Fail(FromStatus(body.status()));
     }
-    auto id = store.CreateMultipart(key, put);
+    auto id = store.CreateMultipart(key, put, exchange.context());
     if (!id.ok()) return exchange.Fail(FromStatus(id.status()));
     return exchange.Reply(
         200, fmt::format("<InitiateMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key>"
@@ -226,7 +226,7 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
       std::vector<object::PartInfo> requested;
       requested.reserve(parts->size());
       for (s3::Part& part : *parts) requested.push_back({part.part_number, std::move(part.etag)});
-      auto done = store.CompleteMultipart(key, upload_id, requested, condition);
+      auto done = store.CompleteMultipart(key, upload_id, requested, condition, exchange.context());
       if (!done.ok()) return exchange.Fail(UploadError(done.status()));
       return exchange.Reply(
           200, fmt::format("<CompleteMultipartUploadResult><Location>/{}/{}</Location>"
@@ -235,7 +235,7 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
                            bucket_xml, key_xml, bucket_xml, key_xml, XmlEscape(done->etag)));
     }
     case http::verb::delete_: {
-      Status aborted = store.AbortMultipart(key, upload_id);
+      Status aborted = store.AbortMultipart(key, upload_id, exchange.context());
       if (!aborted.ok()) return exchange.Fail(UploadError(aborted));
       return exchange.Reply(204, "");
     }

@@ -89,7 +89,8 @@ bool PutWhole(Exchange& exchange, object::ObjectStore& store, const std::string&
   }
   if (!body.ok()) return exchange.Fail(FromStatus(body));
   const char* bytes = data.get();
-  auto done = store.Put(key, Bytes::WithOwner(std::move(data), bytes, length), put);
+  auto done =
+      store.Put(key, Bytes::WithOwner(std::move(data), bytes, length), put, exchange.context());
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
   return exchange.Reply(200, "", {{"ETag", fmt::format("\"{}\"", done->etag)}});
 }
@@ -123,7 +124,7 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
     hold = BudgetHold::Take(*limits.body_budget, kStreamedMemory);
     if (!hold) return exchange.Fail(BodyMemoryBusy(kStreamedMemory));
   }
-  auto upload = store.OpenWriter(key, upload_options);
+  auto upload = store.OpenWriter(key, upload_options, exchange.context());
   if (!upload.ok()) return exchange.Fail(FromStatus(upload.status()));
   uint64_t received = 0;
   Status body = exchange.ReadBody(Exchange::Checksums::kOfBody, [&](std::string_view data) {
@@ -217,7 +218,7 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
         started = true;
         return exchange.StartObject(response, head.not_modified ? 0 : head.range.length());
       },
-      [&](std::string_view piece) { return exchange.WriteObject(piece); });
+      [&](std::string_view piece) { return exchange.WriteObject(piece); }, exchange.context());
   if (!started) return exchange.Fail(FromStatus(streamed));
   return streamed.ok() && exchange.FinishObject();
 }
@@ -242,7 +243,7 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
   }
   object::GetOptions conditions = Preconditions(exchange, "x-amz-copy-source-");
   conditions.head = true;
-  auto from = store.Get(*source, conditions);
+  auto from = store.Get(*source, conditions, exchange.context());
   if (!from.ok()) return exchange.Fail(FromStatus(from.status()));
   if (from->not_modified) {
     return exchange.Fail(
@@ -271,7 +272,7 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
       });
   Result<object::PutResult> done = InternalError("unreached");
   if (directive == "COPY" && !conditional) {
-    done = store.Copy(*source, key, object::CopyMode::kOverwrite);
+    done = store.Copy(*source, key, object::CopyMode::kOverwrite, exchange.context());
   } else {
     object::WriteOptions options;
     if (directive == "COPY") {
@@ -285,12 +286,12 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
     auto hold = BudgetHold::Take(*limits.body_budget, kStreamedMemory);
     if (!hold) return exchange.Fail(BodyMemoryBusy(kStreamedMemory));
     done = [&]() -> Result<object::PutResult> {
-      DEPOT_ASSIGN_OR_RETURN(auto upload, store.OpenWriter(key, options));
+      DEPOT_ASSIGN_OR_RETURN(auto upload, store.OpenWriter(key, options, exchange.context()));
       object::GetOptions version;
       version.if_match = from->meta.etag;
       Status read = store.GetStream(
           *source, version, [](const object::GetResult&) { return Status::Ok(); },
-          [&](std::string_view piece) { return upload->Write(piece); });
+          [&](std::string_view piece) { return upload->Write(piece); }, exchange.context());
       if (!read.ok()) {
         (void)upload->Abort();
         return read;
@@ -299,7 +300,7 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
     }();
   }
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
-  auto copied = store.Head(key);
+  auto copied = store.Head(key, exchange.context());
   const object::Clock::time_point modified =
       copied.ok() ? copied->last_modified : object::Clock::now();
   return exchange.Reply(
@@ -356,7 +357,8 @@ Result<std::string> CopySource(Exchange& exchange, const AccessControl& access) 
         fmt::format("InvalidBucketName: x-amz-copy-source names bucket \"{}\"", bucket));
   }
   DEPOT_RETURN_IF_ERROR(access.Authorize(exchange.who().access_key, bucket, Permission::kRead,
-                                         exchange.Header("x-amz-source-expected-bucket-owner")));
+                                         exchange.Header("x-amz-source-expected-bucket-owner"),
+                                         exchange.context()));
   return StoreKey(bucket, path.substr(slash + 1));
 }
 
@@ -368,7 +370,7 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
   }
   if (exchange.HasQuery("tagging") && exchange.request().method() == http::verb::get) {
     // Tags are not kept: every object has none (awscli asks before it copies).
-    auto meta = store.Head(StoreKey(target.bucket, target.key));
+    auto meta = store.Head(StoreKey(target.bucket, target.key), exchange.context());
     if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
     return exchange.Reply(200, "<Tagging><TagSet></TagSet></Tagging>");
   }
@@ -393,7 +395,7 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
       if (exchange.Header("if-match")) {
         return exchange.Fail({501, "NotImplemented", "If-Match on DeleteObject"});
       }
-      Status deleted = store.Delete(key);
+      Status deleted = store.Delete(key, exchange.context());
       if (!deleted.ok()) return exchange.Fail(FromStatus(deleted));
       return exchange.Reply(204, "");
     }

@@ -109,7 +109,7 @@ class S3Server::Impl {
 
   // Buckets made before owners were recorded belong to the admins: say so, once, at start-up.
   Status ReportOwnerlessBuckets() {
-    auto buckets = access_.ListBuckets();
+    auto buckets = access_.ListBuckets(Context(stop_.token()));
     if (!buckets.ok()) return buckets.status().WithContext("serve: listing buckets");
     std::vector<std::string> ownerless;
     for (const BucketInfo& bucket : *buckets) {
@@ -130,6 +130,7 @@ class S3Server::Impl {
   }
 
   void Stop() {
+    stop_.Cancel();  // store calls in progress end now (an S3 backend's retries included)
     {
       MutexLock lock(mu_);
       if (stopping_) return;
@@ -302,7 +303,7 @@ class S3Server::Impl {
         if (&ec.category() == &http::make_error_code(http::error::bad_target).category()) {
           // Malformed or oversized headers: S3's answer, then close (the rest is unreadable).
           Exchange exchange(
-              socket, buffer, parser, [](bool) {}, NextRequestId());
+              socket, buffer, parser, [](bool) {}, NextRequestId(), Context(stop_.token()));
           const bool too_big = ec == http::error::header_limit;
           (void)exchange.Fail(
               {400, too_big ? "RequestHeaderSectionTooLarge" : "BadRequest", ec.message()});
@@ -313,7 +314,8 @@ class S3Server::Impl {
       Activity(self, false);
       const auto started = SteadyClock::now();
       Exchange exchange(
-          socket, buffer, parser, [self](bool in_io) { Activity(self, in_io); }, NextRequestId());
+          socket, buffer, parser, [self](bool in_io) { Activity(self, in_io); }, NextRequestId(),
+          Context(stop_.token()));
       const bool keep_alive = Handle(exchange);
       Log(exchange, client, started);
       Activity(self, false);
@@ -367,7 +369,7 @@ class S3Server::Impl {
     if (!creates_bucket) {
       Status allowed =
           access_.Authorize(exchange.who().access_key, target.bucket, NeededPermission(exchange),
-                            exchange.Header("x-amz-expected-bucket-owner"));
+                            exchange.Header("x-amz-expected-bucket-owner"), exchange.context());
       if (!allowed.ok()) return exchange.Fail(FromStatus(allowed));
     }
     // Writes ask again right before they reach the store (access.h).
@@ -420,6 +422,7 @@ class S3Server::Impl {
   std::thread accept_thread_;
   std::thread reaper_thread_;
   std::atomic<uint64_t> request_ids_{0};
+  CancellationSource stop_;  // cancelled by Stop(): every request's Context has its token
 
   Mutex mu_;
   CondVar all_closed_;

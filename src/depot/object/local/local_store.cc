@@ -1185,7 +1185,8 @@ std::string LocalStore::ToString() const {
   return "file://" + PercentEncode(state_->root.string(), "/");
 }
 
-Result<PutResult> LocalStore::Put(std::string_view key, Bytes data, const PutOptions& options) {
+Result<PutResult> LocalStore::DoPut(std::string_view key, Bytes data, const PutOptions& options,
+                                    const Context& /*ctx*/) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
   DEPOT_RETURN_IF_ERROR(CheckMetadataText(key, options));
   State& s = *state_;
@@ -1231,16 +1232,21 @@ class StreamedBytes {
 // (their MD5 running alongside), and Finish seals, commits and syncs as Put does.
 class LocalStore::FileWriter final : public ObjectWriter {
  public:
-  FileWriter(State& state, std::string key, KeyPath path, PutOptions put, Staging staging)
+  FileWriter(State& state, std::string key, KeyPath path, PutOptions put, Staging staging,
+             Context ctx)
       : state_(state),
         key_(std::move(key)),
         path_(std::move(path)),
         put_(std::move(put)),
         staging_(std::move(staging)),
+        ctx_(std::move(ctx)),
         bytes_(state.options.etag) {}
 
   Status Write(std::string_view data) override {
     DEPOT_RETURN_IF_ERROR(Usable());
+    if (Status stopped = CheckContext(ctx_, "write of key", key_); !stopped.ok()) {
+      return Fail(std::move(stopped));
+    }
     Status written = bytes_.Append(*state_.fs, staging_.temp.fd(), data, KeyWhat(key_));
     return written.ok() ? written : Fail(std::move(written));
   }
@@ -1291,23 +1297,26 @@ class LocalStore::FileWriter final : public ObjectWriter {
   const KeyPath path_;
   const PutOptions put_;
   Staging staging_;
+  const Context ctx_;
   StreamedBytes bytes_;
   bool finished_ = false;
   Status error_;
 };
 
-Result<std::unique_ptr<ObjectWriter>> LocalStore::OpenWriter(std::string_view key,
-                                                             const WriteOptions& options) {
+Result<std::unique_ptr<ObjectWriter>> LocalStore::DoOpenWriter(std::string_view key,
+                                                               const WriteOptions& options,
+                                                               const Context& ctx) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
   DEPOT_RETURN_IF_ERROR(CheckMetadataText(key, options.put));
   State& s = *state_;
   DEPOT_RETURN_IF_ERROR(s.PrecheckMode(path, key, options.put));
   DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(path, key));
   return std::unique_ptr<ObjectWriter>(std::make_unique<FileWriter>(
-      s, std::string(key), std::move(path), options.put, std::move(staging)));
+      s, std::string(key), std::move(path), options.put, std::move(staging), ctx));
 }
 
-Result<GetResult> LocalStore::Get(std::string_view key, const GetOptions& options) {
+Result<GetResult> LocalStore::DoGet(std::string_view key, const GetOptions& options,
+                                    const Context& /*ctx*/) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
   DEPOT_ASSIGN_OR_RETURN(OpenedObject object, state_->OpenObject(path, key));
   GetResult result;
@@ -1335,9 +1344,10 @@ Result<GetResult> LocalStore::Get(std::string_view key, const GetOptions& option
   return result;
 }
 
-Status LocalStore::GetStream(std::string_view key, const GetOptions& options,
-                             const std::function<Status(const GetResult&)>& on_head,
-                             const std::function<Status(std::string_view)>& on_data) {
+Status LocalStore::DoGetStream(std::string_view key, const GetOptions& options,
+                               const std::function<Status(const GetResult&)>& on_head,
+                               const std::function<Status(std::string_view)>& on_data,
+                               const Context& ctx) {
   constexpr uint64_t kPiece = 1 << 20;
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
   // The open descriptor is the version: a concurrent overwrite renames another file into place
@@ -1354,6 +1364,7 @@ Status LocalStore::GetStream(std::string_view key, const GetOptions& options,
   std::unique_ptr<char[]> buffer(
       new char[std::min(kPiece, std::max<uint64_t>(head.range.length(), 1))]);
   for (uint64_t at = head.range.begin; at < head.range.end;) {
+    DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "get of key", key));
     const uint64_t want = std::min(kPiece, head.range.end - at);
     const int64_t got = FileSystem::ReadAt(object.fd.get(), buffer.get(), want, at);
     if (got < 0) {
@@ -1371,13 +1382,13 @@ Status LocalStore::GetStream(std::string_view key, const GetOptions& options,
   return Status::Ok();
 }
 
-Result<ObjectMeta> LocalStore::Head(std::string_view key) {
+Result<ObjectMeta> LocalStore::DoHead(std::string_view key, const Context& /*ctx*/) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
   DEPOT_ASSIGN_OR_RETURN(OpenedObject object, state_->OpenObject(path, key));
   return std::move(object.meta);
 }
 
-Status LocalStore::Delete(std::string_view key) {
+Status LocalStore::DoDelete(std::string_view key, const Context& /*ctx*/) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
   State& s = *state_;
   Result<UniqueFd> dir = s.OpenKeyDir(path, key, /*create=*/false);
@@ -1396,11 +1407,12 @@ Status LocalStore::Delete(std::string_view key) {
   return SyncDirectory(*state_->fs, dir->get(), KeyWhat(key));
 }
 
-std::vector<Status> LocalStore::DeleteMany(std::span<const std::string> keys) {
-  return DeleteEach(*this, keys);
+std::vector<Status> LocalStore::DoDeleteMany(std::span<const std::string> keys,
+                                             const Context& ctx) {
+  return DeleteEach(*this, keys, ctx);
 }
 
-Result<ListResult> LocalStore::List(const ListOptions& options) {
+Result<ListResult> LocalStore::DoList(const ListOptions& options, const Context& /*ctx*/) {
   ListBuilder builder(options);
   DEPOT_RETURN_IF_ERROR(builder.status());
   // Walk from the deepest directory the prefix names; its last partial segment filters names.
@@ -1425,7 +1437,8 @@ Result<ListResult> LocalStore::List(const ListOptions& options) {
   return std::move(builder).Finish();
 }
 
-Result<PutResult> LocalStore::Copy(std::string_view from, std::string_view to, CopyMode mode) {
+Result<PutResult> LocalStore::DoCopy(std::string_view from, std::string_view to, CopyMode mode,
+                                     const Context& /*ctx*/) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath from_path, ParseKey(from));
   DEPOT_ASSIGN_OR_RETURN(KeyPath to_path, ParseKey(to));
   State& s = *state_;
@@ -1485,7 +1498,8 @@ Result<PutResult> LocalStore::Copy(std::string_view from, std::string_view to, C
   return PutResult{std::move(meta.etag), std::nullopt};
 }
 
-Status LocalStore::Rename(std::string_view from, std::string_view to, CopyMode mode) {
+Status LocalStore::DoRename(std::string_view from, std::string_view to, CopyMode mode,
+                            const Context& /*ctx*/) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath from_path, ParseKey(from));
   DEPOT_ASSIGN_OR_RETURN(KeyPath to_path, ParseKey(to));
   State& s = *state_;
@@ -1548,7 +1562,8 @@ Status LocalStore::Rename(std::string_view from, std::string_view to, CopyMode m
   return Status::Ok();
 }
 
-Result<std::string> LocalStore::CreateMultipart(std::string_view key, const PutOptions& options) {
+Result<std::string> LocalStore::DoCreateMultipart(std::string_view key, const PutOptions& options,
+                                                  const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ParseKey(key));
   DEPOT_RETURN_IF_ERROR(CheckNoCreateCondition(key, options));
   DEPOT_RETURN_IF_ERROR(CheckMetadataText(key, options));
@@ -1615,8 +1630,8 @@ Result<LocalStore::PartFile> LocalStore::StagePart(std::string_view key, std::st
   return part;
 }
 
-Result<PartInfo> LocalStore::PutPart(std::string_view key, std::string_view upload_id,
-                                     int part_number, Bytes data) {
+Result<PartInfo> LocalStore::DoPutPart(std::string_view key, std::string_view upload_id,
+                                       int part_number, Bytes data, const Context& /*ctx*/) {
   State& s = *state_;
   DEPOT_ASSIGN_OR_RETURN(PartFile staged, StagePart(key, upload_id, part_number));
   const std::string& what = staged.what;
@@ -1638,15 +1653,17 @@ Result<PartInfo> LocalStore::PutPart(std::string_view key, std::string_view uplo
 // at Finish.
 class LocalStore::PartFileWriter final : public PartWriter {
  public:
-  PartFileWriter(EtagPolicy etag, PartFile staged, int number)
+  PartFileWriter(EtagPolicy etag, PartFile staged, int number, Context ctx)
       : what_(std::move(staged.what)),
         number_(number),
         dir_(std::move(staged.dir)),
         temp_(std::move(staged.temp)),
+        ctx_(std::move(ctx)),
         bytes_(etag) {}
 
   Status Write(std::string_view data) override {
     DEPOT_RETURN_IF_ERROR(Usable());
+    if (Status stopped = ctx_.Check(what_); !stopped.ok()) return Fail(std::move(stopped));
     Status written = bytes_.Append(temp_.fs(), temp_.fd(), data, what_);
     return written.ok() ? written : Fail(std::move(written));
   }
@@ -1684,22 +1701,25 @@ class LocalStore::PartFileWriter final : public PartWriter {
   const int number_;
   UniqueFd dir_;
   TempFile temp_;
+  const Context ctx_;
   StreamedBytes bytes_;
   bool finished_ = false;
   Status error_;
 };
 
-Result<std::unique_ptr<PartWriter>> LocalStore::OpenPartWriter(std::string_view key,
-                                                               std::string_view upload_id,
-                                                               int part_number) {
+Result<std::unique_ptr<PartWriter>> LocalStore::DoOpenPartWriter(std::string_view key,
+                                                                 std::string_view upload_id,
+                                                                 int part_number,
+                                                                 const Context& ctx) {
   DEPOT_ASSIGN_OR_RETURN(PartFile staged, StagePart(key, upload_id, part_number));
   return std::unique_ptr<PartWriter>(
-      std::make_unique<PartFileWriter>(state_->options.etag, std::move(staged), part_number));
+      std::make_unique<PartFileWriter>(state_->options.etag, std::move(staged), part_number, ctx));
 }
 
-Result<PutResult> LocalStore::CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                                std::span<const PartInfo> parts,
-                                                const WriteCondition& condition) {
+Result<PutResult> LocalStore::DoCompleteMultipart(std::string_view key, std::string_view upload_id,
+                                                  std::span<const PartInfo> parts,
+                                                  const WriteCondition& condition,
+                                                  const Context& /*ctx*/) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
   State& s = *state_;
   DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
@@ -1752,7 +1772,8 @@ Result<PutResult> LocalStore::CompleteMultipart(std::string_view key, std::strin
   return PutResult{std::move(meta.etag), std::nullopt};
 }
 
-Status LocalStore::AbortMultipart(std::string_view key, std::string_view upload_id) {
+Status LocalStore::DoAbortMultipart(std::string_view key, std::string_view upload_id,
+                                    const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ParseKey(key));
   State& s = *state_;
   DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
@@ -1760,8 +1781,9 @@ Status LocalStore::AbortMultipart(std::string_view key, std::string_view upload_
   return s.RemoveUpload(std::string(upload_id), key);
 }
 
-Result<std::vector<PartInfo>> LocalStore::ListParts(std::string_view key,
-                                                    std::string_view upload_id) {
+Result<std::vector<PartInfo>> LocalStore::DoListParts(std::string_view key,
+                                                      std::string_view upload_id,
+                                                      const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ParseKey(key));
   State& s = *state_;
   DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, s.OpenUpload(key, upload_id));
@@ -1787,7 +1809,8 @@ Result<std::vector<PartInfo>> LocalStore::ListParts(std::string_view key,
   return parts;
 }
 
-Result<std::vector<MultipartUploadInfo>> LocalStore::ListMultipartUploads(std::string_view prefix) {
+Result<std::vector<MultipartUploadInfo>> LocalStore::DoListMultipartUploads(
+    std::string_view prefix, const Context& /*ctx*/) {
   State& s = *state_;
   std::vector<FileSystem::DirEntry> entries;
   if (int err = FileSystem::ReadDirectory(s.uploads_fd.get(), &entries); err != 0) {

@@ -52,14 +52,16 @@ Result<PutResult> MemoryStore::PutLocked(std::string_view key, Bytes data,
   return result;
 }
 
-Result<PutResult> MemoryStore::Put(std::string_view key, Bytes data, const PutOptions& options) {
+Result<PutResult> MemoryStore::DoPut(std::string_view key, Bytes data, const PutOptions& options,
+                                     const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   std::string etag = Md5::HexOf(data.view());
   MutexLock lock(mu_);
   return PutLocked(key, std::move(data), options, std::move(etag));
 }
 
-Result<GetResult> MemoryStore::Get(std::string_view key, const GetOptions& options) {
+Result<GetResult> MemoryStore::DoGet(std::string_view key, const GetOptions& options,
+                                     const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   GetResult result;
   Bytes data;
@@ -80,25 +82,26 @@ Result<GetResult> MemoryStore::Get(std::string_view key, const GetOptions& optio
   return result;
 }
 
-Result<ObjectMeta> MemoryStore::Head(std::string_view key) {
+Result<ObjectMeta> MemoryStore::DoHead(std::string_view key, const Context& /*ctx*/) {
   GetOptions options;
   options.head = true;
   DEPOT_ASSIGN_OR_RETURN(GetResult result, Get(key, options));
   return std::move(result.meta);
 }
 
-Status MemoryStore::Delete(std::string_view key) {
+Status MemoryStore::DoDelete(std::string_view key, const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   MutexLock lock(mu_);
   if (auto it = objects_.find(key); it != objects_.end()) objects_.erase(it);
   return Status::Ok();
 }
 
-std::vector<Status> MemoryStore::DeleteMany(std::span<const std::string> keys) {
-  return DeleteEach(*this, keys);
+std::vector<Status> MemoryStore::DoDeleteMany(std::span<const std::string> keys,
+                                              const Context& ctx) {
+  return DeleteEach(*this, keys, ctx);
 }
 
-Result<ListResult> MemoryStore::List(const ListOptions& options) {
+Result<ListResult> MemoryStore::DoList(const ListOptions& options, const Context& /*ctx*/) {
   ListBuilder builder(options);
   DEPOT_RETURN_IF_ERROR(builder.status());
   MutexLock lock(mu_);
@@ -108,7 +111,8 @@ Result<ListResult> MemoryStore::List(const ListOptions& options) {
   return std::move(builder).Finish();
 }
 
-Result<PutResult> MemoryStore::Copy(std::string_view from, std::string_view to, CopyMode mode) {
+Result<PutResult> MemoryStore::DoCopy(std::string_view from, std::string_view to, CopyMode mode,
+                                      const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(from));
   DEPOT_RETURN_IF_ERROR(ValidateKey(to));
   MutexLock lock(mu_);
@@ -125,7 +129,8 @@ Result<PutResult> MemoryStore::Copy(std::string_view from, std::string_view to, 
   return PutLocked(to, std::move(data), options, std::move(etag));
 }
 
-Status MemoryStore::Rename(std::string_view from, std::string_view to, CopyMode mode) {
+Status MemoryStore::DoRename(std::string_view from, std::string_view to, CopyMode mode,
+                             const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(from));
   DEPOT_RETURN_IF_ERROR(ValidateKey(to));
   MutexLock lock(mu_);
@@ -144,7 +149,8 @@ Status MemoryStore::Rename(std::string_view from, std::string_view to, CopyMode 
   return Status::Ok();
 }
 
-Result<std::string> MemoryStore::CreateMultipart(std::string_view key, const PutOptions& options) {
+Result<std::string> MemoryStore::DoCreateMultipart(std::string_view key, const PutOptions& options,
+                                                   const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   DEPOT_RETURN_IF_ERROR(CheckNoCreateCondition(key, options));
   std::string id = RandomHexId();
@@ -163,8 +169,8 @@ Result<MemoryStore::Upload*> MemoryStore::FindUploadLocked(std::string_view key,
   return &it->second;
 }
 
-Result<PartInfo> MemoryStore::PutPart(std::string_view key, std::string_view upload_id,
-                                      int part_number, Bytes data) {
+Result<PartInfo> MemoryStore::DoPutPart(std::string_view key, std::string_view upload_id,
+                                        int part_number, Bytes data, const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   if (part_number < 1 || part_number > 10000) {
     return InvalidArgumentError(fmt::format("part number {} is outside 1..10000", part_number));
@@ -176,9 +182,10 @@ Result<PartInfo> MemoryStore::PutPart(std::string_view key, std::string_view upl
   return part;
 }
 
-Result<PutResult> MemoryStore::CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                                 std::span<const PartInfo> parts,
-                                                 const WriteCondition& condition) {
+Result<PutResult> MemoryStore::DoCompleteMultipart(std::string_view key, std::string_view upload_id,
+                                                   std::span<const PartInfo> parts,
+                                                   const WriteCondition& condition,
+                                                   const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
@@ -205,7 +212,8 @@ Result<PutResult> MemoryStore::CompleteMultipart(std::string_view key, std::stri
   return result;
 }
 
-Status MemoryStore::AbortMultipart(std::string_view key, std::string_view upload_id) {
+Status MemoryStore::DoAbortMultipart(std::string_view key, std::string_view upload_id,
+                                     const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
@@ -214,8 +222,9 @@ Status MemoryStore::AbortMultipart(std::string_view key, std::string_view upload
   return Status::Ok();
 }
 
-Result<std::vector<PartInfo>> MemoryStore::ListParts(std::string_view key,
-                                                     std::string_view upload_id) {
+Result<std::vector<PartInfo>> MemoryStore::DoListParts(std::string_view key,
+                                                       std::string_view upload_id,
+                                                       const Context& /*ctx*/) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
@@ -224,8 +233,8 @@ Result<std::vector<PartInfo>> MemoryStore::ListParts(std::string_view key,
   return parts;
 }
 
-Result<std::vector<MultipartUploadInfo>> MemoryStore::ListMultipartUploads(
-    std::string_view prefix) {
+Result<std::vector<MultipartUploadInfo>> MemoryStore::DoListMultipartUploads(
+    std::string_view prefix, const Context& /*ctx*/) {
   MutexLock lock(mu_);
   std::vector<MultipartUploadInfo> out;
   for (const auto& [id, upload] : uploads_) {

@@ -30,25 +30,34 @@ class MemoryStore final : public ObjectStore {
   Capabilities capabilities() const override;
   std::string ToString() const override;
 
-  Result<PutResult> Put(std::string_view key, Bytes data, const PutOptions& options) override;
-  Result<GetResult> Get(std::string_view key, const GetOptions& options) override;
-  Result<ObjectMeta> Head(std::string_view key) override;
-  Status Delete(std::string_view key) override;
-  std::vector<Status> DeleteMany(std::span<const std::string> keys) override;
-  Result<ListResult> List(const ListOptions& options) override;
-  Result<PutResult> Copy(std::string_view from, std::string_view to, CopyMode mode) override;
-  Status Rename(std::string_view from, std::string_view to, CopyMode mode) override;
+ protected:
+  Result<PutResult> DoPut(std::string_view key, Bytes data, const PutOptions& options,
+                          const Context& ctx) override;
+  Result<GetResult> DoGet(std::string_view key, const GetOptions& options,
+                          const Context& ctx) override;
+  Result<ObjectMeta> DoHead(std::string_view key, const Context& ctx) override;
+  Status DoDelete(std::string_view key, const Context& ctx) override;
+  std::vector<Status> DoDeleteMany(std::span<const std::string> keys, const Context& ctx) override;
+  Result<ListResult> DoList(const ListOptions& options, const Context& ctx) override;
+  Result<PutResult> DoCopy(std::string_view from, std::string_view to, CopyMode mode,
+                           const Context& ctx) override;
+  Status DoRename(std::string_view from, std::string_view to, CopyMode mode,
+                  const Context& ctx) override;
 
-  Result<std::string> CreateMultipart(std::string_view key, const PutOptions& options) override;
-  Result<PartInfo> PutPart(std::string_view key, std::string_view upload_id, int part_number,
-                           Bytes data) override;
-  Result<PutResult> CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                      std::span<const PartInfo> parts,
-                                      const WriteCondition& condition = {}) override;
-  Status AbortMultipart(std::string_view key, std::string_view upload_id) override;
-  Result<std::vector<PartInfo>> ListParts(std::string_view key,
-                                          std::string_view upload_id) override;
-  Result<std::vector<MultipartUploadInfo>> ListMultipartUploads(std::string_view prefix) override;
+  Result<std::string> DoCreateMultipart(std::string_view key, const PutOptions& options,
+                                        const Context& ctx) override;
+  Result<PartInfo> DoPutPart(std::string_view key, std::string_view upload_id, int part_number,
+                             Bytes data, const Context& ctx) override;
+  Result<PutResult> DoCompleteMultipart(std::string_view key, std::string_view upload_id,
+                                        std::span<const PartInfo> parts,
+                                        const WriteCondition& condition,
+                                        const Context& ctx) override;
+  Status DoAbortMultipart(std::string_view key, std::string_view upload_id,
+                          const Context& ctx) override;
+  Result<std::vector<PartInfo>> DoListParts(std::string_view key, std::string_view upload_id,
+                                            const Context& ctx) override;
+  Result<std::vector<MultipartUploadInfo>> DoListMultipartUploads(std::string_view prefix,
+                                                                  const Context& ctx) override;
 
  private:
   struct Object {

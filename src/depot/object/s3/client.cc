@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <thread>
 #include <utility>
 
 #include "depot/core/base64.h"
@@ -75,7 +74,8 @@ std::pair<std::string, std::string> S3Client::Address(std::string_view bucket,
   return {host, path};
 }
 
-Result<HttpResponse> S3Client::Attempt(const S3Request& request, std::string_view subject) {
+Result<HttpResponse> S3Client::Attempt(const S3Request& request, std::string_view subject,
+                                       const Context& ctx) {
   auto [host, path] = Address(request.bucket, request.key);
   depot::s3::SignableRequest signable;
   signable.method = request.method;
@@ -98,7 +98,7 @@ Result<HttpResponse> S3Client::Attempt(const S3Request& request, std::string_vie
   for (auto& header : signed_request.headers) http.headers.push_back(std::move(header));
   http.body = request.body;
 
-  DEPOT_ASSIGN_OR_RETURN(HttpResponse response, http_.Send(http, request.sink));
+  DEPOT_ASSIGN_OR_RETURN(HttpResponse response, http_.Send(http, request.sink, ctx));
   bool success = (response.status >= 200 && response.status < 300) || response.status == 304;
   std::optional<depot::s3::S3Error> error;
   if (!success) {
@@ -118,7 +118,8 @@ Result<HttpResponse> S3Client::Attempt(const S3Request& request, std::string_vie
   return MapError(status, e, subject, retryable);
 }
 
-Result<HttpResponse> S3Client::Execute(const S3Request& request, std::string_view subject) {
+Result<HttpResponse> S3Client::Execute(const S3Request& request, std::string_view subject,
+                                       const Context& ctx) {
   // An unsigned payload is covered by nothing else: Content-MD5 lets the service refuse a body
   // damaged on the way (BadDigest, retried). A signed one is checked against its SHA-256.
   std::optional<S3Request> with_md5;
@@ -137,7 +138,8 @@ Result<HttpResponse> S3Client::Execute(const S3Request& request, std::string_vie
   const S3Request& sent = with_md5 ? *with_md5 : request;
   Backoff backoff(options_.retry);
   while (true) {
-    Result<HttpResponse> result = Attempt(sent, subject);
+    DEPOT_RETURN_IF_ERROR(ctx.Check(subject));
+    Result<HttpResponse> result = Attempt(sent, subject, ctx);
     if (result.ok() || !request.retry || request.sink != nullptr || !IsRetryable(result.status())) {
       return result;
     }
@@ -147,7 +149,7 @@ Result<HttpResponse> S3Client::Execute(const S3Request& request, std::string_vie
                     fmt::format("{} (gave up after {} attempts)", result.status().message(),
                                 backoff.attempts() + 1));
     }
-    std::this_thread::sleep_for(*delay);
+    DEPOT_RETURN_IF_ERROR(ctx.SleepFor(*delay, subject));
   }
 }
 

@@ -65,7 +65,9 @@ class S3Client {
 
   // The response of the last attempt when its status is 2xx or 304, else the mapped error.
   // `subject` names what the request is about in messages ("s3://bucket/key").
-  Result<HttpResponse> Execute(const S3Request& request, std::string_view subject);
+  // Every attempt runs under `ctx`, and the backoff between attempts sleeps through it.
+  Result<HttpResponse> Execute(const S3Request& request, std::string_view subject,
+                               const Context& ctx);
 
   // A presigned URL for `method` on bucket/key, valid for `expires`.
   Result<std::string> Presign(std::string_view method, std::string_view bucket,
@@ -74,7 +76,8 @@ class S3Client {
   const S3ClientOptions& options() const { return options_; }
 
  private:
-  Result<HttpResponse> Attempt(const S3Request& request, std::string_view subject);
+  Result<HttpResponse> Attempt(const S3Request& request, std::string_view subject,
+                               const Context& ctx);
   // Host header value and decoded path for a bucket and key.
   std::pair<std::string, std::string> Address(std::string_view bucket, std::string_view key) const;
 

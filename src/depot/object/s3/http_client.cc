@@ -42,6 +42,7 @@ struct Transfer {
   const HttpRequest* request = nullptr;
   size_t body_sent = 0;
   BodySink* sink = nullptr;
+  const Context* ctx = nullptr;
   HttpResponse response;
   bool headers_done = false;
   bool to_sink = false;
@@ -114,6 +115,12 @@ size_t OnRead(char* out, size_t size, size_t n, void* user) {
   return count;
 }
 
+// Aborts the transfer (CURLE_ABORTED_BY_CALLBACK) once the request's context has ended.
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const Context& ctx = *static_cast<Transfer*>(user)->ctx;
+  return ctx.IsCancelled() || ctx.Expired() ? 1 : 0;
+}
+
 int OnSeek(void* user, curl_off_t offset, int origin) {
   auto* t = static_cast<Transfer*>(user);
   if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > t->request->body.size()) {
@@ -166,7 +173,8 @@ void HttpClient::Release(std::unique_ptr<Handle> handle) {
   }
 }
 
-Result<HttpResponse> HttpClient::Send(const HttpRequest& request, BodySink* sink) {
+Result<HttpResponse> HttpClient::Send(const HttpRequest& request, BodySink* sink,
+                                      const Context& ctx) {
   auto handle = Acquire();
   if (handle->curl == nullptr) return InternalError("curl_easy_init failed");
   CURL* curl = handle->curl;
@@ -174,6 +182,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, BodySink* sink
   Transfer t;
   t.request = &request;
   t.sink = sink;
+  t.ctx = &ctx;
 
   curl_slist* headers = nullptr;
   bool has_content_type = false;
@@ -196,6 +205,13 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, BodySink* sink
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
                    std::max(1L, static_cast<long>(options_.idle_timeout.count() / 1000)));
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
+  if (std::optional<Context::Clock::duration> left = ctx.Remaining()) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*left).count();
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(ms, 1)));
+  }
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
   curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);
@@ -232,6 +248,9 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, BodySink* sink
   if (!t.sink_status.ok()) {
     // The sink refused the data: the connection is in an unknown state, so it is not reused.
     return t.sink_status;
+  }
+  if (code != CURLE_OK && (ctx.IsCancelled() || ctx.Expired())) {
+    return ctx.Check(fmt::format("{} {}", method, request.url));  // the connection is dropped
   }
   if (code != CURLE_OK) {
     return UnavailableError(

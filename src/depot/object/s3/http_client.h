@@ -10,7 +10,10 @@
 // transport failure (refused or reset connection, a connection that goes idle longer than
 // `idle_timeout`, a body shorter than its Content-Length) is kUnavailable naming the method, URL
 // and curl's reason; bytes of a 2xx body received before the failure have already reached the
-// BodySink, so a caller can resume from there. Thread-safe: any number of concurrent Send()s.
+// BodySink, so a caller can resume from there. A Send whose Context is cancelled or whose deadline
+// passes is aborted on the wire (within about a second: curl's progress callback, which checks
+// the token, runs at least that often) and fails with kCancelled / kDeadlineExceeded; its
+// connection is closed. Thread-safe: any number of concurrent Send()s.
 //
 // libcurl's process-wide initialisation is done once, on first use, and never undone (no global
 // shutdown to order against static destructors).
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include "depot/core/bytes.h"
+#include "depot/core/context.h"
 #include "depot/core/mutex.h"
 #include "depot/core/result.h"
 #include "depot/s3/signer.h"
@@ -74,7 +78,7 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  Result<HttpResponse> Send(const HttpRequest& request, BodySink* sink = nullptr);
+  Result<HttpResponse> Send(const HttpRequest& request, BodySink* sink, const Context& ctx);
 
  private:
   struct Handle;

@@ -23,7 +23,6 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
-#include <thread>
 #include <utility>
 
 #include "depot/core/base64.h"
@@ -332,7 +331,8 @@ std::string S3Store::ToString() const {
                      PercentEncode(client.endpoint.ToString(), "/:"), client.region);
 }
 
-Result<PutResult> S3Store::Put(std::string_view key, Bytes data, const PutOptions& options) {
+Result<PutResult> S3Store::DoPut(std::string_view key, Bytes data, const PutOptions& options,
+                                 const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   DEPOT_RETURN_IF_ERROR(ValidatePutOptions(key, options));
   if (options.mode != PutMode::kOverwrite && !options_.conditional_put) {
@@ -347,7 +347,7 @@ Result<PutResult> S3Store::Put(std::string_view key, Bytes data, const PutOption
   S3Request request{.method = "PUT", .bucket = options_.bucket, .key = std::string(key)};
   AddPutHeaders(options, request.headers);
   request.body = std::move(data);
-  auto response = ExecuteWrite(std::move(request), key, options, Subject(key), true);
+  auto response = ExecuteWrite(std::move(request), key, options, Subject(key), true, ctx);
   if (!response.ok()) return response.status();
   PutResult result;
   if (const std::string* etag = response->Find("etag")) result.etag = depot::s3::Unquote(*etag);
@@ -355,7 +355,8 @@ Result<PutResult> S3Store::Put(std::string_view key, Bytes data, const PutOption
   return result;
 }
 
-Result<GetResult> S3Store::Get(std::string_view key, const GetOptions& options) {
+Result<GetResult> S3Store::DoGet(std::string_view key, const GetOptions& options,
+                                 const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   // Refuses a range that no object size can satisfy (start after end) before any request.
   DEPOT_RETURN_IF_ERROR(options.range.Validate(std::numeric_limits<uint64_t>::max()).status());
@@ -368,12 +369,12 @@ Result<GetResult> S3Store::Get(std::string_view key, const GetOptions& options) 
   if (options.head || empty_range) {
     S3Request request{.method = "HEAD", .bucket = options_.bucket, .key = std::string(key)};
     request.headers = ReadConditionHeaders(options);
-    DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, subject));
+    DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, subject, ctx));
     GetResult result;
     DEPOT_ASSIGN_OR_RETURN(result.meta, MetaFromHeaders(key, response));
     result.not_modified = response.status == 304;
     if (result.not_modified && result.meta.etag.empty()) {
-      DEPOT_ASSIGN_OR_RETURN(result.meta, Head(key));
+      DEPOT_ASSIGN_OR_RETURN(result.meta, Head(key, ctx));
     }
     DEPOT_ASSIGN_OR_RETURN(result.range, options.range.Validate(result.meta.size));
     return result;
@@ -393,13 +394,13 @@ Result<GetResult> S3Store::Get(std::string_view key, const GetOptions& options) 
       request.headers.emplace_back(
           "Range", fmt::format("bytes={}-{}", sink.next_offset(), sink.range().end - 1));
     }
-    Result<HttpResponse> response = client_->Execute(request, subject);
+    Result<HttpResponse> response = client_->Execute(request, subject, ctx);
     if (response.ok() && response->status == 304) {
       GetResult result;
       DEPOT_ASSIGN_OR_RETURN(result.meta, MetaFromHeaders(key, *response));
       if (result.meta.etag.empty()) {
         // RGW's 304 carries no metadata: fetch it (the caller asked about this version).
-        DEPOT_ASSIGN_OR_RETURN(result.meta, Head(key));
+        DEPOT_ASSIGN_OR_RETURN(result.meta, Head(key, ctx));
       }
       result.not_modified = true;
       return result;
@@ -432,7 +433,7 @@ Result<GetResult> S3Store::Get(std::string_view key, const GetOptions& options) 
       GetOptions head = options;
       head.head = true;
       head.range = ByteRange();
-      DEPOT_ASSIGN_OR_RETURN(GetResult meta, Get(key, head));
+      DEPOT_ASSIGN_OR_RETURN(GetResult meta, Get(key, head, ctx));
       if (meta.not_modified) return meta;
       DEPOT_ASSIGN_OR_RETURN(meta.range, options.range.Validate(meta.meta.size));
       return meta;
@@ -448,23 +449,23 @@ Result<GetResult> S3Store::Get(std::string_view key, const GetOptions& options) 
       return Status(failure.code(), fmt::format("{} (gave up after {} attempts)", failure.message(),
                                                 backoff.attempts() + 1));
     }
-    std::this_thread::sleep_for(*delay);
+    DEPOT_RETURN_IF_ERROR(ctx.SleepFor(*delay, subject));
   }
 }
 
 Result<HttpResponse> S3Store::ExecuteWrite(S3Request request, std::string_view key,
                                            const PutOptions& options, const std::string& subject,
-                                           bool learns_etag_form) {
-  if (options.mode == PutMode::kOverwrite) return client_->Execute(request, subject);
+                                           bool learns_etag_form, const Context& ctx) {
+  if (options.mode == PutMode::kOverwrite) return client_->Execute(request, subject, ctx);
   if (options.mode == PutMode::kCreate) {
     request.headers.emplace_back("If-None-Match", "*");
-    auto response = client_->Execute(request, subject);
+    auto response = client_->Execute(request, subject, ctx);
     return response.ok() ? response : ConditionFailed(response.status(), Subject(key), options);
   }
   const EtagForm form = write_etag_form_.load();
   std::string bare = depot::s3::Unquote(options.if_match);
   request.headers.emplace_back("If-Match", form == EtagForm::kBare ? bare : QuoteEtag(bare));
-  auto response = client_->Execute(request, subject);
+  auto response = client_->Execute(request, subject, ctx);
   if (!learns_etag_form) {
     return response.ok() ? response : ConditionFailed(response.status(), Subject(key), options);
   }
@@ -478,7 +479,7 @@ Result<HttpResponse> S3Store::ExecuteWrite(S3Request request, std::string_view k
   }
   // Refused while the form is unknown: if the object does carry this ETag, the service wants the
   // bare form. The retry is as conditional as the first attempt.
-  auto current = Head(key);
+  auto current = Head(key, ctx);
   if (!current.ok() && current.status().code() != StatusCode::kNotFound) {
     return current.status();  // cannot tell a mismatch from a form problem
   }
@@ -486,25 +487,25 @@ Result<HttpResponse> S3Store::ExecuteWrite(S3Request request, std::string_view k
     return ConditionFailed(response.status(), Subject(key), options);
   }
   request.headers.back().second = bare;
-  response = client_->Execute(request, subject);
+  response = client_->Execute(request, subject, ctx);
   if (response.ok()) write_etag_form_ = EtagForm::kBare;
   return response.ok() ? response : ConditionFailed(response.status(), Subject(key), options);
 }
 
-Result<ObjectMeta> S3Store::Head(std::string_view key) {
+Result<ObjectMeta> S3Store::DoHead(std::string_view key, const Context& ctx) {
   GetOptions options;
   options.head = true;
-  DEPOT_ASSIGN_OR_RETURN(GetResult result, Get(key, options));
+  DEPOT_ASSIGN_OR_RETURN(GetResult result, Get(key, options, ctx));
   return std::move(result.meta);
 }
 
-Status S3Store::Delete(std::string_view key) {
+Status S3Store::DoDelete(std::string_view key, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   S3Request request{.method = "DELETE", .bucket = options_.bucket, .key = std::string(key)};
-  return client_->Execute(request, Subject(key)).status();
+  return client_->Execute(request, Subject(key), ctx).status();
 }
 
-std::vector<Status> S3Store::DeleteMany(std::span<const std::string> keys) {
+std::vector<Status> S3Store::DoDeleteMany(std::span<const std::string> keys, const Context& ctx) {
   std::vector<Status> results(keys.size());
   std::vector<size_t> valid;
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -526,7 +527,7 @@ std::vector<Status> S3Store::DeleteMany(std::span<const std::string> keys) {
         {"Content-Type", "application/xml"}};
     request.body = Bytes::FromString(std::move(xml));
     auto response =
-        client_->Execute(request, fmt::format("s3://{} (DeleteObjects)", options_.bucket));
+        client_->Execute(request, fmt::format("s3://{} (DeleteObjects)", options_.bucket), ctx);
     auto failures = response.ok()
                         ? depot::s3::ParseDeleteResult(response->body.view())
                         : Result<std::vector<depot::s3::DeleteFailure>>(response.status());
@@ -548,7 +549,7 @@ std::vector<Status> S3Store::DeleteMany(std::span<const std::string> keys) {
   return results;
 }
 
-Result<ListResult> S3Store::List(const ListOptions& options) {
+Result<ListResult> S3Store::DoList(const ListOptions& options, const Context& ctx) {
   if (options.max_keys < 1) {
     return InvalidArgumentError(
         fmt::format("list of s3://{}: max_keys must be at least 1", options_.bucket));
@@ -571,7 +572,7 @@ Result<ListResult> S3Store::List(const ListOptions& options) {
   }
   DEPOT_ASSIGN_OR_RETURN(
       HttpResponse response,
-      client_->Execute(request, fmt::format("list of s3://{}", options_.bucket)));
+      client_->Execute(request, fmt::format("list of s3://{}", options_.bucket), ctx));
   DEPOT_ASSIGN_OR_RETURN(depot::s3::ListObjectsPage page,
                          depot::s3::ParseListObjectsV2(response.body.view()));
   ListResult result;
@@ -590,22 +591,23 @@ Result<ListResult> S3Store::List(const ListOptions& options) {
   return result;
 }
 
-Result<PutResult> S3Store::Copy(std::string_view from, std::string_view to, CopyMode mode) {
+Result<PutResult> S3Store::DoCopy(std::string_view from, std::string_view to, CopyMode mode,
+                                  const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(from));
   DEPOT_RETURN_IF_ERROR(ValidateKey(to));
   if (mode == CopyMode::kCreate) {
     return UnimplementedError(
         fmt::format("copy {} -> {}: S3 has no atomic copy-if-absent", Subject(from), Subject(to)));
   }
-  DEPOT_ASSIGN_OR_RETURN(ObjectMeta source, Head(from));
-  if (source.size > options_.max_single_copy) return CopyMultipart(source, to);
+  DEPOT_ASSIGN_OR_RETURN(ObjectMeta source, Head(from, ctx));
+  if (source.size > options_.max_single_copy) return CopyMultipart(source, to, ctx);
   S3Request request{.method = "PUT", .bucket = options_.bucket, .key = std::string(to)};
   request.headers = {{"x-amz-copy-source",
                       depot::s3::UriEncode("/" + options_.bucket + "/" + std::string(from), false)},
                      {"x-amz-copy-source-if-match", QuoteEtag(source.etag)}};
   request.may_carry_error_in_200 = true;
   auto response =
-      client_->Execute(request, fmt::format("copy {} -> {}", Subject(from), Subject(to)));
+      client_->Execute(request, fmt::format("copy {} -> {}", Subject(from), Subject(to)), ctx);
   if (!response.ok()) {
     if (response.status().code() == StatusCode::kFailedPrecondition) {
       return FailedPreconditionError(
@@ -618,7 +620,8 @@ Result<PutResult> S3Store::Copy(std::string_view from, std::string_view to, Copy
   return PutResult{etag, std::nullopt};
 }
 
-Result<PutResult> S3Store::CopyMultipart(const ObjectMeta& source, std::string_view to) {
+Result<PutResult> S3Store::CopyMultipart(const ObjectMeta& source, std::string_view to,
+                                         const Context& ctx) {
   PutOptions put;
   put.content_type = source.content_type;
   put.user_metadata = source.user_metadata;
@@ -638,8 +641,8 @@ Result<PutResult> S3Store::CopyMultipart(const ObjectMeta& source, std::string_v
                        {"x-amz-copy-source-if-match", QuoteEtag(source.etag)},
                        {"x-amz-copy-source-range", fmt::format("bytes={}-{}", offset, end - 1)}};
     request.may_carry_error_in_200 = true;
-    auto response =
-        client_->Execute(request, fmt::format("copy part {} of {}", number, Subject(source.key)));
+    auto response = client_->Execute(
+        request, fmt::format("copy part {} of {}", number, Subject(source.key)), ctx);
     Result<std::string> etag =
         response.ok() ? depot::s3::ParseResultEtag(response->body.view(), "CopyPartResult")
                       : Result<std::string>(response.status());
@@ -658,24 +661,26 @@ Result<PutResult> S3Store::CopyMultipart(const ObjectMeta& source, std::string_v
   return failed;
 }
 
-Status S3Store::Rename(std::string_view from, std::string_view to, CopyMode) {
+Status S3Store::DoRename(std::string_view from, std::string_view to, CopyMode,
+                         const Context& /*ctx*/) {
   return UnimplementedError(
       fmt::format("rename {} -> {}: S3 has no atomic rename", Subject(from), Subject(to)));
 }
 
-Result<std::string> S3Store::CreateMultipart(std::string_view key, const PutOptions& options) {
+Result<std::string> S3Store::DoCreateMultipart(std::string_view key, const PutOptions& options,
+                                               const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   DEPOT_RETURN_IF_ERROR(CheckNoCreateCondition(key, options));
   DEPOT_RETURN_IF_ERROR(ValidatePutOptions(key, options));
   S3Request request{.method = "POST", .bucket = options_.bucket, .key = std::string(key)};
   request.query = {{"uploads", ""}};
   AddPutHeaders(options, request.headers);
-  DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, Subject(key)));
+  DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, Subject(key), ctx));
   return depot::s3::ParseInitiateMultipartUpload(response.body.view());
 }
 
-Result<PartInfo> S3Store::PutPart(std::string_view key, std::string_view upload_id, int part_number,
-                                  Bytes data) {
+Result<PartInfo> S3Store::DoPutPart(std::string_view key, std::string_view upload_id,
+                                    int part_number, Bytes data, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   if (part_number < 1 || part_number > kMaxParts) {
     return InvalidArgumentError(
@@ -692,8 +697,9 @@ Result<PartInfo> S3Store::PutPart(std::string_view key, std::string_view upload_
   request.body = std::move(data);
   DEPOT_ASSIGN_OR_RETURN(
       HttpResponse response,
-      client_->Execute(
-          request, fmt::format("{} (upload {}, part {})", Subject(key), upload_id, part_number)));
+      client_->Execute(request,
+                       fmt::format("{} (upload {}, part {})", Subject(key), upload_id, part_number),
+                       ctx));
   const std::string* etag = response.Find("etag");
   if (etag == nullptr || etag->empty()) {
     return DataLossError(
@@ -702,9 +708,10 @@ Result<PartInfo> S3Store::PutPart(std::string_view key, std::string_view upload_
   return PartInfo{part_number, depot::s3::Unquote(*etag), size};
 }
 
-Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_view upload_id,
-                                             std::span<const PartInfo> parts,
-                                             const WriteCondition& condition) {
+Result<PutResult> S3Store::DoCompleteMultipart(std::string_view key, std::string_view upload_id,
+                                               std::span<const PartInfo> parts,
+                                               const WriteCondition& condition,
+                                               const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   if (condition.mode != PutMode::kOverwrite && !options_.conditional_put) {
     return UnimplementedError(
@@ -728,7 +735,7 @@ Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_v
     // ETag-matched upload from replacing an object that was already there when it finished.
     // Only a writer racing into the gap between this check and the completion can slip past.
     // Credentials allowed to write but not to read (HEAD: 403) leave it to the header alone.
-    auto current = Head(key);
+    auto current = Head(key, ctx);
     const bool checked = current.ok() || current.status().code() == StatusCode::kNotFound;
     if (!checked && current.status().code() != StatusCode::kPermissionDenied) {
       return current.status();
@@ -751,27 +758,30 @@ Result<PutResult> S3Store::CompleteMultipart(std::string_view key, std::string_v
   request.body = Bytes::FromString(depot::s3::CompleteMultipartXml(wire_parts));
   request.may_carry_error_in_200 = true;
   auto response = ExecuteWrite(std::move(request), key, options,
-                               fmt::format("{} (upload {})", Subject(key), upload_id), false);
+                               fmt::format("{} (upload {})", Subject(key), upload_id), false, ctx);
   if (!response.ok()) return response.status();
   DEPOT_ASSIGN_OR_RETURN(
       std::string etag,
       depot::s3::ParseResultEtag(response->body.view(), "CompleteMultipartUploadResult"));
   if (etag.empty()) {
     // RGW 16 answers with an empty ETag; the object's own is the one to report.
-    DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, Head(key));
+    DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, Head(key, ctx));
     etag = meta.etag;
   }
   return PutResult{etag, std::nullopt};
 }
 
-Status S3Store::AbortMultipart(std::string_view key, std::string_view upload_id) {
+Status S3Store::DoAbortMultipart(std::string_view key, std::string_view upload_id,
+                                 const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   S3Request request{.method = "DELETE", .bucket = options_.bucket, .key = std::string(key)};
   request.query = {{"uploadId", std::string(upload_id)}};
-  return client_->Execute(request, fmt::format("{} (upload {})", Subject(key), upload_id)).status();
+  return client_->Execute(request, fmt::format("{} (upload {})", Subject(key), upload_id), ctx)
+      .status();
 }
 
-Result<std::vector<PartInfo>> S3Store::ListParts(std::string_view key, std::string_view upload_id) {
+Result<std::vector<PartInfo>> S3Store::DoListParts(std::string_view key, std::string_view upload_id,
+                                                   const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   std::vector<PartInfo> parts;
   std::string marker;
@@ -781,7 +791,7 @@ Result<std::vector<PartInfo>> S3Store::ListParts(std::string_view key, std::stri
     if (!marker.empty()) request.query.emplace_back("part-number-marker", marker);
     DEPOT_ASSIGN_OR_RETURN(
         HttpResponse response,
-        client_->Execute(request, fmt::format("{} (upload {})", Subject(key), upload_id)));
+        client_->Execute(request, fmt::format("{} (upload {})", Subject(key), upload_id), ctx));
     DEPOT_ASSIGN_OR_RETURN(depot::s3::PartsPage page,
                            depot::s3::ParseListParts(response.body.view()));
     for (depot::s3::Part& part : page.parts) {
@@ -796,7 +806,8 @@ Result<std::vector<PartInfo>> S3Store::ListParts(std::string_view key, std::stri
   }
 }
 
-Result<std::vector<MultipartUploadInfo>> S3Store::ListMultipartUploads(std::string_view prefix) {
+Result<std::vector<MultipartUploadInfo>> S3Store::DoListMultipartUploads(std::string_view prefix,
+                                                                         const Context& ctx) {
   std::vector<MultipartUploadInfo> uploads;
   std::string key_marker;
   std::string upload_id_marker;
@@ -808,7 +819,8 @@ Result<std::vector<MultipartUploadInfo>> S3Store::ListMultipartUploads(std::stri
     if (!upload_id_marker.empty()) request.query.emplace_back("upload-id-marker", upload_id_marker);
     DEPOT_ASSIGN_OR_RETURN(
         HttpResponse response,
-        client_->Execute(request, fmt::format("multipart uploads of s3://{}", options_.bucket)));
+        client_->Execute(request, fmt::format("multipart uploads of s3://{}", options_.bucket),
+                         ctx));
     DEPOT_ASSIGN_OR_RETURN(depot::s3::MultipartUploadsPage page,
                            depot::s3::ParseListMultipartUploads(response.body.view()));
     for (depot::s3::ListedUpload& upload : page.uploads) {
@@ -825,29 +837,29 @@ Result<std::vector<MultipartUploadInfo>> S3Store::ListMultipartUploads(std::stri
   }
 }
 
-Status S3Store::CreateBucket() {
+Status S3Store::CreateBucket(const Context& ctx) {
   S3Request request{.method = "PUT", .bucket = options_.bucket};
   std::string body = depot::s3::CreateBucketXml(client_->options().region);
   if (!body.empty()) request.body = Bytes::FromString(std::move(body));
-  return client_->Execute(request, fmt::format("bucket s3://{}", options_.bucket)).status();
+  return client_->Execute(request, fmt::format("bucket s3://{}", options_.bucket), ctx).status();
 }
 
-Status S3Store::DeleteBucket() {
+Status S3Store::DeleteBucket(const Context& ctx) {
   S3Request request{.method = "DELETE", .bucket = options_.bucket};
-  return client_->Execute(request, fmt::format("bucket s3://{}", options_.bucket)).status();
+  return client_->Execute(request, fmt::format("bucket s3://{}", options_.bucket), ctx).status();
 }
 
-Result<bool> S3Store::BucketExists() {
+Result<bool> S3Store::BucketExists(const Context& ctx) {
   S3Request request{.method = "HEAD", .bucket = options_.bucket};
-  auto response = client_->Execute(request, fmt::format("bucket s3://{}", options_.bucket));
+  auto response = client_->Execute(request, fmt::format("bucket s3://{}", options_.bucket), ctx);
   if (response.ok()) return true;
   if (response.status().code() == StatusCode::kNotFound) return false;
   return response.status();
 }
 
-Result<std::vector<depot::s3::BucketInfo>> S3Store::ListBuckets() {
+Result<std::vector<depot::s3::BucketInfo>> S3Store::ListBuckets(const Context& ctx) {
   S3Request request{.method = "GET"};
-  DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, "bucket list"));
+  DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, "bucket list", ctx));
   return depot::s3::ParseListBuckets(response.body.view());
 }
 

@@ -8,11 +8,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "depot/core/base64.h"
+#include "depot/core/cancellation.h"
+#include "depot/core/context.h"
 #include "depot/core/md5.h"
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
@@ -166,7 +170,7 @@ TEST_F(S3StoreTest, BadContentMd5IsRejected) {
   request.headers = {
       {"Content-MD5", Base64Encode(std::string_view(reinterpret_cast<char*>(digest.data()), 16))}};
   request.body = Bytes::Copy("the bytes");
-  EXPECT_THAT(client.Execute(request, "md5 test"),
+  EXPECT_THAT(client.Execute(request, "md5 test", {}),
               StatusIs(StatusCode::kDataLoss, HasSubstr("BadDigest")));
   EXPECT_THAT(store_->Get("md5", {}), StatusIs(StatusCode::kNotFound));
 }
@@ -175,18 +179,19 @@ TEST_F(S3StoreTest, PresignedUrlsWorkWithoutCredentials) {
   auto put_url = store_->PresignPut("shared/file.txt", std::chrono::minutes(5));
   ASSERT_THAT(put_url, IsOk());
   s3::HttpClient http;
-  auto put = http.Send({.method = "PUT", .url = *put_url, .body = Bytes::Copy("presigned")});
+  auto put =
+      http.Send({.method = "PUT", .url = *put_url, .body = Bytes::Copy("presigned")}, nullptr, {});
   ASSERT_THAT(put, IsOk());
   EXPECT_EQ(put->status, 200) << put->body.view();
   auto get_url = store_->PresignGet("shared/file.txt", std::chrono::minutes(5));
   ASSERT_THAT(get_url, IsOk());
-  auto get = http.Send({.method = "GET", .url = *get_url});
+  auto get = http.Send({.method = "GET", .url = *get_url}, nullptr, {});
   ASSERT_THAT(get, IsOk());
   EXPECT_EQ(get->status, 200);
   EXPECT_EQ(get->body.view(), "presigned");
   std::string tampered = *get_url;
   tampered.back() = tampered.back() == '0' ? '1' : '0';
-  auto refused = http.Send({.method = "GET", .url = tampered});
+  auto refused = http.Send({.method = "GET", .url = tampered}, nullptr, {});
   ASSERT_THAT(refused, IsOk());
   EXPECT_EQ(refused->status, 403);
 }
@@ -479,6 +484,47 @@ TEST_F(S3FaultTest, AStalledResponseTimesOutAndIsRetried) {
   ASSERT_THAT(impatient, IsOk());
   Inject({.kind = FaultKind::kDelay, .delay = std::chrono::seconds(3), .method = "GET"});
   EXPECT_EQ(ReadAll(**impatient, "slow"), "patience");
+}
+
+TEST_F(S3FaultTest, ADeadlineEndsAStalledRequestOnTheWire) {
+  ASSERT_THAT(store_->Put("stalled", Bytes::Copy("late"), {}), IsOk());
+  Inject({.kind = FaultKind::kDelay, .delay = std::chrono::seconds(20), .method = "GET"});
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(store_->Get("stalled", {}, Context().WithTimeout(std::chrono::milliseconds(500))),
+              StatusIs(StatusCode::kDeadlineExceeded, HasSubstr("stalled")));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_F(S3FaultTest, ACancelEndsRetriesAndRequestsInFlight) {
+  const auto cancelled_within = [&](const std::function<Status(const Context&)>& call) {
+    CancellationSource stop;
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      stop.Cancel();
+    });
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_THAT(call(Context(stop.token())), StatusIs(StatusCode::kCancelled));
+    canceller.join();
+    return std::chrono::steady_clock::now() - start;
+  };
+  // Between attempts: ten 503s would take seconds of backoff.
+  for (int i = 0; i < 10; ++i) {
+    Inject({.kind = FaultKind::kErrorResponse, .status = 503, .code = "SlowDown"});
+  }
+  EXPECT_LT(cancelled_within([&](const Context& ctx) {
+              return store_->Put("retried", Bytes::Copy("x"), {}, ctx).status();
+            }),
+            std::chrono::seconds(5));
+  proxy_->ClearFaults();
+  EXPECT_THAT(store_->Head("retried"), StatusIs(StatusCode::kNotFound));
+  // On the wire: a response that would take 20 s.
+  ASSERT_THAT(store_->Put("slow", Bytes::Copy("late"), {}), IsOk());
+  Inject({.kind = FaultKind::kDelay, .delay = std::chrono::seconds(20), .method = "GET"});
+  EXPECT_LT(
+      cancelled_within([&](const Context& ctx) { return store_->Get("slow", {}, ctx).status(); }),
+      std::chrono::seconds(5));
+  // The store is fine afterwards.
+  EXPECT_EQ(ReadAll(*store_, "slow"), "late");
 }
 
 // Random faults on every kind of request: each operation either succeeds with the right bytes or

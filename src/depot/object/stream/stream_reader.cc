@@ -49,10 +49,11 @@ std::string StreamState::ToString() const {
 
 class StreamReader::Impl {
  public:
-  Impl(ObjectStore& store, std::string key, StreamReaderOptions options)
+  Impl(ObjectStore& store, std::string key, StreamReaderOptions options, const Context& ctx)
       : store_(store),
         key_(std::move(key)),
         options_(options),
+        ctx_(ctx),
         tasks_(options.executor, static_cast<size_t>(options.max_concurrency), 0) {}
 
   Result<StreamState> State() {
@@ -97,6 +98,7 @@ class StreamReader::Impl {
   ObjectStore& store_;
   const std::string key_;
   const StreamReaderOptions options_;
+  const Context ctx_;  // every store call's and every wait's
 
   Mutex mu_;
   uint32_t entries_ DEPOT_GUARDED_BY(mu_) = 0;             // N, once segment 0 was read
@@ -110,7 +112,8 @@ class StreamReader::Impl {
 };
 
 Result<std::optional<GetResult>> StreamReader::Impl::GetIfExists(const std::string& object_key) {
-  Result<GetResult> got = CallNoThrow("store call", [&] { return store_.Get(object_key, {}); });
+  Result<GetResult> got =
+      CallNoThrow("store call", [&] { return store_.Get(object_key, {}, ctx_); });
   if (got.ok()) return std::optional<GetResult>(*std::move(got));
   if (got.status().code() == StatusCode::kNotFound) return std::optional<GetResult>();
   return got.status().WithContext(
@@ -238,7 +241,8 @@ Result<Bytes> StreamReader::Impl::FetchPiece(const Piece& piece) {
   const std::string part_key = stream::PartKey(key_, piece.part);
   GetOptions options;
   options.range = ByteRange::Bounded(piece.from, piece.to);
-  Result<GetResult> got = CallNoThrow("store call", [&] { return store_.Get(part_key, options); });
+  Result<GetResult> got =
+      CallNoThrow("store call", [&] { return store_.Get(part_key, options, ctx_); });
   if (!got.ok()) {
     return got.status().WithContext(fmt::format("stream {}: reading bytes [{}, {}) of part {}",
                                                 Quoted(), piece.from, piece.to,
@@ -365,13 +369,15 @@ Result<StreamRead> StreamReader::Impl::ReadRange(const ByteRange& range,
           state.available, state.parts, Seconds(Clock::now() - state.last_update)));
     }
     const auto delay = backoff.Next().value_or(options_.poll.max);
-    std::this_thread::sleep_for(
-        std::min<std::chrono::steady_clock::duration>(delay, deadline - now));
+    DEPOT_RETURN_IF_ERROR(
+        ctx_.SleepFor(std::min<std::chrono::steady_clock::duration>(delay, deadline - now),
+                      fmt::format("reading {} of stream {}", range.ToString(), Quoted())));
   }
 }
 
 Result<std::unique_ptr<StreamReader>> StreamReader::Open(ObjectStore& store, std::string key,
-                                                         StreamReaderOptions options) {
+                                                         StreamReaderOptions options,
+                                                         const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(stream::ValidateStreamKey(key));
   if (options.max_concurrency < 1) {
     return InvalidArgumentError(fmt::format(
@@ -384,7 +390,7 @@ Result<std::unique_ptr<StreamReader>> StreamReader::Open(ObjectStore& store, std
         "above the maximum",
         options.poll.initial.count(), options.poll.max.count()));
   }
-  auto impl = std::make_unique<Impl>(store, std::move(key), options);
+  auto impl = std::make_unique<Impl>(store, std::move(key), options, ctx);
   return std::unique_ptr<StreamReader>(new StreamReader(std::move(impl)));
 }
 

@@ -91,9 +91,12 @@ struct StreamRead {
 
 class StreamReader {
  public:
-  // Validates the key and options; does no I/O (the stream need not exist yet).
+  // Validates the key and options; does no I/O (the stream need not exist yet). Every store call
+  // and every wait of the reader runs under `ctx`: a cancel or a passed deadline ends a waiting
+  // ReadRange at once with that status.
   static Result<std::unique_ptr<StreamReader>> Open(ObjectStore& store, std::string key,
-                                                    StreamReaderOptions options = {});
+                                                    StreamReaderOptions options = {},
+                                                    const Context& ctx = {});
   ~StreamReader();
   StreamReader(const StreamReader&) = delete;
   StreamReader& operator=(const StreamReader&) = delete;

@@ -78,14 +78,19 @@ Status ValidateOptions(const StreamUploadOptions& options) {
   return Status::Ok();
 }
 
+// The cleanup of a failed or cancelled upload runs under a context of its own (the caller's may
+// be what ended the upload), for at most this long per call.
+Context CleanupContext() { return Context().WithTimeout(std::chrono::seconds(60)); }
+
 }  // namespace
 
 class StreamUpload::Impl {
  public:
-  Impl(ObjectStore& store, std::string key, StreamUploadOptions options)
+  Impl(ObjectStore& store, std::string key, StreamUploadOptions options, const Context& ctx)
       : store_(store),
         key_(std::move(key)),
         options_(options),
+        ctx_(ctx),
         max_delete_batch_(store.capabilities().max_delete_batch) {}
 
   ~Impl() {
@@ -133,6 +138,7 @@ class StreamUpload::Impl {
   ObjectStore& store_;
   const std::string key_;
   const StreamUploadOptions options_;
+  const Context ctx_;  // the caller's, for every store call but the cleanup's
   const size_t max_delete_batch_;
 
   // Writer-thread state.
@@ -166,7 +172,7 @@ Status StreamUpload::Impl::Begin() {
   ListOptions list;
   list.prefix = key_ + "/";
   list.max_keys = 1;
-  Result<ListResult> existing = store_.List(list);
+  Result<ListResult> existing = store_.List(list, ctx_);
   if (!existing.ok()) {
     return existing.status().WithContext(
         fmt::format("starting stream {}: listing {}", Quoted(), QuoteKey(list.prefix)));
@@ -183,7 +189,7 @@ Status StreamUpload::Impl::Begin() {
   if (store_.capabilities().conditional_put) put.mode = PutMode::kCreate;
   const std::string index_key = stream::IndexKey(key_, 0);
   Status created = CallNoThrow("store call", [&] {
-    return store_.Put(index_key, stream::EncodeIndexSegment(segment_), put).status();
+    return store_.Put(index_key, stream::EncodeIndexSegment(segment_), put, ctx_).status();
   });
   if (!created.ok()) {
     return created.WithContext(
@@ -210,6 +216,9 @@ Status StreamUpload::Impl::PendingError() const {
 
 Status StreamUpload::Impl::CheckFailed() {
   Status error = PendingError();
+  if (error.ok() && (ctx_.IsCancelled() || ctx_.Expired())) {
+    error = Fail(ctx_.Check(fmt::format("stream {}", Quoted())));
+  }
   if (!error.ok()) (void)Cleanup();
   return error;
 }
@@ -255,8 +264,8 @@ Status StreamUpload::Impl::Ship(Bytes part) {
 void StreamUpload::Impl::PutPart(uint64_t number, Bytes data) {
   const uint64_t size = data.size();
   const std::string part_key = stream::PartKey(key_, number);
-  Status put =
-      CallNoThrow("store call", [&] { return store_.Put(part_key, std::move(data)).status(); });
+  Status put = CallNoThrow(
+      "store call", [&] { return store_.Put(part_key, std::move(data), {}, ctx_).status(); });
   MutexLock lock(mu_);
   Pending& pending = pending_[static_cast<size_t>(number - indexed_parts_)];
   if (put.ok()) {
@@ -314,7 +323,7 @@ Status StreamUpload::Impl::AppendToIndex(const std::vector<uint64_t>& ends) {
 Status StreamUpload::Impl::PutSegment() {
   const std::string index_key = stream::IndexKey(key_, segment_.number);
   Status put = CallNoThrow("store call", [&] {
-    return store_.Put(index_key, stream::EncodeIndexSegment(segment_)).status();
+    return store_.Put(index_key, stream::EncodeIndexSegment(segment_), {}, ctx_).status();
   });
   if (!put.ok()) {
     return put.WithContext(
@@ -398,7 +407,7 @@ Result<StreamSummary> StreamUpload::Impl::Finish() {
                                       .index_segment_entries = options_.index_segment_entries};
   const std::string complete_key = stream::CompleteKey(key_);
   Status put = CallNoThrow("store call", [&] {
-    return store_.Put(complete_key, stream::EncodeCompleteMarker(marker)).status();
+    return store_.Put(complete_key, stream::EncodeCompleteMarker(marker), {}, ctx_).status();
   });
   if (!put.ok()) {
     Status error = Fail(put.WithContext(
@@ -433,7 +442,8 @@ Status StreamUpload::Impl::Cleanup() {
   const std::string reason = abort_reason_ ? *abort_reason_ : PendingError().ToString();
   const std::string aborted_key = stream::AbortedKey(key_);
   Status marker = CallNoThrow("store call", [&] {
-    return store_.Put(aborted_key, stream::EncodeAbortMarker(reason)).status();
+    return store_.Put(aborted_key, stream::EncodeAbortMarker(reason), {}, CleanupContext())
+        .status();
   });
   if (!marker.ok()) {
     marker = marker.WithContext(
@@ -450,7 +460,7 @@ Status StreamUpload::Impl::DeleteWritten() {
   Status first_error;
   auto flush = [&] {
     Status deleted = CallNoThrow("store call", [&] {
-      std::vector<Status> statuses = store_.DeleteMany(keys);
+      std::vector<Status> statuses = store_.DeleteMany(keys, CleanupContext());
       for (size_t i = 0; i < statuses.size() && i < keys.size(); ++i) {
         if (!statuses[i].ok())
           return statuses[i].WithContext(fmt::format("deleting {}", QuoteKey(keys[i])));
@@ -482,10 +492,11 @@ Status StreamUpload::Impl::DeleteWritten() {
 }
 
 Result<std::unique_ptr<StreamUpload>> StreamUpload::Start(ObjectStore& store, std::string key,
-                                                          StreamUploadOptions options) {
+                                                          StreamUploadOptions options,
+                                                          const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(stream::ValidateStreamKey(key));
   DEPOT_RETURN_IF_ERROR(ValidateOptions(options));
-  auto impl = std::make_unique<Impl>(store, std::move(key), options);
+  auto impl = std::make_unique<Impl>(store, std::move(key), options, ctx);
   DEPOT_RETURN_IF_ERROR(impl->Begin());
   return std::unique_ptr<StreamUpload>(new StreamUpload(std::move(impl)));
 }
@@ -502,9 +513,10 @@ uint64_t StreamUpload::bytes_written() const { return impl_->bytes_written(); }
 const std::string& StreamUpload::key() const { return impl_->key(); }
 
 Result<StreamSummary> UploadStream(ObjectStore& store, std::string key,
-                                   BoundedChannel<Bytes>& channel, StreamUploadOptions options) {
+                                   BoundedChannel<Bytes>& channel, StreamUploadOptions options,
+                                   const Context& ctx) {
   Result<std::unique_ptr<StreamUpload>> upload =
-      StreamUpload::Start(store, std::move(key), options);
+      StreamUpload::Start(store, std::move(key), options, ctx);
   if (!upload.ok()) {
     channel.Close(upload.status());
     return upload.status();

@@ -85,9 +85,13 @@ struct StreamSummary {
 
 class StreamUpload {
  public:
-  // Validates the key and options and creates the stream (see the lifecycle above).
+  // Validates the key and options and creates the stream (see the lifecycle above). Every store
+  // call of the upload runs under `ctx`; once it is cancelled or past its deadline the next call
+  // fails with that status and the stream is aborted (the cleanup under a context of its own, for
+  // at most a minute per store call).
   static Result<std::unique_ptr<StreamUpload>> Start(ObjectStore& store, std::string key,
-                                                     StreamUploadOptions options = {});
+                                                     StreamUploadOptions options = {},
+                                                     const Context& ctx = {});
   ~StreamUpload();  // aborts unless finished or aborted
   StreamUpload(const StreamUpload&) = delete;
   StreamUpload& operator=(const StreamUpload&) = delete;
@@ -118,7 +122,7 @@ class StreamUpload {
 // Start, WriteFrom(channel), Finish: the whole upload of what a producer sends, on the calling
 // thread. On any failure the channel is closed with the error and the stream aborted.
 Result<StreamSummary> UploadStream(ObjectStore& store, std::string key,
-                                   BoundedChannel<Bytes>& channel,
-                                   StreamUploadOptions options = {});
+                                   BoundedChannel<Bytes>& channel, StreamUploadOptions options = {},
+                                   const Context& ctx = {});
 
 }  // namespace depot::object

@@ -6,12 +6,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "depot/core/cancellation.h"
+#include "depot/core/context.h"
 #include "depot/core/md5.h"
 #include "depot/core/testing/status_matchers.h"
 
@@ -577,6 +580,61 @@ TEST_P(ObjectStoreConformance, WriterAbortAndDestructionLeaveNothing) {
   int pages = 0;
   ListAllPages(store(), {}, &keys, &prefixes, &pages);
   EXPECT_THAT(keys, ElementsAre("kept"));
+}
+
+// Every call checks its Context before it starts: an ended one changes nothing, on any backend.
+TEST_P(ObjectStoreConformance, AnEndedContextFailsEveryCallAndChangesNothing) {
+  ASSERT_THAT(store().Put("kept", Text("old")), IsOk());
+  CancellationSource stop;
+  stop.Cancel();
+  const Context cancelled(stop.token());
+  const Context expired = Context().WithDeadline(Context::Clock::now() - std::chrono::seconds(1));
+  for (const Context& ctx : {cancelled, expired}) {
+    const StatusCode code =
+        ctx.IsCancelled() ? StatusCode::kCancelled : StatusCode::kDeadlineExceeded;
+    EXPECT_THAT(store().Put("kept", Text("new"), {}, ctx), StatusIs(code, HasSubstr("\"kept\"")));
+    EXPECT_THAT(store().Put("fresh", Text("new"), {}, ctx), StatusIs(code));
+    EXPECT_THAT(store().Get("kept", {}, ctx), StatusIs(code));
+    EXPECT_THAT(store().Head("kept", ctx), StatusIs(code));
+    EXPECT_THAT(store().Delete("kept", ctx), StatusIs(code));
+    const std::vector<std::string> keys = {"kept", "fresh"};
+    for (const Status& status : store().DeleteMany(keys, ctx)) EXPECT_THAT(status, StatusIs(code));
+    EXPECT_THAT(store().List({}, ctx), StatusIs(code));
+    EXPECT_THAT(store().Copy("kept", "copy", CopyMode::kOverwrite, ctx), StatusIs(code));
+    EXPECT_THAT(store().Rename("kept", "moved", CopyMode::kOverwrite, ctx), StatusIs(code));
+    EXPECT_THAT(store().OpenWriter("fresh", {}, ctx), StatusIs(code));
+    EXPECT_THAT(store().GetStream(
+                    "kept", {}, [](const GetResult&) { return Status::Ok(); },
+                    [](std::string_view) { return Status::Ok(); }, ctx),
+                StatusIs(code));
+    EXPECT_THAT(store().CreateMultipart("fresh", {}, ctx), StatusIs(code));
+    EXPECT_THAT(store().ListMultipartUploads("", ctx), StatusIs(code));
+  }
+  EXPECT_EQ(Read(store(), "kept"), "old");
+  std::vector<std::string> keys, prefixes;
+  int pages = 0;
+  ListAllPages(store(), {}, &keys, &prefixes, &pages);
+  EXPECT_THAT(keys, ElementsAre("kept"));
+}
+
+// A writer keeps the context it was opened with: cancelled midway, it stores nothing.
+TEST_P(ObjectStoreConformance, AWriterCancelledMidwayStoresNothing) {
+  ASSERT_THAT(store().Put("kept", Text("old")), IsOk());
+  CancellationSource stop;
+  auto writer = store().OpenWriter("kept", {}, Context(stop.token()));
+  ASSERT_THAT(writer, IsOk());
+  ASSERT_THAT((*writer)->Write(Pattern(1000, 3)), IsOk());
+  stop.Cancel();
+  Status wrote = (*writer)->Write(Pattern(1000, 4));
+  Result<PutResult> finished = (*writer)->Finish();
+  // A writer that only gathers may notice at Finish; either way nothing lands.
+  EXPECT_TRUE(wrote.code() == StatusCode::kCancelled || wrote.ok()) << wrote;
+  EXPECT_THAT(finished, StatusIs(StatusCode::kCancelled));
+  EXPECT_EQ(Read(store(), "kept"), "old");
+  auto uploads = store().ListMultipartUploads("");
+  if (uploads.ok()) {
+    EXPECT_THAT(*uploads, IsEmpty());  // kUnimplemented without multipart
+  }
 }
 
 TEST_P(ObjectStoreConformance, WriterRefusesBadKeysAndHonoursCreateMode) {

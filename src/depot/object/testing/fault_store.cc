@@ -59,8 +59,8 @@ Status FaultInjectingStore::Enter(Op op) {
   return status;
 }
 
-Result<PutResult> FaultInjectingStore::Put(std::string_view key, Bytes data,
-                                           const PutOptions& options) {
+Result<PutResult> FaultInjectingStore::DoPut(std::string_view key, Bytes data,
+                                             const PutOptions& options, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kPut));
   PutHook hook;
   {
@@ -70,10 +70,11 @@ Result<PutResult> FaultInjectingStore::Put(std::string_view key, Bytes data,
   if (hook) {
     if (auto answer = hook(key, data, options)) return *std::move(answer);
   }
-  return inner_->Put(key, std::move(data), options);
+  return inner_->Put(key, std::move(data), options, ctx);
 }
 
-Result<GetResult> FaultInjectingStore::Get(std::string_view key, const GetOptions& options) {
+Result<GetResult> FaultInjectingStore::DoGet(std::string_view key, const GetOptions& options,
+                                             const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kGet));
   GetHook hook;
   {
@@ -83,17 +84,18 @@ Result<GetResult> FaultInjectingStore::Get(std::string_view key, const GetOption
   if (hook) {
     if (auto answer = hook(key, options)) return *std::move(answer);
   }
-  return inner_->Get(key, options);
+  return inner_->Get(key, options, ctx);
 }
 
-Status FaultInjectingStore::GetStream(std::string_view key, const GetOptions& options,
-                                      const std::function<Status(const GetResult&)>& on_head,
-                                      const std::function<Status(std::string_view)>& on_data) {
+Status FaultInjectingStore::DoGetStream(std::string_view key, const GetOptions& options,
+                                        const std::function<Status(const GetResult&)>& on_head,
+                                        const std::function<Status(std::string_view)>& on_data,
+                                        const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kGet));
-  return inner_->GetStream(key, options, on_head, on_data);
+  return inner_->GetStream(key, options, on_head, on_data, ctx);
 }
 
-Result<ObjectMeta> FaultInjectingStore::Head(std::string_view key) {
+Result<ObjectMeta> FaultInjectingStore::DoHead(std::string_view key, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kHead));
   GetHook hook;
   {
@@ -108,45 +110,48 @@ Result<ObjectMeta> FaultInjectingStore::Head(std::string_view key) {
       return std::move(answer->value().meta);
     }
   }
-  return inner_->Head(key);
+  return inner_->Head(key, ctx);
 }
 
-Status FaultInjectingStore::Delete(std::string_view key) {
+Status FaultInjectingStore::DoDelete(std::string_view key, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kDelete));
-  return inner_->Delete(key);
+  return inner_->Delete(key, ctx);
 }
 
-std::vector<Status> FaultInjectingStore::DeleteMany(std::span<const std::string> keys) {
+std::vector<Status> FaultInjectingStore::DoDeleteMany(std::span<const std::string> keys,
+                                                      const Context& ctx) {
   if (Status status = Enter(Op::kDeleteMany); !status.ok()) {
     return std::vector<Status>(keys.size(), status);
   }
-  return inner_->DeleteMany(keys);
+  return inner_->DeleteMany(keys, ctx);
 }
 
-Result<ListResult> FaultInjectingStore::List(const ListOptions& options) {
+Result<ListResult> FaultInjectingStore::DoList(const ListOptions& options, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kList));
-  return inner_->List(options);
+  return inner_->List(options, ctx);
 }
 
-Result<PutResult> FaultInjectingStore::Copy(std::string_view from, std::string_view to,
-                                            CopyMode mode) {
+Result<PutResult> FaultInjectingStore::DoCopy(std::string_view from, std::string_view to,
+                                              CopyMode mode, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kCopy));
-  return inner_->Copy(from, to, mode);
+  return inner_->Copy(from, to, mode, ctx);
 }
 
-Status FaultInjectingStore::Rename(std::string_view from, std::string_view to, CopyMode mode) {
+Status FaultInjectingStore::DoRename(std::string_view from, std::string_view to, CopyMode mode,
+                                     const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kRename));
-  return inner_->Rename(from, to, mode);
+  return inner_->Rename(from, to, mode, ctx);
 }
 
-Result<std::string> FaultInjectingStore::CreateMultipart(std::string_view key,
-                                                         const PutOptions& options) {
+Result<std::string> FaultInjectingStore::DoCreateMultipart(std::string_view key,
+                                                           const PutOptions& options,
+                                                           const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kCreateMultipart));
-  return inner_->CreateMultipart(key, options);
+  return inner_->CreateMultipart(key, options, ctx);
 }
 
-Result<PartInfo> FaultInjectingStore::PutPart(std::string_view key, std::string_view upload_id,
-                                              int part_number, Bytes data) {
+Result<PartInfo> FaultInjectingStore::DoPutPart(std::string_view key, std::string_view upload_id,
+                                                int part_number, Bytes data, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kPutPart));
   PutPartHook hook;
   {
@@ -156,32 +161,35 @@ Result<PartInfo> FaultInjectingStore::PutPart(std::string_view key, std::string_
   if (hook) {
     if (auto answer = hook(key, upload_id, part_number, data)) return *std::move(answer);
   }
-  return inner_->PutPart(key, upload_id, part_number, std::move(data));
+  return inner_->PutPart(key, upload_id, part_number, std::move(data), ctx);
 }
 
-Result<PutResult> FaultInjectingStore::CompleteMultipart(std::string_view key,
-                                                         std::string_view upload_id,
-                                                         std::span<const PartInfo> parts,
-                                                         const WriteCondition& condition) {
+Result<PutResult> FaultInjectingStore::DoCompleteMultipart(std::string_view key,
+                                                           std::string_view upload_id,
+                                                           std::span<const PartInfo> parts,
+                                                           const WriteCondition& condition,
+                                                           const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kCompleteMultipart));
-  return inner_->CompleteMultipart(key, upload_id, parts, condition);
+  return inner_->CompleteMultipart(key, upload_id, parts, condition, ctx);
 }
 
-Status FaultInjectingStore::AbortMultipart(std::string_view key, std::string_view upload_id) {
+Status FaultInjectingStore::DoAbortMultipart(std::string_view key, std::string_view upload_id,
+                                             const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kAbortMultipart));
-  return inner_->AbortMultipart(key, upload_id);
+  return inner_->AbortMultipart(key, upload_id, ctx);
 }
 
-Result<std::vector<PartInfo>> FaultInjectingStore::ListParts(std::string_view key,
-                                                             std::string_view upload_id) {
+Result<std::vector<PartInfo>> FaultInjectingStore::DoListParts(std::string_view key,
+                                                               std::string_view upload_id,
+                                                               const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kListParts));
-  return inner_->ListParts(key, upload_id);
+  return inner_->ListParts(key, upload_id, ctx);
 }
 
-Result<std::vector<MultipartUploadInfo>> FaultInjectingStore::ListMultipartUploads(
-    std::string_view prefix) {
+Result<std::vector<MultipartUploadInfo>> FaultInjectingStore::DoListMultipartUploads(
+    std::string_view prefix, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(Enter(Op::kListMultipartUploads));
-  return inner_->ListMultipartUploads(prefix);
+  return inner_->ListMultipartUploads(prefix, ctx);
 }
 
 }  // namespace depot::object::testing

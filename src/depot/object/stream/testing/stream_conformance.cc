@@ -15,7 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "depot/core/cancellation.h"
 #include "depot/core/channel.h"
+#include "depot/core/context.h"
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/helpers.h"
@@ -356,6 +358,39 @@ TEST_P(StreamConformance, AReaderWaitsForARangeThatArrivesLater) {
   ASSERT_THAT(got, IsOk());
   EXPECT_EQ(got->data.ToString(), Sub(data, 5, 15));
   EXPECT_THAT(upload->Finish(), IsOk());
+}
+
+TEST_P(StreamConformance, ACancelEndsAWaitingReadAtOnce) {
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto upload,
+                             StreamUpload::Start(store(), std::string(kKey), Parts(10)));
+  ASSERT_THAT(upload->Write(RandomBytes(15, 10)), IsOk());  // one part; more never comes
+  CancellationSource stop;
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto reader, StreamReader::Open(store(), std::string(kKey),
+                                                             FastPolls(), Context(stop.token())));
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    stop.Cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(reader->ReadRange(ByteRange::Bounded(5, 40), kLongWait),
+              StatusIs(StatusCode::kCancelled, HasSubstr("[5, 40)")));
+  canceller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, kLongWait / 3);
+  ASSERT_THAT(upload->Abort(), IsOk());
+}
+
+TEST_P(StreamConformance, AnUploadWhoseContextEndsIsAborted) {
+  CancellationSource stop;
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto upload, StreamUpload::Start(store(), std::string(kKey), Parts(10),
+                                                              Context(stop.token())));
+  ASSERT_THAT(upload->Write(RandomBytes(25, 11)), IsOk());
+  stop.Cancel();
+  EXPECT_THAT(upload->Finish(), StatusIs(StatusCode::kCancelled));
+  // The cleanup ran under a context of its own: the abort marker is there, the parts are gone.
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto reader, StreamReader::Open(store(), std::string(kKey)));
+  DEPOT_ASSERT_OK_AND_ASSIGN(StreamState state, reader->State());
+  EXPECT_TRUE(state.aborted);
+  EXPECT_THAT(KeysUnder(backend(), Key("/")), ElementsAre(Key("/aborted")));
 }
 
 TEST_P(StreamConformance, DeadlineExceededNamesTheRangeAndWhatIsPresent) {
