@@ -5,7 +5,7 @@ add_library(depot_build_flags INTERFACE)
 target_compile_options(depot_build_flags INTERFACE -Wall -Wextra -Wpedantic
                        -Wno-missing-field-initializers $<$<BOOL:${DEPOT_WERROR}>:-Werror>)
 # Clang checks the lock discipline written into the types (core/thread_annotations.h): any
-# access to a DEPOT_GUARDED_BY field without its mutex is an error. The `fuzz` preset is the clang
+# access to a DEPOT_GUARDED_BY field without its mutex is an error. The `asan` preset is the clang
 # build that runs it over the library in `make test`.
 if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   target_compile_options(depot_build_flags INTERFACE -Wthread-safety -Werror=thread-safety)

@@ -6,14 +6,14 @@
 #
 # SECONDS per target (default 20); fuzz/<target>.dict, where present, is passed as a dictionary;
 # BUILD_DIR is the build tree configured with
-# -DDEPOT_BUILD_FUZZ=ON (default: $DEPOT_FUZZ_BUILD_DIR, else build/fuzz). Exits nonzero if any
+# -DDEPOT_BUILD_FUZZ=ON (default: $DEPOT_FUZZ_BUILD_DIR, else build/asan, the preset that does). Exits nonzero if any
 # target crashes, leaks or finds a failing input; the input is kept and its path printed.
 set -euo pipefail
 
 seconds="${1:-20}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
-build="${2:-${DEPOT_FUZZ_BUILD_DIR:-$repo/build/fuzz}}"
+build="${2:-${DEPOT_FUZZ_BUILD_DIR:-$repo/build/asan}}"
 targets=(fuzz_key fuzz_url fuzz_range fuzz_sigv4 fuzz_s3_xml fuzz_sigv4_verify fuzz_chunked)
 
 if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [[ "$seconds" -eq 0 ]]; then

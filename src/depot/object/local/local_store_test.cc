@@ -18,6 +18,7 @@
 #include "depot/core/md5.h"
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
+#include "depot/core/testing/temp_dir.h"
 #include "depot/object/backend_util.h"
 #include "depot/object/helpers.h"
 #include "depot/object/memory/memory_store.h"
@@ -34,6 +35,7 @@ using ::depot::object::testing::ObjectStoreConformance;
 using ::depot::testing::IsOk;
 using ::depot::testing::RandomBytes;
 using ::depot::testing::StatusIs;
+using ::depot::testing::TempDir;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -41,27 +43,6 @@ using ::testing::IsEmpty;
 using ::testing::MatchesRegex;
 using ::testing::Not;
 using ::testing::UnorderedElementsAre;
-
-// A fresh directory under /tmp, removed with everything in it at destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "depot-local-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // The conformance suite's stores live in one directory per test process, removed at the end.
 TempDir* conformance_parent = nullptr;

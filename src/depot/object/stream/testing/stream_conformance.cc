@@ -373,7 +373,7 @@ TEST_P(StreamConformance, ACancelEndsAWaitingReadAtOnce) {
   });
   const auto start = std::chrono::steady_clock::now();
   EXPECT_THAT(reader->ReadRange(ByteRange::Bounded(5, 40), kLongWait),
-              StatusIs(StatusCode::kCancelled, HasSubstr("[5, 40)")));
+              StatusIs(StatusCode::kCancelled, HasSubstr(std::string(kKey))));
   canceller.join();
   EXPECT_LT(std::chrono::steady_clock::now() - start, kLongWait / 3);
   ASSERT_THAT(upload->Abort(), IsOk());
