@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <set>
 
 #include "depot/core/quote.h"
@@ -12,6 +13,9 @@
 #endif
 #if DEPOT_WITH_SQLITE
 #include "depot/kv/sqlite/sqlite_store.h"
+#endif
+#if DEPOT_WITH_LMDB
+#include "depot/kv/lmdb/lmdb_store.h"
 #endif
 
 namespace depot::kv {
@@ -81,9 +85,32 @@ Result<std::shared_ptr<Store>> Open(std::string_view text, const std::vector<std
     return std::shared_ptr<Store>(std::move(store));
   }
 #endif
+#if DEPOT_WITH_LMDB
+  if (url.scheme == "lmdb") {
+    DEPOT_RETURN_IF_ERROR(OnlyParams(url, {"create", "map_size"}, text));
+    LmdbStoreOptions options;
+    DEPOT_ASSIGN_OR_RETURN(options.path, PathOf(url, text));
+    DEPOT_ASSIGN_OR_RETURN(options.create_if_missing, CreateParam(url, text));
+    if (auto map_size = url.Param("map_size")) {
+      uint64_t bytes = 0;
+      const auto [end, ec] =
+          std::from_chars(map_size->data(), map_size->data() + map_size->size(), bytes);
+      if (ec != std::errc() || end != map_size->data() + map_size->size() || bytes < (1 << 20)) {
+        return InvalidArgumentError(fmt::format(
+            "kv store URL {}: map_size must be a number of bytes of at least 1048576, not {}",
+            Quote(text), Quote(*map_size)));
+      }
+      options.initial_map_bytes = bytes;
+    }
+    options.spaces = spaces;
+    DEPOT_ASSIGN_OR_RETURN(auto store, LmdbStore::Open(std::move(options)));
+    return std::shared_ptr<Store>(std::move(store));
+  }
+#endif
   std::vector<std::string> schemes = {"mem"};
   if (DEPOT_WITH_ROCKSDB) schemes.push_back("rocksdb");
   if (DEPOT_WITH_SQLITE) schemes.push_back("sqlite");
+  if (DEPOT_WITH_LMDB) schemes.push_back("lmdb");
   return InvalidArgumentError(fmt::format("kv store URL {}: unknown scheme {} (this build has: {})",
                                           Quote(text), Quote(url.scheme),
                                           fmt::join(schemes, ", ")));

@@ -4,6 +4,8 @@
 //   rocksdb:///srv/db?compression=zstd      a RocksDB directory; compression none, snappy, lz4
 //                                           (the default), zstd, zlib or bzip2
 //   sqlite:///srv/kv.db                     a SQLite database file
+//   lmdb:///srv/env?map_size=1073741824     an LMDB environment directory; map_size is where
+//                                           its map starts (it grows by itself)
 //
 // Every store opens with the state spaces it already has plus `spaces` (created when missing).
 // Options are query parameters; an unknown one, an unknown scheme, or a scheme this build left

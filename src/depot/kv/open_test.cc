@@ -27,7 +27,8 @@ TEST(KvOpenTest, PersistentStoresReopenByTheirUrl) {
   TempDir dir;
   const std::vector<std::string> urls = {
       "rocksdb://" + (dir.path() / "rocks").string() + "?compression=zstd",
-      "sqlite://" + (dir.path() / "kv.db").string()};
+      "sqlite://" + (dir.path() / "kv.db").string(),
+      "lmdb://" + (dir.path() / "env").string() + "?map_size=2097152"};
   for (const std::string& url : urls) {
     SCOPED_TRACE(url);
     {
