@@ -176,6 +176,33 @@ run 0 stat demostore/demo/blob.bin && expect_out "12582912"
 run 2 demo demostore --size 0
 run 2 demo demostore --size lots && expect_err "lots"
 
+# kv: put creates the space (and says so), get/scan/del/stats, on every persistent backend.
+for url in "rocksdb://$work/kv-rocks" "sqlite://$work/kv.db" "lmdb://$work/kv-lmdb"; do
+  run 1 kv get "$url" alice --space accounts && expect_err "does not exist"
+  [[ -e "${url#*://}" ]] && fail "kv get created $url"
+  run 0 kv put "$url" alice 10 --space accounts && expect_err "created state space \"accounts\""
+  run 0 kv put "$url" bob "$(printf 'two\tlines\nhere')" --space accounts
+  printf 'from stdin' | "$depot" kv put "$url" carol - --space accounts || fail "kv put from stdin"
+  run 0 kv put "$url" alice 11 --space accounts && expect_no_output
+  run 0 kv get "$url" alice --space accounts && [[ "$(cat "$out")" == "11" ]] || fail "kv get alice"
+  run 0 kv get "$url" carol --space accounts && expect_out "from stdin"
+  run 1 kv get "$url" dave --space accounts && expect_err "\"dave\" is not in space"
+  run 1 kv get "$url" alice --space ledger && expect_err "state space \"ledger\" does not exist"
+  run 0 kv scan "$url" --space accounts
+  [[ "$(cut -f1 "$out" | tr '\n' ' ')" == "alice bob carol " ]] || fail "kv scan order ($url)"
+  expect_out "two\\tlines\\nhere"
+  run 0 kv scan "$url" b --space accounts --json && expect_out '{"key":"bob","value":"two\tlines\nhere"}'
+  [[ $(wc -l <"$out") -eq 1 ]] || fail "kv scan prefix b ($url)"
+  run 0 kv scan "$url" --space accounts --reverse --limit 1 && expect_out "carol"
+  run 0 kv del "$url" bob --space accounts && run 0 kv scan "$url" --space accounts
+  [[ $(wc -l <"$out") -eq 2 ]] || fail "kv del bob ($url)"
+  run 0 kv stats "$url" && expect_out "accounts"
+  run 2 kv scan "${url}?colour=blue" --space accounts && expect_err "\"colour\""
+done
+run 2 kv get nosuch:///x k --space a && expect_err "unknown scheme"
+run 1 kv put "lmdb://$work/kv-lmdb" "$(head -c 600 /dev/zero | tr '\0' k)" v --space accounts &&
+  expect_err "511"
+
 if [[ $failures -gt 0 ]]; then
   echo "cli_test: $failures check(s) failed" >&2
   exit 1

@@ -32,6 +32,7 @@ Command AddDemoCommand(CLI::App& parent);
 Command AddMbCommand(CLI::App& parent);
 Command AddRbCommand(CLI::App& parent);
 Command AddServeCommand(CLI::App& parent);
+Command AddKvCommand(CLI::App& parent);
 
 // The help text describing location arguments, shown under every command's --help.
 extern const char* const kLocationHelp;

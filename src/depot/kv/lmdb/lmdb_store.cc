@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 
 #include "depot/core/quote.h"
@@ -167,6 +168,9 @@ Result<std::shared_ptr<LmdbStore>> LmdbStore::Open(LmdbStoreOptions options) {
   const std::string where = fmt::format("opening lmdb store {}", Quote(options.path));
   if (options.create_if_missing && ::mkdir(options.path.c_str(), 0775) != 0 && errno != EEXIST) {
     return FromLmdb(errno, where);
+  }
+  if (!options.create_if_missing && !std::filesystem::exists(options.path)) {
+    return NotFoundError(fmt::format("lmdb store {} does not exist", Quote(options.path)));
   }
   std::shared_ptr<LmdbStore> store(new LmdbStore(options));
   DEPOT_RETURN_IF_ERROR(FromLmdb(mdb_env_create(&store->env_), where));

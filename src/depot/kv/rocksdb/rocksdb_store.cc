@@ -15,6 +15,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "depot/core/quote.h"
 
@@ -186,6 +187,9 @@ Result<std::shared_ptr<RocksDbStore>> RocksDbStore::Open(RocksDbStoreOptions opt
   }
   std::shared_ptr<RocksDbStore> store(new RocksDbStore(options));
   const std::string where = fmt::format("rocksdb store {}", Quote(options.path));
+  if (!options.create_if_missing && !std::filesystem::exists(options.path)) {
+    return NotFoundError(fmt::format("{} does not exist", where));
+  }
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = options.create_if_missing;

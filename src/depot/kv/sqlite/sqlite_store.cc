@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "depot/core/quote.h"
 
@@ -184,6 +185,9 @@ SqliteStore::~SqliteStore() = default;
 Result<std::shared_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions options) {
   if (options.path.empty()) return InvalidArgumentError("sqlite store: no path given");
   for (const std::string& space : options.spaces) DEPOT_RETURN_IF_ERROR(ValidateSpaceName(space));
+  if (!options.create_if_missing && !std::filesystem::exists(options.path)) {
+    return NotFoundError(fmt::format("sqlite store {} does not exist", Quote(options.path)));
+  }
   std::shared_ptr<SqliteStore> store(new SqliteStore(options));
   DEPOT_ASSIGN_OR_RETURN(store->writer_, Connection::Open(options.path, options.create_if_missing));
   sqlite3* db = store->writer_->get();

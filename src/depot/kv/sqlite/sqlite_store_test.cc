@@ -15,6 +15,7 @@ namespace {
 using ::depot::testing::IsOk;
 using ::depot::testing::StatusIs;
 using ::depot::testing::TempDir;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::KvBackend;
@@ -75,8 +76,9 @@ TEST_F(SqliteStoreTest, AFileThatIsNoDatabaseIsDataLossNamingIt) {
 }
 
 TEST_F(SqliteStoreTest, AMissingFileIsNotFoundWithoutCreate) {
-  EXPECT_THAT(SqliteStore::Open({.path = path_, .spaces = {"a"}, .create_if_missing = false}),
-              StatusIs(StatusCode::kNotFound, HasSubstr("kv.db")));
+  EXPECT_THAT(
+      SqliteStore::Open({.path = path_, .spaces = {"a"}, .create_if_missing = false}),
+      StatusIs(StatusCode::kNotFound, AllOf(HasSubstr("kv.db"), HasSubstr("does not exist"))));
 }
 
 TEST_F(SqliteStoreTest, TwoStoresOnOneFileSeeEachOthersCommits) {
