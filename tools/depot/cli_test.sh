@@ -198,6 +198,16 @@ for url in "rocksdb://$work/kv-rocks" "sqlite://$work/kv.db" "lmdb://$work/kv-lm
   [[ $(wc -l <"$out") -eq 2 ]] || fail "kv del bob ($url)"
   run 0 kv stats "$url" && expect_out "accounts"
   run 2 kv scan "${url}?colour=blue" --space accounts && expect_err "\"colour\""
+  # backup into a local store, restore as a new store, the same pairs; never over a store.
+  scheme="${url%%://*}"
+  run 0 init "kvbackups-$scheme" && run 0 kv backup "$url" "kvbackups-$scheme/nightly/" &&
+    expect_out "backup " && expect_out "space accounts: 2 keys"
+  restored="$scheme://$work/restored-$scheme"
+  [[ "$scheme" == sqlite ]] && restored="$restored.db"
+  run 0 kv restore "kvbackups-$scheme/nightly" "$restored" && expect_out "restored "
+  run 0 kv scan "$restored" --space accounts && expect_out "carol"
+  [[ $(wc -l <"$out") -eq 2 ]] || fail "kv restore ($url)"
+  run 1 kv restore "kvbackups-$scheme/nightly" "$url" && expect_err "never overwrites"
 done
 run 2 kv get nosuch:///x k --space a && expect_err "unknown scheme"
 run 1 kv put "lmdb://$work/kv-lmdb" "$(head -c 600 /dev/zero | tr '\0' k)" v --space accounts &&

@@ -1,11 +1,13 @@
-// depot kv get | put | del | scan | stats STORE_URL ...: the kv stores from the shell.
+// depot kv get | put | del | scan | stats | backup | restore: the kv stores from the shell.
 //
 // STORE_URL is a kv store URL (depot/kv/open.h: rocksdb:///path, sqlite:///path.db,
 // lmdb:///path, mem://). The store is opened with the spaces it already has; `put` into a space it
 // lacks creates the space and says so on stderr; any other command on a missing space fails
 // naming it. `scan` prints one pair per line, "KEY<TAB>VALUE", with backslashes, tabs, newlines
 // and bytes outside printable ASCII escaped (\\, \t, \n, \xNN), or JSON lines with --json (a
-// key or value that is not UTF-8 goes in "key_base64" / "value_base64" instead).
+// key or value that is not UTF-8 goes in "key_base64" / "value_base64" instead). `backup STORE
+// DEST` and `restore DEST STORE` keep point-in-time copies in any object store location
+// (depot/kv/backup/backup.h).
 #include <fmt/format.h>
 
 #include <iostream>
@@ -17,13 +19,18 @@
 #include "commands.h"
 #include "depot/core/base64.h"
 #include "depot/core/quote.h"
+#include "depot/kv/backup/backup.h"
 #include "depot/kv/open.h"
+#include "location.h"
+#include "progress.h"
 
 namespace depot::cli {
 namespace {
 
 struct KvOptions {
   std::string url;
+  std::string object_location;  // backup, restore
+  std::string backup_id;
   std::string space;
   std::string key;
   std::string value;
@@ -176,6 +183,59 @@ int RunStats(const KvOptions& options) {
   return kExitOk;
 }
 
+// The object store and key prefix a backup goes to or comes from ("" or ending in '/').
+Result<std::pair<std::shared_ptr<object::ObjectStore>, std::string>> BackupPlace(
+    LocationResolver& resolver, const std::string& text) {
+  DEPOT_ASSIGN_OR_RETURN(Location loc, resolver.Resolve(text));
+  if (!loc.is_store()) {
+    return InvalidArgumentError(fmt::format(
+        "{} is not inside a depot store or an object store (make one with `depot init`)",
+        Quote(text)));
+  }
+  std::string prefix = loc.key;
+  if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+  return std::make_pair(loc.store, prefix);
+}
+
+void PrintReport(std::string_view what, const kv::BackupReport& report) {
+  fmt::print("{} {} ({} store): {} files, {}", what, report.id, report.backend, report.files,
+             FormatBytes(report.bytes));
+  if (what == "backup") {
+    fmt::print("; uploaded {} files, {}", report.uploaded_files,
+               FormatBytes(report.uploaded_bytes));
+  }
+  fmt::print("\n");
+  for (const auto& space : report.spaces) {
+    fmt::print("  space {}: {} keys, {}\n", space.space, space.approximate_keys,
+               FormatBytes(space.approximate_bytes));
+  }
+  fmt::print("  content sha256 {}\n", report.digest);
+}
+
+int RunBackup(const KvOptions& options) {
+  constexpr std::string_view kCmd = "kv backup";
+  auto store = OpenStore(options);
+  if (!store.ok()) return ReportOpenFailure(kCmd, store.status());
+  LocationResolver resolver;
+  auto place = BackupPlace(resolver, options.object_location);
+  if (!place.ok()) return ReportUsage(kCmd, place.status());
+  auto report = kv::BackupStore(**store, *place->first, place->second);
+  if (!report.ok()) return ReportFailure(kCmd, report.status());
+  PrintReport("backup", *report);
+  return kExitOk;
+}
+
+int RunRestore(const KvOptions& options) {
+  constexpr std::string_view kCmd = "kv restore";
+  LocationResolver resolver;
+  auto place = BackupPlace(resolver, options.object_location);
+  if (!place.ok()) return ReportUsage(kCmd, place.status());
+  auto report = kv::RestoreStore(*place->first, place->second, options.backup_id, options.url);
+  if (!report.ok()) return ReportFailure(kCmd, report.status());
+  PrintReport("restored", *report);
+  return kExitOk;
+}
+
 }  // namespace
 
 Command AddKvCommand(CLI::App& parent) {
@@ -209,12 +269,26 @@ Command AddKvCommand(CLI::App& parent) {
   CLI::App* stats = kv->add_subcommand("stats", "Spaces with their approximate keys and bytes");
   store_arg(stats);
   stats->add_flag("--json", options->json, "JSON instead of a table");
+  CLI::App* backup = kv->add_subcommand(
+      "backup", "Copy a store, consistently and incrementally, into an object store location");
+  store_arg(backup);
+  backup
+      ->add_option("destination", options->object_location,
+                   "where backups go: a local store path, s3://BUCKET/PREFIX, ...")
+      ->required();
+  CLI::App* restore = kv->add_subcommand(
+      "restore", "Make a new store from a backup (the latest, or --id), verified");
+  restore->add_option("source", options->object_location, "where the backups are")->required();
+  restore->add_option("store", options->url, "the new store's URL (must not exist)")->required();
+  restore->add_option("--id", options->backup_id, "the backup to restore (default: the latest)");
   return {kv, [=] {
             if (get->parsed()) return RunGet(*options);
             if (put->parsed()) return RunPut(*options);
             if (del->parsed()) return RunDel(*options);
             if (scan->parsed()) return RunScan(*options);
             if (stats->parsed()) return RunStats(*options);
+            if (backup->parsed()) return RunBackup(*options);
+            if (restore->parsed()) return RunRestore(*options);
             return kExitUsage;
           }};
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "depot/core/quote.h"
 
@@ -162,6 +163,23 @@ Result<uint64_t> Store::ApproximateSize(std::string_view space, std::string_view
 Result<std::vector<SpaceStats>> Store::Stats(const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "stats", ""));
   return DoStats();
+}
+
+Result<std::vector<std::string>> Store::Checkpoint(const std::string& directory,
+                                                   const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "checkpoint", ""));
+  if (directory.empty()) return InvalidArgumentError("kv checkpoint: no directory given");
+  std::error_code ec;
+  if (std::filesystem::exists(directory, ec)) {
+    return AlreadyExistsError(
+        fmt::format("kv checkpoint of {}: {} exists already", ToString(), Quote(directory)));
+  }
+  return DoCheckpoint(directory);
+}
+
+Result<std::vector<std::string>> Store::DoCheckpoint(const std::string& /*directory*/) {
+  return UnimplementedError(
+      fmt::format("kv store {} keeps nothing on disk to checkpoint", ToString()));
 }
 
 Result<std::vector<std::optional<std::string>>> Store::DoMultiGet(std::string_view space,

@@ -139,6 +139,13 @@ class Store {
   Result<uint64_t> ApproximateSize(std::string_view space, std::string_view begin,
                                    std::string_view end, const Context& ctx = {});
   Result<std::vector<SpaceStats>> Stats(const Context& ctx = {});
+  // Writes a consistent copy of the whole store into `directory` (which must not exist), while
+  // commits go on: RocksDB's checkpoint (table files hard-linked), SQLite's online backup,
+  // LMDB's compacting copy. The copy opens as a store of the same backend: the directory itself
+  // for RocksDB and LMDB, `directory`/kv.db for SQLite. Returns the files written, relative to
+  // `directory`. kUnimplemented where the store keeps nothing (memory).
+  Result<std::vector<std::string>> Checkpoint(const std::string& directory,
+                                              const Context& ctx = {});
 
  protected:
   // What backends implement. The public calls have checked the context, the names, the key and
@@ -157,6 +164,7 @@ class Store {
   virtual Result<uint64_t> DoApproximateSize(std::string_view space, std::string_view begin,
                                              std::string_view end) = 0;
   virtual Result<std::vector<SpaceStats>> DoStats() = 0;
+  virtual Result<std::vector<std::string>> DoCheckpoint(const std::string& directory);
 };
 
 // The smallest key greater than every key that starts with `prefix`: the prefix with its

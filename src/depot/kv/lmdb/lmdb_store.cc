@@ -418,3 +418,17 @@ Result<std::vector<SpaceStats>> LmdbStore::DoStats() {
 }
 
 }  // namespace depot::kv
+
+namespace depot::kv {
+
+Result<std::vector<std::string>> LmdbStore::DoCheckpoint(const std::string& directory) {
+  const std::string where = fmt::format("checkpoint of {} into {}", ToString(), Quote(directory));
+  if (::mkdir(directory.c_str(), 0775) != 0) return FromLmdb(errno, where);
+  // A copy of one read transaction's state, compacted (free pages left out); the map lock keeps
+  // the map from being resized while it reads.
+  std::shared_lock<std::shared_timed_mutex> map_lock(map_lock_);
+  DEPOT_RETURN_IF_ERROR(FromLmdb(mdb_env_copy2(env_, directory.c_str(), MDB_CP_COMPACT), where));
+  return std::vector<std::string>{"data.mdb"};
+}
+
+}  // namespace depot::kv

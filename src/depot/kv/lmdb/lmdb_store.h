@@ -63,6 +63,7 @@ class LmdbStore final : public Store {
   Result<uint64_t> DoApproximateSize(std::string_view space, std::string_view begin,
                                      std::string_view end) override;
   Result<std::vector<SpaceStats>> DoStats() override;
+  Result<std::vector<std::string>> DoCheckpoint(const std::string& directory) override;
 
  private:
   explicit LmdbStore(LmdbStoreOptions options);

@@ -12,6 +12,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table_properties.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -359,6 +360,32 @@ Result<std::vector<SpaceStats>> RocksDbStore::DoStats() {
     stats.push_back(std::move(one));
   }
   return stats;
+}
+
+namespace {
+
+// Names of the regular files under `directory`, relative to it, in order.
+std::vector<std::string> FilesUnder(const std::string& directory) {
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(directory)) {
+    if (entry.is_regular_file()) {
+      files.push_back(std::filesystem::relative(entry.path(), directory).string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> RocksDbStore::DoCheckpoint(const std::string& directory) {
+  rocksdb::Checkpoint* raw = nullptr;
+  const std::string where = fmt::format("checkpoint of {} into {}", ToString(), Quote(directory));
+  DEPOT_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), where));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // 0: always flush the memtables, so the copy is table files and no log to replay.
+  DEPOT_RETURN_IF_ERROR(FromRocks(checkpoint->CreateCheckpoint(directory, 0), where));
+  return FilesUnder(directory);
 }
 
 Status RocksDbStore::Flush() {

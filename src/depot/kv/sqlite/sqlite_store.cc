@@ -419,3 +419,28 @@ Result<std::vector<SpaceStats>> SqliteStore::DoStats() {
 }
 
 }  // namespace depot::kv
+
+namespace depot::kv {
+
+Result<std::vector<std::string>> SqliteStore::DoCheckpoint(const std::string& directory) {
+  const std::string where = fmt::format("checkpoint of {} into {}", ToString(), Quote(directory));
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  if (ec) return InternalError(fmt::format("{}: {}", where, ec.message()));
+  const std::string copy_path = (std::filesystem::path(directory) / "kv.db").string();
+  DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<Connection> copy, Connection::Open(copy_path, true));
+  DEPOT_ASSIGN_OR_RETURN(std::shared_ptr<Connection> source, Reader());
+  // The online backup copies pages of one read transaction's state; -1: all in one step.
+  sqlite3_backup* backup = sqlite3_backup_init(copy->get(), "main", source->get(), "main");
+  if (backup == nullptr) return FromSqlite(sqlite3_errcode(copy->get()), copy->get(), where);
+  const int stepped = sqlite3_backup_step(backup, -1);
+  const int finished = sqlite3_backup_finish(backup);
+  if (stepped != SQLITE_DONE) return FromSqlite(stepped, copy->get(), where);
+  DEPOT_RETURN_IF_ERROR(FromSqlite(finished, copy->get(), where));
+  // One self-contained file: the copy's WAL folded back in.
+  DEPOT_RETURN_IF_ERROR(Exec(copy->get(), "PRAGMA journal_mode=DELETE", where));
+  copy.reset();
+  return std::vector<std::string>{"kv.db"};
+}
+
+}  // namespace depot::kv

@@ -1,10 +1,10 @@
 // kv_crash_writer URL FIRST SEED: the child of kv_crash_test. Opens the kv store at URL (spaces
 // "a" and "b") and commits batches FIRST, FIRST+1, ... until it is killed, printing "A <id>" on
-// stdout (flushed) after each Commit returned. Batch `id` puts 1..16 pairs ("a", u64 id + u32 j)
-// and its marker ("b", u64 id) holding the pair count; when id % 7 == 0 it also deletes batch
-// id - 5 whole (a DeleteRange over its pairs and the Delete of its marker). Durability alternates
-// at random between kSync and kBuffered: both must survive a killed process. Exits 3 with "E ..."
-// on any failure.
+// stdout (flushed) after each Commit returned ("R" first, once the store is open). Batch `id`
+// puts 1..16 pairs ("a", u64 id + u32 j) and its marker ("b", u64 id) holding the pair count; when
+// id % 7 == 0 it also deletes batch id - 5 whole (a DeleteRange over its pairs and the Delete of
+// its marker). Durability alternates at random between kSync and kBuffered: both must survive a
+// killed process. Exits 3 with "E ..." on any failure.
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   }
   auto store = Open(argv[1], {"a", "b"});
   if (!store.ok()) Fail(store.status());
+  std::fprintf(stdout, "R\n");  // open: the parent's clock for the kill starts now
+  std::fflush(stdout);
   uint64_t id = std::strtoull(argv[2], nullptr, 10);
   std::mt19937_64 rng(std::strtoull(argv[3], nullptr, 10));
   for (;; ++id) {
