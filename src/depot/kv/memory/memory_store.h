@@ -1,11 +1,13 @@
 // depot::kv::MemoryStore: the model backend, state spaces of std::map in memory.
 //
-// Every commit makes a new version of the spaces it touches (copy on write), so snapshots and
-// scans hold a version for as long as they live and never see a later write. That makes a commit
-// cost a copy of each space it writes: the model is for tests and small data, not for millions
-// of keys. Nothing survives the object. Thread-safe.
+// Versions are copied on write while someone looks at them: a scan or snapshot holds the version
+// it started on and never sees a later write; a commit changes the store in place when no scan
+// or snapshot is alive, and otherwise copies each space it writes (so a commit during a long
+// scan of a big space costs a copy of that space). The store must outlive its scans and
+// snapshots. Nothing survives the object. Thread-safe.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,7 +28,7 @@ class MemoryStore final : public Store {
   std::vector<std::string> Spaces() const override;
 
   using Space = std::map<std::string, std::string, std::less<>>;
-  using Version = std::map<std::string, std::shared_ptr<const Space>, std::less<>>;
+  using Version = std::map<std::string, std::shared_ptr<Space>, std::less<>>;
 
  protected:
   Status DoCreateSpace(std::string_view space) override;
@@ -43,11 +45,15 @@ class MemoryStore final : public Store {
  private:
   MemoryStore() = default;
   // The version a read sees: the snapshot's, or the current one.
-  std::shared_ptr<const Version> ReadVersion(const std::shared_ptr<const Snapshot>& snapshot) const;
-  Result<std::shared_ptr<const Space>> Find(const Version& version, std::string_view space) const;
+  const Version& ReadVersion(const std::shared_ptr<const Snapshot>& snapshot) const
+      DEPOT_REQUIRES(mu_);
+  Result<std::shared_ptr<Space>> Find(const Version& version, std::string_view space) const;
+  // Counts a new view in; the function returned counts it out (it takes mu_).
+  std::function<void()> OpenView() DEPOT_REQUIRES(mu_);
 
   mutable Mutex mu_;
-  std::shared_ptr<const Version> current_ DEPOT_GUARDED_BY(mu_);
+  std::shared_ptr<Version> current_ DEPOT_GUARDED_BY(mu_);
+  int live_views_ DEPOT_GUARDED_BY(mu_) = 0;  // scans and snapshots alive
 };
 
 }  // namespace depot::kv
