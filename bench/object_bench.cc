@@ -38,6 +38,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_report.h"
 #include "depot/core/bytes.h"
 #include "depot/core/split_mix64.h"
 #include "depot/object/buffered_upload.h"
@@ -49,6 +50,9 @@ namespace {
 namespace fs = std::filesystem;
 using depot::Bytes;
 using depot::SplitMix64;
+using depot::bench::Captured;
+using depot::bench::CapturingReporter;
+using depot::bench::PrintSpeedRatio;
 using depot::object::EtagPolicy;
 using depot::object::LocalStore;
 using depot::object::LocalStoreOptions;
@@ -419,64 +423,12 @@ void BM_Memcpy(benchmark::State& state) {
 // ---------------------------------------------------------------------------------------------
 // Reporting.
 
-struct Captured {
-  std::vector<double> seconds_per_iteration;  // one per repetition
-  std::map<std::string, double> counters;     // of the last repetition
-  // The median over repetitions: robust to one repetition that a neighbour's I/O disturbed.
-  double Median() const {
-    std::vector<double> sorted = seconds_per_iteration;
-    std::sort(sorted.begin(), sorted.end());
-    const size_t n = sorted.size();
-    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-  }
-};
-
-// The console output as usual, plus every repetition kept for the ratio table (aggregates are
-// recomputed there, not taken from the library).
-class CapturingReporter : public benchmark::ConsoleReporter {
- public:
-  explicit CapturingReporter(OutputOptions options) : ConsoleReporter(options) {}
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      if (run.run_type != Run::RT_Iteration || run.error_occurred || run.iterations == 0) {
-        continue;
-      }
-      Captured& captured = results_[run.run_name.function_name];
-      captured.seconds_per_iteration.push_back(run.real_accumulated_time /
-                                               static_cast<double>(run.iterations));
-      for (const auto& [name, counter] : run.counters) captured.counters[name] = counter.value;
-    }
-  }
-  const Captured* Find(const std::string& name) const {
-    auto it = results_.find(name);
-    return it == results_.end() || it->second.seconds_per_iteration.empty() ? nullptr : &it->second;
-  }
-
- private:
-  std::map<std::string, Captured> results_;
-};
-
-std::string Seconds(double s) {
-  if (s >= 1) return fmt::format("{:.2f} s", s);
-  if (s >= 1e-3) return fmt::format("{:.2f} ms", s * 1e3);
-  return fmt::format("{:.2f} us", s * 1e6);
-}
-
 void PrintRatios(const CapturingReporter& reporter) {
   std::printf(
       "\nRatios (depot speed / baseline speed = baseline time / depot time per operation, medians "
       "of the interleaved repetitions; 1.00 = as fast as the baseline, higher = faster):\n");
   auto speed_ratio = [&](const std::string& depot, const std::string& baseline) {
-    const Captured* a = reporter.Find(depot);
-    const Captured* b = reporter.Find(baseline);
-    if (a == nullptr || b == nullptr) {
-      std::printf("ratio %-55s : %-20s   (missing)\n", depot.c_str(), baseline.c_str());
-      return;
-    }
-    std::printf("ratio %-55s : %-20s %9.3g   (%s vs %s per op)\n", depot.c_str(), baseline.c_str(),
-                b->Median() / a->Median(), Seconds(a->Median()).c_str(),
-                Seconds(b->Median()).c_str());
+    PrintSpeedRatio(reporter, depot, baseline);
   };
   for (const char* policy : {"content_md5", "unique"}) {
     speed_ratio(fmt::format("local_put_1GiB/{}", policy), "raw_put_1GiB");
@@ -563,17 +515,7 @@ void RegisterComparisons() {
 
 int main(int argc, char** argv) {
   // Interleave repetitions by default; an explicit --benchmark_enable_random_interleaving wins.
-  std::vector<char*> args(argv, argv + argc);
-  std::string interleave = "--benchmark_enable_random_interleaving=true";
-  bool user_chose = false;
-  for (int i = 1; i < argc; ++i) {
-    user_chose |= std::string_view(argv[i]).starts_with("--benchmark_enable_random_interleaving");
-  }
-  if (!user_chose) args.insert(args.begin() + 1, interleave.data());
-  int arg_count = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  benchmark::Initialize(&arg_count, args.data());
-  if (benchmark::ReportUnrecognizedArguments(arg_count, args.data())) return 1;
+  if (!depot::bench::InitializeInterleaved(argc, argv)) return 1;
 
   const char* env = std::getenv("DEPOT_BENCH_DIR");
   const fs::path base = fs::absolute(env != nullptr && *env != '\0' ? env : "var/bench");

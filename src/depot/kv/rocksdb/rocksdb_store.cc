@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include "depot/core/quote.h"
 
@@ -76,8 +77,9 @@ const rocksdb::Snapshot* RawSnapshot(const std::shared_ptr<const Snapshot>& snap
 // them again before it is shown.
 class RocksIterator final : public Iterator {
  public:
+  // `where` names the scan in an error; it is called only then (a scan is a hot path).
   RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, const ScanOptions& options,
-                std::string where)
+                std::function<std::string()> where)
       : begin_(options.begin),
         end_(options.end),
         reverse_(options.reverse),
@@ -116,7 +118,10 @@ class RocksIterator final : public Iterator {
     const rocksdb::Slice v = it_->value();
     return std::string_view(v.data(), v.size());
   }
-  Status status() const override { return FromRocks(it_->status(), where_); }
+  Status status() const override {
+    const rocksdb::Status status = it_->status();
+    return status.ok() ? Status::Ok() : FromRocks(status, where_());
+  }
 
  private:
   void Settle() {
@@ -130,7 +135,7 @@ class RocksIterator final : public Iterator {
   const std::string end_;
   const bool reverse_;
   const std::shared_ptr<const Snapshot> snapshot_;  // held while the iterator reads it
-  const std::string where_;
+  const std::function<std::string()> where_;
   rocksdb::Slice lower_;
   rocksdb::Slice upper_;
   std::unique_ptr<rocksdb::Iterator> it_;
@@ -271,8 +276,10 @@ Result<std::optional<std::string>> RocksDbStore::DoGet(std::string_view space, s
   std::string value;
   rocksdb::Status got = db_->Get(read, family, ToSlice(key), &value);
   if (got.IsNotFound()) return std::optional<std::string>();
-  DEPOT_RETURN_IF_ERROR(FromRocks(
-      got, fmt::format("get of key {} in space {} of {}", Quote(key), Quote(space), ToString())));
+  if (!got.ok()) {  // the message is built only for an error: Get is the hot path
+    return FromRocks(
+        got, fmt::format("get of key {} in space {} of {}", Quote(key), Quote(space), ToString()));
+  }
   return std::optional<std::string>(std::move(value));
 }
 
@@ -290,9 +297,10 @@ Result<std::vector<std::optional<std::string>>> RocksDbStore::DoMultiGet(
   std::vector<std::optional<std::string>> out(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
     if (statuses[i].IsNotFound()) continue;
-    DEPOT_RETURN_IF_ERROR(FromRocks(
-        statuses[i],
-        fmt::format("get of key {} in space {} of {}", Quote(keys[i]), Quote(space), ToString())));
+    if (!statuses[i].ok()) {
+      return FromRocks(statuses[i], fmt::format("get of key {} in space {} of {}", Quote(keys[i]),
+                                                Quote(space), ToString()));
+    }
     out[i] = values[i].ToString();
   }
   return out;
@@ -315,19 +323,22 @@ Status RocksDbStore::DoCommit(const WriteBatch& batch, Durability durability) {
           added = rocks.DeleteRange(family, ToSlice(op.key), ToSlice(op.value));
         break;
     }
-    DEPOT_RETURN_IF_ERROR(FromRocks(added, fmt::format("building a batch for {}", ToString())));
+    if (!added.ok()) return FromRocks(added, fmt::format("building a batch for {}", ToString()));
   }
   rocksdb::WriteOptions write;
   write.sync = durability == Durability::kSync;
-  return FromRocks(db_->Write(write, &rocks),
-                   fmt::format("commit of {} operations to {}", batch.size(), ToString()));
+  const rocksdb::Status written = db_->Write(write, &rocks);
+  if (written.ok()) return Status::Ok();
+  return FromRocks(written, fmt::format("commit of {} operations to {}", batch.size(), ToString()));
 }
 
 Result<std::unique_ptr<Iterator>> RocksDbStore::DoScan(std::string_view space,
                                                        const ScanOptions& options) {
   DEPOT_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * family, Family(space));
   return std::unique_ptr<Iterator>(std::make_unique<RocksIterator>(
-      db_.get(), family, options, fmt::format("scan of space {} of {}", Quote(space), ToString())));
+      db_.get(), family, options, [this, name = std::string(space)] {
+        return fmt::format("scan of space {} of {}", Quote(name), ToString());
+      }));
 }
 
 Result<std::shared_ptr<const Snapshot>> RocksDbStore::DoGetSnapshot() {
