@@ -602,6 +602,25 @@ case4() {
   case_end
 }
 
+# --- case 5: kv backups in S3: depot kv backup to the gateway, aws sees the blobs, restore ------
+case5() {
+  case_start "case 5 depot kv backup/restore of RocksDB, SQLite and LMDB stores through S3"
+  new_bucket c5
+  local b="$bucket"
+  run depot 0 mb "s3://$b"
+  for scheme in rocksdb sqlite lmdb; do
+    local src="$scheme://$PWD/kv-$scheme" dst="$scheme://$PWD/kv-$scheme-restored"
+    if [[ "$scheme" == sqlite ]]; then src="$src.db"; dst="$dst.db"; fi
+    for i in $(seq 1 20); do "$depot" kv put "$src" "key$i" "value $i" --space s 2>/dev/null; done
+    run depot 0 kv backup "$src" "s3://$b/kv/$scheme/"; when_ok stdout_has "space s: 20 keys"
+    run aws 0 s3 ls "s3://$b/kv/$scheme/backups/"; when_ok stdout_has ".json"
+    run depot 0 kv restore "s3://$b/kv/$scheme/" "$dst"; when_ok stdout_has "restored "
+    run depot 0 kv get "$dst" key17 --space s; when_ok stdout_has "value 17"
+  done
+  run depot 0 rb --force "s3://$b"
+  case_end
+}
+
 started=$SECONDS
 echo "s3_interop_test: depot $depot, gateway $endpoint, $("$aws_bin" --version 2>&1 | cut -d' ' -f1)," \
   "boto3 $("$python_bin" -c 'import boto3; print(boto3.__version__)')"
@@ -609,6 +628,7 @@ case1
 case2
 case3
 case4
+case5
 
 if ((failures > 0)); then
   echo "s3_interop_test: $failures check(s) failed ($((SECONDS - started))s)" >&2
