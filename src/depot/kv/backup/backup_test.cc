@@ -104,15 +104,17 @@ TEST_P(KvBackupTest, ASecondBackupSendsOnlyWhatChanged) {
   ASSERT_THAT(same, IsOk());
   EXPECT_EQ(same->digest, first->digest);
   if (GetParam() == "rocksdb") {
-    // Table files are immutable: an unchanged store sends only its small metadata files.
-    EXPECT_LT(same->uploaded_bytes * 10, first->uploaded_bytes);
+    // Table files are immutable: an unchanged store sends only its metadata files and a log
+    // (how much of those depends on RocksDB's background work: 1-20% of the first backup seen,
+    // on a loaded machine too, hence a bound of a quarter).
+    EXPECT_LT(same->uploaded_bytes * 4, first->uploaded_bytes);
   }
   ASSERT_THAT((*store)->Commit(Batch(3001)), IsOk());
   auto next = BackupStore(**store, *target_, "");
   ASSERT_THAT(next, IsOk());
   EXPECT_NE(next->digest, first->digest);
   if (GetParam() == "rocksdb") {
-    EXPECT_LT(next->uploaded_bytes * 10, first->uploaded_bytes);
+    EXPECT_LT(next->uploaded_bytes * 4, first->uploaded_bytes);
   }
   // Both backups restore, each to its own state.
   auto old_state = RestoreStore(*target_, "", first->id, Url("old"));
