@@ -14,6 +14,9 @@ void CancelState(const std::shared_ptr<internal::CancellationState>& state) {
     MutexLock lock(state->mu);  // a sleeper between its check and its wait holds the lock
     state->changed.NotifyAll();
     children.swap(state->children);
+    // Under the lock, so that a callback's destructor (which takes it) waits for its run.
+    for (const std::function<void()>* callback : state->callbacks) (*callback)();
+    state->callbacks.clear();
   }
   for (const auto& weak : children) {
     if (auto child = weak.lock()) CancelState(child);
@@ -46,5 +49,26 @@ CancellationSource::CancellationSource(const CancellationToken& parent) : Cancel
 }
 
 void CancellationSource::Cancel() { CancelState(state_); }
+
+CancellationCallback::CancellationCallback(const CancellationToken& token,
+                                           std::function<void()> on_cancel)
+    : on_cancel_(std::move(on_cancel)) {
+  if (!token.state_) return;
+  {
+    MutexLock lock(token.state_->mu);
+    if (!token.state_->cancelled.load(std::memory_order_acquire)) {
+      token.state_->callbacks.push_back(&on_cancel_);
+      state_ = token.state_;
+      return;
+    }
+  }
+  on_cancel_();  // already cancelled
+}
+
+CancellationCallback::~CancellationCallback() {
+  if (!state_) return;
+  MutexLock lock(state_->mu);
+  std::erase(state_->callbacks, &on_cancel_);
+}
 
 }  // namespace depot

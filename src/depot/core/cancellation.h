@@ -9,11 +9,16 @@
 // if the parent already was), and can be cancelled on its own without touching the parent. This
 // is how a reader cancels its own fetches while still obeying its caller's token.
 //
+// A CancellationCallback runs a function when a token is cancelled: how a wait on something other
+// than the token (a condition variable of a resource, a queue) is woken by a cancel at once,
+// without polling.
+//
 // All methods are thread-safe.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <thread>
@@ -30,6 +35,8 @@ struct CancellationState {
   Mutex mu;
   CondVar changed;  // notified by Cancel
   std::vector<std::weak_ptr<CancellationState>> children DEPOT_GUARDED_BY(mu);
+  std::vector<const std::function<void()>*> callbacks
+      DEPOT_GUARDED_BY(mu);  // of CancellationCallbacks
 };
 }  // namespace internal
 
@@ -59,6 +66,7 @@ class CancellationToken {
 
  private:
   friend class CancellationSource;
+  friend class CancellationCallback;
   explicit CancellationToken(std::shared_ptr<internal::CancellationState> state)
       : state_(std::move(state)) {}
   std::shared_ptr<internal::CancellationState> state_;
@@ -75,6 +83,24 @@ class CancellationSource {
 
  private:
   std::shared_ptr<internal::CancellationState> state_;
+};
+
+// Runs `on_cancel` once when `token` is cancelled: in the constructor (on the calling thread) if
+// it already is, otherwise on the thread that calls Cancel. The destructor unregisters it; if
+// `on_cancel` is running on another thread at that moment, the destructor waits for it to end,
+// so what `on_cancel` touches may be destroyed right after. `on_cancel` runs under the token's
+// lock: keep it short (take a lock, notify), and never create, destroy or cancel anything of the
+// same token from it. A never-cancelled token registers nothing.
+class CancellationCallback {
+ public:
+  CancellationCallback(const CancellationToken& token, std::function<void()> on_cancel);
+  ~CancellationCallback();
+  CancellationCallback(const CancellationCallback&) = delete;
+  CancellationCallback& operator=(const CancellationCallback&) = delete;
+
+ private:
+  std::shared_ptr<internal::CancellationState> state_;
+  std::function<void()> on_cancel_;
 };
 
 }  // namespace depot

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -107,6 +108,63 @@ TEST(CancellationTest, ConcurrentChildrenAndCancelNeverMissACancel) {
     parent.Cancel();
     maker.join();
     for (const auto& child : children) ASSERT_TRUE(child->token().IsCancelled());
+  }
+}
+
+TEST(CancellationTest, ACallbackRunsOnceWhenTheTokenIsCancelled) {
+  CancellationSource source;
+  std::atomic<int> runs{0};
+  CancellationCallback callback(source.token(), [&] { ++runs; });
+  EXPECT_EQ(runs.load(), 0);
+  source.Cancel();
+  source.Cancel();
+  EXPECT_EQ(runs.load(), 1);
+}
+
+TEST(CancellationTest, ACallbackOnACancelledTokenRunsAtOnce) {
+  CancellationSource source;
+  source.Cancel();
+  bool ran = false;
+  CancellationCallback callback(source.token(), [&] { ran = true; });
+  EXPECT_TRUE(ran);
+}
+
+TEST(CancellationTest, ACallbackGoneBeforeTheCancelNeverRuns) {
+  CancellationSource source;
+  bool ran = false;
+  {
+    CancellationCallback callback(source.token(), [&] { ran = true; });
+  }
+  source.Cancel();
+  EXPECT_FALSE(ran);
+  CancellationCallback on_default(CancellationToken(), [&] { ran = true; });
+  EXPECT_FALSE(ran);
+}
+
+TEST(CancellationTest, ACallbackRunsWhenItsParentIsCancelled) {
+  CancellationSource parent;
+  CancellationSource child(parent.token());
+  std::atomic<bool> ran{false};
+  CancellationCallback callback(child.token(), [&] { ran = true; });
+  parent.Cancel();
+  EXPECT_TRUE(ran.load());
+}
+
+// Registrations and cancels racing: every callback registered runs exactly once, whichever wins.
+TEST(CancellationTest, CallbacksRacingACancelEachRunOnce) {
+  for (int round = 0; round < 50; ++round) {
+    CancellationSource source;
+    std::vector<std::atomic<int>> runs(32);
+    std::vector<std::unique_ptr<CancellationCallback>> callbacks(32);
+    std::thread maker([&] {
+      for (size_t i = 0; i < callbacks.size(); ++i) {
+        callbacks[i] =
+            std::make_unique<CancellationCallback>(source.token(), [&runs, i] { ++runs[i]; });
+      }
+    });
+    source.Cancel();
+    maker.join();
+    for (const auto& count : runs) ASSERT_EQ(count.load(), 1);
   }
 }
 

@@ -11,10 +11,8 @@
 // cancels the window, then joins the workers before anything else goes away; the store must
 // outlive the reader, hence every task.
 //
-// Retries: FetchRange() loops until it holds exactly the bytes asked for, resuming from the
-// first missing byte after a retryable error (kUnavailable, kDeadlineExceeded, kDataLoss) or a
-// short answer, sleeping as Backoff says (a sleep that cancellation cuts short). A failed If-Match
-// means the object changed since Open and is never retried.
+// Retries: each chunk is one FetchRange (range_fetch.h), which resumes after retryable errors and
+// short answers and never retries a failed If-Match (the object changed since Open).
 #include "depot/object/object_reader.h"
 
 #include <fmt/format.h>
@@ -29,85 +27,16 @@
 #include "depot/core/cancellation.h"
 #include "depot/core/executor.h"
 #include "depot/object/backend_util.h"
+#include "depot/object/range_fetch.h"
 
 namespace depot::object {
 namespace {
 
 // What every fetch of one reader needs; shared by the reader and its tasks, immutable.
 struct FetchSpec {
-  ObjectStore* store;
-  std::string key;
-  std::string etag;  // If-Match for every fetch; empty if the store gave none
-  BackoffOptions retry;
-  bool store_retries;  // the store retried transient failures already (retries_transient)
-  Context ctx;         // the caller's, given to Open
+  RangeSource source;
+  Context ctx;  // the caller's, given to Open
 };
-
-bool IsRetryable(StatusCode code) {
-  return code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded ||
-         code == StatusCode::kDataLoss;
-}
-
-// Fetches exactly [begin, end) of the object, retrying as the header describes.
-Result<Bytes> FetchRange(const FetchSpec& spec, uint64_t begin, uint64_t end, const Context& ctx) {
-  const std::string key = QuoteKey(spec.key);
-  std::vector<Bytes> pieces;
-  uint64_t offset = begin;
-  Backoff backoff(spec.retry);
-  Status last;
-  while (offset < end) {
-    DEPOT_RETURN_IF_ERROR(ctx.Check(fmt::format("read of key {}", key)));
-    GetOptions options;
-    options.range = ByteRange::Bounded(offset, end);
-    if (!spec.etag.empty()) options.if_match = spec.etag;
-    Result<GetResult> got = spec.store->Get(spec.key, options, ctx);
-    if (!got.ok() && got.status().code() == StatusCode::kFailedPrecondition) {
-      return FailedPreconditionError(
-          fmt::format("object changed while reading key {} (ETag was \"{}\"): {}", key, spec.etag,
-                      got.status().message()));
-    }
-    if (got.ok() && !spec.etag.empty() && !got->meta.etag.empty() && got->meta.etag != spec.etag) {
-      // A store that ignored If-Match: the bytes belong to another version.
-      return FailedPreconditionError(
-          fmt::format("object changed while reading key {}: ETag \"{}\" is now \"{}\"", key,
-                      spec.etag, got->meta.etag));
-    }
-    const uint64_t wanted = end - offset;
-    if (got.ok() && got->data.size() > wanted) {
-      last = DataLossError(fmt::format("read of [{}, {}) of key {} returned {} bytes", offset, end,
-                                       key, got->data.size()));
-    } else if (got.ok()) {
-      const size_t n = got->data.size();
-      if (n > 0) {
-        if (n == wanted && pieces.empty()) return std::move(got->data);  // the common case
-        pieces.push_back(std::move(got->data));
-        offset += n;
-        backoff = Backoff(spec.retry);  // progress: the retry budget is per stall
-      }
-      if (offset == end) break;
-      last = DataLossError(
-          fmt::format("short read of key {}: [{}, {}) gave {} bytes", key, offset - n, end, n));
-    } else if (!IsRetryable(got.status().code()) || spec.store_retries) {
-      return got.status().WithContext(fmt::format("reading [{}, {}) of key {}", offset, end, key));
-    } else {
-      last = got.status();
-    }
-    std::optional<std::chrono::milliseconds> delay = backoff.Next();
-    if (!delay) {
-      return last.WithContext(fmt::format("reading [{}, {}) of key {}: giving up after {} retries",
-                                          offset, end, key, backoff.attempts()));
-    }
-    DEPOT_RETURN_IF_ERROR(ctx.SleepFor(*delay, fmt::format("read of key {}", key)));
-  }
-  if (pieces.size() == 1) return std::move(pieces.front());
-  std::unique_ptr<char[]> joined(new char[end - begin]);
-  size_t at = 0;
-  for (const Bytes& piece : pieces) {
-    std::memcpy(joined.get() + at, piece.data(), piece.size());
-    at += piece.size();
-  }
-  return Bytes::Adopt(std::move(joined), at);
-}
 
 }  // namespace
 
@@ -115,8 +44,7 @@ class ObjectReader::Impl {
  public:
   Impl(ObjectStore& store, ObjectMeta meta, ObjectReaderOptions options, const Context& ctx)
       : spec_(std::make_shared<const FetchSpec>(
-            FetchSpec{&store, meta.key, meta.etag, options.retry,
-                      store.capabilities().retries_transient, ctx})),
+            FetchSpec{RangeSource::Of(store, meta, options.retry), ctx})),
         meta_(std::move(meta)),
         options_(options),
         chunk_count_((meta_.size + options_.chunk_size - 1) / options_.chunk_size),
@@ -167,9 +95,9 @@ void ObjectReader::Impl::Schedule(uint64_t index) {
   chunk.index = index;
   chunk.begin = index * options_.chunk_size;
   chunk.end = std::min(chunk.begin + options_.chunk_size, meta_.size);
-  chunk.future = tasks_.Submit([spec = spec_, ctx = spec_->ctx.WithToken(chunk.cancel.token()),
-                                begin = chunk.begin,
-                                end = chunk.end] { return FetchRange(*spec, begin, end, ctx); });
+  chunk.future = tasks_.Submit(
+      [spec = spec_, ctx = spec_->ctx.WithToken(chunk.cancel.token()), begin = chunk.begin,
+       end = chunk.end] { return FetchRange(spec->source, begin, end, ctx); });
   window_.push_back(std::move(chunk));
 }
 
@@ -226,7 +154,7 @@ Result<Bytes> ObjectReader::Impl::ReadAt(uint64_t offset, size_t n) {
   if (n == 0) return Bytes();
   const uint64_t end = offset + n;
   if (!WindowCovers(offset, end)) {
-    return FetchRange(*spec_, offset, end, spec_->ctx);
+    return FetchRange(spec_->source, offset, end, spec_->ctx);
   }
   const uint64_t first = offset / options_.chunk_size;
   const uint64_t last = (end - 1) / options_.chunk_size;

@@ -2,6 +2,7 @@
 //
 //   EXPECT_THAT(store->Put(...), IsOk());
 //   EXPECT_THAT(store->Get("x"), StatusIs(StatusCode::kNotFound, HasSubstr("\"x\"")));
+//   EXPECT_THAT(reader.ReadAt(0, buffer), IsOkAndHolds(4u));
 //
 // Both accept a Status or any Result<T>; StatusIs' second argument is a matcher on the message
 // and may be omitted.
@@ -42,6 +43,15 @@ auto StatusIs(StatusCode code, MessageMatcher message_matcher) {
   return StatusIsImpl(code, ::testing::Matcher<const std::string&>(message_matcher));
 }
 inline auto StatusIs(StatusCode code) { return StatusIs(code, ::testing::_); }
+
+// A Result<T> that is OK and whose value matches `value_matcher` (a value or a matcher).
+MATCHER_P(IsOkAndHolds, value_matcher, "") {
+  if (!arg.ok()) {
+    *result_listener << "status is " << arg.status();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(value_matcher, *arg, result_listener);
+}
 
 }  // namespace depot::testing
 

@@ -1,12 +1,16 @@
 // depot::testing::TempDir: a fresh directory under $TMPDIR (or /tmp) for one test, removed with
 // everything in it at destruction. Aborts if the directory cannot be made: no test can go on.
+// FileText and WriteFileText read and write a whole file (a missing file reads as empty).
 #pragma once
 
 #include <stdlib.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace depot::testing {
@@ -30,5 +34,14 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+inline std::string FileText(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void WriteFileText(const std::filesystem::path& path, std::string_view text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
 
 }  // namespace depot::testing
