@@ -101,6 +101,18 @@ run 0 cat hello.txt --range 0-5 && [[ "$(cat "$out")" == "hello" ]] || fail "cat
 run 0 cat store/empty.bin && [[ ! -s "$out" ]] || fail "cat of an empty object"
 run 2 cat store/docs/hello.txt --range 5-1 && expect_err "5-1"
 run 2 cat store/docs/hello.txt --range abc && expect_err "abc"
+# cat --progressive: the same bytes through a resource the fetcher fills; --keep resumes.
+run 0 cat store/data/big.bin --progressive --report && cmp -s "$out" big.bin &&
+  expect_err "bytes fetched" || fail "cat --progressive"
+run 0 cat store/data/big.bin --progressive --range 1000000-1000100 &&
+  cmp -s "$out" <(tail -c +1000001 big.bin | head -c 100) || fail "cat --progressive --range"
+run 0 cat store/empty.bin --progressive && [[ ! -s "$out" ]] || fail "cat --progressive empty"
+run 0 cat store/data/big.bin --progressive --keep kept.bin && cmp -s "$out" big.bin &&
+  cmp -s kept.bin big.bin && [[ ! -e kept.bin.present ]] || fail "cat --progressive --keep"
+run 0 cat store/data/big.bin --progressive --keep kept.bin --report && cmp -s "$out" big.bin &&
+  expect_err "0 bytes fetched" || fail "cat --progressive --keep, served from the kept file"
+run 2 cat hello.txt --progressive && expect_err "plain file"
+run 2 cat store/docs/hello.txt --keep kept.bin && expect_err "--progressive"
 run 1 cat store/docs/hello.txt --range 100- && expect_err "OutOfRange"
 run 1 cat store/docs/missing.txt && expect_err "depot: cat: NotFound" &&
   expect_err "store/docs/missing.txt"

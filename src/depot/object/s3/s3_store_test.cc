@@ -498,8 +498,10 @@ TEST_F(S3FaultTest, ADeadlineEndsAStalledRequestOnTheWire) {
 TEST_F(S3FaultTest, ACancelEndsRetriesAndRequestsInFlight) {
   const auto cancelled_within = [&](const std::function<Status(const Context&)>& call) {
     CancellationSource stop;
+    // 100 ms: the test store's 8 retries sleep at least 8 x 20 ms between their attempts, and
+    // jitter may keep them near that (a cancel at 300 ms once came after they gave up).
     std::thread canceller([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
       stop.Cancel();
     });
     const auto start = std::chrono::steady_clock::now();

@@ -107,6 +107,14 @@ TEST_F(FetcherTest, AWaitingReaderMovesItsRangeToTheFront) {
   Resource resource = NewResource();
   auto fetcher = Fetcher::Start(*store_, "movie", resource, Options(1));
   ASSERT_THAT(fetcher, IsOk());
+  // The first fetch (chunk 0) is under way before the reader seeks.
+  while (true) {
+    {
+      std::lock_guard lock(mu);
+      if (!order.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   std::thread seek([&] {
     std::string out(100, '\0');
     EXPECT_THAT(resource.reader().Read(50 * kChunk + 10, std::span<char>(out)), IsOkAndHolds(100u));
