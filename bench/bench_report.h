@@ -6,12 +6,16 @@
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace depot::bench {
@@ -88,6 +92,22 @@ inline bool InitializeInterleaved(int argc, char** argv) {
   args.push_back(nullptr);
   benchmark::Initialize(&arg_count, args.data());
   return !benchmark::ReportUnrecognizedArguments(arg_count, args.data());
+}
+
+// $DEPOT_BENCH_DIR (default ./var/bench)/<stem>-run-<pid>, created; empty (after a message on
+// stderr) when it cannot be.
+inline std::filesystem::path MakeRunDir(std::string_view stem) {
+  const char* env = std::getenv("DEPOT_BENCH_DIR");
+  const std::filesystem::path base =
+      std::filesystem::absolute(env != nullptr && *env != '\0' ? env : "var/bench");
+  const std::filesystem::path dir = base / fmt::format("{}-run-{}", stem, getpid());
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "cannot create %s: %s\n", dir.c_str(), ec.message().c_str());
+    return {};
+  }
+  return dir;
 }
 
 }  // namespace depot::bench

@@ -335,15 +335,9 @@ void Register() {
 
 int main(int argc, char** argv) {
   if (!depot::bench::InitializeInterleaved(argc, argv)) return 1;
-  const char* env = std::getenv("DEPOT_BENCH_DIR");
-  const fs::path base = fs::absolute(env != nullptr && *env != '\0' ? env : "var/bench");
-  g_run_dir = base / fmt::format("kv-run-{}", getpid());
+  g_run_dir = depot::bench::MakeRunDir("kv");
+  if (g_run_dir.empty()) return 1;
   std::error_code ec;
-  fs::create_directories(g_run_dir, ec);
-  if (ec) {
-    std::fprintf(stderr, "cannot create %s: %s\n", g_run_dir.c_str(), ec.message().c_str());
-    return 1;
-  }
   Register();
   CapturingReporter reporter(isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_Defaults
                                                    : benchmark::ConsoleReporter::OO_Tabular);

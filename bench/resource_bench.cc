@@ -138,15 +138,9 @@ void ReadAtMemcpy(benchmark::State& state) {
 
 int main(int argc, char** argv) {
   if (!depot::bench::InitializeInterleaved(argc, argv)) return 1;
-  const char* env = std::getenv("DEPOT_BENCH_DIR");
-  const fs::path base = fs::absolute(env != nullptr && *env != '\0' ? env : "var/bench");
-  g_run_dir = base / fmt::format("resource-run-{}", getpid());
+  g_run_dir = depot::bench::MakeRunDir("resource");
+  if (g_run_dir.empty()) return 1;
   std::error_code ec;
-  fs::create_directories(g_run_dir, ec);
-  if (ec) {
-    std::fprintf(stderr, "cannot create %s: %s\n", g_run_dir.c_str(), ec.message().c_str());
-    return 1;
-  }
   PrintWakeUps();
   benchmark::RegisterBenchmark("read_at/mmap", ReadAtMmap)->Repetitions(5);
   benchmark::RegisterBenchmark("read_at/memcpy", ReadAtMemcpy)->Repetitions(5);
