@@ -1,6 +1,8 @@
 // depot serve [STORE] [--listen HOST:PORT] [--credentials FILE] [--json] [--access-log FILE]
-// [--log-level LEVEL] [--max-connections N] [--idle-timeout SECONDS] [--region NAME]: serves a
-// store over the S3 protocol until SIGINT or SIGTERM (server/s3_server.h has what is served).
+// [--log-level LEVEL] [--max-connections N] [--idle-timeout SECONDS] [--region NAME]
+// [--cache DIR --cache-size SIZE [--cache-revalidate SECONDS]]: serves a store over the S3
+// protocol until SIGINT or SIGTERM (server/s3_server.h has what is served), with --cache through
+// a read-through cache on local disk (resource/cache/read_through_cache.h).
 //
 // STORE is any store URL (s3://, mem://, file://) or a directory, made a local store if it is not
 // one yet; default ./var/depot. Credentials: --credentials FILE (one "ACCESS_KEY SECRET_KEY" pair
@@ -28,6 +30,8 @@
 
 #include "commands.h"
 #include "depot/object/open.h"
+#include "depot/resource/cache/read_through_cache.h"
+#include "location.h"
 
 #if DEPOT_WITH_SERVER
 #include "depot/server/s3_server.h"
@@ -50,6 +54,9 @@ struct ServeOptions {
   int idle_timeout = 60;
   std::string region = "us-east-1";
   std::string virtual_host_domain = "localhost";
+  std::string cache_dir;
+  std::string cache_size;
+  int cache_revalidate = 10;
 };
 
 #if DEPOT_WITH_SERVER
@@ -178,8 +185,31 @@ int RunServe(const ServeOptions& options) {
     server_options.admins.insert(access);
   }
 
+  if (options.cache_dir.empty() != options.cache_size.empty()) {
+    return ReportUsage(kCmd, InvalidArgumentError("--cache DIR and --cache-size SIZE go together"));
+  }
+  uint64_t cache_bytes = 0;
+  if (!options.cache_size.empty()) {
+    Result<uint64_t> parsed = ParseByteSize(options.cache_size);
+    if (!parsed.ok()) return ReportUsage(kCmd, parsed.status().WithContext("--cache-size"));
+    if (*parsed == 0) return ReportUsage(kCmd, InvalidArgumentError("--cache-size must be > 0"));
+    cache_bytes = *parsed;
+  }
+
   auto store = OpenServed(options.store);
   if (!store.ok()) return ReportFailure(kCmd, store.status().WithContext(options.store));
+  if (!options.cache_dir.empty()) {
+    resource::CacheOptions cache_options;
+    cache_options.dir = options.cache_dir;
+    cache_options.max_bytes = cache_bytes;
+    cache_options.revalidate_after = std::chrono::seconds(options.cache_revalidate);
+    auto cache = resource::ReadThroughCache::Open(*store, cache_options);
+    if (!cache.ok()) return ReportFailure(kCmd, cache.status());
+    const resource::CacheStats found = (*cache)->stats();
+    spdlog::info("cache {}: {} objects, {} of {} bytes", options.cache_dir, found.entries,
+                 found.bytes, cache_bytes);
+    store = std::shared_ptr<object::ObjectStore>(*cache);
+  }
 
   // The signals are taken synchronously below: blocked here, before any server thread exists, so
   // every thread inherits the mask.
@@ -254,6 +284,18 @@ Command AddServeCommand(CLI::App& parent) {
          "--virtual-host-domain", options->virtual_host_domain,
          "Host BUCKET.<this> addresses BUCKET virtual-hosted style (\"\": path style only)")
       ->capture_default_str();
+  app->add_option("--cache", options->cache_dir,
+                  "Keep what is read in this directory and serve it from there (a read-through "
+                  "cache, kept across restarts; writes go through)")
+      ->type_name("DIR");
+  app->add_option("--cache-size", options->cache_size,
+                  "The cache's size, e.g. 20GiB (least recently used objects are evicted)")
+      ->type_name("BYTES");
+  app->add_option("--cache-revalidate", options->cache_revalidate,
+                  "Seconds a cached object is served before the store is asked whether it "
+                  "changed (0: every read asks)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 86400 * 365));
   return {app, [options] {
 #if DEPOT_WITH_SERVER
             return RunServe(*options);

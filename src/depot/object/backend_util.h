@@ -14,14 +14,10 @@
 
 #include "depot/core/result.h"
 #include "depot/object/key.h"
+#include "depot/object/preconditions.h"
 #include "depot/object/store.h"
 
 namespace depot::object {
-
-// Applies the read preconditions of `options` to the current object `meta`. Returns
-// kFailedPrecondition for a failed If-Match / If-Unmodified-Since, true when the caller should
-// answer "not modified", false to go on and read.
-Result<bool> EvaluatePreconditions(const GetOptions& options, const ObjectMeta& meta);
 
 // Checks that a put in `options.mode` may replace `current` (nullptr: the key is absent).
 Status CheckPutMode(std::string_view key, const PutOptions& options, const ObjectMeta* current);

@@ -3,11 +3,14 @@
 // added to ObjectStore is forwarded by every decorator without each one repeating it.
 //
 // The target is not owned: it must outlive the ForwardingStore (hold it in a subclass when it
-// should own it). Thread-safe if the target is.
+// should own it). Thread-safe if the target is. ForwardingWriter is the same for ObjectWriter
+// decorators (it owns the inner writer).
 #pragma once
 
+#include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "depot/object/store.h"
@@ -98,6 +101,25 @@ class ForwardingStore : public ObjectStore {
 
  private:
   ObjectStore& target_;
+};
+
+// The base of writer decorators: every call goes to the inner writer, which it owns; a decorator
+// overrides what it changes (usually Finish).
+class ForwardingWriter : public ObjectWriter {
+ public:
+  explicit ForwardingWriter(std::unique_ptr<ObjectWriter> inner) : inner_(std::move(inner)) {}
+
+  Status Write(std::string_view data) override { return inner_->Write(data); }
+  Status Write(Bytes data) override { return inner_->Write(std::move(data)); }
+  Result<PutResult> Finish() override { return inner_->Finish(); }
+  Status Abort() override { return inner_->Abort(); }
+  uint64_t bytes_written() const override { return inner_->bytes_written(); }
+
+ protected:
+  ObjectWriter& inner() const { return *inner_; }
+
+ private:
+  std::unique_ptr<ObjectWriter> inner_;
 };
 
 }  // namespace depot::object

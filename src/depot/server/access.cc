@@ -145,24 +145,19 @@ Result<object::PutResult> AuthorizedStore::DoPut(std::string_view key, Bytes dat
 namespace {
 
 // A writer of the target store whose Finish first asks AccessControl again.
-class RecheckedWriter final : public object::ObjectWriter {
+class RecheckedWriter final : public object::ForwardingWriter {
  public:
   RecheckedWriter(std::unique_ptr<object::ObjectWriter> inner, std::function<Status()> recheck)
-      : inner_(std::move(inner)), recheck_(std::move(recheck)) {}
-  Status Write(std::string_view data) override { return inner_->Write(data); }
-  Status Write(Bytes data) override { return inner_->Write(std::move(data)); }
+      : ForwardingWriter(std::move(inner)), recheck_(std::move(recheck)) {}
   Result<object::PutResult> Finish() override {
     if (Status allowed = recheck_(); !allowed.ok()) {
-      (void)inner_->Abort();
+      (void)inner().Abort();
       return allowed;
     }
-    return inner_->Finish();
+    return inner().Finish();
   }
-  Status Abort() override { return inner_->Abort(); }
-  uint64_t bytes_written() const override { return inner_->bytes_written(); }
 
  private:
-  std::unique_ptr<object::ObjectWriter> inner_;
   std::function<Status()> recheck_;
 };
 

@@ -228,30 +228,46 @@ void Fetcher::Impl::Finish(Status why) {
 
 // ---- Fetcher ----
 
-Result<std::unique_ptr<Fetcher>> Fetcher::Start(object::ObjectStore& store, std::string key,
-                                                Resource resource, FetchOptions options,
-                                                const Context& ctx) {
+namespace {
+
+Status CheckOptions(std::string_view key, const FetchOptions& options) {
   if (options.chunk_size == 0 || options.parallelism < 1) {
     return InvalidArgumentError(
         fmt::format("fetch of {}: chunk_size ({}) and parallelism ({}) must be positive",
                     object::QuoteKey(key), options.chunk_size, options.parallelism));
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Fetcher>> Fetcher::Start(object::ObjectStore& store, std::string key,
+                                                Resource resource, FetchOptions options,
+                                                const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckOptions(key, options));
   DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta, store.Head(key, ctx));
   if (!options.etag.empty() && !meta.etag.empty() && meta.etag != options.etag) {
     return FailedPreconditionError(
         fmt::format("fetch of {}: the object is now ETag \"{}\", not \"{}\" (it changed)",
                     object::QuoteKey(key), meta.etag, options.etag));
   }
+  return Start(store, std::move(meta), std::move(resource), std::move(options), ctx);
+}
+
+Result<std::unique_ptr<Fetcher>> Fetcher::Start(object::ObjectStore& store, object::ObjectMeta meta,
+                                                Resource resource, FetchOptions options,
+                                                const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(CheckOptions(meta.key, options));
   const ResourceWriter writer = resource.writer();
   const ResourceStatus status = writer.status();
   if (status.committed() && status.length != meta.size) {
     return FailedPreconditionError(
         fmt::format("fetch of {} ({} bytes) into {}: it holds another object",
-                    object::QuoteKey(key), meta.size, status.ToString()));
+                    object::QuoteKey(meta.key), meta.size, status.ToString()));
   }
   if (status.active()) {
     DEPOT_RETURN_IF_ERROR(writer.SetLength(meta.size).WithContext(
-        fmt::format("fetch of {} ({} bytes)", object::QuoteKey(key), meta.size)));
+        fmt::format("fetch of {} ({} bytes)", object::QuoteKey(meta.key), meta.size)));
   }
   object::RangeSource source = object::RangeSource::Of(store, meta, options.retry);
   auto impl =

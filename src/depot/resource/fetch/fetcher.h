@@ -61,6 +61,11 @@ class Fetcher {
   static Result<std::unique_ptr<Fetcher>> Start(object::ObjectStore& store, std::string key,
                                                 Resource resource, FetchOptions options = {},
                                                 const Context& ctx = {});
+  // Same, for an object the caller has just headed: no Head of its own. `meta` (its key, size
+  // and ETag) is the version fetched, whatever options.etag says.
+  static Result<std::unique_ptr<Fetcher>> Start(object::ObjectStore& store, object::ObjectMeta meta,
+                                                Resource resource, FetchOptions options = {},
+                                                const Context& ctx = {});
   ~Fetcher();
   Fetcher(const Fetcher&) = delete;
   Fetcher& operator=(const Fetcher&) = delete;
