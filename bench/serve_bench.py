@@ -508,6 +508,63 @@ def sha256_of_get(url, timeout):
 
 
 # ---------------------------------------------------------------------------------------------
+# Ceph (also used by serve_cache_bench.py)
+
+
+def ceph_start(args, log_dir):
+    """Starts scripts/ceph-up.sh in the background (args.ceph_dir, rgw_port, mon_port)."""
+    ceph_log = open(os.path.join(log_dir, "ceph-up.log"), "w")
+    ceph = subprocess.Popen(
+        [os.path.join(REPO, "scripts", "ceph-up.sh")], stdout=ceph_log,
+        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        env=clean_env({"CEPH_DIR": args.ceph_dir, "RGW_PORT": str(args.rgw_port),
+                       "MON_PORT": str(args.mon_port)}))
+    return ceph, ceph_log
+
+
+def ceph_ready(ceph, ceph_log, args):
+    """Waits for ceph_start's cluster; unless args.rgw_nagle, restarts its gateway with
+    tcp_nodelay=1. Returns (endpoint, access key, secret key, function giving the pids)."""
+    try:
+        code = ceph.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        raise Failure("scripts/ceph-up.sh did not finish within 300 s")
+    ceph_log.close()
+    if code != 0:
+        raise Failure(f"scripts/ceph-up.sh failed (exit {code}):\n{tail(ceph_log.name, 30)}")
+    env_file = {}
+    with open(os.path.join(args.ceph_dir, "cluster.env")) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.strip().split("=", 1)
+                env_file[k] = v
+    if not args.rgw_nagle:
+        # RGW's Beast frontend leaves Nagle's algorithm on unless told otherwise; a GET answered
+        # in two writes then waits for the client's delayed ACK (40 ms), which caps 16
+        # connections at about 360 requests/s. Measured with it off, as deployed.
+        conf_path = os.path.join(args.ceph_dir, "ceph.conf")
+        with open(conf_path) as f:
+            text = f.read()
+        line = re.search(r"^rgw frontends = beast .*$", text, re.MULTILINE)
+        if not line:
+            raise Failure(f"no 'rgw frontends = beast' line in {conf_path}")
+        if "tcp_nodelay" not in line.group(0):
+            text = text[:line.end()] + " tcp_nodelay=1" + text[line.end():]
+            with open(conf_path, "w") as f:
+                f.write(text)
+        restart = subprocess.run(
+            [os.path.join(REPO, "scripts", "ceph-restart-gateway.sh")], capture_output=True,
+            text=True, env=clean_env({"CEPH_DIR": args.ceph_dir}))
+        if restart.returncode != 0:
+            raise Failure(f"restarting RGW with tcp_nodelay=1 failed:\n"
+                          f"{(restart.stderr or restart.stdout).strip()[-800:]}")
+    conf_arg = ["-c", os.path.join(os.path.realpath(args.ceph_dir), "ceph.conf")]
+    return (env_file["S3_ENDPOINT"], env_file["S3_ACCESS_KEY"], env_file["S3_SECRET_KEY"],
+            lambda: pids_with_args(conf_arg))
+
+
+
+# ---------------------------------------------------------------------------------------------
 # The run
 
 
@@ -613,12 +670,7 @@ def main():
     try:
         # Ceph first, in the background: it takes half a minute, the rest is set up meanwhile.
         if rgw_mode == "start":
-            ceph_log = open(os.path.join(log_dir, "ceph-up.log"), "w")
-            ceph = subprocess.Popen(
-                [os.path.join(REPO, "scripts", "ceph-up.sh")], stdout=ceph_log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                env=clean_env({"CEPH_DIR": args.ceph_dir, "RGW_PORT": str(args.rgw_port),
-                               "MON_PORT": str(args.mon_port)}))
+            ceph, ceph_log = ceph_start(args, log_dir)
             started_ceph = True
             say(f"  ceph      starting in {args.ceph_dir} (RGW port {args.rgw_port}, "
                 f"log {ceph_log.name})")
@@ -700,45 +752,7 @@ def main():
 
         # RGW.
         if rgw_mode == "start":
-            try:
-                code = ceph.wait(timeout=300)
-            except subprocess.TimeoutExpired:
-                raise Failure("scripts/ceph-up.sh did not finish within 300 s")
-            ceph_log.close()
-            if code != 0:
-                raise Failure(f"scripts/ceph-up.sh failed (exit {code}):\n"
-                              f"{tail(ceph_log.name, 30)}")
-            env_file = {}
-            with open(os.path.join(args.ceph_dir, "cluster.env")) as f:
-                for line in f:
-                    if "=" in line:
-                        k, v = line.strip().split("=", 1)
-                        env_file[k] = v
-            rgw_ep = env_file["S3_ENDPOINT"]
-            if not args.rgw_nagle:
-                # RGW's Beast frontend leaves Nagle's algorithm on unless told otherwise; a GET
-                # answered in two writes then waits for the client's delayed ACK (40 ms), which
-                # caps 16 connections at about 360 requests/s. Measured with it off, as deployed.
-                conf_path = os.path.join(args.ceph_dir, "ceph.conf")
-                with open(conf_path) as f:
-                    text = f.read()
-                line = re.search(r"^rgw frontends = beast .*$", text, re.MULTILINE)
-                if not line:
-                    raise Failure(f"no 'rgw frontends = beast' line in {conf_path}")
-                if "tcp_nodelay" not in line.group(0):
-                    text = (text[:line.end()] + " tcp_nodelay=1" + text[line.end():])
-                    with open(conf_path, "w") as f:
-                        f.write(text)
-                restart = subprocess.run(
-                    [os.path.join(REPO, "scripts", "ceph-restart-gateway.sh")],
-                    capture_output=True, text=True,
-                    env=clean_env({"CEPH_DIR": args.ceph_dir}))
-                if restart.returncode != 0:
-                    raise Failure(f"restarting RGW with tcp_nodelay=1 failed:\n"
-                                  f"{(restart.stderr or restart.stdout).strip()[-800:]}")
-            rgw_access, rgw_secret = env_file["S3_ACCESS_KEY"], env_file["S3_SECRET_KEY"]
-            conf_arg = ["-c", os.path.join(os.path.realpath(args.ceph_dir), "ceph.conf")]
-            rgw_pids = lambda: pids_with_args(conf_arg)  # noqa: E731
+            rgw_ep, rgw_access, rgw_secret, rgw_pids = ceph_ready(ceph, ceph_log, args)
         elif rgw_mode == "external":
             rgw_ep = args.rgw_endpoint.rstrip("/")
             rgw_access, rgw_secret = args.rgw_access_key, args.rgw_secret_key

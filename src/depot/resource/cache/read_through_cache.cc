@@ -53,6 +53,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 // Bytes copied out of a resource per on_data call.
 constexpr uint64_t kPiece = 1 << 20;
+// Recent HEAD answers kept (ReadThroughCache::Impl::heads_).
+constexpr size_t kMaxHeads = 4096;
 
 constexpr std::string_view kMetaSuffix = ".meta";
 constexpr std::string_view kDataSuffix = ".data";
@@ -274,8 +276,9 @@ class ReadThroughCache::Impl {
   // A fresh entry of `key` for a read, revalidated or made as needed; an empty lease when the
   // read should go to the backing store uncached. Errors are the backing store's (kNotFound).
   Result<Lease> Acquire(std::string_view key, const Context& ctx);
-  // The metadata of a fresh entry of `key`, if there is one.
-  std::optional<ObjectMeta> FreshMeta(std::string_view key);
+  // The metadata of `key`: a fresh entry's, or a recent HEAD's, or else from a HEAD of the
+  // backing store (remembered for the same window).
+  Result<ObjectMeta> Meta(std::string_view key, const Context& ctx);
   // Opens the leased entry's resource; on failure drops the entry.
   Result<ResourceReader> Open(const Lease& lease);
   // Drops the entry of `key` (a write went through); readers finish on it.
@@ -337,6 +340,13 @@ class ReadThroughCache::Impl {
   // Bumped by every invalidation: an entry made from a HEAD that a write may have overtaken is
   // not kept.
   uint64_t writes_ DEPOT_GUARDED_BY(mu_) = 0;
+  // Recent HEADs of keys without a fresh entry (bucket markers, objects only headed), used for
+  // revalidate_after like entries; dropped by writes like entries, and all at once when full.
+  struct Head {
+    ObjectMeta meta;
+    SteadyClock::time_point asked;
+  };
+  std::unordered_map<std::string, Head> heads_ DEPOT_GUARDED_BY(mu_);
   CacheStats stats_ DEPOT_GUARDED_BY(mu_);
 };
 
@@ -514,11 +524,29 @@ Result<ReadThroughCache::Impl::Lease> ReadThroughCache::Impl::Acquire(std::strin
   return LeaseLocked(entry);
 }
 
-std::optional<ObjectMeta> ReadThroughCache::Impl::FreshMeta(std::string_view key) {
+Result<ObjectMeta> ReadThroughCache::Impl::Meta(std::string_view key, const Context& ctx) {
+  uint64_t writes = 0;
+  {
+    MutexLock lock(mu_);
+    const SteadyClock::time_point now = SteadyClock::now();
+    if (auto it = index_.find(std::string(key));
+        it != index_.end() && FreshLocked(*it->second, now)) {
+      return it->second->meta();
+    }
+    if (auto it = heads_.find(std::string(key));
+        it != heads_.end() && now - it->second.asked <= options_.revalidate_after) {
+      return it->second.meta;
+    }
+    writes = writes_;
+  }
+  const SteadyClock::time_point asked = SteadyClock::now();
+  DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, backing_.Head(key, ctx));
   MutexLock lock(mu_);
-  auto it = index_.find(std::string(key));
-  if (it == index_.end() || !FreshLocked(*it->second, SteadyClock::now())) return std::nullopt;
-  return it->second->meta();
+  if (writes_ == writes) {
+    if (heads_.size() >= kMaxHeads) heads_.clear();
+    heads_[std::string(key)] = {meta, asked};
+  }
+  return meta;
 }
 
 Result<ResourceReader> ReadThroughCache::Impl::Open(const Lease& lease) {
@@ -547,6 +575,7 @@ void ReadThroughCache::Impl::Invalidate(std::string_view key) {
   Victims victims;
   MutexLock lock(mu_);
   ++writes_;
+  heads_.erase(std::string(key));
   if (auto it = index_.find(std::string(key)); it != index_.end()) {
     RemoveLocked(it->second, victims);
   }
@@ -657,10 +686,8 @@ Result<object::GetResult> ReadThroughCache::DoGet(std::string_view key,
                                                   const object::GetOptions& options,
                                                   const Context& ctx) {
   if (options.head) {
-    std::optional<ObjectMeta> meta = impl_->FreshMeta(key);
-    if (!meta) return target().Get(key, options, ctx);
     object::GetResult head;
-    head.meta = std::move(*meta);
+    DEPOT_ASSIGN_OR_RETURN(head.meta, impl_->Meta(key, ctx));
     DEPOT_ASSIGN_OR_RETURN(head.not_modified, object::EvaluatePreconditions(options, head.meta));
     DEPOT_ASSIGN_OR_RETURN(head.range, options.range.Validate(head.meta.size));
     return head;
@@ -692,8 +719,7 @@ Result<object::GetResult> ReadThroughCache::DoGet(std::string_view key,
 }
 
 Result<ObjectMeta> ReadThroughCache::DoHead(std::string_view key, const Context& ctx) {
-  if (std::optional<ObjectMeta> meta = impl_->FreshMeta(key)) return std::move(*meta);
-  return target().Head(key, ctx);
+  return impl_->Meta(key, ctx);
 }
 
 // ---- Writes: through, then the key's entry is dropped ----

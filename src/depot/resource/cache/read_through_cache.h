@@ -24,9 +24,10 @@
 //     of the read comes from the backing store, pinned to the same ETag, and the entry is
 //     dropped: a broken cache costs speed, never an answer. Only the backing store's own errors
 //     reach the caller.
-//   - Head and metadata-only Gets use a fresh entry's metadata, else the backing store; they never
-//     start a fetch. Objects larger than max_bytes, and objects that find no room (every entry in
-//     use), are read from the backing store directly, uncached.
+//   - Head and metadata-only Gets use a fresh entry's metadata, or a HEAD of the backing store
+//     made within the same window (up to 4096 are remembered; writes drop theirs), else ask the
+//     backing store; they never start a fetch. Objects larger than max_bytes, and objects that
+//     find no room (every entry in use), are read from the backing store directly, uncached.
 // Writes (Put, writers, Copy, Rename, Delete, DeleteMany, CompleteMultipart) go to the backing
 // store, and the entries of the keys they touch are dropped: a read after a write sees it.
 // Listing and multipart staging are the backing store's.

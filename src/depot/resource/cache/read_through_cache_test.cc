@@ -272,6 +272,36 @@ TEST_F(ReadThroughCacheTest, PreconditionsAndRangesAreAnsweredFromTheEntry) {
   EXPECT_EQ(backing_->calls(FaultInjectingStore::Op::kHead), 0);
 }
 
+TEST_F(ReadThroughCacheTest, HeadsAreRememberedForTheWindowAndDroppedByWrites) {
+  Put("marker", 10, 11);
+  CacheOptions options = Options();
+  options.revalidate_after = std::chrono::milliseconds(300);
+  auto cache = Open(options);
+  ASSERT_NE(cache, nullptr);
+  backing_->ResetCalls();
+  const auto asked = [&] {
+    return backing_->calls(FaultInjectingStore::Op::kHead) +
+           backing_->calls(FaultInjectingStore::Op::kGet);
+  };
+  const std::string etag = cache->Head("marker")->etag;
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(cache->Head("marker")->etag, etag);
+  EXPECT_EQ(asked(), 1);
+  EXPECT_EQ(cache->stats().entries, 0u);  // a HEAD fetches nothing
+  // A write through the cache is seen at once; one behind its back once the window has passed.
+  ASSERT_THAT(cache->Put("marker", Bytes::Copy(std::string("through"))).status(), IsOk());
+  const std::string through = cache->Head("marker")->etag;
+  EXPECT_NE(through, etag);
+  Put("marker", 12, 13);
+  EXPECT_EQ(cache->Head("marker")->etag, through);
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  EXPECT_NE(cache->Head("marker")->etag, through);
+  // A missing key is asked every time.
+  const int before = asked();
+  EXPECT_THAT(cache->Head("missing").status(), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(cache->Head("missing").status(), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(asked(), before + 2);
+}
+
 TEST_F(ReadThroughCacheTest, TheLeastRecentlyUsedAreEvictedToStayWithinTheSize) {
   CacheOptions options = Options();
   options.max_bytes = 10 * kChunk;
