@@ -12,11 +12,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "depot/object/open.h"
@@ -43,7 +44,14 @@ bool Parse(int argc, char** argv, Args& args) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if ((arg == "--upload-mib" || arg == "--seeks" || arg == "--seed") && i + 1 < argc) {
-      const uint64_t value = std::strtoull(argv[++i], nullptr, 10);
+      const std::string_view text = argv[++i];
+      uint64_t value = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (error != std::errc() || end != text.data() + text.size() ||
+          (arg == "--seeks" && value > 1'000'000) || (arg == "--upload-mib" && value > 8192)) {
+        fmt::print(stderr, "progressive_play: {} \"{}\" is not a number in range\n", arg, text);
+        return false;
+      }
       if (arg == "--upload-mib") args.upload_mib = value;
       if (arg == "--seeks") args.seeks = static_cast<int>(value);
       if (arg == "--seed") args.seed = value;

@@ -252,7 +252,8 @@ Command AddCatCommand(CLI::App& parent) {
                 "Download into a resource in parallel while writing what has arrived (a range "
                 "first, then the rest of the object)");
   app->add_option("--keep", options->keep,
-                  "With --progressive: keep the download in FILE, resumed by the next cat")
+                  "With --progressive: keep the download in FILE (its ETag in FILE.etag), "
+                  "resumed by the next cat; an object changed since replaces FILE")
       ->type_name("FILE");
   app->add_flag("--report", options->report,
                 "With --progressive: print to stderr how long the output waited");

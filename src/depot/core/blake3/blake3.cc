@@ -1,0 +1,188 @@
+// The BLAKE3 tree (the specification, section 2.1): the input splits into 1 KiB chunks, each
+// hashed block by block into a chaining value; chaining values merge pairwise into parents up to
+// the root. The hasher keeps one chaining value per level of complete subtrees (stack_): after
+// chunk n (counting from 1) it merges as many times as n has trailing zero bits, so the stack
+// always holds the left subtrees still waiting for a right sibling. Nothing is merged that could
+// be the root: the last chunk and the stack are folded only by Finalize, which sets kRoot on the
+// topmost compression and runs it at block counters 0, 1, 2, ... for the extendable output.
+#include "depot/core/blake3/blake3.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "depot/core/blake3/blake3_impl.h"
+
+namespace depot::blake3 {
+
+using internal::Compress;
+using internal::kIv;
+
+// What a compression would be fed: turned into a chaining value, or into root output blocks.
+struct Hasher::Output {
+  uint32_t cv[8];
+  uint8_t block[kBlockLen];
+  uint8_t block_len;
+  uint64_t counter;
+  uint8_t flags;
+
+  void ChainingValue(uint32_t out[8]) const {
+    uint32_t words[16];
+    Compress(cv, block, block_len, counter, flags, words);
+    std::memcpy(out, words, 8 * sizeof(uint32_t));
+  }
+  void RootBytes(std::span<uint8_t> out, uint64_t offset) const {
+    uint64_t block_index = offset / kBlockLen;
+    size_t skip = offset % kBlockLen;
+    size_t done = 0;
+    while (done < out.size()) {
+      uint32_t words[16];
+      Compress(cv, block, block_len, block_index, flags | internal::kRoot, words);
+      uint8_t bytes[kBlockLen];
+      internal::StoreWords(words, bytes, 16);
+      const size_t take = std::min(out.size() - done, kBlockLen - skip);
+      std::memcpy(out.data() + done, bytes + skip, take);
+      done += take;
+      skip = 0;
+      ++block_index;
+    }
+  }
+};
+
+Hasher::Output Hasher::Parent(const uint32_t left[8], const uint32_t right[8]) const {
+  Output parent;
+  std::memcpy(parent.cv, key_, sizeof(key_));
+  internal::StoreWords(left, parent.block, 8);
+  internal::StoreWords(right, parent.block + 32, 8);
+  parent.block_len = kBlockLen;
+  parent.counter = 0;
+  parent.flags = static_cast<uint8_t>(flags_ | internal::kParent);
+  return parent;
+}
+
+void Hasher::ChunkState::Start(const uint32_t key[8], uint64_t chunk_counter, uint8_t mode_flags) {
+  std::memcpy(cv, key, sizeof(cv));
+  counter = chunk_counter;
+  std::memset(block, 0, sizeof(block));
+  block_len = 0;
+  blocks_compressed = 0;
+  flags = mode_flags;
+}
+
+void Hasher::ChunkState::Update(const uint8_t* data, size_t len) {
+  while (len > 0) {
+    // A full block is compressed only once more input follows: the last block of a chunk is
+    // compressed by Finish, with kChunkEnd.
+    if (block_len == kBlockLen) {
+      uint32_t words[16];
+      const uint8_t start = blocks_compressed == 0 ? internal::kChunkStart : 0;
+      Compress(cv, block, kBlockLen, counter, flags | start, words);
+      std::memcpy(cv, words, sizeof(cv));
+      ++blocks_compressed;
+      std::memset(block, 0, sizeof(block));
+      block_len = 0;
+    }
+    const size_t take = std::min(len, kBlockLen - block_len);
+    std::memcpy(block + block_len, data, take);
+    block_len = static_cast<uint8_t>(block_len + take);
+    data += take;
+    len -= take;
+  }
+}
+
+Hasher::Output Hasher::ChunkState::Finish() const {
+  Output out;
+  std::memcpy(out.cv, cv, sizeof(cv));
+  std::memcpy(out.block, block, sizeof(block));
+  out.block_len = block_len;
+  out.counter = counter;
+  out.flags = static_cast<uint8_t>(flags | internal::kChunkEnd |
+                                   (blocks_compressed == 0 ? internal::kChunkStart : 0));
+  return out;
+}
+
+Hasher::Hasher() : Hasher(kIv, 0) {}
+
+Hasher::Hasher(const uint32_t key[8], uint8_t flags) : flags_(flags) {
+  std::memcpy(key_, key, sizeof(key_));
+  chunk_.Start(key_, 0, flags_);
+}
+
+Hasher Hasher::Keyed(const Key& key) {
+  uint32_t words[8];
+  internal::LoadWords(key.data(), words, 8);
+  return Hasher(words, internal::kKeyedHash);
+}
+
+Hasher Hasher::DeriveKey(std::string_view context) {
+  Hasher context_hasher(kIv, internal::kDeriveKeyContext);
+  context_hasher.Update(context);
+  const Digest context_key = context_hasher.Finalize();
+  uint32_t words[8];
+  internal::LoadWords(context_key.data(), words, 8);
+  return Hasher(words, internal::kDeriveKeyMaterial);
+}
+
+void Hasher::Reset() {
+  chunk_.Start(key_, 0, flags_);
+  stack_len_ = 0;
+}
+
+void Hasher::PushChunk(const uint32_t cv[8], uint64_t total_chunks) {
+  uint32_t merged[8];
+  std::memcpy(merged, cv, sizeof(merged));
+  while ((total_chunks & 1) == 0) {
+    Parent(stack_[--stack_len_], merged).ChainingValue(merged);
+    total_chunks >>= 1;
+  }
+  std::memcpy(stack_[stack_len_++], merged, sizeof(merged));
+}
+
+Hasher& Hasher::Update(std::span<const uint8_t> data) {
+  const uint8_t* p = data.data();
+  size_t len = data.size();
+  while (len > 0) {
+    // A full chunk is folded into the tree only once more input follows (it could be the last).
+    if (chunk_.Length() == kChunkLen) {
+      uint32_t cv[8];
+      chunk_.Finish().ChainingValue(cv);
+      const uint64_t total_chunks = chunk_.counter + 1;
+      PushChunk(cv, total_chunks);
+      chunk_.Start(key_, total_chunks, flags_);
+    }
+    const size_t take = std::min(len, kChunkLen - chunk_.Length());
+    chunk_.Update(p, take);
+    p += take;
+    len -= take;
+  }
+  return *this;
+}
+
+void Hasher::Finalize(std::span<uint8_t> out, uint64_t offset) const {
+  Output output = chunk_.Finish();
+  for (size_t level = stack_len_; level-- > 0;) {
+    uint32_t right[8];
+    output.ChainingValue(right);
+    output = Parent(stack_[level], right);
+  }
+  output.RootBytes(out, offset);
+}
+
+Digest Hasher::Finalize() const {
+  Digest digest;
+  Finalize(digest);
+  return digest;
+}
+
+Digest Hash(std::string_view data) { return Hasher().Update(data).Finalize(); }
+
+std::string ToHex(std::span<const uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex(2 * bytes.size(), '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    hex[2 * i] = kDigits[bytes[i] >> 4];
+    hex[2 * i + 1] = kDigits[bytes[i] & 0xF];
+  }
+  return hex;
+}
+
+}  // namespace depot::blake3
