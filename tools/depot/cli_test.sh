@@ -225,6 +225,44 @@ run 2 kv get nosuch:///x k --space a && expect_err "unknown scheme"
 run 1 kv put "lmdb://$work/kv-lmdb" "$(head -c 600 /dev/zero | tr '\0' k)" v --space accounts &&
   expect_err "511"
 
+# depot hash: the same lines as b3sum (Debian's b3sum, installed by scripts/install-deps) for
+# inputs of the sizes around BLAKE3's block and chunk boundaries, names that need escaping,
+# objects, standard input; --check with b3sum's exit codes and messages.
+if ! command -v b3sum >/dev/null; then
+  fail "b3sum is not installed (scripts/install-deps installs it)"
+else
+  mkdir -p hashes
+  sizes=(0 1 63 64 65 1023 1024 1025 2048 16383 16384 16385 1048577 3000000)
+  for n in "${sizes[@]}"; do head -c "$n" /dev/urandom >"hashes/f$n"; done
+  cp hashes/f1025 'hashes/we ird' && cp hashes/f64 'hashes/back\slash' && cp hashes/f65 $'hashes/new\nline'
+  run 0 hash hashes/* && cp "$out" hashes.depot
+  b3sum hashes/* >hashes.b3sum 2>/dev/null
+  cmp -s hashes.depot hashes.b3sum || fail "depot hash and b3sum differ: $(diff hashes.depot hashes.b3sum | head -5)"
+  run 0 hash --length 100 --no-names hashes/f16385 &&
+    [[ "$(cat "$out")" == "$(b3sum --length 100 --no-names hashes/f16385)" ]] || fail "hash --length 100"
+  run 0 hash --derive-key "depot cli_test context" hashes/f2048 &&
+    [[ "$(cat "$out")" == "$(b3sum --derive-key "depot cli_test context" hashes/f2048)" ]] || fail "hash --derive-key"
+  printf 'whats the Elvish word for friend' >hashes.key
+  "$depot" hash --keyed hashes/f1025 <hashes.key >"$out" 2>"$err" &&
+    [[ "$(cat "$out")" == "$(b3sum --keyed hashes/f1025 <hashes.key)" ]] || fail "hash --keyed"
+  "$depot" hash <hashes/f1048577 >"$out" 2>"$err" &&
+    [[ "$(cat "$out")" == "$(b3sum <hashes/f1048577)" ]] || fail "hash of standard input"
+  run 0 cp hashes/f3000000 store/hashed.bin && run 0 hash store/hashed.bin &&
+    [[ "$(cut -d' ' -f1 "$out")" == "$(b3sum --no-names hashes/f3000000)" ]] || fail "hash of an object"
+  run 0 hash --check hashes.b3sum && expect_out "hashes/f0: OK" && expect_out '\hashes/new\nline: OK'
+  run 0 hash --check --quiet hashes.b3sum && expect_no_output
+  grep -v '^\\' hashes.b3sum | head -1 |
+    awk '{ c = substr($0, 1, 1); print (c == "0" ? "1" : "0") substr($0, 2) }' >hashes.bad
+  run 1 hash --check hashes.bad && expect_out "FAILED"
+  b3sum --check hashes.bad >/dev/null 2>&1; [[ $? -eq 1 ]] || fail "b3sum --check exits 1 too"
+  printf '%s  hashes/missing\n' "$(b3sum --no-names hashes/f0)" >hashes.missing
+  run 1 hash --check hashes.missing && expect_out "hashes/missing: FAILED ("
+  printf 'af13  hashes/f0\n' >hashes.short
+  run 1 hash --check hashes.short && expect_err "line 1"
+  run 1 hash hashes/none hashes/f1 && expect_err "hashes/none" && expect_out "  hashes/f1"
+  run 2 hash --quiet hashes/f1 && run 2 hash --raw hashes/f1 hashes/f0
+fi
+
 if [[ $failures -gt 0 ]]; then
   echo "cli_test: $failures check(s) failed" >&2
   exit 1

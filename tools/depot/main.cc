@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   std::vector<Command> commands = {
       AddCpCommand(app),   AddCatCommand(app),   AddLsCommand(app),   AddRmCommand(app),
       AddStatCommand(app), AddInitCommand(app),  AddDemoCommand(app), AddMbCommand(app),
-      AddRbCommand(app),   AddServeCommand(app), AddKvCommand(app),
+      AddRbCommand(app),   AddServeCommand(app), AddKvCommand(app),   AddHashCommand(app),
   };
   for (Command& command : commands) command.app->footer(kLocationHelp);
   try {
