@@ -149,6 +149,19 @@ Hasher& Hasher::Update(std::span<const uint8_t> data) {
       PushChunk(cv, total_chunks);
       chunk_.Start(key_, total_chunks, flags_);
     }
+    // Whole chunks that more input follows go through the chunk hasher, many at once (SIMD).
+    if (chunk_.Length() == 0 && len > kChunkLen) {
+      constexpr size_t kBatch = 64;
+      const size_t count = std::min(kBatch, (len - 1) / kChunkLen);
+      uint32_t cvs[8 * kBatch];
+      const uint64_t first = chunk_.counter;
+      internal::HashChunks(p, count, key_, first, flags_, cvs);
+      for (size_t i = 0; i < count; ++i) PushChunk(cvs + 8 * i, first + i + 1);
+      chunk_.Start(key_, first + count, flags_);
+      p += count * kChunkLen;
+      len -= count * kChunkLen;
+      continue;
+    }
     const size_t take = std::min(len, kChunkLen - chunk_.Length());
     chunk_.Update(p, take);
     p += take;

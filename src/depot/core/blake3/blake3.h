@@ -12,9 +12,9 @@
 // input may follow, and finalizing again gives the hash of everything so far. Outputs are equal
 // to the reference implementation's and b3sum's on the official test vectors (blake3_test.cc).
 //
-// This is the portable implementation: one chunk (1 KiB) after another, 64-byte blocks through
-// the compression function. A Hasher is a value (copyable, 1.9 KiB); not thread-safe, as values
-// are not.
+// Whole chunks (1 KiB) are hashed many at once by the widest chunk hasher the CPU has: AVX-512
+// (16 chunks), AVX2 (8), SSE4.1 (4), chosen at run time, else the portable code. A Hasher is a
+// value (copyable, 1.9 KiB); not thread-safe, as values are not.
 #pragma once
 
 #include <array>

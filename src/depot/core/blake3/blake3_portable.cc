@@ -87,4 +87,18 @@ void Compress(const uint32_t cv[8], const uint8_t block[64], uint8_t block_len, 
   }
 }
 
+void HashChunkPortable(const uint8_t* input, const uint32_t key[8], uint64_t counter, uint8_t flags,
+                       uint32_t out[8]) {
+  uint32_t cv[8];
+  std::memcpy(cv, key, sizeof(cv));
+  for (int block = 0; block < 16; ++block) {
+    const uint8_t block_flags =
+        flags | (block == 0 ? kChunkStart : 0) | (block == 15 ? kChunkEnd : 0);
+    uint32_t words[16];
+    Compress(cv, input + 64 * block, 64, counter, block_flags, words);
+    std::memcpy(cv, words, sizeof(cv));
+  }
+  std::memcpy(out, cv, sizeof(cv));
+}
+
 }  // namespace depot::blake3::internal

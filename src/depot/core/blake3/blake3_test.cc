@@ -2,11 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "depot/core/blake3/blake3_impl.h"
 
 namespace depot::blake3 {
 namespace {
@@ -84,6 +87,58 @@ TEST(Blake3Test, FinalizeLeavesTheHasherGoingAndResetStartsAgain) {
   // A hash of nothing: the first official vector.
   EXPECT_EQ(ToHex(Hash("")), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
 }
+
+// Every chunk hasher on its own, the dispatch forced: the official vectors, and inputs of sizes
+// around every batch boundary (4, 8, 16, 64 chunks), equal to the portable code's hashes.
+class Blake3IsaTest : public ::testing::TestWithParam<internal::Isa> {
+ protected:
+  void SetUp() override {
+    if (!internal::ForceIsa(GetParam())) {
+      GTEST_SKIP() << "this CPU has no " << internal::IsaName(GetParam());
+    }
+  }
+  void TearDown() override { internal::ForceIsa(internal::DetectIsa()); }
+};
+
+TEST_P(Blake3IsaTest, EqualsThePortableCodeAndTheVectors) {
+  const nlohmann::json vectors = Vectors();
+  for (const auto& test : vectors["cases"]) {
+    const std::string input = VectorInput(test["input_len"]);
+    const std::string hash = test["hash"];
+    EXPECT_EQ(Extended(Hasher().Update(input), hash.size() / 2), hash)
+        << "input_len " << test["input_len"];
+  }
+  std::mt19937_64 random(11);
+  std::string input(70 * kChunkLen + 100, '\0');
+  for (char& c : input) c = static_cast<char>(random());
+  std::vector<std::string> expected;
+  const std::vector<size_t> sizes = {3 * kChunkLen,      4 * kChunkLen + 1,   8 * kChunkLen,
+                                     8 * kChunkLen + 1,  16 * kChunkLen + 1,  17 * kChunkLen,
+                                     64 * kChunkLen + 1, 70 * kChunkLen + 100};
+  internal::ForceIsa(internal::Isa::kPortable);
+  for (size_t n : sizes) expected.push_back(ToHex(Hash(std::string_view(input).substr(0, n))));
+  ASSERT_TRUE(internal::ForceIsa(GetParam()));
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const std::string_view part = std::string_view(input).substr(0, sizes[i]);
+    EXPECT_EQ(ToHex(Hash(part)), expected[i]) << sizes[i] << " bytes";
+    // Keyed too: the key reaches every lane.
+    Key key{};
+    key[3] = 7;
+    internal::ForceIsa(internal::Isa::kPortable);
+    const std::string keyed = ToHex(Hasher::Keyed(key).Update(part).Finalize());
+    internal::ForceIsa(GetParam());
+    EXPECT_EQ(ToHex(Hasher::Keyed(key).Update(part).Finalize()), keyed) << sizes[i] << " bytes";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Each, Blake3IsaTest,
+                         ::testing::Values(internal::Isa::kPortable, internal::Isa::kSse41,
+                                           internal::Isa::kAvx2, internal::Isa::kAvx512),
+                         [](const auto& info) {
+                           std::string name(internal::IsaName(info.param));
+                           name.erase(std::remove(name.begin(), name.end(), '.'), name.end());
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace depot::blake3
