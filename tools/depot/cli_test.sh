@@ -238,6 +238,8 @@ else
   run 0 hash hashes/* && cp "$out" hashes.depot
   b3sum hashes/* >hashes.b3sum 2>/dev/null
   cmp -s hashes.depot hashes.b3sum || fail "depot hash and b3sum differ: $(diff hashes.depot hashes.b3sum | head -5)"
+  run 0 hash --num-threads 1 hashes/f3000000 hashes/f1048577 &&
+    [[ "$(cat "$out")" == "$(b3sum hashes/f3000000 hashes/f1048577)" ]] || fail "hash --num-threads 1"
   run 0 hash --length 100 --no-names hashes/f16385 &&
     [[ "$(cat "$out")" == "$(b3sum --length 100 --no-names hashes/f16385)" ]] || fail "hash --length 100"
   run 0 hash --derive-key "depot cli_test context" hashes/f2048 &&

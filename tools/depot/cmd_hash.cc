@@ -1,4 +1,5 @@
 // depot hash [LOCATION...] [--length N] [--no-names] [--raw] [--keyed] [--derive-key CONTEXT]
+// [--num-threads N]
 // depot hash --check [--quiet] [CHECKFILE...]
 // BLAKE3 of files, objects (any location: s3://, mem://, a local store; streamed) and standard
 // input ("-", or no argument), printed as b3sum prints it: "HEX  NAME", a name holding a
@@ -8,19 +9,24 @@
 // unreadable input is reported and the others still hashed), 2 for a usage error.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "commands.h"
 #include "depot/core/blake3/blake3.h"
+#include "depot/core/executor.h"
 #include "depot/core/unique_fd.h"
 #include "depot/object/key.h"
 #include "location.h"
@@ -40,6 +46,7 @@ struct HashOptions {
   bool keyed = false;
   std::string derive_key;
   size_t length = blake3::kOutLen;
+  size_t threads = 0;  // 0: one per core
 };
 
 // Calls `take` with each piece read from `fd` (at most `piece` bytes), until the end or until
@@ -64,15 +71,35 @@ Status HashFd(int fd, std::string_view what, blake3::Hasher& hasher) {
   });
 }
 
+// A plain file: a regular file of 1 MiB or more is mapped and hashed on `executor`'s threads
+// (none: on this one), as b3sum does; others are read.
+Status HashFile(const std::filesystem::path& path, const std::string& what, Executor* executor,
+                blake3::Hasher& hasher) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoToStatus(errno, fmt::format("open {}", what));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoToStatus(errno, fmt::format("stat {}", what));
+  if (!S_ISREG(st.st_mode) || st.st_size < (1 << 20)) return HashFd(fd.get(), what, hasher);
+  const size_t size = static_cast<size_t>(st.st_size);
+  void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+  if (mapped == MAP_FAILED) return HashFd(fd.get(), what, hasher);
+  ::madvise(mapped, size, MADV_SEQUENTIAL | MADV_WILLNEED);
+  const std::span<const uint8_t> bytes(static_cast<const uint8_t*>(mapped), size);
+  if (executor != nullptr) {
+    hasher.UpdateParallel(bytes, *executor);
+  } else {
+    hasher.Update(bytes);
+  }
+  ::munmap(mapped, size);
+  return Status::Ok();
+}
+
 // The hash of one input: "-" (standard input), a plain file, or an object, streamed.
-Status HashInput(const std::string& input, LocationResolver& resolver, blake3::Hasher& hasher) {
+Status HashInput(const std::string& input, LocationResolver& resolver, Executor* executor,
+                 blake3::Hasher& hasher) {
   if (input == "-") return HashFd(STDIN_FILENO, "standard input", hasher);
   DEPOT_ASSIGN_OR_RETURN(Location loc, resolver.Resolve(input));
-  if (!loc.is_store()) {
-    UniqueFd fd(::open(loc.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return ErrnoToStatus(errno, fmt::format("open {}", input));
-    return HashFd(fd.get(), input, hasher);
-  }
+  if (!loc.is_store()) return HashFile(loc.path, input, executor, hasher);
   if (loc.key.empty() || loc.key.back() == '/') {
     return InvalidArgumentError(
         fmt::format("\"{}\" names a store or a prefix, not an object", input));
@@ -132,12 +159,13 @@ blake3::Hasher NewHasher(const HashOptions& options, const std::optional<blake3:
   return blake3::Hasher();
 }
 
-int RunHashes(const HashOptions& options, const std::optional<blake3::Key>& key) {
+int RunHashes(const HashOptions& options, const std::optional<blake3::Key>& key,
+              Executor* executor) {
   LocationResolver resolver;
   bool failed = false;
   for (const std::string& input : options.inputs) {
     blake3::Hasher hasher = NewHasher(options, key);
-    if (Status hashed = HashInput(input, resolver, hasher); !hashed.ok()) {
+    if (Status hashed = HashInput(input, resolver, executor, hasher); !hashed.ok()) {
       ReportFailure(kCmd, hashed);
       failed = true;
       continue;
@@ -162,7 +190,8 @@ int RunHashes(const HashOptions& options, const std::optional<blake3::Key>& key)
 
 // Checks the lines of one checkfile; false if any failed or could not be read.
 bool CheckFile(const std::string& checkfile, const HashOptions& options,
-               const std::optional<blake3::Key>& key, LocationResolver& resolver) {
+               const std::optional<blake3::Key>& key, LocationResolver& resolver,
+               Executor* executor) {
   std::string text;
   {
     UniqueFd fd(checkfile == "-" ? ::dup(STDIN_FILENO)
@@ -218,7 +247,7 @@ bool CheckFile(const std::string& checkfile, const HashOptions& options,
     }
     std::string printed = escaped ? "\\" + std::string(shown) : std::string(shown);
     blake3::Hasher hasher = NewHasher(options, key);
-    Status hashed = HashInput(*name, resolver, hasher);
+    Status hashed = HashInput(*name, resolver, executor, hasher);
     if (!hashed.ok()) {
       fmt::print("{}: FAILED ({})\n", printed, hashed.message());
       all_ok = false;
@@ -279,11 +308,16 @@ int RunHash(HashOptions options) {
     key.emplace();
     std::copy(bytes.begin(), bytes.end(), key->begin());
   }
-  if (!options.check) return RunHashes(options, key);
+  // Threads for large files: --num-threads, else one per core; 1 hashes on this thread.
+  const size_t threads =
+      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::unique_ptr<Executor> executor;
+  if (threads > 1) executor = std::make_unique<Executor>(threads);
+  if (!options.check) return RunHashes(options, key, executor.get());
   LocationResolver resolver;
   bool all_ok = true;
   for (const std::string& checkfile : options.inputs) {
-    all_ok = CheckFile(checkfile, options, key, resolver) && all_ok;
+    all_ok = CheckFile(checkfile, options, key, resolver, executor.get()) && all_ok;
   }
   return all_ok ? kExitOk : kExitFailed;
 }
@@ -302,6 +336,9 @@ Command AddHashCommand(CLI::App& parent) {
   app->add_option("-l,--length", options->length, "Output bytes, before hex (default 32)")
       ->check(CLI::Range(size_t{1}, size_t{1} << 30));
   app->add_flag("--no-names", options->no_names, "Print the hashes only");
+  app->add_option("--num-threads", options->threads,
+                  "Threads hashing a large file (default: one per core; 1: no others)")
+      ->check(CLI::Range(size_t{0}, size_t{1024}));
   app->add_flag("--raw", options->raw, "Write the raw output bytes (one input)");
   app->add_flag("--keyed", options->keyed, "keyed_hash, the 32-byte key read from standard input");
   app->add_option("--derive-key", options->derive_key, "derive_key with this context string")

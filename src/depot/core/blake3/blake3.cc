@@ -9,8 +9,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
+#include <vector>
 
 #include "depot/core/blake3/blake3_impl.h"
+#include "depot/core/executor.h"
 
 namespace depot::blake3 {
 
@@ -127,14 +130,22 @@ void Hasher::Reset() {
   stack_len_ = 0;
 }
 
-void Hasher::PushChunk(const uint32_t cv[8], uint64_t total_chunks) {
+void Hasher::PushSubtree(const uint32_t cv[8], int level, uint64_t total_chunks) {
   uint32_t merged[8];
   std::memcpy(merged, cv, sizeof(merged));
-  while ((total_chunks & 1) == 0) {
+  for (uint64_t subtrees = total_chunks >> level; (subtrees & 1) == 0; subtrees >>= 1) {
     Parent(stack_[--stack_len_], merged).ChainingValue(merged);
-    total_chunks >>= 1;
   }
   std::memcpy(stack_[stack_len_++], merged, sizeof(merged));
+}
+
+void Hasher::FlushFullChunk() {
+  if (chunk_.Length() != kChunkLen) return;
+  uint32_t cv[8];
+  chunk_.Finish().ChainingValue(cv);
+  const uint64_t total_chunks = chunk_.counter + 1;
+  PushSubtree(cv, 0, total_chunks);
+  chunk_.Start(key_, total_chunks, flags_);
 }
 
 Hasher& Hasher::Update(std::span<const uint8_t> data) {
@@ -142,13 +153,7 @@ Hasher& Hasher::Update(std::span<const uint8_t> data) {
   size_t len = data.size();
   while (len > 0) {
     // A full chunk is folded into the tree only once more input follows (it could be the last).
-    if (chunk_.Length() == kChunkLen) {
-      uint32_t cv[8];
-      chunk_.Finish().ChainingValue(cv);
-      const uint64_t total_chunks = chunk_.counter + 1;
-      PushChunk(cv, total_chunks);
-      chunk_.Start(key_, total_chunks, flags_);
-    }
+    FlushFullChunk();
     // Whole chunks that more input follows go through the chunk hasher, many at once (SIMD).
     if (chunk_.Length() == 0 && len > kChunkLen) {
       constexpr size_t kBatch = 64;
@@ -156,7 +161,7 @@ Hasher& Hasher::Update(std::span<const uint8_t> data) {
       uint32_t cvs[8 * kBatch];
       const uint64_t first = chunk_.counter;
       internal::HashChunks(p, count, key_, first, flags_, cvs);
-      for (size_t i = 0; i < count; ++i) PushChunk(cvs + 8 * i, first + i + 1);
+      for (size_t i = 0; i < count; ++i) PushSubtree(cvs + 8 * i, 0, first + i + 1);
       chunk_.Start(key_, first + count, flags_);
       p += count * kChunkLen;
       len -= count * kChunkLen;
@@ -168,6 +173,68 @@ Hasher& Hasher::Update(std::span<const uint8_t> data) {
     len -= take;
   }
   return *this;
+}
+
+namespace {
+
+constexpr int kSubtreeLevel = 9;  // UpdateParallel's tasks: subtrees of 2^9 chunks, 512 KiB
+constexpr uint64_t kSubtreeChunks = uint64_t{1} << kSubtreeLevel;
+constexpr size_t kSubtreeBytes = kSubtreeChunks * kChunkLen;
+
+// The chaining value of the complete subtree of kSubtreeChunks chunks at `input`, its first chunk
+// at `counter`: the chunks' values (many at once), then their parents level by level.
+std::array<uint32_t, 8> SubtreeValue(const uint8_t* input, const uint32_t key[8], uint64_t counter,
+                                     uint8_t flags) {
+  std::vector<uint32_t> cvs(8 * kSubtreeChunks);
+  internal::HashChunks(input, kSubtreeChunks, key, counter, flags, cvs.data());
+  for (size_t count = kSubtreeChunks; count > 1; count /= 2) {
+    for (size_t i = 0; i < count / 2; ++i) {
+      uint8_t block[kBlockLen];
+      internal::StoreWords(&cvs[16 * i], block, 16);  // left and right, side by side
+      uint32_t words[16];
+      Compress(key, block, kBlockLen, 0, flags | internal::kParent, words);
+      std::memcpy(&cvs[8 * i], words, 8 * sizeof(uint32_t));
+    }
+  }
+  std::array<uint32_t, 8> value;
+  std::memcpy(value.data(), cvs.data(), sizeof(value));
+  return value;
+}
+
+}  // namespace
+
+Hasher& Hasher::UpdateParallel(std::span<const uint8_t> data, Executor& executor) {
+  const uint8_t* p = data.data();
+  size_t len = data.size();
+  // Here, up to the next subtree boundary.
+  const uint64_t into = chunk_.counter % kSubtreeChunks * kChunkLen + chunk_.Length();
+  if (into % kSubtreeBytes != 0) {
+    const size_t take = std::min<size_t>(len, kSubtreeBytes - into % kSubtreeBytes);
+    Update(data.first(take));
+    p += take;
+    len -= take;
+  }
+  if (len > 0) FlushFullChunk();
+  // Whole subtrees that more input follows, a window of tasks at a time.
+  constexpr size_t kWindow = 64;
+  while (len > kSubtreeBytes) {
+    const size_t count = std::min(kWindow, (len - 1) / kSubtreeBytes);
+    const uint64_t first = chunk_.counter;
+    std::vector<std::future<std::array<uint32_t, 8>>> values;
+    values.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      values.push_back(executor.Submit([this, input = p + i * kSubtreeBytes, first, i] {
+        return SubtreeValue(input, key_, first + i * kSubtreeChunks, flags_);
+      }));
+    }
+    for (size_t i = 0; i < count; ++i) {
+      PushSubtree(values[i].get().data(), kSubtreeLevel, first + (i + 1) * kSubtreeChunks);
+    }
+    chunk_.Start(key_, first + count * kSubtreeChunks, flags_);
+    p += count * kSubtreeBytes;
+    len -= count * kSubtreeBytes;
+  }
+  return Update(std::span<const uint8_t>(p, len));
 }
 
 void Hasher::Finalize(std::span<uint8_t> out, uint64_t offset) const {

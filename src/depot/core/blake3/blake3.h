@@ -24,6 +24,10 @@
 #include <string>
 #include <string_view>
 
+namespace depot {
+class Executor;
+}
+
 namespace depot::blake3 {
 
 inline constexpr size_t kOutLen = 32;      // the default output length
@@ -49,6 +53,11 @@ class Hasher {
     return Update(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
   }
+
+  // Same as Update, with the work spread over `executor`'s threads: whole subtrees of 512 KiB
+  // are hashed as tasks (no task waits for another), the rest here. For large inputs in
+  // memory (a mapped file); small ones are simply hashed here.
+  Hasher& UpdateParallel(std::span<const uint8_t> data, Executor& executor);
 
   // The first 32 bytes of the output.
   Digest Finalize() const;
@@ -77,7 +86,11 @@ class Hasher {
   Hasher(const uint32_t key[8], uint8_t flags);
   // The parent node of two chaining values.
   Output Parent(const uint32_t left[8], const uint32_t right[8]) const;
-  void PushChunk(const uint32_t cv[8], uint64_t total_chunks);
+  // Adds the chaining value of a complete subtree of 2^level chunks ending after `total_chunks`
+  // chunks, merging the subtrees it completes.
+  void PushSubtree(const uint32_t cv[8], int level, uint64_t total_chunks);
+  // Folds a full current chunk into the tree (more input follows) and starts the next.
+  void FlushFullChunk();
 
   uint32_t key_[8];
   uint8_t flags_;

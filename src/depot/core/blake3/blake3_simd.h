@@ -75,6 +75,7 @@ void HashChunksSimd(const uint8_t* const* inputs, const uint32_t key[8], uint64_
   constexpr int kBlocks = 16;  // kChunkLen / kBlockLen
   for (int block = 0; block < kBlocks; ++block) {
     V m[16];
+#pragma GCC unroll 16
     for (int w = 0; w < 16; ++w) {
       for (int lane = 0; lane < kLanes; ++lane) {
         m[w][lane] = Load32(inputs[lane] + 64 * block + 4 * w);
@@ -88,6 +89,7 @@ void HashChunksSimd(const uint8_t* const* inputs, const uint32_t key[8], uint64_
       s[14][lane] = 64;
       s[15][lane] = block_flags;
     }
+#pragma GCC unroll 7
     for (int r = 0; r < 7; ++r) {
       const int* o = kSchedule.order[r];
       G(s, 0, 4, 8, 12, m[o[0]], m[o[1]]);

@@ -1,5 +1,6 @@
 #include "depot/core/blake3/blake3.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "depot/core/blake3/blake3_impl.h"
+#include "depot/core/executor.h"
 
 namespace depot::blake3 {
 namespace {
@@ -86,6 +88,40 @@ TEST(Blake3Test, FinalizeLeavesTheHasherGoingAndResetStartsAgain) {
   EXPECT_EQ(ToHex(hasher.Finalize()), ToHex(Hash("")));
   // A hash of nothing: the first official vector.
   EXPECT_EQ(ToHex(Hash("")), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
+}
+
+TEST(Blake3Test, UpdateParallelEqualsUpdate) {
+  constexpr size_t kSubtree = 512 * kChunkLen;
+  std::mt19937_64 random(5);
+  std::string input(9 * kSubtree + 3000, '\0');
+  for (char& c : input) c = static_cast<char>(random());
+  const auto span = [&](size_t from, size_t n) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(input.data()) + from, n);
+  };
+  Key key{};
+  key[0] = 1;
+  for (size_t threads : {1, 3}) {
+    Executor executor(threads);
+    for (size_t prefix : {size_t{0}, size_t{1000}, kChunkLen, kSubtree + 5}) {
+      for (size_t n : {size_t{0}, size_t{1}, kSubtree - 1, kSubtree, kSubtree + 1, 2 * kSubtree + 1,
+                       5 * kSubtree + 1000, input.size() - prefix}) {
+        if (prefix + n > input.size()) continue;
+        SCOPED_TRACE(fmt::format("{} threads, {} bytes after {}", threads, n, prefix));
+        Hasher serial, parallel;
+        serial.Update(span(0, prefix + n));
+        parallel.Update(span(0, prefix)).UpdateParallel(span(prefix, n), executor);
+        EXPECT_EQ(ToHex(parallel.Finalize()), ToHex(serial.Finalize()));
+        Hasher keyed_serial = Hasher::Keyed(key), keyed_parallel = Hasher::Keyed(key);
+        keyed_serial.Update(span(0, prefix + n));
+        keyed_parallel.Update(span(0, prefix)).UpdateParallel(span(prefix, n), executor);
+        EXPECT_EQ(ToHex(keyed_parallel.Finalize()), ToHex(keyed_serial.Finalize()));
+        // And more input after it.
+        parallel.Update(span(0, 100));
+        serial.Update(span(0, 100));
+        EXPECT_EQ(ToHex(parallel.Finalize()), ToHex(serial.Finalize()));
+      }
+    }
+  }
 }
 
 // Every chunk hasher on its own, the dispatch forced: the official vectors, and inputs of sizes
