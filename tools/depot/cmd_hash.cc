@@ -9,8 +9,6 @@
 // unreadable input is reported and the others still hashed), 2 for a usage error.
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,8 +16,10 @@
 #include <cerrno>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,27 +71,43 @@ Status HashFd(int fd, std::string_view what, blake3::Hasher& hasher) {
   });
 }
 
-// A plain file: a regular file of 1 MiB or more is mapped and hashed on `executor`'s threads
-// (none: on this one), as b3sum does; others are read.
+// Up to out.size() bytes from `fd`, fewer only at its end.
+Result<size_t> ReadFull(int fd, std::span<char> out, std::string_view what) {
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoToStatus(errno, fmt::format("read {}", what));
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+// A plain file. With `executor`, read in large pieces, the next read (a task) overlapping the
+// hashing of the last one on the executor's threads; without, read and hashed here. Reading beats
+// mapping here: a mapped file's page faults cost more than the copy (measured: BENCHMARKS.md).
 Status HashFile(const std::filesystem::path& path, const std::string& what, Executor* executor,
                 blake3::Hasher& hasher) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoToStatus(errno, fmt::format("open {}", what));
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return ErrnoToStatus(errno, fmt::format("stat {}", what));
-  if (!S_ISREG(st.st_mode) || st.st_size < (1 << 20)) return HashFd(fd.get(), what, hasher);
-  const size_t size = static_cast<size_t>(st.st_size);
-  void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (mapped == MAP_FAILED) return HashFd(fd.get(), what, hasher);
-  ::madvise(mapped, size, MADV_SEQUENTIAL | MADV_WILLNEED);
-  const std::span<const uint8_t> bytes(static_cast<const uint8_t*>(mapped), size);
-  if (executor != nullptr) {
-    hasher.UpdateParallel(bytes, *executor);
-  } else {
-    hasher.Update(bytes);
+  if (executor == nullptr) return HashFd(fd.get(), what, hasher);
+  constexpr size_t kPiece = 16 << 20;
+  std::vector<char> buffers[2] = {std::vector<char>(kPiece), std::vector<char>(kPiece)};
+  const auto read_into = [&](int which) {
+    return executor->Submit(
+        [&, which] { return ReadFull(fd.get(), std::span<char>(buffers[which]), what); });
+  };
+  std::future<Result<size_t>> pending = read_into(0);
+  for (int which = 0;; which ^= 1) {
+    DEPOT_ASSIGN_OR_RETURN(const size_t got, pending.get());
+    if (got == 0) return Status::Ok();
+    if (got == kPiece) pending = read_into(which ^ 1);
+    hasher.UpdateParallel(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buffers[which].data()), got),
+        *executor);
+    if (got < kPiece) return Status::Ok();
   }
-  ::munmap(mapped, size);
-  return Status::Ok();
 }
 
 // The hash of one input: "-" (standard input), a plain file, or an object, streamed.
