@@ -402,6 +402,13 @@ case1() {
     same "$name.boto.go" "$name.bin" "boto3 get_object of $name.bin"
   done
 
+  # depot hash of the objects, streamed from the gateway, is b3sum's of the files.
+  for key in single/f0.bin single/f5.bin multi/f40.bin; do
+    name="$(basename "$key" .bin)"
+    run depot 0 hash --no-names "s3://$b/$key"
+    when_ok expect_eq "$(<"$out")" "$(b3sum --no-names "$name.bin")" "depot hash s3://$b/$key"
+  done
+
   # ETags: what depot stat says is what the gateway says; single PUTs are the MD5 of the bytes,
   # the multipart one is S3's MD5 of the parts' MD5s with "-5" (40 MiB in 8 MiB parts).
   local depot_etag want
