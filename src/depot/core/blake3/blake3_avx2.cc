@@ -6,12 +6,11 @@ namespace depot::blake3::internal {
 
 namespace {
 typedef uint32_t Lanes __attribute__((vector_size(32)));
-typedef int32_t LaneMask __attribute__((vector_size(32)));
 }  // namespace
 
 void HashChunksAvx2(const uint8_t* const* inputs, const uint32_t key[8], uint64_t counter,
                     uint8_t flags, uint32_t* out) {
-  HashChunksSimd<Lanes, LaneMask, 8>(inputs, key, counter, flags, out);
+  HashChunksSimd<Lanes, 8>(inputs, key, counter, flags, out);
 }
 
 }  // namespace depot::blake3::internal

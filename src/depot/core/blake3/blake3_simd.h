@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "depot/core/blake3/blake3_impl.h"
 
@@ -54,31 +55,27 @@ inline uint32_t Load32(const uint8_t* p) {
   return word;
 }
 
-// The shuffle masks of LoadTransposed's steps: for distance d, row i takes its own words where
-// bit d of the index is clear and row i + d's lower ones where it is set ("low"), row i + d the
-// other halves ("high"). Indexes >= kLanes name the second vector of a two-source shuffle.
-template <int kLanes>
-struct TransposeMasks {
-  int32_t low[5][kLanes];
-  int32_t high[5][kLanes];
-  constexpr TransposeMasks() : low(), high() {
-    int step = 0;
-    for (int d = kLanes / 2; d >= 1; d /= 2, ++step) {
-      for (int k = 0; k < kLanes; ++k) {
-        low[step][k] = (k & d) ? kLanes + (k - d) : k;
-        high[step][k] = (k & d) ? kLanes + k : k + d;
-      }
-    }
+// One step of LoadTransposed at distance kD: rows i and i + kD (bit kD of i clear) exchange their
+// off-diagonal kD-wide halves. Row i keeps its words where bit kD of the index is clear and takes
+// row i + kD's lower ones where it is set; row i + kD the other halves. Indexes >= kLanes name
+// the second vector of the two-source shuffle (__builtin_shufflevector: GCC 12 and clang).
+template <typename V, int kLanes, int kD, int... K>
+inline void TransposeStep(V* rows, std::integer_sequence<int, K...> lanes) {
+#pragma GCC unroll 16
+  for (int i = 0; i < kLanes; ++i) {
+    if (i & kD) continue;
+    const V a = rows[i], b = rows[i + kD];
+    rows[i] = __builtin_shufflevector(a, b, ((K & kD) ? kLanes + (K - kD) : K)...);
+    rows[i + kD] = __builtin_shufflevector(a, b, ((K & kD) ? kLanes + K : K + kD)...);
   }
-};
+  if constexpr (kD > 1) TransposeStep<V, kLanes, kD / 2>(rows, lanes);
+}
 
 // Message words of one block for every lane: m[w] holds word w of each lane's block at
 // `offset`. Each lane's block is loaded whole (16 / kLanes vectors) and each kLanes x kLanes
-// square of words transposed: at each step (distance d = kLanes/2, ..., 1) rows i and i + d
-// exchange their off-diagonal d-wide halves by two-source shuffles of constant masks.
-template <typename V, typename Mask, int kLanes>
+// square of words transposed by log2(kLanes) steps of constant shuffles.
+template <typename V, int kLanes>
 inline void LoadTransposed(const uint8_t* const* inputs, size_t offset, V m[16]) {
-  static constexpr TransposeMasks<kLanes> kMasks;
 #pragma GCC unroll 4
   for (int group = 0; group < 16 / kLanes; ++group) {
     V rows[kLanes];
@@ -86,20 +83,7 @@ inline void LoadTransposed(const uint8_t* const* inputs, size_t offset, V m[16])
     for (int lane = 0; lane < kLanes; ++lane) {
       std::memcpy(&rows[lane], inputs[lane] + offset + sizeof(V) * group, sizeof(V));
     }
-    int step = 0;
-#pragma GCC unroll 4
-    for (int d = kLanes / 2; d >= 1; d /= 2, ++step) {
-      Mask low, high;
-      std::memcpy(&low, kMasks.low[step], sizeof(Mask));
-      std::memcpy(&high, kMasks.high[step], sizeof(Mask));
-#pragma GCC unroll 16
-      for (int i = 0; i < kLanes; ++i) {
-        if (i & d) continue;
-        const V a = rows[i], b = rows[i + d];
-        rows[i] = __builtin_shuffle(a, b, low);
-        rows[i + d] = __builtin_shuffle(a, b, high);
-      }
-    }
+    TransposeStep<V, kLanes, kLanes / 2>(rows, std::make_integer_sequence<int, kLanes>{});
 #pragma GCC unroll 16
     for (int k = 0; k < kLanes; ++k) m[group * kLanes + k] = rows[k];
   }
@@ -107,7 +91,7 @@ inline void LoadTransposed(const uint8_t* const* inputs, size_t offset, V m[16])
 
 // kLanes whole chunks at inputs[0..kLanes) with counters counter + lane: their chaining values,
 // 8 words per chunk, into out.
-template <typename V, typename Mask, int kLanes>
+template <typename V, int kLanes>
 void HashChunksSimd(const uint8_t* const* inputs, const uint32_t key[8], uint64_t counter,
                     uint8_t flags, uint32_t* out) {
   V cv[8];
@@ -126,7 +110,7 @@ void HashChunksSimd(const uint8_t* const* inputs, const uint32_t key[8], uint64_
   constexpr int kBlocks = 16;  // kChunkLen / kBlockLen
   for (int block = 0; block < kBlocks; ++block) {
     V m[16];
-    LoadTransposed<V, Mask, kLanes>(inputs, 64 * block, m);
+    LoadTransposed<V, kLanes>(inputs, 64 * block, m);
     const uint32_t block_flags =
         flags | (block == 0 ? kChunkStart : 0) | (block == kBlocks - 1 ? kChunkEnd : 0);
     V s[16] = {cv[0], cv[1], cv[2], cv[3], cv[4], cv[5],       cv[6],

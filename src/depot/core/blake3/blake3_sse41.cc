@@ -6,12 +6,11 @@ namespace depot::blake3::internal {
 
 namespace {
 typedef uint32_t Lanes __attribute__((vector_size(16)));
-typedef int32_t LaneMask __attribute__((vector_size(16)));
 }  // namespace
 
 void HashChunksSse41(const uint8_t* const* inputs, const uint32_t key[8], uint64_t counter,
                      uint8_t flags, uint32_t* out) {
-  HashChunksSimd<Lanes, LaneMask, 4>(inputs, key, counter, flags, out);
+  HashChunksSimd<Lanes, 4>(inputs, key, counter, flags, out);
 }
 
 }  // namespace depot::blake3::internal
