@@ -183,8 +183,8 @@ constexpr size_t kSubtreeBytes = kSubtreeChunks * kChunkLen;
 
 // The chaining value of the complete subtree of kSubtreeChunks chunks at `input`, its first chunk
 // at `counter`: the chunks' values (many at once), then their parents level by level.
-std::array<uint32_t, 8> SubtreeValue(const uint8_t* input, const uint32_t key[8], uint64_t counter,
-                                     uint8_t flags) {
+std::array<uint32_t, 8> TaskSubtreeValue(const uint8_t* input, const uint32_t key[8],
+                                         uint64_t counter, uint8_t flags) {
   std::vector<uint32_t> cvs(8 * kSubtreeChunks);
   internal::HashChunks(input, kSubtreeChunks, key, counter, flags, cvs.data());
   for (size_t count = kSubtreeChunks; count > 1; count /= 2) {
@@ -224,7 +224,7 @@ Hasher& Hasher::UpdateParallel(std::span<const uint8_t> data, Executor& executor
     values.reserve(count);
     for (size_t i = 0; i < count; ++i) {
       values.push_back(executor.Submit([this, input = p + i * kSubtreeBytes, first, i] {
-        return SubtreeValue(input, key_, first + i * kSubtreeChunks, flags_);
+        return TaskSubtreeValue(input, key_, first + i * kSubtreeChunks, flags_);
       }));
     }
     for (size_t i = 0; i < count; ++i) {
@@ -245,6 +245,67 @@ void Hasher::Finalize(std::span<uint8_t> out, uint64_t offset) const {
     output = Parent(stack_[level], right);
   }
   output.RootBytes(out, offset);
+}
+
+uint64_t LeftSubtreeLength(uint64_t length) {
+  if (length <= kChunkLen) return 0;
+  const uint64_t chunks = (length + kChunkLen - 1) / kChunkLen;
+  return (uint64_t{1} << (63 - __builtin_clzll(chunks - 1))) * kChunkLen;
+}
+
+Hasher::Output Hasher::SubtreeOutput(const uint8_t* data, size_t len, uint64_t chunk) const {
+  if (len <= kChunkLen) {
+    ChunkState state;
+    state.Start(key_, chunk, flags_);
+    state.Update(data, len);
+    return state.Finish();
+  }
+  const size_t left = LeftSubtreeLength(len);
+  uint32_t left_cv[8], right_cv[8];
+  SubtreeOutput(data, left, chunk).ChainingValue(left_cv);
+  SubtreeOutput(data + left, len - left, chunk + left / kChunkLen).ChainingValue(right_cv);
+  return Parent(left_cv, right_cv);
+}
+
+namespace {
+
+Hasher::NodeValue ValueOf(const uint32_t cv[8]) {
+  Hasher::NodeValue value;
+  internal::StoreWords(cv, value.data(), 8);
+  return value;
+}
+
+}  // namespace
+
+Hasher::NodeValue Hasher::SubtreeValue(std::span<const uint8_t> data, uint64_t chunk_index,
+                                       bool root) const {
+  const Output output = SubtreeOutput(data.data(), data.size(), chunk_index);
+  NodeValue value;
+  if (root) {
+    output.RootBytes(value, 0);
+  } else {
+    uint32_t cv[8];
+    output.ChainingValue(cv);
+    value = ValueOf(cv);
+  }
+  return value;
+}
+
+Hasher::NodeValue Hasher::ParentValue(const NodeValue& left, const NodeValue& right,
+                                      bool root) const {
+  uint32_t left_cv[8], right_cv[8];
+  internal::LoadWords(left.data(), left_cv, 8);
+  internal::LoadWords(right.data(), right_cv, 8);
+  const Output parent = Parent(left_cv, right_cv);
+  NodeValue value;
+  if (root) {
+    parent.RootBytes(value, 0);
+  } else {
+    uint32_t cv[8];
+    parent.ChainingValue(cv);
+    value = ValueOf(cv);
+  }
+  return value;
 }
 
 Digest Hasher::Finalize() const {

@@ -67,6 +67,17 @@ class Hasher {
   // Back to the state right after construction (same mode and key).
   void Reset();
 
+  // The BLAKE3 tree, for verifying parts of an input on their own (cas/): in this hasher's mode
+  // and key, whatever it has been fed. A node's value is its chaining value, or at the root the
+  // hash. A node over more than one chunk splits at LeftSubtreeLength.
+  using NodeValue = std::array<uint8_t, 32>;
+  // The value of the node covering `data`, which starts at chunk `chunk_index` of the whole
+  // input; `root` when `data` is the whole input (its value is then the 32-byte hash). `data`
+  // must be a node of the tree: the whole input, or a subtree the splits make.
+  NodeValue SubtreeValue(std::span<const uint8_t> data, uint64_t chunk_index, bool root) const;
+  // The value of the parent of two nodes.
+  NodeValue ParentValue(const NodeValue& left, const NodeValue& right, bool root) const;
+
  private:
   struct Output;
   struct ChunkState {
@@ -86,6 +97,8 @@ class Hasher {
   Hasher(const uint32_t key[8], uint8_t flags);
   // The parent node of two chaining values.
   Output Parent(const uint32_t left[8], const uint32_t right[8]) const;
+  // The node over `len` bytes at `data`, its first chunk number `chunk`.
+  Output SubtreeOutput(const uint8_t* data, size_t len, uint64_t chunk) const;
   // Adds the chaining value of a complete subtree of 2^level chunks ending after `total_chunks`
   // chunks, merging the subtrees it completes.
   void PushSubtree(const uint32_t cv[8], int level, uint64_t total_chunks);
@@ -99,6 +112,10 @@ class Hasher {
   uint32_t stack_[54][8];
   uint8_t stack_len_ = 0;
 };
+
+// The bytes of the left child of a tree node covering `length` bytes: the largest power of two
+// number of chunks below `length` (0 for a node of one chunk or less, which has no children).
+uint64_t LeftSubtreeLength(uint64_t length);
 
 // One call: the 32-byte hash of `data`.
 Digest Hash(std::string_view data);

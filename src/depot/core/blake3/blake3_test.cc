@@ -124,6 +124,48 @@ TEST(Blake3Test, UpdateParallelEqualsUpdate) {
   }
 }
 
+TEST(Blake3Test, LeftSubtreeLengthIsTheLargestPowerOfTwoChunksBelow) {
+  EXPECT_EQ(LeftSubtreeLength(0), 0u);
+  EXPECT_EQ(LeftSubtreeLength(kChunkLen), 0u);
+  EXPECT_EQ(LeftSubtreeLength(kChunkLen + 1), kChunkLen);
+  EXPECT_EQ(LeftSubtreeLength(2 * kChunkLen), kChunkLen);
+  EXPECT_EQ(LeftSubtreeLength(2 * kChunkLen + 1), 2 * kChunkLen);
+  EXPECT_EQ(LeftSubtreeLength(4 * kChunkLen), 2 * kChunkLen);
+  EXPECT_EQ(LeftSubtreeLength(5 * kChunkLen), 4 * kChunkLen);
+  EXPECT_EQ(LeftSubtreeLength(uint64_t{1} << 40), uint64_t{1} << 39);
+}
+
+// The tree helpers rebuild the hash from nodes: the root of the whole input, and the parent of
+// its two children, in every mode.
+TEST(Blake3Test, NodesOfTheTreeMakeTheHash) {
+  std::mt19937_64 random(3);
+  std::string input(100000, '\0');
+  for (char& c : input) c = static_cast<char>(random());
+  Key key{};
+  key[9] = 42;
+  for (const Hasher& mode :
+       {Hasher(), Hasher::Keyed(key), Hasher::DeriveKey("depot blake3_test nodes")}) {
+    for (size_t n : {size_t{0}, size_t{1}, kChunkLen, kChunkLen + 1, size_t{5000},
+                     size_t{3 * 16384 + 7}, input.size()}) {
+      SCOPED_TRACE(n);
+      const auto data = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(input.data()), n);
+      Hasher whole = mode;
+      whole.Update(data);
+      const Digest hash = whole.Finalize();
+      Hasher::NodeValue root = mode.SubtreeValue(data, 0, /*root=*/true);
+      EXPECT_TRUE(std::equal(root.begin(), root.end(), hash.begin()));
+      if (n <= kChunkLen) continue;
+      const size_t left = LeftSubtreeLength(n);
+      const Hasher::NodeValue parent =
+          mode.ParentValue(mode.SubtreeValue(data.first(left), 0, false),
+                           mode.SubtreeValue(data.subspan(left), left / kChunkLen, false), true);
+      EXPECT_TRUE(std::equal(parent.begin(), parent.end(), hash.begin()));
+      // A non-root value differs from the root's (the root flag is part of the hash).
+      EXPECT_NE(mode.SubtreeValue(data, 0, false), root);
+    }
+  }
+}
+
 // Every chunk hasher on its own, the dispatch forced: the official vectors, and inputs of sizes
 // around every batch boundary (4, 8, 16, 64 chunks), equal to the portable code's hashes.
 class Blake3IsaTest : public ::testing::TestWithParam<internal::Isa> {
