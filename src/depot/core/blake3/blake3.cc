@@ -267,28 +267,21 @@ Hasher::Output Hasher::SubtreeOutput(const uint8_t* data, size_t len, uint64_t c
   return Parent(left_cv, right_cv);
 }
 
-namespace {
-
-Hasher::NodeValue ValueOf(const uint32_t cv[8]) {
-  Hasher::NodeValue value;
-  internal::StoreWords(cv, value.data(), 8);
-  return value;
-}
-
-}  // namespace
-
-Hasher::NodeValue Hasher::SubtreeValue(std::span<const uint8_t> data, uint64_t chunk_index,
-                                       bool root) const {
-  const Output output = SubtreeOutput(data.data(), data.size(), chunk_index);
+Hasher::NodeValue Hasher::ValueOf(const Output& output, bool root) {
   NodeValue value;
   if (root) {
     output.RootBytes(value, 0);
   } else {
     uint32_t cv[8];
     output.ChainingValue(cv);
-    value = ValueOf(cv);
+    internal::StoreWords(cv, value.data(), 8);
   }
   return value;
+}
+
+Hasher::NodeValue Hasher::SubtreeValue(std::span<const uint8_t> data, uint64_t chunk_index,
+                                       bool root) const {
+  return ValueOf(SubtreeOutput(data.data(), data.size(), chunk_index), root);
 }
 
 Hasher::NodeValue Hasher::ParentValue(const NodeValue& left, const NodeValue& right,
@@ -296,16 +289,7 @@ Hasher::NodeValue Hasher::ParentValue(const NodeValue& left, const NodeValue& ri
   uint32_t left_cv[8], right_cv[8];
   internal::LoadWords(left.data(), left_cv, 8);
   internal::LoadWords(right.data(), right_cv, 8);
-  const Output parent = Parent(left_cv, right_cv);
-  NodeValue value;
-  if (root) {
-    parent.RootBytes(value, 0);
-  } else {
-    uint32_t cv[8];
-    parent.ChainingValue(cv);
-    value = ValueOf(cv);
-  }
-  return value;
+  return ValueOf(Parent(left_cv, right_cv), root);
 }
 
 Digest Hasher::Finalize() const {

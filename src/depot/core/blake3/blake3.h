@@ -99,6 +99,8 @@ class Hasher {
   Output Parent(const uint32_t left[8], const uint32_t right[8]) const;
   // The node over `len` bytes at `data`, its first chunk number `chunk`.
   Output SubtreeOutput(const uint8_t* data, size_t len, uint64_t chunk) const;
+  // A node's value: its chaining value, or at the root the first 32 bytes of output.
+  static NodeValue ValueOf(const Output& output, bool root);
   // Adds the chaining value of a complete subtree of 2^level chunks ending after `total_chunks`
   // chunks, merging the subtrees it completes.
   void PushSubtree(const uint32_t cv[8], int level, uint64_t total_chunks);
