@@ -260,6 +260,18 @@ Hasher::Output Hasher::SubtreeOutput(const uint8_t* data, size_t len, uint64_t c
     state.Update(data, len);
     return state.Finish();
   }
+  const size_t chunks = len / kChunkLen;
+  if (len % kChunkLen == 0 && chunks <= 64 && (chunks & (chunks - 1)) == 0) {
+    // A complete subtree of up to 64 chunks: its chunks many at once (SIMD), then the parents
+    // level by level, up to the top node's two children.
+    uint32_t cvs[8 * 64];
+    internal::HashChunks(data, chunks, key_, chunk, flags_, cvs);
+    for (size_t count = chunks; count > 2; count /= 2) {
+      for (size_t i = 0; i < count / 2; ++i)
+        Parent(&cvs[16 * i], &cvs[16 * i + 8]).ChainingValue(&cvs[8 * i]);
+    }
+    return Parent(&cvs[0], &cvs[8]);
+  }
   const size_t left = LeftSubtreeLength(len);
   uint32_t left_cv[8], right_cv[8];
   SubtreeOutput(data, left, chunk).ChainingValue(left_cv);
