@@ -160,7 +160,7 @@ Result<std::string> ExtractSlice(std::span<const uint8_t> blob, std::span<const 
     return OutOfRangeError(
         fmt::format("range [{}, {}) is not within a {}-byte blob", begin, end, blob.size()));
   }
-  Extractor extractor{blob, outboard, Needed{blob.size(), begin, end}};
+  Extractor extractor{blob, outboard, Needed{blob.size(), begin, end}, 0, {}};
   PutU64(extractor.out, blob.size());
   PutU64(extractor.out, begin);
   PutU64(extractor.out, end);
@@ -182,12 +182,17 @@ Result<std::string> VerifySlice(std::span<const uint8_t> slice, const blake3::Di
   if (length > (uint64_t{1} << 62)) {
     return DataLossError(fmt::format("the slice claims a blob of {} bytes", length));
   }
-  if (begin > end || end > length) {
-    return OutOfRangeError(
-        fmt::format("range [{}, {}) is not within the slice's {} bytes", begin, end, length));
+  if (begin > end) {
+    return InvalidArgumentError(fmt::format("range [{}, {}) ends before it begins", begin, end));
+  }
+  if (end > length) {
+    // Not proven: the length is only claimed until the last leaf checks out, and a genuine slice
+    // never names a range past its blob's end.
+    return DataLossError(fmt::format("the slice claims a {}-byte blob, which cannot hold [{}, {})",
+                                     length, begin, end));
   }
   const blake3::Hasher hasher;
-  Verifier verifier{hasher, slice, kSliceHeader, Needed{length, begin, end}};
+  Verifier verifier{hasher, slice, kSliceHeader, Needed{length, begin, end}, {}};
   DEPOT_RETURN_IF_ERROR(verifier.Walk(0, length, root, true));
   if (verifier.at != slice.size()) {
     return DataLossError(

@@ -48,9 +48,9 @@ Result<std::string> ExtractSlice(std::span<const uint8_t> blob, std::span<const 
                                  uint64_t begin, uint64_t end);
 
 // The bytes of [begin, end) of the blob whose hash is `root`, from a slice of exactly that range.
-// kDataLoss if the slice does not check out (corrupted, truncated, extended, or of another blob);
-// kInvalidArgument if it is for another range; kOutOfRange if the range is not within the length
-// the slice proves.
+// kDataLoss if the slice does not check out (corrupted, truncated, extended, of another blob, or
+// claiming a length that cannot hold the range); kInvalidArgument if it is for another range or
+// the range ends before it begins.
 Result<std::string> VerifySlice(std::span<const uint8_t> slice, const blake3::Digest& root,
                                 uint64_t begin, uint64_t end);
 

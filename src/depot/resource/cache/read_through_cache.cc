@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -127,13 +128,21 @@ bool IsCallerStop(const Status& status, const Context& ctx) {
 class CacheEntry {
  public:
   CacheEntry(std::string dir, std::string id, ObjectMeta meta, bool on_disk)
-      : dir_(std::move(dir)), id_(std::move(id)), meta_(std::move(meta)), meta_written_(on_disk) {}
+      : dir_(std::move(dir)),
+        id_(std::move(id)),
+        meta_(std::move(meta)),
+        on_disk_(on_disk),
+        meta_written_(on_disk) {}
   ~CacheEntry() {
     Close();
     if (doomed_) {
-      RemoveQuietly(MetaPath());
-      RemoveQuietly(PresentRecordPath(DataPath()));
+      // The meta first, made durable, so that a data file is never left with its meta and
+      // without its record (which would say "complete"); the record last. A meta that cannot be
+      // removed keeps the rest: the entry then comes back at restart, as it is.
+      if (::unlink(MetaPath().c_str()) != 0 && errno != ENOENT) return;
+      (void)internal::SyncDirectoryOf(MetaPath());
       RemoveQuietly(DataPath());
+      RemoveQuietly(PresentRecordPath(DataPath()));
     }
   }
   CacheEntry(const CacheEntry&) = delete;
@@ -168,6 +177,7 @@ class CacheEntry {
     options.path = DataPath();
     options.initial_size = std::max<uint64_t>(meta_.size, 1);
     DEPOT_ASSIGN_OR_RETURN(Resource resource, OpenMmapResource(options));
+    on_disk_ = true;
     const ResourceStatus status = resource.status();
     if (status.committed()) {
       if (status.length != meta_.size) {
@@ -180,6 +190,7 @@ class CacheEntry {
       DEPOT_ASSIGN_OR_RETURN(fetcher_, Fetcher::Start(backing, meta_, resource, pinned, fetch_ctx));
     }
     resource_ = resource;
+    open_ = true;
     return resource.reader();
   }
 
@@ -189,6 +200,7 @@ class CacheEntry {
     if (!resource_ || !resource_->status().committed()) return false;
     fetcher_.reset();
     resource_.reset();
+    open_ = false;
     return true;
   }
 
@@ -199,15 +211,16 @@ class CacheEntry {
       MutexLock lock(mu_);
       fetcher = std::move(fetcher_);
       resource_.reset();
+      open_ = false;
     }
     fetcher.reset();
   }
 
   void Doom() { doomed_ = true; }
-  bool IsOpen() {
-    MutexLock lock(mu_);
-    return resource_.has_value();
-  }
+  // Without the entry's lock (so the cache's lock never waits for a file being made).
+  bool IsOpen() const { return open_; }
+  // Whether the entry had files and they are gone (its directory deleted, say).
+  bool FilesGone() const { return on_disk_ && ::access(DataPath().c_str(), F_OK) != 0; }
 
   std::string Name() const {
     return fmt::format("cache entry {} (ETag \"{}\")", object::QuoteKey(meta_.key), meta_.etag);
@@ -224,6 +237,8 @@ class CacheEntry {
   const std::string id_;
   const ObjectMeta meta_;
   std::atomic<bool> doomed_ = false;
+  std::atomic<bool> open_ = false;
+  std::atomic<bool> on_disk_;  // its data file was made (or found at Open)
 
   Mutex mu_;
   bool meta_written_ DEPOT_GUARDED_BY(mu_);
@@ -477,6 +492,7 @@ Result<ReadThroughCache::Impl::Lease> ReadThroughCache::Impl::Acquire(std::strin
   }
   Victims victims;  // released after the lock
   ObjectMeta meta;
+  const SteadyClock::time_point asked = SteadyClock::now();
   if (known) {
     object::GetOptions check;
     check.head = true;
@@ -485,40 +501,55 @@ Result<ReadThroughCache::Impl::Lease> ReadThroughCache::Impl::Acquire(std::strin
       MutexLock lock(mu_);
       ++stats_.revalidations;
     }
-    const SteadyClock::time_point asked = SteadyClock::now();
     Result<object::GetResult> answer = backing_.Get(key, check, ctx);
     if (!answer.ok()) {
       if (answer.status().code() == StatusCode::kNotFound) Drop(known);
       return answer.status();
     }
-    const bool file_there = ::access(known->DataPath().c_str(), F_OK) == 0;
+    const bool files_gone = known->FilesGone();
     MutexLock lock(mu_);
-    if (answer->not_modified && file_there && known->indexed) {
+    if (answer->not_modified && !files_gone && known->indexed) {
       if (!known->validated || *known->validated < asked) known->validated = asked;
       ++stats_.hits;
       return LeaseLocked(known);
     }
-    RemoveLocked(known, victims);
-    meta = std::move(answer->meta);
+    if (files_gone) RemoveLocked(known, victims);
+    // A 304 carries no size or metadata: the version is the entry's.
+    meta = answer->not_modified ? known->meta() : std::move(answer->meta);
   } else {
     DEPOT_ASSIGN_OR_RETURN(meta, backing_.Head(key, ctx));
   }
-  const SteadyClock::time_point now = SteadyClock::now();
+  // The cache's files keep the metadata as JSON: an object whose metadata is not UTF-8 is read
+  // uncached, before it evicts anything.
+  bool encodable = true;
+  try {
+    (void)EncodeMeta(meta);
+  } catch (const nlohmann::json::exception&) {
+    encodable = false;
+  }
   MutexLock lock(mu_);
   if (auto it = index_.find(std::string(key)); it != index_.end()) {
-    // Another read made or revalidated an entry meanwhile: share it if it is this version.
-    if (it->second->meta().etag == meta.etag && FreshLocked(*it->second, now)) {
+    CacheEntry& current = *it->second;
+    if (current.meta().etag == meta.etag) {
+      // Another read made or revalidated an entry of this version meanwhile: share it, as
+      // validated by the later of the two answers.
+      if (!current.validated || *current.validated < asked) current.validated = asked;
       ++stats_.hits;
       return LeaseLocked(it->second);
     }
+    if (current.validated && *current.validated > asked) {
+      // That entry was validated after this HEAD was sent: this answer is the older one.
+      ++stats_.uncached;
+      return Lease();
+    }
     RemoveLocked(it->second, victims);
   }
-  if (writes_ != writes || !MakeRoomLocked(meta.size, victims)) {
+  if (!encodable || writes_ != writes || !MakeRoomLocked(meta.size, victims)) {
     ++stats_.uncached;
     return Lease();
   }
   auto entry = std::make_shared<CacheEntry>(options_.dir, NewEntryId(), std::move(meta), false);
-  entry->validated = now;
+  entry->validated = asked;
   InsertLocked(entry);
   ++stats_.misses;
   return LeaseLocked(entry);
@@ -559,7 +590,7 @@ void ReadThroughCache::Impl::Release(std::shared_ptr<CacheEntry> entry) {
   std::shared_ptr<CacheEntry> to_close;
   {
     MutexLock lock(mu_);
-    if (--entry->readers > 0 || !entry->indexed) return;
+    if (--entry->readers > 0 || !entry->indexed || !entry->IsOpen()) return;
     idle_open_.push_back(entry.get());
     if (idle_open_.size() > options_.max_open_files) {
       // Indexed: RemoveLocked takes entries out of idle_open_.
@@ -567,8 +598,10 @@ void ReadThroughCache::Impl::Release(std::shared_ptr<CacheEntry> entry) {
       idle_open_.pop_front();
     }
   }
-  // One still fetching keeps its file open, to be closed when released after its fetch.
-  if (to_close) to_close->CloseIfComplete();
+  if (!to_close || to_close->CloseIfComplete()) return;
+  // Still fetching: it keeps its file, and its place in line, until its fetch is over.
+  MutexLock lock(mu_);
+  if (to_close->indexed && to_close->readers == 0) idle_open_.push_back(to_close.get());
 }
 
 void ReadThroughCache::Impl::Invalidate(std::string_view key) {
@@ -645,6 +678,10 @@ Status ReadThroughCache::DoGetStream(std::string_view key, const object::GetOpti
   Status failure = reader.status();
   if (reader.ok()) {
     Result<WaitOutcome> first = reader->WaitRange(at, std::min(end, at + kPiece), ctx);
+    if (first.ok() && *first == WaitOutcome::kInterrupted) {
+      // The caller gave up: the shared fetch goes on for the others.
+      return CancelledError(fmt::format("get of key {}: cancelled", object::QuoteKey(key)));
+    }
     failure = !first.ok() ? first.status()
                           : (*first == WaitOutcome::kReady
                                  ? Status::Ok()

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "depot/core/cancellation.h"
 #include "depot/core/mutex.h"
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
@@ -120,9 +121,17 @@ TEST_F(ReadThroughCacheTest, AMissFillsTheCacheAndLaterReadsComeFromIt) {
   EXPECT_EQ(got->meta.size, data.size());
 }
 
-TEST_F(ReadThroughCacheTest, EightConcurrentColdReadsReadEachByteOnce) {
+class ConcurrentColdReads : public ReadThroughCacheTest,
+                            public ::testing::WithParamInterface<int> {};
+
+// With revalidation every 10 s (the default) and on every read (0).
+INSTANTIATE_TEST_SUITE_P(Revalidation, ConcurrentColdReads, ::testing::Values(10000, 0));
+
+TEST_P(ConcurrentColdReads, EightConcurrentColdReadsReadEachByteOnce) {
   const std::string data = Put("movie", 40 * kChunk + 5, 2);
-  auto cache = Open();
+  CacheOptions options = Options();
+  options.revalidate_after = std::chrono::milliseconds(GetParam());
+  auto cache = Open(options);
   ASSERT_NE(cache, nullptr);
   std::vector<std::thread> readers;
   std::atomic<int> right = 0;
@@ -194,6 +203,61 @@ TEST_F(ReadThroughCacheTest, AnOverwriteBehindItsBackIsSeenOnceRevalidated) {
   std::this_thread::sleep_for(std::chrono::milliseconds(350));
   EXPECT_THAT(Read(*cache, "k").status(), StatusIs(StatusCode::kNotFound));
   EXPECT_EQ(cache->stats().entries, 0u);
+}
+
+// S3 answers a 304 with the ETag and date only: an entry revalidated by one must keep its size
+// and metadata, even when it has to be made again.
+TEST_F(ReadThroughCacheTest, ANotModifiedAnswerKeepsTheEntrysMetadata) {
+  const std::string data = Put("k", 3 * kChunk, 14);
+  backing_->OnGet(
+      [&](std::string_view key, const GetOptions& options) -> std::optional<Result<GetResult>> {
+        Result<GetResult> got = backing_->inner().Get(key, options);
+        if (got.ok() && got->not_modified) {
+          got->meta.size = 0;
+          got->meta.content_type.clear();
+        }
+        return got;
+      });
+  CacheOptions options = Options();
+  options.revalidate_after = std::chrono::milliseconds(50);
+  auto cache = Open(options);
+  ASSERT_NE(cache, nullptr);
+  GetOptions conditional;
+  conditional.if_none_match = cache->Head("k")->etag;
+  ASSERT_TRUE(cache->Get("k", conditional)->not_modified);  // an entry, never filled
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    EXPECT_TRUE(Read(*cache, "k").value_or("") == data) << "round " << round;
+    if (round == 1) fs::remove_all(options.dir);  // the entry must be made again
+  }
+}
+
+TEST_F(ReadThroughCacheTest, AReaderThatGivesUpLeavesTheFetchToTheOthers) {
+  const std::string data = Put("k", 16 * kChunk, 15);
+  backing_->OnGet(
+      [&](std::string_view key, const GetOptions& options) -> std::optional<Result<GetResult>> {
+        if (!options.head) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        Result<GetResult> got = backing_->inner().Get(key, options);
+        if (got.ok()) backend_bytes_ += got->data.size();
+        return got;
+      });
+  auto cache = Open();
+  ASSERT_NE(cache, nullptr);
+  CancellationSource cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    cancel.Cancel();
+  });
+  Status gave_up = cache->GetStream(
+      "k", {}, [](const GetResult&) { return Status::Ok(); },
+      [](std::string_view) { return Status::Ok(); }, Context().WithToken(cancel.token()));
+  canceller.join();
+  EXPECT_THAT(gave_up, StatusIs(StatusCode::kCancelled));
+  EXPECT_TRUE(Read(*cache, "k").value_or("") == data);
+  const CacheStats stats = cache->stats();
+  EXPECT_EQ(stats.misses, 1u);  // the first reader's entry, kept and shared
+  EXPECT_EQ(stats.fallbacks, 0u);
+  EXPECT_EQ(backend_bytes_, data.size());  // nothing read twice
 }
 
 TEST_F(ReadThroughCacheTest, WithoutAWindowEveryReadAsks) {

@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -777,8 +779,12 @@ TEST(FaultProxyShutdownTest, DestructorIsPromptWithIdleBusyAndDelayedConnections
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
     slow.join();
     EXPECT_EQ(delayed.code, CURLE_GOT_NOTHING);
+    // Closed by the proxy: an orderly end, or a reset when the proxy closed the socket before it
+    // had read the half head (unread data makes the kernel answer with RST; seen under load).
     char byte;
-    EXPECT_EQ(::recv(raw, &byte, 1, 0), 0);  // closed by the proxy
+    const ssize_t got = ::recv(raw, &byte, 1, 0);
+    EXPECT_TRUE(got == 0 || (got < 0 && errno == ECONNRESET))
+        << "recv gave " << got << " (" << std::strerror(errno) << ")";
     ::close(raw);
     EXPECT_EQ(upstream.requests().size(), 2u);
   }
