@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -352,9 +353,14 @@ class ReadThroughCache::Impl {
   // Idle entries with an open file, least recently released first (at most max_open_files).
   std::list<CacheEntry*> idle_open_ DEPOT_GUARDED_BY(mu_);
   uint64_t bytes_ DEPOT_GUARDED_BY(mu_) = 0;
-  // Bumped by every invalidation: an entry made from a HEAD that a write may have overtaken is
-  // not kept.
-  uint64_t writes_ DEPOT_GUARDED_BY(mu_) = 0;
+  // Writes, counted per slot of keys (a key's slot: its hash modulo kWriteSlots), so that an
+  // entry made from a HEAD that a write to its key may have overtaken is not kept, while writes
+  // to other keys (but the few sharing the slot) leave it be.
+  static constexpr size_t kWriteSlots = 1024;
+  std::array<uint64_t, kWriteSlots> writes_ DEPOT_GUARDED_BY(mu_) = {};
+  static size_t WriteSlot(std::string_view key) {
+    return std::hash<std::string_view>{}(key) % kWriteSlots;
+  }
   // Recent HEADs of keys without a fresh entry (bucket markers, objects only headed), used for
   // revalidate_after like entries; dropped by writes like entries, and all at once when full.
   struct Head {
@@ -488,7 +494,7 @@ Result<ReadThroughCache::Impl::Lease> ReadThroughCache::Impl::Acquire(std::strin
       }
       known = it->second;
     }
-    writes = writes_;
+    writes = writes_[WriteSlot(key)];
   }
   Victims victims;  // released after the lock
   ObjectMeta meta;
@@ -544,7 +550,7 @@ Result<ReadThroughCache::Impl::Lease> ReadThroughCache::Impl::Acquire(std::strin
     }
     RemoveLocked(it->second, victims);
   }
-  if (!encodable || writes_ != writes || !MakeRoomLocked(meta.size, victims)) {
+  if (!encodable || writes_[WriteSlot(key)] != writes || !MakeRoomLocked(meta.size, victims)) {
     ++stats_.uncached;
     return Lease();
   }
@@ -568,12 +574,12 @@ Result<ObjectMeta> ReadThroughCache::Impl::Meta(std::string_view key, const Cont
         it != heads_.end() && now - it->second.asked <= options_.revalidate_after) {
       return it->second.meta;
     }
-    writes = writes_;
+    writes = writes_[WriteSlot(key)];
   }
   const SteadyClock::time_point asked = SteadyClock::now();
   DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, backing_.Head(key, ctx));
   MutexLock lock(mu_);
-  if (writes_ == writes) {
+  if (writes_[WriteSlot(key)] == writes) {
     if (heads_.size() >= kMaxHeads) heads_.clear();
     heads_[std::string(key)] = {meta, asked};
   }
@@ -607,7 +613,7 @@ void ReadThroughCache::Impl::Release(std::shared_ptr<CacheEntry> entry) {
 void ReadThroughCache::Impl::Invalidate(std::string_view key) {
   Victims victims;
   MutexLock lock(mu_);
-  ++writes_;
+  ++writes_[WriteSlot(key)];
   heads_.erase(std::string(key));
   if (auto it = index_.find(std::string(key)); it != index_.end()) {
     RemoveLocked(it->second, victims);

@@ -260,6 +260,34 @@ TEST_F(ReadThroughCacheTest, AReaderThatGivesUpLeavesTheFetchToTheOthers) {
   EXPECT_EQ(backend_bytes_, data.size());  // nothing read twice
 }
 
+// A write that lands while a miss waits for its HEAD: to the same key, the read goes uncached
+// (the HEAD may be older than the write); to another key, the read is cached as usual.
+TEST_F(ReadThroughCacheTest, OnlyAWriteToTheSameKeyKeepsAMissFromBeingCached) {
+  Put("read", kChunk, 16);
+  auto cache = Open();
+  ASSERT_NE(cache, nullptr);
+  std::string written;  // the key the HEAD's hook writes while the HEAD is under way
+  backing_->OnGet(
+      [&](std::string_view key, const GetOptions& options) -> std::optional<Result<GetResult>> {
+        Result<GetResult> got = backing_->inner().Get(key, options);
+        if (options.head && !written.empty()) {
+          EXPECT_THAT(cache->Put(written, Bytes::Copy(std::string("new"))).status(), IsOk());
+          written.clear();
+        }
+        return got;
+      });
+  written = "other";
+  ASSERT_THAT(Read(*cache, "read").status(), IsOk());
+  EXPECT_EQ(cache->stats().misses, 1u);
+  EXPECT_EQ(cache->stats().uncached, 0u);
+  ASSERT_THAT(cache->Delete("read"), IsOk());
+  Put("read", kChunk, 17);
+  written = "read";
+  ASSERT_THAT(Read(*cache, "read").status(), IsOk());  // the HEAD saw the old version
+  EXPECT_EQ(cache->stats().uncached, 1u);
+  EXPECT_EQ(Read(*cache, "read").value_or(""), "new");
+}
+
 TEST_F(ReadThroughCacheTest, WithoutAWindowEveryReadAsks) {
   Put("k", kChunk, 6);
   CacheOptions options = Options();
