@@ -511,6 +511,19 @@ def sha256_of_get(url, timeout):
 # Ceph (also used by serve_cache_bench.py)
 
 
+def add_rgw_arguments(parser, ceph_dir):
+    """The options that choose the RGW: one already running, or one ceph_start starts."""
+    parser.add_argument("--rgw-endpoint", help="use this RGW instead of starting Ceph")
+    parser.add_argument("--rgw-access-key", default="TESTACCESS")
+    parser.add_argument("--rgw-secret-key", default="TESTSECRET")
+    parser.add_argument("--ceph-dir", default=ceph_dir)
+    parser.add_argument("--rgw-port", type=int, default=7580)
+    parser.add_argument("--mon-port", type=int, default=40889)
+    parser.add_argument("--rgw-nagle", action="store_true",
+                        help="keep ceph-up.sh's frontend as it is (Nagle on); default: restart "
+                             "the gateway with tcp_nodelay=1")
+
+
 def ceph_start(args, log_dir):
     """Starts scripts/ceph-up.sh in the background (args.ceph_dir, rgw_port, mon_port)."""
     ceph_log = open(os.path.join(log_dir, "ceph-up.log"), "w")
@@ -588,15 +601,7 @@ def main():
     parser.add_argument("--dir", help="work directory (default: a new one under /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--no-rgw", action="store_true", help="leave RGW out")
-    parser.add_argument("--rgw-endpoint", help="use this RGW instead of starting Ceph")
-    parser.add_argument("--rgw-access-key", default="TESTACCESS")
-    parser.add_argument("--rgw-secret-key", default="TESTSECRET")
-    parser.add_argument("--ceph-dir", default="/tmp/depot-serve-bench-ceph")
-    parser.add_argument("--rgw-port", type=int, default=7580)
-    parser.add_argument("--mon-port", type=int, default=40889)
-    parser.add_argument("--rgw-nagle", action="store_true",
-                        help="keep ceph-up.sh's frontend as it is (Nagle on); default: restart "
-                             "the gateway with tcp_nodelay=1")
+    add_rgw_arguments(parser, "/tmp/depot-serve-bench-ceph")
     args = parser.parse_args()
 
     tests = [t.strip() for t in args.tests.split(",") if t.strip()]

@@ -75,14 +75,7 @@ def main():
     parser.add_argument("--connections", type=int, default=16, help="wrk connections [16]")
     parser.add_argument("--big-size", type=sb.parse_size, default=sb.GiB, help="[1GiB]")
     parser.add_argument("--big-reps", type=int, default=3, help="big GETs per server [3]")
-    parser.add_argument("--rgw-endpoint", help="use this RGW instead of starting Ceph")
-    parser.add_argument("--rgw-access-key", default="TESTACCESS")
-    parser.add_argument("--rgw-secret-key", default="TESTSECRET")
-    parser.add_argument("--ceph-dir", default="/tmp/depot-cache-bench-ceph")
-    parser.add_argument("--rgw-port", type=int, default=7580)
-    parser.add_argument("--mon-port", type=int, default=40889)
-    parser.add_argument("--rgw-nagle", action="store_true",
-                        help="leave RGW's Nagle algorithm on (as ceph-up.sh configures it)")
+    sb.add_rgw_arguments(parser, "/tmp/depot-cache-bench-ceph")
     args = parser.parse_args()
     if not os.access(args.depot, os.X_OK):
         parser.error(f"{args.depot} is not an executable (build the release preset first)")

@@ -181,26 +181,6 @@ constexpr int kSubtreeLevel = 9;  // UpdateParallel's tasks: subtrees of 2^9 chu
 constexpr uint64_t kSubtreeChunks = uint64_t{1} << kSubtreeLevel;
 constexpr size_t kSubtreeBytes = kSubtreeChunks * kChunkLen;
 
-// The chaining value of the complete subtree of kSubtreeChunks chunks at `input`, its first chunk
-// at `counter`: the chunks' values (many at once), then their parents level by level.
-std::array<uint32_t, 8> TaskSubtreeValue(const uint8_t* input, const uint32_t key[8],
-                                         uint64_t counter, uint8_t flags) {
-  std::vector<uint32_t> cvs(8 * kSubtreeChunks);
-  internal::HashChunks(input, kSubtreeChunks, key, counter, flags, cvs.data());
-  for (size_t count = kSubtreeChunks; count > 1; count /= 2) {
-    for (size_t i = 0; i < count / 2; ++i) {
-      uint8_t block[kBlockLen];
-      internal::StoreWords(&cvs[16 * i], block, 16);  // left and right, side by side
-      uint32_t words[16];
-      Compress(key, block, kBlockLen, 0, flags | internal::kParent, words);
-      std::memcpy(&cvs[8 * i], words, 8 * sizeof(uint32_t));
-    }
-  }
-  std::array<uint32_t, 8> value;
-  std::memcpy(value.data(), cvs.data(), sizeof(value));
-  return value;
-}
-
 }  // namespace
 
 Hasher& Hasher::UpdateParallel(std::span<const uint8_t> data, Executor& executor) {
@@ -224,7 +204,9 @@ Hasher& Hasher::UpdateParallel(std::span<const uint8_t> data, Executor& executor
     values.reserve(count);
     for (size_t i = 0; i < count; ++i) {
       values.push_back(executor.Submit([this, input = p + i * kSubtreeBytes, first, i] {
-        return TaskSubtreeValue(input, key_, first + i * kSubtreeChunks, flags_);
+        std::array<uint32_t, 8> cv;
+        SubtreeOutput(input, kSubtreeBytes, first + i * kSubtreeChunks).ChainingValue(cv.data());
+        return cv;
       }));
     }
     for (size_t i = 0; i < count; ++i) {
