@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,10 +37,129 @@ TEST(OutboardTest, TheRootIsTheHashAndTheSizeIsAsStated) {
     EXPECT_EQ(outboard.root, blake3::Hash(blob)) << n;
     EXPECT_EQ(outboard.bytes.size(), OutboardSize(n)) << n;
   }
-  EXPECT_EQ(OutboardSize(0), 8u);
+  EXPECT_EQ(OutboardSize(0), 8u);  // the length alone
   EXPECT_EQ(OutboardSize(kGroupLen), 8u);
   EXPECT_EQ(OutboardSize(kGroupLen + 1), 8u + 64);
   EXPECT_EQ(OutboardSize(uint64_t{1} << 30), 8u + 64 * ((uint64_t{1} << 30) / kGroupLen - 1));
+}
+
+TEST(OutboardTest, TheParentsAreInPostOrderThenTheLength) {
+  // Three leaves: the parent of leaves 0 and 1 comes first, then the root's (its children: that
+  // parent and leaf 2), then the length.
+  const std::string blob = Blob(2 * kGroupLen + 500, 3);
+  const Outboard outboard = MakeOutboard(Span(blob));
+  const blake3::Hasher h;
+  const auto leaf = [&](uint64_t i) {
+    return h.SubtreeValue(
+        Span(blob).subspan(i * kGroupLen, std::min(kGroupLen, blob.size() - i * kGroupLen)), i * 16,
+        false);
+  };
+  const auto join = [](const auto& l, const auto& r) {
+    return std::string(l.begin(), l.end()) + std::string(r.begin(), r.end());
+  };
+  const auto p01 = h.ParentValue(leaf(0), leaf(1), false);
+  std::string length(8, '\0');
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<char>(blob.size() >> (8 * i));
+  EXPECT_TRUE(outboard.bytes == join(leaf(0), leaf(1)) + join(p01, leaf(2)) + length);
+  EXPECT_EQ(h.ParentValue(p01, leaf(2), true), outboard.root);
+}
+
+TEST(OutboardTest, TheBuilderGivesTheSameOutboardForAnyPieces) {
+  std::mt19937_64 random(5);
+  for (size_t n : {size_t{0}, size_t{kGroupLen}, size_t{kGroupLen + 1}, size_t{7 * kGroupLen},
+                   size_t{1 << 20}, size_t{(1 << 20) + 12345}}) {
+    const std::string blob = Blob(n, n + 7);
+    const Outboard whole = MakeOutboard(Span(blob));
+    OutboardBuilder builder;
+    std::string streamed;
+    for (size_t at = 0; at < n;) {
+      const size_t piece = std::min<size_t>(n - at, random() % (3 * kGroupLen) + 1);
+      builder.Update(std::string_view(blob).substr(at, piece));
+      streamed += builder.TakeBytes();
+      at += piece;
+    }
+    EXPECT_EQ(builder.Finish(), whole.root) << n;
+    streamed += builder.TakeBytes();
+    EXPECT_TRUE(streamed == whole.bytes) << n;
+    EXPECT_EQ(builder.length(), n);
+  }
+}
+
+// A blob and outboard in memory, with the reads counted and a byte of either changeable.
+struct MemoryTree final : TreeReader {
+  std::string blob, outboard;
+  int blob_reads = 0;
+  Status ReadParent(uint64_t index, uint8_t out[kParentLen]) override {
+    std::memcpy(out, outboard.data() + index * kParentLen, kParentLen);
+    return Status::Ok();
+  }
+  Status ReadBlob(uint64_t begin, uint64_t end, std::string& out) override {
+    ++blob_reads;
+    out.append(blob, begin, end - begin);
+    return Status::Ok();
+  }
+};
+
+TEST(OutboardTest, VerifiedReadsStreamRandomRangesThroughTheWindow) {
+  std::mt19937_64 random(6);
+  for (size_t n : {size_t{1}, size_t{kGroupLen}, size_t{5 * kGroupLen + 1}, size_t{1 << 20}}) {
+    MemoryTree tree;
+    tree.blob = Blob(n, n + 9);
+    const Outboard outboard = MakeOutboard(Span(tree.blob));
+    tree.outboard = outboard.bytes;
+    for (int trial = 0; trial < 20; ++trial) {
+      uint64_t begin = random() % (n + 1), end = random() % (n + 1);
+      if (begin > end) std::swap(begin, end);
+      const uint64_t window = (random() % 8 + 1) * kGroupLen;
+      SCOPED_TRACE(fmt::format("{}-byte blob, [{}, {}), window {}", n, begin, end, window));
+      std::string got;
+      size_t largest = 0;
+      tree.blob_reads = 0;
+      ASSERT_THAT(ReadVerified(
+                      tree, n, outboard.root, begin, end,
+                      [&](std::string_view piece) {
+                        got += piece;
+                        largest = std::max(largest, piece.size());
+                        return Status::Ok();
+                      },
+                      window),
+                  IsOk());
+      EXPECT_TRUE(got == tree.blob.substr(begin, end - begin));
+      EXPECT_LE(largest, window);
+      EXPECT_LE(tree.blob_reads, (end - begin) / window + 2 + 2 * 20);
+    }
+  }
+}
+
+TEST(OutboardTest, AVerifiedReadRefusesAnyChangedByteBeforeItsWindowGoesOut) {
+  const size_t n = 8 * kGroupLen + 300;
+  MemoryTree genuine;
+  genuine.blob = Blob(n, 11);
+  const Outboard outboard = MakeOutboard(Span(genuine.blob));
+  genuine.outboard = outboard.bytes;
+  std::mt19937_64 random(12);
+  for (int trial = 0; trial < 200; ++trial) {
+    MemoryTree tree = genuine;
+    const bool in_blob = trial % 2 == 0;
+    std::string& target = in_blob ? tree.blob : tree.outboard;
+    const size_t at = random() % (target.size() - (in_blob ? 0 : 8));  // not the length
+    target[at] = static_cast<char>(target[at] ^ (1 << (trial % 8)));
+    std::string got;
+    const Status status = ReadVerified(
+        tree, n, outboard.root, 0, n,
+        [&](std::string_view piece) {
+          got += piece;
+          return Status::Ok();
+        },
+        2 * kGroupLen);
+    ASSERT_THAT(status, StatusIs(StatusCode::kDataLoss))
+        << (in_blob ? "blob" : "outboard") << " byte " << at;
+    // What went out before the error is a prefix of the blob, ending before the changed byte.
+    EXPECT_TRUE(got == genuine.blob.substr(0, got.size()));
+    if (in_blob) {
+      EXPECT_LE(got.size(), at);
+    }
+  }
 }
 
 TEST(OutboardTest, RandomRangesOfRandomBlobsVerify) {
