@@ -34,6 +34,7 @@ Command AddRbCommand(CLI::App& parent);
 Command AddServeCommand(CLI::App& parent);
 Command AddKvCommand(CLI::App& parent);
 Command AddHashCommand(CLI::App& parent);
+Command AddCasCommand(CLI::App& parent);
 
 // The help text describing location arguments, shown under every command's --help.
 extern const char* const kLocationHelp;

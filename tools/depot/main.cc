@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
       AddCpCommand(app),   AddCatCommand(app),   AddLsCommand(app),   AddRmCommand(app),
       AddStatCommand(app), AddInitCommand(app),  AddDemoCommand(app), AddMbCommand(app),
       AddRbCommand(app),   AddServeCommand(app), AddKvCommand(app),   AddHashCommand(app),
+      AddCasCommand(app),
   };
   for (Command& command : commands) command.app->footer(kLocationHelp);
   try {
