@@ -7,13 +7,8 @@
 //     nothing past the batch in flight at the kill.
 // The seed is printed; DEPOT_CRASH_SEED=<n> replays a run. A kill keeps the page cache, so this
 // tests atomicity and the replay of each backend's log, not fsync ordering under power loss.
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -21,6 +16,7 @@
 #include <set>
 #include <string>
 
+#include "depot/core/testing/kill_child.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/core/testing/temp_dir.h"
 #include "depot/kv/keys.h"
@@ -44,61 +40,11 @@ std::optional<uint64_t> DeleterOf(uint64_t id) {
 // Runs the writer for `run_for`, kills it, returns the ids it acknowledged.
 std::vector<uint64_t> RunAndKill(const std::string& url, uint64_t first, uint64_t seed,
                                  std::chrono::milliseconds run_for) {
-  int fds[2];
-  EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-  const std::string first_text = std::to_string(first);
-  const std::string seed_text = std::to_string(seed);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], STDOUT_FILENO);
-    ::execl(DEPOT_KV_CRASH_WRITER, "kv_crash_writer", url.c_str(), first_text.c_str(),
-            seed_text.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  std::string received;
-  char buffer[4096];
-  // The kill comes `run_for` after the store is open (the writer says "R"), however long opening
-  // takes on a loaded machine, so that it lands among the commits.
-  const auto open_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  bool ended = false;
-  while (!ended && received.find("R\n") == std::string::npos &&
-         std::chrono::steady_clock::now() < open_by) {
-    struct pollfd poll_fd = {fds[0], POLLIN, 0};
-    if (::poll(&poll_fd, 1, 100) <= 0) continue;
-    const ssize_t n = ::read(fds[0], buffer, sizeof(buffer));
-    if (n <= 0) ended = true;
-    if (n > 0) received.append(buffer, static_cast<size_t>(n));
-  }
-  const auto kill_at = std::chrono::steady_clock::now() + run_for;
-  while (!ended) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        kill_at - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    struct pollfd poll_fd = {fds[0], POLLIN, 0};
-    if (::poll(&poll_fd, 1, static_cast<int>(left.count())) <= 0) continue;
-    const ssize_t n = ::read(fds[0], buffer, sizeof(buffer));
-    if (n <= 0) ended = true;
-    if (n > 0) received.append(buffer, static_cast<size_t>(n));
-  }
-  ::kill(pid, SIGKILL);
-  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof(buffer))) > 0;) {
-    received.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-      << "the writer ended on its own: "
-      << received.substr(received.rfind("E ") == std::string::npos ? received.size()
-                                                                   : received.rfind("E "));
+  const depot::testing::KilledChild child = depot::testing::RunAndKill(
+      {DEPOT_KV_CRASH_WRITER, url, std::to_string(first), std::to_string(seed)}, run_for);
+  EXPECT_TRUE(child.killed) << "the writer ended on its own: " << child.output;
   std::vector<uint64_t> acked;
-  for (size_t start = 0; start < received.size();) {
-    const size_t end = received.find('\n', start);
-    if (end == std::string::npos) break;  // cut short by the kill: not acknowledged
-    const std::string line = received.substr(start, end - start);
-    start = end + 1;
-    if (line == "R") continue;
+  for (const std::string& line : child.lines) {
     EXPECT_TRUE(line.starts_with("A ")) << line;
     if (line.starts_with("A ")) acked.push_back(std::strtoull(line.c_str() + 2, nullptr, 10));
   }
