@@ -44,6 +44,7 @@
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <list>
 #include <map>
 #include <random>
 #include <set>
@@ -58,8 +59,7 @@ namespace {
 constexpr std::string_view kSpace = "cas_blobs";
 constexpr uint8_t kRecordVersion = 1;
 constexpr size_t kRecordLen = 26;
-constexpr uint64_t kOutboardPage = 64 << 10;  // outboard bytes read at once
-constexpr size_t kOutboardPagesKept = 4;
+constexpr uint64_t kOutboardPage = 16 << 10;  // outboard bytes read at once: 256 parents
 
 enum class State : uint8_t { kLive = 1, kDeleting = 2 };
 
@@ -122,13 +122,58 @@ std::string RandomStagingId() {
   return fmt::format("{:016x}{:016x}", random(), random());
 }
 
+// Outboard pages shared by every read of a store, the most recently used kept up to a byte budget
+// (at least a few pages). A page never goes stale: a blob's outboard is a function of its id, and
+// every parent is checked against the id on every use, so a cached page can fail a read but never
+// pass a wrong byte.
+class OutboardCache {
+ public:
+  using Page = std::shared_ptr<const std::string>;
+
+  explicit OutboardCache(uint64_t capacity) : capacity_(std::max(capacity, 4 * kOutboardPage)) {}
+
+  Page Find(const ContentId& id, uint64_t page) {
+    MutexLock lock(mu_);
+    auto it = pages_.find({id, page});
+    if (it == pages_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second.second);
+    return it->second.first;
+  }
+
+  void Insert(const ContentId& id, uint64_t page, Page bytes) {
+    MutexLock lock(mu_);
+    const Key key{id, page};
+    if (pages_.contains(key)) return;
+    bytes_ += bytes->size();
+    order_.push_front(key);
+    pages_.emplace(key, std::make_pair(std::move(bytes), order_.begin()));
+    while (bytes_ > capacity_) {
+      auto last = pages_.find(order_.back());
+      bytes_ -= last->second.first->size();
+      pages_.erase(last);
+      order_.pop_back();
+    }
+  }
+
+ private:
+  using Key = std::pair<ContentId, uint64_t>;
+  const uint64_t capacity_;
+  Mutex mu_;
+  std::list<Key> order_ DEPOT_GUARDED_BY(mu_);  // most recently used first
+  std::map<Key, std::pair<Page, std::list<Key>::iterator>> pages_ DEPOT_GUARDED_BY(mu_);
+  uint64_t bytes_ DEPOT_GUARDED_BY(mu_) = 0;
+};
+
 // The blob's parents and bytes in the object store, for the tree walks of outboard.h: the
-// outboard is read in pages of 64 KiB, the last few kept.
+// outboard is read in pages through the store's OutboardCache.
 class ObjectTreeReader final : public TreeReader {
  public:
-  ObjectTreeReader(object::ObjectStore& objects, std::string blob_key, std::string outboard_key,
-                   uint64_t size, const Context& ctx)
+  ObjectTreeReader(object::ObjectStore& objects, OutboardCache& cache, const ContentId& id,
+                   std::string blob_key, std::string outboard_key, uint64_t size,
+                   const Context& ctx)
       : objects_(objects),
+        cache_(cache),
+        id_(id),
         blob_key_(std::move(blob_key)),
         outboard_key_(std::move(outboard_key)),
         size_(size),
@@ -138,8 +183,8 @@ class ObjectTreeReader final : public TreeReader {
   Status ReadParent(uint64_t index, uint8_t out[kParentLen]) override {
     const uint64_t at = index * kParentLen;
     const uint64_t page = at / kOutboardPage;
-    auto it = pages_.find(page);
-    if (it == pages_.end()) {
+    OutboardCache::Page bytes = cache_.Find(id_, page);
+    if (bytes == nullptr) {
       object::GetOptions options;
       options.range = ByteRange::Bounded(page * kOutboardPage,
                                          std::min(outboard_size_, (page + 1) * kOutboardPage));
@@ -149,10 +194,10 @@ class ObjectTreeReader final : public TreeReader {
         return DataLossError(fmt::format("the outboard {} has {} bytes, not {}", outboard_key_,
                                          got.meta.size, outboard_size_));
       }
-      if (pages_.size() == kOutboardPagesKept) pages_.erase(pages_.begin());
-      it = pages_.emplace(page, got.data.ToString()).first;
+      bytes = std::make_shared<const std::string>(got.data.ToString());
+      cache_.Insert(id_, page, bytes);
     }
-    std::memcpy(out, it->second.data() + (at - page * kOutboardPage), kParentLen);
+    std::memcpy(out, bytes->data() + (at - page * kOutboardPage), kParentLen);
     return Status::Ok();
   }
 
@@ -160,23 +205,30 @@ class ObjectTreeReader final : public TreeReader {
     if (begin == end) return Status::Ok();
     object::GetOptions options;
     options.range = ByteRange::Bounded(begin, end);
-    DEPOT_ASSIGN_OR_RETURN(object::GetResult got, objects_.Get(blob_key_, options, ctx_));
-    if (got.meta.size != size_) {
-      return DataLossError(
-          fmt::format("the blob {} has {} bytes, not {}", blob_key_, got.meta.size, size_));
-    }
-    out.append(got.data.view());
-    return Status::Ok();
+    // Streamed into `out`, whose capacity the walk reuses window after window.
+    return objects_.GetStream(
+        blob_key_, options,
+        [&](const object::GetResult& head) {
+          if (head.meta.size == size_) return Status::Ok();
+          return DataLossError(
+              fmt::format("the blob {} has {} bytes, not {}", blob_key_, head.meta.size, size_));
+        },
+        [&](std::string_view piece) {
+          out.append(piece);
+          return Status::Ok();
+        },
+        ctx_);
   }
 
  private:
   object::ObjectStore& objects_;
+  OutboardCache& cache_;
+  const ContentId id_;
   const std::string blob_key_;
   const std::string outboard_key_;
   const uint64_t size_;
   const uint64_t outboard_size_;
   const Context& ctx_;
-  std::map<uint64_t, std::string> pages_;
 };
 
 class BlobStoreImpl;
@@ -218,6 +270,7 @@ class BlobStoreImpl final : public BlobStore {
       : objects_(std::move(objects)),
         index_(std::move(index)),
         options_(std::move(options)),
+        outboards_(options_.outboard_cache),
         hashers_(2, 64) {}
 
   std::string ToString() const override {
@@ -255,7 +308,8 @@ class BlobStoreImpl final : public BlobStore {
     DEPOT_ASSIGN_OR_RETURN(ResolvedRange resolved, range.Validate(record.size));
     Status status;
     if (options.verify) {
-      ObjectTreeReader reader(*objects_, BlobKey(id), OutboardKey(id), record.size, ctx);
+      ObjectTreeReader reader(*objects_, outboards_, id, BlobKey(id), OutboardKey(id), record.size,
+                              ctx);
       status = ReadVerified(reader, record.size, id.digest, resolved.begin, resolved.end, sink,
                             options_.window);
     } else {
@@ -268,7 +322,8 @@ class BlobStoreImpl final : public BlobStore {
                             const Context& ctx) override {
     DEPOT_RETURN_IF_ERROR(ctx.Check("slice blob " + id.ToHex()));
     DEPOT_ASSIGN_OR_RETURN(Record record, LiveRecord(id, ctx));
-    ObjectTreeReader reader(*objects_, BlobKey(id), OutboardKey(id), record.size, ctx);
+    ObjectTreeReader reader(*objects_, outboards_, id, BlobKey(id), OutboardKey(id), record.size,
+                              ctx);
     auto slice = ExtractSlice(reader, record.size, begin, end);
     DEPOT_RETURN_IF_ERROR(Missing(id, slice.status(), ctx));
     // Never hand out a slice the store's own bytes fail: the recipient would blame the sender.
@@ -549,6 +604,7 @@ class BlobStoreImpl final : public BlobStore {
   Mutex gc_mu_;
   Mutex active_mu_;
   std::set<std::string> active_ DEPOT_GUARDED_BY(active_mu_);
+  OutboardCache outboards_;
   Executor hashers_;  // last: its threads stop before the members they use go
 };
 
