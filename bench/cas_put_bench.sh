@@ -14,12 +14,7 @@ dir="$(mktemp -d /dev/shm/depot-cas-bench.XXXXXX)"
 trap 'rm -rf "$dir"' EXIT
 head -c $((mib << 20)) /dev/urandom >"$dir/in"
 
-seconds() {  # seconds COMMAND...: wall time of one run
-  local start=$EPOCHREALTIME
-  "$@" >/dev/null
-  awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.4f\n", b - a }'
-}
-median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+source "$here/bench/bench_lib.sh"
 
 echo "cas_put_bench: $mib MiB in /dev/shm, $reps interleaved reps, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 cas_times=() cp_times=()

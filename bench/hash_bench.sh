@@ -17,12 +17,7 @@ head -c $((mib << 20)) /dev/urandom >"$file"
 [[ "$("$depot" hash --no-names "$file")" == "$(b3sum --no-names "$file")" ]] ||
   { echo "hash_bench: depot hash and b3sum disagree" >&2; exit 1; }
 
-seconds() {  # seconds COMMAND...: wall time of one run
-  local start=$EPOCHREALTIME
-  "$@" >/dev/null
-  awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.4f\n", b - a }'
-}
-median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+source "$here/bench/bench_lib.sh"
 
 echo "hash_bench: $mib MiB in /dev/shm, $reps interleaved reps, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 printf '| threads | depot hash | b3sum | b3sum / depot | target |\n|---|---:|---:|---|---|\n'
