@@ -6,8 +6,9 @@
 //     outboards/<hh>/<hex>    its outboard tree (outboard.h), for blobs of more than one leaf
 //     staging/<32 hex>        an upload in progress (its bytes), and staging/<32 hex>.obao
 //                             (its outboard, as it is built)
-//   kv store, state space cas_blobs: the id's 32 bytes -> the record, 26 bytes: version (1),
-//   state (1 live, 2 deleting), size (u64), pins (u64), created (i64, ms since the epoch), LE.
+//   kv store, state space options.index_space (cas_blobs): the id's 32 bytes -> the record,
+//   26 bytes: version (1), state (1 live, 2 deleting), size (u64), pins (u64), created (i64, ms
+//   since the epoch), LE.
 //   A blob exists for readers exactly when its record is live.
 //
 // PUT
@@ -32,7 +33,8 @@
 //      finished by the next run.
 //   2. Every object under blobs/ and outboards/ that no live record names is deleted (under its
 //      stripe lock, so never a put's object between its move and its record).
-//   3. Every staging object whose id is not active in this process is deleted.
+//   3. Every staging object whose id is not active in this process is deleted, and every
+//      multipart upload open under staging/ for such an id (a crashed writer's parts) aborted.
 //
 // The stripe locks (by the id's first byte) serialize the steps above per blob within one process;
 // one process at a time uses a store (see the header).
@@ -56,7 +58,6 @@
 namespace depot::cas {
 namespace {
 
-constexpr std::string_view kSpace = "cas_blobs";
 constexpr uint8_t kRecordVersion = 1;
 constexpr size_t kRecordLen = 26;
 constexpr uint64_t kOutboardPage = 16 << 10;  // outboard bytes read at once: 256 parents
@@ -189,13 +190,20 @@ class ObjectTreeReader final : public TreeReader {
       options.range = ByteRange::Bounded(page * kOutboardPage,
                                          std::min(outboard_size_, (page + 1) * kOutboardPage));
       DEPOT_ASSIGN_OR_RETURN(object::GetResult got, objects_.Get(outboard_key_, options, ctx_));
-      if (got.meta.size != outboard_size_ ||
-          got.data.size() != options.range.end() - options.range.begin()) {
+      if (got.meta.size != outboard_size_) {
         return DataLossError(fmt::format("the outboard {} has {} bytes, not {}", outboard_key_,
                                          got.meta.size, outboard_size_));
       }
+      if (got.data.size() != options.range.end() - options.range.begin()) {
+        return DataLossError(fmt::format("the outboard {} gave {} bytes for {}", outboard_key_,
+                                         got.data.size(), options.range.ToString()));
+      }
       bytes = std::make_shared<const std::string>(got.data.ToString());
       cache_.Insert(id_, page, bytes);
+    }
+    if (at - page * kOutboardPage + kParentLen > bytes->size()) {
+      return DataLossError(fmt::format("parent {} lies past the {} bytes of the outboard {}", index,
+                                       page * kOutboardPage + bytes->size(), outboard_key_));
     }
     std::memcpy(out, bytes->data() + (at - page * kOutboardPage), kParentLen);
     return Status::Ok();
@@ -323,7 +331,7 @@ class BlobStoreImpl final : public BlobStore {
     DEPOT_RETURN_IF_ERROR(ctx.Check("slice blob " + id.ToHex()));
     DEPOT_ASSIGN_OR_RETURN(Record record, LiveRecord(id, ctx));
     ObjectTreeReader reader(*objects_, outboards_, id, BlobKey(id), OutboardKey(id), record.size,
-                              ctx);
+                            ctx);
     auto slice = ExtractSlice(reader, record.size, begin, end);
     DEPOT_RETURN_IF_ERROR(Missing(id, slice.status(), ctx));
     // Never hand out a slice the store's own bytes fail: the recipient would blame the sender.
@@ -344,7 +352,7 @@ class BlobStoreImpl final : public BlobStore {
     DEPOT_RETURN_IF_ERROR(ctx.Check("list blobs"));
     kv::ScanOptions scan;
     if (start_after) scan.begin = std::string(KeyOf(*start_after)) + '\0';
-    DEPOT_ASSIGN_OR_RETURN(auto it, index_->Scan(kSpace, scan, ctx));
+    DEPOT_ASSIGN_OR_RETURN(auto it, index_->Scan(options_.index_space, scan, ctx));
     std::vector<BlobInfo> out;
     for (; it->Valid() && out.size() < limit; it->Next()) {
       DEPOT_ASSIGN_OR_RETURN(ContentId id, IdOfKey(it->key()));
@@ -444,7 +452,7 @@ class BlobStoreImpl final : public BlobStore {
 
   Result<std::optional<Record>> ReadRecord(const ContentId& id, const Context& ctx) {
     DEPOT_ASSIGN_OR_RETURN(std::optional<std::string> value,
-                           index_->Get(kSpace, KeyOf(id), {}, ctx));
+                           index_->Get(options_.index_space, KeyOf(id), {}, ctx));
     if (!value) return std::optional<Record>();
     DEPOT_ASSIGN_OR_RETURN(Record record, DecodeRecord(id, *value));
     return std::optional<Record>(record);
@@ -458,13 +466,13 @@ class BlobStoreImpl final : public BlobStore {
 
   Status WriteRecord(const ContentId& id, const Record& record, const Context& ctx) {
     kv::WriteBatch batch;
-    batch.Put(kSpace, KeyOf(id), EncodeRecord(record));
+    batch.Put(options_.index_space, KeyOf(id), EncodeRecord(record));
     return index_->Commit(batch, kv::Durability::kSync, ctx);
   }
 
   Status DeleteRecord(const ContentId& id, const Context& ctx) {
     kv::WriteBatch batch;
-    batch.Delete(kSpace, KeyOf(id));
+    batch.Delete(options_.index_space, KeyOf(id));
     return index_->Commit(batch, kv::Durability::kSync, ctx);
   }
 
@@ -523,7 +531,7 @@ class BlobStoreImpl final : public BlobStore {
       {
         kv::ScanOptions scan;
         scan.begin = begin;
-        DEPOT_ASSIGN_OR_RETURN(auto it, index_->Scan(kSpace, scan, ctx));
+        DEPOT_ASSIGN_OR_RETURN(auto it, index_->Scan(options_.index_space, scan, ctx));
         for (; it->Valid() && candidates.size() < 1000; it->Next()) {
           DEPOT_ASSIGN_OR_RETURN(ContentId id, IdOfKey(it->key()));
           DEPOT_ASSIGN_OR_RETURN(Record record, DecodeRecord(id, it->value()));
@@ -583,18 +591,30 @@ class BlobStoreImpl final : public BlobStore {
     do {
       DEPOT_ASSIGN_OR_RETURN(object::ListResult page, objects_->List(list, ctx));
       for (const object::ObjectMeta& meta : page.objects) {
-        std::string staging = meta.key.substr(list.prefix.size());
-        if (staging.ends_with(".obao")) staging.resize(staging.size() - 5);
-        {
-          MutexLock lock(active_mu_);
-          if (active_.contains(staging)) continue;
-        }
+        if (IsActive(meta.key.substr(list.prefix.size()))) continue;
         DEPOT_RETURN_IF_ERROR(objects_->Delete(meta.key, ctx));
         ++result.leftovers_deleted;
       }
       list.continuation_token = page.next_continuation_token;
     } while (!list.continuation_token.empty());
+    if (!objects_->capabilities().multipart) return Status::Ok();
+    // Writers that upload in parts leave open multipart uploads (their parts stored) instead.
+    DEPOT_ASSIGN_OR_RETURN(std::vector<object::MultipartUploadInfo> uploads,
+                           objects_->ListMultipartUploads(list.prefix, ctx));
+    for (const object::MultipartUploadInfo& upload : uploads) {
+      if (IsActive(upload.key.substr(list.prefix.size()))) continue;
+      DEPOT_RETURN_IF_ERROR(objects_->AbortMultipart(upload.key, upload.upload_id, ctx));
+      ++result.leftovers_deleted;
+    }
     return Status::Ok();
+  }
+
+  // Whether `staging` (a staging object's name, with or without .obao) is a writer of this
+  // process still at work.
+  bool IsActive(std::string staging) {
+    if (staging.ends_with(".obao")) staging.resize(staging.size() - 5);
+    MutexLock lock(active_mu_);
+    return active_.contains(staging);
   }
 
   const std::shared_ptr<object::ObjectStore> objects_;
@@ -729,11 +749,12 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(std::shared_ptr<object::Objec
   if (objects == nullptr || index == nullptr) {
     return InvalidArgumentError("a blob store needs an object store and a kv store");
   }
-  if (options.window < kGroupLen) {
-    return InvalidArgumentError(fmt::format("a window of {} bytes is below one leaf ({} bytes)",
-                                            options.window, kGroupLen));
+  if (options.window < kGroupLen || options.window > kMaxWindow) {
+    return InvalidArgumentError(
+        fmt::format("a window of {} bytes is outside one leaf ({} bytes) to {} bytes",
+                    options.window, kGroupLen, kMaxWindow));
   }
-  DEPOT_RETURN_IF_ERROR(index->CreateSpace(kSpace));
+  DEPOT_RETURN_IF_ERROR(index->CreateSpace(options.index_space));
   return std::unique_ptr<BlobStore>(
       std::make_unique<BlobStoreImpl>(std::move(objects), std::move(index), std::move(options)));
 }

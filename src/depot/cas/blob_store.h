@@ -5,7 +5,7 @@
 //
 //   DEPOT_ASSIGN_OR_RETURN(auto blobs, cas::BlobStore::Open(objects, index));
 //   DEPOT_ASSIGN_OR_RETURN(cas::PutBlobResult put, blobs->Put(data));    // pinned once
-//   DEPOT_RETURN_IF_ERROR(blobs->Read(put.id, ByteRange::Closed(10, 19), sink));   // verified
+//   DEPOT_RETURN_IF_ERROR(blobs->Read(put.id, ByteRange::Bounded(10, 20), sink));  // verified
 //   DEPOT_RETURN_IF_ERROR(blobs->Unpin(put.id).status());
 //   DEPOT_ASSIGN_OR_RETURN(cas::GcResult gc, blobs->CollectGarbage());    // the blob is gone
 //
@@ -18,17 +18,22 @@
 //   - Reads are verified by default: every byte returned was checked against the ContentId
 //     through the blob's outboard tree (outboard.h), window by window, before it is returned; a
 //     blob whose stored bytes or tree changed is kDataLoss, never wrong bytes (tree pages read
-//     before the change may still serve from memory: they are checked on every use). Unverified reads
-//     skip the tree (the object store's own checks remain).
+//     before the change may still serve from memory: they are checked on every use). Unverified
+//     reads skip the tree (the object store's own checks remain).
 //   - Crash safety: a Put, Pin, Unpin or CollectGarbage that returned is durable (the index
 //     commits with Durability::kSync, the object store is durable as its backend documents); a
 //     crash at any instant loses nothing acknowledged and never makes a half-written blob
 //     visible (the protocol atop blob_store.cc). Memory is bounded: a blob of any size streams
 //     through a few windows of a MiB both ways.
 //   - Thread-safe; calls block and take a Context (cancelled or late: kCancelled /
-//     kDeadlineExceeded, nothing changed). One BlobStore per object and kv store pair at a time:
-//     two processes sharing one would collect each other's staged uploads (RocksDB refuses a
-//     second process; with SQLite it is the caller's to avoid).
+//     kDeadlineExceeded). A cancelled Put, Pin or Unpin changed nothing; a cancelled
+//     CollectGarbage may have finished part of its work (each blob it deleted was at 0 pins, and
+//     each step is whole, so the next run goes on from there).
+//   - One BlobStore per object store prefix and index space at a time: two processes sharing
+//     one would collect each other's staged uploads (RocksDB refuses a second process; with
+//     SQLite it is the caller's to avoid). Blob stores that share a kv store need index spaces
+//     of their own (BlobStoreOptions::index_space), as those sharing an object store need
+//     prefixes of their own. A BlobWriter must not outlive its BlobStore.
 #pragma once
 
 #include <compare>
@@ -91,14 +96,19 @@ struct BlobStoreOptions {
   // Verified reads go through windows of this many bytes; writes go to the object store in
   // pieces of this size while the previous piece is hashed. 1 MiB keeps a window in the CPU's
   // cache between its read and its hashing: a 64 MiB verified read takes 26 ms here, 48 ms with
-  // 4 MiB windows (BENCHMARKS.md).
+  // 4 MiB windows (BENCHMARKS.md). From one leaf (kGroupLen) to kMaxWindow.
   uint64_t window = uint64_t{1} << 20;
   // Outboard bytes kept in memory for verified reads, shared by all blobs (most recently used
   // first; at least 64 KiB): a 4 KiB range of a 1 GiB blob reads 14 parents, from up to 6 pages.
   uint64_t outboard_cache = uint64_t{8} << 20;
   // Object keys: <prefix>blobs/, <prefix>outboards/, <prefix>staging/.
   std::string prefix;
+  // The kv state space of the index (created by Open where missing).
+  std::string index_space = "cas_blobs";
 };
+
+// The largest BlobStoreOptions::window: a few windows are in memory per read and write.
+inline constexpr uint64_t kMaxWindow = uint64_t{64} << 20;
 
 // A streaming put (BlobStore::OpenWriter): bytes in pieces of any size, hashed while they are
 // written, then Finish, which names, deduplicates and pins the blob. Nothing is visible before
@@ -114,8 +124,9 @@ class BlobWriter {
 
 class BlobStore {
  public:
-  // Creates the index's state spaces (cas_blobs) where missing. Both stores must outlive nothing:
-  // the BlobStore shares them.
+  // Creates the index's state space (options.index_space) where missing. Both stores must outlive
+  // nothing: the BlobStore shares them. kInvalidArgument naming the value for a window outside
+  // [kGroupLen, kMaxWindow] or a bad space name.
   static Result<std::unique_ptr<BlobStore>> Open(std::shared_ptr<object::ObjectStore> objects,
                                                  std::shared_ptr<kv::Store> index,
                                                  BlobStoreOptions options = {});

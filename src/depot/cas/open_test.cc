@@ -51,6 +51,8 @@ TEST(CasOpenTest, BadUrlsAreRefusedNamingWhatIsWrong) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"colour\"")));
   EXPECT_THAT(Open("cas:///tmp/x?window=big").status(),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"big\"")));
+  EXPECT_THAT(Open("cas://?objects=mem%3A%2F%2F&index=mem%3A%2F%2F&window=1099511627776").status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("1099511627776")));
   EXPECT_THAT(Open("cas:///tmp/x?index=lmdb").status(),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("index=rocksdb or index=sqlite")));
   EXPECT_THAT(Open("cas://?objects=mem%3A%2F%2F&index=nosuch%3A%2F%2F").status(),

@@ -331,6 +331,38 @@ TEST_P(BlobStoreConformance, BadInputIsRefusedNamingItAndChangesNothing) {
   tiny.window = 100;
   EXPECT_THAT(BlobStore::Open(stores_.objects, stores_.index, tiny).status(),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("100")));
+  BlobStoreOptions huge;
+  huge.window = kMaxWindow + 1;
+  EXPECT_THAT(BlobStore::Open(stores_.objects, stores_.index, huge).status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr(std::to_string(kMaxWindow + 1))));
+  BlobStoreOptions bad_space;
+  bad_space.index_space = "no spaces";
+  EXPECT_THAT(BlobStore::Open(stores_.objects, stores_.index, bad_space).status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("no spaces")));
+}
+
+TEST_P(BlobStoreConformance, TwoBlobStoresWithTheirOwnPrefixAndSpaceShareTheStores) {
+  BlobStoreOptions other = TestOptions();
+  other.prefix = "other/";
+  other.index_space = "cas_other";
+  auto second = BlobStore::Open(stores_.objects, stores_.index, other);
+  ASSERT_THAT(second.status(), IsOk());
+  auto mine = blobs().Put(Blob(40000, 31), {.pin = false});
+  auto theirs = (*second)->Put(Blob(40000, 32));
+  ASSERT_THAT(mine.status(), IsOk());
+  ASSERT_THAT(theirs.status(), IsOk());
+  EXPECT_THAT(blobs().Stat(theirs->id).status(), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT((*second)->Stat(mine->id).status(), StatusIs(StatusCode::kNotFound));
+
+  // Each collects its own: neither takes the other's blobs for leftovers.
+  auto gc = blobs().CollectGarbage();
+  ASSERT_THAT(gc.status(), IsOk());
+  EXPECT_EQ(gc->blobs_deleted, 1u);
+  EXPECT_EQ(gc->leftovers_deleted, 0u);
+  gc = (*second)->CollectGarbage();
+  ASSERT_THAT(gc.status(), IsOk());
+  EXPECT_EQ(gc->blobs_deleted + gc->leftovers_deleted, 0u);
+  EXPECT_THAT((*second)->Get(theirs->id), ::depot::testing::IsOkAndHolds(Blob(40000, 32)));
 }
 
 TEST_P(BlobStoreConformance, CollectionRemovesWhatCrashesLeftAndNothingElse) {
@@ -357,11 +389,27 @@ TEST_P(BlobStoreConformance, CollectionRemovesWhatCrashesLeftAndNothingElse) {
   batch.Put("cas_blobs", record_key, deleting);
   ASSERT_THAT(stores_.index->Commit(batch), IsOk());
   EXPECT_THAT(blobs().Stat(doomed->id).status(), StatusIs(StatusCode::kNotFound));
+  // A writer that uploads in parts leaves an open multipart upload instead of staging objects.
+  const bool multipart = stores_.objects->capabilities().multipart;
+  if (multipart) {
+    auto upload = stores_.objects->CreateMultipart("staging/fedcba9876543210fedcba9876543210", {});
+    ASSERT_THAT(upload.status(), IsOk());
+    ASSERT_THAT(
+        stores_.objects
+            ->PutPart("staging/fedcba9876543210fedcba9876543210", *upload, 1, Bytes::Copy("part"))
+            .status(),
+        IsOk());
+  }
 
   auto gc = Reopen()->CollectGarbage();
   ASSERT_THAT(gc.status(), IsOk());
   EXPECT_EQ(gc->blobs_deleted, 1u);
-  EXPECT_EQ(gc->leftovers_deleted, 4u);
+  EXPECT_EQ(gc->leftovers_deleted, multipart ? 5u : 4u);
+  if (multipart) {
+    auto open = stores_.objects->ListMultipartUploads("staging/");
+    ASSERT_THAT(open.status(), IsOk());
+    EXPECT_TRUE(open->empty());
+  }
   std::vector<std::string> expected{Key("blobs", put->id), "blobs/zz/not-a-blob",
                                     Key("outboards", put->id), "other"};
   std::sort(expected.begin(), expected.end());
