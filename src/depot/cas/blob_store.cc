@@ -53,6 +53,7 @@
 
 #include "depot/cas/outboard.h"
 #include "depot/core/executor.h"
+#include "depot/core/hex.h"
 #include "depot/core/mutex.h"
 
 namespace depot::cas {
@@ -722,19 +723,7 @@ Status BlobWriterImpl::Abort() {
 
 Result<ContentId> ContentId::FromHex(std::string_view hex) {
   ContentId id;
-  const auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  bool ok = hex.size() == 2 * id.digest.size();
-  for (size_t i = 0; ok && i < id.digest.size(); ++i) {
-    const int hi = digit(hex[2 * i]), lo = digit(hex[2 * i + 1]);
-    ok = hi >= 0 && lo >= 0;
-    id.digest[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
-  if (!ok) {
+  if (!HexDecode(hex, id.digest)) {
     return InvalidArgumentError(
         fmt::format("\"{}\" is not a content id (64 hex digits)", hex.substr(0, 80)));
   }

@@ -14,6 +14,7 @@
 
 #include "depot/core/blake3/blake3_impl.h"
 #include "depot/core/executor.h"
+#include "depot/core/hex.h"
 
 namespace depot::blake3 {
 
@@ -294,14 +295,6 @@ Digest Hasher::Finalize() const {
 
 Digest Hash(std::string_view data) { return Hasher().Update(data).Finalize(); }
 
-std::string ToHex(std::span<const uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex(2 * bytes.size(), '\0');
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    hex[2 * i] = kDigits[bytes[i] >> 4];
-    hex[2 * i + 1] = kDigits[bytes[i] & 0xF];
-  }
-  return hex;
-}
+std::string ToHex(std::span<const uint8_t> bytes) { return HexEncode(bytes); }
 
 }  // namespace depot::blake3
