@@ -74,8 +74,8 @@ std::pair<std::string, std::string> S3Client::Address(std::string_view bucket,
   return {host, path};
 }
 
-Result<HttpResponse> S3Client::Attempt(const S3Request& request, std::string_view subject,
-                                       const Context& ctx) {
+Result<http::Response> S3Client::Attempt(const S3Request& request, std::string_view subject,
+                                         const Context& ctx) {
   auto [host, path] = Address(request.bucket, request.key);
   depot::s3::SignableRequest signable;
   signable.method = request.method;
@@ -90,7 +90,7 @@ Result<HttpResponse> S3Client::Attempt(const S3Request& request, std::string_vie
       depot::s3::SignHeaders(signable, options_.credentials, {.region = options_.region},
                              std::chrono::system_clock::now()));
 
-  HttpRequest http;
+  http::Request http;
   http.method = request.method;
   http.url = fmt::format("{}://{}{}", options_.endpoint.scheme, host, signed_request.target);
   http.headers = request.headers;
@@ -98,7 +98,7 @@ Result<HttpResponse> S3Client::Attempt(const S3Request& request, std::string_vie
   for (auto& header : signed_request.headers) http.headers.push_back(std::move(header));
   http.body = request.body;
 
-  DEPOT_ASSIGN_OR_RETURN(HttpResponse response, http_.Send(http, request.sink, ctx));
+  DEPOT_ASSIGN_OR_RETURN(http::Response response, http_.Send(http, request.sink, ctx));
   bool success = (response.status >= 200 && response.status < 300) || response.status == 304;
   std::optional<depot::s3::S3Error> error;
   if (!success) {
@@ -118,8 +118,8 @@ Result<HttpResponse> S3Client::Attempt(const S3Request& request, std::string_vie
   return MapError(status, e, subject, retryable);
 }
 
-Result<HttpResponse> S3Client::Execute(const S3Request& request, std::string_view subject,
-                                       const Context& ctx) {
+Result<http::Response> S3Client::Execute(const S3Request& request, std::string_view subject,
+                                         const Context& ctx) {
   // An unsigned payload is covered by nothing else: Content-MD5 lets the service refuse a body
   // damaged on the way (BadDigest, retried). A signed one is checked against its SHA-256.
   std::optional<S3Request> with_md5;
@@ -139,7 +139,7 @@ Result<HttpResponse> S3Client::Execute(const S3Request& request, std::string_vie
   Backoff backoff(options_.retry);
   while (true) {
     DEPOT_RETURN_IF_ERROR(ctx.Check(subject));
-    Result<HttpResponse> result = Attempt(sent, subject, ctx);
+    Result<http::Response> result = Attempt(sent, subject, ctx);
     if (result.ok() || !request.retry || request.sink != nullptr || !IsRetryable(result.status())) {
       return result;
     }

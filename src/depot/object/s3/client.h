@@ -1,5 +1,5 @@
 // depot::object::s3::S3Client: one S3 request at a time, done properly: addressed (path-style or
-// virtual-hosted), signed (SigV4, re-signed on every attempt), sent over the pooled HttpClient,
+// virtual-hosted), signed (SigV4, re-signed on every attempt), sent over the pooled http::Client,
 // retried, and its failure mapped to a depot Status. Internal to the S3 backend.
 //
 // Retries: jittered exponential backoff bounded by BackoffOptions (attempts and total time), on
@@ -30,7 +30,7 @@
 #include "depot/core/bytes.h"
 #include "depot/core/result.h"
 #include "depot/core/url.h"
-#include "depot/object/s3/http_client.h"
+#include "depot/http/client.h"
 #include "depot/s3/credentials.h"
 #include "depot/s3/signer.h"
 
@@ -42,7 +42,7 @@ struct S3ClientOptions {
   depot::s3::Credentials credentials;
   bool virtual_hosted = false;  // bucket.host/key instead of host/bucket/key
   bool sign_payload = true;     // SHA-256 of every body in the signature, checked by the service
-  HttpClientOptions http;
+  http::ClientOptions http;
   BackoffOptions retry;
 };
 
@@ -54,7 +54,7 @@ struct S3Request {
   std::vector<depot::s3::Header> headers;
   Bytes body;
   // Where a 2xx body goes; a request with a sink is tried once (the caller resumes).
-  BodySink* sink = nullptr;
+  http::BodySink* sink = nullptr;
   bool may_carry_error_in_200 = false;
   bool retry = true;
 };
@@ -66,8 +66,8 @@ class S3Client {
   // The response of the last attempt when its status is 2xx or 304, else the mapped error.
   // `subject` names what the request is about in messages ("s3://bucket/key").
   // Every attempt runs under `ctx`, and the backoff between attempts sleeps through it.
-  Result<HttpResponse> Execute(const S3Request& request, std::string_view subject,
-                               const Context& ctx);
+  Result<http::Response> Execute(const S3Request& request, std::string_view subject,
+                                 const Context& ctx);
 
   // A presigned URL for `method` on bucket/key, valid for `expires`.
   Result<std::string> Presign(std::string_view method, std::string_view bucket,
@@ -76,13 +76,13 @@ class S3Client {
   const S3ClientOptions& options() const { return options_; }
 
  private:
-  Result<HttpResponse> Attempt(const S3Request& request, std::string_view subject,
-                               const Context& ctx);
+  Result<http::Response> Attempt(const S3Request& request, std::string_view subject,
+                                 const Context& ctx);
   // Host header value and decoded path for a bucket and key.
   std::pair<std::string, std::string> Address(std::string_view bucket, std::string_view key) const;
 
   S3ClientOptions options_;
-  HttpClient http_;
+  http::Client http_;
 };
 
 // kUnavailable and kDataLoss from Execute are worth another attempt.

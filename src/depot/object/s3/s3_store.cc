@@ -38,7 +38,7 @@ namespace depot::object {
 namespace {
 
 using depot::s3::Header;
-using s3::HttpResponse;
+using http::Response;
 using s3::S3Request;
 
 constexpr uint64_t kMaxSinglePut = 5ull << 30;
@@ -140,7 +140,7 @@ Result<std::pair<ResolvedRange, uint64_t>> ParseContentRange(std::string_view te
   return std::make_pair(ResolvedRange{*first, *last + 1}, *total);
 }
 
-Result<ObjectMeta> MetaFromHeaders(std::string_view key, const HttpResponse& response) {
+Result<ObjectMeta> MetaFromHeaders(std::string_view key, const http::Response& response) {
   ObjectMeta meta;
   meta.key = std::string(key);
   if (const std::string* etag = response.Find("etag")) meta.etag = depot::s3::Unquote(*etag);
@@ -178,11 +178,11 @@ std::vector<depot::s3::Header> ReadConditionHeaders(const GetOptions& options) {
 
 // Receives a GET body into one buffer across attempts: the first response fixes the object (size,
 // ETag) and the range; a resumed response must continue exactly where the bytes stopped.
-class GetSink final : public s3::BodySink {
+class GetSink final : public http::BodySink {
  public:
   GetSink(std::string key, ByteRange requested) : key_(std::move(key)), requested_(requested) {}
 
-  Status Begin(const HttpResponse& head) override {
+  Status Begin(const http::Response& head) override {
     if (!started_) return First(head);
     // A resumed response: 206 with the range starting at the first missing byte.
     const std::string* content_range = head.Find("content-range");
@@ -221,7 +221,7 @@ class GetSink final : public s3::BodySink {
   Bytes Take() { return std::move(buffer_).Freeze(); }
 
  private:
-  Status First(const HttpResponse& head) {
+  Status First(const http::Response& head) {
     DEPOT_ASSIGN_OR_RETURN(meta_, MetaFromHeaders(key_, head));
     if (head.status == 206) {
       const std::string* content_range = head.Find("content-range");
@@ -369,7 +369,7 @@ Result<GetResult> S3Store::DoGet(std::string_view key, const GetOptions& options
   if (options.head || empty_range) {
     S3Request request{.method = "HEAD", .bucket = options_.bucket, .key = std::string(key)};
     request.headers = ReadConditionHeaders(options);
-    DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, subject, ctx));
+    DEPOT_ASSIGN_OR_RETURN(http::Response response, client_->Execute(request, subject, ctx));
     GetResult result;
     DEPOT_ASSIGN_OR_RETURN(result.meta, MetaFromHeaders(key, response));
     result.not_modified = response.status == 304;
@@ -394,7 +394,7 @@ Result<GetResult> S3Store::DoGet(std::string_view key, const GetOptions& options
       request.headers.emplace_back(
           "Range", fmt::format("bytes={}-{}", sink.next_offset(), sink.range().end - 1));
     }
-    Result<HttpResponse> response = client_->Execute(request, subject, ctx);
+    Result<http::Response> response = client_->Execute(request, subject, ctx);
     if (response.ok() && response->status == 304) {
       GetResult result;
       DEPOT_ASSIGN_OR_RETURN(result.meta, MetaFromHeaders(key, *response));
@@ -453,9 +453,9 @@ Result<GetResult> S3Store::DoGet(std::string_view key, const GetOptions& options
   }
 }
 
-Result<HttpResponse> S3Store::ExecuteWrite(S3Request request, std::string_view key,
-                                           const PutOptions& options, const std::string& subject,
-                                           bool learns_etag_form, const Context& ctx) {
+Result<http::Response> S3Store::ExecuteWrite(S3Request request, std::string_view key,
+                                             const PutOptions& options, const std::string& subject,
+                                             bool learns_etag_form, const Context& ctx) {
   if (options.mode == PutMode::kOverwrite) return client_->Execute(request, subject, ctx);
   if (options.mode == PutMode::kCreate) {
     request.headers.emplace_back("If-None-Match", "*");
@@ -571,7 +571,7 @@ Result<ListResult> S3Store::DoList(const ListOptions& options, const Context& ct
                                options.continuation_token.substr(kTokenPrefix.size()));
   }
   DEPOT_ASSIGN_OR_RETURN(
-      HttpResponse response,
+      http::Response response,
       client_->Execute(request, fmt::format("list of s3://{}", options_.bucket), ctx));
   DEPOT_ASSIGN_OR_RETURN(depot::s3::ListObjectsPage page,
                          depot::s3::ParseListObjectsV2(response.body.view()));
@@ -675,7 +675,7 @@ Result<std::string> S3Store::DoCreateMultipart(std::string_view key, const PutOp
   S3Request request{.method = "POST", .bucket = options_.bucket, .key = std::string(key)};
   request.query = {{"uploads", ""}};
   AddPutHeaders(options, request.headers);
-  DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, Subject(key), ctx));
+  DEPOT_ASSIGN_OR_RETURN(http::Response response, client_->Execute(request, Subject(key), ctx));
   return depot::s3::ParseInitiateMultipartUpload(response.body.view());
 }
 
@@ -696,7 +696,7 @@ Result<PartInfo> S3Store::DoPutPart(std::string_view key, std::string_view uploa
                    {"uploadId", std::string(upload_id)}};
   request.body = std::move(data);
   DEPOT_ASSIGN_OR_RETURN(
-      HttpResponse response,
+      http::Response response,
       client_->Execute(request,
                        fmt::format("{} (upload {}, part {})", Subject(key), upload_id, part_number),
                        ctx));
@@ -790,7 +790,7 @@ Result<std::vector<PartInfo>> S3Store::DoListParts(std::string_view key, std::st
     request.query = {{"uploadId", std::string(upload_id)}};
     if (!marker.empty()) request.query.emplace_back("part-number-marker", marker);
     DEPOT_ASSIGN_OR_RETURN(
-        HttpResponse response,
+        http::Response response,
         client_->Execute(request, fmt::format("{} (upload {})", Subject(key), upload_id), ctx));
     DEPOT_ASSIGN_OR_RETURN(depot::s3::PartsPage page,
                            depot::s3::ParseListParts(response.body.view()));
@@ -818,7 +818,7 @@ Result<std::vector<MultipartUploadInfo>> S3Store::DoListMultipartUploads(std::st
     if (!key_marker.empty()) request.query.emplace_back("key-marker", key_marker);
     if (!upload_id_marker.empty()) request.query.emplace_back("upload-id-marker", upload_id_marker);
     DEPOT_ASSIGN_OR_RETURN(
-        HttpResponse response,
+        http::Response response,
         client_->Execute(request, fmt::format("multipart uploads of s3://{}", options_.bucket),
                          ctx));
     DEPOT_ASSIGN_OR_RETURN(depot::s3::MultipartUploadsPage page,
@@ -859,7 +859,7 @@ Result<bool> S3Store::BucketExists(const Context& ctx) {
 
 Result<std::vector<depot::s3::BucketInfo>> S3Store::ListBuckets(const Context& ctx) {
   S3Request request{.method = "GET"};
-  DEPOT_ASSIGN_OR_RETURN(HttpResponse response, client_->Execute(request, "bucket list", ctx));
+  DEPOT_ASSIGN_OR_RETURN(http::Response response, client_->Execute(request, "bucket list", ctx));
   return depot::s3::ParseListBuckets(response.body.view());
 }
 

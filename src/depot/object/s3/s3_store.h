@@ -48,12 +48,15 @@
 #include "depot/s3/credentials.h"
 #include "depot/s3/xml.h"
 
+namespace depot::http {
+struct Response;
+}  // namespace depot::http
+
 namespace depot::object {
 
 namespace s3 {
 class S3Client;
 struct S3Request;
-struct HttpResponse;
 }  // namespace s3
 
 enum class S3Addressing {
@@ -141,9 +144,9 @@ class S3Store final : public ObjectStore {
                                   const Context& ctx);
   // Sends a write (PUT or CompleteMultipartUpload) with the write condition of `options`. Only a
   // PUT learns the service's If-Match form: a service may ignore conditions on other writes.
-  Result<s3::HttpResponse> ExecuteWrite(s3::S3Request request, std::string_view key,
-                                        const PutOptions& options, const std::string& subject,
-                                        bool learns_etag_form, const Context& ctx);
+  Result<http::Response> ExecuteWrite(s3::S3Request request, std::string_view key,
+                                      const PutOptions& options, const std::string& subject,
+                                      bool learns_etag_form, const Context& ctx);
 
   S3StoreOptions options_;
   std::unique_ptr<s3::S3Client> client_;

@@ -178,20 +178,20 @@ TEST_F(S3StoreTest, BadContentMd5IsRejected) {
 TEST_F(S3StoreTest, PresignedUrlsWorkWithoutCredentials) {
   auto put_url = store_->PresignPut("shared/file.txt", std::chrono::minutes(5));
   ASSERT_THAT(put_url, IsOk());
-  s3::HttpClient http;
-  auto put =
-      http.Send({.method = "PUT", .url = *put_url, .body = Bytes::Copy("presigned")}, nullptr, {});
+  http::Client client;
+  auto put = client.Send({.method = "PUT", .url = *put_url, .body = Bytes::Copy("presigned")},
+                         nullptr, {});
   ASSERT_THAT(put, IsOk());
   EXPECT_EQ(put->status, 200) << put->body.view();
   auto get_url = store_->PresignGet("shared/file.txt", std::chrono::minutes(5));
   ASSERT_THAT(get_url, IsOk());
-  auto get = http.Send({.method = "GET", .url = *get_url}, nullptr, {});
+  auto get = client.Send({.method = "GET", .url = *get_url}, nullptr, {});
   ASSERT_THAT(get, IsOk());
   EXPECT_EQ(get->status, 200);
   EXPECT_EQ(get->body.view(), "presigned");
   std::string tampered = *get_url;
   tampered.back() = tampered.back() == '0' ? '1' : '0';
-  auto refused = http.Send({.method = "GET", .url = tampered}, nullptr, {});
+  auto refused = client.Send({.method = "GET", .url = tampered}, nullptr, {});
   ASSERT_THAT(refused, IsOk());
   EXPECT_EQ(refused->status, 403);
 }

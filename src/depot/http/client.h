@@ -1,5 +1,5 @@
-// depot::object::s3::HttpClient: HTTP/1.1 requests over libcurl, the S3 backend's network seam
-// (internal to the S3 backend).
+// depot::http::Client: HTTP/1.1 requests over libcurl: the S3 backend's network seam and the
+// storage network's way between nodes.
 //
 // A pool of reusable curl handles, each keeping its connection alive between requests, so steady
 // traffic opens no new connections; at most `max_idle_handles` handles are kept between requests
@@ -26,44 +26,46 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "depot/core/bytes.h"
 #include "depot/core/context.h"
 #include "depot/core/mutex.h"
 #include "depot/core/result.h"
-#include "depot/s3/signer.h"
 
-namespace depot::object::s3 {
+namespace depot::http {
 
-struct HttpRequest {
+using Header = std::pair<std::string, std::string>;
+
+struct Request {
   std::string method;  // GET, HEAD, PUT, POST, DELETE
   std::string url;     // absolute: scheme://host[:port]/target
-  std::vector<depot::s3::Header> headers;
+  std::vector<Header> headers;
   Bytes body;
 };
 
-struct HttpResponse {
+struct Response {
   int status = 0;
-  std::vector<depot::s3::Header> headers;  // names lower-cased, in arrival order
-  Bytes body;                              // empty when a BodySink took a 2xx body
+  std::vector<Header> headers;  // names lower-cased, in arrival order
+  Bytes body;                   // empty when a BodySink took a 2xx body
 
   // The first header of that (lower-case) name.
   const std::string* Find(std::string_view name) const;
 };
 
 // Receives a 2xx response's body as it arrives (bodies of other statuses are kept in
-// HttpResponse::body, where error documents live). An error returned here aborts the transfer and
+// Response::body, where error documents live). An error returned here aborts the transfer and
 // becomes Send()'s result.
 class BodySink {
  public:
   virtual ~BodySink() = default;
   // Once per 2xx response, before any data: its status and headers (body still empty).
-  virtual Status Begin(const HttpResponse& head) = 0;
+  virtual Status Begin(const Response& head) = 0;
   virtual Status Append(std::string_view data) = 0;
 };
 
-struct HttpClientOptions {
+struct ClientOptions {
   std::chrono::milliseconds connect_timeout{5'000};
   // A transfer that moves no byte for this long fails (kUnavailable).
   std::chrono::milliseconds idle_timeout{30'000};
@@ -71,23 +73,23 @@ struct HttpClientOptions {
   bool verify_tls = true;
 };
 
-class HttpClient {
+class Client {
  public:
-  explicit HttpClient(HttpClientOptions options = {});
-  ~HttpClient();
-  HttpClient(const HttpClient&) = delete;
-  HttpClient& operator=(const HttpClient&) = delete;
+  explicit Client(ClientOptions options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
 
-  Result<HttpResponse> Send(const HttpRequest& request, BodySink* sink, const Context& ctx);
+  Result<Response> Send(const Request& request, BodySink* sink, const Context& ctx);
 
  private:
   struct Handle;
   std::unique_ptr<Handle> Acquire();
   void Release(std::unique_ptr<Handle> handle);
 
-  HttpClientOptions options_;
+  ClientOptions options_;
   Mutex mu_;
   std::vector<std::unique_ptr<Handle>> idle_ DEPOT_GUARDED_BY(mu_);
 };
 
-}  // namespace depot::object::s3
+}  // namespace depot::http

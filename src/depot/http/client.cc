@@ -1,4 +1,4 @@
-#include "depot/object/s3/http_client.h"
+#include "depot/http/client.h"
 
 #include <curl/curl.h>
 #include <fmt/format.h>
@@ -13,7 +13,7 @@
 #include "depot/core/byte_buffer.h"
 #include "depot/core/mutex.h"
 
-namespace depot::object::s3 {
+namespace depot::http {
 namespace {
 
 std::once_flag curl_init_once;
@@ -39,11 +39,11 @@ std::string_view Trim(std::string_view s) {
 
 // The state of one transfer, shared with curl's callbacks.
 struct Transfer {
-  const HttpRequest* request = nullptr;
+  const Request* request = nullptr;
   size_t body_sent = 0;
   BodySink* sink = nullptr;
   const Context* ctx = nullptr;
-  HttpResponse response;
+  Response response;
   bool headers_done = false;
   bool to_sink = false;
   std::optional<uint64_t> content_length;
@@ -132,25 +132,25 @@ int OnSeek(void* user, curl_off_t offset, int origin) {
 
 }  // namespace
 
-const std::string* HttpResponse::Find(std::string_view name) const {
+const std::string* Response::Find(std::string_view name) const {
   for (const auto& [key, value] : headers) {
     if (key == name) return &value;
   }
   return nullptr;
 }
 
-struct HttpClient::Handle {
+struct Client::Handle {
   CURL* curl = nullptr;
   ~Handle() {
     if (curl != nullptr) curl_easy_cleanup(curl);
   }
 };
 
-HttpClient::HttpClient(HttpClientOptions options) : options_(options) { InitCurl(); }
+Client::Client(ClientOptions options) : options_(options) { InitCurl(); }
 
-HttpClient::~HttpClient() = default;
+Client::~Client() = default;
 
-std::unique_ptr<HttpClient::Handle> HttpClient::Acquire() {
+std::unique_ptr<Client::Handle> Client::Acquire() {
   {
     MutexLock lock(mu_);
     if (!idle_.empty()) {
@@ -164,7 +164,7 @@ std::unique_ptr<HttpClient::Handle> HttpClient::Acquire() {
   return handle;
 }
 
-void HttpClient::Release(std::unique_ptr<Handle> handle) {
+void Client::Release(std::unique_ptr<Handle> handle) {
   // Reset clears the options but keeps the live connection for the next request.
   curl_easy_reset(handle->curl);
   MutexLock lock(mu_);
@@ -173,8 +173,7 @@ void HttpClient::Release(std::unique_ptr<Handle> handle) {
   }
 }
 
-Result<HttpResponse> HttpClient::Send(const HttpRequest& request, BodySink* sink,
-                                      const Context& ctx) {
+Result<Response> Client::Send(const Request& request, BodySink* sink, const Context& ctx) {
   auto handle = Acquire();
   if (handle->curl == nullptr) return InternalError("curl_easy_init failed");
   CURL* curl = handle->curl;
@@ -261,7 +260,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, BodySink* sink
                                         request.url, t.collected.size(), t.collected.capacity()));
   }
   Release(std::move(handle));
-  HttpResponse response = std::move(t.response);
+  Response response = std::move(t.response);
   if (t.collected.capacity() > 0) {
     response.body = std::move(t.collected).Freeze();
   } else if (!t.error_body.empty()) {
@@ -270,4 +269,4 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, BodySink* sink
   return response;
 }
 
-}  // namespace depot::object::s3
+}  // namespace depot::http
