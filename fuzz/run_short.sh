@@ -14,7 +14,8 @@ seconds="${1:-20}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 build="${2:-${DEPOT_FUZZ_BUILD_DIR:-$repo/build/asan}}"
-targets=(fuzz_key fuzz_url fuzz_range fuzz_slice fuzz_sigv4 fuzz_s3_xml fuzz_sigv4_verify fuzz_chunked)
+targets=(fuzz_key fuzz_url fuzz_range fuzz_slice fuzz_sigv4 fuzz_s3_xml fuzz_sigv4_verify fuzz_chunked
+  fuzz_node_message)
 
 if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [[ "$seconds" -eq 0 ]]; then
   echo "run_short.sh: SECONDS must be a positive number, got \"$seconds\"" >&2
