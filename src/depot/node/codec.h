@@ -87,10 +87,12 @@ class Reader {
   size_t position() const { return at_; }
 
  private:
-  uint64_t Int(int n) {
+  uint64_t Int(size_t n) {
     const std::string_view bytes = Fixed(n);
     uint64_t v = 0;
-    for (int i = 0; ok_ && i < n; ++i) v |= uint64_t{static_cast<uint8_t>(bytes[i])} << (8 * i);
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      v |= uint64_t{static_cast<uint8_t>(bytes[i])} << (8 * i);
+    }
     return v;
   }
   std::string_view in_;
