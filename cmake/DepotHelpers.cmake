@@ -36,16 +36,17 @@ function(depot_library)
   set_property(GLOBAL APPEND PROPERTY DEPOT_LIBRARIES ${ARG_NAME})
 endfunction()
 
-# depot_test(NAME name SOURCES a.cc ... LIBS depot_object ... [LABELS object ...] [TIMEOUT s])
+# depot_test(NAME name SOURCES a.cc ... LIBS depot_object ... [LABELS object ...] [TIMEOUT s]
+#            [ARGS --gtest_filter=...])
 # One gtest executable, one CTest entry, labelled by module. It links only the libraries it
 # names (the layer under test and its test support), not the umbrella: a test that reaches a layer
 # above its own fails to link.
 function(depot_test)
-  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SOURCES;LABELS;LIBS" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SOURCES;LABELS;LIBS;ARGS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME} PRIVATE depot_build_flags GTest::gmock GTest::gtest_main
                         ${ARG_LIBS})
-  add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
+  add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME} ${ARG_ARGS})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 600)
   endif()

@@ -108,10 +108,7 @@ class Dht::Impl {
 
   Status Put(std::string_view key, std::string_view value, const Context& ctx) {
     DEPOT_RETURN_IF_ERROR(ctx.Check("a DHT put"));
-    if (value.size() > kMaxDhtValue) {
-      return InvalidArgumentError(fmt::format(
-          "a DHT value of {} bytes is over OpenDHT's limit of {}", value.size(), kMaxDhtValue));
-    }
+    DEPOT_RETURN_IF_ERROR(CheckSize(value));
     auto done = std::make_shared<std::promise<bool>>();
     std::future<bool> stored = done->get_future();
     auto record = std::make_shared<dht::Value>(
@@ -119,6 +116,15 @@ class Dht::Impl {
     runner_.put(Hash(key), record, [done](bool ok) { done->set_value(ok); });
     DEPOT_ASSIGN_OR_RETURN(bool ok, Await(stored, ctx, options_.request_timeout, "a DHT put"));
     if (!ok) return UnavailableError("no DHT node took the put (is the node connected?)");
+    return Status::Ok();
+  }
+
+  Status PutAsync(std::string_view key, std::string_view value) {
+    DEPOT_RETURN_IF_ERROR(CheckSize(value));
+    runner_.put(Hash(key),
+                std::make_shared<dht::Value>(
+                    kRecordType, reinterpret_cast<const uint8_t*>(value.data()), value.size()),
+                [](bool) {});
     return Status::Ok();
   }
 
@@ -164,6 +170,13 @@ class Dht::Impl {
   }
 
  private:
+  static Status CheckSize(std::string_view value) {
+    if (value.size() > kMaxDhtValue) {
+      return InvalidArgumentError(fmt::format(
+          "a DHT value of {} bytes is over OpenDHT's limit of {}", value.size(), kMaxDhtValue));
+    }
+    return Status::Ok();
+  }
   static dht::InfoHash Hash(std::string_view key) {
     return dht::InfoHash::get(reinterpret_cast<const uint8_t*>(key.data()), key.size());
   }
@@ -177,10 +190,13 @@ class Dht::Impl {
 Result<std::unique_ptr<Dht>> Dht::Start(std::unique_ptr<DhtTransport> transport,
                                         DhtOptions options) {
   if (transport == nullptr) return InvalidArgumentError("a DHT node needs a transport");
-  if (options.record_ttl.count() <= 0 || options.request_timeout.count() <= 0) {
+  if (options.record_ttl < kMinRecordTtl) {
+    return InvalidArgumentError(fmt::format("a record ttl of {} s is below the {} s OpenDHT needs",
+                                            options.record_ttl.count(), kMinRecordTtl.count()));
+  }
+  if (options.request_timeout.count() <= 0) {
     return InvalidArgumentError(
-        fmt::format("a record ttl of {} s and a request timeout of {} ms must be positive",
-                    options.record_ttl.count(), options.request_timeout.count()));
+        fmt::format("a request timeout of {} ms is not positive", options.request_timeout.count()));
   }
   return std::unique_ptr<Dht>(
       new Dht(std::make_unique<Impl>(std::move(transport), std::move(options))));
@@ -192,6 +208,9 @@ Address Dht::address() const { return impl_->address(); }
 void Dht::Bootstrap(const Address& peer) { impl_->Bootstrap(peer); }
 Status Dht::Put(std::string_view key, std::string_view value, const Context& ctx) {
   return impl_->Put(key, value, ctx);
+}
+Status Dht::PutAsync(std::string_view key, std::string_view value) {
+  return impl_->PutAsync(key, value);
 }
 Result<std::vector<std::string>> Dht::Get(std::string_view key, const Context& ctx) {
   return impl_->Get(key, ctx);

@@ -43,10 +43,14 @@ namespace depot::node {
 // receiving node drops it; untyped values may carry 2 bytes more).
 inline constexpr size_t kMaxDhtValue = 65'528;
 
+// The shortest record_ttl: OpenDHT re-sends a value 10 s before its type's expiry, so a put of a
+// value that lives 10 s or less never completes (found by probe); 20 s leaves it room.
+inline constexpr std::chrono::seconds kMinRecordTtl{20};
+
 struct DhtOptions {
   uint64_t network = 0x6465706f;  // "depo": OpenDHT's network id (it keeps 32 bits)
   std::vector<Address> bootstrap;
-  std::chrono::seconds record_ttl{120};
+  std::chrono::seconds record_ttl{120};  // at least kMinRecordTtl
   // A put or get OpenDHT has not finished by then is kDeadlineExceeded (its searches can wait on
   // silent nodes for a long time, and rarely never finish: its issue #360).
   std::chrono::milliseconds request_timeout{30'000};
@@ -70,6 +74,9 @@ class Dht {
   Address address() const;
   void Bootstrap(const Address& peer);
   Status Put(std::string_view key, std::string_view value, const Context& ctx = {});
+  // The same put, not waited for (announcements renewed before they expire): only a value over
+  // kMaxDhtValue is refused.
+  Status PutAsync(std::string_view key, std::string_view value);
   Result<std::vector<std::string>> Get(std::string_view key, const Context& ctx = {});
   DhtStats stats() const;
   // Leaves the network and joins OpenDHT's threads. Idempotent.

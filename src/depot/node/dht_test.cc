@@ -66,7 +66,7 @@ TEST(DhtTest, TwoNodesOnLoopbackUdpPutAndGet) {
 
 TEST(DhtTest, ValuesLiveTheirTtlAndNoLonger) {
   SimNetwork net;
-  DhtOptions options{.record_ttl = 2s, .unlimited_requests = true};
+  DhtOptions options{.record_ttl = kMinRecordTtl, .unlimited_requests = true};
   auto a = Dht::Start(net.Attach(), options);
   options.bootstrap = {(*a)->address()};
   auto b = Dht::Start(net.Attach(), options);
@@ -80,7 +80,9 @@ TEST(DhtTest, ValuesLiveTheirTtlAndNoLonger) {
         auto got = (*c)->Get("short-lived");
         return got.ok() && got->empty();
       },
-      10s));
+      kMinRecordTtl + 10s));
+  EXPECT_THAT(Dht::Start(net.Attach(), {.record_ttl = 10s}).status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("10 s")));
 }
 
 // A hundred nodes in one process on the simulated network, 1 % of datagrams lost: every lookup

@@ -311,6 +311,13 @@ bool Exchange::Reply(int status, std::string xml, const HeaderList& headers) {
   return Send(response);
 }
 
+bool Exchange::ReplyBytes(int status, std::string body, std::string_view content_type) {
+  http::response<http::string_body> response{static_cast<http::status>(status), 11};
+  response.set(http::field::content_type, std::string(content_type));
+  response.body() = std::move(body);
+  return Send(response);
+}
+
 bool Exchange::Fail(const S3Error& error) {
   outcome_.error_code = error.code;
   DrainSmallBody();

@@ -97,6 +97,8 @@ class Exchange {
   // Answers with `status`, an XML document (none when empty) and extra headers.
   bool Reply(int status, std::string xml, const HeaderList& headers = {});
   bool Fail(const S3Error& error);
+  // Answers with `status` and `body` as it is (not S3: the node endpoint's answers).
+  bool ReplyBytes(int status, std::string body, std::string_view content_type);
   // Streams an object: StartObject sends `response`'s status and headers for a body of `length`
   // bytes (none for HEAD), WriteObject sends the body in pieces, FinishObject ends it. A write
   // error is kUnavailable; once the status line is out, closing is all a server can do about a

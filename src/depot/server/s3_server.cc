@@ -35,6 +35,9 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
+// The largest body of a request to the node endpoint (a signed message or a slice request).
+constexpr uint64_t kMaxNodeBody = uint64_t{8} << 20;
+
 std::string Str(beast::string_view v) { return std::string(v.data(), v.size()); }
 
 // A request target fit for a log: a presigned URL's signature, credential and session token
@@ -328,6 +331,9 @@ class S3Server::Impl {
 
   bool Handle(Exchange& exchange) {
     const auto& request = exchange.request();
+    if (options_.node_endpoint && request.target().starts_with("/_node/")) {
+      return HandleNode(exchange);
+    }
     s3::IncomingRequest incoming{Str(request.method_string()), Str(request.target()), {}};
     for (const auto& field : request) {
       incoming.headers.emplace_back(Str(field.name_string()), Str(field.value()));
@@ -345,6 +351,18 @@ class S3Server::Impl {
     if (!target.ok()) return exchange.Fail({400, "InvalidURI", target.status().message()});
     exchange.Authenticate(std::move(*who), std::move(*target));
     return Dispatch(exchange, incoming.headers);
+  }
+
+  bool HandleNode(Exchange& exchange) {
+    s3::Authenticated unsigned_body;
+    unsigned_body.payload_sha256 = std::string(s3::kUnsignedPayload);
+    exchange.Authenticate(std::move(unsigned_body), Target{});
+    auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxNodeBody);
+    if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+    const auto& request = exchange.request();
+    RawResponse response = options_.node_endpoint(
+        {Str(request.method_string()), Str(request.target()), std::move(*body)});
+    return exchange.ReplyBytes(response.status, std::move(response.body), response.content_type);
   }
 
   // What the request asks for that depot would not honour is refused first (that depends on the

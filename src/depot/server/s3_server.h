@@ -63,6 +63,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -72,6 +73,18 @@
 #include "depot/object/store.h"
 
 namespace depot::server {
+
+// A request under /_node/ and its answer (see S3ServerOptions::node_endpoint).
+struct RawRequest {
+  std::string method;
+  std::string target;
+  std::string body;
+};
+struct RawResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/octet-stream";
+};
 
 struct S3ServerOptions {
   std::string host = "127.0.0.1";
@@ -99,6 +112,11 @@ struct S3ServerOptions {
   // transfer_threads threads however many uploads are streaming.
   size_t transfer_threads = 32;
   std::string access_log;  // JSON lines: a file path, "-" or none
+  // Where requests whose path starts with /_node/ go instead of the S3 protocol: the storage
+  // network's data endpoint (`depot node run`). They carry no SigV4 (node messages are signed
+  // themselves); bodies up to 8 MiB. No bucket can be named "_node" ('_' is not allowed), so no
+  // S3 request is taken. Unset: such paths are S3 requests like any other.
+  std::function<RawResponse(const RawRequest&)> node_endpoint;
 };
 
 class S3Server {

@@ -1,0 +1,665 @@
+#include "depot/node/node.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "depot/cas/outboard.h"
+#include "depot/core/hex.h"
+#include "depot/core/mutex.h"
+#include "depot/http/client.h"
+#include "depot/node/codec.h"
+
+namespace depot::node {
+namespace {
+
+constexpr std::string_view kMessagePath = "/_node/v1/message";
+constexpr std::string_view kSlicePath = "/_node/v1/slice/";
+constexpr size_t kMaxSources = 16;
+
+std::string Raw(const cas::ContentId& id) {
+  return {reinterpret_cast<const char*>(id.digest.data()), id.digest.size()};
+}
+std::string ProvidersKey(const cas::ContentId& id) { return "depot/providers/" + Raw(id); }
+// The directory of nodes is split by the first 4 bits of their ids: a lookup for the nodes
+// closest to a target reads the buckets in order of XOR distance from the target's, and stops
+// once it has enough.
+std::string NodesKey(uint8_t bucket) { return fmt::format("depot/nodes/{:x}", bucket); }
+uint8_t BucketOf(std::string_view id) { return static_cast<uint8_t>(id[0]) >> 4; }
+
+EndpointResponse Refusal(int status, const depot::Status& why) {
+  return {status, std::string(why.ToString()), "text/plain"};
+}
+
+class HttpLink final : public PeerLink {
+ public:
+  Result<EndpointResponse> Send(const std::string& endpoint, const EndpointRequest& request,
+                                const Context& ctx) override {
+    http::Request out{.method = request.method,
+                      .url = fmt::format("http://{}{}", endpoint, request.target),
+                      .headers = {{"Content-Type", "application/octet-stream"}},
+                      .body = Bytes::Copy(request.body)};
+    DEPOT_ASSIGN_OR_RETURN(http::Response response, client_.Send(out, nullptr, ctx));
+    EndpointResponse answer{response.status, response.body.ToString()};
+    if (const std::string* type = response.Find("content-type")) answer.content_type = *type;
+    return answer;
+  }
+
+ private:
+  http::Client client_;
+};
+
+// The query parameter `name` of `target` as a number.
+std::optional<uint64_t> QueryNumber(std::string_view target, std::string_view name) {
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+      uint64_t value = 0;
+      const std::string_view text = pair.substr(eq + 1);
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+      return value;
+    }
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::shared_ptr<PeerLink> HttpPeerLink() { return std::make_shared<HttpLink>(); }
+
+bool CloserTo(std::string_view target, const NodeId& a, const NodeId& b) {
+  for (size_t i = 0; i < 32; ++i) {
+    const uint8_t t = i < target.size() ? static_cast<uint8_t>(target[i]) : 0;
+    const uint8_t da = a.bytes[i] ^ t, db = b.bytes[i] ^ t;
+    if (da != db) return da < db;
+  }
+  return false;
+}
+
+class Node::Impl {
+ public:
+  Impl(NodeParts parts, NodeOptions options, std::unique_ptr<Dht> dht,
+       std::unique_ptr<Ledger> ledger)
+      : keys_(std::move(parts.keys)),
+        blobs_(std::move(parts.blobs)),
+        link_(parts.link != nullptr ? std::move(parts.link) : HttpPeerLink()),
+        options_(std::move(options)),
+        dht_(std::move(dht)),
+        ledger_(std::move(ledger)) {}
+
+  Status Init() {
+    // What the store holds (pinned) is provided: a restart announces it again.
+    std::optional<cas::ContentId> after;
+    while (true) {
+      DEPOT_ASSIGN_OR_RETURN(std::vector<cas::BlobInfo> page, blobs_->List(after, 1000));
+      MutexLock lock(mu_);
+      for (const cas::BlobInfo& info : page) {
+        if (info.pins > 0) held_[info.id] = info.size;
+      }
+      if (page.size() < 1000) break;
+      after = page.back().id;
+    }
+    thread_ = std::thread([this] { Loop(); });
+    return Status::Ok();
+  }
+
+  ~Impl() { Stop(); }
+
+  void Stop() {
+    {
+      MutexLock lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    wake_.NotifyAll();
+    if (thread_.joinable()) thread_.join();
+    dht_->Stop();
+  }
+
+  const NodeId& id() const { return keys_.id(); }
+  Address dht_address() const { return dht_->address(); }
+  void Bootstrap(const Address& peer) { dht_->Bootstrap(peer); }
+  Ledger& ledger() { return *ledger_; }
+
+  // --- putting and getting ---
+
+  Result<PutOutcome> Put(std::string_view data, const Context& ctx) {
+    DEPOT_ASSIGN_OR_RETURN(cas::PutBlobResult put, blobs_->Put(data, {}, ctx));
+    {
+      MutexLock lock(mu_);
+      held_[put.id] = put.size;
+    }
+    DEPOT_RETURN_IF_ERROR(AnnounceBlob(put.id, put.size));
+    PutOutcome outcome{put.id, put.size, {}};
+    const uint32_t wanted = options_.replication > 1 ? options_.replication - 1 : 0;
+    DEPOT_ASSIGN_OR_RETURN(std::vector<NodeRecord> candidates,
+                           Closest(Raw(put.id), wanted + 8, ctx));
+    for (const NodeRecord& candidate : candidates) {
+      if (outcome.contracts.size() >= wanted) break;
+      if (candidate.id == id()) continue;
+      auto made = Contract(candidate, put.id, put.size, {options_.endpoint}, ctx);
+      if (made.ok()) outcome.contracts.push_back(std::move(*made));
+    }
+    if (outcome.contracts.size() < wanted) {
+      return UnavailableError(
+          fmt::format("{} of the {} providers asked for {} accepted (the contracts made stay)",
+                      outcome.contracts.size(), wanted, put.id.ToHex()));
+    }
+    return outcome;
+  }
+
+  Result<std::string> Get(const cas::ContentId& content, const Context& ctx) {
+    auto local = blobs_->Get(content, {}, {}, ctx);
+    if (local.ok() || local.status().code() != StatusCode::kNotFound) return local;
+    DEPOT_ASSIGN_OR_RETURN(std::vector<ProviderRecord> providers, Providers(content, ctx));
+    std::vector<std::string> sources;
+    uint64_t size = 0;
+    for (const ProviderRecord& provider : providers) {
+      if (provider.provider == id()) continue;
+      sources.push_back(provider.endpoint);
+      size = provider.size;
+    }
+    if (sources.empty()) {
+      return NotFoundError(fmt::format("no provider of {} is known", content.ToHex()));
+    }
+    std::string out;
+    DEPOT_RETURN_IF_ERROR(FetchInto(content, size, sources, ctx, [&](std::string_view bytes) {
+      out.append(bytes);
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Result<std::vector<ProviderRecord>> Providers(const cas::ContentId& content, const Context& ctx) {
+    DEPOT_ASSIGN_OR_RETURN(std::vector<std::string> values, dht_->Get(ProvidersKey(content), ctx));
+    const int64_t now = NowMs();
+    std::map<NodeId, ProviderRecord> latest;
+    for (const std::string& value : values) {
+      auto record = OpenProviderRecord(value, now);
+      if (!record.ok() || record->content != content) continue;  // stale, forged or misfiled
+      auto [it, fresh] = latest.emplace(record->provider, *record);
+      if (!fresh && it->second.issued_ms < record->issued_ms) it->second = *record;
+    }
+    std::vector<ProviderRecord> out;
+    for (auto& [node, record] : latest) out.push_back(std::move(record));
+    return out;
+  }
+
+  Result<std::vector<NodeRecord>> Closest(std::string_view target, size_t count,
+                                          const Context& ctx) {
+    const uint8_t home = BucketOf(target);
+    std::vector<NodeRecord> found;
+    for (uint8_t distance = 0; distance < 16 && found.size() < count; ++distance) {
+      DEPOT_ASSIGN_OR_RETURN(std::vector<NodeRecord> bucket, Bucket(home ^ distance, ctx));
+      found.insert(found.end(), bucket.begin(), bucket.end());
+    }
+    std::sort(found.begin(), found.end(), [&](const NodeRecord& a, const NodeRecord& b) {
+      return CloserTo(target, a.id, b.id);
+    });
+    if (found.size() > count) found.resize(count);
+    return found;
+  }
+
+  Result<NodeStatus> GetStatus(const Context& ctx) {
+    NodeStatus status{.id = id(),
+                      .endpoint = options_.endpoint,
+                      .dht = dht_->address(),
+                      .dht_stats = dht_->stats()};
+    {
+      MutexLock lock(mu_);
+      for (const auto& [bucket, cached] : directory_) status.known_nodes += cached.records.size();
+      status.blobs = held_.size();
+      for (const auto& [content, size] : held_) status.bytes += size;
+    }
+    (void)ctx;
+    DEPOT_ASSIGN_OR_RETURN(status.account, ledger_->AccountOf(id()));
+    return status;
+  }
+
+  // --- background work ---
+
+  void AnnounceNow() {
+    const int64_t now = NowMs();
+    NodeRecord self{.dht = dht_->address(),
+                    .endpoint = options_.endpoint,
+                    .issued_ms = now,
+                    .expires_ms = now + RecordTtlMs()};
+    (void)dht_->PutAsync(NodesKey(BucketOf(id().view())), SealNodeRecord(keys_, self));
+    std::map<cas::ContentId, uint64_t> held;
+    {
+      MutexLock lock(mu_);
+      held = held_;
+    }
+    for (const auto& [content, size] : held) {
+      // A blob that went missing (deleted behind the node's back) is no longer announced.
+      if (!blobs_->Stat(content).ok()) {
+        MutexLock lock(mu_);
+        held_.erase(content);
+        continue;
+      }
+      (void)AnnounceBlob(content, size);
+    }
+  }
+
+  void RepairNow() {
+    auto contracts = ledger_->Contracts();
+    if (!contracts.ok()) return;
+    std::map<cas::ContentId, ContractTerms> active;
+    for (const ContractRecord& record : *contracts) {
+      if (record.state == ContractState::kActive)
+        active.emplace(record.terms.content, record.terms);
+    }
+    for (const auto& [content, terms] : active) {
+      if (Stopping()) return;
+      bool mine = false;
+      {
+        MutexLock lock(mu_);
+        mine = held_.contains(content);
+      }
+      if (!mine) continue;
+      auto providers = Providers(content, {});
+      if (!providers.ok()) continue;
+      std::set<NodeId> live{id()};
+      std::vector<std::string> sources{options_.endpoint};
+      for (const ProviderRecord& p : *providers) {
+        if (live.insert(p.provider).second) sources.push_back(p.endpoint);
+      }
+      // The live holder with the smallest id repairs; the others leave it to that one.
+      if (*live.begin() != id() || live.size() >= terms.replication) continue;
+      auto candidates = Closest(Raw(content), terms.replication + live.size() + 8, {});
+      if (!candidates.ok()) continue;
+      size_t count = live.size();
+      for (const NodeRecord& candidate : *candidates) {
+        if (count >= terms.replication) break;
+        if (live.contains(candidate.id)) continue;
+        if (sources.size() > kMaxSources) sources.resize(kMaxSources);
+        if (Contract(candidate, content, terms.size, sources, {}).ok()) ++count;
+      }
+    }
+  }
+
+  void ChallengeNow() {
+    auto contracts = ledger_->Contracts();
+    if (!contracts.ok()) return;
+    const int64_t now = NowMs();
+    for (const ContractRecord& record : *contracts) {
+      if (Stopping()) return;
+      if (record.role != Role::kClient || record.state != ContractState::kActive) continue;
+      const uint64_t epochs = record.terms.epochs();
+      const int64_t elapsed = now - record.terms.start_ms;
+      const uint64_t due = std::min<uint64_t>(
+          epochs,
+          elapsed <= 0 ? 0 : static_cast<uint64_t>(elapsed / record.terms.proof_interval_ms));
+      if (due <= record.last_epoch) continue;
+      (void)Prove(record, record.last_epoch + 1);
+    }
+  }
+
+  // --- the endpoint ---
+
+  EndpointResponse Handle(const EndpointRequest& request) {
+    if (request.method == "POST" && request.target == kMessagePath) {
+      auto envelope = guard_.Open(request.body, id(), NowMs());
+      if (!envelope.ok()) return Refusal(403, envelope.status());
+      auto answer = Answer(*envelope);
+      return {200, SealReply(keys_, *envelope, answer.ok() ? *answer : answer.status().ToString(),
+                             NowMs(), !answer.ok())};
+    }
+    if (request.method == "GET" && request.target.starts_with(kSlicePath)) {
+      const std::string_view rest = std::string_view(request.target).substr(kSlicePath.size());
+      auto content = cas::ContentId::FromHex(rest.substr(0, rest.find('?')));
+      const auto begin = QueryNumber(request.target, "begin");
+      const auto end = QueryNumber(request.target, "end");
+      if (!content.ok()) return Refusal(400, content.status());
+      if (!begin || !end) {
+        return Refusal(400, InvalidArgumentError("a slice needs numeric begin= and end="));
+      }
+      auto slice = blobs_->Slice(*content, *begin, *end);
+      if (!slice.ok()) {
+        return Refusal(slice.status().code() == StatusCode::kNotFound ? 404 : 400, slice.status());
+      }
+      return {200, std::move(*slice)};
+    }
+    return Refusal(404, NotFoundError(fmt::format("no node endpoint at {} {}", request.method,
+                                                  request.target)));
+  }
+
+ private:
+  struct CachedBucket {
+    std::vector<NodeRecord> records;
+    std::chrono::steady_clock::time_point fetched;
+  };
+
+  int64_t RecordTtlMs() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(options_.dht.record_ttl).count();
+  }
+
+  bool Stopping() {
+    MutexLock lock(mu_);
+    return stopping_;
+  }
+
+  void Loop() {
+    auto next_announce = std::chrono::steady_clock::now();
+    auto next_repair = next_announce + options_.repair_interval;
+    MutexLock lock(mu_);
+    while (!stopping_) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= next_announce || now >= next_repair) {
+        const bool announce = now >= next_announce, repair = now >= next_repair;
+        lock.Unlock();
+        if (announce) AnnounceNow();
+        ChallengeNow();
+        if (repair) RepairNow();
+        lock.Lock();
+        if (announce) next_announce = std::chrono::steady_clock::now() + options_.announce_interval;
+        if (repair) next_repair = std::chrono::steady_clock::now() + options_.repair_interval;
+        continue;
+      }
+      wake_.WaitUntil(lock,
+                      std::min({next_announce, next_repair, now + std::chrono::milliseconds(200)}));
+      if (stopping_) break;
+      lock.Unlock();
+      ChallengeNow();
+      lock.Lock();
+    }
+  }
+
+  // Announces (without waiting for the DHT) that this node provides the blob.
+  Status AnnounceBlob(const cas::ContentId& content, uint64_t size) {
+    const int64_t now = NowMs();
+    ProviderRecord record{.content = content,
+                          .size = size,
+                          .endpoint = options_.endpoint,
+                          .issued_ms = now,
+                          .expires_ms = now + RecordTtlMs()};
+    return dht_->PutAsync(ProvidersKey(content), SealProviderRecord(keys_, record));
+  }
+
+  Result<std::vector<NodeRecord>> Bucket(uint8_t bucket, const Context& ctx) {
+    const auto fresh_for = options_.announce_interval / 2;
+    {
+      MutexLock lock(mu_);
+      auto it = directory_.find(bucket);
+      if (it != directory_.end() &&
+          std::chrono::steady_clock::now() - it->second.fetched < fresh_for) {
+        return it->second.records;
+      }
+    }
+    DEPOT_ASSIGN_OR_RETURN(std::vector<std::string> values, dht_->Get(NodesKey(bucket), ctx));
+    const int64_t now = NowMs();
+    std::map<NodeId, NodeRecord> latest;
+    for (const std::string& value : values) {
+      auto record = OpenNodeRecord(value, now);
+      if (!record.ok() || BucketOf(record->id.view()) != bucket) continue;
+      auto [it, inserted] = latest.emplace(record->id, *record);
+      if (!inserted && it->second.issued_ms < record->issued_ms) it->second = *record;
+    }
+    std::vector<NodeRecord> records;
+    for (auto& [node, record] : latest) records.push_back(std::move(record));
+    MutexLock lock(mu_);
+    directory_[bucket] = {records, std::chrono::steady_clock::now()};
+    return records;
+  }
+
+  // Sends a signed request and opens the signed reply.
+  Result<std::string> Call(const NodeId& to, const std::string& endpoint, MessageKind kind,
+                           std::string_view body, const Context& ctx) {
+    const std::string sealed = SealMessage(keys_, kind, to, body, NowMs());
+    DEPOT_ASSIGN_OR_RETURN(Nonce nonce, NonceOf(sealed));
+    DEPOT_ASSIGN_OR_RETURN(EndpointResponse response,
+                           link_->Send(endpoint, {"POST", std::string(kMessagePath), sealed}, ctx));
+    if (response.status != 200) {
+      return UnavailableError(fmt::format("node {} at {} answered {}: {}", to.Short(), endpoint,
+                                          response.status, response.body.substr(0, 200)));
+    }
+    return OpenReply(response.body, id(), to, nonce, NowMs());
+  }
+
+  // Client side: offers `candidate` a contract for the blob, fetched from `sources`.
+  Result<ContractRecord> Contract(const NodeRecord& candidate, const cas::ContentId& content,
+                                  uint64_t size, const std::vector<std::string>& sources,
+                                  const Context& ctx) {
+    ContractTerms terms;
+    terms.content = content;
+    terms.size = size;
+    terms.start_ms = NowMs();
+    terms.duration_ms = options_.contract_duration.count();
+    terms.proof_interval_ms = options_.proof_interval.count();
+    terms.tier = options_.tier;
+    terms.replication = std::max<uint32_t>(1, options_.replication);
+    terms.allowed_misses = options_.allowed_misses;
+    const ChallengeChain chain = ChallengeChain::Make(terms.epochs());
+    terms.challenge_commitment = chain.commitment();
+    ContractRecord record;
+    record.client = id();
+    record.provider = candidate.id;
+    record.terms = terms;
+    record.id = MakeContractId(record.client, record.provider, terms);
+    record.provider_endpoint = candidate.endpoint;
+    record.chain = chain.secret();
+    DEPOT_RETURN_IF_ERROR(ledger_->Propose(record));
+    Writer body;
+    body.Bytes(terms.Encode()).U32(static_cast<uint32_t>(sources.size()));
+    for (const std::string& source : sources) body.Bytes(source);
+    auto accepted =
+        Call(candidate.id, candidate.endpoint, MessageKind::kStoreRequest, body.str(), ctx);
+    if (!accepted.ok()) {
+      (void)ledger_->Transition(record.id, ContractState::kTerminated,
+                                std::string(accepted.status().message()));
+      return accepted.status();
+    }
+    DEPOT_RETURN_IF_ERROR(ledger_->Transition(record.id, ContractState::kActive,
+                                              fmt::format("accepted by {}", candidate.id.Short())));
+    return ledger_->Get(record.id);
+  }
+
+  // Client side: challenges the provider of `record` for `epoch` and records the outcome.
+  Status Prove(const ContractRecord& record, uint64_t epoch) {
+    const Challenge challenge = ChallengeChain::FromSecret(record.chain, record.terms.epochs())
+                                    .ChallengeFor(record.id, epoch);
+    const uint64_t group = challenge.Group(record.terms.size);
+    const uint64_t begin = std::min(record.terms.size, group * cas::kGroupLen);
+    const uint64_t end = std::min(record.terms.size, begin + cas::kGroupLen);
+    auto answer = Call(record.provider, record.provider_endpoint, MessageKind::kChallenge,
+                       challenge.Encode(), Context().WithTimeout(std::chrono::seconds(10)));
+    std::string detail;
+    bool passed = false;
+    if (!answer.ok()) {
+      detail = std::string(answer.status().ToString());
+    } else {
+      auto verified =
+          cas::VerifySlice({reinterpret_cast<const uint8_t*>(answer->data()), answer->size()},
+                           record.terms.content.digest, begin, end);
+      passed = verified.ok();
+      detail = passed ? fmt::format("bytes {}-{} verified", begin, end)
+                      : std::string(verified.status().ToString());
+    }
+    return ledger_->RecordProof(record.id, epoch, group, passed, detail.substr(0, 1000)).status();
+  }
+
+  // Provider side: what a request asks, answered.
+  Result<std::string> Answer(const Envelope& e) {
+    switch (e.kind) {
+      case MessageKind::kPing:
+        return std::string();
+      case MessageKind::kStoreRequest:
+        return AcceptStore(e);
+      case MessageKind::kChallenge:
+        return AnswerChallenge(e);
+      default:
+        return InvalidArgumentError("only pings, store requests and challenges are answered");
+    }
+  }
+
+  Result<std::string> AcceptStore(const Envelope& e) {
+    Reader r(e.body);
+    const std::string_view encoded = r.Bytes(1024);
+    const uint32_t n = r.U32();
+    std::vector<std::string> sources;
+    for (uint32_t i = 0; r.ok() && i < n && i < kMaxSources; ++i) {
+      sources.emplace_back(r.Bytes(kMaxEndpoint));
+    }
+    if (!r.done() || n > kMaxSources) {
+      return InvalidArgumentError("a store request that does not parse");
+    }
+    DEPOT_ASSIGN_OR_RETURN(ContractTerms terms, ContractTerms::Decode(encoded));
+    ContractRecord record;
+    record.client = e.from;
+    record.provider = id();
+    record.terms = terms;
+    record.id = MakeContractId(e.from, id(), terms);
+    record.provider_endpoint = options_.endpoint;
+    if (ledger_->Get(record.id).ok()) return std::string("accepted");  // a retried request
+    if (!blobs_->Stat(terms.content).ok()) {
+      DEPOT_RETURN_IF_ERROR(Fetch(terms.content, terms.size, sources, {}));
+    } else {
+      DEPOT_RETURN_IF_ERROR(blobs_->Pin(terms.content).status());
+    }
+    {
+      MutexLock lock(mu_);
+      held_[terms.content] = terms.size;
+    }
+    DEPOT_RETURN_IF_ERROR(ledger_->Accept(record));
+    (void)AnnounceBlob(terms.content, terms.size);
+    return std::string("accepted");
+  }
+
+  Result<std::string> AnswerChallenge(const Envelope& e) {
+    DEPOT_ASSIGN_OR_RETURN(Challenge challenge, Challenge::Decode(e.body));
+    DEPOT_ASSIGN_OR_RETURN(ContractRecord record, ledger_->Get(challenge.contract));
+    if (record.role != Role::kProvider || record.client != e.from) {
+      return PermissionDeniedError("a challenge for a contract the sender is not the client of");
+    }
+    if (challenge.epoch <= record.last_epoch || challenge.epoch > record.terms.epochs() ||
+        !ChainLeadsTo(challenge.reveal, record.chain, challenge.epoch - record.last_epoch)) {
+      return PermissionDeniedError(fmt::format(
+          "the challenge for epoch {} does not follow the chain committed to", challenge.epoch));
+    }
+    const uint64_t group = challenge.Group(record.terms.size);
+    const uint64_t begin = std::min(record.terms.size, group * cas::kGroupLen);
+    const uint64_t end = std::min(record.terms.size, begin + cas::kGroupLen);
+    auto slice = blobs_->Slice(record.terms.content, begin, end);
+    DEPOT_RETURN_IF_ERROR(ledger_->RecordAnswer(record.id, challenge.epoch, challenge.reveal));
+    return slice;
+  }
+
+  // Fetches the blob from `sources` as verified slices into the store (pinned).
+  Status Fetch(const cas::ContentId& content, uint64_t size,
+               const std::vector<std::string>& sources, const Context& ctx) {
+    DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<cas::BlobWriter> writer, blobs_->OpenWriter({}, ctx));
+    DEPOT_RETURN_IF_ERROR(FetchInto(content, size, sources, ctx,
+                                    [&](std::string_view bytes) { return writer->Write(bytes); }));
+    DEPOT_ASSIGN_OR_RETURN(cas::PutBlobResult put, writer->Finish());
+    if (put.id != content) {  // cannot happen with verified slices, but never keep a wrong blob
+      (void)blobs_->Unpin(put.id);
+      return DataLossError(fmt::format("fetched {} but got {}", content.ToHex(), put.id.ToHex()));
+    }
+    return Status::Ok();
+  }
+
+  // Streams the blob's bytes, slice by slice, each verified, trying the sources in turn.
+  Status FetchInto(const cas::ContentId& content, uint64_t size,
+                   const std::vector<std::string>& sources, const Context& ctx,
+                   const std::function<Status(std::string_view)>& sink) {
+    uint64_t at = 0;
+    size_t source = 0;
+    Status last = NotFoundError(fmt::format("no source for {}", content.ToHex()));
+    while (at < size && source < sources.size()) {
+      const uint64_t end = std::min(size, at + options_.transfer_slice);
+      const std::string target =
+          fmt::format("{}{}?begin={}&end={}", kSlicePath, content.ToHex(), at, end);
+      auto response = link_->Send(sources[source], {"GET", target, ""}, ctx);
+      Result<std::string> bytes =
+          !response.ok() ? Result<std::string>(response.status())
+          : response->status != 200
+              ? Result<std::string>(UnavailableError(response->body.substr(0, 200)))
+              : cas::VerifySlice({reinterpret_cast<const uint8_t*>(response->body.data()),
+                                  response->body.size()},
+                                 content.digest, at, end);
+      if (!bytes.ok()) {
+        last = bytes.status();
+        ++source;  // this source failed or lied: the next one
+        continue;
+      }
+      DEPOT_RETURN_IF_ERROR(sink(*bytes));
+      at = end;
+    }
+    return at == size ? Status::Ok() : last;
+  }
+
+  const KeyPair keys_;
+  const std::shared_ptr<cas::BlobStore> blobs_;
+  const std::shared_ptr<PeerLink> link_;
+  const NodeOptions options_;
+  const std::unique_ptr<Dht> dht_;
+  const std::unique_ptr<Ledger> ledger_;
+  ReplayGuard guard_;
+  Mutex mu_;
+  CondVar wake_;
+  bool stopping_ DEPOT_GUARDED_BY(mu_) = false;
+  std::map<cas::ContentId, uint64_t> held_ DEPOT_GUARDED_BY(mu_);  // provided blobs and sizes
+  std::map<uint8_t, CachedBucket> directory_ DEPOT_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+Result<std::unique_ptr<Node>> Node::Start(NodeParts parts, NodeOptions options) {
+  if (parts.blobs == nullptr || parts.ledger_store == nullptr || parts.transport == nullptr) {
+    return InvalidArgumentError("a node needs a blob store, a kv store and a transport");
+  }
+  if (options.endpoint.empty() || options.endpoint.size() > kMaxEndpoint) {
+    return InvalidArgumentError(
+        fmt::format("a node endpoint \"{}\" must be 1..{} bytes", options.endpoint, kMaxEndpoint));
+  }
+  if (options.replication < 1 || options.replication > 12) {
+    return InvalidArgumentError(
+        fmt::format("a replication of {} is outside 1..12", options.replication));
+  }
+  DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<Ledger> ledger,
+                         Ledger::Open(parts.ledger_store, parts.keys.id(), options.ledger));
+  DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<Dht> dht,
+                         Dht::Start(std::move(parts.transport), options.dht));
+  auto impl = std::make_unique<Impl>(std::move(parts), std::move(options), std::move(dht),
+                                     std::move(ledger));
+  DEPOT_RETURN_IF_ERROR(impl->Init());
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() = default;
+const NodeId& Node::id() const { return impl_->id(); }
+Address Node::dht_address() const { return impl_->dht_address(); }
+void Node::Bootstrap(const Address& peer) { impl_->Bootstrap(peer); }
+Result<PutOutcome> Node::Put(std::string_view data, const Context& ctx) {
+  return impl_->Put(data, ctx);
+}
+Result<std::string> Node::Get(const cas::ContentId& id, const Context& ctx) {
+  return impl_->Get(id, ctx);
+}
+Result<std::vector<ProviderRecord>> Node::Providers(const cas::ContentId& id, const Context& ctx) {
+  return impl_->Providers(id, ctx);
+}
+Result<std::vector<NodeRecord>> Node::Closest(std::string_view target, size_t count,
+                                              const Context& ctx) {
+  return impl_->Closest(target, count, ctx);
+}
+Result<NodeStatus> Node::Describe(const Context& ctx) { return impl_->GetStatus(ctx); }
+Ledger& Node::ledger() { return impl_->ledger(); }
+void Node::AnnounceNow() { impl_->AnnounceNow(); }
+void Node::RepairNow() { impl_->RepairNow(); }
+void Node::ChallengeNow() { impl_->ChallengeNow(); }
+EndpointResponse Node::Handle(const EndpointRequest& request) { return impl_->Handle(request); }
+void Node::Stop() { impl_->Stop(); }
+
+}  // namespace depot::node

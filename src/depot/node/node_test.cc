@@ -1,0 +1,273 @@
+#include "depot/node/node.h"
+
+#include <gmock/gmock.h>
+
+#include <random>
+#include <set>
+#include <thread>
+
+#include "depot/core/testing/status_matchers.h"
+#include "depot/core/testing/temp_dir.h"
+#include "depot/kv/open.h"
+#include "depot/node/testing/local_link.h"
+#include "depot/object/open.h"
+
+namespace depot::node {
+namespace {
+
+using ::depot::testing::IsOk;
+using ::depot::testing::StatusIs;
+using namespace std::chrono_literals;
+
+std::string Blob(size_t n, uint64_t seed) {
+  std::mt19937_64 random(seed);
+  std::string blob(n, '\0');
+  for (char& c : blob) c = static_cast<char>(random());
+  return blob;
+}
+
+template <typename F>
+bool Eventually(F done, std::chrono::milliseconds limit = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+// Nodes of one process on the simulated network, reaching each other's endpoints directly.
+class Network {
+ public:
+  explicit Network(SimNetworkOptions sim = {}) : net_(sim) {}
+  ~Network() {
+    for (auto& node : nodes_) node->Stop();
+  }
+
+  NodeOptions Options() const {
+    NodeOptions options;
+    options.dht.record_ttl = 20s;
+    options.dht.unlimited_requests = true;
+    options.dht.request_timeout = 10s;
+    options.announce_interval = 5s;
+    options.repair_interval = 1s;
+    options.contract_duration = 1h;
+    options.proof_interval = 1h;  // challenges are run by hand (ChallengeNow) unless a test says
+    options.transfer_slice = 64 << 10;
+    return options;
+  }
+
+  // Starts a node; `ledger` (a kv URL) keeps its book where a test restarts it.
+  Node& Add(NodeOptions options, std::string ledger = "mem://") {
+    const int i = static_cast<int>(nodes_.size());
+    NodeParts parts;
+    parts.blobs = *cas::BlobStore::Open(*object::Open("mem://"), *kv::Open("mem://"));
+    blobs_.push_back(parts.blobs);
+    parts.ledger_store = *kv::Open(ledger);
+    parts.transport = net_.Attach();
+    parts.link = link_;
+    options.endpoint = fmt::format("node-{}", i);
+    if (!nodes_.empty()) options.dht.bootstrap = {nodes_[0]->dht_address()};
+    auto node = Node::Start(std::move(parts), options);
+    EXPECT_THAT(node.status(), IsOk());
+    link_->Add(options.endpoint, node->get());
+    nodes_.push_back(std::move(*node));
+    return *nodes_.back();
+  }
+  Node& Add() { return Add(Options()); }
+  Node& operator[](size_t i) { return *nodes_[i]; }
+  size_t size() const { return nodes_.size(); }
+  void Kill(size_t i) {
+    link_->Remove(fmt::format("node-{}", i));
+    nodes_[i]->Stop();
+  }
+  // Waits until the directory, as nodes see it (every node of a small network, five of a large
+  // one), lists at least `n` nodes.
+  bool Joined(size_t n) {
+    return Eventually([&] {
+      const size_t step = std::max<size_t>(1, nodes_.size() / 5);
+      for (size_t i = 0; i < nodes_.size(); i += step) {
+        auto closest = nodes_[i]->Closest(std::string(32, '\0'), n);
+        if (!closest.ok() || closest->size() < n) return false;
+      }
+      return true;
+    });
+  }
+  size_t LiveProviders(size_t asker, const cas::ContentId& id) {
+    auto providers = nodes_[asker]->Providers(id);
+    return providers.ok() ? providers->size() : 0;
+  }
+  SimNetwork& sim() { return net_; }
+  cas::BlobStore& blobs(size_t i) { return *blobs_[i]; }
+
+ private:
+  SimNetwork net_;
+  std::shared_ptr<testing::LocalPeerLink> link_ = std::make_shared<testing::LocalPeerLink>();
+  std::vector<std::shared_ptr<cas::BlobStore>> blobs_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+};
+
+TEST(NodeTest, APutIsHeldByThreeNodesUnderContractAndReadableAnywhere) {
+  Network net;
+  for (int i = 0; i < 5; ++i) net.Add();
+  ASSERT_TRUE(net.Joined(5));
+  const std::string data = Blob(200'000, 1);
+  auto put = net[0].Put(data);
+  ASSERT_THAT(put.status(), IsOk());
+  ASSERT_EQ(put->contracts.size(), 2u);  // replication 3: this node and two providers
+  for (const ContractRecord& contract : put->contracts) {
+    EXPECT_EQ(contract.state, ContractState::kActive);
+    EXPECT_EQ(contract.client, net[0].id());
+  }
+  EXPECT_EQ(net.LiveProviders(4, put->id), 3u);
+  // A node that holds nothing fetches it from a provider, verified.
+  for (size_t i = 1; i < 5; ++i) {
+    auto got = net[i].Get(put->id);
+    ASSERT_THAT(got.status(), IsOk()) << i;
+    EXPECT_EQ(*got, data);
+  }
+  EXPECT_THAT(net[3].Get(cas::ContentId{blake3::Hash("never stored")}).status(),
+              StatusIs(StatusCode::kNotFound));
+}
+
+TEST(NodeTest, AKilledHolderIsReplacedAndTheCountRestored) {
+  Network net;
+  for (int i = 0; i < 6; ++i) net.Add();
+  ASSERT_TRUE(net.Joined(6));
+  auto put = net[0].Put(Blob(100'000, 2));
+  ASSERT_THAT(put.status(), IsOk());
+  ASSERT_EQ(net.LiveProviders(5, put->id), 3u);
+  // Kill one provider: its records expire (3 s), and a remaining holder contracts another node.
+  size_t victim = 0;
+  for (size_t i = 1; i < 6; ++i) {
+    if (net[i].id() == put->contracts[0].provider) victim = i;
+  }
+  ASSERT_NE(victim, 0u);
+  net.Kill(victim);
+  const size_t asker = victim == 5 ? 4 : 5;
+  ASSERT_TRUE(Eventually([&] {
+    auto providers = net[asker].Providers(put->id);
+    if (!providers.ok() || providers->size() != 3) return false;
+    for (const ProviderRecord& p : *providers) {
+      if (p.provider == net[victim].id()) return false;
+    }
+    return true;
+  })) << "the count was not restored without the killed node";
+}
+
+TEST(NodeTest, AProviderThatDroppedTheBlobFailsItsChallengeAndIsPenalised) {
+  Network net;
+  NodeOptions options = net.Options();
+  options.replication = 2;
+  options.allowed_misses = 0;
+  options.proof_interval = 300ms;  // a challenge every 300 ms
+  options.contract_duration = 1h;
+  for (int i = 0; i < 3; ++i) net.Add(options);
+  ASSERT_TRUE(net.Joined(3));
+  auto put = net[0].Put(Blob(300'000, 3));
+  ASSERT_THAT(put.status(), IsOk());
+  ASSERT_EQ(put->contracts.size(), 1u);
+  const ContractId contract = put->contracts[0].id;
+  // Honest first: proofs pass and pay.
+  ASSERT_TRUE(Eventually([&] { return net[0].ledger().Get(contract)->passed >= 2; }));
+  const Account before = *net[0].ledger().AccountOf(put->contracts[0].provider);
+  EXPECT_GT(before.balance, 0);
+
+  // The provider loses the blob (collected behind its node's back) and fails the next challenge:
+  // no passed proof pays it any more, the failure costs it a penalty, and with no misses allowed
+  // the contract is breached and the rest of the escrow goes back to the client.
+  const size_t provider = net[1].id() == put->contracts[0].provider ? 1 : 2;
+  ASSERT_THAT(net.blobs(provider).Unpin(put->id).status(), IsOk());
+  ASSERT_THAT(net.blobs(provider).CollectGarbage().status(), IsOk());
+  ASSERT_TRUE(
+      Eventually([&] { return net[0].ledger().Get(contract)->state == ContractState::kBreached; }));
+  const ContractRecord after = *net[0].ledger().Get(contract);
+  EXPECT_EQ(after.failed, 1u);
+  EXPECT_EQ(after.escrow, 0u);
+  const Account penalised = *net[0].ledger().AccountOf(put->contracts[0].provider);
+  EXPECT_LT(penalised.balance, before.balance);
+  EXPECT_LT(penalised.reputation, before.reputation);
+  auto proofs = net[0].ledger().Proofs(contract);
+  ASSERT_THAT(proofs.status(), IsOk());
+  ASSERT_FALSE(proofs->empty());
+  EXPECT_FALSE(proofs->back().passed);
+  EXPECT_THAT(proofs->back().detail, ::testing::HasSubstr("refused"));
+}
+
+TEST(NodeTest, ARestartKeepsTheLedgerAndTheBlobsItProvides) {
+  ::depot::testing::TempDir dir;
+  const std::string ledger = "rocksdb://" + (dir.path() / "ledger").string();
+  ContractId contract{};
+  {
+    Network net;
+    net.Add(net.Options(), ledger);
+    for (int i = 0; i < 2; ++i) net.Add();
+    ASSERT_TRUE(net.Joined(3));
+    auto put = net[0].Put(Blob(50'000, 4));
+    ASSERT_THAT(put.status(), IsOk());
+    contract = put->contracts.at(0).id;
+  }
+  auto store = kv::Open(ledger);
+  ASSERT_THAT(store.status(), IsOk());
+  auto reopened = Ledger::Open(*store, NodeId{});
+  ASSERT_THAT(reopened.status(), IsOk());
+  auto record = (*reopened)->Get(contract);
+  ASSERT_THAT(record.status(), IsOk());
+  EXPECT_EQ(record->state, ContractState::kActive);
+  EXPECT_EQ(record->role, Role::kClient);
+}
+
+// A hundred nodes in one process: every blob is found from anywhere, and when ten nodes die the
+// holders restore three copies of each.
+void HundredNodesKeepEveryBlobReplicated(double loss) {
+  Network net({.min_latency = 200us, .max_latency = 2ms, .loss = loss});
+  NodeOptions options = net.Options();
+  for (int i = 0; i < 100; ++i) net.Add(options);
+  ASSERT_TRUE(net.Joined(20));
+  std::vector<cas::ContentId> ids;
+  for (int k = 0; k < 10; ++k) {
+    auto put = net[k * 7 % 100].Put(Blob(20'000 + k, 100 + k));
+    ASSERT_THAT(put.status(), IsOk()) << k;
+    ids.push_back(put->id);
+  }
+  for (int k = 0; k < 10; ++k) {
+    auto got = net[(k * 13 + 50) % 100].Get(ids[k]);
+    ASSERT_THAT(got.status(), IsOk()) << k;
+    EXPECT_EQ(*got, Blob(20'000 + k, 100 + k));
+  }
+  // Ten nodes die, holders among them.
+  std::set<size_t> dead;
+  for (size_t i = 1; dead.size() < 10; i += 9) dead.insert(i);
+  for (size_t i : dead) net.Kill(i);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const cas::ContentId& id : ids) {
+          auto providers = net[0].Providers(id);
+          if (!providers.ok()) return false;
+          size_t live = 0;
+          for (const ProviderRecord& p : *providers) {
+            bool is_dead = false;
+            for (size_t i : dead) is_dead |= net[i].id() == p.provider;
+            live += is_dead ? 0 : 1;
+          }
+          if (live < 3) return false;
+        }
+        return true;
+      },
+      240s))
+      << "replication was not restored";
+  if (loss > 0) {
+    EXPECT_GT(net.sim().stats().lost, 0u);
+  }
+}
+
+TEST(NodeSimulationTest, HundredNodesKeepEveryBlobReplicated) {
+  HundredNodesKeepEveryBlobReplicated(0);
+}
+
+TEST(NodeSimulationTest, HundredNodesWithLossKeepEveryBlobReplicated) {
+  HundredNodesKeepEveryBlobReplicated(0.01);
+}
+
+}  // namespace
+}  // namespace depot::node
