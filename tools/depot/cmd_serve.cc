@@ -65,14 +65,6 @@ std::string Env(const char* name) {
   return value == nullptr ? "" : value;
 }
 
-std::string RandomToken(size_t n) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  std::random_device device;
-  std::string out;
-  for (size_t i = 0; i < n; ++i) out += kAlphabet[device() % (sizeof(kAlphabet) - 1)];
-  return out;
-}
-
 struct Users {
   std::map<std::string, std::string> secrets;  // access key -> secret key
   std::set<std::string> admins;

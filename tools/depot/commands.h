@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include "depot/core/status.h"
@@ -35,6 +36,10 @@ Command AddServeCommand(CLI::App& parent);
 Command AddKvCommand(CLI::App& parent);
 Command AddHashCommand(CLI::App& parent);
 Command AddCasCommand(CLI::App& parent);
+Command AddNodeCommand(CLI::App& parent);
+
+// n characters of A-Z and 0-9 from the system's random device (generated keys and tokens).
+std::string RandomToken(size_t n);
 
 // The help text describing location arguments, shown under every command's --help.
 extern const char* const kLocationHelp;

@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "commands.h"
@@ -26,6 +28,14 @@ int ReportFailure(std::string_view command, const Status& status) {
   return kExitFailed;
 }
 
+std::string RandomToken(size_t n) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::random_device device;
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += kAlphabet[device() % (sizeof(kAlphabet) - 1)];
+  return out;
+}
+
 int ReportUsage(std::string_view command, const Status& status) {
   fmt::print(stderr, "depot: {}: {}\n", command, status.ToString());
   return kExitUsage;
@@ -39,10 +49,22 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(kLocationHelp);
   std::vector<Command> commands = {
-      AddCpCommand(app),   AddCatCommand(app),   AddLsCommand(app),   AddRmCommand(app),
-      AddStatCommand(app), AddInitCommand(app),  AddDemoCommand(app), AddMbCommand(app),
-      AddRbCommand(app),   AddServeCommand(app), AddKvCommand(app),   AddHashCommand(app),
-      AddCasCommand(app),
+    AddCpCommand(app),
+    AddCatCommand(app),
+    AddLsCommand(app),
+    AddRmCommand(app),
+    AddStatCommand(app),
+    AddInitCommand(app),
+    AddDemoCommand(app),
+    AddMbCommand(app),
+    AddRbCommand(app),
+    AddServeCommand(app),
+    AddKvCommand(app),
+    AddHashCommand(app),
+    AddCasCommand(app),
+#if DEPOT_WITH_NODE && DEPOT_WITH_SERVER
+    AddNodeCommand(app),
+#endif
   };
   for (Command& command : commands) command.app->footer(kLocationHelp);
   try {

@@ -145,16 +145,22 @@ class Node::Impl {
     const uint32_t wanted = options_.replication > 1 ? options_.replication - 1 : 0;
     DEPOT_ASSIGN_OR_RETURN(std::vector<NodeRecord> candidates,
                            Closest(Raw(put.id), wanted + 8, ctx));
+    std::string refusals;
     for (const NodeRecord& candidate : candidates) {
       if (outcome.contracts.size() >= wanted) break;
       if (candidate.id == id()) continue;
       auto made = Contract(candidate, put.id, put.size, {options_.endpoint}, ctx);
-      if (made.ok()) outcome.contracts.push_back(std::move(*made));
+      if (made.ok()) {
+        outcome.contracts.push_back(std::move(*made));
+      } else {
+        refusals += fmt::format("; {}: {}", candidate.id.Short(), made.status().ToString());
+      }
     }
     if (outcome.contracts.size() < wanted) {
-      return UnavailableError(
-          fmt::format("{} of the {} providers asked for {} accepted (the contracts made stay)",
-                      outcome.contracts.size(), wanted, put.id.ToHex()));
+      return UnavailableError(fmt::format(
+          "{} of the {} providers asked for {} accepted, of {} nodes known (the contracts made "
+          "stay){}",
+          outcome.contracts.size(), wanted, put.id.ToHex(), candidates.size(), refusals));
     }
     return outcome;
   }
@@ -216,13 +222,13 @@ class Node::Impl {
                       .endpoint = options_.endpoint,
                       .dht = dht_->address(),
                       .dht_stats = dht_->stats()};
+    DEPOT_ASSIGN_OR_RETURN(std::vector<NodeRecord> known, Closest(id().view(), 1 << 20, ctx));
+    status.known_nodes = known.size();
     {
       MutexLock lock(mu_);
-      for (const auto& [bucket, cached] : directory_) status.known_nodes += cached.records.size();
       status.blobs = held_.size();
       for (const auto& [content, size] : held_) status.bytes += size;
     }
-    (void)ctx;
     DEPOT_ASSIGN_OR_RETURN(status.account, ledger_->AccountOf(id()));
     return status;
   }
@@ -243,7 +249,7 @@ class Node::Impl {
     }
     for (const auto& [content, size] : held) {
       // A blob that went missing (deleted behind the node's back) is no longer announced.
-      if (!blobs_->Stat(content).ok()) {
+      if (!Readable(content, size)) {
         MutexLock lock(mu_);
         held_.erase(content);
         continue;
@@ -255,10 +261,17 @@ class Node::Impl {
   void RepairNow() {
     auto contracts = ledger_->Contracts();
     if (!contracts.ok()) return;
+    // The blobs still wanted: under a contract within its term that is active, disputed, or
+    // breached (a provider failed: the very case for a replacement).
     std::map<cas::ContentId, ContractTerms> active;
+    const int64_t now = NowMs();
     for (const ContractRecord& record : *contracts) {
-      if (record.state == ContractState::kActive)
+      const bool wanted = record.state == ContractState::kActive ||
+                          record.state == ContractState::kDisputed ||
+                          record.state == ContractState::kBreached;
+      if (wanted && now < record.terms.start_ms + record.terms.duration_ms) {
         active.emplace(record.terms.content, record.terms);
+      }
     }
     for (const auto& [content, terms] : active) {
       if (Stopping()) return;
@@ -374,6 +387,13 @@ class Node::Impl {
       ChallengeNow();
       lock.Lock();
     }
+  }
+
+  // Whether the store has the blob and its first byte still reads (cheap: unverified; the
+  // challenges check the rest).
+  bool Readable(const cas::ContentId& content, uint64_t size) {
+    if (!blobs_->Stat(content).ok()) return false;
+    return size == 0 || blobs_->Get(content, ByteRange::Bounded(0, 1), {.verify = false}).ok();
   }
 
   // Announces (without waiting for the DHT) that this node provides the blob.
@@ -524,8 +544,10 @@ class Node::Impl {
     if (ledger_->Get(record.id).ok()) return std::string("accepted");  // a retried request
     if (!blobs_->Stat(terms.content).ok()) {
       DEPOT_RETURN_IF_ERROR(Fetch(terms.content, terms.size, sources, {}));
-    } else {
+    } else if (Readable(terms.content, terms.size)) {
       DEPOT_RETURN_IF_ERROR(blobs_->Pin(terms.content).status());
+    } else {
+      return DataLossError(fmt::format("this node's copy of {} is damaged", terms.content.ToHex()));
     }
     {
       MutexLock lock(mu_);

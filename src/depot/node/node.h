@@ -106,7 +106,7 @@ struct NodeStatus {
   std::string endpoint;
   Address dht;
   DhtStats dht_stats;
-  size_t known_nodes = 0;
+  size_t known_nodes = 0;  // in the DHT's directory of nodes (this one included)
   uint64_t blobs = 0;
   uint64_t bytes = 0;
   Account account;

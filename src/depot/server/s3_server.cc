@@ -35,8 +35,9 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
-// The largest body of a request to the node endpoint (a signed message or a slice request).
-constexpr uint64_t kMaxNodeBody = uint64_t{8} << 20;
+// The largest body of a request to the node endpoint: a signed message, or a blob put through
+// the node's admin route (held in memory).
+constexpr uint64_t kMaxNodeBody = uint64_t{256} << 20;
 
 std::string Str(beast::string_view v) { return std::string(v.data(), v.size()); }
 
