@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -180,6 +182,7 @@ class Node::Impl {
       return NotFoundError(fmt::format("no provider of {} is known", content.ToHex()));
     }
     std::string out;
+    out.reserve(size);
     DEPOT_RETURN_IF_ERROR(FetchInto(content, size, sources, ctx, [&](std::string_view bytes) {
       out.append(bytes);
       return Status::Ok();
@@ -591,32 +594,52 @@ class Node::Impl {
     return Status::Ok();
   }
 
-  // Streams the blob's bytes, slice by slice, each verified, trying the sources in turn.
+  // One slice [begin, end) from `source`, verified against the id.
+  Result<std::string> FetchSlice(const cas::ContentId& content, const std::string& source,
+                                 uint64_t begin, uint64_t end, const Context& ctx) {
+    const std::string target =
+        fmt::format("{}{}?begin={}&end={}", kSlicePath, content.ToHex(), begin, end);
+    DEPOT_ASSIGN_OR_RETURN(EndpointResponse response,
+                           link_->Send(source, {"GET", target, ""}, ctx));
+    if (response.status != 200) return UnavailableError(response.body.substr(0, 200));
+    return cas::VerifySlice(
+        {reinterpret_cast<const uint8_t*>(response.body.data()), response.body.size()},
+        content.digest, begin, end);
+  }
+
+  // Streams the blob's bytes to `sink` in order, slice by slice, each verified before it goes:
+  // kFetchDepth slices in flight from one source; a source that fails or lies is dropped for the
+  // next one, from the first byte not yet delivered.
   Status FetchInto(const cas::ContentId& content, uint64_t size,
                    const std::vector<std::string>& sources, const Context& ctx,
                    const std::function<Status(std::string_view)>& sink) {
+    constexpr size_t kFetchDepth = 4;
     uint64_t at = 0;
-    size_t source = 0;
     Status last = NotFoundError(fmt::format("no source for {}", content.ToHex()));
-    while (at < size && source < sources.size()) {
-      const uint64_t end = std::min(size, at + options_.transfer_slice);
-      const std::string target =
-          fmt::format("{}{}?begin={}&end={}", kSlicePath, content.ToHex(), at, end);
-      auto response = link_->Send(sources[source], {"GET", target, ""}, ctx);
-      Result<std::string> bytes =
-          !response.ok() ? Result<std::string>(response.status())
-          : response->status != 200
-              ? Result<std::string>(UnavailableError(response->body.substr(0, 200)))
-              : cas::VerifySlice({reinterpret_cast<const uint8_t*>(response->body.data()),
-                                  response->body.size()},
-                                 content.digest, at, end);
-      if (!bytes.ok()) {
-        last = bytes.status();
-        ++source;  // this source failed or lied: the next one
-        continue;
+    for (size_t source = 0; at < size && source < sources.size(); ++source) {
+      std::deque<std::pair<uint64_t, std::future<Result<std::string>>>> inflight;
+      uint64_t next = at;
+      bool failed = false;
+      while (at < size && !failed) {
+        while (inflight.size() < kFetchDepth && next < size) {
+          const uint64_t end = std::min(size, next + options_.transfer_slice);
+          inflight.emplace_back(end, std::async(std::launch::async, [&, next, end, source] {
+                                  return FetchSlice(content, sources[source], next, end, ctx);
+                                }));
+          next = end;
+        }
+        auto [end, bytes] = std::move(inflight.front());
+        inflight.pop_front();
+        Result<std::string> got = bytes.get();
+        if (!got.ok()) {
+          last = got.status();
+          failed = true;
+          break;
+        }
+        DEPOT_RETURN_IF_ERROR(sink(*got));
+        at = end;
       }
-      DEPOT_RETURN_IF_ERROR(sink(*bytes));
-      at = end;
+      for (auto& [end, pending] : inflight) pending.wait();  // nothing outlives this call
     }
     return at == size ? Status::Ok() : last;
   }
