@@ -161,7 +161,8 @@ class SimNetwork::Impl {
  public:
   using Receiver = DhtTransport::Receiver;
 
-  explicit Impl(SimNetworkOptions options) : options_(options), random_(options.seed) {
+  explicit Impl(SimNetworkOptions options)
+      : mtu_(options.mtu), options_(options), random_(options.seed) {
     thread_ = std::thread([this] { DeliveryLoop(); });
   }
   ~Impl() {
@@ -191,9 +192,9 @@ class SimNetwork::Impl {
   Status Send(const Address& from, const Address& to, std::string_view datagram) {
     MutexLock lock(mu_);
     ++stats_.sent;
-    if (datagram.size() > options_.mtu) {
+    if (datagram.size() > mtu_) {
       ++stats_.oversized;
-      return Oversized(datagram.size(), options_.mtu);
+      return Oversized(datagram.size(), mtu_);
     }
     if (!endpoints_.contains(from)) return UnavailableError("the simulated transport is closed");
     if (!Reachable(from, to)) {
@@ -242,7 +243,7 @@ class SimNetwork::Impl {
     MutexLock lock(mu_);
     return stats_;
   }
-  size_t mtu() const { return options_.mtu; }
+  size_t mtu() const { return mtu_; }
 
  private:
   struct InFlight {
@@ -291,6 +292,7 @@ class SimNetwork::Impl {
     }
   }
 
+  const size_t mtu_;
   mutable Mutex mu_;
   CondVar changed_;
   SimNetworkOptions options_ DEPOT_GUARDED_BY(mu_);
