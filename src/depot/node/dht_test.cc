@@ -14,7 +14,6 @@ namespace {
 
 using ::depot::testing::IsOk;
 using ::depot::testing::StatusIs;
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
@@ -47,14 +46,21 @@ TEST(DhtTest, TwoNodesOnLoopbackUdpPutAndGet) {
 
   ASSERT_THAT((*b)->Put("key", "value from b"), IsOk());
   ASSERT_THAT((*b)->Put("key", "another value"), IsOk());
-  EXPECT_THAT((*a)->Get("key"),
-              ::depot::testing::IsOkAndHolds(ElementsAre("another value", "value from b")));
+  // A lookup made the moment a put returns may reach nodes the put has not reached yet (about 1 %
+  // of lookups in bench/node_bench.cc): readers look again.
+  EXPECT_TRUE(Eventually([&] {
+    auto got = (*a)->Get("key");
+    return got.ok() && *got == std::vector<std::string>{"another value", "value from b"};
+  }));
   EXPECT_THAT((*a)->Get("no such key"), ::depot::testing::IsOkAndHolds(::testing::IsEmpty()));
 
   // The largest value OpenDHT carries goes through; one byte more is refused before the put.
   const std::string largest(kMaxDhtValue, 'v');
   ASSERT_THAT((*a)->Put("large", largest), IsOk());
-  EXPECT_THAT((*b)->Get("large"), ::depot::testing::IsOkAndHolds(ElementsAre(largest)));
+  EXPECT_TRUE(Eventually([&] {
+    auto got = (*b)->Get("large");
+    return got.ok() && *got == std::vector<std::string>{largest};
+  }));
   EXPECT_THAT((*a)->Put("large", largest + "v"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("65529")));
 
@@ -74,7 +80,10 @@ TEST(DhtTest, ValuesLiveTheirTtlAndNoLonger) {
   ASSERT_TRUE(
       Eventually([&] { return (*b)->stats().good_nodes >= 1 && (*c)->stats().good_nodes >= 1; }));
   ASSERT_THAT((*b)->Put("short-lived", "v"), IsOk());
-  EXPECT_THAT((*c)->Get("short-lived"), ::depot::testing::IsOkAndHolds(ElementsAre("v")));
+  EXPECT_TRUE(Eventually([&] {
+    auto got = (*c)->Get("short-lived");
+    return got.ok() && *got == std::vector<std::string>{"v"};
+  }));
   ASSERT_TRUE(Eventually(
       [&] {
         auto got = (*c)->Get("short-lived");
@@ -117,11 +126,17 @@ TEST(DhtSimulationTest, HundredNodesWithLossAndAPartition) {
     const std::string key = "content-" + std::to_string(k);
     puts[k] = nodes[writer_reader[k].first]->Put(key, "held by " + std::to_string(k));
     if (!puts[k].ok()) return;
-    auto got = nodes[writer_reader[k].second]->Get(key);
-    gets[k] = !got.ok() ? got.status()
-              : *got == std::vector<std::string>{"held by " + std::to_string(k)}
-                  ? Status::Ok()
-                  : NotFoundError(key);
+    // A lookup right after the put may miss (readers look again): within 10 s it must not.
+    gets[k] = NotFoundError(key);
+    Eventually(
+        [&] {
+          auto got = nodes[writer_reader[k].second]->Get(key);
+          if (got.ok() && *got == std::vector<std::string>{"held by " + std::to_string(k)}) {
+            gets[k] = Status::Ok();
+          }
+          return gets[k].ok();
+        },
+        10s);
   });
   for (int k = 0; k < 20; ++k) {
     EXPECT_THAT(puts[k], IsOk()) << k;
@@ -147,7 +162,7 @@ TEST(DhtSimulationTest, HundredNodesWithLossAndAPartition) {
           if (!gets[k].ok()) puts[k] = nodes[writer]->Put(key, "v");
           return gets[k].ok() || !puts[k].ok();
         },
-        30s);
+        60s);
   });
   for (int k = 0; k < 10; ++k) {
     EXPECT_THAT(puts[k], IsOk()) << k;

@@ -170,13 +170,20 @@ class Node::Impl {
   Result<std::string> Get(const cas::ContentId& content, const Context& ctx) {
     auto local = blobs_->Get(content, {}, {}, ctx);
     if (local.ok() || local.status().code() != StatusCode::kNotFound) return local;
-    DEPOT_ASSIGN_OR_RETURN(std::vector<ProviderRecord> providers, Providers(content, ctx));
+    // A lookup made just after the records were put may miss them (the search stops at nodes
+    // they have not reached yet): look again, three times in all, before saying no.
     std::vector<std::string> sources;
     uint64_t size = 0;
-    for (const ProviderRecord& provider : providers) {
-      if (provider.provider == id()) continue;
-      sources.push_back(provider.endpoint);
-      size = provider.size;
+    for (int attempt = 0; attempt < 3 && sources.empty(); ++attempt) {
+      if (attempt > 0) {
+        DEPOT_RETURN_IF_ERROR(ctx.SleepFor(std::chrono::milliseconds(300 * attempt), "a lookup"));
+      }
+      DEPOT_ASSIGN_OR_RETURN(std::vector<ProviderRecord> providers, Providers(content, ctx));
+      for (const ProviderRecord& provider : providers) {
+        if (provider.provider == id()) continue;
+        sources.push_back(provider.endpoint);
+        size = provider.size;
+      }
     }
     if (sources.empty()) {
       return NotFoundError(fmt::format("no provider of {} is known", content.ToHex()));

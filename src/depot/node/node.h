@@ -14,7 +14,7 @@
 //     (kUnavailable if fewer nodes than asked accepted: the contracts made stay).
 //   - Get returns a blob from the local store, or from a provider the DHT names (each slice
 //     verified against the id; a provider that sends a wrong byte is skipped). kNotFound when no
-//     provider has it.
+//     provider has it (after three lookups: one just after a put may miss).
 //   - Providers announce a signed record per blob every announce interval, kept by the DHT for
 //     record_ttl: a node that stops (or loses the blob) stops being named within that time.
 //   - Every repair interval, each holder of a blob under an active contract counts the live
