@@ -17,7 +17,8 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "node_network_test: $*" >&2; "$depot" node contracts "$dir/n0" >&2 2>&1 || true; for n in "$dir"/n*/log; do echo "== $n"; tail -5 "$n"; done >&2; exit 1; }
 
-base=$((20000 + RANDOM % 20000))
+# Below the kernel's ephemeral range (32768 and up), where other tests' sockets land.
+base=$((20000 + RANDOM % 12000))
 # start N [EXTRA...]: node N on HTTP port base+N and UDP port base+100+N, joining through node 0.
 start() {
   local n="$1"; shift
