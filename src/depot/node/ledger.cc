@@ -193,17 +193,24 @@ Result<ContractRecord> Ledger::Load(const ContractId& id) {
   return ContractRecord::Decode(*bytes);
 }
 
-Status Ledger::Propose(ContractRecord record) {
+Status Ledger::CheckTerms(const ContractRecord& record) {
   DEPOT_RETURN_IF_ERROR(record.terms.Validate());
   if (record.id != MakeContractId(record.client, record.provider, record.terms)) {
     return InvalidArgumentError("the contract's id is not the hash of its parties and terms");
   }
+  return Status::Ok();
+}
+
+Status Ledger::CheckNew(const ContractId& id) {
+  DEPOT_ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->Get(kContracts, Key(id)));
+  if (existing) return AlreadyExistsError(fmt::format("contract {} exists", ContractIdHex(id)));
+  return Status::Ok();
+}
+
+Status Ledger::Propose(ContractRecord record) {
+  DEPOT_RETURN_IF_ERROR(CheckTerms(record));
   MutexLock lock(mu_);
-  DEPOT_ASSIGN_OR_RETURN(std::optional<std::string> existing,
-                         store_->Get(kContracts, Key(record.id)));
-  if (existing) {
-    return AlreadyExistsError(fmt::format("contract {} exists", ContractIdHex(record.id)));
-  }
+  DEPOT_RETURN_IF_ERROR(CheckNew(record.id));
   Change change;
   DEPOT_ASSIGN_OR_RETURN(Account * client, Touch(change, self_));
   record.price = Price(record.terms);
@@ -222,16 +229,9 @@ Status Ledger::Propose(ContractRecord record) {
 }
 
 Status Ledger::Accept(ContractRecord record) {
-  DEPOT_RETURN_IF_ERROR(record.terms.Validate());
-  if (record.id != MakeContractId(record.client, record.provider, record.terms)) {
-    return InvalidArgumentError("the contract's id is not the hash of its parties and terms");
-  }
+  DEPOT_RETURN_IF_ERROR(CheckTerms(record));
   MutexLock lock(mu_);
-  DEPOT_ASSIGN_OR_RETURN(std::optional<std::string> existing,
-                         store_->Get(kContracts, Key(record.id)));
-  if (existing) {
-    return AlreadyExistsError(fmt::format("contract {} exists", ContractIdHex(record.id)));
-  }
+  DEPOT_RETURN_IF_ERROR(CheckNew(record.id));
   record.role = Role::kProvider;
   record.price = Price(record.terms);
   record.escrow = record.price;  // held by the client, as this provider understands it

@@ -120,6 +120,10 @@ class Ledger {
   // One operation's changes: the accounts it touched (read once, written at the end) and its
   // batch, committed as one.
   struct Change;
+  // Valid terms, and an id that is the hash of the parties and terms.
+  static Status CheckTerms(const ContractRecord& record);
+  // kAlreadyExists when the book has the contract.
+  Status CheckNew(const ContractId& id) DEPOT_REQUIRES(mu_);
   Result<Account> LoadAccount(const NodeId& node) DEPOT_REQUIRES(mu_);
   Result<Account*> Touch(Change& change, const NodeId& node) DEPOT_REQUIRES(mu_);
   Status Commit(Change& change) DEPOT_REQUIRES(mu_);
