@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "depot/node/dht.h"
+#include "depot/node/testing/stop_all.h"
 
 namespace {
 
@@ -115,6 +116,6 @@ int main(int argc, char** argv) {
   row("put (stored on the closest nodes)", puts);
   row("lookup from another node", gets);
   row("put to get", put_to_get);
-  for (auto& node : nodes) node->Stop();
+  testing::StopAll(nodes, [](auto& node) { node->Stop(); });
   return 0;  // misses are a measurement (a lookup right after a put may reach other nodes)
 }

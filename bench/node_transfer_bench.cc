@@ -13,60 +13,21 @@
 #include <random>
 #include <vector>
 
-#include "depot/cas/blob_store.h"
-#include "depot/kv/open.h"
-#include "depot/node/node.h"
-#include "depot/object/open.h"
-#include "depot/object/s3/s3_store.h"
-#include "depot/server/s3_server.h"
+#include "served_node.h"
 
 namespace {
 
 using namespace depot;
+using bench::Must;
+using bench::ServedNode;
+using bench::StartServedNode;
 using Clock = std::chrono::steady_clock;
 
-template <typename T>
-T Must(Result<T> result, const char* what) {
-  if (!result.ok()) {
-    fmt::print(stderr, "depot_bench_node_transfer: {}: {}\n", what, result.status().ToString());
-    std::exit(1);
-  }
-  return std::move(*result);
-}
-
-// A node whose endpoint is depot serve's HTTP stack on a free loopback port.
-struct ServedNode {
-  std::unique_ptr<node::Node> node;
-  std::unique_ptr<server::S3Server> server;
-};
-
 ServedNode StartNode(node::SimNetwork& net, std::vector<node::Address> bootstrap) {
-  ServedNode served;
-  auto holder = std::make_shared<node::Node*>(nullptr);
-  server::S3ServerOptions options;
-  options.port = 0;
-  options.credentials["BENCH"] = "BENCHSECRET";
-  options.node_endpoint = [holder](const server::RawRequest& request) {
-    node::EndpointResponse response =
-        (*holder)->Handle({request.method, request.target, request.body});
-    return server::RawResponse{response.status, std::move(response.body), response.content_type};
-  };
-  served.server =
-      Must(server::S3Server::Start(Must(object::Open("mem://"), "store"), options), "server");
-  node::NodeParts parts;
-  parts.blobs = Must(cas::BlobStore::Open(Must(object::Open("mem://"), "objects"),
-                                          Must(kv::Open("mem://"), "index")),
-                     "blobs");
-  parts.ledger_store = Must(kv::Open("mem://"), "ledger");
-  parts.transport = net.Attach();
-  node::NodeOptions node_options;
-  node_options.endpoint = fmt::format("127.0.0.1:{}", served.server->port());
-  node_options.replication = 1;
-  node_options.dht.bootstrap = std::move(bootstrap);
-  node_options.dht.unlimited_requests = true;
-  served.node = Must(node::Node::Start(std::move(parts), node_options), "node");
-  *holder = served.node.get();
-  return served;
+  node::NodeOptions options;
+  options.replication = 1;
+  options.dht.bootstrap = std::move(bootstrap);
+  return StartServedNode(net.Attach(), std::move(options));
 }
 
 }  // namespace
@@ -86,19 +47,8 @@ int main(int argc, char** argv) {
   const cas::ContentId id = Must(a.node->Put(blob), "put").id;
 
   // The baseline: the same bytes as an object of depot serve, read by one S3 GET.
-  server::S3ServerOptions serve_options;
-  serve_options.port = 0;
-  serve_options.credentials["BENCH"] = "BENCHSECRET";
-  auto store = Must(object::Open("mem://"), "store");
-  auto serve = Must(server::S3Server::Start(store, serve_options), "serve");
-  object::S3StoreOptions s3;
-  s3.bucket = "bench";
-  s3.endpoint = fmt::format("http://127.0.0.1:{}", serve->port());
-  s3.credentials.access_key_id = "BENCH";
-  s3.credentials.secret_access_key = "BENCHSECRET";
-  s3.credentials.region = "us-east-1";
-  auto client = Must(object::S3Store::Open(s3), "s3 client");
-  if (auto made = client->CreateBucket(); !made.ok()) Must(Result<int>(made), "bucket");
+  bench::ServedStore serve = bench::StartServedStore();
+  object::S3Store* client = serve.client.get();
   if (auto put = client->Put("blob", Bytes::Copy(blob)); !put.ok())
     Must(Result<int>(put.status()), "put");
 

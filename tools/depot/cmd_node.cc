@@ -58,6 +58,7 @@ struct NodeCliOptions {
   double proof_interval = 3600;
   double duration = 30 * 86400;
   uint32_t allowed_misses = 1;
+  double dispute_window = 6 * 3600;
   bool lift_limits = false;
   std::string file;
   std::string id;
@@ -211,6 +212,7 @@ int RunNode(const NodeCliOptions& options) {
   node_options.proof_interval = Ms(options.proof_interval);
   node_options.contract_duration = Ms(options.duration);
   node_options.allowed_misses = options.allowed_misses;
+  node_options.dispute_window = Ms(options.dispute_window);
 
   auto keys = node::KeyPair::LoadOrCreate(dir / "node.key");
   if (!keys.ok()) return Report(kCmd, keys.status());
@@ -426,6 +428,8 @@ Command AddNodeCommand(CLI::App& parent) {
   run->add_option("--proof-interval", options->proof_interval, "seconds between challenges");
   run->add_option("--duration", options->duration, "seconds a contract lasts");
   run->add_option("--allowed-misses", options->allowed_misses, "failed proofs before a breach");
+  run->add_option("--dispute-window", options->dispute_window,
+                  "seconds a provider may stay unreachable before its challenge fails");
   run->add_flag("--lift-limits", options->lift_limits,
                 "lift OpenDHT's per-IP request limits (many nodes on one machine)");
   CLI::App* put = node->add_subcommand("put", "Store FILE through the node (under contracts)");

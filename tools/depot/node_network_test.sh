@@ -2,8 +2,8 @@
 # Several `depot node run` processes on loopback (UDP for the DHT, HTTP between nodes): a put on
 # one is fetched from another, byte for byte; a holder killed with kill -9 is replaced and the
 # count of providers comes back to 3; a provider whose bytes are deleted fails its next challenge
-# and is penalised (the contract is breached); a client restarted after kill -9 keeps its contracts
-# and proofs.
+# and is penalised (the contract is breached), an unreachable one is disputed instead; a client
+# restarted after kill -9 keeps its contracts and proofs.
 #   node_network_test.sh DEPOT     (CTest: cli_node_network_test, labels cli;node)
 set -euo pipefail
 depot="$(realpath "$1")"
@@ -80,11 +80,16 @@ start "$victim" --proof-interval 2 --allowed-misses 0
 up "$victim"
 breached() { "$depot" node contracts "$dir/n0" --json | python3 -c 'import json,sys; sys.exit(0 if any(c["state"] == "breached" and c["failed"] >= 1 for c in json.load(sys.stdin)) else 1)'; }
 eventually 30 breached || fail "the provider that lost the blob was not penalised"
+told() { "$depot" node contracts "$dir/n$victim" --json | python3 -c 'import json,sys; sys.exit(0 if any(c["state"] == "breached" for c in json.load(sys.stdin)) else 1)'; }
+eventually 10 told || fail "the provider's own book does not show the breach"
 
 # kill -9 another holder: the count of live providers comes back to 3 without it.
 other_endpoint="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["contracts"][1]["provider_endpoint"])' "$dir/put.json")"
 second=$(( ${other_endpoint##*:} - base ))
 kill -9 "${pids[$second]}"; wait "${pids[$second]}" 2>/dev/null || true
+# The client cannot reach it: its contract is disputed, not failed (a partition looks the same).
+disputed() { "$depot" node contracts "$dir/n0" --json | python3 -c 'import json,sys; sys.exit(0 if any(c["state"] == "disputed" and c["failed"] == 0 for c in json.load(sys.stdin)) else 1)'; }
+eventually 30 disputed || fail "the contract of the killed holder was not disputed"
 repaired() {
   local listing; listing="$("$depot" node providers "$dir/n0" "$id" --json)" || return 1
   python3 - "$listing" "$(cat "$dir/n$second/endpoint")" "$(cat "$dir/n$victim/endpoint")" <<'PY'
@@ -107,7 +112,7 @@ before = {c["id"]: c for c in json.loads(sys.argv[1])}
 after = {c["id"]: c for c in json.loads(sys.argv[2])}
 assert set(before) <= set(after), "a contract was lost"
 for cid, c in before.items():
-    assert after[cid]["passed"] >= c["passed"] and after[cid]["state"] in (c["state"], "breached", "completed"), cid
+    assert after[cid]["passed"] >= c["passed"] and after[cid]["state"] in (c["state"], "breached", "completed", "disputed"), cid
 PY
 "$depot" node proofs "$dir/n0" | grep -q passed || fail "no proofs after the restart"
 echo "node_network_test: passed"

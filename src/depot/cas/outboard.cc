@@ -100,7 +100,7 @@ struct Verifier {
   std::span<const uint8_t> slice;
   size_t at = kSliceHeader;
   Needed needed;
-  std::string out;
+  std::vector<std::string_view> out;  // the range's bytes, in order, as views into the slice
 
   std::span<const uint8_t> Take(uint64_t n) {
     if (slice.size() - at < n) return {};
@@ -122,7 +122,7 @@ struct Verifier {
       const uint64_t from = std::max(start, needed.begin);
       const uint64_t to = std::min(start + len, needed.end);
       if (from < to) {
-        out.append(reinterpret_cast<const char*>(bytes.data() + (from - start)), to - from);
+        out.emplace_back(reinterpret_cast<const char*>(bytes.data() + (from - start)), to - from);
       }
       return Status::Ok();
     }
@@ -293,6 +293,17 @@ Result<std::string> ExtractSlice(std::span<const uint8_t> blob, std::span<const 
 
 Result<std::string> VerifySlice(std::span<const uint8_t> slice, const blake3::Digest& root,
                                 uint64_t begin, uint64_t end) {
+  std::string out;
+  out.reserve(end > begin ? end - begin : 0);
+  DEPOT_RETURN_IF_ERROR(VerifySlice(slice, root, begin, end, [&](std::string_view bytes) {
+    out.append(bytes);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Status VerifySlice(std::span<const uint8_t> slice, const blake3::Digest& root, uint64_t begin,
+                   uint64_t end, const std::function<Status(std::string_view)>& sink) {
   if (slice.size() < kSliceHeader) {
     return DataLossError(fmt::format("a slice of {} bytes has no header", slice.size()));
   }
@@ -321,7 +332,8 @@ Result<std::string> VerifySlice(std::span<const uint8_t> slice, const blake3::Di
     return DataLossError(
         fmt::format("the slice has {} bytes past its last node", slice.size() - verifier.at));
   }
-  return std::move(verifier.out);
+  for (std::string_view piece : verifier.out) DEPOT_RETURN_IF_ERROR(sink(piece));
+  return Status::Ok();
 }
 
 Status ReadVerified(TreeReader& reader, uint64_t length, const blake3::Digest& root, uint64_t begin,

@@ -104,6 +104,11 @@ Result<std::string> ExtractSlice(std::span<const uint8_t> blob, std::span<const 
 // the range ends before it begins.
 Result<std::string> VerifySlice(std::span<const uint8_t> slice, const blake3::Digest& root,
                                 uint64_t begin, uint64_t end);
+// The same, without a copy: once the whole slice checked out, its bytes of [begin, end) go to
+// `sink` in order, as views into `slice` (one per leaf); nothing goes to it otherwise. An error
+// from the sink is returned as it is.
+Status VerifySlice(std::span<const uint8_t> slice, const blake3::Digest& root, uint64_t begin,
+                   uint64_t end, const std::function<Status(std::string_view)>& sink);
 
 // Streams bytes [begin, end) of the blob of `length` bytes whose hash is `root` to `sink`, in
 // order: the blob is read in windows of at most `window` bytes (rounded up to a leaf), and no

@@ -151,6 +151,11 @@ uint64_t Challenge::Group(uint64_t size) const {
   return x % groups;
 }
 
+std::pair<uint64_t, uint64_t> Challenge::Range(uint64_t size) const {
+  const uint64_t begin = std::min(size, Group(size) * cas::kGroupLen);
+  return {begin, std::min(size, begin + cas::kGroupLen)};
+}
+
 std::string Challenge::Encode() const {
   Writer w;
   w.Fixed(kChallengeMagic).Fixed(contract).U64(epoch).Fixed(reveal);

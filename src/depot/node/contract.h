@@ -47,7 +47,7 @@ enum class ContractState : uint8_t {
   kActive = 1,      // accepted: the provider holds the blob and answers challenges
   kCompleted = 2,   // every epoch passed (or failed within the misses allowed) to the end
   kTerminated = 3,  // ended early by agreement or refusal; the unearned escrow goes back
-  kDisputed = 4,    // a failed proof the provider contests, until resolved
+  kDisputed = 4,    // a challenge the provider did not answer (unreachable), until one settles
   kExpired = 5,     // an offer nobody accepted in time
   kBreached = 6,    // more failed proofs than allowed: the rest of the escrow goes back
 };
@@ -104,6 +104,8 @@ struct Challenge {
 
   // The leaf group (cas::kGroupLen bytes) this challenge asks for, in a blob of `size` bytes.
   uint64_t Group(uint64_t size) const;
+  // The bytes [begin, end) of that group.
+  std::pair<uint64_t, uint64_t> Range(uint64_t size) const;
   std::string Encode() const;
   static Result<Challenge> Decode(std::string_view bytes);
 };

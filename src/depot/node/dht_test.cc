@@ -8,6 +8,7 @@
 
 #include "depot/core/cancellation.h"
 #include "depot/core/testing/status_matchers.h"
+#include "depot/node/testing/stop_all.h"
 
 namespace depot::node {
 namespace {
@@ -169,7 +170,7 @@ TEST(DhtSimulationTest, HundredNodesWithLossAndAPartition) {
     EXPECT_THAT(gets[k], IsOk()) << k;
   }
   net.Heal();
-  for (auto& node : nodes) node->Stop();
+  testing::StopAll(nodes, [](auto& node) { node->Stop(); });
   const SimNetworkStats stats = net.stats();
   EXPECT_GT(stats.lost, 0u);
   EXPECT_GT(stats.partitioned, 0u);

@@ -282,9 +282,10 @@ Result<ProofRecord> Ledger::RecordProof(const ContractId& id, uint64_t epoch, ui
                                         bool passed, std::string detail) {
   MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(ContractRecord record, Load(id));
-  if (record.state != ContractState::kActive) {
-    return FailedPreconditionError(fmt::format(
-        "contract {} is {}, not active", ContractIdHex(id).substr(0, 12), StateName(record.state)));
+  if (record.state != ContractState::kActive && record.state != ContractState::kDisputed) {
+    return FailedPreconditionError(fmt::format("contract {} is {}, not active or disputed",
+                                               ContractIdHex(id).substr(0, 12),
+                                               StateName(record.state)));
   }
   const uint64_t epochs = record.terms.epochs();
   if (epoch <= record.last_epoch || epoch > epochs) {
@@ -307,6 +308,11 @@ Result<ProofRecord> Ledger::RecordProof(const ContractId& id, uint64_t epoch, ui
     DEPOT_ASSIGN_OR_RETURN(client, Touch(change, self_));
   }
   record.last_epoch = epoch;
+  if (record.state == ContractState::kDisputed) {  // the proof settles the dispute either way
+    DEPOT_RETURN_IF_ERROR(CheckTransition(record.state, ContractState::kActive));
+    record.state = ContractState::kActive;
+    record.note = fmt::format("dispute settled: epoch {} {}", epoch, passed ? "passed" : "failed");
+  }
   if (passed) {
     proof.released = share;
     record.passed++;

@@ -15,6 +15,9 @@
 //     through CheckTransition (contract.h): a forbidden one is kFailedPrecondition and changes
 //     nothing. Ending a contract early (terminated, expired, breached) returns the escrow not yet
 //     released to the client; completing it releases the rest to the provider.
+//   - A client that cannot reach a provider for a challenge moves the contract to kDisputed
+//     (Transition) instead of failing it; RecordProof on a disputed contract settles the dispute
+//     (back to kActive, then on as below, to kBreached if that failure breaches it).
 //   - RecordProof (client side), once per epoch (a second record for the same epoch, or one for
 //     an epoch past the end, is kFailedPrecondition): a pass releases price / epochs (the last
 //     epoch the remainder) to the provider and raises its reputation; a failure returns that share

@@ -202,6 +202,33 @@ TEST_F(LedgerTest, TooManyFailuresBreachAndReturnTheEscrow) {
               StatusIs(StatusCode::kFailedPrecondition));
 }
 
+TEST_F(LedgerTest, AProofSettlesADisputeEitherWay) {
+  const ContractRecord offer = Offer(10, /*allowed_misses=*/0);
+  ASSERT_THAT(ledger_->Propose(offer), IsOk());
+  ASSERT_THAT(ledger_->Transition(offer.id, ContractState::kActive, "accepted"), IsOk());
+  // Unreachable at epoch 1: disputed, nothing paid or charged; the late answer passes.
+  ASSERT_THAT(ledger_->Transition(offer.id, ContractState::kDisputed, "epoch 1 unanswered"),
+              IsOk());
+  EXPECT_EQ(ledger_->AccountOf(provider_.id())->balance, 0);
+  ASSERT_THAT(ledger_->RecordProof(offer.id, 1, 0, true, "late but verified").status(), IsOk());
+  auto record = ledger_->Get(offer.id);
+  EXPECT_EQ(record->state, ContractState::kActive);
+  EXPECT_THAT(record->note, HasSubstr("dispute settled: epoch 1 passed"));
+  EXPECT_EQ(record->passed, 1u);
+  // Unreachable again, and never answers: the failure breaches (no misses allowed).
+  ASSERT_THAT(ledger_->Transition(offer.id, ContractState::kDisputed, "epoch 2 unanswered"),
+              IsOk());
+  ASSERT_THAT(ledger_->RecordProof(offer.id, 2, 0, false, "unanswered past the window").status(),
+              IsOk());
+  record = ledger_->Get(offer.id);
+  EXPECT_EQ(record->state, ContractState::kBreached);
+  EXPECT_EQ(record->failed, 1u);
+  EXPECT_EQ(record->escrow, 0u);
+  ExpectConserved();
+  EXPECT_THAT(ledger_->Transition(offer.id, ContractState::kDisputed, "again"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("from breached to disputed")));
+}
+
 TEST_F(LedgerTest, ARestartKeepsContractsProofsAndAccounts) {
   const ContractRecord offer = Offer(3);
   ASSERT_THAT(ledger_->Propose(offer), IsOk());

@@ -21,6 +21,11 @@ namespace {
 
 constexpr std::string_view kMessagePath = "/_node/v1/message";
 constexpr std::string_view kSlicePath = "/_node/v1/slice/";
+// The largest transfer slice, and the largest answer taken from a peer (such a slice with its
+// tree: 64 bytes per 16 KiB leaf, and the last leaf).
+constexpr uint64_t kMaxTransferSlice = uint64_t{64} << 20;
+constexpr uint64_t kMaxSliceResponse = kMaxTransferSlice + (kMaxTransferSlice >> 7) + (1 << 20);
+constexpr int64_t kDisputeRetryMs = 30'000;  // or the proof interval, when shorter
 constexpr size_t kMaxSources = 16;
 
 std::string Raw(const cas::ContentId& id) {
@@ -45,13 +50,42 @@ class HttpLink final : public PeerLink {
                       .url = fmt::format("http://{}{}", endpoint, request.target),
                       .headers = {{"Content-Type", "application/octet-stream"}},
                       .body = Bytes::Copy(request.body)};
-    DEPOT_ASSIGN_OR_RETURN(http::Response response, client_.Send(out, nullptr, ctx));
-    EndpointResponse answer{response.status, response.body.ToString()};
+    EndpointResponse answer;
+    Collect collect(answer.body);  // a 2xx body straight into the answer, sized once
+    DEPOT_ASSIGN_OR_RETURN(http::Response response, client_.Send(out, &collect, ctx));
+    answer.status = response.status;
+    if (!response.body.empty()) answer.body = response.body.ToString();
     if (const std::string* type = response.Find("content-type")) answer.content_type = *type;
     return answer;
   }
 
  private:
+  class Collect final : public http::BodySink {
+   public:
+    explicit Collect(std::string& body) : body_(body) {}
+    Status Begin(const http::Response& head) override {
+      const std::string* length = head.Find("content-length");
+      uint64_t n = 0;
+      if (length != nullptr &&
+          std::from_chars(length->data(), length->data() + length->size(), n).ec == std::errc() &&
+          n <= kMaxSliceResponse) {
+        body_.reserve(n);
+      }
+      return Status::Ok();
+    }
+    Status Append(std::string_view data) override {
+      if (body_.size() + data.size() > kMaxSliceResponse) {
+        return ResourceExhaustedError(
+            fmt::format("a node's answer over {} bytes", kMaxSliceResponse));
+      }
+      body_.append(data);
+      return Status::Ok();
+    }
+
+   private:
+    std::string& body_;
+  };
+
   http::Client client_;
 };
 
@@ -318,13 +352,25 @@ class Node::Impl {
     const int64_t now = NowMs();
     for (const ContractRecord& record : *contracts) {
       if (Stopping()) return;
-      if (record.role != Role::kClient || record.state != ContractState::kActive) continue;
+      if (record.role != Role::kClient) continue;
+      if (record.state != ContractState::kActive && record.state != ContractState::kDisputed) {
+        continue;
+      }
       const uint64_t epochs = record.terms.epochs();
       const int64_t elapsed = now - record.terms.start_ms;
       const uint64_t due = std::min<uint64_t>(
           epochs,
           elapsed <= 0 ? 0 : static_cast<uint64_t>(elapsed / record.terms.proof_interval_ms));
       if (due <= record.last_epoch) continue;
+      if (record.state == ContractState::kDisputed) {  // asked again at most every retry time
+        MutexLock lock(mu_);
+        int64_t& at = retry_at_[record.id];
+        if (now < at) continue;
+        at = now + std::min<int64_t>(record.terms.proof_interval_ms, kDisputeRetryMs);
+      } else {
+        MutexLock lock(mu_);
+        retry_at_.erase(record.id);
+      }
       (void)Prove(record, record.last_epoch + 1);
     }
   }
@@ -496,17 +542,27 @@ class Node::Impl {
   }
 
   // Client side: challenges the provider of `record` for `epoch` and records the outcome.
+  // Challenges the provider for `epoch`. Its answer settles the epoch: a slice that verifies
+  // passes; a refusal, or bytes that fail, fail. No answer signed by the provider (unreachable,
+  // timed out) disputes the contract instead: the challenge is asked again each round, and
+  // counts as failed only when the dispute has lasted dispute_window.
   Status Prove(const ContractRecord& record, uint64_t epoch) {
     const Challenge challenge = ChallengeChain::FromSecret(record.chain, record.terms.epochs())
                                     .ChallengeFor(record.id, epoch);
-    const uint64_t group = challenge.Group(record.terms.size);
-    const uint64_t begin = std::min(record.terms.size, group * cas::kGroupLen);
-    const uint64_t end = std::min(record.terms.size, begin + cas::kGroupLen);
+    const auto [begin, end] = challenge.Range(record.terms.size);
     auto answer = Call(record.provider, record.provider_endpoint, MessageKind::kChallenge,
                        challenge.Encode(), Context().WithTimeout(std::chrono::seconds(10)));
     std::string detail;
     bool passed = false;
-    if (!answer.ok()) {
+    if (!answer.ok() && answer.status().code() != StatusCode::kFailedPrecondition) {
+      const std::string why =
+          fmt::format("epoch {} unanswered: {}", epoch, answer.status().ToString().substr(0, 300));
+      if (record.state == ContractState::kActive) {
+        return ledger_->Transition(record.id, ContractState::kDisputed, why);
+      }
+      if (NowMs() - record.updated_ms < options_.dispute_window.count()) return Status::Ok();
+      detail = fmt::format("{} (disputed for {} ms)", why, NowMs() - record.updated_ms);
+    } else if (!answer.ok()) {
       detail = std::string(answer.status().ToString());
     } else {
       auto verified =
@@ -516,7 +572,19 @@ class Node::Impl {
       detail = passed ? fmt::format("bytes {}-{} verified", begin, end)
                       : std::string(verified.status().ToString());
     }
-    return ledger_->RecordProof(record.id, epoch, group, passed, detail.substr(0, 1000)).status();
+    DEPOT_RETURN_IF_ERROR(ledger_
+                              ->RecordProof(record.id, epoch, challenge.Group(record.terms.size),
+                                            passed, detail.substr(0, 1000))
+                              .status());
+    auto now = ledger_->Get(record.id);
+    if (now.ok() && now->state == ContractState::kBreached) {
+      // Tell the provider, so that its own book ends the contract too (if it cannot be reached,
+      // its book stays as it was: the client's is the one that moves money).
+      (void)Call(record.provider, record.provider_endpoint, MessageKind::kBreached,
+                 std::string(record.id.begin(), record.id.end()),
+                 Context().WithTimeout(std::chrono::seconds(5)));
+    }
+    return Status::Ok();
   }
 
   // Provider side: what a request asks, answered.
@@ -528,8 +596,11 @@ class Node::Impl {
         return AcceptStore(e);
       case MessageKind::kChallenge:
         return AnswerChallenge(e);
+      case MessageKind::kBreached:
+        return NoteBreach(e);
       default:
-        return InvalidArgumentError("only pings, store requests and challenges are answered");
+        return InvalidArgumentError(
+            "only pings, store requests, challenges and breach notices are answered");
     }
   }
 
@@ -579,12 +650,29 @@ class Node::Impl {
       return PermissionDeniedError(fmt::format(
           "the challenge for epoch {} does not follow the chain committed to", challenge.epoch));
     }
-    const uint64_t group = challenge.Group(record.terms.size);
-    const uint64_t begin = std::min(record.terms.size, group * cas::kGroupLen);
-    const uint64_t end = std::min(record.terms.size, begin + cas::kGroupLen);
+    const auto [begin, end] = challenge.Range(record.terms.size);
     auto slice = blobs_->Slice(record.terms.content, begin, end);
     DEPOT_RETURN_IF_ERROR(ledger_->RecordAnswer(record.id, challenge.epoch, challenge.reveal));
     return slice;
+  }
+
+  // Provider side: the client breached a contract; this book ends it too.
+  Result<std::string> NoteBreach(const Envelope& e) {
+    ContractId id{};
+    if (e.body.size() != id.size()) {
+      return InvalidArgumentError(
+          fmt::format("a breach notice of {} bytes, not a contract id", e.body.size()));
+    }
+    std::copy(e.body.begin(), e.body.end(), id.begin());
+    DEPOT_ASSIGN_OR_RETURN(ContractRecord record, ledger_->Get(id));
+    if (record.role != Role::kProvider || record.client != e.from) {
+      return PermissionDeniedError(
+          "a breach notice for a contract the sender is not the client of");
+    }
+    if (record.state == ContractState::kBreached) return std::string();  // told twice
+    DEPOT_RETURN_IF_ERROR(
+        ledger_->Transition(id, ContractState::kBreached, "the client breached it: failed proofs"));
+    return std::string();
   }
 
   // Fetches the blob from `sources` as verified slices into the store (pinned).
@@ -601,22 +689,32 @@ class Node::Impl {
     return Status::Ok();
   }
 
-  // One slice [begin, end) from `source`, verified against the id.
-  Result<std::string> FetchSlice(const cas::ContentId& content, const std::string& source,
-                                 uint64_t begin, uint64_t end, const Context& ctx) {
+  // One slice [begin, end) from `source`, verified against the id: the bytes as received, and
+  // views into them of the range's bytes, in order.
+  struct VerifiedSlice {
+    std::unique_ptr<std::string> received;
+    std::vector<std::string_view> bytes;
+  };
+  Result<VerifiedSlice> FetchSlice(const cas::ContentId& content, const std::string& source,
+                                   uint64_t begin, uint64_t end, const Context& ctx) {
     const std::string target =
         fmt::format("{}{}?begin={}&end={}", kSlicePath, content.ToHex(), begin, end);
     DEPOT_ASSIGN_OR_RETURN(EndpointResponse response,
                            link_->Send(source, {"GET", target, ""}, ctx));
     if (response.status != 200) return UnavailableError(response.body.substr(0, 200));
-    return cas::VerifySlice(
-        {reinterpret_cast<const uint8_t*>(response.body.data()), response.body.size()},
-        content.digest, begin, end);
+    VerifiedSlice slice{std::make_unique<std::string>(std::move(response.body)), {}};
+    DEPOT_RETURN_IF_ERROR(cas::VerifySlice(
+        {reinterpret_cast<const uint8_t*>(slice.received->data()), slice.received->size()},
+        content.digest, begin, end, [&](std::string_view bytes) {
+          slice.bytes.push_back(bytes);
+          return Status::Ok();
+        }));
+    return slice;
   }
 
-  // Streams the blob's bytes to `sink` in order, slice by slice, each verified before it goes:
-  // kFetchDepth slices in flight from one source; a source that fails or lies is dropped for the
-  // next one, from the first byte not yet delivered.
+  // Streams the blob's bytes to `sink` in order, slice by slice, each verified (on the thread
+  // that fetched it) before it goes: kFetchDepth slices in flight from one source; a source that
+  // fails or lies is dropped for the next one, from the first byte not yet delivered.
   Status FetchInto(const cas::ContentId& content, uint64_t size,
                    const std::vector<std::string>& sources, const Context& ctx,
                    const std::function<Status(std::string_view)>& sink) {
@@ -624,7 +722,7 @@ class Node::Impl {
     uint64_t at = 0;
     Status last = NotFoundError(fmt::format("no source for {}", content.ToHex()));
     for (size_t source = 0; at < size && source < sources.size(); ++source) {
-      std::deque<std::pair<uint64_t, std::future<Result<std::string>>>> inflight;
+      std::deque<std::pair<uint64_t, std::future<Result<VerifiedSlice>>>> inflight;
       uint64_t next = at;
       bool failed = false;
       while (at < size && !failed) {
@@ -635,15 +733,15 @@ class Node::Impl {
                                 }));
           next = end;
         }
-        auto [end, bytes] = std::move(inflight.front());
+        auto [end, pending] = std::move(inflight.front());
         inflight.pop_front();
-        Result<std::string> got = bytes.get();
+        Result<VerifiedSlice> got = pending.get();
         if (!got.ok()) {
           last = got.status();
           failed = true;
           break;
         }
-        DEPOT_RETURN_IF_ERROR(sink(*got));
+        for (std::string_view bytes : got->bytes) DEPOT_RETURN_IF_ERROR(sink(bytes));
         at = end;
       }
       for (auto& [end, pending] : inflight) pending.wait();  // nothing outlives this call
@@ -663,6 +761,7 @@ class Node::Impl {
   bool stopping_ DEPOT_GUARDED_BY(mu_) = false;
   std::map<cas::ContentId, uint64_t> held_ DEPOT_GUARDED_BY(mu_);  // provided blobs and sizes
   std::map<uint8_t, CachedBucket> directory_ DEPOT_GUARDED_BY(mu_);
+  std::map<ContractId, int64_t> retry_at_ DEPOT_GUARDED_BY(mu_);  // disputed: when to ask again
   std::thread thread_;
 };
 
@@ -677,6 +776,11 @@ Result<std::unique_ptr<Node>> Node::Start(NodeParts parts, NodeOptions options) 
   if (options.replication < 1 || options.replication > 12) {
     return InvalidArgumentError(
         fmt::format("a replication of {} is outside 1..12", options.replication));
+  }
+  if (options.transfer_slice < cas::kGroupLen || options.transfer_slice > kMaxTransferSlice) {
+    return InvalidArgumentError(fmt::format("a transfer slice of {} bytes is outside {}..{}",
+                                            options.transfer_slice, cas::kGroupLen,
+                                            kMaxTransferSlice));
   }
   DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<Ledger> ledger,
                          Ledger::Open(parts.ledger_store, parts.keys.id(), options.ledger));

@@ -23,7 +23,9 @@
 //   - Every proof interval, a client challenges each provider of its active contracts
 //     (contract.h: the leaf group is derived from a committed chain), checks the verified slice
 //     against the id alone and records the result in the ledger: a provider that dropped the
-//     blob fails and is penalised.
+//     blob fails and is penalised. A provider that does not answer at all (down, or beyond a
+//     partition) is not penalised at once: the contract is disputed and the challenge asked
+//     again each round; an answer settles it, and dispute_window without one fails it.
 //   - Messages between nodes are signed and checked, refused when replayed (wire.h); a node acts
 //     only on requests addressed to it by their signer.
 //   - Thread-safe. Background work runs on the node's own thread; Stop (or the destructor) ends
@@ -89,9 +91,12 @@ struct NodeOptions {
   std::chrono::milliseconds contract_duration{std::chrono::hours(24 * 30)};
   std::chrono::milliseconds proof_interval{std::chrono::hours(1)};
   uint32_t allowed_misses = 1;
+  // How long a challenge may go unanswered (the provider unreachable: down, or cut off by a
+  // partition) before it counts as failed; until then the contract is disputed, not penalised.
+  std::chrono::milliseconds dispute_window{std::chrono::hours(6)};
   std::chrono::milliseconds announce_interval{std::chrono::seconds(40)};  // < dht.record_ttl
   std::chrono::milliseconds repair_interval{std::chrono::seconds(30)};
-  uint64_t transfer_slice = uint64_t{1} << 20;  // bytes per verified slice fetched
+  uint64_t transfer_slice = uint64_t{1} << 20;  // bytes per verified slice fetched: 16 KiB..64 MiB
   LedgerOptions ledger;
 };
 

@@ -10,6 +10,7 @@
 #include "depot/core/testing/temp_dir.h"
 #include "depot/kv/open.h"
 #include "depot/node/testing/local_link.h"
+#include "depot/node/testing/stop_all.h"
 #include "depot/object/open.h"
 
 namespace depot::node {
@@ -41,7 +42,7 @@ class Network {
  public:
   explicit Network(SimNetworkOptions sim = {}) : net_(sim) {}
   ~Network() {
-    for (auto& node : nodes_) node->Stop();
+    testing::StopAll(nodes_, [](auto& node) { node->Stop(); });
   }
 
   NodeOptions Options() const {
@@ -65,8 +66,8 @@ class Network {
     blobs_.push_back(parts.blobs);
     parts.ledger_store = *kv::Open(ledger);
     parts.transport = net_.Attach();
-    parts.link = link_;
     options.endpoint = fmt::format("node-{}", i);
+    parts.link = link_->From(options.endpoint);
     if (!nodes_.empty()) options.dht.bootstrap = {nodes_[0]->dht_address()};
     auto node = Node::Start(std::move(parts), options);
     EXPECT_THAT(node.status(), IsOk());
@@ -92,6 +93,28 @@ class Network {
       }
       return true;
     });
+  }
+  // Cuts the network in two, for the DHT's datagrams and the endpoints alike: the nodes
+  // [0, split) and [split, size()).
+  void Partition(size_t split) {
+    std::vector<std::vector<Address>> addresses(2);
+    std::vector<std::vector<std::string>> endpoints(2);
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      addresses[i < split ? 0 : 1].push_back(nodes_[i]->dht_address());
+      endpoints[i < split ? 0 : 1].push_back(fmt::format("node-{}", i));
+    }
+    net_.Partition(addresses);
+    link_->Partition(endpoints);
+  }
+  void Heal() {
+    net_.Heal();
+    link_->Heal();
+  }
+  size_t IndexOf(const NodeId& id) const {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      if (nodes_[i]->id() == id) return i;
+    }
+    return nodes_.size();
   }
   size_t LiveProviders(size_t asker, const cas::ContentId& id) {
     auto providers = nodes_[asker]->Providers(id);
@@ -193,6 +216,9 @@ TEST(NodeTest, AProviderThatDroppedTheBlobFailsItsChallengeAndIsPenalised) {
   ASSERT_FALSE(proofs->empty());
   EXPECT_FALSE(proofs->back().passed);
   EXPECT_THAT(proofs->back().detail, ::testing::HasSubstr("refused"));
+  // The provider's own book ends the contract too, told by the client.
+  EXPECT_TRUE(Eventually(
+      [&] { return net[provider].ledger().Get(contract)->state == ContractState::kBreached; }));
 }
 
 TEST(NodeTest, ARestartKeepsTheLedgerAndTheBlobsItProvides) {
@@ -259,6 +285,102 @@ void HundredNodesKeepEveryBlobReplicated(double loss) {
       << "replication was not restored";
   if (loss > 0) {
     EXPECT_GT(net.sim().stats().lost, 0u);
+  }
+}
+
+// A hundred nodes cut 60/40: each side still finds what it holds, and a client whose provider
+// is on the other side disputes the contract instead of penalising it; once healed, the
+// disputes settle as passed proofs, every blob is read from anywhere, and three copies hold.
+TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
+  Network net({.min_latency = 200us, .max_latency = 2ms});
+  NodeOptions options = net.Options();
+  options.proof_interval = 2s;  // the clients challenge every 2 s on their own
+  options.dispute_window = 1h;
+  for (int i = 0; i < 100; ++i) net.Add(options);
+  ASSERT_TRUE(net.Joined(20));
+  struct Stored {
+    cas::ContentId id;
+    size_t client;
+    std::vector<ContractRecord> contracts;
+  };
+  std::vector<Stored> stored;
+  for (int k = 0; k < 10; ++k) {
+    const size_t client = k * 11 % 100;
+    auto put = net[client].Put(Blob(30'000 + k, 200 + k));
+    ASSERT_THAT(put.status(), IsOk()) << k;
+    stored.push_back({put->id, client, put->contracts});
+  }
+  auto side = [](size_t i) { return i < 60 ? 0 : 1; };
+  net.Partition(60);
+
+  // Every blob is read on each side that has a holder of it, by a node that does not hold it.
+  size_t reads = 0;
+  for (size_t k = 0; k < stored.size(); ++k) {
+    const Stored& s = stored[k];
+    std::set<size_t> holders = {s.client};
+    for (const ContractRecord& c : s.contracts) holders.insert(net.IndexOf(c.provider));
+    for (int half = 0; half < 2; ++half) {
+      bool held = false;
+      for (size_t h : holders) held |= side(h) == half;
+      if (!held) continue;
+      size_t reader = half == 0 ? 0 : 60;
+      while (holders.count(reader) != 0) ++reader;
+      std::string got;
+      EXPECT_TRUE(Eventually(
+          [&] {
+            auto read = net[reader].Get(s.id);
+            if (read.ok()) got = *read;
+            return read.ok();
+          },
+          60s))
+          << "node " << reader << " did not read " << s.id.ToHex();
+      EXPECT_EQ(got, Blob(30'000 + k, 200 + k));
+      ++reads;
+    }
+  }
+  EXPECT_GE(reads, 10u);
+
+  // Contracts across the cut are disputed, none failed; those within a side keep passing.
+  std::vector<std::pair<size_t, ContractId>> across;
+  for (const Stored& s : stored) {
+    for (const ContractRecord& c : s.contracts) {
+      if (side(s.client) != side(net.IndexOf(c.provider))) across.emplace_back(s.client, c.id);
+    }
+  }
+  ASSERT_FALSE(across.empty());
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (const auto& [client, id] : across) {
+          if (net[client].ledger().Get(id)->state != ContractState::kDisputed) return false;
+        }
+        return true;
+      },
+      30s))
+      << "a contract across the partition was not disputed";
+  for (const Stored& s : stored) {
+    for (const ContractRecord& c : s.contracts) {
+      EXPECT_EQ(net[s.client].ledger().Get(c.id)->failed, 0u);
+    }
+  }
+
+  net.Heal();
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (const auto& [client, id] : across) {
+          const ContractRecord record = *net[client].ledger().Get(id);
+          if (record.state != ContractState::kActive || record.passed == 0) return false;
+        }
+        return true;
+      },
+      60s))
+      << "the disputes did not settle once healed";
+  for (const Stored& s : stored) {
+    for (const ContractRecord& c : s.contracts) {
+      EXPECT_EQ(net[s.client].ledger().Get(c.id)->failed, 0u);
+    }
+    EXPECT_TRUE(Eventually([&] { return net.LiveProviders(99 - s.client, s.id) >= 3; }, 60s));
+    auto got = net[(s.client + 50) % 100].Get(s.id);
+    EXPECT_THAT(got.status(), IsOk());
   }
 }
 

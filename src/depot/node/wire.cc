@@ -168,7 +168,7 @@ Result<Envelope> DecodeMessage(std::string_view bytes) {
   e.body = std::string(r.Bytes(kMaxMessageBody));
   if (!r.ok()) return InvalidArgumentError(fmt::format("{} is cut short or too long", what));
   if (kind < static_cast<uint8_t>(MessageKind::kPing) ||
-      kind > static_cast<uint8_t>(MessageKind::kError)) {
+      kind > static_cast<uint8_t>(MessageKind::kLastKind)) {
     return InvalidArgumentError(fmt::format("{} of unknown kind {}", what, kind));
   }
   e.kind = static_cast<MessageKind>(kind);

@@ -82,6 +82,8 @@ enum class MessageKind : uint8_t {
   kChallenge,     // a proof of storage to give (ledger.h Challenge)
   kReply,         // the answer to any of them: the request's nonce, then the answer's body
   kError,         // a refusal: the request's nonce, then the reason
+  kBreached,      // the client's notice that it breached a contract: the contract id (32 bytes)
+  kLastKind = kBreached,
 };
 
 using Nonce = std::array<uint8_t, 16>;
