@@ -6,8 +6,9 @@
 // node endpoint on depot serve's HTTP stack at --listen, joins the DHT over UDP at --dht through
 // the --bootstrap nodes, and writes DIR/endpoint and DIR/admin.token (mode 0600). The other
 // commands read those two files and talk to the running node over HTTP: the admin routes are
-// under /_node/v1/admin/<token>/, so only who can read DIR can use them. `put` holds the file in
-// memory (up to 256 MiB). --json prints JSON instead of tables.
+// under /_node/v1/admin/<token>/, so only who can read DIR can use them. `put` hands the node the
+// file's path: the node streams it into its store (never whole in memory), so the node's user
+// must be able to read it. --json prints JSON instead of tables.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -42,8 +44,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-constexpr uint64_t kMaxPut = uint64_t{256} << 20;
 
 struct NodeCliOptions {
   std::string dir;
@@ -132,9 +132,30 @@ server::RawResponse Failure(const Status& status) {
   return {code, std::string(status.ToString()), "text/plain"};
 }
 
-server::RawResponse Admin(node::Node& node, std::string_view route, std::string body) {
-  if (route == "put") {
-    auto put = node.Put(body);
+// Streams the file at `path` into `blobs` (pinned).
+Result<cas::PutBlobResult> StoreFile(cas::BlobStore& blobs, const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    return InvalidArgumentError(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  }
+  DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<cas::BlobWriter> writer, blobs.OpenWriter());
+  std::string buffer(1 << 20, '\0');
+  while (true) {
+    const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return InternalError(fmt::format("reading {}: {}", path, std::strerror(errno)));
+    if (n == 0) break;
+    DEPOT_RETURN_IF_ERROR(writer->Write({buffer.data(), static_cast<size_t>(n)}));
+  }
+  return writer->Finish();
+}
+
+server::RawResponse Admin(node::Node& node, cas::BlobStore& blobs, std::string_view route,
+                          std::string body) {
+  if (route == "put-file") {
+    auto stored = StoreFile(blobs, body);
+    if (!stored.ok()) return Failure(stored.status());
+    auto put = node.Distribute(stored->id);
     if (!put.ok()) return Failure(put.status());
     json contracts = json::array();
     for (const auto& c : put->contracts) contracts.push_back(ContractJson(c));
@@ -189,9 +210,9 @@ server::RawResponse Admin(node::Node& node, std::string_view route, std::string 
 
 int RunNode(const NodeCliOptions& options) {
   constexpr std::string_view kCmd = "node run";
-  const fs::path dir = options.dir;
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  const fs::path dir = fs::absolute(options.dir, ec);  // the stores' URLs need a full path
+  if (!ec) fs::create_directories(dir, ec);
   if (ec) return Report(kCmd, InvalidArgumentError(fmt::format("cannot make {}", options.dir)));
   auto dht_address = node::Address::Parse(options.dht);
   if (!dht_address.ok()) return Report(kCmd, dht_address.status().WithContext("--dht"));
@@ -216,8 +237,9 @@ int RunNode(const NodeCliOptions& options) {
 
   auto keys = node::KeyPair::LoadOrCreate(dir / "node.key");
   if (!keys.ok()) return Report(kCmd, keys.status());
-  auto blobs = cas::Open("cas://" + (dir / "cas").string());
-  if (!blobs.ok()) return Report(kCmd, blobs.status());
+  auto opened = cas::Open("cas://" + (dir / "cas").string());
+  if (!opened.ok()) return Report(kCmd, opened.status());
+  const std::shared_ptr<cas::BlobStore> blobs = std::move(*opened);
   auto ledger = kv::Open("rocksdb://" + (dir / "ledger").string());
   if (!ledger.ok()) return Report(kCmd, ledger.status());
   auto transport = node::OpenUdpTransport(*dht_address);
@@ -252,13 +274,13 @@ int RunNode(const NodeCliOptions& options) {
   // The S3 side is not offered: one random user nobody is told about.
   server_options.credentials[RandomToken(20)] = RandomToken(40);
   const std::string admin_prefix = "/_node/v1/admin/" + token + "/";
-  server_options.node_endpoint = [holder, admin_prefix](const server::RawRequest& request) {
+  server_options.node_endpoint = [holder, admin_prefix, blobs](const server::RawRequest& request) {
     MutexLock lock(holder->mu);
     if (holder->node == nullptr) return server::RawResponse{503, "starting", "text/plain"};
     node::Node* node = holder->node;
     lock.Unlock();
     if (request.target.starts_with(admin_prefix)) {
-      return Admin(*node, std::string_view(request.target).substr(admin_prefix.size()),
+      return Admin(*node, *blobs, std::string_view(request.target).substr(admin_prefix.size()),
                    request.body);
     }
     node::EndpointResponse response = node->Handle({request.method, request.target, request.body});
@@ -273,7 +295,7 @@ int RunNode(const NodeCliOptions& options) {
 
   node::NodeParts parts;
   parts.keys = *keys;
-  parts.blobs = std::move(*blobs);
+  parts.blobs = blobs;
   parts.ledger_store = std::move(*ledger);
   parts.transport = std::move(*transport);
   auto node = node::Node::Start(std::move(parts), node_options);
@@ -327,14 +349,12 @@ Result<http::Response> CallAdmin(const std::string& dir, const std::string& meth
 
 int RunPut(const NodeCliOptions& options) {
   constexpr std::string_view kCmd = "node put";
-  auto data = ReadText(options.file);
-  if (!data.ok()) return Report(kCmd, data.status());
-  if (data->size() > kMaxPut) {
-    return Report(
-        kCmd, InvalidArgumentError(fmt::format("{} has {} bytes: `depot node put` takes at most {}",
-                                               options.file, data->size(), kMaxPut)));
+  std::error_code error;
+  const fs::path file = fs::absolute(options.file, error);
+  if (error || !fs::is_regular_file(file, error)) {
+    return Report(kCmd, InvalidArgumentError(fmt::format("{} is not a file", options.file)));
   }
-  auto response = CallAdmin(options.dir, "POST", "put", std::move(*data));
+  auto response = CallAdmin(options.dir, "POST", "put-file", file.string());
   if (!response.ok()) return Report(kCmd, response.status());
   const json body = json::parse(response->body.view());
   if (options.json) {

@@ -24,8 +24,9 @@ start() {
   local n="$1"; shift
   local boot=()
   [[ "$n" -ne 0 ]] && boot=(--bootstrap "127.0.0.1:$((base + 100))")
-  "$depot" node run "$dir/n$n" --listen "127.0.0.1:$((base + n))" --dht "127.0.0.1:$((base + 100 + n))" \
-    "${boot[@]}" --lift-limits --record-ttl 20 --announce 2 --repair 1 --duration 3600 "$@" >"$dir/n$n/log" 2>&1 &
+  # DIR relative to the working directory, as a user types it.
+  (cd "$dir" && exec "$depot" node run "n$n" --listen "127.0.0.1:$((base + n))" --dht "127.0.0.1:$((base + 100 + n))" \
+    "${boot[@]}" --lift-limits --record-ttl 20 --announce 2 --repair 1 --duration 3600 "$@" >"$dir/n$n/log" 2>&1) &
   pids[$n]=$!
 }
 mkdir -p "$dir"/n{0,1,2,3,4}
@@ -50,6 +51,8 @@ known() { [[ "$("$depot" node status "$dir/n$1" --json | python3 -c 'import json
 eventually 30 known 0 5 || fail "node 0 does not see the others"
 
 head -c 3000000 /dev/urandom >"$dir/blob"
+if "$depot" node put "$dir/n0" "$dir/no-such-file" 2>"$dir/err"; then fail "a put of a missing file succeeded"; fi
+grep -q "no-such-file" "$dir/err" || fail "the error does not name the missing file: $(cat "$dir/err")"
 "$depot" node put "$dir/n0" "$dir/blob" --json >"$dir/put.json" || fail "put failed"
 id="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$dir/put.json")"
 [[ "$id" == "$(b3sum --no-names "$dir/blob")" ]] || fail "the id is not the blob's BLAKE3"

@@ -6,12 +6,13 @@
 //   DEPOT_ASSIGN_OR_RETURN(std::string back, node->Get(put.id));       // from any holder
 //
 // Contract:
-//   - Put stores the blob here, then contracts `replication` other nodes for it, the closest to
-//     its id by XOR distance that accept: each gets a signed store request naming the terms and
-//     where to fetch from, fetches the blob as verified slices (so it never stores a byte it did
-//     not check against the id), announces itself as a provider, and answers with its signed
-//     acceptance; both sides record the contract. Put returns once the contracts are made
-//     (kUnavailable if fewer nodes than asked accepted: the contracts made stay).
+//   - Put stores the blob here, then contracts `replication` - 1 other nodes for it (all at
+//     once), the closest to its id by XOR distance that accept: each gets a signed store request
+//     naming the terms and where to fetch from, fetches the blob as verified slices (so it never
+//     stores a byte it did not check against the id), announces itself as a provider, and
+//     answers with its signed acceptance; both sides record the contract. Put returns once the
+//     contracts are made (kUnavailable if fewer nodes than asked accepted: the contracts made
+//     stay).
 //   - Get returns a blob from the local store, or from a provider the DHT names (each slice
 //     verified against the id; a provider that sends a wrong byte is skipped). kNotFound when no
 //     provider has it (after three lookups: one just after a put may miss).
@@ -130,6 +131,10 @@ class Node {
   void Bootstrap(const Address& peer);
 
   Result<PutOutcome> Put(std::string_view data, const Context& ctx = {});
+  // The same for a blob already in this node's blob store (streamed there with
+  // BlobStore::OpenWriter, for blobs too big to hold in memory; the writer's pin keeps it):
+  // announced, and put under contract as by Put. kNotFound naming the id if the store lacks it.
+  Result<PutOutcome> Distribute(const cas::ContentId& id, const Context& ctx = {});
   Result<std::string> Get(const cas::ContentId& id, const Context& ctx = {});
   // The live providers the DHT names for `id` (this node included if it holds it).
   Result<std::vector<ProviderRecord>> Providers(const cas::ContentId& id, const Context& ctx = {});

@@ -154,6 +154,29 @@ TEST(NodeTest, APutIsHeldByThreeNodesUnderContractAndReadableAnywhere) {
               StatusIs(StatusCode::kNotFound));
 }
 
+TEST(NodeTest, ABlobStreamedIntoTheStoreIsDistributedUnderContract) {
+  Network net;
+  for (int i = 0; i < 4; ++i) net.Add();
+  ASSERT_TRUE(net.Joined(4));
+  const std::string data = Blob(150'000, 5);
+  auto writer = net.blobs(0).OpenWriter();
+  ASSERT_THAT(writer.status(), IsOk());
+  for (size_t at = 0; at < data.size(); at += 40'000) {
+    ASSERT_THAT((*writer)->Write(std::string_view(data).substr(at, 40'000)), IsOk());
+  }
+  auto stored = (*writer)->Finish();
+  ASSERT_THAT(stored.status(), IsOk());
+  auto put = net[0].Distribute(stored->id);
+  ASSERT_THAT(put.status(), IsOk());
+  EXPECT_EQ(put->size, data.size());
+  EXPECT_EQ(put->contracts.size(), 2u);
+  auto got = net[3].Get(stored->id);
+  ASSERT_THAT(got.status(), IsOk());
+  EXPECT_EQ(*got, data);
+  EXPECT_THAT(net[0].Distribute(cas::ContentId{blake3::Hash("never stored")}).status(),
+              StatusIs(StatusCode::kNotFound));
+}
+
 TEST(NodeTest, AKilledHolderIsReplacedAndTheCountRestored) {
   Network net;
   for (int i = 0; i < 6; ++i) net.Add();
