@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <utility>
@@ -37,14 +38,17 @@ struct ServedNode {
 inline ServedNode StartServedNode(std::unique_ptr<node::DhtTransport> transport,
                                   node::NodeOptions options) {
   ServedNode served;
-  auto holder = std::make_shared<node::Node*>(nullptr);
+  // Set once the node has started; a request before that (a peer that found the endpoint in
+  // the DHT first) is answered 503.
+  auto holder = std::make_shared<std::atomic<node::Node*>>(nullptr);
   server::S3ServerOptions serve;
   serve.port = 0;
   serve.credentials["BENCH"] = "BENCHSECRET";
   serve.transfer_threads = 1;
   serve.node_endpoint = [holder](const server::RawRequest& request) {
-    node::EndpointResponse response =
-        (*holder)->Handle({request.method, request.target, request.body});
+    node::Node* node = holder->load();
+    if (node == nullptr) return server::RawResponse{503, "starting", "text/plain"};
+    node::EndpointResponse response = node->Handle({request.method, request.target, request.body});
     return server::RawResponse{response.status, std::move(response.body), response.content_type};
   };
   served.server =
@@ -58,7 +62,7 @@ inline ServedNode StartServedNode(std::unique_ptr<node::DhtTransport> transport,
   options.endpoint = fmt::format("127.0.0.1:{}", served.server->port());
   options.dht.unlimited_requests = true;
   served.node = Must(node::Node::Start(std::move(parts), std::move(options)), "node");
-  *holder = served.node.get();
+  holder->store(served.node.get());
   return served;
 }
 

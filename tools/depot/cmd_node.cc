@@ -134,9 +134,14 @@ server::RawResponse Failure(const Status& status) {
 
 // Streams the file at `path` into `blobs` (pinned).
 Result<cas::PutBlobResult> StoreFile(cas::BlobStore& blobs, const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // Non-blocking: a FIFO named here must not hold the request thread; refused below.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd.valid()) {
     return InvalidArgumentError(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return InvalidArgumentError(fmt::format("{} is not a regular file", path));
   }
   DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<cas::BlobWriter> writer, blobs.OpenWriter());
   std::string buffer(1 << 20, '\0');
@@ -334,7 +339,8 @@ Result<http::Response> CallAdmin(const std::string& dir, const std::string& meth
                                  const std::string& route, std::string body = {}) {
   DEPOT_ASSIGN_OR_RETURN(std::string endpoint, ReadText(fs::path(dir) / "endpoint"));
   DEPOT_ASSIGN_OR_RETURN(std::string token, ReadText(fs::path(dir) / "admin.token"));
-  http::Client client;
+  // A put or get of a big blob sends nothing back until it is done: no idle limit that matters.
+  http::Client client({.idle_timeout = std::chrono::hours(24)});
   http::Request request{
       .method = method,
       .url = fmt::format("http://{}/_node/v1/admin/{}/{}", Trim(endpoint), Trim(token), route),

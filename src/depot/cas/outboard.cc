@@ -294,7 +294,7 @@ Result<std::string> ExtractSlice(std::span<const uint8_t> blob, std::span<const 
 Result<std::string> VerifySlice(std::span<const uint8_t> slice, const blake3::Digest& root,
                                 uint64_t begin, uint64_t end) {
   std::string out;
-  out.reserve(end > begin ? end - begin : 0);
+  out.reserve(end > begin ? std::min<uint64_t>(end - begin, slice.size()) : 0);
   DEPOT_RETURN_IF_ERROR(VerifySlice(slice, root, begin, end, [&](std::string_view bytes) {
     out.append(bytes);
     return Status::Ok();

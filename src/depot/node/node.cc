@@ -375,28 +375,39 @@ class Node::Impl {
     auto contracts = ledger_->Contracts();
     if (!contracts.ok()) return;
     const int64_t now = NowMs();
+    // The challenges due, asked kChallengesAtOnce at a time: an unreachable provider costs its
+    // timeout, and should not hold up the others (or announcements, on this same thread).
+    std::vector<std::pair<const ContractRecord*, uint64_t>> due_now;
     for (const ContractRecord& record : *contracts) {
-      if (Stopping()) return;
       if (record.role != Role::kClient) continue;
-      if (record.state != ContractState::kActive && record.state != ContractState::kDisputed) {
-        continue;
+      const bool disputed = record.state == ContractState::kDisputed;
+      if (!disputed) {
+        MutexLock lock(mu_);
+        retry_at_.erase(record.id);
       }
-      const uint64_t epochs = record.terms.epochs();
+      if (record.state != ContractState::kActive && !disputed) continue;
       const int64_t elapsed = now - record.terms.start_ms;
       const uint64_t due = std::min<uint64_t>(
-          epochs,
+          record.terms.epochs(),
           elapsed <= 0 ? 0 : static_cast<uint64_t>(elapsed / record.terms.proof_interval_ms));
       if (due <= record.last_epoch) continue;
-      if (record.state == ContractState::kDisputed) {  // asked again at most every retry time
+      if (disputed) {  // asked again at most every proof interval, and every 30 s at most
         MutexLock lock(mu_);
         int64_t& at = retry_at_[record.id];
         if (now < at) continue;
         at = now + std::min<int64_t>(record.terms.proof_interval_ms, kDisputeRetryMs);
-      } else {
-        MutexLock lock(mu_);
-        retry_at_.erase(record.id);
       }
-      (void)Prove(record, record.last_epoch + 1);
+      due_now.emplace_back(&record, due);
+    }
+    constexpr size_t kChallengesAtOnce = 8;
+    for (size_t i = 0; i < due_now.size() && !Stopping(); i += kChallengesAtOnce) {
+      std::vector<std::future<Status>> round;
+      for (size_t j = i; j < std::min(due_now.size(), i + kChallengesAtOnce); ++j) {
+        round.push_back(std::async(std::launch::async, [this, &due_now, j] {
+          return Prove(*due_now[j].first, due_now[j].second);
+        }));
+      }
+      for (auto& pending : round) (void)pending.get();
     }
   }
 
@@ -418,6 +429,10 @@ class Node::Impl {
       if (!content.ok()) return Refusal(400, content.status());
       if (!begin || !end) {
         return Refusal(400, InvalidArgumentError("a slice needs numeric begin= and end="));
+      }
+      if (*end > *begin && *end - *begin > kMaxTransferSlice) {
+        return Refusal(400, InvalidArgumentError(fmt::format("a slice of {} bytes is over {}",
+                                                             *end - *begin, kMaxTransferSlice)));
       }
       auto slice = blobs_->Slice(*content, *begin, *end);
       if (!slice.ok()) {
@@ -566,28 +581,40 @@ class Node::Impl {
     return ledger_->Get(record.id);
   }
 
-  // Client side: challenges the provider of `record` for `epoch` and records the outcome.
-  // Challenges the provider for `epoch`. Its answer settles the epoch: a slice that verifies
-  // passes; a refusal, or bytes that fail, fail. No answer signed by the provider (unreachable,
-  // timed out) disputes the contract instead: the challenge is asked again each round, and
-  // counts as failed only when the dispute has lasted dispute_window.
-  Status Prove(const ContractRecord& record, uint64_t epoch) {
+  // Client side: challenges the provider of `record` for the epoch after its last, `due` being
+  // the last epoch due now, and records the outcome. The provider's answer settles the epoch: a
+  // slice that verifies passes; a refusal, or bytes that fail, fail. No answer signed by the
+  // provider (unreachable, timed out) disputes the contract instead, asked again at each retry
+  // time; when the dispute has lasted dispute_window, every epoch due fails (a silent provider
+  // fails as many as it left unanswered, so silence never pays better than a wrong answer).
+  Status Prove(const ContractRecord& record, uint64_t due) {
+    const uint64_t epoch = record.last_epoch + 1;
     const Challenge challenge = ChallengeChain::FromSecret(record.chain, record.terms.epochs())
                                     .ChallengeFor(record.id, epoch);
     const auto [begin, end] = challenge.Range(record.terms.size);
     auto answer = Call(record.provider, record.provider_endpoint, MessageKind::kChallenge,
                        challenge.Encode(), Context().WithTimeout(std::chrono::seconds(10)));
-    std::string detail;
-    bool passed = false;
     if (!answer.ok() && answer.status().code() != StatusCode::kFailedPrecondition) {
       const std::string why =
           fmt::format("epoch {} unanswered: {}", epoch, answer.status().ToString().substr(0, 300));
       if (record.state == ContractState::kActive) {
         return ledger_->Transition(record.id, ContractState::kDisputed, why);
       }
-      if (NowMs() - record.updated_ms < options_.dispute_window.count()) return Status::Ok();
-      detail = fmt::format("{} (disputed for {} ms)", why, NowMs() - record.updated_ms);
-    } else if (!answer.ok()) {
+      const int64_t disputed_for = NowMs() - record.updated_ms;
+      if (disputed_for < options_.dispute_window.count()) return Status::Ok();
+      for (uint64_t e = epoch; e <= due; ++e) {
+        const uint64_t group = ChallengeChain::FromSecret(record.chain, record.terms.epochs())
+                                   .ChallengeFor(record.id, e)
+                                   .Group(record.terms.size);
+        DEPOT_RETURN_IF_ERROR(
+            Record(record, e, group, false,
+                   fmt::format("{} (disputed for {} ms, past the window)", why, disputed_for)));
+      }
+      return Status::Ok();
+    }
+    std::string detail;
+    bool passed = false;
+    if (!answer.ok()) {
       detail = std::string(answer.status().ToString());
     } else {
       auto verified =
@@ -597,17 +624,22 @@ class Node::Impl {
       detail = passed ? fmt::format("bytes {}-{} verified", begin, end)
                       : std::string(verified.status().ToString());
     }
-    DEPOT_RETURN_IF_ERROR(ledger_
-                              ->RecordProof(record.id, epoch, challenge.Group(record.terms.size),
-                                            passed, detail.substr(0, 1000))
-                              .status());
+    return Record(record, epoch, challenge.Group(record.terms.size), passed, detail);
+  }
+
+  // Records a proof; when it breaches the contract, tells the provider, so that its own book
+  // ends the contract too (if it cannot be reached, its book stays as it was: the client's is
+  // the one that moves money). kFailedPrecondition once the contract has ended.
+  Status Record(const ContractRecord& record, uint64_t epoch, uint64_t group, bool passed,
+                const std::string& detail) {
+    DEPOT_RETURN_IF_ERROR(
+        ledger_->RecordProof(record.id, epoch, group, passed, detail.substr(0, 1000)).status());
     auto now = ledger_->Get(record.id);
     if (now.ok() && now->state == ContractState::kBreached) {
-      // Tell the provider, so that its own book ends the contract too (if it cannot be reached,
-      // its book stays as it was: the client's is the one that moves money).
       (void)Call(record.provider, record.provider_endpoint, MessageKind::kBreached,
                  std::string(record.id.begin(), record.id.end()),
                  Context().WithTimeout(std::chrono::seconds(5)));
+      return FailedPreconditionError("the contract is breached");
     }
     return Status::Ok();
   }
@@ -670,14 +702,20 @@ class Node::Impl {
     if (record.role != Role::kProvider || record.client != e.from) {
       return PermissionDeniedError("a challenge for a contract the sender is not the client of");
     }
-    if (challenge.epoch <= record.last_epoch || challenge.epoch > record.terms.epochs() ||
-        !ChainLeadsTo(challenge.reveal, record.chain, challenge.epoch - record.last_epoch)) {
+    // The challenge answered last, asked again: its answer was lost on the way (the client
+    // disputed it and retries), so it is answered again, the book unchanged.
+    const bool again = challenge.epoch == record.last_epoch && challenge.reveal == record.chain;
+    if (!again &&
+        (challenge.epoch <= record.last_epoch || challenge.epoch > record.terms.epochs() ||
+         !ChainLeadsTo(challenge.reveal, record.chain, challenge.epoch - record.last_epoch))) {
       return PermissionDeniedError(fmt::format(
           "the challenge for epoch {} does not follow the chain committed to", challenge.epoch));
     }
     const auto [begin, end] = challenge.Range(record.terms.size);
     auto slice = blobs_->Slice(record.terms.content, begin, end);
-    DEPOT_RETURN_IF_ERROR(ledger_->RecordAnswer(record.id, challenge.epoch, challenge.reveal));
+    if (!again) {
+      DEPOT_RETURN_IF_ERROR(ledger_->RecordAnswer(record.id, challenge.epoch, challenge.reveal));
+    }
     return slice;
   }
 

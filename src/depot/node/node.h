@@ -26,7 +26,10 @@
 //     against the id alone and records the result in the ledger: a provider that dropped the
 //     blob fails and is penalised. A provider that does not answer at all (down, or beyond a
 //     partition) is not penalised at once: the contract is disputed and the challenge asked
-//     again each round; an answer settles it, and dispute_window without one fails it.
+//     again every proof interval (30 s at most); an answer settles it, and dispute_window
+//     without one fails every epoch due. A provider whose answer was lost answers the same
+//     challenge again. A client that breaches a contract tells the provider (a signed notice),
+//     whose book ends it too.
 //   - Messages between nodes are signed and checked, refused when replayed (wire.h); a node acts
 //     only on requests addressed to it by their signer.
 //   - Thread-safe. Background work runs on the node's own thread; Stop (or the destructor) ends

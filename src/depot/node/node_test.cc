@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -244,6 +245,31 @@ TEST(NodeTest, AProviderThatDroppedTheBlobFailsItsChallengeAndIsPenalised) {
       [&] { return net[provider].ledger().Get(contract)->state == ContractState::kBreached; }));
 }
 
+TEST(NodeTest, AProviderSilentPastTheDisputeWindowFailsEveryEpochDue) {
+  Network net;
+  NodeOptions options = net.Options();
+  options.replication = 2;
+  options.allowed_misses = 1000;   // counted, not breached
+  options.proof_interval = 300ms;  // a challenge every 300 ms
+  options.dispute_window = 2s;
+  for (int i = 0; i < 3; ++i) net.Add(options);
+  ASSERT_TRUE(net.Joined(3));
+  auto put = net[0].Put(Blob(40'000, 6));
+  ASSERT_THAT(put.status(), IsOk());
+  const ContractId contract = put->contracts.at(0).id;
+  ASSERT_TRUE(Eventually([&] { return net[0].ledger().Get(contract)->passed >= 1; }));
+  net.Kill(net.IndexOf(put->contracts[0].provider));
+  // Unreachable: disputed, nothing failed yet.
+  ASSERT_TRUE(Eventually(
+      [&] { return net[0].ledger().Get(contract)->state == ContractState::kDisputed; }, 10s));
+  EXPECT_EQ(net[0].ledger().Get(contract)->failed, 0u);
+  // Past the window: every epoch that fell due in it fails at once (about 2 s / 300 ms).
+  ASSERT_TRUE(Eventually([&] { return net[0].ledger().Get(contract)->failed >= 5; }, 15s));
+  auto proofs = net[0].ledger().Proofs(contract);
+  ASSERT_THAT(proofs.status(), IsOk());
+  EXPECT_THAT(proofs->back().detail, ::testing::HasSubstr("past the window"));
+}
+
 TEST(NodeTest, ARestartKeepsTheLedgerAndTheBlobsItProvides) {
   ::depot::testing::TempDir dir;
   const std::string ledger = "rocksdb://" + (dir.path() / "ledger").string();
@@ -378,7 +404,7 @@ TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
         }
         return true;
       },
-      30s))
+      60s))
       << "a contract across the partition was not disputed";
   for (const Stored& s : stored) {
     for (const ContractRecord& c : s.contracts) {
@@ -386,12 +412,16 @@ TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
     }
   }
 
+  std::map<ContractId, uint32_t> passed_before;
+  for (const auto& [client, id] : across) passed_before[id] = net[client].ledger().Get(id)->passed;
   net.Heal();
   EXPECT_TRUE(Eventually(
       [&] {
         for (const auto& [client, id] : across) {
           const ContractRecord record = *net[client].ledger().Get(id);
-          if (record.state != ContractState::kActive || record.passed == 0) return false;
+          if (record.state != ContractState::kActive || record.passed <= passed_before[id]) {
+            return false;
+          }
         }
         return true;
       },
@@ -401,7 +431,19 @@ TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
     for (const ContractRecord& c : s.contracts) {
       EXPECT_EQ(net[s.client].ledger().Get(c.id)->failed, 0u);
     }
-    EXPECT_TRUE(Eventually([&] { return net.LiveProviders(99 - s.client, s.id) >= 3; }, 60s));
+    // Three live copies, as nodes on either side and the client see them (lookups that cross
+    // the healed cut wait until the two halves' routing tables have met again).
+    EXPECT_TRUE(Eventually(
+        [&] {
+          std::set<NodeId> live;
+          for (size_t asker : {size_t{0}, size_t{60}, s.client}) {
+            auto providers = net[asker].Providers(s.id);
+            if (!providers.ok()) continue;
+            for (const ProviderRecord& p : *providers) live.insert(p.provider);
+          }
+          return live.size() >= 3;
+        },
+        60s));
     auto got = net[(s.client + 50) % 100].Get(s.id);
     EXPECT_THAT(got.status(), IsOk());
   }

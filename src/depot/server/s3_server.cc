@@ -44,6 +44,13 @@ std::string Str(beast::string_view v) { return std::string(v.data(), v.size()); 
 // A request target fit for a log: a presigned URL's signature, credential and session token
 // would let whoever reads the log replay it, so their values are cut.
 std::string Redacted(std::string target) {
+  // The node's admin routes carry their token as the path segment after this prefix.
+  constexpr std::string_view kAdmin = "/_node/v1/admin/";
+  if (target.starts_with(kAdmin)) {
+    const size_t end = target.find('/', kAdmin.size());
+    target.replace(kAdmin.size(),
+                   end == std::string::npos ? std::string::npos : end - kAdmin.size(), "REDACTED");
+  }
   for (std::string_view name : {"X-Amz-Signature=", "X-Amz-Credential=", "X-Amz-Security-Token="}) {
     const size_t at = target.find(name);
     if (at == std::string::npos) continue;

@@ -115,7 +115,8 @@ struct S3ServerOptions {
   // Where requests whose path starts with /_node/ go instead of the S3 protocol: the storage
   // network's data endpoint (`depot node run`). They carry no SigV4 (node messages are signed
   // themselves); bodies up to 256 MiB, held in memory. No bucket can be named "_node" ('_' is not
-  // allowed), so no S3 request is taken. Unset: such paths are S3 requests like any other.
+  // allowed), so no S3 request is taken. Unset: such paths are S3 requests like any other. The
+  // segment after /_node/v1/admin/ is a secret (the node's admin token): logs show REDACTED.
   std::function<RawResponse(const RawRequest&)> node_endpoint;
 };
 
