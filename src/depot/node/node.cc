@@ -223,8 +223,27 @@ class Node::Impl {
   }
 
   Result<std::string> Get(const cas::ContentId& content, const Context& ctx) {
-    auto local = blobs_->Get(content, {}, {}, ctx);
-    if (local.ok() || local.status().code() != StatusCode::kNotFound) return local;
+    std::string out;
+    DEPOT_RETURN_IF_ERROR(Read(
+        content,
+        [&](std::string_view bytes) {
+          out.append(bytes);
+          return Status::Ok();
+        },
+        [&](uint64_t size) { out.reserve(size); }, ctx));
+    return out;
+  }
+
+  // Streams the blob to `sink`: from the local store (verified) if it is here, else from its
+  // providers; `sized` learns its size first.
+  Status Read(const cas::ContentId& content, const std::function<Status(std::string_view)>& sink,
+              const std::function<void(uint64_t)>& sized, const Context& ctx) {
+    auto local = blobs_->Stat(content, ctx);
+    if (local.ok()) {
+      sized(local->size);
+      return blobs_->Read(content, {}, sink, {}, ctx);
+    }
+    if (local.status().code() != StatusCode::kNotFound) return local.status();
     // A lookup made just after the records were put may miss them (the search stops at nodes
     // they have not reached yet): look again, three times in all, before saying no.
     std::vector<std::string> sources;
@@ -243,13 +262,8 @@ class Node::Impl {
     if (sources.empty()) {
       return NotFoundError(fmt::format("no provider of {} is known", content.ToHex()));
     }
-    std::string out;
-    out.reserve(size);
-    DEPOT_RETURN_IF_ERROR(FetchInto(content, size, sources, ctx, [&](std::string_view bytes) {
-      out.append(bytes);
-      return Status::Ok();
-    }));
-    return out;
+    sized(size);
+    return FetchInto(content, size, sources, ctx, sink);
   }
 
   Result<std::vector<ProviderRecord>> Providers(const cas::ContentId& content, const Context& ctx) {
@@ -868,6 +882,11 @@ Result<PutOutcome> Node::Distribute(const cas::ContentId& id, const Context& ctx
 }
 Result<std::string> Node::Get(const cas::ContentId& id, const Context& ctx) {
   return impl_->Get(id, ctx);
+}
+Status Node::Read(const cas::ContentId& id, const std::function<Status(std::string_view)>& sink,
+                  const Context& ctx) {
+  return impl_->Read(
+      id, sink, [](uint64_t) {}, ctx);
 }
 Result<std::vector<ProviderRecord>> Node::Providers(const cas::ContentId& id, const Context& ctx) {
   return impl_->Providers(id, ctx);

@@ -139,6 +139,10 @@ class Node {
   // announced, and put under contract as by Put. kNotFound naming the id if the store lacks it.
   Result<PutOutcome> Distribute(const cas::ContentId& id, const Context& ctx = {});
   Result<std::string> Get(const cas::ContentId& id, const Context& ctx = {});
+  // The same, streamed to `sink` in order (for blobs too big to hold): every byte verified before
+  // it goes; on an error, what the sink got is a verified prefix.
+  Status Read(const cas::ContentId& id, const std::function<Status(std::string_view)>& sink,
+              const Context& ctx = {});
   // The live providers the DHT names for `id` (this node included if it holds it).
   Result<std::vector<ProviderRecord>> Providers(const cas::ContentId& id, const Context& ctx = {});
   // The nodes closest to `target` by XOR distance, closest first, from the DHT's directory.

@@ -155,7 +155,7 @@ TEST(NodeTest, APutIsHeldByThreeNodesUnderContractAndReadableAnywhere) {
               StatusIs(StatusCode::kNotFound));
 }
 
-TEST(NodeTest, ABlobStreamedIntoTheStoreIsDistributedUnderContract) {
+TEST(NodeTest, ABlobStreamedIntoTheStoreIsDistributedAndStreamedOut) {
   Network net;
   for (int i = 0; i < 4; ++i) net.Add();
   ASSERT_TRUE(net.Joined(4));
@@ -171,9 +171,14 @@ TEST(NodeTest, ABlobStreamedIntoTheStoreIsDistributedUnderContract) {
   ASSERT_THAT(put.status(), IsOk());
   EXPECT_EQ(put->size, data.size());
   EXPECT_EQ(put->contracts.size(), 2u);
-  auto got = net[3].Get(stored->id);
-  ASSERT_THAT(got.status(), IsOk());
-  EXPECT_EQ(*got, data);
+  std::string streamed;
+  ASSERT_THAT(net[3].Read(stored->id,
+                          [&](std::string_view bytes) {
+                            streamed.append(bytes);
+                            return Status::Ok();
+                          }),
+              IsOk());
+  EXPECT_EQ(streamed, data);
   EXPECT_THAT(net[0].Distribute(cas::ContentId{blake3::Hash("never stored")}).status(),
               StatusIs(StatusCode::kNotFound));
 }

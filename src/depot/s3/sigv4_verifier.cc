@@ -165,10 +165,14 @@ Result<Claim> ClaimFromQuery(const std::vector<Header>& query) {
   int64_t expires = 0;
   const std::string& text = params["X-Amz-Expires"];
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), expires);
-  if (ec != std::errc() || end != text.data() + text.size() || expires < 1 ||
-      expires > kMaxPresignExpiry.count()) {
+  if (ec != std::errc() || end != text.data() + text.size() || expires < 1) {
     return Malformed(true, fmt::format("X-Amz-Expires \"{}\" is not 1..{} seconds", text,
                                        kMaxPresignExpiry.count()));
+  }
+  if (expires > kMaxPresignExpiry.count()) {  // a well-formed URL S3 refuses with 403
+    return Fail(StatusCode::kPermissionDenied, "AuthorizationQueryParametersError",
+                fmt::format("X-Amz-Expires {} is over a week ({} seconds)", expires,
+                            kMaxPresignExpiry.count()));
   }
   claim.expires = std::chrono::seconds(expires);
   claim.signed_headers = Split(params["X-Amz-SignedHeaders"], ';');

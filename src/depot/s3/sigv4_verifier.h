@@ -21,7 +21,8 @@
 //     also what refuses a request replayed later);
 //   AuthorizationHeaderMalformed, AuthorizationQueryParametersError (kInvalidArgument): the
 //     Authorization header or the X-Amz-* parameters cannot be parsed, or name another algorithm,
-//     service or region;
+//     service or region; AuthorizationQueryParametersError (kPermissionDenied, 403 as on S3): an
+//     X-Amz-Expires over a week;
 //   InvalidRequest (kInvalidArgument): a header-signed request without x-amz-content-sha256.
 // Pure function of its inputs: thread-safe.
 #pragma once

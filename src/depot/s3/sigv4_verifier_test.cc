@@ -218,7 +218,7 @@ TEST(SigV4VerifierTest, RefusesWhatAwsRefuses) {
                              {{"Host", "h"}}};
   EXPECT_THAT(
       VerifySigV4(bad_expiry, Secrets(), now),
-      StatusIs(StatusCode::kInvalidArgument,
+      StatusIs(StatusCode::kPermissionDenied,
                AllOf(StartsWith("AuthorizationQueryParametersError"), HasSubstr("604801"))));
 
   IncomingRequest bad_target = AwsExample();

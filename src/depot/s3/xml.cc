@@ -244,6 +244,14 @@ std::string CreateBucketXml(std::string_view region) {
       XmlEscape(region));
 }
 
+Result<std::string> ParseCreateBucketXml(std::string_view body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return std::string();
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root,
+                         Load(doc, body, "CreateBucketConfiguration", Sender::kClient));
+  return Text(root, "LocationConstraint");
+}
+
 Result<Clock::time_point> ParseIso8601(std::string_view text) {
   std::tm tm{};
   unsigned millis = 0;

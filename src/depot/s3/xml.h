@@ -101,6 +101,8 @@ struct DeleteRequest {
 };
 Result<DeleteRequest> ParseDeleteObjects(std::string_view body);  // a <Delete> document
 std::string CreateBucketXml(std::string_view region);             // empty for us-east-1
+// The LocationConstraint of a CreateBucket body ("" for an empty body or none named).
+Result<std::string> ParseCreateBucketXml(std::string_view body);
 
 // "2013-05-24T00:00:00.000Z" (fractional seconds optional).
 Result<Clock::time_point> ParseIso8601(std::string_view text);

@@ -9,6 +9,7 @@ namespace depot::s3 {
 namespace {
 
 using ::depot::testing::IsOk;
+using ::depot::testing::IsOkAndHolds;
 using ::depot::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -141,6 +142,12 @@ TEST(S3Xml, BuildsEscapedRequestDocuments) {
             "</Key></Object></Delete>");
   EXPECT_EQ(CreateBucketXml("us-east-1"), "");
   EXPECT_THAT(CreateBucketXml("eu-west-2"), HasSubstr("<LocationConstraint>eu-west-2<"));
+  EXPECT_THAT(ParseCreateBucketXml(CreateBucketXml("eu-west-2")), IsOkAndHolds("eu-west-2"));
+  EXPECT_THAT(ParseCreateBucketXml(""), IsOkAndHolds(""));
+  EXPECT_THAT(ParseCreateBucketXml("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/"
+                                   "doc/2006-03-01/\"/>"),
+              IsOkAndHolds(""));
+  EXPECT_THAT(ParseCreateBucketXml("<Nope/>"), StatusIs(StatusCode::kInvalidArgument));
 }
 
 TEST(S3Xml, TimestampsRoundTrip) {

@@ -13,11 +13,16 @@ namespace {
 
 // The marker's user metadata that names the bucket's owner.
 constexpr std::string_view kOwnerField = "owner";
+constexpr std::string_view kLocationField = "location";
 
 BucketInfo FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
   BucketInfo info{std::string(bucket), "", meta.last_modified};
   if (auto it = meta.user_metadata.find(std::string(kOwnerField)); it != meta.user_metadata.end()) {
     info.owner = it->second;
+  }
+  if (auto it = meta.user_metadata.find(std::string(kLocationField));
+      it != meta.user_metadata.end()) {
+    info.location = it->second;
   }
   return info;
 }
@@ -68,7 +73,7 @@ Result<bool> AccessControl::HoldsKeys(std::string_view bucket, const Context& ct
 }
 
 Status AccessControl::CreateBucket(std::string_view user, std::string_view bucket,
-                                   const Context& ctx) const {
+                                   std::string_view location, const Context& ctx) const {
   DEPOT_ASSIGN_OR_RETURN(bool leftovers, HoldsKeys(bucket, ctx));
   if (leftovers && !Lookup(bucket, ctx).ok()) {
     return AlreadyExistsError(fmt::format(
@@ -78,6 +83,7 @@ Status AccessControl::CreateBucket(std::string_view user, std::string_view bucke
   }
   object::PutOptions put{.mode = object::PutMode::kCreate};
   put.user_metadata[std::string(kOwnerField)] = std::string(user);
+  if (!location.empty()) put.user_metadata[std::string(kLocationField)] = std::string(location);
   auto created = store_.Put(BucketMarker(bucket), Bytes(), put, ctx);
   if (created.ok()) return Status::Ok();
   if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
@@ -96,6 +102,16 @@ Status AccessControl::DeleteBucket(std::string_view bucket, const Context& ctx) 
     return FailedPreconditionError(
         fmt::format("BucketNotEmpty: bucket {} holds objects or multipart uploads", bucket));
   };
+  // Objects keep a bucket; incomplete multipart uploads alone do not: S3 aborts them.
+  const std::string root = std::string(bucket) + "/";
+  DEPOT_ASSIGN_OR_RETURN(object::ListResult page,
+                         store_.List({.prefix = root, .max_keys = 1}, ctx));
+  if (!page.objects.empty()) return not_empty();
+  DEPOT_ASSIGN_OR_RETURN(auto uploads, store_.ListMultipartUploads(root, ctx));
+  for (const object::MultipartUploadInfo& upload : uploads) {
+    Status aborted = store_.AbortMultipart(upload.key, upload.upload_id, ctx);
+    if (!aborted.ok() && aborted.code() != StatusCode::kNotFound) return aborted;
+  }
   DEPOT_ASSIGN_OR_RETURN(bool holds, HoldsKeys(bucket, ctx));
   if (holds) return not_empty();
   DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta marker, store_.Head(BucketMarker(bucket), ctx));

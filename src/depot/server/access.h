@@ -37,6 +37,7 @@ struct BucketInfo {
   std::string name;
   std::string owner;  // an access key; empty for buckets made before owners were recorded
   object::Clock::time_point created;
+  std::string location;  // the LocationConstraint it was made with; empty when none was given
 };
 
 class AccessControl {
@@ -52,15 +53,17 @@ class AccessControl {
   // `expected_owner` is given and is not the bucket's owner (x-amz-expected-bucket-owner).
   Status Authorize(std::string_view user, std::string_view bucket, Permission permission,
                    const std::optional<std::string>& expected_owner, const Context& ctx) const;
-  // Makes `bucket`, owned by `user`. When it exists already: kAlreadyExists with
-  // "BucketAlreadyOwnedByYou: ..." if it is the user's, "BucketAlreadyExists: ..." if not. A
-  // name whose keys are still in the store (objects or uploads of an earlier bucket that a write
-  // racing its deletion left behind) is refused (kAlreadyExists, "OperationAborted: ..."), so no
-  // user ever reads what another left there.
-  Status CreateBucket(std::string_view user, std::string_view bucket, const Context& ctx) const;
-  // Deletes an authorized `bucket` that holds no objects and no uploads (kFailedPrecondition,
-  // "BucketNotEmpty: ..." otherwise). Emptiness is checked again after the marker is gone: if a
-  // write raced in, the marker is put back and the answer is BucketNotEmpty.
+  // Makes `bucket`, owned by `user`, recording `location` (GetBucketLocation). When it exists
+  // already: kAlreadyExists with "BucketAlreadyOwnedByYou: ..." if it is the user's,
+  // "BucketAlreadyExists: ..." if not. A name whose keys are still in the store (objects or uploads
+  // of an earlier bucket that a write racing its deletion left behind) is refused (kAlreadyExists,
+  // "OperationAborted: ..."), so no user ever reads what another left there.
+  Status CreateBucket(std::string_view user, std::string_view bucket, std::string_view location,
+                      const Context& ctx) const;
+  // Deletes an authorized `bucket` that holds no objects (kFailedPrecondition, "BucketNotEmpty:
+  // ..." otherwise), aborting its incomplete multipart uploads first, as S3 does. Emptiness is
+  // checked again after the marker is gone: if a write raced in, the marker is put back and the
+  // answer is BucketNotEmpty.
   Status DeleteBucket(std::string_view bucket, const Context& ctx) const;
   // Every bucket, by name, with owners read from the markers.
   Result<std::vector<BucketInfo>> ListBuckets(const Context& ctx) const;

@@ -409,7 +409,7 @@ TEST_F(AccessTest, WritesAskAgainRightBeforeTheStore) {
   EXPECT_THAT(backing_->Head("owned/k"), IsOk());
 }
 
-TEST_F(AccessClientTest, ANameWithKeysLeftInTheStoreIsNotHandedOut) {
+TEST_F(AccessClientTest, KeysLeftInTheStoreAndUploadsInProgress) {
   // Keys under a name with no bucket (a write that raced the bucket's deletion): nobody may make
   // the bucket and read them.
   ASSERT_THAT(backing_->Put("orphan/secret", Bytes::FromString("left behind"), {}), IsOk());
@@ -417,12 +417,17 @@ TEST_F(AccessClientTest, ANameWithKeysLeftInTheStoreIsNotHandedOut) {
   EXPECT_THAT(other->CreateBucket(),
               StatusIs(StatusCode::kAlreadyExists, HasSubstr("OperationAborted")));
   EXPECT_THAT(backing_->Head(BucketMarker("orphan")), StatusIs(StatusCode::kNotFound));
-  // Deleting a bucket with an upload in progress is refused, and the bucket stays its owner's.
+  // A bucket with an object is not deleted, and stays its owner's; one that holds nothing but an
+  // upload in progress is, the upload aborted (as S3 does).
   auto owner = Client(kOwner, "owned");
-  ASSERT_THAT(owner->Delete("k"), IsOk());
   EXPECT_THAT(owner->DeleteBucket(),
               StatusIs(StatusCode::kFailedPrecondition, HasSubstr("BucketNotEmpty")));
   EXPECT_EQ(backing_->Head(BucketMarker("owned"))->user_metadata.at("owner"), kOwner.access_key);
+  ASSERT_FALSE(backing_->ListMultipartUploads("owned/")->empty());
+  ASSERT_THAT(owner->Delete("k"), IsOk());
+  EXPECT_THAT(owner->DeleteBucket(), IsOk());
+  EXPECT_TRUE(backing_->ListMultipartUploads("owned/")->empty());
+  EXPECT_THAT(backing_->Head(BucketMarker("owned")), StatusIs(StatusCode::kNotFound));
 }
 
 TEST_F(AccessClientTest, AMissingBucketIsNoSuchBucketForEveryone) {

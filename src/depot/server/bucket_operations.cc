@@ -73,10 +73,16 @@ Result<std::string> OwnerXml(const Exchange& exchange, const AccessControl& acce
   return UserXml("Owner", bucket.owner);
 }
 
-bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessControl& access) {
+// ListObjects V1 (pages by marker, the last key seen), V2 (list-type=2: by continuation token),
+// and ListObjectVersions (?versions), which an unversioned bucket answers as S3 does: every
+// object is its one version, "null", the latest (pages by key-marker).
+enum class Listing { kV1, kV2, kVersions };
+
+bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                 Listing listing) {
   const Target& target = exchange.target();
-  // ListObjectsV2 (list-type=2) pages by continuation token, V1 by marker (the last key seen).
-  const bool v2 = exchange.Query("list-type") == "2";
+  const bool v2 = listing == Listing::kV2;
+  const bool versions = listing == Listing::kVersions;
   auto max_keys = MaxParameter(exchange, "max-keys", 1000);
   if (!max_keys.ok()) return exchange.Fail(FromStatus(max_keys.status()));
   const std::string root = target.bucket + "/";
@@ -84,7 +90,8 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
   object::ListOptions list;
   list.prefix = root + exchange.Query("prefix");
   list.delimiter = exchange.Query("delimiter");
-  if (const std::string after = exchange.Query(v2 ? "start-after" : "marker"); !after.empty()) {
+  const std::string marker_name = v2 ? "start-after" : versions ? "key-marker" : "marker";
+  if (const std::string after = exchange.Query(marker_name); !after.empty()) {
     list.start_after = root + after;
     // A V1 marker that is a common prefix (NextMarker of a page that ended on one) skips every
     // key under it: keys are UTF-8, which never holds the byte 0xff.
@@ -97,7 +104,7 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
     }
   }
   if (v2) list.continuation_token = exchange.Query("continuation-token");
-  // V1 names each object's owner; V2 when asked to (fetch-owner=true).
+  // V1 and versions name each object's owner; V2 when asked to (fetch-owner=true).
   std::string owner;
   if (!v2 || exchange.Query("fetch-owner") == "true") {
     auto xml = OwnerXml(exchange, access);
@@ -113,14 +120,19 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
   }
   const bool truncated = !page.next_continuation_token.empty();
   std::string xml = fmt::format(
-      "<ListBucketResult><Name>{}</Name><Prefix>{}</Prefix><MaxKeys>{}</MaxKeys>"
-      "<IsTruncated>{}</IsTruncated>",
-      XmlEscape(target.bucket), encode(exchange.Query("prefix")), *max_keys,
-      truncated ? "true" : "false");
+      "<{}><Name>{}</Name><Prefix>{}</Prefix><MaxKeys>{}</MaxKeys><IsTruncated>{}</IsTruncated>",
+      versions ? "ListVersionsResult" : "ListBucketResult", XmlEscape(target.bucket),
+      // V1 gives the prefix back as sent, even with encoding-type=url (as S3 does); V2 encodes it.
+      listing == Listing::kV1 ? XmlEscape(exchange.Query("prefix"))
+                              : encode(exchange.Query("prefix")),
+      *max_keys, truncated ? "true" : "false");
+  // The last key or prefix of the page, whichever sorts last: where the next page starts.
+  std::string last = page.objects.empty() ? "" : page.objects.back().key;
+  if (!page.common_prefixes.empty()) last = std::max(last, page.common_prefixes.back());
   if (v2) {
     xml +=
         fmt::format("<KeyCount>{}</KeyCount>", page.objects.size() + page.common_prefixes.size());
-    if (!list.continuation_token.empty()) {
+    if (exchange.HasQuery("continuation-token")) {  // echoed as sent, even when empty
       xml += fmt::format("<ContinuationToken>{}</ContinuationToken>",
                          XmlEscape(list.continuation_token));
     }
@@ -131,11 +143,18 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
     if (const std::string after = exchange.Query("start-after"); !after.empty()) {
       xml += fmt::format("<StartAfter>{}</StartAfter>", encode(after));
     }
+  } else if (versions) {
+    xml += fmt::format("<KeyMarker>{}</KeyMarker><VersionIdMarker>{}</VersionIdMarker>",
+                       encode(exchange.Query("key-marker")),
+                       XmlEscape(exchange.Query("version-id-marker")));
+    if (truncated && !last.empty()) {
+      xml += fmt::format(
+          "<NextKeyMarker>{}</NextKeyMarker>"
+          "<NextVersionIdMarker>null</NextVersionIdMarker>",
+          encode.Relative(last));
+    }
   } else {
     xml += fmt::format("<Marker>{}</Marker>", encode(exchange.Query("marker")));
-    // The last key or prefix of the page, whichever sorts last: where the next page starts.
-    std::string last = page.objects.empty() ? "" : page.objects.back().key;
-    if (!page.common_prefixes.empty()) last = std::max(last, page.common_prefixes.back());
     if (truncated && !last.empty()) {
       xml += fmt::format("<NextMarker>{}</NextMarker>", encode.Relative(last));
     }
@@ -146,16 +165,18 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
   if (encode.url()) xml += "<EncodingType>url</EncodingType>";
   for (const auto& object : page.objects) {
     xml += fmt::format(
-        "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag>"
-        "<Size>{}</Size>{}<StorageClass>STANDARD</StorageClass></Contents>",
-        encode.Relative(object.key), FormatIso8601(object.last_modified), XmlEscape(object.etag),
-        object.size, owner);
+        "<{}><Key>{}</Key>{}<LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag>"
+        "<Size>{}</Size>{}<StorageClass>STANDARD</StorageClass></{}>",
+        versions ? "Version" : "Contents", encode.Relative(object.key),
+        versions ? "<VersionId>null</VersionId><IsLatest>true</IsLatest>" : "",
+        FormatIso8601(object.last_modified), XmlEscape(object.etag), object.size, owner,
+        versions ? "Version" : "Contents");
   }
   for (const auto& prefix : page.common_prefixes) {
     xml += fmt::format("<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
                        encode.Relative(prefix));
   }
-  xml += "</ListBucketResult>";
+  xml += versions ? "</ListVersionsResult>" : "</ListBucketResult>";
   return exchange.Reply(200, std::move(xml));
 }
 
@@ -317,16 +338,39 @@ bool ListBuckets(Exchange& exchange, const AccessControl& access) {
   if (exchange.request().method() != http::verb::get) {
     return exchange.Fail({405, "MethodNotAllowed", "only GET on /"});
   }
+  // Pages of max-buckets (all when absent), by name, after the continuation token (the last
+  // name of the page before); only names under `prefix`.
+  auto max_buckets = MaxParameter(exchange, "max-buckets", 10000);
+  if (!max_buckets.ok()) return exchange.Fail(FromStatus(max_buckets.status()));
+  if (exchange.HasQuery("max-buckets") && *max_buckets == 0) {
+    return exchange.Fail({400, "InvalidArgument", "max-buckets must be 1..10000"});
+  }
+  const size_t page_size = exchange.HasQuery("max-buckets") ? *max_buckets : SIZE_MAX;
+  const std::string after = exchange.Query("continuation-token");
+  const std::string prefix = exchange.Query("prefix");
   auto buckets = access.ListBuckets(exchange.context());
   if (!buckets.ok()) return exchange.Fail(FromStatus(buckets.status()));
   std::string xml =
       "<ListAllMyBucketsResult>" + UserXml("Owner", exchange.who().access_key) + "<Buckets>";
+  size_t listed = 0;
+  std::string last;  // the page's last name: the token of the next page
+  bool more = false;
   for (const BucketInfo& bucket : *buckets) {
     if (!access.MayUse(exchange.who().access_key, bucket)) continue;
+    if ((!after.empty() && bucket.name <= after) || !bucket.name.starts_with(prefix)) continue;
+    if (listed == page_size) {
+      more = true;
+      break;
+    }
     xml += fmt::format("<Bucket><Name>{}</Name><CreationDate>{}</CreationDate></Bucket>",
                        XmlEscape(bucket.name), FormatIso8601(bucket.created));
+    ++listed;
+    last = bucket.name;
   }
-  xml += "</Buckets></ListAllMyBucketsResult>";
+  xml += "</Buckets>";
+  if (more) xml += fmt::format("<ContinuationToken>{}</ContinuationToken>", XmlEscape(last));
+  if (exchange.HasQuery("prefix")) xml += fmt::format("<Prefix>{}</Prefix>", XmlEscape(prefix));
+  xml += "</ListAllMyBucketsResult>";
   return exchange.Reply(200, std::move(xml));
 }
 
@@ -337,10 +381,16 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
   // PUT and DELETE come here without a query: RefuseUnhonoured answers PutBucketPolicy and the
   // like, so they are never taken for a plain create or delete.
   if (method == http::verb::put) {
-    // The body (a CreateBucketConfiguration) is read and checked; its region is not enforced.
+    // The body (a CreateBucketConfiguration) is read and checked; its LocationConstraint is
+    // recorded for GetBucketLocation, not enforced.
     auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
     if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
-    Status created = access.CreateBucket(exchange.who().access_key, bucket, exchange.context());
+    auto location = s3::ParseCreateBucketXml(*body);
+    if (!location.ok()) {
+      return exchange.Fail({400, "MalformedXML", std::string(location.status().message())});
+    }
+    Status created =
+        access.CreateBucket(exchange.who().access_key, bucket, *location, exchange.context());
     // Made again by its owner: S3 answers 200 in us-east-1 and BucketAlreadyOwnedByYou elsewhere.
     const bool again = created.code() == StatusCode::kAlreadyExists &&
                        created.message().starts_with("BucketAlreadyOwnedByYou");
@@ -354,15 +404,25 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
       return exchange.Reply(200, "", {{"x-amz-bucket-region", std::string(region)}});
     case http::verb::get:
       if (exchange.HasQuery("uploads")) return ListMultipartUploads(exchange, store, access);
+      if (exchange.HasQuery("versions")) {
+        return ListObjects(exchange, store, access, Listing::kVersions);
+      }
       if (exchange.HasQuery("location")) {
-        // us-east-1 is the empty constraint, as S3 answers it.
-        return exchange.Reply(200, fmt::format("<LocationConstraint>{}</LocationConstraint>",
-                                               region == "us-east-1" ? "" : XmlEscape(region)));
+        // The constraint the bucket was made with; else the server's region, us-east-1 being the
+        // empty constraint, as S3 answers it.
+        auto info = access.Lookup(bucket, exchange.context());
+        if (!info.ok()) return exchange.Fail(FromStatus(info.status()));
+        const std::string location = !info->location.empty() ? info->location
+                                     : region == "us-east-1" ? ""
+                                                             : std::string(region);
+        return exchange.Reply(
+            200, fmt::format("<LocationConstraint>{}</LocationConstraint>", XmlEscape(location)));
       }
       if (exchange.HasQuery("versioning")) return exchange.Reply(200, "<VersioningConfiguration/>");
       if (std::all_of(exchange.target().query.begin(), exchange.target().query.end(),
                       [](const auto& q) { return IsListParameter(q.first); })) {
-        return ListObjects(exchange, store, access);
+        return ListObjects(exchange, store, access,
+                           exchange.Query("list-type") == "2" ? Listing::kV2 : Listing::kV1);
       }
       break;
     case http::verb::post:

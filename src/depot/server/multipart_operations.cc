@@ -225,14 +225,28 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
       if (!parts.ok()) return exchange.Fail({400, "MalformedXML", parts.status().message()});
       std::vector<object::PartInfo> requested;
       requested.reserve(parts->size());
-      for (s3::Part& part : *parts) requested.push_back({part.part_number, std::move(part.etag)});
+      std::string part_list;
+      for (s3::Part& part : *parts) {
+        part_list += fmt::format("{}:{};", part.part_number, part.etag);
+        requested.push_back({part.part_number, std::move(part.etag)});
+      }
+      auto answer = [&](std::string_view etag) {
+        return exchange.Reply(
+            200, fmt::format("<CompleteMultipartUploadResult><Location>/{}/{}</Location>"
+                             "<Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag>"
+                             "</CompleteMultipartUploadResult>",
+                             bucket_xml, key_xml, bucket_xml, key_xml, XmlEscape(etag)));
+      };
       auto done = store.CompleteMultipart(key, upload_id, requested, condition, exchange.context());
-      if (!done.ok()) return exchange.Fail(UploadError(done.status()));
-      return exchange.Reply(
-          200, fmt::format("<CompleteMultipartUploadResult><Location>/{}/{}</Location>"
-                           "<Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag>"
-                           "</CompleteMultipartUploadResult>",
-                           bucket_xml, key_xml, bucket_xml, key_xml, XmlEscape(done->etag)));
+      if (!done.ok()) {
+        // Completed already, with these parts: the same answer again.
+        if (done.status().code() == StatusCode::kNotFound) {
+          if (auto etag = limits.completed->Find(upload_id, key, part_list)) return answer(*etag);
+        }
+        return exchange.Fail(UploadError(done.status()));
+      }
+      limits.completed->Remember(upload_id, key, std::move(part_list), done->etag);
+      return answer(done->etag);
     }
     case http::verb::delete_: {
       Status aborted = store.AbortMultipart(key, upload_id, exchange.context());

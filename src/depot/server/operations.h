@@ -10,11 +10,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "depot/core/executor.h"
+#include "depot/core/mutex.h"
 #include "depot/object/store.h"
 #include "depot/server/access.h"
 #include "depot/server/exchange.h"
@@ -77,6 +81,47 @@ inline S3Error BodyMemoryBusy(uint64_t bytes) {
                       bytes)};
 }
 
+// Multipart uploads completed lately (the last kKept), so that a second CompleteMultipartUpload
+// of an upload with the same part list answers as the first did, as S3 does (an SDK retries a
+// completion whose answer it lost). In memory: a restart forgets them. Thread-safe.
+class CompletedUploads {
+ public:
+  static constexpr size_t kKept = 4096;
+  // `parts` is the completion's part list, in any stable encoding.
+  void Remember(const std::string& upload_id, std::string key, std::string parts,
+                std::string etag) {
+    MutexLock lock(mu_);
+    if (by_id_.size() >= kKept) {
+      by_id_.erase(order_.front());
+      order_.pop_front();
+    }
+    if (by_id_.insert_or_assign(upload_id, Entry{std::move(key), std::move(parts), std::move(etag)})
+            .second) {
+      order_.push_back(upload_id);
+    }
+  }
+  // The ETag of that completion, when `upload_id` completed `key` with these same parts.
+  std::optional<std::string> Find(const std::string& upload_id, std::string_view key,
+                                  std::string_view parts) const {
+    MutexLock lock(mu_);
+    auto it = by_id_.find(upload_id);
+    if (it == by_id_.end() || it->second.key != key || it->second.parts != parts) {
+      return std::nullopt;
+    }
+    return it->second.etag;
+  }
+
+ private:
+  struct Entry {
+    std::string key;
+    std::string parts;
+    std::string etag;
+  };
+  mutable Mutex mu_;
+  std::map<std::string, Entry> by_id_ DEPOT_GUARDED_BY(mu_);
+  std::deque<std::string> order_ DEPOT_GUARDED_BY(mu_);  // oldest first
+};
+
 // Limits and resources the operations share (from S3ServerOptions).
 struct OperationLimits {
   uint64_t max_object_bytes;  // one PutObject or CopyObject
@@ -90,6 +135,7 @@ struct OperationLimits {
   // The one pool where the parts of every streamed PutObject and CopyObject upload
   // (S3ServerOptions::transfer_threads), so that threads do not grow with connections.
   Executor* transfers;
+  CompletedUploads* completed;
 };
 
 inline constexpr std::string_view kBucketMarkers = "_buckets/";

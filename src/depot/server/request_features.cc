@@ -60,8 +60,8 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
   }
   if (name == "x-id") return true;
   switch (resource) {
-    case Resource::kService:
-      return false;
+    case Resource::kService:  // ListBuckets' paging
+      return method == "GET" && OneOf(name, {"max-buckets", "continuation-token", "prefix"});
     case Resource::kBucket:
       if (method == "GET") {
         return OneOf(name, {// ListObjects V1 and V2
@@ -70,7 +70,9 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
                             // ListMultipartUploads
                             "uploads", "key-marker", "upload-id-marker", "max-uploads",
                             // GetBucketLocation, GetBucketVersioning
-                            "location", "versioning"});
+                            "location", "versioning",
+                            // ListObjectVersions (an unversioned bucket's one null version each)
+                            "versions", "version-id-marker"});
       }
       return method == "POST" && name == "delete";
     case Resource::kObject:

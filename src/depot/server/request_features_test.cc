@@ -132,8 +132,8 @@ TEST(RefuseUnhonouredTest, AWholeObjectChecksumOnCompleteIsRefused) {
 
 TEST(RefuseUnhonouredTest, QueryParametersOutsideTheOperationAreRefused) {
   const std::vector<std::tuple<Resource, std::string, std::string>> refused = {
-      {Resource::kService, "GET", "prefix"},
-      {Resource::kService, "GET", "max-buckets"},
+      {Resource::kService, "GET", "bucket-region"},
+      {Resource::kService, "PUT", "max-buckets"},
       {Resource::kBucket, "GET", "acl"},
       {Resource::kBucket, "GET", "response-content-type"},
       {Resource::kBucket, "PUT", "policy"},
@@ -324,7 +324,7 @@ TEST_F(RequestFeaturesServerTest, BucketOperationsRefuseToo) {
   // Headers S3 would store are harmless where nothing is stored.
   EXPECT_EQ(StatusOf(Send("DELETE", "/bkt/nothing", {}, {{"Cache-Control", "no-cache"}}, "")), 204);
   // Query parameters no operation here takes: on the service, and presigning look-alikes.
-  EXPECT_EQ(StatusOf(Send("GET", "/", {{"max-buckets", "1"}}, {}, "")), 501);
+  EXPECT_EQ(StatusOf(Send("GET", "/", {{"bucket-region", "eu-west-2"}}, {}, "")), 501);
   EXPECT_EQ(StatusOf(Send("PUT", "/bkt/new", {{"X-Amz-Acl", "public-read"}}, {}, "x")), 501);
   EXPECT_EQ(StatusOf(Send("PUT", "/fresh", {{"x-amz-acl", "public-read"}}, {}, "")), 501);
   // A copy source with a query (a version) is refused, wherever the versionId stands.

@@ -71,7 +71,8 @@ class S3Server::Impl {
         access_(*store_, {options_.admins.begin(), options_.admins.end()}),
         body_budget_(options_.max_body_memory),
         transfers_(options_.transfer_threads, 4 * options_.transfer_threads),
-        limits_{options_.max_object_bytes, options_.max_part_bytes, &body_budget_, &transfers_},
+        limits_{options_.max_object_bytes, options_.max_part_bytes, &body_budget_, &transfers_,
+                &completed_},
         acceptor_(io_) {}
 
   ~Impl() { Stop(); }
@@ -342,6 +343,17 @@ class S3Server::Impl {
     if (options_.node_endpoint && request.target().starts_with("/_node/")) {
       return HandleNode(exchange);
     }
+    if (request.method() == http::verb::options) {
+      // A CORS preflight, unsigned (browsers send no credentials): answered as S3 answers it
+      // for a bucket without CORS rules, which depot does not keep yet.
+      if (request.find(http::field::origin) == request.end()) {
+        return exchange.Fail(
+            {400, "BadRequest", "Insufficient information. Origin request header needed."});
+      }
+      return exchange.Fail({403, "AccessForbidden",
+                            "CORSResponse: This CORS request is not allowed (no CORS rules are "
+                            "kept for this bucket)"});
+    }
     s3::IncomingRequest incoming{Str(request.method_string()), Str(request.target()), {}};
     for (const auto& field : request) {
       incoming.headers.emplace_back(Str(field.name_string()), Str(field.value()));
@@ -439,6 +451,7 @@ class S3Server::Impl {
   const S3ServerOptions options_;
   AccessControl access_;
   MemoryBudget body_budget_;
+  CompletedUploads completed_;
   Executor transfers_;  // joined after Stop() has joined every connection
   const OperationLimits limits_;
   std::shared_ptr<spdlog::logger> access_log_;

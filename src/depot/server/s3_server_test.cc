@@ -21,13 +21,16 @@
 #include "depot/object/s3/s3_store.h"
 #include "depot/s3/checksum.h"
 #include "depot/s3/signer.h"
+#include "depot/s3/xml.h"
 #include "depot/server/testing/raw_client.h"
 
 namespace depot::server {
 namespace {
 
+using ::depot::server::testing::PresignedTarget;
 using ::depot::server::testing::RawConnection;
 using ::depot::server::testing::SignedRequest;
+using ::depot::server::testing::StatusOf;
 using ::depot::testing::IsOk;
 using ::depot::testing::RandomBytes;
 using ::depot::testing::StatusIs;
@@ -153,6 +156,124 @@ TEST_F(S3ServerTest, BucketsBehaveAsOnS3) {
   EXPECT_THAT(client_->DeleteBucket(), IsOk());
   EXPECT_THAT(client_->BucketExists(), ::testing::Optional(false));
   EXPECT_THAT(client_->Get("k", {}), StatusIs(StatusCode::kNotFound, HasSubstr("NoSuchBucket")));
+}
+
+// S3 behaviours Ceph RGW gets right (issue 17), each as S3 documents it.
+TEST_F(S3ServerTest, ListingsLocationsAndDeletesAnswerAsS3Does) {
+  const uint16_t port = server_->port();
+  auto call = [&](std::string method, std::string path, std::string body,
+                  std::vector<s3::Header> query) {
+    RawConnection connection(port);
+    connection.Send(SignedRequest(port, std::move(method), std::move(path), body,
+                                  s3::Sha256Hex(body), {}, std::move(query)));
+    return connection.ReadResponse();
+  };
+  // A bucket made with a LocationConstraint reports it; one made without, the server's region
+  // (us-east-1: the empty constraint).
+  EXPECT_EQ(StatusOf(call("PUT", "/located", s3::CreateBucketXml("eu-west-2"), {})), 200);
+  EXPECT_THAT(call("GET", "/located", "", {{"location", ""}}),
+              HasSubstr("<LocationConstraint>eu-west-2</LocationConstraint>"));
+  EXPECT_THAT(call("GET", "/photos", "", {{"location", ""}}),
+              HasSubstr("<LocationConstraint></LocationConstraint>"));
+  EXPECT_EQ(StatusOf(call("PUT", "/garbled", "<CreateBucketConfiguration>", {})), 400);
+
+  for (const char* key : {"a b/1", "a b/2", "c"}) {
+    ASSERT_THAT(client_->Put(key, Bytes::FromString(key), {}), IsOk());
+  }
+  // V1 with encoding-type=url gives the prefix back as sent; V2 encodes it.
+  EXPECT_THAT(call("GET", "/photos", "", {{"encoding-type", "url"}, {"prefix", "a b/"}}),
+              HasSubstr("<Prefix>a b/</Prefix>"));
+  EXPECT_THAT(call("GET", "/photos", "",
+                   {{"encoding-type", "url"}, {"list-type", "2"}, {"prefix", "a b/"}}),
+              HasSubstr("<Prefix>a%20b/</Prefix>"));
+  // An empty continuation token is echoed.
+  EXPECT_THAT(call("GET", "/photos", "", {{"continuation-token", ""}, {"list-type", "2"}}),
+              HasSubstr("<ContinuationToken></ContinuationToken>"));
+  // ListObjectVersions of an unversioned bucket: each object its one null version, in pages.
+  const std::string versions = call("GET", "/photos", "", {{"max-keys", "2"}, {"versions", ""}});
+  EXPECT_THAT(versions, HasSubstr("<ListVersionsResult>"));
+  EXPECT_THAT(versions, HasSubstr("<Version><Key>a b/1</Key><VersionId>null</VersionId>"
+                                  "<IsLatest>true</IsLatest>"));
+  EXPECT_THAT(versions, HasSubstr("<IsTruncated>true</IsTruncated>"));
+  EXPECT_THAT(versions, HasSubstr("<NextKeyMarker>a b/2</NextKeyMarker>"));
+  const std::string rest = call("GET", "/photos", "", {{"key-marker", "a b/2"}, {"versions", ""}});
+  EXPECT_THAT(rest, HasSubstr("<Key>c</Key>"));
+  EXPECT_THAT(rest, Not(HasSubstr("<Key>a b/")));
+  EXPECT_THAT(rest, HasSubstr("<IsTruncated>false</IsTruncated>"));
+
+  // ListBuckets in pages.
+  EXPECT_EQ(StatusOf(call("PUT", "/zebra", "", {})), 200);
+  const std::string first = call("GET", "/", "", {{"max-buckets", "2"}});
+  EXPECT_THAT(first, HasSubstr("<Name>located</Name><CreationDate>"));
+  EXPECT_THAT(first, HasSubstr("<Name>photos</Name>"));
+  EXPECT_THAT(first, HasSubstr("<ContinuationToken>photos</ContinuationToken>"));
+  const std::string second =
+      call("GET", "/", "", {{"continuation-token", "photos"}, {"max-buckets", "2"}});
+  EXPECT_THAT(second, HasSubstr("<Name>zebra</Name>"));
+  EXPECT_THAT(second, Not(HasSubstr("<Name>photos</Name>")));
+  EXPECT_THAT(second, Not(HasSubstr("<ContinuationToken>")));
+
+  // A second CompleteMultipartUpload with the same part list answers as the first (a retry whose
+  // first answer was lost); another part list does not.
+  auto upload = client_->CreateMultipart("twice", {});
+  ASSERT_THAT(upload, IsOk());
+  auto part = client_->PutPart("twice", *upload, 1, Bytes::FromString("only part"));
+  ASSERT_THAT(part, IsOk());
+  const std::vector<object::PartInfo> parts = {*part};
+  auto completed = client_->CompleteMultipart("twice", *upload, parts);
+  ASSERT_THAT(completed, IsOk());
+  auto again = client_->CompleteMultipart("twice", *upload, parts);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->etag, completed->etag);
+  const std::vector<object::PartInfo> other = {{1, "0123456789abcdef0123456789abcdef"}};
+  EXPECT_THAT(client_->CompleteMultipart("twice", *upload, other), StatusIs(StatusCode::kNotFound));
+
+  // A part uploaded twice counts once, the last upload winning.
+  auto redone = client_->CreateMultipart("redone", {});
+  ASSERT_THAT(redone, IsOk());
+  ASSERT_THAT(client_->PutPart("redone", *redone, 1, Bytes::FromString("first try")), IsOk());
+  auto retried = client_->PutPart("redone", *redone, 1, Bytes::FromString("second try"));
+  ASSERT_THAT(retried, IsOk());
+  auto listed_parts = client_->ListParts("redone", *redone);
+  ASSERT_THAT(listed_parts, IsOk());
+  ASSERT_EQ(listed_parts->size(), 1u);
+  EXPECT_EQ((*listed_parts)[0].etag, retried->etag);
+  const std::vector<object::PartInfo> last = {*retried};
+  ASSERT_THAT(client_->CompleteMultipart("redone", *redone, last), IsOk());
+  EXPECT_EQ(client_->Get("redone", {})->data.view(), "second try");
+
+  // A bucket holding only an incomplete multipart upload is deleted, the upload aborted.
+  auto zebra = Client("zebra");
+  ASSERT_THAT(zebra, IsOk());
+  ASSERT_THAT((*zebra)->CreateMultipart("half", {}), IsOk());
+  EXPECT_THAT((*zebra)->DeleteBucket(), IsOk());
+  EXPECT_TRUE(backing_->ListMultipartUploads("zebra/")->empty());
+
+  // A presigned URL valid for more than a week: 403 AuthorizationQueryParametersError.
+  std::string target = PresignedTarget(port, "GET", "/photos/c");
+  const size_t at = target.find("X-Amz-Expires=");
+  ASSERT_NE(at, std::string::npos);
+  target.replace(at, target.find('&', at) - at, "X-Amz-Expires=604801");
+  RawConnection connection(port);
+  connection.Send(fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", target, port));
+  const std::string answer = connection.ReadResponse();
+  EXPECT_EQ(StatusOf(answer), 403);
+  EXPECT_THAT(answer, HasSubstr("AuthorizationQueryParametersError"));
+
+  // OPTIONS on a presigned URL is a CORS preflight: 400 without an Origin, and 403 with one
+  // while the bucket has no CORS rules.
+  const std::string presigned = PresignedTarget(port, "GET", "/photos/c");
+  RawConnection no_origin(port);
+  no_origin.Send(fmt::format("OPTIONS {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", presigned, port));
+  EXPECT_EQ(StatusOf(no_origin.ReadResponse()), 400);
+  RawConnection with_origin(port);
+  with_origin.Send(
+      fmt::format("OPTIONS {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nOrigin: https://app.example\r\n"
+                  "Access-Control-Request-Method: GET\r\n\r\n",
+                  presigned, port));
+  const std::string preflight = with_origin.ReadResponse();
+  EXPECT_EQ(StatusOf(preflight), 403);
+  EXPECT_THAT(preflight, HasSubstr("AccessForbidden"));
 }
 
 TEST_F(S3ServerTest, RefusesWrongSecretsAndStoresNothing) {
