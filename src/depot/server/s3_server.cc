@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <poll.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -332,11 +333,37 @@ class S3Server::Impl {
       Log(exchange, client, started);
       Activity(self, false);
       self->idle = true;
-      if (!keep_alive) return;
+      if (!keep_alive) {
+        if (!parser.is_done()) LingeringClose(socket);
+        return;
+      }
     }
   }
 
   std::string NextRequestId() { return fmt::format("{:016x}", ++request_ids_); }
+
+  // An answer sent before the request's body was read (an early refusal of a large body): the
+  // client may still be sending it, and closing with unread bytes makes the kernel reset the
+  // connection, so the client's send fails before it reads the answer. As nginx's lingering
+  // close: no more writes (the answer, then FIN), then read and drop what comes until the client
+  // closes, 5 s pass or 1 GiB has been dropped.
+  static void LingeringClose(tcp::socket& socket) {
+    boost::system::error_code ec;
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return;
+    const auto deadline = SteadyClock::now() + std::chrono::seconds(5);
+    std::vector<char> sink(256 << 10);
+    for (uint64_t dropped = 0; dropped < (uint64_t{1} << 30);) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+      if (left.count() <= 0) return;
+      pollfd ready{socket.native_handle(), POLLIN, 0};
+      if (::poll(&ready, 1, static_cast<int>(left.count())) <= 0) return;
+      const ssize_t n = ::recv(socket.native_handle(), sink.data(), sink.size(), 0);
+      if (n <= 0) return;
+      dropped += static_cast<uint64_t>(n);
+    }
+  }
 
   bool Handle(Exchange& exchange) {
     const auto& request = exchange.request();

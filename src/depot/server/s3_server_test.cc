@@ -284,6 +284,20 @@ TEST_F(S3ServerTest, RefusesWrongSecretsAndStoresNothing) {
   EXPECT_THAT(backing_->Head("photos/k"), StatusIs(StatusCode::kNotFound));
 }
 
+TEST_F(S3ServerTest, AnEarlyRefusalOfALargeBodyReachesTheClient) {
+  // A 16 MiB PUT signed with the wrong secret is refused before its body is read: the client,
+  // still sending, gets to send it all and then reads the 403, rather than a reset connection.
+  const std::string body(16 << 20, 'x');
+  RawConnection connection(server_->port());
+  EXPECT_TRUE(connection.Send(SignedRequest(server_->port(), "PUT", "/photos/big", body,
+                                            std::string(s3::kUnsignedPayload), {}, {},
+                                            {.secret_key = "not-the-secret"})));
+  const std::string answer = connection.ReadResponse();
+  EXPECT_EQ(StatusOf(answer), 403) << answer.substr(0, 300);
+  EXPECT_THAT(answer, HasSubstr("SignatureDoesNotMatch"));
+  EXPECT_THAT(backing_->Head("photos/big"), StatusIs(StatusCode::kNotFound));
+}
+
 TEST_F(S3ServerTest, ManyClientsAtOnce) {
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};

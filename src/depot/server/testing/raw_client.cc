@@ -24,8 +24,13 @@ RawConnection::RawConnection(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM,
 
 RawConnection::~RawConnection() { ::close(fd_); }
 
-void RawConnection::Send(std::string_view bytes) {
-  (void)::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+bool RawConnection::Send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
 }
 
 std::string RawConnection::ReadUntilClosed() {

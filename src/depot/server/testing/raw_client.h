@@ -23,7 +23,8 @@ class RawConnection {
   RawConnection& operator=(const RawConnection&) = delete;
 
   bool connected() const { return connected_; }
-  void Send(std::string_view bytes);
+  // Whether every byte went (a connection the server reset takes no more).
+  bool Send(std::string_view bytes);
   // Everything the server sends until it closes the connection or goes quiet for 5 s.
   std::string ReadUntilClosed();
   // One response: headers, then Content-Length bytes of body (none for the answer to a HEAD).
