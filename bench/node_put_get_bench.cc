@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "depot/core/testing/random_bytes.h"
 #include "depot/node/testing/stop_all.h"
 #include "served_node.h"
 
@@ -31,13 +32,6 @@ double Percentile(std::vector<double> samples, double p) {
 }
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-std::string Blob(size_t n, uint64_t seed) {
-  std::mt19937_64 random(seed);
-  std::string blob(n, '\0');
-  for (char& c : blob) c = static_cast<char>(random());
-  return blob;
-}
 
 }  // namespace
 
@@ -76,7 +70,7 @@ int main(int argc, char** argv) {
   std::vector<double> puts, gets, both, s3_puts, s3_gets, s3_both;
   int failed = 0, contracts = 0;
   for (int k = 0; k < blobs; ++k) {
-    const std::string blob = Blob(size, 1000 + k);
+    const std::string blob = testing::RandomBytes(size, 1000 + k);
     const std::string key = fmt::format("blob-{}", k);
     auto start = Clock::now();
     auto stored = client->Put(key, Bytes::Copy(blob));

@@ -7,27 +7,18 @@
 #include <thread>
 
 #include "depot/core/cancellation.h"
+#include "depot/core/testing/eventually.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/node/testing/stop_all.h"
 
 namespace depot::node {
 namespace {
 
+using ::depot::testing::Eventually;
 using ::depot::testing::IsOk;
 using ::depot::testing::StatusIs;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-
-// Waits (at most `limit`) until `done` holds.
-template <typename F>
-bool Eventually(F done, std::chrono::milliseconds limit = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
 
 // Runs fn(0..n-1), each on a thread of its own.
 void ParallelFor(int n, const std::function<void(int)>& fn) {

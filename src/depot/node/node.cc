@@ -42,6 +42,14 @@ EndpointResponse Refusal(int status, const depot::Status& why) {
   return {status, std::string(why.ToString()), "text/plain"};
 }
 
+// A decimal number that is the whole of `text`.
+std::optional<uint64_t> ParseNumber(std::string_view text) {
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
 class HttpLink final : public PeerLink {
  public:
   Result<EndpointResponse> Send(const std::string& endpoint, const EndpointRequest& request,
@@ -65,12 +73,8 @@ class HttpLink final : public PeerLink {
     explicit Collect(std::string& body) : body_(body) {}
     Status Begin(const http::Response& head) override {
       const std::string* length = head.Find("content-length");
-      uint64_t n = 0;
-      if (length != nullptr &&
-          std::from_chars(length->data(), length->data() + length->size(), n).ec == std::errc() &&
-          n <= kMaxSliceResponse) {
-        body_.reserve(n);
-      }
+      const auto n = length != nullptr ? ParseNumber(*length) : std::nullopt;
+      if (n && *n <= kMaxSliceResponse) body_.reserve(*n);
       return Status::Ok();
     }
     Status Append(std::string_view data) override {
@@ -99,11 +103,7 @@ std::optional<uint64_t> QueryNumber(std::string_view target, std::string_view na
     const std::string_view pair = query.substr(0, amp);
     const size_t eq = pair.find('=');
     if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
-      uint64_t value = 0;
-      const std::string_view text = pair.substr(eq + 1);
-      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-      if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-      return value;
+      return ParseNumber(pair.substr(eq + 1));
     }
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
   }
@@ -603,8 +603,8 @@ class Node::Impl {
   // fails as many as it left unanswered, so silence never pays better than a wrong answer).
   Status Prove(const ContractRecord& record, uint64_t due) {
     const uint64_t epoch = record.last_epoch + 1;
-    const Challenge challenge = ChallengeChain::FromSecret(record.chain, record.terms.epochs())
-                                    .ChallengeFor(record.id, epoch);
+    const ChallengeChain chain = ChallengeChain::FromSecret(record.chain, record.terms.epochs());
+    const Challenge challenge = chain.ChallengeFor(record.id, epoch);
     const auto [begin, end] = challenge.Range(record.terms.size);
     auto answer = Call(record.provider, record.provider_endpoint, MessageKind::kChallenge,
                        challenge.Encode(), Context().WithTimeout(std::chrono::seconds(10)));
@@ -617,9 +617,7 @@ class Node::Impl {
       const int64_t disputed_for = NowMs() - record.updated_ms;
       if (disputed_for < options_.dispute_window.count()) return Status::Ok();
       for (uint64_t e = epoch; e <= due; ++e) {
-        const uint64_t group = ChallengeChain::FromSecret(record.chain, record.terms.epochs())
-                                   .ChallengeFor(record.id, e)
-                                   .Group(record.terms.size);
+        const uint64_t group = chain.ChallengeFor(record.id, e).Group(record.terms.size);
         DEPOT_RETURN_IF_ERROR(
             Record(record, e, group, false,
                    fmt::format("{} (disputed for {} ms, past the window)", why, disputed_for)));

@@ -7,6 +7,8 @@
 #include <set>
 #include <thread>
 
+#include "depot/core/testing/eventually.h"
+#include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/core/testing/temp_dir.h"
 #include "depot/kv/open.h"
@@ -17,26 +19,11 @@
 namespace depot::node {
 namespace {
 
+using ::depot::testing::Eventually;
 using ::depot::testing::IsOk;
+using ::depot::testing::RandomBytes;
 using ::depot::testing::StatusIs;
 using namespace std::chrono_literals;
-
-std::string Blob(size_t n, uint64_t seed) {
-  std::mt19937_64 random(seed);
-  std::string blob(n, '\0');
-  for (char& c : blob) c = static_cast<char>(random());
-  return blob;
-}
-
-template <typename F>
-bool Eventually(F done, std::chrono::milliseconds limit = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
 
 // Nodes of one process on the simulated network, reaching each other's endpoints directly.
 class Network {
@@ -135,7 +122,7 @@ TEST(NodeTest, APutIsHeldByThreeNodesUnderContractAndReadableAnywhere) {
   Network net;
   for (int i = 0; i < 5; ++i) net.Add();
   ASSERT_TRUE(net.Joined(5));
-  const std::string data = Blob(200'000, 1);
+  const std::string data = RandomBytes(200'000, 1);
   auto put = net[0].Put(data);
   ASSERT_THAT(put.status(), IsOk());
   ASSERT_EQ(put->contracts.size(), 2u);  // replication 3: this node and two providers
@@ -159,7 +146,7 @@ TEST(NodeTest, ABlobStreamedIntoTheStoreIsDistributedAndStreamedOut) {
   Network net;
   for (int i = 0; i < 4; ++i) net.Add();
   ASSERT_TRUE(net.Joined(4));
-  const std::string data = Blob(150'000, 5);
+  const std::string data = RandomBytes(150'000, 5);
   auto writer = net.blobs(0).OpenWriter();
   ASSERT_THAT(writer.status(), IsOk());
   for (size_t at = 0; at < data.size(); at += 40'000) {
@@ -187,7 +174,7 @@ TEST(NodeTest, AKilledHolderIsReplacedAndTheCountRestored) {
   Network net;
   for (int i = 0; i < 6; ++i) net.Add();
   ASSERT_TRUE(net.Joined(6));
-  auto put = net[0].Put(Blob(100'000, 2));
+  auto put = net[0].Put(RandomBytes(100'000, 2));
   ASSERT_THAT(put.status(), IsOk());
   ASSERT_TRUE(Eventually([&] { return net.LiveProviders(5, put->id) == 3; }, 10s));
   // Kill one provider: its records expire (3 s), and a remaining holder contracts another node.
@@ -217,7 +204,7 @@ TEST(NodeTest, AProviderThatDroppedTheBlobFailsItsChallengeAndIsPenalised) {
   options.contract_duration = 1h;
   for (int i = 0; i < 3; ++i) net.Add(options);
   ASSERT_TRUE(net.Joined(3));
-  auto put = net[0].Put(Blob(300'000, 3));
+  auto put = net[0].Put(RandomBytes(300'000, 3));
   ASSERT_THAT(put.status(), IsOk());
   ASSERT_EQ(put->contracts.size(), 1u);
   const ContractId contract = put->contracts[0].id;
@@ -259,7 +246,7 @@ TEST(NodeTest, AProviderSilentPastTheDisputeWindowFailsEveryEpochDue) {
   options.dispute_window = 2s;
   for (int i = 0; i < 3; ++i) net.Add(options);
   ASSERT_TRUE(net.Joined(3));
-  auto put = net[0].Put(Blob(40'000, 6));
+  auto put = net[0].Put(RandomBytes(40'000, 6));
   ASSERT_THAT(put.status(), IsOk());
   const ContractId contract = put->contracts.at(0).id;
   ASSERT_TRUE(Eventually([&] { return net[0].ledger().Get(contract)->passed >= 1; }));
@@ -284,7 +271,7 @@ TEST(NodeTest, ARestartKeepsTheLedgerAndTheBlobsItProvides) {
     net.Add(net.Options(), ledger);
     for (int i = 0; i < 2; ++i) net.Add();
     ASSERT_TRUE(net.Joined(3));
-    auto put = net[0].Put(Blob(50'000, 4));
+    auto put = net[0].Put(RandomBytes(50'000, 4));
     ASSERT_THAT(put.status(), IsOk());
     contract = put->contracts.at(0).id;
   }
@@ -307,14 +294,14 @@ void HundredNodesKeepEveryBlobReplicated(double loss) {
   ASSERT_TRUE(net.Joined(20));
   std::vector<cas::ContentId> ids;
   for (int k = 0; k < 10; ++k) {
-    auto put = net[k * 7 % 100].Put(Blob(20'000 + k, 100 + k));
+    auto put = net[k * 7 % 100].Put(RandomBytes(20'000 + k, 100 + k));
     ASSERT_THAT(put.status(), IsOk()) << k;
     ids.push_back(put->id);
   }
   for (int k = 0; k < 10; ++k) {
     auto got = net[(k * 13 + 50) % 100].Get(ids[k]);
     ASSERT_THAT(got.status(), IsOk()) << k;
-    EXPECT_EQ(*got, Blob(20'000 + k, 100 + k));
+    EXPECT_EQ(*got, RandomBytes(20'000 + k, 100 + k));
   }
   // Ten nodes die, holders among them.
   std::set<size_t> dead;
@@ -360,7 +347,7 @@ TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
   std::vector<Stored> stored;
   for (int k = 0; k < 10; ++k) {
     const size_t client = k * 11 % 100;
-    auto put = net[client].Put(Blob(30'000 + k, 200 + k));
+    auto put = net[client].Put(RandomBytes(30'000 + k, 200 + k));
     ASSERT_THAT(put.status(), IsOk()) << k;
     stored.push_back({put->id, client, put->contracts});
   }
@@ -388,7 +375,7 @@ TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
           },
           60s))
           << "node " << reader << " did not read " << s.id.ToHex();
-      EXPECT_EQ(got, Blob(30'000 + k, 200 + k));
+      EXPECT_EQ(got, RandomBytes(30'000 + k, 200 + k));
       ++reads;
     }
   }
