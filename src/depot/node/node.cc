@@ -852,6 +852,10 @@ Result<std::unique_ptr<Node>> Node::Start(NodeParts parts, NodeOptions options) 
     return InvalidArgumentError(
         fmt::format("a replication of {} is outside 1..12", options.replication));
   }
+  if (options.dispute_window.count() < 0) {
+    return InvalidArgumentError(
+        fmt::format("a dispute window of {} ms is negative", options.dispute_window.count()));
+  }
   if (options.transfer_slice < cas::kGroupLen || options.transfer_slice > kMaxTransferSlice) {
     return InvalidArgumentError(fmt::format("a transfer slice of {} bytes is outside {}..{}",
                                             options.transfer_slice, cas::kGroupLen,

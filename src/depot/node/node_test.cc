@@ -118,6 +118,30 @@ class Network {
   std::vector<std::unique_ptr<Node>> nodes_;
 };
 
+TEST(NodeTest, StartRefusesBadOptionsNamingTheValue) {
+  SimNetwork net;
+  auto start = [&](auto change) {
+    NodeParts parts;
+    parts.blobs = *cas::BlobStore::Open(*object::Open("mem://"), *kv::Open("mem://"));
+    parts.ledger_store = *kv::Open("mem://");
+    parts.transport = net.Attach();
+    NodeOptions options;
+    options.endpoint = "127.0.0.1:1";
+    change(options);
+    return Node::Start(std::move(parts), options).status();
+  };
+  EXPECT_THAT(start([](NodeOptions& o) { o.endpoint = ""; }),
+              StatusIs(StatusCode::kInvalidArgument, ::testing::HasSubstr("endpoint \"\"")));
+  EXPECT_THAT(start([](NodeOptions& o) { o.replication = 13; }),
+              StatusIs(StatusCode::kInvalidArgument, ::testing::HasSubstr("13")));
+  EXPECT_THAT(start([](NodeOptions& o) { o.transfer_slice = 100; }),
+              StatusIs(StatusCode::kInvalidArgument, ::testing::HasSubstr("100 bytes")));
+  EXPECT_THAT(start([](NodeOptions& o) { o.dispute_window = -5ms; }),
+              StatusIs(StatusCode::kInvalidArgument, ::testing::HasSubstr("-5 ms")));
+  EXPECT_THAT(start([](NodeOptions& o) { o.dht.record_ttl = 5s; }),
+              StatusIs(StatusCode::kInvalidArgument));
+}
+
 TEST(NodeTest, APutIsHeldByThreeNodesUnderContractAndReadableAnywhere) {
   Network net;
   for (int i = 0; i < 5; ++i) net.Add();
