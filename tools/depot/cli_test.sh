@@ -145,12 +145,12 @@ run 0 ls -r store/many/ && [[ $(wc -l <"$out") -eq 1100 ]] || fail "ls of 1100 k
 
 # stat.
 run 0 stat store/docs/nested/deeper/h.txt
-expect_out "size:          13"
-expect_out "content type:  text/plain"
+expect_out "size:                13"
+expect_out "content type:        text/plain"
 expect_out "etag:"
 expect_out "last modified:"
 run 0 stat store/data/big.bin && expect_out "20000000"
-run 0 stat hello.txt && expect_out "size:          13"
+run 0 stat hello.txt && expect_out "size:                13"
 run 1 stat store/nope && expect_err "depot: stat: NotFound" && expect_err "store/nope"
 run 2 stat store/ && expect_err "not an object"
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "commands.h"
+#include "depot/core/ascii.h"
 #include "depot/object/key.h"
 #include "location.h"
 
@@ -25,7 +26,7 @@ std::string FormatTime(std::time_t seconds) {
 }
 
 void PrintField(std::string_view name, std::string_view value) {
-  fmt::print("{:<15}{}\n", fmt::format("{}:", name), value.empty() ? "-" : value);
+  fmt::print("{:<21}{}\n", fmt::format("{}:", name), value.empty() ? "-" : value);
 }
 
 int RunStat(const StatOptions& options) {
@@ -64,6 +65,9 @@ int RunStat(const StatOptions& options) {
   PrintField("etag", meta->etag);
   PrintField("last modified", FormatTime(object::Clock::to_time_t(meta->last_modified)));
   PrintField("content type", meta->content_type);
+  for (const auto& [name, member] : object::kObjectHeaderFields) {
+    if (!(meta->headers.*member).empty()) PrintField(AsciiLower(name), meta->headers.*member);
+  }
   if (meta->version) PrintField("version", *meta->version);
   if (meta->user_metadata.empty()) PrintField("metadata", "");
   for (const auto& [name, value] : meta->user_metadata) {

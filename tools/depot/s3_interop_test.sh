@@ -575,7 +575,7 @@ case3() {
     "depot stat content type of the boto3 put_object object"
   stdout_has "color=blue"
   stdout_has "depot-case=3"
-  stdout_has "size:          19"
+  stdout_has "size:                19"
   case_end
 }
 

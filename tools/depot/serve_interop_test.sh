@@ -769,6 +769,59 @@ run(s3_behaviours)
 PY
 }
 
+# Cache-Control, Content-Disposition, Content-Encoding, Content-Language and Expires are kept
+# with the object and come back on HEAD and GET; copies keep them (COPY) or replace them
+# (REPLACE). awscli sets them on a multipart upload, boto3 on a single PUT.
+web_headers() {
+  head -c $((12 * 1024 * 1024)) /dev/urandom >web.bin
+  aws s3 cp --only-show-errors --cache-control "max-age=600" \
+    --content-disposition 'attachment; filename="web.bin"' --content-language de \
+    web.bin s3://interop/web/big.bin
+  got="$(aws s3api head-object --bucket interop --key web/big.bin \
+    --query '[CacheControl, ContentDisposition, ContentLanguage, ETag]' --output text)"
+  [[ "$got" == 'max-age=600'$'\t''attachment; filename="web.bin"'$'\t''de'$'\t'*'-2"' ]] ||
+    fail "aws s3 cp (multipart) with web headers: head-object gives $got"
+  rm -f web.bin
+  py <<'PY'
+from interop_common import *
+
+
+def web_headers():
+    s3 = client()
+    given = {"CacheControl": "no-store", "ContentDisposition": "inline",
+             "ContentEncoding": "gzip", "ContentLanguage": "en-GB"}
+    expires = "Wed, 21 Oct 2099 07:28:00 GMT"
+    s3.put_object(Bucket=BUCKET, Key="web/page", Body=b"<html/>", Expires=expires, **given)
+
+    def check(what, answer, want):
+        for name, value in want.items():
+            if answer.get(name) != value:
+                fail(f"{what}: {name} is {answer.get(name)!r}, not {value!r}")
+        raw = answer["ResponseMetadata"]["HTTPHeaders"].get("expires")
+        if "ContentLanguage" in want and raw != expires:
+            fail(f"{what}: Expires is {raw!r}, not {expires!r}")
+
+    check("HEAD", s3.head_object(Bucket=BUCKET, Key="web/page"), given)
+    got = s3.get_object(Bucket=BUCKET, Key="web/page")
+    check("GET", got, given)
+    if got["Body"].read() != b"<html/>":
+        fail("GET of web/page: the body changed")
+    s3.copy_object(Bucket=BUCKET, Key="web/kept", CopySource={"Bucket": BUCKET, "Key": "web/page"})
+    check("HEAD of a COPY copy", s3.head_object(Bucket=BUCKET, Key="web/kept"), given)
+    s3.copy_object(Bucket=BUCKET, Key="web/replaced", MetadataDirective="REPLACE",
+                   CopySource={"Bucket": BUCKET, "Key": "web/page"}, CacheControl="max-age=1")
+    replaced = s3.head_object(Bucket=BUCKET, Key="web/replaced")
+    check("HEAD of a REPLACE copy", replaced, {"CacheControl": "max-age=1"})
+    for name in ("ContentDisposition", "ContentEncoding", "ContentLanguage"):
+        if name in replaced:
+            fail(f"HEAD of a REPLACE copy still has {name} {replaced[name]!r}")
+    print("boto3 web headers ok")
+
+
+run(web_headers)
+PY
+}
+
 # A range starting at or past the end is unsatisfiable: 416 InvalidRange. An empty object has no
 # satisfiable range at all (AWS answers 416 there too), never a 206 "bytes 0-0/0".
 range_edges() {
@@ -872,9 +925,6 @@ def unhonoured():
         "storage class": dict(StorageClass="GLACIER"),
         "website redirect": dict(WebsiteRedirectLocation="/elsewhere"),
         "requester pays": dict(RequestPayer="requester"),
-        "Cache-Control": dict(CacheControl="max-age=60"),
-        "Content-Encoding": dict(ContentEncoding="gzip"),
-        "Content-Disposition": dict(ContentDisposition="attachment"),
     }
     source = {"Bucket": BUCKET, "Key": "refused-source"}
     calls = {
@@ -890,16 +940,11 @@ def unhonoured():
         "GetObject": (s3.get_object, dict(Key="refused-source")),
         "HeadObject": (s3.head_object, dict(Key="refused-source")),
     }
-    # Headers S3 keeps with an object: refused where they would be kept. A copy with the COPY
-    # directive keeps the source's and ignores the request's, on S3 too.
-    kept = {"Cache-Control", "Content-Encoding", "Content-Disposition"}
     tried = 0
     for operation, (call, base) in calls.items():
         takes = s3.meta.service_model.operation_model(operation.split()[0]).input_shape.members
         for name, extra in asks.items():
             if not all(param in takes for param in extra):
-                continue
-            if operation == "CopyObject" and name in kept:
                 continue
             want = (501, "NotImplemented") if operation != "HeadObject" else (501, "501")
             expect_error(f"{operation} with {name}",
@@ -1029,6 +1074,7 @@ section "wrong secret (boto3, s3cmd)" wrong_secret
 section "PUT after an empty PUT (boto3)" put_after_empty_put
 section "range edges (boto3)" range_edges
 section "S3 behaviours RGW gets right (boto3)" s3_behaviours
+section "Web headers kept, returned and copied (awscli, boto3)" web_headers
 section "2 GiB object (awscli, boto3)" huge_object
 section "requests depot does not honour (boto3)" unhonoured_boto3
 section "users kept apart, credentials file and JSON access log" credentials_file

@@ -257,6 +257,7 @@ Result<PutResult> CopyBetween(ObjectStore& from, std::string_view from_key, Obje
                          ObjectReader::Open(from, std::string(from_key), read_options, ctx));
   PutOptions& put = write_options.put_options;
   if (put.content_type.empty()) put.content_type = reader->meta().content_type;
+  if (put.headers == ObjectHeaders{}) put.headers = reader->meta().headers;
   if (put.user_metadata.empty()) put.user_metadata = reader->meta().user_metadata;
   const PartSizePolicy policy = write_options.part_size;
   DEPOT_ASSIGN_OR_RETURN(

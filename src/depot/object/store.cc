@@ -105,6 +105,18 @@ class GatheringPartWriter final : public PartWriter {
 
 }  // namespace
 
+Status ValidateObjectHeaders(std::string_view key, const ObjectHeaders& headers) {
+  for (const auto& [name, member] : kObjectHeaderFields) {
+    const std::string& value = headers.*member;
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      return InvalidArgumentError(fmt::format(
+          "key {}: the {} header {} holds a line break or NUL, which no header can carry",
+          QuoteKey(key), name, QuoteKey(value)));
+    }
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<ObjectWriter>> ObjectStore::DoOpenWriter(std::string_view key,
                                                                 const WriteOptions& options,
                                                                 const Context& ctx) {
@@ -180,6 +192,7 @@ Status ObjectStore::DoGetStream(std::string_view key, const GetOptions& options,
 Result<PutResult> ObjectStore::Put(std::string_view key, Bytes data, const PutOptions& options,
                                    const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "put of key", key));
+  DEPOT_RETURN_IF_ERROR(ValidateObjectHeaders(key, options.headers));
   return DoPut(key, std::move(data), options, ctx);
 }
 
@@ -206,6 +219,7 @@ Result<std::unique_ptr<ObjectWriter>> ObjectStore::OpenWriter(std::string_view k
                                                               const WriteOptions& options,
                                                               const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "write of key", key));
+  DEPOT_RETURN_IF_ERROR(ValidateObjectHeaders(key, options.put.headers));
   return DoOpenWriter(key, options, ctx);
 }
 
@@ -244,6 +258,7 @@ Status ObjectStore::Rename(std::string_view from, std::string_view to, CopyMode 
 Result<std::string> ObjectStore::CreateMultipart(std::string_view key, const PutOptions& options,
                                                  const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "multipart upload of key", key));
+  DEPOT_RETURN_IF_ERROR(ValidateObjectHeaders(key, options.headers));
   return DoCreateMultipart(key, options, ctx);
 }
 

@@ -33,6 +33,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "depot/core/byte_range.h"
@@ -46,6 +47,32 @@ namespace depot::object {
 
 using Clock = std::chrono::system_clock;
 
+// The HTTP headers that S3 keeps with an object, as the writer sent them, and returns on GET and
+// HEAD (Content-Type is ObjectMeta's and PutOptions' own member). Empty means not given. Values
+// are single header lines: a CR, LF or NUL in one is kInvalidArgument naming the header.
+struct ObjectHeaders {
+  std::string cache_control;
+  std::string content_disposition;
+  std::string content_encoding;
+  std::string content_language;
+  std::string expires;  // kept verbatim (S3 keeps what was sent, date or not)
+
+  friend bool operator==(const ObjectHeaders&, const ObjectHeaders&) = default;
+};
+
+// Each ObjectHeaders member with its HTTP name, for code that treats them alike.
+inline constexpr std::pair<const char*, std::string ObjectHeaders::*> kObjectHeaderFields[] = {
+    {"Cache-Control", &ObjectHeaders::cache_control},
+    {"Content-Disposition", &ObjectHeaders::content_disposition},
+    {"Content-Encoding", &ObjectHeaders::content_encoding},
+    {"Content-Language", &ObjectHeaders::content_language},
+    {"Expires", &ObjectHeaders::expires},
+};
+
+// OK, or kInvalidArgument naming the key, the header and its value when a value holds a CR, LF
+// or NUL (it could not be sent back as one header line).
+Status ValidateObjectHeaders(std::string_view key, const ObjectHeaders& headers);
+
 struct ObjectMeta {
   std::string key;
   uint64_t size = 0;
@@ -53,6 +80,7 @@ struct ObjectMeta {
   std::string etag;
   std::optional<std::string> version;  // where the backend keeps versions
   std::string content_type;            // empty when none was given
+  ObjectHeaders headers;
   std::map<std::string, std::string> user_metadata;
 };
 
@@ -66,6 +94,7 @@ struct PutOptions {
   PutMode mode = PutMode::kOverwrite;
   std::string if_match;  // for kUpdate
   std::string content_type;
+  ObjectHeaders headers;
   std::map<std::string, std::string> user_metadata;
 };
 

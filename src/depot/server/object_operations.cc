@@ -37,10 +37,36 @@ std::optional<S3Error> ConditionFromHeaders(const Exchange& exchange, std::strin
   return std::nullopt;
 }
 
+namespace {
+
+// Content-Encoding without aws-chunked, which names how this request's body travels (SigV4
+// streaming), not how the object is encoded: "aws-chunked,gzip" stores "gzip", as S3 does.
+std::string StoredContentEncoding(std::string_view codings) {
+  std::string kept;
+  while (!codings.empty()) {
+    const size_t comma = codings.find(',');
+    const std::string_view coding = TrimBlanks(codings.substr(0, comma));
+    codings = comma == std::string_view::npos ? "" : codings.substr(comma + 1);
+    if (coding.empty() || AsciiLower(coding) == "aws-chunked") continue;
+    if (!kept.empty()) kept += ',';
+    kept += coding;
+  }
+  return kept;
+}
+
+}  // namespace
+
 void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put) {
   for (const auto& field : exchange.request()) {
     const std::string name = AsciiLower({field.name_string().data(), field.name_string().size()});
     if (name == "content-type") put.content_type = std::string(field.value());
+    const std::string_view value(field.value().data(), field.value().size());
+    for (const auto& [header, member] : object::kObjectHeaderFields) {
+      if (name != AsciiLower(header)) continue;
+      put.headers.*member = member == &object::ObjectHeaders::content_encoding
+                                ? StoredContentEncoding(value)
+                                : std::string(value);
+    }
     if (name.starts_with("x-amz-meta-")) {
       put.user_metadata[name.substr(11)] = std::string(field.value());
     }
@@ -202,6 +228,11 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
         if (!head.not_modified) {
           SetHeaderIfSafe(response, "content-type",
                           meta.content_type.empty() ? "binary/octet-stream" : meta.content_type);
+          for (const auto& [name, member] : object::kObjectHeaderFields) {
+            if (!(meta.headers.*member).empty()) {
+              SetHeaderIfSafe(response, AsciiLower(name), meta.headers.*member);
+            }
+          }
           for (const auto& [name, value] : meta.user_metadata) {
             SetHeaderIfSafe(response, "x-amz-meta-" + name, value);
           }
@@ -277,6 +308,7 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
     object::WriteOptions options;
     if (directive == "COPY") {
       options.put.content_type = from->meta.content_type;
+      options.put.headers = from->meta.headers;
       options.put.user_metadata = from->meta.user_metadata;
     } else {
       MetadataFromHeaders(exchange, options.put);

@@ -92,22 +92,6 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
   return false;
 }
 
-// Whether the request stores an object's headers: PutObject, CopyObject with REPLACE (with COPY,
-// S3 too ignores the request's headers and keeps the source's), CreateMultipartUpload.
-bool StoresObjectHeaders(const RequestShape& request) {
-  if (request.resource != Resource::kObject) return false;
-  if (request.method == "POST") return request.query.contains("uploads");
-  if (request.method != "PUT" || request.query.contains("uploadId")) return false;
-  bool copy = false;
-  bool replace = false;
-  for (const auto& [name, value] : request.headers) {
-    const std::string lower = AsciiLower(name);
-    copy = copy || lower == "x-amz-copy-source";
-    replace = replace || (lower == "x-amz-metadata-directive" && TrimBlanks(value) == "REPLACE");
-  }
-  return !copy || replace;
-}
-
 }  // namespace
 
 Status RefuseUnhonoured(const RequestShape& request) {
@@ -124,7 +108,6 @@ Status RefuseUnhonoured(const RequestShape& request) {
   }
   const bool completes = request.resource == Resource::kObject && request.method == "POST" &&
                          request.query.contains("uploadId");
-  const bool stores_headers = StoresObjectHeaders(request);
   for (const auto& [raw_name, raw_value] : request.headers) {
     const std::string name = AsciiLower(raw_name);
     const std::string value(TrimBlanks(raw_value));
@@ -184,16 +167,6 @@ Status RefuseUnhonoured(const RequestShape& request) {
       return Refuse(raw_name, raw_value,
                     "a whole-object checksum on CompleteMultipartUpload is not verified (each "
                     "part's is, on UploadPart)");
-    }
-    if (!stores_headers) continue;
-    // Headers S3 keeps with the object and sends back on every GET.
-    if (name == "content-encoding") {
-      const std::string codings = AsciiLower(value);
-      if (codings == "aws-chunked") continue;
-      return Refuse(raw_name, raw_value, "content codings other than aws-chunked are not kept");
-    }
-    if (OneOf(name, {"cache-control", "content-disposition", "content-language", "expires"})) {
-      return Refuse(raw_name, raw_value, "this header is not kept with objects yet");
     }
   }
   return Status::Ok();

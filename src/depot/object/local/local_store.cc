@@ -11,7 +11,9 @@
 // Names starting with ".depot" are never keys (ParseKey refuses them) and never listed, so none
 // of the above can collide with an object.
 //
-// METADATA is the JSON object {"etag", "size", "content_type"?, "user_metadata"?} in the extended
+// METADATA is the JSON object {"etag", "size", "content_type"?, "headers"?, "user_metadata"?}
+// ("headers": Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires by
+// their HTTP names, the given ones only; stores written before it have none) in the extended
 // attribute "user.depot" of the data file (and {"etag", "size"} on part files). It is set on the
 // temporary file before the rename, so bytes and metadata are replaced together by one atomic
 // rename. A regular file without the attribute is an object written by someone else: its ETag is
@@ -248,6 +250,13 @@ Status CheckMetadataText(std::string_view key, const PutOptions& options) {
         "key {}: the content type is not valid UTF-8, which the local store's metadata requires",
         QuoteKey(key)));
   }
+  for (const auto& [name, member] : kObjectHeaderFields) {
+    if (!IsUtf8(options.headers.*member)) {
+      return InvalidArgumentError(fmt::format(
+          "key {}: the {} header is not valid UTF-8, which the local store's metadata requires",
+          QuoteKey(key), name));
+    }
+  }
   for (const auto& [name, value] : options.user_metadata) {
     if (!IsUtf8(name) || !IsUtf8(value)) {
       return InvalidArgumentError(
@@ -263,11 +272,22 @@ Status CheckMetadataText(std::string_view key, const PutOptions& options) {
   return Status::Ok();
 }
 
+// The object's HTTP headers as the JSON member "headers": {"Cache-Control": ...}, the given ones
+// only, and no member when none was given.
+void EncodeHeaders(const ObjectHeaders& headers, nlohmann::json& json) {
+  nlohmann::json given = nlohmann::json::object();
+  for (const auto& [name, member] : kObjectHeaderFields) {
+    if (!(headers.*member).empty()) given[name] = headers.*member;
+  }
+  if (!given.empty()) json["headers"] = std::move(given);
+}
+
 // What "user.depot" holds.
 struct StoredMeta {
   std::string etag;
   uint64_t size = 0;
   std::string content_type;
+  ObjectHeaders headers;
   std::map<std::string, std::string> user_metadata;
 };
 
@@ -277,6 +297,7 @@ std::string EncodeMeta(const StoredMeta& meta) {
   json["etag"] = meta.etag;
   json["size"] = meta.size;
   if (!meta.content_type.empty()) json["content_type"] = meta.content_type;
+  EncodeHeaders(meta.headers, json);
   if (!meta.user_metadata.empty()) json["user_metadata"] = meta.user_metadata;
   return json.dump();
 }
@@ -302,6 +323,20 @@ bool OptionalStringMap(const nlohmann::json& json, const char* name,
   return true;
 }
 
+// The member "headers" (EncodeHeaders) into `out`; false if it is malformed or names a header
+// depot does not keep.
+bool DecodeHeaders(const nlohmann::json& json, ObjectHeaders* out) {
+  std::map<std::string, std::string> given;
+  if (!OptionalStringMap(json, "headers", &given)) return false;
+  for (const auto& [name, value] : given) {
+    auto field = std::find_if(std::begin(kObjectHeaderFields), std::end(kObjectHeaderFields),
+                              [&](const auto& f) { return name == f.first; });
+    if (field == std::end(kObjectHeaderFields)) return false;
+    out->*(field->second) = value;
+  }
+  return true;
+}
+
 std::optional<StoredMeta> DecodeMeta(std::string_view text) {
   nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!json.is_object()) return std::nullopt;
@@ -315,6 +350,7 @@ std::optional<StoredMeta> DecodeMeta(std::string_view text) {
   meta.etag = etag->get<std::string>();
   meta.size = size->get<uint64_t>();
   if (!OptionalString(json, "content_type", &meta.content_type) ||
+      !DecodeHeaders(json, &meta.headers) ||
       !OptionalStringMap(json, "user_metadata", &meta.user_metadata)) {
     return std::nullopt;
   }
@@ -392,6 +428,7 @@ Result<ObjectMeta> MetaOf(int fd, const struct stat& st, std::string_view key,
   }
   meta.etag = std::move(decoded->etag);
   meta.content_type = std::move(decoded->content_type);
+  meta.headers = std::move(decoded->headers);
   meta.user_metadata = std::move(decoded->user_metadata);
   return meta;
 }
@@ -414,6 +451,7 @@ std::string EncodeUpload(const UploadRecord& record) {
   }
   if (record.options.mode == PutMode::kUpdate) json["if_match"] = record.options.if_match;
   if (!record.options.content_type.empty()) json["content_type"] = record.options.content_type;
+  EncodeHeaders(record.options.headers, json);
   if (!record.options.user_metadata.empty()) {
     json["user_metadata"] = record.options.user_metadata;
   }
@@ -444,6 +482,7 @@ std::optional<UploadRecord> DecodeUpload(std::string_view text) {
   }
   if (!known_mode || !OptionalString(json, "if_match", &record.options.if_match) ||
       !OptionalString(json, "content_type", &record.options.content_type) ||
+      !DecodeHeaders(json, &record.options.headers) ||
       !OptionalStringMap(json, "user_metadata", &record.options.user_metadata)) {
     return std::nullopt;
   }
@@ -1194,7 +1233,8 @@ Result<PutResult> LocalStore::DoPut(std::string_view key, Bytes data, const PutO
   DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(path, key));
   DEPOT_ASSIGN_OR_RETURN(std::string etag, s.WriteAndTag(staging.temp.fd(), data,
                                                          fmt::format("key {}", QuoteKey(key))));
-  StoredMeta meta{std::move(etag), data.size(), options.content_type, options.user_metadata};
+  StoredMeta meta{std::move(etag), data.size(), options.content_type, options.headers,
+                  options.user_metadata};
   DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
   DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, path.name, key, options));
   DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, staging.dir.get(), KeyWhat(key)));
@@ -1253,7 +1293,8 @@ class LocalStore::FileWriter final : public ObjectWriter {
 
   Result<PutResult> Finish() override {
     DEPOT_RETURN_IF_ERROR(Usable());
-    StoredMeta meta{bytes_.Etag(), bytes_.size(), put_.content_type, put_.user_metadata};
+    StoredMeta meta{bytes_.Etag(), bytes_.size(), put_.content_type, put_.headers,
+                    put_.user_metadata};
     Status committed = [&] {
       DEPOT_RETURN_IF_ERROR(SealTemp(staging_.temp, meta, KeyWhat(key_)));
       DEPOT_RETURN_IF_ERROR(
@@ -1452,11 +1493,12 @@ Result<PutResult> LocalStore::DoCopy(std::string_view from, std::string_view to,
   PutOptions options;
   options.mode = mode == CopyMode::kCreate ? PutMode::kCreate : PutMode::kOverwrite;
   options.content_type = source->meta.content_type;
+  options.headers = source->meta.headers;
   options.user_metadata = source->meta.user_metadata;
   DEPOT_RETURN_IF_ERROR(s.PrecheckMode(to_path, to, options));
   DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(to_path, to));
 
-  StoredMeta meta{source->meta.etag, source->meta.size, options.content_type,
+  StoredMeta meta{source->meta.etag, source->meta.size, options.content_type, options.headers,
                   options.user_metadata};
   const int in = source->fd.get();
   const int out = staging.temp.fd();
@@ -1743,7 +1785,7 @@ Result<PutResult> LocalStore::DoCompleteMultipart(std::string_view key, std::str
   DEPOT_RETURN_IF_ERROR(s.PrecheckMode(path, key, options));
 
   DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(path, key));
-  StoredMeta meta{"", 0, options.content_type, options.user_metadata};
+  StoredMeta meta{"", 0, options.content_type, options.headers, options.user_metadata};
   std::vector<std::string> etags;
   for (const PartInfo& listed : parts) {
     const PartInfo& part = *std::find_if(staged.begin(), staged.end(), [&](const PartInfo& p) {

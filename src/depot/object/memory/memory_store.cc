@@ -45,6 +45,7 @@ Result<PutResult> MemoryStore::PutLocked(std::string_view key, Bytes data,
   object.meta.last_modified = Clock::now();
   object.meta.etag = std::move(etag);
   object.meta.content_type = options.content_type;
+  object.meta.headers = options.headers;
   object.meta.user_metadata = options.user_metadata;
   object.data = std::move(data);
   PutResult result{object.meta.etag, std::nullopt};
@@ -123,6 +124,7 @@ Result<PutResult> MemoryStore::DoCopy(std::string_view from, std::string_view to
   PutOptions options;
   options.mode = mode == CopyMode::kCreate ? PutMode::kCreate : PutMode::kOverwrite;
   options.content_type = it->second.meta.content_type;
+  options.headers = it->second.meta.headers;
   options.user_metadata = it->second.meta.user_metadata;
   Bytes data = it->second.data;
   std::string etag = it->second.meta.etag;

@@ -90,11 +90,20 @@ Status ValidatePutOptions(std::string_view key, const PutOptions& options) {
     return InvalidArgumentError(fmt::format("{}: content type \"{}\" is not printable ASCII",
                                             QuoteKey(key), options.content_type));
   }
+  for (const auto& [name, member] : kObjectHeaderFields) {
+    if (!printable(options.headers.*member)) {
+      return InvalidArgumentError(fmt::format("{}: {} \"{}\" is not printable ASCII", QuoteKey(key),
+                                              name, options.headers.*member));
+    }
+  }
   return Status::Ok();
 }
 
 void AddPutHeaders(const PutOptions& options, std::vector<depot::s3::Header>& headers) {
   if (!options.content_type.empty()) headers.emplace_back("Content-Type", options.content_type);
+  for (const auto& [name, member] : kObjectHeaderFields) {
+    if (!(options.headers.*member).empty()) headers.emplace_back(name, options.headers.*member);
+  }
   for (const auto& [name, value] : options.user_metadata) {
     headers.emplace_back("x-amz-meta-" + ToLower(name), value);
   }
@@ -149,6 +158,9 @@ Result<ObjectMeta> MetaFromHeaders(std::string_view key, const http::Response& r
     if (parsed.ok()) meta.last_modified = *parsed;
   }
   if (const std::string* type = response.Find("content-type")) meta.content_type = *type;
+  for (const auto& [name, member] : kObjectHeaderFields) {
+    if (const std::string* value = response.Find(ToLower(name))) meta.headers.*member = *value;
+  }
   if (const std::string* version = response.Find("x-amz-version-id")) meta.version = *version;
   for (const auto& [name, value] : response.headers) {
     if (name.starts_with("x-amz-meta-")) meta.user_metadata[name.substr(11)] = value;
@@ -624,6 +636,7 @@ Result<PutResult> S3Store::CopyMultipart(const ObjectMeta& source, std::string_v
                                          const Context& ctx) {
   PutOptions put;
   put.content_type = source.content_type;
+  put.headers = source.headers;
   put.user_metadata = source.user_metadata;
   uint64_t part_size =
       std::max({std::min<uint64_t>(options_.max_single_copy, 1ull << 30),

@@ -500,6 +500,55 @@ TEST_P(ObjectStoreConformance, Copy) {
               StatusIs(StatusCode::kNotFound, HasSubstr("absent")));
 }
 
+TEST_P(ObjectStoreConformance, WebHeadersTravelWithTheObject) {
+  const ObjectHeaders headers{.cache_control = "public, max-age=60",
+                              .content_disposition = "attachment; filename=\"a b.txt\"",
+                              .content_encoding = "gzip",
+                              .content_language = "en-GB",
+                              .expires = "Wed, 21 Oct 2099 07:28:00 GMT"};
+  PutOptions options;
+  options.headers = headers;
+  ASSERT_THAT(store().Put("web", Text("page"), options), IsOk());
+  auto head = store().Head("web");
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->headers, headers);
+  auto got = store().Get("web");
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->meta.headers, headers);
+  EXPECT_EQ(got->data.ToString(), "page");
+
+  // Copies keep them; a streamed write and a multipart upload store them like a put.
+  if (store().capabilities().copy) {
+    ASSERT_THAT(store().Copy("web", "web-copy", CopyMode::kOverwrite), IsOk());
+    EXPECT_EQ(store().Head("web-copy")->headers, headers);
+  }
+  WriteOptions streamed;
+  streamed.put.headers = headers;
+  auto writer = store().OpenWriter("web-streamed", streamed);
+  ASSERT_THAT(writer, IsOk());
+  ASSERT_THAT((*writer)->Write("streamed"), IsOk());
+  ASSERT_THAT((*writer)->Finish(), IsOk());
+  EXPECT_EQ(store().Head("web-streamed")->headers, headers);
+  if (store().capabilities().multipart) {
+    auto id = store().CreateMultipart("web-mp", options);
+    ASSERT_THAT(id, IsOk());
+    auto part = store().PutPart("web-mp", *id, 1, Text("one part"));
+    ASSERT_THAT(part, IsOk());
+    const std::vector<PartInfo> parts = {*part};
+    ASSERT_THAT(store().CompleteMultipart("web-mp", *id, parts), IsOk());
+    EXPECT_EQ(store().Head("web-mp")->headers, headers);
+  }
+
+  // An object without them has none; a value that is not one header line is refused by name.
+  ASSERT_THAT(store().Put("plain", Text("x")), IsOk());
+  EXPECT_EQ(store().Head("plain")->headers, ObjectHeaders{});
+  PutOptions bad;
+  bad.headers.cache_control = "max-age=1\r\nSet-Cookie: a=b";
+  EXPECT_THAT(store().Put("web", Text("other"), bad),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("Cache-Control")));
+  EXPECT_EQ(Read(store(), "web"), "page");
+}
+
 TEST_P(ObjectStoreConformance, CopyIfAbsent) {
   ASSERT_THAT(store().Put("s", Text("new")), IsOk());
   ASSERT_THAT(store().Put("d", Text("old")), IsOk());

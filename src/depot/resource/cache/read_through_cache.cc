@@ -72,6 +72,9 @@ std::string EncodeMeta(const ObjectMeta& meta) {
           .count();
   if (meta.version) json["version"] = *meta.version;
   json["content_type"] = meta.content_type;
+  for (const auto& [name, member] : object::kObjectHeaderFields) {
+    if (!(meta.headers.*member).empty()) json["headers"][name] = meta.headers.*member;
+  }
   json["user_metadata"] = meta.user_metadata;
   return json.dump();  // throws for text that is not UTF-8
 }
@@ -89,6 +92,12 @@ std::optional<ObjectMeta> DecodeMeta(std::string_view text) {
             std::chrono::nanoseconds(json.at("last_modified_ns").get<int64_t>())));
     if (json.contains("version")) meta.version = json.at("version").get<std::string>();
     meta.content_type = json.at("content_type").get<std::string>();
+    if (json.contains("headers")) {
+      const nlohmann::json& headers = json.at("headers");
+      for (const auto& [name, member] : object::kObjectHeaderFields) {
+        if (headers.contains(name)) meta.headers.*member = headers.at(name).get<std::string>();
+      }
+    }
     meta.user_metadata = json.at("user_metadata").get<std::map<std::string, std::string>>();
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
