@@ -57,6 +57,8 @@ struct ServeOptions {
   std::string cache_dir;
   std::string cache_size;
   int cache_revalidate = 10;
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 #if DEPOT_WITH_SERVER
@@ -138,6 +140,8 @@ int RunServe(const ServeOptions& options) {
   server_options.max_connections = options.max_connections;
   server_options.idle_timeout = std::chrono::seconds(options.idle_timeout);
   server_options.access_log = options.json ? "-" : options.access_log;
+  server_options.tls_cert_file = options.tls_cert;
+  server_options.tls_key_file = options.tls_key;
   if (options.json && !options.access_log.empty()) {
     return ReportUsage(kCmd, InvalidArgumentError("--json and --access-log both name where the "
                                                   "JSON access log goes: give one"));
@@ -213,7 +217,9 @@ int RunServe(const ServeOptions& options) {
 
   auto server = server::S3Server::Start(*store, server_options);
   if (!server.ok()) return ReportFailure(kCmd, server.status());
-  const std::string endpoint = fmt::format("http://{}:{}", server_options.host, (*server)->port());
+  const bool tls = !options.tls_cert.empty();
+  const std::string endpoint =
+      fmt::format("{}://{}:{}", tls ? "https" : "http", server_options.host, (*server)->port());
   // The banner goes to stderr when stdout carries the JSON access log.
   FILE* banner = options.json ? stderr : stdout;
   fmt::print(banner, "depot serve: {} on {}\n", (*store)->ToString(), endpoint);
@@ -223,14 +229,17 @@ int RunServe(const ServeOptions& options) {
           : (options.credentials.empty() ? "<DEPOT_SECRET_KEY>" : "<from the credentials file>");
   fmt::print(banner,
              "  credentials{}:\n"
-             "    export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={}\n"
+             "    export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={}{}\n"
              "  then, for example:\n"
              "    aws --endpoint-url {} s3 mb s3://demo\n"
              "    aws --endpoint-url {} s3 cp README.md s3://demo/\n"
              "    aws --endpoint-url {} s3 ls s3://demo/\n"
              "  Ctrl-C stops.\n",
              generated ? " (generated; set DEPOT_ACCESS_KEY and DEPOT_SECRET_KEY to choose)" : "",
-             access, shown_secret, server_options.region, endpoint, endpoint, endpoint);
+             access, shown_secret, server_options.region,
+             // Clients trust a self-signed certificate when told to.
+             tls ? fmt::format(" AWS_CA_BUNDLE={}", options.tls_cert) : "", endpoint, endpoint,
+             endpoint);
   std::fflush(banner);
   int received = 0;
   sigwait(&signals, &received);
@@ -288,6 +297,11 @@ Command AddServeCommand(CLI::App& parent) {
                   "changed (0: every read asks)")
       ->capture_default_str()
       ->check(CLI::Range(0, 86400 * 365));
+  app->add_option("--tls-cert", options->tls_cert,
+                  "Serve HTTPS with this PEM certificate chain (with --tls-key)")
+      ->type_name("FILE");
+  app->add_option("--tls-key", options->tls_key, "The PEM private key of --tls-cert")
+      ->type_name("FILE");
   return {app, [options] {
 #if DEPOT_WITH_SERVER
             return RunServe(*options);

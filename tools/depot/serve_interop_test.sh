@@ -14,6 +14,7 @@
 set -euo pipefail
 
 depot="$(realpath "$1")"
+repo="$(realpath "$(dirname "$0")/../..")"
 work="$(mktemp -d /tmp/depot-serve-test.XXXXXX)"
 server_pid=""
 cleanup() {
@@ -822,6 +823,70 @@ run(web_headers)
 PY
 }
 
+# HTTPS: a second depot serve with a certificate from a CA made here. awscli, boto3, s3cmd and
+# depot's own client trust it when told to (--ca-bundle, AWS_CA_BUNDLE, ca_certs_file) and put,
+# read back and list through it, multipart included; told nothing, they refuse the server.
+https_clients() {
+  bash "$repo/src/depot/server/testing/make_test_ca.sh" "$work/tls"
+  "$depot" serve "$work/tls-store" --listen 127.0.0.1:0 --tls-cert "$work/tls/server.pem" \
+    --tls-key "$work/tls/server.key" >tls.log 2>&1 &
+  tls_pid=$!
+  trap 'kill "$tls_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do
+    grep -q "on https://" tls.log && break
+    sleep 0.1
+  done
+  local secure
+  secure="$(grep -o 'https://127.0.0.1:[0-9]*' tls.log | head -1)"
+  [[ -n "$secure" ]] || fail "depot serve --tls-cert did not start: $(cat tls.log)"
+  grep -q "AWS_CA_BUNDLE=$work/tls/server.pem" tls.log || fail "no CA hint in: $(cat tls.log)"
+  local ca="$work/tls/ca.pem"
+  head -c $((13 * 1024 * 1024)) /dev/urandom >tls.bin
+  /usr/bin/aws --endpoint-url "$secure" --ca-bundle "$ca" s3 mb s3://secure >/dev/null
+  /usr/bin/aws --endpoint-url "$secure" --ca-bundle "$ca" s3 cp --only-show-errors tls.bin \
+    s3://secure/aws.bin
+  /usr/bin/aws --endpoint-url "$secure" --ca-bundle "$ca" s3 cp --only-show-errors \
+    s3://secure/aws.bin tls.back
+  cmp tls.bin tls.back || fail "awscli over HTTPS read back different bytes"
+  if /usr/bin/aws --endpoint-url "$secure" s3 ls s3://secure 2>err.txt; then
+    fail "awscli trusted a certificate from an unknown CA"
+  fi
+  grep -qi "certificate" err.txt || fail "awscli without the CA: $(cat err.txt)"
+  AWS_CA_BUNDLE="$ca" /usr/bin/python3 - "$secure" <<'PY'
+from interop_common import *
+from boto3.s3.transfer import TransferConfig
+
+
+def https():
+    s3 = client()
+    data = os.urandom(11 * MIB)
+    with open("tls-boto.bin", "wb") as f:
+        f.write(data)
+    s3.upload_file("tls-boto.bin", "secure", "boto.bin",
+                   Config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB))
+    if s3.get_object(Bucket="secure", Key="boto.bin")["Body"].read() != data:
+        fail("boto3 over HTTPS read back different bytes")
+    s3.put_object(Bucket="secure", Key="small", Body=b"over tls")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="secure")["Contents"]]
+    if keys != ["aws.bin", "boto.bin", "small"]:
+        fail(f"boto3 over HTTPS lists {keys}")
+    print("boto3 over HTTPS ok")
+
+
+run(https)
+PY
+  printf '[default]\naccess_key = %s\nsecret_key = %s\nhost_base = %s\nhost_bucket = %s\nuse_https = True\nca_certs_file = %s\ncheck_ssl_certificate = True\nsignature_v2 = False\n' \
+    "$DEPOT_ACCESS_KEY" "$DEPOT_SECRET_KEY" "${secure#https://}" "${secure#https://}" "$ca" >s3cfg-tls
+  /usr/bin/s3cmd -c s3cfg-tls --no-progress get --force s3://secure/small s3cmd-tls.back >/dev/null
+  [[ "$(cat s3cmd-tls.back)" == "over tls" ]] || fail "s3cmd over HTTPS"
+  AWS_ENDPOINT_URL_S3="$secure" AWS_CA_BUNDLE="$ca" AWS_ACCESS_KEY_ID="$DEPOT_ACCESS_KEY" \
+    AWS_SECRET_ACCESS_KEY="$DEPOT_SECRET_KEY" "$depot" cat s3://secure/small >depot-tls.back
+  [[ "$(cat depot-tls.back)" == "over tls" ]] || fail "depot cat over HTTPS"
+  kill -INT "$tls_pid"
+  wait "$tls_pid" || fail "depot serve --tls-cert did not exit cleanly"
+  rm -f tls.bin tls.back tls-boto.bin
+}
+
 # A range starting at or past the end is unsatisfiable: 416 InvalidRange. An empty object has no
 # satisfiable range at all (AWS answers 416 there too), never a 206 "bytes 0-0/0".
 range_edges() {
@@ -1075,6 +1140,7 @@ section "PUT after an empty PUT (boto3)" put_after_empty_put
 section "range edges (boto3)" range_edges
 section "S3 behaviours RGW gets right (boto3)" s3_behaviours
 section "Web headers kept, returned and copied (awscli, boto3)" web_headers
+section "HTTPS (awscli, boto3, s3cmd, depot)" https_clients
 section "2 GiB object (awscli, boto3)" huge_object
 section "requests depot does not honour (boto3)" unhonoured_boto3
 section "users kept apart, credentials file and JSON access log" credentials_file

@@ -71,6 +71,8 @@ struct ClientOptions {
   std::chrono::milliseconds idle_timeout{30'000};
   int max_idle_handles = 16;
   bool verify_tls = true;
+  // PEM file of the certificate authorities to trust for https (empty: the system's).
+  std::string ca_file;
 };
 
 class Client {

@@ -134,10 +134,9 @@ Result<Target> SplitTarget(const s3::RequestTarget& target, std::string_view hos
   return out;
 }
 
-Exchange::Exchange(boost::asio::ip::tcp::socket& socket, beast::flat_buffer& buffer,
-                   Request& parser, std::function<void(bool)> activity, std::string request_id,
-                   Context ctx)
-    : socket_(socket),
+Exchange::Exchange(ByteStream& stream, beast::flat_buffer& buffer, Request& parser,
+                   std::function<void(bool)> activity, std::string request_id, Context ctx)
+    : stream_(stream),
       buffer_(buffer),
       parser_(parser),
       activity_(std::move(activity)),
@@ -214,7 +213,7 @@ Status Exchange::ReadBody(Checksums checksums,
     boost::system::error_code ec;
     {
       const SocketWait wait(activity_);
-      http::write(socket_, proceed, ec);
+      http::write(stream_, proceed, ec);
     }
     if (ec) return UnavailableError(fmt::format("IncompleteBody: {}", ec.message()));
   }
@@ -232,7 +231,7 @@ Status Exchange::ReadBody(Checksums checksums,
     boost::system::error_code ec;
     {
       const SocketWait wait(activity_);
-      http::read(socket_, buffer_, parser_, ec);
+      http::read(stream_, buffer_, parser_, ec);
     }
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return UnavailableError(fmt::format("IncompleteBody: {}", ec.message()));
@@ -295,7 +294,7 @@ bool Exchange::Send(http::response<http::string_body>& response) {
   boost::system::error_code ec;
   {
     const SocketWait wait(activity_);
-    http::write(socket_, response, ec);
+    http::write(stream_, response, ec);
   }
   activity_(false);
   return !ec && reusable;
@@ -351,7 +350,7 @@ void Exchange::DrainSmallBody() {
     boost::system::error_code ec;
     {
       const SocketWait wait(activity_);
-      http::read(socket_, buffer_, parser_, ec);
+      http::read(stream_, buffer_, parser_, ec);
     }
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return;
@@ -372,7 +371,7 @@ Status Exchange::StartObject(http::response<http::buffer_body>& response, uint64
   boost::system::error_code ec;
   {
     const SocketWait wait(activity_);
-    http::write_header(socket_, *serializer_, ec);
+    http::write_header(stream_, *serializer_, ec);
   }
   if (ec) return UnavailableError(fmt::format("sending headers: {}", ec.message()));
   return Status::Ok();
@@ -395,7 +394,7 @@ Status Exchange::WriteObject(std::string_view piece) {
     boost::system::error_code ec;
     {
       const SocketWait wait(activity_);
-      http::write(socket_, *serializer_, ec);
+      http::write(stream_, *serializer_, ec);
     }
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return UnavailableError(fmt::format("sending the body: {}", ec.message()));
@@ -416,7 +415,7 @@ bool Exchange::FinishObject() {
     boost::system::error_code ec;
     {
       const SocketWait wait(activity_);
-      http::write(socket_, *serializer_, ec);
+      http::write(stream_, *serializer_, ec);
     }
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return false;

@@ -9,7 +9,6 @@
 // records.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdint>
@@ -25,6 +24,7 @@
 #include "depot/core/context.h"
 #include "depot/core/result.h"
 #include "depot/s3/sigv4_verifier.h"
+#include "depot/server/byte_stream.h"
 
 namespace depot::server {
 
@@ -66,7 +66,7 @@ class Exchange {
   // `activity(true)` is called before each blocking socket read or write, `activity(false)` after
   // it and after each piece of progress: the connection's clock for stall timeouts. `ctx` is the
   // request's: every store call made for it runs under it (the server's stop cancels it).
-  Exchange(boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer, Request& parser,
+  Exchange(ByteStream& stream, boost::beast::flat_buffer& buffer, Request& parser,
            std::function<void(bool)> activity, std::string request_id, Context ctx);
 
   const http::request<http::buffer_body>& request() const { return parser_.get(); }
@@ -115,7 +115,7 @@ class Exchange {
   // Whether the connection may stay open after an answer (not if the body was left unread).
   bool Reusable() const { return keep_alive() && parser_.is_done(); }
 
-  boost::asio::ip::tcp::socket& socket_;
+  ByteStream& stream_;
   boost::beast::flat_buffer& buffer_;
   Request& parser_;
   std::function<void(bool)> activity_;

@@ -18,12 +18,14 @@
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "depot/core/mutex.h"
 #include "depot/s3/sigv4_verifier.h"
 #include "depot/s3/xml.h"
 #include "depot/server/access.h"
+#include "depot/server/byte_stream.h"
 #include "depot/server/exchange.h"
 #include "depot/server/operations.h"
 #include "depot/server/request_features.h"
@@ -79,6 +81,14 @@ class S3Server::Impl {
   ~Impl() { Stop(); }
 
   Status Listen() {
+    if (options_.tls_cert_file.empty() != options_.tls_key_file.empty()) {
+      return InvalidArgumentError(fmt::format(
+          "serve: TLS needs both a certificate and a key (got certificate \"{}\", key \"{}\")",
+          options_.tls_cert_file, options_.tls_key_file));
+    }
+    if (!options_.tls_cert_file.empty()) {
+      DEPOT_ASSIGN_OR_RETURN(tls_, MakeTlsContext(options_.tls_cert_file, options_.tls_key_file));
+    }
     if (!options_.access_log.empty()) {
       try {
         if (options_.access_log == "-") {
@@ -212,7 +222,8 @@ class S3Server::Impl {
       socket->set_option(tcp::no_delay(true), ec);
       if (!MakeRoomLocked()) {
         lock.Unlock();
-        RefuseBusy(*socket);
+        // Over TLS an answer would need a handshake first, on this thread: just close.
+        if (tls_ == nullptr) RefuseBusy(*socket);
         continue;
       }
       connections_.emplace_back();
@@ -254,7 +265,22 @@ class S3Server::Impl {
   // rather than the process.
   void ServeGuarded(tcp::socket& socket, ConnectionRef self) {
     try {
-      Serve(socket, self);
+      std::optional<ByteStream> stream;
+      if (tls_ != nullptr) {
+        stream.emplace(socket, *tls_);
+        // A handshake that stalls is timed out by the reaper, as a stalled read is.
+        Activity(self, true);
+        boost::system::error_code ec;
+        stream->Handshake(ec);
+        Activity(self, false);
+        if (ec) {
+          spdlog::debug("serve: TLS handshake failed: {}", ec.message());
+          return;
+        }
+      } else {
+        stream.emplace(socket);
+      }
+      Serve(*stream, self);
     } catch (const std::exception& e) {
       spdlog::error("serve: connection closed after an error: {}", e.what());
     }
@@ -300,9 +326,9 @@ class S3Server::Impl {
     self->in_io = in_io;
   }
 
-  void Serve(tcp::socket& socket, ConnectionRef self) {
+  void Serve(ByteStream& stream, ConnectionRef self) {
     boost::system::error_code ec;
-    const auto remote = socket.remote_endpoint(ec);
+    const auto remote = stream.socket().remote_endpoint(ec);
     const std::string client =
         ec ? "?" : fmt::format("{}:{}", remote.address().to_string(), remote.port());
     beast::flat_buffer buffer;
@@ -310,13 +336,13 @@ class S3Server::Impl {
       Request parser;
       parser.header_limit(static_cast<uint32_t>(options_.max_header_bytes));
       parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-      http::read_header(socket, buffer, parser, ec);
+      http::read_header(stream, buffer, parser, ec);
       if (ec == http::error::end_of_stream || ec == asio::error::eof) return;
       if (ec) {
         if (&ec.category() == &http::make_error_code(http::error::bad_target).category()) {
           // Malformed or oversized headers: S3's answer, then close (the rest is unreadable).
           Exchange exchange(
-              socket, buffer, parser, [](bool) {}, NextRequestId(), Context(stop_.token()));
+              stream, buffer, parser, [](bool) {}, NextRequestId(), Context(stop_.token()));
           const bool too_big = ec == http::error::header_limit;
           (void)exchange.Fail(
               {400, too_big ? "RequestHeaderSectionTooLarge" : "BadRequest", ec.message()});
@@ -327,14 +353,14 @@ class S3Server::Impl {
       Activity(self, false);
       const auto started = SteadyClock::now();
       Exchange exchange(
-          socket, buffer, parser, [self](bool in_io) { Activity(self, in_io); }, NextRequestId(),
+          stream, buffer, parser, [self](bool in_io) { Activity(self, in_io); }, NextRequestId(),
           Context(stop_.token()));
       const bool keep_alive = Handle(exchange);
       Log(exchange, client, started);
       Activity(self, false);
       self->idle = true;
       if (!keep_alive) {
-        if (!parser.is_done()) LingeringClose(socket);
+        if (!parser.is_done()) LingeringClose(stream.socket());
         return;
       }
     }
@@ -482,6 +508,7 @@ class S3Server::Impl {
   Executor transfers_;  // joined after Stop() has joined every connection
   const OperationLimits limits_;
   std::shared_ptr<spdlog::logger> access_log_;
+  std::shared_ptr<TlsContext> tls_;  // set by Listen for HTTPS
   asio::io_context io_;
   tcp::acceptor acceptor_;
   uint16_t port_ = 0;

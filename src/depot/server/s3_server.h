@@ -6,7 +6,9 @@
 //   ... server->port() ...
 //   server->Stop();                                                          // or destroy it
 //
-// Protocol: HTTP/1.1 with keep-alive over Boost.Beast; path-style addressing
+// Protocol: HTTP/1.1 with keep-alive over Boost.Beast, or HTTPS (TLS 1.2 and later, OpenSSL)
+// when a certificate and key are given, on the same port (no plain HTTP beside it); path-style
+// addressing
 // (http://host:port/BUCKET/KEY), and virtual-hosted (http://BUCKET.localhost:port/KEY, the
 // domain is `virtual_host_domain`) for clients set to address buckets that way. Every
 // request must carry SigV4 (headers, presigned URL, or aws-chunked bodies): see sigv4_verifier.h
@@ -17,7 +19,8 @@
 //
 // Operations: ListBuckets; Create/Head/DeleteBucket (BucketNotEmpty while objects or uploads
 // remain); GetBucketLocation and GetBucketVersioning (never enabled); PutObject (content type,
-// user metadata, If-None-Match: *, If-Match); GetObject and HeadObject (one range, suffix ranges,
+// Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires, user
+// metadata, If-None-Match: *, If-Match); GetObject and HeadObject (one range, suffix ranges,
 // If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since with 304 and 412,
 // response-* overrides); DeleteObject; DeleteObjects (Content-MD5 or a checksum required, as S3
 // does); CopyObject (metadata COPY or REPLACE, x-amz-copy-source-if-*); ListObjectsV2 and V1
@@ -39,9 +42,9 @@
 // checked: a mismatch is 403. See access.h.
 //
 // Nothing that would change a request's meaning is ignored: server-side encryption, tags,
-// object lock, ACL grants, storage classes, redirects, requester pays, unknown x-amz-* headers
-// and the headers S3 keeps with objects answer 501 NotImplemented naming the header
-// (request_features.h); unknown query sub-resources too.
+// object lock, ACL grants, storage classes, redirects, requester pays and unknown x-amz-*
+// headers answer 501 NotImplemented naming the header (request_features.h); unknown query
+// sub-resources too.
 //
 // Errors are S3 error XML with AWS's code and status. Limits (S3ServerOptions): request headers;
 // a single PUT or copy (EntityTooLarge); a part (held in memory unless the store streams parts,
@@ -112,6 +115,10 @@ struct S3ServerOptions {
   // transfer_threads threads however many uploads are streaming.
   size_t transfer_threads = 32;
   std::string access_log;  // JSON lines: a file path, "-" or none
+  // HTTPS: a PEM certificate chain (the server's first) and its PEM private key. Both or neither;
+  // Start refuses a file it cannot use, naming it.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // Where requests whose path starts with /_node/ go instead of the S3 protocol: the storage
   // network's data endpoint (`depot node run`). They carry no SigV4 (node messages are signed
   // themselves); bodies up to 256 MiB, held in memory. No bucket can be named "_node" ('_' is not

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "depot/core/md5.h"
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
+#include "depot/core/testing/temp_dir.h"
 #include "depot/object/local/local_store.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/s3_store.h"
@@ -486,6 +488,77 @@ TEST_F(S3ServerTest, WebHeadersAreKeptReturnedAndCopied) {
   ASSERT_THAT(head, IsOk());
   EXPECT_EQ(head->headers.content_language, "fr");
   EXPECT_EQ(head->headers.content_encoding, "gzip");
+}
+
+// HTTPS with a certificate from a CA the test makes: depot's client trusts it when told to, and
+// only then; plain HTTP on the TLS port gets no answer; bad certificate options are refused by
+// name.
+TEST(S3ServerTlsTest, ServesHttpsToClientsThatTrustItsCa) {
+  depot::testing::TempDir dir;
+  const std::string make = fmt::format("bash {} {}", DEPOT_MAKE_TEST_CA, dir.path().string());
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  const std::string cert = (dir.path() / "server.pem").string();
+  const std::string key = (dir.path() / "server.key").string();
+  const std::string ca = (dir.path() / "ca.pem").string();
+  auto backing = std::make_shared<object::MemoryStore>();
+  auto server = S3Server::Start(
+      backing,
+      {.port = 0, .credentials = {{"KEY", "SECRET"}}, .tls_cert_file = cert, .tls_key_file = key});
+  ASSERT_THAT(server, IsOk());
+  auto client = [&](std::string ca_file) {
+    S3StoreOptions options;
+    options.bucket = "secure";
+    options.endpoint = fmt::format("https://127.0.0.1:{}", (*server)->port());
+    options.ca_file = std::move(ca_file);
+    options.credentials.access_key_id = "KEY";
+    options.credentials.secret_access_key = "SECRET";
+    options.credentials.region = "us-east-1";
+    options.retry.max_attempts = 1;
+    return S3Store::Open(options);
+  };
+  auto trusting = client(ca);
+  ASSERT_THAT(trusting, IsOk());
+  ASSERT_THAT((*trusting)->CreateBucket(), IsOk());
+  // Several requests (the client keeps its connections alive), a multipart one among them.
+  const std::string big = RandomBytes(3 << 20, 9);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_THAT((*trusting)->Put(fmt::format("k{}", i), Bytes::FromString(big), {}), IsOk());
+  }
+  auto got = (*trusting)->Get("k4");
+  ASSERT_THAT(got, IsOk());
+  EXPECT_TRUE(got->data.ToString() == big);
+  auto listed = (*trusting)->List({});
+  ASSERT_THAT(listed, IsOk());
+  EXPECT_EQ(listed->objects.size(), 5u);
+
+  // A client that does not trust the CA refuses the server, and stores nothing.
+  auto doubting = client("");
+  ASSERT_THAT(doubting, IsOk());
+  EXPECT_FALSE((*doubting)->Put("untrusted", Bytes::FromString("x"), {}).ok());
+  EXPECT_THAT(backing->Head("secure/untrusted"), StatusIs(StatusCode::kNotFound));
+  {
+    // Plain HTTP to the HTTPS port: no HTTP answer, and the server serves on.
+    RawConnection connection((*server)->port());
+    connection.Send(SignedRequest((*server)->port(), "GET", "/secure/k1", "",
+                                  std::string(s3::kEmptyPayloadSha256)));
+    EXPECT_THAT(connection.ReadResponse(), Not(HasSubstr("HTTP/1.1 200")));
+  }
+  EXPECT_THAT((*trusting)->Head("k1"), IsOk());
+
+  // Both files or neither; a file that cannot be used is named.
+  auto start = [&](std::string cert_file, std::string key_file) {
+    return S3Server::Start(backing, {.port = 0,
+                                     .credentials = {{"KEY", "SECRET"}},
+                                     .tls_cert_file = std::move(cert_file),
+                                     .tls_key_file = std::move(key_file)})
+        .status();
+  };
+  EXPECT_THAT(start(cert, ""), StatusIs(StatusCode::kInvalidArgument, HasSubstr("both")));
+  EXPECT_THAT(start(cert, "/nonexistent.key"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("/nonexistent.key")));
+  EXPECT_THAT(start(key, key), StatusIs(StatusCode::kInvalidArgument, HasSubstr("--tls-cert")));
+  EXPECT_THAT(start(cert, (dir.path() / "ca.key").string()),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("mismatch")));
 }
 
 TEST_F(S3ServerTest, ConditionalCopiesCopyTheVersionTheyChecked) {

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -313,6 +314,10 @@ Result<std::shared_ptr<S3Store>> S3Store::Open(S3StoreOptions options) {
   client.http.connect_timeout = options.connect_timeout;
   client.http.idle_timeout = options.idle_timeout;
   client.http.max_idle_handles = options.max_connections;
+  client.http.ca_file = options.ca_file;
+  if (const char* bundle = std::getenv("AWS_CA_BUNDLE"); client.http.ca_file.empty() && bundle) {
+    client.http.ca_file = bundle;
+  }
   client.retry = options.retry;
   auto made = std::make_unique<s3::S3Client>(std::move(client));
   return std::shared_ptr<S3Store>(new S3Store(std::move(options), std::move(made)));
@@ -928,6 +933,8 @@ Result<std::shared_ptr<S3Store>> S3Store::OpenUrl(const Url& url) {
             fmt::format("\"{}\": payload={} must be signed or unsigned", url.ToString(), value));
       }
       options.sign_payload = value == "signed";
+    } else if (name == "ca_bundle") {
+      options.ca_file = value;
     } else if (name == "conditional_put") {
       DEPOT_ASSIGN_OR_RETURN(options.conditional_put, flag(name, value));
     } else if (name == "min_part_size") {

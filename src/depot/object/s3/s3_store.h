@@ -8,7 +8,8 @@
 //
 // Or by URL: object::Open("s3://photos/prefix?endpoint=http://127.0.0.1:7480&region=us-east-1").
 // URL options: endpoint, region, profile, access_key + secret_key (+ session_token),
-// addressing=path|virtual, payload=signed|unsigned, min_part_size, conditional_put=0|1. Credentials
+// addressing=path|virtual, payload=signed|unsigned, min_part_size, conditional_put=0|1,
+// ca_bundle=FILE (CAs for an https endpoint). Credentials
 // and region otherwise come from the environment and ~/.aws files (see credentials.h); the
 // instance-metadata service is never contacted.
 //
@@ -80,6 +81,10 @@ struct S3StoreOptions {
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds idle_timeout{30'000};  // a transfer silent this long fails
   BackoffOptions retry;                            // 10 attempts within 180 s by default
+  // PEM file of the certificate authorities an https endpoint is checked against (a private
+  // CA, a self-signed depot serve). Empty: $AWS_CA_BUNDLE if set, as the AWS tools do, else the
+  // system's.
+  std::string ca_file;
 };
 
 class S3Store final : public ObjectStore {
