@@ -887,6 +887,60 @@ PY
   rm -f tls.bin tls.back tls-boto.bin
 }
 
+# CORS: rules set, read and deleted with boto3; a preflight and a browser-style GET (with an
+# Origin) answered from them.
+cors_rules() {
+  py <<'PY'
+from interop_common import *
+import urllib.error
+import urllib.request
+
+
+def cors_rules():
+    s3 = client()
+    rules = [{"ID": "app", "AllowedOrigins": ["https://app.example"],
+              "AllowedMethods": ["GET", "PUT"], "AllowedHeaders": ["*"],
+              "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 120}]
+    s3.put_bucket_cors(Bucket=BUCKET, CORSConfiguration={"CORSRules": rules})
+    got = s3.get_bucket_cors(Bucket=BUCKET)["CORSRules"]
+    if got != rules:
+        fail(f"GetBucketCors: {got}")
+
+    def answer(request):
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return r.status, r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers
+
+    preflight = urllib.request.Request(
+        f"{ENDPOINT}/{BUCKET}/cors.txt", method="OPTIONS",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "PUT",
+                 "Access-Control-Request-Headers": "content-type,x-amz-date"})
+    status, headers = answer(preflight)
+    if status != 200 or headers.get("Access-Control-Allow-Origin") != "https://app.example":
+        fail(f"preflight: {status} {dict(headers)}")
+    refused = urllib.request.Request(
+        f"{ENDPOINT}/{BUCKET}/cors.txt", method="OPTIONS",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"})
+    if answer(refused)[0] != 403:
+        fail("a preflight from an origin no rule allows was not refused")
+    s3.put_object(Bucket=BUCKET, Key="cors.txt", Body=b"shared")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "cors.txt"},
+                                    ExpiresIn=60)
+    status, headers = answer(urllib.request.Request(url, headers={"Origin": "https://app.example"}))
+    if status != 200 or headers.get("Access-Control-Expose-Headers") != "ETag":
+        fail(f"GET with an Origin: {status} {dict(headers)}")
+    s3.delete_bucket_cors(Bucket=BUCKET)
+    expect_error("GetBucketCors after DeleteBucketCors", lambda: s3.get_bucket_cors(Bucket=BUCKET),
+                 404, "NoSuchCORSConfiguration")
+    print("boto3 CORS rules, preflight and GET with an Origin ok")
+
+
+run(cors_rules)
+PY
+}
+
 # A range starting at or past the end is unsatisfiable: 416 InvalidRange. An empty object has no
 # satisfiable range at all (AWS answers 416 there too), never a 206 "bytes 0-0/0".
 range_edges() {
@@ -1141,6 +1195,7 @@ section "range edges (boto3)" range_edges
 section "S3 behaviours RGW gets right (boto3)" s3_behaviours
 section "Web headers kept, returned and copied (awscli, boto3)" web_headers
 section "HTTPS (awscli, boto3, s3cmd, depot)" https_clients
+section "CORS rules (boto3, urllib)" cors_rules
 section "2 GiB object (awscli, boto3)" huge_object
 section "requests depot does not honour (boto3)" unhonoured_boto3
 section "users kept apart, credentials file and JSON access log" credentials_file

@@ -58,28 +58,6 @@ std::optional<std::chrono::system_clock::time_point> ParseAmzDate(std::string_vi
          std::chrono::seconds(*second);
 }
 
-Result<RequestTarget> ParseTarget(std::string_view target) {
-  RequestTarget out;
-  const size_t question = target.find('?');
-  DEPOT_ASSIGN_OR_RETURN(out.path, PercentDecode(target.substr(0, question)));
-  if (question == std::string_view::npos) return out;
-  std::string_view query = target.substr(question + 1);
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const size_t equals = pair.find('=');
-    DEPOT_ASSIGN_OR_RETURN(std::string name, PercentDecode(pair.substr(0, equals)));
-    std::string value;
-    if (equals != std::string_view::npos) {
-      DEPOT_ASSIGN_OR_RETURN(value, PercentDecode(pair.substr(equals + 1)));
-    }
-    out.query.emplace_back(std::move(name), std::move(value));
-  }
-  return out;
-}
-
 std::vector<std::string> Split(std::string_view s, char separator) {
   std::vector<std::string> parts;
   while (true) {
@@ -182,6 +160,28 @@ Result<Claim> ClaimFromQuery(const std::vector<Header>& query) {
 
 }  // namespace
 
+Result<RequestTarget> ParseRequestTarget(std::string_view target) {
+  RequestTarget out;
+  const size_t question = target.find('?');
+  DEPOT_ASSIGN_OR_RETURN(out.path, PercentDecode(target.substr(0, question)));
+  if (question == std::string_view::npos) return out;
+  std::string_view query = target.substr(question + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t equals = pair.find('=');
+    DEPOT_ASSIGN_OR_RETURN(std::string name, PercentDecode(pair.substr(0, equals)));
+    std::string value;
+    if (equals != std::string_view::npos) {
+      DEPOT_ASSIGN_OR_RETURN(value, PercentDecode(pair.substr(equals + 1)));
+    }
+    out.query.emplace_back(std::move(name), std::move(value));
+  }
+  return out;
+}
+
 bool ConstantTimeEqual(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
@@ -192,7 +192,7 @@ bool ConstantTimeEqual(std::string_view a, std::string_view b) {
 Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLookup& secrets,
                                   std::chrono::system_clock::time_point now,
                                   const VerifyOptions& options) {
-  Result<RequestTarget> parsed = ParseTarget(request.target);
+  Result<RequestTarget> parsed = ParseRequestTarget(request.target);
   if (!parsed.ok()) {
     return Fail(
         StatusCode::kInvalidArgument, "InvalidURI",

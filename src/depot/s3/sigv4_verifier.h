@@ -51,6 +51,10 @@ struct RequestTarget {
   std::vector<s3::Header> query;
 };
 
+// The target as received ("/bucket/a%20key?uploads="), decoded; kInvalidArgument when its
+// percent-encoding is broken.
+Result<RequestTarget> ParseRequestTarget(std::string_view target);
+
 struct Authenticated {
   RequestTarget target;  // the request's target, decoded once here for the server
   std::string access_key;

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
+#include <climits>
 #include <cstdio>
 #include <ctime>
 #include <pugixml.hpp>
@@ -250,6 +252,82 @@ Result<std::string> ParseCreateBucketXml(std::string_view body) {
   DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root,
                          Load(doc, body, "CreateBucketConfiguration", Sender::kClient));
   return Text(root, "LocationConstraint");
+}
+
+Result<std::vector<CorsRule>> ParseCorsConfiguration(std::string_view body) {
+  constexpr std::string_view kDocument = "CORSConfiguration";
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, kDocument, Sender::kClient));
+  auto refuse = [&](std::string what) { return Malformed(kDocument, what, Sender::kClient); };
+  auto printable = [](std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  };
+  std::vector<CorsRule> rules;
+  for (pugi::xml_node node : root.children("CORSRule")) {
+    CorsRule rule;
+    rule.id = Text(node, "ID");
+    const std::pair<const char*, std::vector<std::string>*> lists[] = {
+        {"AllowedOrigin", &rule.allowed_origins},
+        {"AllowedMethod", &rule.allowed_methods},
+        {"AllowedHeader", &rule.allowed_headers},
+        {"ExposeHeader", &rule.expose_headers}};
+    for (const auto& [name, list] : lists) {
+      for (pugi::xml_node item : node.children(name)) {
+        std::string text = item.text().as_string();
+        if (!printable(text) || !printable(rule.id)) {
+          return refuse(fmt::format("{} \"{}\" is not printable ASCII", name, text));
+        }
+        const bool wildcarded = list == &rule.allowed_origins || list == &rule.allowed_headers;
+        if (wildcarded && std::count(text.begin(), text.end(), '*') > 1) {
+          return refuse(fmt::format("{} \"{}\" can have at most one * wildcard", name, text));
+        }
+        list->push_back(std::move(text));
+      }
+    }
+    for (const std::string& method : rule.allowed_methods) {
+      static constexpr std::string_view kMethods[] = {"GET", "PUT", "POST", "DELETE", "HEAD"};
+      if (std::find(std::begin(kMethods), std::end(kMethods), method) == std::end(kMethods)) {
+        return refuse(fmt::format(
+            "Found unsupported HTTP method in CORS config. Unsupported method is {}", method));
+      }
+    }
+    if (rule.allowed_origins.empty() || rule.allowed_methods.empty()) {
+      return refuse("every CORSRule needs an AllowedOrigin and an AllowedMethod");
+    }
+    if (pugi::xml_node age = node.child("MaxAgeSeconds")) {
+      auto seconds = ParseUint(age.text().as_string(), "MaxAgeSeconds");
+      if (!seconds.ok()) {
+        return refuse(fmt::format("MaxAgeSeconds \"{}\" is not a number", age.text().as_string()));
+      }
+      rule.max_age_seconds = static_cast<int64_t>(std::min<uint64_t>(*seconds, INT32_MAX));
+    }
+    rules.push_back(std::move(rule));
+  }
+  if (rules.empty()) return refuse("no CORSRule");
+  if (rules.size() > 100) return refuse(fmt::format("{} CORSRules (at most 100)", rules.size()));
+  return rules;
+}
+
+std::string CorsConfigurationXml(std::span<const CorsRule> rules) {
+  std::string xml = "<CORSConfiguration>";
+  for (const CorsRule& rule : rules) {
+    xml += "<CORSRule>";
+    if (!rule.id.empty()) xml += fmt::format("<ID>{}</ID>", XmlEscape(rule.id));
+    const std::pair<const char*, const std::vector<std::string>*> lists[] = {
+        {"AllowedOrigin", &rule.allowed_origins},
+        {"AllowedMethod", &rule.allowed_methods},
+        {"AllowedHeader", &rule.allowed_headers},
+        {"ExposeHeader", &rule.expose_headers}};
+    for (const auto& [name, list] : lists) {
+      for (const std::string& item : *list)
+        xml += fmt::format("<{0}>{1}</{0}>", name, XmlEscape(item));
+    }
+    if (rule.max_age_seconds) {
+      xml += fmt::format("<MaxAgeSeconds>{}</MaxAgeSeconds>", *rule.max_age_seconds);
+    }
+    xml += "</CORSRule>";
+  }
+  return xml + "</CORSConfiguration>";
 }
 
 Result<Clock::time_point> ParseIso8601(std::string_view text) {

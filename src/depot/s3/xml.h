@@ -104,6 +104,24 @@ std::string CreateBucketXml(std::string_view region);             // empty for u
 // The LocationConstraint of a CreateBucket body ("" for an empty body or none named).
 Result<std::string> ParseCreateBucketXml(std::string_view body);
 
+// A bucket's CORS configuration (PutBucketCors), as S3 keeps it: rules in order, the first
+// that matches a request applies (see server/cors.h).
+struct CorsRule {
+  std::string id;
+  std::vector<std::string> allowed_origins;  // each with at most one '*' wildcard
+  std::vector<std::string> allowed_methods;  // GET, PUT, POST, DELETE, HEAD
+  std::vector<std::string> allowed_headers;  // each with at most one '*' wildcard
+  std::vector<std::string> expose_headers;
+  std::optional<int64_t> max_age_seconds;
+  friend bool operator==(const CorsRule&, const CorsRule&) = default;
+};
+// The rules of a <CORSConfiguration> document. kInvalidArgument naming what S3 refuses: no rule,
+// more than 100, a rule without an origin or a method, a method S3 does not allow, an origin or
+// header with two wildcards, text that is not printable ASCII.
+Result<std::vector<CorsRule>> ParseCorsConfiguration(std::string_view body);
+// The document again, on one line (what GetBucketCors answers, and what depot stores).
+std::string CorsConfigurationXml(std::span<const CorsRule> rules);
+
 // "2013-05-24T00:00:00.000Z" (fractional seconds optional).
 Result<Clock::time_point> ParseIso8601(std::string_view text);
 // "2013-05-24T00:00:00.000Z": UTC, milliseconds.

@@ -150,6 +150,48 @@ TEST(S3Xml, BuildsEscapedRequestDocuments) {
   EXPECT_THAT(ParseCreateBucketXml("<Nope/>"), StatusIs(StatusCode::kInvalidArgument));
 }
 
+TEST(S3Xml, CorsConfigurationsParseRoundTripAndRefuseWhatS3Refuses) {
+  const char* kDocument = R"(<?xml version="1.0" encoding="UTF-8"?>
+<CORSConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <CORSRule>
+    <ID>uploads</ID>
+    <AllowedOrigin>https://*.example.com</AllowedOrigin>
+    <AllowedMethod>PUT</AllowedMethod><AllowedMethod>POST</AllowedMethod>
+    <AllowedHeader>*</AllowedHeader>
+    <ExposeHeader>ETag</ExposeHeader>
+    <MaxAgeSeconds>3000</MaxAgeSeconds>
+  </CORSRule>
+  <CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule>
+</CORSConfiguration>)";
+  auto rules = ParseCorsConfiguration(kDocument);
+  ASSERT_THAT(rules, IsOk());
+  ASSERT_EQ(rules->size(), 2u);
+  EXPECT_EQ((*rules)[0].id, "uploads");
+  EXPECT_THAT((*rules)[0].allowed_methods, ElementsAre("PUT", "POST"));
+  EXPECT_EQ((*rules)[0].max_age_seconds, 3000);
+  EXPECT_THAT((*rules)[1].allowed_origins, ElementsAre("*"));
+  EXPECT_EQ((*rules)[1].max_age_seconds, std::nullopt);
+  EXPECT_THAT(ParseCorsConfiguration(CorsConfigurationXml(*rules)), IsOkAndHolds(*rules));
+
+  auto refused = [](std::string rule) {
+    return ParseCorsConfiguration("<CORSConfiguration>" + rule + "</CORSConfiguration>").status();
+  };
+  EXPECT_THAT(refused(""), StatusIs(StatusCode::kInvalidArgument, HasSubstr("no CORSRule")));
+  EXPECT_THAT(refused("<CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>PATCH"
+                      "</AllowedMethod></CORSRule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("Unsupported method is PATCH")));
+  EXPECT_THAT(refused("<CORSRule><AllowedOrigin>*.*</AllowedOrigin><AllowedMethod>GET"
+                      "</AllowedMethod></CORSRule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"*.*\"")));
+  EXPECT_THAT(refused("<CORSRule><AllowedMethod>GET</AllowedMethod></CORSRule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("AllowedOrigin")));
+  EXPECT_THAT(refused("<CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET"
+                      "</AllowedMethod><MaxAgeSeconds>soon</MaxAgeSeconds></CORSRule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("soon")));
+  EXPECT_THAT(ParseCorsConfiguration("<CORSConfiguration>"),
+              StatusIs(StatusCode::kInvalidArgument));
+}
+
 TEST(S3Xml, TimestampsRoundTrip) {
   auto iso = ParseIso8601("2013-05-24T00:00:00Z");
   ASSERT_THAT(iso, IsOk());

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <functional>
 #include <utility>
 
@@ -14,9 +15,21 @@ namespace {
 // The marker's user metadata that names the bucket's owner.
 constexpr std::string_view kOwnerField = "owner";
 constexpr std::string_view kLocationField = "location";
+// When the bucket was made, in ns since the epoch: written when the marker is rewritten (its
+// modification time is the creation time until then).
+constexpr std::string_view kCreatedField = "created";
 
 BucketInfo FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
   BucketInfo info{std::string(bucket), "", meta.last_modified};
+  if (auto it = meta.user_metadata.find(std::string(kCreatedField));
+      it != meta.user_metadata.end()) {
+    int64_t ns = 0;
+    if (std::from_chars(it->second.data(), it->second.data() + it->second.size(), ns).ec ==
+        std::errc()) {
+      info.created = object::Clock::time_point(
+          std::chrono::duration_cast<object::Clock::duration>(std::chrono::nanoseconds(ns)));
+    }
+  }
   if (auto it = meta.user_metadata.find(std::string(kOwnerField)); it != meta.user_metadata.end()) {
     info.owner = it->second;
   }
@@ -114,16 +127,57 @@ Status AccessControl::DeleteBucket(std::string_view bucket, const Context& ctx) 
   }
   DEPOT_ASSIGN_OR_RETURN(bool holds, HoldsKeys(bucket, ctx));
   if (holds) return not_empty();
-  DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta marker, store_.Head(BucketMarker(bucket), ctx));
+  DEPOT_ASSIGN_OR_RETURN(object::GetResult marker, store_.Get(BucketMarker(bucket), {}, ctx));
   DEPOT_RETURN_IF_ERROR(store_.Delete(BucketMarker(bucket), ctx));
   DEPOT_ASSIGN_OR_RETURN(holds, HoldsKeys(bucket, ctx));
   if (!holds) return Status::Ok();
   // A write landed between the two checks: the bucket lives on, with its owner.
   object::PutOptions put{.mode = object::PutMode::kCreate,
-                         .content_type = marker.content_type,
-                         .user_metadata = marker.user_metadata};
-  DEPOT_RETURN_IF_ERROR(store_.Put(BucketMarker(bucket), Bytes(), put, ctx).status());
+                         .content_type = marker.meta.content_type,
+                         .user_metadata = marker.meta.user_metadata};
+  DEPOT_RETURN_IF_ERROR(store_.Put(BucketMarker(bucket), marker.data, put, ctx).status());
   return not_empty();
+}
+
+Result<std::vector<s3::CorsRule>> AccessControl::Cors(std::string_view bucket,
+                                                      const Context& ctx) const {
+  auto marker = store_.Get(BucketMarker(bucket), {}, ctx);
+  if (!marker.ok()) {
+    if (marker.status().code() != StatusCode::kNotFound) return marker.status();
+    return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
+  }
+  if (marker->data.empty()) return std::vector<s3::CorsRule>();
+  auto rules = s3::ParseCorsConfiguration(marker->data.view());
+  if (!rules.ok()) {
+    return DataLossError(fmt::format("bucket {}: its stored CORS configuration is unreadable: {}",
+                                     bucket, rules.status().message()));
+  }
+  return rules;
+}
+
+Status AccessControl::SetCors(std::string_view bucket, std::span<const s3::CorsRule> rules,
+                              const Context& ctx) const {
+  const std::string body = rules.empty() ? "" : s3::CorsConfigurationXml(rules);
+  for (int attempt = 0;; ++attempt) {
+    auto marker = store_.Head(BucketMarker(bucket), ctx);
+    if (!marker.ok()) {
+      if (marker.status().code() != StatusCode::kNotFound) return marker.status();
+      return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
+    }
+    const BucketInfo info = FromMarker(bucket, *marker);
+    object::PutOptions put{.mode = object::PutMode::kUpdate, .if_match = marker->etag};
+    put.content_type = marker->content_type;
+    put.user_metadata = marker->user_metadata;
+    put.user_metadata[std::string(kCreatedField)] = std::to_string(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(info.created.time_since_epoch())
+            .count());
+    auto written = store_.Put(BucketMarker(bucket), Bytes::FromString(body), put, ctx);
+    if (written.ok()) return Status::Ok();
+    // Another change of the marker came first: read it again (ten times at most).
+    if (written.status().code() != StatusCode::kFailedPrecondition || attempt == 9) {
+      return written.status();
+    }
+  }
 }
 
 Result<std::vector<BucketInfo>> AccessControl::ListBuckets(const Context& ctx) const {

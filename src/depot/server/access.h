@@ -3,7 +3,9 @@
 // added here, never as checks spread over the handlers.
 //
 // The model: every bucket has an owner, the user whose access key created it, recorded in the
-// bucket's marker object "_buckets/B" (user metadata "owner"). The owner and the admins (users
+// bucket's marker object "_buckets/B" (user metadata "owner"; "location" its LocationConstraint,
+// "created" its creation time once the marker has been rewritten; the marker's bytes are its CORS
+// configuration, empty for none). The owner and the admins (users
 // the credentials file marks "admin") may do everything with a bucket and its objects; nobody
 // else may do anything with them, as copy sources included, and ListBuckets shows each user the
 // buckets it may use. A bucket whose marker records no owner (made before owners existed)
@@ -23,6 +25,7 @@
 #include "depot/core/result.h"
 #include "depot/object/forwarding_store.h"
 #include "depot/object/store.h"
+#include "depot/s3/xml.h"
 
 namespace depot::server {
 
@@ -65,6 +68,12 @@ class AccessControl {
   // checked again after the marker is gone: if a write raced in, the marker is put back and the
   // answer is BucketNotEmpty.
   Status DeleteBucket(std::string_view bucket, const Context& ctx) const;
+  // The bucket's CORS rules (none: empty); kNotFound ("NoSuchBucket") when it does not exist.
+  Result<std::vector<s3::CorsRule>> Cors(std::string_view bucket, const Context& ctx) const;
+  // Replaces them (empty: removes them), keeping everything else the marker records. Atomic with
+  // respect to other changes of the marker (a conditional rewrite, retried on a race).
+  Status SetCors(std::string_view bucket, std::span<const s3::CorsRule> rules,
+                 const Context& ctx) const;
   // Every bucket, by name, with owners read from the markers.
   Result<std::vector<BucketInfo>> ListBuckets(const Context& ctx) const;
   // Whether `user` may use `bucket` at all (ListBuckets shows it).

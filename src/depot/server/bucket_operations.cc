@@ -328,7 +328,8 @@ Permission NeededPermission(const Exchange& exchange) {
   const bool read = method == http::verb::get || method == http::verb::head;
   if (!exchange.target().key.empty()) return read ? Permission::kRead : Permission::kWrite;
   if (read) {
-    const bool configuration = exchange.HasQuery("location") || exchange.HasQuery("versioning");
+    const bool configuration = exchange.HasQuery("location") || exchange.HasQuery("versioning") ||
+                               exchange.HasQuery("cors");
     return configuration ? Permission::kOwn : Permission::kRead;
   }
   return method == http::verb::post ? Permission::kWrite : Permission::kOwn;
@@ -374,12 +375,52 @@ bool ListBuckets(Exchange& exchange, const AccessControl& access) {
   return exchange.Reply(200, std::move(xml));
 }
 
+namespace {
+
+// PutBucketCors, GetBucketCors and DeleteBucketCors: the rules live in the bucket's marker.
+bool BucketCors(Exchange& exchange, const AccessControl& access) {
+  const std::string& bucket = exchange.target().bucket;
+  switch (exchange.request().method()) {
+    case http::verb::put: {
+      auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, kMaxXmlBody);
+      if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+      auto rules = s3::ParseCorsConfiguration(*body);
+      if (!rules.ok()) {
+        const bool method =
+            rules.status().message().find("unsupported HTTP method") != std::string::npos;
+        return exchange.Fail({400, method ? "InvalidRequest" : "MalformedXML",
+                              std::string(rules.status().message())});
+      }
+      Status set = access.SetCors(bucket, *rules, exchange.context());
+      return set.ok() ? exchange.Reply(200, "") : exchange.Fail(FromStatus(set));
+    }
+    case http::verb::get: {
+      auto rules = access.Cors(bucket, exchange.context());
+      if (!rules.ok()) return exchange.Fail(FromStatus(rules.status()));
+      if (rules->empty()) {
+        return exchange.Fail({404, "NoSuchCORSConfiguration",
+                              fmt::format("bucket {} has no CORS configuration", bucket)});
+      }
+      return exchange.Reply(200, s3::CorsConfigurationXml(*rules));
+    }
+    case http::verb::delete_: {
+      Status set = access.SetCors(bucket, {}, exchange.context());
+      return set.ok() ? exchange.Reply(204, "") : exchange.Fail(FromStatus(set));
+    }
+    default:
+      return exchange.Fail({405, "MethodNotAllowed", "?cors takes GET, PUT and DELETE"});
+  }
+}
+
+}  // namespace
+
 bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
                  std::string_view region) {
   const std::string& bucket = exchange.target().bucket;
   const http::verb method = exchange.request().method();
-  // PUT and DELETE come here without a query: RefuseUnhonoured answers PutBucketPolicy and the
-  // like, so they are never taken for a plain create or delete.
+  // PUT and DELETE come here without a query or with ?cors: RefuseUnhonoured answers
+  // PutBucketPolicy and the like, so they are never taken for a plain create or delete.
+  if (exchange.HasQuery("cors")) return BucketCors(exchange, access);
   if (method == http::verb::put) {
     // The body (a CreateBucketConfiguration) is read and checked; its LocationConstraint is
     // recorded for GetBucketLocation, not enforced.

@@ -286,6 +286,7 @@ Result<std::string> Exchange::ReadAll(Checksums checksums, uint64_t limit) {
 bool Exchange::Send(http::response<http::string_body>& response) {
   response.set(http::field::server, "depot");
   response.set("x-amz-request-id", request_id_);
+  for (const auto& [name, value] : answer_headers_) response.set(name, value);
   const bool reusable = Reusable();
   response.keep_alive(reusable);
   response.prepare_payload();
@@ -360,6 +361,7 @@ void Exchange::DrainSmallBody() {
 Status Exchange::StartObject(http::response<http::buffer_body>& response, uint64_t length) {
   response.set(http::field::server, "depot");
   response.set("x-amz-request-id", request_id_);
+  for (const auto& [name, value] : answer_headers_) response.set(name, value);
   response.keep_alive(Reusable());
   outcome_.status = response.result_int();
   const bool head = parser_.get().method() == http::verb::head;

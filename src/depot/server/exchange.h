@@ -108,6 +108,8 @@ class Exchange {
   bool FinishObject();
 
   Outcome& outcome() { return outcome_; }
+  // Headers every answer to this request carries, whichever it is (CORS headers).
+  void AddAnswerHeaders(HeaderList headers) { answer_headers_ = std::move(headers); }
 
  private:
   bool Send(http::response<http::string_body>& response);
@@ -124,6 +126,7 @@ class Exchange {
   s3::Authenticated who_;
   Target target_;
   Outcome outcome_;
+  HeaderList answer_headers_;
   // The object being streamed (StartObject .. FinishObject).
   std::optional<http::response_serializer<http::buffer_body>> serializer_;
   http::response<http::buffer_body>* object_response_ = nullptr;

@@ -69,11 +69,12 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
                             "continuation-token", "encoding-type", "fetch-owner", "allow-unordered",
                             // ListMultipartUploads
                             "uploads", "key-marker", "upload-id-marker", "max-uploads",
-                            // GetBucketLocation, GetBucketVersioning
-                            "location", "versioning",
+                            // GetBucketLocation, GetBucketVersioning, GetBucketCors
+                            "location", "versioning", "cors",
                             // ListObjectVersions (an unversioned bucket's one null version each)
                             "versions", "version-id-marker"});
       }
+      if (method == "PUT" || method == "DELETE") return name == "cors";  // Put/DeleteBucketCors
       return method == "POST" && name == "delete";
     case Resource::kObject:
       if (method == "GET" || method == "HEAD") {

@@ -128,7 +128,7 @@ TEST(RefuseUnhonouredTest, QueryParametersOutsideTheOperationAreRefused) {
       {Resource::kBucket, "GET", "response-content-type"},
       {Resource::kBucket, "PUT", "policy"},
       {Resource::kBucket, "PUT", "x-amz-acl"},
-      {Resource::kBucket, "DELETE", "cors"},
+      {Resource::kBucket, "DELETE", "website"},
       {Resource::kObject, "GET", "versionId"},
       {Resource::kObject, "GET", "partNumber"},
       {Resource::kObject, "HEAD", "tagging"},

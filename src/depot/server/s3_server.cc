@@ -26,6 +26,7 @@
 #include "depot/s3/xml.h"
 #include "depot/server/access.h"
 #include "depot/server/byte_stream.h"
+#include "depot/server/cors.h"
 #include "depot/server/exchange.h"
 #include "depot/server/operations.h"
 #include "depot/server/request_features.h"
@@ -396,17 +397,7 @@ class S3Server::Impl {
     if (options_.node_endpoint && request.target().starts_with("/_node/")) {
       return HandleNode(exchange);
     }
-    if (request.method() == http::verb::options) {
-      // A CORS preflight, unsigned (browsers send no credentials): answered as S3 answers it
-      // for a bucket without CORS rules, which depot does not keep yet.
-      if (request.find(http::field::origin) == request.end()) {
-        return exchange.Fail(
-            {400, "BadRequest", "Insufficient information. Origin request header needed."});
-      }
-      return exchange.Fail({403, "AccessForbidden",
-                            "CORSResponse: This CORS request is not allowed (no CORS rules are "
-                            "kept for this bucket)"});
-    }
+    if (request.method() == http::verb::options) return Preflight(exchange);
     s3::IncomingRequest incoming{Str(request.method_string()), Str(request.target()), {}};
     for (const auto& field : request) {
       incoming.headers.emplace_back(Str(field.name_string()), Str(field.value()));
@@ -424,6 +415,60 @@ class S3Server::Impl {
     if (!target.ok()) return exchange.Fail({400, "InvalidURI", target.status().message()});
     exchange.Authenticate(std::move(*who), std::move(*target));
     return Dispatch(exchange, incoming.headers);
+  }
+
+  // A CORS preflight: unsigned (browsers send no credentials), answered from the bucket's CORS
+  // rules (cors.h) as S3 answers it.
+  bool Preflight(Exchange& exchange) {
+    const auto origin = exchange.Header("origin");
+    if (!origin) {
+      return exchange.Fail(
+          {400, "BadRequest", "Insufficient information. Origin request header needed."});
+    }
+    const auto method = exchange.Header("access-control-request-method");
+    if (!method) {
+      return exchange.Fail({400, "BadRequest", "Invalid Access-Control-Request-Method: null"});
+    }
+    const auto& request = exchange.request();
+    auto parsed = s3::ParseRequestTarget(Str(request.target()));
+    if (!parsed.ok()) return exchange.Fail({400, "InvalidURI", parsed.status().message()});
+    auto target =
+        SplitTarget(*parsed, Str(request[http::field::host]), options_.virtual_host_domain);
+    if (!target.ok()) return exchange.Fail({400, "InvalidURI", target.status().message()});
+    if (target->bucket.empty() || !ValidBucketName(target->bucket)) {
+      return exchange.Fail({400, "BadRequest", "a CORS preflight names a bucket"});
+    }
+    auto rules = access_.Cors(target->bucket, exchange.context());
+    if (!rules.ok()) return exchange.Fail(FromStatus(rules.status(), "NoSuchBucket"));
+    if (rules->empty()) {
+      return exchange.Fail(
+          {403, "AccessForbidden", "CORSResponse: CORS is not enabled for this bucket."});
+    }
+    const CorsRequest cors{
+        *origin, *method,
+        SplitHeaderList(exchange.Header("access-control-request-headers").value_or(""))};
+    const s3::CorsRule* rule = MatchCors(*rules, cors);
+    if (rule == nullptr) {
+      return exchange.Fail({403, "AccessForbidden",
+                            "CORSResponse: This CORS request is not allowed. This is usually "
+                            "because the evalution of Origin, request method / "
+                            "Access-Control-Request-Method or Access-Control-Request-Headers are "
+                            "not whitelisted by the resource's CORS spec."});
+    }
+    return exchange.Reply(200, "", CorsHeaders(*rule, cors, /*preflight=*/true));
+  }
+
+  // A browser's request (it names its Origin) to a bucket with CORS rules: the answer carries
+  // the headers of the rule that applies, errors included, so the page can read them.
+  void AddCorsHeaders(Exchange& exchange) {
+    const auto origin = exchange.Header("origin");
+    if (!origin || exchange.target().bucket.empty()) return;
+    auto rules = access_.Cors(exchange.target().bucket, exchange.context());
+    if (!rules.ok() || rules->empty()) return;
+    const CorsRequest cors{*origin, Str(exchange.request().method_string()), {}};
+    if (const s3::CorsRule* rule = MatchCors(*rules, cors)) {
+      exchange.AddAnswerHeaders(CorsHeaders(*rule, cors, /*preflight=*/false));
+    }
   }
 
   bool HandleNode(Exchange& exchange) {
@@ -456,12 +501,14 @@ class S3Server::Impl {
       return exchange.Fail(FromStatus(honoured));
     }
     if (resource == Resource::kService) return ListBuckets(exchange, access_);
-    const bool creates_bucket = resource == Resource::kBucket && method == "PUT";
+    const bool creates_bucket =
+        resource == Resource::kBucket && method == "PUT" && !exchange.HasQuery("cors");
     if (!creates_bucket) {
       Status allowed =
           access_.Authorize(exchange.who().access_key, target.bucket, NeededPermission(exchange),
                             exchange.Header("x-amz-expected-bucket-owner"), exchange.context());
       if (!allowed.ok()) return exchange.Fail(FromStatus(allowed));
+      AddCorsHeaders(exchange);
     }
     // Writes ask again right before they reach the store (access.h).
     AuthorizedStore store(*store_, access_, exchange.who().access_key, target.bucket);

@@ -18,7 +18,10 @@
 // visible; a mismatch stores nothing (XAmzContentSHA256Mismatch, BadDigest).
 //
 // Operations: ListBuckets; Create/Head/DeleteBucket (BucketNotEmpty while objects or uploads
-// remain); GetBucketLocation and GetBucketVersioning (never enabled); PutObject (content type,
+// remain); GetBucketLocation and GetBucketVersioning (never enabled); Put/Get/DeleteBucketCors
+// (the rules kept in the bucket's marker; preflight OPTIONS, unsigned, answered from them, and a
+// request with an Origin that a rule allows answered with its Access-Control-* headers, see
+// cors.h); PutObject (content type,
 // Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires, user
 // metadata, If-None-Match: *, If-Match); GetObject and HeadObject (one range, suffix ranges,
 // If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since with 304 and 412,

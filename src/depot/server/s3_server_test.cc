@@ -263,7 +263,7 @@ TEST_F(S3ServerTest, ListingsLocationsAndDeletesAnswerAsS3Does) {
   EXPECT_THAT(answer, HasSubstr("AuthorizationQueryParametersError"));
 
   // OPTIONS on a presigned URL is a CORS preflight: 400 without an Origin, and 403 with one
-  // while the bucket has no CORS rules.
+  // while the bucket has no CORS rules (CorsRulesAnswerPreflightsAndRequests has the rest).
   const std::string presigned = PresignedTarget(port, "GET", "/photos/c");
   RawConnection no_origin(port);
   no_origin.Send(fmt::format("OPTIONS {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", presigned, port));
@@ -276,6 +276,68 @@ TEST_F(S3ServerTest, ListingsLocationsAndDeletesAnswerAsS3Does) {
   const std::string preflight = with_origin.ReadResponse();
   EXPECT_EQ(StatusOf(preflight), 403);
   EXPECT_THAT(preflight, HasSubstr("AccessForbidden"));
+}
+
+TEST_F(S3ServerTest, CorsRulesAnswerPreflightsAndRequests) {
+  const uint16_t port = server_->port();
+  auto call = [&](std::string method, std::string path, std::string body,
+                  std::vector<s3::Header> headers, std::vector<s3::Header> query) {
+    RawConnection connection(port);
+    const bool head = method == "HEAD";
+    connection.Send(SignedRequest(port, std::move(method), std::move(path), body,
+                                  s3::Sha256Hex(body), std::move(headers), std::move(query)));
+    return connection.ReadResponse(head);
+  };
+  auto preflight = [&](std::string path, std::string origin, std::string method,
+                       std::string headers) {
+    RawConnection connection(port);
+    connection.Send(
+        fmt::format("OPTIONS {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nOrigin: {}\r\n"
+                    "Access-Control-Request-Method: {}\r\n{}\r\n",
+                    path, port, origin, method,
+                    headers.empty() ? "" : "Access-Control-Request-Headers: " + headers + "\r\n"));
+    return connection.ReadResponse();
+  };
+  const std::vector<s3::Header> cors = {{"cors", ""}};
+  EXPECT_THAT(call("GET", "/photos", "", {}, cors), HasSubstr("NoSuchCORSConfiguration"));
+  EXPECT_THAT(preflight("/photos/k", "https://app.example", "PUT", ""),
+              HasSubstr("CORS is not enabled for this bucket"));
+  const std::string rules =
+      "<CORSConfiguration><CORSRule><AllowedOrigin>https://app.example</AllowedOrigin>"
+      "<AllowedMethod>PUT</AllowedMethod><AllowedMethod>GET</AllowedMethod>"
+      "<AllowedHeader>content-type</AllowedHeader><ExposeHeader>ETag</ExposeHeader>"
+      "<MaxAgeSeconds>60</MaxAgeSeconds></CORSRule></CORSConfiguration>";
+  EXPECT_EQ(StatusOf(call("PUT", "/photos", "<CORSConfiguration/>", {}, cors)), 400);
+  EXPECT_EQ(StatusOf(call("PUT", "/photos", rules, {}, cors)), 200);
+  EXPECT_THAT(call("GET", "/photos", "", {}, cors),
+              HasSubstr("<AllowedOrigin>https://app.example</AllowedOrigin>"));
+  // The bucket is still a bucket: made when it was (a PUT ?cors never re-creates it).
+  EXPECT_THAT(backing_->Head("_buckets/photos"), IsOk());
+
+  const std::string allowed = preflight("/photos/k", "https://app.example", "PUT", "Content-Type");
+  EXPECT_EQ(StatusOf(allowed), 200) << allowed;
+  EXPECT_THAT(allowed, HasSubstr("Access-Control-Allow-Origin: https://app.example"));
+  EXPECT_THAT(allowed, HasSubstr("Access-Control-Allow-Methods: PUT, GET"));
+  EXPECT_THAT(allowed, HasSubstr("Access-Control-Allow-Headers: Content-Type"));
+  EXPECT_THAT(allowed, HasSubstr("Access-Control-Max-Age: 60"));
+  EXPECT_EQ(StatusOf(preflight("/photos/k", "https://evil.example", "PUT", "")), 403);
+  EXPECT_EQ(StatusOf(preflight("/photos/k", "https://app.example", "DELETE", "")), 403);
+  EXPECT_EQ(StatusOf(preflight("/photos/k", "https://app.example", "PUT", "x-secret")), 403);
+  EXPECT_EQ(StatusOf(preflight("/nobucket/k", "https://app.example", "PUT", "")), 404);
+
+  // A request from that origin carries the rule's headers; from another, none.
+  ASSERT_THAT(client_->Put("k", Bytes::FromString("v"), {}), IsOk());
+  const std::string got = call("GET", "/photos/k", "", {{"Origin", "https://app.example"}}, {});
+  EXPECT_EQ(StatusOf(got), 200);
+  EXPECT_THAT(got, HasSubstr("Access-Control-Allow-Origin: https://app.example"));
+  EXPECT_THAT(got, HasSubstr("Access-Control-Expose-Headers: ETag"));
+  const std::string other = call("GET", "/photos/k", "", {{"Origin", "https://evil.example"}}, {});
+  EXPECT_EQ(StatusOf(other), 200);
+  EXPECT_THAT(other, Not(HasSubstr("Access-Control-Allow-Origin")));
+
+  EXPECT_EQ(StatusOf(call("DELETE", "/photos", "", {}, cors)), 204);
+  EXPECT_THAT(call("GET", "/photos", "", {}, cors), HasSubstr("NoSuchCORSConfiguration"));
+  EXPECT_EQ(StatusOf(preflight("/photos/k", "https://app.example", "PUT", "")), 403);
 }
 
 TEST_F(S3ServerTest, RefusesWrongSecretsAndStoresNothing) {

@@ -1,0 +1,78 @@
+#include "depot/server/cors.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+#include "depot/core/ascii.h"
+
+namespace depot::server {
+namespace {
+
+// `text` against `pattern` with at most one '*' (any run of characters).
+bool WildcardMatch(std::string_view pattern, std::string_view text) {
+  const size_t star = pattern.find('*');
+  if (star == std::string_view::npos) return pattern == text;
+  const std::string_view head = pattern.substr(0, star), tail = pattern.substr(star + 1);
+  return text.size() >= head.size() + tail.size() && text.starts_with(head) && text.ends_with(tail);
+}
+
+bool AllowsHeader(const s3::CorsRule& rule, std::string_view header) {
+  const std::string lower = AsciiLower(header);
+  return std::any_of(
+      rule.allowed_headers.begin(), rule.allowed_headers.end(),
+      [&](const std::string& allowed) { return WildcardMatch(AsciiLower(allowed), lower); });
+}
+
+}  // namespace
+
+std::vector<std::string> SplitHeaderList(std::string_view list) {
+  std::vector<std::string> names;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view name = TrimBlanks(list.substr(0, comma));
+    if (!name.empty()) names.emplace_back(name);
+    list = comma == std::string_view::npos ? "" : list.substr(comma + 1);
+  }
+  return names;
+}
+
+const s3::CorsRule* MatchCors(std::span<const s3::CorsRule> rules, const CorsRequest& request) {
+  for (const s3::CorsRule& rule : rules) {
+    const bool origin = std::any_of(
+        rule.allowed_origins.begin(), rule.allowed_origins.end(),
+        [&](const std::string& allowed) { return WildcardMatch(allowed, request.origin); });
+    const bool method = std::find(rule.allowed_methods.begin(), rule.allowed_methods.end(),
+                                  request.method) != rule.allowed_methods.end();
+    const bool headers =
+        std::all_of(request.headers.begin(), request.headers.end(),
+                    [&](const std::string& header) { return AllowsHeader(rule, header); });
+    if (origin && method && headers) return &rule;
+  }
+  return nullptr;
+}
+
+HeaderList CorsHeaders(const s3::CorsRule& rule, const CorsRequest& request, bool preflight) {
+  const bool any_origin = std::find(rule.allowed_origins.begin(), rule.allowed_origins.end(),
+                                    "*") != rule.allowed_origins.end();
+  HeaderList headers = {
+      {"Access-Control-Allow-Origin", any_origin ? "*" : request.origin},
+      {"Access-Control-Allow-Methods", fmt::format("{}", fmt::join(rule.allowed_methods, ", "))},
+      {"Vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"}};
+  if (!any_origin) headers.emplace_back("Access-Control-Allow-Credentials", "true");
+  if (preflight && !request.headers.empty()) {
+    headers.emplace_back("Access-Control-Allow-Headers",
+                         fmt::format("{}", fmt::join(request.headers, ", ")));
+  }
+  if (!rule.expose_headers.empty()) {
+    headers.emplace_back("Access-Control-Expose-Headers",
+                         fmt::format("{}", fmt::join(rule.expose_headers, ", ")));
+  }
+  if (rule.max_age_seconds) {
+    headers.emplace_back("Access-Control-Max-Age", std::to_string(*rule.max_age_seconds));
+  }
+  return headers;
+}
+
+}  // namespace depot::server
