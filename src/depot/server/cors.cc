@@ -75,4 +75,18 @@ HeaderList CorsHeaders(const s3::CorsRule& rule, const CorsRequest& request, boo
   return headers;
 }
 
+void AddCorsHeaders(Exchange& exchange, const AccessControl& access) {
+  const auto origin = exchange.Header("origin");
+  if (!origin || exchange.target().bucket.empty()) return;
+  auto rules = access.Cors(exchange.target().bucket, exchange.context());
+  if (!rules.ok() || rules->empty()) return;
+  const CorsRequest cors{*origin,
+                         std::string(exchange.request().method_string().data(),
+                                     exchange.request().method_string().size()),
+                         {}};
+  if (const s3::CorsRule* rule = MatchCors(*rules, cors)) {
+    exchange.AddAnswerHeaders(CorsHeaders(*rule, cors, /*preflight=*/false));
+  }
+}
+
 }  // namespace depot::server

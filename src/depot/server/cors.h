@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "depot/s3/xml.h"
+#include "depot/server/access.h"
 #include "depot/server/exchange.h"
 
 namespace depot::server {
@@ -33,6 +34,11 @@ const s3::CorsRule* MatchCors(std::span<const s3::CorsRule> rules, const CorsReq
 // "*"), -Expose-Headers, -Max-Age, for a preflight -Allow-Headers (the requested ones), and
 // Vary: Origin, Access-Control-Request-Headers, Access-Control-Request-Method.
 HeaderList CorsHeaders(const s3::CorsRule& rule, const CorsRequest& request, bool preflight);
+
+// For a browser's request (it names its Origin) to a bucket with CORS rules: makes every answer
+// carry the headers of the rule that applies, errors included, so the page can read them. Reads
+// the rules from the store (only when there is an Origin).
+void AddCorsHeaders(Exchange& exchange, const AccessControl& access);
 
 // The names in a comma-separated header list (Access-Control-Request-Headers), trimmed.
 std::vector<std::string> SplitHeaderList(std::string_view list);

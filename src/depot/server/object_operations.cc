@@ -144,13 +144,9 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
     }
     upload_options.size_hint = *length;
   }
-  StreamInParts(upload_options, limits);
   std::optional<BudgetHold> hold;
-  if (!store.capabilities().streaming_writes) {
-    hold = BudgetHold::Take(*limits.body_budget, kStreamedMemory);
-    if (!hold) return exchange.Fail(BodyMemoryBusy(kStreamedMemory));
-  }
-  auto upload = store.OpenWriter(key, upload_options, exchange.context());
+  auto upload =
+      OpenStreamedWriter(store, key, std::move(upload_options), limits, hold, exchange.context());
   if (!upload.ok()) return exchange.Fail(FromStatus(upload.status()));
   uint64_t received = 0;
   Status body = exchange.ReadBody(Exchange::Checksums::kOfBody, [&](std::string_view data) {
@@ -342,6 +338,20 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
 }
 
 }  // namespace
+
+Result<std::unique_ptr<object::ObjectWriter>> OpenStreamedWriter(
+    object::ObjectStore& store, const std::string& key, object::WriteOptions options,
+    const OperationLimits& limits, std::optional<BudgetHold>& hold, const Context& ctx) {
+  StreamInParts(options, limits);
+  if (!store.capabilities().streaming_writes) {
+    hold = BudgetHold::Take(*limits.body_budget, kStreamedMemory);
+    if (!hold) {
+      const S3Error busy = BodyMemoryBusy(kStreamedMemory);
+      return UnavailableError(fmt::format("{}: {}", busy.code, busy.message));
+    }
+  }
+  return store.OpenWriter(key, options, ctx);
+}
 
 // If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since, from headers named with
 // `prefix` ("" for GetObject, "x-amz-copy-source-" for copies).

@@ -165,6 +165,21 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
 bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
                     const OperationLimits& limits);
 
+// A writer for a body streamed into `key` (a PutObject that is not held whole, POST Object):
+// straight to storage where the store can, else in 8 MiB parts on the transfer pool with 40 MiB
+// of the body budget taken into `hold` (kUnavailable "SlowDown: ..." when it is spent).
+Result<std::unique_ptr<object::ObjectWriter>> OpenStreamedWriter(
+    object::ObjectStore& store, const std::string& key, object::WriteOptions options,
+    const OperationLimits& limits, std::optional<BudgetHold>& hold, const Context& ctx);
+
+// POST /BUCKET with a multipart/form-data body: a browser upload authorized by the signed
+// policy in the form (s3/post_policy.h), not by SigV4 on the request; the user who signed it
+// must be allowed to write the bucket. Answers 204, success_action_status 200 or 201 (with a
+// PostResponse document), or 303 to success_action_redirect; the rule of the bucket's CORS
+// configuration that applies adds its headers.
+bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                const s3::SecretLookup& secrets, const OperationLimits& limits);
+
 // Content-Type and x-amz-meta-* of the request (PutObject, CreateMultipartUpload, and CopyObject
 // with REPLACE).
 void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put);

@@ -28,6 +28,7 @@
 #include "depot/server/byte_stream.h"
 #include "depot/server/cors.h"
 #include "depot/server/exchange.h"
+#include "depot/server/form_data.h"
 #include "depot/server/operations.h"
 #include "depot/server/request_features.h"
 
@@ -398,16 +399,15 @@ class S3Server::Impl {
       return HandleNode(exchange);
     }
     if (request.method() == http::verb::options) return Preflight(exchange);
+    if (request.method() == http::verb::post &&
+        !FormDataReader::BoundaryOf(Str(request[http::field::content_type])).empty()) {
+      return Post(exchange);
+    }
     s3::IncomingRequest incoming{Str(request.method_string()), Str(request.target()), {}};
     for (const auto& field : request) {
       incoming.headers.emplace_back(Str(field.name_string()), Str(field.value()));
     }
-    auto who = s3::VerifySigV4(incoming,
-                               [&](std::string_view key) -> std::optional<std::string> {
-                                 auto it = options_.credentials.find(std::string(key));
-                                 if (it == options_.credentials.end()) return std::nullopt;
-                                 return it->second;
-                               },
+    auto who = s3::VerifySigV4(incoming, [this](std::string_view key) { return Secret(key); },
                                std::chrono::system_clock::now(), {});
     if (!who.ok()) return exchange.Fail(FromStatus(who.status()));
     auto target =
@@ -415,6 +415,44 @@ class S3Server::Impl {
     if (!target.ok()) return exchange.Fail({400, "InvalidURI", target.status().message()});
     exchange.Authenticate(std::move(*who), std::move(*target));
     return Dispatch(exchange, incoming.headers);
+  }
+
+  std::optional<std::string> Secret(std::string_view access_key) const {
+    auto it = options_.credentials.find(std::string(access_key));
+    if (it == options_.credentials.end()) return std::nullopt;
+    return it->second;
+  }
+
+  // The bucket and key of a request that carries no SigV4 (a preflight, a POST upload).
+  Result<Target> UnsignedTarget(const Exchange& exchange) const {
+    const auto& request = exchange.request();
+    auto parsed = s3::ParseRequestTarget(Str(request.target()));
+    if (!parsed.ok())
+      return InvalidArgumentError(fmt::format("InvalidURI: {}", parsed.status().message()));
+    auto target =
+        SplitTarget(*parsed, Str(request[http::field::host]), options_.virtual_host_domain);
+    if (!target.ok())
+      return InvalidArgumentError(fmt::format("InvalidURI: {}", target.status().message()));
+    if (target->bucket.empty() || !ValidBucketName(target->bucket)) {
+      return InvalidArgumentError(
+          fmt::format("InvalidBucketName: \"{}\" is not a bucket", target->bucket));
+    }
+    return target;
+  }
+
+  // POST /BUCKET with a form: a browser upload, authorized by the form's signed policy.
+  bool Post(Exchange& exchange) {
+    auto target = UnsignedTarget(exchange);
+    if (!target.ok()) return exchange.Fail(FromStatus(target.status()));
+    if (!target->key.empty()) {
+      return exchange.Fail(
+          {405, "MethodNotAllowed", "a POST upload goes to the bucket; its key is a form field"});
+    }
+    s3::Authenticated by_policy;
+    by_policy.payload_sha256 = std::string(s3::kUnsignedPayload);
+    exchange.Authenticate(std::move(by_policy), std::move(*target));
+    return PostObject(
+        exchange, *store_, access_, [this](std::string_view key) { return Secret(key); }, limits_);
   }
 
   // A CORS preflight: unsigned (browsers send no credentials), answered from the bucket's CORS
@@ -429,15 +467,8 @@ class S3Server::Impl {
     if (!method) {
       return exchange.Fail({400, "BadRequest", "Invalid Access-Control-Request-Method: null"});
     }
-    const auto& request = exchange.request();
-    auto parsed = s3::ParseRequestTarget(Str(request.target()));
-    if (!parsed.ok()) return exchange.Fail({400, "InvalidURI", parsed.status().message()});
-    auto target =
-        SplitTarget(*parsed, Str(request[http::field::host]), options_.virtual_host_domain);
-    if (!target.ok()) return exchange.Fail({400, "InvalidURI", target.status().message()});
-    if (target->bucket.empty() || !ValidBucketName(target->bucket)) {
-      return exchange.Fail({400, "BadRequest", "a CORS preflight names a bucket"});
-    }
+    auto target = UnsignedTarget(exchange);
+    if (!target.ok()) return exchange.Fail(FromStatus(target.status()));
     auto rules = access_.Cors(target->bucket, exchange.context());
     if (!rules.ok()) return exchange.Fail(FromStatus(rules.status(), "NoSuchBucket"));
     if (rules->empty()) {
@@ -456,19 +487,6 @@ class S3Server::Impl {
                             "not whitelisted by the resource's CORS spec."});
     }
     return exchange.Reply(200, "", CorsHeaders(*rule, cors, /*preflight=*/true));
-  }
-
-  // A browser's request (it names its Origin) to a bucket with CORS rules: the answer carries
-  // the headers of the rule that applies, errors included, so the page can read them.
-  void AddCorsHeaders(Exchange& exchange) {
-    const auto origin = exchange.Header("origin");
-    if (!origin || exchange.target().bucket.empty()) return;
-    auto rules = access_.Cors(exchange.target().bucket, exchange.context());
-    if (!rules.ok() || rules->empty()) return;
-    const CorsRequest cors{*origin, Str(exchange.request().method_string()), {}};
-    if (const s3::CorsRule* rule = MatchCors(*rules, cors)) {
-      exchange.AddAnswerHeaders(CorsHeaders(*rule, cors, /*preflight=*/false));
-    }
   }
 
   bool HandleNode(Exchange& exchange) {
@@ -508,7 +526,7 @@ class S3Server::Impl {
           access_.Authorize(exchange.who().access_key, target.bucket, NeededPermission(exchange),
                             exchange.Header("x-amz-expected-bucket-owner"), exchange.context());
       if (!allowed.ok()) return exchange.Fail(FromStatus(allowed));
-      AddCorsHeaders(exchange);
+      AddCorsHeaders(exchange, access_);
     }
     // Writes ask again right before they reach the store (access.h).
     AuthorizedStore store(*store_, access_, exchange.who().access_key, target.bucket);

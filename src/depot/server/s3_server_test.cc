@@ -22,6 +22,7 @@
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/s3_store.h"
 #include "depot/s3/checksum.h"
+#include "depot/s3/post_policy.h"
 #include "depot/s3/signer.h"
 #include "depot/s3/xml.h"
 #include "depot/server/testing/raw_client.h"
@@ -338,6 +339,92 @@ TEST_F(S3ServerTest, CorsRulesAnswerPreflightsAndRequests) {
   EXPECT_EQ(StatusOf(call("DELETE", "/photos", "", {}, cors)), 204);
   EXPECT_THAT(call("GET", "/photos", "", {}, cors), HasSubstr("NoSuchCORSConfiguration"));
   EXPECT_EQ(StatusOf(preflight("/photos/k", "https://app.example", "PUT", "")), 403);
+}
+
+// A browser's form upload: fields, then the file, under a policy signed for the user.
+std::string PostForm(uint16_t port, const std::string& conditions,
+                     std::vector<std::pair<std::string, std::string>> fields,
+                     const std::string& file, std::chrono::seconds expires = std::chrono::hours(1),
+                     std::string extra_headers = "") {
+  const s3::PostSigning signing = s3::SignPostPolicy("KEY", "SECRET", "us-east-1", conditions,
+                                                     std::chrono::system_clock::now(), expires);
+  fields.insert(fields.end(), {{"x-amz-algorithm", "AWS4-HMAC-SHA256"},
+                               {"x-amz-credential", signing.credential},
+                               {"x-amz-date", signing.amz_date},
+                               {"policy", signing.policy},
+                               {"x-amz-signature", signing.signature}});
+  std::string body;
+  for (const auto& [name, value] : fields) {
+    body += fmt::format("--BoUnDaRy\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n",
+                        name, value);
+  }
+  body +=
+      "--BoUnDaRy\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cat.png\"\r\n"
+      "Content-Type: image/png\r\n\r\n" +
+      file + "\r\n--BoUnDaRy--\r\n";
+  return fmt::format(
+      "POST /photos HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: multipart/form-data; "
+      "boundary=BoUnDaRy\r\nContent-Length: {}\r\n{}\r\n{}",
+      port, body.size(), extra_headers, body);
+}
+
+TEST_F(S3ServerTest, BrowserFormUploadsAreCheckedAgainstTheirSignedPolicy) {
+  const uint16_t port = server_->port();
+  const std::string conditions =
+      R"([{"bucket": "photos"}, ["starts-with", "$key", "user/"],
+          ["content-length-range", 1, 100000], ["starts-with", "$Content-Type", "image/"],
+          ["starts-with", "$success_action_status", ""], ["starts-with", "$x-amz-meta-tag", ""],
+          ["starts-with", "$success_action_redirect", ""],
+          {"x-amz-algorithm": "AWS4-HMAC-SHA256"}, ["starts-with", "$x-amz-credential", "KEY/"],
+          ["starts-with", "$x-amz-date", ""]])";
+  auto post = [&](std::vector<std::pair<std::string, std::string>> fields, const std::string& file,
+                  std::chrono::seconds expires = std::chrono::hours(1)) {
+    // Every form names an image type, as the policy asks.
+    if (fields.size() < 2 || fields[1].first != "Content-Type") {
+      fields.insert(fields.begin() + 1, {"Content-Type", "image/jpeg"});
+    }
+    RawConnection connection(port);
+    EXPECT_TRUE(connection.Send(PostForm(port, conditions, std::move(fields), file, expires)));
+    return connection.ReadResponse();
+  };
+  const std::string created = post({{"key", "user/${filename}"},
+                                    {"Content-Type", "image/png"},
+                                    {"x-amz-meta-tag", "holiday"},
+                                    {"success_action_status", "201"}},
+                                   "PNG bytes");
+  EXPECT_EQ(StatusOf(created), 201) << created;
+  EXPECT_THAT(created, HasSubstr("<Key>user/cat.png</Key>"));
+  auto got = client_->Get("user/cat.png");
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->data.ToString(), "PNG bytes");
+  EXPECT_EQ(got->meta.content_type, "image/png");
+  EXPECT_EQ(got->meta.user_metadata.at("tag"), "holiday");
+  EXPECT_THAT(created, HasSubstr(got->meta.etag));
+
+  const std::string redirected =
+      post({{"key", "user/r"}, {"success_action_redirect", "https://app.example/done"}}, "x");
+  EXPECT_EQ(StatusOf(redirected), 303) << redirected;
+  EXPECT_THAT(redirected, HasSubstr("Location: https://app.example/done?bucket=photos&key=user%2Fr"
+                                    "&etag=%22"));
+  EXPECT_EQ(StatusOf(post({{"key", "user/plain"}}, "x")), 204);
+  EXPECT_THAT(post({{"key", "user/text"}, {"Content-Type", "text/html"}}, "x"),
+              HasSubstr("Policy Condition failed"));
+
+  // Refused: a key outside the prefix (with a large file, whose refusal the client still reads),
+  // a file outside the size range, an expired policy, a field no condition covers.
+  const std::string outside = post({{"key", "admin/x"}}, std::string(8 << 20, 'x'));
+  EXPECT_EQ(StatusOf(outside), 403) << outside;
+  EXPECT_THAT(outside, HasSubstr("Policy Condition failed"));
+  EXPECT_THAT(post({{"key", "user/big"}}, std::string(100001, 'x')), HasSubstr("EntityTooLarge"));
+  EXPECT_THAT(post({{"key", "user/empty"}}, ""), HasSubstr("EntityTooSmall"));
+  EXPECT_THAT(post({{"key", "user/late"}}, "x", std::chrono::seconds(-10)),
+              HasSubstr("Policy expired"));
+  EXPECT_THAT(post({{"key", "user/extra"}, {"acl", "public-read"}}, "x"),
+              HasSubstr("Extra input fields: acl"));
+  for (const char* key :
+       {"admin/x", "user/text", "user/big", "user/empty", "user/late", "user/extra"}) {
+    EXPECT_THAT(client_->Head(key), StatusIs(StatusCode::kNotFound)) << key;
+  }
 }
 
 TEST_F(S3ServerTest, RefusesWrongSecretsAndStoresNothing) {
