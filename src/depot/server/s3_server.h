@@ -21,7 +21,8 @@
 // remain); GetBucketLocation and GetBucketVersioning (never enabled); Put/Get/DeleteBucketCors
 // (the rules kept in the bucket's marker; preflight OPTIONS, unsigned, answered from them, and a
 // request with an Origin that a rule allows answered with its Access-Control-* headers, see
-// cors.h); PutObject (content type,
+// cors.h); POST Object (browser uploads: an HTML form whose signed policy authorizes it instead of
+// SigV4, s3/post_policy.h; the file streamed to the store, nothing stored when refused); PutObject (content type,
 // Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires, user
 // metadata, If-None-Match: *, If-Match); GetObject and HeadObject (one range, suffix ranges,
 // If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since with 304 and 412,
