@@ -9,24 +9,11 @@
 set -euo pipefail
 
 depot="$(realpath "$1")"
-work="$(mktemp -d /tmp/depot-browser-test.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-fail() { echo "browser_upload_test: FAIL: $*" >&2; exit 1; }
+test_name=browser_upload_test
+source "$(dirname "$(realpath "$0")")/test_common.sh"
 
 browser="$(command -v chromium || true)"
-if [[ -z "$browser" ]]; then
-  if [[ "${DEPOT_TEST_INTEGRATION:-}" == 1 ]]; then
-    fail "chromium is not installed (scripts/install-deps installs it); DEPOT_TEST_INTEGRATION=1"
-  fi
-  echo "browser_upload_test: SKIPPED: chromium is not installed" >&2
-  exit 77
-fi
+[[ -n "$browser" ]] || missing "chromium is not installed (scripts/install-deps installs it)"
 
 export DEPOT_ACCESS_KEY=BROWSERKEY DEPOT_SECRET_KEY=browser-secret
 "$depot" serve "$work/store" --listen 127.0.0.1:0 >serve.log 2>&1 &

@@ -1,15 +1,24 @@
-// depot::s3::ChunkedPayloadDecoder: decodes an aws-chunked request body (x-amz-content-sha256:
-// STREAMING-AWS4-HMAC-SHA256-PAYLOAD) and checks each chunk's signature before releasing its bytes.
+// depot::s3::ChunkedPayloadDecoder: decodes an aws-chunked request body and checks each chunk's
+// signature before releasing its bytes. Three forms, named by x-amz-content-sha256:
 //
+// STREAMING-AWS4-HMAC-SHA256-PAYLOAD
 //   body  := chunk* final
 //   chunk := HEX-SIZE ";chunk-signature=" SIG CRLF DATA CRLF      (SIG: 64 lower-case hex)
 //   final := "0;chunk-signature=" SIG CRLF CRLF
+// STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER (signed chunks, then signed trailing headers)
+//   final := "0;chunk-signature=" SIG CRLF (NAME ":" VALUE CRLF)* "x-amz-trailer-signature:" SIG
+//            CRLF CRLF
+// STREAMING-UNSIGNED-PAYLOAD-TRAILER (what current AWS SDKs send over HTTPS: no chunk signatures)
+//   chunk := HEX-SIZE CRLF DATA CRLF;  final := "0" CRLF (NAME ":" VALUE CRLF)* CRLF
 // A chunk's signature is HMAC-SHA256 under the request's signing key of
 //   "AWS4-HMAC-SHA256-PAYLOAD" \n amz-date \n scope \n previous-signature \n SHA256("") \n
 //   SHA256(DATA)
 // where the first chunk's previous signature is the request's own (the seed): the chain ties every
 // chunk, in order, to the signed request, so chunks can be neither altered, dropped, reordered nor
-// added.
+// added. The trailer signature is HMAC-SHA256 of
+//   "AWS4-HMAC-SHA256-TRAILER" \n amz-date \n scope \n last-chunk-signature \n
+//   SHA256(NAME ":" VALUE \n ...)
+// so the trailing headers (the checksum of the payload, x-amz-trailer names which) are signed too.
 //
 //   ChunkedPayloadDecoder decoder(who, decoded_length);
 //   while (reading) DEPOT_RETURN_IF_ERROR(decoder.Feed(piece, payload));   // any split
@@ -26,6 +35,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "depot/core/status.h"
 #include "depot/s3/sigv4_verifier.h"
@@ -33,11 +44,18 @@
 namespace depot::s3 {
 
 inline constexpr std::string_view kStreamingPayload = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+inline constexpr std::string_view kStreamingPayloadTrailer =
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+inline constexpr std::string_view kStreamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+
+// Whether `payload_hash` (x-amz-content-sha256) names one of the aws-chunked forms above.
+bool IsChunkedPayload(std::string_view payload_hash);
 
 class ChunkedPayloadDecoder {
  public:
-  // `who` is the verified request (its signature, signing key, date and region); `decoded_length`
-  // is x-amz-decoded-content-length when the request sent it.
+  // `who` is the verified request (its signature, signing key, date and region, and its
+  // payload_sha256 naming the form); `decoded_length` is x-amz-decoded-content-length when the
+  // request sent it.
   ChunkedPayloadDecoder(const Authenticated& who, std::optional<uint64_t> decoded_length,
                         uint64_t max_chunk = uint64_t{16} << 20);
 
@@ -48,11 +66,15 @@ class ChunkedPayloadDecoder {
   Status Finish();
 
   uint64_t decoded() const { return decoded_; }
+  // The trailing headers (names lower-cased; the trailer signature left out), once Finish is OK.
+  const std::vector<std::pair<std::string, std::string>>& trailers() const { return trailers_; }
 
  private:
-  enum class State { kHeader, kData, kDataEnd, kFinalEnd, kDone };
+  enum class State { kHeader, kData, kDataEnd, kFinalEnd, kTrailer, kDone };
   Status ParseHeader();
   Status VerifyChunk(std::string_view data);
+  // One trailer line (CRLF removed); the empty line ends the body.
+  Status TrailerLine(std::string_view line);
   Status Failed(Status status);
 
   std::string signing_key_;
@@ -60,6 +82,10 @@ class ChunkedPayloadDecoder {
   std::string previous_;    // signature of the previous chunk (first: the request's)
   std::optional<uint64_t> decoded_length_;
   uint64_t max_chunk_;
+  bool signed_chunks_;
+  bool trailer_;
+  std::vector<std::pair<std::string, std::string>> trailers_;
+  std::string trailer_signature_;
 
   State state_ = State::kHeader;
   std::string pending_;  // the header line, or the chunk's data, gathered so far

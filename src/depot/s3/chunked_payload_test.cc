@@ -164,5 +164,59 @@ TEST(ChunkedPayloadTest, RefusesBadFramingAndOversizedChunks) {
   EXPECT_THAT(decode(body), StatusIs(StatusCode::kInvalidArgument, HasSubstr("CRLF")));
 }
 
+// The trailer forms: signed chunks then a signed trailer, and unsigned chunks then a trailer.
+TEST(ChunkedPayloadTest, DecodesTrailersAndChecksTheTrailerSignature) {
+  auto example = AwsExampleRequest();
+  ASSERT_THAT(example, IsOk());
+  Authenticated who = *example;
+  who.payload_sha256 = std::string(kStreamingPayloadTrailer);
+  const std::string payload(2500, 'y');
+  // Encode ends with the final chunk's CRLF CRLF: drop the last CRLF, append the trailer.
+  std::string chunks = Encode(who, payload, 1000);
+  chunks.resize(chunks.size() - 2);
+  const std::string final_signature = chunks.substr(chunks.rfind('=') + 1, 64);
+  const std::string scope = s3::CredentialScope(who.amz_date, {.region = who.region});
+  auto signed_body = [&](std::string trailer_line, std::string signed_line) {
+    const std::string signature = s3::HmacSha256Hex(
+        who.signing_key, fmt::format("AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{}", who.amz_date,
+                                     scope, final_signature, s3::Sha256Hex(signed_line + "\n")));
+    return chunks + trailer_line + "\r\nx-amz-trailer-signature:" + signature + "\r\n\r\n";
+  };
+  const std::string crc = "x-amz-checksum-crc32:AAAAAA==";
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    ChunkedPayloadDecoder decoder(who, 2500);
+    std::string out;
+    ASSERT_THAT(Decode(decoder, signed_body(crc, crc), out, seed), IsOk());
+    EXPECT_EQ(out, payload);
+    EXPECT_EQ(
+        decoder.trailers(),
+        (std::vector<std::pair<std::string, std::string>>{{"x-amz-checksum-crc32", "AAAAAA=="}}));
+  }
+  {
+    // A trailer changed after it was signed.
+    ChunkedPayloadDecoder decoder(who, 2500);
+    std::string out;
+    EXPECT_THAT(Decode(decoder, signed_body("x-amz-checksum-crc32:BBBBBB==", crc), out, 1),
+                StatusIs(StatusCode::kUnauthenticated, HasSubstr("trailing headers")));
+  }
+  {
+    // Unsigned: plain sizes, a trailer, no signatures anywhere.
+    who.payload_sha256 = std::string(kStreamingUnsignedTrailer);
+    const std::string body =
+        "3e8\r\n" + std::string(1000, 'z') + "\r\n5\r\nhello\r\n0\r\n" + crc + "\r\n\r\n";
+    for (uint32_t seed = 1; seed <= 3; ++seed) {
+      ChunkedPayloadDecoder decoder(who, 1005);
+      std::string out;
+      ASSERT_THAT(Decode(decoder, body, out, seed), IsOk());
+      EXPECT_EQ(out, std::string(1000, 'z') + "hello");
+      EXPECT_EQ(decoder.trailers().size(), 1u);
+    }
+    ChunkedPayloadDecoder cut(who, 1005);
+    std::string out;
+    EXPECT_THAT(Decode(cut, body.substr(0, body.size() - 2), out, 1),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("IncompleteBody")));
+  }
+}
+
 }  // namespace
 }  // namespace depot::s3

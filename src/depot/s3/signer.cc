@@ -33,6 +33,7 @@
 #include "depot/core/md5.h"
 #include "depot/core/quote.h"
 #include "depot/core/url.h"
+#include "depot/s3/chunked_payload.h"
 
 namespace depot::s3 {
 namespace {
@@ -243,10 +244,12 @@ Status ValidateRequest(const SignableRequest& request, bool presign) {
     }
   }
   if (!presign && request.payload_sha256 != kUnsignedPayload &&
-      !IsLowerHexSha256(request.payload_sha256)) {
+      !IsLowerHexSha256(request.payload_sha256) &&
+      request.payload_sha256 != kStreamingUnsignedTrailer) {
+    // The signed aws-chunked forms need chunk signatures this signer does not make.
     return InvalidArgumentError(
-        fmt::format("request: payload hash {} is neither {} nor 64 lower-case hex digits",
-                    Quote(request.payload_sha256), kUnsignedPayload));
+        fmt::format("request: payload hash {} is neither {}, {} nor 64 lower-case hex digits",
+                    Quote(request.payload_sha256), kUnsignedPayload, kStreamingUnsignedTrailer));
   }
   return Status::Ok();
 }

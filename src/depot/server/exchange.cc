@@ -6,6 +6,7 @@
 #include <boost/beast/core/string.hpp>
 #include <charconv>
 
+#include "depot/core/ascii.h"
 #include "depot/core/base64.h"
 #include "depot/core/md5.h"
 #include "depot/s3/checksum.h"
@@ -177,7 +178,7 @@ Status Exchange::ReadBody(Checksums checksums,
   const std::string& payload_hash = who_.payload_sha256;
   const bool check_sha = IsSha256Hex(payload_hash);
   std::optional<s3::ChunkedPayloadDecoder> chunked;
-  if (payload_hash == s3::kStreamingPayload) {
+  if (s3::IsChunkedPayload(payload_hash)) {
     std::optional<uint64_t> decoded;
     if (auto value = Header("x-amz-decoded-content-length")) {
       uint64_t n = 0;
@@ -191,9 +192,10 @@ Status Exchange::ReadBody(Checksums checksums,
     chunked.emplace(who_, decoded);
   } else if (!check_sha && payload_hash != s3::kUnsignedPayload) {
     return UnimplementedError(
-        fmt::format("x-amz-content-sha256 \"{}\" is not served (only a SHA-256, UNSIGNED-PAYLOAD "
-                    "or {})",
-                    payload_hash, s3::kStreamingPayload));
+        fmt::format("x-amz-content-sha256 \"{}\" is not served (only a SHA-256, UNSIGNED-PAYLOAD, "
+                    "{}, {} or {})",
+                    payload_hash, s3::kStreamingPayload, s3::kStreamingPayloadTrailer,
+                    s3::kStreamingUnsignedTrailer));
   }
   std::vector<ExpectedDigest> digests;
   for (const auto& field : fields) {
@@ -205,6 +207,21 @@ Status Exchange::ReadBody(Checksums checksums,
       digests.push_back({std::string(s3::PayloadChecksum::Name(*algorithm)), Str(field.value()),
                          std::nullopt, s3::PayloadChecksum(*algorithm)});
     }
+  }
+  // x-amz-trailer names the checksum header that follows the body (aws-chunked trailers), whose
+  // value is known only at the end.
+  std::optional<size_t> trailed;
+  if (auto trailer = Header("x-amz-trailer")) {
+    const auto algorithm = s3::PayloadChecksum::FromHeader(AsciiLower(*trailer));
+    if (!chunked || payload_hash == s3::kStreamingPayload || !algorithm) {
+      return InvalidArgumentError(fmt::format(
+          "InvalidRequest: x-amz-trailer \"{}\" must name an x-amz-checksum-* header of an "
+          "aws-chunked body with a trailer",
+          *trailer));
+    }
+    trailed = digests.size();
+    digests.push_back({std::string(s3::PayloadChecksum::Name(*algorithm)), "", std::nullopt,
+                       s3::PayloadChecksum(*algorithm)});
   }
   if (beast::iequals(fields[http::field::expect], "100-continue")) {
     // The client waits for this before it sends the body (awscli does, for a second). It is
@@ -250,7 +267,20 @@ Status Exchange::ReadBody(Checksums checksums,
     if (failed.ok()) failed = sink(payload);
   }
   if (!failed.ok()) return failed;
-  if (chunked) DEPOT_RETURN_IF_ERROR(chunked->Finish());
+  if (chunked) {
+    DEPOT_RETURN_IF_ERROR(chunked->Finish());
+    if (trailed) {
+      const std::string wanted = AsciiLower(*Header("x-amz-trailer"));
+      for (const auto& [name, value] : chunked->trailers()) {
+        if (name == wanted) digests[*trailed].value = value;
+      }
+      if (digests[*trailed].value.empty()) {
+        return InvalidArgumentError(fmt::format(
+            "InvalidRequest: the body ended without the trailer {} that x-amz-trailer names",
+            wanted));
+      }
+    }
+  }
   if (check_sha) {
     const std::string digest = sha.Finish();
     if (HexEncode(reinterpret_cast<const uint8_t*>(digest.data()), digest.size()) != payload_hash) {

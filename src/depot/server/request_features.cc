@@ -23,6 +23,7 @@ bool KnownAmzHeader(std::string_view name) {
                          "x-amz-date",
                          "x-amz-content-sha256",
                          "x-amz-decoded-content-length",
+                         "x-amz-trailer",
                          // Copies (CopyObject, UploadPartCopy).
                          "x-amz-copy-source",
                          "x-amz-copy-source-range",

@@ -8,13 +8,13 @@
 //
 // Protocol: HTTP/1.1 with keep-alive over Boost.Beast, or HTTPS (TLS 1.2 and later, OpenSSL)
 // when a certificate and key are given, on the same port (no plain HTTP beside it); path-style
-// addressing
-// (http://host:port/BUCKET/KEY), and virtual-hosted (http://BUCKET.localhost:port/KEY, the
-// domain is `virtual_host_domain`) for clients set to address buckets that way. Every
-// request must carry SigV4 (headers, presigned URL, or aws-chunked bodies): see sigv4_verifier.h
-// and chunked_payload.h; every x-amz-* header but x-amz-content-sha256 must be among the signed
-// ones. A body is checked against the signed x-amz-content-sha256, Content-MD5 and any
-// x-amz-checksum-* header (CRC32, CRC32C, CRC64NVME, SHA1, SHA256) before the object becomes
+// addressing (http://host:port/BUCKET/KEY), and virtual-hosted (http://BUCKET.localhost:port/KEY,
+// the domain is `virtual_host_domain`) for clients set to address buckets that way. Every
+// request must carry SigV4 (headers, presigned URL, or aws-chunked bodies, signed or with a
+// trailing checksum that x-amz-trailer names, verified before anything is stored): see
+// sigv4_verifier.h and chunked_payload.h; every x-amz-* header but x-amz-content-sha256 must be
+// among the signed ones. A body is checked against the signed x-amz-content-sha256, Content-MD5 and
+// any x-amz-checksum-* header (CRC32, CRC32C, CRC64NVME, SHA1, SHA256) before the object becomes
 // visible; a mismatch stores nothing (XAmzContentSHA256Mismatch, BadDigest).
 //
 // Operations: ListBuckets; Create/Head/DeleteBucket (BucketNotEmpty while objects or uploads
@@ -22,9 +22,9 @@
 // (the rules kept in the bucket's marker; preflight OPTIONS, unsigned, answered from them, and a
 // request with an Origin that a rule allows answered with its Access-Control-* headers, see
 // cors.h); POST Object (browser uploads: an HTML form whose signed policy authorizes it instead of
-// SigV4, s3/post_policy.h; the file streamed to the store, nothing stored when refused); PutObject (content type,
-// Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires, user
-// metadata, If-None-Match: *, If-Match); GetObject and HeadObject (one range, suffix ranges,
+// SigV4, s3/post_policy.h; the file streamed to the store, nothing stored when refused); PutObject
+// (content type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires,
+// user metadata, If-None-Match: *, If-Match); GetObject and HeadObject (one range, suffix ranges,
 // If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since with 304 and 412,
 // response-* overrides); DeleteObject; DeleteObjects (Content-MD5 or a checksum required, as S3
 // does); CopyObject (metadata COPY or REPLACE, x-amz-copy-source-if-*); ListObjectsV2 and V1

@@ -22,6 +22,7 @@
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/s3_store.h"
 #include "depot/s3/checksum.h"
+#include "depot/s3/chunked_payload.h"
 #include "depot/s3/post_policy.h"
 #include "depot/s3/signer.h"
 #include "depot/s3/xml.h"
@@ -344,8 +345,8 @@ TEST_F(S3ServerTest, CorsRulesAnswerPreflightsAndRequests) {
 // A browser's form upload: fields, then the file, under a policy signed for the user.
 std::string PostForm(uint16_t port, const std::string& conditions,
                      std::vector<std::pair<std::string, std::string>> fields,
-                     const std::string& file, std::chrono::seconds expires = std::chrono::hours(1),
-                     std::string extra_headers = "") {
+                     const std::string& file,
+                     std::chrono::seconds expires = std::chrono::hours(1)) {
   const s3::PostSigning signing = s3::SignPostPolicy("KEY", "SECRET", "us-east-1", conditions,
                                                      std::chrono::system_clock::now(), expires);
   fields.insert(fields.end(), {{"x-amz-algorithm", "AWS4-HMAC-SHA256"},
@@ -364,8 +365,8 @@ std::string PostForm(uint16_t port, const std::string& conditions,
       file + "\r\n--BoUnDaRy--\r\n";
   return fmt::format(
       "POST /photos HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: multipart/form-data; "
-      "boundary=BoUnDaRy\r\nContent-Length: {}\r\n{}\r\n{}",
-      port, body.size(), extra_headers, body);
+      "boundary=BoUnDaRy\r\nContent-Length: {}\r\n\r\n{}",
+      port, body.size(), body);
 }
 
 TEST_F(S3ServerTest, BrowserFormUploadsAreCheckedAgainstTheirSignedPolicy) {
@@ -516,6 +517,34 @@ TEST_F(S3ServerTest, ChecksumHeadersAreVerified) {
                                   {{header, checksum(algorithm, body)}}));
     EXPECT_THAT(connection.ReadResponse(), ::testing::StartsWith("HTTP/1.1 200"));
   }
+}
+
+// What current AWS SDKs send over HTTPS: unsigned aws-chunked bodies whose checksum trails them.
+TEST_F(S3ServerTest, TrailingChecksumsAreVerifiedBeforeAnythingIsStored) {
+  const std::string payload = RandomBytes(70000, 3);
+  s3::PayloadChecksum crc(s3::PayloadChecksum::Algorithm::kCrc32);
+  crc.Update(payload);
+  const std::string right = crc.Base64Finish();
+  auto put = [&](const std::string& key, const std::string& checksum) {
+    const std::string body = fmt::format(
+        "{:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\nx-amz-checksum-crc32:{}\r\n\r\n", 65536,
+        payload.substr(0, 65536), payload.size() - 65536, payload.substr(65536), checksum);
+    RawConnection connection(server_->port());
+    connection.Send(SignedRequest(
+        server_->port(), "PUT", "/photos/" + key, body, std::string(s3::kStreamingUnsignedTrailer),
+        {{"Content-Encoding", "aws-chunked"},
+         {"x-amz-trailer", "x-amz-checksum-crc32"},
+         {"x-amz-decoded-content-length", std::to_string(payload.size())}}));
+    return connection.ReadResponse();
+  };
+  EXPECT_EQ(StatusOf(put("good", right)), 200);
+  auto got = client_->Get("good");
+  ASSERT_THAT(got, IsOk());
+  EXPECT_TRUE(got->data.ToString() == payload);
+  const std::string wrong = put("bad", "AAAAAA==");
+  EXPECT_EQ(StatusOf(wrong), 400);
+  EXPECT_THAT(wrong, HasSubstr("BadDigest"));
+  EXPECT_THAT(client_->Head("bad"), StatusIs(StatusCode::kNotFound));
 }
 
 TEST_F(S3ServerTest, BadRequestsGetS3ErrorsNeverACrashOrAHang) {
