@@ -36,6 +36,14 @@ Status CheckPutMode(std::string_view key, const PutOptions& options, const Objec
                         current->etag, options.if_match));
       }
       return Status::Ok();
+    case PutMode::kUnlessEtag:
+      if (current != nullptr && current->etag == options.if_match) {
+        return FailedPreconditionError(
+            fmt::format("key {}: ETag is \"{}\", which the write was to replace only if it was not "
+                        "(If-None-Match)",
+                        QuoteKey(key), current->etag));
+      }
+      return Status::Ok();
   }
   return InternalError("unknown PutMode");
 }

@@ -11,7 +11,7 @@
 //     the backend documents (fsync'd file and directory for the local store).
 //   - Conditional writes are atomic with respect to each other: PutMode::kCreate on an existing key
 //     is kAlreadyExists; PutMode::kUpdate whose ETag does not match (or whose key is missing) is
-//     kFailedPrecondition. Both change nothing.
+//     kFailedPrecondition, and so is PutMode::kUnlessEtag whose ETag does. All change nothing.
 //   - Reads never return wrong bytes: a short or corrupt read is an error (kDataLoss), never data.
 //   - Missing keys: Get/Head/Copy/Rename of a missing key are kNotFound; Delete of a missing key
 //     is OK (deletes are idempotent).
@@ -88,11 +88,14 @@ enum class PutMode {
   kOverwrite,  // replace whatever is there
   kCreate,     // fail with kAlreadyExists if the key exists
   kUpdate,     // fail with kFailedPrecondition unless the current ETag equals `if_match`
+  // Fail with kFailedPrecondition when the current ETag equals `if_match` (HTTP's If-None-Match
+  // with an ETag: write unless the object is still that version; a missing key is written).
+  kUnlessEtag,
 };
 
 struct PutOptions {
   PutMode mode = PutMode::kOverwrite;
-  std::string if_match;  // for kUpdate
+  std::string if_match;  // the ETag of kUpdate and kUnlessEtag
   std::string content_type;
   ObjectHeaders headers;
   std::map<std::string, std::string> user_metadata;
@@ -102,7 +105,7 @@ struct PutOptions {
 // and if_match, checked atomically when the object lands.
 struct WriteCondition {
   PutMode mode = PutMode::kOverwrite;
-  std::string if_match;  // for kUpdate
+  std::string if_match;  // the ETag of kUpdate and kUnlessEtag
 };
 
 struct PutResult {
@@ -166,6 +169,7 @@ struct MultipartUploadInfo {
 // What a backend can do; callers branch on these instead of on the backend's type.
 struct Capabilities {
   bool conditional_put = false;  // PutMode::kCreate and kUpdate
+  bool put_unless_etag = false;  // PutMode::kUnlessEtag
   bool multipart = false;
   bool delimiter_list = false;
   bool copy = false;

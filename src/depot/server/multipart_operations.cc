@@ -215,10 +215,7 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
       return ListParts(exchange, store, key, upload_id);
     case http::verb::post: {
       // As AWS S3 does, the write condition of a multipart upload comes with its completion.
-      object::WriteCondition condition;
-      if (auto refused = ConditionFromHeaders(exchange, "CompleteMultipartUpload", condition)) {
-        return exchange.Fail(*refused);
-      }
+      const object::WriteCondition condition = ConditionFromHeaders(exchange);
       auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
       if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
       auto parts = s3::ParseCompleteMultipartUpload(*body);

@@ -21,20 +21,18 @@ using s3::Unquote;
 
 }  // namespace
 
-std::optional<S3Error> ConditionFromHeaders(const Exchange& exchange, std::string_view operation,
-                                            object::WriteCondition& condition) {
+object::WriteCondition ConditionFromHeaders(const Exchange& exchange) {
+  object::WriteCondition condition;
   if (auto v = exchange.Header("if-none-match")) {
-    if (*v != "*") {
-      return S3Error{501, "NotImplemented",
-                     fmt::format("If-None-Match \"{}\" on {} (only * is)", *v, operation)};
-    }
-    condition.mode = object::PutMode::kCreate;
+    // "*": only if absent; an ETag: unless the object is still that version.
+    condition.mode = *v == "*" ? object::PutMode::kCreate : object::PutMode::kUnlessEtag;
+    if (*v != "*") condition.if_match = Unquote(*v);
   }
   if (auto v = exchange.Header("if-match")) {
     condition.mode = object::PutMode::kUpdate;
     condition.if_match = Unquote(*v);
   }
-  return std::nullopt;
+  return condition;
 }
 
 namespace {
@@ -126,10 +124,7 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
   object::WriteOptions upload_options;
   object::PutOptions& put = upload_options.put;
   MetadataFromHeaders(exchange, put);
-  object::WriteCondition condition;
-  if (auto refused = ConditionFromHeaders(exchange, "a PUT", condition)) {
-    return exchange.Fail(*refused);
-  }
+  object::WriteCondition condition = ConditionFromHeaders(exchange);
   put.mode = condition.mode;
   put.if_match = std::move(condition.if_match);
   const std::optional<uint64_t> length = exchange.DeclaredLength();

@@ -183,10 +183,10 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
 // Content-Type and x-amz-meta-* of the request (PutObject, CreateMultipartUpload, and CopyObject
 // with REPLACE).
 void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put);
-// The write condition of a PUT or CompleteMultipartUpload: If-None-Match: * (create-only) or
-// If-Match (the current ETag); another If-None-Match value is an error (501) to reply with.
-std::optional<S3Error> ConditionFromHeaders(const Exchange& exchange, std::string_view operation,
-                                            object::WriteCondition& condition);
+// The write condition of a PUT or CompleteMultipartUpload: If-None-Match: * (create-only),
+// If-None-Match: ETAG (unless still that version) or If-Match (the current ETag; it wins when
+// both are sent).
+object::WriteCondition ConditionFromHeaders(const Exchange& exchange);
 
 // If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since as GetOptions, from headers
 // named with `prefix` ("" for GetObject); CopySourcePreconditions reads the x-amz-copy-source-if-*

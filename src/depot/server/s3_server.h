@@ -24,14 +24,15 @@
 // cors.h); POST Object (browser uploads: an HTML form whose signed policy authorizes it instead of
 // SigV4, s3/post_policy.h; the file streamed to the store, nothing stored when refused); PutObject
 // (content type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires,
-// user metadata, If-None-Match: *, If-Match); GetObject and HeadObject (one range, suffix ranges,
-// If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since with 304 and 412,
-// response-* overrides); DeleteObject; DeleteObjects (Content-MD5 or a checksum required, as S3
-// does); CopyObject (metadata COPY or REPLACE, x-amz-copy-source-if-*); ListObjectsV2 and V1
-// (prefix, delimiter, start-after, marker, max-keys, continuation tokens, encoding-type=url);
-// multipart uploads on the backing store's own (Create, UploadPart, UploadPartCopy with a range,
-// Complete with EntityTooSmall / InvalidPart / InvalidPartOrder, Abort, ListParts,
-// ListMultipartUploads). Anything else is answered with S3's NotImplemented.
+// user metadata, If-None-Match: * or ETAG, If-Match; the same on CompleteMultipartUpload);
+// GetObject and HeadObject (one range, suffix ranges, If-Match / If-None-Match / If-Modified-Since
+// / If-Unmodified-Since with 304 and 412, response-* overrides); DeleteObject; DeleteObjects
+// (Content-MD5 or a checksum required, as S3 does); CopyObject (metadata COPY or REPLACE,
+// x-amz-copy-source-if-*); ListObjectsV2 and V1 (prefix, delimiter, start-after, marker, max-keys,
+// continuation tokens, encoding-type=url); multipart uploads on the backing store's own (Create,
+// UploadPart, UploadPartCopy with a range, Complete with EntityTooSmall / InvalidPart /
+// InvalidPartOrder, Abort, ListParts, ListMultipartUploads). Anything else is answered with S3's
+// NotImplemented.
 //
 // Buckets on the backing store: bucket B's objects are the keys "B/KEY"; the bucket itself is the
 // marker object "_buckets/B" (bucket names cannot contain '_', so no bucket's keys can collide

@@ -739,6 +739,44 @@ TEST(S3ServerTlsTest, ServesHttpsToClientsThatTrustItsCa) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("mismatch")));
 }
 
+TEST_F(S3ServerTest, ConditionalWritesTakeEveryFormS3Does) {
+  const uint16_t port = server_->port();
+  auto put = [&](std::string body, std::vector<s3::Header> headers) {
+    RawConnection connection(port);
+    connection.Send(
+        SignedRequest(port, "PUT", "/photos/c", body, s3::Sha256Hex(body), std::move(headers)));
+    return StatusOf(connection.ReadResponse());
+  };
+  auto first = client_->Put("c", Bytes::FromString("one"), {});
+  ASSERT_THAT(first, IsOk());
+  const std::string etag = "\"" + first->etag + "\"";
+  // If-None-Match with an ETag: refused while the object is that version, written otherwise.
+  EXPECT_EQ(put("two", {{"If-None-Match", etag}}), 412);
+  EXPECT_EQ(put("two", {{"If-None-Match", "\"0123\""}}), 200);
+  EXPECT_EQ(put("three", {{"If-None-Match", etag}}), 200);
+  EXPECT_EQ(put("four", {{"If-None-Match", "*"}}), 412);
+  EXPECT_EQ(client_->Get("c")->data.ToString(), "three");
+
+  // CompleteMultipartUpload takes the same conditions, checked when the object lands.
+  auto id = client_->CreateMultipart("c", {});
+  ASSERT_THAT(id, IsOk());
+  auto part = client_->PutPart("c", *id, 1, Bytes::FromString("five"));
+  ASSERT_THAT(part, IsOk());
+  auto complete = [&](std::vector<s3::Header> headers) {
+    const std::string body = s3::CompleteMultipartXml(std::vector<s3::Part>{{1, part->etag, 4}});
+    RawConnection connection(port);
+    connection.Send(SignedRequest(port, "POST", "/photos/c", body, s3::Sha256Hex(body),
+                                  std::move(headers), {{"uploadId", *id}}));
+    return connection.ReadResponse();
+  };
+  EXPECT_EQ(StatusOf(complete({{"If-None-Match", "*"}})), 412);
+  EXPECT_EQ(StatusOf(complete({{"If-Match", etag}})), 412);  // no longer "one"
+  const std::string current = "\"" + client_->Head("c")->etag + "\"";
+  EXPECT_EQ(StatusOf(complete({{"If-None-Match", current}})), 412);
+  EXPECT_EQ(StatusOf(complete({{"If-Match", current}})), 200);
+  EXPECT_EQ(client_->Get("c")->data.ToString(), "five");
+}
+
 TEST_F(S3ServerTest, ConditionalCopiesCopyTheVersionTheyChecked) {
   auto stored = client_->Put("source", Bytes::FromString("version one"), {});
   ASSERT_THAT(stored, IsOk());

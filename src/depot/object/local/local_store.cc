@@ -265,7 +265,9 @@ Status CheckMetadataText(std::string_view key, const PutOptions& options) {
                       QuoteKey(key), QuoteKey(name)));
     }
   }
-  if (options.mode == PutMode::kUpdate && !IsUtf8(options.if_match)) {
+  const bool etag_condition =
+      options.mode == PutMode::kUpdate || options.mode == PutMode::kUnlessEtag;
+  if (etag_condition && !IsUtf8(options.if_match)) {
     return InvalidArgumentError(
         fmt::format("key {}: the if_match ETag is not valid UTF-8", QuoteKey(key)));
   }
@@ -440,8 +442,10 @@ struct UploadRecord {
   Clock::time_point initiated;
 };
 
-constexpr std::pair<PutMode, const char*> kModeNames[] = {
-    {PutMode::kOverwrite, "overwrite"}, {PutMode::kCreate, "create"}, {PutMode::kUpdate, "update"}};
+constexpr std::pair<PutMode, const char*> kModeNames[] = {{PutMode::kOverwrite, "overwrite"},
+                                                          {PutMode::kCreate, "create"},
+                                                          {PutMode::kUpdate, "update"},
+                                                          {PutMode::kUnlessEtag, "unless-etag"}};
 
 std::string EncodeUpload(const UploadRecord& record) {
   nlohmann::json json = nlohmann::json::object();
@@ -449,7 +453,9 @@ std::string EncodeUpload(const UploadRecord& record) {
   for (const auto& [mode, name] : kModeNames) {
     if (mode == record.options.mode) json["mode"] = name;
   }
-  if (record.options.mode == PutMode::kUpdate) json["if_match"] = record.options.if_match;
+  if (record.options.mode == PutMode::kUpdate || record.options.mode == PutMode::kUnlessEtag) {
+    json["if_match"] = record.options.if_match;
+  }
   if (!record.options.content_type.empty()) json["content_type"] = record.options.content_type;
   EncodeHeaders(record.options.headers, json);
   if (!record.options.user_metadata.empty()) {
@@ -1032,7 +1038,7 @@ struct LocalStore::State {
                 const PutOptions& options) {
     CommitGuard guard(commit_mu, lock_fd.get());
     DEPOT_RETURN_IF_ERROR(guard.status());
-    if (options.mode == PutMode::kUpdate) {
+    if (options.mode == PutMode::kUpdate || options.mode == PutMode::kUnlessEtag) {
       DEPOT_ASSIGN_OR_RETURN(std::optional<ObjectMeta> current, CurrentObject(dirfd, name, key));
       DEPOT_RETURN_IF_ERROR(CheckPutMode(key, options, current ? &*current : nullptr));
     }
@@ -1207,6 +1213,7 @@ const std::filesystem::path& LocalStore::root() const { return state_->root; }
 Capabilities LocalStore::capabilities() const {
   Capabilities caps;
   caps.conditional_put = true;
+  caps.put_unless_etag = true;
   caps.multipart = true;
   caps.delimiter_list = true;
   caps.copy = true;

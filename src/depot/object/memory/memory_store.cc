@@ -20,6 +20,7 @@ MemoryStore::MemoryStore(MemoryStoreOptions options, std::string name)
 Capabilities MemoryStore::capabilities() const {
   Capabilities caps;
   caps.conditional_put = true;
+  caps.put_unless_etag = true;
   caps.multipart = true;
   caps.delimiter_list = true;
   caps.copy = true;

@@ -110,6 +110,16 @@ void AddPutHeaders(const PutOptions& options, std::vector<depot::s3::Header>& he
   }
 }
 
+// PutMode::kUnlessEtag: AWS refuses If-None-Match with an ETag on writes, and RGW 16 answers it
+// wrongly (412 for a missing key, and the write goes ahead over the very ETag named), so no S3
+// service can be trusted with it atomically.
+Status UnimplementedUnlessEtag(std::string_view key) {
+  return UnimplementedError(fmt::format(
+      "{}: a write unless the object is at an ETag (If-None-Match: ETAG) is not something S3 "
+      "services do reliably",
+      QuoteKey(key)));
+}
+
 // A failed write condition, in depot's terms: create-only on an existing key is kAlreadyExists.
 Status ConditionFailed(const Status& status, std::string_view subject, const PutOptions& options) {
   if (options.mode == PutMode::kCreate && status.code() == StatusCode::kFailedPrecondition) {
@@ -355,6 +365,9 @@ Result<PutResult> S3Store::DoPut(std::string_view key, Bytes data, const PutOpti
   if (options.mode != PutMode::kOverwrite && !options_.conditional_put) {
     return UnimplementedError(
         fmt::format("{}: conditional put is off for this store (conditional_put=0)", Subject(key)));
+  }
+  if (options.mode == PutMode::kUnlessEtag) {
+    return UnimplementedUnlessEtag(key);
   }
   if (data.size() > kMaxSinglePut) {
     return InvalidArgumentError(
@@ -734,6 +747,9 @@ Result<PutResult> S3Store::DoCompleteMultipart(std::string_view key, std::string
   if (condition.mode != PutMode::kOverwrite && !options_.conditional_put) {
     return UnimplementedError(
         fmt::format("{}: conditional put is off for this store (conditional_put=0)", Subject(key)));
+  }
+  if (condition.mode == PutMode::kUnlessEtag) {
+    return UnimplementedUnlessEtag(key);
   }
   if (parts.empty()) {
     return InvalidArgumentError(fmt::format("{}: complete with no parts", Subject(key)));

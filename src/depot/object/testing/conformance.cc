@@ -289,6 +289,22 @@ TEST_P(ObjectStoreConformance, UpdateIfEtagMatches) {
   EXPECT_EQ(Read(store(), "u"), "v2");
 }
 
+TEST_P(ObjectStoreConformance, PutUnlessEtagReplacesOnlyAnotherVersion) {
+  PutOptions unless{.mode = PutMode::kUnlessEtag, .if_match = "no-such-etag"};
+  if (!store().capabilities().put_unless_etag) {
+    EXPECT_THAT(store().Put("n", Text("x"), unless), StatusIs(StatusCode::kUnimplemented));
+    return;
+  }
+  auto v1 = store().Put("n", Text("v1"), unless);  // absent: written
+  ASSERT_THAT(v1, IsOk());
+  unless.if_match = v1->etag;
+  EXPECT_THAT(store().Put("n", Text("v2"), unless), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_EQ(Read(store(), "n"), "v1");
+  ASSERT_THAT(store().Put("n", Text("another")), IsOk());
+  ASSERT_THAT(store().Put("n", Text("v3"), unless), IsOk());
+  EXPECT_EQ(Read(store(), "n"), "v3");
+}
+
 // object_store's race: 5 workers each add 1 to a counter 10 times with compare-and-swap.
 TEST_P(ObjectStoreConformance, CompareAndSwapRaceCountsExactly) {
   if (!store().capabilities().conditional_put) {
