@@ -330,11 +330,11 @@ bool OptionalStringMap(const nlohmann::json& json, const char* name,
 bool DecodeHeaders(const nlohmann::json& json, ObjectHeaders* out) {
   std::map<std::string, std::string> given;
   if (!OptionalStringMap(json, "headers", &given)) return false;
-  for (const auto& [name, value] : given) {
+  for (const auto& entry : given) {
     auto field = std::find_if(std::begin(kObjectHeaderFields), std::end(kObjectHeaderFields),
-                              [&](const auto& f) { return name == f.first; });
+                              [&](const auto& f) { return entry.first == f.first; });
     if (field == std::end(kObjectHeaderFields)) return false;
-    out->*(field->second) = value;
+    out->*(field->second) = entry.second;
   }
   return true;
 }
