@@ -16,14 +16,7 @@ browser="$(command -v chromium || true)"
 [[ -n "$browser" ]] || missing "chromium is not installed (scripts/install-deps installs it)"
 
 export DEPOT_ACCESS_KEY=BROWSERKEY DEPOT_SECRET_KEY=browser-secret
-"$depot" serve "$work/store" --listen 127.0.0.1:0 >serve.log 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do
-  grep -q "on http://" serve.log && break
-  sleep 0.1
-done
-endpoint="$(grep -o 'http://127.0.0.1:[0-9]*' serve.log | head -1)"
-[[ -n "$endpoint" ]] || fail "depot serve did not start: $(cat serve.log)"
+start_serve store
 
 # The page's own server, on another port: another origin.
 page_port="$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

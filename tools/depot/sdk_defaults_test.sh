@@ -28,21 +28,10 @@ echo "boto3 $("$python" -c 'import boto3; print(boto3.__version__)'), @aws-sdk/c
 
 bash "$repo/src/depot/server/testing/make_test_ca.sh" "$work/tls"
 export DEPOT_ACCESS_KEY=SDKKEY DEPOT_SECRET_KEY=sdk-secret AWS_EC2_METADATA_DISABLED=true
-# serve NAME [TLS OPTIONS...]: starts depot serve, prints its endpoint.
-serve() {
-  local name="$1"
-  shift
-  "$depot" serve "$work/$name" --listen 127.0.0.1:0 "$@" >"$name.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 50); do
-    grep -q "on http" "$name.log" && break
-    sleep 0.1
-  done
-  grep -o 'https\?://127.0.0.1:[0-9]*' "$name.log" | head -1
-}
-plain="$(serve plain)"
-secure="$(serve secure --tls-cert "$work/tls/server.pem" --tls-key "$work/tls/server.key")"
-[[ -n "$plain" && -n "$secure" ]] || fail "depot serve did not start: $(cat plain.log secure.log)"
+start_serve plain
+plain="$endpoint"
+start_serve secure --tls-cert "$work/tls/server.pem" --tls-key "$work/tls/server.key"
+secure="$endpoint"
 export AWS_CA_BUNDLE="$work/tls/ca.pem" NODE_EXTRA_CA_CERTS="$work/tls/ca.pem"
 
 for endpoint in "$plain" "$secure"; do

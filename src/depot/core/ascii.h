@@ -2,8 +2,10 @@
 // header name compares the same under every C locale. Bytes outside A-Z pass through unchanged.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace depot {
 
@@ -30,6 +32,25 @@ inline std::string_view TrimBlanks(std::string_view s) {
   const size_t begin = s.find_first_not_of(" \t");
   if (begin == std::string_view::npos) return {};
   return s.substr(begin, s.find_last_not_of(" \t") - begin + 1);
+}
+
+// Whether every byte of `s` is printable ASCII (space to '~'): what an HTTP header value can carry
+// everywhere.
+inline bool IsPrintableAscii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+// The items of a comma-separated header value ("gzip, br", "content-type,x-amz-date"), trimmed of
+// blanks, empty items dropped.
+inline std::vector<std::string> SplitCommaList(std::string_view list) {
+  std::vector<std::string> items;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view item = TrimBlanks(list.substr(0, comma));
+    if (!item.empty()) items.emplace_back(item);
+    list = comma == std::string_view::npos ? "" : list.substr(comma + 1);
+  }
+  return items;
 }
 
 }  // namespace depot

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <pugixml.hpp>
 
+#include "depot/core/ascii.h"
 #include "depot/core/url.h"
 
 namespace depot::s3 {
@@ -259,9 +260,6 @@ Result<std::vector<CorsRule>> ParseCorsConfiguration(std::string_view body) {
   pugi::xml_document doc;
   DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, kDocument, Sender::kClient));
   auto refuse = [&](std::string what) { return Malformed(kDocument, what, Sender::kClient); };
-  auto printable = [](std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-  };
   std::vector<CorsRule> rules;
   for (pugi::xml_node node : root.children("CORSRule")) {
     CorsRule rule;
@@ -274,7 +272,7 @@ Result<std::vector<CorsRule>> ParseCorsConfiguration(std::string_view body) {
     for (const auto& [name, list] : lists) {
       for (pugi::xml_node item : node.children(name)) {
         std::string text = item.text().as_string();
-        if (!printable(text) || !printable(rule.id)) {
+        if (!IsPrintableAscii(text) || !IsPrintableAscii(rule.id)) {
           return refuse(fmt::format("{} \"{}\" is not printable ASCII", name, text));
         }
         const bool wildcarded = list == &rule.allowed_origins || list == &rule.allowed_headers;

@@ -19,6 +19,10 @@ constexpr std::string_view kLocationField = "location";
 // modification time is the creation time until then).
 constexpr std::string_view kCreatedField = "created";
 
+Status NoSuchBucket(std::string_view bucket) {
+  return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
+}
+
 BucketInfo FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
   BucketInfo info{std::string(bucket), "", meta.last_modified};
   if (auto it = meta.user_metadata.find(std::string(kCreatedField));
@@ -49,7 +53,7 @@ Result<BucketInfo> AccessControl::Lookup(std::string_view bucket, const Context&
   auto marker = store_.Head(BucketMarker(bucket), ctx);
   if (marker.ok()) return FromMarker(bucket, *marker);
   if (marker.status().code() != StatusCode::kNotFound) return marker.status();
-  return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
+  return NoSuchBucket(bucket);
 }
 
 bool AccessControl::MayUse(std::string_view user, const BucketInfo& bucket) const {
@@ -144,7 +148,7 @@ Result<std::vector<s3::CorsRule>> AccessControl::Cors(std::string_view bucket,
   auto marker = store_.Get(BucketMarker(bucket), {}, ctx);
   if (!marker.ok()) {
     if (marker.status().code() != StatusCode::kNotFound) return marker.status();
-    return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
+    return NoSuchBucket(bucket);
   }
   if (marker->data.empty()) return std::vector<s3::CorsRule>();
   auto rules = s3::ParseCorsConfiguration(marker->data.view());
@@ -162,7 +166,7 @@ Status AccessControl::SetCors(std::string_view bucket, std::span<const s3::CorsR
     auto marker = store_.Head(BucketMarker(bucket), ctx);
     if (!marker.ok()) {
       if (marker.status().code() != StatusCode::kNotFound) return marker.status();
-      return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
+      return NoSuchBucket(bucket);
     }
     const BucketInfo info = FromMarker(bucket, *marker);
     object::PutOptions put{.mode = object::PutMode::kUpdate, .if_match = marker->etag};

@@ -27,17 +27,6 @@ bool AllowsHeader(const s3::CorsRule& rule, std::string_view header) {
 
 }  // namespace
 
-std::vector<std::string> SplitHeaderList(std::string_view list) {
-  std::vector<std::string> names;
-  while (!list.empty()) {
-    const size_t comma = list.find(',');
-    const std::string_view name = TrimBlanks(list.substr(0, comma));
-    if (!name.empty()) names.emplace_back(name);
-    list = comma == std::string_view::npos ? "" : list.substr(comma + 1);
-  }
-  return names;
-}
-
 const s3::CorsRule* MatchCors(std::span<const s3::CorsRule> rules, const CorsRequest& request) {
   for (const s3::CorsRule& rule : rules) {
     const bool origin = std::any_of(

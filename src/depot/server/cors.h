@@ -40,7 +40,4 @@ HeaderList CorsHeaders(const s3::CorsRule& rule, const CorsRequest& request, boo
 // the rules from the store (only when there is an Origin).
 void AddCorsHeaders(Exchange& exchange, const AccessControl& access);
 
-// The names in a comma-separated header list (Access-Control-Request-Headers), trimmed.
-std::vector<std::string> SplitHeaderList(std::string_view list);
-
 }  // namespace depot::server

@@ -211,8 +211,10 @@ Status Exchange::ReadBody(Checksums checksums,
   // x-amz-trailer names the checksum header that follows the body (aws-chunked trailers), whose
   // value is known only at the end.
   std::optional<size_t> trailed;
+  std::string trailer_name;  // lower-cased
   if (auto trailer = Header("x-amz-trailer")) {
-    const auto algorithm = s3::PayloadChecksum::FromHeader(AsciiLower(*trailer));
+    trailer_name = AsciiLower(*trailer);
+    const auto algorithm = s3::PayloadChecksum::FromHeader(trailer_name);
     if (!chunked || payload_hash == s3::kStreamingPayload || !algorithm) {
       return InvalidArgumentError(fmt::format(
           "InvalidRequest: x-amz-trailer \"{}\" must name an x-amz-checksum-* header of an "
@@ -270,14 +272,13 @@ Status Exchange::ReadBody(Checksums checksums,
   if (chunked) {
     DEPOT_RETURN_IF_ERROR(chunked->Finish());
     if (trailed) {
-      const std::string wanted = AsciiLower(*Header("x-amz-trailer"));
       for (const auto& [name, value] : chunked->trailers()) {
-        if (name == wanted) digests[*trailed].value = value;
+        if (name == trailer_name) digests[*trailed].value = value;
       }
       if (digests[*trailed].value.empty()) {
         return InvalidArgumentError(fmt::format(
             "InvalidRequest: the body ended without the trailer {} that x-amz-trailer names",
-            wanted));
+            trailer_name));
       }
     }
   }

@@ -41,11 +41,8 @@ namespace {
 // streaming), not how the object is encoded: "aws-chunked,gzip" stores "gzip", as S3 does.
 std::string StoredContentEncoding(std::string_view codings) {
   std::string kept;
-  while (!codings.empty()) {
-    const size_t comma = codings.find(',');
-    const std::string_view coding = TrimBlanks(codings.substr(0, comma));
-    codings = comma == std::string_view::npos ? "" : codings.substr(comma + 1);
-    if (coding.empty() || AsciiLower(coding) == "aws-chunked") continue;
+  for (const std::string& coding : SplitCommaList(codings)) {
+    if (AsciiLower(coding) == "aws-chunked") continue;
     if (!kept.empty()) kept += ',';
     kept += coding;
   }

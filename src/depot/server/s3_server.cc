@@ -21,6 +21,7 @@
 #include <optional>
 #include <thread>
 
+#include "depot/core/ascii.h"
 #include "depot/core/mutex.h"
 #include "depot/s3/sigv4_verifier.h"
 #include "depot/s3/xml.h"
@@ -477,7 +478,7 @@ class S3Server::Impl {
     }
     const CorsRequest cors{
         *origin, *method,
-        SplitHeaderList(exchange.Header("access-control-request-headers").value_or(""))};
+        SplitCommaList(exchange.Header("access-control-request-headers").value_or(""))};
     const s3::CorsRule* rule = MatchCors(*rules, cors);
     if (rule == nullptr) {
       return exchange.Fail({403, "AccessForbidden",

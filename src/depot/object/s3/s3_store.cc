@@ -26,6 +26,7 @@
 #include <limits>
 #include <utility>
 
+#include "depot/core/ascii.h"
 #include "depot/core/base64.h"
 #include "depot/core/byte_buffer.h"
 #include "depot/core/md5.h"
@@ -69,9 +70,6 @@ std::string ToLower(std::string_view s) {
 
 // Metadata travels in HTTP headers: names must be tokens, values printable ASCII.
 Status ValidatePutOptions(std::string_view key, const PutOptions& options) {
-  auto printable = [](std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-  };
   for (const auto& [name, value] : options.user_metadata) {
     bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
@@ -81,18 +79,18 @@ Status ValidatePutOptions(std::string_view key, const PutOptions& options) {
           fmt::format("{}: metadata name \"{}\" is not an HTTP token (letters, digits, - _ .)",
                       QuoteKey(key), name));
     }
-    if (!printable(value)) {
+    if (!IsPrintableAscii(value)) {
       return InvalidArgumentError(
           fmt::format("{}: metadata \"{}\" has a value S3 cannot carry (printable ASCII only)",
                       QuoteKey(key), name));
     }
   }
-  if (!printable(options.content_type)) {
+  if (!IsPrintableAscii(options.content_type)) {
     return InvalidArgumentError(fmt::format("{}: content type \"{}\" is not printable ASCII",
                                             QuoteKey(key), options.content_type));
   }
   for (const auto& [name, member] : kObjectHeaderFields) {
-    if (!printable(options.headers.*member)) {
+    if (!IsPrintableAscii(options.headers.*member)) {
       return InvalidArgumentError(fmt::format("{}: {} \"{}\" is not printable ASCII", QuoteKey(key),
                                               name, options.headers.*member));
     }
