@@ -161,7 +161,11 @@ run 1 cp store/nope.bin out.bin && expect_err "store/nope.bin"
 compgen -G "*depot-tmp*" >/dev/null && fail "a failed download left a temporary file"
 run 2 cp hello.txt s3://bucket/key && expect_err "s3"
 run 2 cp hello.txt mem:///key && expect_err "mem:///key"
-run 1 cp hello.txt store/docs/hello.txt/below && expect_err "store/docs/hello.txt/below"
+# A key below another key's object: both are kept, as S3 keeps them.
+run 0 cp hello.txt store/docs/hello.txt/below
+run 0 cat store/docs/hello.txt/below && cmp -s "$out" hello.txt || fail "cat of a key below a key"
+run 0 cat store/docs/hello.txt && cmp -s "$out" hello.txt || fail "the key above changed"
+run 0 rm store/docs/hello.txt/below
 run 1 cp big.bin mem://m/x --part-size 1KiB && expect_err "mem://m/x"
 
 # rm: one object; a missing one; a prefix.

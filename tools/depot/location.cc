@@ -196,8 +196,12 @@ Result<Location> LocationResolver::ResolvePath(std::string_view arg, const fs::p
       return BadLocation(
           arg, fmt::format("is inside the private directory of the store at {}", root.string()));
     }
-    if (loc.names_directory && !key.empty()) key += '/';
     DEPOT_ASSIGN_OR_RETURN(loc.store, OpenLocalStore(root));
+    // A directory of keys can be an object too ("a" beside "a/b"): then it names the object.
+    if (is_dir && !trailing_slash && !key.empty() && loc.store->Head(key).ok()) {
+      loc.names_directory = false;
+    }
+    if (loc.names_directory && !key.empty()) key += '/';
     loc.kind = Location::Kind::kStore;
     loc.store_label = root.string();
     loc.key = std::move(key);

@@ -823,6 +823,59 @@ run(web_headers)
 PY
 }
 
+# Keys that are not plain paths, and an object beside keys below it, over the local store: boto3
+# and awscli put, read, list (in pages, and with a delimiter) and delete each exactly, and
+# nothing is written outside the store's directory.
+every_key() {
+  py <<'PY'
+from interop_common import *
+
+
+def every_key():
+    s3 = client()
+    bucket = "every-key"
+    s3.create_bucket(Bucket=bucket)
+    keys = ["e/", "e/x", "a/./b", "../x", "a/b/../c", "//d", "/", ".", "..", "foo/bar",
+            "foo/bar/xyzzy", "foo/bar-baz", ".depot", "s" * 300, "long/" + "s" * 300 + "/end"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=("value of " + key).encode())
+    for key in keys:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        if body != ("value of " + key).encode():
+            fail(f"GET {key!r} gave {body[:40]!r}")
+    listed = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, PaginationConfig={"PageSize": 4}):
+        listed += [o["Key"] for o in page.get("Contents", [])]
+    if listed != sorted(keys):
+        fail(f"ListObjectsV2 in pages of 4 gave {listed}, not {sorted(keys)}")
+    got = s3.list_objects_v2(Bucket=bucket, Prefix="foo/", Delimiter="/")
+    contents = [o["Key"] for o in got.get("Contents", [])]
+    prefixes = [p["Prefix"] for p in got.get("CommonPrefixes", [])]
+    if contents != ["foo/bar", "foo/bar-baz"] or prefixes != ["foo/bar/"]:
+        fail(f"ListObjectsV2 foo/ with '/' gave {contents} and {prefixes}")
+    s3.delete_object(Bucket=bucket, Key="foo/bar")
+    if s3.get_object(Bucket=bucket, Key="foo/bar/xyzzy")["Body"].read() != b"value of foo/bar/xyzzy":
+        fail("deleting foo/bar changed foo/bar/xyzzy")
+    print("boto3 every key ok")
+
+
+run(every_key)
+PY
+  aws s3api put-object --bucket every-key --key "../../escape" --body small.txt >/dev/null
+  aws s3api put-object --bucket every-key --key "a/b/../../../up" --body small.txt >/dev/null
+  aws s3api head-object --bucket every-key --key "../../escape" >/dev/null ||
+    fail "awscli: ../../escape was not stored"
+  keys="$(aws s3api list-objects-v2 --bucket every-key --prefix "../" --query 'Contents[].Key' \
+    --output text)"
+  [[ "$keys" == "../../escape"$'\t'"../x" ]] || fail "awscli: list of ../ gave $keys"
+  # Nothing landed beside the store: its parent holds what it held before.
+  [[ ! -e "$work/escape" && ! -e "$work/up" && ! -e "$work/x" && ! -e /tmp/escape ]] ||
+    fail "a key escaped the store's directory"
+  aws s3 rm --only-show-errors --recursive s3://every-key
+  aws s3api delete-bucket --bucket every-key
+}
+
 # HTTPS: a second depot serve with a certificate from a CA made here. awscli, boto3, s3cmd and
 # depot's own client trust it when told to (--ca-bundle, AWS_CA_BUNDLE, ca_certs_file) and put,
 # read back and list through it, multipart included; told nothing, they refuse the server.
@@ -1194,6 +1247,7 @@ section "PUT after an empty PUT (boto3)" put_after_empty_put
 section "range edges (boto3)" range_edges
 section "S3 behaviours RGW gets right (boto3)" s3_behaviours
 section "Web headers kept, returned and copied (awscli, boto3)" web_headers
+section "every key S3 accepts (boto3, awscli)" every_key
 section "HTTPS (awscli, boto3, s3cmd, depot)" https_clients
 section "CORS rules (boto3, urllib)" cors_rules
 section "2 GiB object (awscli, boto3)" huge_object

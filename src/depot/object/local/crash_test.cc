@@ -1,7 +1,8 @@
 // Crash test of the local store: a child process writes objects in a loop (overwrites,
-// create-only puts, compare-and-swap updates, multipart uploads; sizes up to ~1 MiB) and reports
-// every acknowledged write to the parent through a pipe, after the call returned. The parent
-// kills it with SIGKILL at a random moment, reopens the store and checks that
+// create-only puts, compare-and-swap updates, multipart uploads, keys that are also directories of
+// keys and keys with escaped segments; sizes up to ~1 MiB) and reports every acknowledged write to
+// the parent through a pipe, after the call returned. The parent kills it with SIGKILL at a random
+// moment, reopens the store and checks that
 //   - every visible object is whole: exactly the bytes of one version ever written for its key;
 //   - every acknowledged write is there, at the acknowledged version or a later one;
 //   - no staging file survives the reopen, and listing works.
@@ -156,7 +157,10 @@ void WriteLine(int fd, const std::string& line) {
       status = store.CompleteMultipart(key, *upload, parts).status();
     } else {
       uint64_t k = rng() % 16;
-      key = k % 2 == 0 ? fmt::format("obj/{}", k) : fmt::format("obj/d{}/{}", k % 3, k);
+      // Objects that are also directories of keys ("obj/d1" and "obj/d1/5"), and escaped names.
+      key = k % 4 == 0   ? fmt::format("obj/d{}", k % 3)
+            : k % 4 == 2 ? fmt::format("obj/../{}/", k)
+                         : fmt::format("obj/d{}/{}", k % 3, k);
       status = store.Put(key, Bytes::FromString(Content(key, version)), {}).status();
     }
     if (!status.ok()) fail(status, key);

@@ -1,15 +1,36 @@
 // The local-directory object store: on-disk layout and crash-consistency protocol.
 //
-// LAYOUT
+// LAYOUT (format 2)
 //   <root>/a/b/c                   the object "a/b/c": a regular file holding exactly its bytes,
 //                                  with its metadata in the extended attribute "user.depot"
+//   <root>/a/b/.depot-self         the object "a/b" when "a/b" is also a directory of other keys
+//   <root>/.depot/format           the format version, "2\n" (FORMAT)
 //   <root>/.depot/lock             the commit lock (flock LOCK_EX around check-and-rename)
 //   <root>/.depot/open.lock        flock LOCK_SH by every open store (see CLEANUP)
 //   <root>/.depot/uploads/<id>/    a multipart upload: upload.json and part files "1", "2", ...
 //   .depot-tmp-<32 hex>            staging names: files beside their destination while a write is
-//                                  in progress; directories under uploads/ being created or removed
-// Names starting with ".depot" are never keys (ParseKey refuses them) and never listed, so none
-// of the above can collide with an object.
+//                                  in progress; directories being built (uploads, MAKING ROOM)
+//
+// KEYS. Every key S3 accepts (1 to 1024 bytes of UTF-8 without NUL) is stored. A key is split at
+// each '/' into segments (so "e/" is "e" and "", and "//d" is "", "" and "d"); every segment but
+// the last names a directory, the last names the object's file, each by its segment's name:
+//   - the segment itself, when it can be a file name: not empty, not "." or "..", not starting
+//     with ".depot", at most 255 bytes. Plain keys are plain paths, browsable as files;
+//   - else ".depot-k-" + the segment, when that fits in 255 bytes ("" -> ".depot-k-",
+//     ".." -> ".depot-k-..", ".depot" -> ".depot-k-.depot");
+//   - else ".depot-h-" + the BLAKE3 hash of the segment in hex, and the entry (file or directory)
+//     carries the segment in the extended attribute "user.depot.n.<that hex>". A directory gets it
+//     right after its mkdir (each put through it checks, so a crash in between is mended); a file
+//     before it takes the name.
+// No segment becomes ".", ".." or a name with '/', so nothing resolves outside the root, and paths
+// are opened with RESOLVE_BENEATH besides. A listing decodes each name and skips any that is not
+// the canonical name of what it decodes to (the store's own files, a hand-made ".depot-k-abc").
+// An object whose name is also a directory of other keys ("foo/bar" beside "foo/bar/xyzzy") lives
+// in that directory as ".depot-self" (see MAKING ROOM).
+//
+// FORMAT. Format 1 (no .depot/format) refused the keys that need ".depot-k-", ".depot-h-" or
+// ".depot-self", so its layout is format 2's for the keys it held: Open reads it as it is and
+// writes .depot/format (staging file, fsync, rename, fsync). A store of a later format is refused.
 //
 // METADATA is the JSON object {"etag", "size", "content_type"?, "headers"?, "user_metadata"?}
 // ("headers": Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires by
@@ -23,16 +44,25 @@
 // PUT (also Copy and CompleteMultipart, which only fill the temporary file differently)
 //   1. Open the key's directory beneath the root with openat2(RESOLVE_BENEATH |
 //      RESOLVE_NO_SYMLINKS), creating missing levels one mkdirat at a time and fsyncing the parent
-//      of each new directory.
+//      of each new directory. A level that is an object's file is first made a directory that
+//      keeps the object (MAKING ROOM).
 //   2. Create ".depot-tmp-<random>" in that directory (O_CREAT | O_EXCL | O_NOFOLLOW), write every
 //      byte, set "user.depot", fsync the file. Nothing is locked during this step.
-//   3. Commit under the commit lock: kOverwrite renames the temporary file over the key; kCreate
-//      links it to the key (linkat fails with EEXIST if the key exists: kAlreadyExists) and then
-//      unlinks the temporary name; kUpdate reads the current ETag, compares it with if_match, and
-//      renames. A key whose name is an empty directory (left by deletes) gets the directory
-//      removed and the commit retried; a non-empty directory is kFailedPrecondition.
-//   4. Release the lock, fsync the directory, return. Only now is the write acknowledged.
+//   3. Commit under the commit lock. The destination is the key's name, or ".depot-self" in it
+//      when that name is a directory with entries (an empty one, left by deletes, is removed).
+//      kOverwrite renames the temporary file to the destination; kCreate links it there (linkat
+//      fails with EEXIST if the key exists: kAlreadyExists) and then unlinks the temporary name;
+//      kUpdate and kUnlessEtag read the current ETag, compare it, and rename.
+//   4. Release the lock, fsync the destination's directory, return. Only now is the write
+//      acknowledged.
 //   Any failure before the commit unlinks the temporary file; a crash leaves it for CLEANUP.
+//
+// MAKING ROOM turns the object file "foo/bar" into a directory that keeps it, when "foo/bar/x"
+// is written. Under the commit lock: mkdir a staging directory beside it, link the object into it
+// as ".depot-self", fsync it, swap it with the file by renameat2(RENAME_EXCHANGE), unlink the
+// file's old name (now the staging name), fsync the parent. The object has its name at every
+// instant, so readers never miss it; a crash leaves at most a staging name (a directory holding a
+// second link, or the file's second name) that CLEANUP removes without touching the object.
 //
 // COMMIT LOCK. Every change of a name (put, copy and complete commits, delete, rename) holds
 // State::commit_mu (threads of this process) and then flock(LOCK_EX) on .depot/lock (other
@@ -46,12 +76,13 @@
 // replaces the name, not the inode being read, so a reader sees exactly one version. A read that
 // returns fewer bytes than the range asks for is kDataLoss.
 //
-// DELETE unlinks the file under the commit lock and fsyncs the directory. Directories are left in
-// place (an empty directory holds no keys and is never listed or rolled up into a prefix).
+// DELETE unlinks the file (or the directory's ".depot-self") under the commit lock and fsyncs its
+// directory. Directories are left in place (an empty directory holds no keys and is never listed
+// or rolled up into a prefix).
 //
 // RENAME is renameat (kOverwrite) or renameat2(RENAME_NOREPLACE) (kCreate) under the commit lock,
-// then both directories are fsync'd. Within one file system it is atomic: the object is always
-// under exactly one of the two keys.
+// between the destinations a put and a delete would use, then both directories are fsync'd. Within
+// one file system it is atomic: the object is always under exactly one of the two keys.
 //
 // MULTIPART. CreateMultipart builds uploads/.depot-tmp-<random>/upload.json (key, PutOptions,
 // initiation time), fsyncs it and the directory, renames the directory to uploads/<upload id>
@@ -98,12 +129,15 @@
 #include <new>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <tuple>
 #include <utility>
+#include <vector>
 
+#include "depot/core/blake3/blake3.h"
 #include "depot/core/md5.h"
 #include "depot/core/mutex.h"
 #include "depot/core/unique_fd.h"
@@ -121,7 +155,15 @@ constexpr char kUploadsDir[] = "uploads";
 constexpr char kUploadRecord[] = "upload.json";
 constexpr std::string_view kReservedPrefix = ".depot";
 constexpr std::string_view kTempPrefix = ".depot-tmp-";
-constexpr size_t kMaxSegmentBytes = 255;
+constexpr std::string_view kEscapedPrefix = ".depot-k-";
+constexpr std::string_view kHashedPrefix = ".depot-h-";
+constexpr char kNameXattrPrefix[] = "user.depot.n.";
+constexpr char kSelfName[] = ".depot-self";
+constexpr char kFormatFile[] = "format";
+constexpr int kFormatVersion = 2;
+constexpr size_t kMaxNameBytes = 255;
+// Longest path handed to one openat2: PATH_MAX less a margin. Deeper paths are opened in steps.
+constexpr size_t kMaxPathStep = 4000;
 constexpr int kMaxParts = 10000;
 constexpr uint64_t kMaxUploadRecordBytes = 1 << 20;
 // Retries of a step that lost a race with a concurrent put removing an empty directory.
@@ -136,86 +178,72 @@ std::string TempName() { return std::string(kTempPrefix) + RandomHexId(); }
 // ---------------------------------------------------------------------------------------------
 // Keys
 
-// Why `segment` cannot be a path segment of a key, or "" when it can.
-std::string SegmentProblem(std::string_view segment) {
-  if (segment.empty()) {
-    return "the local store does not allow empty path segments such as \"a//b\" (a file name "
-           "cannot be empty)";
+// A key segment's name on disk (see KEYS): itself when it can be a file name, else escaped.
+std::string EncodeSegment(std::string_view segment) {
+  const bool plain = !segment.empty() && segment != "." && segment != ".." &&
+                     !StartsWith(segment, kReservedPrefix) && segment.size() <= kMaxNameBytes;
+  if (plain) return std::string(segment);
+  if (kEscapedPrefix.size() + segment.size() <= kMaxNameBytes) {
+    return std::string(kEscapedPrefix) + std::string(segment);
   }
-  if (segment == "." || segment == "..") {
-    return fmt::format(
-        "the local store does not allow '{}' segments (they would name another path)", segment);
-  }
-  if (segment.size() > kMaxSegmentBytes) {
-    return fmt::format(
-        "the local store does not allow a path segment of {} bytes (file names are limited to {} "
-        "bytes)",
-        segment.size(), kMaxSegmentBytes);
-  }
-  if (StartsWith(segment, kReservedPrefix)) {
-    return "the local store reserves path segments starting with \".depot\" for its own files";
-  }
-  return "";
+  blake3::Digest digest = blake3::Hash(segment);
+  return std::string(kHashedPrefix) + blake3::ToHex(digest);
 }
 
-struct KeyPath {
-  std::string dir;   // the key up to its last '/': the file's directory, "" at the root
-  std::string name;  // the last segment: the file's name
+bool IsHashedName(std::string_view name) { return StartsWith(name, kHashedPrefix); }
 
-  const char* dir_or_dot() const { return dir.empty() ? "." : dir.c_str(); }
+// The extended attribute that holds the segment a hashed name stands for. Named after the hash,
+// so that one file can carry the segments of every hashed name it has (a rename sets the new one
+// before it moves the file, and the old name's attribute stays true of the old name).
+std::string NameXattr(std::string_view hashed_name) {
+  return std::string(kNameXattrPrefix) + std::string(hashed_name.substr(kHashedPrefix.size()));
+}
+
+// A key as the local store lays it out: its segments, as given and as named on disk. The last
+// segment names the object's file; the others name directories.
+struct KeyPath {
+  std::vector<std::string> segments;
+  std::vector<std::string> names;
+
+  const std::string& name() const { return names.back(); }
+  const std::string& segment() const { return segments.back(); }
+  size_t depth() const { return names.size() - 1; }  // the number of directory levels
 };
 
-// Validates `key` for the local store and splits it into directory and file name.
 Result<KeyPath> ParseKey(std::string_view key) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  auto invalid = [&](std::string_view reason) {
-    return InvalidArgumentError(fmt::format("key {}: {}", QuoteKey(key), reason));
-  };
-  if (key.front() == '/') {
-    return invalid(
-        "the local store does not allow a leading '/' (keys are paths relative to its root)");
-  }
-  if (key.back() == '/') {
-    return invalid(
-        "the local store does not allow a trailing '/' (it would name a directory, not a file)");
-  }
+  KeyPath path;
   for (size_t start = 0;;) {
     size_t slash = key.find('/', start);
     std::string_view segment =
         key.substr(start, slash == std::string_view::npos ? slash : slash - start);
-    if (std::string problem = SegmentProblem(segment); !problem.empty()) return invalid(problem);
+    path.segments.emplace_back(segment);
+    path.names.push_back(EncodeSegment(segment));
     if (slash == std::string_view::npos) break;
     start = slash + 1;
-  }
-  KeyPath path;
-  size_t last = key.rfind('/');
-  if (last == std::string_view::npos) {
-    path.name = std::string(key);
-  } else {
-    path.dir = std::string(key.substr(0, last));
-    path.name = std::string(key.substr(last + 1));
   }
   return path;
 }
 
-// Whether `dir` ("a/b") could be the directory of some key.
-bool IsPossibleDirectory(std::string_view dir) {
-  if (dir.find('\0') != std::string_view::npos) return false;
-  for (size_t start = 0;;) {
-    size_t slash = dir.find('/', start);
-    std::string_view segment =
-        dir.substr(start, slash == std::string_view::npos ? slash : slash - start);
-    if (!SegmentProblem(segment).empty()) return false;
-    if (slash == std::string_view::npos) return true;
-    start = slash + 1;
+// The key segment that the directory entry `name` in `dirfd` stands for, or nullopt when no key
+// can have that name (the store's own files, staging, a hashed name without its attribute, a
+// name that is not the canonical encoding of what it decodes to).
+std::optional<std::string> DecodeName(int dirfd, const std::string& name) {
+  std::string segment;
+  if (!StartsWith(name, kReservedPrefix)) {
+    segment = name;
+  } else if (StartsWith(name, kEscapedPrefix)) {
+    segment = name.substr(kEscapedPrefix.size());
+  } else if (IsHashedName(name)) {
+    UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid() || FileSystem::GetXattr(fd.get(), NameXattr(name).c_str(), &segment) != 0) {
+      return std::nullopt;
+    }
+  } else {
+    return std::nullopt;
   }
-}
-
-Status DirectoryConflictError(std::string_view key) {
-  return FailedPreconditionError(
-      fmt::format("key {} is a directory of other keys in the local store (a file and a directory "
-                  "cannot share a name)",
-                  QuoteKey(key)));
+  if (EncodeSegment(segment) != name) return std::nullopt;
+  return segment;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -600,9 +628,11 @@ struct OpenedObject {
   bool stored_etag = false;  // false: the ETag was derived from the file (no "user.depot")
 };
 
-// Opens the object `name` in `dirfd`; kNotFound (with the reason) when it is absent or not a
-// regular file.
-Result<OpenedObject> OpenObjectAt(int dirfd, const std::string& name, std::string_view key) {
+// Opens the object `name` in `dirfd` (or, when `name` is a directory of other keys, the object
+// kept in it as ".depot-self"); kNotFound (with the reason) when it is absent or not a regular
+// file.
+Result<OpenedObject> OpenObjectAt(int dirfd, const std::string& name, std::string_view key,
+                                  bool in_directory = false) {
   int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
@@ -624,9 +654,8 @@ Result<OpenedObject> OpenObjectAt(int dirfd, const std::string& name, std::strin
     const int saved_errno = errno;
     return ErrnoToStatus(saved_errno, fmt::format("key {}: fstat", QuoteKey(key)));
   }
-  if (S_ISDIR(st.st_mode)) {
-    return NotFoundError(
-        fmt::format("key {} does not exist (it is a directory of other keys)", QuoteKey(key)));
+  if (S_ISDIR(st.st_mode) && !in_directory) {
+    return OpenObjectAt(fd, kSelfName, key, /*in_directory=*/true);
   }
   if (!S_ISREG(st.st_mode)) {
     return NotFoundError(
@@ -647,24 +676,38 @@ Result<std::optional<ObjectMeta>> CurrentObject(int dirfd, const std::string& na
   return std::optional<ObjectMeta>(std::move(object->meta));
 }
 
-// After a commit found `name` in `dirfd` taken: removes it if it is an empty directory and
-// returns true (retry the commit); returns false when it is not a directory; a directory with
-// entries is kFailedPrecondition.
-Result<bool> ClearEmptyDirectory(FileSystem& fs, int dirfd, const std::string& name,
-                                 std::string_view key, int attempt) {
-  const bool may_retry = attempt + 1 < kMaxAttempts;
+// Where a commit puts the object `name` of `dirfd`, decided under the commit lock: the name
+// itself, or ".depot-self" inside it when it is a directory of other keys. An empty directory in
+// the way (left by deletes) is removed, so that the object gets the plain name.
+struct Slot {
+  UniqueFd inside;  // the directory `name`, when the object goes in it
+  int dir = -1;
+  std::string name;
+};
+
+Result<Slot> ResolveSlot(FileSystem& fs, int dirfd, const std::string& name, std::string_view key) {
+  Slot slot{UniqueFd(), dirfd, name};
   struct stat st;
-  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return may_retry;  // gone meanwhile: try again
-    const int saved_errno = errno;
-    return ErrnoToStatus(saved_errno, fmt::format("key {}: fstatat", QuoteKey(key)));
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
+    return slot;  // absent or a file: the commit itself reports what it finds
   }
-  if (!S_ISDIR(st.st_mode)) return false;
-  const int err = may_retry ? fs.UnlinkAt(dirfd, name.c_str(), AT_REMOVEDIR) : ENOTEMPTY;
-  if (err == 0) return true;
-  if (err == ENOTEMPTY || err == EEXIST) return DirectoryConflictError(key);
-  return ErrnoToStatus(
-      err, fmt::format("key {}: removing the empty directory in its place", QuoteKey(key)));
+  const int err = fs.UnlinkAt(dirfd, name.c_str(), AT_REMOVEDIR);
+  if (err == 0 || err == ENOENT) return slot;
+  if (err != ENOTEMPTY && err != EEXIST) {
+    return ErrnoToStatus(
+        err, fmt::format("key {}: removing the empty directory in its place", QuoteKey(key)));
+  }
+  slot.inside =
+      UniqueFd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!slot.inside.valid()) {
+    const int saved_errno = errno;
+    return ErrnoToStatus(
+        saved_errno,
+        fmt::format("key {}: opening the directory it shares its name with", QuoteKey(key)));
+  }
+  slot.dir = slot.inside.get();
+  slot.name = kSelfName;
+  return slot;
 }
 
 // Holds the commit lock: the in-process mutex, then flock(LOCK_EX) on .depot/lock.
@@ -716,46 +759,54 @@ int ReadSmallFile(int dirfd, const char* name, uint64_t limit, std::string* out)
 // Listing
 
 // Walks a directory tree in key order, feeding a ListBuilder. Sorting each directory's entries by
-// name, with "/" appended to directory names, visits keys in byte order: every key under
-// directory "d" starts with "d/", and no other key of that directory's parent does.
+// the key segments they stand for, with "/" appended for directories, visits keys in byte order:
+// every key under directory "d" starts with "d/", and no other key of that directory's parent
+// does. A directory's own object (".depot-self") sorts as "d", a file would.
 class ListWalk {
  public:
   ListWalk(const ListOptions& options, ListBuilder& builder)
       : options_(options), builder_(builder), seek_(builder.seek_key()) {}
 
-  // Visits the directory `dirfd`, whose keys start with `key_prefix`; at this level only names
-  // starting with `name_filter` are considered.
-  Status Visit(int dirfd, const std::string& key_prefix, std::string_view name_filter) {
+  // Visits the directory `dirfd`, whose keys start with `key_prefix`; at this level only segments
+  // starting with `segment_filter` are considered.
+  Status Visit(int dirfd, const std::string& key_prefix, std::string_view segment_filter) {
     std::vector<FileSystem::DirEntry> entries;
     if (int err = FileSystem::ReadDirectory(dirfd, &entries); err != 0) {
       if (err == ENOENT) return Status::Ok();  // removed while listing
       return ErrnoToStatus(
           err, fmt::format("list: reading the directory of prefix {}", QuoteKey(key_prefix)));
     }
-    std::vector<std::pair<std::string, const FileSystem::DirEntry*>>
-        items;  // (name [+ "/"], entry)
+    enum class Kind { kFile, kDirectory, kSelf };
+    struct Item {
+      std::string sort_name;  // the segment, + "/" for a directory
+      const FileSystem::DirEntry* entry;
+      Kind kind;
+    };
+    std::vector<Item> items;
     for (const FileSystem::DirEntry& entry : entries) {
-      if (entry.type == FileSystem::DirEntry::Type::kOther)
-        continue;  // symbolic links, sockets, ...
-      if (StartsWith(entry.name, kReservedPrefix)) continue;
-      if (!StartsWith(entry.name, name_filter)) continue;
-      items.emplace_back(
-          entry.type == FileSystem::DirEntry::Type::kDirectory ? entry.name + "/" : entry.name,
-          &entry);
+      if (entry.type == FileSystem::DirEntry::Type::kOther) continue;  // symbolic links, ...
+      std::optional<std::string> segment = DecodeName(dirfd, entry.name);
+      if (!segment || !StartsWith(*segment, segment_filter)) continue;
+      if (entry.type == FileSystem::DirEntry::Type::kDirectory) {
+        items.push_back({*segment + "/", &entry, Kind::kDirectory});
+        items.push_back({std::move(*segment), &entry, Kind::kSelf});
+      } else {
+        items.push_back({std::move(*segment), &entry, Kind::kFile});
+      }
     }
     std::sort(items.begin(), items.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
+              [](const Item& a, const Item& b) { return a.sort_name < b.sort_name; });
 
-    for (const auto& [sort_name, entry] : items) {
-      std::string key = key_prefix + sort_name;
-      const bool is_dir = entry->type == FileSystem::DirEntry::Type::kDirectory;
+    for (const Item& item : items) {
+      std::string key = key_prefix + item.sort_name;
+      const bool is_dir = item.kind == Kind::kDirectory;
       // Everything below the seek key is outside the page; a directory can hold keys past it
       // only when the seek key lies inside it.
       if (key < seek_ && !(is_dir && StartsWith(seek_, key))) continue;
       if (!rolled_up_.empty() && StartsWith(key, rolled_up_)) continue;
       if (is_dir) {
-        UniqueFd child(
-            ::openat(dirfd, entry->name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd child(::openat(dirfd, item.entry->name.c_str(),
+                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!child.valid()) {
           if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue;  // replaced
           const int saved_errno = errno;
@@ -766,20 +817,25 @@ class ListWalk {
         if (full_) return Status::Ok();
         continue;
       }
-      // A file dropped in by hand under a name no key can have (not UTF-8, too long, ...) is not
-      // an object: listing it would offer a key that Get and Delete refuse.
-      if (!ParseKey(key).ok()) continue;
+      // A file dropped in by hand under a name no key can have (not UTF-8, ...) is not an object:
+      // listing it would offer a key that Get and Delete refuse.
+      if (!ValidateKey(key).ok()) continue;
       std::optional<std::string> common = CommonPrefix(key);
       ObjectMeta meta;
-      if (common) {
+      if (common && item.kind == Kind::kFile) {
         meta.key = key;  // rolled up into a common prefix: only the key matters
       } else {
-        Result<OpenedObject> object = OpenObjectAt(dirfd, entry->name, key);
+        // (A directory's own object is opened even when it rolls up: most directories have none.)
+        Result<OpenedObject> object = OpenObjectAt(dirfd, item.entry->name, key);
         if (!object.ok()) {
-          if (object.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
+          if (object.status().code() == StatusCode::kNotFound) continue;  // none, or deleted
           return object.status();
         }
-        meta = std::move(object->meta);
+        if (common) {
+          meta.key = key;
+        } else {
+          meta = std::move(object->meta);
+        }
       }
       if (!builder_.Add(meta)) {
         full_ = true;
@@ -806,6 +862,30 @@ class ListWalk {
   std::string rolled_up_;
   bool full_ = false;
 };
+
+// Opens the directory that the names `names` lead to from `dirfd` ("." for none), beneath it and
+// never through a link (FileSystem::OpenBeneath), in steps when the path is too long for one call.
+// An invalid descriptor with errno set on failure.
+UniqueFd OpenDirectoryPath(int dirfd, std::span<const std::string> names) {
+  UniqueFd current;
+  size_t i = 0;
+  do {
+    std::string step;
+    for (; i < names.size() && (step.empty() || step.size() + names[i].size() < kMaxPathStep);
+         ++i) {
+      if (!step.empty()) step += '/';
+      step += names[i];
+    }
+    const int fd =
+        FileSystem::OpenBeneath(current.valid() ? current.get() : dirfd,
+                                step.empty() ? "." : step.c_str(), O_RDONLY | O_DIRECTORY);
+    const int saved_errno = errno;
+    current = UniqueFd(fd);
+    errno = saved_errno;
+    if (fd < 0) break;
+  } while (i < names.size());
+  return current;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Opening
@@ -869,11 +949,48 @@ void RemoveStaleStaging(FileSystem& fs, int dirfd, bool at_root) {
       continue;
     }
     if (entry.type != FileSystem::DirEntry::Type::kDirectory) continue;
-    if (at_root && entry.name == kDepotDir) continue;  // only uploads/ holds staging; done apart
+    if (at_root && entry.name == kDepotDir) continue;  // done apart
     UniqueFd child(
         ::openat(dirfd, entry.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (child.valid()) RemoveStaleStaging(fs, child.get(), /*at_root=*/false);
   }
+}
+
+// Reads .depot/format (FORMAT): a store of a later format is refused, and a store without the
+// file (format 1, or new) is marked as format 2, whose layout reads format 1's unchanged.
+Status CheckFormat(FileSystem& fs, int depot_dir, std::string_view what) {
+  std::string text;
+  const int err = ReadSmallFile(depot_dir, kFormatFile, 64, &text);
+  if (err == 0) {
+    int version = 0;
+    const char* end = text.data() + text.size();
+    auto [at, ec] = std::from_chars(text.data(), end, version);
+    if (ec != std::errc() || version < 1 || (at != end && std::string_view(at, end - at) != "\n")) {
+      return DataLossError(
+          fmt::format("{}: .depot/{} is corrupt (it holds {})", what, kFormatFile, QuoteKey(text)));
+    }
+    if (version > kFormatVersion) {
+      return FailedPreconditionError(fmt::format(
+          "{}: the store is in format {}, written by a later depot; this one reads formats 1 to {}",
+          what, version, kFormatVersion));
+    }
+    if (version == kFormatVersion) return Status::Ok();
+  } else if (err != ENOENT) {
+    return ErrnoToStatus(err, fmt::format("{}: reading .depot/{}", what, kFormatFile));
+  }
+  const std::string staging = TempName();
+  const std::string content = fmt::format("{}\n", kFormatVersion);
+  UniqueFd file(
+      fs.OpenAt(depot_dir, staging.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0666));
+  int write_err = file.valid() ? fs.WriteAll(file.get(), content.data(), content.size()) : errno;
+  if (write_err == 0) write_err = fs.Fsync(file.get());
+  if (write_err == 0) write_err = fs.RenameAt(depot_dir, staging.c_str(), depot_dir, kFormatFile);
+  if (write_err == 0) write_err = fs.Fsync(depot_dir);
+  if (write_err != 0) {
+    (void)fs.UnlinkAt(depot_dir, staging.c_str(), 0);
+    return ErrnoToStatus(write_err, fmt::format("{}: writing .depot/{}", what, kFormatFile));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -885,10 +1002,10 @@ struct LocalStore::State {
   std::filesystem::path root;
   LocalStoreOptions options;
   UniqueFd root_fd;
-  UniqueFd uploads_fd;    // .depot/uploads
-  UniqueFd lock_fd;       // .depot/lock: flock(LOCK_EX) around every commit
-  UniqueFd open_lock_fd;  // .depot/open.lock: flock(LOCK_SH) while this store is open
-  Mutex commit_mu;        // the in-process half of the commit lock
+  UniqueFd uploads_fd;      // .depot/uploads
+  UniqueFd lock_fd;         // .depot/lock: flock(LOCK_EX) around every commit
+  UniqueFd open_lock_fd;    // .depot/open.lock: flock(LOCK_SH) while this store is open
+  mutable Mutex commit_mu;  // the in-process half of the commit lock
   FileSystem* fs = &FileSystem::Posix();
 
   std::string NewEtag(std::string_view data) const {
@@ -914,15 +1031,16 @@ struct LocalStore::State {
     return md5.valid() ? md5.get() : NewEtag(data.view());
   }
 
-  // Opens the directory of `path`; with `create`, makes the missing levels. Reads get kNotFound
-  // for a missing directory or one reached through a symbolic link; writes get
-  // kFailedPrecondition when a level is an object, kPermissionDenied when it is a link, and
-  // kNotFound only when they lost a race with the removal of an empty directory (retry).
+  // Opens the directory of `path`; with `create`, makes the missing levels, turning a level that
+  // is an object into a directory that keeps it (MakeRoom). Reads get kNotFound for a missing
+  // directory or one reached through a symbolic link; writes get kPermissionDenied when a level
+  // is a link, and kNotFound only when they lost a race with the removal of an empty directory
+  // (retry).
   Result<UniqueFd> OpenKeyDir(const KeyPath& path, std::string_view key, bool create) const {
-    int fd = FileSystem::OpenBeneath(root_fd.get(), path.dir_or_dot(), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) return UniqueFd(fd);
-    int err = errno;
     if (!create) {
+      UniqueFd dir = OpenDirectoryPath(root_fd.get(), std::span(path.names).first(path.depth()));
+      if (dir.valid()) return dir;
+      const int err = errno;
       if (err == ENOENT || err == ENOTDIR) {
         return NotFoundError(fmt::format("key {} does not exist", QuoteKey(key)));
       }
@@ -941,34 +1059,33 @@ struct LocalStore::State {
       const int saved_errno = errno;
       return ErrnoToStatus(saved_errno, fmt::format("key {}: opening the root", QuoteKey(key)));
     }
-    for (size_t start = 0;;) {
-      size_t slash = path.dir.find('/', start);
-      std::string segment =
-          path.dir.substr(start, slash == std::string::npos ? slash : slash - start);
-      std::string_view level = std::string_view(path.dir).substr(0, slash);
-      // The parent is fsync'd after EEXIST too: the thread that created the directory may not
-      // have made its entry durable yet, and this put must not be acknowledged before it is.
-      const bool created = fs->MkdirAt(current.get(), segment.c_str(), 0777) == 0;
-      if (created || errno == EEXIST) {
+    size_t level_end = 0;  // where the key up to this level ends
+    for (size_t i = 0; i < path.depth(); ++i) {
+      const std::string& name = path.names[i];
+      level_end += path.segments[i].size() + (i == 0 ? 0 : 1);
+      const std::string_view level = key.substr(0, level_end);
+      int next = -1;
+      for (int attempt = 0; next < 0; ++attempt) {
+        // The parent is fsync'd after EEXIST too: the thread that created the directory may not
+        // have made its entry durable yet, and this put must not be acknowledged before it is.
+        const int made = fs->MkdirAt(current.get(), name.c_str(), 0777);
+        if (made != 0 && made != EEXIST) {
+          if (made == ENOENT) {
+            return NotFoundError(fmt::format("key {}: directory removed meanwhile", QuoteKey(key)));
+          }
+          return ErrnoToStatus(made, fmt::format("key {}: creating the directory {}", QuoteKey(key),
+                                                 QuoteKey(level)));
+        }
         if (int sync_err = fs->Fsync(current.get()); sync_err != 0) {
           return ErrnoToStatus(sync_err, fmt::format("key {}: fsync after creating {}",
                                                      QuoteKey(key), QuoteKey(level)));
         }
-      } else {
-        if (errno == ENOENT)
-          return NotFoundError(fmt::format("key {}: directory removed meanwhile", QuoteKey(key)));
-        const int saved_errno = errno;
-        return ErrnoToStatus(saved_errno, fmt::format("key {}: creating the directory {}",
-                                                      QuoteKey(key), QuoteKey(level)));
-      }
-      int next = FileSystem::OpenBeneath(current.get(), segment.c_str(), O_RDONLY | O_DIRECTORY);
-      if (next < 0) {
-        int open_err = errno;
-        if (open_err == ENOTDIR) {
-          return FailedPreconditionError(
-              fmt::format("key {}: {} is an object in the local store, so it cannot also be a "
-                          "directory of keys",
-                          QuoteKey(key), QuoteKey(level)));
+        next = FileSystem::OpenBeneath(current.get(), name.c_str(), O_RDONLY | O_DIRECTORY);
+        if (next >= 0) break;
+        const int open_err = errno;
+        if (open_err == ENOTDIR && attempt + 1 < kMaxAttempts) {
+          DEPOT_RETURN_IF_ERROR(MakeRoom(current.get(), name, path.segments[i], key, level));
+          continue;
         }
         if (open_err == ELOOP || open_err == EXDEV) {
           return PermissionDeniedError(
@@ -982,15 +1099,86 @@ struct LocalStore::State {
                                                    QuoteKey(key), QuoteKey(level)));
       }
       current = UniqueFd(next);
-      if (slash == std::string::npos) break;
-      start = slash + 1;
+      if (IsHashedName(name)) {
+        DEPOT_RETURN_IF_ERROR(NameDirectory(current.get(), name, path.segments[i], key));
+      }
     }
     return current;
   }
 
+  // Makes sure the directory `dirfd`, whose name `name` is hashed, records the segment it stands
+  // for (a crash between its mkdir and this leaves it without: the next put through it mends it).
+  Status NameDirectory(int dirfd, const std::string& name, const std::string& segment,
+                       std::string_view key) const {
+    const std::string attribute = NameXattr(name);
+    std::string recorded;
+    if (FileSystem::GetXattr(dirfd, attribute.c_str(), &recorded) == 0 && recorded == segment) {
+      return Status::Ok();
+    }
+    int err = fs->SetXattr(dirfd, attribute.c_str(), segment);
+    if (err == 0) err = fs->Fsync(dirfd);
+    if (err != 0) {
+      return ErrnoToStatus(err, fmt::format("key {}: recording the name of a directory with a "
+                                            "hashed name",
+                                            QuoteKey(key)));
+    }
+    return Status::Ok();
+  }
+
+  // MAKING ROOM: the object file `name` in `parent` must become a directory, because a key below
+  // it is being written. Under the commit lock, a staging directory gets a second link to the
+  // object as ".depot-self" and is fsync'd; renameat2(RENAME_EXCHANGE) swaps it with the file
+  // (both names stay valid throughout, so a reader finds the object at every instant); the old
+  // file name, now under the staging name, is unlinked and the parent fsync'd. A crash leaves the
+  // object under its name either way, and at most a staging name that CLEANUP removes.
+  Status MakeRoom(int parent, const std::string& name, const std::string& segment,
+                  std::string_view key, std::string_view level) const {
+    const std::string what =
+        fmt::format("key {}: making {} a directory of keys", QuoteKey(key), QuoteKey(level));
+    CommitGuard guard(commit_mu, lock_fd.get());
+    DEPOT_RETURN_IF_ERROR(guard.status());
+    struct stat st;
+    if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) return Status::Ok();  // gone meanwhile: the caller makes a directory
+      const int saved_errno = errno;
+      return ErrnoToStatus(saved_errno, what);
+    }
+    if (S_ISDIR(st.st_mode)) return Status::Ok();
+    if (!S_ISREG(st.st_mode)) {
+      return FailedPreconditionError(
+          fmt::format("{}: it is neither a directory nor a regular file", what));
+    }
+    const std::string staging = TempName();
+    if (int err = fs->MkdirAt(parent, staging.c_str(), 0777); err != 0) {
+      return ErrnoToStatus(err, fmt::format("{}: creating a staging directory", what));
+    }
+    Status staged = [&]() -> Status {
+      UniqueFd dir(
+          ::openat(parent, staging.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      int err = dir.valid() ? 0 : errno;
+      if (err == 0) err = fs->LinkAt(parent, name.c_str(), dir.get(), kSelfName);
+      if (err == 0 && IsHashedName(name))
+        err = fs->SetXattr(dir.get(), NameXattr(name).c_str(), segment);
+      if (err == 0) err = fs->Fsync(dir.get());
+      if (err == 0)
+        err = fs->RenameAt(parent, staging.c_str(), parent, name.c_str(), RENAME_EXCHANGE);
+      if (err == EINVAL) {
+        return UnimplementedError(fmt::format(
+            "{}: the file system cannot exchange two names (renameat2 RENAME_EXCHANGE)", what));
+      }
+      return err == 0 ? Status::Ok() : ErrnoToStatus(err, what);
+    }();
+    if (!staged.ok()) {
+      (void)fs->RemoveTree(parent, staging.c_str());
+      return staged;
+    }
+    (void)fs->UnlinkAt(parent, staging.c_str(), 0);  // the file's old name; else CLEANUP's
+    return SyncDirectory(*fs, parent, what);
+  }
+
   Result<OpenedObject> OpenObject(const KeyPath& path, std::string_view key) const {
     DEPOT_ASSIGN_OR_RETURN(UniqueFd dir, OpenKeyDir(path, key, /*create=*/false));
-    return OpenObjectAt(dir.get(), path.name, key);
+    return OpenObjectAt(dir.get(), path.name(), key);
   }
 
   // Put steps 1 and 2 up to the first byte: the key's directory and a staging file in it.
@@ -1010,6 +1198,15 @@ struct LocalStore::State {
         if (err == ENOENT && !last) continue;
         return ErrnoToStatus(err, fmt::format("key {}: creating a temporary file", QuoteKey(key)));
       }
+      // A hashed name records its segment on the file before the file gets the name (SealTemp
+      // makes it durable).
+      if (IsHashedName(path.name())) {
+        if (int err =
+                fs->SetXattr(staging.temp.fd(), NameXattr(path.name()).c_str(), path.segment());
+            err != 0) {
+          return ErrnoToStatus(err, fmt::format("key {}: recording its name", QuoteKey(key)));
+        }
+      }
       return staging;
     }
   }
@@ -1021,7 +1218,7 @@ struct LocalStore::State {
     Result<UniqueFd> dir = OpenKeyDir(path, key, /*create=*/false);
     std::optional<ObjectMeta> current;
     if (dir.ok()) {
-      DEPOT_ASSIGN_OR_RETURN(current, CurrentObject(dir->get(), path.name, key));
+      DEPOT_ASSIGN_OR_RETURN(current, CurrentObject(dir->get(), path.name(), key));
     } else if (dir.status().code() != StatusCode::kNotFound) {
       return dir.status();
     }
@@ -1033,39 +1230,56 @@ struct LocalStore::State {
     return ::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
   }
 
-  // Put step 3: makes `temp` (in `dirfd`) the object `name` as `options.mode` asks.
-  Status Commit(int dirfd, TempFile& temp, const std::string& name, std::string_view key,
+  // Put steps 3 and 4: makes the staging file the object `name` (in the staging directory) as
+  // `options.mode` asks, then makes the new name durable.
+  Status Commit(Staging& staging, const std::string& name, std::string_view key,
                 const PutOptions& options) {
-    CommitGuard guard(commit_mu, lock_fd.get());
-    DEPOT_RETURN_IF_ERROR(guard.status());
-    if (options.mode == PutMode::kUpdate || options.mode == PutMode::kUnlessEtag) {
-      DEPOT_ASSIGN_OR_RETURN(std::optional<ObjectMeta> current, CurrentObject(dirfd, name, key));
-      DEPOT_RETURN_IF_ERROR(CheckPutMode(key, options, current ? &*current : nullptr));
-    }
-    const bool create = options.mode == PutMode::kCreate;
-    for (int attempt = 0;; ++attempt) {
-      int err = create ? fs->LinkAt(dirfd, temp.name(), dirfd, name.c_str())
-                       : fs->RenameAt(dirfd, temp.name(), dirfd, name.c_str());
-      if (err == 0) break;
-      if (create && err == EEXIST && attempt < 3 && IsSymlinkAt(dirfd, name)) {
-        // A symbolic link is not an object (Get and Head say kNotFound), so a create-only put
-        // replaces it as an overwrite would: the link itself goes, never its target.
-        err = fs->UnlinkAt(dirfd, name.c_str(), 0);
-        if (err == 0 || err == ENOENT) continue;
+    const int dirfd = staging.dir.get();
+    TempFile& temp = staging.temp;
+    Slot slot;
+    {
+      CommitGuard guard(commit_mu, lock_fd.get());
+      DEPOT_RETURN_IF_ERROR(guard.status());
+      const bool create = options.mode == PutMode::kCreate;
+      for (int attempt = 0;; ++attempt) {
+        DEPOT_ASSIGN_OR_RETURN(slot, ResolveSlot(*fs, dirfd, name, key));
+        if (options.mode == PutMode::kUpdate || options.mode == PutMode::kUnlessEtag) {
+          DEPOT_ASSIGN_OR_RETURN(std::optional<ObjectMeta> current,
+                                 CurrentObject(slot.dir, slot.name, key));
+          DEPOT_RETURN_IF_ERROR(CheckPutMode(key, options, current ? &*current : nullptr));
+        }
+        const char* to = slot.name.c_str();
+        int err = create ? fs->LinkAt(dirfd, temp.name(), slot.dir, to)
+                         : fs->RenameAt(dirfd, temp.name(), slot.dir, to);
+        if (err == 0) break;
+        const bool may_retry = attempt + 1 < kMaxAttempts;
+        if (create && err == EEXIST && may_retry && IsSymlinkAt(slot.dir, slot.name)) {
+          // A symbolic link is not an object (Get and Head say kNotFound), so a create-only put
+          // replaces it as an overwrite would: the link itself goes, never its target.
+          err = fs->UnlinkAt(slot.dir, to, 0);
+          if (err == 0 || err == ENOENT) continue;
+        }
+        struct stat st;
+        const bool now_directory = ::fstatat(slot.dir, to, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                   S_ISDIR(st.st_mode) && !slot.inside.valid();
+        // A put of a key below this one made the name a directory since ResolveSlot: again.
+        if ((err == EISDIR || err == EEXIST || err == ENOTEMPTY) && now_directory && may_retry) {
+          continue;
+        }
+        if (create && err == EEXIST) {
+          return AlreadyExistsError(fmt::format("key {} already exists", QuoteKey(key)));
+        }
+        return ErrnoToStatus(
+            err, fmt::format("key {}: moving the new object into place", QuoteKey(key)));
       }
-      if (err == EEXIST || err == EISDIR || err == ENOTEMPTY) {
-        DEPOT_ASSIGN_OR_RETURN(bool cleared, ClearEmptyDirectory(*fs, dirfd, name, key, attempt));
-        if (cleared) continue;
-        if (create) return AlreadyExistsError(fmt::format("key {} already exists", QuoteKey(key)));
-      }
-      return ErrnoToStatus(err,
-                           fmt::format("key {}: moving the new object into place", QuoteKey(key)));
+      // The object keeps its new name; a crash before this unlink leaves a second name that
+      // CLEANUP removes.
+      if (create) (void)fs->UnlinkAt(dirfd, temp.name(), 0);
+      temp.Committed();
     }
-    // The object keeps its new name; a crash before this unlink leaves a second name that CLEANUP
-    // removes.
-    if (create) (void)fs->UnlinkAt(dirfd, temp.name(), 0);
-    temp.Committed();
-    return Status::Ok();
+    // Moved into the directory `name`: the staging name left the staging directory.
+    if (slot.inside.valid()) DEPOT_RETURN_IF_ERROR(SyncDirectory(*fs, dirfd, KeyWhat(key)));
+    return SyncDirectory(*fs, slot.dir, KeyWhat(key));
   }
 
   struct OpenedUpload {
@@ -1171,6 +1385,7 @@ Result<std::shared_ptr<LocalStore>> LocalStore::Open(std::filesystem::path root,
   const std::string what = fmt::format("local store root \"{}\"", shown);
   DEPOT_ASSIGN_OR_RETURN(UniqueFd depot_dir,
                          OpenOrCreateDir(fs, state->root_fd.get(), kDepotDir, what));
+  DEPOT_RETURN_IF_ERROR(CheckFormat(fs, depot_dir.get(), what));
   DEPOT_ASSIGN_OR_RETURN(state->uploads_fd,
                          OpenOrCreateDir(fs, depot_dir.get(), kUploadsDir, what));
   for (const auto& [fd, name] :
@@ -1197,7 +1412,7 @@ Result<std::shared_ptr<LocalStore>> LocalStore::Open(std::filesystem::path root,
   int open_fd = state->open_lock_fd.get();
   if (FileSystem::Flock(open_fd, LOCK_EX | LOCK_NB) == 0) {
     RemoveStaleStaging(fs, state->root_fd.get(), /*at_root=*/true);
-    RemoveStaleStaging(fs, state->uploads_fd.get(), /*at_root=*/false);
+    RemoveStaleStaging(fs, depot_dir.get(), /*at_root=*/false);
   } else if (errno != EWOULDBLOCK) {
     const int saved_errno = errno;
     return ErrnoToStatus(saved_errno, fmt::format("{}: locking .depot/open.lock", what));
@@ -1243,8 +1458,7 @@ Result<PutResult> LocalStore::DoPut(std::string_view key, Bytes data, const PutO
   StoredMeta meta{std::move(etag), data.size(), options.content_type, options.headers,
                   options.user_metadata};
   DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
-  DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, path.name, key, options));
-  DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, staging.dir.get(), KeyWhat(key)));
+  DEPOT_RETURN_IF_ERROR(s.Commit(staging, path.name(), key, options));
   return PutResult{std::move(meta.etag), std::nullopt};
 }
 
@@ -1304,9 +1518,7 @@ class LocalStore::FileWriter final : public ObjectWriter {
                     put_.user_metadata};
     Status committed = [&] {
       DEPOT_RETURN_IF_ERROR(SealTemp(staging_.temp, meta, KeyWhat(key_)));
-      DEPOT_RETURN_IF_ERROR(
-          state_.Commit(staging_.dir.get(), staging_.temp, path_.name, key_, put_));
-      return SyncDirectory(*state_.fs, staging_.dir.get(), KeyWhat(key_));
+      return state_.Commit(staging_, path_.name(), key_, put_);
     }();
     if (!committed.ok()) return Fail(std::move(committed));
     finished_ = true;
@@ -1443,16 +1655,22 @@ Status LocalStore::DoDelete(std::string_view key, const Context& /*ctx*/) {
   if (!dir.ok()) {
     return dir.status().code() == StatusCode::kNotFound ? Status::Ok() : dir.status();
   }
+  UniqueFd inside;  // the directory of other keys that keeps the object as ".depot-self"
   {
     CommitGuard guard(s.commit_mu, s.lock_fd.get());
     DEPOT_RETURN_IF_ERROR(guard.status());
-    if (int err = s.fs->UnlinkAt(dir->get(), path.name.c_str(), 0); err != 0) {
-      // Absent, or a directory of other keys (not an object): nothing to delete.
-      if (err == ENOENT || err == EISDIR || err == ENOTDIR) return Status::Ok();
+    int err = s.fs->UnlinkAt(dir->get(), path.name().c_str(), 0);
+    if (err == EISDIR) {
+      inside = UniqueFd(::openat(dir->get(), path.name().c_str(),
+                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      err = inside.valid() ? s.fs->UnlinkAt(inside.get(), kSelfName, 0) : errno;
+    }
+    if (err != 0) {
+      if (err == ENOENT || err == ENOTDIR) return Status::Ok();  // absent: nothing to delete
       return ErrnoToStatus(err, fmt::format("key {}: deleting", QuoteKey(key)));
     }
   }
-  return SyncDirectory(*state_->fs, dir->get(), KeyWhat(key));
+  return SyncDirectory(*state_->fs, inside.valid() ? inside.get() : dir->get(), KeyWhat(key));
 }
 
 std::vector<Status> LocalStore::DoDeleteMany(std::span<const std::string> keys,
@@ -1467,10 +1685,14 @@ Result<ListResult> LocalStore::DoList(const ListOptions& options, const Context&
   const std::string& prefix = options.prefix;
   size_t slash = prefix.rfind('/');
   std::string key_prefix = slash == std::string::npos ? "" : prefix.substr(0, slash + 1);
-  std::string dir = slash == std::string::npos ? "" : prefix.substr(0, slash);
-  if (!key_prefix.empty() && !IsPossibleDirectory(dir)) return std::move(builder).Finish();
-  UniqueFd dirfd(FileSystem::OpenBeneath(state_->root_fd.get(), dir.empty() ? "." : dir.c_str(),
-                                         O_RDONLY | O_DIRECTORY));
+  if (key_prefix.find('\0') != std::string::npos) return std::move(builder).Finish();
+  std::vector<std::string> names;  // the directories of the prefix's segments, encoded
+  for (size_t start = 0; start < key_prefix.size();) {
+    const size_t end = key_prefix.find('/', start);
+    names.push_back(EncodeSegment(std::string_view(key_prefix).substr(start, end - start)));
+    start = end + 1;
+  }
+  UniqueFd dirfd = OpenDirectoryPath(state_->root_fd.get(), names);
   if (!dirfd.valid()) {
     if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV) {
       return std::move(builder).Finish();  // no key has this prefix
@@ -1542,8 +1764,7 @@ Result<PutResult> LocalStore::DoCopy(std::string_view from, std::string_view to,
                                      QuoteKey(from), copied, meta.size));
   }
   DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(to)));
-  DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, to_path.name, to, options));
-  DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, staging.dir.get(), KeyWhat(to)));
+  DEPOT_RETURN_IF_ERROR(s.Commit(staging, to_path.name(), to, options));
   return PutResult{std::move(meta.etag), std::nullopt};
 }
 
@@ -1559,9 +1780,9 @@ Status LocalStore::DoRename(std::string_view from, std::string_view to, CopyMode
   if (!from_dir.ok()) {
     return from_dir.status().code() == StatusCode::kNotFound ? missing() : from_dir.status();
   }
-  const char* from_name = from_path.name.c_str();
-  const char* to_name = to_path.name.c_str();
   UniqueFd to_dir;
+  Slot target;
+  UniqueFd source_inside;  // the directory that keeps the source as ".depot-self", if it does
   for (int attempt = 0;; ++attempt) {
     const bool may_retry = attempt + 1 < kMaxAttempts;
     if (!to_dir.valid()) {
@@ -1574,39 +1795,64 @@ Status LocalStore::DoRename(std::string_view from, std::string_view to, CopyMode
     }
     CommitGuard guard(s.commit_mu, s.lock_fd.get());
     DEPOT_RETURN_IF_ERROR(guard.status());
+    int source_dir = from_dir->get();
+    std::string source_name = from_path.name();
     struct stat st;
-    if (::fstatat(from_dir->get(), from_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) return missing();
-      const int saved_errno = errno;
-      return ErrnoToStatus(saved_errno, fmt::format("rename: fstatat {}", QuoteKey(from)));
+    for (int level = 0;; ++level) {
+      if (::fstatat(source_dir, source_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return missing();
+        const int saved_errno = errno;
+        return ErrnoToStatus(saved_errno, fmt::format("rename: fstatat {}", QuoteKey(from)));
+      }
+      if (!S_ISDIR(st.st_mode) || level > 0) break;
+      source_inside = UniqueFd(::openat(source_dir, source_name.c_str(),
+                                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!source_inside.valid()) return missing();
+      source_dir = source_inside.get();
+      source_name = kSelfName;
     }
     if (!S_ISREG(st.st_mode)) return missing();
     if (from == to) return Status::Ok();
-    int err = s.fs->RenameAt(from_dir->get(), from_name, to_dir.get(), to_name,
+    DEPOT_ASSIGN_OR_RETURN(target, ResolveSlot(*s.fs, to_dir.get(), to_path.name(), to));
+    if (IsHashedName(target.name)) {
+      // The file records the segment its new name stands for before it takes the name.
+      UniqueFd file(::openat(source_dir, source_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      int err = file.valid()
+                    ? s.fs->SetXattr(file.get(), NameXattr(target.name).c_str(), to_path.segment())
+                    : errno;
+      if (err == 0) err = s.fs->Fsync(file.get());
+      if (err != 0) {
+        return ErrnoToStatus(err, fmt::format("rename: recording the name {}", QuoteKey(to)));
+      }
+    }
+    const char* to_name = target.name.c_str();
+    int err = s.fs->RenameAt(source_dir, source_name.c_str(), target.dir, to_name,
                              mode == CopyMode::kCreate ? RENAME_NOREPLACE : 0);
     if (err == EINVAL && mode == CopyMode::kCreate) {
       // A file system without RENAME_NOREPLACE: link (fails if the name exists), then unlink.
-      err = s.fs->LinkAt(from_dir->get(), from_name, to_dir.get(), to_name);
-      if (err == 0) (void)s.fs->UnlinkAt(from_dir->get(), from_name, 0);
+      err = s.fs->LinkAt(source_dir, source_name.c_str(), target.dir, to_name);
+      if (err == 0) (void)s.fs->UnlinkAt(source_dir, source_name.c_str(), 0);
     }
     if (err == 0) break;
     if (err == ENOENT && may_retry) {  // the destination directory was removed: resolve again
       to_dir = UniqueFd();
       continue;
     }
-    if (err == EEXIST || err == EISDIR || err == ENOTEMPTY) {
-      DEPOT_ASSIGN_OR_RETURN(bool cleared,
-                             ClearEmptyDirectory(*s.fs, to_dir.get(), to_path.name, to, attempt));
-      if (cleared) continue;
-      if (mode == CopyMode::kCreate) {
-        return AlreadyExistsError(fmt::format("rename: destination {} exists", QuoteKey(to)));
-      }
+    // The destination became a directory since ResolveSlot: again.
+    if ((err == EISDIR || err == ENOTEMPTY || err == EEXIST) && may_retry &&
+        !target.inside.valid() && ::fstatat(target.dir, to_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISDIR(st.st_mode)) {
+      continue;
+    }
+    if (err == EEXIST && mode == CopyMode::kCreate) {
+      return AlreadyExistsError(fmt::format("rename: destination {} exists", QuoteKey(to)));
     }
     return ErrnoToStatus(err, fmt::format("rename {} to {}", QuoteKey(from), QuoteKey(to)));
   }
-  DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, to_dir.get(), KeyWhat(to)));
-  if (from_path.dir != to_path.dir) {
-    DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, from_dir->get(), KeyWhat(from)));
+  DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, target.dir, KeyWhat(to)));
+  const int source_dir = source_inside.valid() ? source_inside.get() : from_dir->get();
+  if (source_dir != target.dir) {
+    DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, source_dir, KeyWhat(from)));
   }
   return Status::Ok();
 }
@@ -1813,8 +2059,7 @@ Result<PutResult> LocalStore::DoCompleteMultipart(std::string_view key, std::str
   }
   meta.etag = s.options.etag == EtagPolicy::kContentMd5 ? MultipartEtag(etags) : RandomHexId();
   DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
-  DEPOT_RETURN_IF_ERROR(s.Commit(staging.dir.get(), staging.temp, path.name, key, options));
-  DEPOT_RETURN_IF_ERROR(SyncDirectory(*state_->fs, staging.dir.get(), KeyWhat(key)));
+  DEPOT_RETURN_IF_ERROR(s.Commit(staging, path.name(), key, options));
   // The object is committed; an upload already removed by a concurrent complete or abort is fine.
   Status removed = s.RemoveUpload(std::string(upload_id), key);
   if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;

@@ -12,19 +12,14 @@
 // flock() on <root>/.depot/lock for the check-and-rename only, which makes conditional writes
 // atomic with respect to all other writes. Local file systems only (flock semantics).
 //
-// Keys. On top of the rules every backend applies (1..1024 bytes of UTF-8 without NUL), the local
-// store refuses with kInvalidArgument, naming the key and the reason, the keys that cannot be a
-// relative file path of their own or that would collide with depot's own files:
-//   - a leading '/' (keys are paths relative to the root, never absolute);
-//   - empty segments: "a//b" and a trailing '/' (a file name cannot be empty);
-//   - "." and ".." segments (they would name another path, possibly outside the root);
-//   - a segment longer than 255 bytes (the file-name limit of Linux file systems);
-//   - a segment starting with ".depot" (reserved: <root>/.depot holds locks and multipart
-//     uploads, and ".depot-tmp-*" files are writes in progress).
-// A file and a directory cannot share a name, so a key cannot be stored while it is a directory
-// of other keys ("a" while "a/b" exists), nor below another key ("a/b" while "a" exists): such a
-// put, copy or rename is kFailedPrecondition ("key "a" is a directory of other keys in the local
-// store"). An empty directory left behind by deletes holds no keys and is replaced by the put.
+// Keys. Every key the ObjectStore contract allows (1..1024 bytes of UTF-8 without NUL), which is
+// every key S3 accepts, is stored and listed exactly, in any combination. A segment that cannot be
+// a file name of its own ("" in "e/" or "//d", ".", "..", a name starting with ".depot", one longer
+// than 255 bytes) is stored under an escaped or hashed name, and an object whose key is also a
+// directory of other keys ("foo/bar" beside "foo/bar/xyzzy") lives inside that directory as
+// ".depot-self" (local_store.cc, KEYS). Plain keys stay plain paths. The store's format version
+// is in <root>/.depot/format; stores written before it (format 1) open unchanged, and a store of
+// a later format is refused with kFailedPrecondition.
 //
 // Paths never leave the root: directories are resolved with openat2(RESOLVE_BENEATH |
 // RESOLVE_NO_SYMLINKS) and files opened with O_NOFOLLOW. A symbolic link inside the root is not

@@ -1,5 +1,6 @@
 #include "depot/object/local/local_store.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <stdlib.h>
@@ -151,120 +152,216 @@ TEST_F(LocalStoreTest, LargeAlignedPutsAreStoredExactlyThroughDirectIo) {
   }
 }
 
-TEST_F(LocalStoreTest, RejectsKeysThatAreNotPlainRelativePaths) {
-  const std::string long_segment(256, 'x');
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"/a", "leading '/'"},
-      {"a//b", "empty path segments"},
-      {"a/", "trailing '/'"},
-      {"./a", "'.' segments"},
-      {"a/./b", "'.' segments"},
-      {"a/..", "'..' segments"},
-      {"../escape", "'..' segments"},
-      {"a/../../b", "'..' segments"},
-      {long_segment, "256 bytes"},
-      {"a/" + long_segment + "/b", "256 bytes"},
-      {".depot", "reserves path segments starting with \".depot\""},
-      {".depot/lock", "reserves"},
-      {".depot/uploads/x", "reserves"},
-      {".depot-tmp-0123", "reserves"},
-      {"a/.depotx", "reserves"},
-  };
-  ASSERT_THAT(Put("ok", "fine"), IsOk());
-  for (const auto& [key, reason] : cases) {
-    SCOPED_TRACE(key);
-    auto error =
-        StatusIs(StatusCode::kInvalidArgument, AllOf(HasSubstr(QuoteKey(key)), HasSubstr(reason)));
-    EXPECT_THAT(Put(key, "x"), error);
-    EXPECT_THAT(Put(key, "x", {.mode = PutMode::kCreate}), error);
-    EXPECT_THAT(store_->Get(key, {}), error);
-    EXPECT_THAT(store_->Head(key), error);
-    EXPECT_THAT(store_->Delete(key), error);
-    EXPECT_THAT(store_->Copy("ok", key, CopyMode::kOverwrite), error);
-    EXPECT_THAT(store_->Copy(key, "ok2", CopyMode::kOverwrite), error);
-    EXPECT_THAT(store_->Rename("ok", key, CopyMode::kOverwrite), error);
-    EXPECT_THAT(store_->CreateMultipart(key, {}), error);
-  }
-  // Nothing changed on disk.
-  std::set<std::string> top;
-  for (const auto& entry : fs::directory_iterator(root_)) top.insert(entry.path().filename());
-  EXPECT_EQ(top, (std::set<std::string>{".depot", "ok"}));
-  EXPECT_EQ(Read("ok"), "fine");
-
-  // Their harmless neighbours are keys like any other.
-  for (const std::string& key :
-       {std::string(255, 'y'), std::string(".dep"), std::string("a.depot"),
-        std::string("depot/.depo"), std::string("..."), std::string(".a/..b/b..")}) {
-    SCOPED_TRACE(key);
+TEST_F(LocalStoreTest, EveryKeyS3AcceptsIsStoredBeneathTheRoot) {
+  const std::string long_segment(300, 'x');
+  const std::string hashed_depot = ".depot" + std::string(245, 'd');  // 251 bytes: too long escaped
+  std::string slashes(1024, '/');  // 1025 empty segments: a path deeper than one openat2 takes
+  // The shapes of the conformance suite's EveryKeyShapeS3Accepts, and those that look like the
+  // store's own names or need more than one openat2.
+  const std::vector<std::string> keys = {"e/",
+                                         "../x",
+                                         "a/./b",
+                                         "./..",
+                                         ".depot",
+                                         ".depot/lock",
+                                         ".depot/uploads/x",
+                                         ".depot-tmp-0123",
+                                         ".depot-k-",
+                                         ".depot-self",
+                                         "a/.depotx",
+                                         long_segment,
+                                         "a/" + long_segment + "/b",
+                                         hashed_depot,
+                                         slashes,
+                                         std::string(255, 'y'),
+                                         "plain/file"};
+  for (const std::string& key : keys) {
+    SCOPED_TRACE(QuoteKey(key));
     ASSERT_THAT(Put(key, key), IsOk());
+  }
+  for (const std::string& key : keys) {
+    SCOPED_TRACE(QuoteKey(key));
     EXPECT_EQ(Read(key), key);
   }
-}
-
-TEST_F(LocalStoreTest, AFileAndADirectoryCannotShareAName) {
-  ASSERT_THAT(Put("a/b", "under a"), IsOk());
-  auto is_directory = StatusIs(StatusCode::kFailedPrecondition,
-                               HasSubstr("key \"a\" is a directory of other keys"));
-  EXPECT_THAT(Put("a", "x"), is_directory);
-  EXPECT_THAT(Put("a", "x", {.mode = PutMode::kCreate}), is_directory);
-  EXPECT_THAT(store_->Get("a", {}),
-              StatusIs(StatusCode::kNotFound, HasSubstr("directory of other keys")));
-  EXPECT_THAT(store_->Delete("a"), IsOk());
-  EXPECT_EQ(Read("a/b"), "under a");
-
-  ASSERT_THAT(Put("x", "file"), IsOk());
-  EXPECT_THAT(Put("x/y", "below a file"),
-              StatusIs(StatusCode::kFailedPrecondition,
-                       HasSubstr("\"x\" is an object in the local store, so it cannot also be a "
-                                 "directory of keys")));
-  EXPECT_THAT(Put("x/y/z", "deeper"), StatusIs(StatusCode::kFailedPrecondition));
-  EXPECT_THAT(store_->Get("x/y", {}), StatusIs(StatusCode::kNotFound));
-  EXPECT_THAT(store_->Copy("x", "a", CopyMode::kOverwrite), is_directory);
-  EXPECT_THAT(store_->Rename("x", "a", CopyMode::kOverwrite), is_directory);
-  EXPECT_THAT(store_->Rename("x", "a", CopyMode::kCreate), is_directory);
-  EXPECT_THAT(store_->Rename("x", "x/y", CopyMode::kOverwrite),
-              StatusIs(StatusCode::kFailedPrecondition));
-  EXPECT_EQ(Read("x"), "file");
-
-  // Once "a/b" is gone, the empty directory "a" holds no keys and gives way to the object "a".
-  ASSERT_THAT(store_->Delete("a/b"), IsOk());
-  EXPECT_TRUE(fs::is_directory(root_ / "a"));  // deletes leave directories in place
-  ASSERT_THAT(Put("a", "now a file", {.mode = PutMode::kCreate}), IsOk());
-  EXPECT_EQ(Read("a"), "now a file");
+  std::vector<std::string> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
   auto page = store_->List({});
   ASSERT_THAT(page, IsOk());
-  EXPECT_THAT(Keys(*page), ElementsAre("a", "x"));
+  EXPECT_EQ(Keys(*page), sorted);
+  // With a delimiter, from prefixes that are escaped ("../", "//") and hashed.
+  page = store_->List({.prefix = "/", .delimiter = "/"});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->objects, IsEmpty());
+  EXPECT_THAT(page->common_prefixes, ElementsAre("//"));
+  page = store_->List({.prefix = "../", .delimiter = "/"});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(Keys(*page), ElementsAre("../x"));
+  page = store_->List({.prefix = "a/" + long_segment + "/"});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(Keys(*page), ElementsAre("a/" + long_segment + "/b"));
+  page = store_->List({.prefix = "e", .delimiter = "/"});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->common_prefixes, ElementsAre("e/"));
+
+  // Plain keys are plain files; the others are escaped, and nothing lies outside the root.
+  EXPECT_EQ(ReadFile(root_ / "plain" / "file"), "plain/file");
+  EXPECT_EQ(ReadFile(root_ / "e" / ".depot-k-"), "e/");
+  EXPECT_EQ(ReadFile(root_ / ".depot-k-.." / "x"), "../x");
+  EXPECT_EQ(ReadFile(root_ / "a" / ".depot-k-." / "b"), "a/./b");
+  EXPECT_EQ(ReadFile(root_ / ".depot-k-.depot" / ".depot-self"), ".depot");  // ".depot/lock" too
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
+    EXPECT_EQ(entry.path().filename(), "store");
+  }
+  // The store's own files are untouched by the keys that look like them.
+  EXPECT_EQ(ReadFile(root_ / ".depot" / "format"), "2\n");
+  EXPECT_FALSE(fs::exists(root_ / ".depot" / "uploads" / "x"));
+
+  // A reopened store reads them all, and they delete.
+  store_ = Open();
+  ASSERT_NE(store_, nullptr);
+  for (const std::string& key : keys) {
+    SCOPED_TRACE(QuoteKey(key));
+    EXPECT_EQ(Read(key), key);
+    EXPECT_THAT(store_->Delete(key), IsOk());
+    EXPECT_THAT(store_->Get(key, {}), StatusIs(StatusCode::kNotFound));
+  }
+  page = store_->List({});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->objects, IsEmpty());
+  // std::filesystem::remove_all (TempDir) cannot go as deep as the 1025 levels of `slashes`.
+  store_ = nullptr;
+  EXPECT_EQ(FileSystem::Posix().RemoveTree(AT_FDCWD, root_.c_str()), 0);
 }
 
-// One thread keeps making "r" a directory (putting and deleting "r/x"), another keeps making it a
-// file: each call either wins or reports the clash, never anything else.
-TEST_F(LocalStoreTest, FileAndDirectoryRacesHaveOneWinner) {
-  std::atomic<int> unexpected{0};
-  auto expect = [&](const Status& status, bool clash_allowed) {
+TEST_F(LocalStoreTest, HandMadeNamesThatNoKeyEncodesToAreNotListed) {
+  WriteFile(root_ / ".depot-k-abc", "not canonical: \"abc\" is plain");
+  WriteFile(root_ / ".depot-h-0123", "a hashed name without its attribute");
+  WriteFile(root_ / ".depot-other", "reserved");
+  ASSERT_THAT(Put("abc", "the key"), IsOk());
+  auto page = store_->List({});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(Keys(*page), ElementsAre("abc"));
+  EXPECT_EQ(Read("abc"), "the key");
+}
+
+TEST_F(LocalStoreTest, AnObjectCanAlsoBeADirectoryOfKeys) {
+  // The object first, then keys below it: it moves into its directory, keeping its ETag.
+  auto first = store_->Put("foo/bar", Bytes::Copy("object"), {.content_type = "text/plain"});
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(Put("foo/bar/xyzzy", "below"), IsOk());
+  ASSERT_THAT(Put("foo/bar-baz", "beside"), IsOk());
+  EXPECT_TRUE(fs::is_directory(root_ / "foo" / "bar"));
+  EXPECT_EQ(ReadFile(root_ / "foo" / "bar" / ".depot-self"), "object");
+  auto head = store_->Head("foo/bar");
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->etag, first->etag);
+  EXPECT_EQ(head->content_type, "text/plain");
+  EXPECT_EQ(Read("foo/bar/xyzzy"), "below");
+  auto page = store_->List({});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(Keys(*page), ElementsAre("foo/bar", "foo/bar-baz", "foo/bar/xyzzy"));
+  page = store_->List({.prefix = "foo/", .delimiter = "/"});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(Keys(*page), ElementsAre("foo/bar", "foo/bar-baz"));
+  EXPECT_THAT(page->common_prefixes, ElementsAre("foo/bar/"));
+  page = store_->List({.start_after = "foo/bar"});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(Keys(*page), ElementsAre("foo/bar-baz", "foo/bar/xyzzy"));
+
+  // Conditions, overwrites and deletes find it there.
+  EXPECT_THAT(Put("foo/bar", "x", {.mode = PutMode::kCreate}),
+              StatusIs(StatusCode::kAlreadyExists));
+  ASSERT_THAT(Put("foo/bar", "updated", {.mode = PutMode::kUpdate, .if_match = first->etag}),
+              IsOk());
+  EXPECT_EQ(Read("foo/bar"), "updated");
+  ASSERT_THAT(store_->Delete("foo/bar"), IsOk());
+  EXPECT_THAT(store_->Get("foo/bar", {}), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(Read("foo/bar/xyzzy"), "below");
+  ASSERT_THAT(Put("foo/bar", "again", {.mode = PutMode::kCreate}), IsOk());
+  EXPECT_EQ(Read("foo/bar"), "again");
+
+  // Keys below first, then the object.
+  ASSERT_THAT(Put("a/b", "under a"), IsOk());
+  ASSERT_THAT(Put("a", "a itself", {.mode = PutMode::kCreate}), IsOk());
+  EXPECT_EQ(Read("a"), "a itself");
+  EXPECT_EQ(ReadFile(root_ / "a" / ".depot-self"), "a itself");
+
+  // Copies and renames in and out of such places.
+  ASSERT_THAT(store_->Copy("a", "a/b/c", CopyMode::kOverwrite), IsOk());
+  EXPECT_EQ(Read("a/b/c"), "a itself");
+  EXPECT_EQ(Read("a/b"), "under a");
+  ASSERT_THAT(store_->Rename("a/b", "a/b/c/d", CopyMode::kCreate), IsOk());
+  EXPECT_EQ(Read("a/b/c/d"), "under a");
+  EXPECT_THAT(store_->Get("a/b", {}), StatusIs(StatusCode::kNotFound));
+  ASSERT_THAT(store_->Rename("a/b/c/d", "a", CopyMode::kOverwrite), IsOk());
+  EXPECT_EQ(Read("a"), "under a");
+  EXPECT_THAT(store_->Rename("a/b/c", "a", CopyMode::kCreate),
+              StatusIs(StatusCode::kAlreadyExists));
+  page = store_->List({.prefix = "a"});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(Keys(*page), ElementsAre("a", "a/b/c"));
+
+  // A multipart upload completes into such a place too.
+  auto upload = store_->CreateMultipart("foo", {});
+  ASSERT_THAT(upload, IsOk());
+  auto part = store_->PutPart("foo", *upload, 1, Bytes::Copy("assembled"));
+  ASSERT_THAT(part, IsOk());
+  ASSERT_THAT(store_->CompleteMultipart("foo", *upload, std::vector<PartInfo>{*part}), IsOk());
+  EXPECT_EQ(Read("foo"), "assembled");
+  EXPECT_EQ(ReadFile(root_ / "foo" / ".depot-self"), "assembled");
+  EXPECT_THAT(StagingNames(root_), IsEmpty());
+}
+
+// One thread keeps making "r" a directory (putting and deleting "r/x"), another keeps writing and
+// deleting the object "r": every call succeeds, and each key reads back its last value.
+TEST_F(LocalStoreTest, ObjectAndDirectoryRacesAllSucceed) {
+  std::atomic<int> failures{0};
+  auto expect = [&](const Status& status) {
     if (status.ok()) return;
-    if (clash_allowed && status.code() == StatusCode::kFailedPrecondition) return;
-    ++unexpected;
+    ++failures;
     ADD_FAILURE() << status;
   };
   std::thread as_directory([&] {
     for (int i = 0; i < 40; ++i) {
-      expect(Put("r/x", "below"), /*clash_allowed=*/true);
-      expect(store_->Delete("r/x"), false);
+      expect(Put("r/x", "below"));
+      expect(store_->Delete("r/x"));
     }
   });
   std::thread as_file([&] {
     for (int i = 0; i < 40; ++i) {
-      expect(Put("r", "file", {.mode = i % 2 == 0 ? PutMode::kOverwrite : PutMode::kCreate}),
-             /*clash_allowed=*/true);
-      expect(store_->Delete("r"), false);
+      expect(Put("r", "file", {.mode = i % 2 == 0 ? PutMode::kOverwrite : PutMode::kCreate}));
+      expect(store_->Delete("r"));
     }
   });
   as_directory.join();
   as_file.join();
-  EXPECT_EQ(unexpected.load(), 0);
+  EXPECT_EQ(failures.load(), 0);
   EXPECT_THAT(StagingNames(root_), IsEmpty());
   ASSERT_THAT(Put("r", "finally a file"), IsOk());
+  ASSERT_THAT(Put("r/x", "and below it"), IsOk());
   EXPECT_EQ(Read("r"), "finally a file");
+  EXPECT_EQ(Read("r/x"), "and below it");
+}
+
+TEST_F(LocalStoreTest, OpensAFormat1StoreAndRefusesALaterFormat) {
+  ASSERT_THAT(Put("a/b", "kept"), IsOk());
+  store_ = nullptr;
+  const fs::path format = root_ / ".depot" / "format";
+  fs::remove(format);  // as format 1 left it
+  store_ = Open();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(Read("a/b"), "kept");
+  EXPECT_EQ(ReadFile(format), "2\n");
+  store_ = nullptr;
+
+  WriteFile(format, "3\n");
+  EXPECT_THAT(LocalStore::Open(root_, {}),
+              StatusIs(StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("format 3"), HasSubstr("reads formats 1 to 2"))));
+  WriteFile(format, "two");
+  EXPECT_THAT(LocalStore::Open(root_, {}),
+              StatusIs(StatusCode::kDataLoss, HasSubstr(".depot/format is corrupt")));
+  EXPECT_EQ(ReadFile(root_ / "a" / "b"), "kept");
 }
 
 TEST_F(LocalStoreTest, EmptyDirectoriesAreNeitherKeysNorCommonPrefixes) {
@@ -672,7 +769,8 @@ TEST_F(LocalStoreTest, RenameMovesFileAndMetadata) {
 TEST_F(LocalStoreTest, ListingMatchesTheMemoryModel) {
   MemoryStore model;
   std::mt19937 rng(1234);
-  const std::vector<std::string> segments = {"a", "b", "ab", "a-b", "a.b", "c0", "-", "A", "b-"};
+  const std::vector<std::string> segments = {"a", "b", "ab", "a-b", "a.b", "c0",
+                                             "-", "A", "b-", "",    ".",   ".."};
   for (int i = 0; i < 300; ++i) {
     std::string key;
     int depth = 1 + static_cast<int>(rng() % 4);
@@ -680,9 +778,8 @@ TEST_F(LocalStoreTest, ListingMatchesTheMemoryModel) {
       if (d > 0) key += "/";
       key += segments[rng() % segments.size()];
     }
-    Status put = Put(key, key);
-    if (put.code() == StatusCode::kFailedPrecondition) continue;  // a file/directory clash
-    ASSERT_THAT(put, IsOk()) << key;
+    if (key.empty()) continue;  // the one key no store accepts
+    ASSERT_THAT(Put(key, key), IsOk()) << key;
     ASSERT_THAT(model.Put(key, Bytes::Copy(key), {}), IsOk());
   }
   // Deletes leave empty directories behind, which must not show.

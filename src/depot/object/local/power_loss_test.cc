@@ -39,7 +39,19 @@ using ::depot::testing::IsOk;
 using Value = std::optional<std::string>;  // nullopt: no object
 using Model = std::map<std::string, Value>;
 
-const std::vector<std::string> kKeys = {"a", "b", "d/c", "d/e/f"};
+// Keys of every layout: plain, an object that is also a directory ("a" and "a/x", "d/e" and
+// "d/e/f"), escaped segments ("e/", "../up") and hashed ones (a 300-byte segment as a directory and
+// as a file).
+const std::vector<std::string> kKeys = {"a",
+                                        "b",
+                                        "d/c",
+                                        "d/e/f",
+                                        "d/e",
+                                        "a/x",
+                                        "e/",
+                                        "../up",
+                                        std::string(300, 'h') + "/z",
+                                        "h/" + std::string(300, 'h')};
 
 std::string RandomValue(std::mt19937_64& rng) {
   static const size_t kSizes[] = {0, 1, 100, 5000, 70000};

@@ -78,11 +78,6 @@ Result<uint64_t> UnsignedField(std::string_view object_key, const nlohmann::json
 
 Status ValidateStreamKey(std::string_view key) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  if (key.back() == '/') {
-    return InvalidArgumentError(fmt::format(
-        "stream key {} ends with '/': its parts would be named with an empty path segment",
-        QuoteKey(key)));
-  }
   const std::string longest = IndexKey(key, 0);
   if (longest.size() > kMaxKeyBytes) {
     return InvalidArgumentError(fmt::format(

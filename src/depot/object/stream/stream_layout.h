@@ -62,8 +62,7 @@ inline constexpr size_t kIndexHeaderBytes = 32;
 inline constexpr std::string_view kFormat = "depot-stream/1";
 
 // A stream key must be a valid key for every backend with each suffix above appended: 1..1007
-// bytes of UTF-8 without NUL, and no trailing '/' (K + "/part" would hold an empty segment, which
-// the local store refuses). kInvalidArgument names the key.
+// bytes of UTF-8 without NUL. kInvalidArgument names the key.
 Status ValidateStreamKey(std::string_view key);
 
 std::string PartKey(std::string_view key, uint64_t part);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <stdio.h>  // renameat2
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -138,7 +139,6 @@ int FaultInjectingFileSystem::Fsync(int fd) {
       if (!change.unsynced.empty()) still.push_back(std::move(change));
     }
     pending_ = std::move(still);
-    return 0;
   }
   auto it = files_.find(st.st_ino);
   if (it != files_.end()) {
@@ -169,6 +169,16 @@ int FaultInjectingFileSystem::RenameAt(int from_dir, const char* from, int to_di
   struct stat st;
   std::string backup;
   bool empty_dir = false;
+  if ((flags & RENAME_EXCHANGE) != 0) {
+    if (int err = FileSystem::RenameAt(from_dir, from, to_dir, to, flags); err != 0) return err;
+    Record({.kind = DirChange::Kind::kExchange,
+            .dir = Dup(to_dir),
+            .name = to,
+            .from_dir = Dup(from_dir),
+            .from = from,
+            .unsynced = {InodeOf(from_dir), InodeOf(to_dir)}});
+    return 0;
+  }
   if (::fstatat(to_dir, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISDIR(st.st_mode)) {
       empty_dir = true;  // a rename replaces a directory only when it is empty
@@ -251,6 +261,10 @@ Status FaultInjectingFileSystem::Undo(DirChange& change) {
       } else if (rc == 0 && change.replaced_empty_dir) {
         rc = ::mkdirat(change.dir.get(), name, 0777);
       }
+      break;
+    case Kind::kExchange:
+      rc = ::renameat2(change.dir.get(), name, change.from_dir.get(), change.from.c_str(),
+                       RENAME_EXCHANGE);
       break;
     case Kind::kUnlink:
       rc = change.backup.empty()

@@ -4,8 +4,8 @@
 // It makes every change for real and remembers what a power loss could still take away:
 //   - file data written since the file's last fsync (and a new file is empty until its first);
 //   - an extended attribute set since the file's last fsync;
-//   - every directory change (create, mkdir, rename, link, unlink, rmdir) until fsync of its
-//     directory (of both directories, for a rename from one to another).
+//   - every directory change (create, mkdir, rename, exchange, link, unlink, rmdir) until fsync
+//     of its directory (of both directories, for a rename or exchange from one to another).
 // CutPowerAfter(n) lets n more changing calls through; that call and every later one fail with
 // EIO and change nothing, as if the machine had stopped. SimulatePowerLoss(seed) then leaves the
 // tree as the disk could hold it after the cut: of the directory changes not yet durable, a prefix
@@ -64,7 +64,7 @@ class FaultInjectingFileSystem final : public FileSystem {
 
  private:
   struct DirChange {
-    enum class Kind { kCreate, kMkdir, kRename, kLink, kUnlink, kRmdir };
+    enum class Kind { kCreate, kMkdir, kRename, kExchange, kLink, kUnlink, kRmdir };
     Kind kind;
     UniqueFd dir;  // where `name` is (the destination, for a rename or link)
     std::string name;
