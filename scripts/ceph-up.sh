@@ -13,6 +13,7 @@
 #   MON_PORT       [40789] the monitor's msgr v1 port; msgr v2 uses MON_PORT+1.
 #   S3_ACCESS_KEY / S3_SECRET_KEY [TESTACCESS / TESTSECRET] the S3 user's keys.
 #   CEPH_UP_TIMEOUT [120]  seconds allowed for each wait (monitor, OSD, gateway).
+#   RGW_MIN_PART_SIZE [1024] the gateway's smallest multipart part (S3's own is 5 MiB: 5242880).
 #
 # Everything binds to 127.0.0.1 (the OSD picks its own ports in 6800-7300); no systemd, no
 # cephx (auth none), no ceph-mgr (the cluster reports HEALTH_WARN "no active mgr", harmlessly).
@@ -161,7 +162,7 @@ rgw thread pool size = 64
 rgw dns name = localhost
 # Tests upload multipart objects with 1 KiB parts; S3's own minimum (5 MiB) is tested by
 # the client's part-size policy, not by the gateway.
-rgw multipart min part size = 1024
+rgw multipart min part size = ${RGW_MIN_PART_SIZE:-1024}
 EOF
 
 cat >"$ceph_dir/cluster.env" <<EOF

@@ -1,6 +1,8 @@
 #include "depot/s3/post_policy.h"
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -35,17 +37,49 @@ Result<std::string> ConditionField(const nlohmann::json& name) {
   return AsciiLower(text);
 }
 
-}  // namespace
+// The signer of a form signed the SigV2 way: AWSAccessKeyId, and signature, the base64
+// HMAC-SHA1 of the base64 policy under the user's secret.
+Result<std::string> VerifyV2Signature(const PostFields& fields, const SecretLookup& secrets) {
+  for (std::string_view name : {"policy", "signature", "key"}) {
+    if (Field(fields, name) == nullptr) {
+      return InvalidArgumentError(
+          fmt::format("InvalidArgument: the form has no field \"{}\" (a POST upload signed with "
+                      "AWSAccessKeyId needs policy, signature and key)",
+                      name));
+    }
+  }
+  const std::string& access_key = *Field(fields, "awsaccesskeyid");
+  const std::optional<std::string> secret = secrets(access_key);
+  if (!secret) {
+    return UnauthenticatedError(fmt::format(
+        "InvalidAccessKeyId: the access key \"{}\" is not known to this server", access_key));
+  }
+  const std::string& policy = *Field(fields, "policy");
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (HMAC(EVP_sha1(), secret->data(), static_cast<int>(secret->size()),
+           reinterpret_cast<const unsigned char*>(policy.data()), policy.size(), digest,
+           &length) == nullptr) {
+    return InternalError("POST upload: HMAC-SHA1 failed");
+  }
+  const std::string expected =
+      Base64Encode(std::string_view(reinterpret_cast<const char*>(digest), length));
+  if (!ConstantTimeEqual(expected, *Field(fields, "signature"))) {
+    return UnauthenticatedError(
+        "SignatureDoesNotMatch: the policy's signature is not the one its access key gives");
+  }
+  return access_key;
+}
 
-Result<PostGrant> VerifyPostForm(const PostFields& fields, std::string_view bucket,
-                                 std::string_view filename, const SecretLookup& secrets,
-                                 std::chrono::system_clock::time_point now) {
+// The signer of a form signed the SigV4 way (x-amz-algorithm, x-amz-credential, x-amz-date,
+// x-amz-signature).
+Result<std::string> VerifyV4Signature(const PostFields& fields, const SecretLookup& secrets) {
   for (std::string_view name :
        {"policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature", "key"}) {
     if (Field(fields, name) == nullptr) {
       return InvalidArgumentError(
           fmt::format("InvalidArgument: the form has no field \"{}\" (a POST upload needs policy, "
-                      "key and the x-amz-* signing fields)",
+                      "key and the x-amz-* signing fields, or AWSAccessKeyId and signature)",
                       name));
     }
   }
@@ -75,13 +109,25 @@ Result<PostGrant> VerifyPostForm(const PostFields& fields, std::string_view buck
     return UnauthenticatedError(fmt::format(
         "InvalidAccessKeyId: the access key \"{}\" is not known to this server", scope[0]));
   }
-  const std::string& policy = *Field(fields, "policy");
   const std::string key = SigningKey(*secret, {scope[2], scope[3]}, amz_date);
-  if (!ConstantTimeEqual(HmacSha256Hex(key, policy), *Field(fields, "x-amz-signature"))) {
+  if (!ConstantTimeEqual(HmacSha256Hex(key, *Field(fields, "policy")),
+                         *Field(fields, "x-amz-signature"))) {
     return UnauthenticatedError(
         "SignatureDoesNotMatch: the policy's signature is not the one its credential gives");
   }
+  return scope[0];
+}
 
+}  // namespace
+
+Result<PostGrant> VerifyPostForm(const PostFields& fields, std::string_view bucket,
+                                 std::string_view filename, const SecretLookup& secrets,
+                                 std::chrono::system_clock::time_point now) {
+  const bool v2 =
+      Field(fields, "awsaccesskeyid") != nullptr && Field(fields, "x-amz-algorithm") == nullptr;
+  DEPOT_ASSIGN_OR_RETURN(std::string access_key, v2 ? VerifyV2Signature(fields, secrets)
+                                                    : VerifyV4Signature(fields, secrets));
+  const std::string& policy = *Field(fields, "policy");
   auto decoded = Base64Decode(policy);
   if (!decoded.ok()) return BadPolicy("the policy is not base64");
   const nlohmann::json document =
@@ -99,7 +145,7 @@ Result<PostGrant> VerifyPostForm(const PostFields& fields, std::string_view buck
   if (*expiration < now) return Refused("Policy expired.");
 
   PostGrant grant;
-  grant.access_key = scope[0];
+  grant.access_key = std::move(access_key);
   grant.key = *Field(fields, "key");
   if (const size_t at = grant.key.find("${filename}"); at != std::string::npos) {
     grant.key.replace(at, std::string_view("${filename}").size(), filename);
@@ -112,6 +158,7 @@ Result<PostGrant> VerifyPostForm(const PostFields& fields, std::string_view buck
     return value == nullptr ? "" : *value;
   };
   std::set<std::string> covered = {"x-amz-signature", "policy", "file"};
+  if (v2) covered.insert({"awsaccesskeyid", "signature"});
   for (const nlohmann::json& condition : document["conditions"]) {
     const std::string text = condition.dump();
     if (condition.is_object() && condition.size() == 1) {

@@ -6,12 +6,15 @@
 // A form passes when:
 //   - it carries policy (base64 JSON), x-amz-algorithm AWS4-HMAC-SHA256, x-amz-credential
 //     (ACCESS/DATE/REGION/s3/aws4_request), x-amz-date and x-amz-signature, the hex HMAC-SHA256
-//     of the base64 policy under the SigV4 signing key of the credential's scope;
+//     of the base64 policy under the SigV4 signing key of the credential's scope; or, signed the
+//     older way that S3 still takes for forms, AWSAccessKeyId and signature, the base64
+//     HMAC-SHA1 of the base64 policy under the user's secret;
 //   - the policy has not expired (its "expiration", ISO 8601);
 //   - every condition holds: {"field": "value"} and ["eq", "$field", "value"] (exact),
 //     ["starts-with", "$field", "prefix"] ("" matches anything), ["content-length-range", min,
 //     max] (the file's size, checked as it arrives: see PostGrant), {"bucket": "..."};
-//   - every form field but x-amz-signature, policy, file and x-ignore-* is named by a condition.
+//   - every form field but x-amz-signature (or AWSAccessKeyId and signature), policy, file and
+//     x-ignore-* is named by a condition.
 // Field names compare case-insensitively (forms are lower-cased here); values exactly. The key's
 // "${filename}" is replaced by the uploaded file's name first.
 //

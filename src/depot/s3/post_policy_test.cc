@@ -55,6 +55,32 @@ TEST(PostPolicyTest, ASignedFormWithinItsConditionsIsGranted) {
   EXPECT_EQ(grant->max_length, 1000u);
 }
 
+// Signed the SigV2 way (AWSAccessKeyId, signature): the signature is Python's
+// base64(hmac.new(b"secret", policy, hashlib.sha1).digest()) over this policy.
+TEST(PostPolicyTest, AFormSignedWithAnAccessKeyIdAndHmacSha1IsGranted) {
+  const std::string policy =
+      "eyJleHBpcmF0aW9uIjogIjIwMjYtMTItMDdUMTE6MDA6MDBaIiwgImNvbmRpdGlvbnMiOiBbeyJidWNrZXQiOiAidX"
+      "Bsb2FkcyJ9LCBbInN0YXJ0cy13aXRoIiwgIiRrZXkiLCAidjIvIl1dfQ==";
+  PostFields fields = {{"policy", policy},
+                       {"awsaccesskeyid", "AKID"},
+                       {"signature", "cT8VRg13vbn0ANHIr4nGtqTTzq8="},
+                       {"key", "v2/file"}};
+  auto grant = VerifyPostForm(fields, "uploads", "f", Secrets, kNow);
+  ASSERT_THAT(grant, IsOk());
+  EXPECT_EQ(grant->access_key, "AKID");
+  EXPECT_EQ(grant->key, "v2/file");
+
+  fields["signature"] = "cT8VRg13vbn0ANHIr4nGtqTTzq9=";
+  EXPECT_THAT(VerifyPostForm(fields, "uploads", "f", Secrets, kNow),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("SignatureDoesNotMatch")));
+  fields["awsaccesskeyid"] = "NOBODY";
+  EXPECT_THAT(VerifyPostForm(fields, "uploads", "f", Secrets, kNow),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("InvalidAccessKeyId")));
+  fields.erase("signature");
+  EXPECT_THAT(VerifyPostForm(fields, "uploads", "f", Secrets, kNow),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"signature\"")));
+}
+
 TEST(PostPolicyTest, EachBrokenConditionIsNamed) {
   auto verify = [](PostFields fields, std::string_view bucket = "uploads",
                    std::chrono::system_clock::time_point now = kNow) {

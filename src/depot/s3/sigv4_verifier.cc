@@ -143,9 +143,13 @@ Result<Claim> ClaimFromQuery(const std::vector<Header>& query) {
   int64_t expires = 0;
   const std::string& text = params["X-Amz-Expires"];
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), expires);
-  if (ec != std::errc() || end != text.data() + text.size() || expires < 1) {
+  if (ec != std::errc() || end != text.data() + text.size()) {
     return Malformed(true, fmt::format("X-Amz-Expires \"{}\" is not 1..{} seconds", text,
                                        kMaxPresignExpiry.count()));
+  }
+  if (expires < 1) {  // valid for no time at all: expired, as S3 answers it
+    return Fail(StatusCode::kPermissionDenied, "AccessDenied",
+                fmt::format("Request has expired (X-Amz-Expires is {})", expires));
   }
   if (expires > kMaxPresignExpiry.count()) {  // a well-formed URL S3 refuses with 403
     return Fail(StatusCode::kPermissionDenied, "AuthorizationQueryParametersError",

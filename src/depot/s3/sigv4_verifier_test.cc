@@ -239,6 +239,20 @@ TEST(SigV4VerifierTest, RefusesWhatAwsRefuses) {
         << date;
   }
 
+  // A URL valid for no time at all has expired (403, as S3 answers it); one that is not a number
+  // is malformed.
+  for (std::string expires : {"0", "-1000"}) {
+    IncomingRequest presigned{"GET",
+                              "/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=K%2F20130524%2F"
+                              "us-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z"
+                              "&X-Amz-Expires=" +
+                                  expires + "&X-Amz-SignedHeaders=host&X-Amz-Signature=00",
+                              {{"Host", "h"}}};
+    EXPECT_THAT(VerifySigV4(presigned, Secrets(), now),
+                StatusIs(StatusCode::kPermissionDenied, HasSubstr("Request has expired")))
+        << expires;
+  }
+
   VerifyOptions eu;
   eu.region = "eu-west-1";
   EXPECT_THAT(VerifySigV4(AwsExample(), Secrets(), now, eu),

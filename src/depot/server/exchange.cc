@@ -201,6 +201,12 @@ Status Exchange::ReadBody(Checksums checksums,
   for (const auto& field : fields) {
     const std::string name = Str(field.name_string());
     if (beast::iequals(name, "content-md5")) {
+      auto md5 = Base64Decode(Str(field.value()));
+      if (!md5.ok() || md5->size() != 16) {
+        return InvalidArgumentError(fmt::format(
+            "InvalidDigest: the Content-MD5 you specified (\"{}\") is not the base64 of 16 bytes",
+            Str(field.value())));
+      }
       digests.push_back({"Content-MD5", Str(field.value()), Md5(), std::nullopt});
     } else if (auto algorithm = s3::PayloadChecksum::FromHeader(name);
                algorithm && checksums == Checksums::kOfBody) {

@@ -38,15 +38,20 @@ object::WriteCondition ConditionFromHeaders(const Exchange& exchange) {
 namespace {
 
 // Content-Encoding without aws-chunked, which names how this request's body travels (SigV4
-// streaming), not how the object is encoded: "aws-chunked,gzip" stores "gzip", as S3 does.
+// streaming), not how the object is encoded: "aws-chunked, gzip" stores "gzip", as S3 does. A
+// value without it is kept as sent ("deflate, gzip").
 std::string StoredContentEncoding(std::string_view codings) {
   std::string kept;
+  bool dropped = false;
   for (const std::string& coding : SplitCommaList(codings)) {
-    if (AsciiLower(coding) == "aws-chunked") continue;
-    if (!kept.empty()) kept += ',';
+    if (AsciiLower(coding) == "aws-chunked") {
+      dropped = true;
+      continue;
+    }
+    if (!kept.empty()) kept += ", ";
     kept += coding;
   }
-  return kept;
+  return dropped ? kept : std::string(codings);
 }
 
 }  // namespace

@@ -97,6 +97,12 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
         DEPOT_RETURN_IF_ERROR(access.Authorize(grant.access_key, bucket, Permission::kWrite,
                                                std::nullopt, exchange.context()));
         DEPOT_RETURN_IF_ERROR(object::ValidateKey(grant.key));
+        if (auto acl = fields.find("acl"); acl != fields.end() && acl->second != "private") {
+          return UnimplementedError(fmt::format(
+              "NotImplemented: canned ACLs other than private are not served: the form's acl "
+              "\"{}\" is refused rather than ignored",
+              acl->second));
+        }
         key = grant.key;
         object::WriteOptions options;
         options.put = PutOptionsOf(fields, part_type);

@@ -41,6 +41,9 @@ bool KnownAmzHeader(std::string_view name) {
                          "x-amz-checksum-type",
                          "x-amz-checksum-mode",
                          "x-amz-user-agent",
+                         // No object is under retention, so a delete that may bypass it is
+                         // done exactly as asked.
+                         "x-amz-bypass-governance-retention",
                          // Checked by AccessControl.
                          "x-amz-expected-bucket-owner",
                          "x-amz-source-expected-bucket-owner",
@@ -145,7 +148,7 @@ Status RefuseUnhonoured(const RequestShape& request) {
         name.starts_with("x-amz-copy-source-server-side-encryption")) {
       return Refuse(raw_name, raw_value, "server-side encryption is not served");
     }
-    if (name.starts_with("x-amz-object-lock-") || name == "x-amz-bypass-governance-retention") {
+    if (name.starts_with("x-amz-object-lock-")) {
       return Refuse(raw_name, raw_value, "object lock is not served");
     }
     if (name.starts_with("x-amz-grant-")) {

@@ -8,7 +8,7 @@
 // parameters on bucket GETs), or the first header that asks for something depot does not do:
 //   - server-side encryption of every kind (SSE-S3, SSE-KMS, SSE-C, and SSE-C copy sources);
 //   - tags (a non-empty x-amz-tagging) and tagging directives other than COPY and REPLACE;
-//   - object lock, retention, legal hold and governance bypass; MFA delete;
+//   - object lock, retention, legal hold; MFA delete;
 //   - ACL grants (x-amz-grant-*) and canned ACLs other than "private"; object ownership other
 //     than BucketOwnerEnforced;
 //   - storage classes other than STANDARD; website redirects; requester pays; appends

@@ -519,6 +519,23 @@ TEST_F(S3ServerTest, ChecksumHeadersAreVerified) {
   }
 }
 
+// A Content-MD5 that is not the base64 of 16 bytes is InvalidDigest; one of other bytes is
+// BadDigest. Neither stores anything.
+TEST_F(S3ServerTest, MalformedAndWrongContentMd5AreToldApart) {
+  for (auto [md5, code] :
+       {std::pair{"", "InvalidDigest"}, std::pair{"YWJj", "InvalidDigest"},
+        std::pair{"!!!!", "InvalidDigest"}, std::pair{"AAAAAAAAAAAAAAAAAAAAAA==", "BadDigest"}}) {
+    SCOPED_TRACE(md5);
+    RawConnection connection(server_->port());
+    connection.Send(SignedRequest(server_->port(), "PUT", "/photos/md5", "body",
+                                  std::string(s3::kUnsignedPayload), {{"Content-MD5", md5}}));
+    const std::string refused = connection.ReadResponse();
+    EXPECT_THAT(refused, ::testing::StartsWith("HTTP/1.1 400"));
+    EXPECT_THAT(refused, HasSubstr(fmt::format("<Code>{}</Code>", code)));
+    EXPECT_THAT(backing_->Head("photos/md5"), StatusIs(StatusCode::kNotFound));
+  }
+}
+
 // What current AWS SDKs send over HTTPS: unsigned aws-chunked bodies whose checksum trails them.
 TEST_F(S3ServerTest, TrailingChecksumsAreVerifiedBeforeAnythingIsStored) {
   const std::string payload = RandomBytes(70000, 3);
@@ -616,6 +633,24 @@ TEST_F(S3ServerTest, SubresourcesAndOverridesAreNeverMistakenForSomethingElse) {
     const std::string response = connection.ReadResponse();
     EXPECT_THAT(response, ::testing::StartsWith("HTTP/1.1 501"));
     EXPECT_THAT(response, Not(HasSubstr("Transfer-Encoding")));
+  }
+}
+
+// aws-chunked names how a body travels, so it is dropped from the stored Content-Encoding; a
+// value without it is kept exactly as sent (ceph/s3-tests' content_encoding_aws_chunked).
+TEST_F(S3ServerTest, ContentEncodingLosesOnlyAwsChunked) {
+  for (auto [sent, stored] :
+       {std::pair{"deflate, gzip", "deflate, gzip"}, std::pair{"gzip, aws-chunked", "gzip"},
+        std::pair{"aws-chunked,deflate,gzip", "deflate, gzip"},
+        std::pair{"aws-chunked, aws-chunked", ""}}) {
+    SCOPED_TRACE(sent);
+    RawConnection connection(server_->port());
+    connection.Send(SignedRequest(server_->port(), "PUT", "/photos/encoded", "body",
+                                  s3::Sha256Hex("body"), {{"Content-Encoding", sent}}));
+    ASSERT_EQ(StatusOf(connection.ReadResponse()), 200);
+    auto head = backing_->Head("photos/encoded");
+    ASSERT_THAT(head, IsOk());
+    EXPECT_EQ(head->headers.content_encoding, stored);
   }
 }
 
