@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "depot/core/base64.h"
+#include "depot/core/checksum.h"
 #include "depot/core/md5.h"
 
 namespace depot::object {
@@ -143,6 +145,11 @@ Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<cons
           "complete multipart: part {} has ETag \"{}\", the list says \"{}\" (InvalidPart)",
           part.part_number, it->etag, part.etag));
     }
+    if (!part.checksum.empty() && part.checksum != it->checksum) {
+      return InvalidArgumentError(fmt::format(
+          "complete multipart: part {} has checksum \"{}\", the list says \"{}\" (InvalidPart)",
+          part.part_number, it->checksum, part.checksum));
+    }
     if (i + 1 < requested.size() && it->size < min_part_size) {
       return InvalidArgumentError(fmt::format(
           "complete multipart: part {} is {} bytes, below the {}-byte minimum for all but the "
@@ -151,6 +158,69 @@ Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<cons
     }
   }
   return Status::Ok();
+}
+
+Result<std::string> KeptPartChecksum(std::string_view key, int part_number, const Checksum& spec,
+                                     const Checksum& checksum) {
+  const auto algorithm = PayloadChecksum::FromName(spec.algorithm);
+  if (checksum.empty() || !algorithm) return std::string();
+  auto invalid = [&](std::string_view why) {
+    return InvalidArgumentError(fmt::format("key {} part {}: {} checksum {} {} (InvalidRequest)",
+                                            QuoteKey(key), part_number, checksum.algorithm,
+                                            QuoteKey(checksum.value), why));
+  };
+  if (PayloadChecksum::FromName(checksum.algorithm) != algorithm) {
+    return invalid(fmt::format("given to an upload of {} checksums", spec.algorithm));
+  }
+  const size_t digest_size = PayloadChecksum(*algorithm).Finish().size();
+  auto digest = Base64Decode(checksum.value);
+  if (!digest.ok() || digest->size() != digest_size) {
+    return invalid(fmt::format("is not the base64 of a {}-byte digest", digest_size));
+  }
+  return checksum.value;
+}
+
+Result<AssembledChecksums> AssembleChecksums(std::string_view key, const Checksum& spec,
+                                             std::span<const PartInfo> parts) {
+  AssembledChecksums out;
+  const auto algorithm = PayloadChecksum::FromName(spec.algorithm);
+  std::string whole;  // full-object: the CRC so far; composite: the digests so far
+  for (const PartInfo& part : parts) {
+    out.parts.push_back({part.size, algorithm ? part.checksum : ""});
+    if (!algorithm) continue;
+    auto digest = Base64Decode(part.checksum);
+    if (part.checksum.empty() || !digest.ok()) {
+      return InvalidArgumentError(fmt::format(
+          "complete multipart of key {}: part {} has no {} checksum, which the upload asked for "
+          "(InvalidRequest)",
+          QuoteKey(key), part.part_number, spec.algorithm));
+    }
+    if (spec.composite) {
+      whole += *digest;
+    } else if (&part == &parts.front()) {
+      whole = *digest;
+    } else {
+      std::optional<std::string> combined =
+          PayloadChecksum::Combine(*algorithm, whole, *digest, part.size);
+      if (!combined) {
+        return InvalidArgumentError(
+            fmt::format("complete multipart of key {}: part {}'s {} checksum cannot be combined",
+                        QuoteKey(key), part.part_number, spec.algorithm));
+      }
+      whole = std::move(*combined);
+    }
+  }
+  if (!algorithm) return out;
+  out.checksum.algorithm = std::string(PayloadChecksum::Name(*algorithm));
+  out.checksum.composite = spec.composite;
+  if (spec.composite) {
+    PayloadChecksum of_digests(*algorithm);
+    of_digests.Update(whole);
+    out.checksum.value = fmt::format("{}-{}", of_digests.Base64Finish(), parts.size());
+  } else {
+    out.checksum.value = Base64Encode(whole);
+  }
+  return out;
 }
 
 Status CheckContext(const Context& ctx, std::string_view what, std::string_view key) {

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -66,6 +67,26 @@ PutOptions ConditionedPut(PutOptions options, const WriteCondition& condition);
 Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<const PartInfo> staged,
                              uint64_t min_part_size);
 
+// What a part keeps of `checksum` (PartWriter::FinishChecked) in an upload whose
+// PutOptions::checksum is `spec`: its value, "" when the upload names no algorithm (or none was
+// given); kInvalidArgument naming the part for another algorithm or a value that is not the base64
+// of one digest.
+Result<std::string> KeptPartChecksum(std::string_view key, int part_number, const Checksum& spec,
+                                     const Checksum& checksum);
+
+// What CompleteMultipart keeps of the checksums of an upload whose PutOptions::checksum is `spec`,
+// from its parts (the staged ones, in list order): the object's checksum, made as S3 makes it
+// (composite: the checksum of the parts' digests, with "-<parts>"; full-object: the parts' CRCs
+// combined into the CRC of the whole), and each part's size and checksum. Without a spec the
+// object has no checksum and its parts keep none. kInvalidArgument (InvalidRequest) naming a part
+// without a checksum when the spec needs one.
+struct AssembledChecksums {
+  Checksum checksum;
+  std::vector<ObjectPart> parts;
+};
+Result<AssembledChecksums> AssembleChecksums(std::string_view key, const Checksum& spec,
+                                             std::span<const PartInfo> parts);
+
 // OK while `ctx` lets a call go on; else kCancelled / kDeadlineExceeded naming `what` and the
 // quoted key ("get of key \"a/b\": cancelled").
 Status CheckContext(const Context& ctx, std::string_view what, std::string_view key);
@@ -73,6 +94,11 @@ Status CheckContext(const Context& ctx, std::string_view what, std::string_view 
 // DeleteMany for a backend with no batch operation: Delete of each key, one Status per key.
 std::vector<Status> DeleteEach(ObjectStore& store, std::span<const std::string> keys,
                                const Context& ctx);
+
+// A writer that gathers the bytes in memory and stores them with one Put at Finish (FinishChecked
+// puts the checksum in the Put's options): the default writer of stores without multipart.
+std::unique_ptr<ObjectWriter> NewGatheringWriter(ObjectStore& store, std::string key,
+                                                 PutOptions put, uint64_t size_hint, Context ctx);
 
 // A new random upload id / ETag-safe token: 32 lower-case hex characters.
 std::string RandomHexId();

@@ -104,14 +104,17 @@ class ForwardingStore : public ObjectStore {
 };
 
 // The base of writer decorators: every call goes to the inner writer, which it owns; a decorator
-// overrides what it changes (usually Finish).
+// overrides what it changes (usually FinishChecked, which Finish calls).
 class ForwardingWriter : public ObjectWriter {
  public:
   explicit ForwardingWriter(std::unique_ptr<ObjectWriter> inner) : inner_(std::move(inner)) {}
 
   Status Write(std::string_view data) override { return inner_->Write(data); }
   Status Write(Bytes data) override { return inner_->Write(std::move(data)); }
-  Result<PutResult> Finish() override { return inner_->Finish(); }
+  Result<PutResult> Finish() final { return FinishChecked({}); }
+  Result<PutResult> FinishChecked(const Checksum& checksum) override {
+    return inner_->FinishChecked(checksum);
+  }
   Status Abort() override { return inner_->Abort(); }
   uint64_t bytes_written() const override { return inner_->bytes_written(); }
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "depot/core/base64.h"
+#include "depot/core/checksum.h"
 #include "depot/object/backend_util.h"
 #include "depot/object/buffered_upload.h"
 #include "depot/object/key.h"
@@ -31,10 +33,13 @@ class GatheringWriter final : public ObjectWriter {
     written_ += data.size();
     return Status::Ok();
   }
-  Result<PutResult> Finish() override {
+  Result<PutResult> Finish() override { return FinishChecked({}); }
+  Result<PutResult> FinishChecked(const Checksum& checksum) override {
     DEPOT_RETURN_IF_ERROR(Usable());
     finished_ = true;
-    return store_.Put(key_, Bytes::FromString(std::move(gathered_)), put_, ctx_);
+    PutOptions put = put_;
+    put.checksum = checksum;
+    return store_.Put(key_, Bytes::FromString(std::move(gathered_)), put, ctx_);
   }
   Status Abort() override {
     if (finished_) return Status::Ok();
@@ -103,7 +108,71 @@ class GatheringPartWriter final : public PartWriter {
   bool finished_ = false;
 };
 
+// OK when `checksum` is one that `store` can keep with an object: empty, or of an algorithm S3
+// names, on a store with capabilities().checksums. `with_value`: a value is required (a put), or
+// must be absent (CreateMultipart names only the algorithm and type).
+Status CheckChecksum(const ObjectStore& store, std::string_view key, const Checksum& checksum,
+                     bool with_value) {
+  if (checksum.empty()) {
+    if (checksum.value.empty()) return Status::Ok();
+    return InvalidArgumentError(
+        fmt::format("key {}: a checksum value without its algorithm", QuoteKey(key)));
+  }
+  if (!store.capabilities().checksums) {
+    return UnimplementedError(fmt::format("key {}: this store does not keep checksums ({} given)",
+                                          QuoteKey(key), checksum.algorithm));
+  }
+  const auto algorithm = PayloadChecksum::FromName(checksum.algorithm);
+  if (!algorithm) {
+    return InvalidArgumentError(
+        fmt::format("key {}: checksum algorithm {} is not CRC32, CRC32C, CRC64NVME, SHA1 or SHA256",
+                    QuoteKey(key), QuoteKey(checksum.algorithm)));
+  }
+  if (with_value && checksum.value.empty()) {
+    return InvalidArgumentError(
+        fmt::format("key {}: the {} checksum has no value", QuoteKey(key), checksum.algorithm));
+  }
+  if (!with_value && !checksum.value.empty()) {
+    return InvalidArgumentError(
+        fmt::format("key {}: a multipart upload names its {} checksum's type, not its value",
+                    QuoteKey(key), checksum.algorithm));
+  }
+  if (with_value) {
+    // The base64 of one digest; a composite one (of a multipart object, copied) ends in "-<n>".
+    std::string_view digest = checksum.value;
+    if (checksum.composite) digest = digest.substr(0, digest.rfind('-'));
+    auto bytes = Base64Decode(digest);
+    if (!bytes.ok() || bytes->size() != PayloadChecksum(*algorithm).Finish().size()) {
+      return InvalidArgumentError(fmt::format("key {}: {} is not a {} checksum", QuoteKey(key),
+                                              QuoteKey(checksum.value), checksum.algorithm));
+    }
+  }
+  if (!with_value && !checksum.composite && !PayloadChecksum::IsCrc(*algorithm)) {
+    return InvalidArgumentError(fmt::format(
+        "key {}: a {} checksum of a multipart object can only be composite (the full-object type "
+        "is for CRCs)",
+        QuoteKey(key), checksum.algorithm));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+Result<PutResult> ObjectWriter::FinishChecked(const Checksum& checksum) {
+  if (!checksum.empty()) {
+    return UnimplementedError(
+        fmt::format("this writer does not keep checksums ({} given)", checksum.algorithm));
+  }
+  return Finish();
+}
+
+Result<PartInfo> PartWriter::FinishChecked(const Checksum& checksum) {
+  if (!checksum.empty()) {
+    return UnimplementedError(
+        fmt::format("this part writer does not keep checksums ({} given)", checksum.algorithm));
+  }
+  return Finish();
+}
 
 Status ValidateObjectHeaders(std::string_view key, const ObjectHeaders& headers) {
   for (const auto& [name, member] : kObjectHeaderFields) {
@@ -132,8 +201,13 @@ Result<std::unique_ptr<ObjectWriter>> ObjectStore::DoOpenWriter(std::string_view
                            BufferedUpload::Start(*this, std::string(key), upload, ctx));
     return std::unique_ptr<ObjectWriter>(std::move(writer));
   }
-  return std::unique_ptr<ObjectWriter>(std::make_unique<GatheringWriter>(
-      *this, std::string(key), options.put, options.size_hint, ctx));
+  return NewGatheringWriter(*this, std::string(key), options.put, options.size_hint, ctx);
+}
+
+std::unique_ptr<ObjectWriter> NewGatheringWriter(ObjectStore& store, std::string key,
+                                                 PutOptions put, uint64_t size_hint, Context ctx) {
+  return std::make_unique<GatheringWriter>(store, std::move(key), std::move(put), size_hint,
+                                           std::move(ctx));
 }
 
 Result<std::unique_ptr<PartWriter>> ObjectStore::DoOpenPartWriter(std::string_view key,
@@ -193,6 +267,7 @@ Result<PutResult> ObjectStore::Put(std::string_view key, Bytes data, const PutOp
                                    const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "put of key", key));
   DEPOT_RETURN_IF_ERROR(ValidateObjectHeaders(key, options.headers));
+  DEPOT_RETURN_IF_ERROR(CheckChecksum(*this, key, options.checksum, /*with_value=*/true));
   return DoPut(key, std::move(data), options, ctx);
 }
 
@@ -220,6 +295,11 @@ Result<std::unique_ptr<ObjectWriter>> ObjectStore::OpenWriter(std::string_view k
                                                               const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "write of key", key));
   DEPOT_RETURN_IF_ERROR(ValidateObjectHeaders(key, options.put.headers));
+  if (!options.put.checksum.empty()) {
+    return InvalidArgumentError(fmt::format(
+        "write of key {}: a writer's checksum is given to FinishChecked, once the bytes are known",
+        QuoteKey(key)));
+  }
   return DoOpenWriter(key, options, ctx);
 }
 
@@ -259,6 +339,7 @@ Result<std::string> ObjectStore::CreateMultipart(std::string_view key, const Put
                                                  const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "multipart upload of key", key));
   DEPOT_RETURN_IF_ERROR(ValidateObjectHeaders(key, options.headers));
+  DEPOT_RETURN_IF_ERROR(CheckChecksum(*this, key, options.checksum, /*with_value=*/false));
   return DoCreateMultipart(key, options, ctx);
 }
 

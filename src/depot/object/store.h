@@ -73,6 +73,28 @@ inline constexpr std::pair<const char*, std::string ObjectHeaders::*> kObjectHea
 // or NUL (it could not be sent back as one header line).
 Status ValidateObjectHeaders(std::string_view key, const ObjectHeaders& headers);
 
+// A checksum of an object's bytes as S3 keeps it (x-amz-checksum-*). Its writer computed and
+// checked it; a store with capabilities().checksums keeps it with the object and returns it in
+// ObjectMeta, and a store without refuses a write that carries one (kUnimplemented).
+struct Checksum {
+  std::string algorithm;   // "CRC32", "CRC32C", "CRC64NVME", "SHA1" or "SHA256"; empty: none
+  std::string value;       // base64 of the digest; a composite one ends in "-<parts>"
+  bool composite = false;  // a multipart object's checksum of its parts' checksums (S3's
+                           // COMPOSITE type); otherwise of its bytes (FULL_OBJECT)
+
+  bool empty() const { return algorithm.empty(); }
+  friend bool operator==(const Checksum&, const Checksum&) = default;
+};
+
+// One part of an object that CompleteMultipart stored, in order: what S3's partNumber reads and
+// GetObjectAttributes answer from.
+struct ObjectPart {
+  uint64_t size = 0;
+  std::string checksum;  // base64, under the object's checksum algorithm; "" when none was kept
+
+  friend bool operator==(const ObjectPart&, const ObjectPart&) = default;
+};
+
 struct ObjectMeta {
   std::string key;
   uint64_t size = 0;
@@ -82,6 +104,10 @@ struct ObjectMeta {
   std::string content_type;            // empty when none was given
   ObjectHeaders headers;
   std::map<std::string, std::string> user_metadata;
+  Checksum checksum;  // stores with capabilities().checksums; empty when none was given
+  // A multipart object's parts (stores with capabilities().checksums; see each backend for what
+  // it keeps of a very long list); empty for other objects.
+  std::vector<ObjectPart> parts;
 };
 
 enum class PutMode {
@@ -99,6 +125,9 @@ struct PutOptions {
   std::string content_type;
   ObjectHeaders headers;
   std::map<std::string, std::string> user_metadata;
+  // Kept with the object (see Checksum). For CreateMultipart, the algorithm and type of the
+  // completed object's checksum, without a value: CompleteMultipart makes it from the parts'.
+  Checksum checksum;
 };
 
 // The condition of a write that lands later than it starts (CompleteMultipart): PutOptions' mode
@@ -111,6 +140,7 @@ struct WriteCondition {
 struct PutResult {
   std::string etag;
   std::optional<std::string> version;
+  Checksum checksum;  // the one kept with the object (CompleteMultipart: the one it made)
 };
 
 struct GetOptions {
@@ -158,6 +188,9 @@ struct PartInfo {
   std::string etag;
   uint64_t size = 0;
   Clock::time_point last_modified;  // when the part was stored (ListParts; ignored elsewhere)
+  // The part's checksum (base64) under its upload's algorithm, as PartWriter::FinishChecked kept
+  // it; "" for none. In CompleteMultipart's list, one that is given must be the kept one.
+  std::string checksum;
 };
 
 struct MultipartUploadInfo {
@@ -187,6 +220,8 @@ struct Capabilities {
   // OpenWriter and OpenPartWriter write straight to storage as the bytes come (the local store),
   // instead of gathering them or their parts in memory.
   bool streaming_writes = false;
+  // Checksums (PutOptions, FinishChecked) and multipart parts are kept and returned in ObjectMeta.
+  bool checksums = false;
 };
 
 // A streaming write of one object (ObjectStore::OpenWriter): bytes in pieces of any size, then
@@ -201,6 +236,9 @@ class ObjectWriter {
   // Same, without a copy where the writer can keep the caller's bytes.
   virtual Status Write(Bytes data) { return Write(data.view()); }
   virtual Result<PutResult> Finish() = 0;
+  // Finish, keeping `checksum` (of exactly the bytes written, which the caller checked) with the
+  // object. kUnimplemented on stores without capabilities().checksums, unless it is empty.
+  virtual Result<PutResult> FinishChecked(const Checksum& checksum);
   // Discards what was written. OK when nothing was.
   virtual Status Abort() = 0;
   virtual uint64_t bytes_written() const = 0;
@@ -214,6 +252,11 @@ class PartWriter {
   virtual ~PartWriter() = default;
   virtual Status Write(std::string_view data) = 0;
   virtual Result<PartInfo> Finish() = 0;
+  // Finish, keeping `checksum` (of exactly the part's bytes, which the caller checked) with the
+  // part when its upload named that algorithm (PutOptions::checksum); a checksum of another
+  // algorithm is kInvalidArgument, and one given to an upload that named none is not kept.
+  // kUnimplemented on stores without capabilities().checksums, unless it is empty.
+  virtual Result<PartInfo> FinishChecked(const Checksum& checksum);
 };
 
 struct WriteOptions {
@@ -283,7 +326,9 @@ class ObjectStore {
 
   // Multipart upload: parts may be put in any order and concurrently; CompleteMultipart stitches
   // the listed parts (ascending part numbers, ETags as PutPart returned them) into one object with
-  // the content type and metadata given to CreateMultipart, if `condition` holds then (as S3's
+  // the content type, metadata and checksum type given to CreateMultipart (the object's checksum
+  // is made from its parts' as S3 makes it: PutResult and ObjectMeta give it; a part without a
+  // checksum when the upload asked for one is kInvalidArgument), if `condition` holds then (as S3's
   // conditional CompleteMultipartUpload: kAlreadyExists / kFailedPrecondition as for Put, and the
   // upload stays, so it can be completed otherwise or aborted). CreateMultipart takes no condition:
   // a mode other than kOverwrite there is kInvalidArgument. A part list that names

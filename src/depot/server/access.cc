@@ -223,12 +223,12 @@ class RecheckedWriter final : public object::ForwardingWriter {
  public:
   RecheckedWriter(std::unique_ptr<object::ObjectWriter> inner, std::function<Status()> recheck)
       : ForwardingWriter(std::move(inner)), recheck_(std::move(recheck)) {}
-  Result<object::PutResult> Finish() override {
+  Result<object::PutResult> FinishChecked(const object::Checksum& checksum) override {
     if (Status allowed = recheck_(); !allowed.ok()) {
       (void)inner().Abort();
       return allowed;
     }
-    return inner().Finish();
+    return inner().FinishChecked(checksum);
   }
 
  private:
@@ -240,9 +240,10 @@ class RecheckedPartWriter final : public object::PartWriter {
   RecheckedPartWriter(std::unique_ptr<object::PartWriter> inner, std::function<Status()> recheck)
       : inner_(std::move(inner)), recheck_(std::move(recheck)) {}
   Status Write(std::string_view data) override { return inner_->Write(data); }
-  Result<object::PartInfo> Finish() override {
+  Result<object::PartInfo> Finish() override { return FinishChecked({}); }
+  Result<object::PartInfo> FinishChecked(const object::Checksum& checksum) override {
     DEPOT_RETURN_IF_ERROR(recheck_());
-    return inner_->Finish();
+    return inner_->FinishChecked(checksum);
   }
 
  private:

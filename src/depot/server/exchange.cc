@@ -9,7 +9,7 @@
 #include "depot/core/ascii.h"
 #include "depot/core/base64.h"
 #include "depot/core/md5.h"
-#include "depot/s3/checksum.h"
+#include "depot/core/checksum.h"
 #include "depot/s3/chunked_payload.h"
 #include "depot/s3/signer.h"
 #include "depot/s3/xml.h"
@@ -35,7 +35,7 @@ struct ExpectedDigest {
   std::string name;  // "Content-MD5", "CRC32", ...
   std::string value;
   std::optional<Md5> md5;
-  std::optional<s3::PayloadChecksum> checksum;
+  std::optional<PayloadChecksum> checksum;
 
   void Update(std::string_view data) {
     if (md5) md5->Update(data);
@@ -208,10 +208,10 @@ Status Exchange::ReadBody(Checksums checksums,
             Str(field.value())));
       }
       digests.push_back({"Content-MD5", Str(field.value()), Md5(), std::nullopt});
-    } else if (auto algorithm = s3::PayloadChecksum::FromHeader(name);
+    } else if (auto algorithm = PayloadChecksum::FromHeader(name);
                algorithm && checksums == Checksums::kOfBody) {
-      digests.push_back({std::string(s3::PayloadChecksum::Name(*algorithm)), Str(field.value()),
-                         std::nullopt, s3::PayloadChecksum(*algorithm)});
+      digests.push_back({std::string(PayloadChecksum::Name(*algorithm)), Str(field.value()),
+                         std::nullopt, PayloadChecksum(*algorithm)});
     }
   }
   // x-amz-trailer names the checksum header that follows the body (aws-chunked trailers), whose
@@ -220,7 +220,7 @@ Status Exchange::ReadBody(Checksums checksums,
   std::string trailer_name;  // lower-cased
   if (auto trailer = Header("x-amz-trailer")) {
     trailer_name = AsciiLower(*trailer);
-    const auto algorithm = s3::PayloadChecksum::FromHeader(trailer_name);
+    const auto algorithm = PayloadChecksum::FromHeader(trailer_name);
     if (!chunked || payload_hash == s3::kStreamingPayload || !algorithm) {
       return InvalidArgumentError(fmt::format(
           "InvalidRequest: x-amz-trailer \"{}\" must name an x-amz-checksum-* header of an "
@@ -228,8 +228,8 @@ Status Exchange::ReadBody(Checksums checksums,
           *trailer));
     }
     trailed = digests.size();
-    digests.push_back({std::string(s3::PayloadChecksum::Name(*algorithm)), "", std::nullopt,
-                       s3::PayloadChecksum(*algorithm)});
+    digests.push_back({std::string(PayloadChecksum::Name(*algorithm)), "", std::nullopt,
+                       PayloadChecksum(*algorithm)});
   }
   if (beast::iequals(fields[http::field::expect], "100-continue")) {
     // The client waits for this before it sends the body (awscli does, for a second). It is
@@ -242,7 +242,7 @@ Status Exchange::ReadBody(Checksums checksums,
     }
     if (ec) return UnavailableError(fmt::format("IncompleteBody: {}", ec.message()));
   }
-  s3::PayloadChecksum sha(s3::PayloadChecksum::Algorithm::kSha256);
+  PayloadChecksum sha(PayloadChecksum::Algorithm::kSha256);
   Status failed;
   // One receive buffer per connection thread, reused by every request it serves; the parser's
   // own buffer grows so the socket is read in large pieces.

@@ -21,7 +21,7 @@
 #include "depot/object/local/local_store.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/s3_store.h"
-#include "depot/s3/checksum.h"
+#include "depot/core/checksum.h"
 #include "depot/s3/chunked_payload.h"
 #include "depot/s3/post_policy.h"
 #include "depot/s3/signer.h"
@@ -469,7 +469,7 @@ TEST_F(S3ServerTest, ManyClientsAtOnce) {
 }
 
 std::string Sha256Hex(std::string_view data) {
-  s3::PayloadChecksum sha(s3::PayloadChecksum::Algorithm::kSha256);
+  PayloadChecksum sha(PayloadChecksum::Algorithm::kSha256);
   sha.Update(data);
   auto bytes = Base64Decode(sha.Base64Finish());
   return bytes.ok() ? HexEncode(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size())
@@ -491,12 +491,12 @@ TEST_F(S3ServerTest, ABodyThatDoesNotMatchItsSignedHashStoresNothing) {
 }
 
 TEST_F(S3ServerTest, ChecksumHeadersAreVerified) {
-  auto checksum = [](s3::PayloadChecksum::Algorithm algorithm, std::string_view data) {
-    s3::PayloadChecksum sum(algorithm);
+  auto checksum = [](PayloadChecksum::Algorithm algorithm, std::string_view data) {
+    PayloadChecksum sum(algorithm);
     sum.Update(data);
     return sum.Base64Finish();
   };
-  using Algorithm = s3::PayloadChecksum::Algorithm;
+  using Algorithm = PayloadChecksum::Algorithm;
   const std::string body = "checked bytes";
   for (auto [header, algorithm] : {std::pair{"x-amz-checksum-crc32", Algorithm::kCrc32},
                                    std::pair{"x-amz-checksum-crc32c", Algorithm::kCrc32c},
@@ -539,7 +539,7 @@ TEST_F(S3ServerTest, MalformedAndWrongContentMd5AreToldApart) {
 // What current AWS SDKs send over HTTPS: unsigned aws-chunked bodies whose checksum trails them.
 TEST_F(S3ServerTest, TrailingChecksumsAreVerifiedBeforeAnythingIsStored) {
   const std::string payload = RandomBytes(70000, 3);
-  s3::PayloadChecksum crc(s3::PayloadChecksum::Algorithm::kCrc32);
+  PayloadChecksum crc(PayloadChecksum::Algorithm::kCrc32);
   crc.Update(payload);
   const std::string right = crc.Base64Finish();
   auto put = [&](const std::string& key, const std::string& checksum) {

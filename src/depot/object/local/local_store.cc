@@ -319,18 +319,9 @@ struct StoredMeta {
   std::string content_type;
   ObjectHeaders headers;
   std::map<std::string, std::string> user_metadata;
+  Checksum checksum;  // a part file's: the value only (its upload names the algorithm)
+  std::vector<ObjectPart> parts;
 };
-
-// Requires UTF-8 strings (CheckMetadataText), as JSON does.
-std::string EncodeMeta(const StoredMeta& meta) {
-  nlohmann::json json = nlohmann::json::object();
-  json["etag"] = meta.etag;
-  json["size"] = meta.size;
-  if (!meta.content_type.empty()) json["content_type"] = meta.content_type;
-  EncodeHeaders(meta.headers, json);
-  if (!meta.user_metadata.empty()) json["user_metadata"] = meta.user_metadata;
-  return json.dump();
-}
 
 // Reads the string member `name` of `json` into `out`; false if it is present but not a string.
 bool OptionalString(const nlohmann::json& json, const char* name, std::string* out) {
@@ -367,6 +358,96 @@ bool DecodeHeaders(const nlohmann::json& json, ObjectHeaders* out) {
   return true;
 }
 
+// The member "checksum": {"algorithm", "value", "composite"}, the given ones only.
+void EncodeChecksum(const Checksum& checksum, nlohmann::json& json) {
+  if (checksum.value.empty() && checksum.algorithm.empty()) return;
+  nlohmann::json out = nlohmann::json::object();
+  if (!checksum.algorithm.empty()) out["algorithm"] = checksum.algorithm;
+  if (!checksum.value.empty()) out["value"] = checksum.value;
+  if (checksum.composite) out["composite"] = true;
+  json["checksum"] = std::move(out);
+}
+
+bool DecodeChecksum(const nlohmann::json& json, Checksum* out) {
+  auto it = json.find("checksum");
+  if (it == json.end()) return true;
+  if (!it->is_object() || !OptionalString(*it, "algorithm", &out->algorithm) ||
+      !OptionalString(*it, "value", &out->value)) {
+    return false;
+  }
+  auto composite = it->find("composite");
+  if (composite != it->end()) {
+    if (!composite->is_boolean()) return false;
+    out->composite = composite->get<bool>();
+  }
+  return true;
+}
+
+// The member "parts": {"sizes": [[size, count], ...], "checksums": [...]}: the sizes run-length
+// encoded (a client's parts are all one size but the last), the checksums one per part. Kept
+// within kMaxPartsBytes of JSON, so that a long part list cannot push the metadata past the
+// extended-attribute limit: without the checksums when they do not fit, without the list when the
+// sizes alone do not (PARTS).
+constexpr size_t kMaxPartsBytes = 2048;
+
+void EncodeParts(const std::vector<ObjectPart>& parts, nlohmann::json& json) {
+  if (parts.empty()) return;
+  nlohmann::json sizes = nlohmann::json::array();
+  for (const ObjectPart& part : parts) {
+    if (!sizes.empty() && sizes.back()[0] == part.size) {
+      sizes.back()[1] = sizes.back()[1].get<uint64_t>() + 1;
+    } else {
+      sizes.push_back({part.size, 1});
+    }
+  }
+  nlohmann::json out = nlohmann::json::object();
+  out["sizes"] = std::move(sizes);
+  if (out.dump().size() > kMaxPartsBytes) return;
+  if (std::all_of(parts.begin(), parts.end(),
+                  [](const ObjectPart& p) { return !p.checksum.empty(); })) {
+    nlohmann::json checksums = nlohmann::json::array();
+    for (const ObjectPart& part : parts) checksums.push_back(part.checksum);
+    nlohmann::json with = out;
+    with["checksums"] = std::move(checksums);
+    if (with.dump().size() <= kMaxPartsBytes) out = std::move(with);
+  }
+  json["parts"] = std::move(out);
+}
+
+bool DecodeParts(const nlohmann::json& json, std::vector<ObjectPart>* out) {
+  auto it = json.find("parts");
+  if (it == json.end()) return true;
+  if (!it->is_object() || !it->contains("sizes") || !(*it)["sizes"].is_array()) return false;
+  for (const nlohmann::json& run : (*it)["sizes"]) {
+    if (!run.is_array() || run.size() != 2 || !run[0].is_number_unsigned() ||
+        !run[1].is_number_unsigned() || run[1].get<uint64_t>() > 10000 - out->size()) {
+      return false;
+    }
+    out->insert(out->end(), run[1].get<size_t>(), ObjectPart{run[0].get<uint64_t>(), ""});
+  }
+  if (auto checksums = it->find("checksums"); checksums != it->end()) {
+    if (!checksums->is_array() || checksums->size() != out->size()) return false;
+    for (size_t i = 0; i < out->size(); ++i) {
+      if (!(*checksums)[i].is_string()) return false;
+      (*out)[i].checksum = (*checksums)[i].get<std::string>();
+    }
+  }
+  return true;
+}
+
+// Requires UTF-8 strings (CheckMetadataText), as JSON does.
+std::string EncodeMeta(const StoredMeta& meta) {
+  nlohmann::json json = nlohmann::json::object();
+  json["etag"] = meta.etag;
+  json["size"] = meta.size;
+  if (!meta.content_type.empty()) json["content_type"] = meta.content_type;
+  EncodeHeaders(meta.headers, json);
+  if (!meta.user_metadata.empty()) json["user_metadata"] = meta.user_metadata;
+  EncodeChecksum(meta.checksum, json);
+  EncodeParts(meta.parts, json);
+  return json.dump();
+}
+
 std::optional<StoredMeta> DecodeMeta(std::string_view text) {
   nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!json.is_object()) return std::nullopt;
@@ -381,7 +462,8 @@ std::optional<StoredMeta> DecodeMeta(std::string_view text) {
   meta.size = size->get<uint64_t>();
   if (!OptionalString(json, "content_type", &meta.content_type) ||
       !DecodeHeaders(json, &meta.headers) ||
-      !OptionalStringMap(json, "user_metadata", &meta.user_metadata)) {
+      !OptionalStringMap(json, "user_metadata", &meta.user_metadata) ||
+      !DecodeChecksum(json, &meta.checksum) || !DecodeParts(json, &meta.parts)) {
     return std::nullopt;
   }
   return meta;
@@ -420,7 +502,8 @@ Result<std::optional<StagedPart>> OpenPart(int upload_dir, std::string_view key,
   }
   PartInfo info{number, std::move(meta->etag), meta->size,
                 Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-                    std::chrono::nanoseconds(MtimeNanos(st))))};
+                    std::chrono::nanoseconds(MtimeNanos(st)))),
+                std::move(meta->checksum.value)};
   return std::optional<StagedPart>(StagedPart{std::move(fd), std::move(info)});
 }
 
@@ -460,6 +543,8 @@ Result<ObjectMeta> MetaOf(int fd, const struct stat& st, std::string_view key,
   meta.content_type = std::move(decoded->content_type);
   meta.headers = std::move(decoded->headers);
   meta.user_metadata = std::move(decoded->user_metadata);
+  meta.checksum = std::move(decoded->checksum);
+  meta.parts = std::move(decoded->parts);
   return meta;
 }
 
@@ -489,6 +574,7 @@ std::string EncodeUpload(const UploadRecord& record) {
   if (!record.options.user_metadata.empty()) {
     json["user_metadata"] = record.options.user_metadata;
   }
+  EncodeChecksum(record.options.checksum, json);
   json["initiated_ns"] =
       std::chrono::duration_cast<std::chrono::nanoseconds>(record.initiated.time_since_epoch())
           .count();
@@ -517,7 +603,8 @@ std::optional<UploadRecord> DecodeUpload(std::string_view text) {
   if (!known_mode || !OptionalString(json, "if_match", &record.options.if_match) ||
       !OptionalString(json, "content_type", &record.options.content_type) ||
       !DecodeHeaders(json, &record.options.headers) ||
-      !OptionalStringMap(json, "user_metadata", &record.options.user_metadata)) {
+      !OptionalStringMap(json, "user_metadata", &record.options.user_metadata) ||
+      !DecodeChecksum(json, &record.options.checksum)) {
     return std::nullopt;
   }
   record.initiated = Clock::time_point(std::chrono::duration_cast<Clock::duration>(
@@ -1439,6 +1526,7 @@ Capabilities LocalStore::capabilities() const {
   caps.max_parts = kMaxParts;
   caps.max_delete_batch = 1000;
   caps.streaming_writes = true;
+  caps.checksums = true;
   return caps;
 }
 
@@ -1455,11 +1543,11 @@ Result<PutResult> LocalStore::DoPut(std::string_view key, Bytes data, const PutO
   DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(path, key));
   DEPOT_ASSIGN_OR_RETURN(std::string etag, s.WriteAndTag(staging.temp.fd(), data,
                                                          fmt::format("key {}", QuoteKey(key))));
-  StoredMeta meta{std::move(etag), data.size(), options.content_type, options.headers,
-                  options.user_metadata};
+  StoredMeta meta{std::move(etag), data.size(),           options.content_type,
+                  options.headers, options.user_metadata, options.checksum};
   DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
   DEPOT_RETURN_IF_ERROR(s.Commit(staging, path.name(), key, options));
-  return PutResult{std::move(meta.etag), std::nullopt};
+  return PutResult{std::move(meta.etag), std::nullopt, options.checksum};
 }
 
 // The bytes of a streamed write on their way into its temporary file, with their MD5 running.
@@ -1512,17 +1600,19 @@ class LocalStore::FileWriter final : public ObjectWriter {
     return written.ok() ? written : Fail(std::move(written));
   }
 
-  Result<PutResult> Finish() override {
+  Result<PutResult> Finish() override { return FinishChecked({}); }
+
+  Result<PutResult> FinishChecked(const Checksum& checksum) override {
     DEPOT_RETURN_IF_ERROR(Usable());
-    StoredMeta meta{bytes_.Etag(), bytes_.size(), put_.content_type, put_.headers,
-                    put_.user_metadata};
+    StoredMeta meta{bytes_.Etag(), bytes_.size(),      put_.content_type,
+                    put_.headers,  put_.user_metadata, checksum};
     Status committed = [&] {
       DEPOT_RETURN_IF_ERROR(SealTemp(staging_.temp, meta, KeyWhat(key_)));
       return state_.Commit(staging_, path_.name(), key_, put_);
     }();
     if (!committed.ok()) return Fail(std::move(committed));
     finished_ = true;
-    return PutResult{std::move(meta.etag), std::nullopt};
+    return PutResult{std::move(meta.etag), std::nullopt, checksum};
   }
 
   Status Abort() override {
@@ -1727,8 +1817,10 @@ Result<PutResult> LocalStore::DoCopy(std::string_view from, std::string_view to,
   DEPOT_RETURN_IF_ERROR(s.PrecheckMode(to_path, to, options));
   DEPOT_ASSIGN_OR_RETURN(Staging staging, s.Stage(to_path, to));
 
-  StoredMeta meta{source->meta.etag, source->meta.size, options.content_type, options.headers,
-                  options.user_metadata};
+  // The same bytes: the source's checksum and parts hold for the copy.
+  StoredMeta meta{source->meta.etag, source->meta.size,     options.content_type,
+                  options.headers,   options.user_metadata, source->meta.checksum,
+                  source->meta.parts};
   const int in = source->fd.get();
   const int out = staging.temp.fd();
   int64_t copied = 0;
@@ -1765,7 +1857,7 @@ Result<PutResult> LocalStore::DoCopy(std::string_view from, std::string_view to,
   }
   DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(to)));
   DEPOT_RETURN_IF_ERROR(s.Commit(staging, to_path.name(), to, options));
-  return PutResult{std::move(meta.etag), std::nullopt};
+  return PutResult{std::move(meta.etag), std::nullopt, std::move(meta.checksum)};
 }
 
 Status LocalStore::DoRename(std::string_view from, std::string_view to, CopyMode mode,
@@ -1906,6 +1998,8 @@ struct LocalStore::PartFile {
   UniqueFd dir;   // the upload's directory
   TempFile temp;  // in `dir`; destroyed (unlinked) before it closes
   std::string what;
+  std::string key;
+  Checksum spec;  // the upload's checksum algorithm and type
 };
 
 Result<LocalStore::PartFile> LocalStore::StagePart(std::string_view key, std::string_view upload_id,
@@ -1916,8 +2010,11 @@ Result<LocalStore::PartFile> LocalStore::StagePart(std::string_view key, std::st
         fmt::format("part number {} is outside 1..{}", part_number, kMaxParts));
   }
   DEPOT_ASSIGN_OR_RETURN(State::OpenedUpload upload, state_->OpenUpload(key, upload_id));
-  PartFile part{
-      std::move(upload.dir), {}, fmt::format("key {} part {}", QuoteKey(key), part_number)};
+  PartFile part{std::move(upload.dir),
+                {},
+                fmt::format("key {} part {}", QuoteKey(key), part_number),
+                std::string(key),
+                std::move(upload.record.options.checksum)};
   if (CreateTempIn(*state_->fs, part.dir.get(), &part.temp) != 0) {
     const int saved_errno = errno;
     return ErrnoToStatus(saved_errno, fmt::format("{}: creating a temporary file", part.what));
@@ -1933,7 +2030,7 @@ Result<PartInfo> LocalStore::DoPutPart(std::string_view key, std::string_view up
   TempFile& temp = staged.temp;
   DEPOT_ASSIGN_OR_RETURN(std::string etag, s.WriteAndTag(temp.fd(), data, what));
   PartInfo part{part_number, std::move(etag), data.size()};
-  DEPOT_RETURN_IF_ERROR(SealTemp(temp, StoredMeta{part.etag, part.size, "", {}}, what));
+  DEPOT_RETURN_IF_ERROR(SealTemp(temp, StoredMeta{part.etag, part.size}, what));
   std::string name = std::to_string(part_number);
   if (int err = s.fs->RenameAt(staged.dir.get(), temp.name(), staged.dir.get(), name.c_str());
       err != 0) {
@@ -1950,6 +2047,8 @@ class LocalStore::PartFileWriter final : public PartWriter {
  public:
   PartFileWriter(EtagPolicy etag, PartFile staged, int number, Context ctx)
       : what_(std::move(staged.what)),
+        key_(std::move(staged.key)),
+        spec_(std::move(staged.spec)),
         number_(number),
         dir_(std::move(staged.dir)),
         temp_(std::move(staged.temp)),
@@ -1963,11 +2062,17 @@ class LocalStore::PartFileWriter final : public PartWriter {
     return written.ok() ? written : Fail(std::move(written));
   }
 
-  Result<PartInfo> Finish() override {
+  Result<PartInfo> Finish() override { return FinishChecked({}); }
+
+  Result<PartInfo> FinishChecked(const Checksum& checksum) override {
     DEPOT_RETURN_IF_ERROR(Usable());
-    PartInfo part{number_, bytes_.Etag(), bytes_.size()};
+    Result<std::string> kept = KeptPartChecksum(key_, number_, spec_, checksum);
+    if (!kept.ok()) return Fail(kept.status());
+    PartInfo part{number_, bytes_.Etag(), bytes_.size(), {}, std::move(*kept)};
     Status staged = [&] {
-      DEPOT_RETURN_IF_ERROR(SealTemp(temp_, StoredMeta{part.etag, part.size, "", {}}, what_));
+      StoredMeta meta{part.etag, part.size};
+      meta.checksum.value = part.checksum;
+      DEPOT_RETURN_IF_ERROR(SealTemp(temp_, meta, what_));
       const std::string name = std::to_string(number_);
       FileSystem& fs = temp_.fs();
       if (int err = fs.RenameAt(dir_.get(), temp_.name(), dir_.get(), name.c_str()); err != 0) {
@@ -1993,6 +2098,8 @@ class LocalStore::PartFileWriter final : public PartWriter {
   }
 
   const std::string what_;
+  const std::string key_;
+  const Checksum spec_;
   const int number_;
   UniqueFd dir_;
   TempFile temp_;
@@ -2030,6 +2137,9 @@ Result<PutResult> LocalStore::DoCompleteMultipart(std::string_view key, std::str
     files.emplace(number, std::move(part->fd));
   }
   DEPOT_RETURN_IF_ERROR(ValidateCompleteParts(parts, staged, s.options.min_part_size));
+  // `staged` is in list order: the parts that were missing failed the validation.
+  DEPOT_ASSIGN_OR_RETURN(AssembledChecksums checksums,
+                         AssembleChecksums(key, upload.record.options.checksum, staged));
   // Uploads recorded before conditions moved to completion keep the mode they were made with.
   const PutOptions options =
       condition.mode == PutMode::kOverwrite && upload.record.options.mode != PutMode::kOverwrite
@@ -2058,12 +2168,14 @@ Result<PutResult> LocalStore::DoCompleteMultipart(std::string_view key, std::str
     etags.push_back(part.etag);
   }
   meta.etag = s.options.etag == EtagPolicy::kContentMd5 ? MultipartEtag(etags) : RandomHexId();
+  meta.checksum = std::move(checksums.checksum);
+  meta.parts = std::move(checksums.parts);
   DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
   DEPOT_RETURN_IF_ERROR(s.Commit(staging, path.name(), key, options));
   // The object is committed; an upload already removed by a concurrent complete or abort is fine.
   Status removed = s.RemoveUpload(std::string(upload_id), key);
   if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
-  return PutResult{std::move(meta.etag), std::nullopt};
+  return PutResult{std::move(meta.etag), std::nullopt, std::move(meta.checksum)};
 }
 
 Status LocalStore::DoAbortMultipart(std::string_view key, std::string_view upload_id,

@@ -30,13 +30,15 @@ Capabilities MemoryStore::capabilities() const {
   caps.max_part_size = uint64_t{5} << 30;
   caps.max_parts = 10000;
   caps.max_delete_batch = 1000;
+  caps.checksums = true;
   return caps;
 }
 
 std::string MemoryStore::ToString() const { return "mem://" + name_; }
 
 Result<PutResult> MemoryStore::PutLocked(std::string_view key, Bytes data,
-                                         const PutOptions& options, std::string etag) {
+                                         const PutOptions& options, std::string etag,
+                                         std::vector<ObjectPart> parts) {
   auto it = objects_.find(key);
   DEPOT_RETURN_IF_ERROR(
       CheckPutMode(key, options, it == objects_.end() ? nullptr : &it->second.meta));
@@ -48,8 +50,10 @@ Result<PutResult> MemoryStore::PutLocked(std::string_view key, Bytes data,
   object.meta.content_type = options.content_type;
   object.meta.headers = options.headers;
   object.meta.user_metadata = options.user_metadata;
+  object.meta.checksum = options.checksum;
+  object.meta.parts = std::move(parts);
   object.data = std::move(data);
-  PutResult result{object.meta.etag, std::nullopt};
+  PutResult result{object.meta.etag, std::nullopt, options.checksum};
   objects_.insert_or_assign(std::string(key), std::move(object));
   return result;
 }
@@ -127,9 +131,69 @@ Result<PutResult> MemoryStore::DoCopy(std::string_view from, std::string_view to
   options.content_type = it->second.meta.content_type;
   options.headers = it->second.meta.headers;
   options.user_metadata = it->second.meta.user_metadata;
+  options.checksum = it->second.meta.checksum;  // the same bytes
   Bytes data = it->second.data;
   std::string etag = it->second.meta.etag;
-  return PutLocked(to, std::move(data), options, std::move(etag));
+  std::vector<ObjectPart> parts = it->second.meta.parts;
+  return PutLocked(to, std::move(data), options, std::move(etag), std::move(parts));
+}
+
+Result<std::unique_ptr<ObjectWriter>> MemoryStore::DoOpenWriter(std::string_view key,
+                                                                const WriteOptions& options,
+                                                                const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  // The bytes end up in memory either way: gathered, they are stored whole, with their checksum.
+  return NewGatheringWriter(*this, std::string(key), options.put, options.size_hint, ctx);
+}
+
+// A streamed part, gathered and stored whole (with its checksum) at Finish.
+class MemoryStore::PartBuffer final : public PartWriter {
+ public:
+  PartBuffer(MemoryStore& store, std::string key, std::string upload_id, int number, Context ctx)
+      : store_(store),
+        key_(std::move(key)),
+        upload_id_(std::move(upload_id)),
+        number_(number),
+        ctx_(std::move(ctx)) {}
+
+  Status Write(std::string_view data) override {
+    DEPOT_RETURN_IF_ERROR(Usable());
+    DEPOT_RETURN_IF_ERROR(ctx_.Check(fmt::format("part {} of key {}", number_, QuoteKey(key_))));
+    gathered_.append(data);
+    return Status::Ok();
+  }
+  Result<PartInfo> Finish() override { return FinishChecked({}); }
+  Result<PartInfo> FinishChecked(const Checksum& checksum) override {
+    DEPOT_RETURN_IF_ERROR(Usable());
+    DEPOT_RETURN_IF_ERROR(ctx_.Check(fmt::format("part {} of key {}", number_, QuoteKey(key_))));
+    finished_ = true;
+    return store_.StorePart(key_, upload_id_, number_, Bytes::FromString(std::move(gathered_)),
+                            checksum);
+  }
+
+ private:
+  Status Usable() const {
+    if (!finished_) return Status::Ok();
+    return FailedPreconditionError(
+        fmt::format("part {} of upload {}: already finished", number_, QuoteKey(upload_id_)));
+  }
+
+  MemoryStore& store_;
+  const std::string key_;
+  const std::string upload_id_;
+  const int number_;
+  const Context ctx_;
+  std::string gathered_;
+  bool finished_ = false;
+};
+
+Result<std::unique_ptr<PartWriter>> MemoryStore::DoOpenPartWriter(std::string_view key,
+                                                                  std::string_view upload_id,
+                                                                  int part_number,
+                                                                  const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  return std::unique_ptr<PartWriter>(std::make_unique<PartBuffer>(
+      *this, std::string(key), std::string(upload_id), part_number, ctx));
 }
 
 Status MemoryStore::DoRename(std::string_view from, std::string_view to, CopyMode mode,
@@ -174,6 +238,11 @@ Result<MemoryStore::Upload*> MemoryStore::FindUploadLocked(std::string_view key,
 
 Result<PartInfo> MemoryStore::DoPutPart(std::string_view key, std::string_view upload_id,
                                         int part_number, Bytes data, const Context& /*ctx*/) {
+  return StorePart(key, upload_id, part_number, std::move(data), {});
+}
+
+Result<PartInfo> MemoryStore::StorePart(std::string_view key, std::string_view upload_id,
+                                        int part_number, Bytes data, const Checksum& checksum) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
   if (part_number < 1 || part_number > 10000) {
     return InvalidArgumentError(fmt::format("part number {} is outside 1..10000", part_number));
@@ -181,6 +250,8 @@ Result<PartInfo> MemoryStore::DoPutPart(std::string_view key, std::string_view u
   PartInfo part{part_number, Md5::HexOf(data.view()), data.size(), Clock::now()};
   MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
+  DEPOT_ASSIGN_OR_RETURN(part.checksum,
+                         KeptPartChecksum(key, part_number, upload->options.checksum, checksum));
   upload->parts[part_number] = {part, std::move(data)};
   return part;
 }
@@ -197,10 +268,14 @@ Result<PutResult> MemoryStore::DoCompleteMultipart(std::string_view key, std::st
   DEPOT_RETURN_IF_ERROR(ValidateCompleteParts(parts, staged, options_.min_part_size));
   uint64_t total = 0;
   std::vector<std::string> etags;
+  std::vector<PartInfo> listed;  // the staged parts, in list order
   for (const PartInfo& part : parts) {
     total += upload->parts[part.part_number].second.size();
     etags.push_back(part.etag);
+    listed.push_back(upload->parts[part.part_number].first);
   }
+  DEPOT_ASSIGN_OR_RETURN(AssembledChecksums checksums,
+                         AssembleChecksums(key, upload->options.checksum, listed));
   std::unique_ptr<char[]> buffer(new char[total == 0 ? 1 : total]);
   uint64_t offset = 0;
   for (const PartInfo& part : parts) {
@@ -209,8 +284,10 @@ Result<PutResult> MemoryStore::DoCompleteMultipart(std::string_view key, std::st
     offset += bytes.size();
   }
   PutOptions options = ConditionedPut(upload->options, condition);
-  DEPOT_ASSIGN_OR_RETURN(PutResult result, PutLocked(key, Bytes::Adopt(std::move(buffer), total),
-                                                     options, MultipartEtag(etags)));
+  options.checksum = std::move(checksums.checksum);
+  DEPOT_ASSIGN_OR_RETURN(PutResult result,
+                         PutLocked(key, Bytes::Adopt(std::move(buffer), total), options,
+                                   MultipartEtag(etags), std::move(checksums.parts)));
   uploads_.erase(uploads_.find(upload_id));
   return result;
 }

@@ -41,6 +41,12 @@ class MemoryStore final : public ObjectStore {
   Result<ListResult> DoList(const ListOptions& options, const Context& ctx) override;
   Result<PutResult> DoCopy(std::string_view from, std::string_view to, CopyMode mode,
                            const Context& ctx) override;
+  Result<std::unique_ptr<ObjectWriter>> DoOpenWriter(std::string_view key,
+                                                     const WriteOptions& options,
+                                                     const Context& ctx) override;
+  Result<std::unique_ptr<PartWriter>> DoOpenPartWriter(std::string_view key,
+                                                       std::string_view upload_id, int part_number,
+                                                       const Context& ctx) override;
   Status DoRename(std::string_view from, std::string_view to, CopyMode mode,
                   const Context& ctx) override;
 
@@ -71,9 +77,15 @@ class MemoryStore final : public ObjectStore {
     std::map<int, std::pair<PartInfo, Bytes>> parts;
   };
 
+  class PartBuffer;
+
   // Stores `data` under `key` if `options.mode` allows it.
   Result<PutResult> PutLocked(std::string_view key, Bytes data, const PutOptions& options,
-                              std::string etag) DEPOT_REQUIRES(mu_);
+                              std::string etag, std::vector<ObjectPart> parts = {})
+      DEPOT_REQUIRES(mu_);
+  // PutPart, keeping `checksum` with the part (KeptPartChecksum).
+  Result<PartInfo> StorePart(std::string_view key, std::string_view upload_id, int part_number,
+                             Bytes data, const Checksum& checksum);
   Result<Upload*> FindUploadLocked(std::string_view key, std::string_view upload_id)
       DEPOT_REQUIRES(mu_);
 

@@ -13,7 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include "depot/core/base64.h"
 #include "depot/core/cancellation.h"
+#include "depot/core/checksum.h"
 #include "depot/core/context.h"
 #include "depot/core/md5.h"
 #include "depot/core/testing/status_matchers.h"
@@ -37,6 +39,13 @@ std::string Pattern(size_t n, uint32_t seed) {
     s[i] = static_cast<char>(x >> 24);
   }
   return s;
+}
+
+// The checksum S3 would keep with `data`: base64 of the big-endian digest.
+Checksum ChecksumOf(PayloadChecksum::Algorithm algorithm, std::string_view data) {
+  PayloadChecksum sum(algorithm);
+  sum.Update(data);
+  return {std::string(PayloadChecksum::Name(algorithm)), sum.Base64Finish()};
 }
 
 std::string Read(ObjectStore& store, std::string_view key, GetOptions options = {}) {
@@ -777,6 +786,143 @@ TEST_P(ObjectStoreConformance, WriterRefusesBadKeysAndHonoursCreateMode) {
     EXPECT_THAT(writer, StatusIs(StatusCode::kAlreadyExists));
   }
   EXPECT_EQ(Read(store(), "taken"), "first");
+}
+
+TEST_P(ObjectStoreConformance, ChecksumsAreKeptWithTheObject) {
+  using Algorithm = PayloadChecksum::Algorithm;
+  const Checksum crc = ChecksumOf(Algorithm::kCrc32c, "checked");
+  if (!store().capabilities().checksums) {
+    EXPECT_THAT(store().Put("c", Text("checked"), {.checksum = crc}),
+                StatusIs(StatusCode::kUnimplemented));
+    auto writer = store().OpenWriter("c");
+    ASSERT_THAT(writer, IsOk());
+    ASSERT_THAT((*writer)->Write("checked"), IsOk());
+    EXPECT_THAT((*writer)->FinishChecked(crc), StatusIs(StatusCode::kUnimplemented));
+    EXPECT_THAT(store().Head("c"), StatusIs(StatusCode::kNotFound));
+    GTEST_SKIP() << MissingCapability("checksums");
+  }
+  auto put = store().Put("c", Text("checked"), {.checksum = crc});
+  ASSERT_THAT(put, IsOk());
+  EXPECT_EQ(put->checksum, crc);
+  auto head = store().Head("c");
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->checksum, crc);
+  EXPECT_THAT(head->parts, IsEmpty());
+  auto got = store().Get("c");
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->meta.checksum, crc);
+  // A copy has the same bytes, so the same checksum; an overwrite without one has none.
+  ASSERT_THAT(store().Copy("c", "copied", CopyMode::kOverwrite), IsOk());
+  EXPECT_EQ(store().Head("copied")->checksum, crc);
+  ASSERT_THAT(store().Put("copied", Text("plain")), IsOk());
+  EXPECT_TRUE(store().Head("copied")->checksum.empty());
+
+  // A streamed write takes its checksum at the end, when the bytes are known.
+  const std::string streamed = Pattern(100000, 5);
+  const Checksum sha = ChecksumOf(Algorithm::kSha256, streamed);
+  auto writer = store().OpenWriter("streamed");
+  ASSERT_THAT(writer, IsOk());
+  ASSERT_THAT((*writer)->Write(streamed), IsOk());
+  auto finished = (*writer)->FinishChecked(sha);
+  ASSERT_THAT(finished, IsOk());
+  EXPECT_EQ(finished->checksum, sha);
+  EXPECT_EQ(store().Head("streamed")->checksum, sha);
+
+  // What is not a checksum is refused, and stores nothing.
+  EXPECT_THAT(store().Put("bad", Text("x"), {.checksum = {"MD5", "AAAA"}}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"MD5\"")));
+  EXPECT_THAT(store().Put("bad", Text("x"), {.checksum = {"CRC32", "not base64!"}}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a CRC32 checksum")));
+  EXPECT_THAT(store().Put("bad", Text("x"), {.checksum = {"SHA256", "AAAAAA=="}}),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(store().Head("bad"), StatusIs(StatusCode::kNotFound));
+}
+
+// A multipart object's checksum is made from its parts' as S3 makes it: composite (the checksum
+// of the parts' digests, "-<parts>") or full-object (the CRC of all the bytes), and its parts are
+// listed with their sizes and checksums.
+TEST_P(ObjectStoreConformance, MultipartChecksumsAreMadeFromTheParts) {
+  using Algorithm = PayloadChecksum::Algorithm;
+  const Capabilities caps = store().capabilities();
+  if (!caps.multipart || !caps.checksums) {
+    GTEST_SKIP() << MissingCapability("multipart and checksums");
+  }
+  const size_t part_size = std::max<size_t>(caps.min_part_size, 1000);
+  const std::vector<std::string> bytes = {Pattern(part_size, 1), Pattern(part_size, 2),
+                                          Pattern(17, 3)};
+  auto upload = [&](const std::string& key, Algorithm algorithm,
+                    bool composite) -> std::vector<PartInfo> {
+    auto id = store().CreateMultipart(
+        key, {.checksum = {std::string(PayloadChecksum::Name(algorithm)), "", composite}});
+    EXPECT_THAT(id, IsOk());
+    if (!id.ok()) return {};
+    std::vector<PartInfo> parts;
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      auto writer = store().OpenPartWriter(key, *id, static_cast<int>(i + 1));
+      EXPECT_THAT(writer, IsOk());
+      if (!writer.ok()) return {};
+      EXPECT_THAT((*writer)->Write(bytes[i]), IsOk());
+      auto part = (*writer)->FinishChecked(ChecksumOf(algorithm, bytes[i]));
+      EXPECT_THAT(part, IsOk());
+      if (!part.ok()) return {};
+      EXPECT_EQ(part->checksum, ChecksumOf(algorithm, bytes[i]).value);
+      parts.push_back(*part);
+    }
+    auto listed = store().ListParts(key, *id);
+    EXPECT_THAT(listed, IsOk());
+    if (listed.ok() && listed->size() == parts.size()) {
+      for (size_t i = 0; i < parts.size(); ++i) {
+        EXPECT_EQ((*listed)[i].checksum, parts[i].checksum);
+      }
+    }
+    auto done = store().CompleteMultipart(key, *id, parts);
+    EXPECT_THAT(done, IsOk());
+    return parts;
+  };
+
+  // Composite SHA-256: SHA-256 of the three parts' digests.
+  std::vector<PartInfo> parts = upload("composite", Algorithm::kSha256, /*composite=*/true);
+  ASSERT_EQ(parts.size(), 3u);
+  std::string digests;
+  for (const std::string& part : bytes) {
+    PayloadChecksum sum(Algorithm::kSha256);
+    sum.Update(part);
+    digests += sum.Finish();
+  }
+  const Checksum composite = {"SHA256", ChecksumOf(Algorithm::kSha256, digests).value + "-3", true};
+  auto head = store().Head("composite");
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->checksum, composite);
+  ASSERT_EQ(head->parts.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(head->parts[i].size, bytes[i].size());
+    EXPECT_EQ(head->parts[i].checksum, parts[i].checksum);
+  }
+
+  // Full-object CRC64NVME: the CRC of all the bytes, made without reading them again.
+  ASSERT_EQ(upload("full", Algorithm::kCrc64Nvme, /*composite=*/false).size(), 3u);
+  head = store().Head("full");
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->checksum, ChecksumOf(Algorithm::kCrc64Nvme, bytes[0] + bytes[1] + bytes[2]));
+
+  // A part without the upload's checksum fails the completion, which leaves the upload; one of
+  // another algorithm is refused when the part is staged.
+  auto id = store().CreateMultipart("missing", {.checksum = {"CRC32", "", true}});
+  ASSERT_THAT(id, IsOk());
+  auto part = store().PutPart("missing", *id, 1, Text("no checksum"));
+  ASSERT_THAT(part, IsOk());
+  EXPECT_THAT(store().CompleteMultipart("missing", *id, std::vector<PartInfo>{*part}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("has no CRC32 checksum")));
+  auto writer = store().OpenPartWriter("missing", *id, 2);
+  ASSERT_THAT(writer, IsOk());
+  ASSERT_THAT((*writer)->Write("x"), IsOk());
+  EXPECT_THAT((*writer)->FinishChecked(ChecksumOf(Algorithm::kCrc32c, "x")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("upload of CRC32 checksums")));
+  EXPECT_THAT(store().ListParts("missing", *id), IsOk());
+  EXPECT_THAT(store().AbortMultipart("missing", *id), IsOk());
+  // Full-object checksums of multipart objects are for CRCs.
+  EXPECT_THAT(store().CreateMultipart("sha", {.checksum = {"SHA1", "", false}}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("composite")));
 }
 
 TEST_P(ObjectStoreConformance, PartWriterStagesAPartLikePutPart) {

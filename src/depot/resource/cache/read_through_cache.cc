@@ -76,6 +76,12 @@ std::string EncodeMeta(const ObjectMeta& meta) {
     if (!(meta.headers.*member).empty()) json["headers"][name] = meta.headers.*member;
   }
   json["user_metadata"] = meta.user_metadata;
+  if (!meta.checksum.empty()) {
+    json["checksum"] = {meta.checksum.algorithm, meta.checksum.value, meta.checksum.composite};
+  }
+  for (const object::ObjectPart& part : meta.parts) {
+    json["parts"].push_back({part.size, part.checksum});
+  }
   return json.dump();  // throws for text that is not UTF-8
 }
 
@@ -99,6 +105,16 @@ std::optional<ObjectMeta> DecodeMeta(std::string_view text) {
       }
     }
     meta.user_metadata = json.at("user_metadata").get<std::map<std::string, std::string>>();
+    if (json.contains("checksum")) {
+      const nlohmann::json& checksum = json.at("checksum");
+      meta.checksum = {checksum.at(0).get<std::string>(), checksum.at(1).get<std::string>(),
+                       checksum.at(2).get<bool>()};
+    }
+    if (json.contains("parts")) {
+      for (const nlohmann::json& part : json.at("parts")) {
+        meta.parts.push_back({part.at(0).get<uint64_t>(), part.at(1).get<std::string>()});
+      }
+    }
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }
@@ -791,8 +807,8 @@ class InvalidatingWriter final : public object::ForwardingWriter {
  public:
   InvalidatingWriter(std::unique_ptr<object::ObjectWriter> inner, std::function<void()> invalidate)
       : ForwardingWriter(std::move(inner)), invalidate_(std::move(invalidate)) {}
-  Result<object::PutResult> Finish() override {
-    Result<object::PutResult> done = inner().Finish();
+  Result<object::PutResult> FinishChecked(const object::Checksum& checksum) override {
+    Result<object::PutResult> done = inner().FinishChecked(checksum);
     invalidate_();
     return done;
   }

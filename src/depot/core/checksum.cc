@@ -1,13 +1,15 @@
-#include "depot/s3/checksum.h"
+#include "depot/core/checksum.h"
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <utility>
 
 #include "depot/core/base64.h"
 
-namespace depot::s3 {
+namespace depot {
 namespace {
 
 // Eight 256-entry tables for a reflected CRC of width W (uint32_t or uint64_t) and reflected
@@ -43,16 +45,20 @@ struct CrcTables {
   }
 };
 
+constexpr uint32_t kCrc32Poly = 0xEDB88320u;
+constexpr uint32_t kCrc32cPoly = 0x82F63B78u;
+constexpr uint64_t kCrc64NvmePoly = 0x9A6C9329AC4BC9B5ull;
+
 const CrcTables<uint32_t>& Crc32Tables() {
-  static const CrcTables<uint32_t> tables(0xEDB88320u);
+  static const CrcTables<uint32_t> tables(kCrc32Poly);
   return tables;
 }
 const CrcTables<uint32_t>& Crc32cTables() {
-  static const CrcTables<uint32_t> tables(0x82F63B78u);
+  static const CrcTables<uint32_t> tables(kCrc32cPoly);
   return tables;
 }
 const CrcTables<uint64_t>& Crc64NvmeTables() {
-  static const CrcTables<uint64_t> tables(0x9A6C9329AC4BC9B5ull);
+  static const CrcTables<uint64_t> tables(kCrc64NvmePoly);
   return tables;
 }
 
@@ -63,6 +69,51 @@ std::string BigEndian(W value) {
     bytes[i] = static_cast<char>((value >> (8 * (sizeof(W) - 1 - i))) & 0xff);
   }
   return bytes;
+}
+
+template <typename W>
+std::optional<W> FromBigEndian(std::string_view bytes) {
+  if (bytes.size() != sizeof(W)) return std::nullopt;
+  W value = 0;
+  for (char c : bytes) value = static_cast<W>((value << 8) | static_cast<unsigned char>(c));
+  return value;
+}
+
+// Polynomials over GF(2) modulo the CRC's polynomial, in the CRC's reflected form: the top bit
+// of a W is the coefficient of x^0. MultiplyModP is a * b mod P.
+template <typename W>
+W MultiplyModP(W a, W b, W poly) {
+  constexpr W kTop = W{1} << (8 * sizeof(W) - 1);
+  W product = 0;
+  for (W bit = kTop; bit != 0; bit >>= 1) {
+    if ((a & bit) != 0) product ^= b;
+    b = (b & 1) != 0 ? (b >> 1) ^ poly : b >> 1;
+  }
+  return product;
+}
+
+// x^(8 * bytes) mod P: appending `bytes` zero bytes multiplies a CRC's register by it.
+template <typename W>
+W ZeroBytesOperator(uint64_t bytes, W poly) {
+  constexpr W kOne = W{1} << (8 * sizeof(W) - 1);  // x^0
+  W result = kOne;
+  W power = kOne >> 8;  // x^8: one zero byte
+  for (; bytes != 0; bytes >>= 1) {
+    if ((bytes & 1) != 0) result = MultiplyModP(result, power, poly);
+    power = MultiplyModP(power, power, poly);
+  }
+  return result;
+}
+
+// CRC(A || B) for CRCs whose initial value and final XOR are equal (all ones here): the final
+// XORs cancel, so it is CRC(A) carried over |B| zero bytes, plus CRC(B).
+template <typename W>
+std::optional<std::string> CombineCrc(std::string_view a, std::string_view b, uint64_t b_length,
+                                      W poly) {
+  const std::optional<W> crc_a = FromBigEndian<W>(a);
+  const std::optional<W> crc_b = FromBigEndian<W>(b);
+  if (!crc_a || !crc_b) return std::nullopt;
+  return BigEndian<W>(MultiplyModP(ZeroBytesOperator(b_length, poly), *crc_a, poly) ^ *crc_b);
 }
 
 // Digests fetched once: OpenSSL 3's EVP_sha1() / EVP_sha256() look the algorithm up, under
@@ -130,6 +181,36 @@ std::string_view PayloadChecksum::Name(Algorithm algorithm) {
   return "";
 }
 
+std::optional<PayloadChecksum::Algorithm> PayloadChecksum::FromName(std::string_view name) {
+  for (Algorithm a : {Algorithm::kCrc32, Algorithm::kCrc32c, Algorithm::kCrc64Nvme,
+                      Algorithm::kSha1, Algorithm::kSha256}) {
+    const std::string_view known = Name(a);
+    if (name.size() == known.size() &&
+        std::equal(name.begin(), name.end(), known.begin(), [](char x, char y) {
+          return std::toupper(static_cast<unsigned char>(x)) == y;
+        })) {
+      return a;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> PayloadChecksum::Combine(Algorithm algorithm, std::string_view a,
+                                                    std::string_view b, uint64_t b_length) {
+  switch (algorithm) {
+    case Algorithm::kCrc32:
+      return CombineCrc<uint32_t>(a, b, b_length, kCrc32Poly);
+    case Algorithm::kCrc32c:
+      return CombineCrc<uint32_t>(a, b, b_length, kCrc32cPoly);
+    case Algorithm::kCrc64Nvme:
+      return CombineCrc<uint64_t>(a, b, b_length, kCrc64NvmePoly);
+    case Algorithm::kSha1:
+    case Algorithm::kSha256:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 void PayloadChecksum::Update(std::string_view data) {
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   State& s = *state_;
@@ -171,4 +252,4 @@ std::string PayloadChecksum::Finish() {
 
 std::string PayloadChecksum::Base64Finish() { return Base64Encode(Finish()); }
 
-}  // namespace depot::s3
+}  // namespace depot

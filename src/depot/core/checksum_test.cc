@@ -1,10 +1,10 @@
-#include "depot/s3/checksum.h"
+#include "depot/core/checksum.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace depot::s3 {
+namespace depot {
 namespace {
 
 using Algorithm = PayloadChecksum::Algorithm;
@@ -56,5 +56,30 @@ TEST(PayloadChecksumTest, NamesTheHeaders) {
   EXPECT_EQ(PayloadChecksum::Name(Algorithm::kCrc64Nvme), "CRC64NVME");
 }
 
+// Combine against the bytes: every split of the pattern, the empty halves included, for each CRC;
+// SHAs cannot be combined.
+TEST(PayloadChecksumTest, CombinesCrcsOfPartsIntoTheCrcOfTheWhole) {
+  const std::string data = Pattern();
+  for (Algorithm algorithm : {Algorithm::kCrc32, Algorithm::kCrc32c, Algorithm::kCrc64Nvme}) {
+    SCOPED_TRACE(PayloadChecksum::Name(algorithm));
+    auto digest = [&](std::string_view bytes) {
+      PayloadChecksum checksum(algorithm);
+      checksum.Update(bytes);
+      return checksum.Finish();
+    };
+    const std::string whole = digest(data);
+    for (size_t split : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{500}, data.size()}) {
+      const std::string_view a = std::string_view(data).substr(0, split);
+      const std::string_view b = std::string_view(data).substr(split);
+      EXPECT_EQ(PayloadChecksum::Combine(algorithm, digest(a), digest(b), b.size()), whole)
+          << split;
+    }
+    EXPECT_EQ(PayloadChecksum::Combine(algorithm, "short", digest(data), 1), std::nullopt);
+  }
+  EXPECT_EQ(PayloadChecksum::Combine(Algorithm::kSha256, "", "", 0), std::nullopt);
+  EXPECT_EQ(PayloadChecksum::FromName("crc64nvme"), Algorithm::kCrc64Nvme);
+  EXPECT_EQ(PayloadChecksum::FromName("MD5"), std::nullopt);
+}
+
 }  // namespace
-}  // namespace depot::s3
+}  // namespace depot
