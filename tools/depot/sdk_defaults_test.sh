@@ -4,7 +4,9 @@
 # installed by scripts/install-deps into .cache/test-tools/js). Over HTTPS both send aws-chunked
 # bodies whose CRC checksum trails them (STREAMING-UNSIGNED-PAYLOAD-TRAILER); over HTTP a
 # checksum header. Each puts a small object, uploads one in parts, and reads both back with
-# checksum validation asked for. (A wrong trailing checksum storing nothing is server_s3_test's.)
+# checksum validation asked for: the checksums they sent were kept and come back (boto3 also reads
+# the object's attributes and single parts). (A wrong trailing checksum storing nothing is
+# server_s3_test's.)
 #   sdk_defaults_test.sh DEPOT_BINARY
 # A missing SDK skips (exit 77), and fails under DEPOT_TEST_INTEGRATION=1.
 set -euo pipefail
@@ -52,11 +54,31 @@ data = os.urandom(21 * 1024 * 1024 + 5)
 with open("py.bin", "wb") as f:
     f.write(data)
 s3.upload_file("py.bin", bucket, "big")  # 8 MiB parts by default
+def fail(message):
+    raise SystemExit(f"sdk_defaults_test: FAIL: boto3: {message}")
 for key, want in (("small", b"from the newest boto3"), ("big", data)):
-    got = s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")["Body"].read()
-    if got != want:
-        raise SystemExit(f"sdk_defaults_test: FAIL: boto3 read back {key} different")
-print("boto3", boto3.__version__, "put, multipart and get ok")
+    got = s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    if got["Body"].read() != want:
+        fail(f"read back {key} different")
+    # The checksum the SDK sent was kept, and came back for it to check (a full-object one) or
+    # to show (a multipart object's composite one).
+    if not any(name.startswith("Checksum") and name != "ChecksumType" for name in got):
+        fail(f"GET {key} with ChecksumMode=ENABLED answered no checksum: {sorted(got)}")
+part = 8 * 1024 * 1024
+attributes = s3.get_object_attributes(
+    Bucket=bucket, Key="big", ObjectAttributes=["ETag", "Checksum", "ObjectParts", "ObjectSize"])
+parts = attributes.get("ObjectParts", {})
+if attributes.get("ObjectSize") != len(data) or parts.get("TotalPartsCount") != 3 or \
+        [p["Size"] for p in parts.get("Parts", [])] != [part, part, len(data) - 2 * part] or \
+        "Checksum" not in attributes:
+    fail(f"GetObjectAttributes of big: {attributes}")
+head = s3.head_object(Bucket=bucket, Key="big", PartNumber=3)
+if head.get("PartsCount") != 3 or head["ContentLength"] != len(data) - 2 * part:
+    fail(f"HEAD big part 3: {head}")
+got = s3.get_object(Bucket=bucket, Key="big", PartNumber=2)["Body"].read()
+if got != data[part:2 * part]:
+    fail("GET big part 2 gave other bytes")
+print("boto3", boto3.__version__, "put, multipart, get with checksums, parts and attributes ok")
 PY
   echo "== JavaScript SDK v3 $endpoint"
   NODE_PATH="$js/node_modules" node - "$endpoint" <<'JS'
@@ -82,6 +104,10 @@ const bucket = "js-" + (endpoint.startsWith("https") ? "tls" : "plain");
                                                     ChecksumMode: "ENABLED"}));
     const bytes = Buffer.from(await got.Body.transformToByteArray());
     if (!bytes.equals(want)) throw new Error(`read back ${key} different`);
+    // The checksum the SDK sent was kept and came back (checked by the SDK when full-object).
+    if (!Object.keys(got).some((name) => name.startsWith("Checksum") && name !== "ChecksumType")) {
+      throw new Error(`GET ${key} with ChecksumMode answered no checksum`);
+    }
   }
   console.log("JS SDK put, multipart and get ok");
 })().catch((e) => { console.error("sdk_defaults_test: FAIL: JS SDK:", e); process.exit(1); });

@@ -211,7 +211,12 @@ Result<std::vector<Part>> ParseCompleteMultipartUpload(std::string_view body) {
       return Malformed("CompleteMultipartUpload", fmt::format("PartNumber \"{}\"", number),
                        Sender::kClient);
     }
-    parts.push_back(Part{value, Unquote(Text(part, "ETag")), 0});
+    Part parsed{value, Unquote(Text(part, "ETag")), 0};
+    for (const char* element : {"ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME",
+                                "ChecksumSHA1", "ChecksumSHA256"}) {
+      if (parsed.checksum.empty()) parsed.checksum = Text(part, element);
+    }
+    parts.push_back(std::move(parsed));
   }
   return parts;
 }

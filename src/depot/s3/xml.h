@@ -34,11 +34,13 @@ struct ListedUpload {  // an <Upload> entry of ListMultipartUploads
   std::string upload_id;
   Clock::time_point initiated;
 };
-struct Part {  // a <Part> of ListParts (all fields) or CompleteMultipartUpload (number and ETag)
+struct Part {  // a <Part> of ListParts (all fields) or CompleteMultipartUpload (number, ETag and
+               // checksum)
   int part_number = 0;
   std::string etag;
   uint64_t size = 0;
   Clock::time_point last_modified;
+  std::string checksum;  // the value of its <ChecksumCRC32> (or of another algorithm), if any
 };
 
 struct S3Error {

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <charconv>
 
-#include "depot/core/url.h"
 #include "depot/core/checksum.h"
+#include "depot/core/url.h"
 #include "depot/s3/xml.h"
 #include "depot/server/operations.h"
 
@@ -273,8 +273,7 @@ bool DeleteObjects(Exchange& exchange, object::ObjectStore& store) {
   if (!exchange.Header("content-md5") &&
       std::none_of(exchange.request().begin(), exchange.request().end(), [](const auto& field) {
         const auto name = field.name_string();
-        return PayloadChecksum::FromHeader(std::string_view(name.data(), name.size()))
-            .has_value();
+        return PayloadChecksum::FromHeader(std::string_view(name.data(), name.size())).has_value();
       })) {
     // S3 insists on an integrity check of the key list; so does depot.
     auto drained = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);

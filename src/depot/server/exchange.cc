@@ -8,8 +8,8 @@
 
 #include "depot/core/ascii.h"
 #include "depot/core/base64.h"
-#include "depot/core/md5.h"
 #include "depot/core/checksum.h"
+#include "depot/core/md5.h"
 #include "depot/s3/chunked_payload.h"
 #include "depot/s3/signer.h"
 #include "depot/s3/xml.h"
@@ -302,6 +302,7 @@ Status Exchange::ReadBody(Checksums checksums,
           fmt::format("BadDigest: the {} you specified (\"{}\") did not match the body received",
                       digest.name, digest.value));
     }
+    if (digest.checksum && body_checksum_.empty()) body_checksum_ = {digest.name, digest.value};
   }
   return Status::Ok();
 }

@@ -23,6 +23,7 @@
 #include "depot/core/bytes.h"
 #include "depot/core/context.h"
 #include "depot/core/result.h"
+#include "depot/object/store.h"
 #include "depot/s3/sigv4_verifier.h"
 #include "depot/server/byte_stream.h"
 
@@ -93,6 +94,9 @@ class Exchange {
   Status ReadBody(Checksums checksums, const std::function<Status(std::string_view)>& sink);
   // The whole body, refused (EntityTooLarge) above `limit` bytes.
   Result<std::string> ReadAll(Checksums checksums, uint64_t limit);
+  // The x-amz-checksum-* (a header's, or the trailer's) that ReadBody verified the body against,
+  // empty when the body carried none.
+  const object::Checksum& body_checksum() const { return body_checksum_; }
 
   // Answers with `status`, an XML document (none when empty) and extra headers.
   bool Reply(int status, std::string xml, const HeaderList& headers = {});
@@ -127,6 +131,7 @@ class Exchange {
   Target target_;
   Outcome outcome_;
   HeaderList answer_headers_;
+  object::Checksum body_checksum_;
   // The object being streamed (StartObject .. FinishObject).
   std::optional<http::response_serializer<http::buffer_body>> serializer_;
   http::response<http::buffer_body>* object_response_ = nullptr;

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <charconv>
 
+#include "depot/core/ascii.h"
+#include "depot/core/checksum.h"
+#include "depot/object/backend_util.h"
 #include "depot/s3/xml.h"
 #include "depot/server/operations.h"
 
@@ -128,11 +131,19 @@ bool UploadPart(Exchange& exchange, object::ObjectStore& store, const AccessCont
       return (*writer)->Write(data);
     });
     if (!body.ok()) return exchange.Fail(FromStatus(body));
-    part = (*writer)->Finish();
+    part = (*writer)->FinishChecked(store.capabilities().checksums ? exchange.body_checksum()
+                                                                   : object::Checksum());
   }
   if (!part.ok()) return exchange.Fail(UploadError(part.status()));
   const std::string etag = fmt::format("\"{}\"", part->etag);
-  if (!copy) return exchange.Reply(200, "", {{"ETag", etag}});
+  if (!copy) {
+    HeaderList headers = {{"ETag", etag}};
+    const object::Checksum& checksum = exchange.body_checksum();
+    if (!checksum.empty()) {
+      headers.emplace_back("x-amz-checksum-" + AsciiLower(checksum.algorithm), checksum.value);
+    }
+    return exchange.Reply(200, "", headers);
+  }
   return exchange.Reply(200,
                         fmt::format("<CopyPartResult><LastModified>{}</LastModified><ETag>{}</ETag>"
                                     "</CopyPartResult>",
@@ -182,6 +193,50 @@ bool ListParts(Exchange& exchange, object::ObjectStore& store, const std::string
   return exchange.Reply(200, std::move(xml));
 }
 
+// A whole-object checksum sent with CompleteMultipartUpload (x-amz-checksum-<algorithm>): checked,
+// before anything lands, against the one the staged parts make (BadDigest otherwise), on stores
+// that keep checksums; refused on the others, which could not check it.
+Status CheckWholeChecksum(const Exchange& exchange, object::ObjectStore& store,
+                          const std::string& key, const std::string& upload_id,
+                          const std::vector<object::PartInfo>& requested) {
+  std::optional<PayloadChecksum::Algorithm> algorithm;
+  std::string sent;
+  for (const auto& field : exchange.request()) {
+    const std::string_view name(field.name_string().data(), field.name_string().size());
+    if (auto named = PayloadChecksum::FromHeader(name)) {
+      algorithm = named;
+      sent = std::string(field.value());
+    }
+  }
+  if (!algorithm) return Status::Ok();
+  const std::string header =
+      "x-amz-checksum-" + AsciiLower(std::string(PayloadChecksum::Name(*algorithm)));
+  if (!store.capabilities().checksums) {
+    return UnimplementedError(fmt::format(
+        "NotImplemented: {} on CompleteMultipartUpload: this store keeps no checksums to check it "
+        "against (each part's was checked on UploadPart)",
+        header));
+  }
+  DEPOT_ASSIGN_OR_RETURN(std::vector<object::PartInfo> staged,
+                         store.ListParts(key, upload_id, exchange.context()));
+  std::vector<object::PartInfo> listed;
+  for (const object::PartInfo& part : requested) {
+    for (const object::PartInfo& candidate : staged) {
+      if (candidate.part_number == part.part_number) listed.push_back(candidate);
+    }
+  }
+  const object::Checksum spec{std::string(PayloadChecksum::Name(*algorithm)), "",
+                              sent.find('-') != std::string::npos};
+  DEPOT_ASSIGN_OR_RETURN(object::AssembledChecksums made,
+                         object::AssembleChecksums(key, spec, listed));
+  if (made.checksum.value != sent) {
+    return InvalidArgumentError(fmt::format(
+        "BadDigest: the {} you specified (\"{}\") is not the one the parts make (\"{}\")", header,
+        sent, made.checksum.value));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
@@ -200,12 +255,24 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
     if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody); !body.ok()) {
       return exchange.Fail(FromStatus(body.status()));
     }
+    // The checksum the object will get, where the store keeps checksums (elsewhere the parts'
+    // are verified as they arrive, and the object has none, as in S3 without one).
+    auto checksum = UploadChecksum(exchange);
+    if (!checksum.ok()) return exchange.Fail(FromStatus(checksum.status()));
+    HeaderList headers;
+    if (store.capabilities().checksums && !checksum->empty()) {
+      put.checksum = *checksum;
+      headers = {{"x-amz-checksum-algorithm", checksum->algorithm},
+                 {"x-amz-checksum-type", checksum->composite ? "COMPOSITE" : "FULL_OBJECT"}};
+    }
     auto id = store.CreateMultipart(key, put, exchange.context());
     if (!id.ok()) return exchange.Fail(FromStatus(id.status()));
     return exchange.Reply(
-        200, fmt::format("<InitiateMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key>"
-                         "<UploadId>{}</UploadId></InitiateMultipartUploadResult>",
-                         bucket_xml, key_xml, XmlEscape(*id)));
+        200,
+        fmt::format("<InitiateMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key>"
+                    "<UploadId>{}</UploadId></InitiateMultipartUploadResult>",
+                    bucket_xml, key_xml, XmlEscape(*id)),
+        headers);
   }
   const std::string upload_id = exchange.Query("uploadId");
   switch (method) {
@@ -225,25 +292,42 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
       std::string part_list;
       for (s3::Part& part : *parts) {
         part_list += fmt::format("{}:{};", part.part_number, part.etag);
-        requested.push_back({part.part_number, std::move(part.etag)});
+        requested.push_back({part.part_number,
+                             std::move(part.etag),
+                             0,
+                             {},
+                             store.capabilities().checksums ? std::move(part.checksum) : ""});
       }
-      auto answer = [&](std::string_view etag) {
+      if (Status whole = CheckWholeChecksum(exchange, store, key, upload_id, requested);
+          !whole.ok()) {
+        return exchange.Fail(UploadError(whole));
+      }
+      auto answer = [&](std::string_view etag, const object::Checksum& checksum) {
+        std::string checksum_xml;
+        if (!checksum.empty()) {
+          checksum_xml = fmt::format(
+              "<Checksum{0}>{1}</Checksum{0}><ChecksumType>{2}</ChecksumType>", checksum.algorithm,
+              XmlEscape(checksum.value), checksum.composite ? "COMPOSITE" : "FULL_OBJECT");
+        }
         return exchange.Reply(
-            200, fmt::format("<CompleteMultipartUploadResult><Location>/{}/{}</Location>"
-                             "<Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag>"
-                             "</CompleteMultipartUploadResult>",
-                             bucket_xml, key_xml, bucket_xml, key_xml, XmlEscape(etag)));
+            200,
+            fmt::format("<CompleteMultipartUploadResult><Location>/{}/{}</Location>"
+                        "<Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag>{}"
+                        "</CompleteMultipartUploadResult>",
+                        bucket_xml, key_xml, bucket_xml, key_xml, XmlEscape(etag), checksum_xml));
       };
       auto done = store.CompleteMultipart(key, upload_id, requested, condition, exchange.context());
       if (!done.ok()) {
         // Completed already, with these parts: the same answer again.
         if (done.status().code() == StatusCode::kNotFound) {
-          if (auto etag = limits.completed->Find(upload_id, key, part_list)) return answer(*etag);
+          if (auto etag = limits.completed->Find(upload_id, key, part_list)) {
+            return answer(*etag, {});
+          }
         }
         return exchange.Fail(UploadError(done.status()));
       }
       limits.completed->Remember(upload_id, key, std::move(part_list), done->etag);
-      return answer(done->etag);
+      return answer(done->etag, done->checksum);
     }
     case http::verb::delete_: {
       Status aborted = store.AbortMultipart(key, upload_id, exchange.context());

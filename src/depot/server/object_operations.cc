@@ -6,8 +6,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <set>
 
 #include "depot/core/ascii.h"
+#include "depot/core/checksum.h"
 #include "depot/core/url.h"
 #include "depot/s3/xml.h"
 #include "depot/server/operations.h"
@@ -18,6 +20,7 @@ namespace {
 using s3::FormatIso8601;
 using s3::ParseHttpDate;
 using s3::Unquote;
+using s3::XmlEscape;
 
 }  // namespace
 
@@ -35,7 +38,60 @@ object::WriteCondition ConditionFromHeaders(const Exchange& exchange) {
   return condition;
 }
 
+HeaderList ChecksumHeaders(const object::Checksum& checksum) {
+  if (checksum.empty()) return {};
+  return {{"x-amz-checksum-" + AsciiLower(checksum.algorithm), checksum.value},
+          {"x-amz-checksum-type", checksum.composite ? "COMPOSITE" : "FULL_OBJECT"}};
+}
+
+Result<object::Checksum> UploadChecksum(const Exchange& exchange) {
+  const std::optional<std::string> name = exchange.Header("x-amz-checksum-algorithm");
+  const std::optional<std::string> type = exchange.Header("x-amz-checksum-type");
+  if (!name) {
+    if (type) {
+      return InvalidArgumentError(fmt::format(
+          "InvalidRequest: x-amz-checksum-type \"{}\" without x-amz-checksum-algorithm", *type));
+    }
+    return object::Checksum();
+  }
+  const auto algorithm = PayloadChecksum::FromName(*name);
+  if (!algorithm) {
+    return InvalidArgumentError(fmt::format(
+        "InvalidRequest: x-amz-checksum-algorithm \"{}\" is not CRC32, CRC32C, CRC64NVME, SHA1 "
+        "or SHA256",
+        *name));
+  }
+  object::Checksum checksum{std::string(PayloadChecksum::Name(*algorithm)), "",
+                            *algorithm != PayloadChecksum::Algorithm::kCrc64Nvme};
+  if (type) {
+    if (*type != "COMPOSITE" && *type != "FULL_OBJECT") {
+      return InvalidArgumentError(fmt::format(
+          "InvalidRequest: x-amz-checksum-type \"{}\" is not COMPOSITE or FULL_OBJECT", *type));
+    }
+    checksum.composite = *type == "COMPOSITE";
+  }
+  if (!checksum.composite && !PayloadChecksum::IsCrc(*algorithm)) {
+    return InvalidArgumentError(fmt::format(
+        "InvalidRequest: the FULL_OBJECT checksum type is for CRCs, not {}", checksum.algorithm));
+  }
+  return checksum;
+}
+
 namespace {
+
+// The checksum a write keeps: the body's verified one, where the store keeps checksums.
+object::Checksum KeptChecksum(const Exchange& exchange, const object::ObjectStore& store) {
+  return store.capabilities().checksums ? exchange.body_checksum() : object::Checksum();
+}
+
+// The answer to a PUT: its ETag, and the checksum the body was verified against (S3 echoes it).
+HeaderList PutAnswer(const Exchange& exchange, std::string_view etag) {
+  HeaderList headers = {{"ETag", fmt::format("\"{}\"", etag)}};
+  for (auto& header : ChecksumHeaders(exchange.body_checksum())) {
+    headers.push_back(std::move(header));
+  }
+  return headers;
+}
 
 // Content-Encoding without aws-chunked, which names how this request's body travels (SigV4
 // streaming), not how the object is encoded: "aws-chunked, gzip" stores "gzip", as S3 does. A
@@ -115,10 +171,12 @@ bool PutWhole(Exchange& exchange, object::ObjectStore& store, const std::string&
   }
   if (!body.ok()) return exchange.Fail(FromStatus(body));
   const char* bytes = data.get();
+  object::PutOptions checked = put;
+  checked.checksum = KeptChecksum(exchange, store);
   auto done =
-      store.Put(key, Bytes::WithOwner(std::move(data), bytes, length), put, exchange.context());
+      store.Put(key, Bytes::WithOwner(std::move(data), bytes, length), checked, exchange.context());
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
-  return exchange.Reply(200, "", {{"ETag", fmt::format("\"{}\"", done->etag)}});
+  return exchange.Reply(200, "", PutAnswer(exchange, done->etag));
 }
 
 bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string& key,
@@ -158,9 +216,9 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
     (void)(*upload)->Abort();
     return exchange.Fail(FromStatus(body));
   }
-  auto done = (*upload)->Finish();
+  auto done = (*upload)->FinishChecked(KeptChecksum(exchange, store));
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
-  return exchange.Reply(200, "", {{"ETag", fmt::format("\"{}\"", done->etag)}});
+  return exchange.Reply(200, "", PutAnswer(exchange, done->etag));
 }
 
 // Sets a response header whose name or value came from a client or the store (metadata, a
@@ -191,15 +249,73 @@ void SetHeaderIfSafe(http::response<http::buffer_body>& response, std::string_vi
   }
 }
 
+// The part of a partNumber read (GetObject, HeadObject): its byte range and its number in the
+// object's parts, read from the version whose ETag the options are pinned to.
+struct PartRead {
+  int number = 0;
+  int count = 0;  // the object's parts; 0 for an object not stored in parts
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  std::string checksum;  // the part's, under the object's algorithm ("" for none)
+};
+
+Result<PartRead> ResolvePart(Exchange& exchange, object::ObjectStore& store, const std::string& key,
+                             std::string_view text, object::GetOptions& options) {
+  int number = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc() || end != text.data() + text.size() || number < 1 || number > 10000) {
+    return InvalidArgumentError(
+        fmt::format("InvalidArgument: partNumber \"{}\" is not 1..10000", text));
+  }
+  DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta, store.Head(key, exchange.context()));
+  if (!options.if_match) options.if_match = meta.etag;  // every byte from the version resolved
+  PartRead part{number};
+  if (meta.parts.empty()) {
+    if (meta.etag.find('-') != std::string::npos && !store.capabilities().checksums) {
+      return UnimplementedError(
+          "NotImplemented: partNumber on an object stored in parts: this store does not keep "
+          "their sizes");
+    }
+    if (number != 1) {
+      return InvalidArgumentError(fmt::format(
+          "InvalidPart: part {} of an object that was not stored in parts (it is part 1)", number));
+    }
+    part.size = meta.size;
+    return part;
+  }
+  part.count = static_cast<int>(meta.parts.size());
+  if (number > part.count) {
+    return InvalidArgumentError(
+        fmt::format("InvalidPart: part {} of an object of {} parts", number, part.count));
+  }
+  for (int i = 0; i + 1 < number; ++i) part.offset += meta.parts[i].size;
+  part.size = meta.parts[number - 1].size;
+  part.checksum = meta.parts[number - 1].checksum;
+  options.range = ByteRange::Bounded(part.offset, part.offset + part.size);
+  return part;
+}
+
 bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string& key) {
   object::GetOptions options = Preconditions(exchange, "");
   options.head = exchange.request().method() == http::verb::head;
   const std::optional<std::string> range_header = exchange.Header("range");
+  const bool with_checksum = exchange.Header("x-amz-checksum-mode") == "ENABLED";
   if (range_header) {
     auto parsed = ByteRange::ParseHttp(*range_header);
     if (!parsed.ok()) return exchange.Fail({400, "InvalidArgument", parsed.status().message()});
     options.range = *parsed;
   }
+  std::optional<PartRead> part;
+  if (exchange.HasQuery("partNumber")) {
+    if (range_header) {
+      return exchange.Fail({400, "InvalidRequest",
+                            "Cannot specify both Range header and partNumber query parameter"});
+    }
+    auto resolved = ResolvePart(exchange, store, key, exchange.Query("partNumber"), options);
+    if (!resolved.ok()) return exchange.Fail(FromStatus(resolved.status()));
+    part = *resolved;
+  }
+  const bool ranged = range_header || (part && part->count > 0);
   http::response<http::buffer_body> response;
   bool started = false;
   Status streamed = store.GetStream(
@@ -214,10 +330,12 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
         response.version(11);
         response.result(head.not_modified
                             ? http::status::not_modified
-                            : (range_header ? http::status::partial_content : http::status::ok));
+                            : (ranged ? http::status::partial_content : http::status::ok));
         response.set(http::field::etag, fmt::format("\"{}\"", meta.etag));
         response.set(http::field::last_modified, s3::FormatHttpDate(meta.last_modified));
         response.set(http::field::accept_ranges, "bytes");
+        if (part && part->count > 0)
+          response.set("x-amz-mp-parts-count", std::to_string(part->count));
         if (!head.not_modified) {
           SetHeaderIfSafe(response, "content-type",
                           meta.content_type.empty() ? "binary/octet-stream" : meta.content_type);
@@ -233,7 +351,18 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
           for (const auto& [name, value] : exchange.target().query) {
             if (name.starts_with("response-")) SetHeaderIfSafe(response, name.substr(9), value);
           }
-          if (range_header) {
+          // Stored checksums, when asked for: the object's for the whole of it, a part's for a
+          // part of a composite one (S3 answers none for other ranges).
+          if (with_checksum && !meta.checksum.empty()) {
+            object::Checksum answered;
+            if (!ranged) {
+              answered = meta.checksum;
+            } else if (part && meta.checksum.composite && !part->checksum.empty()) {
+              answered = {meta.checksum.algorithm, part->checksum, true};
+            }
+            for (const auto& [name, value] : ChecksumHeaders(answered)) response.set(name, value);
+          }
+          if (ranged) {
             response.set(http::field::content_range, fmt::format("bytes {}-{}/{}", head.range.begin,
                                                                  head.range.end - 1, meta.size));
           }
@@ -245,6 +374,81 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
       [&](std::string_view piece) { return exchange.WriteObject(piece); }, exchange.context());
   if (!started) return exchange.Fail(FromStatus(streamed));
   return streamed.ok() && exchange.FinishObject();
+}
+
+// GetObjectAttributes: what x-amz-object-attributes asks for of ETag, Checksum, ObjectParts (paged
+// by x-amz-max-parts and x-amz-part-number-marker), StorageClass and ObjectSize.
+bool GetObjectAttributes(Exchange& exchange, object::ObjectStore& store, const std::string& key) {
+  std::set<std::string> asked;
+  for (const std::string& name :
+       SplitCommaList(exchange.Header("x-amz-object-attributes").value_or(""))) {
+    static constexpr std::string_view kKnown[] = {"ETag", "Checksum", "ObjectParts", "StorageClass",
+                                                  "ObjectSize"};
+    if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown)) {
+      return exchange.Fail({400, "InvalidArgument",
+                            fmt::format("x-amz-object-attributes names \"{}\", which is not "
+                                        "ETag, Checksum, ObjectParts, StorageClass or ObjectSize",
+                                        name)});
+    }
+    asked.insert(name);
+  }
+  if (asked.empty()) {
+    return exchange.Fail(
+        {400, "InvalidArgument", "GetObjectAttributes needs x-amz-object-attributes"});
+  }
+  auto number = [&](const char* header, int fallback) -> Result<int> {
+    const std::optional<std::string> text = exchange.Header(header);
+    if (!text) return fallback;
+    int value = 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || end != text->data() + text->size() || value < 0) {
+      return InvalidArgumentError(
+          fmt::format("InvalidArgument: {} \"{}\" is not a count", header, *text));
+    }
+    return value;
+  };
+  auto max_parts = number("x-amz-max-parts", 1000);
+  auto marker = number("x-amz-part-number-marker", 0);
+  if (!max_parts.ok()) return exchange.Fail(FromStatus(max_parts.status()));
+  if (!marker.ok()) return exchange.Fail(FromStatus(marker.status()));
+  object::GetOptions options = Preconditions(exchange, "");
+  options.head = true;
+  auto got = store.Get(key, options, exchange.context());
+  if (!got.ok()) return exchange.Fail(FromStatus(got.status()));
+  const object::ObjectMeta& meta = got->meta;
+  const HeaderList headers = {{"Last-Modified", s3::FormatHttpDate(meta.last_modified)}};
+  if (got->not_modified) return exchange.Reply(304, "", headers);
+  std::string xml = "<GetObjectAttributesResponse>";
+  if (asked.contains("ETag")) xml += fmt::format("<ETag>{}</ETag>", XmlEscape(meta.etag));
+  const std::string element = "Checksum" + meta.checksum.algorithm;
+  if (asked.contains("Checksum") && !meta.checksum.empty()) {
+    xml += fmt::format("<Checksum><{0}>{1}</{0}><ChecksumType>{2}</ChecksumType></Checksum>",
+                       element, XmlEscape(meta.checksum.value),
+                       meta.checksum.composite ? "COMPOSITE" : "FULL_OBJECT");
+  }
+  if (asked.contains("ObjectParts") && !meta.parts.empty()) {
+    const int total = static_cast<int>(meta.parts.size());
+    const int first = std::min(*marker, total);  // parts after the marker
+    const int last = std::min(total, first + *max_parts);
+    std::string parts;
+    for (int i = first; i < last; ++i) {
+      const object::ObjectPart& part = meta.parts[i];
+      parts += fmt::format("<Part><PartNumber>{}</PartNumber><Size>{}</Size>", i + 1, part.size);
+      if (!part.checksum.empty() && meta.checksum.composite) {
+        parts += fmt::format("<{0}>{1}</{0}>", element, XmlEscape(part.checksum));
+      }
+      parts += "</Part>";
+    }
+    xml += fmt::format(
+        "<ObjectParts><PartsCount>{}</PartsCount><PartNumberMarker>{}</PartNumberMarker>"
+        "<NextPartNumberMarker>{}</NextPartNumberMarker><MaxParts>{}</MaxParts>"
+        "<IsTruncated>{}</IsTruncated>{}</ObjectParts>",
+        total, *marker, last, *max_parts, last < total ? "true" : "false", parts);
+  }
+  if (asked.contains("StorageClass")) xml += "<StorageClass>STANDARD</StorageClass>";
+  if (asked.contains("ObjectSize")) xml += fmt::format("<ObjectSize>{}</ObjectSize>", meta.size);
+  xml += "</GetObjectAttributesResponse>";
+  return exchange.Reply(200, std::move(xml), headers);
 }
 
 // PUT with x-amz-copy-source. COPY (the default) keeps the source's metadata through the store's
@@ -321,7 +525,9 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
         (void)upload->Abort();
         return read;
       }
-      return upload->Finish();
+      // The same bytes: the source's checksum holds for the copy.
+      return upload->FinishChecked(store.capabilities().checksums ? from->meta.checksum
+                                                                  : object::Checksum());
     }();
   }
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
@@ -414,7 +620,9 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
     return exchange.Reply(200, "<Tagging><TagSet></TagSet></Tagging>");
   }
   for (const auto& [name, value] : target.query) {
-    if (!name.starts_with("X-Amz-") && name != "x-id" && !name.starts_with("response-")) {
+    const bool read_parameter = name == "partNumber" || name == "attributes";
+    if (!name.starts_with("X-Amz-") && name != "x-id" && !name.starts_with("response-") &&
+        !read_parameter) {
       return exchange.Fail(
           {501, "NotImplemented",
            fmt::format("{} with ?{}", std::string(exchange.request().method_string()), name)});
@@ -428,6 +636,8 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
         return CopyObject(exchange, store, access, key, limits);
       return PutObject(exchange, store, key, limits);
     case http::verb::get:
+      if (exchange.HasQuery("attributes")) return GetObjectAttributes(exchange, store, key);
+      return GetObject(exchange, store, key);
     case http::verb::head:
       return GetObject(exchange, store, key);
     case http::verb::delete_: {

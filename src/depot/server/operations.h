@@ -188,6 +188,15 @@ void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put);
 // both are sent).
 object::WriteCondition ConditionFromHeaders(const Exchange& exchange);
 
+// Stored checksums (stores with capabilities().checksums): the headers S3 answers with for one,
+// x-amz-checksum-<algorithm> and x-amz-checksum-type (none for an empty one).
+HeaderList ChecksumHeaders(const object::Checksum& checksum);
+// The checksum CreateMultipartUpload asks the object to get: x-amz-checksum-algorithm and
+// x-amz-checksum-type (FULL_OBJECT or COMPOSITE; S3's default is FULL_OBJECT for CRC64NVME and
+// COMPOSITE for the others), without a value; empty when none is named. kInvalidArgument for an
+// unknown algorithm or type, or a FULL_OBJECT SHA.
+Result<object::Checksum> UploadChecksum(const Exchange& exchange);
+
 // If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since as GetOptions, from headers
 // named with `prefix` ("" for GetObject); CopySourcePreconditions reads the x-amz-copy-source-if-*
 // ones.

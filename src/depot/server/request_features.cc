@@ -40,6 +40,10 @@ bool KnownAmzHeader(std::string_view name) {
                          "x-amz-checksum-algorithm",
                          "x-amz-checksum-type",
                          "x-amz-checksum-mode",
+                         // GetObjectAttributes: what it answers, and its paging of the parts.
+                         "x-amz-object-attributes",
+                         "x-amz-max-parts",
+                         "x-amz-part-number-marker",
                          "x-amz-user-agent",
                          // No object is under retention, so a delete that may bypass it is
                          // done exactly as asked.
@@ -86,9 +90,11 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
             OneOf(name, {"response-content-type", "response-content-language", "response-expires",
                          "response-cache-control", "response-content-disposition",
                          "response-content-encoding"});
-        // GetObjectTagging (none kept), ListParts.
-        return overrides || (method == "GET" && OneOf(name, {"tagging", "uploadId", "max-parts",
-                                                             "part-number-marker"}));
+        // A part of the object (GetObject, HeadObject); GetObjectTagging (none kept),
+        // GetObjectAttributes, ListParts.
+        return overrides || name == "partNumber" ||
+               (method == "GET" && OneOf(name, {"tagging", "attributes", "uploadId", "max-parts",
+                                                "part-number-marker"}));
       }
       if (method == "PUT") return OneOf(name, {"partNumber", "uploadId"});
       if (method == "POST") return OneOf(name, {"uploads", "uploadId"});
@@ -111,8 +117,6 @@ Status RefuseUnhonoured(const RequestShape& request) {
               : (request.resource == Resource::kBucket ? "a bucket" : "an object")));
     }
   }
-  const bool completes = request.resource == Resource::kObject && request.method == "POST" &&
-                         request.query.contains("uploadId");
   for (const auto& [raw_name, raw_value] : request.headers) {
     const std::string name = AsciiLower(raw_name);
     const std::string value(TrimBlanks(raw_value));
@@ -166,12 +170,6 @@ Status RefuseUnhonoured(const RequestShape& request) {
     }
     if (name.starts_with("x-amz-") && !KnownAmzHeader(name)) {
       return Refuse(raw_name, raw_value, "a header depot serve does not know");
-    }
-    if (completes && name.starts_with("x-amz-checksum-") &&
-        !OneOf(name, {"x-amz-checksum-algorithm", "x-amz-checksum-type"})) {
-      return Refuse(raw_name, raw_value,
-                    "a whole-object checksum on CompleteMultipartUpload is not verified (each "
-                    "part's is, on UploadPart)");
     }
   }
   return Status::Ok();

@@ -13,11 +13,6 @@
 //     than BucketOwnerEnforced;
 //   - storage classes other than STANDARD; website redirects; requester pays; appends
 //     (x-amz-write-offset-bytes);
-//   - standard headers S3 stores with an object and serves back (Cache-Control,
-//     Content-Disposition, Content-Encoding other than aws-chunked, Content-Language, Expires)
-//     on the requests that store them (PutObject, CopyObject with REPLACE,
-//     CreateMultipartUpload): depot does not keep them yet;
-//   - a whole-object checksum (x-amz-checksum-*) on CompleteMultipartUpload: not verified yet;
 //   - any other x-amz-* header it does not know: unknown is refused, never guessed harmless.
 // Hints that S3 itself treats as hints pass; docs/decisions.md lists each with its reason.
 #pragma once

@@ -15,7 +15,10 @@
 // sigv4_verifier.h and chunked_payload.h; every x-amz-* header but x-amz-content-sha256 must be
 // among the signed ones. A body is checked against the signed x-amz-content-sha256, Content-MD5 and
 // any x-amz-checksum-* header (CRC32, CRC32C, CRC64NVME, SHA1, SHA256) before the object becomes
-// visible; a mismatch stores nothing (XAmzContentSHA256Mismatch, BadDigest).
+// visible; a mismatch stores nothing (XAmzContentSHA256Mismatch, BadDigest). Where the store keeps
+// checksums (capabilities().checksums), the verified x-amz-checksum-* is kept with the object or
+// part, a multipart object gets the COMPOSITE or FULL_OBJECT one CreateMultipartUpload named
+// (x-amz-checksum-algorithm, -type), and GET and HEAD answer it to x-amz-checksum-mode: ENABLED.
 //
 // Operations: ListBuckets; Create/Head/DeleteBucket (BucketNotEmpty while objects or uploads
 // remain); GetBucketLocation and GetBucketVersioning (never enabled); Put/Get/DeleteBucketCors
@@ -25,8 +28,9 @@
 // SigV4, s3/post_policy.h; the file streamed to the store, nothing stored when refused); PutObject
 // (content type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires,
 // user metadata, If-None-Match: * or ETAG, If-Match; the same on CompleteMultipartUpload);
-// GetObject and HeadObject (one range, suffix ranges, If-Match / If-None-Match / If-Modified-Since
-// / If-Unmodified-Since with 304 and 412, response-* overrides); DeleteObject; DeleteObjects
+// GetObject and HeadObject (one range, suffix ranges, partNumber, If-Match / If-None-Match /
+// If-Modified-Since / If-Unmodified-Since with 304 and 412, response-* overrides);
+// GetObjectAttributes (ETag, Checksum, ObjectParts paged, StorageClass, ObjectSize); DeleteObject; DeleteObjects
 // (Content-MD5 or a checksum required, as S3 does); CopyObject (metadata COPY or REPLACE,
 // x-amz-copy-source-if-*); ListObjectsV2 and V1 (prefix, delimiter, start-after, marker, max-keys,
 // continuation tokens, encoding-type=url); multipart uploads on the backing store's own (Create,

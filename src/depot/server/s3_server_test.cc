@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "depot/core/base64.h"
+#include "depot/core/checksum.h"
 #include "depot/core/md5.h"
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
@@ -21,7 +22,6 @@
 #include "depot/object/local/local_store.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/s3_store.h"
-#include "depot/core/checksum.h"
 #include "depot/s3/chunked_payload.h"
 #include "depot/s3/post_policy.h"
 #include "depot/s3/signer.h"
@@ -534,6 +534,100 @@ TEST_F(S3ServerTest, MalformedAndWrongContentMd5AreToldApart) {
     EXPECT_THAT(refused, HasSubstr(fmt::format("<Code>{}</Code>", code)));
     EXPECT_THAT(backing_->Head("photos/md5"), StatusIs(StatusCode::kNotFound));
   }
+}
+
+// Checksums the server verified are kept (the memory store keeps them): answered on GET and HEAD
+// when x-amz-checksum-mode asks; a multipart object's is made from its parts', checked against a
+// whole-object checksum sent with the completion; its parts are readable one by one and listed by
+// GetObjectAttributes.
+TEST_F(S3ServerTest, ChecksumsPartsAndAttributesOfStoredObjects) {
+  const uint16_t port = server_->port();
+  auto call = [&](std::string method, std::string path, std::string body,
+                  std::vector<s3::Header> headers, std::vector<s3::Header> query = {}) {
+    RawConnection connection(port);
+    const bool head = method == "HEAD";
+    connection.Send(SignedRequest(port, std::move(method), std::move(path), body,
+                                  s3::Sha256Hex(body), std::move(headers), std::move(query)));
+    return connection.ReadResponse(head);
+  };
+  auto digest = [](std::string_view data) {
+    PayloadChecksum sum(PayloadChecksum::Algorithm::kCrc32);
+    sum.Update(data);
+    return sum.Finish();
+  };
+  auto crc = [&](std::string_view data) { return Base64Encode(digest(data)); };
+  auto between = [](const std::string& text, const std::string& open, const std::string& close) {
+    const size_t at = text.find(open);
+    if (at == std::string::npos) return std::string();
+    const size_t from = at + open.size();
+    return text.substr(from, text.find(close, from) - from);
+  };
+
+  EXPECT_EQ(StatusOf(call("PUT", "/photos/one", "one", {{"x-amz-checksum-crc32", crc("one")}})),
+            200);
+  EXPECT_THAT(call("GET", "/photos/one", "", {{"x-amz-checksum-mode", "ENABLED"}}),
+              AllOf(HasSubstr("x-amz-checksum-crc32: " + crc("one") + "\r\n"),
+                    HasSubstr("x-amz-checksum-type: FULL_OBJECT")));
+  EXPECT_THAT(call("HEAD", "/photos/one", "", {}), Not(HasSubstr("x-amz-checksum-crc32")));
+
+  const std::string created =
+      call("POST", "/photos/multi", "", {{"x-amz-checksum-algorithm", "CRC32"}}, {{"uploads", ""}});
+  EXPECT_THAT(created, HasSubstr("x-amz-checksum-type: COMPOSITE"));
+  const std::string id = between(created, "<UploadId>", "</UploadId>");
+  ASSERT_FALSE(id.empty()) << created;
+  const std::vector<std::string> parts = {std::string(5 << 20, 'a'), "tail"};
+  std::string complete = "<CompleteMultipartUpload>";
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string number = std::to_string(i + 1);
+    const std::string answer =
+        call("PUT", "/photos/multi", parts[i], {{"x-amz-checksum-crc32", crc(parts[i])}},
+             {{"partNumber", number}, {"uploadId", id}});
+    ASSERT_EQ(StatusOf(answer), 200) << answer;
+    complete += fmt::format(
+        "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag><ChecksumCRC32>{}</ChecksumCRC32></Part>",
+        number, between(answer, "ETag: ", "\r\n"), crc(parts[i]));
+  }
+  complete += "</CompleteMultipartUpload>";
+  const std::string whole = crc(digest(parts[0]) + digest(parts[1])) + "-2";
+  const std::string wrong = call("POST", "/photos/multi", complete,
+                                 {{"x-amz-checksum-crc32", "AAAAAA==-2"}}, {{"uploadId", id}});
+  EXPECT_EQ(StatusOf(wrong), 400);
+  EXPECT_THAT(wrong, HasSubstr("<Code>BadDigest</Code>"));
+  EXPECT_THAT(backing_->ListParts("photos/multi", id), IsOk());  // the upload stays
+  const std::string done = call("POST", "/photos/multi", complete,
+                                {{"x-amz-checksum-crc32", whole}}, {{"uploadId", id}});
+  ASSERT_EQ(StatusOf(done), 200) << done;
+  EXPECT_THAT(done, HasSubstr("<ChecksumCRC32>" + whole +
+                              "</ChecksumCRC32><ChecksumType>COMPOSITE</ChecksumType>"));
+
+  const std::string second = call("HEAD", "/photos/multi", "", {{"x-amz-checksum-mode", "ENABLED"}},
+                                  {{"partNumber", "2"}});
+  EXPECT_EQ(StatusOf(second), 206);
+  EXPECT_THAT(second, AllOf(HasSubstr("x-amz-mp-parts-count: 2"), HasSubstr("Content-Length: 4"),
+                            HasSubstr("x-amz-checksum-crc32: " + crc("tail"))));
+  EXPECT_THAT(call("GET", "/photos/multi", "", {}, {{"partNumber", "2"}}),
+              AllOf(HasSubstr(fmt::format("Content-Range: bytes {}-{}/{}", 5 << 20, (5 << 20) + 3,
+                                          (5 << 20) + 4)),
+                    ::testing::EndsWith("\r\n\r\ntail")));
+  const std::string beyond = call("GET", "/photos/multi", "", {}, {{"partNumber", "3"}});
+  EXPECT_EQ(StatusOf(beyond), 400);
+  EXPECT_THAT(beyond, HasSubstr("<Code>InvalidPart</Code>"));
+
+  const std::string attributes =
+      call("GET", "/photos/multi", "",
+           {{"x-amz-object-attributes", "ETag,Checksum,ObjectParts,ObjectSize"},
+            {"x-amz-max-parts", "1"},
+            {"x-amz-part-number-marker", "1"}},
+           {{"attributes", ""}});
+  ASSERT_EQ(StatusOf(attributes), 200) << attributes;
+  EXPECT_THAT(attributes,
+              AllOf(HasSubstr("<PartsCount>2</PartsCount>"),
+                    HasSubstr("<Part><PartNumber>2</PartNumber><Size>4</Size><ChecksumCRC32>" +
+                              crc("tail") + "</ChecksumCRC32></Part>"),
+                    Not(HasSubstr("<PartNumber>1</PartNumber>")),
+                    HasSubstr("<IsTruncated>false</IsTruncated>"),
+                    HasSubstr(fmt::format("<ObjectSize>{}</ObjectSize>", (5 << 20) + 4)),
+                    HasSubstr("<ChecksumType>COMPOSITE</ChecksumType>")));
 }
 
 // What current AWS SDKs send over HTTPS: unsigned aws-chunked bodies whose checksum trails them.

@@ -32,14 +32,20 @@
 // ".depot-self", so its layout is format 2's for the keys it held: Open reads it as it is and
 // writes .depot/format (staging file, fsync, rename, fsync). A store of a later format is refused.
 //
-// METADATA is the JSON object {"etag", "size", "content_type"?, "headers"?, "user_metadata"?}
-// ("headers": Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires by
-// their HTTP names, the given ones only; stores written before it have none) in the extended
-// attribute "user.depot" of the data file (and {"etag", "size"} on part files). It is set on the
+// METADATA is the JSON object {"etag", "size", "content_type"?, "headers"?, "user_metadata"?,
+// "checksum"?, "parts"?} ("headers": Cache-Control, Content-Disposition, Content-Encoding,
+// Content-Language, Expires by their HTTP names, the given ones only; "checksum": {"algorithm",
+// "value", "composite"?}; "parts": see PARTS; stores written before these have none) in the
+// extended attribute "user.depot" of the data file (and {"etag", "size", "checksum"?} on part
+// files, the checksum's value only). It is set on the
 // temporary file before the rename, so bytes and metadata are replaced together by one atomic
 // rename. A regular file without the attribute is an object written by someone else: its ETag is
 // "<size>-<mtime ns>-<inode>" in hex (the '-' tells S3 clients it is not an MD5). A stored size
 // that differs from the file's size means the file was edited in place: kDataLoss, never data.
+//
+// PARTS. A multipart object's parts are {"sizes": [[size, count], ...], "checksums"?: [...]}: the
+// sizes run-length encoded, then one checksum per part. The member is kept within 2 KiB of JSON:
+// without the checksums when they do not fit, and left out when the sizes alone do not.
 //
 // PUT (also Copy and CompleteMultipart, which only fill the temporary file differently)
 //   1. Open the key's directory beneath the root with openat2(RESOLVE_BENEATH |

@@ -34,7 +34,9 @@
 // replaced or touched. A depot-written file whose size no longer matches its metadata (edited in
 // place by hand) reads as kDataLoss until it is overwritten or deleted. The content type and user
 // metadata must be UTF-8 (kInvalidArgument otherwise) and must fit the file system's
-// extended-attribute limit (about 4 KiB in total on ext4).
+// extended-attribute limit (about 4 KiB in total on ext4). Checksums (capabilities().checksums)
+// live there too, and so does a multipart object's part list, within 2 KiB: without its part
+// checksums when they do not fit, and not at all when even the sizes do not (local_store.cc).
 //
 // Costs. A page of List reads and sorts every directory it walks through: the directories on the
 // path to the first key of the page and those the page spans (with a delimiter, a rolled-up
