@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "depot/core/result.h"
+#include "depot/object/checksums.h"
 #include "depot/object/key.h"
 #include "depot/object/preconditions.h"
 #include "depot/object/store.h"
@@ -73,19 +74,6 @@ Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<cons
 // of one digest.
 Result<std::string> KeptPartChecksum(std::string_view key, int part_number, const Checksum& spec,
                                      const Checksum& checksum);
-
-// What CompleteMultipart keeps of the checksums of an upload whose PutOptions::checksum is `spec`,
-// from its parts (the staged ones, in list order): the object's checksum, made as S3 makes it
-// (composite: the checksum of the parts' digests, with "-<parts>"; full-object: the parts' CRCs
-// combined into the CRC of the whole), and each part's size and checksum. Without a spec the
-// object has no checksum and its parts keep none. kInvalidArgument (InvalidRequest) naming a part
-// without a checksum when the spec needs one.
-struct AssembledChecksums {
-  Checksum checksum;
-  std::vector<ObjectPart> parts;
-};
-Result<AssembledChecksums> AssembleChecksums(std::string_view key, const Checksum& spec,
-                                             std::span<const PartInfo> parts);
 
 // OK while `ctx` lets a call go on; else kCancelled / kDeadlineExceeded naming `what` and the
 // quoted key ("get of key \"a/b\": cancelled").

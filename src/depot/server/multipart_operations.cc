@@ -7,7 +7,7 @@
 
 #include "depot/core/ascii.h"
 #include "depot/core/checksum.h"
-#include "depot/object/backend_util.h"
+#include "depot/object/checksums.h"
 #include "depot/s3/xml.h"
 #include "depot/server/operations.h"
 
