@@ -1,10 +1,11 @@
-// Fuzzes object keys: ValidateKey and QuoteKey on any bytes, the memory store (which must accept
-// exactly the keys ValidateKey accepts) and, when the local store is built, the local store's
-// stricter key rules through a real Put / Get / Delete in a temporary directory:
+// Fuzzes object keys: ValidateKey and QuoteKey on any bytes, the memory store and, when it is
+// built, the local store (both must accept exactly the keys ValidateKey accepts), the local one
+// through a real Put / Get / List / Delete in a temporary directory:
 //   - a key ValidateKey refuses is refused by every store with kInvalidArgument;
-//   - a key a store accepts reads back the same bytes, and then deletes;
-//   - a local put never creates anything outside the store's root, and the object is the plain
-//     file <root>/<key>.
+//   - a key a store accepts reads back the same bytes, is listed under its own name, and deletes;
+//   - a local put never creates anything outside the store's root, and a key whose every segment
+//     can be a file name is the plain file <root>/<key> (or <root>/<key>/.depot-self when a
+//     directory left by an earlier key is in the way).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -77,24 +78,43 @@ LocalFixture& Local() {
   return *fixture;
 }
 
+// Whether every '/'-separated segment of `key` can be a file name of its own.
+bool PlainPath(std::string_view key) {
+  for (size_t start = 0;;) {
+    const size_t slash = key.find('/', start);
+    const std::string_view segment = key.substr(start, slash - start);
+    if (segment.empty() || segment == "." || segment == ".." || segment.starts_with(".depot") ||
+        segment.size() > 255) {
+      return false;
+    }
+    if (slash == std::string_view::npos) return true;
+    start = slash + 1;
+  }
+}
+
 void CheckLocal(std::string_view key, bool valid, const Bytes& value) {
   LocalFixture& local = Local();
   auto put = local.store->Put(key, value, {});
-  if (!put.ok()) {
-    const StatusCode code = put.status().code();
-    if (code != StatusCode::kInvalidArgument && code != StatusCode::kFailedPrecondition) {
-      Fail("local Put failed with an unexpected code", key, put.status().ToString());
-    }
-  } else {
-    if (!valid) Fail("local store accepted a key ValidateKey refuses", key, "");
+  if (put.ok() != valid) {
+    Fail("local store and ValidateKey disagree", key,
+         put.status().ToString() + " vs valid=" + std::to_string(valid));
+  }
+  if (put.ok()) {
     struct stat st;
     const std::filesystem::path file = local.root / std::string(key);
-    if (lstat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      Fail("object is not the plain file <root>/<key>", key, file.string());
+    const bool plain_file = lstat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    const bool in_directory =
+        lstat((file / ".depot-self").c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    if (PlainPath(key) && !plain_file && !in_directory) {
+      Fail("a plain key is not the file <root>/<key>", key, file.string());
     }
     auto got = local.store->Get(key, {});
     if (!got.ok()) Fail("local Get after Put failed", key, got.status().ToString());
     if (!(got->data == value)) Fail("local Get returned other bytes", key, "");
+    auto listed = local.store->List({.prefix = std::string(key), .max_keys = 1});
+    if (!listed.ok() || listed->objects.empty() || listed->objects[0].key != key) {
+      Fail("local List does not name the key", key, listed.status().ToString());
+    }
     if (auto s = local.store->Delete(key); !s.ok()) Fail("local Delete failed", key, s.ToString());
   }
   // Nothing may appear beside the root.
