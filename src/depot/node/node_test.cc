@@ -327,7 +327,9 @@ void HundredNodesKeepEveryBlobReplicated(double loss) {
     ASSERT_THAT(got.status(), IsOk()) << k;
     EXPECT_EQ(*got, RandomBytes(20'000 + k, 100 + k));
   }
-  // Ten nodes die, holders among them.
+  // Ten nodes die, holders among them. Repair gets 420 s: with 1 % loss, beside the other
+  // integration tests on two cores, a fresh-clone run needed more than 240 s (the test's TIMEOUT
+  // is 600 s).
   std::set<size_t> dead;
   for (size_t i = 1; dead.size() < 10; i += 9) dead.insert(i);
   for (size_t i : dead) net.Kill(i);
@@ -346,7 +348,7 @@ void HundredNodesKeepEveryBlobReplicated(double loss) {
         }
         return true;
       },
-      240s))
+      420s))
       << "replication was not restored";
   if (loss > 0) {
     EXPECT_GT(net.sim().stats().lost, 0u);
