@@ -154,15 +154,7 @@ std::optional<PayloadChecksum::Algorithm> PayloadChecksum::FromHeader(std::strin
   for (size_t i = 0; i < kPrefix.size(); ++i) {
     if (std::tolower(static_cast<unsigned char>(header[i])) != kPrefix[i]) return std::nullopt;
   }
-  std::string name;
-  for (char c : header.substr(kPrefix.size())) {
-    name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  for (Algorithm a : {Algorithm::kCrc32, Algorithm::kCrc32c, Algorithm::kCrc64Nvme,
-                      Algorithm::kSha1, Algorithm::kSha256}) {
-    if (name == Name(a)) return a;
-  }
-  return std::nullopt;
+  return FromName(header.substr(kPrefix.size()));
 }
 
 std::string_view PayloadChecksum::Name(Algorithm algorithm) {

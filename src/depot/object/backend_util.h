@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -87,6 +88,12 @@ std::vector<Status> DeleteEach(ObjectStore& store, std::span<const std::string> 
 // puts the checksum in the Put's options): the default writer of stores without multipart.
 std::unique_ptr<ObjectWriter> NewGatheringWriter(ObjectStore& store, std::string key,
                                                  PutOptions put, uint64_t size_hint, Context ctx);
+
+// A part writer that gathers the part in memory and hands it whole to `store` at Finish (with the
+// checksum FinishChecked was given): the default part writer, PutPart underneath.
+using PartStorer = std::function<Result<PartInfo>(Bytes data, const Checksum& checksum)>;
+std::unique_ptr<PartWriter> NewGatheringPartWriter(std::string key, std::string upload_id,
+                                                   int part_number, Context ctx, PartStorer store);
 
 // A new random upload id / ETag-safe token: 32 lower-case hex characters.
 std::string RandomHexId();

@@ -73,9 +73,9 @@ class GatheringWriter final : public ObjectWriter {
 
 class GatheringPartWriter final : public PartWriter {
  public:
-  GatheringPartWriter(ObjectStore& store, std::string key, std::string upload_id, int number,
-                      Context ctx)
-      : store_(store),
+  GatheringPartWriter(std::string key, std::string upload_id, int number, Context ctx,
+                      PartStorer store)
+      : store_(std::move(store)),
         key_(std::move(key)),
         upload_id_(std::move(upload_id)),
         number_(number),
@@ -87,10 +87,12 @@ class GatheringPartWriter final : public PartWriter {
     gathered_.append(data);
     return Status::Ok();
   }
-  Result<PartInfo> Finish() override {
+  Result<PartInfo> Finish() override { return FinishChecked({}); }
+  Result<PartInfo> FinishChecked(const Checksum& checksum) override {
     if (finished_) return FinishedError();
+    DEPOT_RETURN_IF_ERROR(ctx_.Check(fmt::format("part {} of key {}", number_, QuoteKey(key_))));
     finished_ = true;
-    return store_.PutPart(key_, upload_id_, number_, Bytes::FromString(std::move(gathered_)), ctx_);
+    return store_(Bytes::FromString(std::move(gathered_)), checksum);
   }
 
  private:
@@ -99,7 +101,7 @@ class GatheringPartWriter final : public PartWriter {
         fmt::format("part {} of upload {}: already finished", number_, QuoteKey(upload_id_)));
   }
 
-  ObjectStore& store_;
+  const PartStorer store_;
   const std::string key_;
   const std::string upload_id_;
   const int number_;
@@ -215,8 +217,24 @@ Result<std::unique_ptr<PartWriter>> ObjectStore::DoOpenPartWriter(std::string_vi
                                                                   int part_number,
                                                                   const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  return std::unique_ptr<PartWriter>(std::make_unique<GatheringPartWriter>(
-      *this, std::string(key), std::string(upload_id), part_number, ctx));
+  // PutPart takes no checksum: a part that comes with one is refused, as ObjectStore says.
+  PartStorer put_part = [this, key = std::string(key), upload_id = std::string(upload_id),
+                         part_number, ctx](Bytes data, const Checksum& checksum) {
+    if (!checksum.empty()) {
+      return Result<PartInfo>(UnimplementedError(
+          fmt::format("part {} of key {}: this store does not keep checksums ({} given)",
+                      part_number, QuoteKey(key), checksum.algorithm)));
+    }
+    return PutPart(key, upload_id, part_number, std::move(data), ctx);
+  };
+  return NewGatheringPartWriter(std::string(key), std::string(upload_id), part_number, ctx,
+                                std::move(put_part));
+}
+
+std::unique_ptr<PartWriter> NewGatheringPartWriter(std::string key, std::string upload_id,
+                                                   int part_number, Context ctx, PartStorer store) {
+  return std::make_unique<GatheringPartWriter>(std::move(key), std::move(upload_id), part_number,
+                                               std::move(ctx), std::move(store));
 }
 
 Status ObjectStore::DoGetStream(std::string_view key, const GetOptions& options,

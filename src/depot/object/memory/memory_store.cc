@@ -146,54 +146,18 @@ Result<std::unique_ptr<ObjectWriter>> MemoryStore::DoOpenWriter(std::string_view
   return NewGatheringWriter(*this, std::string(key), options.put, options.size_hint, ctx);
 }
 
-// A streamed part, gathered and stored whole (with its checksum) at Finish.
-class MemoryStore::PartBuffer final : public PartWriter {
- public:
-  PartBuffer(MemoryStore& store, std::string key, std::string upload_id, int number, Context ctx)
-      : store_(store),
-        key_(std::move(key)),
-        upload_id_(std::move(upload_id)),
-        number_(number),
-        ctx_(std::move(ctx)) {}
-
-  Status Write(std::string_view data) override {
-    DEPOT_RETURN_IF_ERROR(Usable());
-    DEPOT_RETURN_IF_ERROR(ctx_.Check(fmt::format("part {} of key {}", number_, QuoteKey(key_))));
-    gathered_.append(data);
-    return Status::Ok();
-  }
-  Result<PartInfo> Finish() override { return FinishChecked({}); }
-  Result<PartInfo> FinishChecked(const Checksum& checksum) override {
-    DEPOT_RETURN_IF_ERROR(Usable());
-    DEPOT_RETURN_IF_ERROR(ctx_.Check(fmt::format("part {} of key {}", number_, QuoteKey(key_))));
-    finished_ = true;
-    return store_.StorePart(key_, upload_id_, number_, Bytes::FromString(std::move(gathered_)),
-                            checksum);
-  }
-
- private:
-  Status Usable() const {
-    if (!finished_) return Status::Ok();
-    return FailedPreconditionError(
-        fmt::format("part {} of upload {}: already finished", number_, QuoteKey(upload_id_)));
-  }
-
-  MemoryStore& store_;
-  const std::string key_;
-  const std::string upload_id_;
-  const int number_;
-  const Context ctx_;
-  std::string gathered_;
-  bool finished_ = false;
-};
-
 Result<std::unique_ptr<PartWriter>> MemoryStore::DoOpenPartWriter(std::string_view key,
                                                                   std::string_view upload_id,
                                                                   int part_number,
                                                                   const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
-  return std::unique_ptr<PartWriter>(std::make_unique<PartBuffer>(
-      *this, std::string(key), std::string(upload_id), part_number, ctx));
+  // Gathered, then stored whole with its checksum.
+  return NewGatheringPartWriter(std::string(key), std::string(upload_id), part_number, ctx,
+                                [this, key = std::string(key), upload_id = std::string(upload_id),
+                                 part_number](Bytes data, const Checksum& checksum) {
+                                  return StorePart(key, upload_id, part_number, std::move(data),
+                                                   checksum);
+                                });
 }
 
 Status MemoryStore::DoRename(std::string_view from, std::string_view to, CopyMode mode,

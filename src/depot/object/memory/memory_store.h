@@ -77,8 +77,6 @@ class MemoryStore final : public ObjectStore {
     std::map<int, std::pair<PartInfo, Bytes>> parts;
   };
 
-  class PartBuffer;
-
   // Stores `data` under `key` if `options.mode` allows it.
   Result<PutResult> PutLocked(std::string_view key, Bytes data, const PutOptions& options,
                               std::string etag, std::vector<ObjectPart> parts = {})
