@@ -191,6 +191,7 @@ struct PartInfo {
   // The part's checksum (base64) under its upload's algorithm, as PartWriter::FinishChecked kept
   // it; "" for none. In CompleteMultipart's list, one that is given must be the kept one.
   std::string checksum;
+  std::string checksum_algorithm;  // the upload's algorithm when `checksum` is set ("CRC32", ...)
 };
 
 struct MultipartUploadInfo {

@@ -167,16 +167,23 @@ bool ListParts(Exchange& exchange, object::ObjectStore& store, const std::string
   int count = 0;
   int last = *marker;
   bool truncated = false;
+  std::string algorithm;  // the upload's, as the parts that have checksums name it
   for (const object::PartInfo& part : *parts) {
     if (part.part_number <= *marker) continue;
     if (count == page_size) {
       truncated = true;
       break;
     }
+    std::string checksum;
+    if (!part.checksum.empty()) {
+      algorithm = part.checksum_algorithm;
+      checksum = fmt::format("<Checksum{0}>{1}</Checksum{0}>", algorithm, part.checksum);
+    }
     entries += fmt::format(
         "<Part><PartNumber>{}</PartNumber><LastModified>{}</LastModified>"
-        "<ETag>&quot;{}&quot;</ETag><Size>{}</Size></Part>",
-        part.part_number, FormatIso8601(part.last_modified), XmlEscape(part.etag), part.size);
+        "<ETag>&quot;{}&quot;</ETag><Size>{}</Size>{}</Part>",
+        part.part_number, FormatIso8601(part.last_modified), XmlEscape(part.etag), part.size,
+        checksum);
     last = part.part_number;
     ++count;
   }
@@ -187,9 +194,11 @@ bool ListParts(Exchange& exchange, object::ObjectStore& store, const std::string
       "<Owner><ID>depot</ID><DisplayName>depot</DisplayName></Owner>"
       "<StorageClass>STANDARD</StorageClass><PartNumberMarker>{}</PartNumberMarker>"
       "<NextPartNumberMarker>{}</NextPartNumberMarker><MaxParts>{}</MaxParts>"
-      "<IsTruncated>{}</IsTruncated>{}</ListPartsResult>",
+      "<IsTruncated>{}</IsTruncated>{}{}</ListPartsResult>",
       XmlEscape(target.bucket), XmlEscape(target.key), XmlEscape(upload_id), *marker, last,
-      page_size, truncated ? "true" : "false", entries);
+      page_size, truncated ? "true" : "false",
+      algorithm.empty() ? "" : fmt::format("<ChecksumAlgorithm>{}</ChecksumAlgorithm>", algorithm),
+      entries);
   return exchange.Reply(200, std::move(xml));
 }
 

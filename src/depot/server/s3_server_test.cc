@@ -588,6 +588,11 @@ TEST_F(S3ServerTest, ChecksumsPartsAndAttributesOfStoredObjects) {
         number, between(answer, "ETag: ", "\r\n"), crc(parts[i]));
   }
   complete += "</CompleteMultipartUpload>";
+  const std::string listed = call("GET", "/photos/multi", "", {}, {{"uploadId", id}});
+  ASSERT_EQ(StatusOf(listed), 200) << listed;
+  EXPECT_THAT(listed, AllOf(HasSubstr("<ChecksumAlgorithm>CRC32</ChecksumAlgorithm>"),
+                            HasSubstr("<Size>4</Size><ChecksumCRC32>" + crc("tail") +
+                                      "</ChecksumCRC32></Part>")));
   const std::string whole = crc(digest(parts[0]) + digest(parts[1])) + "-2";
   const std::string wrong = call("POST", "/photos/multi", complete,
                                  {{"x-amz-checksum-crc32", "AAAAAA==-2"}}, {{"uploadId", id}});

@@ -2075,6 +2075,7 @@ class LocalStore::PartFileWriter final : public PartWriter {
     Result<std::string> kept = KeptPartChecksum(key_, number_, spec_, checksum);
     if (!kept.ok()) return Fail(kept.status());
     PartInfo part{number_, bytes_.Etag(), bytes_.size(), {}, std::move(*kept)};
+    if (!part.checksum.empty()) part.checksum_algorithm = spec_.algorithm;
     Status staged = [&] {
       StoredMeta meta{part.etag, part.size};
       meta.checksum.value = part.checksum;
@@ -2214,7 +2215,11 @@ Result<std::vector<PartInfo>> LocalStore::DoListParts(std::string_view key,
       continue;
     }
     DEPOT_ASSIGN_OR_RETURN(std::optional<StagedPart> part, OpenPart(upload.dir.get(), key, number));
-    if (part) parts.push_back(std::move(part->info));
+    if (!part) continue;
+    if (!part->info.checksum.empty()) {
+      part->info.checksum_algorithm = upload.record.options.checksum.algorithm;
+    }
+    parts.push_back(std::move(part->info));
   }
   std::sort(parts.begin(), parts.end(),
             [](const PartInfo& a, const PartInfo& b) { return a.part_number < b.part_number; });

@@ -216,6 +216,7 @@ Result<PartInfo> MemoryStore::StorePart(std::string_view key, std::string_view u
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
   DEPOT_ASSIGN_OR_RETURN(part.checksum,
                          KeptPartChecksum(key, part_number, upload->options.checksum, checksum));
+  if (!part.checksum.empty()) part.checksum_algorithm = upload->options.checksum.algorithm;
   upload->parts[part_number] = {part, std::move(data)};
   return part;
 }

@@ -866,6 +866,7 @@ TEST_P(ObjectStoreConformance, MultipartChecksumsAreMadeFromTheParts) {
       EXPECT_THAT(part, IsOk());
       if (!part.ok()) return {};
       EXPECT_EQ(part->checksum, ChecksumOf(algorithm, bytes[i]).value);
+      EXPECT_EQ(part->checksum_algorithm, PayloadChecksum::Name(algorithm));
       parts.push_back(*part);
     }
     auto listed = store().ListParts(key, *id);
@@ -873,6 +874,7 @@ TEST_P(ObjectStoreConformance, MultipartChecksumsAreMadeFromTheParts) {
     if (listed.ok() && listed->size() == parts.size()) {
       for (size_t i = 0; i < parts.size(); ++i) {
         EXPECT_EQ((*listed)[i].checksum, parts[i].checksum);
+        EXPECT_EQ((*listed)[i].checksum_algorithm, PayloadChecksum::Name(algorithm));
       }
     }
     auto done = store().CompleteMultipart(key, *id, parts);
