@@ -52,6 +52,7 @@ struct NodeCliOptions {
   std::vector<std::string> bootstrap;
   uint32_t replication = 3;
   std::string tier = "warm";
+  std::string quality = "basic";
   double record_ttl = 120;
   double announce = 40;
   double repair = 30;
@@ -100,6 +101,7 @@ json ContractJson(const node::ContractRecord& c) {
           {"content", c.terms.content.ToHex()},
           {"size", c.terms.size},
           {"tier", node::TierName(c.terms.tier)},
+          {"quality", node::QualityName(c.terms.quality)},
           {"replication", c.terms.replication},
           {"epochs", c.terms.epochs()},
           {"price", c.price},
@@ -230,6 +232,9 @@ int RunNode(const NodeCliOptions& options) {
   auto tier = node::ParseTier(options.tier);
   if (!tier.ok()) return Report(kCmd, tier.status());
   node_options.tier = *tier;
+  auto quality = node::ParseQuality(options.quality);
+  if (!quality.ok()) return Report(kCmd, quality.status());
+  node_options.quality = *quality;
   node_options.replication = options.replication;
   node_options.dht.record_ttl = std::chrono::seconds(static_cast<int64_t>(options.record_ttl));
   node_options.dht.unlimited_requests = options.lift_limits;
@@ -448,6 +453,7 @@ Command AddNodeCommand(CLI::App& parent) {
   run->add_option("--bootstrap", options->bootstrap, "DHT address of a node to join through");
   run->add_option("--replication", options->replication, "copies of each blob put here (1..12)");
   run->add_option("--tier", options->tier, "hot, warm, cold or archive (pricing)");
+  run->add_option("--quality", options->quality, "basic, premium or enterprise (pricing)");
   run->add_option("--record-ttl", options->record_ttl, "seconds the DHT keeps a record (>= 20)");
   run->add_option("--announce", options->announce, "seconds between announcements");
   run->add_option("--repair", options->repair, "seconds between replication checks");

@@ -30,8 +30,10 @@ start() {
   pids[$n]=$!
 }
 mkdir -p "$dir"/n{0,1,2,3,4}
-# Challenges every 2 s; no failed proof allowed, so one failure breaches the contract.
-for n in 0 1 2 3 4; do start "$n" --proof-interval 2 --allowed-misses 0; done
+# Challenges every 2 s; no failed proof allowed, so one failure breaches the contract. Node 0, the
+# client, buys premium contracts.
+start 0 --proof-interval 2 --allowed-misses 0 --quality premium
+for n in 1 2 3 4; do start "$n" --proof-interval 2 --allowed-misses 0; done
 # up N: waits until node N answers its status.
 up() {
   for _ in $(seq 100); do
@@ -56,6 +58,8 @@ grep -q "no-such-file" "$dir/err" || fail "the error does not name the missing f
 "$depot" node put "$dir/n0" "$dir/blob" --json >"$dir/put.json" || fail "put failed"
 id="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$dir/put.json")"
 [[ "$id" == "$(b3sum --no-names "$dir/blob")" ]] || fail "the id is not the blob's BLAKE3"
+quality="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["contracts"][0]["quality"])' "$dir/put.json")"
+[[ "$quality" == premium ]] || fail "node 0's contract is $quality, not premium"
 count() { "$depot" node providers "$dir/n$1" "$id" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 has_count() { [[ "$(count "$1")" -eq "$2" ]]; }
 eventually 20 has_count 4 3 || fail "3 providers expected, $(count 4) seen"

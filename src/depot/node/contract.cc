@@ -48,6 +48,14 @@ Result<Tier> ParseTier(std::string_view text) {
       fmt::format("\"{}\" is not a tier (hot, warm, cold or archive)", text));
 }
 
+Result<Quality> ParseQuality(std::string_view text) {
+  for (Quality quality : {Quality::kBasic, Quality::kPremium, Quality::kEnterprise}) {
+    if (QualityName(quality) == text) return quality;
+  }
+  return InvalidArgumentError(
+      fmt::format("\"{}\" is not a quality (basic, premium or enterprise)", text));
+}
+
 Status CheckTransition(ContractState from, ContractState to) {
   for (const auto& [a, b] : kTransitions) {
     if (a == from && b == to) return Status::Ok();

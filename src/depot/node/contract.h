@@ -1,9 +1,9 @@
 // depot::node storage contracts: terms, price, states and the proofs that keep them honest.
 //
 //   ContractTerms terms{.content = id, .size = n, .duration_ms = day, .proof_interval_ms = hour};
-//   uint64_t price = Price(terms);                        // micro-tokens (docs/node.md: formula)
-//   ChallengeChain chain = ChallengeChain::Make(terms.epochs());          // the client's secret
-//   terms.challenge_commitment = chain.commitment();
+//   uint64_t price = Price(terms);                        // micro-tokens (docs/decisions.md:
+//   formula) ChallengeChain chain = ChallengeChain::Make(terms.epochs());          // the client's
+//   secret terms.challenge_commitment = chain.commitment();
 //   ...
 //   Challenge c = chain.ChallengeFor(contract_id, epoch);                 // at each epoch
 //   uint64_t group = c.Group(terms.size);   // a leaf group neither side chose (see below)
@@ -18,7 +18,8 @@
 //     each passed proof releases price / epochs to the provider (the last one the remainder);
 //     each failed one returns that share to the client and charges the provider the same amount
 //     again as a penalty, paid to the client (ledger.h).
-//   - States change only along kTransitions (docs/node.md has the table); CheckTransition refuses
+//   - States change only along kTransitions (docs/decisions.md has the table); CheckTransition
+//   refuses
 //     every other change with kFailedPrecondition naming both states.
 //   - Challenges are unbiased: at signing, the client commits to the end of a hash chain
 //     (c_N = BLAKE3^N(secret)); for epoch e it reveals c_{N-e}, which the provider checks against
@@ -56,6 +57,7 @@ std::string_view TierName(Tier tier);
 std::string_view QualityName(Quality quality);
 std::string_view StateName(ContractState state);
 Result<Tier> ParseTier(std::string_view text);
+Result<Quality> ParseQuality(std::string_view text);
 
 // The allowed changes of state; anything else is refused.
 inline constexpr std::pair<ContractState, ContractState> kTransitions[] = {

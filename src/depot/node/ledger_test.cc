@@ -45,6 +45,15 @@ TEST(ContractTest, PriceFollowsTheFormula) {
   EXPECT_EQ(Price(terms), 2u);
 }
 
+TEST(ContractTest, TiersAndQualitiesParseByNameAndRefuseOthersNamingThem) {
+  EXPECT_EQ(*ParseTier("cold"), Tier::kCold);
+  EXPECT_EQ(*ParseQuality("premium"), Quality::kPremium);
+  EXPECT_THAT(ParseTier("lukewarm").status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"lukewarm\"")));
+  EXPECT_THAT(ParseQuality("gold").status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"gold\" is not a quality")));
+}
+
 TEST(ContractTest, EveryForbiddenTransitionIsRefused) {
   constexpr ContractState kAll[] = {ContractState::kDraft,     ContractState::kActive,
                                     ContractState::kCompleted, ContractState::kTerminated,

@@ -135,6 +135,16 @@ class Node::Impl {
         ledger_(std::move(ledger)) {}
 
   Status Init() {
+    // An offer this node made before it stopped, still a draft: whether the provider accepted
+    // it is unknown, and nobody will ask again, so it expires and its escrow comes back.
+    DEPOT_ASSIGN_OR_RETURN(std::vector<ContractRecord> contracts, ledger_->Contracts());
+    for (const ContractRecord& record : contracts) {
+      if (record.role == Role::kClient && record.state == ContractState::kDraft) {
+        DEPOT_RETURN_IF_ERROR(
+            ledger_->Transition(record.id, ContractState::kExpired,
+                                "the node stopped before the provider answered the offer"));
+      }
+    }
     // What the store holds (pinned) is provided: a restart announces it again.
     std::optional<cas::ContentId> after;
     while (true) {
@@ -568,6 +578,7 @@ class Node::Impl {
     terms.duration_ms = options_.contract_duration.count();
     terms.proof_interval_ms = options_.proof_interval.count();
     terms.tier = options_.tier;
+    terms.quality = options_.quality;
     terms.replication = std::max<uint32_t>(1, options_.replication);
     terms.allowed_misses = options_.allowed_misses;
     const ChallengeChain chain = ChallengeChain::Make(terms.epochs());
@@ -606,8 +617,16 @@ class Node::Impl {
     const ChallengeChain chain = ChallengeChain::FromSecret(record.chain, record.terms.epochs());
     const Challenge challenge = chain.ChallengeFor(record.id, epoch);
     const auto [begin, end] = challenge.Range(record.terms.size);
-    auto answer = Call(record.provider, record.provider_endpoint, MessageKind::kChallenge,
-                       challenge.Encode(), Context().WithTimeout(std::chrono::seconds(10)));
+    auto ask = [&](const std::string& endpoint) {
+      return Call(record.provider, endpoint, MessageKind::kChallenge, challenge.Encode(),
+                  Context().WithTimeout(std::chrono::seconds(10)));
+    };
+    auto answer = ask(record.provider_endpoint);
+    if (!answer.ok() && answer.status().code() != StatusCode::kFailedPrecondition) {
+      // Unreachable where the contract says: a provider that restarted elsewhere names its new
+      // endpoint in the provider records it signs, so it is asked there before being disputed.
+      if (auto moved = MovedEndpoint(record)) answer = ask(*moved);
+    }
     if (!answer.ok() && answer.status().code() != StatusCode::kFailedPrecondition) {
       const std::string why =
           fmt::format("epoch {} unanswered: {}", epoch, answer.status().ToString().substr(0, 300));
@@ -637,6 +656,19 @@ class Node::Impl {
                       : std::string(verified.status().ToString());
     }
     return Record(record, epoch, challenge.Group(record.terms.size), passed, detail);
+  }
+
+  // Where the provider of `record` now says it is, when that is not where the contract says.
+  std::optional<std::string> MovedEndpoint(const ContractRecord& record) {
+    auto providers =
+        Providers(record.terms.content, Context().WithTimeout(std::chrono::seconds(10)));
+    if (!providers.ok()) return std::nullopt;
+    for (const ProviderRecord& provider : *providers) {
+      if (provider.provider == record.provider && provider.endpoint != record.provider_endpoint) {
+        return provider.endpoint;
+      }
+    }
+    return std::nullopt;
   }
 
   // Records a proof; when it breaches the contract, tells the provider, so that its own book
@@ -855,6 +887,13 @@ Result<std::unique_ptr<Node>> Node::Start(NodeParts parts, NodeOptions options) 
   if (options.dispute_window.count() < 0) {
     return InvalidArgumentError(
         fmt::format("a dispute window of {} ms is negative", options.dispute_window.count()));
+  }
+  if (options.announce_interval >= options.dht.record_ttl) {
+    return InvalidArgumentError(fmt::format(
+        "an announce interval of {} ms is not below the record ttl of {} ms (records would "
+        "expire before they are announced again)",
+        options.announce_interval.count(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.dht.record_ttl).count()));
   }
   if (options.transfer_slice < cas::kGroupLen || options.transfer_slice > kMaxTransferSlice) {
     return InvalidArgumentError(fmt::format("a transfer slice of {} bytes is outside {}..{}",

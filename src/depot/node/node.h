@@ -92,6 +92,7 @@ struct NodeOptions {
   DhtOptions dht;
   uint32_t replication = 3;
   Tier tier = Tier::kWarm;
+  Quality quality = Quality::kBasic;  // the service bought: a price multiplier (contract.h)
   std::chrono::milliseconds contract_duration{std::chrono::hours(24 * 30)};
   std::chrono::milliseconds proof_interval{std::chrono::hours(1)};
   uint32_t allowed_misses = 1;

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -46,24 +47,28 @@ class Network {
     return options;
   }
 
+  // Options under which clients challenge every 300 ms.
+  NodeOptions Challenged(uint32_t replication, uint32_t allowed_misses) const {
+    NodeOptions options = Options();
+    options.replication = replication;
+    options.allowed_misses = allowed_misses;
+    options.proof_interval = 300ms;
+    return options;
+  }
+
   // Starts a node; `ledger` (a kv URL) keeps its book where a test restarts it.
   Node& Add(NodeOptions options, std::string ledger = "mem://") {
-    const int i = static_cast<int>(nodes_.size());
-    NodeParts parts;
-    parts.blobs = *cas::BlobStore::Open(*object::Open("mem://"), *kv::Open("mem://"));
-    blobs_.push_back(parts.blobs);
-    parts.ledger_store = *kv::Open(ledger);
-    parts.transport = net_.Attach();
-    options.endpoint = fmt::format("node-{}", i);
-    parts.link = link_->From(options.endpoint);
-    if (!nodes_.empty()) options.dht.bootstrap = {nodes_[0]->dht_address()};
-    auto node = Node::Start(std::move(parts), options);
-    EXPECT_THAT(node.status(), IsOk());
-    link_->Add(options.endpoint, node->get());
-    nodes_.push_back(std::move(*node));
-    return *nodes_.back();
+    return Start(options, KeyPair::Generate(),
+                 *cas::BlobStore::Open(*object::Open("mem://"), *kv::Open("mem://")),
+                 *kv::Open(ledger));
   }
   Node& Add() { return Add(Options()); }
+  // Stops node `i` and starts it again, with its keys, blobs and ledger, at a new endpoint and
+  // DHT address: the node it returns is the last one.
+  Node& Restart(size_t i, NodeOptions options) {
+    Kill(i);
+    return Start(options, keys_[i], blobs_[i], ledgers_[i]);
+  }
   Node& operator[](size_t i) { return *nodes_[i]; }
   size_t size() const { return nodes_.size(); }
   void Kill(size_t i) {
@@ -111,10 +116,37 @@ class Network {
   SimNetwork& sim() { return net_; }
   cas::BlobStore& blobs(size_t i) { return *blobs_[i]; }
 
+  // Starts a node with the parts given.
+  Node& Start(NodeOptions options, KeyPair keys, std::shared_ptr<cas::BlobStore> blobs,
+              std::shared_ptr<kv::Store> ledger) {
+    const size_t i = nodes_.size();
+    keys_.push_back(keys);
+    blobs_.push_back(blobs);
+    ledgers_.push_back(ledger);
+    NodeParts parts{.keys = std::move(keys),
+                    .blobs = std::move(blobs),
+                    .ledger_store = std::move(ledger),
+                    .transport = net_.Attach()};
+    options.endpoint = fmt::format("node-{}", i);
+    parts.link = link_->From(options.endpoint);
+    if (!nodes_.empty()) options.dht.bootstrap = {nodes_[0]->dht_address()};
+    auto node = Node::Start(std::move(parts), options);
+    EXPECT_THAT(node.status(), IsOk());
+    link_->Add(options.endpoint, node->get());
+    nodes_.push_back(std::move(*node));
+    return *nodes_.back();
+  }
+  // A link through which node `i`'s answers reach the others: `tamper` may change them.
+  void Tamper(size_t i, std::function<void(const EndpointRequest&, EndpointResponse&)> tamper) {
+    link_->Tamper(fmt::format("node-{}", i), std::move(tamper));
+  }
+
  private:
   SimNetwork net_;
   std::shared_ptr<testing::LocalPeerLink> link_ = std::make_shared<testing::LocalPeerLink>();
+  std::vector<KeyPair> keys_;
   std::vector<std::shared_ptr<cas::BlobStore>> blobs_;
+  std::vector<std::shared_ptr<kv::Store>> ledgers_;
   std::vector<std::unique_ptr<Node>> nodes_;
 };
 
@@ -138,8 +170,79 @@ TEST(NodeTest, StartRefusesBadOptionsNamingTheValue) {
               StatusIs(StatusCode::kInvalidArgument, ::testing::HasSubstr("100 bytes")));
   EXPECT_THAT(start([](NodeOptions& o) { o.dispute_window = -5ms; }),
               StatusIs(StatusCode::kInvalidArgument, ::testing::HasSubstr("-5 ms")));
-  EXPECT_THAT(start([](NodeOptions& o) { o.dht.record_ttl = 5s; }),
+  EXPECT_THAT(start([](NodeOptions& o) {
+                o.dht.record_ttl = 5s;
+                o.announce_interval = 1s;
+              }),
               StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(start([](NodeOptions& o) { o.announce_interval = 120s; }),
+              StatusIs(StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("announce interval of 120000 ms")));
+}
+
+TEST(NodeTest, ProvidersAreTheClosestNodesByXorDistance) {
+  Network net;
+  for (int i = 0; i < 8; ++i) net.Add();
+  ASSERT_TRUE(net.Joined(8));
+  for (int k = 0; k < 3; ++k) {
+    auto put = net[k].Put(RandomBytes(30'000, 40 + k));
+    ASSERT_THAT(put.status(), IsOk());
+    // The two providers are the two nodes nearest the blob's id, the putter left out.
+    std::vector<NodeId> others;
+    for (size_t i = 0; i < net.size(); ++i) {
+      if (i != static_cast<size_t>(k)) others.push_back(net[i].id());
+    }
+    const std::string target(put->id.digest.begin(), put->id.digest.end());
+    std::sort(others.begin(), others.end(),
+              [&](const NodeId& a, const NodeId& b) { return CloserTo(target, a, b); });
+    std::set<NodeId> providers;
+    for (const ContractRecord& contract : put->contracts) providers.insert(contract.provider);
+    EXPECT_EQ(providers, (std::set<NodeId>{others[0], others[1]})) << k;
+  }
+}
+
+TEST(NodeTest, CloserToComparesTheXorDistanceAsABigEndianNumber) {
+  NodeId a, b;
+  a.bytes.fill(0);
+  b.bytes.fill(0);
+  a.bytes[0] = 0x80;   // 1000... from a zero target: far
+  b.bytes[31] = 0xff;  // only the last byte differs: near
+  const std::string zero(32, '\0');
+  EXPECT_TRUE(CloserTo(zero, b, a));
+  EXPECT_FALSE(CloserTo(zero, a, b));
+  EXPECT_FALSE(CloserTo(zero, a, a));
+  // From a target of 0x80 00..., a is at distance 0 and b far.
+  std::string high = zero;
+  high[0] = static_cast<char>(0x80);
+  EXPECT_TRUE(CloserTo(high, a, b));
+}
+
+TEST(NodeTest, ANodeEndpointRefusesOversizedRequests) {
+  Network net;
+  Node& node = net.Add();
+  // A signed message addressed to it whose body is over the largest a message carries.
+  const KeyPair sender = KeyPair::Generate();
+  EndpointResponse big = node.Handle({"POST", "/_node/v1/message",
+                                      SealMessage(sender, MessageKind::kPing, node.id(),
+                                                  std::string(kMaxMessageBody + 1, 'x'), NowMs())});
+  EXPECT_EQ(big.status, 403);
+  EXPECT_THAT(big.body, ::testing::HasSubstr("too long"));
+  // The same at the limit is answered.
+  EXPECT_EQ(node.Handle({"POST", "/_node/v1/message",
+                         SealMessage(sender, MessageKind::kPing, node.id(),
+                                     std::string(kMaxMessageBody, 'x'), NowMs())})
+                .status,
+            200);
+  // A slice over 64 MiB, and one whose bounds are not numbers.
+  const std::string id = cas::ContentId{blake3::Hash("x")}.ToHex();
+  EndpointResponse wide =
+      node.Handle({"GET", fmt::format("/_node/v1/slice/{}?begin=0&end={}", id, 65 << 20), ""});
+  EXPECT_EQ(wide.status, 400);
+  EXPECT_THAT(wide.body, ::testing::HasSubstr("is over"));
+  EXPECT_EQ(node.Handle({"GET", fmt::format("/_node/v1/slice/{}?begin=0&end=x", id), ""}).status,
+            400);
+  EXPECT_EQ(node.Handle({"GET", "/_node/v1/slice/nothex?begin=0&end=1", ""}).status, 400);
+  EXPECT_EQ(node.Handle({"PUT", "/_node/v1/message", ""}).status, 404);
 }
 
 TEST(NodeTest, APutIsHeldByThreeNodesUnderContractAndReadableAnywhere) {
@@ -201,7 +304,7 @@ TEST(NodeTest, AKilledHolderIsReplacedAndTheCountRestored) {
   auto put = net[0].Put(RandomBytes(100'000, 2));
   ASSERT_THAT(put.status(), IsOk());
   ASSERT_TRUE(Eventually([&] { return net.LiveProviders(5, put->id) == 3; }, 10s));
-  // Kill one provider: its records expire (3 s), and a remaining holder contracts another node.
+  // Kill one provider: its records expire (20 s), and a remaining holder contracts another node.
   size_t victim = 0;
   for (size_t i = 1; i < 6; ++i) {
     if (net[i].id() == put->contracts[0].provider) victim = i;
@@ -221,11 +324,7 @@ TEST(NodeTest, AKilledHolderIsReplacedAndTheCountRestored) {
 
 TEST(NodeTest, AProviderThatDroppedTheBlobFailsItsChallengeAndIsPenalised) {
   Network net;
-  NodeOptions options = net.Options();
-  options.replication = 2;
-  options.allowed_misses = 0;
-  options.proof_interval = 300ms;  // a challenge every 300 ms
-  options.contract_duration = 1h;
+  NodeOptions options = net.Challenged(2, 0);
   for (int i = 0; i < 3; ++i) net.Add(options);
   ASSERT_TRUE(net.Joined(3));
   auto put = net[0].Put(RandomBytes(300'000, 3));
@@ -263,10 +362,7 @@ TEST(NodeTest, AProviderThatDroppedTheBlobFailsItsChallengeAndIsPenalised) {
 
 TEST(NodeTest, AProviderSilentPastTheDisputeWindowFailsEveryEpochDue) {
   Network net;
-  NodeOptions options = net.Options();
-  options.replication = 2;
-  options.allowed_misses = 1000;   // counted, not breached
-  options.proof_interval = 300ms;  // a challenge every 300 ms
+  NodeOptions options = net.Challenged(2, 1000);
   options.dispute_window = 2s;
   for (int i = 0; i < 3; ++i) net.Add(options);
   ASSERT_TRUE(net.Joined(3));
@@ -284,6 +380,89 @@ TEST(NodeTest, AProviderSilentPastTheDisputeWindowFailsEveryEpochDue) {
   auto proofs = net[0].ledger().Proofs(contract);
   ASSERT_THAT(proofs.status(), IsOk());
   EXPECT_THAT(proofs->back().detail, ::testing::HasSubstr("past the window"));
+}
+
+TEST(NodeTest, AProviderThatMovedIsChallengedWhereItNowIs) {
+  Network net;
+  NodeOptions options = net.Challenged(2, 0);
+  for (int i = 0; i < 3; ++i) net.Add(options);
+  ASSERT_TRUE(net.Joined(3));
+  auto put = net[0].Put(RandomBytes(60'000, 7));
+  ASSERT_THAT(put.status(), IsOk());
+  const ContractId contract = put->contracts.at(0).id;
+  ASSERT_TRUE(Eventually([&] { return net[0].ledger().Get(contract)->passed >= 1; }));
+  // The provider comes back at another endpoint, with its keys, blobs and book, and says so in
+  // the provider records it signs: the client's challenges follow it there.
+  net.Restart(net.IndexOf(put->contracts[0].provider), options);
+  const uint32_t passed = net[0].ledger().Get(contract)->passed;
+  ASSERT_TRUE(Eventually([&] {
+    const ContractRecord now = *net[0].ledger().Get(contract);
+    return now.passed >= passed + 3 && now.state == ContractState::kActive;
+  }));
+  EXPECT_EQ(net[0].ledger().Get(contract)->failed, 0u);
+}
+
+TEST(NodeTest, ReadsSkipAProviderThatSendsWrongBytesAndItsProofsStopPassing) {
+  Network net;
+  NodeOptions options = net.Challenged(3, 1000);
+  for (int i = 0; i < 4; ++i) net.Add(options);
+  ASSERT_TRUE(net.Joined(4));
+  const std::string data = RandomBytes(200'000, 8);
+  auto put = net[0].Put(data);
+  ASSERT_THAT(put.status(), IsOk());
+  ASSERT_EQ(put->contracts.size(), 2u);
+  const size_t liar = net.IndexOf(put->contracts[0].provider);
+  const size_t reader = 6 - liar - net.IndexOf(put->contracts[1].provider);  // 0+1+2+3 = 6
+  ASSERT_TRUE(Eventually([&] { return net.LiveProviders(reader, put->id) == 3; }, 10s));
+  const ContractId lied = put->contracts[0].id;
+  ASSERT_TRUE(Eventually([&] { return net[0].ledger().Get(lied)->passed >= 1; }));
+  // From now on one provider's answers have a byte flipped on the way: its slices and its
+  // signed challenge answers.
+  net.Tamper(liar, [](const EndpointRequest&, EndpointResponse& response) {
+    if (response.status == 200 && response.body.size() > 100) response.body[100] ^= 1;
+  });
+  const uint32_t passed = net[0].ledger().Get(lied)->passed;
+  // Reads skip it (every slice is verified against the id), whichever provider they try first.
+  for (int k = 0; k < 3; ++k) {
+    auto got = net[reader].Get(put->id);
+    ASSERT_THAT(got.status(), IsOk());
+    EXPECT_EQ(*got, data);
+  }
+  // An answer that does not verify is never a pass: the contract is disputed, and the honest
+  // provider's keeps passing.
+  ASSERT_TRUE(Eventually(
+      [&] { return net[0].ledger().Get(lied)->state == ContractState::kDisputed; }, 10s));
+  EXPECT_LE(net[0].ledger().Get(lied)->passed, passed + 1);  // one may have been under way
+  const ContractId honest = put->contracts[1].id;
+  const uint32_t honest_passed = net[0].ledger().Get(honest)->passed;
+  EXPECT_TRUE(Eventually([&] { return net[0].ledger().Get(honest)->passed > honest_passed; }));
+}
+
+TEST(NodeTest, AnOfferLeftAsADraftByAStopExpiresAtTheNextStart) {
+  Network net;
+  const KeyPair keys = KeyPair::Generate();
+  std::shared_ptr<kv::Store> book = *kv::Open("mem://");
+  ContractRecord offer;
+  {
+    auto ledger = Ledger::Open(book, keys.id());
+    ASSERT_THAT(ledger.status(), IsOk());
+    offer.client = keys.id();
+    offer.provider = KeyPair::Generate().id();
+    offer.terms.content = cas::ContentId{blake3::Hash("offered")};
+    offer.terms.size = 1000;
+    offer.terms.duration_ms = 3'600'000;
+    offer.terms.proof_interval_ms = 60'000;
+    offer.id = MakeContractId(offer.client, offer.provider, offer.terms);
+    offer.provider_endpoint = "node-9";
+    ASSERT_THAT((*ledger)->Propose(offer), IsOk());
+    ASSERT_GT((*ledger)->AccountOf(keys.id())->escrowed, 0u);
+  }
+  Node& node = net.Start(net.Options(), keys,
+                         *cas::BlobStore::Open(*object::Open("mem://"), *kv::Open("mem://")), book);
+  const ContractRecord expired = *node.ledger().Get(offer.id);
+  EXPECT_EQ(expired.state, ContractState::kExpired);
+  EXPECT_EQ(expired.escrow, 0u);
+  EXPECT_EQ(node.ledger().AccountOf(keys.id())->escrowed, 0u);
 }
 
 TEST(NodeTest, ARestartKeepsTheLedgerAndTheBlobsItProvides) {

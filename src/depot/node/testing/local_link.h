@@ -6,6 +6,7 @@
 //   parts.link = link->From("node-1");            // what node-1 sends goes through this port
 //   link->Add("node-1", node.get());
 //   link->Partition({{"node-1", "node-2"}, {"node-3"}});  // as SimNetwork::Partition, for HTTP
+//   link->Tamper("node-2", [](const EndpointRequest&, EndpointResponse& r) { r.body[0] ^= 1; });
 //
 // A request to an endpoint not added, or across a partition, fails with kUnavailable, as an
 // unreachable HTTP peer does.
@@ -13,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -46,6 +48,12 @@ class LocalPeerLink final : public PeerLink, public std::enable_shared_from_this
     MutexLock lock(mu_);
     group_of_.clear();
   }
+  // Every answer from `endpoint` goes through `tamper` first (a peer, or a path, that lies).
+  void Tamper(const std::string& endpoint,
+              std::function<void(const EndpointRequest&, EndpointResponse&)> tamper) {
+    MutexLock lock(mu_);
+    tamper_[endpoint] = std::move(tamper);
+  }
 
   // The link as the node at `from` uses it (partitions apply to it).
   std::shared_ptr<PeerLink> From(std::string from) {
@@ -77,13 +85,17 @@ class LocalPeerLink final : public PeerLink, public std::enable_shared_from_this
                                     const EndpointRequest& request, const Context& ctx) {
     DEPOT_RETURN_IF_ERROR(ctx.Check("a request to " + endpoint));
     Node* node = nullptr;
+    std::function<void(const EndpointRequest&, EndpointResponse&)> tamper;
     {
       MutexLock lock(mu_);
       auto it = nodes_.find(endpoint);
       if (it != nodes_.end() && GroupOf(from) == GroupOf(endpoint)) node = it->second;
+      if (auto t = tamper_.find(endpoint); t != tamper_.end()) tamper = t->second;
     }
     if (node == nullptr) return UnavailableError(fmt::format("no node reachable at {}", endpoint));
-    return node->Handle(request);
+    EndpointResponse response = node->Handle(request);
+    if (tamper) tamper(request, response);
+    return response;
   }
   size_t GroupOf(const std::string& endpoint) DEPOT_REQUIRES(mu_) {
     auto it = group_of_.find(endpoint);
@@ -93,6 +105,8 @@ class LocalPeerLink final : public PeerLink, public std::enable_shared_from_this
   Mutex mu_;
   std::map<std::string, Node*> nodes_ DEPOT_GUARDED_BY(mu_);
   std::map<std::string, size_t> group_of_ DEPOT_GUARDED_BY(mu_);
+  std::map<std::string, std::function<void(const EndpointRequest&, EndpointResponse&)>> tamper_
+      DEPOT_GUARDED_BY(mu_);
 };
 
 }  // namespace depot::node::testing
