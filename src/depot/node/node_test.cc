@@ -534,11 +534,14 @@ void HundredNodesKeepEveryBlobReplicated(double loss) {
   }
 }
 
-// A hundred nodes cut 60/40: each side still finds what it holds, and a client whose provider
-// is on the other side disputes the contract instead of penalising it; once healed, the
-// disputes settle as passed proofs, every blob is read from anywhere, and three copies hold.
-TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
-  Network net({.min_latency = 200us, .max_latency = 2ms});
+// A hundred nodes cut 60/40 (with `loss` of the datagrams lost): each side still finds what it
+// holds, and a client whose provider is on the other side disputes the contract instead of
+// penalising it; once healed, the disputes settle as passed proofs, every blob is read from
+// anywhere, and three copies hold.
+void HundredNodesAcrossAPartition(double loss) {
+  Network net({.min_latency = 200us, .max_latency = 2ms, .loss = loss});
+  // With loss every step waits on OpenDHT's resends (about a second per lost datagram).
+  const std::chrono::seconds window = loss > 0 ? 240s : 60s;
   NodeOptions options = net.Options();
   options.proof_interval = 2s;  // the clients challenge every 2 s on their own
   options.dispute_window = 1h;
@@ -578,7 +581,7 @@ TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
             if (read.ok()) got = *read;
             return read.ok();
           },
-          60s))
+          window))
           << "node " << reader << " did not read " << s.id.ToHex();
       EXPECT_EQ(got, RandomBytes(30'000 + k, 200 + k));
       ++reads;
@@ -601,7 +604,7 @@ TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
         }
         return true;
       },
-      60s))
+      window))
       << "a contract across the partition was not disputed";
   for (const Stored& s : stored) {
     for (const ContractRecord& c : s.contracts) {
@@ -622,7 +625,7 @@ TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
         }
         return true;
       },
-      60s))
+      window))
       << "the disputes did not settle once healed";
   for (const Stored& s : stored) {
     for (const ContractRecord& c : s.contracts) {
@@ -640,7 +643,7 @@ TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
           }
           return live.size() >= 3;
         },
-        60s));
+        window));
     // A node across the healed cut from the client reads it, once its lookups reach a holder.
     Status read = NotFoundError(s.id.ToHex());
     EXPECT_TRUE(Eventually(
@@ -648,9 +651,18 @@ TEST(NodeSimulationTest, HundredNodesAcrossAPartition) {
           read = net[(s.client + 50) % 100].Get(s.id).status();
           return read.ok();
         },
-        60s))
+        window))
         << read;
   }
+  if (loss > 0) {
+    EXPECT_GT(net.sim().stats().lost, 0u);
+  }
+}
+
+TEST(NodeSimulationTest, HundredNodesAcrossAPartition) { HundredNodesAcrossAPartition(0); }
+
+TEST(NodeSimulationTest, HundredNodesWithLossAcrossAPartition) {
+  HundredNodesAcrossAPartition(0.01);
 }
 
 TEST(NodeSimulationTest, HundredNodesKeepEveryBlobReplicated) {
