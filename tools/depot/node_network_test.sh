@@ -107,7 +107,19 @@ PY
 }
 eventually 60 repaired || fail "the count was not restored: $("$depot" node providers "$dir/n0" "$id")"
 
-# The client, killed and restarted, keeps its contracts, proofs and balance.
+# The client, killed and restarted, keeps its contracts, proofs and balance: its money adds up
+# (what it holds, what it has escrowed, and what its contracts paid less the penalties they
+# charged, is the initial million tokens) on both sides of the restart.
+conserved() {
+  python3 - "$("$depot" node status "$dir/n0" --json)" "$("$depot" node contracts "$dir/n0" --json)" <<'PY'
+import json, sys
+account = json.loads(sys.argv[1])
+mine = [c for c in json.loads(sys.argv[2]) if c["role"] == "client"]
+total = account["balance"] + account["escrowed"] + sum(c["paid"] - c["penalties"] for c in mine)
+sys.exit(0 if mine and total == 10**12 else 1)
+PY
+}
+eventually 10 conserved || fail "node 0's money does not add up before the restart"
 before="$("$depot" node contracts "$dir/n0" --json)"
 kill -9 "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 start 0 --proof-interval 2 --allowed-misses 0
@@ -122,4 +134,5 @@ for cid, c in before.items():
     assert after[cid]["passed"] >= c["passed"] and after[cid]["state"] in (c["state"], "breached", "completed", "disputed"), cid
 PY
 "$depot" node proofs "$dir/n0" | grep -q passed || fail "no proofs after the restart"
+eventually 10 conserved || fail "node 0's money does not add up after the restart"
 echo "node_network_test: passed"
