@@ -160,13 +160,13 @@ Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<cons
   return Status::Ok();
 }
 
-Result<std::string> KeptPartChecksum(std::string_view key, int part_number, const Checksum& spec,
-                                     const Checksum& checksum) {
+Status KeepPartChecksum(std::string_view key, const Checksum& spec, const Checksum& checksum,
+                        PartInfo& part) {
   const auto algorithm = PayloadChecksum::FromName(spec.algorithm);
-  if (checksum.empty() || !algorithm) return std::string();
+  if (checksum.empty() || !algorithm) return Status::Ok();
   auto invalid = [&](std::string_view why) {
     return InvalidArgumentError(fmt::format("key {} part {}: {} checksum {} {} (InvalidRequest)",
-                                            QuoteKey(key), part_number, checksum.algorithm,
+                                            QuoteKey(key), part.part_number, checksum.algorithm,
                                             QuoteKey(checksum.value), why));
   };
   if (PayloadChecksum::FromName(checksum.algorithm) != algorithm) {
@@ -177,7 +177,9 @@ Result<std::string> KeptPartChecksum(std::string_view key, int part_number, cons
   if (!digest.ok() || digest->size() != digest_size) {
     return invalid(fmt::format("is not the base64 of a {}-byte digest", digest_size));
   }
-  return checksum.value;
+  part.checksum = checksum.value;
+  part.checksum_algorithm = spec.algorithm;
+  return Status::Ok();
 }
 
 Status CheckContext(const Context& ctx, std::string_view what, std::string_view key) {

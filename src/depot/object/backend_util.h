@@ -69,12 +69,12 @@ PutOptions ConditionedPut(PutOptions options, const WriteCondition& condition);
 Status ValidateCompleteParts(std::span<const PartInfo> requested, std::span<const PartInfo> staged,
                              uint64_t min_part_size);
 
-// What a part keeps of `checksum` (PartWriter::FinishChecked) in an upload whose
-// PutOptions::checksum is `spec`: its value, "" when the upload names no algorithm (or none was
-// given); kInvalidArgument naming the part for another algorithm or a value that is not the base64
-// of one digest.
-Result<std::string> KeptPartChecksum(std::string_view key, int part_number, const Checksum& spec,
-                                     const Checksum& checksum);
+// Keeps in `part` what a part keeps of `checksum` (PartWriter::FinishChecked) in an upload whose
+// PutOptions::checksum is `spec`: its value and algorithm, nothing when the upload names no
+// algorithm (or none was given); kInvalidArgument naming the part for another algorithm or a value
+// that is not the base64 of one digest (and `part` unchanged).
+Status KeepPartChecksum(std::string_view key, const Checksum& spec, const Checksum& checksum,
+                        PartInfo& part);
 
 // OK while `ctx` lets a call go on; else kCancelled / kDeadlineExceeded naming `what` and the
 // quoted key ("get of key \"a/b\": cancelled").

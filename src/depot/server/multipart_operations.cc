@@ -177,7 +177,7 @@ bool ListParts(Exchange& exchange, object::ObjectStore& store, const std::string
     std::string checksum;
     if (!part.checksum.empty()) {
       algorithm = part.checksum_algorithm;
-      checksum = fmt::format("<Checksum{0}>{1}</Checksum{0}>", algorithm, part.checksum);
+      checksum = ChecksumElement(algorithm, part.checksum);
     }
     entries += fmt::format(
         "<Part><PartNumber>{}</PartNumber><LastModified>{}</LastModified>"
@@ -314,9 +314,9 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
       auto answer = [&](std::string_view etag, const object::Checksum& checksum) {
         std::string checksum_xml;
         if (!checksum.empty()) {
-          checksum_xml = fmt::format(
-              "<Checksum{0}>{1}</Checksum{0}><ChecksumType>{2}</ChecksumType>", checksum.algorithm,
-              XmlEscape(checksum.value), checksum.composite ? "COMPOSITE" : "FULL_OBJECT");
+          checksum_xml = fmt::format("{}<ChecksumType>{}</ChecksumType>",
+                                     ChecksumElement(checksum.algorithm, checksum.value),
+                                     checksum.composite ? "COMPOSITE" : "FULL_OBJECT");
         }
         return exchange.Reply(
             200,

@@ -44,6 +44,10 @@ HeaderList ChecksumHeaders(const object::Checksum& checksum) {
           {"x-amz-checksum-type", checksum.composite ? "COMPOSITE" : "FULL_OBJECT"}};
 }
 
+std::string ChecksumElement(std::string_view algorithm, std::string_view value) {
+  return fmt::format("<Checksum{0}>{1}</Checksum{0}>", algorithm, XmlEscape(value));
+}
+
 Result<object::Checksum> UploadChecksum(const Exchange& exchange) {
   const std::optional<std::string> name = exchange.Header("x-amz-checksum-algorithm");
   const std::optional<std::string> type = exchange.Header("x-amz-checksum-type");
@@ -420,10 +424,9 @@ bool GetObjectAttributes(Exchange& exchange, object::ObjectStore& store, const s
   if (got->not_modified) return exchange.Reply(304, "", headers);
   std::string xml = "<GetObjectAttributesResponse>";
   if (asked.contains("ETag")) xml += fmt::format("<ETag>{}</ETag>", XmlEscape(meta.etag));
-  const std::string element = "Checksum" + meta.checksum.algorithm;
   if (asked.contains("Checksum") && !meta.checksum.empty()) {
-    xml += fmt::format("<Checksum><{0}>{1}</{0}><ChecksumType>{2}</ChecksumType></Checksum>",
-                       element, XmlEscape(meta.checksum.value),
+    xml += fmt::format("<Checksum>{}<ChecksumType>{}</ChecksumType></Checksum>",
+                       ChecksumElement(meta.checksum.algorithm, meta.checksum.value),
                        meta.checksum.composite ? "COMPOSITE" : "FULL_OBJECT");
   }
   if (asked.contains("ObjectParts") && !meta.parts.empty()) {
@@ -435,7 +438,7 @@ bool GetObjectAttributes(Exchange& exchange, object::ObjectStore& store, const s
       const object::ObjectPart& part = meta.parts[i];
       parts += fmt::format("<Part><PartNumber>{}</PartNumber><Size>{}</Size>", i + 1, part.size);
       if (!part.checksum.empty() && meta.checksum.composite) {
-        parts += fmt::format("<{0}>{1}</{0}>", element, XmlEscape(part.checksum));
+        parts += ChecksumElement(meta.checksum.algorithm, part.checksum);
       }
       parts += "</Part>";
     }

@@ -191,6 +191,8 @@ object::WriteCondition ConditionFromHeaders(const Exchange& exchange);
 // Stored checksums (stores with capabilities().checksums): the headers S3 answers with for one,
 // x-amz-checksum-<algorithm> and x-amz-checksum-type (none for an empty one).
 HeaderList ChecksumHeaders(const object::Checksum& checksum);
+// The XML element S3 answers a checksum value of `algorithm` in: <ChecksumCRC32>value</...>.
+std::string ChecksumElement(std::string_view algorithm, std::string_view value);
 // The checksum CreateMultipartUpload asks the object to get: x-amz-checksum-algorithm and
 // x-amz-checksum-type (FULL_OBJECT or COMPOSITE; S3's default is FULL_OBJECT for CRC64NVME and
 // COMPOSITE for the others), without a value; empty when none is named. kInvalidArgument for an

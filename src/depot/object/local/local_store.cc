@@ -2072,10 +2072,10 @@ class LocalStore::PartFileWriter final : public PartWriter {
 
   Result<PartInfo> FinishChecked(const Checksum& checksum) override {
     DEPOT_RETURN_IF_ERROR(Usable());
-    Result<std::string> kept = KeptPartChecksum(key_, number_, spec_, checksum);
-    if (!kept.ok()) return Fail(kept.status());
-    PartInfo part{number_, bytes_.Etag(), bytes_.size(), {}, std::move(*kept)};
-    if (!part.checksum.empty()) part.checksum_algorithm = spec_.algorithm;
+    PartInfo part{number_, bytes_.Etag(), bytes_.size()};
+    if (Status kept = KeepPartChecksum(key_, spec_, checksum, part); !kept.ok()) {
+      return Fail(std::move(kept));
+    }
     Status staged = [&] {
       StoredMeta meta{part.etag, part.size};
       meta.checksum.value = part.checksum;

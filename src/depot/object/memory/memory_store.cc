@@ -214,9 +214,7 @@ Result<PartInfo> MemoryStore::StorePart(std::string_view key, std::string_view u
   PartInfo part{part_number, Md5::HexOf(data.view()), data.size(), Clock::now()};
   MutexLock lock(mu_);
   DEPOT_ASSIGN_OR_RETURN(Upload * upload, FindUploadLocked(key, upload_id));
-  DEPOT_ASSIGN_OR_RETURN(part.checksum,
-                         KeptPartChecksum(key, part_number, upload->options.checksum, checksum));
-  if (!part.checksum.empty()) part.checksum_algorithm = upload->options.checksum.algorithm;
+  DEPOT_RETURN_IF_ERROR(KeepPartChecksum(key, upload->options.checksum, checksum, part));
   upload->parts[part_number] = {part, std::move(data)};
   return part;
 }

@@ -81,7 +81,7 @@ class MemoryStore final : public ObjectStore {
   Result<PutResult> PutLocked(std::string_view key, Bytes data, const PutOptions& options,
                               std::string etag, std::vector<ObjectPart> parts = {})
       DEPOT_REQUIRES(mu_);
-  // PutPart, keeping `checksum` with the part (KeptPartChecksum).
+  // PutPart, keeping `checksum` with the part (KeepPartChecksum).
   Result<PartInfo> StorePart(std::string_view key, std::string_view upload_id, int part_number,
                              Bytes data, const Checksum& checksum);
   Result<Upload*> FindUploadLocked(std::string_view key, std::string_view upload_id)
