@@ -14,9 +14,9 @@
 // stdout, --access-log FILE to a file.
 #include <fmt/format.h>
 #include <signal.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <cstdlib>
@@ -34,6 +34,7 @@
 #include "location.h"
 
 #if DEPOT_WITH_SERVER
+#include "depot/server/batched_sink.h"
 #include "depot/server/s3_server.h"
 #endif
 #if DEPOT_WITH_LOCAL
@@ -152,8 +153,9 @@ int RunServe(const ServeOptions& options) {
                                  "--log-level \"{}\" is not trace, debug, info, warn, error or off",
                                  options.log_level)));
   }
-  auto logger =
-      std::make_shared<spdlog::logger>("depot", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  // A line per request: written in batches, not a write(2) each (BatchedSink).
+  auto logger = std::make_shared<spdlog::logger>(
+      "depot", std::make_shared<server::BatchedSink>(STDERR_FILENO));
   logger->set_level(level);
   spdlog::set_default_logger(logger);
 
@@ -246,6 +248,7 @@ int RunServe(const ServeOptions& options) {
   fmt::print(banner, "depot serve: {}, stopping\n",
              received == SIGINT ? "interrupted" : "terminated");
   (*server)->Stop();
+  spdlog::default_logger()->flush();
   return kExitOk;
 }
 #endif

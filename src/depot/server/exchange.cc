@@ -21,6 +21,8 @@ namespace beast = boost::beast;
 using s3::XmlEscape;
 
 constexpr size_t kIoChunk = 256 << 10;
+// Bodies up to this size are sent with their headers, in one write (StartObject).
+constexpr uint64_t kHeadersWithBody = 64 << 10;
 
 std::string Str(beast::string_view v) { return std::string(v.data(), v.size()); }
 
@@ -408,6 +410,9 @@ Status Exchange::StartObject(http::response<http::buffer_body>& response, uint64
   serializer_.emplace(response);
   response.body().data = nullptr;
   response.body().more = object_left_ > 0;
+  // A small body follows at once: its headers go out with it, in one write (one segment, one
+  // wake-up of the client instead of two).
+  if (object_left_ > 0 && object_left_ <= kHeadersWithBody) return Status::Ok();
   boost::system::error_code ec;
   {
     const SocketWait wait(activity_);

@@ -104,7 +104,8 @@ class Exchange {
   // Answers with `status` and `body` as it is (not S3: the node endpoint's answers).
   bool ReplyBytes(int status, std::string body, std::string_view content_type);
   // Streams an object: StartObject sends `response`'s status and headers for a body of `length`
-  // bytes (none for HEAD), WriteObject sends the body in pieces, FinishObject ends it. A write
+  // bytes (none for HEAD; up to 64 KiB, they wait to go out with the first piece), WriteObject
+  // sends the body in pieces, FinishObject ends it. A write
   // error is kUnavailable; once the status line is out, closing is all a server can do about a
   // failure, so FinishObject is false (close) unless exactly `length` bytes went out.
   Status StartObject(http::response<http::buffer_body>& response, uint64_t length);

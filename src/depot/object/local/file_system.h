@@ -75,7 +75,7 @@ class FileSystem {
   // --- Reads and locks, straight to the kernel.
   // openat2(dirfd, path, flags | O_CLOEXEC) resolved strictly beneath `dirfd`, refusing symbolic
   // links on every component (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): the descriptor, or -1 with
-  // errno set (ELOOP for a symbolic link, EXDEV for an attempt to leave `dirfd`). Directories only.
+  // errno set (ELOOP for a symbolic link, EXDEV for an attempt to leave `dirfd`).
   static int OpenBeneath(int dirfd, const char* path, int flags);
   // flock(fd, operation). 0 or an errno value.
   static int Flock(int fd, int operation);

@@ -131,6 +131,7 @@
 #include <chrono>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <nlohmann/json.hpp>
@@ -515,6 +516,55 @@ Result<std::optional<StagedPart>> OpenPart(int upload_dir, std::string_view key,
 
 // The object's metadata from its open file. `*stored` (if given) tells whether the ETag came from
 // "user.depot" rather than from the file's identity.
+// The decoded "user.depot" attributes of files read lately, by device and inode, each good while
+// the file's ctime, mtime and size are what they were when it was read: a read of a hot object
+// then skips fgetxattr and the JSON. Sound because every change of an attribute moves the ctime,
+// depot never rewrites a file's bytes in place (a new version is a new file renamed over the
+// old), and an inode used again gets a new ctime. Shared by every store of the process (inodes
+// are the file system's, not a store's); bounded (emptied when full); small attributes only, so a
+// multipart object's list of parts is never held.
+class MetaCache {
+ public:
+  static MetaCache& Instance() {
+    static MetaCache* cache = new MetaCache;  // never destroyed: readers may outlive main
+    return *cache;
+  }
+
+  std::shared_ptr<const StoredMeta> Find(const struct stat& st) {
+    MutexLock lock(mu_);
+    auto it = entries_.find({st.st_dev, st.st_ino});
+    if (it == entries_.end() || !it->second.Matches(st)) return nullptr;
+    return it->second.meta;
+  }
+
+  void Keep(const struct stat& st, std::shared_ptr<const StoredMeta> meta) {
+    MutexLock lock(mu_);
+    if (entries_.size() >= kMaxEntries) entries_.clear();
+    entries_[{st.st_dev, st.st_ino}] = {CtimeNanos(st), MtimeNanos(st), st.st_size,
+                                        std::move(meta)};
+  }
+
+  static constexpr size_t kMaxAttribute = 2048;  // longer attributes are not kept
+
+ private:
+  static constexpr size_t kMaxEntries = 8192;
+  static int64_t CtimeNanos(const struct stat& st) {
+    return static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
+  }
+  struct Entry {
+    int64_t ctime_ns = 0;
+    int64_t mtime_ns = 0;
+    off_t size = 0;
+    std::shared_ptr<const StoredMeta> meta;
+    bool Matches(const struct stat& st) const {
+      return ctime_ns == CtimeNanos(st) && mtime_ns == MtimeNanos(st) && size == st.st_size;
+    }
+  };
+
+  Mutex mu_;
+  std::map<std::pair<dev_t, ino_t>, Entry> entries_ DEPOT_GUARDED_BY(mu_);
+};
+
 Result<ObjectMeta> MetaOf(int fd, const struct stat& st, std::string_view key,
                           bool* stored = nullptr) {
   ObjectMeta meta;
@@ -522,35 +572,41 @@ Result<ObjectMeta> MetaOf(int fd, const struct stat& st, std::string_view key,
   meta.size = static_cast<uint64_t>(st.st_size);
   meta.last_modified = Clock::time_point(
       std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(MtimeNanos(st))));
-  std::string text;
-  int err = FileSystem::GetXattr(fd, kMetaXattr, &text);
-  if (stored != nullptr) *stored = err == 0;
-  if (err == ENODATA || err == ENOTSUP) {
-    // Not written by depot: an ETag that changes whenever the file is replaced or touched.
-    meta.etag = fmt::format("{:x}-{:x}-{:x}", meta.size, static_cast<uint64_t>(MtimeNanos(st)),
-                            static_cast<uint64_t>(st.st_ino));
-    return meta;
+  std::shared_ptr<const StoredMeta> decoded = MetaCache::Instance().Find(st);
+  if (decoded == nullptr) {
+    std::string text;
+    const int err = FileSystem::GetXattr(fd, kMetaXattr, &text);
+    if (err == ENODATA || err == ENOTSUP) {
+      if (stored != nullptr) *stored = false;
+      // Not written by depot: an ETag that changes whenever the file is replaced or touched.
+      meta.etag = fmt::format("{:x}-{:x}-{:x}", meta.size, static_cast<uint64_t>(MtimeNanos(st)),
+                              static_cast<uint64_t>(st.st_ino));
+      return meta;
+    }
+    if (err != 0) {
+      return ErrnoToStatus(err, fmt::format("key {}: reading its metadata", QuoteKey(key)));
+    }
+    std::optional<StoredMeta> parsed = DecodeMeta(text);
+    if (!parsed) {
+      return DataLossError(fmt::format("key {}: its metadata attribute \"{}\" is corrupt",
+                                       QuoteKey(key), kMetaXattr));
+    }
+    decoded = std::make_shared<const StoredMeta>(std::move(*parsed));
+    if (text.size() <= MetaCache::kMaxAttribute) MetaCache::Instance().Keep(st, decoded);
   }
-  if (err != 0) {
-    return ErrnoToStatus(err, fmt::format("key {}: reading its metadata", QuoteKey(key)));
-  }
-  std::optional<StoredMeta> decoded = DecodeMeta(text);
-  if (!decoded) {
-    return DataLossError(
-        fmt::format("key {}: its metadata attribute \"{}\" is corrupt", QuoteKey(key), kMetaXattr));
-  }
+  if (stored != nullptr) *stored = true;
   if (decoded->size != meta.size) {
     return DataLossError(
         fmt::format("key {}: the file holds {} bytes but its metadata says {} (was it changed "
                     "outside depot? overwrite or delete the key)",
                     QuoteKey(key), meta.size, decoded->size));
   }
-  meta.etag = std::move(decoded->etag);
-  meta.content_type = std::move(decoded->content_type);
-  meta.headers = std::move(decoded->headers);
-  meta.user_metadata = std::move(decoded->user_metadata);
-  meta.checksum = std::move(decoded->checksum);
-  meta.parts = std::move(decoded->parts);
+  meta.etag = decoded->etag;
+  meta.content_type = decoded->content_type;
+  meta.headers = decoded->headers;
+  meta.user_metadata = decoded->user_metadata;
+  meta.checksum = decoded->checksum;
+  meta.parts = decoded->parts;
   return meta;
 }
 
@@ -724,22 +780,33 @@ struct OpenedObject {
 // Opens the object `name` in `dirfd` (or, when `name` is a directory of other keys, the object
 // kept in it as ".depot-self"); kNotFound (with the reason) when it is absent or not a regular
 // file.
+Result<OpenedObject> OpenedAt(int fd, std::string_view key, bool in_directory);
+
+// The answer to a failed open of the object `key`'s file, from its errno.
+Status OpenFailure(int err, std::string_view key) {
+  if (err == ELOOP || err == EXDEV) {
+    return NotFoundError(
+        fmt::format("key {} does not exist (its file or a directory on its path is a symbolic "
+                    "link, which the local store never follows)",
+                    QuoteKey(key)));
+  }
+  if (err == ENOENT || err == ENOTDIR || err == ENXIO) {
+    return NotFoundError(fmt::format("key {} does not exist", QuoteKey(key)));
+  }
+  return ErrnoToStatus(err, fmt::format("key {}: opening its file", QuoteKey(key)));
+}
+
+constexpr int kReadFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+
 Result<OpenedObject> OpenObjectAt(int dirfd, const std::string& name, std::string_view key,
                                   bool in_directory = false) {
-  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    if (err == ELOOP) {
-      return NotFoundError(
-          fmt::format("key {} does not exist (its file is a symbolic link, which the local store "
-                      "never follows)",
-                      QuoteKey(key)));
-    }
-    if (err == ENOENT || err == ENOTDIR || err == ENXIO) {
-      return NotFoundError(fmt::format("key {} does not exist", QuoteKey(key)));
-    }
-    return ErrnoToStatus(err, fmt::format("key {}: opening its file", QuoteKey(key)));
-  }
+  const int fd = ::openat(dirfd, name.c_str(), kReadFlags | O_NOFOLLOW);
+  if (fd < 0) return OpenFailure(errno, key);
+  return OpenedAt(fd, key, in_directory);
+}
+
+// The object whose file `fd` (owned from here on) was opened as.
+Result<OpenedObject> OpenedAt(int fd, std::string_view key, bool in_directory) {
   OpenedObject object;
   object.fd = UniqueFd(fd);
   struct stat st;
@@ -1270,6 +1337,18 @@ struct LocalStore::State {
   }
 
   Result<OpenedObject> OpenObject(const KeyPath& path, std::string_view key) const {
+    // The usual short path in one lookup, beneath the root and through no link; a long one a
+    // directory at a time.
+    std::string joined;
+    for (const std::string& name : path.names) {
+      if (!joined.empty()) joined += '/';
+      joined += name;
+    }
+    if (joined.size() < kMaxPathStep) {
+      const int fd = FileSystem::OpenBeneath(root_fd.get(), joined.c_str(), kReadFlags);
+      if (fd < 0) return OpenFailure(errno, key);
+      return OpenedAt(fd, key, /*in_directory=*/false);
+    }
     DEPOT_ASSIGN_OR_RETURN(UniqueFd dir, OpenKeyDir(path, key, /*create=*/false));
     return OpenObjectAt(dir.get(), path.name(), key);
   }

@@ -484,6 +484,37 @@ TEST_F(LocalStoreTest, StoresPlainFilesWithMetadataInOneAttribute) {
   EXPECT_THAT(StagingNames(root_), IsEmpty());
 }
 
+// Reads keep decoded attributes by inode (MetaCache in local_store.cc): a change made to the
+// attribute in place, or a file put back with the same size, must still be seen.
+TEST_F(LocalStoreTest, ReadsSeeAnAttributeChangedInPlaceAndAFileReplaced) {
+  ASSERT_THAT(Put("cached", "same size"), IsOk());
+  const fs::path file = root_ / "cached";
+  auto before = store_->Head("cached");
+  ASSERT_THAT(before, IsOk());
+  char value[1024];
+  ssize_t length = ::getxattr(file.c_str(), "user.depot", value, sizeof(value));
+  ASSERT_GT(length, 0);
+  std::string json(value, static_cast<size_t>(length));
+  const size_t at = json.find(before->etag);
+  ASSERT_NE(at, std::string::npos);
+  json.replace(at, before->etag.size(), std::string(before->etag.size(), 'e'));
+  ASSERT_EQ(::setxattr(file.c_str(), "user.depot", json.data(), json.size(), 0), 0);
+  auto changed = store_->Head("cached");
+  ASSERT_THAT(changed, IsOk());
+  EXPECT_EQ(changed->etag, std::string(before->etag.size(), 'e'));
+
+  ::removexattr(file.c_str(), "user.depot");
+  ASSERT_THAT(store_->Head("cached"), IsOk());  // a file without depot's attribute still reads
+  ASSERT_EQ(::setxattr(file.c_str(), "user.depot", "{", 1, 0), 0);
+  EXPECT_THAT(store_->Get("cached", {}), StatusIs(StatusCode::kDataLoss, HasSubstr("corrupt")));
+
+  ASSERT_THAT(Put("cached", "SAME SIZE"), IsOk());
+  auto replaced = store_->Get("cached", {});
+  ASSERT_THAT(replaced, IsOk());
+  EXPECT_EQ(replaced->data.view(), "SAME SIZE");
+  EXPECT_EQ(replaced->meta.etag, Md5::HexOf("SAME SIZE"));
+}
+
 TEST_F(LocalStoreTest, MetadataAndStagingAreNeverListed) {
   ASSERT_THAT(Put("visible", "v"), IsOk());
   auto upload = store_->CreateMultipart("pending", {});
