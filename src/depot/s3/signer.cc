@@ -305,13 +305,17 @@ Canonical BuildCanonical(const SignableRequest& request, std::string_view canoni
   Canonical out;
   std::string block;
   for (const auto& [name, value] : headers) {
-    block += fmt::format("{}:{}\n", name, value);
+    block.append(name).append(1, ':').append(value).append(1, '\n');
     if (!out.signed_headers.empty()) out.signed_headers += ';';
     out.signed_headers += name;
   }
-  out.request =
-      fmt::format("{}\n{}\n{}\n{}\n{}\n{}", request.method, UriEncode(request.path, false),
-                  canonical_query, block, out.signed_headers, request.payload_sha256);
+  const std::string path = UriEncode(request.path, false);
+  std::string& text = out.request;
+  text.reserve(request.method.size() + path.size() + canonical_query.size() + block.size() +
+               out.signed_headers.size() + request.payload_sha256.size() + 5);
+  text.append(request.method).append(1, '\n').append(path).append(1, '\n');
+  text.append(canonical_query).append(1, '\n').append(block).append(1, '\n');
+  text.append(out.signed_headers).append(1, '\n').append(request.payload_sha256);
   return out;
 }
 

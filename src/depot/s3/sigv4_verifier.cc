@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <map>
 
@@ -28,7 +29,7 @@ Status Malformed(bool presigned, std::string_view detail) {
 
 const std::string* FindHeader(const IncomingRequest& request, std::string_view lower_name) {
   for (const auto& [name, value] : request.headers) {
-    if (AsciiLower(name) == lower_name) return &value;
+    if (EqualsIgnoreCase(name, lower_name)) return &value;
   }
   return nullptr;
 }
@@ -126,22 +127,28 @@ Result<Claim> ClaimFromHeader(std::string_view authorization) {
 Result<Claim> ClaimFromQuery(const std::vector<Header>& query) {
   Claim claim;
   claim.presigned = true;
-  std::map<std::string, std::string> params;
+  // The parameters SigV4 reads, by name; the last of a repeated one counts.
+  enum { kAlgorithmParam, kCredential, kDate, kExpires, kSignedHeaders, kSignature, kCount };
+  static constexpr std::array<std::string_view, kCount> kNames = {
+      "X-Amz-Algorithm", "X-Amz-Credential",    "X-Amz-Date",
+      "X-Amz-Expires",   "X-Amz-SignedHeaders", "X-Amz-Signature"};
+  std::array<const std::string*, kCount> params{};
   for (const auto& [name, value] : query) {
-    if (name.starts_with("X-Amz-")) params[name] = value;
+    for (size_t i = 0; i < kCount; ++i) {
+      if (name == kNames[i]) params[i] = &value;
+    }
   }
-  for (const char* name : {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-                           "X-Amz-SignedHeaders", "X-Amz-Signature"}) {
-    if (!params.contains(name)) return Malformed(true, fmt::format("{} is missing", name));
+  for (size_t i = 0; i < kCount; ++i) {
+    if (params[i] == nullptr) return Malformed(true, fmt::format("{} is missing", kNames[i]));
   }
-  if (params["X-Amz-Algorithm"] != kAlgorithm) {
-    return Malformed(true, fmt::format("X-Amz-Algorithm \"{}\" is not {}",
-                                       params["X-Amz-Algorithm"], kAlgorithm));
+  if (*params[kAlgorithmParam] != kAlgorithm) {
+    return Malformed(true, fmt::format("X-Amz-Algorithm \"{}\" is not {}", *params[kAlgorithmParam],
+                                       kAlgorithm));
   }
-  DEPOT_RETURN_IF_ERROR(ParseCredential(params["X-Amz-Credential"], true, claim));
-  claim.amz_date = params["X-Amz-Date"];
+  DEPOT_RETURN_IF_ERROR(ParseCredential(*params[kCredential], true, claim));
+  claim.amz_date = *params[kDate];
   int64_t expires = 0;
-  const std::string& text = params["X-Amz-Expires"];
+  const std::string& text = *params[kExpires];
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), expires);
   if (ec != std::errc() || end != text.data() + text.size()) {
     return Malformed(true, fmt::format("X-Amz-Expires \"{}\" is not 1..{} seconds", text,
@@ -157,8 +164,8 @@ Result<Claim> ClaimFromQuery(const std::vector<Header>& query) {
                             kMaxPresignExpiry.count()));
   }
   claim.expires = std::chrono::seconds(expires);
-  claim.signed_headers = Split(params["X-Amz-SignedHeaders"], ';');
-  claim.signature = params["X-Amz-Signature"];
+  claim.signed_headers = Split(*params[kSignedHeaders], ';');
+  claim.signature = *params[kSignature];
   return claim;
 }
 
@@ -269,7 +276,7 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
     }
     bool found = false;
     for (const auto& [header, value] : request.headers) {
-      if (AsciiLower(header) == name) {
+      if (EqualsIgnoreCase(header, name)) {
         canonical.headers.emplace_back(name, value);
         found = true;
       }
@@ -297,8 +304,11 @@ Result<Authenticated> VerifySigV4(const IncomingRequest& request, const SecretLo
   // An x-amz-* header changes what a request does (x-amz-copy-source, x-amz-meta-*, ...): one
   // that was not signed would let the holder of a presigned URL make it do something else.
   for (const auto& [header, value] : request.headers) {
+    if (header.size() < 6 || !EqualsIgnoreCase(std::string_view(header).substr(0, 6), "x-amz-")) {
+      continue;
+    }
     const std::string name = AsciiLower(header);
-    if (name.starts_with("x-amz-") && name != "x-amz-content-sha256" &&
+    if (name != "x-amz-content-sha256" &&
         std::find(claim.signed_headers.begin(), claim.signed_headers.end(), name) ==
             claim.signed_headers.end()) {
       return Fail(StatusCode::kPermissionDenied, "AccessDenied",
