@@ -565,13 +565,45 @@ class MetaCache {
   std::map<std::pair<dev_t, ino_t>, Entry> entries_ DEPOT_GUARDED_BY(mu_);
 };
 
-Result<ObjectMeta> MetaOf(int fd, const struct stat& st, std::string_view key,
-                          bool* stored = nullptr) {
+// What the file `st` says of the object `key` by itself: its size and time.
+ObjectMeta FileMeta(const struct stat& st, std::string_view key) {
   ObjectMeta meta;
   meta.key = std::string(key);
   meta.size = static_cast<uint64_t>(st.st_size);
   meta.last_modified = Clock::time_point(
       std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(MtimeNanos(st))));
+  return meta;
+}
+
+// `meta` (FileMeta) completed from the file's decoded attribute; kDataLoss when they disagree.
+Status Complete(ObjectMeta& meta, const StoredMeta& decoded) {
+  if (decoded.size != meta.size) {
+    return DataLossError(
+        fmt::format("key {}: the file holds {} bytes but its metadata says {} (was it changed "
+                    "outside depot? overwrite or delete the key)",
+                    QuoteKey(meta.key), meta.size, decoded.size));
+  }
+  meta.etag = decoded.etag;
+  meta.content_type = decoded.content_type;
+  meta.headers = decoded.headers;
+  meta.user_metadata = decoded.user_metadata;
+  meta.checksum = decoded.checksum;
+  meta.parts = decoded.parts;
+  return Status::Ok();
+}
+
+// The object's metadata when MetaCache holds the file's attribute (and it agrees with the file).
+std::optional<ObjectMeta> CachedMeta(const struct stat& st, std::string_view key) {
+  std::shared_ptr<const StoredMeta> decoded = MetaCache::Instance().Find(st);
+  if (decoded == nullptr) return std::nullopt;
+  ObjectMeta meta = FileMeta(st, key);
+  if (!Complete(meta, *decoded).ok()) return std::nullopt;
+  return meta;
+}
+
+Result<ObjectMeta> MetaOf(int fd, const struct stat& st, std::string_view key,
+                          bool* stored = nullptr) {
+  ObjectMeta meta = FileMeta(st, key);
   std::shared_ptr<const StoredMeta> decoded = MetaCache::Instance().Find(st);
   if (decoded == nullptr) {
     std::string text;
@@ -595,18 +627,7 @@ Result<ObjectMeta> MetaOf(int fd, const struct stat& st, std::string_view key,
     if (text.size() <= MetaCache::kMaxAttribute) MetaCache::Instance().Keep(st, decoded);
   }
   if (stored != nullptr) *stored = true;
-  if (decoded->size != meta.size) {
-    return DataLossError(
-        fmt::format("key {}: the file holds {} bytes but its metadata says {} (was it changed "
-                    "outside depot? overwrite or delete the key)",
-                    QuoteKey(key), meta.size, decoded->size));
-  }
-  meta.etag = decoded->etag;
-  meta.content_type = decoded->content_type;
-  meta.headers = decoded->headers;
-  meta.user_metadata = decoded->user_metadata;
-  meta.checksum = decoded->checksum;
-  meta.parts = decoded->parts;
+  DEPOT_RETURN_IF_ERROR(Complete(meta, *decoded));
   return meta;
 }
 
@@ -1336,14 +1357,19 @@ struct LocalStore::State {
     return SyncDirectory(*fs, parent, what);
   }
 
-  Result<OpenedObject> OpenObject(const KeyPath& path, std::string_view key) const {
-    // The usual short path in one lookup, beneath the root and through no link; a long one a
-    // directory at a time.
+  static std::string Joined(const KeyPath& path) {
     std::string joined;
     for (const std::string& name : path.names) {
       if (!joined.empty()) joined += '/';
       joined += name;
     }
+    return joined;
+  }
+
+  Result<OpenedObject> OpenObject(const KeyPath& path, std::string_view key) const {
+    // The usual short path in one lookup, beneath the root and through no link; a long one a
+    // directory at a time.
+    const std::string joined = Joined(path);
     if (joined.size() < kMaxPathStep) {
       const int fd = FileSystem::OpenBeneath(root_fd.get(), joined.c_str(), kReadFlags);
       if (fd < 0) return OpenFailure(errno, key);
@@ -1351,6 +1377,28 @@ struct LocalStore::State {
     }
     DEPOT_ASSIGN_OR_RETURN(UniqueFd dir, OpenKeyDir(path, key, /*create=*/false));
     return OpenObjectAt(dir.get(), path.name(), key);
+  }
+
+  // The metadata of `key`. When MetaCache holds its file's attribute, the file is only looked up
+  // (O_PATH: no open for reading, which costs several times more); otherwise OpenObject.
+  Result<ObjectMeta> HeadObject(const KeyPath& path, std::string_view key) const {
+    const std::string joined = Joined(path);
+    if (joined.size() < kMaxPathStep) {
+      UniqueFd found(FileSystem::OpenBeneath(root_fd.get(), joined.c_str(), O_PATH));
+      if (!found.valid()) return OpenFailure(errno, key);
+      struct stat st {};
+      const bool stated = ::fstat(found.get(), &st) == 0;
+      bool regular = stated && S_ISREG(st.st_mode);
+      if (stated && S_ISDIR(st.st_mode)) {  // a directory of other keys: the object inside
+        found = UniqueFd(::openat(found.get(), kSelfName, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        regular = found.valid() && ::fstat(found.get(), &st) == 0 && S_ISREG(st.st_mode);
+      }
+      if (regular) {
+        if (std::optional<ObjectMeta> meta = CachedMeta(st, key)) return std::move(*meta);
+      }
+    }
+    DEPOT_ASSIGN_OR_RETURN(OpenedObject object, OpenObject(path, key));
+    return std::move(object.meta);
   }
 
   // Put steps 1 and 2 up to the first byte: the key's directory and a staging file in it.
@@ -1819,8 +1867,7 @@ Status LocalStore::DoGetStream(std::string_view key, const GetOptions& options,
 
 Result<ObjectMeta> LocalStore::DoHead(std::string_view key, const Context& /*ctx*/) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
-  DEPOT_ASSIGN_OR_RETURN(OpenedObject object, state_->OpenObject(path, key));
-  return std::move(object.meta);
+  return state_->HeadObject(path, key);
 }
 
 Status LocalStore::DoDelete(std::string_view key, const Context& /*ctx*/) {
