@@ -14,9 +14,9 @@
 #   big PUT     1 GiB PUT throughput, depot vs RGW: curl -T with a presigned PUT URL, one stream,
 #               median of --big-reps, reps interleaved.
 #
-# Targets (printed with each ratio): depot/nginx >= 0.25 on small GETs, depot/RGW >= 2 on small
-# PUTs, depot/nginx >= 0.8 on big GETs, depot/RGW >= 1 on big PUTs. A missed target is reported,
-# not an error.
+# Targets (printed with each ratio): depot/nginx >= 0.5 on small GETs (issue 17's), depot/RGW >= 2
+# on small PUTs, depot/nginx >= 0.8 on big GETs, depot/RGW >= 1 on big PUTs. A missed target is
+# reported, not an error.
 #
 #   bench/serve_bench.py                          # build/release/tools/depot/depot, ~4 minutes
 #   bench/serve_bench.py build/dev/tools/depot/depot --duration 5 --big-size 256MiB --big-reps 1
@@ -87,7 +87,7 @@ MiB = 1 << 20
 GiB = 1 << 30
 TESTS = ("get4k", "put4k", "get1g", "put1g")
 TARGETS = {  # test -> (numerator, denominator, minimum ratio)
-    "get4k": ("depot", "nginx", 0.25),
+    "get4k": ("depot", "nginx", 0.5),
     "put4k": ("depot", "rgw", 2.0),
     "get1g": ("depot", "nginx", 0.8),
     "put1g": ("depot", "rgw", 1.0),

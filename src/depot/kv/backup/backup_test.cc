@@ -14,6 +14,9 @@
 #include "depot/kv/open.h"
 #include "depot/object/helpers.h"
 #include "depot/object/local/local_store.h"
+#if DEPOT_WITH_ROCKSDB
+#include "depot/kv/rocksdb/rocksdb_store.h"
+#endif
 
 namespace depot::kv {
 namespace {
@@ -98,6 +101,14 @@ TEST_P(KvBackupTest, ASecondBackupSendsOnlyWhatChanged) {
   ASSERT_THAT(store, IsOk());
   for (uint64_t id = 1; id <= 3000; ++id)
     ASSERT_THAT((*store)->Commit(Batch(id), Durability::kBuffered), IsOk());
+#if DEPOT_WITH_ROCKSDB
+  // At rest first: with the 3000 batches still in the memtable, RocksDB may flush them into a new
+  // table file between the backups, which the next one then rightly sends (seen once on a loaded
+  // machine: 570 KB after a first backup of 216 KB).
+  if (auto* rocks = dynamic_cast<RocksDbStore*>(store->get())) {
+    ASSERT_THAT(rocks->Flush(), IsOk());
+  }
+#endif
   auto first = BackupStore(**store, *target_, "");
   ASSERT_THAT(first, IsOk());
   auto same = BackupStore(**store, *target_, "");
