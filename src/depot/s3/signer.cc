@@ -361,8 +361,12 @@ std::string CanonicalRequest(const SignableRequest& request, std::string_view am
 
 std::string SignatureOf(std::string_view secret, const SigningScope& scope,
                         std::string_view amz_date, std::string_view canonical_request) {
-  std::string string_to_sign = fmt::format("{}\n{}\n{}\n{}", kAlgorithm, amz_date,
-                                           ScopeOf(amz_date, scope), Sha256Hex(canonical_request));
+  std::string string_to_sign;
+  string_to_sign.reserve(160);
+  string_to_sign.append(kAlgorithm).append(1, '\n').append(amz_date).append(1, '\n');
+  string_to_sign.append(amz_date.substr(0, 8)).append(1, '/').append(scope.region);
+  string_to_sign.append(1, '/').append(scope.service).append("/aws4_request\n");
+  string_to_sign.append(Sha256Hex(canonical_request));
   return HmacSha256Hex(SigningKey(secret, scope, amz_date), string_to_sign);
 }
 

@@ -381,10 +381,17 @@ Result<Clock::time_point> ParseHttpDate(std::string_view text) {
 
 std::string FormatHttpDate(Clock::time_point t) {
   std::time_t seconds = Clock::to_time_t(t);
+  // A server answers many requests with the same Last-Modified: each thread keeps its last one.
+  thread_local std::time_t last_seconds = -1;
+  thread_local std::string last_text;
+  if (seconds == last_seconds) return last_text;
   std::tm tm{};
   gmtime_r(&seconds, &tm);
-  return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT", kWeekdays[tm.tm_wday], tm.tm_mday,
-                     kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  last_text =
+      fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT", kWeekdays[tm.tm_wday], tm.tm_mday,
+                  kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  last_seconds = seconds;
+  return last_text;
 }
 
 std::string FormatIso8601(Clock::time_point t) {
