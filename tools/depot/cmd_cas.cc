@@ -235,7 +235,8 @@ Command AddCasCommand(CLI::App& parent) {
   CLI::App* get = cas->add_subcommand("get", "Write a blob (or --range of it), verified");
   store(get);
   get->add_option("id", options->id, "the blob's id (64 hex digits)")->required();
-  get->add_option("--range", options->range, "A-B (bytes [A, B)), A- or -N");
+  get->add_option("--range", options->range,
+                  "A-B (bytes A to B, both included, as curl -r), A- or -N");
   get->add_option("-o,--output", options->output, "write to FILE instead of stdout");
   get->add_flag("--no-verify", options->no_verify, "skip the hash tree (faster, unchecked)");
   CLI::App* stat = cas->add_subcommand("stat", "Print a blob's size, pins and creation time");

@@ -1,11 +1,11 @@
-// depot cat URL [--range A-B|A-|-N] [--progressive [--keep FILE] [--report]]: writes an object,
-// a plain file, or a range of either, to standard output. Objects stream through an ObjectReader
-// (bounded memory, parallel read-ahead), or with --progressive through a resource that a Fetcher
-// fills in parallel (resource/fetch/fetcher.h) while the output is written as its bytes land: a
-// range is fetched first, the rest of the object after it. --keep FILE keeps the download in
-// FILE (its ETag beside it, FILE.etag), so that an interrupted cat resumes where it stopped and a
-// finished one is served from FILE while the object is unchanged. --report prints to stderr how
-// long the output waited for the download.
+// depot cat URL [--range A-B|A-|-N (B included, as curl -r)] [--progressive [--keep FILE]
+// [--report]]: writes an object, a plain file, or a range of either, to standard output. Objects
+// stream through an ObjectReader (bounded memory, parallel read-ahead), or with --progressive
+// through a resource that a Fetcher fills in parallel (resource/fetch/fetcher.h) while the output
+// is written as its bytes land: a range is fetched first, the rest of the object after it. --keep
+// FILE keeps the download in FILE (its ETag beside it, FILE.etag), so that an interrupted cat
+// resumes where it stopped and a finished one is served from FILE while the object is unchanged.
+// --report prints to stderr how long the output waited for the download.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -245,7 +245,9 @@ Command AddCatCommand(CLI::App& parent) {
       parent.add_subcommand("cat", "Write an object or file (or a byte range of it) to stdout");
   app->add_option("URL", options->location, "The object or plain file to read")->required();
   app->add_option("--range", options->range,
-                  "Bytes to read: A-B (half-open [A, B)), A- (from A to the end) or -N (the "
+                  "Bytes to read: A-B (bytes A to B, both included, as curl -r and HTTP read "
+                  "it; bytes=A-B as aws and curl write it is accepted), A- (from A to the end) or "
+                  "-N (the "
                   "last N bytes)")
       ->type_name("RANGE");
   app->add_flag("--progressive", options->progressive,

@@ -21,7 +21,7 @@ bool ParseDecimal(std::string_view text, uint64_t* out) {
 
 namespace {
 
-// Parses "A-B", "A-" or "-N". HTTP's B is the last byte (inclusive), the CLI's is one past it.
+// Parses "A-B", "A-" or "-N"; B is the last byte (inclusive) unless `inclusive_end` is false.
 // `bad` turns a reason into the caller's error, which names the whole input.
 template <typename Bad>
 Result<ByteRange> ParseSpec(std::string_view spec, bool inclusive_end, const Bad& bad) {
@@ -60,9 +60,12 @@ Result<ByteRange> ByteRange::ParseHttp(std::string_view header) {
 Result<ByteRange> ByteRange::Parse(std::string_view text) {
   auto bad = [&](std::string_view why) -> Status {
     return InvalidArgumentError(
-        fmt::format("range \"{}\": {} (expected A-B, A- or -N)", text, why));
+        fmt::format("range \"{}\": {} (expected A-B, bytes A to B inclusive; A-; -N; or bytes=...)",
+                    text, why));
   };
-  return ParseSpec(text, /*inclusive_end=*/false, bad);
+  constexpr std::string_view kUnit = "bytes=";
+  const std::string_view spec = text.starts_with(kUnit) ? text.substr(kUnit.size()) : text;
+  return ParseSpec(spec, /*inclusive_end=*/true, bad);
 }
 
 Result<ResolvedRange> ByteRange::Validate(uint64_t size) const {

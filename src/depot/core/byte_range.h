@@ -45,7 +45,8 @@ class ByteRange {
 
   // Parses an HTTP Range header value; the error names the value.
   static Result<ByteRange> ParseHttp(std::string_view header);
-  // Parses depot's CLI form: "A-B" (half-open [A, B)), "A-" (from A) or "-N" (last N bytes).
+  // Parses depot's CLI form, HTTP's without its unit (which may be given): "A-B" (bytes A to B,
+  // both included, as curl -r and HTTP read it), "A-" (from A) or "-N" (the last N bytes).
   static Result<ByteRange> Parse(std::string_view text);
 
   Kind kind() const { return kind_; }

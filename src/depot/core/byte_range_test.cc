@@ -45,12 +45,19 @@ TEST(ByteRangeTest, HttpRoundTrip) {
   EXPECT_EQ(ByteRange::Full().ToHttpHeader(), "");
 }
 
-TEST(ByteRangeTest, ParseCliForm) {
-  EXPECT_EQ(*ByteRange::Parse("0-100"), ByteRange::Bounded(0, 100));
+// As curl -r and HTTP: A-B is bytes A to B, both included; "bytes=" may be written too.
+TEST(ByteRangeTest, ParseCliFormIncludesTheLastByte) {
+  EXPECT_EQ(*ByteRange::Parse("0-99"), ByteRange::Bounded(0, 100));
+  EXPECT_EQ(*ByteRange::Parse("5-5"), ByteRange::Bounded(5, 6));
+  EXPECT_EQ(*ByteRange::Parse("bytes=0-99"), ByteRange::Bounded(0, 100));
   EXPECT_EQ(*ByteRange::Parse("5-"), ByteRange::From(5));
+  EXPECT_EQ(*ByteRange::Parse("bytes=-5"), ByteRange::Suffix(5));
   EXPECT_EQ(*ByteRange::Parse("-5"), ByteRange::Suffix(5));
   EXPECT_THAT(ByteRange::Parse("7-3"), StatusIs(StatusCode::kInvalidArgument, HasSubstr("7-3")));
   EXPECT_THAT(ByteRange::Parse("x"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(ByteRange::Parse("bits=1-2"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(ByteRange::Parse("0-18446744073709551615"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("too large")));
 }
 
 }  // namespace
