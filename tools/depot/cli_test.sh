@@ -122,6 +122,10 @@ run 1 cat store/docs/missing.txt && expect_err "depot: cat: NotFound" &&
   expect_err "store/docs/missing.txt"
 run 2 cat store/docs/ && expect_err "not an object"
 run 1 cat mem://nothing/here && expect_err "mem://nothing/here"
+# A plain path into a directory that does not exist: said, with the way to make a store there.
+run 1 cp hello.txt no-such-dir/ && expect_err "no-such-dir does not exist" &&
+  expect_err "depot init" || fail "cp into a missing directory"
+run 0 --version && expect_out "depot 0.1.0" || fail "--version"
 
 # ls: one level by default, PRE lines first; recursive; a prefix; a store root.
 run 0 ls store

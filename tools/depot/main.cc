@@ -48,6 +48,13 @@ int main(int argc, char** argv) {
   CLI::App app("depot: copy, read, list and remove objects in depot stores", "depot");
   app.require_subcommand(1);
   app.footer(kLocationHelp);
+  // What this build can reach: the version, and the parts it was built with.
+  app.set_version_flag(
+      "--version",
+      fmt::format("depot {} (local store: {}, S3: {}, serve: {}, "
+                  "storage network: {})",
+                  DEPOT_VERSION, DEPOT_WITH_LOCAL ? "yes" : "no", DEPOT_WITH_S3 ? "yes" : "no",
+                  DEPOT_WITH_SERVER ? "yes" : "no", DEPOT_WITH_NODE ? "yes" : "no"));
   std::vector<Command> commands = {
     AddCpCommand(app),
     AddCatCommand(app),

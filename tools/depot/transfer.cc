@@ -160,7 +160,16 @@ Result<std::unique_ptr<AtomicFileWriter>> AtomicFileWriter::Create(fs::path path
   std::string pattern = path.string() + ".depot-tmp-XXXXXX";
   const int fd = mkostemp(pattern.data(), O_CLOEXEC);
   if (fd < 0) {
-    return ErrnoToStatus(errno, fmt::format("create a temporary file for {}", path.string()));
+    const int error = errno;
+    if (error == ENOENT || error == ENOTDIR) {
+      // A plain path (outside every store) into a directory that is not there: the user most
+      // likely meant a store, or a directory still to be made.
+      return NotFoundError(fmt::format(
+          "{}: directory {} does not exist, and the path is not inside a depot store; make it "
+          "a store with `depot init {}` (then copy into it), or create the directory",
+          path.string(), path.parent_path().string(), path.parent_path().string()));
+    }
+    return ErrnoToStatus(error, fmt::format("create a temporary file for {}", path.string()));
   }
   // mkostemp makes the file private (0600); give it the mode a plain create would have.
   if (fchmod(fd, NewFileMode()) != 0) {
