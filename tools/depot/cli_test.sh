@@ -159,6 +159,19 @@ expect_out "etag:"
 expect_out "last modified:"
 run 0 stat store/data/big.bin && expect_out "20000000"
 run 0 stat hello.txt && expect_out "size:                13"
+# --json for scripts, -H for people.
+json_field() {  # json_field LINE-NUMBER FIELD: that field of that JSON line of stdout
+  python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).read().splitlines()[int(sys.argv[2])])[sys.argv[3]])' "$out" "$1" "$2"
+}
+run 0 ls --json store/docs/ && [[ "$(json_field 0 prefix)" == "docs/nested/" &&
+  "$(json_field 1 key)" == "docs/hello.txt" && "$(json_field 1 size)" == "13" ]] ||
+  fail "ls --json"
+run 0 ls -H store/data/ && expect_out "19.1 MiB data/big.bin" || fail "ls -H"
+run 2 ls -H --json store/data/
+run 0 stat --json store/data/big.bin && [[ "$(json_field 0 size)" == "20000000" &&
+  "$(json_field 0 key)" == "data/big.bin" && "$(json_field 0 last_modified)" == *Z ]] ||
+  fail "stat --json"
+run 0 stat --json hello.txt && [[ "$(json_field 0 size)" == "13" ]] || fail "stat --json of a file"
 run 1 stat store/nope && expect_err "depot: stat: NotFound" && expect_err "store/nope"
 run 2 stat store/ && expect_err "not an object"
 

@@ -1,13 +1,18 @@
-// depot ls URL [--recursive] [--delimiter D]: lists the keys under a store location.
+// depot ls URL [--recursive] [--delimiter D] [-H] [--json]: lists the keys under a store
+// location.
 //
 // By default one level, '/' as the delimiter: first one "PRE prefix/" line per common prefix,
-// then one line per object with its last-modified time (UTC), size in bytes and key. Recursive
-// listings stream every key under the prefix. Follows continuation tokens to the end.
+// then one line per object with its last-modified time (UTC), size in bytes (-H: for people,
+// "1.5 MiB") and key. Recursive listings stream every key under the prefix. Follows continuation
+// tokens to the end. --json: one JSON object per line instead, {"prefix": P} for a common prefix
+// and {"key", "size", "last_modified" (ISO 8601, UTC), "etag"} for an object (bytes that are not
+// UTF-8 become U+FFFD).
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <ctime>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -22,20 +27,43 @@ struct LsOptions {
   std::string location;
   bool recursive = false;
   std::string delimiter = "/";
+  bool human = false;
+  bool json = false;
 };
+
+void PrintJson(const nlohmann::json& line) {
+  fmt::print("{}\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
 
 std::string FormatTime(object::Clock::time_point t) {
   const std::time_t seconds = object::Clock::to_time_t(t);
   return fmt::format("{:%Y-%m-%d %H:%M:%S}", fmt::gmtime(seconds));
 }
 
-void PrintObject(const object::ObjectMeta& meta) {
-  fmt::print("{} {:>12} {}\n", FormatTime(meta.last_modified), meta.size, meta.key);
+void PrintObject(const object::ObjectMeta& meta, const LsOptions& options) {
+  if (options.json) {
+    const std::time_t seconds = object::Clock::to_time_t(meta.last_modified);
+    PrintJson({{"key", meta.key},
+               {"size", meta.size},
+               {"last_modified", fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(seconds))},
+               {"etag", meta.etag}});
+    return;
+  }
+  fmt::print("{} {:>12} {}\n", FormatTime(meta.last_modified),
+             options.human ? FormatBytes(meta.size) : std::to_string(meta.size), meta.key);
+}
+
+void PrintPrefix(const std::string& prefix, const LsOptions& options) {
+  if (options.json) {
+    PrintJson({{"prefix", prefix}});
+    return;
+  }
+  fmt::print("{:>32} {}\n", "PRE", prefix);
 }
 
 // Lists every page of `options`; objects stream out as they come when there can be no common
 // prefixes, and are held back otherwise so that all "PRE" lines come first.
-Status List(object::ObjectStore& store, object::ListOptions options) {
+Status List(object::ObjectStore& store, object::ListOptions options, const LsOptions& how) {
   std::vector<std::string> prefixes;
   std::vector<object::ObjectMeta> objects;
   const bool stream = options.delimiter.empty();
@@ -43,14 +71,14 @@ Status List(object::ObjectStore& store, object::ListOptions options) {
   while (auto listed = pages.Next()) {
     DEPOT_ASSIGN_OR_RETURN(object::ListResult page, std::move(*listed));
     if (stream) {
-      for (const object::ObjectMeta& meta : page.objects) PrintObject(meta);
+      for (const object::ObjectMeta& meta : page.objects) PrintObject(meta, how);
     } else {
       prefixes.insert(prefixes.end(), page.common_prefixes.begin(), page.common_prefixes.end());
       for (object::ObjectMeta& meta : page.objects) objects.push_back(std::move(meta));
     }
   }
-  for (const std::string& prefix : prefixes) fmt::print("{:>32} {}\n", "PRE", prefix);
-  for (const object::ObjectMeta& meta : objects) PrintObject(meta);
+  for (const std::string& prefix : prefixes) PrintPrefix(prefix, how);
+  for (const object::ObjectMeta& meta : objects) PrintObject(meta, how);
   return Status::Ok();
 }
 
@@ -68,7 +96,7 @@ int RunLs(const LsOptions& options) {
   object::ListOptions list;
   list.prefix = loc->key;
   list.delimiter = options.recursive ? "" : options.delimiter;
-  Status status = List(*loc->store, std::move(list));
+  Status status = List(*loc->store, std::move(list), options);
   if (!status.ok()) return ReportFailure(kCmd, status.WithContext(loc->text));
   return kExitOk;
 }
@@ -88,6 +116,11 @@ Command AddLsCommand(CLI::App& parent) {
                   "Roll keys up into common prefixes at this string")
       ->capture_default_str()
       ->excludes(recursive);
+  CLI::Option* json = app->add_flag(
+      "--json", options->json,
+      "One JSON object per line: {\"prefix\"} or {\"key\", \"size\", \"last_modified\", \"etag\"}");
+  app->add_flag("-H,--human-readable", options->human, "Sizes for people (1.5 MiB)")
+      ->excludes(json);
   return {app, [options] { return RunLs(*options); }};
 }
 

@@ -1,5 +1,8 @@
-// depot stat URL: prints an object's (or a plain file's) size, ETag, last-modified time, content
-// type and user metadata, one "name: value" line each.
+// depot stat URL [--json]: prints an object's (or a plain file's) size, ETag, last-modified time,
+// content type, stored headers and user metadata, one "name: value" line each; with --json, one
+// JSON object ({"key", "store", "size", "etag", "last_modified" (ISO 8601, UTC), "content_type",
+// "headers": {...}, "metadata": {...}, "version"}; for a plain file {"file", "size",
+// "last_modified"}).
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -7,6 +10,7 @@
 #include <cerrno>
 #include <ctime>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "commands.h"
@@ -19,10 +23,19 @@ namespace {
 
 struct StatOptions {
   std::string location;
+  bool json = false;
 };
 
 std::string FormatTime(std::time_t seconds) {
   return fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(seconds));
+}
+
+std::string Iso8601(std::time_t seconds) {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(seconds));
+}
+
+void PrintJson(const nlohmann::json& value) {
+  fmt::print("{}\n", value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void PrintField(std::string_view name, std::string_view value) {
@@ -40,6 +53,12 @@ int RunStat(const StatOptions& options) {
     struct stat st;
     if (::stat(loc->path.c_str(), &st) != 0) {
       return ReportFailure(kCmd, ErrnoToStatus(errno, fmt::format("stat {}", loc->text)));
+    }
+    if (options.json) {
+      PrintJson({{"file", loc->path.string()},
+                 {"size", static_cast<uint64_t>(st.st_size)},
+                 {"last_modified", Iso8601(st.st_mtime)}});
+      return kExitOk;
     }
     PrintField("file", loc->path.string());
     PrintField("size",
@@ -59,6 +78,25 @@ int RunStat(const StatOptions& options) {
   }
   Result<object::ObjectMeta> meta = loc->store->Head(loc->key);
   if (!meta.ok()) return ReportFailure(kCmd, meta.status().WithContext(what));
+  if (options.json) {
+    nlohmann::json headers = nlohmann::json::object();
+    for (const auto& [name, member] : object::kObjectHeaderFields) {
+      if (!(meta->headers.*member).empty()) headers[AsciiLower(name)] = meta->headers.*member;
+    }
+    nlohmann::json out = {
+        {"key", meta->key},
+        {"store", loc->store_label},
+        {"size", meta->size},
+        {"etag", meta->etag},
+        {"last_modified", Iso8601(object::Clock::to_time_t(meta->last_modified))},
+        {"content_type", meta->content_type},
+        {"headers", headers},
+        {"metadata", meta->user_metadata},
+    };
+    if (meta->version) out["version"] = *meta->version;
+    PrintJson(out);
+    return kExitOk;
+  }
   PrintField("key", meta->key);
   PrintField("store", loc->store_label);
   PrintField("size", fmt::format("{} ({})", meta->size, FormatBytes(meta->size)));
@@ -83,6 +121,7 @@ Command AddStatCommand(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "stat", "Show an object's size, ETag, last-modified time, content type and metadata");
   app->add_option("URL", options->location, "The object or plain file")->required();
+  app->add_flag("--json", options->json, "One JSON object instead of name: value lines");
   return {app, [options] { return RunStat(*options); }};
 }
 
