@@ -326,6 +326,17 @@ if command -v b3sum >/dev/null; then
   run 0 cas put "cas://$work/cas-sqlite?index=sqlite" cas.in && expect_out "$id"
 fi
 
+# "-": standard input in (to its end, in growing parts), standard output out.
+printf 'from a pipe\n' | "$depot" cp - store/piped/small.txt >"$out" 2>"$err" &&
+  [[ "$("$depot" cat store/piped/small.txt)" == "from a pipe" ]] || fail "cp - into an object"
+cat big.bin | "$depot" cp - store/piped/big.bin 2>"$err" || fail "cp - of 20 MB from a pipe"
+run 0 cp store/piped/big.bin - && cmp -s "$out" big.bin || fail "cp OBJECT - to stdout"
+run 0 cp hello.txt - && cmp -s "$out" hello.txt || fail "cp FILE - to stdout"
+printf 'to a file\n' | "$depot" cp - piped.txt 2>"$err" && [[ "$(cat piped.txt)" == "to a file" ]] ||
+  fail "cp - into a plain file"
+run 2 cp - store/piped/ </dev/null && expect_err "standard input has no name"
+run 2 cp - - </dev/null && expect_err "copies nothing"
+
 if [[ $failures -gt 0 ]]; then
   echo "cli_test: $failures check(s) failed" >&2
   exit 1

@@ -6,10 +6,15 @@
 //   file  -> file    a plain copy with the same temporary-file protocol
 //
 // A destination that names a directory (ends with '/', an existing directory, or a store root)
-// receives the source's file name. Silent on success unless -v; a progress bar on stderr only
-// when stderr is a terminal.
+// receives the source's file name. "-" as SRC reads standard input to its end (into an object in
+// growing parts, memory bounded by the parts in flight, or into a file); "-" as DST writes the
+// source to standard output as it is read. Silent on success unless -v; a progress bar on stderr
+// only when stderr is a terminal.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -44,8 +49,59 @@ Status CheckObjectKey(const Location& loc) {
   return object::ValidateKey(loc.key).WithContext(fmt::format("\"{}\"", loc.text));
 }
 
+constexpr std::string_view kCmd = "cp";
+
+// depot cp - DST: standard input to its end, into an object or a file.
+int CopyStdin(LocationResolver& resolver, const std::string& destination,
+              const TransferOptions& transfer) {
+  Result<Location> dst = resolver.Resolve(destination);
+  if (!dst.ok()) return ReportUsage(kCmd, dst.status());
+  if (dst->names_directory) {
+    return ReportUsage(kCmd, InvalidArgumentError(fmt::format(
+                                 "standard input has no name: give the object or file to write, "
+                                 "not the directory \"{}\"",
+                                 dst->text)));
+  }
+  const std::string what = fmt::format("- -> {}", dst->text);
+  Progress progress("cp -", 0, StderrIsTerminal());
+  Status status;
+  if (dst->is_store()) {
+    if (Status s = CheckObjectKey(*dst); !s.ok()) return ReportUsage(kCmd, s);
+    status = UploadFd(*dst->store, dst->key, STDIN_FILENO, "standard input", transfer, &progress)
+                 .status();
+  } else {
+    status = CopyFdToFile(STDIN_FILENO, "standard input", dst->path, &progress);
+  }
+  progress.Finish();
+  if (!status.ok()) return ReportFailure(kCmd, status.WithContext(what));
+  return kExitOk;
+}
+
+// depot cp SRC -: the object or file to standard output, as it is read.
+int CopyToStdout(const Location& src, const TransferOptions& transfer) {
+  const std::string what = fmt::format("{} -> -", src.text);
+  Status status;
+  if (src.is_store()) {
+    if (Status s = CheckObjectKey(src); !s.ok()) return ReportUsage(kCmd, s);
+    status = DownloadToFd(*src.store, src.key, STDOUT_FILENO, "standard output", transfer, nullptr);
+  } else {
+    const int fd = ::open(src.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ReportFailure(kCmd, ErrnoToStatus(errno, fmt::format("open {}", src.text)));
+    std::unique_ptr<char[]> buffer(new char[1 << 20]);
+    for (;;) {
+      Result<size_t> n = ReadFull(fd, buffer.get(), 1 << 20, src.text);
+      if (!n.ok()) status = n.status();
+      if (!n.ok() || *n == 0) break;
+      status = WriteAll(STDOUT_FILENO, buffer.get(), *n, "standard output");
+      if (!status.ok()) break;
+    }
+    ::close(fd);
+  }
+  if (!status.ok()) return ReportFailure(kCmd, status.WithContext(what));
+  return kExitOk;
+}
+
 int RunCp(const CpOptions& options) {
-  constexpr std::string_view kCmd = "cp";
   TransferOptions transfer;
   transfer.parallel = options.parallel;
   transfer.content_type = options.content_type;
@@ -59,8 +115,16 @@ int RunCp(const CpOptions& options) {
   }
 
   LocationResolver resolver;
+  const bool from_stdin = options.source == "-";
+  const bool to_stdout = options.destination == "-";
+  if (from_stdin && to_stdout) {
+    return ReportUsage(kCmd, InvalidArgumentError("\"-\" to \"-\" copies nothing: give a "
+                                                  "source or a destination"));
+  }
+  if (from_stdin) return CopyStdin(resolver, options.destination, transfer);
   Result<Location> src = resolver.Resolve(options.source);
   if (!src.ok()) return ReportUsage(kCmd, src.status());
+  if (to_stdout) return CopyToStdout(*src, transfer);
   Result<Location> dst = resolver.Resolve(options.destination);
   if (!dst.ok()) return ReportUsage(kCmd, dst.status());
 
@@ -130,9 +194,12 @@ Command AddCpCommand(CLI::App& parent) {
   auto options = std::make_shared<CpOptions>();
   CLI::App* app = parent.add_subcommand(
       "cp", "Copy an object or a file to another store or file (SRC and DST: any location)");
-  app->add_option("SRC", options->source, "What to copy: an object or a plain file")->required();
+  app->add_option("SRC", options->source,
+                  "What to copy: an object, a plain file, or - (standard input)")
+      ->required();
   app->add_option("DST", options->destination,
-                  "Where to: an object, a plain file, or a directory/prefix ending in '/'")
+                  "Where to: an object, a plain file, a directory/prefix ending in '/', or - "
+                  "(standard output)")
       ->required();
   app->add_option("--part-size", options->part_size,
                   "Upload part and read-ahead chunk size, e.g. 16MiB (default: files go in "

@@ -208,6 +208,12 @@ Result<UploadResult> UploadFile(ObjectStore& store, std::string_view key, const 
                                 const TransferOptions& options, Progress* progress) {
   DEPOT_ASSIGN_OR_RETURN(const int fd, OpenForReading(source));
   FileCloser closer(fd);
+  return UploadFd(store, key, fd, source.string(), options, progress);
+}
+
+Result<UploadResult> UploadFd(ObjectStore& store, std::string_view key, int fd,
+                              std::string_view name, const TransferOptions& options,
+                              Progress* progress) {
   object::BufferedUploadOptions upload_options = UploadOptionsFor(options);
   struct stat info {};
   if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode)) {
@@ -226,9 +232,9 @@ Result<UploadResult> UploadFile(ObjectStore& store, std::string_view key, const 
         part = std::max(part, (size + usable - 1) / usable);
       }
       if (caps.max_part_size > 0 && part > caps.max_part_size) {
-        return InvalidArgumentError(fmt::format(
-            "{} has {} bytes, more than {} takes ({} parts of at most {} bytes)", source.string(),
-            size, store.ToString(), caps.max_parts, caps.max_part_size));
+        return InvalidArgumentError(
+            fmt::format("{} has {} bytes, more than {} takes ({} parts of at most {} bytes)", name,
+                        size, store.ToString(), caps.max_parts, caps.max_part_size));
       }
       upload_options.part_size = object::PartSizePolicy::Fixed(part);
     }
@@ -241,7 +247,7 @@ Result<UploadResult> UploadFile(ObjectStore& store, std::string_view key, const 
                          object::BufferedUpload::Start(store, std::string(key), upload_options));
   for (;;) {
     ByteBuffer buffer(chunk, ByteBuffer::Fill::kWhole);
-    Result<size_t> got = ReadFull(fd, buffer.data(), chunk, source.string());
+    Result<size_t> got = ReadFull(fd, buffer.data(), chunk, name);
     if (!got.ok()) {
       (void)upload->Abort();  // the read error is the one worth reporting
       return got.status();
@@ -256,6 +262,26 @@ Result<UploadResult> UploadFile(ObjectStore& store, std::string_view key, const 
   DEPOT_ASSIGN_OR_RETURN(result.put, upload->Finish());
   result.part_sizes = upload->part_sizes();
   return result;
+}
+
+Status DownloadToFd(ObjectStore& store, std::string_view key, int fd, std::string_view name,
+                    const TransferOptions& options, Progress* progress) {
+  DEPOT_ASSIGN_OR_RETURN(
+      auto reader, object::ObjectReader::Open(store, std::string(key), ReaderOptionsFor(options)));
+  const size_t buffer_size =
+      static_cast<size_t>(std::clamp<uint64_t>(reader->size(), 1, kCopyBuffer));
+  std::unique_ptr<char[]> buffer(new char[buffer_size]);
+  for (;;) {
+    DEPOT_ASSIGN_OR_RETURN(const size_t n, reader->Read(buffer.get(), buffer_size));
+    if (n == 0) break;
+    DEPOT_RETURN_IF_ERROR(WriteAll(fd, buffer.get(), n, name));
+    if (progress != nullptr) progress->Add(n);
+  }
+  if (reader->Tell() != reader->size()) {
+    return DataLossError(fmt::format("read {} of {} bytes of {}", reader->Tell(), reader->size(),
+                                     object::QuoteKey(key)));
+  }
+  return Status::Ok();
 }
 
 Status DownloadFile(ObjectStore& store, std::string_view key, const fs::path& destination,
@@ -303,11 +329,15 @@ Result<object::PutResult> CopyObject(ObjectStore& from, std::string_view from_ke
 Status CopyLocalFile(const fs::path& source, const fs::path& destination, Progress* progress) {
   DEPOT_ASSIGN_OR_RETURN(const int fd, OpenForReading(source));
   FileCloser closer(fd);
+  return CopyFdToFile(fd, source.string(), destination, progress);
+}
+
+Status CopyFdToFile(int fd, std::string_view name, const fs::path& destination,
+                    Progress* progress) {
   DEPOT_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(destination));
   std::unique_ptr<char[]> buffer(new char[kCopyBuffer]);
   for (;;) {
-    DEPOT_ASSIGN_OR_RETURN(const size_t n,
-                           ReadFull(fd, buffer.get(), kCopyBuffer, source.string()));
+    DEPOT_ASSIGN_OR_RETURN(const size_t n, ReadFull(fd, buffer.get(), kCopyBuffer, name));
     if (n == 0) break;
     DEPOT_RETURN_IF_ERROR(out->Append(buffer.get(), n));
     if (progress != nullptr) progress->Add(n);

@@ -41,6 +41,14 @@ struct UploadResult {
 Result<UploadResult> UploadFile(object::ObjectStore& store, std::string_view key,
                                 const std::filesystem::path& source, const TransferOptions& options,
                                 Progress* progress);
+// Streams what the descriptor `fd` (a pipe too; named `name` in errors) gives until its end into
+// `key`: memory stays at the parts in flight.
+Result<UploadResult> UploadFd(object::ObjectStore& store, std::string_view key, int fd,
+                              std::string_view name, const TransferOptions& options,
+                              Progress* progress);
+// Streams `key` to the descriptor `fd` (standard output, say), as it is read.
+Status DownloadToFd(object::ObjectStore& store, std::string_view key, int fd, std::string_view name,
+                    const TransferOptions& options, Progress* progress);
 // Streams `key` into the local file `destination`, replacing it atomically.
 Status DownloadFile(object::ObjectStore& store, std::string_view key,
                     const std::filesystem::path& destination, const TransferOptions& options,
@@ -54,6 +62,9 @@ Result<object::PutResult> CopyObject(object::ObjectStore& from, std::string_view
 // Copies a local file, replacing `destination` atomically.
 Status CopyLocalFile(const std::filesystem::path& source, const std::filesystem::path& destination,
                      Progress* progress);
+// The same from a descriptor (standard input, say; named `name` in errors), read to its end.
+Status CopyFdToFile(int fd, std::string_view name, const std::filesystem::path& destination,
+                    Progress* progress);
 
 // Low-level file helpers, EINTR-safe.
 Status WriteAll(int fd, const char* data, size_t size, std::string_view what);
