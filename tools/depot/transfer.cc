@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <memory>
 
 #include "depot/core/byte_buffer.h"
@@ -264,8 +265,11 @@ Result<UploadResult> UploadFd(ObjectStore& store, std::string_view key, int fd,
   return result;
 }
 
-Status DownloadToFd(ObjectStore& store, std::string_view key, int fd, std::string_view name,
-                    const TransferOptions& options, Progress* progress) {
+namespace {
+
+// Reads `key` to its end, handing each piece to `sink` as it comes.
+Status StreamObject(ObjectStore& store, std::string_view key, const TransferOptions& options,
+                    Progress* progress, const std::function<Status(const char*, size_t)>& sink) {
   DEPOT_ASSIGN_OR_RETURN(
       auto reader, object::ObjectReader::Open(store, std::string(key), ReaderOptionsFor(options)));
   const size_t buffer_size =
@@ -274,7 +278,7 @@ Status DownloadToFd(ObjectStore& store, std::string_view key, int fd, std::strin
   for (;;) {
     DEPOT_ASSIGN_OR_RETURN(const size_t n, reader->Read(buffer.get(), buffer_size));
     if (n == 0) break;
-    DEPOT_RETURN_IF_ERROR(WriteAll(fd, buffer.get(), n, name));
+    DEPOT_RETURN_IF_ERROR(sink(buffer.get(), n));
     if (progress != nullptr) progress->Add(n);
   }
   if (reader->Tell() != reader->size()) {
@@ -284,24 +288,30 @@ Status DownloadToFd(ObjectStore& store, std::string_view key, int fd, std::strin
   return Status::Ok();
 }
 
+}  // namespace
+
+Status DownloadToFd(ObjectStore& store, std::string_view key, int fd, std::string_view name,
+                    const TransferOptions& options, Progress* progress) {
+  return StreamObject(store, key, options, progress, [&](const char* data, size_t size) {
+    return WriteAll(fd, data, size, name);
+  });
+}
+
 Status DownloadFile(ObjectStore& store, std::string_view key, const fs::path& destination,
                     const TransferOptions& options, Progress* progress) {
-  DEPOT_ASSIGN_OR_RETURN(
-      auto reader, object::ObjectReader::Open(store, std::string(key), ReaderOptionsFor(options)));
-  DEPOT_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(destination));
-  const size_t buffer_size =
-      static_cast<size_t>(std::clamp<uint64_t>(reader->size(), 1, kCopyBuffer));
-  std::unique_ptr<char[]> buffer(new char[buffer_size]);
-  for (;;) {
-    DEPOT_ASSIGN_OR_RETURN(const size_t n, reader->Read(buffer.get(), buffer_size));
-    if (n == 0) break;
-    DEPOT_RETURN_IF_ERROR(out->Append(buffer.get(), n));
-    if (progress != nullptr) progress->Add(n);
-  }
-  if (reader->Tell() != reader->size()) {
-    return DataLossError(fmt::format("read {} of {} bytes of {}", reader->Tell(), reader->size(),
-                                     object::QuoteKey(key)));
-  }
+  // Made at the first byte: a missing object leaves no temporary file behind, even briefly.
+  std::unique_ptr<AtomicFileWriter> out;
+  const auto open = [&]() -> Status {
+    if (out != nullptr) return Status::Ok();
+    DEPOT_ASSIGN_OR_RETURN(out, AtomicFileWriter::Create(destination));
+    return Status::Ok();
+  };
+  DEPOT_RETURN_IF_ERROR(
+      StreamObject(store, key, options, progress, [&](const char* data, size_t size) -> Status {
+        DEPOT_RETURN_IF_ERROR(open());
+        return out->Append(data, size);
+      }));
+  DEPOT_RETURN_IF_ERROR(open());
   return out->Commit();
 }
 
