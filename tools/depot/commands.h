@@ -32,6 +32,7 @@ Command AddInitCommand(CLI::App& parent);
 Command AddDemoCommand(CLI::App& parent);
 Command AddMbCommand(CLI::App& parent);
 Command AddRbCommand(CLI::App& parent);
+Command AddPresignCommand(CLI::App& parent);
 Command AddServeCommand(CLI::App& parent);
 Command AddKvCommand(CLI::App& parent);
 Command AddHashCommand(CLI::App& parent);

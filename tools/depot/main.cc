@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
     AddDemoCommand(app),
     AddMbCommand(app),
     AddRbCommand(app),
+    AddPresignCommand(app),
     AddServeCommand(app),
     AddKvCommand(app),
     AddHashCommand(app),

@@ -69,6 +69,21 @@ cmp part.bin <(tail -c +101 big.bin | head -c 100) || fail "ranged get"
 url="$(aws s3 presign s3://interop/dir/big.bin --expires-in 60)"
 curl -sf -o presigned.bin "$url" || fail "presigned GET refused"
 cmp big.bin presigned.bin || fail "presigned GET bytes"
+# depot presign: the same for curl, and with --put a URL curl uploads with.
+depot_s3() {
+  AWS_ENDPOINT_URL_S3="$endpoint" AWS_ACCESS_KEY_ID="$DEPOT_ACCESS_KEY" \
+    AWS_SECRET_ACCESS_KEY="$DEPOT_SECRET_KEY" AWS_REGION=us-east-1 "$depot" "$@"
+}
+url="$(depot_s3 presign s3://interop/dir/big.bin --expires 5m)" || fail "depot presign"
+curl -sf -o depot-presigned.bin "$url" && cmp big.bin depot-presigned.bin ||
+  fail "depot presign: GET with its URL"
+url="$(depot_s3 presign --put s3://interop/dir/presigned-put.txt)" || fail "depot presign --put"
+curl -sf -T small.txt "$url" >/dev/null && [[ "$(depot_s3 cat s3://interop/dir/presigned-put.txt)" == "hello depot" ]] ||
+  fail "depot presign --put: upload with its URL"
+depot_s3 presign s3://interop/dir/big.bin --expires 8d 2>presign.err && fail "--expires 8d accepted"
+grep -q '"8d"' presign.err || fail "--expires 8d: $(cat presign.err)"
+depot_s3 presign s3://interop/dir/ 2>presign.err && fail "presign of a prefix accepted"
+grep -q "not an S3 object" presign.err || fail "presign of a prefix: $(cat presign.err)"
 head -c 20000000 /dev/urandom >multi.bin
 aws s3 cp --only-show-errors multi.bin s3://interop/multi.bin
 aws s3 cp --only-show-errors s3://interop/multi.bin multi.back
