@@ -336,6 +336,23 @@ printf 'to a file\n' | "$depot" cp - piped.txt 2>"$err" && [[ "$(cat piped.txt)"
   fail "cp - into a plain file"
 run 2 cp - store/piped/ </dev/null && expect_err "standard input has no name"
 run 2 cp - - </dev/null && expect_err "copies nothing"
+# Ctrl-C during an upload from a pipe that stays open: the multipart upload is aborted (nothing
+# left on the store), exit 130.
+mkfifo slow.fifo
+"$depot" cp --part-size 5MiB - store/piped/interrupted.bin <slow.fifo >"$out" 2>"$err" &
+cp_pid=$!
+exec 7>slow.fifo
+head -c 12000000 big.bin >&7 # two parts shipped, the third waiting for more
+for _ in $(seq 1 50); do [[ -n "$(ls -A store/.depot/uploads 2>/dev/null)" ]] && break; sleep 0.1; done
+[[ -n "$(ls -A store/.depot/uploads 2>/dev/null)" ]] || fail "Ctrl-C: no multipart upload began"
+kill -INT "$cp_pid"
+wait "$cp_pid"
+rc=$?
+exec 7>&-
+[[ $rc -eq 130 ]] && expect_err "interrupted; the upload was aborted" || fail "Ctrl-C: exit $rc"
+[[ -z "$(ls -A store/.depot/uploads 2>/dev/null)" ]] ||
+  fail "Ctrl-C left an upload behind: $(ls -A store/.depot/uploads)"
+run 1 stat store/piped/interrupted.bin && expect_err "NotFound"
 
 if [[ $failures -gt 0 ]]; then
   echo "cli_test: $failures check(s) failed" >&2

@@ -22,6 +22,7 @@
 
 #include "commands.h"
 #include "depot/object/key.h"
+#include "interrupts.h"
 #include "location.h"
 #include "progress.h"
 #include "transfer.h"
@@ -51,6 +52,12 @@ Status CheckObjectKey(const Location& loc) {
 
 constexpr std::string_view kCmd = "cp";
 
+// Ctrl-C during an upload: the upload was aborted (nothing is left on the store).
+int ReportInterrupted(std::string_view what) {
+  fmt::print(stderr, "depot: {}: {}: interrupted; the upload was aborted\n", kCmd, what);
+  return kExitInterrupted;
+}
+
 // depot cp - DST: standard input to its end, into an object or a file.
 int CopyStdin(LocationResolver& resolver, const std::string& destination,
               const TransferOptions& transfer) {
@@ -67,8 +74,14 @@ int CopyStdin(LocationResolver& resolver, const std::string& destination,
   Status status;
   if (dst->is_store()) {
     if (Status s = CheckObjectKey(*dst); !s.ok()) return ReportUsage(kCmd, s);
-    status = UploadFd(*dst->store, dst->key, STDIN_FILENO, "standard input", transfer, &progress)
+    const Interrupts interrupts;
+    status = UploadFd(*dst->store, dst->key, STDIN_FILENO, "standard input", transfer, &progress,
+                      Context(interrupts.token()))
                  .status();
+    if (interrupts.interrupted()) {
+      progress.Finish();
+      return ReportInterrupted(what);
+    }
   } else {
     status = CopyFdToFile(STDIN_FILENO, "standard input", dst->path, &progress);
   }
@@ -173,7 +186,14 @@ int RunCp(const CpOptions& options) {
         CopyObject(*src->store, src->key, source_meta, *dst->store, dst->key, transfer, &progress)
             .status();
   } else if (dst->is_store()) {
-    status = UploadFile(*dst->store, dst->key, src->path, transfer, &progress).status();
+    const Interrupts interrupts;
+    status = UploadFile(*dst->store, dst->key, src->path, transfer, &progress,
+                        Context(interrupts.token()))
+                 .status();
+    if (interrupts.interrupted()) {
+      progress.Finish();
+      return ReportInterrupted(what);
+    }
   } else if (src->is_store()) {
     status = DownloadFile(*src->store, src->key, dst->path, transfer, &progress);
   } else {

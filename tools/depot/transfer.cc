@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,9 +130,15 @@ Status WriteAll(int fd, const char* data, size_t size, std::string_view what) {
   return Status::Ok();
 }
 
-Result<size_t> ReadFull(int fd, char* data, size_t size, std::string_view what) {
+Result<size_t> ReadFull(int fd, char* data, size_t size, std::string_view what,
+                        const CancellationToken& stop) {
   size_t total = 0;
   while (total < size) {
+    // A pipe or terminal may give nothing for long: wait in slices, so that a cancellation
+    // (Ctrl-C) is seen (a regular file is always ready).
+    for (pollfd ready{fd, POLLIN, 0}; stop.IsCancelled() || ::poll(&ready, 1, 200) == 0;) {
+      DEPOT_RETURN_IF_ERROR(stop.Check(fmt::format("read {}", what)));
+    }
     const ssize_t n = read(fd, data + total, size - total);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -206,15 +213,16 @@ Status AtomicFileWriter::Commit() {
 }
 
 Result<UploadResult> UploadFile(ObjectStore& store, std::string_view key, const fs::path& source,
-                                const TransferOptions& options, Progress* progress) {
+                                const TransferOptions& options, Progress* progress,
+                                const Context& ctx) {
   DEPOT_ASSIGN_OR_RETURN(const int fd, OpenForReading(source));
   FileCloser closer(fd);
-  return UploadFd(store, key, fd, source.string(), options, progress);
+  return UploadFd(store, key, fd, source.string(), options, progress, ctx);
 }
 
 Result<UploadResult> UploadFd(ObjectStore& store, std::string_view key, int fd,
                               std::string_view name, const TransferOptions& options,
-                              Progress* progress) {
+                              Progress* progress, const Context& ctx) {
   object::BufferedUploadOptions upload_options = UploadOptionsFor(options);
   struct stat info {};
   if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode)) {
@@ -244,11 +252,17 @@ Result<UploadResult> UploadFd(ObjectStore& store, std::string_view key, int fd,
   // ships without a copy; with the geometric policy (a pipe, say), the later, larger parts are
   // assembled from several chunks in BufferedUpload's buffer (one copy).
   const size_t chunk = static_cast<size_t>(upload_options.part_size.min());
-  DEPOT_ASSIGN_OR_RETURN(auto upload,
-                         object::BufferedUpload::Start(store, std::string(key), upload_options));
+  DEPOT_ASSIGN_OR_RETURN(
+      auto upload, object::BufferedUpload::Start(store, std::string(key), upload_options, ctx));
   for (;;) {
     ByteBuffer buffer(chunk, ByteBuffer::Fill::kWhole);
-    Result<size_t> got = ReadFull(fd, buffer.data(), chunk, name);
+    Result<size_t> got = ReadFull(fd, buffer.data(), chunk, name, ctx.token());
+    // Checked after every read, the last (end of input) included: an interrupted pipe ends too,
+    // and what it gave must not be stored as the whole.
+    if (Status stop = ctx.token().Check(fmt::format("upload of {}", name)); !stop.ok()) {
+      (void)upload->Abort();
+      return stop;
+    }
     if (!got.ok()) {
       (void)upload->Abort();  // the read error is the one worth reporting
       return got.status();

@@ -37,15 +37,16 @@ struct UploadResult {
   std::vector<uint64_t> part_sizes;  // empty when the object went up in a single Put
 };
 
-// Streams the local file `source` into `key`.
+// Streams the local file `source` into `key`. A cancellation of `ctx` (Ctrl-C, see Interrupts)
+// aborts the upload, leaving nothing on the store, and is kCancelled.
 Result<UploadResult> UploadFile(object::ObjectStore& store, std::string_view key,
                                 const std::filesystem::path& source, const TransferOptions& options,
-                                Progress* progress);
+                                Progress* progress, const Context& ctx = {});
 // Streams what the descriptor `fd` (a pipe too; named `name` in errors) gives until its end into
 // `key`: memory stays at the parts in flight.
 Result<UploadResult> UploadFd(object::ObjectStore& store, std::string_view key, int fd,
                               std::string_view name, const TransferOptions& options,
-                              Progress* progress);
+                              Progress* progress, const Context& ctx = {});
 // Streams `key` to the descriptor `fd` (standard output, say), as it is read.
 Status DownloadToFd(object::ObjectStore& store, std::string_view key, int fd, std::string_view name,
                     const TransferOptions& options, Progress* progress);
@@ -69,7 +70,9 @@ Status CopyFdToFile(int fd, std::string_view name, const std::filesystem::path& 
 // Low-level file helpers, EINTR-safe.
 Status WriteAll(int fd, const char* data, size_t size, std::string_view what);
 // Reads until `size` bytes or the end of the file; returns how many were read.
-Result<size_t> ReadFull(int fd, char* data, size_t size, std::string_view what);
+// A cancellation of `stop` while it waits for input is kCancelled.
+Result<size_t> ReadFull(int fd, char* data, size_t size, std::string_view what,
+                        const CancellationToken& stop = {});
 Result<size_t> PreadFull(int fd, char* data, size_t size, uint64_t offset, std::string_view what);
 
 // A file written under a temporary name beside `path` and renamed over it by Commit() (after
