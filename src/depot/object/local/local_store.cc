@@ -78,9 +78,13 @@
 // makes kUpdate linearizable: otherwise a plain put or delete could land between its ETag check
 // and its rename and be silently overwritten.
 //
-// READS open the file with O_NOFOLLOW and read through that descriptor: a concurrent rename
-// replaces the name, not the inode being read, so a reader sees exactly one version. A read that
-// returns fewer bytes than the range asks for is kDataLoss.
+// READS open the file, its whole path in one openat2 beneath the root that follows no symbolic
+// link, and read through that descriptor: a concurrent rename replaces the name, not the inode
+// being read, so a reader sees exactly one version. A read that returns fewer bytes than the range
+// asks for is kDataLoss. The decoded "user.depot" of files read lately is kept by inode
+// (MetaCache), good while the file's ctime, mtime and size are unchanged: sound because a version
+// is never rewritten in place and any change of the attribute moves the ctime. A Head of a file
+// whose attribute is kept looks it up with O_PATH only (no open for reading).
 //
 // DELETE unlinks the file (or the directory's ".depot-self") under the commit lock and fsyncs its
 // directory. Directories are left in place (an empty directory holds no keys and is never listed
