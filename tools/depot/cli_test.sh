@@ -349,10 +349,23 @@ kill -INT "$cp_pid"
 wait "$cp_pid"
 rc=$?
 exec 7>&-
-[[ $rc -eq 130 ]] && expect_err "interrupted; the upload was aborted" || fail "Ctrl-C: exit $rc"
+[[ $rc -eq 130 ]] && expect_err "interrupted; nothing was written" || fail "Ctrl-C: exit $rc"
 [[ -z "$(ls -A store/.depot/uploads 2>/dev/null)" ]] ||
   fail "Ctrl-C left an upload behind: $(ls -A store/.depot/uploads)"
 run 1 stat store/piped/interrupted.bin && expect_err "NotFound"
+# SIGTERM into a plain file: the file is not made, no temporary is left, exit 143 (128 + 15).
+"$depot" cp - interrupted.txt <slow.fifo >"$out" 2>"$err" &
+cp_pid=$!
+exec 7>slow.fifo
+printf 'half' >&7
+sleep 0.5
+kill -TERM "$cp_pid"
+wait "$cp_pid"
+rc=$?
+exec 7>&-
+[[ $rc -eq 143 && ! -e interrupted.txt ]] && expect_err "interrupted; nothing was written" ||
+  fail "SIGTERM during cp - FILE: exit $rc"
+compgen -G "interrupted.txt.depot-tmp-*" >/dev/null && fail "SIGTERM left a temporary file"
 
 if [[ $failures -gt 0 ]]; then
   echo "cli_test: $failures check(s) failed" >&2

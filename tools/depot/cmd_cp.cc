@@ -52,15 +52,23 @@ Status CheckObjectKey(const Location& loc) {
 
 constexpr std::string_view kCmd = "cp";
 
-// Ctrl-C during an upload: the upload was aborted (nothing is left on the store).
-int ReportInterrupted(std::string_view what) {
-  fmt::print(stderr, "depot: {}: {}: interrupted; the upload was aborted\n", kCmd, what);
-  return kExitInterrupted;
+// After Ctrl-C (or SIGTERM): what became of the copy, and 128 + the signal. `status` is the
+// copy's: kCancelled when it was stopped and cleaned up (nothing left on the store, or the file
+// as it was); OK when it had ended anyway.
+int ReportInterrupted(std::string_view what, const Status& status, const Interrupts& interrupts) {
+  if (status.ok()) {
+    fmt::print(stderr, "depot: {}: {}: interrupted after the copy had completed\n", kCmd, what);
+  } else if (status.code() == StatusCode::kCancelled) {
+    fmt::print(stderr, "depot: {}: {}: interrupted; nothing was written\n", kCmd, what);
+  } else {
+    fmt::print(stderr, "depot: {}: {}: interrupted: {}\n", kCmd, what, status.ToString());
+  }
+  return interrupts.exit_code();
 }
 
 // depot cp - DST: standard input to its end, into an object or a file.
 int CopyStdin(LocationResolver& resolver, const std::string& destination,
-              const TransferOptions& transfer) {
+              const TransferOptions& transfer, const Interrupts& interrupts) {
   Result<Location> dst = resolver.Resolve(destination);
   if (!dst.ok()) return ReportUsage(kCmd, dst.status());
   if (dst->names_directory) {
@@ -74,18 +82,14 @@ int CopyStdin(LocationResolver& resolver, const std::string& destination,
   Status status;
   if (dst->is_store()) {
     if (Status s = CheckObjectKey(*dst); !s.ok()) return ReportUsage(kCmd, s);
-    const Interrupts interrupts;
     status = UploadFd(*dst->store, dst->key, STDIN_FILENO, "standard input", transfer, &progress,
-                      Context(interrupts.token()))
+                      Context(interrupts.token()), [&] { return interrupts.Arrived(); })
                  .status();
-    if (interrupts.interrupted()) {
-      progress.Finish();
-      return ReportInterrupted(what);
-    }
   } else {
-    status = CopyFdToFile(STDIN_FILENO, "standard input", dst->path, &progress);
+    status = CopyFdToFile(STDIN_FILENO, "standard input", dst->path, &progress, interrupts.token());
   }
   progress.Finish();
+  if (interrupts.signal() != 0) return ReportInterrupted(what, status, interrupts);
   if (!status.ok()) return ReportFailure(kCmd, status.WithContext(what));
   return kExitOk;
 }
@@ -115,6 +119,8 @@ int CopyToStdout(const Location& src, const TransferOptions& transfer) {
 }
 
 int RunCp(const CpOptions& options) {
+  // Before any thread starts (stores may start theirs when they are opened).
+  Interrupts interrupts;
   TransferOptions transfer;
   transfer.parallel = options.parallel;
   transfer.content_type = options.content_type;
@@ -134,10 +140,13 @@ int RunCp(const CpOptions& options) {
     return ReportUsage(kCmd, InvalidArgumentError("\"-\" to \"-\" copies nothing: give a "
                                                   "source or a destination"));
   }
-  if (from_stdin) return CopyStdin(resolver, options.destination, transfer);
+  if (from_stdin) return CopyStdin(resolver, options.destination, transfer, interrupts);
   Result<Location> src = resolver.Resolve(options.source);
   if (!src.ok()) return ReportUsage(kCmd, src.status());
-  if (to_stdout) return CopyToStdout(*src, transfer);
+  if (to_stdout) {
+    interrupts.ExitOnSignal();  // nothing to clean up
+    return CopyToStdout(*src, transfer);
+  }
   Result<Location> dst = resolver.Resolve(options.destination);
   if (!dst.ok()) return ReportUsage(kCmd, dst.status());
 
@@ -181,18 +190,19 @@ int RunCp(const CpOptions& options) {
 
   Progress progress(fmt::format("cp {}", src->BaseName()), source_meta.size, StderrIsTerminal());
   Status status;
+  // Only an upload from a file stops cleanly; the rest end at a signal, as by default.
+  if (src->is_store() || !dst->is_store()) interrupts.ExitOnSignal();
   if (src->is_store() && dst->is_store()) {
     status =
         CopyObject(*src->store, src->key, source_meta, *dst->store, dst->key, transfer, &progress)
             .status();
   } else if (dst->is_store()) {
-    const Interrupts interrupts;
     status = UploadFile(*dst->store, dst->key, src->path, transfer, &progress,
                         Context(interrupts.token()))
                  .status();
-    if (interrupts.interrupted()) {
+    if (interrupts.signal() != 0) {
       progress.Finish();
-      return ReportInterrupted(what);
+      return ReportInterrupted(what, status, interrupts);
     }
   } else if (src->is_store()) {
     status = DownloadFile(*src->store, src->key, dst->path, transfer, &progress);

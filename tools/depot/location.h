@@ -22,10 +22,11 @@
 //                       "s3://BUCKET" or "s3://BUCKET/" is the whole bucket.
 //
 // A location "names a directory" when the argument ends with '/' or is an existing directory on
-// disk that is not also an object of its store ("a" beside "a/b"); commands use that to treat a store key as a prefix (ls, rm --recursive) or to append the
-// source's file name (cp into a directory). Paths inside a store's own `.depot` directory are
-// refused. Resolving opens each store once and shares it between the locations of one command,
-// so that two keys of one store are recognised as the same store (cp then copies server-side).
+// disk that is not also an object of its store ("a" beside "a/b"); commands use that to treat a
+// store key as a prefix (ls, rm --recursive) or to append the source's file name (cp into a
+// directory). Paths inside a store's own `.depot` directory are refused. Resolving opens each store
+// once and shares it between the locations of one command, so that two keys of one store are
+// recognised as the same store (cp then copies server-side).
 //
 // Errors are kInvalidArgument naming the argument: the caller treats them as usage errors.
 #pragma once

@@ -1,6 +1,7 @@
 #include "progress.h"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,6 +42,10 @@ void Progress::Finish() {
 }
 
 void Progress::Loop() {
+  // Signals are for the threads that wait for them (Interrupts), never this one.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
   MutexLock lock(mu_);
   while (!finished_) {
     wake_.WaitFor(lock, std::chrono::milliseconds(200));

@@ -136,8 +136,10 @@ Result<size_t> ReadFull(int fd, char* data, size_t size, std::string_view what,
   while (total < size) {
     // A pipe or terminal may give nothing for long: wait in slices, so that a cancellation
     // (Ctrl-C) is seen (a regular file is always ready).
-    for (pollfd ready{fd, POLLIN, 0}; stop.IsCancelled() || ::poll(&ready, 1, 200) == 0;) {
+    for (pollfd ready{fd, POLLIN, 0};;) {
       DEPOT_RETURN_IF_ERROR(stop.Check(fmt::format("read {}", what)));
+      const int polled = ::poll(&ready, 1, 200);
+      if (polled > 0 || (polled < 0 && errno != EINTR)) break;  // a poll error: read reports it
     }
     const ssize_t n = read(fd, data + total, size - total);
     if (n < 0) {
@@ -222,10 +224,12 @@ Result<UploadResult> UploadFile(ObjectStore& store, std::string_view key, const 
 
 Result<UploadResult> UploadFd(ObjectStore& store, std::string_view key, int fd,
                               std::string_view name, const TransferOptions& options,
-                              Progress* progress, const Context& ctx) {
+                              Progress* progress, const Context& ctx,
+                              const std::function<bool()>& ended_by_signal) {
   object::BufferedUploadOptions upload_options = UploadOptionsFor(options);
   struct stat info {};
-  if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode)) {
+  const bool regular = fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+  if (regular) {
     const uint64_t size = static_cast<uint64_t>(info.st_size);
     upload_options.size_hint = size;
     if (!options.part_size) {
@@ -259,8 +263,15 @@ Result<UploadResult> UploadFd(ObjectStore& store, std::string_view key, int fd,
     Result<size_t> got = ReadFull(fd, buffer.data(), chunk, name, ctx.token());
     // Checked after every read, the last (end of input) included: an interrupted pipe ends too,
     // and what it gave must not be stored as the whole.
-    if (Status stop = ctx.token().Check(fmt::format("upload of {}", name)); !stop.ok()) {
-      (void)upload->Abort();
+    Status stop = ctx.token().Check(fmt::format("upload of {}", name));
+    if (stop.ok() && !regular && got.ok() && *got < chunk && ended_by_signal && ended_by_signal()) {
+      stop = CancelledError(fmt::format("upload of {}: its writer was interrupted", name));
+    }
+    if (!stop.ok()) {
+      if (Status aborted = upload->Abort();
+          !aborted.ok() && aborted.code() != StatusCode::kCancelled) {
+        return aborted.WithContext(fmt::format("{}; aborting the upload", stop.message()));
+      }
       return stop;
     }
     if (!got.ok()) {
@@ -356,12 +367,13 @@ Status CopyLocalFile(const fs::path& source, const fs::path& destination, Progre
   return CopyFdToFile(fd, source.string(), destination, progress);
 }
 
-Status CopyFdToFile(int fd, std::string_view name, const fs::path& destination,
-                    Progress* progress) {
+Status CopyFdToFile(int fd, std::string_view name, const fs::path& destination, Progress* progress,
+                    const CancellationToken& stop) {
   DEPOT_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(destination));
   std::unique_ptr<char[]> buffer(new char[kCopyBuffer]);
   for (;;) {
-    DEPOT_ASSIGN_OR_RETURN(const size_t n, ReadFull(fd, buffer.get(), kCopyBuffer, name));
+    DEPOT_ASSIGN_OR_RETURN(const size_t n, ReadFull(fd, buffer.get(), kCopyBuffer, name, stop));
+    DEPOT_RETURN_IF_ERROR(stop.Check(fmt::format("copy of {}", name)));
     if (n == 0) break;
     DEPOT_RETURN_IF_ERROR(out->Append(buffer.get(), n));
     if (progress != nullptr) progress->Add(n);

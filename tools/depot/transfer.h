@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,9 +45,13 @@ Result<UploadResult> UploadFile(object::ObjectStore& store, std::string_view key
                                 Progress* progress, const Context& ctx = {});
 // Streams what the descriptor `fd` (a pipe too; named `name` in errors) gives until its end into
 // `key`: memory stays at the parts in flight.
+// `ended_by_signal`, when given, is asked once input that is not a regular file has ended, before
+// the upload is finished: true (the writer of a pipe was interrupted, so its end is not the
+// data's) aborts it, as a cancellation of `ctx` does.
 Result<UploadResult> UploadFd(object::ObjectStore& store, std::string_view key, int fd,
                               std::string_view name, const TransferOptions& options,
-                              Progress* progress, const Context& ctx = {});
+                              Progress* progress, const Context& ctx = {},
+                              const std::function<bool()>& ended_by_signal = {});
 // Streams `key` to the descriptor `fd` (standard output, say), as it is read.
 Status DownloadToFd(object::ObjectStore& store, std::string_view key, int fd, std::string_view name,
                     const TransferOptions& options, Progress* progress);
@@ -63,9 +68,10 @@ Result<object::PutResult> CopyObject(object::ObjectStore& from, std::string_view
 // Copies a local file, replacing `destination` atomically.
 Status CopyLocalFile(const std::filesystem::path& source, const std::filesystem::path& destination,
                      Progress* progress);
-// The same from a descriptor (standard input, say; named `name` in errors), read to its end.
+// The same from a descriptor (standard input, say; named `name` in errors), read to its end; a
+// cancellation of `stop` leaves `destination` as it was.
 Status CopyFdToFile(int fd, std::string_view name, const std::filesystem::path& destination,
-                    Progress* progress);
+                    Progress* progress, const CancellationToken& stop = {});
 
 // Low-level file helpers, EINTR-safe.
 Status WriteAll(int fd, const char* data, size_t size, std::string_view what);

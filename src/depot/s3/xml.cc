@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <pugixml.hpp>
 
 #include "depot/core/ascii.h"
@@ -382,9 +383,9 @@ Result<Clock::time_point> ParseHttpDate(std::string_view text) {
 std::string FormatHttpDate(Clock::time_point t) {
   std::time_t seconds = Clock::to_time_t(t);
   // A server answers many requests with the same Last-Modified: each thread keeps its last one.
-  thread_local std::time_t last_seconds = -1;
+  thread_local std::optional<std::time_t> last_seconds;
   thread_local std::string last_text;
-  if (seconds == last_seconds) return last_text;
+  if (last_seconds == seconds) return last_text;
   std::tm tm{};
   gmtime_r(&seconds, &tm);
   last_text =

@@ -127,6 +127,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -524,7 +525,8 @@ Result<std::optional<StagedPart>> OpenPart(int upload_dir, std::string_view key,
 // the file's ctime, mtime and size are what they were when it was read: a read of a hot object
 // then skips fgetxattr and the JSON. Sound because every change of an attribute moves the ctime,
 // depot never rewrites a file's bytes in place (a new version is a new file renamed over the
-// old), and an inode used again gets a new ctime. Shared by every store of the process (inodes
+// old), and an inode used again gets a new ctime (files changed within the last second are not
+// kept, so that coarse timestamps cannot match). Shared by every store of the process (inodes
 // are the file system's, not a store's); bounded (emptied when full); small attributes only, so a
 // multipart object's list of parts is never held.
 class MetaCache {
@@ -542,6 +544,15 @@ class MetaCache {
   }
 
   void Keep(const struct stat& st, std::shared_ptr<const StoredMeta> meta) {
+    // A file changed within the last second is not kept: timestamps are coarse (a tick of up to
+    // 10 ms on many kernels), so an inode freed and used again within one tick by a file of the
+    // same size could otherwise match. Entries older than that differ from any reuse's ctime.
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    const int64_t now_ns = static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+    if (now_ns - CtimeNanos(st) < 1'000'000'000 || now_ns - MtimeNanos(st) < 1'000'000'000) {
+      return;
+    }
     MutexLock lock(mu_);
     if (entries_.size() >= kMaxEntries) entries_.clear();
     entries_[{st.st_dev, st.st_ino}] = {CtimeNanos(st), MtimeNanos(st), st.st_size,
