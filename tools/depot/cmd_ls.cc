@@ -31,10 +31,6 @@ struct LsOptions {
   bool json = false;
 };
 
-void PrintJson(const nlohmann::json& line) {
-  fmt::print("{}\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
 std::string FormatTime(object::Clock::time_point t) {
   const std::time_t seconds = object::Clock::to_time_t(t);
   return fmt::format("{:%Y-%m-%d %H:%M:%S}", fmt::gmtime(seconds));
@@ -43,10 +39,10 @@ std::string FormatTime(object::Clock::time_point t) {
 void PrintObject(const object::ObjectMeta& meta, const LsOptions& options) {
   if (options.json) {
     const std::time_t seconds = object::Clock::to_time_t(meta.last_modified);
-    PrintJson({{"key", meta.key},
-               {"size", meta.size},
-               {"last_modified", fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(seconds))},
-               {"etag", meta.etag}});
+    PrintJsonLine({{"key", meta.key},
+                   {"size", meta.size},
+                   {"last_modified", FormatIso8601(seconds)},
+                   {"etag", meta.etag}});
     return;
   }
   fmt::print("{} {:>12} {}\n", FormatTime(meta.last_modified),
@@ -55,7 +51,7 @@ void PrintObject(const object::ObjectMeta& meta, const LsOptions& options) {
 
 void PrintPrefix(const std::string& prefix, const LsOptions& options) {
   if (options.json) {
-    PrintJson({{"prefix", prefix}});
+    PrintJsonLine({{"prefix", prefix}});
     return;
   }
   fmt::print("{:>32} {}\n", "PRE", prefix);

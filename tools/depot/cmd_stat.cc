@@ -30,14 +30,6 @@ std::string FormatTime(std::time_t seconds) {
   return fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(seconds));
 }
 
-std::string Iso8601(std::time_t seconds) {
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(seconds));
-}
-
-void PrintJson(const nlohmann::json& value) {
-  fmt::print("{}\n", value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
 void PrintField(std::string_view name, std::string_view value) {
   fmt::print("{:<21}{}\n", fmt::format("{}:", name), value.empty() ? "-" : value);
 }
@@ -55,9 +47,9 @@ int RunStat(const StatOptions& options) {
       return ReportFailure(kCmd, ErrnoToStatus(errno, fmt::format("stat {}", loc->text)));
     }
     if (options.json) {
-      PrintJson({{"file", loc->path.string()},
-                 {"size", static_cast<uint64_t>(st.st_size)},
-                 {"last_modified", Iso8601(st.st_mtime)}});
+      PrintJsonLine({{"file", loc->path.string()},
+                     {"size", static_cast<uint64_t>(st.st_size)},
+                     {"last_modified", FormatIso8601(st.st_mtime)}});
       return kExitOk;
     }
     PrintField("file", loc->path.string());
@@ -88,13 +80,13 @@ int RunStat(const StatOptions& options) {
         {"store", loc->store_label},
         {"size", meta->size},
         {"etag", meta->etag},
-        {"last_modified", Iso8601(object::Clock::to_time_t(meta->last_modified))},
+        {"last_modified", FormatIso8601(object::Clock::to_time_t(meta->last_modified))},
         {"content_type", meta->content_type},
         {"headers", headers},
         {"metadata", meta->user_metadata},
     };
     if (meta->version) out["version"] = *meta->version;
-    PrintJson(out);
+    PrintJsonLine(out);
     return kExitOk;
   }
   PrintField("key", meta->key);

@@ -1,9 +1,11 @@
 #include "location.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <cctype>
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "depot/core/url.h"
@@ -274,6 +276,14 @@ std::string FormatBytes(uint64_t bytes) {
     ++unit;
   }
   return fmt::format("{:.1f} {}", value, kUnits[unit]);
+}
+
+std::string FormatIso8601(std::time_t seconds) {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(seconds));
+}
+
+void PrintJsonLine(const nlohmann::json& value) {
+  fmt::print("{}\n", value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 }  // namespace depot::cli

@@ -32,9 +32,11 @@
 #pragma once
 
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 
@@ -87,5 +89,10 @@ Result<uint64_t> ParseByteSize(std::string_view text);
 
 // "0 B", "12.0 KiB", "256.0 MiB": for messages and progress.
 std::string FormatBytes(uint64_t bytes);
+
+// "2026-12-07T15:42:01Z": a time in --json output (ISO 8601, UTC, whole seconds).
+std::string FormatIso8601(std::time_t seconds);
+// Prints `value` on one line of standard output (--json); bytes that are not UTF-8 become U+FFFD.
+void PrintJsonLine(const nlohmann::json& value);
 
 }  // namespace depot::cli
