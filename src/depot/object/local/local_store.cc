@@ -1394,19 +1394,27 @@ struct LocalStore::State {
     return OpenObjectAt(dir.get(), path.name(), key);
   }
 
-  // The metadata of `key`. When MetaCache holds its file's attribute, the file is only looked up
-  // (O_PATH: no open for reading, which costs several times more); otherwise OpenObject.
+  // The metadata of `key`. When MetaCache holds its file's attribute, the file is only stat'ed
+  // (no open for reading, which costs several times more); otherwise OpenObject.
+  //
+  // That stat is one fstatat of the joined path, not confined beneath the root; but only a file
+  // that MetaCache matches is answered from it, and a match is an inode that a confined open
+  // read earlier and whose ctime has not moved since. Linking, renaming or unlinking a file moves
+  // its ctime, so that inode still has exactly the one name in the store it had, whatever path
+  // reached it. Anything but a regular file is looked up confined (O_PATH).
   Result<ObjectMeta> HeadObject(const KeyPath& path, std::string_view key) const {
     const std::string joined = Joined(path);
     if (joined.size() < kMaxPathStep) {
-      UniqueFd found(FileSystem::OpenBeneath(root_fd.get(), joined.c_str(), O_PATH));
-      if (!found.valid()) return OpenFailure(errno, key);
       struct stat st {};
-      const bool stated = ::fstat(found.get(), &st) == 0;
-      bool regular = stated && S_ISREG(st.st_mode);
-      if (stated && S_ISDIR(st.st_mode)) {  // a directory of other keys: the object inside
-        found = UniqueFd(::openat(found.get(), kSelfName, O_PATH | O_NOFOLLOW | O_CLOEXEC));
-        regular = found.valid() && ::fstat(found.get(), &st) == 0 && S_ISREG(st.st_mode);
+      bool regular = ::fstatat(root_fd.get(), joined.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                     S_ISREG(st.st_mode);
+      if (!regular) {  // a directory of other keys, or a failure the confined lookup explains
+        UniqueFd found(FileSystem::OpenBeneath(root_fd.get(), joined.c_str(), O_PATH));
+        if (!found.valid()) return OpenFailure(errno, key);
+        if (::fstat(found.get(), &st) == 0 && S_ISDIR(st.st_mode)) {  // the object inside
+          found = UniqueFd(::openat(found.get(), kSelfName, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+          regular = found.valid() && ::fstat(found.get(), &st) == 0 && S_ISREG(st.st_mode);
+        }
       }
       if (regular) {
         if (std::optional<ObjectMeta> meta = CachedMeta(st, key)) return std::move(*meta);
