@@ -367,6 +367,55 @@ exec 7>&-
   fail "SIGTERM during cp - FILE: exit $rc"
 compgen -G "interrupted.txt.depot-tmp-*" >/dev/null && fail "SIGTERM left a temporary file"
 
+# Tree copies: sync (by size and time, --checksum, --delete, --dryrun, filters) and cp -r, between
+# a directory and a local store both ways; a failed file is listed, the rest still copied, exit 1.
+mkdir -p tree/a/b tree/skip
+printf 'one\n' >tree/x.txt
+printf 'two\n' >tree/a/y.log
+head -c 3000000 /dev/urandom >tree/a/b/big.bin
+printf 'no\n' >tree/skip/n.txt
+run 0 sync tree store/tree/ && expect_out "sync: 4 copied (2.9 MiB), 0 unchanged"
+run 0 cat store/tree/a/b/big.bin && cmp -s "$out" tree/a/b/big.bin || fail "sync: big.bin"
+run 0 sync tree store/tree && expect_out "sync: 0 copied (0 B), 4 unchanged"
+run 0 sync store/tree tree.back && expect_out "4 copied"
+diff -r tree tree.back >/dev/null || fail "sync store -> directory: trees differ"
+run 0 sync store/tree tree.back && expect_out "0 copied (0 B), 4 unchanged" # times kept
+printf 'changed\n' >tree/x.txt
+rm tree/a/y.log
+printf 'new\n' >tree/new.txt
+run 0 sync tree store/tree --delete --dryrun &&
+  expect_out "(dryrun) copy: tree/x.txt -> store/tree/x.txt" &&
+  expect_out "(dryrun) delete: store/tree/a/y.log" && expect_out "2 to copy (12 B), 2 unchanged, 1 to delete"
+run 0 cat store/tree/a/y.log && expect_out "two" # --dryrun changed nothing
+run 0 sync tree store/tree --delete -v && expect_out "copy: tree/new.txt -> store/tree/new.txt" &&
+  expect_out "delete: store/tree/a/y.log" && expect_out "2 copied (12 B), 2 unchanged, 1 deleted"
+run 1 stat store/tree/a/y.log
+# The same size and a newer time at the destination: only --checksum sees the change.
+printf 'CHANGED\n' >tree.back/x.txt
+touch -d '2030-01-01' tree.back/x.txt
+run 0 sync store/tree tree.back && expect_out "1 copied (4 B), 3 unchanged" # new.txt only
+[[ "$(cat tree.back/x.txt)" == "CHANGED" ]] || fail "sync: a newer destination was replaced"
+run 0 sync --checksum store/tree tree.back && expect_out "1 copied (8 B), 3 unchanged"
+[[ "$(cat tree.back/x.txt)" == "changed" ]] || fail "sync --checksum missed a change"
+# Filters: the last that matches decides; what is filtered out is neither copied nor deleted.
+run 0 cp -r tree store/filtered --exclude '*.bin' --exclude 'skip/*' --include 'a/b/*' &&
+  expect_out "cp: 3 copied"
+run 0 ls -r store/filtered/ && expect_out "a/b/big.bin" && expect_out "new.txt"
+grep -q "skip/n.txt" "$out" && fail "cp -r --exclude 'skip/*' copied skip/n.txt"
+run 0 sync tree store/filtered --delete --exclude 'a/*' && expect_out "1 copied" &&
+  expect_out "0 deleted"
+run 0 stat store/filtered/a/b/big.bin # excluded from the sync, so not deleted
+# A file that cannot be written: listed, the others copied, exit 1, and no deletion.
+mkdir -p blocked/x.txt
+printf 'stay\n' >blocked/extra.txt
+run 1 sync tree blocked --delete && expect_err "failed: tree/x.txt -> blocked/x.txt" &&
+  expect_err "1 file(s) failed" && expect_err "not deleting 1 extra file(s)"
+[[ -f blocked/new.txt && -f blocked/a/b/big.bin && -f blocked/extra.txt ]] ||
+  fail "sync: one failed file stopped the others, or a deletion ran"
+run 2 sync hello.txt store/t && expect_err "is not a directory or a store location"
+run 2 sync tree hello.txt && expect_err "is a file, not a directory"
+run 2 cp --exclude '*.bin' hello.txt store/t.txt && expect_err "go with --recursive"
+
 if [[ $failures -gt 0 ]]; then
   echo "cli_test: $failures check(s) failed" >&2
   exit 1

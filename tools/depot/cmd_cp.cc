@@ -10,6 +10,9 @@
 // growing parts, memory bounded by the parts in flight, or into a file); "-" as DST writes the
 // source to standard output as it is read. Silent on success unless -v; a progress bar on stderr
 // only when stderr is a terminal.
+//
+// With --recursive, SRC and DST are trees (directories or store prefixes): everything under SRC
+// is copied to the same relative names under DST, files in parallel (sync.h).
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -25,6 +28,7 @@
 #include "interrupts.h"
 #include "location.h"
 #include "progress.h"
+#include "sync.h"
 #include "transfer.h"
 
 namespace depot::cli {
@@ -39,6 +43,8 @@ struct CpOptions {
   int parallel = 4;
   std::string content_type;
   bool verbose = false;
+  bool recursive = false;
+  TreeCopyOptions tree;
 };
 
 // Checks that `loc` names a single object (not a store or a prefix) whose key is valid.
@@ -118,7 +124,7 @@ int CopyToStdout(const Location& src, const TransferOptions& transfer) {
   return kExitOk;
 }
 
-int RunCp(const CpOptions& options) {
+int RunCp(CpOptions& options, const TreeFlags& tree_flags) {
   // Before any thread starts (stores may start theirs when they are opened).
   Interrupts interrupts;
   TransferOptions transfer;
@@ -136,6 +142,23 @@ int RunCp(const CpOptions& options) {
   LocationResolver resolver;
   const bool from_stdin = options.source == "-";
   const bool to_stdout = options.destination == "-";
+  if (options.recursive) {
+    if (from_stdin || to_stdout) {
+      return ReportUsage(kCmd, InvalidArgumentError("--recursive copies trees, not \"-\""));
+    }
+    Result<Location> src = resolver.Resolve(options.source);
+    if (!src.ok()) return ReportUsage(kCmd, src.status());
+    Result<Location> dst = resolver.Resolve(options.destination);
+    if (!dst.ok()) return ReportUsage(kCmd, dst.status());
+    options.tree.transfer = transfer;
+    options.tree.verbose = options.verbose;
+    options.tree.filters = tree_flags.Filters();
+    return CopyTree(kCmd, *src, *dst, options.tree, interrupts);
+  }
+  if (!tree_flags.Filters().empty() || options.tree.dryrun) {
+    return ReportUsage(
+        kCmd, InvalidArgumentError("--exclude, --include and --dryrun go with --recursive"));
+  }
   if (from_stdin && to_stdout) {
     return ReportUsage(kCmd, InvalidArgumentError("\"-\" to \"-\" copies nothing: give a "
                                                   "source or a destination"));
@@ -242,7 +265,11 @@ Command AddCpCommand(CLI::App& parent) {
   app->add_option("--content-type", options->content_type, "Content type of the new object")
       ->type_name("TYPE");
   app->add_flag("-v,--verbose", options->verbose, "Print what was copied, and how fast");
-  return {app, [options] { return RunCp(*options); }};
+  app->add_flag("-r,--recursive", options->recursive,
+                "Copy every file under SRC (a directory or a store prefix) to the same names "
+                "under DST");
+  auto tree_flags = std::make_shared<TreeFlags>(*app, options->tree);
+  return {app, [options, tree_flags] { return RunCp(*options, *tree_flags); }};
 }
 
 }  // namespace depot::cli

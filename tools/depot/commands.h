@@ -24,6 +24,7 @@ struct Command {
 };
 
 Command AddCpCommand(CLI::App& parent);
+Command AddSyncCommand(CLI::App& parent);
 Command AddCatCommand(CLI::App& parent);
 Command AddLsCommand(CLI::App& parent);
 Command AddRmCommand(CLI::App& parent);

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
                   DEPOT_WITH_SERVER ? "yes" : "no", DEPOT_WITH_NODE ? "yes" : "no"));
   std::vector<Command> commands = {
     AddCpCommand(app),
+    AddSyncCommand(app),
     AddCatCommand(app),
     AddLsCommand(app),
     AddRmCommand(app),

@@ -90,6 +90,28 @@ aws s3 cp --only-show-errors s3://interop/multi.bin multi.back
 cmp multi.bin multi.back || fail "awscli multipart upload read back different bytes"
 etag="$(aws s3api head-object --bucket interop --key multi.bin --query ETag --output text)"
 [[ "$etag" == *-3\" ]] || fail "multipart ETag $etag is not md5-of-md5s-3"
+# depot sync over S3, judged by aws s3 sync: after depot's sync either way, aws finds nothing to
+# copy. --checksum reads and hashes the multipart object (its ETag is no MD5) and finds it equal.
+mkdir -p synced/sub
+cp big.bin synced/sub/ && cp small.txt multi.bin synced/
+depot_s3 sync synced s3://interop/synced/ >sync.out 2>&1 && grep -q "3 copied" sync.out ||
+  fail "depot sync to S3: $(cat sync.out)"
+aws_plan="$(aws s3 sync --dryrun synced s3://interop/synced/)"
+[[ -z "$aws_plan" ]] || fail "after depot sync, aws s3 sync would copy: $aws_plan"
+depot_s3 sync s3://interop/synced/ synced.back >sync.out 2>&1 && diff -r synced synced.back ||
+  fail "depot sync from S3: $(cat sync.out)"
+aws_plan="$(aws s3 sync --dryrun s3://interop/synced/ synced.back)"
+[[ -z "$aws_plan" ]] || fail "after depot sync from S3, aws s3 sync would copy: $aws_plan"
+depot_s3 sync --checksum synced s3://interop/synced/ >sync.out 2>&1 &&
+  grep -q "0 copied (0 B), 3 unchanged" sync.out || fail "sync --checksum: $(cat sync.out)"
+depot_s3 sync s3://interop/synced/ s3://interop/copied/ >sync.out 2>&1 &&
+  [[ "$(aws s3 ls --recursive s3://interop/copied/ | wc -l)" == 3 ]] ||
+  fail "sync between two prefixes: $(cat sync.out)"
+# A key that cannot be a file name is a listed failure; the other keys are still copied.
+depot_s3 cp small.txt "s3://interop/odd/a//b.txt" && depot_s3 cp small.txt s3://interop/odd/ok.txt
+depot_s3 sync s3://interop/odd/ odd.back >sync.out 2>&1 && fail "sync of an odd key: exit 0"
+grep -q "cannot be a file name" sync.out && cmp -s small.txt odd.back/ok.txt ||
+  fail "sync of an odd key: $(cat sync.out)"
 if AWS_SECRET_ACCESS_KEY=wrong AWS_ACCESS_KEY_ID="$DEPOT_ACCESS_KEY" aws s3 ls s3://interop 2>err.txt; then
   fail "a wrong secret was accepted"
 fi

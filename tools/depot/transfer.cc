@@ -290,9 +290,6 @@ Result<UploadResult> UploadFd(ObjectStore& store, std::string_view key, int fd,
   return result;
 }
 
-namespace {
-
-// Reads `key` to its end, handing each piece to `sink` as it comes.
 Status StreamObject(ObjectStore& store, std::string_view key, const TransferOptions& options,
                     Progress* progress, const std::function<Status(const char*, size_t)>& sink) {
   DEPOT_ASSIGN_OR_RETURN(
@@ -312,8 +309,6 @@ Status StreamObject(ObjectStore& store, std::string_view key, const TransferOpti
   }
   return Status::Ok();
 }
-
-}  // namespace
 
 Status DownloadToFd(ObjectStore& store, std::string_view key, int fd, std::string_view name,
                     const TransferOptions& options, Progress* progress) {

@@ -52,6 +52,11 @@ Result<UploadResult> UploadFd(object::ObjectStore& store, std::string_view key, 
                               std::string_view name, const TransferOptions& options,
                               Progress* progress, const Context& ctx = {},
                               const std::function<bool()>& ended_by_signal = {});
+// Reads `key` to its end, handing each piece to `sink` as it comes (and counting it in
+// `progress`); a read that ends short is kDataLoss.
+Status StreamObject(object::ObjectStore& store, std::string_view key,
+                    const TransferOptions& options, Progress* progress,
+                    const std::function<Status(const char*, size_t)>& sink);
 // Streams `key` to the descriptor `fd` (standard output, say), as it is read.
 Status DownloadToFd(object::ObjectStore& store, std::string_view key, int fd, std::string_view name,
                     const TransferOptions& options, Progress* progress);
