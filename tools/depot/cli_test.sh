@@ -367,6 +367,29 @@ exec 7>&-
   fail "SIGTERM during cp - FILE: exit $rc"
 compgen -G "interrupted.txt.depot-tmp-*" >/dev/null && fail "SIGTERM left a temporary file"
 
+# --checksum: computed as the upload is sent (the digest printed as sha256sum prints it) and kept
+# by the store: of the whole content for a single put, of the parts' digests for multipart SHA
+# (S3's COMPOSITE), of the whole content for multipart CRCs.
+printf 'abc' | "$depot" cp --checksum sha256 - store/sums/abc >"$out" 2>"$err" &&
+  expect_out "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  store/sums/abc"
+run 0 stat store/sums/abc &&
+  expect_out "SHA256 ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0= (of the whole content)"
+head -c 12000000 /dev/urandom >sum.bin
+run 0 cp --checksum sha256 --part-size 5MiB sum.bin store/sums/multi.bin &&
+  expect_out "$(sha256sum <sum.bin | cut -c1-64)  store/sums/multi.bin"
+composite=$(python3 -c '
+import base64, hashlib, sys
+data = open(sys.argv[1], "rb").read()
+parts = b"".join(hashlib.sha256(data[i:i + 5242880]).digest() for i in range(0, len(data), 5242880))
+print(base64.b64encode(hashlib.sha256(parts).digest()).decode() + "-3")' sum.bin)
+run 0 stat store/sums/multi.bin && expect_out "SHA256 $composite (of its parts' checksums)"
+run 0 cp --checksum crc32c --part-size 5MiB sum.bin store/sums/crc.bin
+crc_hex=$(cut -c1-8 "$out")
+run 0 stat --json store/sums/crc.bin && expect_out "\"type\":\"FULL_OBJECT\"" &&
+  expect_out "$(python3 -c 'import base64, sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())' "$crc_hex")"
+run 2 cp --checksum md5 sum.bin store/sums/x && expect_err '"md5" is not sha256'
+run 2 cp --checksum sha1 store/sums/abc sums.out && expect_err "goes with uploads"
+
 # Tree copies: sync (by size and time, --checksum, --delete, --dryrun, filters) and cp -r, between
 # a directory and a local store both ways; a failed file is listed, the rest still copied, exit 1.
 mkdir -p tree/a/b tree/skip

@@ -24,6 +24,8 @@
 #include <system_error>
 
 #include "commands.h"
+#include "depot/core/checksum.h"
+#include "depot/core/hex.h"
 #include "depot/object/key.h"
 #include "interrupts.h"
 #include "location.h"
@@ -44,6 +46,7 @@ struct CpOptions {
   std::string content_type;
   bool verbose = false;
   bool recursive = false;
+  std::string checksum;
   TreeCopyOptions tree;
 };
 
@@ -57,6 +60,16 @@ Status CheckObjectKey(const Location& loc) {
 }
 
 constexpr std::string_view kCmd = "cp";
+
+Status ChecksumOnlyUploads() {
+  return InvalidArgumentError("--checksum goes with uploads into a store (from files or -)");
+}
+
+// After an upload with --checksum: the digest in hex and the object, as sha256sum prints them.
+void PrintDigest(const std::string& digest, const Location& destination) {
+  if (!digest.empty())
+    fmt::print("{}  {}\n", HexEncode(std::string_view(digest)), destination.text);
+}
 
 // After Ctrl-C (or SIGTERM): what became of the copy, and 128 + the signal. `status` is the
 // copy's: kCancelled when it was stopped and cleaned up (nothing left on the store, or the file
@@ -86,17 +99,23 @@ int CopyStdin(LocationResolver& resolver, const std::string& destination,
   const std::string what = fmt::format("- -> {}", dst->text);
   Progress progress("cp -", 0, StderrIsTerminal());
   Status status;
+  std::string digest;
   if (dst->is_store()) {
     if (Status s = CheckObjectKey(*dst); !s.ok()) return ReportUsage(kCmd, s);
-    status = UploadFd(*dst->store, dst->key, STDIN_FILENO, "standard input", transfer, &progress,
-                      Context(interrupts.token()), [&] { return interrupts.Arrived(); })
-                 .status();
+    Result<UploadResult> uploaded =
+        UploadFd(*dst->store, dst->key, STDIN_FILENO, "standard input", transfer, &progress,
+                 Context(interrupts.token()), [&] { return interrupts.Arrived(); });
+    status = uploaded.status();
+    if (uploaded.ok()) digest = uploaded->digest;
+  } else if (transfer.checksum) {
+    return ReportUsage(kCmd, ChecksumOnlyUploads());
   } else {
     status = CopyFdToFile(STDIN_FILENO, "standard input", dst->path, &progress, interrupts.token());
   }
   progress.Finish();
   if (interrupts.signal() != 0) return ReportInterrupted(what, status, interrupts);
   if (!status.ok()) return ReportFailure(kCmd, status.WithContext(what));
+  PrintDigest(digest, *dst);
   return kExitOk;
 }
 
@@ -138,6 +157,15 @@ int RunCp(CpOptions& options, const TreeFlags& tree_flags) {
     }
     transfer.part_size = *part_size;
   }
+  if (!options.checksum.empty()) {
+    transfer.checksum = PayloadChecksum::FromName(options.checksum);
+    if (!transfer.checksum) {
+      return ReportUsage(kCmd, InvalidArgumentError(fmt::format(
+                                   "--checksum \"{}\" is not sha256, sha1, crc32, crc32c or "
+                                   "crc64nvme",
+                                   options.checksum)));
+    }
+  }
 
   LocationResolver resolver;
   const bool from_stdin = options.source == "-";
@@ -150,7 +178,10 @@ int RunCp(CpOptions& options, const TreeFlags& tree_flags) {
     if (!src.ok()) return ReportUsage(kCmd, src.status());
     Result<Location> dst = resolver.Resolve(options.destination);
     if (!dst.ok()) return ReportUsage(kCmd, dst.status());
-    options.tree.transfer = transfer;
+    if (transfer.checksum && (src->is_store() || !dst->is_store())) {
+      return ReportUsage(kCmd, ChecksumOnlyUploads());
+    }
+    options.tree.transfer = transfer;  // each upload keeps its checksum; none is printed
     options.tree.verbose = options.verbose;
     options.tree.filters = tree_flags.Filters();
     return CopyTree(kCmd, *src, *dst, options.tree, interrupts);
@@ -167,6 +198,7 @@ int RunCp(CpOptions& options, const TreeFlags& tree_flags) {
   Result<Location> src = resolver.Resolve(options.source);
   if (!src.ok()) return ReportUsage(kCmd, src.status());
   if (to_stdout) {
+    if (transfer.checksum) return ReportUsage(kCmd, ChecksumOnlyUploads());
     interrupts.ExitOnSignal();  // nothing to clean up
     return CopyToStdout(*src, transfer);
   }
@@ -210,9 +242,13 @@ int RunCp(CpOptions& options, const TreeFlags& tree_flags) {
     if (Status s = CheckObjectKey(*dst); !s.ok()) return ReportUsage(kCmd, s);
   }
   const std::string what = fmt::format("{} -> {}", src->text, dst->text);
+  if (transfer.checksum && (src->is_store() || !dst->is_store())) {
+    return ReportUsage(kCmd, ChecksumOnlyUploads());
+  }
 
   Progress progress(fmt::format("cp {}", src->BaseName()), source_meta.size, StderrIsTerminal());
   Status status;
+  std::string digest;
   // Only an upload from a file stops cleanly; the rest end at a signal, as by default.
   if (src->is_store() || !dst->is_store()) interrupts.ExitOnSignal();
   if (src->is_store() && dst->is_store()) {
@@ -220,9 +256,10 @@ int RunCp(CpOptions& options, const TreeFlags& tree_flags) {
         CopyObject(*src->store, src->key, source_meta, *dst->store, dst->key, transfer, &progress)
             .status();
   } else if (dst->is_store()) {
-    status = UploadFile(*dst->store, dst->key, src->path, transfer, &progress,
-                        Context(interrupts.token()))
-                 .status();
+    Result<UploadResult> uploaded = UploadFile(*dst->store, dst->key, src->path, transfer,
+                                               &progress, Context(interrupts.token()));
+    status = uploaded.status();
+    if (uploaded.ok()) digest = uploaded->digest;
     if (interrupts.signal() != 0) {
       progress.Finish();
       return ReportInterrupted(what, status, interrupts);
@@ -234,6 +271,7 @@ int RunCp(CpOptions& options, const TreeFlags& tree_flags) {
   }
   progress.Finish();
   if (!status.ok()) return ReportFailure(kCmd, status.WithContext(what));
+  PrintDigest(digest, *dst);
   if (options.verbose) {
     fmt::print("{}: {} in {:.2f} s ({})\n", what, FormatBytes(source_meta.size), progress.seconds(),
                FormatRate(source_meta.size, progress.seconds()));
@@ -264,6 +302,12 @@ Command AddCpCommand(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--content-type", options->content_type, "Content type of the new object")
       ->type_name("TYPE");
+  app->add_option("--checksum", options->checksum,
+                  "Compute this checksum of an upload as it is sent, print it (hex, as sha256sum "
+                  "does), and have the store keep it where it keeps checksums: sha256, sha1, "
+                  "crc32, crc32c or crc64nvme (a multipart upload keeps each part's, and of "
+                  "SHA-256 and SHA-1 the checksum of those)")
+      ->type_name("ALGORITHM");
   app->add_flag("-v,--verbose", options->verbose, "Print what was copied, and how fast");
   app->add_flag("-r,--recursive", options->recursive,
                 "Copy every file under SRC (a directory or a store prefix) to the same names "

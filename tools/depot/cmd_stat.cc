@@ -86,6 +86,11 @@ int RunStat(const StatOptions& options) {
         {"metadata", meta->user_metadata},
     };
     if (meta->version) out["version"] = *meta->version;
+    if (!meta->checksum.empty()) {
+      out["checksum"] = {{"algorithm", meta->checksum.algorithm},
+                         {"value", meta->checksum.value},
+                         {"type", meta->checksum.composite ? "COMPOSITE" : "FULL_OBJECT"}};
+    }
     PrintJsonLine(out);
     return kExitOk;
   }
@@ -99,6 +104,11 @@ int RunStat(const StatOptions& options) {
     if (!(meta->headers.*member).empty()) PrintField(AsciiLower(name), meta->headers.*member);
   }
   if (meta->version) PrintField("version", *meta->version);
+  if (!meta->checksum.empty()) {
+    PrintField("checksum", fmt::format("{} {} ({})", meta->checksum.algorithm, meta->checksum.value,
+                                       meta->checksum.composite ? "of its parts' checksums"
+                                                                : "of the whole content"));
+  }
   if (meta->user_metadata.empty()) PrintField("metadata", "");
   for (const auto& [name, value] : meta->user_metadata) {
     PrintField("metadata", fmt::format("{}={}", name, value));

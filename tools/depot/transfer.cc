@@ -106,6 +106,7 @@ object::BufferedUploadOptions UploadOptionsFor(const TransferOptions& options) {
   if (options.part_size) upload.part_size = object::PartSizePolicy::Fixed(*options.part_size);
   upload.max_in_flight = options.parallel;
   upload.put_options.content_type = options.content_type;
+  upload.checksum = options.checksum;
   return upload;
 }
 
@@ -287,6 +288,7 @@ Result<UploadResult> UploadFd(ObjectStore& store, std::string_view key, int fd,
   UploadResult result;
   DEPOT_ASSIGN_OR_RETURN(result.put, upload->Finish());
   result.part_sizes = upload->part_sizes();
+  result.digest = upload->content_digest();
   return result;
 }
 

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "depot/core/checksum.h"
 #include "depot/core/result.h"
 #include "depot/object/buffered_upload.h"
 #include "depot/object/object_reader.h"
@@ -28,6 +29,9 @@ struct TransferOptions {
   int parallel = 4;
   // For the new object; empty: none (a store-to-store copy keeps the source's).
   std::string content_type;
+  // Uploads compute this checksum of the content as they send it, and a store that keeps
+  // checksums keeps it (BufferedUpload says how); none by default.
+  std::optional<PayloadChecksum::Algorithm> checksum;
 };
 
 object::BufferedUploadOptions UploadOptionsFor(const TransferOptions& options);
@@ -36,6 +40,7 @@ object::ObjectReaderOptions ReaderOptionsFor(const TransferOptions& options);
 struct UploadResult {
   object::PutResult put;
   std::vector<uint64_t> part_sizes;  // empty when the object went up in a single Put
+  std::string digest;  // of the whole content, under TransferOptions::checksum; else empty
 };
 
 // Streams the local file `source` into `key`. A cancellation of `ctx` (Ctrl-C, see Interrupts)

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <exception>
 
+#include "depot/core/base64.h"
 #include "depot/core/byte_buffer.h"
 #include "depot/core/cancellation.h"
 #include "depot/core/mutex.h"
@@ -50,7 +51,9 @@ class BufferedUpload::Impl {
         cancel_(ctx.token()),
         ctx_(ctx.WithToken(cancel_.token())),
         target_(options_.part_size.min()),
-        max_part_(options_.part_size.max()) {
+        max_part_(options_.part_size.max()),
+        keep_checksums_(options_.checksum.has_value() && caps_.checksums) {
+    if (options_.checksum) whole_.emplace(*options_.checksum);
     if (options_.size_hint > 0 && caps_.max_parts > 0) {
       // The smallest part size that fits the hinted size in max_parts.
       const uint64_t parts = static_cast<uint64_t>(caps_.max_parts);
@@ -71,6 +74,7 @@ class BufferedUpload::Impl {
 
   uint64_t bytes_written() const { return bytes_written_; }
   const std::vector<uint64_t>& part_sizes() const { return part_sizes_; }
+  const std::string& content_digest() const { return digest_; }
 
  private:
   // Ships `part` as the next part (non-final parts must be at least the policy's target).
@@ -89,6 +93,12 @@ class BufferedUpload::Impl {
   // If a failure is recorded, or the context ended, cleans up and returns it; else OK.
   Status CheckFailed();
   std::string Quoted() const { return QuoteKey(key_); }
+  // The checksum a store that keeps them is sent with `data`, of algorithm options_.checksum.
+  Checksum ChecksumOf(std::string_view digest) const {
+    return {std::string(PayloadChecksum::Name(*options_.checksum)), Base64Encode(digest), false};
+  }
+  // Puts a part with its checksum (keep_checksums_), computed here on the part's worker.
+  Result<PartInfo> PutCheckedPart(int number, const Bytes& part);
 
   ObjectStore& store_;
   const std::string key_;
@@ -104,7 +114,10 @@ class BufferedUpload::Impl {
   uint64_t bytes_written_ = 0;
   uint64_t bytes_shipped_ = 0;
   int next_part_ = 1;
-  std::string upload_id_;  // empty until the first part is shipped
+  const bool keep_checksums_;             // options_.checksum, and the store keeps checksums
+  std::optional<PayloadChecksum> whole_;  // of everything written, when options_.checksum
+  std::string digest_;                    // whole_'s, once finished
+  std::string upload_id_;                 // empty until the first part is shipped
   bool finished_ = false;
   bool cleaned_up_ = false;
   std::vector<uint64_t> part_sizes_;
@@ -160,8 +173,10 @@ void BufferedUpload::Impl::UploadPart(int number, Bytes part) {
   const uint64_t size = part.size();
   // A store that throws (bad_alloc, say) must still count the part as done, or Finish would wait
   // for it for ever: the exception becomes the upload's error.
-  Result<PartInfo> info = CallNoThrow(
-      "PutPart", [&] { return store_.PutPart(key_, upload_id_, number, std::move(part), ctx_); });
+  Result<PartInfo> info = CallNoThrow("PutPart", [&] {
+    if (keep_checksums_) return PutCheckedPart(number, part);
+    return store_.PutPart(key_, upload_id_, number, std::move(part), ctx_);
+  });
   MutexLock lock(mu_);
   if (info.ok()) {
     done_.push_back(*info);
@@ -171,6 +186,15 @@ void BufferedUpload::Impl::UploadPart(int number, Bytes part) {
   }
   --in_flight_;
   cv_.NotifyAll();
+}
+
+Result<PartInfo> BufferedUpload::Impl::PutCheckedPart(int number, const Bytes& part) {
+  PayloadChecksum checksum(*options_.checksum);
+  checksum.Update(part.view());
+  DEPOT_ASSIGN_OR_RETURN(std::unique_ptr<PartWriter> writer,
+                         store_.OpenPartWriter(key_, upload_id_, number, ctx_));
+  DEPOT_RETURN_IF_ERROR(writer->Write(part.view()));
+  return writer->FinishChecked(ChecksumOf(checksum.Finish()));
 }
 
 Status BufferedUpload::Impl::Ship(Bytes part) {
@@ -187,6 +211,11 @@ Status BufferedUpload::Impl::Ship(Bytes part) {
     PutOptions create = options_.put_options;  // the condition goes with the completion
     create.mode = PutMode::kOverwrite;
     create.if_match.clear();
+    if (keep_checksums_) {
+      // The object's checksum is made from the parts' (see the header).
+      create.checksum = {std::string(PayloadChecksum::Name(*options_.checksum)), "",
+                         !PayloadChecksum::IsCrc(*options_.checksum)};
+    }
     Result<std::string> id = store_.CreateMultipart(key_, create, ctx_);
     if (!id.ok()) {
       return Fail(id.status().WithContext(
@@ -233,6 +262,7 @@ Status BufferedUpload::Impl::Write(std::string_view data, const Bytes* owner) {
         fmt::format("write to the upload of key {} after Finish", Quoted()));
   }
   DEPOT_RETURN_IF_ERROR(CheckFailed());
+  if (whole_) whole_->Update(data);
   while (!data.empty()) {
     if (buffer_.empty() && data.size() >= target_) {
       // A whole part straight from the input: Convex's fast path (a slice of the caller's Bytes
@@ -269,12 +299,17 @@ Result<PutResult> BufferedUpload::Impl::Finish() {
         fmt::format("the upload of key {} is already finished", Quoted()));
   }
   DEPOT_RETURN_IF_ERROR(CheckFailed());
+  std::string digest = whole_ ? whole_->Finish() : std::string();
+  whole_.reset();
   if (upload_id_.empty()) {
     // Nothing shipped: a small object, stored with one Put and no multipart upload at all.
     Bytes data = std::move(buffer_).Freeze();
-    Result<PutResult> put = store_.Put(key_, std::move(data), options_.put_options, ctx_);
+    PutOptions put_options = options_.put_options;
+    if (keep_checksums_) put_options.checksum = ChecksumOf(digest);
+    Result<PutResult> put = store_.Put(key_, std::move(data), put_options, ctx_);
     if (!put.ok()) return Fail(put.status().WithContext(fmt::format("upload of key {}", Quoted())));
     finished_ = true;
+    digest_ = std::move(digest);
     return put;
   }
   if (!buffer_.empty()) DEPOT_RETURN_IF_ERROR(ShipBuffer());
@@ -296,6 +331,13 @@ Result<PutResult> BufferedUpload::Impl::Finish() {
     return error;
   }
   finished_ = true;
+  if (keep_checksums_ && PayloadChecksum::IsCrc(*options_.checksum) &&
+      done->checksum.value != Base64Encode(digest)) {
+    return DataLossError(fmt::format(
+        "upload of key {}: the store made its {} {} from the parts, but the bytes written have {}",
+        Quoted(), done->checksum.algorithm, done->checksum.value, Base64Encode(digest)));
+  }
+  digest_ = std::move(digest);
   return done;
 }
 
@@ -342,6 +384,10 @@ Result<std::unique_ptr<BufferedUpload>> BufferedUpload::Start(ObjectStore& store
         "to {} bytes; use PartSizePolicy::Fixed",
         store.ToString(), min, max));
   }
+  if (options.checksum && !options.put_options.checksum.empty()) {
+    return InvalidArgumentError(
+        "a checksum to compute (checksum) and one given (put_options.checksum) exclude each other");
+  }
   if (options.max_in_flight < 1) {
     return InvalidArgumentError(
         fmt::format("max_in_flight is {}; it must be at least 1", options.max_in_flight));
@@ -359,5 +405,6 @@ Result<PutResult> BufferedUpload::Finish() { return impl_->Finish(); }
 Status BufferedUpload::Abort() { return impl_->Abort(); }
 uint64_t BufferedUpload::bytes_written() const { return impl_->bytes_written(); }
 std::vector<uint64_t> BufferedUpload::part_sizes() const { return impl_->part_sizes(); }
+std::string BufferedUpload::content_digest() const { return impl_->content_digest(); }
 
 }  // namespace depot::object

@@ -31,16 +31,27 @@
 // unfinished upload aborts it too. A store limit that the upload would break (more than
 // capabilities().max_parts parts) is kResourceExhausted. Not thread-safe: one writer thread per
 // upload (parts upload on the executor of the options, or on the upload's own worker threads).
+//
+// Checksums (the Convex seed's try_write_parallel_and_hash): with `checksum` set, the upload
+// computes that checksum of the whole content as the bytes are written, without a second pass
+// (content_digest() after Finish). A store that keeps checksums (capabilities().checksums) is
+// sent it and keeps it: a single Put carries the whole content's; a multipart upload sends each
+// part's (computed on the part's worker) and the store makes the object's from them, of the whole
+// content for the CRCs (S3's FULL_OBJECT, which must equal the digest computed here, or Finish is
+// kDataLoss) and of the parts' digests for SHA-1 and SHA-256 (S3's COMPOSITE: S3 keeps no
+// whole-content SHA of a multipart object). Other stores are sent nothing.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "depot/core/bytes.h"
+#include "depot/core/checksum.h"
 #include "depot/core/context.h"
 #include "depot/core/executor.h"
 #include "depot/core/result.h"
@@ -77,6 +88,9 @@ struct BufferedUploadOptions {
   // of this upload are in flight.
   Executor* executor = nullptr;
   PutOptions put_options;  // content type, metadata, mode: applied to the finished object
+  // The checksum to compute of the whole content (and keep, where the store keeps checksums);
+  // none by default. put_options.checksum must then be empty.
+  std::optional<PayloadChecksum::Algorithm> checksum;
 };
 
 class BufferedUpload final : public ObjectWriter {
@@ -101,6 +115,9 @@ class BufferedUpload final : public ObjectWriter {
   Status Abort() override;
 
   uint64_t bytes_written() const override;
+  // The digest (PayloadChecksum::Finish's bytes) of everything written, once Finish succeeded
+  // with options.checksum set; empty otherwise.
+  std::string content_digest() const;
   // Sizes of the parts shipped so far, in part order (for tests and progress reports).
   std::vector<uint64_t> part_sizes() const;
 

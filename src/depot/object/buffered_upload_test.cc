@@ -12,10 +12,13 @@
 #include <set>
 #include <thread>
 
+#include "depot/core/base64.h"
 #include "depot/core/cancellation.h"
 #include "depot/core/context.h"
+#include "depot/core/hex.h"
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
+#include "depot/object/forwarding_store.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/testing/fault_store.h"
 
@@ -193,6 +196,103 @@ TEST_F(BufferedUploadTest, MultipartAppliesPutOptions) {
   auto uploads = memory_->ListMultipartUploads("");
   ASSERT_THAT(uploads, IsOk());
   EXPECT_THAT(*uploads, IsEmpty());
+}
+
+// The digest of the whole content, of one part's bytes, or base64 of either.
+std::string DigestOf(PayloadChecksum::Algorithm algorithm, std::string_view data) {
+  PayloadChecksum checksum(algorithm);
+  checksum.Update(data);
+  return checksum.Finish();
+}
+
+TEST_F(BufferedUploadTest, ChecksumOfASmallObjectIsKeptWhole) {
+  BufferedUploadOptions options = Options(PartSizePolicy::Fixed(64));
+  options.checksum = PayloadChecksum::Algorithm::kSha256;
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto upload, BufferedUpload::Start(*store_, "small", options));
+  ASSERT_THAT(upload->Write(std::string_view("a")), IsOk());
+  ASSERT_THAT(upload->Write(std::string_view("bc")), IsOk());
+  DEPOT_ASSERT_OK_AND_ASSIGN(PutResult put, upload->Finish());
+  // FIPS 180-2's example: SHA-256("abc").
+  EXPECT_EQ(HexEncode(std::string_view(upload->content_digest())),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  DEPOT_ASSERT_OK_AND_ASSIGN(ObjectMeta meta, memory_->Head("small"));
+  EXPECT_EQ(meta.checksum, (Checksum{"SHA256", Base64Encode(upload->content_digest()), false}));
+  EXPECT_EQ(put.checksum, meta.checksum);
+}
+
+TEST_F(BufferedUploadTest, ChecksumOfAMultipartObject) {
+  const std::string data = RandomBytes(100, 21);
+  using Algorithm = PayloadChecksum::Algorithm;
+  for (Algorithm algorithm : {Algorithm::kSha256, Algorithm::kCrc32c}) {
+    SCOPED_TRACE(PayloadChecksum::Name(algorithm));
+    BufferedUploadOptions options = Options(PartSizePolicy::Fixed(40));
+    options.checksum = algorithm;
+    DEPOT_ASSERT_OK_AND_ASSIGN(auto upload, BufferedUpload::Start(*memory_, "multi", options));
+    for (size_t at = 0; at < data.size(); at += 7) {
+      ASSERT_THAT(upload->Write(data.substr(at, 7)), IsOk());
+    }
+    DEPOT_ASSERT_OK_AND_ASSIGN(PutResult put, upload->Finish());
+    EXPECT_EQ(upload->content_digest(), DigestOf(algorithm, data));
+    DEPOT_ASSERT_OK_AND_ASSIGN(ObjectMeta meta, memory_->Head("multi"));
+    ASSERT_EQ(meta.parts.size(), 3u);
+    EXPECT_EQ(meta.parts[1].checksum, Base64Encode(DigestOf(algorithm, data.substr(40, 40))));
+    if (algorithm == Algorithm::kCrc32c) {  // FULL_OBJECT: the whole content's
+      EXPECT_EQ(meta.checksum,
+                (Checksum{"CRC32C", Base64Encode(DigestOf(algorithm, data)), false}));
+    } else {  // COMPOSITE: of the parts' digests, "-3"
+      const std::string parts = DigestOf(algorithm, data.substr(0, 40)) +
+                                DigestOf(algorithm, data.substr(40, 40)) +
+                                DigestOf(algorithm, data.substr(80));
+      EXPECT_EQ(meta.checksum,
+                (Checksum{"SHA256", Base64Encode(DigestOf(algorithm, parts)) + "-3", true}));
+    }
+    EXPECT_EQ(put.checksum, meta.checksum);
+  }
+}
+
+// The memory store as a store that keeps no checksums (S3's client, say): a write that carries
+// one is refused, as such a store refuses it.
+class KeepsNoChecksums final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Capabilities capabilities() const override {
+    Capabilities caps = ForwardingStore::capabilities();
+    caps.checksums = false;
+    return caps;
+  }
+
+ protected:
+  Result<PutResult> DoPut(std::string_view key, Bytes data, const PutOptions& options,
+                          const Context& ctx) override {
+    if (!options.checksum.empty()) return UnimplementedError("keeps no checksums");
+    return ForwardingStore::DoPut(key, std::move(data), options, ctx);
+  }
+  Result<std::string> DoCreateMultipart(std::string_view key, const PutOptions& options,
+                                        const Context& ctx) override {
+    if (!options.checksum.empty()) return UnimplementedError("keeps no checksums");
+    return ForwardingStore::DoCreateMultipart(key, options, ctx);
+  }
+};
+
+TEST_F(BufferedUploadTest, ChecksumIsComputedForAStoreThatKeepsNone) {
+  KeepsNoChecksums plain(*memory_);
+  const std::string data = RandomBytes(100, 22);
+  for (uint64_t part : {64, 40}) {  // a single Put, then multipart
+    BufferedUploadOptions options = Options(PartSizePolicy::Fixed(part));
+    options.checksum = PayloadChecksum::Algorithm::kSha1;
+    DEPOT_ASSERT_OK_AND_ASSIGN(auto upload, BufferedUpload::Start(plain, "plain", options));
+    ASSERT_THAT(upload->Write(std::string_view(data).substr(0, part == 64 ? 50 : 100)), IsOk());
+    ASSERT_THAT(upload->Finish(), IsOk());
+    EXPECT_EQ(upload->content_digest(),
+              DigestOf(PayloadChecksum::Algorithm::kSha1, data.substr(0, part == 64 ? 50 : 100)));
+    DEPOT_ASSERT_OK_AND_ASSIGN(ObjectMeta meta, memory_->Head("plain"));
+    EXPECT_TRUE(meta.checksum.empty());
+  }
+  BufferedUploadOptions both = Options(PartSizePolicy::Fixed(40));
+  both.checksum = PayloadChecksum::Algorithm::kSha1;
+  both.put_options.checksum = {"SHA1", "x", false};
+  EXPECT_THAT(BufferedUpload::Start(*store_, "both", both),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("exclude each other")));
 }
 
 TEST_F(BufferedUploadTest, FailingPartFailsTheUploadAndCleansUp) {
