@@ -8,6 +8,8 @@
 #           (/usr/bin/python3 -I -c ...) so its CPU and memory are counted apart from this harness
 #   curl    one PUT (curl -T) and one GET (curl -o) through presigned URLs: the gateway's own
 #           speed on this machine, with a single stream and no client-side work
+#   curl+sync  the same, the download followed by `sync FILE` (an fsync) in the timed region: the
+#           durable download depot's cp does (not in the default --tools)
 # Repetitions are interleaved (depot, aws, boto3, curl, depot, ...; each uploads, then downloads
 # its own object); the tables give medians. Every child is measured with os.wait4: wall seconds,
 # CPU seconds (user + sys) and peak RSS (ru_maxrss). Every download is compared byte for byte with
@@ -26,7 +28,7 @@
 # Other options: --dir DIR (data directory; default a fresh temporary directory under /tmp),
 # --depot PATH (default build/dev/tools/depot/depot; a release build gives fairer numbers),
 # --depot-parallel N / --depot-part-size SIZE (passed to depot cp; the memory bound follows them),
-# --tools depot,aws,boto3,curl, --timeout SECONDS (per transfer).
+# --tools depot,aws,boto3,curl[,curl+sync], --timeout SECONDS (per transfer).
 #
 # Rules it keeps: loopback endpoints only; every AWS tool and SDK call gets explicit credentials,
 # region us-east-1, AWS_EC2_METADATA_DISABLED=true, and AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE
@@ -41,7 +43,7 @@
 #
 # Not equal work, to keep in mind when reading the table: depot's download writes a temporary file,
 # fsyncs it and renames it into place (crash-safe); aws, boto3 and curl write the file without an
-# fsync. The harness calls sync() after every transfer (untimed) so one tool's dirty pages are not
+# fsync (curl+sync adds one). The harness calls sync() after every transfer (untimed) so one tool's dirty pages are not
 # flushed on the next tool's clock. aws and boto3 wall times include starting Python and importing
 # botocore (about 0.35 s here); the boto3 child also reports its in-process transfer time.
 import argparse
@@ -49,6 +51,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -66,7 +69,7 @@ REGION = "us-east-1"
 MAX_ATTEMPTS = 3
 MiB = 1 << 20
 GiB = 1 << 30
-TOOLS = ("depot", "aws", "boto3", "curl")
+TOOLS = ("depot", "aws", "boto3", "curl", "curl+sync")
 
 # The boto3 child: argv = endpoint bucket key path up|down. Credentials come from its environment
 # (set explicitly by the harness) and are passed to the client explicitly as well.
@@ -358,7 +361,7 @@ def main():
     ap.add_argument("--depot", default=DEFAULT_DEPOT, help=f"depot binary (default {DEFAULT_DEPOT})")
     ap.add_argument("--depot-parallel", type=int, help="pass --parallel N to depot cp")
     ap.add_argument("--depot-part-size", type=parse_size, help="pass --part-size SIZE to depot cp")
-    ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of "
+    ap.add_argument("--tools", default=",".join(TOOLS[:4]), help="comma-separated subset of "
                     + ",".join(TOOLS))
     ap.add_argument("--timeout", type=float, default=0,
                     help="seconds allowed per transfer (default 120 + 1 s per 4 MiB)")
@@ -385,7 +388,7 @@ def main():
     for path in ([AWS] if "aws" in tools else []) + ([PYTHON] if "boto3" in tools else []):
         if not os.access(path, os.X_OK):
             die(f"{path} is missing (apt-get install awscli python3-boto3)")
-    if "curl" in tools and shutil.which(CURL) is None:
+    if ("curl" in tools or "curl+sync" in tools) and shutil.which(CURL) is None:
         die("curl is missing")
     size = args.size
     timeout = args.timeout or 120 + size / (4 * MiB)
@@ -502,6 +505,8 @@ def main():
                           "--retry", "0", "--max-time", str(max(1, int(timeout)))]
                 argv = common + (["-T", source, "-o", os.devnull, signed] if direction == "up"
                                  else ["-o", dest, signed])
+                if tool == "curl+sync" and direction == "down":
+                    argv = ["/bin/sh", "-c", f"{shlex.join(argv)} && sync {shlex.quote(dest)}"]
                 child_env = env
             run = Run(tool, direction, rep)
             code, run.wall, run.cpu, run.rss_kib, stdout, err = run_child(
@@ -637,7 +642,7 @@ def report(runs, tools, size, defaults, args):
         for direction in ("up", "down"):
             d = table.get(("depot", direction))
             cells = []
-            for other in ("aws", "boto3", "curl"):
+            for other in ("aws", "boto3", "curl", "curl+sync"):
                 if other not in tools:
                     continue
                 o = table.get((other, direction))

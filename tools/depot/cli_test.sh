@@ -81,6 +81,12 @@ run 0 cp hello.txt store/docs/nested/deeper/h.txt --content-type text/plain
 
 # store -> file, store -> store, file -> file, memory stores.
 run 0 cp store/data/big.bin big.copy && same_file big.bin big.copy
+# Downloads write aligned pieces with direct I/O and the rest through the page cache: a size of
+# whole pages, one with a tail, and pieces of 5 MiB (unaligned chunk ends) all come back whole.
+head -c 8388608 big.bin >aligned.bin && run 0 cp aligned.bin store/data/aligned.bin &&
+  run 0 cp store/data/aligned.bin aligned.copy && same_file aligned.bin aligned.copy &&
+  run 0 rm store/data/aligned.bin
+run 0 cp --part-size 5000000 store/data/big.bin big5.copy && same_file big.bin big5.copy
 run 0 cp store/data/big.bin store/data/big2.bin && run 0 cp store/data/big2.bin big2.copy &&
   same_file big.bin big2.copy
 run 0 cp store/data/big.bin mem://m/big.bin

@@ -92,8 +92,11 @@ Result<size_t> ReadFull(int fd, char* data, size_t size, std::string_view what,
 Result<size_t> PreadFull(int fd, char* data, size_t size, uint64_t offset, std::string_view what);
 
 // A file written under a temporary name beside `path` and renamed over it by Commit() (after
-// fsync of the file and of its directory). Destroying an uncommitted writer removes the
-// temporary file, leaving `path` as it was.
+// fsync of the file and of its directory). Pieces at addresses and of sizes aligned to
+// kDirectAlignment go to the disk with direct I/O (no copy into the page cache, nothing left for
+// the fsync), where the file system takes it, until the first piece that is not; the write-back of
+// the rest starts while it is being written.
+// Destroying an uncommitted writer removes the temporary file, leaving `path` as it was.
 class AtomicFileWriter {
  public:
   static Result<std::unique_ptr<AtomicFileWriter>> Create(std::filesystem::path path);
@@ -101,16 +104,23 @@ class AtomicFileWriter {
   AtomicFileWriter(const AtomicFileWriter&) = delete;
   AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
 
+  static constexpr size_t kDirectAlignment = 4096;
+
   Status Append(const char* data, size_t size);
   Status Commit();
 
  private:
-  AtomicFileWriter(std::filesystem::path path, std::filesystem::path temp, int fd)
-      : path_(std::move(path)), temp_(std::move(temp)), fd_(fd) {}
+  AtomicFileWriter(std::filesystem::path path, std::filesystem::path temp, int fd, bool direct)
+      : path_(std::move(path)), temp_(std::move(temp)), fd_(fd), direct_(direct) {}
+
+  static constexpr uint64_t kWritebackWindow = 8 << 20;
 
   std::filesystem::path path_;
   std::filesystem::path temp_;
   int fd_;
+  bool direct_;  // the descriptor has O_DIRECT: every piece so far was aligned
+  uint64_t written_ = 0;
+  uint64_t started_ = 0;  // bytes handed to write-back so far, whole windows
   bool committed_ = false;
 };
 

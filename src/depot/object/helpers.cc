@@ -141,7 +141,7 @@ Status GetToFile(ObjectStore& store, std::string_view key, const std::filesystem
                          ObjectReader::Open(store, std::string(key), options, ctx));
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
   const std::filesystem::path temp =
-      dir / ("." + path.filename().string() + ".depot-" + RandomHexId() + ".tmp");
+      dir / fmt::format(".{}.depot-{}.tmp", path.filename().string(), RandomHexId());
   const int raw = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (raw < 0) return ErrnoToStatus(errno, fmt::format("create {}", temp.string()));
   UniqueFd fd(raw);
