@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstring>
 #include <utility>
 
 #include "depot/core/base64.h"
@@ -116,6 +117,57 @@ std::optional<std::string> CombineCrc(std::string_view a, std::string_view b, ui
   return BigEndian<W>(MultiplyModP(ZeroBytesOperator(b_length, poly), *crc_a, poly) ^ *crc_b);
 }
 
+// CRC-32C with the SSE 4.2 crc32 instruction (x86-64), on the same raw register as
+// CrcTables::Update. The instruction's latency is three times its issue rate, so long inputs run
+// as three interleaved streams over consecutive stripes, joined by carrying the first stripes'
+// registers over the later stripes' lengths (as CombineCrc does).
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) uint64_t Crc32cStream(uint64_t crc, const unsigned char* p,
+                                                        size_t n) {
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    crc = __builtin_ia32_crc32di(crc, word);
+  }
+  for (; n > 0; ++p, --n) crc = __builtin_ia32_crc32qi(static_cast<uint32_t>(crc), *p);
+  return crc;
+}
+
+__attribute__((target("sse4.2"))) uint32_t Crc32cHardware(uint32_t crc, const unsigned char* p,
+                                                          size_t n) {
+  constexpr size_t kStripe = 16 * 1024;
+  static const uint32_t kShift = ZeroBytesOperator<uint32_t>(kStripe, kCrc32cPoly);
+  for (; n >= 3 * kStripe; p += 3 * kStripe, n -= 3 * kStripe) {
+    uint64_t a = crc;
+    uint64_t b = 0;
+    uint64_t c = 0;
+    for (size_t i = 0; i < kStripe; i += 8) {
+      uint64_t wa;
+      uint64_t wb;
+      uint64_t wc;
+      std::memcpy(&wa, p + i, 8);
+      std::memcpy(&wb, p + kStripe + i, 8);
+      std::memcpy(&wc, p + 2 * kStripe + i, 8);
+      a = __builtin_ia32_crc32di(a, wa);
+      b = __builtin_ia32_crc32di(b, wb);
+      c = __builtin_ia32_crc32di(c, wc);
+    }
+    const uint32_t ab =
+        MultiplyModP(kShift, static_cast<uint32_t>(a), kCrc32cPoly) ^ static_cast<uint32_t>(b);
+    crc = MultiplyModP(kShift, ab, kCrc32cPoly) ^ static_cast<uint32_t>(c);
+  }
+  return static_cast<uint32_t>(Crc32cStream(crc, p, n));
+}
+#endif
+
+uint32_t Crc32cUpdate(uint32_t crc, const unsigned char* p, size_t n) {
+#if defined(__x86_64__)
+  static const bool kHardware = __builtin_cpu_supports("sse4.2");
+  if (kHardware) return Crc32cHardware(crc, p, n);
+#endif
+  return Crc32cTables().Update(crc, p, n);
+}
+
 // Digests fetched once: OpenSSL 3's EVP_sha1() / EVP_sha256() look the algorithm up, under
 // locks, each time a context is initialised with them.
 const EVP_MD* FetchedMd(PayloadChecksum::Algorithm algorithm) {
@@ -211,7 +263,7 @@ void PayloadChecksum::Update(std::string_view data) {
       s.crc = Crc32Tables().Update(static_cast<uint32_t>(s.crc), p, data.size());
       break;
     case Algorithm::kCrc32c:
-      s.crc = Crc32cTables().Update(static_cast<uint32_t>(s.crc), p, data.size());
+      s.crc = Crc32cUpdate(static_cast<uint32_t>(s.crc), p, data.size());
       break;
     case Algorithm::kCrc64Nvme:
       s.crc = Crc64NvmeTables().Update(s.crc, p, data.size());
