@@ -33,15 +33,24 @@
 // writes .depot/format (staging file, fsync, rename, fsync). A store of a later format is refused.
 //
 // METADATA is the JSON object {"etag", "size", "content_type"?, "headers"?, "user_metadata"?,
-// "checksum"?, "parts"?} ("headers": Cache-Control, Content-Disposition, Content-Encoding,
-// Content-Language, Expires by their HTTP names, the given ones only; "checksum": {"algorithm",
-// "value", "composite"?}; "parts": see PARTS; stores written before these have none) in the
-// extended attribute "user.depot" of the data file (and {"etag", "size", "checksum"?} on part
-// files, the checksum's value only). It is set on the
-// temporary file before the rename, so bytes and metadata are replaced together by one atomic
-// rename. A regular file without the attribute is an object written by someone else: its ETag is
+// "checksum"?, "parts"?, "crc32c"?} ("headers": Cache-Control, Content-Disposition,
+// Content-Encoding, Content-Language, Expires by their HTTP names, the given ones only; "checksum":
+// {"algorithm", "value", "composite"?}; "parts": see PARTS; stores written before these have none)
+// in the extended attribute "user.depot" of the data file (and {"etag", "size", "checksum"?} on
+// part files, the checksum's value only). It is set on the temporary file before the rename, so
+// bytes and metadata are replaced together by one atomic rename. A regular file without the
+// attribute is an object written by someone else: its ETag is
 // "<size>-<mtime ns>-<inode>" in hex (the '-' tells S3 clients it is not an MD5). A stored size
 // that differs from the file's size means the file was edited in place: kDataLoss, never data.
+//
+// BLOCK CRCS. "crc32c" is {"block": B, "values": base64 of one big-endian CRC-32C per block}:
+// block i holds bytes [i * B, min((i + 1) * B, size)). B is 64 KiB, doubled until there are at
+// most 256 blocks (4 MiB for 1 GiB), and again (neighbours' CRCs joined) while the attribute
+// would pass 3 KiB. Every object written (put, writer, copy, complete) gets them, computed from
+// the temporary file, read back before it is sealed; a copy's must equal its source's, or the
+// copy fails with kDataLoss. Part files have none. Reads (see READS) check them. Files without
+// the member (written before it existed, or by others) are read unchecked, and depot versions
+// before it ignore it, so the format version stays 2.
 //
 // PARTS. A multipart object's parts are {"sizes": [[size, count], ...], "checksums"?: [...]}: the
 // sizes run-length encoded, then one checksum per part. The member is kept within 2 KiB of JSON:
@@ -81,10 +90,14 @@
 // READS open the file, its whole path in one openat2 beneath the root that follows no symbolic
 // link, and read through that descriptor: a concurrent rename replaces the name, not the inode
 // being read, so a reader sees exactly one version. A read that returns fewer bytes than the range
-// asks for is kDataLoss. The decoded "user.depot" of files read lately is kept by inode
-// (MetaCache), good while the file's ctime, mtime and size are unchanged: sound because a version
-// is never rewritten in place and any change of the attribute moves the ctime. A Head of a file
-// whose attribute is kept looks it up with O_PATH only (no open for reading).
+// asks for is kDataLoss. A read of an object with BLOCK CRCS reads every block its range touches
+// whole and checks it before handing on any of its bytes (blocks over 16 MiB, of objects over
+// 4 GiB: as they are read, failing the read at the block's end); a mismatch is kDataLoss naming
+// the bytes, so a byte changed on disk is never returned as data. The decoded "user.depot" of files
+// read lately is kept by inode (MetaCache), good while the file's ctime, mtime and size are
+// unchanged: sound because a version is never rewritten in place and any change of the attribute
+// moves the ctime. A Head of a file whose attribute is kept looks it up with O_PATH only (no open
+// for reading).
 //
 // DELETE unlinks the file (or the directory's ".depot-self") under the commit lock and fsyncs its
 // directory. Directories are left in place (an empty directory holds no keys and is never listed
@@ -149,7 +162,9 @@
 #include <utility>
 #include <vector>
 
+#include "depot/core/base64.h"
 #include "depot/core/blake3/blake3.h"
+#include "depot/core/checksum.h"
 #include "depot/core/md5.h"
 #include "depot/core/mutex.h"
 #include "depot/core/unique_fd.h"
@@ -180,6 +195,18 @@ constexpr int kMaxParts = 10000;
 constexpr uint64_t kMaxUploadRecordBytes = 1 << 20;
 // Retries of a step that lost a race with a concurrent put removing an empty directory.
 constexpr int kMaxAttempts = 8;
+// BLOCK CRCS: blocks of 64 KiB, doubled until an object has at most 256 (a 16 MiB object has
+// 64 KiB blocks, a 1 GiB one 4 MiB blocks); halved in number again while "user.depot" would be
+// longer than kMaxMetaAttribute (large user metadata), so that it fits the file system's
+// extended-attribute space. Reads go through pieces of at most kCrcReadPiece.
+constexpr uint64_t kMinCrcBlock = 64 << 10;
+constexpr uint64_t kMaxCrcBlocks = 256;
+constexpr uint64_t kCrcReadPiece = 4 << 20;
+constexpr size_t kMaxMetaAttribute = 3072;
+// Blocks up to this size are read whole and checked before their bytes are handed on; reads go in
+// slices of kCrcSlice, each checksummed while it is in the CPU's cache.
+constexpr uint64_t kMaxHeldBlock = 16 << 20;
+constexpr uint64_t kCrcSlice = 256 << 10;
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -325,6 +352,13 @@ void EncodeHeaders(const ObjectHeaders& headers, nlohmann::json& json) {
 }
 
 // What "user.depot" holds.
+// An object's bytes, block by block (see BLOCK CRCS): block i covers bytes [i * block,
+// min((i + 1) * block, size)) and values[i] is its CRC-32C.
+struct BlockCrcs {
+  uint64_t block = 0;  // 0: none kept (files of earlier versions, or written by others)
+  std::vector<uint32_t> values;
+};
+
 struct StoredMeta {
   std::string etag;
   uint64_t size = 0;
@@ -333,6 +367,7 @@ struct StoredMeta {
   std::map<std::string, std::string> user_metadata;
   Checksum checksum;  // a part file's: the value only (its upload names the algorithm)
   std::vector<ObjectPart> parts;
+  BlockCrcs crcs;  // objects only, not part files
 };
 
 // Reads the string member `name` of `json` into `out`; false if it is present but not a string.
@@ -457,7 +492,42 @@ std::string EncodeMeta(const StoredMeta& meta) {
   if (!meta.user_metadata.empty()) json["user_metadata"] = meta.user_metadata;
   EncodeChecksum(meta.checksum, json);
   EncodeParts(meta.parts, json);
+  if (meta.crcs.block != 0) {
+    std::string bytes;
+    bytes.reserve(4 * meta.crcs.values.size());
+    for (uint32_t crc : meta.crcs.values) {
+      for (int shift = 24; shift >= 0; shift -= 8)
+        bytes += static_cast<char>((crc >> shift) & 0xff);
+    }
+    json["crc32c"] = {{"block", meta.crcs.block}, {"values", Base64Encode(bytes)}};
+  }
   return json.dump();
+}
+
+// The optional "crc32c" member: false when it is present but malformed or does not cover `size`.
+bool DecodeBlockCrcs(const nlohmann::json& json, uint64_t size, BlockCrcs* out) {
+  auto it = json.find("crc32c");
+  if (it == json.end()) return true;
+  if (!it->is_object()) return false;
+  auto block = it->find("block");
+  auto values = it->find("values");
+  if (block == it->end() || !block->is_number_unsigned() || values == it->end() ||
+      !values->is_string()) {
+    return false;
+  }
+  out->block = block->get<uint64_t>();
+  Result<std::string> bytes = Base64Decode(values->get<std::string>());
+  if (out->block == 0 || !bytes.ok() || bytes->size() % 4 != 0 ||
+      bytes->size() / 4 != (size + out->block - 1) / out->block) {
+    return false;
+  }
+  out->values.clear();
+  for (size_t i = 0; i < bytes->size(); i += 4) {
+    uint32_t crc = 0;
+    for (size_t j = 0; j < 4; ++j) crc = (crc << 8) | static_cast<unsigned char>((*bytes)[i + j]);
+    out->values.push_back(crc);
+  }
+  return true;
 }
 
 std::optional<StoredMeta> DecodeMeta(std::string_view text) {
@@ -475,7 +545,8 @@ std::optional<StoredMeta> DecodeMeta(std::string_view text) {
   if (!OptionalString(json, "content_type", &meta.content_type) ||
       !DecodeHeaders(json, &meta.headers) ||
       !OptionalStringMap(json, "user_metadata", &meta.user_metadata) ||
-      !DecodeChecksum(json, &meta.checksum) || !DecodeParts(json, &meta.parts)) {
+      !DecodeChecksum(json, &meta.checksum) || !DecodeParts(json, &meta.parts) ||
+      !DecodeBlockCrcs(json, meta.size, &meta.crcs)) {
     return std::nullopt;
   }
   return meta;
@@ -617,7 +688,7 @@ std::optional<ObjectMeta> CachedMeta(const struct stat& st, std::string_view key
 }
 
 Result<ObjectMeta> MetaOf(int fd, const struct stat& st, std::string_view key,
-                          bool* stored = nullptr) {
+                          bool* stored = nullptr, BlockCrcs* crcs = nullptr) {
   ObjectMeta meta = FileMeta(st, key);
   std::shared_ptr<const StoredMeta> decoded = MetaCache::Instance().Find(st);
   if (decoded == nullptr) {
@@ -642,6 +713,7 @@ Result<ObjectMeta> MetaOf(int fd, const struct stat& st, std::string_view key,
     if (text.size() <= MetaCache::kMaxAttribute) MetaCache::Instance().Keep(st, decoded);
   }
   if (stored != nullptr) *stored = true;
+  if (crcs != nullptr) *crcs = decoded->crcs;
   DEPOT_RETURN_IF_ERROR(Complete(meta, *decoded));
   return meta;
 }
@@ -766,16 +838,83 @@ class TempFile {
 // Creates a staging file in `dirfd`; -1 with errno on failure.
 int CreateTempIn(FileSystem& fs, int dirfd, TempFile* temp) {
   std::string name = TempName();
-  int fd = fs.OpenAt(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0666);
+  // Read and write: SealTemp reads an object's bytes back for their CRCs.
+  int fd = fs.OpenAt(dirfd, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0666);
   if (fd < 0) return -1;
   *temp = TempFile(fs, dirfd, std::move(name), UniqueFd(fd));
   return 0;
 }
 
+uint32_t FromBigEndian32(std::string_view digest) {
+  uint32_t value = 0;
+  for (char c : digest) value = (value << 8) | static_cast<unsigned char>(c);
+  return value;
+}
+
+std::string ToBigEndian32(uint32_t value) {
+  std::string bytes;
+  for (int shift = 24; shift >= 0; shift -= 8) bytes += static_cast<char>((value >> shift) & 0xff);
+  return bytes;
+}
+
+// The CRC-32C of each block of the first `size` bytes of `fd` (BLOCK CRCS), read back from it;
+// blocks of `block` bytes, or (0) of the size BLOCK CRCS gives `size`.
+Result<BlockCrcs> ComputeBlockCrcs(int fd, uint64_t size, std::string_view what,
+                                   uint64_t block = 0) {
+  BlockCrcs crcs;
+  crcs.block = block != 0 ? block : kMinCrcBlock;
+  while (block == 0 && (size + crcs.block - 1) / crcs.block > kMaxCrcBlocks) crcs.block *= 2;
+  const size_t piece = static_cast<size_t>(std::min<uint64_t>(crcs.block, kCrcReadPiece));
+  std::unique_ptr<char[]> buffer(new char[piece]);
+  for (uint64_t start = 0; start < size; start += crcs.block) {
+    PayloadChecksum crc(PayloadChecksum::Algorithm::kCrc32c);
+    const uint64_t end = std::min(size, start + crcs.block);
+    for (uint64_t at = start; at < end;) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(piece, end - at));
+      const int64_t got = FileSystem::ReadAt(fd, buffer.get(), want, at);
+      if (got < 0) return ErrnoToStatus(errno, fmt::format("{}: reading it back", what));
+      if (static_cast<size_t>(got) != want) {
+        return DataLossError(
+            fmt::format("{}: read back {} of {} bytes at offset {}", what, got, want, at));
+      }
+      crc.Update(std::string_view(buffer.get(), want));
+      at += want;
+    }
+    crcs.values.push_back(FromBigEndian32(crc.Finish()));
+  }
+  return crcs;
+}
+
+// Halves the number of blocks (each pair's CRC joined without the bytes), for an attribute that
+// would not fit otherwise.
+void CoarsenBlockCrcs(BlockCrcs& crcs, uint64_t size) {
+  std::vector<uint32_t> joined;
+  for (size_t i = 0; i < crcs.values.size(); i += 2) {
+    if (i + 1 == crcs.values.size()) {
+      joined.push_back(crcs.values[i]);
+      break;
+    }
+    const uint64_t second = std::min(crcs.block, size - (i + 1) * crcs.block);
+    joined.push_back(FromBigEndian32(*PayloadChecksum::Combine(
+        PayloadChecksum::Algorithm::kCrc32c, ToBigEndian32(crcs.values[i]),
+        ToBigEndian32(crcs.values[i + 1]), second)));
+  }
+  crcs.values = std::move(joined);
+  crcs.block *= 2;
+}
+
 // Sets the metadata attribute of a fully written staging file and makes it durable. `what` names
-// the file in messages ("key \"x\"").
-Status SealTemp(const TempFile& temp, const StoredMeta& meta, std::string_view what) {
+// the file in messages ("key \"x\""). With `block_crcs` (objects, not part files), the file is
+// read back for its BLOCK CRCS first, unless `meta` has them already.
+Status SealTemp(const TempFile& temp, StoredMeta meta, std::string_view what, bool block_crcs) {
+  if (block_crcs && meta.crcs.block == 0) {
+    DEPOT_ASSIGN_OR_RETURN(meta.crcs, ComputeBlockCrcs(temp.fd(), meta.size, what));
+  }
   std::string text = EncodeMeta(meta);
+  while (text.size() > kMaxMetaAttribute && meta.crcs.values.size() > 1) {
+    CoarsenBlockCrcs(meta.crcs, meta.size);
+    text = EncodeMeta(meta);
+  }
   if (int err = temp.fs().SetXattr(temp.fd(), kMetaXattr, text); err != 0) {
     if (err == E2BIG || err == ERANGE) {
       return InvalidArgumentError(
@@ -811,6 +950,7 @@ struct OpenedObject {
   UniqueFd fd;
   ObjectMeta meta;
   bool stored_etag = false;  // false: the ETag was derived from the file (no "user.depot")
+  BlockCrcs crcs;            // what the file's bytes are checked against (none: block 0)
 };
 
 // Opens the object `name` in `dirfd` (or, when `name` is a directory of other keys, the object
@@ -857,8 +997,68 @@ Result<OpenedObject> OpenedAt(int fd, std::string_view key, bool in_directory) {
     return NotFoundError(
         fmt::format("key {} does not exist (its file is not a regular file)", QuoteKey(key)));
   }
-  DEPOT_ASSIGN_OR_RETURN(object.meta, MetaOf(fd, st, key, &object.stored_etag));
+  DEPOT_ASSIGN_OR_RETURN(object.meta, MetaOf(fd, st, key, &object.stored_etag, &object.crcs));
   return object;
+}
+
+// Hands bytes [begin, end) of an object's file `fd` (`size` bytes, checked against `crcs`) to
+// `sink` in pieces. With block CRCs every block the range touches is read whole and checked
+// before any of its bytes is handed on: a mismatch is kDataLoss naming the block. Blocks larger
+// than kMaxHeldBlock (objects over 4 GiB) are handed on as they are read and checked at their
+// end, so a damaged one fails the read before it completes.
+Status ReadRange(int fd, uint64_t size, const BlockCrcs& crcs, uint64_t begin, uint64_t end,
+                 std::string_view key, const Context& ctx,
+                 const std::function<Status(std::string_view)>& sink) {
+  constexpr uint64_t kUncheckedPiece = 1 << 20;
+  const bool checked = crcs.block != 0;
+  const bool held = checked && crcs.block <= kMaxHeldBlock;
+  const uint64_t piece = held ? crcs.block : (checked ? kCrcReadPiece : kUncheckedPiece);
+  const uint64_t start = checked ? begin / crcs.block * crcs.block : begin;
+  const uint64_t stop =
+      checked ? std::min(size, (end + crcs.block - 1) / crcs.block * crcs.block) : end;
+  std::unique_ptr<char[]> buffer(new char[std::min(piece, std::max<uint64_t>(stop - start, 1))]);
+  std::optional<PayloadChecksum> crc;
+  for (uint64_t at = start; at < stop;) {
+    DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "get of key", key));
+    const uint64_t block_end = checked ? std::min(size, (at / crcs.block + 1) * crcs.block) : stop;
+    const uint64_t want = std::min(piece, block_end - at);
+    // Read in slices, each checksummed as it lands (still in the CPU's cache).
+    for (uint64_t done = 0; done < want;) {
+      const uint64_t slice = checked ? std::min(kCrcSlice, want - done) : want;
+      const int64_t got = FileSystem::ReadAt(fd, buffer.get() + done, slice, at + done);
+      if (got < 0) {
+        const int saved_errno = errno;
+        return ErrnoToStatus(saved_errno, fmt::format("key {}: reading", QuoteKey(key)));
+      }
+      if (static_cast<uint64_t>(got) != slice) {
+        return DataLossError(fmt::format(
+            "key {}: read {} of the {} bytes at offset {}: the file is shorter than its size",
+            QuoteKey(key), got, slice, at + done));
+      }
+      if (checked) {
+        if (!crc) crc.emplace(PayloadChecksum::Algorithm::kCrc32c);
+        crc->Update(std::string_view(buffer.get() + done, slice));
+      }
+      done += slice;
+    }
+    const std::string_view bytes(buffer.get(), want);
+    const uint64_t piece_start = at;
+    at += want;
+    if (checked && at == block_end) {
+      const uint64_t index = piece_start / crcs.block;
+      if (FromBigEndian32(crc->Finish()) != crcs.values[index]) {
+        return DataLossError(fmt::format(
+            "key {}: bytes {}-{} (block {} of {}) do not match their CRC-32C: the file was "
+            "changed or damaged on disk",
+            QuoteKey(key), index * crcs.block, block_end - 1, index + 1, crcs.values.size()));
+      }
+      crc.reset();
+    }
+    const uint64_t from = std::max(begin, piece_start);
+    const uint64_t to = std::min(end, at);
+    if (from < to) DEPOT_RETURN_IF_ERROR(sink(bytes.substr(from - piece_start, to - from)));
+  }
+  return Status::Ok();
 }
 
 // The current object `name` in `dirfd`, or nullopt when there is none.
@@ -1394,27 +1594,22 @@ struct LocalStore::State {
     return OpenObjectAt(dir.get(), path.name(), key);
   }
 
-  // The metadata of `key`. When MetaCache holds its file's attribute, the file is only stat'ed
-  // (no open for reading, which costs several times more); otherwise OpenObject.
-  //
-  // That stat is one fstatat of the joined path, not confined beneath the root; but only a file
-  // that MetaCache matches is answered from it, and a match is an inode that a confined open
-  // read earlier and whose ctime has not moved since. Linking, renaming or unlinking a file moves
-  // its ctime, so that inode still has exactly the one name in the store it had, whatever path
-  // reached it. Anything but a regular file is looked up confined (O_PATH).
+  // The metadata of `key`. When MetaCache holds its file's attribute, the file is only looked up
+  // (O_PATH: no open for reading, which costs several times more); otherwise OpenObject. The
+  // lookup stays confined beneath the root: an unconfined fstatat would be cheaper, but it
+  // follows symbolic links above the file, and MetaCache would then answer for a key that only
+  // names another key's file through such a link.
   Result<ObjectMeta> HeadObject(const KeyPath& path, std::string_view key) const {
     const std::string joined = Joined(path);
     if (joined.size() < kMaxPathStep) {
+      UniqueFd found(FileSystem::OpenBeneath(root_fd.get(), joined.c_str(), O_PATH));
+      if (!found.valid()) return OpenFailure(errno, key);
       struct stat st {};
-      bool regular = ::fstatat(root_fd.get(), joined.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                     S_ISREG(st.st_mode);
-      if (!regular) {  // a directory of other keys, or a failure the confined lookup explains
-        UniqueFd found(FileSystem::OpenBeneath(root_fd.get(), joined.c_str(), O_PATH));
-        if (!found.valid()) return OpenFailure(errno, key);
-        if (::fstat(found.get(), &st) == 0 && S_ISDIR(st.st_mode)) {  // the object inside
-          found = UniqueFd(::openat(found.get(), kSelfName, O_PATH | O_NOFOLLOW | O_CLOEXEC));
-          regular = found.valid() && ::fstat(found.get(), &st) == 0 && S_ISREG(st.st_mode);
-        }
+      const bool stated = ::fstat(found.get(), &st) == 0;
+      bool regular = stated && S_ISREG(st.st_mode);
+      if (stated && S_ISDIR(st.st_mode)) {  // a directory of other keys: the object inside
+        found = UniqueFd(::openat(found.get(), kSelfName, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        regular = found.valid() && ::fstat(found.get(), &st) == 0 && S_ISREG(st.st_mode);
       }
       if (regular) {
         if (std::optional<ObjectMeta> meta = CachedMeta(st, key)) return std::move(*meta);
@@ -1701,7 +1896,7 @@ Result<PutResult> LocalStore::DoPut(std::string_view key, Bytes data, const PutO
                                                          fmt::format("key {}", QuoteKey(key))));
   StoredMeta meta{std::move(etag), data.size(),           options.content_type,
                   options.headers, options.user_metadata, options.checksum};
-  DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
+  DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key), /*block_crcs=*/true));
   DEPOT_RETURN_IF_ERROR(s.Commit(staging, path.name(), key, options));
   return PutResult{std::move(meta.etag), std::nullopt, options.checksum};
 }
@@ -1763,7 +1958,7 @@ class LocalStore::FileWriter final : public ObjectWriter {
     StoredMeta meta{bytes_.Etag(), bytes_.size(),      put_.content_type,
                     put_.headers,  put_.user_metadata, checksum};
     Status committed = [&] {
-      DEPOT_RETURN_IF_ERROR(SealTemp(staging_.temp, meta, KeyWhat(key_)));
+      DEPOT_RETURN_IF_ERROR(SealTemp(staging_.temp, meta, KeyWhat(key_), /*block_crcs=*/true));
       return state_.Commit(staging_, path_.name(), key_, put_);
     }();
     if (!committed.ok()) return Fail(std::move(committed));
@@ -1822,7 +2017,7 @@ Result<std::unique_ptr<ObjectWriter>> LocalStore::DoOpenWriter(std::string_view 
 }
 
 Result<GetResult> LocalStore::DoGet(std::string_view key, const GetOptions& options,
-                                    const Context& /*ctx*/) {
+                                    const Context& ctx) {
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
   DEPOT_ASSIGN_OR_RETURN(OpenedObject object, state_->OpenObject(path, key));
   GetResult result;
@@ -1836,16 +2031,14 @@ Result<GetResult> LocalStore::DoGet(std::string_view key, const GetOptions& opti
     return ResourceExhaustedError(
         fmt::format("key {}: cannot allocate {} bytes to read into", QuoteKey(key), length));
   }
-  int64_t got = FileSystem::ReadAt(object.fd.get(), buffer.get(), length, result.range.begin);
-  if (got < 0) {
-    const int saved_errno = errno;
-    return ErrnoToStatus(saved_errno, fmt::format("key {}: reading", QuoteKey(key)));
-  }
-  if (static_cast<uint64_t>(got) != length) {
-    return DataLossError(fmt::format(
-        "key {}: read {} of the {} bytes at offset {}: the file is shorter than its size",
-        QuoteKey(key), got, length, result.range.begin));
-  }
+  uint64_t filled = 0;
+  DEPOT_RETURN_IF_ERROR(ReadRange(object.fd.get(), result.meta.size, object.crcs,
+                                  result.range.begin, result.range.end, key, ctx,
+                                  [&](std::string_view bytes) {
+                                    std::memcpy(buffer.get() + filled, bytes.data(), bytes.size());
+                                    filled += bytes.size();
+                                    return Status::Ok();
+                                  }));
   result.data = Bytes::Adopt(std::move(buffer), length);
   return result;
 }
@@ -1854,7 +2047,6 @@ Status LocalStore::DoGetStream(std::string_view key, const GetOptions& options,
                                const std::function<Status(const GetResult&)>& on_head,
                                const std::function<Status(std::string_view)>& on_data,
                                const Context& ctx) {
-  constexpr uint64_t kPiece = 1 << 20;
   DEPOT_ASSIGN_OR_RETURN(KeyPath path, ParseKey(key));
   // The open descriptor is the version: a concurrent overwrite renames another file into place
   // and a delete unlinks the name, neither of which changes what this file holds.
@@ -1867,25 +2059,8 @@ Status LocalStore::DoGetStream(std::string_view key, const GetOptions& options,
   }
   DEPOT_RETURN_IF_ERROR(on_head(head));
   if (options.head || head.not_modified) return Status::Ok();
-  std::unique_ptr<char[]> buffer(
-      new char[std::min(kPiece, std::max<uint64_t>(head.range.length(), 1))]);
-  for (uint64_t at = head.range.begin; at < head.range.end;) {
-    DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "get of key", key));
-    const uint64_t want = std::min(kPiece, head.range.end - at);
-    const int64_t got = FileSystem::ReadAt(object.fd.get(), buffer.get(), want, at);
-    if (got < 0) {
-      const int saved_errno = errno;
-      return ErrnoToStatus(saved_errno, fmt::format("key {}: reading", QuoteKey(key)));
-    }
-    if (static_cast<uint64_t>(got) != want) {
-      return DataLossError(fmt::format(
-          "key {}: read {} of the {} bytes at offset {}: the file is shorter than its size",
-          QuoteKey(key), got, want, at));
-    }
-    DEPOT_RETURN_IF_ERROR(on_data(std::string_view(buffer.get(), want)));
-    at += want;
-  }
-  return Status::Ok();
+  return ReadRange(object.fd.get(), head.meta.size, object.crcs, head.range.begin, head.range.end,
+                   key, ctx, on_data);
 }
 
 Result<ObjectMeta> LocalStore::DoHead(std::string_view key, const Context& /*ctx*/) {
@@ -2010,7 +2185,17 @@ Result<PutResult> LocalStore::DoCopy(std::string_view from, std::string_view to,
     return DataLossError(fmt::format("copy: source {} holds {} bytes, its size says {}",
                                      QuoteKey(from), copied, meta.size));
   }
-  DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(to)));
+  if (source->crcs.block != 0) {
+    // The copy's blocks must have the source's CRCs: a damaged source is never copied.
+    DEPOT_ASSIGN_OR_RETURN(meta.crcs,
+                           ComputeBlockCrcs(out, meta.size, KeyWhat(to), source->crcs.block));
+    if (meta.crcs.values != source->crcs.values) {
+      return DataLossError(fmt::format(
+          "copy: source {} does not match its CRC-32Cs: the file was changed or damaged on disk",
+          QuoteKey(from)));
+    }
+  }
+  DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(to), /*block_crcs=*/true));
   DEPOT_RETURN_IF_ERROR(s.Commit(staging, to_path.name(), to, options));
   return PutResult{std::move(meta.etag), std::nullopt, std::move(meta.checksum)};
 }
@@ -2185,7 +2370,8 @@ Result<PartInfo> LocalStore::DoPutPart(std::string_view key, std::string_view up
   TempFile& temp = staged.temp;
   DEPOT_ASSIGN_OR_RETURN(std::string etag, s.WriteAndTag(temp.fd(), data, what));
   PartInfo part{part_number, std::move(etag), data.size()};
-  DEPOT_RETURN_IF_ERROR(SealTemp(temp, StoredMeta{part.etag, part.size}, what));
+  DEPOT_RETURN_IF_ERROR(
+      SealTemp(temp, StoredMeta{part.etag, part.size}, what, /*block_crcs=*/false));
   std::string name = std::to_string(part_number);
   if (int err = s.fs->RenameAt(staged.dir.get(), temp.name(), staged.dir.get(), name.c_str());
       err != 0) {
@@ -2228,7 +2414,7 @@ class LocalStore::PartFileWriter final : public PartWriter {
     Status staged = [&] {
       StoredMeta meta{part.etag, part.size};
       meta.checksum.value = part.checksum;
-      DEPOT_RETURN_IF_ERROR(SealTemp(temp_, meta, what_));
+      DEPOT_RETURN_IF_ERROR(SealTemp(temp_, meta, what_, /*block_crcs=*/false));
       const std::string name = std::to_string(number_);
       FileSystem& fs = temp_.fs();
       if (int err = fs.RenameAt(dir_.get(), temp_.name(), dir_.get(), name.c_str()); err != 0) {
@@ -2326,7 +2512,7 @@ Result<PutResult> LocalStore::DoCompleteMultipart(std::string_view key, std::str
   meta.etag = s.options.etag == EtagPolicy::kContentMd5 ? MultipartEtag(etags) : RandomHexId();
   meta.checksum = std::move(checksums.checksum);
   meta.parts = std::move(checksums.parts);
-  DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key)));
+  DEPOT_RETURN_IF_ERROR(SealTemp(staging.temp, meta, KeyWhat(key), /*block_crcs=*/true));
   DEPOT_RETURN_IF_ERROR(s.Commit(staging, path.name(), key, options));
   // The object is committed; an upload already removed by a concurrent complete or abort is fine.
   Status removed = s.RemoveUpload(std::string(upload_id), key);

@@ -585,6 +585,102 @@ TEST_F(LocalStoreTest, FilesNoKeyCanNameAreNotListed) {
   EXPECT_THAT(DeletePrefix(*store_, ""), ::testing::Optional(1u));
 }
 
+// Changes one byte of `key`'s file in place, keeping its size (and, as a bit flip on disk
+// would, its metadata).
+void FlipByte(const fs::path& file, uint64_t offset) {
+  std::fstream io(file, std::ios::binary | std::ios::in | std::ios::out);
+  io.seekg(static_cast<std::streamoff>(offset));
+  const char c = static_cast<char>(io.get());
+  io.seekp(static_cast<std::streamoff>(offset));
+  io.put(static_cast<char>(c ^ 0x20));
+}
+
+TEST_F(LocalStoreTest, AByteChangedOnDiskIsNeverReturnedAsData) {
+  // 300 KiB: five blocks of 64 KiB, the last one short. Byte 200,000 is in block 4.
+  const std::string data = RandomBytes(300 * 1024, 31);
+  ASSERT_THAT(Put("flip", data), IsOk());
+  ASSERT_EQ(Read("flip"), data);
+  FlipByte(root_ / "flip", 200'000);
+
+  EXPECT_THAT(store_->Get("flip", {}),
+              StatusIs(StatusCode::kDataLoss, AllOf(HasSubstr("bytes 196608-262143 (block 4 of 5)"),
+                                                    HasSubstr("do not match their CRC-32C"))));
+  // A range inside the damaged block, and one that only touches it.
+  EXPECT_THAT(store_->Get("flip", {.range = ByteRange::Bounded(199'990, 200'010)}),
+              StatusIs(StatusCode::kDataLoss));
+  EXPECT_THAT(store_->Get("flip", {.range = ByteRange::Bounded(190'000, 196'609)}),
+              StatusIs(StatusCode::kDataLoss));
+  // Ranges of sound blocks still read, ranged and whole-block alike.
+  auto head = store_->Get("flip", {.range = ByteRange::Bounded(1000, 70'000)});
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->data.ToString(), data.substr(1000, 69'000));
+  auto tail = store_->Get("flip", {.range = ByteRange::Bounded(262'144, data.size())});
+  ASSERT_THAT(tail, IsOk());
+  EXPECT_EQ(tail->data.ToString(), data.substr(262'144));
+
+  // A stream hands on the sound blocks before the damaged one, and none of its bytes.
+  std::string streamed;
+  Status stream = store_->GetStream(
+      "flip", {}, [](const GetResult&) { return Status::Ok(); },
+      [&](std::string_view bytes) {
+        streamed.append(bytes);
+        return Status::Ok();
+      });
+  EXPECT_THAT(stream, StatusIs(StatusCode::kDataLoss));
+  EXPECT_EQ(streamed, data.substr(0, 196'608));
+  // A copy of a damaged object is refused and leaves nothing behind.
+  EXPECT_THAT(store_->Copy("flip", "flip-copy", CopyMode::kOverwrite),
+              StatusIs(StatusCode::kDataLoss, HasSubstr("does not match its CRC-32Cs")));
+  EXPECT_THAT(store_->Head("flip-copy"), StatusIs(StatusCode::kNotFound));
+  // Rewriting the key mends it.
+  ASSERT_THAT(Put("flip", data), IsOk());
+  EXPECT_EQ(Read("flip"), data);
+}
+
+TEST_F(LocalStoreTest, EveryWayOfWritingKeepsBlockCrcs) {
+  const std::string data = RandomBytes(200 * 1024, 32);
+  // A streaming writer, a copy, and a multipart upload (its parts have none of their own).
+  DEPOT_ASSERT_OK_AND_ASSIGN(auto writer, store_->OpenWriter("written", {}));
+  ASSERT_THAT(writer->Write(data), IsOk());
+  ASSERT_THAT(writer->Finish(), IsOk());
+  ASSERT_THAT(store_->Copy("written", "copied", CopyMode::kOverwrite), IsOk());
+  DEPOT_ASSERT_OK_AND_ASSIGN(std::string upload, store_->CreateMultipart("multi", {}));
+  std::vector<PartInfo> parts;
+  for (int n = 1; n <= 2; ++n) {
+    DEPOT_ASSERT_OK_AND_ASSIGN(
+        PartInfo part, store_->PutPart("multi", upload, n,
+                                       Bytes::Copy(data.substr((n - 1) * 100 * 1024, 100 * 1024))));
+    parts.push_back(part);
+  }
+  ASSERT_THAT(store_->CompleteMultipart("multi", upload, parts), IsOk());
+  for (const char* key : {"written", "copied", "multi"}) {
+    SCOPED_TRACE(key);
+    ASSERT_EQ(Read(key), data);
+    FlipByte(root_ / key, 150'000);
+    EXPECT_THAT(store_->Get(key, {}), StatusIs(StatusCode::kDataLoss));
+  }
+}
+
+TEST_F(LocalStoreTest, BlockCrcsFitBesideLargeMetadata) {
+  // 2 KiB of user metadata leaves no room for 256 CRCs in the attribute: fewer, larger blocks.
+  const std::string data = RandomBytes(16 << 20, 33);
+  PutOptions options;
+  options.user_metadata["note"] = std::string(2000, 'n');
+  ASSERT_THAT(Put("big-meta", data, options), IsOk());
+  ASSERT_EQ(Read("big-meta"), data);
+  FlipByte(root_ / "big-meta", 5'000'000);
+  EXPECT_THAT(store_->Get("big-meta", {}), StatusIs(StatusCode::kDataLoss));
+}
+
+TEST_F(LocalStoreTest, FilesWithoutBlockCrcsReadUnchecked) {
+  // A file dropped in by hand (no metadata at all) reads as it is.
+  {
+    std::ofstream out(root_ / "by-hand", std::ios::binary);
+    out << "made elsewhere";
+  }
+  EXPECT_EQ(Read("by-hand"), "made elsewhere");
+}
+
 TEST_F(LocalStoreTest, FileEditedInPlaceReadsAsDataLoss) {
   ASSERT_THAT(Put("edited", "hello"), IsOk());
   {
