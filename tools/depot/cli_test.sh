@@ -324,7 +324,8 @@ if command -v b3sum >/dev/null; then
   run 1 cas get "$cas" "$id" -o cas.bad && expect_err "DataLoss"
   [[ ! -e cas.bad ]] || fail "a failed cas get left its output"
   run 0 cas get "$cas" "$id" --range 0-99999 -o cas.good  # ranges before the change verify
-  run 0 cas get "$cas" "$id" --no-verify -o cas.unverified
+  # --no-verify skips the BLAKE3 check, but the local store below checks its own block CRCs.
+  run 1 cas get "$cas" "$id" --no-verify -o cas.unverified && expect_err "do not match their CRC-32C"
   run 0 cas unpin "$cas" "$id" && run 0 cas gc "$cas" && expect_out "deleted 1 blobs (300000 bytes)"
   run 1 cas stat "$cas" "$id" && expect_err "is not in the store"
   run 2 cas get "$cas" nothex && expect_err '"nothex" is not a content id'
@@ -441,6 +442,9 @@ run 1 sync tree blocked --delete && expect_err "failed: tree/x.txt -> blocked/x.
   expect_err "1 file(s) failed" && expect_err "not deleting 1 extra file(s)"
 [[ -f blocked/new.txt && -f blocked/a/b/big.bin && -f blocked/extra.txt ]] ||
   fail "sync: one failed file stopped the others, or a deletion ran"
+# A mistyped prefix lists nothing: --delete from it is refused, nothing is removed.
+run 1 sync --delete store/no-such-prefix/ tree.back && expect_err "holds nothing; --delete would empty"
+[[ -f tree.back/x.txt ]] || fail "sync --delete from an empty source removed files"
 run 2 sync hello.txt store/t && expect_err "is not a directory or a store location"
 run 2 sync tree hello.txt && expect_err "is a file, not a directory"
 run 2 cp --exclude '*.bin' hello.txt store/t.txt && expect_err "go with --recursive"

@@ -394,6 +394,13 @@ int TreeCopy::Run() {
   Stopwatch stopwatch;
   Result<Tree> source = ListTree(source_, ctx());
   if (!source.ok()) return ReportFailure(command_, source.status());
+  if (options_.delete_extra && source->empty()) {
+    // A mistyped prefix lists nothing: never read that as "delete everything".
+    return ReportFailure(command_, FailedPreconditionError(fmt::format(
+                                       "{} holds nothing; --delete would empty {}, so nothing was "
+                                       "done (remove it with `depot rm --recursive` instead)",
+                                       source_.text, destination_.text)));
+  }
   Tree destination;
   if (options_.changed_only || options_.delete_extra) {
     Result<Tree> listed = ListTree(destination_, ctx());

@@ -9,8 +9,10 @@
 //                seconds). An object's time is when it was stored; a file that a tree copy writes
 //                takes its source's time, so a second sync finds nothing to do.
 //   --checksum   the sizes differ, or the MD5s of the contents do: an object's ETag when it is
-//                a plain MD5 (a single-part upload), otherwise what reading and hashing the
-//                object gives; a file is read and hashed.
+//                32 hex digits (a single-part upload's MD5), otherwise what reading and hashing
+//                the object gives; a file is read and hashed. An ETag of that form that is no
+//                MD5 (a local store with random ETags, S3's encrypted objects) makes the file
+//                look changed every time: it is copied again, never skipped.
 // Filters (--exclude GLOB, --include GLOB) match a relative name ("photos/2026/a.jpg") with
 // fnmatch, '*' crossing '/'. In the order given, the last that matches decides; a name that none
 // matches is included. A name filtered out is neither copied nor deleted.
@@ -18,7 +20,8 @@
 // Files move `transfers` at a time with one progress line for the whole transfer (on a terminal).
 // A file that fails does not stop the others: at the end come a summary (standard output), then
 // every failure (standard error), and the exit status is 1. Deletions come after the copies and
-// are skipped when any copy failed, so that a failing source never empties a destination.
+// are skipped when any copy failed, and --delete from a source that holds nothing (a mistyped
+// prefix, say) is refused, so that a failing source never empties a destination.
 // An object whose key cannot be a file name under a directory DST ("a/../b", "a//b") is a
 // failure naming the key; a zero-byte "dir/" marker (made by S3 consoles) is passed over.
 // --dryrun prints what would be copied and deleted ("(dryrun) copy: A -> B"), changing nothing.

@@ -205,19 +205,24 @@ AtomicFileWriter::~AtomicFileWriter() {
 }
 
 Status AtomicFileWriter::Append(const char* data, size_t size) {
-  if (direct_ &&
-      (reinterpret_cast<uintptr_t>(data) % kDirectAlignment != 0 || size % kDirectAlignment != 0)) {
-    // The first piece that is not aligned (the tail, as a rule) and all after it go through the
-    // page cache; the kernel keeps the two kinds of write coherent.
-    const int flags = fcntl(fd_, F_GETFL);
-    if (flags < 0 || fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) {
-      return ErrnoToStatus(errno, fmt::format("turning off direct I/O on {}", temp_.string()));
+  if (direct_ && reinterpret_cast<uintptr_t>(data) % kDirectAlignment == 0 &&
+      size % kDirectAlignment == 0) {
+    while (size > 0) {
+      const ssize_t n = write(fd_, data, size);
+      if (n < 0 && errno == EINTR) continue;
+      // EINVAL: a file system that took O_DIRECT but refuses the write, or the unaligned rest of
+      // a short write; the rest goes through the page cache.
+      if (n < 0 && errno == EINVAL) break;
+      if (n < 0) return ErrnoToStatus(errno, fmt::format("write {}", temp_.string()));
+      data += n;
+      size -= static_cast<size_t>(n);
+      written_ += static_cast<uint64_t>(n);
     }
-    direct_ = false;
+    if (size == 0) return Status::Ok();
   }
+  if (direct_) DEPOT_RETURN_IF_ERROR(EndDirect());
   DEPOT_RETURN_IF_ERROR(WriteAll(fd_, data, size, temp_.string()));
   written_ += size;
-  if (direct_) return Status::Ok();  // nothing in the page cache to write back
   // Write-back starts as the file grows, so that the disk works while the bytes still arrive and
   // Commit's fsync finds little left: each complete window is handed to the kernel, and the one
   // before it waited for, which also bounds the file's dirty pages to two windows. Errors show
@@ -232,6 +237,16 @@ Status AtomicFileWriter::Append(const char* data, size_t size) {
     }
     started_ += kWritebackWindow;
   }
+  return Status::Ok();
+}
+
+Status AtomicFileWriter::EndDirect() {
+  const int flags = fcntl(fd_, F_GETFL);
+  if (flags < 0 || fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) {
+    return ErrnoToStatus(errno, fmt::format("turning off direct I/O on {}", temp_.string()));
+  }
+  direct_ = false;
+  started_ = written_ / kWritebackWindow * kWritebackWindow;  // written directly: nothing to flush
   return Status::Ok();
 }
 

@@ -112,6 +112,8 @@ class AtomicFileWriter {
  private:
   AtomicFileWriter(std::filesystem::path path, std::filesystem::path temp, int fd, bool direct)
       : path_(std::move(path)), temp_(std::move(temp)), fd_(fd), direct_(direct) {}
+  // From now on every piece goes through the page cache (the kernel keeps both kinds coherent).
+  Status EndDirect();
 
   static constexpr uint64_t kWritebackWindow = 8 << 20;
 

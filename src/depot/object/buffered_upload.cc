@@ -97,6 +97,9 @@ class BufferedUpload::Impl {
   Checksum ChecksumOf(std::string_view digest) const {
     return {std::string(PayloadChecksum::Name(*options_.checksum)), Base64Encode(digest), false};
   }
+  // With a CRC kept per part: OK when the parts' CRCs, joined, are `digest` (the whole content's),
+  // checked before the object is completed.
+  Status CheckPartCrcs(const std::vector<PartInfo>& parts, const std::string& digest) const;
   // Puts a part with its checksum (keep_checksums_), computed here on the part's worker.
   Result<PartInfo> PutCheckedPart(int number, const Bytes& part);
 
@@ -186,6 +189,33 @@ void BufferedUpload::Impl::UploadPart(int number, Bytes part) {
   }
   --in_flight_;
   cv_.NotifyAll();
+}
+
+Status BufferedUpload::Impl::CheckPartCrcs(const std::vector<PartInfo>& parts,
+                                           const std::string& digest) const {
+  if (!keep_checksums_ || !PayloadChecksum::IsCrc(*options_.checksum)) return Status::Ok();
+  std::string joined;
+  for (const PartInfo& part : parts) {
+    Result<std::string> crc = Base64Decode(part.checksum);
+    if (!crc.ok()) return crc.status().WithContext(fmt::format("part {}", part.part_number));
+    std::optional<std::string> next =
+        joined.empty() ? std::optional<std::string>(*crc)
+                       : PayloadChecksum::Combine(*options_.checksum, joined, *crc, part.size);
+    if (!next) {
+      return DataLossError(fmt::format("upload of key {}: part {} kept no usable {}", Quoted(),
+                                       part.part_number,
+                                       PayloadChecksum::Name(*options_.checksum)));
+    }
+    joined = *std::move(next);
+  }
+  if (joined != digest) {
+    return DataLossError(fmt::format(
+        "upload of key {}: the parts' {}s join to {}, but the bytes written have {}; nothing was "
+        "completed",
+        Quoted(), PayloadChecksum::Name(*options_.checksum), Base64Encode(joined),
+        Base64Encode(digest)));
+  }
+  return Status::Ok();
 }
 
 Result<PartInfo> BufferedUpload::Impl::PutCheckedPart(int number, const Bytes& part) {
@@ -322,6 +352,11 @@ Result<PutResult> BufferedUpload::Impl::Finish() {
   DEPOT_RETURN_IF_ERROR(CheckFailed());
   std::sort(parts.begin(), parts.end(),
             [](const PartInfo& a, const PartInfo& b) { return a.part_number < b.part_number; });
+  if (Status same = CheckPartCrcs(parts, digest); !same.ok()) {
+    Status error = Fail(std::move(same));
+    (void)Cleanup();
+    return error;
+  }
   Result<PutResult> done = store_.CompleteMultipart(
       key_, upload_id_, parts, {options_.put_options.mode, options_.put_options.if_match}, ctx_);
   if (!done.ok()) {
@@ -331,12 +366,6 @@ Result<PutResult> BufferedUpload::Impl::Finish() {
     return error;
   }
   finished_ = true;
-  if (keep_checksums_ && PayloadChecksum::IsCrc(*options_.checksum) &&
-      done->checksum.value != Base64Encode(digest)) {
-    return DataLossError(fmt::format(
-        "upload of key {}: the store made its {} {} from the parts, but the bytes written have {}",
-        Quoted(), done->checksum.algorithm, done->checksum.value, Base64Encode(digest)));
-  }
   digest_ = std::move(digest);
   return done;
 }

@@ -37,9 +37,10 @@
 // (content_digest() after Finish). A store that keeps checksums (capabilities().checksums) is
 // sent it and keeps it: a single Put carries the whole content's; a multipart upload sends each
 // part's (computed on the part's worker) and the store makes the object's from them, of the whole
-// content for the CRCs (S3's FULL_OBJECT, which must equal the digest computed here, or Finish is
-// kDataLoss) and of the parts' digests for SHA-1 and SHA-256 (S3's COMPOSITE: S3 keeps no
-// whole-content SHA of a multipart object). Other stores are sent nothing.
+// content for the CRCs (S3's FULL_OBJECT; the parts' CRCs, joined, must equal the digest computed
+// here before the upload is completed, or Finish aborts it with kDataLoss) and of the parts'
+// digests for SHA-1 and SHA-256 (S3's COMPOSITE: S3 keeps no whole-content SHA of a multipart
+// object). Other stores are sent nothing.
 #pragma once
 
 #include <condition_variable>
