@@ -38,6 +38,13 @@
 // live there too, and so does a multipart object's part list, within 2 KiB: without its part
 // checksums when they do not fit, and not at all when even the sizes do not (local_store.cc).
 //
+// Integrity. Every object depot writes carries a CRC-32C per block (64 KiB blocks, at most 256
+// of them per object, larger for large objects; local_store.cc, BLOCK CRCS). Every read checks
+// each block it touches before handing on any of its bytes, so a byte changed on disk (a flipped
+// bit that keeps the size) is kDataLoss naming the bytes, never data; a copy of such an object
+// fails the same way. Files without the CRCs (dropped in by hand, written before them) are read
+// unchecked.
+//
 // Costs. A page of List reads and sorts every directory it walks through: the directories on the
 // path to the first key of the page and those the page spans (with a delimiter, a rolled-up
 // directory is left after its first key). Empty directories are not removed on Delete. The first
