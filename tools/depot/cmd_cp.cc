@@ -127,17 +127,9 @@ int CopyToStdout(const Location& src, const TransferOptions& transfer) {
     if (Status s = CheckObjectKey(src); !s.ok()) return ReportUsage(kCmd, s);
     status = DownloadToFd(*src.store, src.key, STDOUT_FILENO, "standard output", transfer, nullptr);
   } else {
-    const int fd = ::open(src.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ReportFailure(kCmd, ErrnoToStatus(errno, fmt::format("open {}", src.text)));
-    std::unique_ptr<char[]> buffer(new char[1 << 20]);
-    for (;;) {
-      Result<size_t> n = ReadFull(fd, buffer.get(), 1 << 20, src.text);
-      if (!n.ok()) status = n.status();
-      if (!n.ok() || *n == 0) break;
-      status = WriteAll(STDOUT_FILENO, buffer.get(), *n, "standard output");
-      if (!status.ok()) break;
-    }
-    ::close(fd);
+    status = StreamFile(src.path, [](const char* data, size_t size) {
+      return WriteAll(STDOUT_FILENO, data, size, "standard output");
+    });
   }
   if (!status.ok()) return ReportFailure(kCmd, status.WithContext(what));
   return kExitOk;

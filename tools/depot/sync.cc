@@ -127,19 +127,11 @@ Result<std::string> ContentMd5(const Location& loc, std::string_view name, const
                                        }));
     return HexEncode(md5.Finish());
   }
-  const fs::path path = loc.path / fs::path(std::string(name));
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoToStatus(errno, fmt::format("open {}", path.string()));
-  std::unique_ptr<char[]> buffer(new char[1 << 20]);
-  Status status;
-  for (;;) {
-    Result<size_t> n = ReadFull(fd, buffer.get(), 1 << 20, path.string());
-    if (!n.ok()) status = n.status();
-    if (!n.ok() || *n == 0) break;
-    md5.Update(std::string_view(buffer.get(), *n));
-  }
-  ::close(fd);
-  DEPOT_RETURN_IF_ERROR(status);
+  DEPOT_RETURN_IF_ERROR(
+      StreamFile(loc.path / fs::path(std::string(name)), [&](const char* data, size_t size) {
+        md5.Update(std::string_view(data, size));
+        return Status::Ok();
+      }));
   return HexEncode(md5.Finish());
 }
 

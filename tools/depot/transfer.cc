@@ -365,6 +365,17 @@ Status StreamObject(ObjectStore& store, std::string_view key, const TransferOpti
   return Status::Ok();
 }
 
+Status StreamFile(const fs::path& path, const std::function<Status(const char*, size_t)>& sink) {
+  DEPOT_ASSIGN_OR_RETURN(const int fd, OpenForReading(path));
+  FileCloser closer(fd);
+  std::unique_ptr<char[]> buffer(new char[kCopyBuffer]);
+  for (;;) {
+    DEPOT_ASSIGN_OR_RETURN(const size_t n, ReadFull(fd, buffer.get(), kCopyBuffer, path.string()));
+    if (n == 0) return Status::Ok();
+    DEPOT_RETURN_IF_ERROR(sink(buffer.get(), n));
+  }
+}
+
 Status DownloadToFd(ObjectStore& store, std::string_view key, int fd, std::string_view name,
                     const TransferOptions& options, Progress* progress) {
   return StreamObject(store, key, options, progress, [&](const char* data, size_t size) {

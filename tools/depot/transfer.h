@@ -62,6 +62,9 @@ Result<UploadResult> UploadFd(object::ObjectStore& store, std::string_view key, 
 Status StreamObject(object::ObjectStore& store, std::string_view key,
                     const TransferOptions& options, Progress* progress,
                     const std::function<Status(const char*, size_t)>& sink);
+// Reads the local file `path` to its end, handing each piece to `sink` as it comes.
+Status StreamFile(const std::filesystem::path& path,
+                  const std::function<Status(const char*, size_t)>& sink);
 // Streams `key` to the descriptor `fd` (standard output, say), as it is read.
 Status DownloadToFd(object::ObjectStore& store, std::string_view key, int fd, std::string_view name,
                     const TransferOptions& options, Progress* progress);

@@ -482,6 +482,18 @@ bool DecodeParts(const nlohmann::json& json, std::vector<ObjectPart>* out) {
   return true;
 }
 
+uint32_t FromBigEndian32(std::string_view digest) {
+  uint32_t value = 0;
+  for (char c : digest) value = (value << 8) | static_cast<unsigned char>(c);
+  return value;
+}
+
+std::string ToBigEndian32(uint32_t value) {
+  std::string bytes;
+  for (int shift = 24; shift >= 0; shift -= 8) bytes += static_cast<char>((value >> shift) & 0xff);
+  return bytes;
+}
+
 // Requires UTF-8 strings (CheckMetadataText), as JSON does.
 std::string EncodeMeta(const StoredMeta& meta) {
   nlohmann::json json = nlohmann::json::object();
@@ -494,11 +506,7 @@ std::string EncodeMeta(const StoredMeta& meta) {
   EncodeParts(meta.parts, json);
   if (meta.crcs.block != 0) {
     std::string bytes;
-    bytes.reserve(4 * meta.crcs.values.size());
-    for (uint32_t crc : meta.crcs.values) {
-      for (int shift = 24; shift >= 0; shift -= 8)
-        bytes += static_cast<char>((crc >> shift) & 0xff);
-    }
+    for (uint32_t crc : meta.crcs.values) bytes += ToBigEndian32(crc);
     json["crc32c"] = {{"block", meta.crcs.block}, {"values", Base64Encode(bytes)}};
   }
   return json.dump();
@@ -523,9 +531,7 @@ bool DecodeBlockCrcs(const nlohmann::json& json, uint64_t size, BlockCrcs* out) 
   }
   out->values.clear();
   for (size_t i = 0; i < bytes->size(); i += 4) {
-    uint32_t crc = 0;
-    for (size_t j = 0; j < 4; ++j) crc = (crc << 8) | static_cast<unsigned char>((*bytes)[i + j]);
-    out->values.push_back(crc);
+    out->values.push_back(FromBigEndian32(std::string_view(*bytes).substr(i, 4)));
   }
   return true;
 }
@@ -843,18 +849,6 @@ int CreateTempIn(FileSystem& fs, int dirfd, TempFile* temp) {
   if (fd < 0) return -1;
   *temp = TempFile(fs, dirfd, std::move(name), UniqueFd(fd));
   return 0;
-}
-
-uint32_t FromBigEndian32(std::string_view digest) {
-  uint32_t value = 0;
-  for (char c : digest) value = (value << 8) | static_cast<unsigned char>(c);
-  return value;
-}
-
-std::string ToBigEndian32(uint32_t value) {
-  std::string bytes;
-  for (int shift = 24; shift >= 0; shift -= 8) bytes += static_cast<char>((value >> shift) & 0xff);
-  return bytes;
 }
 
 // The CRC-32C of each block of the first `size` bytes of `fd` (BLOCK CRCS), read back from it;
