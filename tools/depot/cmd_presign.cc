@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "commands.h"
 #include "location.h"
@@ -35,26 +36,15 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text) {
         text));
   };
   if (text.empty()) return bad();
+  constexpr std::pair<char, int64_t> kUnits[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
   int64_t unit = 1;
   std::string_view digits = text;
-  switch (text.back()) {
-    case 's':
+  for (const auto& [suffix, seconds] : kUnits) {
+    if (text.back() == suffix) {
+      unit = seconds;
       digits.remove_suffix(1);
       break;
-    case 'm':
-      unit = 60;
-      digits.remove_suffix(1);
-      break;
-    case 'h':
-      unit = 3600;
-      digits.remove_suffix(1);
-      break;
-    case 'd':
-      unit = 86400;
-      digits.remove_suffix(1);
-      break;
-    default:
-      break;
+    }
   }
   int64_t count = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
