@@ -156,6 +156,15 @@ Result<Location> LocationResolver::ResolveS3(std::string_view arg) {
         break;
       }
     }
+    // Stored checksums: AWS keeps them; another endpoint may not (RGW 16), so there the user says.
+    options.checksums = options.endpoint.empty();
+    if (const char* checksums = std::getenv("DEPOT_S3_CHECKSUMS"); checksums != nullptr) {
+      const std::string_view value = checksums;
+      if (value != "0" && value != "1") {
+        return BadLocation(arg, fmt::format("DEPOT_S3_CHECKSUMS=\"{}\" must be 0 or 1", value));
+      }
+      options.checksums = value == "1";
+    }
     Result<std::shared_ptr<object::S3Store>> store = object::S3Store::Open(std::move(options));
     if (!store.ok()) return store.status().WithContext(std::string(arg));
     it = stores_.emplace(loc.store_label, std::shared_ptr<object::ObjectStore>(*std::move(store)))

@@ -107,6 +107,28 @@ depot_s3 sync --checksum synced s3://interop/synced/ >sync.out 2>&1 &&
 depot_s3 sync s3://interop/synced/ s3://interop/copied/ >sync.out 2>&1 &&
   [[ "$(aws s3 ls --recursive s3://interop/copied/ | wc -l)" == 3 ]] ||
   fail "sync between two prefixes: $(cat sync.out)"
+# Stored checksums over S3 (DEPOT_S3_CHECKSUMS=1): depot cp --checksum sends them, depot serve
+# verifies and keeps them, and awscli and depot stat read them back.
+crc32_of() {
+  python3 -c 'import base64, sys, zlib
+print(base64.b64encode(zlib.crc32(open(sys.argv[1], "rb").read()).to_bytes(4, "big")).decode())' "$1"
+}
+DEPOT_S3_CHECKSUMS=1 depot_s3 cp --checksum crc32 small.txt s3://interop/sums/small.txt >sum.out ||
+  fail "cp --checksum crc32 over S3: $(cat sum.out)"
+kept="$(aws s3api head-object --bucket interop --key sums/small.txt --checksum-mode ENABLED \
+  --query ChecksumCRC32 --output text)"
+[[ "$kept" == "$(crc32_of small.txt)" ]] || fail "the CRC32 kept over S3 is $kept"
+DEPOT_S3_CHECKSUMS=1 depot_s3 cp --checksum sha256 --part-size 8MiB multi.bin \
+  s3://interop/sums/multi.bin >sum.out || fail "cp --checksum sha256 over S3: $(cat sum.out)"
+[[ "$(cut -d' ' -f1 sum.out)" == "$(sha256sum <multi.bin | cut -d' ' -f1)" ]] ||
+  fail "cp --checksum sha256 printed $(cat sum.out)"
+kept="$(aws s3api head-object --bucket interop --key sums/multi.bin --checksum-mode ENABLED \
+  --query ChecksumSHA256 --output text)"
+[[ "$kept" == *-3 ]] || fail "the composite SHA-256 kept over S3 is $kept"
+DEPOT_S3_CHECKSUMS=1 depot_s3 stat s3://interop/sums/multi.bin >stat.out &&
+  grep -q "SHA256 $kept (of its parts' checksums)" stat.out || fail "stat over S3: $(cat stat.out)"
+DEPOT_S3_CHECKSUMS=yes depot_s3 ls s3://interop/sums/ 2>err.txt && fail "DEPOT_S3_CHECKSUMS=yes"
+grep -q 'DEPOT_S3_CHECKSUMS="yes" must be 0 or 1' err.txt || fail "bad DEPOT_S3_CHECKSUMS: $(cat err.txt)"
 # A key that cannot be a file name is a listed failure; the other keys are still copied.
 depot_s3 cp small.txt "s3://interop/odd/a//b.txt" && depot_s3 cp small.txt s3://interop/odd/ok.txt
 depot_s3 sync s3://interop/odd/ odd.back >sync.out 2>&1 && fail "sync of an odd key: exit 0"

@@ -69,7 +69,8 @@ class BufferedUpload::Impl {
   }
 
   Status Write(std::string_view data, const Bytes* owner);
-  Result<PutResult> Finish();
+  // Finish, keeping `given` where it can (see BufferedUpload::FinishChecked); empty: none.
+  Result<PutResult> Finish(const Checksum& given);
   Status Abort();
 
   uint64_t bytes_written() const { return bytes_written_; }
@@ -323,12 +324,17 @@ Status BufferedUpload::Impl::Write(std::string_view data, const Bytes* owner) {
   return Status::Ok();
 }
 
-Result<PutResult> BufferedUpload::Impl::Finish() {
+Result<PutResult> BufferedUpload::Impl::Finish(const Checksum& given) {
   if (finished_) {
     return FailedPreconditionError(
         fmt::format("the upload of key {} is already finished", Quoted()));
   }
   DEPOT_RETURN_IF_ERROR(CheckFailed());
+  if (!given.empty() && !caps_.checksums) {
+    return UnimplementedError(
+        fmt::format("upload of key {}: this store does not keep checksums ({} given)", Quoted(),
+                    given.algorithm));
+  }
   std::string digest = whole_ ? whole_->Finish() : std::string();
   whole_.reset();
   if (upload_id_.empty()) {
@@ -336,6 +342,7 @@ Result<PutResult> BufferedUpload::Impl::Finish() {
     Bytes data = std::move(buffer_).Freeze();
     PutOptions put_options = options_.put_options;
     if (keep_checksums_) put_options.checksum = ChecksumOf(digest);
+    if (!given.empty()) put_options.checksum = given;
     Result<PutResult> put = store_.Put(key_, std::move(data), put_options, ctx_);
     if (!put.ok()) return Fail(put.status().WithContext(fmt::format("upload of key {}", Quoted())));
     finished_ = true;
@@ -352,6 +359,17 @@ Result<PutResult> BufferedUpload::Impl::Finish() {
   DEPOT_RETURN_IF_ERROR(CheckFailed());
   std::sort(parts.begin(), parts.end(),
             [](const PartInfo& a, const PartInfo& b) { return a.part_number < b.part_number; });
+  // The parts' CRC makes the object's (FULL_OBJECT): the one given must be of the same bytes.
+  if (!given.empty() && keep_checksums_ && PayloadChecksum::IsCrc(*options_.checksum) &&
+      given.algorithm == PayloadChecksum::Name(*options_.checksum) &&
+      given.value != Base64Encode(digest)) {
+    Status error = Fail(DataLossError(fmt::format(
+        "upload of key {}: the {} given at the end, {}, is not that of the bytes written, {}; "
+        "nothing was completed",
+        Quoted(), given.algorithm, given.value, Base64Encode(digest))));
+    (void)Cleanup();
+    return error;
+  }
   if (Status same = CheckPartCrcs(parts, digest); !same.ok()) {
     Status error = Fail(std::move(same));
     (void)Cleanup();
@@ -430,7 +448,10 @@ BufferedUpload::~BufferedUpload() = default;
 
 Status BufferedUpload::Write(std::string_view data) { return impl_->Write(data, nullptr); }
 Status BufferedUpload::Write(Bytes data) { return impl_->Write(data.view(), &data); }
-Result<PutResult> BufferedUpload::Finish() { return impl_->Finish(); }
+Result<PutResult> BufferedUpload::Finish() { return impl_->Finish({}); }
+Result<PutResult> BufferedUpload::FinishChecked(const Checksum& checksum) {
+  return impl_->Finish(checksum);
+}
 Status BufferedUpload::Abort() { return impl_->Abort(); }
 uint64_t BufferedUpload::bytes_written() const { return impl_->bytes_written(); }
 std::vector<uint64_t> BufferedUpload::part_sizes() const { return impl_->part_sizes(); }

@@ -112,6 +112,13 @@ class BufferedUpload final : public ObjectWriter {
   Status Write(Bytes data) override;
   // Uploads what is buffered, waits for every part, and completes the object.
   Result<PutResult> Finish() override;
+  // Finish, keeping `checksum` (of the bytes written) where it can, on a store that keeps
+  // checksums: an object stored with one Put keeps it; one uploaded in parts keeps it when it is
+  // the CRC of options.checksum, whose parts were checksummed (and a different value is kDataLoss,
+  // nothing completed), and is otherwise completed without it, as S3 keeps no whole-content
+  // checksum of a multipart object it was not given part by part. PutResult.checksum is what
+  // was kept.
+  Result<PutResult> FinishChecked(const Checksum& checksum) override;
   // Abandons the upload and removes every part already uploaded. OK if nothing was started.
   Status Abort() override;
 

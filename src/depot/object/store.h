@@ -238,7 +238,9 @@ class ObjectWriter {
   virtual Status Write(Bytes data) { return Write(data.view()); }
   virtual Result<PutResult> Finish() = 0;
   // Finish, keeping `checksum` (of exactly the bytes written, which the caller checked) with the
-  // object. kUnimplemented on stores without capabilities().checksums, unless it is empty.
+  // object. kUnimplemented on stores without capabilities().checksums, unless it is empty. A
+  // writer that uploads in parts may complete without it (BufferedUpload::FinishChecked says
+  // when); PutResult.checksum is what was kept.
   virtual Result<PutResult> FinishChecked(const Checksum& checksum);
   // Discards what was written. OK when nothing was.
   virtual Status Abort() = 0;

@@ -10,6 +10,8 @@
 #include <ctime>
 #include <optional>
 #include <pugixml.hpp>
+#include <tuple>
+#include <utility>
 
 #include "depot/core/ascii.h"
 #include "depot/core/url.h"
@@ -48,6 +50,54 @@ Result<pugi::xml_node> Load(pugi::xml_document& doc, std::string_view body, std:
 
 std::string Text(const pugi::xml_node& node, const char* child) {
   return node.child(child).text().as_string();
+}
+
+// The checksum element among `node`'s children, whichever algorithm it is of: the algorithm and
+// the value, or two empty strings.
+std::pair<std::string, std::string> ChecksumElement(const pugi::xml_node& node) {
+  for (const char* algorithm : {"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"}) {
+    pugi::xml_node element = node.child(fmt::format("Checksum{}", algorithm).c_str());
+    if (element) return {algorithm, element.text().as_string()};
+  }
+  return {};
+}
+
+void ReadPartChecksum(const pugi::xml_node& part, Part& parsed) {
+  std::tie(parsed.checksum_algorithm, parsed.checksum) = ChecksumElement(part);
+}
+
+// A <Part>'s PartNumber and Size, which both must be numbers.
+Status ReadPartNumbers(const pugi::xml_node& item, std::string_view document, Part& part) {
+  const std::string number = Text(item, "PartNumber");
+  const std::string size = Text(item, "Size");
+  auto [n_end, n_ec] =
+      std::from_chars(number.data(), number.data() + number.size(), part.part_number);
+  auto [s_end, s_ec] = std::from_chars(size.data(), size.data() + size.size(), part.size);
+  if (n_ec != std::errc() || n_end != number.data() + number.size() || s_ec != std::errc() ||
+      s_end != size.data() + size.size()) {
+    return Malformed(
+        document, fmt::format("part number \"{}\" or size \"{}\" is not a number", number, size));
+  }
+  return Status::Ok();
+}
+
+// The paging and <Part>s of a part list: a ListPartsResult (each part with its ETag and time) or
+// the <ObjectParts> of a GetObjectAttributesResponse (numbers, sizes and checksums).
+Result<PartsPage> ReadPartsPage(const pugi::xml_node& node, std::string_view document) {
+  PartsPage page;
+  page.truncated = Text(node, "IsTruncated") == "true";
+  page.next_part_number_marker = Text(node, "NextPartNumberMarker");
+  for (pugi::xml_node item : node.children("Part")) {
+    Part part;
+    DEPOT_RETURN_IF_ERROR(ReadPartNumbers(item, document, part));
+    part.etag = Unquote(Text(item, "ETag"));
+    if (item.child("LastModified")) {
+      DEPOT_ASSIGN_OR_RETURN(part.last_modified, ParseIso8601(Text(item, "LastModified")));
+    }
+    ReadPartChecksum(item, part);
+    page.parts.push_back(std::move(part));
+  }
+  return page;
 }
 
 // Keys in a listing asked for with encoding-type=url: form-encoded ('+' is a space).
@@ -144,26 +194,23 @@ Result<MultipartUploadsPage> ParseListMultipartUploads(std::string_view body) {
 Result<PartsPage> ParseListParts(std::string_view body) {
   pugi::xml_document doc;
   DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "ListPartsResult"));
-  PartsPage page;
-  page.truncated = Text(root, "IsTruncated") == "true";
-  page.next_part_number_marker = Text(root, "NextPartNumberMarker");
-  for (pugi::xml_node item : root.children("Part")) {
-    Part part;
-    const std::string number = Text(item, "PartNumber");
-    const std::string size = Text(item, "Size");
-    auto [n_end, n_ec] =
-        std::from_chars(number.data(), number.data() + number.size(), part.part_number);
-    auto [s_end, s_ec] = std::from_chars(size.data(), size.data() + size.size(), part.size);
-    if (n_ec != std::errc() || n_end != number.data() + number.size() || s_ec != std::errc() ||
-        s_end != size.data() + size.size()) {
-      return InternalError(fmt::format(
-          "ListPartsResult: part number \"{}\" or size \"{}\" is not a number", number, size));
-    }
-    part.etag = Unquote(Text(item, "ETag"));
-    DEPOT_ASSIGN_OR_RETURN(part.last_modified, ParseIso8601(Text(item, "LastModified")));
-    page.parts.push_back(std::move(part));
-  }
-  return page;
+  return ReadPartsPage(root, "ListPartsResult");
+}
+
+Result<CompletedUpload> ParseCompleteMultipartResult(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "CompleteMultipartUploadResult"));
+  CompletedUpload done;
+  done.etag = Unquote(Text(root, "ETag"));
+  std::tie(done.checksum_algorithm, done.checksum) = ChecksumElement(root);
+  done.checksum_type = Text(root, "ChecksumType");
+  return done;
+}
+
+Result<PartsPage> ParseObjectAttributesParts(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root, Load(doc, body, "GetObjectAttributesResponse"));
+  return ReadPartsPage(root.child("ObjectParts"), "GetObjectAttributesResponse");
 }
 
 Result<std::vector<DeleteFailure>> ParseDeleteResult(std::string_view body) {
@@ -192,8 +239,13 @@ Result<std::vector<BucketInfo>> ParseListBuckets(std::string_view body) {
 std::string CompleteMultipartXml(std::span<const Part> parts) {
   std::string xml = "<CompleteMultipartUpload>";
   for (const Part& part : parts) {
-    xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>\"{}\"</ETag></Part>",
-                       part.part_number, XmlEscape(part.etag));
+    xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>\"{}\"</ETag>", part.part_number,
+                       XmlEscape(part.etag));
+    if (!part.checksum.empty()) {
+      xml += fmt::format("<Checksum{0}>{1}</Checksum{0}>", XmlEscape(part.checksum_algorithm),
+                         XmlEscape(part.checksum));
+    }
+    xml += "</Part>";
   }
   xml += "</CompleteMultipartUpload>";
   return xml;
@@ -213,10 +265,7 @@ Result<std::vector<Part>> ParseCompleteMultipartUpload(std::string_view body) {
                        Sender::kClient);
     }
     Part parsed{value, Unquote(Text(part, "ETag")), 0};
-    for (const char* element : {"ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME",
-                                "ChecksumSHA1", "ChecksumSHA256"}) {
-      if (parsed.checksum.empty()) parsed.checksum = Text(part, element);
-    }
+    ReadPartChecksum(part, parsed);
     parts.push_back(std::move(parsed));
   }
   return parts;

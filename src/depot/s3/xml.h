@@ -34,13 +34,14 @@ struct ListedUpload {  // an <Upload> entry of ListMultipartUploads
   std::string upload_id;
   Clock::time_point initiated;
 };
-struct Part {  // a <Part> of ListParts (all fields) or CompleteMultipartUpload (number, ETag and
-               // checksum)
+struct Part {  // a <Part> of ListParts (all fields), CompleteMultipartUpload (number, ETag and
+               // checksum) or GetObjectAttributes (number, size and checksum)
   int part_number = 0;
   std::string etag;
   uint64_t size = 0;
   Clock::time_point last_modified;
   std::string checksum;  // the value of its <ChecksumCRC32> (or of another algorithm), if any
+  std::string checksum_algorithm;  // "CRC32", ... : which element `checksum` came from
 };
 
 struct S3Error {
@@ -79,6 +80,17 @@ struct PartsPage {
   std::string next_part_number_marker;
 };
 Result<PartsPage> ParseListParts(std::string_view body);
+// A CompleteMultipartUploadResult: the object's ETag and the checksum the service made (S3 sends
+// ChecksumType since 2024; "" when absent).
+struct CompletedUpload {
+  std::string etag;
+  std::string checksum;
+  std::string checksum_algorithm;
+  std::string checksum_type;  // "COMPOSITE" or "FULL_OBJECT"
+};
+Result<CompletedUpload> ParseCompleteMultipartResult(std::string_view body);
+// The <ObjectParts> of a GetObjectAttributesResponse (no parts when it has none).
+Result<PartsPage> ParseObjectAttributesParts(std::string_view body);
 
 struct DeleteFailure {
   std::string key;

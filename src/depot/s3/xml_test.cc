@@ -130,11 +130,65 @@ TEST(S3Xml, ParsesDeleteResultAndBuckets) {
   EXPECT_EQ((*buckets)[1].name, "two");
 }
 
-TEST(S3Xml, BuildsEscapedRequestDocuments) {
+// Parts carry the checksum element of their upload's algorithm, both ways.
+TEST(S3Xml, PartChecksumsTravelInEveryPartList) {
   std::vector<Part> parts = {{1, "e1", 5}, {2, "e2", 6}};
-  EXPECT_EQ(CompleteMultipartXml(parts),
+  parts[1].checksum = "AAAAAA==";
+  parts[1].checksum_algorithm = "CRC32";
+  const std::string complete = CompleteMultipartXml(parts);
+  EXPECT_EQ(complete,
             "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e1\"</ETag></Part>"
-            "<Part><PartNumber>2</PartNumber><ETag>\"e2\"</ETag></Part></CompleteMultipartUpload>");
+            "<Part><PartNumber>2</PartNumber><ETag>\"e2\"</ETag><ChecksumCRC32>AAAAAA=="
+            "</ChecksumCRC32></Part></CompleteMultipartUpload>");
+  auto parsed = ParseCompleteMultipartUpload(complete);
+  ASSERT_THAT(parsed, IsOk());
+  ASSERT_EQ(parsed->size(), 2u);
+  EXPECT_EQ((*parsed)[0].checksum, "");
+  EXPECT_EQ((*parsed)[1].checksum, "AAAAAA==");
+  EXPECT_EQ((*parsed)[1].checksum_algorithm, "CRC32");
+
+  auto listed = ParseListParts(
+      "<ListPartsResult><IsTruncated>false</IsTruncated><Part><PartNumber>3</PartNumber>"
+      "<LastModified>2024-01-02T03:04:05.000Z</LastModified><ETag>\"e3\"</ETag><Size>7</Size>"
+      "<ChecksumSHA256>c2hh</ChecksumSHA256></Part></ListPartsResult>");
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_EQ(listed->parts.size(), 1u);
+  EXPECT_EQ(listed->parts[0].checksum, "c2hh");
+  EXPECT_EQ(listed->parts[0].checksum_algorithm, "SHA256");
+
+  auto done = ParseCompleteMultipartResult(
+      "<CompleteMultipartUploadResult><ETag>\"e-2\"</ETag><ChecksumCRC32>AAAAAA==-2"
+      "</ChecksumCRC32><ChecksumType>COMPOSITE</ChecksumType></CompleteMultipartUploadResult>");
+  ASSERT_THAT(done, IsOk());
+  EXPECT_EQ(done->etag, "e-2");
+  EXPECT_EQ(done->checksum, "AAAAAA==-2");
+  EXPECT_EQ(done->checksum_algorithm, "CRC32");
+  EXPECT_EQ(done->checksum_type, "COMPOSITE");
+
+  auto attributes = ParseObjectAttributesParts(
+      "<GetObjectAttributesResponse><ETag>e</ETag><ObjectParts><PartsCount>3</PartsCount>"
+      "<NextPartNumberMarker>2</NextPartNumberMarker><IsTruncated>true</IsTruncated>"
+      "<Part><PartNumber>1</PartNumber><Size>10</Size><ChecksumCRC32C>YQ==</ChecksumCRC32C>"
+      "</Part><Part><PartNumber>2</PartNumber><Size>11</Size></Part></ObjectParts>"
+      "</GetObjectAttributesResponse>");
+  ASSERT_THAT(attributes, IsOk());
+  EXPECT_TRUE(attributes->truncated);
+  EXPECT_EQ(attributes->next_part_number_marker, "2");
+  ASSERT_EQ(attributes->parts.size(), 2u);
+  EXPECT_EQ(attributes->parts[0].size, 10u);
+  EXPECT_EQ(attributes->parts[0].checksum_algorithm, "CRC32C");
+  EXPECT_EQ(attributes->parts[1].part_number, 2);
+  EXPECT_EQ(attributes->parts[1].checksum, "");
+  EXPECT_THAT(ParseObjectAttributesParts("<GetObjectAttributesResponse><ETag>e</ETag>"
+                                         "</GetObjectAttributesResponse>"),
+              IsOk());
+  EXPECT_THAT(ParseObjectAttributesParts(
+                  "<GetObjectAttributesResponse><ObjectParts><Part><PartNumber>x</PartNumber>"
+                  "</Part></ObjectParts></GetObjectAttributesResponse>"),
+              StatusIs(StatusCode::kInternal, HasSubstr("\"x\"")));
+}
+
+TEST(S3Xml, BuildsEscapedRequestDocuments) {
   std::vector<std::string> keys = {"a&b", "<x>", "q\"'", "line\nend"};
   EXPECT_EQ(DeleteObjectsXml(keys),
             "<Delete><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object><Object><Key>&lt;x&gt;"

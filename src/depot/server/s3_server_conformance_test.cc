@@ -1,7 +1,8 @@
 // depot's own S3 backend runs the whole object-store and streaming-upload conformance suites
 // against depot serve (over a local store on disk), as it does against Ceph RGW: the server is
-// judged by the same tests as the stores it fronts. Both suites run twice: over HTTP, and over
-// HTTPS with a certificate from a CA the test makes (make_test_ca.sh).
+// judged by the same tests as the stores it fronts, stored checksums included (checksums=1). Both
+// suites run twice: over HTTP, and over HTTPS with a certificate from a CA the test makes
+// (make_test_ca.sh).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -71,6 +72,7 @@ class ServedStore : public ::testing::Environment {
     options.credentials.region = "us-east-1";
     options.min_part_size = 1024;  // the backing local store's
     options.retry.max_attempts = 2;
+    options.checksums = true;  // depot serve keeps them: the checksum cases run end to end
     DEPOT_ASSIGN_OR_RETURN(auto store, object::S3Store::Open(options));
     DEPOT_RETURN_IF_ERROR(store->CreateBucket());
     return std::shared_ptr<object::ObjectStore>(std::move(store));

@@ -29,6 +29,7 @@
 #include "depot/core/ascii.h"
 #include "depot/core/base64.h"
 #include "depot/core/byte_buffer.h"
+#include "depot/core/checksum.h"
 #include "depot/core/md5.h"
 #include "depot/core/mutex.h"
 #include "depot/object/backend_util.h"
@@ -98,8 +99,41 @@ Status ValidatePutOptions(std::string_view key, const PutOptions& options) {
   return Status::Ok();
 }
 
+// The header that carries a checksum of `algorithm` ("CRC32": "x-amz-checksum-crc32").
+std::string ChecksumHeader(std::string_view algorithm) {
+  return "x-amz-checksum-" + ToLower(algorithm);
+}
+
+// The checksum of the algorithm named, with its type where the service gave it; S3 writes a
+// composite checksum as "<base64>-<parts>", which tells them apart where it did not.
+Checksum MakeChecksum(std::string algorithm, std::string value, std::string_view type) {
+  const bool composite = type.empty() ? value.find('-') != std::string::npos : type == "COMPOSITE";
+  return {std::move(algorithm), std::move(value), composite};
+}
+
+// The object's checksum among a response's headers (x-amz-checksum-mode, or a PUT's echo).
+Checksum ChecksumFromHeaders(const http::Response& response) {
+  using Algorithm = PayloadChecksum::Algorithm;
+  for (Algorithm algorithm : {Algorithm::kCrc32, Algorithm::kCrc32c, Algorithm::kCrc64Nvme,
+                              Algorithm::kSha1, Algorithm::kSha256}) {
+    const std::string name(PayloadChecksum::Name(algorithm));
+    if (const std::string* value = response.Find(ChecksumHeader(name))) {
+      const std::string* type = response.Find("x-amz-checksum-type");
+      return MakeChecksum(name, *value, type != nullptr ? *type : "");
+    }
+  }
+  return {};
+}
+
 void AddPutHeaders(const PutOptions& options, std::vector<depot::s3::Header>& headers) {
   if (!options.content_type.empty()) headers.emplace_back("Content-Type", options.content_type);
+  const Checksum& checksum = options.checksum;
+  if (!checksum.empty() && checksum.value.empty()) {  // CreateMultipart: the algorithm and type
+    headers.emplace_back("x-amz-checksum-algorithm", checksum.algorithm);
+    headers.emplace_back("x-amz-checksum-type", checksum.composite ? "COMPOSITE" : "FULL_OBJECT");
+  } else if (!checksum.empty()) {
+    headers.emplace_back(ChecksumHeader(checksum.algorithm), checksum.value);
+  }
   for (const auto& [name, member] : kObjectHeaderFields) {
     if (!(options.headers.*member).empty()) headers.emplace_back(name, options.headers.*member);
   }
@@ -177,11 +211,34 @@ Result<ObjectMeta> MetaFromHeaders(std::string_view key, const http::Response& r
   if (const std::string* length = response.Find("content-length")) {
     DEPOT_ASSIGN_OR_RETURN(meta.size, ParseNumber(*length, "Content-Length"));
   }
+  meta.checksum = ChecksumFromHeaders(response);
   return meta;
 }
 
-std::vector<depot::s3::Header> ReadConditionHeaders(const GetOptions& options) {
+// DataLoss unless a whole object's bytes match what the service says of them: its MD5 ETag (a
+// single-part object) and its full-object checksum (x-amz-checksum-mode).
+Status CheckWholeObject(std::string_view subject, const GetResult& result) {
+  const ObjectMeta& meta = result.meta;
+  if (IsMd5Etag(meta.etag) && Md5::HexOf(result.data.view()) != ToLower(meta.etag)) {
+    return DataLossError(fmt::format("{}: the bytes received do not match the object's MD5 ETag {}",
+                                     subject, meta.etag));
+  }
+  const auto algorithm = PayloadChecksum::FromName(meta.checksum.algorithm);
+  if (algorithm && !meta.checksum.composite) {
+    PayloadChecksum sum(*algorithm);
+    sum.Update(result.data.view());
+    if (sum.Base64Finish() != meta.checksum.value) {
+      return DataLossError(fmt::format("{}: the bytes received do not match the object's {} {}",
+                                       subject, meta.checksum.algorithm, meta.checksum.value));
+    }
+  }
+  return Status::Ok();
+}
+
+// A read's preconditions, and x-amz-checksum-mode where the service keeps checksums.
+std::vector<depot::s3::Header> ReadHeaders(const GetOptions& options, bool checksum_mode) {
   std::vector<depot::s3::Header> headers;
+  if (checksum_mode) headers.emplace_back("x-amz-checksum-mode", "ENABLED");
   if (options.if_match) headers.emplace_back("If-Match", QuoteEtag(*options.if_match));
   if (options.if_none_match) {
     headers.emplace_back("If-None-Match", QuoteEtag(*options.if_none_match));
@@ -347,13 +404,15 @@ Capabilities S3Store::capabilities() const {
   caps.max_parts = kMaxParts;
   caps.max_delete_batch = kDeleteBatch;
   caps.retries_transient = options_.retry.max_attempts > 1;
+  caps.checksums = options_.checksums;
   return caps;
 }
 
 std::string S3Store::ToString() const {
   const s3::S3ClientOptions& client = client_->options();
-  return fmt::format("s3://{}?endpoint={}&region={}", options_.bucket,
-                     PercentEncode(client.endpoint.ToString(), "/:"), client.region);
+  return fmt::format("s3://{}?endpoint={}&region={}{}", options_.bucket,
+                     PercentEncode(client.endpoint.ToString(), "/:"), client.region,
+                     options_.checksums ? "&checksums=1" : "");
 }
 
 Result<PutResult> S3Store::DoPut(std::string_view key, Bytes data, const PutOptions& options,
@@ -372,6 +431,12 @@ Result<PutResult> S3Store::DoPut(std::string_view key, Bytes data, const PutOpti
         fmt::format("{}: {} bytes is more than one S3 PUT takes (5 GiB); use a multipart upload",
                     Subject(key), data.size()));
   }
+  if (options.checksum.composite) {
+    return UnimplementedError(fmt::format(
+        "{}: S3 makes a composite checksum ({}) only when it completes a multipart upload; a PUT "
+        "cannot carry one",
+        Subject(key), options.checksum.value));
+  }
   S3Request request{.method = "PUT", .bucket = options_.bucket, .key = std::string(key)};
   AddPutHeaders(options, request.headers);
   request.body = std::move(data);
@@ -380,6 +445,8 @@ Result<PutResult> S3Store::DoPut(std::string_view key, Bytes data, const PutOpti
   PutResult result;
   if (const std::string* etag = response->Find("etag")) result.etag = depot::s3::Unquote(*etag);
   if (const std::string* version = response->Find("x-amz-version-id")) result.version = *version;
+  // The checksum the service verified and kept echoes back; one that ignores them echoes none.
+  if (!options.checksum.empty()) result.checksum = ChecksumFromHeaders(*response);
   return result;
 }
 
@@ -396,7 +463,7 @@ Result<GetResult> S3Store::DoGet(std::string_view key, const GetOptions& options
   bool empty_range = !options.range.is_full() && range_header.empty();
   if (options.head || empty_range) {
     S3Request request{.method = "HEAD", .bucket = options_.bucket, .key = std::string(key)};
-    request.headers = ReadConditionHeaders(options);
+    request.headers = ReadHeaders(options, options_.checksums);
     DEPOT_ASSIGN_OR_RETURN(http::Response response, client_->Execute(request, subject, ctx));
     GetResult result;
     DEPOT_ASSIGN_OR_RETURN(result.meta, MetaFromHeaders(key, response));
@@ -414,7 +481,7 @@ Result<GetResult> S3Store::DoGet(std::string_view key, const GetOptions& options
     S3Request request{.method = "GET", .bucket = options_.bucket, .key = std::string(key)};
     request.sink = &sink;
     if (!sink.started()) {
-      request.headers = ReadConditionHeaders(options);
+      request.headers = ReadHeaders(options, options_.checksums);
       if (!range_header.empty()) request.headers.emplace_back("Range", range_header);
     } else {
       // Resume: the rest of the range, of the same version only.
@@ -444,16 +511,10 @@ Result<GetResult> S3Store::DoGet(std::string_view key, const GetOptions& options
       result.meta = std::move(sink.meta());
       result.range = sink.range();
       result.data = sink.Take();
-      bool whole = result.range.begin == 0 && result.range.end == result.meta.size;
-      if (whole && IsMd5Etag(result.meta.etag) &&
-          Md5::HexOf(result.data.view()) != ToLower(result.meta.etag)) {
-        failure = DataLossError(
-            fmt::format("{}: the bytes received do not match the object's MD5 ETag {}", subject,
-                        result.meta.etag));
-        sink.Reset();  // start over
-      } else {
-        return result;
-      }
+      const bool whole = result.range.begin == 0 && result.range.end == result.meta.size;
+      failure = whole ? CheckWholeObject(subject, result) : Status::Ok();
+      if (failure.ok()) return result;
+      sink.Reset();  // start over
     }
     if (failure.code() == StatusCode::kOutOfRange) {
       // 416: the range starts at or past the end. An empty object satisfies suffix and
@@ -524,7 +585,37 @@ Result<ObjectMeta> S3Store::DoHead(std::string_view key, const Context& ctx) {
   GetOptions options;
   options.head = true;
   DEPOT_ASSIGN_OR_RETURN(GetResult result, Get(key, options, ctx));
+  if (options_.checksums && !result.meta.checksum.empty() &&
+      result.meta.etag.find('-') != std::string::npos) {
+    DEPOT_ASSIGN_OR_RETURN(result.meta.parts, ObjectParts(key, result.meta.etag, ctx));
+  }
   return std::move(result.meta);
+}
+
+Result<std::vector<ObjectPart>> S3Store::ObjectParts(std::string_view key, std::string_view etag,
+                                                     const Context& ctx) {
+  std::vector<ObjectPart> parts;
+  std::string marker;
+  while (true) {
+    S3Request request{.method = "GET", .bucket = options_.bucket, .key = std::string(key)};
+    request.query = {{"attributes", ""}};
+    request.headers = {{"x-amz-object-attributes", "ObjectParts"},
+                       {"If-Match", QuoteEtag(etag)}};  // the parts of the version headed
+    if (!marker.empty()) request.headers.emplace_back("x-amz-part-number-marker", marker);
+    DEPOT_ASSIGN_OR_RETURN(http::Response response,
+                           client_->Execute(request, Subject(key) + " (attributes)", ctx));
+    DEPOT_ASSIGN_OR_RETURN(depot::s3::PartsPage page,
+                           depot::s3::ParseObjectAttributesParts(response.body.view()));
+    for (depot::s3::Part& part : page.parts) {
+      parts.push_back({part.size, std::move(part.checksum)});
+    }
+    if (!page.truncated) return parts;
+    if (page.next_part_number_marker.empty() || page.next_part_number_marker == marker) {
+      return InternalError(
+          fmt::format("{}: the service repeated part marker \"{}\"", Subject(key), marker));
+    }
+    marker = page.next_part_number_marker;
+  }
 }
 
 Status S3Store::DoDelete(std::string_view key, const Context& ctx) {
@@ -711,6 +802,29 @@ Result<std::string> S3Store::DoCreateMultipart(std::string_view key, const PutOp
 Result<PartInfo> S3Store::DoPutPart(std::string_view key, std::string_view upload_id,
                                     int part_number, Bytes data, const Context& ctx) {
   DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  return UploadPart(key, upload_id, part_number, std::move(data), {}, ctx);
+}
+
+Result<std::unique_ptr<PartWriter>> S3Store::DoOpenPartWriter(std::string_view key,
+                                                              std::string_view upload_id,
+                                                              int part_number, const Context& ctx) {
+  DEPOT_RETURN_IF_ERROR(ValidateKey(key));
+  PartStorer upload = [this, key = std::string(key), upload_id = std::string(upload_id),
+                       part_number, ctx](Bytes data, const Checksum& checksum) {
+    return UploadPart(key, upload_id, part_number, std::move(data), checksum, ctx);
+  };
+  return NewGatheringPartWriter(std::string(key), std::string(upload_id), part_number, ctx,
+                                std::move(upload));
+}
+
+Result<PartInfo> S3Store::UploadPart(std::string_view key, std::string_view upload_id,
+                                     int part_number, Bytes data, const Checksum& checksum,
+                                     const Context& ctx) {
+  if (!checksum.empty() && !options_.checksums) {
+    return UnimplementedError(
+        fmt::format("{}: part {}: this store does not keep checksums ({} given; see checksums=1)",
+                    Subject(key), part_number, checksum.algorithm));
+  }
   if (part_number < 1 || part_number > kMaxParts) {
     return InvalidArgumentError(
         fmt::format("{}: part number {} is outside 1..{}", Subject(key), part_number, kMaxParts));
@@ -723,6 +837,7 @@ Result<PartInfo> S3Store::DoPutPart(std::string_view key, std::string_view uploa
   S3Request request{.method = "PUT", .bucket = options_.bucket, .key = std::string(key)};
   request.query = {{"partNumber", std::to_string(part_number)},
                    {"uploadId", std::string(upload_id)}};
+  if (!checksum.empty()) request.headers = {{ChecksumHeader(checksum.algorithm), checksum.value}};
   request.body = std::move(data);
   DEPOT_ASSIGN_OR_RETURN(
       http::Response response,
@@ -734,7 +849,15 @@ Result<PartInfo> S3Store::DoPutPart(std::string_view key, std::string_view uploa
     return DataLossError(
         fmt::format("{}: part {} stored without an ETag", Subject(key), part_number));
   }
-  return PartInfo{part_number, depot::s3::Unquote(*etag), size};
+  PartInfo part{part_number, depot::s3::Unquote(*etag), size};
+  if (!checksum.empty()) {
+    // Kept where the service echoes it: an upload that named no algorithm keeps none.
+    if (const std::string* kept = response.Find(ChecksumHeader(checksum.algorithm))) {
+      part.checksum = *kept;
+      part.checksum_algorithm = checksum.algorithm;
+    }
+  }
+  return part;
 }
 
 Result<PutResult> S3Store::DoCompleteMultipart(std::string_view key, std::string_view upload_id,
@@ -786,21 +909,28 @@ Result<PutResult> S3Store::DoCompleteMultipart(std::string_view key, std::string
   request.headers = {{"Content-Type", "application/xml"}};
   std::vector<depot::s3::Part> wire_parts;
   wire_parts.reserve(parts.size());
-  for (const PartInfo& part : parts) wire_parts.push_back({part.part_number, part.etag, part.size});
+  for (const PartInfo& part : parts) {
+    wire_parts.push_back(
+        {part.part_number, part.etag, part.size, {}, part.checksum, part.checksum_algorithm});
+  }
   request.body = Bytes::FromString(depot::s3::CompleteMultipartXml(wire_parts));
   request.may_carry_error_in_200 = true;
   auto response = ExecuteWrite(std::move(request), key, options,
                                fmt::format("{} (upload {})", Subject(key), upload_id), false, ctx);
   if (!response.ok()) return response.status();
-  DEPOT_ASSIGN_OR_RETURN(
-      std::string etag,
-      depot::s3::ParseResultEtag(response->body.view(), "CompleteMultipartUploadResult"));
-  if (etag.empty()) {
+  DEPOT_ASSIGN_OR_RETURN(depot::s3::CompletedUpload done,
+                         depot::s3::ParseCompleteMultipartResult(response->body.view()));
+  PutResult result{std::move(done.etag), std::nullopt, {}};
+  if (!done.checksum_algorithm.empty()) {
+    result.checksum = MakeChecksum(std::move(done.checksum_algorithm), std::move(done.checksum),
+                                   done.checksum_type);
+  }
+  if (result.etag.empty()) {
     // RGW 16 answers with an empty ETag; the object's own is the one to report.
     DEPOT_ASSIGN_OR_RETURN(ObjectMeta meta, Head(key, ctx));
-    etag = meta.etag;
+    result.etag = meta.etag;
   }
-  return PutResult{etag, std::nullopt};
+  return result;
 }
 
 Status S3Store::DoAbortMultipart(std::string_view key, std::string_view upload_id,
@@ -827,7 +957,8 @@ Result<std::vector<PartInfo>> S3Store::DoListParts(std::string_view key, std::st
     DEPOT_ASSIGN_OR_RETURN(depot::s3::PartsPage page,
                            depot::s3::ParseListParts(response.body.view()));
     for (depot::s3::Part& part : page.parts) {
-      parts.push_back({part.part_number, std::move(part.etag), part.size, part.last_modified});
+      parts.push_back({part.part_number, std::move(part.etag), part.size, part.last_modified,
+                       std::move(part.checksum), std::move(part.checksum_algorithm)});
     }
     if (!page.truncated) return parts;
     if (page.next_part_number_marker.empty() || page.next_part_number_marker == marker) {
@@ -951,6 +1082,8 @@ Result<std::shared_ptr<S3Store>> S3Store::OpenUrl(const Url& url) {
       options.ca_file = value;
     } else if (name == "conditional_put") {
       DEPOT_ASSIGN_OR_RETURN(options.conditional_put, flag(name, value));
+    } else if (name == "checksums") {
+      DEPOT_ASSIGN_OR_RETURN(options.checksums, flag(name, value));
     } else if (name == "min_part_size") {
       auto parsed = ParseNumber(value, "min_part_size");
       if (!parsed.ok()) {

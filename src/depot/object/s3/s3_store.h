@@ -9,7 +9,7 @@
 // Or by URL: object::Open("s3://photos/prefix?endpoint=http://127.0.0.1:7480&region=us-east-1").
 // URL options: endpoint, region, profile, access_key + secret_key (+ session_token),
 // addressing=path|virtual, payload=signed|unsigned, min_part_size, conditional_put=0|1,
-// ca_bundle=FILE (CAs for an https endpoint). Credentials
+// checksums=0|1, ca_bundle=FILE (CAs for an https endpoint). Credentials
 // and region otherwise come from the environment and ~/.aws files (see credentials.h); the
 // instance-metadata service is never contacted.
 //
@@ -19,7 +19,17 @@
 // checked against Content-Length / Content-Range; a whole-object Get of a single-part object is
 // checked against its MD5 ETag. A mismatch is retried, then kDataLoss. S3 gives a client nothing to
 // check a ranged read or a multipart object's bytes against (its ETag is an MD5 of part MD5s, and
-// RGW 16 has no x-amz-checksum-mode), so those rely on the transport (use https).
+// RGW 16 has no x-amz-checksum-mode), so those rely on the transport (use https), unless the
+// service keeps checksums (below) and the object has a full-object one.
+//
+// Checksums (checksums=1, for services that keep S3's x-amz-checksum-*: AWS, depot serve, MinIO,
+// RGW 18 and later; off by default, because RGW 16 ignores the headers): capabilities().checksums
+// is true, and a checksum given to Put, FinishChecked or a part's FinishChecked is sent for the
+// service to verify and keep (a composite one cannot be put: S3 makes those only at completion);
+// CreateMultipart names the algorithm and type; CompleteMultipart lists each part's. Reads ask for
+// the object's checksum (x-amz-checksum-mode), a whole-object Get is checked against a full-object
+// one, and Head of a multipart object lists its parts with one more request
+// (GetObjectAttributes).
 //
 // Reads: a Get that breaks mid-body resumes from the failed offset with If-Match on the ETag seen
 // first, so the bytes returned always belong to one version; use ObjectReader for parallel chunked
@@ -85,6 +95,8 @@ struct S3StoreOptions {
   // CA, a self-signed depot serve). Empty: $AWS_CA_BUNDLE if set, as the AWS tools do, else the
   // system's.
   std::string ca_file;
+  // The service keeps S3's checksums (see above): RGW 16 does not.
+  bool checksums = false;
 };
 
 class S3Store final : public ObjectStore {
@@ -131,6 +143,9 @@ class S3Store final : public ObjectStore {
                                         const Context& ctx) override;
   Result<PartInfo> DoPutPart(std::string_view key, std::string_view upload_id, int part_number,
                              Bytes data, const Context& ctx) override;
+  Result<std::unique_ptr<PartWriter>> DoOpenPartWriter(std::string_view key,
+                                                       std::string_view upload_id, int part_number,
+                                                       const Context& ctx) override;
   Result<PutResult> DoCompleteMultipart(std::string_view key, std::string_view upload_id,
                                         std::span<const PartInfo> parts,
                                         const WriteCondition& condition,
@@ -147,6 +162,12 @@ class S3Store final : public ObjectStore {
   std::string Subject(std::string_view key) const;
   Result<PutResult> CopyMultipart(const ObjectMeta& source, std::string_view to,
                                   const Context& ctx);
+  // UploadPart, with the part's checksum for the service to verify when one is given.
+  Result<PartInfo> UploadPart(std::string_view key, std::string_view upload_id, int part_number,
+                              Bytes data, const Checksum& checksum, const Context& ctx);
+  // A multipart object's parts (GetObjectAttributes), for Head.
+  Result<std::vector<ObjectPart>> ObjectParts(std::string_view key, std::string_view etag,
+                                              const Context& ctx);
   // Sends a write (PUT or CompleteMultipartUpload) with the write condition of `options`. Only a
   // PUT learns the service's If-Match form: a service may ignore conditions on other writes.
   Result<http::Response> ExecuteWrite(s3::S3Request request, std::string_view key,

@@ -246,6 +246,15 @@ TEST_F(S3StoreTest, OpensByUrl) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("bogus")));
   EXPECT_THAT(Open(fmt::format("s3://{}?endpoint=ftp://x", store_->bucket())),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("ftp://x")));
+  // Checksums are the service's to keep, so they are asked for by name; RGW 16 keeps none.
+  EXPECT_THAT(
+      Open(fmt::format("s3://{}?endpoint={}&checksums=yes", store_->bucket(), env_.endpoint)),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("checksums=yes")));
+  EXPECT_FALSE((*store)->capabilities().checksums);
+  auto checked = Open(url + "&checksums=1");
+  ASSERT_THAT(checked, IsOk());
+  EXPECT_TRUE((*checked)->capabilities().checksums);
+  EXPECT_THAT((*checked)->ToString(), HasSubstr("checksums=1"));
 }
 
 TEST_F(S3StoreTest, LargeCopyGoesPartByPart) {
