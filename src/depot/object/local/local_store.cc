@@ -158,12 +158,14 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "depot/core/base64.h"
 #include "depot/core/blake3/blake3.h"
+#include "depot/core/channel.h"
 #include "depot/core/checksum.h"
 #include "depot/core/md5.h"
 #include "depot/core/mutex.h"
@@ -995,64 +997,161 @@ Result<OpenedObject> OpenedAt(int fd, std::string_view key, bool in_directory) {
   return object;
 }
 
-// Hands bytes [begin, end) of an object's file `fd` (`size` bytes, checked against `crcs`) to
-// `sink` in pieces. With block CRCs every block the range touches is read whole and checked
-// before any of its bytes is handed on: a mismatch is kDataLoss naming the block. Blocks larger
-// than kMaxHeldBlock (objects over 4 GiB) are handed on as they are read and checked at their
-// end, so a damaged one fails the read before it completes.
-Status ReadRange(int fd, uint64_t size, const BlockCrcs& crcs, uint64_t begin, uint64_t end,
-                 std::string_view key, const Context& ctx,
-                 const std::function<Status(std::string_view)>& sink) {
-  constexpr uint64_t kUncheckedPiece = 1 << 20;
-  const bool checked = crcs.block != 0;
-  const bool held = checked && crcs.block <= kMaxHeldBlock;
-  const uint64_t piece = held ? crcs.block : (checked ? kCrcReadPiece : kUncheckedPiece);
-  const uint64_t start = checked ? begin / crcs.block * crcs.block : begin;
-  const uint64_t stop =
-      checked ? std::min(size, (end + crcs.block - 1) / crcs.block * crcs.block) : end;
-  std::unique_ptr<char[]> buffer(new char[std::min(piece, std::max<uint64_t>(stop - start, 1))]);
-  std::optional<PayloadChecksum> crc;
-  for (uint64_t at = start; at < stop;) {
-    DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "get of key", key));
-    const uint64_t block_end = checked ? std::min(size, (at / crcs.block + 1) * crcs.block) : stop;
-    const uint64_t want = std::min(piece, block_end - at);
-    // Read in slices, each checksummed as it lands (still in the CPU's cache).
-    for (uint64_t done = 0; done < want;) {
-      const uint64_t slice = checked ? std::min(kCrcSlice, want - done) : want;
-      const int64_t got = FileSystem::ReadAt(fd, buffer.get() + done, slice, at + done);
+// The pieces of an object's file that a read of bytes [begin, end) goes through, read and checked
+// in order (see ReadRange). With block CRCs a piece is whole blocks (as many as fit kCrcReadPiece,
+// at least one) each checked before the piece is returned, or, for blocks over kMaxHeldBlock,
+// kCrcReadPiece of one block, checked when the block's last piece is read. Not thread-safe.
+class PieceReader {
+ public:
+  PieceReader(int fd, uint64_t size, const BlockCrcs& crcs, uint64_t begin, uint64_t end,
+              std::string_view key)
+      : fd_(fd), size_(size), crcs_(crcs), key_(key), checked_(crcs.block != 0) {
+    constexpr uint64_t kUncheckedPiece = 1 << 20;
+    if (!checked_) {
+      piece_ = kUncheckedPiece;
+      at_ = begin;
+      stop_ = end;
+      return;
+    }
+    piece_ = crcs.block <= kMaxHeldBlock
+                 ? std::max<uint64_t>(kCrcReadPiece / crcs.block, 1) * crcs.block
+                 : kCrcReadPiece;
+    at_ = begin / crcs.block * crcs.block;
+    stop_ = std::min(size, (end + crcs.block - 1) / crcs.block * crcs.block);
+  }
+
+  bool done() const { return at_ >= stop_ && damaged_.ok(); }
+  // Bytes a piece can hold, and how many pieces are left.
+  uint64_t buffer_size() const { return at_ >= stop_ ? 1 : std::min(piece_, stop_ - at_); }
+  uint64_t pieces_left() const { return at_ >= stop_ ? 0 : (stop_ - at_ + piece_ - 1) / piece_; }
+
+  // Reads the next piece into `buffer` (buffer_size() bytes): its offset in the file and length.
+  // A piece whose block fails its check ends before that block, and the next call fails.
+  Result<std::pair<uint64_t, uint64_t>> Next(char* buffer) {
+    if (!damaged_.ok()) return damaged_;
+    const uint64_t start = at_;
+    const uint64_t length = std::min(piece_, stop_ - at_);
+    // Slices end at block ends, and each is checksummed as it lands (still in the CPU's cache).
+    for (uint64_t done = 0; done < length;) {
+      const uint64_t block_end =
+          checked_ ? std::min(size_, (at_ / crcs_.block + 1) * crcs_.block) : stop_;
+      const uint64_t slice =
+          checked_ ? std::min({kCrcSlice, length - done, block_end - at_}) : length - done;
+      const int64_t got = FileSystem::ReadAt(fd_, buffer + done, slice, at_);
       if (got < 0) {
         const int saved_errno = errno;
-        return ErrnoToStatus(saved_errno, fmt::format("key {}: reading", QuoteKey(key)));
+        return ErrnoToStatus(saved_errno, fmt::format("key {}: reading", QuoteKey(key_)));
       }
       if (static_cast<uint64_t>(got) != slice) {
         return DataLossError(fmt::format(
             "key {}: read {} of the {} bytes at offset {}: the file is shorter than its size",
-            QuoteKey(key), got, slice, at + done));
+            QuoteKey(key_), got, slice, at_));
       }
-      if (checked) {
-        if (!crc) crc.emplace(PayloadChecksum::Algorithm::kCrc32c);
-        crc->Update(std::string_view(buffer.get() + done, slice));
+      if (checked_) {
+        if (!crc_) crc_.emplace(PayloadChecksum::Algorithm::kCrc32c);
+        crc_->Update(std::string_view(buffer + done, slice));
       }
       done += slice;
-    }
-    const std::string_view bytes(buffer.get(), want);
-    const uint64_t piece_start = at;
-    at += want;
-    if (checked && at == block_end) {
-      const uint64_t index = piece_start / crcs.block;
-      if (FromBigEndian32(crc->Finish()) != crcs.values[index]) {
-        return DataLossError(fmt::format(
-            "key {}: bytes {}-{} (block {} of {}) do not match their CRC-32C: the file was "
-            "changed or damaged on disk",
-            QuoteKey(key), index * crcs.block, block_end - 1, index + 1, crcs.values.size()));
+      at_ += slice;
+      if (checked_ && at_ == block_end) {
+        damaged_ = CheckBlock(block_end);
+        const uint64_t sound = (block_end - 1) / crcs_.block * crcs_.block;  // the block's start
+        if (!damaged_.ok() && sound <= start) return damaged_;
+        if (!damaged_.ok()) return std::make_pair(start, sound - start);
       }
-      crc.reset();
     }
-    const uint64_t from = std::max(begin, piece_start);
-    const uint64_t to = std::min(end, at);
-    if (from < to) DEPOT_RETURN_IF_ERROR(sink(bytes.substr(from - piece_start, to - from)));
+    return std::make_pair(start, length);
   }
-  return Status::Ok();
+
+ private:
+  Status CheckBlock(uint64_t block_end) {
+    const uint64_t index = (block_end - 1) / crcs_.block;
+    const bool sound = FromBigEndian32(crc_->Finish()) == crcs_.values[index];
+    crc_.reset();
+    if (sound) return Status::Ok();
+    return DataLossError(fmt::format(
+        "key {}: bytes {}-{} (block {} of {}) do not match their CRC-32C: the file was changed or "
+        "damaged on disk",
+        QuoteKey(key_), index * crcs_.block, block_end - 1, index + 1, crcs_.values.size()));
+  }
+
+  const int fd_;
+  const uint64_t size_;
+  const BlockCrcs& crcs_;
+  const std::string_view key_;
+  const bool checked_;
+  uint64_t piece_ = 0;
+  uint64_t at_ = 0;
+  uint64_t stop_ = 0;
+  std::optional<PayloadChecksum> crc_;
+  Status damaged_;  // the block that failed its check
+};
+
+// Hands bytes [begin, end) of an object's file `fd` (`size` bytes, checked against `crcs`) to
+// `sink` in pieces (PieceReader). With block CRCs every block the range touches is read whole and
+// checked before any of its bytes is handed on: a mismatch is kDataLoss naming the block. Blocks
+// larger than kMaxHeldBlock (objects over 4 GiB) are handed on as they are read and checked at
+// their end, so a damaged one fails the read before it completes. A read of several pieces reads
+// and checks the next piece on a thread of its own while `sink` takes the current one (two
+// buffers), so the CRC stays off the path of the bytes.
+Status ReadRange(int fd, uint64_t size, const BlockCrcs& crcs, uint64_t begin, uint64_t end,
+                 std::string_view key, const Context& ctx,
+                 const std::function<Status(std::string_view)>& sink) {
+  PieceReader reader(fd, size, crcs, begin, end, key);
+  const uint64_t buffer_size = reader.buffer_size();
+  // The part of a piece (at `start` in the file) that the range asks for.
+  auto hand_on = [&](const char* data, uint64_t start, uint64_t length) {
+    const uint64_t from = std::max(begin, start);
+    const uint64_t to = std::min(end, start + length);
+    return from < to ? sink(std::string_view(data + (from - start), to - from)) : Status::Ok();
+  };
+  if (reader.pieces_left() < 2) {
+    std::unique_ptr<char[]> buffer(new char[buffer_size]);
+    while (!reader.done()) {
+      DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "get of key", key));
+      DEPOT_ASSIGN_OR_RETURN(auto piece, reader.Next(buffer.get()));
+      DEPOT_RETURN_IF_ERROR(hand_on(buffer.get(), piece.first, piece.second));
+    }
+    return Status::Ok();
+  }
+  struct Piece {
+    std::unique_ptr<char[]> data;
+    uint64_t start = 0;
+    uint64_t length = 0;
+    Status status;  // the read's failure, in its place in the order
+  };
+  BoundedChannel<Piece> filled(1);
+  BoundedChannel<std::unique_ptr<char[]>> spare(2);
+  for (int i = 0; i < 2; ++i) (void)spare.Send(std::unique_ptr<char[]>(new char[buffer_size]));
+  std::thread ahead([&] {
+    while (!reader.done()) {
+      std::optional<std::unique_ptr<char[]>> buffer = spare.Receive();
+      if (!buffer) return;  // the sink gave up
+      Piece piece{std::move(*buffer)};
+      piece.status = CheckContext(ctx, "get of key", key);
+      if (piece.status.ok()) {
+        Result<std::pair<uint64_t, uint64_t>> read = reader.Next(piece.data.get());
+        if (read.ok()) std::tie(piece.start, piece.length) = *read;
+        piece.status = read.status();
+      }
+      const bool failed = !piece.status.ok();
+      if (!filled.Send(std::move(piece)).ok() || failed) break;
+    }
+    filled.Close();
+  });
+  Status status;
+  while (std::optional<Piece> piece = filled.Receive()) {
+    status = piece->status.ok() ? hand_on(piece->data.get(), piece->start, piece->length)
+                                : piece->status;
+    if (!status.ok()) break;
+    (void)spare.Send(std::move(piece->data));
+  }
+  if (!status.ok()) {
+    spare.Close(status);
+    filled.Close(status);
+  }
+  ahead.join();
+  return status;
 }
 
 // The current object `name` in `dirfd`, or nullopt when there is none.

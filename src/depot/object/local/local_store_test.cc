@@ -637,6 +637,44 @@ TEST_F(LocalStoreTest, AByteChangedOnDiskIsNeverReturnedAsData) {
   EXPECT_EQ(Read("flip"), data);
 }
 
+// Reads of several pieces are read and checked ahead of the sink on a thread of their own: the
+// same bytes, the same refusals, and a sink that gives up stops the read.
+TEST_F(LocalStoreTest, LargeReadsAreCheckedAheadOfTheSink) {
+  // 20 MiB: 160 blocks of 128 KiB, read in pieces of 4 MiB.
+  const std::string data = RandomBytes(20 << 20, 33);
+  ASSERT_THAT(Put("large", data), IsOk());
+  ASSERT_EQ(Read("large"), data);
+  auto middle = store_->Get("large", {.range = ByteRange::Bounded(3'000'000, 17'000'000)});
+  ASSERT_THAT(middle, IsOk());
+  EXPECT_EQ(middle->data.ToString(), data.substr(3'000'000, 14'000'000));
+  int pieces = 0;
+  EXPECT_THAT(store_->GetStream(
+                  "large", {}, [](const GetResult&) { return Status::Ok(); },
+                  [&](std::string_view) {
+                    return ++pieces == 2 ? CancelledError("the client went away") : Status::Ok();
+                  }),
+              StatusIs(StatusCode::kCancelled, HasSubstr("the client went away")));
+  EXPECT_EQ(pieces, 2);
+
+  // Byte 13,631,493 is in block 105 (bytes 13,631,488-13,762,559), in the fourth piece.
+  FlipByte(root_ / "large", 13'631'493);
+  std::string streamed;
+  EXPECT_THAT(store_->GetStream(
+                  "large", {}, [](const GetResult&) { return Status::Ok(); },
+                  [&](std::string_view bytes) {
+                    streamed.append(bytes);
+                    return Status::Ok();
+                  }),
+              StatusIs(StatusCode::kDataLoss, HasSubstr("bytes 13631488-13762559 (block 105")));
+  EXPECT_TRUE(streamed == data.substr(0, 13'631'488)) << streamed.size() << " bytes streamed";
+  EXPECT_THAT(store_->Get("large", {}), StatusIs(StatusCode::kDataLoss));
+  // The last block, damaged, fails the read too.
+  ASSERT_THAT(Put("large", data), IsOk());
+  FlipByte(root_ / "large", data.size() - 1);
+  EXPECT_THAT(store_->Get("large", {.range = ByteRange::Bounded(1'000'000, data.size())}),
+              StatusIs(StatusCode::kDataLoss, HasSubstr("(block 160 of 160)")));
+}
+
 TEST_F(LocalStoreTest, EveryWayOfWritingKeepsBlockCrcs) {
   const std::string data = RandomBytes(200 * 1024, 32);
   // A streaming writer, a copy, and a multipart upload (its parts have none of their own).
