@@ -1,6 +1,9 @@
 #include "depot/core/checksum.h"
 
 #include <openssl/evp.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -160,8 +163,97 @@ __attribute__((target("sse4.2"))) uint32_t Crc32cHardware(uint32_t crc, const un
 }
 #endif
 
+#if defined(__x86_64__)
+// CRC-32C of long inputs by carry-less multiplication (AVX-512 VPCLMULQDQ): the input is folded,
+// 64 bytes per 512-bit register and four registers at a time, into one 16-byte value that leaves
+// the same remainder, whose CRC the crc32 instruction then takes.
+//
+// The arithmetic, in the CRC's reflected bit order: a 16-byte block X read as two little-endian
+// words lo (its first 8 bytes) and hi stands for X(x) = lo(x) x^64 + hi(x), where bit i of a word
+// is the coefficient of x^(63-i). Followed by d more bytes, X leaves the remainder of
+// X(x) x^(8d), which is that of lo(x) (x^(8d+64) mod P) + hi(x) (x^(8d) mod P): a polynomial of
+// degree < 96 that takes X's place d bytes later. A carry-less product of two such words has bit k
+// for x^(126-k), which a 16-byte block reads as x^(127-k): the product times x. So each constant
+// is kept divided by x, as x^(n-1) mod P in the upper half of its word (bit 32 + i for the
+// register's bit i).
+struct FoldConstants {
+  // x^(8 * bytes - 1) mod P, in ZeroBytesOperator's form.
+  static uint32_t PowerBelow(uint64_t bytes) {
+    constexpr uint32_t kX7 = uint32_t{1} << (31 - 7);
+    return MultiplyModP(ZeroBytesOperator<uint32_t>(bytes - 1, kCrc32cPoly), kX7, kCrc32cPoly);
+  }
+  // For a fold over d bytes: the constants of lo and of hi.
+  static std::pair<uint64_t, uint64_t> For(uint64_t d) {
+    return {uint64_t{PowerBelow(d + 8)} << 32, uint64_t{PowerBelow(d)} << 32};
+  }
+};
+
+#define DEPOT_CRC_VPCLMUL_TARGET \
+  __attribute__((target("avx512f,avx512dq,vpclmulqdq,pclmul,sse4.2")))
+
+// A fold's constants as one 16-byte lane (lo64 first), and in every lane of a register.
+DEPOT_CRC_VPCLMUL_TARGET inline __m128i Narrow(std::pair<uint64_t, uint64_t> k) {
+  return _mm_set_epi64x(static_cast<long long>(k.second), static_cast<long long>(k.first));
+}
+DEPOT_CRC_VPCLMUL_TARGET inline __m512i Wide(std::pair<uint64_t, uint64_t> k) {
+  const auto lo = static_cast<long long>(k.first);
+  const auto hi = static_cast<long long>(k.second);
+  return _mm512_set_epi64(hi, lo, hi, lo, hi, lo, hi, lo);
+}
+
+// Folds each 16-byte lane of `x` over `k`'s distance and adds `data`.
+DEPOT_CRC_VPCLMUL_TARGET inline __m512i Fold512(__m512i x, __m512i k, __m512i data) {
+  return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00),
+                                   _mm512_clmulepi64_epi128(x, k, 0x11), data, 0x96);
+}
+
+DEPOT_CRC_VPCLMUL_TARGET inline __m128i Fold128(__m128i x, __m128i k, __m128i data) {
+  return _mm_xor_si128(
+      _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11)), data);
+}
+
+DEPOT_CRC_VPCLMUL_TARGET uint32_t Crc32cVpclmul(uint32_t crc, const unsigned char* p, size_t n) {
+  constexpr size_t kRound = 256;  // four registers of 64 bytes
+  if (n < 2 * kRound) return Crc32cHardware(crc, p, n);
+  static const auto kFold256 = FoldConstants::For(256);
+  static const auto kFold64 = FoldConstants::For(64);
+  static const auto kFold48 = FoldConstants::For(48);
+  static const auto kFold32 = FoldConstants::For(32);
+  static const auto kFold16 = FoldConstants::For(16);
+  // The register's value is the same as its bits added to the first four bytes from zero.
+  __m512i a0 = _mm512_xor_si512(_mm512_loadu_si512(p),
+                                _mm512_zextsi128_si512(_mm_cvtsi32_si128(static_cast<int>(crc))));
+  __m512i a1 = _mm512_loadu_si512(p + 64);
+  __m512i a2 = _mm512_loadu_si512(p + 128);
+  __m512i a3 = _mm512_loadu_si512(p + 192);
+  p += kRound;
+  n -= kRound;
+  const __m512i k256 = Wide(kFold256);
+  for (; n >= kRound; p += kRound, n -= kRound) {
+    a0 = Fold512(a0, k256, _mm512_loadu_si512(p));
+    a1 = Fold512(a1, k256, _mm512_loadu_si512(p + 64));
+    a2 = Fold512(a2, k256, _mm512_loadu_si512(p + 128));
+    a3 = Fold512(a3, k256, _mm512_loadu_si512(p + 192));
+  }
+  const __m512i k64 = Wide(kFold64);
+  __m512i a = Fold512(Fold512(Fold512(a0, k64, a1), k64, a2), k64, a3);
+  // The four lanes of the last 64 bytes, each over the lanes after it.
+  __m128i r =
+      Fold128(_mm512_extracti64x2_epi64(a, 0), Narrow(kFold48), _mm512_extracti64x2_epi64(a, 3));
+  r = Fold128(_mm512_extracti64x2_epi64(a, 1), Narrow(kFold32), r);
+  r = Fold128(_mm512_extracti64x2_epi64(a, 2), Narrow(kFold16), r);
+  uint64_t reg = __builtin_ia32_crc32di(0, static_cast<uint64_t>(_mm_cvtsi128_si64(r)));
+  reg = __builtin_ia32_crc32di(reg, static_cast<uint64_t>(_mm_extract_epi64(r, 1)));
+  return Crc32cHardware(static_cast<uint32_t>(reg), p, n);
+}
+#endif
+
 uint32_t Crc32cUpdate(uint32_t crc, const unsigned char* p, size_t n) {
 #if defined(__x86_64__)
+  static const bool kFolding = __builtin_cpu_supports("avx512f") &&
+                               __builtin_cpu_supports("avx512dq") &&
+                               __builtin_cpu_supports("vpclmulqdq");
+  if (kFolding) return Crc32cVpclmul(crc, p, n);
   static const bool kHardware = __builtin_cpu_supports("sse4.2");
   if (kHardware) return Crc32cHardware(crc, p, n);
 #endif

@@ -66,8 +66,10 @@ TEST(PayloadChecksumTest, Crc32cOfLongInputsAtAnyOffsetAgreesWithABitwiseCrc) {
     state ^= state << 17;
     data += static_cast<char>(state & 0xff);
   }
-  // Lengths around the three-stripe rounds (48 KiB), unaligned starts, and several pieces.
-  for (size_t length : {size_t{49'151}, size_t{49'152}, size_t{49'161}, size_t{150'001}}) {
+  // Lengths around the folding rounds (256 bytes, from 512) and the three-stripe rounds
+  // (48 KiB), unaligned starts, and several pieces.
+  for (size_t length : {size_t{511}, size_t{512}, size_t{513}, size_t{767}, size_t{4'103},
+                        size_t{49'151}, size_t{49'152}, size_t{49'161}, size_t{150'001}}) {
     for (size_t start : {size_t{0}, size_t{3}}) {
       SCOPED_TRACE(::testing::Message() << length << " bytes from " << start);
       const std::string_view input = std::string_view(data).substr(start, length);

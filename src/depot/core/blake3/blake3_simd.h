@@ -113,12 +113,14 @@ void HashChunksSimd(const uint8_t* const* inputs, const uint32_t key[8], uint64_
     LoadTransposed<V, kLanes>(inputs, 64 * block, m);
     const uint32_t block_flags =
         flags | (block == 0 ? kChunkStart : 0) | (block == kBlocks - 1 ? kChunkEnd : 0);
-    V s[16] = {cv[0], cv[1], cv[2], cv[3], cv[4], cv[5],       cv[6],
-               cv[7], iv[0], iv[1], iv[2], iv[3], counter_low, counter_high};
+    V block_len{};
+    V flag_words{};
     for (int lane = 0; lane < kLanes; ++lane) {
-      s[14][lane] = 64;
-      s[15][lane] = block_flags;
+      block_len[lane] = 64;
+      flag_words[lane] = block_flags;
     }
+    V s[16] = {cv[0], cv[1], cv[2], cv[3], cv[4],       cv[5],        cv[6],     cv[7],
+               iv[0], iv[1], iv[2], iv[3], counter_low, counter_high, block_len, flag_words};
 #pragma GCC unroll 7
     for (int r = 0; r < 7; ++r) {
       const int* o = kSchedule.order[r];
