@@ -6,8 +6,10 @@
 //
 // STORE is any store URL (s3://, mem://, file://) or a directory, made a local store if it is not
 // one yet; default ./var/depot. Credentials: --credentials FILE (one "ACCESS_KEY SECRET_KEY" pair
-// per line, "ACCESS_KEY SECRET_KEY admin" for a user who may use every bucket; '#' starts a
-// comment), else DEPOT_ACCESS_KEY and DEPOT_SECRET_KEY, else AWS_ACCESS_KEY_ID and
+// per line, then optionally "admin" for a user who may use every bucket, "id=ID" and
+// "name=NAME" for the canonical id and display name S3 shows the user as an owner by (default:
+// the access key); '#' starts a comment), else DEPOT_ACCESS_KEY and DEPOT_SECRET_KEY, else
+// AWS_ACCESS_KEY_ID and
 // AWS_SECRET_ACCESS_KEY; with none, depot makes a pair and prints it. A single user from the
 // environment is an admin. Each bucket belongs to the user who made it.
 // Requests are logged one line each on stderr (info); --json also writes each as a JSON object on
@@ -23,10 +25,12 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "commands.h"
 #include "depot/object/open.h"
@@ -71,9 +75,12 @@ std::string Env(const char* name) {
 struct Users {
   std::map<std::string, std::string> secrets;  // access key -> secret key
   std::set<std::string> admins;
+  std::map<std::string, server::UserName> names;  // those given an id or a name
 };
 
-// "ACCESS_KEY SECRET_KEY [admin]" per line; blank lines and '#' comments skipped.
+constexpr std::string_view kCredentialsLine = "ACCESS_KEY SECRET_KEY [admin] [id=ID] [name=NAME]";
+
+// kCredentialsLine per line; blank lines and '#' comments skipped.
 Result<Users> ReadCredentials(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
@@ -90,20 +97,36 @@ Result<Users> ReadCredentials(const std::string& path) {
     std::istringstream words(line);
     std::string access;
     std::string secret;
-    std::string mark;
-    std::string extra;
     if (!(words >> access)) continue;
-    if (!(words >> secret) || (words >> mark && (mark != "admin" || words >> extra))) {
-      return InvalidArgumentError(
-          fmt::format("--credentials \"{}\" line {}: expected \"ACCESS_KEY SECRET_KEY [admin]\"",
-                      path, number));
+    if (!(words >> secret)) {
+      return InvalidArgumentError(fmt::format("--credentials \"{}\" line {}: expected \"{}\"", path,
+                                              number, kCredentialsLine));
     }
     if (users.secrets.contains(access)) {
       return InvalidArgumentError(fmt::format(
           "--credentials \"{}\" line {}: access key {} is given twice", path, number, access));
     }
+    bool admin = false;
+    std::optional<std::string> id;
+    std::optional<std::string> name;
+    for (std::string word; words >> word;) {
+      const bool is_id = word.starts_with("id=");
+      const bool is_name = word.starts_with("name=");
+      std::optional<std::string>& field = is_id ? id : name;
+      if (word == "admin" && !admin) {
+        admin = true;
+      } else if ((is_id || is_name) && !field && word.size() > word.find('=') + 1) {
+        field = word.substr(word.find('=') + 1);
+      } else {
+        return InvalidArgumentError(
+            fmt::format("--credentials \"{}\" line {}: \"{}\" is not admin, id=ID or name=NAME "
+                        "(each at most once; expected \"{}\")",
+                        path, number, word, kCredentialsLine));
+      }
+    }
     users.secrets[access] = secret;
-    if (mark == "admin") users.admins.insert(access);
+    if (admin) users.admins.insert(access);
+    if (id || name) users.names[access] = {id.value_or(access), name.value_or(access)};
   }
   if (users.secrets.empty()) {
     return InvalidArgumentError(fmt::format("--credentials \"{}\" holds no key pair", path));
@@ -171,6 +194,7 @@ int RunServe(const ServeOptions& options) {
     if (!users.ok()) return ReportUsage(kCmd, users.status());
     server_options.credentials = std::move(users->secrets);
     server_options.admins = std::move(users->admins);
+    server_options.names = std::move(users->names);
     access = server_options.credentials.begin()->first;
   } else {
     generated = access.empty() || secret.empty();
@@ -266,8 +290,9 @@ Command AddServeCommand(CLI::App& parent) {
       ->capture_default_str();
   app->add_option(
       "--credentials", options->credentials,
-      "File of \"ACCESS_KEY SECRET_KEY [admin]\" lines; admins may use every bucket, others "
-      "their own (else DEPOT_ACCESS_KEY/DEPOT_SECRET_KEY, "
+      "File of \"ACCESS_KEY SECRET_KEY [admin] [id=ID] [name=NAME]\" lines; admins may use "
+      "every bucket, others their own; id and name are how S3 shows the user as an owner "
+      "(else DEPOT_ACCESS_KEY/DEPOT_SECRET_KEY, "
       "else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else generated)");
   app->add_flag("--json", options->json, "Also write each request as a JSON line on stdout");
   app->add_option("--access-log", options->access_log, "Write each request as a JSON line here");

@@ -1219,7 +1219,14 @@ PY
 # A second server whose users come from a credentials file (two users and an admin), with its
 # JSON access log on stdout: each user sees and uses only its own buckets, the admin every one.
 credentials_file() {
-  printf '# two users and an admin\nALICEKEY alice-secret\n\nBOBKEY   bob-secret   # trailing comment\nROOTKEY root-secret admin\n' >creds.txt
+  # A line that is not a user is refused, naming the word.
+  printf 'CAROLKEY carol-secret owner\n' >bad-creds.txt
+  "$depot" serve "$work/store2" --listen 127.0.0.1:0 --credentials bad-creds.txt 2>bad.err &&
+    fail "a bad credentials line was accepted"
+  grep -q '"owner" is not admin, id=ID or name=NAME' bad.err || fail "bad credentials line: $(cat bad.err)"
+  local alice_id=79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be
+  printf '# two users and an admin\nALICEKEY alice-secret id=%s name=alice\n\nBOBKEY   bob-secret   # trailing comment\nROOTKEY root-secret admin\n' \
+    "$alice_id" >creds.txt
   chmod 600 creds.txt
   "$depot" serve "$work/store2" --listen 127.0.0.1:0 --credentials creds.txt --json \
     >json.out 2>json.err &
@@ -1271,6 +1278,15 @@ credentials_file() {
     { kill "$pid"; fail "the admin's bucket list: $(as ROOTKEY root-secret s3 ls)"; }
   [[ "$(as ALICEKEY alice-secret s3 ls s3://from-file/ | awk '{print $4}' | tr '\n' ' ')" == "a.txt " ]] ||
     { kill "$pid"; fail "alice's bucket changed: $(as ALICEKEY alice-secret s3 ls s3://from-file/)"; }
+  # Owners show by their canonical id and display name (bob by his access key).
+  [[ "$(as ALICEKEY alice-secret s3api list-buckets --query 'Owner.[ID,DisplayName]' --output text)" == "$alice_id"$'\t'alice ]] ||
+    { kill "$pid"; fail "alice as an owner: $(as ALICEKEY alice-secret s3api list-buckets --query Owner)"; }
+  [[ "$(as ALICEKEY alice-secret s3api list-objects --bucket from-file --query 'Contents[0].Owner.ID' --output text)" == "$alice_id" ]] ||
+    { kill "$pid"; fail "the owner of alice's objects"; }
+  [[ "$(as BOBKEY bob-secret s3api list-buckets --query Owner.ID --output text)" == BOBKEY ]] ||
+    { kill "$pid"; fail "bob as an owner: $(as BOBKEY bob-secret s3api list-buckets --query Owner)"; }
+  as ALICEKEY alice-secret s3api head-bucket --bucket from-file --expected-bucket-owner "$alice_id" ||
+    { kill "$pid"; fail "head-bucket --expected-bucket-owner with alice's id"; }
   kill -INT "$pid"
   wait "$pid" || fail "depot serve --credentials did not exit cleanly"
   /usr/bin/python3 - json.out <<'PY'

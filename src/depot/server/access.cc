@@ -46,8 +46,14 @@ BucketInfo FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
 
 }  // namespace
 
-AccessControl::AccessControl(object::ObjectStore& store, std::set<std::string, std::less<>> admins)
-    : store_(store), admins_(std::move(admins)) {}
+AccessControl::AccessControl(object::ObjectStore& store, std::set<std::string, std::less<>> admins,
+                             std::map<std::string, UserName, std::less<>> names)
+    : store_(store), admins_(std::move(admins)), names_(std::move(names)) {}
+
+UserName AccessControl::NameOf(std::string_view user) const {
+  if (auto it = names_.find(user); it != names_.end()) return it->second;
+  return {std::string(user), std::string(user)};
+}
 
 Result<BucketInfo> AccessControl::Lookup(std::string_view bucket, const Context& ctx) const {
   auto marker = store_.Head(BucketMarker(bucket), ctx);
@@ -72,7 +78,7 @@ Status AccessControl::Authorize(std::string_view user, std::string_view bucket,
     return PermissionDeniedError(
         fmt::format("AccessDenied: bucket {} belongs to another user", bucket));
   }
-  if (expected_owner && *expected_owner != info.owner) {
+  if (expected_owner && *expected_owner != info.owner && *expected_owner != NameOf(info.owner).id) {
     return PermissionDeniedError(
         fmt::format("AccessDenied: bucket {} is not owned by \"{}\" (x-amz-expected-bucket-owner)",
                     bucket, *expected_owner));

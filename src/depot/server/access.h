@@ -9,13 +9,16 @@
 // the credentials file marks "admin") may do everything with a bucket and its objects; nobody
 // else may do anything with them, as copy sources included, and ListBuckets shows each user the
 // buckets it may use. A bucket whose marker records no owner (made before owners existed)
-// belongs to the admins. A bucket's ID for x-amz-expected-bucket-owner is its owner's access
-// key. Anonymous requests never get here: every request is signed (s3_server.h).
+// belongs to the admins. Wherever S3 shows an owner, a user shows as its canonical id and display
+// name (UserName; by default both are its access key), and x-amz-expected-bucket-owner takes
+// either the owner's canonical id or its access key. Anonymous requests never get here: every
+// request is signed (s3_server.h).
 //
 // Thread-safe. Every answer reads the marker afresh from the store: servers sharing one store
 // agree, and a bucket deleted and made again by another user is never served on a stale owner.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -26,6 +29,7 @@
 #include "depot/object/forwarding_store.h"
 #include "depot/object/store.h"
 #include "depot/s3/xml.h"
+#include "depot/server/s3_server.h"
 
 namespace depot::server {
 
@@ -46,9 +50,13 @@ struct BucketInfo {
 class AccessControl {
  public:
   // The store is shared with the caller and must outlive this.
-  AccessControl(object::ObjectStore& store, std::set<std::string, std::less<>> admins);
+  // `names`: the canonical ids and display names of the users who have them (access key ->).
+  AccessControl(object::ObjectStore& store, std::set<std::string, std::less<>> admins,
+                std::map<std::string, UserName, std::less<>> names = {});
 
   bool IsAdmin(std::string_view user) const { return admins_.contains(user); }
+  // How `user` (an access key) shows as an owner: its name, or its access key twice.
+  UserName NameOf(std::string_view user) const;
   // The bucket as its marker records it; kNotFound ("NoSuchBucket: ...") when it does not exist.
   Result<BucketInfo> Lookup(std::string_view bucket, const Context& ctx) const;
   // OK when `user` may do what `permission` covers on `bucket`. kNotFound ("NoSuchBucket") when
@@ -85,6 +93,7 @@ class AccessControl {
 
   object::ObjectStore& store_;
   const std::set<std::string, std::less<>> admins_;
+  const std::map<std::string, UserName, std::less<>> names_;
 };
 
 // The store as the operations of one authorized request on `bucket` see it: every call that

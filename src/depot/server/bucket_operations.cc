@@ -60,17 +60,11 @@ class KeyEncoder {
   std::string root_;
 };
 
-// An <Owner> or <Initiator> element naming a user (an access key).
-std::string UserXml(std::string_view element, std::string_view user) {
-  const std::string id = XmlEscape(user);
-  return fmt::format("<{}><ID>{}</ID><DisplayName>{}</DisplayName></{}>", element, id, id, element);
-}
-
 // The <Owner> element of listing entries: the bucket's owner, who owns every object in it.
 Result<std::string> OwnerXml(const Exchange& exchange, const AccessControl& access) {
   DEPOT_ASSIGN_OR_RETURN(BucketInfo bucket,
                          access.Lookup(exchange.target().bucket, exchange.context()));
-  return UserXml("Owner", bucket.owner);
+  return UserXml("Owner", access, bucket.owner);
 }
 
 // ListObjects V1 (pages by marker, the last key seen), V2 (list-type=2: by continuation token),
@@ -188,8 +182,8 @@ bool ListMultipartUploads(Exchange& exchange, object::ObjectStore& store,
   auto bucket = access.Lookup(target.bucket, exchange.context());
   if (!bucket.ok()) return exchange.Fail(FromStatus(bucket.status()));
   // The bucket's owner starts its uploads (admins aside: uploads do not record who started them).
-  const std::string owner = UserXml("Owner", bucket->owner);
-  const std::string initiator = UserXml("Initiator", bucket->owner);
+  const std::string owner = UserXml("Owner", access, bucket->owner);
+  const std::string initiator = UserXml("Initiator", access, bucket->owner);
   auto max_uploads = MaxParameter(exchange, "max-uploads", 1000);
   if (!max_uploads.ok()) return exchange.Fail(FromStatus(max_uploads.status()));
   const std::string root = target.bucket + "/";
@@ -350,8 +344,8 @@ bool ListBuckets(Exchange& exchange, const AccessControl& access) {
   const std::string prefix = exchange.Query("prefix");
   auto buckets = access.ListBuckets(exchange.context());
   if (!buckets.ok()) return exchange.Fail(FromStatus(buckets.status()));
-  std::string xml =
-      "<ListAllMyBucketsResult>" + UserXml("Owner", exchange.who().access_key) + "<Buckets>";
+  std::string xml = "<ListAllMyBucketsResult>" +
+                    UserXml("Owner", access, exchange.who().access_key) + "<Buckets>";
   size_t listed = 0;
   std::string last;  // the page's last name: the token of the next page
   bool more = false;

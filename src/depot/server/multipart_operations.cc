@@ -150,8 +150,8 @@ bool UploadPart(Exchange& exchange, object::ObjectStore& store, const AccessCont
                                     FormatIso8601(object::Clock::now()), XmlEscape(etag)));
 }
 
-bool ListParts(Exchange& exchange, object::ObjectStore& store, const std::string& key,
-               const std::string& upload_id) {
+bool ListParts(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+               const std::string& key, const std::string& upload_id) {
   const std::string marker_text = exchange.Query("part-number-marker");
   const std::string max_text = exchange.Query("max-parts");
   auto marker =
@@ -163,6 +163,9 @@ bool ListParts(Exchange& exchange, object::ObjectStore& store, const std::string
   const int page_size = std::min(*max_parts, 1000);
   auto parts = store.ListParts(key, upload_id, exchange.context());
   if (!parts.ok()) return exchange.Fail(UploadError(parts.status()));
+  // The bucket's owner starts its uploads (admins aside: uploads do not record who started them).
+  auto bucket = access.Lookup(exchange.target().bucket, exchange.context());
+  if (!bucket.ok()) return exchange.Fail(FromStatus(bucket.status()));
   std::string entries;
   int count = 0;
   int last = *marker;
@@ -190,13 +193,12 @@ bool ListParts(Exchange& exchange, object::ObjectStore& store, const std::string
   const Target& target = exchange.target();
   std::string xml = fmt::format(
       "<ListPartsResult><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId>"
-      "<Initiator><ID>depot</ID><DisplayName>depot</DisplayName></Initiator>"
-      "<Owner><ID>depot</ID><DisplayName>depot</DisplayName></Owner>"
-      "<StorageClass>STANDARD</StorageClass><PartNumberMarker>{}</PartNumberMarker>"
+      "{}{}<StorageClass>STANDARD</StorageClass><PartNumberMarker>{}</PartNumberMarker>"
       "<NextPartNumberMarker>{}</NextPartNumberMarker><MaxParts>{}</MaxParts>"
       "<IsTruncated>{}</IsTruncated>{}{}</ListPartsResult>",
-      XmlEscape(target.bucket), XmlEscape(target.key), XmlEscape(upload_id), *marker, last,
-      page_size, truncated ? "true" : "false",
+      XmlEscape(target.bucket), XmlEscape(target.key), XmlEscape(upload_id),
+      UserXml("Initiator", access, bucket->owner), UserXml("Owner", access, bucket->owner), *marker,
+      last, page_size, truncated ? "true" : "false",
       algorithm.empty() ? "" : fmt::format("<ChecksumAlgorithm>{}</ChecksumAlgorithm>", algorithm),
       entries);
   return exchange.Reply(200, std::move(xml));
@@ -288,7 +290,7 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
     case http::verb::put:
       return UploadPart(exchange, store, access, key, upload_id, limits);
     case http::verb::get:
-      return ListParts(exchange, store, key, upload_id);
+      return ListParts(exchange, store, access, key, upload_id);
     case http::verb::post: {
       // As AWS S3 does, the write condition of a multipart upload comes with its completion.
       const object::WriteCondition condition = ConditionFromHeaders(exchange);

@@ -44,6 +44,12 @@ HeaderList ChecksumHeaders(const object::Checksum& checksum) {
           {"x-amz-checksum-type", checksum.composite ? "COMPOSITE" : "FULL_OBJECT"}};
 }
 
+std::string UserXml(std::string_view element, const AccessControl& access, std::string_view user) {
+  const UserName name = access.NameOf(user);
+  return fmt::format("<{0}><ID>{1}</ID><DisplayName>{2}</DisplayName></{0}>", element,
+                     XmlEscape(name.id), XmlEscape(name.display_name));
+}
+
 std::string ChecksumElement(std::string_view algorithm, std::string_view value) {
   return fmt::format("<Checksum{0}>{1}</Checksum{0}>", algorithm, XmlEscape(value));
 }

@@ -188,6 +188,10 @@ void MetadataFromHeaders(const Exchange& exchange, object::PutOptions& put);
 // both are sent).
 object::WriteCondition ConditionFromHeaders(const Exchange& exchange);
 
+// An <Owner> or <Initiator> element naming `user` (an access key) as S3 shows it: its canonical id
+// and display name (AccessControl::NameOf).
+std::string UserXml(std::string_view element, const AccessControl& access, std::string_view user);
+
 // Stored checksums (stores with capabilities().checksums): the headers S3 answers with for one,
 // x-amz-checksum-<algorithm> and x-amz-checksum-type (none for an empty one).
 HeaderList ChecksumHeaders(const object::Checksum& checksum);

@@ -67,6 +67,32 @@ std::string Redacted(std::string target) {
   return target;
 }
 
+// Each name belongs to a user among the credentials, and no two users show as the same id (a user
+// without a name shows as its access key).
+Status ValidateNames(const S3ServerOptions& options) {
+  std::map<std::string, std::string> ids;  // id -> access key
+  for (const auto& [access, secret] : options.credentials) {
+    auto named = options.names.find(access);
+    const std::string id = named != options.names.end() ? named->second.id : access;
+    if (named != options.names.end() && (id.empty() || named->second.display_name.empty())) {
+      return InvalidArgumentError(
+          fmt::format("serve: user {} has an empty canonical id or display name", access));
+    }
+    if (auto [it, added] = ids.emplace(id, access); !added) {
+      return InvalidArgumentError(fmt::format(
+          "serve: users {} and {} would both show as owner id \"{}\"", it->second, access, id));
+    }
+  }
+  for (const auto& [access, name] : options.names) {
+    if (!options.credentials.contains(access)) {
+      return InvalidArgumentError(fmt::format(
+          "serve: a name (id \"{}\") is given for {}, which is not among the credentials", name.id,
+          access));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 class S3Server::Impl {
@@ -74,7 +100,8 @@ class S3Server::Impl {
   Impl(std::shared_ptr<object::ObjectStore> store, S3ServerOptions options)
       : store_(std::move(store)),
         options_(std::move(options)),
-        access_(*store_, {options_.admins.begin(), options_.admins.end()}),
+        access_(*store_, {options_.admins.begin(), options_.admins.end()},
+                {options_.names.begin(), options_.names.end()}),
         body_budget_(options_.max_body_memory),
         transfers_(options_.transfer_threads, 4 * options_.transfer_threads),
         limits_{options_.max_object_bytes, options_.max_part_bytes, &body_budget_, &transfers_,
@@ -601,6 +628,7 @@ Result<std::unique_ptr<S3Server>> S3Server::Start(std::shared_ptr<object::Object
     return InvalidArgumentError(
         fmt::format("serve: max_connections {} must be at least 1", options.max_connections));
   }
+  DEPOT_RETURN_IF_ERROR(ValidateNames(options));
   if (options.transfer_threads < 1) {
     return InvalidArgumentError(
         fmt::format("serve: transfer_threads {} must be at least 1", options.transfer_threads));

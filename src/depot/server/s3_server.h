@@ -30,11 +30,11 @@
 // user metadata, If-None-Match: * or ETAG, If-Match; the same on CompleteMultipartUpload);
 // GetObject and HeadObject (one range, suffix ranges, partNumber, If-Match / If-None-Match /
 // If-Modified-Since / If-Unmodified-Since with 304 and 412, response-* overrides);
-// GetObjectAttributes (ETag, Checksum, ObjectParts paged, StorageClass, ObjectSize); DeleteObject; DeleteObjects
-// (Content-MD5 or a checksum required, as S3 does); CopyObject (metadata COPY or REPLACE,
-// x-amz-copy-source-if-*); ListObjectsV2 and V1 (prefix, delimiter, start-after, marker, max-keys,
-// continuation tokens, encoding-type=url); multipart uploads on the backing store's own (Create,
-// UploadPart, UploadPartCopy with a range, Complete with EntityTooSmall / InvalidPart /
+// GetObjectAttributes (ETag, Checksum, ObjectParts paged, StorageClass, ObjectSize); DeleteObject;
+// DeleteObjects (Content-MD5 or a checksum required, as S3 does); CopyObject (metadata COPY or
+// REPLACE, x-amz-copy-source-if-*); ListObjectsV2 and V1 (prefix, delimiter, start-after, marker,
+// max-keys, continuation tokens, encoding-type=url); multipart uploads on the backing store's own
+// (Create, UploadPart, UploadPartCopy with a range, Complete with EntityTooSmall / InvalidPart /
 // InvalidPartOrder, Abort, ListParts, ListMultipartUploads). Anything else is answered with S3's
 // NotImplemented.
 //
@@ -47,8 +47,9 @@
 // the user who signed); ListBuckets shows each user its own. Making a bucket another user owns
 // is 409 BucketAlreadyExists; making your own again is 200 in us-east-1, 409
 // BucketAlreadyOwnedByYou elsewhere, as on S3. Buckets from before owners were recorded belong
-// to the admins (Start logs them). x-amz-expected-bucket-owner (an owner's access key) is
-// checked: a mismatch is 403. See access.h.
+// to the admins (Start logs them). Owners show by their canonical id and display name
+// (S3ServerOptions::names; by default the access key). x-amz-expected-bucket-owner (an owner's
+// canonical id or access key) is checked: a mismatch is 403. See access.h.
 //
 // Nothing that would change a request's meaning is ignored: server-side encryption, tags,
 // object lock, ACL grants, storage classes, redirects, requester pays and unknown x-amz-*
@@ -98,6 +99,12 @@ struct RawResponse {
   std::string content_type = "application/octet-stream";
 };
 
+// How S3 shows a user as an owner (<Owner><ID>...</ID><DisplayName>...</DisplayName>).
+struct UserName {
+  std::string id;            // the canonical user id
+  std::string display_name;  // for people
+};
+
 struct S3ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 9000;                            // 0: a free port (see port())
@@ -105,6 +112,10 @@ struct S3ServerOptions {
   // Access keys (among the credentials) that may do everything with every bucket; the others
   // may use only the buckets they made.
   std::set<std::string> admins;
+  // Canonical ids and display names (access key ->) for users who have them: S3 shows an owner
+  // by them (ListBuckets, listings, uploads). A user not here shows as its access key. Ids are
+  // unique among all users.
+  std::map<std::string, UserName> names;
   std::string region = "us-east-1";
   // Host "BUCKET.<domain>" addresses BUCKET virtual-hosted style (empty: path style only).
   std::string virtual_host_domain = "localhost";

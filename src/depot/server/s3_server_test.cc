@@ -34,6 +34,7 @@ namespace {
 using ::depot::server::testing::PresignedTarget;
 using ::depot::server::testing::RawConnection;
 using ::depot::server::testing::SignedRequest;
+using ::depot::server::testing::Signer;
 using ::depot::server::testing::StatusOf;
 using ::depot::testing::IsOk;
 using ::depot::testing::RandomBytes;
@@ -951,6 +952,60 @@ TEST_F(S3ServerTest, VirtualHostedRequestsNameTheBucketInTheHost) {
   ASSERT_THAT(page, IsOk());
   ASSERT_EQ(page->objects.size(), 1u);
   EXPECT_EQ(page->objects[0].key, "dir/a b");
+}
+
+// Owners show by their canonical id and display name wherever S3 shows one; users without a name
+// show as their access key, and no two users may show as the same id.
+TEST_F(S3ServerTest, OwnersShowByTheirCanonicalIdsAndDisplayNames) {
+  auto backing = std::make_shared<object::MemoryStore>();
+  const std::string id = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
+  auto server = S3Server::Start(backing, {.port = 0,
+                                          .credentials = {{"KEY", "SECRET"}, {"BOB", "BOBSECRET"}},
+                                          .names = {{"KEY", {id, "alice"}}}});
+  ASSERT_THAT(server, IsOk());
+  const uint16_t port = (*server)->port();
+  const std::string empty(s3::kEmptyPayloadSha256);
+  auto call = [&](std::string method, std::string path, std::vector<s3::Header> headers = {},
+                  std::vector<s3::Header> query = {}, const Signer& signer = {}) {
+    RawConnection connection(port);
+    connection.Send(
+        SignedRequest(port, std::move(method), std::move(path), "", empty, headers, query, signer));
+    return connection.ReadResponse();
+  };
+  ASSERT_EQ(StatusOf(call("PUT", "/named")), 200);
+  const std::string alice = fmt::format("<ID>{}</ID><DisplayName>alice</DisplayName>", id);
+  EXPECT_THAT(call("GET", "/"), HasSubstr("<Owner>" + alice + "</Owner>"));
+  EXPECT_THAT(call("GET", "/", {}, {}, {"BOB", "BOBSECRET"}),
+              HasSubstr("<Owner><ID>BOB</ID><DisplayName>BOB</DisplayName></Owner>"));
+  ASSERT_EQ(StatusOf(call("PUT", "/named/a")), 200);
+  EXPECT_THAT(call("GET", "/named"), HasSubstr("<Owner>" + alice + "</Owner>"));
+  EXPECT_THAT(call("GET", "/named", {}, {{"list-type", "2"}, {"fetch-owner", "true"}}),
+              HasSubstr("<Owner>" + alice + "</Owner>"));
+  const std::string created = call("POST", "/named/m", {}, {{"uploads", ""}});
+  const size_t at = created.find("<UploadId>") + 10;
+  const std::string upload = created.substr(at, created.find("</UploadId>") - at);
+  EXPECT_THAT(call("GET", "/named/m", {}, {{"uploadId", upload}}),
+              AllOf(HasSubstr("<Initiator>" + alice + "</Initiator>"),
+                    HasSubstr("<Owner>" + alice + "</Owner>")));
+  EXPECT_THAT(call("GET", "/named", {}, {{"uploads", ""}}),
+              HasSubstr("<Initiator>" + alice + "</Initiator>"));
+  // x-amz-expected-bucket-owner: the canonical id or the access key.
+  EXPECT_EQ(StatusOf(call("GET", "/named", {{"x-amz-expected-bucket-owner", id}})), 200);
+  EXPECT_EQ(StatusOf(call("GET", "/named", {{"x-amz-expected-bucket-owner", "KEY"}})), 200);
+  EXPECT_EQ(StatusOf(call("GET", "/named", {{"x-amz-expected-bucket-owner", "BOB"}})), 403);
+
+  auto start = [&](std::map<std::string, UserName> names) {
+    return S3Server::Start(backing, {.port = 0,
+                                     .credentials = {{"KEY", "SECRET"}, {"BOB", "BOBSECRET"}},
+                                     .names = std::move(names)})
+        .status();
+  };
+  EXPECT_THAT(start({{"BOB", {"KEY", "bob"}}}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("both show as owner id \"KEY\"")));
+  EXPECT_THAT(start({{"CAROL", {"c", "carol"}}}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("CAROL")));
+  EXPECT_THAT(start({{"BOB", {"", "bob"}}}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("empty canonical id")));
 }
 
 TEST_F(S3ServerTest, BodiesPastTheMemoryBudgetGetSlowDown) {
