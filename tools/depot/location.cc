@@ -158,7 +158,8 @@ Result<Location> LocationResolver::ResolveS3(std::string_view arg) {
     }
     // Stored checksums: AWS keeps them; another endpoint may not (RGW 16), so there the user says.
     options.checksums = options.endpoint.empty();
-    if (const char* checksums = std::getenv("DEPOT_S3_CHECKSUMS"); checksums != nullptr) {
+    if (const char* checksums = std::getenv("DEPOT_S3_CHECKSUMS");
+        checksums != nullptr && *checksums != '\0') {
       const std::string_view value = checksums;
       if (value != "0" && value != "1") {
         return BadLocation(arg, fmt::format("DEPOT_S3_CHECKSUMS=\"{}\" must be 0 or 1", value));

@@ -101,6 +101,9 @@ class BufferedUpload::Impl {
   // With a CRC kept per part: OK when the parts' CRCs, joined, are `digest` (the whole content's),
   // checked before the object is completed.
   Status CheckPartCrcs(const std::vector<PartInfo>& parts, const std::string& digest) const;
+  // kDataLoss when `given` is of options_.checksum's algorithm but not `digest` (the bytes
+  // written); OK otherwise (nothing to compare it with).
+  Status CheckGiven(const Checksum& given, const std::string& digest) const;
   // Puts a part with its checksum (keep_checksums_), computed here on the part's worker.
   Result<PartInfo> PutCheckedPart(int number, const Bytes& part);
 
@@ -197,6 +200,12 @@ Status BufferedUpload::Impl::CheckPartCrcs(const std::vector<PartInfo>& parts,
   if (!keep_checksums_ || !PayloadChecksum::IsCrc(*options_.checksum)) return Status::Ok();
   std::string joined;
   for (const PartInfo& part : parts) {
+    if (part.checksum.empty()) {
+      return FailedPreconditionError(fmt::format(
+          "upload of key {}: the store kept no {} of part {}, so none can be kept for the object "
+          "(does the service keep checksums?); nothing was completed",
+          Quoted(), PayloadChecksum::Name(*options_.checksum), part.part_number));
+    }
     Result<std::string> crc = Base64Decode(part.checksum);
     if (!crc.ok()) return crc.status().WithContext(fmt::format("part {}", part.part_number));
     std::optional<std::string> next =
@@ -217,6 +226,18 @@ Status BufferedUpload::Impl::CheckPartCrcs(const std::vector<PartInfo>& parts,
         Base64Encode(digest)));
   }
   return Status::Ok();
+}
+
+Status BufferedUpload::Impl::CheckGiven(const Checksum& given, const std::string& digest) const {
+  if (given.empty() || !keep_checksums_ ||
+      PayloadChecksum::FromName(given.algorithm) != options_.checksum ||
+      given.value == Base64Encode(digest)) {
+    return Status::Ok();
+  }
+  return DataLossError(fmt::format(
+      "upload of key {}: the {} given at the end, {}, is not that of the bytes written, {}; "
+      "nothing was stored",
+      Quoted(), given.algorithm, given.value, Base64Encode(digest)));
 }
 
 Result<PartInfo> BufferedUpload::Impl::PutCheckedPart(int number, const Bytes& part) {
@@ -342,6 +363,7 @@ Result<PutResult> BufferedUpload::Impl::Finish(const Checksum& given) {
     Bytes data = std::move(buffer_).Freeze();
     PutOptions put_options = options_.put_options;
     if (keep_checksums_) put_options.checksum = ChecksumOf(digest);
+    if (Status same = CheckGiven(given, digest); !same.ok()) return Fail(std::move(same));
     if (!given.empty()) put_options.checksum = given;
     Result<PutResult> put = store_.Put(key_, std::move(data), put_options, ctx_);
     if (!put.ok()) return Fail(put.status().WithContext(fmt::format("upload of key {}", Quoted())));
@@ -360,13 +382,8 @@ Result<PutResult> BufferedUpload::Impl::Finish(const Checksum& given) {
   std::sort(parts.begin(), parts.end(),
             [](const PartInfo& a, const PartInfo& b) { return a.part_number < b.part_number; });
   // The parts' CRC makes the object's (FULL_OBJECT): the one given must be of the same bytes.
-  if (!given.empty() && keep_checksums_ && PayloadChecksum::IsCrc(*options_.checksum) &&
-      given.algorithm == PayloadChecksum::Name(*options_.checksum) &&
-      given.value != Base64Encode(digest)) {
-    Status error = Fail(DataLossError(fmt::format(
-        "upload of key {}: the {} given at the end, {}, is not that of the bytes written, {}; "
-        "nothing was completed",
-        Quoted(), given.algorithm, given.value, Base64Encode(digest))));
+  if (Status same = CheckGiven(given, digest); !same.ok()) {
+    Status error = Fail(std::move(same));
     (void)Cleanup();
     return error;
   }

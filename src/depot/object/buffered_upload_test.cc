@@ -250,6 +250,41 @@ TEST_F(BufferedUploadTest, ChecksumOfAMultipartObject) {
   }
 }
 
+// A checksum given at the end (FinishChecked): kept by a single Put; of a multipart upload, kept
+// when it is the CRC its parts were checksummed with, and checked against the bytes written
+// whenever it is of the algorithm computed (in any case), so a wrong one stores nothing.
+TEST_F(BufferedUploadTest, AChecksumGivenAtTheEndIsKeptOrRefusedNeverIgnored) {
+  using Algorithm = PayloadChecksum::Algorithm;
+  const std::string data = RandomBytes(100, 23);
+  const Checksum crc{"CRC32C", Base64Encode(DigestOf(Algorithm::kCrc32c, data)), false};
+  const Checksum wrong{"crc32c", Base64Encode(DigestOf(Algorithm::kCrc32c, "other")), false};
+  for (uint64_t part : {128, 40}) {  // a single Put, then multipart
+    SCOPED_TRACE(part);
+    BufferedUploadOptions options = Options(PartSizePolicy::Fixed(part));
+    options.checksum = Algorithm::kCrc32c;
+    DEPOT_ASSERT_OK_AND_ASSIGN(auto upload, BufferedUpload::Start(*memory_, "given", options));
+    ASSERT_THAT(upload->Write(data), IsOk());
+    DEPOT_ASSERT_OK_AND_ASSIGN(PutResult put, upload->FinishChecked(crc));
+    EXPECT_EQ(put.checksum, crc);
+    EXPECT_EQ(memory_->Head("given")->checksum, crc);
+
+    DEPOT_ASSERT_OK_AND_ASSIGN(auto bad, BufferedUpload::Start(*memory_, "wrong", options));
+    ASSERT_THAT(bad->Write(data), IsOk());
+    EXPECT_THAT(bad->FinishChecked(wrong),
+                StatusIs(StatusCode::kDataLoss, HasSubstr("not that of the bytes written")));
+    EXPECT_THAT(memory_->Head("wrong"), StatusIs(StatusCode::kNotFound));
+    EXPECT_THAT(*memory_->ListMultipartUploads(""), IsEmpty());
+  }
+  // Of a multipart upload without part checksums, a whole-content SHA-256 cannot be kept.
+  DEPOT_ASSERT_OK_AND_ASSIGN(
+      auto upload, BufferedUpload::Start(*memory_, "sha", Options(PartSizePolicy::Fixed(40))));
+  ASSERT_THAT(upload->Write(data), IsOk());
+  const Checksum sha{"SHA256", Base64Encode(DigestOf(Algorithm::kSha256, data)), false};
+  DEPOT_ASSERT_OK_AND_ASSIGN(PutResult put, upload->FinishChecked(sha));
+  EXPECT_TRUE(put.checksum.empty());
+  EXPECT_EQ(Stored("sha"), data);
+}
+
 // The memory store as a store that keeps no checksums (S3's client, say): a write that carries
 // one is refused, as such a store refuses it.
 class KeepsNoChecksums final : public ForwardingStore {

@@ -1097,6 +1097,7 @@ class PieceReader {
 Status ReadRange(int fd, uint64_t size, const BlockCrcs& crcs, uint64_t begin, uint64_t end,
                  std::string_view key, const Context& ctx,
                  const std::function<Status(std::string_view)>& sink) {
+  if (begin == end) return Status::Ok();  // nothing to hand on, so nothing to check
   PieceReader reader(fd, size, crcs, begin, end, key);
   const uint64_t buffer_size = reader.buffer_size();
   // The part of a piece (at `start` in the file) that the range asks for.
@@ -1105,7 +1106,7 @@ Status ReadRange(int fd, uint64_t size, const BlockCrcs& crcs, uint64_t begin, u
     const uint64_t to = std::min(end, start + length);
     return from < to ? sink(std::string_view(data + (from - start), to - from)) : Status::Ok();
   };
-  if (reader.pieces_left() < 2) {
+  auto one_at_a_time = [&]() -> Status {
     std::unique_ptr<char[]> buffer(new char[buffer_size]);
     while (!reader.done()) {
       DEPOT_RETURN_IF_ERROR(CheckContext(ctx, "get of key", key));
@@ -1113,7 +1114,8 @@ Status ReadRange(int fd, uint64_t size, const BlockCrcs& crcs, uint64_t begin, u
       DEPOT_RETURN_IF_ERROR(hand_on(buffer.get(), piece.first, piece.second));
     }
     return Status::Ok();
-  }
+  };
+  if (reader.pieces_left() < 2) return one_at_a_time();
   struct Piece {
     std::unique_ptr<char[]> data;
     uint64_t start = 0;
@@ -1123,7 +1125,8 @@ Status ReadRange(int fd, uint64_t size, const BlockCrcs& crcs, uint64_t begin, u
   BoundedChannel<Piece> filled(1);
   BoundedChannel<std::unique_ptr<char[]>> spare(2);
   for (int i = 0; i < 2; ++i) (void)spare.Send(std::unique_ptr<char[]>(new char[buffer_size]));
-  std::thread ahead([&] {
+  std::thread ahead;
+  auto read_ahead = [&] {
     while (!reader.done()) {
       std::optional<std::unique_ptr<char[]>> buffer = spare.Receive();
       if (!buffer) return;  // the sink gave up
@@ -1138,7 +1141,12 @@ Status ReadRange(int fd, uint64_t size, const BlockCrcs& crcs, uint64_t begin, u
       if (!filled.Send(std::move(piece)).ok() || failed) break;
     }
     filled.Close();
-  });
+  };
+  try {
+    ahead = std::thread(read_ahead);
+  } catch (const std::system_error&) {
+    return one_at_a_time();  // no thread to be had (a thread limit): read without one
+  }
   Status status;
   while (std::optional<Piece> piece = filled.Receive()) {
     status = piece->status.ok() ? hand_on(piece->data.get(), piece->start, piece->length)

@@ -99,27 +99,41 @@ Status ValidatePutOptions(std::string_view key, const PutOptions& options) {
   return Status::Ok();
 }
 
-// The header that carries a checksum of `algorithm` ("CRC32": "x-amz-checksum-crc32").
+// The algorithm as S3 names it ("crc32c": "CRC32C"); kInvalidArgument for what S3 does not name.
+Result<std::string> AlgorithmName(std::string_view subject, std::string_view algorithm) {
+  const auto known = PayloadChecksum::FromName(algorithm);
+  if (!known) {
+    return InvalidArgumentError(
+        fmt::format("{}: checksum algorithm \"{}\" is not CRC32, CRC32C, CRC64NVME, SHA1 or SHA256",
+                    subject, algorithm));
+  }
+  return std::string(PayloadChecksum::Name(*known));
+}
+
+// The header that carries a checksum of `algorithm` (S3's name: "CRC32" is x-amz-checksum-crc32).
 std::string ChecksumHeader(std::string_view algorithm) {
   return "x-amz-checksum-" + ToLower(algorithm);
 }
 
-// The checksum of the algorithm named, with its type where the service gave it; S3 writes a
-// composite checksum as "<base64>-<parts>", which tells them apart where it did not.
-Checksum MakeChecksum(std::string algorithm, std::string value, std::string_view type) {
-  const bool composite = type.empty() ? value.find('-') != std::string::npos : type == "COMPOSITE";
+// The checksum of the algorithm named, with its type where the service gave it. Where it did not,
+// a multipart object's is taken as composite (S3 writes those "<base64>-<parts>", but a service
+// may leave the suffix out), so it is never checked against the whole object's bytes.
+Checksum MakeChecksum(std::string algorithm, std::string value, std::string_view type,
+                      bool multipart) {
+  const bool composite =
+      type.empty() ? multipart || value.find('-') != std::string::npos : type == "COMPOSITE";
   return {std::move(algorithm), std::move(value), composite};
 }
 
 // The object's checksum among a response's headers (x-amz-checksum-mode, or a PUT's echo).
-Checksum ChecksumFromHeaders(const http::Response& response) {
+Checksum ChecksumFromHeaders(const http::Response& response, bool multipart) {
   using Algorithm = PayloadChecksum::Algorithm;
   for (Algorithm algorithm : {Algorithm::kCrc32, Algorithm::kCrc32c, Algorithm::kCrc64Nvme,
                               Algorithm::kSha1, Algorithm::kSha256}) {
     const std::string name(PayloadChecksum::Name(algorithm));
     if (const std::string* value = response.Find(ChecksumHeader(name))) {
       const std::string* type = response.Find("x-amz-checksum-type");
-      return MakeChecksum(name, *value, type != nullptr ? *type : "");
+      return MakeChecksum(name, *value, type != nullptr ? *type : "", multipart);
     }
   }
   return {};
@@ -128,11 +142,14 @@ Checksum ChecksumFromHeaders(const http::Response& response) {
 void AddPutHeaders(const PutOptions& options, std::vector<depot::s3::Header>& headers) {
   if (!options.content_type.empty()) headers.emplace_back("Content-Type", options.content_type);
   const Checksum& checksum = options.checksum;
+  // The algorithm was checked (ObjectStore::Put and CreateMultipart); S3 takes its own spelling.
+  const auto algorithm = PayloadChecksum::FromName(checksum.algorithm);
+  const std::string name = algorithm ? std::string(PayloadChecksum::Name(*algorithm)) : "";
   if (!checksum.empty() && checksum.value.empty()) {  // CreateMultipart: the algorithm and type
-    headers.emplace_back("x-amz-checksum-algorithm", checksum.algorithm);
+    headers.emplace_back("x-amz-checksum-algorithm", name);
     headers.emplace_back("x-amz-checksum-type", checksum.composite ? "COMPOSITE" : "FULL_OBJECT");
   } else if (!checksum.empty()) {
-    headers.emplace_back(ChecksumHeader(checksum.algorithm), checksum.value);
+    headers.emplace_back(ChecksumHeader(name), checksum.value);
   }
   for (const auto& [name, member] : kObjectHeaderFields) {
     if (!(options.headers.*member).empty()) headers.emplace_back(name, options.headers.*member);
@@ -211,20 +228,24 @@ Result<ObjectMeta> MetaFromHeaders(std::string_view key, const http::Response& r
   if (const std::string* length = response.Find("content-length")) {
     DEPOT_ASSIGN_OR_RETURN(meta.size, ParseNumber(*length, "Content-Length"));
   }
-  meta.checksum = ChecksumFromHeaders(response);
+  // A ranged response may carry a part's checksum, which is not the object's.
+  if (response.status != 206) {
+    meta.checksum = ChecksumFromHeaders(response, meta.etag.find('-') != std::string::npos);
+  }
   return meta;
 }
 
 // DataLoss unless a whole object's bytes match what the service says of them: its MD5 ETag (a
-// single-part object) and its full-object checksum (x-amz-checksum-mode).
-Status CheckWholeObject(std::string_view subject, const GetResult& result) {
+// single-part object) and, when the whole object was asked for (no Range), its full-object
+// checksum (x-amz-checksum-mode).
+Status CheckWholeObject(std::string_view subject, const GetResult& result, bool asked_whole) {
   const ObjectMeta& meta = result.meta;
   if (IsMd5Etag(meta.etag) && Md5::HexOf(result.data.view()) != ToLower(meta.etag)) {
     return DataLossError(fmt::format("{}: the bytes received do not match the object's MD5 ETag {}",
                                      subject, meta.etag));
   }
   const auto algorithm = PayloadChecksum::FromName(meta.checksum.algorithm);
-  if (algorithm && !meta.checksum.composite) {
+  if (asked_whole && algorithm && !meta.checksum.composite) {
     PayloadChecksum sum(*algorithm);
     sum.Update(result.data.view());
     if (sum.Base64Finish() != meta.checksum.value) {
@@ -446,7 +467,7 @@ Result<PutResult> S3Store::DoPut(std::string_view key, Bytes data, const PutOpti
   if (const std::string* etag = response->Find("etag")) result.etag = depot::s3::Unquote(*etag);
   if (const std::string* version = response->Find("x-amz-version-id")) result.version = *version;
   // The checksum the service verified and kept echoes back; one that ignores them echoes none.
-  if (!options.checksum.empty()) result.checksum = ChecksumFromHeaders(*response);
+  if (!options.checksum.empty()) result.checksum = ChecksumFromHeaders(*response, false);
   return result;
 }
 
@@ -464,7 +485,13 @@ Result<GetResult> S3Store::DoGet(std::string_view key, const GetOptions& options
   if (options.head || empty_range) {
     S3Request request{.method = "HEAD", .bucket = options_.bucket, .key = std::string(key)};
     request.headers = ReadHeaders(options, options_.checksums);
-    DEPOT_ASSIGN_OR_RETURN(http::Response response, client_->Execute(request, subject, ctx));
+    Result<http::Response> answered = client_->Execute(request, subject, ctx);
+    if (options_.checksums && answered.status().code() == StatusCode::kPermissionDenied) {
+      // AWS wants kms:Decrypt for the checksum of a KMS-encrypted object, and a plain HEAD not.
+      request.headers = ReadHeaders(options, false);
+      answered = client_->Execute(request, subject, ctx);
+    }
+    DEPOT_ASSIGN_OR_RETURN(http::Response response, std::move(answered));
     GetResult result;
     DEPOT_ASSIGN_OR_RETURN(result.meta, MetaFromHeaders(key, response));
     result.not_modified = response.status == 304;
@@ -512,7 +539,7 @@ Result<GetResult> S3Store::DoGet(std::string_view key, const GetOptions& options
       result.range = sink.range();
       result.data = sink.Take();
       const bool whole = result.range.begin == 0 && result.range.end == result.meta.size;
-      failure = whole ? CheckWholeObject(subject, result) : Status::Ok();
+      failure = whole ? CheckWholeObject(subject, result, range_header.empty()) : Status::Ok();
       if (failure.ok()) return result;
       sink.Reset();  // start over
     }
@@ -585,25 +612,32 @@ Result<ObjectMeta> S3Store::DoHead(std::string_view key, const Context& ctx) {
   GetOptions options;
   options.head = true;
   DEPOT_ASSIGN_OR_RETURN(GetResult result, Get(key, options, ctx));
-  if (options_.checksums && !result.meta.checksum.empty() &&
-      result.meta.etag.find('-') != std::string::npos) {
-    DEPOT_ASSIGN_OR_RETURN(result.meta.parts, ObjectParts(key, result.meta.etag, ctx));
+  // The parts of a composite checksum's object (a full-object one says nothing of its parts).
+  if (options_.checksums && result.meta.checksum.composite) {
+    DEPOT_ASSIGN_OR_RETURN(result.meta.parts, ObjectParts(key, result.meta, ctx));
   }
   return std::move(result.meta);
 }
 
-Result<std::vector<ObjectPart>> S3Store::ObjectParts(std::string_view key, std::string_view etag,
+Result<std::vector<ObjectPart>> S3Store::ObjectParts(std::string_view key, const ObjectMeta& meta,
                                                      const Context& ctx) {
   std::vector<ObjectPart> parts;
   std::string marker;
   while (true) {
     S3Request request{.method = "GET", .bucket = options_.bucket, .key = std::string(key)};
     request.query = {{"attributes", ""}};
+    // The parts of the version headed: its id where the bucket keeps versions, else its ETag.
+    if (meta.version) request.query.emplace_back("versionId", *meta.version);
     request.headers = {{"x-amz-object-attributes", "ObjectParts"},
-                       {"If-Match", QuoteEtag(etag)}};  // the parts of the version headed
+                       {"If-Match", QuoteEtag(meta.etag)}};
     if (!marker.empty()) request.headers.emplace_back("x-amz-part-number-marker", marker);
-    DEPOT_ASSIGN_OR_RETURN(http::Response response,
-                           client_->Execute(request, Subject(key) + " (attributes)", ctx));
+    Result<http::Response> answered =
+        client_->Execute(request, Subject(key) + " (attributes)", ctx);
+    if (answered.status().code() == StatusCode::kPermissionDenied ||
+        answered.status().code() == StatusCode::kUnimplemented) {
+      return std::vector<ObjectPart>();  // not allowed (s3:GetObjectAttributes) or not served
+    }
+    DEPOT_ASSIGN_OR_RETURN(http::Response response, std::move(answered));
     DEPOT_ASSIGN_OR_RETURN(depot::s3::PartsPage page,
                            depot::s3::ParseObjectAttributesParts(response.body.view()));
     for (depot::s3::Part& part : page.parts) {
@@ -837,7 +871,11 @@ Result<PartInfo> S3Store::UploadPart(std::string_view key, std::string_view uplo
   S3Request request{.method = "PUT", .bucket = options_.bucket, .key = std::string(key)};
   request.query = {{"partNumber", std::to_string(part_number)},
                    {"uploadId", std::string(upload_id)}};
-  if (!checksum.empty()) request.headers = {{ChecksumHeader(checksum.algorithm), checksum.value}};
+  std::string algorithm;
+  if (!checksum.empty()) {
+    DEPOT_ASSIGN_OR_RETURN(algorithm, AlgorithmName(Subject(key), checksum.algorithm));
+    request.headers = {{ChecksumHeader(algorithm), checksum.value}};
+  }
   request.body = std::move(data);
   DEPOT_ASSIGN_OR_RETURN(
       http::Response response,
@@ -852,9 +890,9 @@ Result<PartInfo> S3Store::UploadPart(std::string_view key, std::string_view uplo
   PartInfo part{part_number, depot::s3::Unquote(*etag), size};
   if (!checksum.empty()) {
     // Kept where the service echoes it: an upload that named no algorithm keeps none.
-    if (const std::string* kept = response.Find(ChecksumHeader(checksum.algorithm))) {
+    if (const std::string* kept = response.Find(ChecksumHeader(algorithm))) {
       part.checksum = *kept;
-      part.checksum_algorithm = checksum.algorithm;
+      part.checksum_algorithm = algorithm;
     }
   }
   return part;
@@ -910,8 +948,11 @@ Result<PutResult> S3Store::DoCompleteMultipart(std::string_view key, std::string
   std::vector<depot::s3::Part> wire_parts;
   wire_parts.reserve(parts.size());
   for (const PartInfo& part : parts) {
-    wire_parts.push_back(
-        {part.part_number, part.etag, part.size, {}, part.checksum, part.checksum_algorithm});
+    std::string algorithm;
+    if (!part.checksum.empty()) {
+      DEPOT_ASSIGN_OR_RETURN(algorithm, AlgorithmName(Subject(key), part.checksum_algorithm));
+    }
+    wire_parts.push_back({part.part_number, part.etag, part.size, {}, part.checksum, algorithm});
   }
   request.body = Bytes::FromString(depot::s3::CompleteMultipartXml(wire_parts));
   request.may_carry_error_in_200 = true;
@@ -923,7 +964,7 @@ Result<PutResult> S3Store::DoCompleteMultipart(std::string_view key, std::string
   PutResult result{std::move(done.etag), std::nullopt, {}};
   if (!done.checksum_algorithm.empty()) {
     result.checksum = MakeChecksum(std::move(done.checksum_algorithm), std::move(done.checksum),
-                                   done.checksum_type);
+                                   done.checksum_type, /*multipart=*/true);
   }
   if (result.etag.empty()) {
     // RGW 16 answers with an empty ETag; the object's own is the one to report.

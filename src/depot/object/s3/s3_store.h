@@ -27,9 +27,10 @@
 // is true, and a checksum given to Put, FinishChecked or a part's FinishChecked is sent for the
 // service to verify and keep (a composite one cannot be put: S3 makes those only at completion);
 // CreateMultipart names the algorithm and type; CompleteMultipart lists each part's. Reads ask for
-// the object's checksum (x-amz-checksum-mode), a whole-object Get is checked against a full-object
-// one, and Head of a multipart object lists its parts with one more request
-// (GetObjectAttributes).
+// the object's checksum (x-amz-checksum-mode; a ranged read's answer keeps none, as it may carry a
+// part's), a Get of the whole object is checked against a full-object one, and Head of an object
+// with a composite checksum lists its parts with one more request (GetObjectAttributes; none
+// where the credentials may not ask).
 //
 // Reads: a Get that breaks mid-body resumes from the failed offset with If-Match on the ETag seen
 // first, so the bytes returned always belong to one version; use ObjectReader for parallel chunked
@@ -166,7 +167,8 @@ class S3Store final : public ObjectStore {
   Result<PartInfo> UploadPart(std::string_view key, std::string_view upload_id, int part_number,
                               Bytes data, const Checksum& checksum, const Context& ctx);
   // A multipart object's parts (GetObjectAttributes), for Head.
-  Result<std::vector<ObjectPart>> ObjectParts(std::string_view key, std::string_view etag,
+  // None where the service does not let these credentials ask, or does not answer.
+  Result<std::vector<ObjectPart>> ObjectParts(std::string_view key, const ObjectMeta& meta,
                                               const Context& ctx);
   // Sends a write (PUT or CompleteMultipartUpload) with the write condition of `options`. Only a
   // PUT learns the service's If-Match form: a service may ignore conditions on other writes.
