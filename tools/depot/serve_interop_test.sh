@@ -129,6 +129,14 @@ DEPOT_S3_CHECKSUMS=1 depot_s3 stat s3://interop/sums/multi.bin >stat.out &&
   grep -q "SHA256 $kept (of its parts' checksums)" stat.out || fail "stat over S3: $(cat stat.out)"
 DEPOT_S3_CHECKSUMS=yes depot_s3 ls s3://interop/sums/ 2>err.txt && fail "DEPOT_S3_CHECKSUMS=yes"
 grep -q 'DEPOT_S3_CHECKSUMS="yes" must be 0 or 1' err.txt || fail "bad DEPOT_S3_CHECKSUMS: $(cat err.txt)"
+# Bucket tags through awscli: put, got, deleted.
+aws s3api put-bucket-tagging --bucket interop \
+  --tagging 'TagSet=[{Key=team,Value=storage},{Key=cost center,Value=42}]'
+[[ "$(aws s3api get-bucket-tagging --bucket interop --query 'TagSet[1].Value' --output text)" == 42 ]] ||
+  fail "get-bucket-tagging: $(aws s3api get-bucket-tagging --bucket interop)"
+aws s3api delete-bucket-tagging --bucket interop
+aws s3api get-bucket-tagging --bucket interop 2>err.txt && fail "tags left after delete-bucket-tagging"
+grep -q NoSuchTagSet err.txt || fail "get-bucket-tagging without tags: $(cat err.txt)"
 # A key that cannot be a file name is a listed failure; the other keys are still copied.
 depot_s3 cp small.txt "s3://interop/odd/a//b.txt" && depot_s3 cp small.txt s3://interop/odd/ok.txt
 depot_s3 sync s3://interop/odd/ odd.back >sync.out 2>&1 && fail "sync of an odd key: exit 0"

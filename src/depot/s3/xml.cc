@@ -310,6 +310,88 @@ Result<std::string> ParseCreateBucketXml(std::string_view body) {
   return Text(root, "LocationConstraint");
 }
 
+namespace {
+
+// Unicode characters in UTF-8 text (its bytes that do not continue a character).
+size_t Utf8Length(std::string_view text) {
+  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+}  // namespace
+
+Result<std::vector<Tag>> ParseTagging(std::string_view body, size_t max_tags) {
+  pugi::xml_document doc;
+  Result<pugi::xml_node> root = Load(doc, body, "Tagging", Sender::kClient);
+  if (!root.ok()) return InvalidArgumentError("MalformedXML: " + root.status().message());
+  const pugi::xml_node set = root->child("TagSet");
+  if (!set) return InvalidArgumentError("MalformedXML: a Tagging document without a TagSet");
+  auto invalid = [](std::string what) {
+    return InvalidArgumentError(fmt::format("InvalidTag: {}", what));
+  };
+  std::vector<Tag> tags;
+  for (pugi::xml_node node : set.children("Tag")) {
+    if (!node.child("Key") || !node.child("Value")) {
+      return InvalidArgumentError("MalformedXML: a Tag needs a Key and a Value");
+    }
+    Tag tag{Text(node, "Key"), Text(node, "Value")};
+    if (tag.key.empty() || Utf8Length(tag.key) > 128) {
+      return invalid(fmt::format("the tag key \"{}\" is not 1 to 128 characters long", tag.key));
+    }
+    if (Utf8Length(tag.value) > 256) {
+      return invalid(fmt::format("the value of tag \"{}\" is longer than 256 characters", tag.key));
+    }
+    if (tag.key.starts_with("aws:")) {
+      return invalid(
+          fmt::format("the tag key \"{}\" uses the prefix aws:, which is reserved", tag.key));
+    }
+    if (std::any_of(tags.begin(), tags.end(), [&](const Tag& t) { return t.key == tag.key; })) {
+      return invalid(fmt::format("the tag key \"{}\" is given twice", tag.key));
+    }
+    tags.push_back(std::move(tag));
+  }
+  if (tags.size() > max_tags) {
+    return invalid(fmt::format("{} tags; at most {} are allowed here", tags.size(), max_tags));
+  }
+  return tags;
+}
+
+std::string TaggingXml(std::span<const Tag> tags) {
+  std::string xml = "<Tagging><TagSet>";
+  for (const Tag& tag : tags) {
+    xml += fmt::format("<Tag><Key>{}</Key><Value>{}</Value></Tag>", XmlEscape(tag.key),
+                       XmlEscape(tag.value));
+  }
+  return xml + "</TagSet></Tagging>";
+}
+
+std::string EncodeTagSet(std::span<const Tag> tags) {
+  std::string text;
+  for (const Tag& tag : tags) {
+    if (!text.empty()) text += '&';
+    text += PercentEncode(tag.key) + "=" + PercentEncode(tag.value);
+  }
+  return text;
+}
+
+Result<std::vector<Tag>> DecodeTagSet(std::string_view text) {
+  std::vector<Tag> tags;
+  while (!text.empty()) {
+    const size_t amp = text.find('&');
+    const std::string_view pair = text.substr(0, amp);
+    text = amp == std::string_view::npos ? std::string_view() : text.substr(amp + 1);
+    const size_t equals = pair.find('=');
+    DEPOT_ASSIGN_OR_RETURN(std::string key, UrlDecodeKey(std::string(pair.substr(0, equals))));
+    std::string value;
+    if (equals != std::string_view::npos) {
+      DEPOT_ASSIGN_OR_RETURN(value, UrlDecodeKey(std::string(pair.substr(equals + 1))));
+    }
+    tags.push_back({std::move(key), std::move(value)});
+  }
+  return tags;
+}
+
 Result<std::vector<CorsRule>> ParseCorsConfiguration(std::string_view body) {
   constexpr std::string_view kDocument = "CORSConfiguration";
   pugi::xml_document doc;

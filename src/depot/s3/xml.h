@@ -136,6 +136,24 @@ Result<std::vector<CorsRule>> ParseCorsConfiguration(std::string_view body);
 // The document again, on one line (what GetBucketCors answers, and what depot stores).
 std::string CorsConfigurationXml(std::span<const CorsRule> rules);
 
+// A tag of a bucket or an object (PutBucketTagging, PutObjectTagging, x-amz-tagging).
+struct Tag {
+  std::string key;    // 1 to 128 characters, not beginning with "aws:"
+  std::string value;  // 0 to 256 characters
+  friend bool operator==(const Tag&, const Tag&) = default;
+};
+// The tags of a <Tagging><TagSet> document, in order, checked as S3 checks them: at most
+// `max_tags` (50 on a bucket, 10 on an object), keys of 1 to 128 and values of up to 256 Unicode
+// characters (UTF-8), no key twice, none beginning with "aws:". kInvalidArgument: "MalformedXML:
+// ..." for a document that is not one, "InvalidTag: ..." naming the tag for the rest.
+Result<std::vector<Tag>> ParseTagging(std::string_view body, size_t max_tags);
+// The document again (what GetBucketTagging answers); an empty <TagSet/> for none.
+std::string TaggingXml(std::span<const Tag> tags);
+// Tags as x-amz-tagging carries them, "k1=v1&k2=v2" form-encoded, and back (kInvalidArgument when
+// the text is not that form).
+std::string EncodeTagSet(std::span<const Tag> tags);
+Result<std::vector<Tag>> DecodeTagSet(std::string_view text);
+
 // "2013-05-24T00:00:00.000Z" (fractional seconds optional).
 Result<Clock::time_point> ParseIso8601(std::string_view text);
 // "2013-05-24T00:00:00.000Z": UTC, milliseconds.

@@ -188,6 +188,50 @@ TEST(S3Xml, PartChecksumsTravelInEveryPartList) {
               StatusIs(StatusCode::kInternal, HasSubstr("\"x\"")));
 }
 
+TEST(S3Xml, TagSetsParseAsS3ChecksThemAndRoundTrip) {
+  auto tagging = [](std::string tags) {
+    return "<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>" + tags +
+           "</TagSet></Tagging>";
+  };
+  auto tag = [](std::string key, std::string value) {
+    return "<Tag><Key>" + key + "</Key><Value>" + value + "</Value></Tag>";
+  };
+  auto tags = ParseTagging(tagging(tag("team", "a&amp;b") + tag("empty", "") + tag("ü", "é")), 50);
+  ASSERT_THAT(tags, IsOk());
+  const std::vector<Tag> expected = {{"team", "a&b"}, {"empty", ""}, {"ü", "é"}};
+  EXPECT_EQ(*tags, expected);
+  EXPECT_THAT(ParseTagging(TaggingXml(*tags), 50), IsOkAndHolds(expected));
+  EXPECT_EQ(EncodeTagSet(*tags), "team=a%26b&empty=&%C3%BC=%C3%A9");
+  EXPECT_THAT(DecodeTagSet(EncodeTagSet(*tags)), IsOkAndHolds(expected));
+  EXPECT_THAT(DecodeTagSet("a+b=c%20d"), IsOkAndHolds(std::vector<Tag>{{"a b", "c d"}}));
+  EXPECT_THAT(ParseTagging(tagging(""), 50), IsOkAndHolds(std::vector<Tag>{}));
+
+  // 128 characters of key and 256 of value count characters, not bytes.
+  std::string key128;
+  for (int i = 0; i < 128; ++i) key128 += "é";
+  EXPECT_THAT(ParseTagging(tagging(tag(key128, "")), 50), IsOk());
+  EXPECT_THAT(ParseTagging(tagging(tag(key128 + "x", "")), 50),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("InvalidTag: the tag key")));
+  EXPECT_THAT(ParseTagging(tagging(tag("k", std::string(257, 'v'))), 50),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("longer than 256")));
+  EXPECT_THAT(ParseTagging(tagging(tag("", "v")), 50),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("InvalidTag")));
+  EXPECT_THAT(ParseTagging(tagging(tag("aws:x", "v")), 50),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("reserved")));
+  EXPECT_THAT(ParseTagging(tagging(tag("k", "1") + tag("k", "2")), 50),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"k\" is given twice")));
+  std::string eleven;
+  for (int i = 0; i < 11; ++i) eleven += tag("k" + std::to_string(i), "v");
+  EXPECT_THAT(ParseTagging(tagging(eleven), 10),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("11 tags; at most 10")));
+  EXPECT_THAT(ParseTagging("<Tagging/>", 50),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("MalformedXML")));
+  EXPECT_THAT(ParseTagging("not xml", 50),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("MalformedXML")));
+  EXPECT_THAT(ParseTagging(tagging("<Tag><Key>k</Key></Tag>"), 50),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("MalformedXML")));
+}
+
 TEST(S3Xml, BuildsEscapedRequestDocuments) {
   std::vector<std::string> keys = {"a&b", "<x>", "q\"'", "line\nend"};
   EXPECT_EQ(DeleteObjectsXml(keys),

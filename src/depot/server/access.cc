@@ -18,6 +18,8 @@ constexpr std::string_view kLocationField = "location";
 // When the bucket was made, in ns since the epoch: written when the marker is rewritten (its
 // modification time is the creation time until then).
 constexpr std::string_view kCreatedField = "created";
+// The bucket's tags (PutBucketTagging), as x-amz-tagging writes them; absent for none.
+constexpr std::string_view kTagsField = "tags";
 
 Status NoSuchBucket(std::string_view bucket) {
   return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
@@ -168,19 +170,56 @@ Result<std::vector<s3::CorsRule>> AccessControl::Cors(std::string_view bucket,
 Status AccessControl::SetCors(std::string_view bucket, std::span<const s3::CorsRule> rules,
                               const Context& ctx) const {
   const std::string body = rules.empty() ? "" : s3::CorsConfigurationXml(rules);
+  return UpdateMarker(
+      bucket, ctx, [&](std::map<std::string, std::string>&, std::string& bytes) { bytes = body; });
+}
+
+Result<std::vector<s3::Tag>> AccessControl::Tags(std::string_view bucket,
+                                                 const Context& ctx) const {
+  auto marker = store_.Head(BucketMarker(bucket), ctx);
+  if (!marker.ok()) {
+    if (marker.status().code() != StatusCode::kNotFound) return marker.status();
+    return NoSuchBucket(bucket);
+  }
+  auto it = marker->user_metadata.find(std::string(kTagsField));
+  if (it == marker->user_metadata.end()) return std::vector<s3::Tag>();
+  auto tags = s3::DecodeTagSet(it->second);
+  if (!tags.ok()) {
+    return DataLossError(fmt::format("bucket {}: its stored tags are unreadable: {}", bucket,
+                                     tags.status().message()));
+  }
+  return tags;
+}
+
+Status AccessControl::SetTags(std::string_view bucket, std::span<const s3::Tag> tags,
+                              const Context& ctx) const {
+  return UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
+    if (tags.empty()) {
+      fields.erase(std::string(kTagsField));
+    } else {
+      fields[std::string(kTagsField)] = s3::EncodeTagSet(tags);
+    }
+  });
+}
+
+Status AccessControl::UpdateMarker(
+    std::string_view bucket, const Context& ctx,
+    const std::function<void(std::map<std::string, std::string>&, std::string&)>& change) const {
   for (int attempt = 0;; ++attempt) {
-    auto marker = store_.Head(BucketMarker(bucket), ctx);
+    auto marker = store_.Get(BucketMarker(bucket), {}, ctx);
     if (!marker.ok()) {
       if (marker.status().code() != StatusCode::kNotFound) return marker.status();
       return NoSuchBucket(bucket);
     }
-    const BucketInfo info = FromMarker(bucket, *marker);
-    object::PutOptions put{.mode = object::PutMode::kUpdate, .if_match = marker->etag};
-    put.content_type = marker->content_type;
-    put.user_metadata = marker->user_metadata;
+    const BucketInfo info = FromMarker(bucket, marker->meta);
+    object::PutOptions put{.mode = object::PutMode::kUpdate, .if_match = marker->meta.etag};
+    put.content_type = marker->meta.content_type;
+    put.user_metadata = marker->meta.user_metadata;
     put.user_metadata[std::string(kCreatedField)] = std::to_string(
         std::chrono::duration_cast<std::chrono::nanoseconds>(info.created.time_since_epoch())
             .count());
+    std::string body = marker->data.ToString();
+    change(put.user_metadata, body);
     auto written = store_.Put(BucketMarker(bucket), Bytes::FromString(body), put, ctx);
     if (written.ok()) return Status::Ok();
     // Another change of the marker came first: read it again (ten times at most).

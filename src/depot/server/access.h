@@ -4,8 +4,8 @@
 //
 // The model: every bucket has an owner, the user whose access key created it, recorded in the
 // bucket's marker object "_buckets/B" (user metadata "owner"; "location" its LocationConstraint,
-// "created" its creation time once the marker has been rewritten; the marker's bytes are its CORS
-// configuration, empty for none). The owner and the admins (users
+// "created" its creation time once the marker has been rewritten, "tags" its tags; the marker's
+// bytes are its CORS configuration, empty for none). The owner and the admins (users
 // the credentials file marks "admin") may do everything with a bucket and its objects; nobody
 // else may do anything with them, as copy sources included, and ListBuckets shows each user the
 // buckets it may use. A bucket whose marker records no owner (made before owners existed)
@@ -18,6 +18,7 @@
 // agree, and a bucket deleted and made again by another user is never served on a stale owner.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -82,6 +83,10 @@ class AccessControl {
   // respect to other changes of the marker (a conditional rewrite, retried on a race).
   Status SetCors(std::string_view bucket, std::span<const s3::CorsRule> rules,
                  const Context& ctx) const;
+  // The bucket's tags (none: empty), and their replacement (empty: removes them), kept in the
+  // marker as the CORS rules are.
+  Result<std::vector<s3::Tag>> Tags(std::string_view bucket, const Context& ctx) const;
+  Status SetTags(std::string_view bucket, std::span<const s3::Tag> tags, const Context& ctx) const;
   // Every bucket, by name, with owners read from the markers.
   Result<std::vector<BucketInfo>> ListBuckets(const Context& ctx) const;
   // Whether `user` may use `bucket` at all (ListBuckets shows it).
@@ -90,6 +95,12 @@ class AccessControl {
  private:
   // Whether any object or upload is stored under the bucket's keys.
   Result<bool> HoldsKeys(std::string_view bucket, const Context& ctx) const;
+  // Rewrites the bucket's marker with `change` applied to its user metadata and bytes, keeping
+  // the rest: a conditional rewrite, read again and retried (ten times at most) when another
+  // change came first.
+  Status UpdateMarker(
+      std::string_view bucket, const Context& ctx,
+      const std::function<void(std::map<std::string, std::string>&, std::string&)>& change) const;
 
   object::ObjectStore& store_;
   const std::set<std::string, std::less<>> admins_;

@@ -322,7 +322,7 @@ Permission NeededPermission(const Exchange& exchange) {
   if (!exchange.target().key.empty()) return read ? Permission::kRead : Permission::kWrite;
   if (read) {
     const bool configuration = exchange.HasQuery("location") || exchange.HasQuery("versioning") ||
-                               exchange.HasQuery("cors");
+                               exchange.HasQuery("cors") || exchange.HasQuery("tagging");
     return configuration ? Permission::kOwn : Permission::kRead;
   }
   return method == http::verb::post ? Permission::kWrite : Permission::kOwn;
@@ -405,15 +405,46 @@ bool BucketCors(Exchange& exchange, const AccessControl& access) {
   }
 }
 
+// PutBucketTagging, GetBucketTagging and DeleteBucketTagging: the tags live in the bucket's marker.
+bool BucketTagging(Exchange& exchange, const AccessControl& access) {
+  constexpr size_t kMaxBucketTags = 50;
+  const std::string& bucket = exchange.target().bucket;
+  switch (exchange.request().method()) {
+    case http::verb::put: {
+      auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, kMaxXmlBody);
+      if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+      auto tags = s3::ParseTagging(*body, kMaxBucketTags);
+      if (!tags.ok()) return exchange.Fail(FromStatus(tags.status()));
+      Status set = access.SetTags(bucket, *tags, exchange.context());
+      return set.ok() ? exchange.Reply(204, "") : exchange.Fail(FromStatus(set));
+    }
+    case http::verb::get: {
+      auto tags = access.Tags(bucket, exchange.context());
+      if (!tags.ok()) return exchange.Fail(FromStatus(tags.status()));
+      if (tags->empty()) {
+        return exchange.Fail({404, "NoSuchTagSet", fmt::format("bucket {} has no tags", bucket)});
+      }
+      return exchange.Reply(200, s3::TaggingXml(*tags));
+    }
+    case http::verb::delete_: {
+      Status set = access.SetTags(bucket, {}, exchange.context());
+      return set.ok() ? exchange.Reply(204, "") : exchange.Fail(FromStatus(set));
+    }
+    default:
+      return exchange.Fail({405, "MethodNotAllowed", "?tagging takes GET, PUT and DELETE"});
+  }
+}
+
 }  // namespace
 
 bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
                  std::string_view region) {
   const std::string& bucket = exchange.target().bucket;
   const http::verb method = exchange.request().method();
-  // PUT and DELETE come here without a query or with ?cors: RefuseUnhonoured answers
+  // PUT and DELETE come here without a query or with ?cors or ?tagging: RefuseUnhonoured answers
   // PutBucketPolicy and the like, so they are never taken for a plain create or delete.
   if (exchange.HasQuery("cors")) return BucketCors(exchange, access);
+  if (exchange.HasQuery("tagging")) return BucketTagging(exchange, access);
   if (method == http::verb::put) {
     // The body (a CreateBucketConfiguration) is read and checked; its LocationConstraint is
     // recorded for GetBucketLocation, not enforced.

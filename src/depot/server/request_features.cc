@@ -77,12 +77,15 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
                             "continuation-token", "encoding-type", "fetch-owner", "allow-unordered",
                             // ListMultipartUploads
                             "uploads", "key-marker", "upload-id-marker", "max-uploads",
-                            // GetBucketLocation, GetBucketVersioning, GetBucketCors
-                            "location", "versioning", "cors",
+                            // GetBucketLocation, GetBucketVersioning, GetBucketCors,
+                            // GetBucketTagging
+                            "location", "versioning", "cors", "tagging",
                             // ListObjectVersions (an unversioned bucket's one null version each)
                             "versions", "version-id-marker"});
       }
-      if (method == "PUT" || method == "DELETE") return name == "cors";  // Put/DeleteBucketCors
+      if (method == "PUT" || method == "DELETE") {  // Put/DeleteBucketCors, Put/DeleteBucketTagging
+        return name == "cors" || name == "tagging";
+      }
       return method == "POST" && name == "delete";
     case Resource::kObject:
       if (method == "GET" || method == "HEAD") {

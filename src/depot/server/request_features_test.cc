@@ -312,12 +312,15 @@ TEST_F(RequestFeaturesServerTest, BucketOperationsRefuseToo) {
                           {{"x-amz-copy-source", "/bkt/source?a=1&versionId=v"}}, "")),
             501);
   // Sub-resources depot does not serve are refused, never taken for something else.
-  for (const char* subresource : {"acl", "tagging", "encryption", "object-lock", "policy"}) {
+  for (const char* subresource : {"acl", "encryption", "object-lock", "policy"}) {
     SCOPED_TRACE(subresource);
     EXPECT_EQ(StatusOf(Send("PUT", "/bkt", {{subresource, ""}}, {}, "")), 501);
     EXPECT_EQ(StatusOf(Send("GET", "/bkt", {{subresource, ""}}, {}, "")), 501);
     EXPECT_EQ(StatusOf(Send("PUT", "/bkt/source", {{subresource, ""}}, {}, "x")), 501);
   }
+  // Bucket tags are served (an empty body is no tag set); object tags are not.
+  EXPECT_EQ(StatusOf(Send("PUT", "/bkt", {{"tagging", ""}}, {}, "")), 400);
+  EXPECT_EQ(StatusOf(Send("PUT", "/bkt/source", {{"tagging", ""}}, {}, "x")), 501);
   EXPECT_EQ(StatusOf(Send("GET", "/bkt/source", {{"versionId", "v1"}}, {}, "")), 501);
   EXPECT_EQ(Snapshot(), before);
   EXPECT_THAT(backing_->Head(BucketMarker("fresh")), StatusIs(StatusCode::kNotFound));

@@ -547,8 +547,8 @@ class S3Server::Impl {
       return exchange.Fail(FromStatus(honoured));
     }
     if (resource == Resource::kService) return ListBuckets(exchange, access_);
-    const bool creates_bucket =
-        resource == Resource::kBucket && method == "PUT" && !exchange.HasQuery("cors");
+    const bool creates_bucket = resource == Resource::kBucket && method == "PUT" &&
+                                !exchange.HasQuery("cors") && !exchange.HasQuery("tagging");
     if (!creates_bucket) {
       Status allowed =
           access_.Authorize(exchange.who().access_key, target.bucket, NeededPermission(exchange),

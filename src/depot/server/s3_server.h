@@ -24,7 +24,8 @@
 // remain); GetBucketLocation and GetBucketVersioning (never enabled); Put/Get/DeleteBucketCors
 // (the rules kept in the bucket's marker; preflight OPTIONS, unsigned, answered from them, and a
 // request with an Origin that a rule allows answered with its Access-Control-* headers, see
-// cors.h); POST Object (browser uploads: an HTML form whose signed policy authorizes it instead of
+// cors.h); Put/Get/DeleteBucketTagging (at most 50 tags, kept in the marker; NoSuchTagSet for
+// none); POST Object (browser uploads: an HTML form whose signed policy authorizes it instead of
 // SigV4, s3/post_policy.h; the file streamed to the store, nothing stored when refused); PutObject
 // (content type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires,
 // user metadata, If-None-Match: * or ETAG, If-Match; the same on CompleteMultipartUpload);
@@ -51,7 +52,7 @@
 // (S3ServerOptions::names; by default the access key). x-amz-expected-bucket-owner (an owner's
 // canonical id or access key) is checked: a mismatch is 403. See access.h.
 //
-// Nothing that would change a request's meaning is ignored: server-side encryption, tags,
+// Nothing that would change a request's meaning is ignored: server-side encryption, object tags,
 // object lock, ACL grants, storage classes, redirects, requester pays and unknown x-amz-*
 // headers answer 501 NotImplemented naming the header (request_features.h); unknown query
 // sub-resources too.

@@ -281,6 +281,48 @@ TEST_F(S3ServerTest, ListingsLocationsAndDeletesAnswerAsS3Does) {
   EXPECT_THAT(preflight, HasSubstr("AccessForbidden"));
 }
 
+// Bucket tags: put, got and deleted by the bucket's owner, kept beside its CORS rules, checked as
+// S3 checks them; a refused set leaves the tags as they were.
+TEST_F(S3ServerTest, BucketTagsArePutGotAndDeleted) {
+  const uint16_t port = server_->port();
+  auto call = [&](std::string method, std::string path, std::string body = "") {
+    RawConnection connection(port);
+    connection.Send(SignedRequest(port, std::move(method), std::move(path), body,
+                                  s3::Sha256Hex(body), {}, {{"tagging", ""}}));
+    return connection.ReadResponse();
+  };
+  const std::vector<s3::Tag> tags = {{"team", "storage"}, {"cost center", "42 & up"}};
+  EXPECT_THAT(call("GET", "/photos"), HasSubstr("<Code>NoSuchTagSet</Code>"));
+  const std::string cors =
+      "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET"
+      "</AllowedMethod></CORSRule></CORSConfiguration>";
+  {
+    RawConnection connection(port);
+    connection.Send(
+        SignedRequest(port, "PUT", "/photos", cors, s3::Sha256Hex(cors), {}, {{"cors", ""}}));
+    ASSERT_EQ(StatusOf(connection.ReadResponse()), 200);
+  }
+  EXPECT_EQ(StatusOf(call("PUT", "/photos", s3::TaggingXml(tags))), 204);
+  const std::string got = call("GET", "/photos");
+  EXPECT_EQ(StatusOf(got), 200);
+  EXPECT_THAT(got, HasSubstr(s3::TaggingXml(tags)));
+  std::vector<s3::Tag> many;
+  for (int i = 0; i < 51; ++i) many.push_back({"k" + std::to_string(i), "v"});
+  EXPECT_THAT(call("PUT", "/photos", s3::TaggingXml(many)),
+              AllOf(HasSubstr("<Code>InvalidTag</Code>"), HasSubstr("at most 50")));
+  EXPECT_THAT(call("PUT", "/photos", "<Tagging>"), HasSubstr("<Code>MalformedXML</Code>"));
+  EXPECT_THAT(call("GET", "/photos"), HasSubstr(s3::TaggingXml(tags)));
+  // The CORS rules are still there, and the tags do not make a bucket.
+  EXPECT_EQ(backing_->Get("_buckets/photos")->data.ToString(),
+            s3::CorsConfigurationXml(*s3::ParseCorsConfiguration(cors)));
+  EXPECT_THAT(call("PUT", "/nobucket", s3::TaggingXml(tags)),
+              HasSubstr("<Code>NoSuchBucket</Code>"));
+  EXPECT_EQ(StatusOf(call("DELETE", "/photos")), 204);
+  EXPECT_THAT(call("GET", "/photos"), HasSubstr("<Code>NoSuchTagSet</Code>"));
+  EXPECT_EQ(backing_->Get("_buckets/photos")->data.ToString(),
+            s3::CorsConfigurationXml(*s3::ParseCorsConfiguration(cors)));
+}
+
 TEST_F(S3ServerTest, CorsRulesAnswerPreflightsAndRequests) {
   const uint16_t port = server_->port();
   auto call = [&](std::string method, std::string path, std::string body,
