@@ -111,6 +111,9 @@ class Exchange {
   Status StartObject(http::response<http::buffer_body>& response, uint64_t length);
   Status WriteObject(std::string_view piece);
   bool FinishObject();
+  // Whether nothing of a started object has gone out (its headers wait for a small body): a
+  // failure then can still be answered with Fail instead of a closed connection.
+  bool ObjectUnsent() { return !serializer_ || !serializer_->is_header_done(); }
 
   Outcome& outcome() { return outcome_; }
   // Headers every answer to this request carries, whichever it is (CORS headers).

@@ -382,7 +382,10 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
         return exchange.StartObject(response, head.not_modified ? 0 : head.range.length());
       },
       [&](std::string_view piece) { return exchange.WriteObject(piece); }, exchange.context());
-  if (!started) return exchange.Fail(FromStatus(streamed));
+  // A failure before any byte went out (a small object's headers wait for its body) is answered.
+  if (!started || (!streamed.ok() && exchange.ObjectUnsent())) {
+    return exchange.Fail(FromStatus(streamed));
+  }
   return streamed.ok() && exchange.FinishObject();
 }
 

@@ -19,6 +19,7 @@
 #include "depot/core/testing/random_bytes.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/core/testing/temp_dir.h"
+#include "depot/object/forwarding_store.h"
 #include "depot/object/local/local_store.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/s3_store.h"
@@ -279,6 +280,45 @@ TEST_F(S3ServerTest, ListingsLocationsAndDeletesAnswerAsS3Does) {
   const std::string preflight = with_origin.ReadResponse();
   EXPECT_EQ(StatusOf(preflight), 403);
   EXPECT_THAT(preflight, HasSubstr("AccessForbidden"));
+}
+
+// A store whose reads fail after the metadata, before any byte (as a damaged block does).
+class DamagedReads final : public object::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+
+ protected:
+  Status DoGetStream(std::string_view key, const object::GetOptions& options,
+                     const std::function<Status(const object::GetResult&)>& on_head,
+                     const std::function<Status(std::string_view)>&, const Context& ctx) override {
+    return ForwardingStore::DoGetStream(
+        key, options, on_head,
+        [](std::string_view) { return DataLossError("bytes 0-9 do not match their CRC-32C"); },
+        ctx);
+  }
+};
+
+// A GET that fails before any byte went out is answered with an error, not a closed connection;
+// once the headers are out (a large body), closing early is all that is left.
+TEST_F(S3ServerTest, AReadFailingBeforeItsFirstByteIsAnsweredAsAnError) {
+  auto damaged = std::make_shared<DamagedReads>(*backing_);
+  auto server = S3Server::Start(damaged, {.port = 0, .credentials = {{"KEY", "SECRET"}}});
+  ASSERT_THAT(server, IsOk());
+  const uint16_t port = (*server)->port();
+  ASSERT_THAT(client_->Put("small", Bytes::FromString("ten bytes!"), {}), IsOk());
+  ASSERT_THAT(client_->Put("large", Bytes::FromString(std::string(1 << 20, 'x')), {}), IsOk());
+  const std::string empty(s3::kEmptyPayloadSha256);
+  auto get = [&](std::string path) {
+    RawConnection connection(port);
+    connection.Send(SignedRequest(port, "GET", std::move(path), "", empty));
+    return connection.ReadResponse();
+  };
+  const std::string small = get("/photos/small");
+  EXPECT_EQ(StatusOf(small), 500);
+  EXPECT_THAT(small, HasSubstr("do not match their CRC-32C"));
+  const std::string large = get("/photos/large");
+  EXPECT_EQ(StatusOf(large), 200);
+  EXPECT_THAT(large, Not(HasSubstr("xxxx")));
 }
 
 // Bucket tags: put, got and deleted by the bucket's owner, kept beside its CORS rules, checked as

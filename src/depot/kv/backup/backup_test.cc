@@ -102,11 +102,11 @@ TEST_P(KvBackupTest, ASecondBackupSendsOnlyWhatChanged) {
   for (uint64_t id = 1; id <= 3000; ++id)
     ASSERT_THAT((*store)->Commit(Batch(id), Durability::kBuffered), IsOk());
 #if DEPOT_WITH_ROCKSDB
-  // At rest first: with the 3000 batches still in the memtable, RocksDB may flush them into a new
-  // table file between the backups, which the next one then rightly sends (seen once on a loaded
-  // machine: 570 KB after a first backup of 216 KB).
+  // At rest first: flushed and compacted whole. A flush alone left RocksDB compacting in the
+  // background on a loaded machine, and the next backup rightly sent the files that rewrote (570
+  // KB after a first backup of 216 KB, and as much for an unchanged store).
   if (auto* rocks = dynamic_cast<RocksDbStore*>(store->get())) {
-    ASSERT_THAT(rocks->Flush(), IsOk());
+    ASSERT_THAT(rocks->Settle(), IsOk());
   }
 #endif
   auto first = BackupStore(**store, *target_, "");
@@ -125,7 +125,11 @@ TEST_P(KvBackupTest, ASecondBackupSendsOnlyWhatChanged) {
   ASSERT_THAT(next, IsOk());
   EXPECT_NE(next->digest, first->digest);
   if (GetParam() == "rocksdb") {
-    EXPECT_LT(next->uploaded_bytes * 4, first->uploaded_bytes);
+    // The commit's flush can set RocksDB compacting the spaces' table files, which are then
+    // rightly sent again (two thirds of the bytes seen on a loaded machine): less than the whole,
+    // in fewer files.
+    EXPECT_LT(next->uploaded_bytes, next->bytes);
+    EXPECT_LT(next->uploaded_files, next->files);
   }
   // Both backups restore, each to its own state.
   auto old_state = RestoreStore(*target_, "", first->id, Url("old"));
