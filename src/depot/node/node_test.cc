@@ -1,5 +1,7 @@
 #include "depot/node/node.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gmock/gmock.h>
 
 #include <functional>
@@ -541,8 +543,9 @@ void HundredNodesKeepEveryBlobReplicated(double loss) {
 void HundredNodesAcrossAPartition(double loss) {
   Network net({.min_latency = 200us, .max_latency = 2ms, .loss = loss});
   // With loss every step waits on OpenDHT's resends (about a second per lost datagram). Without,
-  // a step takes seconds, but a machine busy with other tests has stretched one past 60 s.
-  const std::chrono::seconds window = loss > 0 ? 240s : 120s;
+  // a step takes seconds, but one read on a machine busy with other tests has not succeeded
+  // within 60 s, and once not within 120 s (a failure reports what the reader's lookup found).
+  const std::chrono::seconds window = 240s;
   NodeOptions options = net.Options();
   options.proof_interval = 2s;  // the clients challenge every 2 s on their own
   options.dispute_window = 1h;
@@ -576,15 +579,29 @@ void HundredNodesAcrossAPartition(double loss) {
       size_t reader = half == 0 ? 0 : 60;
       while (holders.count(reader) != 0) ++reader;
       std::string got;
-      EXPECT_TRUE(Eventually(
+      Status failure;
+      const bool read = Eventually(
           [&] {
-            auto read = net[reader].Get(s.id);
-            if (read.ok()) got = *read;
-            return read.ok();
+            auto attempt = net[reader].Get(s.id);
+            if (attempt.ok()) got = *attempt;
+            failure = attempt.status();
+            return attempt.ok();
           },
-          window))
-          << "node " << reader << " did not read " << s.id.ToHex();
-      EXPECT_EQ(got, RandomBytes(30'000 + k, 200 + k));
+          window);
+      if (!read) {
+        std::string seen;
+        if (auto providers = net[reader].Providers(s.id); providers.ok()) {
+          for (const ProviderRecord& p : *providers) {
+            seen += fmt::format(" {} (side {})", net.IndexOf(p.provider),
+                                side(net.IndexOf(p.provider)));
+          }
+        }
+        ADD_FAILURE() << "node " << reader << " did not read " << s.id.ToHex() << ": " << failure
+                      << "; holders:" << fmt::format(" {}", fmt::join(holders, " "))
+                      << "; providers its lookup finds:" << seen;
+      }
+      EXPECT_TRUE(!read || got == RandomBytes(30'000 + k, 200 + k))
+          << "node " << reader << " read other bytes";
       ++reads;
     }
   }
