@@ -381,7 +381,7 @@ Result<PutResult> BufferedUpload::Impl::Finish(const Checksum& given) {
   DEPOT_RETURN_IF_ERROR(CheckFailed());
   std::sort(parts.begin(), parts.end(),
             [](const PartInfo& a, const PartInfo& b) { return a.part_number < b.part_number; });
-  // The parts' CRC makes the object's (FULL_OBJECT): the one given must be of the same bytes.
+  // A checksum given of the algorithm computed must be of the bytes written, before completion.
   if (Status same = CheckGiven(given, digest); !same.ok()) {
     Status error = Fail(std::move(same));
     (void)Cleanup();
