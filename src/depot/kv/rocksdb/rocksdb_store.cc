@@ -409,21 +409,6 @@ Status RocksDbStore::Flush() {
                    fmt::format("flushing {}", ToString()));
 }
 
-Status RocksDbStore::Settle() {
-  DEPOT_RETURN_IF_ERROR(Flush());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  {
-    MutexLock lock(mu_);
-    for (const auto& [name, family] : families_) handles.push_back(family);
-  }
-  for (rocksdb::ColumnFamilyHandle* handle : handles) {
-    DEPOT_RETURN_IF_ERROR(
-        FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), handle, nullptr, nullptr),
-                  fmt::format("compacting {}", ToString())));
-  }
-  return Status::Ok();
-}
-
 Result<std::vector<std::string>> RocksDbStore::TableCompressions(std::string_view space) {
   DEPOT_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * family, Family(space));
   rocksdb::TablePropertiesCollection tables;

@@ -56,9 +56,6 @@ class RocksDbStore final : public Store {
   // Writes the memtables of every space to table files (so that what was committed is in SST
   // files, for tests and backups).
   Status Flush();
-  // Flush, then every space compacted whole: the store at rest, with no background compaction
-  // left to rewrite its table files (for tests that compare file-level backups).
-  Status Settle();
   // The compression names RocksDB recorded in the table files of `space` ("NoCompression",
   // "LZ4", ...), one per file.
   Result<std::vector<std::string>> TableCompressions(std::string_view space);
