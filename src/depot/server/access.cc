@@ -25,6 +25,14 @@ Status NoSuchBucket(std::string_view bucket) {
   return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
 }
 
+// The bucket's marker, with its bytes unless `head`; NoSuchBucket when there is none.
+Result<object::GetResult> ReadMarker(object::ObjectStore& store, std::string_view bucket, bool head,
+                                     const Context& ctx) {
+  auto marker = store.Get(BucketMarker(bucket), {.head = head}, ctx);
+  if (!marker.ok() && marker.status().code() == StatusCode::kNotFound) return NoSuchBucket(bucket);
+  return marker;
+}
+
 BucketInfo FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
   BucketInfo info{std::string(bucket), "", meta.last_modified};
   if (auto it = meta.user_metadata.find(std::string(kCreatedField));
@@ -153,13 +161,9 @@ Status AccessControl::DeleteBucket(std::string_view bucket, const Context& ctx) 
 
 Result<std::vector<s3::CorsRule>> AccessControl::Cors(std::string_view bucket,
                                                       const Context& ctx) const {
-  auto marker = store_.Get(BucketMarker(bucket), {}, ctx);
-  if (!marker.ok()) {
-    if (marker.status().code() != StatusCode::kNotFound) return marker.status();
-    return NoSuchBucket(bucket);
-  }
-  if (marker->data.empty()) return std::vector<s3::CorsRule>();
-  auto rules = s3::ParseCorsConfiguration(marker->data.view());
+  DEPOT_ASSIGN_OR_RETURN(object::GetResult marker, ReadMarker(store_, bucket, false, ctx));
+  if (marker.data.empty()) return std::vector<s3::CorsRule>();
+  auto rules = s3::ParseCorsConfiguration(marker.data.view());
   if (!rules.ok()) {
     return DataLossError(fmt::format("bucket {}: its stored CORS configuration is unreadable: {}",
                                      bucket, rules.status().message()));
@@ -176,13 +180,9 @@ Status AccessControl::SetCors(std::string_view bucket, std::span<const s3::CorsR
 
 Result<std::vector<s3::Tag>> AccessControl::Tags(std::string_view bucket,
                                                  const Context& ctx) const {
-  auto marker = store_.Head(BucketMarker(bucket), ctx);
-  if (!marker.ok()) {
-    if (marker.status().code() != StatusCode::kNotFound) return marker.status();
-    return NoSuchBucket(bucket);
-  }
-  auto it = marker->user_metadata.find(std::string(kTagsField));
-  if (it == marker->user_metadata.end()) return std::vector<s3::Tag>();
+  DEPOT_ASSIGN_OR_RETURN(object::GetResult marker, ReadMarker(store_, bucket, true, ctx));
+  auto it = marker.meta.user_metadata.find(std::string(kTagsField));
+  if (it == marker.meta.user_metadata.end()) return std::vector<s3::Tag>();
   auto tags = s3::DecodeTagSet(it->second);
   if (!tags.ok()) {
     return DataLossError(fmt::format("bucket {}: its stored tags are unreadable: {}", bucket,
@@ -206,19 +206,15 @@ Status AccessControl::UpdateMarker(
     std::string_view bucket, const Context& ctx,
     const std::function<void(std::map<std::string, std::string>&, std::string&)>& change) const {
   for (int attempt = 0;; ++attempt) {
-    auto marker = store_.Get(BucketMarker(bucket), {}, ctx);
-    if (!marker.ok()) {
-      if (marker.status().code() != StatusCode::kNotFound) return marker.status();
-      return NoSuchBucket(bucket);
-    }
-    const BucketInfo info = FromMarker(bucket, marker->meta);
-    object::PutOptions put{.mode = object::PutMode::kUpdate, .if_match = marker->meta.etag};
-    put.content_type = marker->meta.content_type;
-    put.user_metadata = marker->meta.user_metadata;
+    DEPOT_ASSIGN_OR_RETURN(object::GetResult marker, ReadMarker(store_, bucket, false, ctx));
+    const BucketInfo info = FromMarker(bucket, marker.meta);
+    object::PutOptions put{.mode = object::PutMode::kUpdate, .if_match = marker.meta.etag};
+    put.content_type = marker.meta.content_type;
+    put.user_metadata = marker.meta.user_metadata;
     put.user_metadata[std::string(kCreatedField)] = std::to_string(
         std::chrono::duration_cast<std::chrono::nanoseconds>(info.created.time_since_epoch())
             .count());
-    std::string body = marker->data.ToString();
+    std::string body = marker.data.ToString();
     change(put.user_metadata, body);
     auto written = store_.Put(BucketMarker(bucket), Bytes::FromString(body), put, ctx);
     if (written.ok()) return Status::Ok();
