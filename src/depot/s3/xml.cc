@@ -290,6 +290,7 @@ Result<DeleteRequest> ParseDeleteObjects(std::string_view body) {
       return Malformed("Delete", "an <Object> without a <Key>", Sender::kClient);
     }
     request.keys.push_back(Text(object, "Key"));
+    request.version_ids.push_back(Text(object, "VersionId"));
   }
   return request;
 }
@@ -308,6 +309,23 @@ Result<std::string> ParseCreateBucketXml(std::string_view body) {
   DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root,
                          Load(doc, body, "CreateBucketConfiguration", Sender::kClient));
   return Text(root, "LocationConstraint");
+}
+
+Result<std::string> ParseVersioningConfiguration(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root,
+                         Load(doc, body, "VersioningConfiguration", Sender::kClient));
+  const std::string status = Text(root, "Status");
+  if (status != "Enabled" && status != "Suspended") {
+    return Malformed("VersioningConfiguration",
+                     fmt::format("Status \"{}\" is not Enabled or Suspended", status),
+                     Sender::kClient);
+  }
+  if (const std::string mfa = Text(root, "MfaDelete"); !mfa.empty() && mfa != "Disabled") {
+    return UnimplementedError(
+        fmt::format("NotImplemented: MfaDelete \"{}\" (MFA delete is not served)", mfa));
+  }
+  return status;
 }
 
 namespace {

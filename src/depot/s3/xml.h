@@ -112,11 +112,16 @@ std::string DeleteObjectsXml(std::span<const std::string> keys);  // quiet mode
 struct DeleteRequest {
   bool quiet = false;
   std::vector<std::string> keys;
+  std::vector<std::string> version_ids;  // one per key; "" where none was named
 };
 Result<DeleteRequest> ParseDeleteObjects(std::string_view body);  // a <Delete> document
 std::string CreateBucketXml(std::string_view region);             // empty for us-east-1
 // The LocationConstraint of a CreateBucket body ("" for an empty body or none named).
 Result<std::string> ParseCreateBucketXml(std::string_view body);
+// The Status of a PutBucketVersioning body: "Enabled" or "Suspended". kInvalidArgument for
+// another document, status or none; kUnimplemented for MfaDelete
+// Enabled (MFA delete needs a device depot has no way to check).
+Result<std::string> ParseVersioningConfiguration(std::string_view body);
 
 // A bucket's CORS configuration (PutBucketCors), as S3 keeps it: rules in order, the first
 // that matches a request applies (see server/cors.h).

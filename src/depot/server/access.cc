@@ -20,6 +20,8 @@ constexpr std::string_view kLocationField = "location";
 constexpr std::string_view kCreatedField = "created";
 // The bucket's tags (PutBucketTagging), as x-amz-tagging writes them; absent for none.
 constexpr std::string_view kTagsField = "tags";
+// The bucket's versioning once it is set: "Enabled" or "Suspended".
+constexpr std::string_view kVersioningField = "versioning";
 
 Status NoSuchBucket(std::string_view bucket) {
   return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
@@ -51,6 +53,10 @@ BucketInfo FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
       it != meta.user_metadata.end()) {
     info.location = it->second;
   }
+  if (auto it = meta.user_metadata.find(std::string(kVersioningField));
+      it != meta.user_metadata.end()) {
+    info.versioning = it->second == "Enabled" ? Versioning::kEnabled : Versioning::kSuspended;
+  }
   return info;
 }
 
@@ -76,10 +82,10 @@ bool AccessControl::MayUse(std::string_view user, const BucketInfo& bucket) cons
   return IsAdmin(user) || (!bucket.owner.empty() && bucket.owner == user);
 }
 
-Status AccessControl::Authorize(std::string_view user, std::string_view bucket,
-                                Permission permission,
-                                const std::optional<std::string>& expected_owner,
-                                const Context& ctx) const {
+Result<BucketInfo> AccessControl::Authorize(std::string_view user, std::string_view bucket,
+                                            Permission permission,
+                                            const std::optional<std::string>& expected_owner,
+                                            const Context& ctx) const {
   DEPOT_ASSIGN_OR_RETURN(BucketInfo info, Lookup(bucket, ctx));
   // Today every permission is the owner's (and the admins'); ACL grants will widen kRead and
   // kWrite here, never kOwn.
@@ -93,7 +99,7 @@ Status AccessControl::Authorize(std::string_view user, std::string_view bucket,
         fmt::format("AccessDenied: bucket {} is not owned by \"{}\" (x-amz-expected-bucket-owner)",
                     bucket, *expected_owner));
   }
-  return Status::Ok();
+  return info;
 }
 
 Result<bool> AccessControl::HoldsKeys(std::string_view bucket, const Context& ctx) const {
@@ -101,6 +107,8 @@ Result<bool> AccessControl::HoldsKeys(std::string_view bucket, const Context& ct
   DEPOT_ASSIGN_OR_RETURN(object::ListResult page,
                          store_.List({.prefix = root, .max_keys = 1}, ctx));
   if (!page.objects.empty()) return true;
+  DEPOT_ASSIGN_OR_RETURN(bool versions, Versions(store_).HoldsVersions(bucket, ctx));
+  if (versions) return true;
   DEPOT_ASSIGN_OR_RETURN(auto uploads, store_.ListMultipartUploads(root, ctx));
   return !uploads.empty();
 }
@@ -202,6 +210,13 @@ Status AccessControl::SetTags(std::string_view bucket, std::span<const s3::Tag> 
   });
 }
 
+Status AccessControl::SetVersioning(std::string_view bucket, Versioning state,
+                                    const Context& ctx) const {
+  return UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
+    fields[std::string(kVersioningField)] = state == Versioning::kEnabled ? "Enabled" : "Suspended";
+  });
+}
+
 Status AccessControl::UpdateMarker(
     std::string_view bucket, const Context& ctx,
     const std::function<void(std::map<std::string, std::string>&, std::string&)>& change) const {
@@ -247,7 +262,7 @@ Result<std::vector<BucketInfo>> AccessControl::ListBuckets(const Context& ctx) c
 namespace depot::server {
 
 Status AuthorizedStore::Recheck(const Context& ctx) const {
-  return access_.Authorize(user_, bucket_, Permission::kWrite, std::nullopt, ctx);
+  return access_.Authorize(user_, bucket_, Permission::kWrite, std::nullopt, ctx).status();
 }
 
 Result<object::PutResult> AuthorizedStore::DoPut(std::string_view key, Bytes data,

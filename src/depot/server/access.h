@@ -4,15 +4,15 @@
 //
 // The model: every bucket has an owner, the user whose access key created it, recorded in the
 // bucket's marker object "_buckets/B" (user metadata "owner"; "location" its LocationConstraint,
-// "created" its creation time once the marker has been rewritten, "tags" its tags; the marker's
-// bytes are its CORS configuration, empty for none). The owner and the admins (users
-// the credentials file marks "admin") may do everything with a bucket and its objects; nobody
-// else may do anything with them, as copy sources included, and ListBuckets shows each user the
-// buckets it may use. A bucket whose marker records no owner (made before owners existed)
-// belongs to the admins. Wherever S3 shows an owner, a user shows as its canonical id and display
-// name (UserName; by default both are its access key), and x-amz-expected-bucket-owner takes
-// either the owner's canonical id or its access key. Anonymous requests never get here: every
-// request is signed (s3_server.h).
+// "created" its creation time once the marker has been rewritten, "tags" its tags, "versioning"
+// Enabled or Suspended once versioning is set (versions.h); the marker's bytes are its CORS
+// configuration, empty for none). The owner and the admins (users the credentials file marks
+// "admin") may do everything with a bucket and its objects; nobody else may do anything with them,
+// as copy sources included, and ListBuckets shows each user the buckets it may use. A bucket whose
+// marker records no owner (made before owners existed) belongs to the admins. Wherever S3 shows an
+// owner, a user shows as its canonical id and display name (UserName; by default both are its
+// access key), and x-amz-expected-bucket-owner takes either the owner's canonical id or its access
+// key. Anonymous requests never get here: every request is signed (s3_server.h).
 //
 // Thread-safe. Every answer reads the marker afresh from the store: servers sharing one store
 // agree, and a bucket deleted and made again by another user is never served on a stale owner.
@@ -31,6 +31,7 @@
 #include "depot/object/store.h"
 #include "depot/s3/xml.h"
 #include "depot/server/s3_server.h"
+#include "depot/server/versions.h"
 
 namespace depot::server {
 
@@ -46,6 +47,7 @@ struct BucketInfo {
   std::string owner;  // an access key; empty for buckets made before owners were recorded
   object::Clock::time_point created;
   std::string location;  // the LocationConstraint it was made with; empty when none was given
+  Versioning versioning = Versioning::kOff;
 };
 
 class AccessControl {
@@ -60,11 +62,13 @@ class AccessControl {
   UserName NameOf(std::string_view user) const;
   // The bucket as its marker records it; kNotFound ("NoSuchBucket: ...") when it does not exist.
   Result<BucketInfo> Lookup(std::string_view bucket, const Context& ctx) const;
-  // OK when `user` may do what `permission` covers on `bucket`. kNotFound ("NoSuchBucket") when
-  // the bucket does not exist; kPermissionDenied ("AccessDenied") when the user may not, or when
-  // `expected_owner` is given and is not the bucket's owner (x-amz-expected-bucket-owner).
-  Status Authorize(std::string_view user, std::string_view bucket, Permission permission,
-                   const std::optional<std::string>& expected_owner, const Context& ctx) const;
+  // The bucket, when `user` may do what `permission` covers on it. kNotFound ("NoSuchBucket")
+  // when the bucket does not exist; kPermissionDenied ("AccessDenied") when the user may not, or
+  // when `expected_owner` is given and is not the bucket's owner (x-amz-expected-bucket-owner).
+  Result<BucketInfo> Authorize(std::string_view user, std::string_view bucket,
+                               Permission permission,
+                               const std::optional<std::string>& expected_owner,
+                               const Context& ctx) const;
   // Makes `bucket`, owned by `user`, recording `location` (GetBucketLocation). When it exists
   // already: kAlreadyExists with "BucketAlreadyOwnedByYou: ..." if it is the user's,
   // "BucketAlreadyExists: ..." if not. A name whose keys are still in the store (objects or uploads
@@ -87,13 +91,15 @@ class AccessControl {
   // marker as the CORS rules are.
   Result<std::vector<s3::Tag>> Tags(std::string_view bucket, const Context& ctx) const;
   Status SetTags(std::string_view bucket, std::span<const s3::Tag> tags, const Context& ctx) const;
+  // Sets the bucket's versioning (kEnabled or kSuspended), kept in the marker as the tags are.
+  Status SetVersioning(std::string_view bucket, Versioning state, const Context& ctx) const;
   // Every bucket, by name, with owners read from the markers.
   Result<std::vector<BucketInfo>> ListBuckets(const Context& ctx) const;
   // Whether `user` may use `bucket` at all (ListBuckets shows it).
   bool MayUse(std::string_view user, const BucketInfo& bucket) const;
 
  private:
-  // Whether any object or upload is stored under the bucket's keys.
+  // Whether any object, version or upload is stored under the bucket's keys.
   Result<bool> HoldsKeys(std::string_view bucket, const Context& ctx) const;
   // Rewrites the bucket's marker with `change` applied to its user metadata and bytes, keeping
   // the rest: a conditional rewrite, read again and retried (ten times at most) when another

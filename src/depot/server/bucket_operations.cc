@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "depot/core/checksum.h"
+#include "depot/core/hex.h"
 #include "depot/core/url.h"
 #include "depot/s3/xml.h"
 #include "depot/server/operations.h"
@@ -45,46 +46,43 @@ Result<size_t> MaxParameter(const Exchange& exchange, std::string_view name, siz
 // Keys in a listing: relative to the bucket, percent-encoded when encoding-type=url.
 class KeyEncoder {
  public:
-  KeyEncoder(const Exchange& exchange, std::string root)
-      : url_(exchange.Query("encoding-type") == "url"), root_(std::move(root)) {}
+  explicit KeyEncoder(const Exchange& exchange) : url_(exchange.Query("encoding-type") == "url") {}
   bool url() const { return url_; }
   std::string operator()(std::string_view text) const {
     return XmlEscape(url_ ? PercentEncode(text, "/") : std::string(text));
   }
-  std::string Relative(std::string_view store_key) const {
-    return (*this)(store_key.substr(root_.size()));
-  }
 
  private:
   bool url_;
-  std::string root_;
 };
 
-// The <Owner> element of listing entries: the bucket's owner, who owns every object in it.
-Result<std::string> OwnerXml(const Exchange& exchange, const AccessControl& access) {
-  DEPOT_ASSIGN_OR_RETURN(BucketInfo bucket,
-                         access.Lookup(exchange.target().bucket, exchange.context()));
-  return UserXml("Owner", access, bucket.owner);
-}
-
 // ListObjects V1 (pages by marker, the last key seen), V2 (list-type=2: by continuation token),
-// and ListObjectVersions (?versions), which an unversioned bucket answers as S3 does: every
-// object is its one version, "null", the latest (pages by key-marker).
+// and ListObjectVersions (?versions; pages by key-marker and version-id-marker). A bucket that was
+// never versioned is listed from the store's own listing (every object its one version, "null",
+// the latest); a versioned one from its versions (Versions::List), where V2's continuation token
+// is the hex of the key or common prefix the page ended on.
 enum class Listing { kV1, kV2, kVersions };
 
-bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
-                 Listing listing) {
-  const Target& target = exchange.target();
-  const bool v2 = listing == Listing::kV2;
-  const bool versions = listing == Listing::kVersions;
-  auto max_keys = MaxParameter(exchange, "max-keys", 1000);
-  if (!max_keys.ok()) return exchange.Fail(FromStatus(max_keys.status()));
-  const std::string root = target.bucket + "/";
-  const KeyEncoder encode(exchange, root);
+struct ListedPage {
+  std::vector<Version> versions;      // keys relative to the bucket
+  std::vector<std::string> prefixes;  // relative to the bucket
+  bool truncated = false;
+  std::string next_marker;  // the last key or common prefix (V1, versions)
+  std::string next_version_marker;
+  std::string next_token;  // V2
+};
+
+// A page of a bucket that was never versioned, from the store's listing.
+Result<ListedPage> ListUnversioned(const Exchange& exchange, object::ObjectStore& store,
+                                   Listing listing, size_t max_keys) {
+  const std::string root = exchange.target().bucket + "/";
   object::ListOptions list;
   list.prefix = root + exchange.Query("prefix");
   list.delimiter = exchange.Query("delimiter");
-  const std::string marker_name = v2 ? "start-after" : versions ? "key-marker" : "marker";
+  const bool v2 = listing == Listing::kV2;
+  const std::string marker_name = v2                              ? "start-after"
+                                  : listing == Listing::kVersions ? "key-marker"
+                                                                  : "marker";
   if (const std::string after = exchange.Query(marker_name); !after.empty()) {
     list.start_after = root + after;
     // A V1 marker that is a common prefix (NextMarker of a page that ended on one) skips every
@@ -98,41 +96,101 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
     }
   }
   if (v2) list.continuation_token = exchange.Query("continuation-token");
-  // V1 and versions name each object's owner; V2 when asked to (fetch-owner=true).
-  std::string owner;
-  if (!v2 || exchange.Query("fetch-owner") == "true") {
-    auto xml = OwnerXml(exchange, access);
-    if (!xml.ok()) return exchange.Fail(FromStatus(xml.status()));
-    owner = std::move(*xml);
+  list.max_keys = std::max<size_t>(max_keys, 1);
+  ListedPage page;
+  if (max_keys == 0) return page;
+  DEPOT_ASSIGN_OR_RETURN(object::ListResult listed, store.List(list, exchange.context()));
+  for (object::ObjectMeta& meta : listed.objects) {
+    std::string key = meta.key.substr(root.size());
+    page.versions.push_back(Version{std::move(key), "null", meta.key, false, true, meta});
   }
-  list.max_keys = std::max<size_t>(*max_keys, 1);
-  object::ListResult page;
-  if (*max_keys > 0) {
-    auto listed = store.List(list, exchange.context());
-    if (!listed.ok()) return exchange.Fail(FromStatus(listed.status()));
-    page = std::move(*listed);
+  for (const std::string& prefix : listed.common_prefixes) {
+    page.prefixes.push_back(prefix.substr(root.size()));
   }
-  const bool truncated = !page.next_continuation_token.empty();
+  page.truncated = !listed.next_continuation_token.empty();
+  // The last key or prefix of the page, whichever sorts last: where the next page starts.
+  if (!page.versions.empty()) page.next_marker = page.versions.back().key;
+  if (!page.prefixes.empty()) page.next_marker = std::max(page.next_marker, page.prefixes.back());
+  page.next_version_marker = "null";
+  page.next_token = std::move(listed.next_continuation_token);
+  return page;
+}
+
+// A page of a versioned bucket, from its versions.
+Result<ListedPage> ListVersioned(const Exchange& exchange, object::ObjectStore& store,
+                                 Listing listing, size_t max_keys) {
+  Versions::Query query{.prefix = exchange.Query("prefix"),
+                        .delimiter = exchange.Query("delimiter"),
+                        .max_entries = max_keys,
+                        .latest_only = listing != Listing::kVersions};
+  switch (listing) {
+    case Listing::kV1:
+      query.key_marker = exchange.Query("marker");
+      break;
+    case Listing::kV2:
+      query.key_marker = exchange.Query("start-after");
+      if (const std::string token = exchange.Query("continuation-token"); !token.empty()) {
+        std::string decoded(token.size() / 2, '\0');
+        if (token.size() % 2 != 0 ||
+            !HexDecode(token,
+                       std::span(reinterpret_cast<uint8_t*>(decoded.data()), decoded.size()))) {
+          return InvalidArgumentError(fmt::format(
+              "InvalidArgument: continuation-token \"{}\" is not one this server made", token));
+        }
+        query.key_marker = std::max(query.key_marker, decoded);
+      }
+      break;
+    case Listing::kVersions:
+      query.key_marker = exchange.Query("key-marker");
+      query.version_marker = exchange.Query("version-id-marker");
+      break;
+  }
+  ListedPage page;
+  if (max_keys == 0) return page;
+  DEPOT_ASSIGN_OR_RETURN(Versions::Page listed,
+                         Versions(store).List(exchange.target().bucket, query, exchange.context()));
+  page.versions = std::move(listed.versions);
+  page.prefixes = std::move(listed.common_prefixes);
+  page.truncated = listed.truncated;
+  page.next_marker = std::move(listed.next_key_marker);
+  page.next_version_marker = std::move(listed.next_version_marker);
+  if (page.truncated) page.next_token = HexEncode(page.next_marker);
+  return page;
+}
+
+bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                 const BucketInfo& info, Listing listing) {
+  const Target& target = exchange.target();
+  const bool v2 = listing == Listing::kV2;
+  const bool versions = listing == Listing::kVersions;
+  auto max_keys = MaxParameter(exchange, "max-keys", 1000);
+  if (!max_keys.ok()) return exchange.Fail(FromStatus(max_keys.status()));
+  const KeyEncoder encode(exchange);
+  const std::string delimiter = exchange.Query("delimiter");
+  auto listed = info.versioning == Versioning::kOff
+                    ? ListUnversioned(exchange, store, listing, *max_keys)
+                    : ListVersioned(exchange, store, listing, *max_keys);
+  if (!listed.ok()) return exchange.Fail(FromStatus(listed.status()));
+  const ListedPage& page = *listed;
+  // V1 and versions name each object's owner, the bucket's; V2 when asked to (fetch-owner=true).
+  const std::string owner =
+      !v2 || exchange.Query("fetch-owner") == "true" ? UserXml("Owner", access, info.owner) : "";
   std::string xml = fmt::format(
       "<{}><Name>{}</Name><Prefix>{}</Prefix><MaxKeys>{}</MaxKeys><IsTruncated>{}</IsTruncated>",
       versions ? "ListVersionsResult" : "ListBucketResult", XmlEscape(target.bucket),
       // V1 gives the prefix back as sent, even with encoding-type=url (as S3 does); V2 encodes it.
       listing == Listing::kV1 ? XmlEscape(exchange.Query("prefix"))
                               : encode(exchange.Query("prefix")),
-      *max_keys, truncated ? "true" : "false");
-  // The last key or prefix of the page, whichever sorts last: where the next page starts.
-  std::string last = page.objects.empty() ? "" : page.objects.back().key;
-  if (!page.common_prefixes.empty()) last = std::max(last, page.common_prefixes.back());
+      *max_keys, page.truncated ? "true" : "false");
   if (v2) {
-    xml +=
-        fmt::format("<KeyCount>{}</KeyCount>", page.objects.size() + page.common_prefixes.size());
+    xml += fmt::format("<KeyCount>{}</KeyCount>", page.versions.size() + page.prefixes.size());
     if (exchange.HasQuery("continuation-token")) {  // echoed as sent, even when empty
       xml += fmt::format("<ContinuationToken>{}</ContinuationToken>",
-                         XmlEscape(list.continuation_token));
+                         XmlEscape(exchange.Query("continuation-token")));
     }
-    if (truncated) {
+    if (page.truncated) {
       xml += fmt::format("<NextContinuationToken>{}</NextContinuationToken>",
-                         XmlEscape(page.next_continuation_token));
+                         XmlEscape(page.next_token));
     }
     if (const std::string after = exchange.Query("start-after"); !after.empty()) {
       xml += fmt::format("<StartAfter>{}</StartAfter>", encode(after));
@@ -141,34 +199,42 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
     xml += fmt::format("<KeyMarker>{}</KeyMarker><VersionIdMarker>{}</VersionIdMarker>",
                        encode(exchange.Query("key-marker")),
                        XmlEscape(exchange.Query("version-id-marker")));
-    if (truncated && !last.empty()) {
-      xml += fmt::format(
-          "<NextKeyMarker>{}</NextKeyMarker>"
-          "<NextVersionIdMarker>null</NextVersionIdMarker>",
-          encode.Relative(last));
+    if (page.truncated && !page.next_marker.empty()) {
+      xml += fmt::format("<NextKeyMarker>{}</NextKeyMarker>", encode(page.next_marker));
+      if (!page.next_version_marker.empty()) {
+        xml += fmt::format("<NextVersionIdMarker>{}</NextVersionIdMarker>",
+                           XmlEscape(page.next_version_marker));
+      }
     }
   } else {
     xml += fmt::format("<Marker>{}</Marker>", encode(exchange.Query("marker")));
-    if (truncated && !last.empty()) {
-      xml += fmt::format("<NextMarker>{}</NextMarker>", encode.Relative(last));
+    if (page.truncated && !page.next_marker.empty()) {
+      xml += fmt::format("<NextMarker>{}</NextMarker>", encode(page.next_marker));
     }
   }
-  if (!list.delimiter.empty()) {
-    xml += fmt::format("<Delimiter>{}</Delimiter>", encode(list.delimiter));
-  }
+  if (!delimiter.empty()) xml += fmt::format("<Delimiter>{}</Delimiter>", encode(delimiter));
   if (encode.url()) xml += "<EncodingType>url</EncodingType>";
-  for (const auto& object : page.objects) {
+  for (const Version& version : page.versions) {
+    const object::ObjectMeta& meta = version.meta;
+    if (versions && version.delete_marker) {
+      xml += fmt::format(
+          "<DeleteMarker><Key>{}</Key><VersionId>{}</VersionId><IsLatest>{}</IsLatest>"
+          "<LastModified>{}</LastModified>{}</DeleteMarker>",
+          encode(version.key), XmlEscape(version.id), version.latest ? "true" : "false",
+          FormatIso8601(meta.last_modified), owner);
+      continue;
+    }
     xml += fmt::format(
-        "<{}><Key>{}</Key>{}<LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag>"
-        "<Size>{}</Size>{}<StorageClass>STANDARD</StorageClass></{}>",
-        versions ? "Version" : "Contents", encode.Relative(object.key),
-        versions ? "<VersionId>null</VersionId><IsLatest>true</IsLatest>" : "",
-        FormatIso8601(object.last_modified), XmlEscape(object.etag), object.size, owner,
-        versions ? "Version" : "Contents");
+        "<{0}><Key>{1}</Key>{2}<LastModified>{3}</LastModified><ETag>&quot;{4}&quot;</ETag>"
+        "<Size>{5}</Size>{6}<StorageClass>STANDARD</StorageClass></{0}>",
+        versions ? "Version" : "Contents", encode(version.key),
+        versions ? fmt::format("<VersionId>{}</VersionId><IsLatest>{}</IsLatest>",
+                               XmlEscape(version.id), version.latest ? "true" : "false")
+                 : "",
+        FormatIso8601(meta.last_modified), XmlEscape(meta.etag), meta.size, owner);
   }
-  for (const auto& prefix : page.common_prefixes) {
-    xml += fmt::format("<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
-                       encode.Relative(prefix));
+  for (const auto& prefix : page.prefixes) {
+    xml += fmt::format("<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>", encode(prefix));
   }
   xml += versions ? "</ListVersionsResult>" : "</ListBucketResult>";
   return exchange.Reply(200, std::move(xml));
@@ -177,17 +243,15 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
 // GET /BUCKET?uploads: the store lists every upload under the prefix; pages are cut here, by
 // (key, upload id) after key-marker / upload-id-marker.
 bool ListMultipartUploads(Exchange& exchange, object::ObjectStore& store,
-                          const AccessControl& access) {
+                          const AccessControl& access, const BucketInfo& info) {
   const Target& target = exchange.target();
-  auto bucket = access.Lookup(target.bucket, exchange.context());
-  if (!bucket.ok()) return exchange.Fail(FromStatus(bucket.status()));
   // The bucket's owner starts its uploads (admins aside: uploads do not record who started them).
-  const std::string owner = UserXml("Owner", access, bucket->owner);
-  const std::string initiator = UserXml("Initiator", access, bucket->owner);
+  const std::string owner = UserXml("Owner", access, info.owner);
+  const std::string initiator = UserXml("Initiator", access, info.owner);
   auto max_uploads = MaxParameter(exchange, "max-uploads", 1000);
   if (!max_uploads.ok()) return exchange.Fail(FromStatus(max_uploads.status()));
   const std::string root = target.bucket + "/";
-  const KeyEncoder encode(exchange, root);
+  const KeyEncoder encode(exchange);
   const std::string prefix = exchange.Query("prefix");
   const std::string delimiter = exchange.Query("delimiter");
   const std::string key_marker = exchange.Query("key-marker");
@@ -262,8 +326,9 @@ bool ListMultipartUploads(Exchange& exchange, object::ObjectStore& store,
 }
 
 // POST /BUCKET?delete: up to 1000 keys; each key's outcome is reported (only failures when
-// quiet). Deleting a missing key succeeds, as in S3.
-bool DeleteObjects(Exchange& exchange, object::ObjectStore& store) {
+// quiet). Deleting a missing key succeeds, as in S3. A key with a VersionId loses that version; in
+// a versioned bucket a key without one gets a delete marker, as DeleteObject does.
+bool DeleteObjects(Exchange& exchange, object::ObjectStore& store, const BucketInfo& info) {
   if (!exchange.Header("content-md5") &&
       std::none_of(exchange.request().begin(), exchange.request().end(), [](const auto& field) {
         const auto name = field.name_string();
@@ -285,23 +350,92 @@ bool DeleteObjects(Exchange& exchange, object::ObjectStore& store) {
          fmt::format("{} keys; at most {} per request", request->keys.size(), kMaxDeleteKeys)});
   }
   const std::string& bucket = exchange.target().bucket;
-  std::vector<std::string> keys;
-  for (const auto& key : request->keys) keys.push_back(StoreKey(bucket, key));
-  const std::vector<Status> results = store.DeleteMany(keys, exchange.context());
+  const Versions versions(store);
+  // Each key's outcome, and what <Deleted> says of it besides the key.
+  std::vector<Status> results(request->keys.size());
+  std::vector<std::string> details(request->keys.size());
+  // Plain deletes of an unversioned bucket's objects go to the store in one batch.
+  std::vector<std::string> batch;
+  std::vector<size_t> batched;
+  for (size_t i = 0; i < request->keys.size(); ++i) {
+    const std::string& key = request->keys[i];
+    const std::string& version_id = request->version_ids[i];
+    if (!version_id.empty()) {
+      auto removed = versions.Remove(bucket, key, version_id, info.versioning, exchange.context());
+      results[i] = removed.status();
+      if (!removed.ok()) continue;
+      details[i] = fmt::format("<VersionId>{}</VersionId>", XmlEscape(version_id));
+      if (*removed && (*removed)->delete_marker) {
+        details[i] += fmt::format(
+            "<DeleteMarker>true</DeleteMarker><DeleteMarkerVersionId>{}</DeleteMarkerVersionId>",
+            XmlEscape(version_id));
+      }
+    } else if (info.versioning == Versioning::kOff) {
+      batch.push_back(StoreKey(bucket, key));
+      batched.push_back(i);
+    } else if (!Versions::KeyFits(bucket, key)) {
+      results[i] = InvalidArgumentError(fmt::format(
+          "KeyTooLongError: the key is too long to have versions in bucket {}", bucket));
+    } else {
+      const Version marker = Versions::Allocate(bucket, key, info.versioning, true);
+      results[i] = store.Put(marker.store_key, Bytes(), {}, exchange.context()).status();
+      if (results[i].ok() && marker.id == "null") {
+        results[i] = versions.RetireNulls(bucket, key, marker, exchange.context());
+      }
+      details[i] = fmt::format(
+          "<DeleteMarker>true</DeleteMarker><DeleteMarkerVersionId>{}</DeleteMarkerVersionId>",
+          XmlEscape(marker.id));
+    }
+  }
+  const std::vector<Status> deleted = store.DeleteMany(batch, exchange.context());
+  for (size_t j = 0; j < batched.size(); ++j) {
+    results[batched[j]] = j < deleted.size() ? deleted[j] : InternalError("no result");
+  }
   std::string xml = "<DeleteResult>";
   for (size_t i = 0; i < request->keys.size(); ++i) {
     const std::string key = XmlEscape(request->keys[i]);
-    const Status& status = i < results.size() ? results[i] : InternalError("no result");
-    if (status.ok()) {
-      if (!request->quiet) xml += fmt::format("<Deleted><Key>{}</Key></Deleted>", key);
+    if (results[i].ok()) {
+      if (!request->quiet) {
+        xml += fmt::format("<Deleted><Key>{}</Key>{}</Deleted>", key, details[i]);
+      }
       continue;
     }
-    const S3Error error = FromStatus(status);
+    const S3Error error = FromStatus(results[i]);
     xml += fmt::format("<Error><Key>{}</Key><Code>{}</Code><Message>{}</Message></Error>", key,
                        XmlEscape(error.code), XmlEscape(error.message));
   }
   xml += "</DeleteResult>";
   return exchange.Reply(200, std::move(xml));
+}
+
+// PutBucketVersioning and GetBucketVersioning: the state lives in the bucket's marker.
+bool BucketVersioning(Exchange& exchange, const AccessControl& access, const BucketInfo& info) {
+  switch (exchange.request().method()) {
+    case http::verb::put: {
+      auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, kMaxXmlBody);
+      if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+      auto status = s3::ParseVersioningConfiguration(*body);
+      if (!status.ok()) {
+        if (status.status().code() != StatusCode::kInvalidArgument) {
+          return exchange.Fail(FromStatus(status.status()));
+        }
+        return exchange.Fail({400, "MalformedXML", status.status().message()});
+      }
+      Status set = access.SetVersioning(
+          info.name, *status == "Enabled" ? Versioning::kEnabled : Versioning::kSuspended,
+          exchange.context());
+      return set.ok() ? exchange.Reply(200, "") : exchange.Fail(FromStatus(set));
+    }
+    case http::verb::get:
+      if (info.versioning == Versioning::kOff) {
+        return exchange.Reply(200, "<VersioningConfiguration/>");
+      }
+      return exchange.Reply(
+          200, fmt::format("<VersioningConfiguration><Status>{}</Status></VersioningConfiguration>",
+                           info.versioning == Versioning::kEnabled ? "Enabled" : "Suspended"));
+    default:
+      return exchange.Fail({405, "MethodNotAllowed", "?versioning takes GET and PUT"});
+  }
 }
 
 }  // namespace
@@ -438,13 +572,15 @@ bool BucketTagging(Exchange& exchange, const AccessControl& access) {
 }  // namespace
 
 bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
-                 std::string_view region) {
+                 const BucketInfo& info, std::string_view region) {
   const std::string& bucket = exchange.target().bucket;
   const http::verb method = exchange.request().method();
-  // PUT and DELETE come here without a query or with ?cors or ?tagging: RefuseUnhonoured answers
+  // PUT and DELETE come here without a query or with ?cors, ?tagging or ?versioning:
+  // RefuseUnhonoured answers
   // PutBucketPolicy and the like, so they are never taken for a plain create or delete.
   if (exchange.HasQuery("cors")) return BucketCors(exchange, access);
   if (exchange.HasQuery("tagging")) return BucketTagging(exchange, access);
+  if (exchange.HasQuery("versioning")) return BucketVersioning(exchange, access, info);
   if (method == http::verb::put) {
     // The body (a CreateBucketConfiguration) is read and checked; its LocationConstraint is
     // recorded for GetBucketLocation, not enforced.
@@ -468,30 +604,27 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
     case http::verb::head:
       return exchange.Reply(200, "", {{"x-amz-bucket-region", std::string(region)}});
     case http::verb::get:
-      if (exchange.HasQuery("uploads")) return ListMultipartUploads(exchange, store, access);
+      if (exchange.HasQuery("uploads")) return ListMultipartUploads(exchange, store, access, info);
       if (exchange.HasQuery("versions")) {
-        return ListObjects(exchange, store, access, Listing::kVersions);
+        return ListObjects(exchange, store, access, info, Listing::kVersions);
       }
       if (exchange.HasQuery("location")) {
         // The constraint the bucket was made with; else the server's region, us-east-1 being the
         // empty constraint, as S3 answers it.
-        auto info = access.Lookup(bucket, exchange.context());
-        if (!info.ok()) return exchange.Fail(FromStatus(info.status()));
-        const std::string location = !info->location.empty() ? info->location
+        const std::string location = !info.location.empty()  ? info.location
                                      : region == "us-east-1" ? ""
                                                              : std::string(region);
         return exchange.Reply(
             200, fmt::format("<LocationConstraint>{}</LocationConstraint>", XmlEscape(location)));
       }
-      if (exchange.HasQuery("versioning")) return exchange.Reply(200, "<VersioningConfiguration/>");
       if (std::all_of(exchange.target().query.begin(), exchange.target().query.end(),
                       [](const auto& q) { return IsListParameter(q.first); })) {
-        return ListObjects(exchange, store, access,
+        return ListObjects(exchange, store, access, info,
                            exchange.Query("list-type") == "2" ? Listing::kV2 : Listing::kV1);
       }
       break;
     case http::verb::post:
-      if (exchange.HasQuery("delete")) return DeleteObjects(exchange, store);
+      if (exchange.HasQuery("delete")) return DeleteObjects(exchange, store, info);
       break;
     case http::verb::delete_: {
       Status deleted = access.DeleteBucket(bucket, exchange.context());

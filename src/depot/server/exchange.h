@@ -117,7 +117,9 @@ class Exchange {
 
   Outcome& outcome() { return outcome_; }
   // Headers every answer to this request carries, whichever it is (CORS headers).
-  void AddAnswerHeaders(HeaderList headers) { answer_headers_ = std::move(headers); }
+  void AddAnswerHeaders(const HeaderList& headers) {
+    answer_headers_.insert(answer_headers_.end(), headers.begin(), headers.end());
+  }
 
  private:
   bool Send(http::response<http::string_body>& response);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <thread>
 
 #include "depot/core/ascii.h"
 #include "depot/core/checksum.h"
@@ -51,7 +53,8 @@ Result<int> ParseInt(std::string_view name, const std::string& text, int low, in
 Result<Bytes> ReadCopySourceRange(Exchange& exchange, object::ObjectStore& store,
                                   const AccessControl& access, const OperationLimits& limits,
                                   std::optional<BudgetHold>& hold) {
-  DEPOT_ASSIGN_OR_RETURN(std::string source, CopySource(exchange, access));
+  DEPOT_ASSIGN_OR_RETURN(CopySourceVersion copied, CopySource(exchange, store, access));
+  const std::string& source = copied.store_key;
   // The source's preconditions are checked on its current version, and the bytes read from that
   // same version (If-Match on its ETag).
   object::GetOptions read = CopySourcePreconditions(exchange);
@@ -251,7 +254,7 @@ Status CheckWholeChecksum(const Exchange& exchange, object::ObjectStore& store,
 }  // namespace
 
 bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
-                    const OperationLimits& limits) {
+                    const BucketInfo& info, const OperationLimits& limits) {
   const Target& target = exchange.target();
   const std::string key = StoreKey(target.bucket, target.key);
   const std::string bucket_xml = XmlEscape(target.bucket);
@@ -293,7 +296,18 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
       return ListParts(exchange, store, access, key, upload_id);
     case http::verb::post: {
       // As AWS S3 does, the write condition of a multipart upload comes with its completion.
-      const object::WriteCondition condition = ConditionFromHeaders(exchange);
+      object::WriteCondition condition = ConditionFromHeaders(exchange);
+      // In a versioned bucket the object completes where the store keeps the upload, "B/KEY",
+      // and moves from there to its version (Versions::Adopt); an object from before
+      // versioning is moved out of the way first.
+      auto landing = LandingOf(exchange, info, target.key, false);
+      if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
+      const Versions versions(store);
+      if (landing->version) {
+        Status cleared = versions.ClearPlain(target.bucket, target.key, exchange.context());
+        if (!cleared.ok()) return exchange.Fail(FromStatus(cleared));
+        condition = {object::PutMode::kCreate, ""};
+      }
       auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody);
       if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
       auto parts = s3::ParseCompleteMultipartUpload(*body);
@@ -313,7 +327,8 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
           !whole.ok()) {
         return exchange.Fail(UploadError(whole));
       }
-      auto answer = [&](std::string_view etag, const object::Checksum& checksum) {
+      auto answer = [&](std::string_view etag, const object::Checksum& checksum,
+                        const HeaderList& headers) {
         std::string checksum_xml;
         if (!checksum.empty()) {
           checksum_xml = fmt::format("{}<ChecksumType>{}</ChecksumType>",
@@ -325,20 +340,39 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
             fmt::format("<CompleteMultipartUploadResult><Location>/{}/{}</Location>"
                         "<Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag>{}"
                         "</CompleteMultipartUploadResult>",
-                        bucket_xml, key_xml, bucket_xml, key_xml, XmlEscape(etag), checksum_xml));
+                        bucket_xml, key_xml, bucket_xml, key_xml, XmlEscape(etag), checksum_xml),
+            headers);
       };
       auto done = store.CompleteMultipart(key, upload_id, requested, condition, exchange.context());
+      // Another completion of the key is between its two steps: its object is at "B/KEY" for
+      // as long as its move takes.
+      for (int wait = 0; landing->version && wait < 100 && !done.ok() &&
+                         done.status().code() == StatusCode::kAlreadyExists;
+           ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        done = store.CompleteMultipart(key, upload_id, requested, condition, exchange.context());
+      }
       if (!done.ok()) {
         // Completed already, with these parts: the same answer again.
         if (done.status().code() == StatusCode::kNotFound) {
           if (auto etag = limits.completed->Find(upload_id, key, part_list)) {
-            return answer(*etag, {});
+            return answer(*etag, {}, {});
           }
+        }
+        if (landing->version && done.status().code() == StatusCode::kAlreadyExists) {
+          return exchange.Fail({503, "SlowDown", "another completion of this key is under way"});
         }
         return exchange.Fail(UploadError(done.status()));
       }
+      if (landing->version) {
+        Status adopted =
+            versions.Adopt(target.bucket, target.key, *landing->version, exchange.context());
+        if (!adopted.ok()) return exchange.Fail(FromStatus(adopted));
+      }
+      auto headers = Landed(store, exchange, *landing);
+      if (!headers.ok()) return exchange.Fail(FromStatus(headers.status()));
       limits.completed->Remember(upload_id, key, std::move(part_list), done->etag);
-      return answer(done->etag, done->checksum);
+      return answer(done->etag, done->checksum, *headers);
     }
     case http::verb::delete_: {
       Status aborted = store.AbortMultipart(key, upload_id, exchange.context());

@@ -11,6 +11,7 @@
 #include "depot/core/ascii.h"
 #include "depot/core/checksum.h"
 #include "depot/core/url.h"
+#include "depot/object/key.h"
 #include "depot/s3/xml.h"
 #include "depot/server/operations.h"
 
@@ -42,6 +43,37 @@ HeaderList ChecksumHeaders(const object::Checksum& checksum) {
   if (checksum.empty()) return {};
   return {{"x-amz-checksum-" + AsciiLower(checksum.algorithm), checksum.value},
           {"x-amz-checksum-type", checksum.composite ? "COMPOSITE" : "FULL_OBJECT"}};
+}
+
+Result<Landing> LandingOf(const Exchange& exchange, const BucketInfo& info, std::string_view key,
+                          bool delete_marker) {
+  if (info.versioning == Versioning::kOff) return Landing{StoreKey(info.name, key), std::nullopt};
+  if (!Versions::KeyFits(info.name, key)) {
+    return InvalidArgumentError(fmt::format(
+        "KeyTooLongError: {} is too long to have versions in bucket {} (its versions' store keys "
+        "would pass 1024 bytes)",
+        object::QuoteKey(key), info.name));
+  }
+  if (exchange.Header("if-match") || exchange.Header("if-none-match")) {
+    return UnimplementedError(
+        "NotImplemented: If-Match / If-None-Match on a write into a versioned bucket");
+  }
+  Version version = Versions::Allocate(info.name, key, info.versioning, delete_marker);
+  std::string store_key = version.store_key;
+  return Landing{std::move(store_key), std::move(version)};
+}
+
+Result<HeaderList> Landed(object::ObjectStore& store, const Exchange& exchange,
+                          const Landing& landing) {
+  if (!landing.version) return HeaderList();
+  const Version& version = *landing.version;
+  if (version.id == "null") {
+    DEPOT_RETURN_IF_ERROR(Versions(store).RetireNulls(exchange.target().bucket, version.key,
+                                                      version, exchange.context()));
+  }
+  HeaderList headers = {{"x-amz-version-id", version.id}};
+  if (version.delete_marker) headers.emplace_back("x-amz-delete-marker", "true");
+  return headers;
 }
 
 std::string UserXml(std::string_view element, const AccessControl& access, std::string_view user) {
@@ -94,13 +126,18 @@ object::Checksum KeptChecksum(const Exchange& exchange, const object::ObjectStor
   return store.capabilities().checksums ? exchange.body_checksum() : object::Checksum();
 }
 
-// The answer to a PUT: its ETag, and the checksum the body was verified against (S3 echoes it).
-HeaderList PutAnswer(const Exchange& exchange, std::string_view etag) {
+// The answer to a PUT that landed: its ETag, its version, and the checksum the body was verified
+// against (S3 echoes it).
+bool AnswerPut(Exchange& exchange, object::ObjectStore& store, const Landing& landing,
+               std::string_view etag) {
+  auto landed = Landed(store, exchange, landing);
+  if (!landed.ok()) return exchange.Fail(FromStatus(landed.status()));
   HeaderList headers = {{"ETag", fmt::format("\"{}\"", etag)}};
+  for (auto& header : *landed) headers.push_back(std::move(header));
   for (auto& header : ChecksumHeaders(exchange.body_checksum())) {
     headers.push_back(std::move(header));
   }
-  return headers;
+  return exchange.Reply(200, "", headers);
 }
 
 // Content-Encoding without aws-chunked, which names how this request's body travels (SigV4
@@ -156,7 +193,7 @@ void StreamInParts(object::WriteOptions& options, const OperationLimits& limits)
 }
 
 // A body of declared `length`, received into one buffer and stored with a single Put.
-bool PutWhole(Exchange& exchange, object::ObjectStore& store, const std::string& key,
+bool PutWhole(Exchange& exchange, object::ObjectStore& store, const Landing& landing,
               uint64_t length, const object::PutOptions& put) {
   // Page-aligned, so a store that writes with direct I/O (the local store) can take it as is.
   constexpr uint64_t kPage = 4096;
@@ -183,13 +220,13 @@ bool PutWhole(Exchange& exchange, object::ObjectStore& store, const std::string&
   const char* bytes = data.get();
   object::PutOptions checked = put;
   checked.checksum = KeptChecksum(exchange, store);
-  auto done =
-      store.Put(key, Bytes::WithOwner(std::move(data), bytes, length), checked, exchange.context());
+  auto done = store.Put(landing.store_key, Bytes::WithOwner(std::move(data), bytes, length),
+                        checked, exchange.context());
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
-  return exchange.Reply(200, "", PutAnswer(exchange, done->etag));
+  return AnswerPut(exchange, store, landing, done->etag);
 }
 
-bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string& key,
+bool PutObject(Exchange& exchange, object::ObjectStore& store, const Landing& landing,
                const OperationLimits& limits) {
   object::WriteOptions upload_options;
   object::PutOptions& put = upload_options.put;
@@ -205,13 +242,13 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
   }
   if (length) {
     if (auto hold = BudgetHold::Take(*limits.body_budget, *length)) {
-      return PutWhole(exchange, store, key, *length, put);
+      return PutWhole(exchange, store, landing, *length, put);
     }
     upload_options.size_hint = *length;
   }
   std::optional<BudgetHold> hold;
-  auto upload =
-      OpenStreamedWriter(store, key, std::move(upload_options), limits, hold, exchange.context());
+  auto upload = OpenStreamedWriter(store, landing.store_key, std::move(upload_options), limits,
+                                   hold, exchange.context());
   if (!upload.ok()) return exchange.Fail(FromStatus(upload.status()));
   uint64_t received = 0;
   Status body = exchange.ReadBody(Exchange::Checksums::kOfBody, [&](std::string_view data) {
@@ -228,7 +265,7 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const std::string
   }
   auto done = (*upload)->FinishChecked(KeptChecksum(exchange, store));
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
-  return exchange.Reply(200, "", PutAnswer(exchange, done->etag));
+  return AnswerPut(exchange, store, landing, done->etag);
 }
 
 // Sets a response header whose name or value came from a client or the store (metadata, a
@@ -305,7 +342,9 @@ Result<PartRead> ResolvePart(Exchange& exchange, object::ObjectStore& store, con
   return part;
 }
 
-bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string& key) {
+// `headers` go out with the object (its version's).
+bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string& key,
+               const HeaderList& headers) {
   object::GetOptions options = Preconditions(exchange, "");
   options.head = exchange.request().method() == http::verb::head;
   const std::optional<std::string> range_header = exchange.Header("range");
@@ -344,6 +383,7 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
         response.set(http::field::etag, fmt::format("\"{}\"", meta.etag));
         response.set(http::field::last_modified, s3::FormatHttpDate(meta.last_modified));
         response.set(http::field::accept_ranges, "bytes");
+        for (const auto& [name, value] : headers) response.set(name, value);
         if (part && part->count > 0)
           response.set("x-amz-mp-parts-count", std::to_string(part->count));
         if (!head.not_modified) {
@@ -391,7 +431,8 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
 
 // GetObjectAttributes: what x-amz-object-attributes asks for of ETag, Checksum, ObjectParts (paged
 // by x-amz-max-parts and x-amz-part-number-marker), StorageClass and ObjectSize.
-bool GetObjectAttributes(Exchange& exchange, object::ObjectStore& store, const std::string& key) {
+bool GetObjectAttributes(Exchange& exchange, object::ObjectStore& store, const std::string& key,
+                         const HeaderList& version_headers) {
   std::set<std::string> asked;
   for (const std::string& name :
        SplitCommaList(exchange.Header("x-amz-object-attributes").value_or(""))) {
@@ -429,7 +470,8 @@ bool GetObjectAttributes(Exchange& exchange, object::ObjectStore& store, const s
   auto got = store.Get(key, options, exchange.context());
   if (!got.ok()) return exchange.Fail(FromStatus(got.status()));
   const object::ObjectMeta& meta = got->meta;
-  const HeaderList headers = {{"Last-Modified", s3::FormatHttpDate(meta.last_modified)}};
+  HeaderList headers = version_headers;
+  headers.emplace_back("Last-Modified", s3::FormatHttpDate(meta.last_modified));
   if (got->not_modified) return exchange.Reply(304, "", headers);
   std::string xml = "<GetObjectAttributesResponse>";
   if (asked.contains("ETag")) xml += fmt::format("<ETag>{}</ETag>", XmlEscape(meta.etag));
@@ -466,15 +508,19 @@ bool GetObjectAttributes(Exchange& exchange, object::ObjectStore& store, const s
 // PUT with x-amz-copy-source. COPY (the default) keeps the source's metadata through the store's
 // own copy; REPLACE takes the request's and rewrites the object through a streamed upload.
 bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
-                const std::string& key, const OperationLimits& limits) {
+                const BucketInfo& info, const OperationLimits& limits) {
   if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, 0); !body.ok())
     return exchange.Fail(FromStatus(body.status()));
   if (exchange.Header("if-match") || exchange.Header("if-none-match")) {
     return exchange.Fail(
         {501, "NotImplemented", "If-Match / If-None-Match on the destination of a CopyObject"});
   }
-  auto source = CopySource(exchange, access);
-  if (!source.ok()) return exchange.Fail(FromStatus(source.status()));
+  auto source_version = CopySource(exchange, store, access);
+  if (!source_version.ok()) return exchange.Fail(FromStatus(source_version.status()));
+  const std::string* source = &source_version->store_key;
+  auto landing = LandingOf(exchange, info, exchange.target().key, false);
+  if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
+  const std::string& key = landing->store_key;
   const std::string directive = exchange.Header("x-amz-metadata-directive").value_or("COPY");
   if (directive != "COPY" && directive != "REPLACE") {
     return exchange.Fail(
@@ -489,7 +535,7 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
     return exchange.Fail(
         {412, "PreconditionFailed", "x-amz-copy-source-if-none-match or -if-modified-since"});
   }
-  if (*source == key && directive == "COPY") {
+  if (source_version->same_key && directive == "COPY") {
     return exchange.Fail({400, "InvalidRequest",
                           "This copy request is illegal because it is trying to copy an object to "
                           "itself without changing the object's metadata"});
@@ -546,10 +592,17 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
   auto copied = store.Head(key, exchange.context());
   const object::Clock::time_point modified =
       copied.ok() ? copied->last_modified : object::Clock::now();
+  auto headers = Landed(store, exchange, *landing);
+  if (!headers.ok()) return exchange.Fail(FromStatus(headers.status()));
+  if (!source_version->version_id.empty()) {
+    headers->emplace_back("x-amz-copy-source-version-id", source_version->version_id);
+  }
   return exchange.Reply(
-      200, fmt::format("<CopyObjectResult><LastModified>{}</LastModified><ETag>&quot;{}&quot;"
-                       "</ETag></CopyObjectResult>",
-                       FormatIso8601(modified), s3::XmlEscape(done->etag)));
+      200,
+      fmt::format("<CopyObjectResult><LastModified>{}</LastModified><ETag>&quot;{}&quot;"
+                  "</ETag></CopyObjectResult>",
+                  FormatIso8601(modified), s3::XmlEscape(done->etag)),
+      *headers);
 }
 
 }  // namespace
@@ -592,13 +645,20 @@ object::GetOptions CopySourcePreconditions(const Exchange& exchange) {
   return Preconditions(exchange, "x-amz-copy-source-");
 }
 
-Result<std::string> CopySource(Exchange& exchange, const AccessControl& access) {
+Result<CopySourceVersion> CopySource(Exchange& exchange, object::ObjectStore& store,
+                                     const AccessControl& access) {
   const std::string header = exchange.Header("x-amz-copy-source").value_or("");
   std::string_view text = header;
+  std::optional<std::string> version_id;
   if (const size_t query = text.find('?'); query != std::string_view::npos) {
-    // S3 takes only ?versionId= there; depot keeps no versions, and ignores nothing.
-    return UnimplementedError(fmt::format(
-        "NotImplemented: x-amz-copy-source \"{}\" with a query (versions are not kept)", header));
+    // S3 takes only ?versionId= there.
+    const std::string_view parameter = text.substr(query + 1);
+    if (!parameter.starts_with("versionId=")) {
+      return UnimplementedError(fmt::format(
+          "NotImplemented: x-amz-copy-source \"{}\" with a query other than versionId", header));
+    }
+    DEPOT_ASSIGN_OR_RETURN(version_id, PercentDecode(parameter.substr(10)));
+    text = text.substr(0, query);
   }
   DEPOT_ASSIGN_OR_RETURN(std::string decoded, PercentDecode(text));
   std::string_view path = decoded;
@@ -609,57 +669,132 @@ Result<std::string> CopySource(Exchange& exchange, const AccessControl& access) 
         fmt::format("InvalidArgument: x-amz-copy-source \"{}\" is not /BUCKET/KEY", header));
   }
   const std::string_view bucket = path.substr(0, slash);
+  const std::string_view key = path.substr(slash + 1);
   if (!ValidBucketName(bucket)) {
     return InvalidArgumentError(
         fmt::format("InvalidBucketName: x-amz-copy-source names bucket \"{}\"", bucket));
   }
-  DEPOT_RETURN_IF_ERROR(access.Authorize(exchange.who().access_key, bucket, Permission::kRead,
-                                         exchange.Header("x-amz-source-expected-bucket-owner"),
-                                         exchange.context()));
-  return StoreKey(bucket, path.substr(slash + 1));
+  DEPOT_ASSIGN_OR_RETURN(
+      BucketInfo info,
+      access.Authorize(exchange.who().access_key, bucket, Permission::kRead,
+                       exchange.Header("x-amz-source-expected-bucket-owner"), exchange.context()));
+  DEPOT_ASSIGN_OR_RETURN(
+      Version version,
+      Versions(store).Find(bucket, key, version_id, info.versioning, exchange.context()));
+  if (version.delete_marker) {
+    if (version_id) {
+      return InvalidArgumentError(
+          fmt::format("InvalidRequest: x-amz-copy-source \"{}\" names a delete marker", header));
+    }
+    return NotFoundError(fmt::format("NoSuchKey: the latest version of {} is a delete marker",
+                                     object::QuoteKey(key)));
+  }
+  return CopySourceVersion{
+      std::move(version.store_key),
+      info.versioning == Versioning::kOff ? "" : std::move(version.id),
+      bucket == exchange.target().bucket && key == exchange.target().key && !version_id};
 }
 
+namespace {
+
+// The version a GET, HEAD or GetObjectAttributes reads (?versionId=, else the latest); nullopt
+// when that is a delete marker, which has been answered as S3 does (404 for the latest, 405
+// when named, each with x-amz-delete-marker).
+Result<std::optional<Version>> VersionToRead(Exchange& exchange, object::ObjectStore& store,
+                                             const BucketInfo& info) {
+  const Target& target = exchange.target();
+  std::optional<std::string> version_id;
+  if (exchange.HasQuery("versionId")) version_id = exchange.Query("versionId");
+  DEPOT_ASSIGN_OR_RETURN(
+      Version version, Versions(store).Find(target.bucket, target.key, version_id, info.versioning,
+                                            exchange.context()));
+  if (!version.delete_marker) return std::optional<Version>(std::move(version));
+  exchange.AddAnswerHeaders({{"x-amz-delete-marker", "true"}, {"x-amz-version-id", version.id}});
+  if (version_id) {
+    exchange.Fail({405, "MethodNotAllowed",
+                   fmt::format("version {} of {} is a delete marker", version.id,
+                               object::QuoteKey(target.key))});
+  } else {
+    exchange.Fail(
+        {404, "NoSuchKey",
+         fmt::format("the latest version of {} is a delete marker", object::QuoteKey(target.key))});
+  }
+  return std::optional<Version>();
+}
+
+// DeleteObject: of the version named (?versionId=), or else of the key: in a versioned bucket
+// that writes a delete marker.
+bool DeleteObject(Exchange& exchange, object::ObjectStore& store, const BucketInfo& info) {
+  const Target& target = exchange.target();
+  if (exchange.Header("if-match")) {
+    return exchange.Fail({501, "NotImplemented", "If-Match on DeleteObject"});
+  }
+  if (exchange.HasQuery("versionId")) {
+    auto removed = Versions(store).Remove(target.bucket, target.key, exchange.Query("versionId"),
+                                          info.versioning, exchange.context());
+    if (!removed.ok()) return exchange.Fail(FromStatus(removed.status()));
+    HeaderList headers = {{"x-amz-version-id", exchange.Query("versionId")}};
+    if (*removed && (*removed)->delete_marker) headers.emplace_back("x-amz-delete-marker", "true");
+    return exchange.Reply(204, "", headers);
+  }
+  auto landing = LandingOf(exchange, info, exchange.target().key, /*delete_marker=*/true);
+  if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
+  Status deleted = landing->version
+                       ? store.Put(landing->store_key, Bytes(), {}, exchange.context()).status()
+                       : store.Delete(landing->store_key, exchange.context());
+  if (!deleted.ok()) return exchange.Fail(FromStatus(deleted));
+  auto headers = Landed(store, exchange, *landing);
+  if (!headers.ok()) return exchange.Fail(FromStatus(headers.status()));
+  return exchange.Reply(204, "", *headers);
+}
+
+}  // namespace
+
 bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
-                 const OperationLimits& limits) {
+                 const BucketInfo& info, const OperationLimits& limits) {
   const Target& target = exchange.target();
   if (exchange.HasQuery("uploads") || exchange.HasQuery("uploadId")) {
-    return ServeMultipart(exchange, store, access, limits);
+    return ServeMultipart(exchange, store, access, info, limits);
   }
-  if (exchange.HasQuery("tagging") && exchange.request().method() == http::verb::get) {
-    // Tags are not kept: every object has none (awscli asks before it copies).
-    auto meta = store.Head(StoreKey(target.bucket, target.key), exchange.context());
-    if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
-    return exchange.Reply(200, "<Tagging><TagSet></TagSet></Tagging>");
-  }
+  const http::verb method = exchange.request().method();
+  const bool read = method == http::verb::get || method == http::verb::head;
   for (const auto& [name, value] : target.query) {
-    const bool read_parameter = name == "partNumber" || name == "attributes";
-    if (!name.starts_with("X-Amz-") && name != "x-id" && !name.starts_with("response-") &&
-        !read_parameter) {
+    const bool taken = read || (name == "versionId" && method == http::verb::delete_);
+    if (!name.starts_with("X-Amz-") && name != "x-id" && !taken) {
       return exchange.Fail(
           {501, "NotImplemented",
            fmt::format("{} with ?{}", std::string(exchange.request().method_string()), name)});
     }
   }
-  const http::verb method = exchange.request().method();
-  const std::string key = StoreKey(target.bucket, target.key);
-  switch (method) {
-    case http::verb::put:
-      if (exchange.Header("x-amz-copy-source"))
-        return CopyObject(exchange, store, access, key, limits);
-      return PutObject(exchange, store, key, limits);
-    case http::verb::get:
-      if (exchange.HasQuery("attributes")) return GetObjectAttributes(exchange, store, key);
-      return GetObject(exchange, store, key);
-    case http::verb::head:
-      return GetObject(exchange, store, key);
-    case http::verb::delete_: {
-      if (exchange.Header("if-match")) {
-        return exchange.Fail({501, "NotImplemented", "If-Match on DeleteObject"});
-      }
-      Status deleted = store.Delete(key, exchange.context());
-      if (!deleted.ok()) return exchange.Fail(FromStatus(deleted));
-      return exchange.Reply(204, "");
+  if (read) {
+    auto version = VersionToRead(exchange, store, info);
+    if (!version.ok()) return exchange.Fail(FromStatus(version.status()));
+    if (!*version) return true;  // a delete marker, answered
+    const std::string& key = (*version)->store_key;
+    HeaderList headers;
+    if (info.versioning != Versioning::kOff) headers = {{"x-amz-version-id", (*version)->id}};
+    if (exchange.HasQuery("tagging") && method == http::verb::get) {
+      // Tags are not kept: every object has none (awscli asks before it copies).
+      auto meta = store.Head(key, exchange.context());
+      if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
+      return exchange.Reply(200, "<Tagging><TagSet></TagSet></Tagging>", headers);
     }
+    if (exchange.HasQuery("attributes") && method == http::verb::get) {
+      return GetObjectAttributes(exchange, store, key, headers);
+    }
+    return GetObject(exchange, store, key, headers);
+  }
+  switch (method) {
+    case http::verb::put: {
+      if (exchange.Header("x-amz-copy-source")) {
+        return CopyObject(exchange, store, access, info, limits);
+      }
+      auto landing = LandingOf(exchange, info, exchange.target().key, false);
+      if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
+      return PutObject(exchange, store, *landing, limits);
+    }
+    case http::verb::delete_:
+      return DeleteObject(exchange, store, info);
     default:
       return exchange.Fail(
           {501, "NotImplemented",

@@ -3,7 +3,7 @@
 //
 // Buckets on the backing store: bucket B's objects are the keys "B/KEY"; the bucket itself is the
 // marker object "_buckets/B" (bucket names cannot contain '_', so no bucket's keys collide with
-// the markers).
+// the markers); once versioning is set on it, its versions are under "_versions/B/" (versions.h).
 #pragma once
 
 #include <fmt/format.h>
@@ -153,17 +153,33 @@ Permission NeededPermission(const Exchange& exchange);
 
 // GET / (ListBuckets): the buckets the user may use.
 bool ListBuckets(Exchange& exchange, const AccessControl& access);
-// Requests on /BUCKET: Create/Head/DeleteBucket, ListObjects V1/V2, ListMultipartUploads,
-// DeleteObjects, and the location and versioning queries SDKs make. All but CreateBucket come
-// here authorized (the bucket exists and the user may use it).
+// Requests on /BUCKET: Create/Head/DeleteBucket, ListObjects V1/V2, ListObjectVersions,
+// ListMultipartUploads, DeleteObjects, Get/PutBucketVersioning, and the location query SDKs make.
+// All but CreateBucket come here authorized (the bucket exists, as `info` says, and the user may
+// use it).
 bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
-                 std::string_view region);
+                 const BucketInfo& info, std::string_view region);
 // Requests on /BUCKET/KEY, authorized: Put/Get/Head/Delete/CopyObject, and multipart uploads.
 bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
-                 const OperationLimits& limits);
+                 const BucketInfo& info, const OperationLimits& limits);
 // ?uploads and ?uploadId requests on /BUCKET/KEY (from ServeObject).
 bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
-                    const OperationLimits& limits);
+                    const BucketInfo& info, const OperationLimits& limits);
+
+// Where a write of `key` (the request's, or a POST form's) lands: "B/KEY" in a bucket that was
+// never versioned, else a new version (versions.h). kInvalidArgument ("KeyTooLongError") for a key
+// too long to have versions; kUnimplemented for a conditional write (If-Match, If-None-Match) into
+// a versioned bucket, which could not be atomic there.
+struct Landing {
+  std::string store_key;
+  std::optional<Version> version;  // when the bucket's versioning was ever set
+};
+Result<Landing> LandingOf(const Exchange& exchange, const BucketInfo& info, std::string_view key,
+                          bool delete_marker);
+// Once the write landed: removes the null versions a null one replaced, and gives the headers
+// that name the version for the answer (x-amz-version-id; none when the bucket is unversioned).
+Result<HeaderList> Landed(object::ObjectStore& store, const Exchange& exchange,
+                          const Landing& landing);
 
 // A writer for a body streamed into `key` (a PutObject that is not held whole, POST Object):
 // straight to storage where the store can, else in 8 MiB parts on the transfer pool with 40 MiB
@@ -209,8 +225,16 @@ Result<object::Checksum> UploadChecksum(const Exchange& exchange);
 object::GetOptions Preconditions(const Exchange& exchange, std::string_view prefix);
 object::GetOptions CopySourcePreconditions(const Exchange& exchange);
 
-// x-amz-copy-source ("/bucket/key" or "bucket/key", percent-encoded) as a store key, authorized:
-// the bucket exists, the user may read it, and x-amz-source-expected-bucket-owner holds.
-Result<std::string> CopySource(Exchange& exchange, const AccessControl& access);
+// x-amz-copy-source ("/bucket/key" or "bucket/key", percent-encoded, with ?versionId=ID or
+// not) as the version it names (the latest when none), authorized: the bucket exists, the user
+// may read it, and x-amz-source-expected-bucket-owner holds. A delete marker is kNotFound
+// ("NoSuchKey") when it is the latest, kInvalidArgument when named, as S3 answers.
+struct CopySourceVersion {
+  std::string store_key;
+  std::string version_id;  // empty when the source bucket was never versioned
+  bool same_key = false;   // the request's own bucket and key, no version named
+};
+Result<CopySourceVersion> CopySource(Exchange& exchange, object::ObjectStore& store,
+                                     const AccessControl& access);
 
 }  // namespace depot::server

@@ -86,6 +86,7 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
   std::unique_ptr<object::ObjectWriter> writer;
   std::optional<BudgetHold> hold;
   std::optional<AuthorizedStore> authorized;  // outlives the writer it opened
+  std::optional<Landing> landing;
   s3::PostFields fields;
   uint64_t received = 0;
   FormDataReader reader(
@@ -94,9 +95,11 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
         fields = reader.fields();
         DEPOT_ASSIGN_OR_RETURN(grant, s3::VerifyPostForm(fields, bucket, filename, secrets,
                                                          std::chrono::system_clock::now()));
-        DEPOT_RETURN_IF_ERROR(access.Authorize(grant.access_key, bucket, Permission::kWrite,
-                                               std::nullopt, exchange.context()));
+        DEPOT_ASSIGN_OR_RETURN(BucketInfo info,
+                               access.Authorize(grant.access_key, bucket, Permission::kWrite,
+                                                std::nullopt, exchange.context()));
         DEPOT_RETURN_IF_ERROR(object::ValidateKey(grant.key));
+        DEPOT_ASSIGN_OR_RETURN(landing, LandingOf(exchange, info, grant.key, false));
         if (auto acl = fields.find("acl"); acl != fields.end() && acl->second != "private") {
           return UnimplementedError(fmt::format(
               "NotImplemented: canned ACLs other than private are not served: the form's acl "
@@ -108,8 +111,8 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
         options.put = PutOptionsOf(fields, part_type);
         authorized.emplace(store, access, grant.access_key, bucket);
         DEPOT_ASSIGN_OR_RETURN(
-            writer, OpenStreamedWriter(*authorized, StoreKey(bucket, key), std::move(options),
-                                       limits, hold, exchange.context()));
+            writer, OpenStreamedWriter(*authorized, landing->store_key, std::move(options), limits,
+                                       hold, exchange.context()));
         return Status::Ok();
       },
       [&](std::string_view bytes) -> Status {
@@ -140,6 +143,9 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
   }
   auto done = writer->Finish();
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
+  auto version = Landed(*authorized, exchange, *landing);
+  if (!version.ok()) return exchange.Fail(FromStatus(version.status()));
+  exchange.AddAnswerHeaders(*version);
   return Answer(exchange, fields, key, done->etag);
 }
 

@@ -80,10 +80,13 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
                             // GetBucketLocation, GetBucketVersioning, GetBucketCors,
                             // GetBucketTagging
                             "location", "versioning", "cors", "tagging",
-                            // ListObjectVersions (an unversioned bucket's one null version each)
+                            // ListObjectVersions
                             "versions", "version-id-marker"});
       }
-      if (method == "PUT" || method == "DELETE") {  // Put/DeleteBucketCors, Put/DeleteBucketTagging
+      if (method == "PUT") {  // PutBucketCors, PutBucketTagging, PutBucketVersioning
+        return OneOf(name, {"cors", "tagging", "versioning"});
+      }
+      if (method == "DELETE") {  // DeleteBucketCors, DeleteBucketTagging
         return name == "cors" || name == "tagging";
       }
       return method == "POST" && name == "delete";
@@ -93,15 +96,15 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
             OneOf(name, {"response-content-type", "response-content-language", "response-expires",
                          "response-cache-control", "response-content-disposition",
                          "response-content-encoding"});
-        // A part of the object (GetObject, HeadObject); GetObjectTagging (none kept),
+        // A version or part of the object (GetObject, HeadObject); GetObjectTagging (none kept),
         // GetObjectAttributes, ListParts.
-        return overrides || name == "partNumber" ||
+        return overrides || name == "partNumber" || name == "versionId" ||
                (method == "GET" && OneOf(name, {"tagging", "attributes", "uploadId", "max-parts",
                                                 "part-number-marker"}));
       }
       if (method == "PUT") return OneOf(name, {"partNumber", "uploadId"});
       if (method == "POST") return OneOf(name, {"uploads", "uploadId"});
-      return method == "DELETE" && name == "uploadId";
+      return method == "DELETE" && (name == "uploadId" || name == "versionId");
   }
   return false;
 }

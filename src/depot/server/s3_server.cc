@@ -548,19 +548,23 @@ class S3Server::Impl {
     }
     if (resource == Resource::kService) return ListBuckets(exchange, access_);
     const bool creates_bucket = resource == Resource::kBucket && method == "PUT" &&
-                                !exchange.HasQuery("cors") && !exchange.HasQuery("tagging");
+                                !exchange.HasQuery("cors") && !exchange.HasQuery("tagging") &&
+                                !exchange.HasQuery("versioning");
+    BucketInfo info;  // none yet for CreateBucket
     if (!creates_bucket) {
-      Status allowed =
+      auto allowed =
           access_.Authorize(exchange.who().access_key, target.bucket, NeededPermission(exchange),
                             exchange.Header("x-amz-expected-bucket-owner"), exchange.context());
-      if (!allowed.ok()) return exchange.Fail(FromStatus(allowed));
+      if (!allowed.ok()) return exchange.Fail(FromStatus(allowed.status()));
+      info = std::move(*allowed);
       AddCorsHeaders(exchange, access_);
     }
     // Writes ask again right before they reach the store (access.h).
     AuthorizedStore store(*store_, access_, exchange.who().access_key, target.bucket);
-    if (resource == Resource::kBucket)
-      return ServeBucket(exchange, store, access_, options_.region);
-    return ServeObject(exchange, store, access_, limits_);
+    if (resource == Resource::kBucket) {
+      return ServeBucket(exchange, store, access_, info, options_.region);
+    }
+    return ServeObject(exchange, store, access_, info, limits_);
   }
 
   void Log(Exchange& exchange, const std::string& client, SteadyClock::time_point started) {

@@ -88,19 +88,38 @@ Version FromEntry(const Entry& entry, const object::ObjectMeta& meta) {
                  false,     meta};
 }
 
-// 16 hex digits of the inverted time (strictly increasing in this process), then 8 random ones.
+uint64_t Nanoseconds(object::Clock::time_point time) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count());
+}
+
+// 16 hex digits of the inverted time, then 8 random ones.
+std::string VersionIdAt(uint64_t ns) {
+  thread_local std::mt19937 random{std::random_device{}()};
+  return fmt::format("{:016x}{:08x}", UINT64_MAX - ns, static_cast<uint32_t>(random()));
+}
+
+// An id of now, strictly later than every other this process made.
 std::string NewVersionId() {
   static std::atomic<uint64_t> last{0};
-  const auto now = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(object::Clock::now().time_since_epoch())
-          .count());
+  const uint64_t now = Nanoseconds(object::Clock::now());
   uint64_t previous = last.load();
   uint64_t ns = 0;
   do {
     ns = std::max(now, previous + 1);
   } while (!last.compare_exchange_weak(previous, ns));
-  thread_local std::mt19937 random{std::random_device{}()};
-  return fmt::format("{:016x}{:08x}", UINT64_MAX - ns, static_cast<uint32_t>(random()));
+  return VersionIdAt(ns);
+}
+
+// Moves the object at `from` to `to`: by the store's rename where it has one, else by a copy and a
+// delete (a crash between leaves both, and readers take the one at `to`).
+Status Move(object::ObjectStore& store, const std::string& from, const std::string& to,
+            const Context& ctx) {
+  if (store.capabilities().atomic_rename) {
+    return store.Rename(from, to, object::CopyMode::kCreate, ctx);
+  }
+  DEPOT_RETURN_IF_ERROR(store.Copy(from, to, object::CopyMode::kOverwrite, ctx).status());
+  return store.Delete(from, ctx);
 }
 
 // The entries of one store listing, one at a time, with pages fetched as they are needed.
@@ -174,7 +193,7 @@ bool Versions::KeyFits(std::string_view bucket, std::string_view key) {
 }
 
 Version Versions::Allocate(std::string_view bucket, std::string_view key, Versioning state,
-                           bool delete_marker) const {
+                           bool delete_marker) {
   if (state == Versioning::kOff) {
     return Version{std::string(key), "null", StoreKey(bucket, key), delete_marker};
   }
@@ -275,6 +294,28 @@ Status Versions::RetireNulls(std::string_view bucket, std::string_view key, cons
   replaced.push_back(StoreKey(bucket, key));
   for (const Status& status : store_.DeleteMany(replaced, ctx)) DEPOT_RETURN_IF_ERROR(status);
   return Status::Ok();
+}
+
+Status Versions::ClearPlain(std::string_view bucket, std::string_view key,
+                            const Context& ctx) const {
+  const std::string plain = StoreKey(bucket, key);
+  auto head = store_.Head(plain, ctx);
+  if (!head.ok())
+    return head.status().code() == StatusCode::kNotFound ? Status::Ok() : head.status();
+  DEPOT_ASSIGN_OR_RETURN(std::vector<Version> versions, KeyVersions(bucket, key, ctx));
+  const bool replaced = std::any_of(versions.begin(), versions.end(), [&](const Version& version) {
+    return version.id == "null" && version.store_key != plain;
+  });
+  if (replaced) return store_.Delete(plain, ctx);
+  // Its id is of its time: it is older than every version written since versioning was set.
+  return Move(store_, plain,
+              KeyPrefix(bucket, key) + VersionIdAt(Nanoseconds(head->last_modified)) + kNullObject,
+              ctx);
+}
+
+Status Versions::Adopt(std::string_view bucket, std::string_view key, const Version& version,
+                       const Context& ctx) const {
+  return Move(store_, StoreKey(bucket, key), version.store_key, ctx);
 }
 
 Result<std::optional<Version>> Versions::Remove(std::string_view bucket, std::string_view key,

@@ -82,12 +82,21 @@ class Versions {
 
   // Where a new version of `key` goes in a bucket whose versioning is `state`: a new id when
   // Enabled, the null version when Suspended or off (Off: "B/KEY" itself).
-  Version Allocate(std::string_view bucket, std::string_view key, Versioning state,
-                   bool delete_marker) const;
+  static Version Allocate(std::string_view bucket, std::string_view key, Versioning state,
+                          bool delete_marker);
   // After the null version `written` (from Allocate) was stored: removes the null versions it
   // replaced (earlier 'n' and 'm' entries, and "B/KEY").
   Status RetireNulls(std::string_view bucket, std::string_view key, const Version& written,
                      const Context& ctx) const;
+  // A multipart upload of `key` completes at "B/KEY", where the store keeps its uploads; in a
+  // versioned bucket the object then becomes a new version. ClearPlain, before the completion,
+  // moves an object from before versioning out of the way (into the layout, as the null version,
+  // or removes it when a later null version replaced it); Adopt, after it, moves the completed
+  // object to `version` (from Allocate). A crash between the two leaves the completed object at
+  // "B/KEY", where it reads as the key's null version.
+  Status ClearPlain(std::string_view bucket, std::string_view key, const Context& ctx) const;
+  Status Adopt(std::string_view bucket, std::string_view key, const Version& version,
+               const Context& ctx) const;
   // Removes one version (an object or a delete marker). Removing one the key does not have is OK,
   // as S3's is. Returns what was removed (empty when nothing was).
   Result<std::optional<Version>> Remove(std::string_view bucket, std::string_view key,
