@@ -9,8 +9,6 @@
 
 #include <set>
 
-#include "depot/core/base64.h"
-#include "depot/core/md5.h"
 #include "depot/core/testing/status_matchers.h"
 #include "depot/object/memory/memory_store.h"
 #include "depot/object/s3/s3_store.h"
@@ -22,6 +20,7 @@
 namespace depot::server {
 namespace {
 
+using ::depot::server::testing::Md5Base64;
 using ::depot::server::testing::PresignedTarget;
 using ::depot::server::testing::RawConnection;
 using ::depot::server::testing::SignedRequest;
@@ -35,13 +34,6 @@ using ::testing::HasSubstr;
 const Signer kOwner{"OWNERKEY", "owner-secret"};
 const Signer kOther{"OTHERKEY", "other-secret"};
 const Signer kAdmin{"ADMINKEY", "admin-secret"};
-
-std::string Md5Base64(std::string_view data) {
-  Md5 md5;
-  md5.Update(data);
-  const auto digest = md5.Finish();
-  return Base64Encode(std::string_view(reinterpret_cast<const char*>(digest.data()), 16));
-}
 
 // One request of the sweep. Query values and the body may hold "{upload}" and "{etag}": the id
 // of the upload the setup started on "owned/up", and its part 1's ETag.

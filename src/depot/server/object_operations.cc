@@ -71,9 +71,12 @@ Result<HeaderList> Landed(object::ObjectStore& store, const Exchange& exchange,
     DEPOT_RETURN_IF_ERROR(Versions(store).RetireNulls(exchange.target().bucket, version.key,
                                                       version, exchange.context()));
   }
-  HeaderList headers = {{"x-amz-version-id", version.id}};
-  if (version.delete_marker) headers.emplace_back("x-amz-delete-marker", "true");
-  return headers;
+  // A null version written while versioning is suspended is answered without a version id, as
+  // S3 does; a delete marker always names its version.
+  if (!version.delete_marker) {
+    return version.id == "null" ? HeaderList() : HeaderList{{"x-amz-version-id", version.id}};
+  }
+  return HeaderList{{"x-amz-version-id", version.id}, {"x-amz-delete-marker", "true"}};
 }
 
 std::string UserXml(std::string_view element, const AccessControl& access, std::string_view user) {
@@ -422,8 +425,12 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
         return exchange.StartObject(response, head.not_modified ? 0 : head.range.length());
       },
       [&](std::string_view piece) { return exchange.WriteObject(piece); }, exchange.context());
-  // A failure before any byte went out (a small object's headers wait for its body) is answered.
+  // A failure before any byte went out (a small object's headers wait for its body) is answered;
+  // a missing object says it is no delete marker, as RGW does.
   if (!started || (!streamed.ok() && exchange.ObjectUnsent())) {
+    if (streamed.code() == StatusCode::kNotFound) {
+      exchange.AddAnswerHeaders({{"x-amz-delete-marker", "false"}});
+    }
     return exchange.Fail(FromStatus(streamed));
   }
   return streamed.ok() && exchange.FinishObject();

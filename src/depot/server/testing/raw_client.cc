@@ -8,6 +8,8 @@
 
 #include <charconv>
 
+#include "depot/core/base64.h"
+#include "depot/core/md5.h"
 #include "depot/object/helpers.h"
 
 namespace depot::server::testing {
@@ -126,6 +128,14 @@ std::vector<std::string> StoreSnapshot(object::ObjectStore& store) {
                               parts.ok() ? parts->size() : 0));
   }
   return out;
+}
+
+std::string Md5Base64(std::string_view data) {
+  Md5 md5;
+  md5.Update(data);
+  const auto digest = md5.Finish();
+  return Base64Encode(
+      std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
 int StatusOf(std::string_view response) {

@@ -54,6 +54,8 @@ std::string PresignedTarget(uint16_t port, std::string method, std::string path,
 // Every key of `store` with its ETag, and every multipart upload with its part count, as lines:
 // what a refused request must leave as it was.
 std::vector<std::string> StoreSnapshot(object::ObjectStore& store);
+// The base64 of the MD5 of `data`: a Content-MD5 header's value.
+std::string Md5Base64(std::string_view data);
 // The status code of a raw HTTP response ("HTTP/1.1 403 Forbidden" -> 403), 0 if none.
 int StatusOf(std::string_view response);
 
