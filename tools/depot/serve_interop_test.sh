@@ -1319,6 +1319,66 @@ PY
   grep -q 'bad-creds.txt" line 1' bad.err || fail "malformed credentials file: $(cat bad.err)"
 }
 
+versioning() {
+  aws s3api create-bucket --bucket interop-versions >/dev/null
+  aws s3api put-bucket-versioning --bucket interop-versions \
+    --versioning-configuration Status=Enabled
+  [[ "$(aws s3api get-bucket-versioning --bucket interop-versions --query Status --output text)" \
+    == Enabled ]] || fail "get-bucket-versioning does not say Enabled"
+  printf 'one' >v1.txt
+  printf 'two' >v2.txt
+  first="$(aws s3api put-object --bucket interop-versions --key doc --body v1.txt \
+    --query VersionId --output text)"
+  aws s3api put-object --bucket interop-versions --key doc --body v2.txt >/dev/null
+  aws s3api get-object --bucket interop-versions --key doc --version-id "$first" v.back >/dev/null
+  cmp v1.txt v.back || fail "awscli get-object --version-id read another version"
+  [[ "$(aws s3api list-object-versions --bucket interop-versions \
+    --query 'length(Versions)' --output text)" == 2 ]] || fail "list-object-versions: not 2"
+  py <<'PY'
+from interop_common import *
+
+
+def versioning():
+    s3 = client()
+    bucket = "interop-versions"
+    versions = s3.list_object_versions(Bucket=bucket)["Versions"]
+    latest = [v for v in versions if v["IsLatest"]]
+    if len(latest) != 1 or s3.get_object(Bucket=bucket, Key="doc")["VersionId"] != \
+            latest[0]["VersionId"]:
+        fail(f"the latest version is not the one read: {versions}")
+    deleted = s3.delete_object(Bucket=bucket, Key="doc")
+    if not deleted.get("DeleteMarker"):
+        fail(f"delete_object in a versioned bucket made no delete marker: {deleted}")
+    try:
+        s3.head_object(Bucket=bucket, Key="doc")
+        fail("a deleted key still reads")
+    except botocore.exceptions.ClientError as e:
+        if e.response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-delete-marker") != "true":
+            fail(f"no x-amz-delete-marker on the 404: {e.response}")
+    oldest = versions[-1]["VersionId"]
+    copied = s3.copy_object(Bucket=bucket, Key="restored",
+                            CopySource={"Bucket": bucket, "Key": "doc", "VersionId": oldest})
+    if copied.get("CopySourceVersionId") != oldest:
+        fail(f"copy_object did not name its source version: {copied}")
+    if s3.get_object(Bucket=bucket, Key="restored")["Body"].read() != b"one":
+        fail("the copy of the oldest version holds other bytes")
+    # Every version and delete marker, removed by id: the bucket can then go.
+    listed = s3.list_object_versions(Bucket=bucket)
+    doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+              for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]
+    if len(doomed) != 4:
+        fail(f"expected 3 versions and a delete marker: {listed}")
+    result = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed})
+    if result.get("Errors") or len(result.get("Deleted", [])) != 4:
+        fail(f"delete_objects by version: {result}")
+    s3.delete_bucket(Bucket=bucket)
+    print("boto3 versioning ok")
+
+
+run(versioning)
+PY
+}
+
 section "copy (awscli)" copy_awscli
 section "copy (boto3)" copy_boto3
 section "DeleteObjects (awscli, boto3)" delete_objects
@@ -1336,6 +1396,7 @@ section "CORS rules (boto3, urllib)" cors_rules
 section "2 GiB object (awscli, boto3)" huge_object
 section "requests depot does not honour (boto3)" unhonoured_boto3
 section "users kept apart, credentials file and JSON access log" credentials_file
+section "versioning (awscli, boto3)" versioning
 
 echo "== cleanup and stop"
 aws s3 rm --only-show-errors --recursive s3://interop
