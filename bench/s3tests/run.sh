@@ -115,7 +115,7 @@ if [[ "${S3TESTS_SET:-}" == issue19 ]]; then
   deselect+=" or s3select or s3website or sns or storage_class or appendobject"
   unnamed="tenant or iam or sts or logging or transition"
   wanted="version or delete_marker or object_lock or acl or ownership or policy or public"
-  wanted+=" or lifecycle or tagging or tag or encrypt or sse"
+  wanted+=" or lifecycle or tagging or tags or encrypt or sse or _enc_"
 fi
 
 # run_suite NAME CONF: runs the selection, junit to $out/NAME.xml.

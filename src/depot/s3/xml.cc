@@ -311,6 +311,44 @@ Result<std::string> ParseCreateBucketXml(std::string_view body) {
   return Text(root, "LocationConstraint");
 }
 
+Result<AclDocument> ParseAccessControlPolicy(std::string_view body) {
+  pugi::xml_document doc;
+  Result<pugi::xml_node> root = Load(doc, body, "AccessControlPolicy", Sender::kClient);
+  if (!root.ok()) return InvalidArgumentError("MalformedACLError: " + root.status().message());
+  AclDocument document;
+  document.owner_id = root->child("Owner").child("ID").text().as_string();
+  const pugi::xml_node list = root->child("AccessControlList");
+  if (!list) {
+    return InvalidArgumentError("MalformedACLError: an AccessControlPolicy without a list");
+  }
+  for (pugi::xml_node grant : list.children("Grant")) {
+    const pugi::xml_node grantee = grant.child("Grantee");
+    if (!grantee || !grant.child("Permission")) {
+      return InvalidArgumentError("MalformedACLError: a Grant needs a Grantee and a Permission");
+    }
+    // The type attribute, whatever prefix names the XML Schema instance namespace.
+    std::string type;
+    for (pugi::xml_attribute attribute : grantee.attributes()) {
+      const std::string_view name = attribute.name();
+      if (name == "type" || name.ends_with(":type")) type = attribute.value();
+    }
+    document.grants.push_back({std::move(type), Text(grantee, "ID"), Text(grantee, "URI"),
+                               Text(grantee, "EmailAddress"), Text(grant, "Permission")});
+  }
+  return document;
+}
+
+Result<std::string> ParseOwnershipControls(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root,
+                         Load(doc, body, "OwnershipControls", Sender::kClient));
+  const pugi::xml_node ownership = root.child("Rule").child("ObjectOwnership");
+  if (!ownership) {
+    return Malformed("OwnershipControls", "no Rule with an ObjectOwnership", Sender::kClient);
+  }
+  return std::string(ownership.text().as_string());
+}
+
 Result<std::string> ParseVersioningConfiguration(std::string_view body) {
   pugi::xml_document doc;
   DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root,

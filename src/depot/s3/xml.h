@@ -118,6 +118,24 @@ Result<DeleteRequest> ParseDeleteObjects(std::string_view body);  // a <Delete> 
 std::string CreateBucketXml(std::string_view region);             // empty for us-east-1
 // The LocationConstraint of a CreateBucket body ("" for an empty body or none named).
 Result<std::string> ParseCreateBucketXml(std::string_view body);
+// An AccessControlPolicy document (PutBucketAcl, PutObjectAcl), as written: each grantee's
+// xsi:type (CanonicalUser, Group or AmazonCustomerByEmail) with its ID, URI or EmailAddress.
+// kInvalidArgument ("MalformedACLError: ...") for a document that is not one.
+struct AclDocumentGrant {
+  std::string type;
+  std::string id;
+  std::string uri;
+  std::string email;
+  std::string permission;
+};
+struct AclDocument {
+  std::string owner_id;
+  std::vector<AclDocumentGrant> grants;
+};
+Result<AclDocument> ParseAccessControlPolicy(std::string_view body);
+// The ObjectOwnership of a PutBucketOwnershipControls body (as written: the caller checks it).
+// kInvalidArgument for another document or none.
+Result<std::string> ParseOwnershipControls(std::string_view body);
 // The Status of a PutBucketVersioning body: "Enabled" or "Suspended". kInvalidArgument for
 // another document, status or none; kUnimplemented for MfaDelete
 // Enabled (MFA delete needs a device depot has no way to check).

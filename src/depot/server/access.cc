@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "depot/object/helpers.h"
+#include "depot/server/object_attributes.h"
 #include "depot/server/operations.h"
 
 namespace depot::server {
@@ -22,6 +23,10 @@ constexpr std::string_view kCreatedField = "created";
 constexpr std::string_view kTagsField = "tags";
 // The bucket's versioning once it is set: "Enabled" or "Suspended".
 constexpr std::string_view kVersioningField = "versioning";
+// The grants of the bucket's ACL (acl.h); absent: the owner's full control.
+constexpr std::string_view kAclField = "acl";
+// The bucket's object ownership, once set.
+constexpr std::string_view kOwnershipField = "ownership";
 
 Status NoSuchBucket(std::string_view bucket) {
   return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
@@ -35,7 +40,7 @@ Result<object::GetResult> ReadMarker(object::ObjectStore& store, std::string_vie
   return marker;
 }
 
-BucketInfo FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
+Result<BucketInfo> FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
   BucketInfo info{std::string(bucket), "", meta.last_modified};
   if (auto it = meta.user_metadata.find(std::string(kCreatedField));
       it != meta.user_metadata.end()) {
@@ -57,6 +62,21 @@ BucketInfo FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
       it != meta.user_metadata.end()) {
     info.versioning = it->second == "Enabled" ? Versioning::kEnabled : Versioning::kSuspended;
   }
+  info.acl.owner = info.owner;
+  if (auto it = meta.user_metadata.find(std::string(kAclField)); it != meta.user_metadata.end()) {
+    auto grants = DecodeGrants(it->second);
+    if (!grants.ok()) {
+      return DataLossError(fmt::format("bucket {}: its stored ACL is unreadable: {}", bucket,
+                                       grants.status().message()));
+    }
+    info.acl.grants = std::move(*grants);
+  } else {
+    info.acl.grants = {{AclGrant::Grantee::kUser, info.owner, AclPermission::kFullControl}};
+  }
+  if (auto it = meta.user_metadata.find(std::string(kOwnershipField));
+      it != meta.user_metadata.end()) {
+    info.ownership = it->second;
+  }
   return info;
 }
 
@@ -64,7 +84,18 @@ BucketInfo FromMarker(std::string_view bucket, const object::ObjectMeta& meta) {
 
 AccessControl::AccessControl(object::ObjectStore& store, std::set<std::string, std::less<>> admins,
                              std::map<std::string, UserName, std::less<>> names)
-    : store_(store), admins_(std::move(admins)), names_(std::move(names)) {}
+    : store_(store), admins_(std::move(admins)), names_(std::move(names)) {
+  acl_names_.id_and_name = [this](std::string_view user) {
+    UserName name = NameOf(user);
+    return std::pair(std::move(name.id), std::move(name.display_name));
+  };
+  acl_names_.user_of = [this](std::string_view id) -> std::optional<std::string> {
+    for (const auto& [user, name] : names_) {
+      if (name.id == id || user == id) return user;
+    }
+    return std::nullopt;
+  };
+}
 
 UserName AccessControl::NameOf(std::string_view user) const {
   if (auto it = names_.find(user); it != names_.end()) return it->second;
@@ -87,12 +118,34 @@ Result<BucketInfo> AccessControl::Authorize(std::string_view user, std::string_v
                                             const std::optional<std::string>& expected_owner,
                                             const Context& ctx) const {
   DEPOT_ASSIGN_OR_RETURN(BucketInfo info, Lookup(bucket, ctx));
-  // Today every permission is the owner's (and the admins'); ACL grants will widen kRead and
-  // kWrite here, never kOwn.
-  (void)permission;
-  if (!MayUse(user, info)) {
-    return PermissionDeniedError(
-        fmt::format("AccessDenied: bucket {} belongs to another user", bucket));
+  const auto granted = [&](AclPermission needed) {
+    return info.acls_enabled() && AclAllows(info.acl, user, needed);
+  };
+  bool allowed = MayUse(user, info);
+  switch (permission) {
+    case Permission::kRead:
+      allowed = allowed || granted(AclPermission::kRead);
+      break;
+    case Permission::kWrite:
+      allowed = allowed || granted(AclPermission::kWrite);
+      break;
+    case Permission::kReadAcp:
+      allowed = allowed || granted(AclPermission::kReadAcp);
+      break;
+    case Permission::kWriteAcp:
+      allowed = allowed || granted(AclPermission::kWriteAcp);
+      break;
+    case Permission::kOwn:
+      break;
+    case Permission::kReadObject:
+    case Permission::kReadObjectAcp:
+    case Permission::kWriteObjectAcp:
+      allowed = true;  // the object's ACL decides (AuthorizeObject)
+      break;
+  }
+  if (!allowed) {
+    return PermissionDeniedError(fmt::format("AccessDenied: {} may not do that with bucket {}",
+                                             user.empty() ? "anyone" : "this user", bucket));
   }
   if (expected_owner && *expected_owner != info.owner && *expected_owner != NameOf(info.owner).id) {
     return PermissionDeniedError(
@@ -100,6 +153,16 @@ Result<BucketInfo> AccessControl::Authorize(std::string_view user, std::string_v
                     bucket, *expected_owner));
   }
   return info;
+}
+
+Status AccessControl::AuthorizeObject(std::string_view user, const BucketInfo& bucket,
+                                      const Acl& acl, AclPermission permission) const {
+  if (MayUse(user, bucket) || (bucket.acls_enabled() && AclAllows(acl, user, permission))) {
+    return Status::Ok();
+  }
+  return PermissionDeniedError(
+      fmt::format("AccessDenied: {} may not do that with this object of bucket {}",
+                  user.empty() ? "anyone" : "this user", bucket.name));
 }
 
 Result<bool> AccessControl::HoldsKeys(std::string_view bucket, const Context& ctx) const {
@@ -114,7 +177,8 @@ Result<bool> AccessControl::HoldsKeys(std::string_view bucket, const Context& ct
 }
 
 Status AccessControl::CreateBucket(std::string_view user, std::string_view bucket,
-                                   std::string_view location, const Context& ctx) const {
+                                   std::string_view location, const std::vector<AclGrant>& grants,
+                                   std::string_view ownership, const Context& ctx) const {
   DEPOT_ASSIGN_OR_RETURN(bool leftovers, HoldsKeys(bucket, ctx));
   if (leftovers && !Lookup(bucket, ctx).ok()) {
     return AlreadyExistsError(fmt::format(
@@ -125,6 +189,10 @@ Status AccessControl::CreateBucket(std::string_view user, std::string_view bucke
   object::PutOptions put{.mode = object::PutMode::kCreate};
   put.user_metadata[std::string(kOwnerField)] = std::string(user);
   if (!location.empty()) put.user_metadata[std::string(kLocationField)] = std::string(location);
+  if (!grants.empty()) put.user_metadata[std::string(kAclField)] = EncodeGrants(grants);
+  if (!ownership.empty()) {
+    put.user_metadata[std::string(kOwnershipField)] = std::string(ownership);
+  }
   auto created = store_.Put(BucketMarker(bucket), Bytes(), put, ctx);
   if (created.ok()) return Status::Ok();
   if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
@@ -158,7 +226,7 @@ Status AccessControl::DeleteBucket(std::string_view bucket, const Context& ctx) 
   DEPOT_ASSIGN_OR_RETURN(object::GetResult marker, store_.Get(BucketMarker(bucket), {}, ctx));
   DEPOT_RETURN_IF_ERROR(store_.Delete(BucketMarker(bucket), ctx));
   DEPOT_ASSIGN_OR_RETURN(holds, HoldsKeys(bucket, ctx));
-  if (!holds) return Status::Ok();
+  if (!holds) return ObjectAttributeStore(store_).RemoveAll(bucket, ctx);
   // A write landed between the two checks: the bucket lives on, with its owner.
   object::PutOptions put{.mode = object::PutMode::kCreate,
                          .content_type = marker.meta.content_type,
@@ -217,12 +285,30 @@ Status AccessControl::SetVersioning(std::string_view bucket, Versioning state,
   });
 }
 
+Status AccessControl::SetAcl(std::string_view bucket, const std::vector<AclGrant>& grants,
+                             const Context& ctx) const {
+  return UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
+    fields[std::string(kAclField)] = EncodeGrants(grants);
+  });
+}
+
+Status AccessControl::SetOwnership(std::string_view bucket, std::string_view ownership,
+                                   const Context& ctx) const {
+  return UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
+    if (ownership.empty()) {
+      fields.erase(std::string(kOwnershipField));
+    } else {
+      fields[std::string(kOwnershipField)] = std::string(ownership);
+    }
+  });
+}
+
 Status AccessControl::UpdateMarker(
     std::string_view bucket, const Context& ctx,
     const std::function<void(std::map<std::string, std::string>&, std::string&)>& change) const {
   for (int attempt = 0;; ++attempt) {
     DEPOT_ASSIGN_OR_RETURN(object::GetResult marker, ReadMarker(store_, bucket, false, ctx));
-    const BucketInfo info = FromMarker(bucket, marker.meta);
+    DEPOT_ASSIGN_OR_RETURN(const BucketInfo info, FromMarker(bucket, marker.meta));
     object::PutOptions put{.mode = object::PutMode::kUpdate, .if_match = marker.meta.etag};
     put.content_type = marker.meta.content_type;
     put.user_metadata = marker.meta.user_metadata;

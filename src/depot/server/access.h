@@ -1,18 +1,32 @@
 // depot::server::AccessControl: who may do what in depot serve (internal). The one place every
-// operation asks before it touches a bucket or its objects; ACLs and bucket policies will be
-// added here, never as checks spread over the handlers.
+// operation asks before it touches a bucket or its objects; bucket policies will be added here,
+// never as checks spread over the handlers.
 //
 // The model: every bucket has an owner, the user whose access key created it, recorded in the
 // bucket's marker object "_buckets/B" (user metadata "owner"; "location" its LocationConstraint,
 // "created" its creation time once the marker has been rewritten, "tags" its tags, "versioning"
-// Enabled or Suspended once versioning is set (versions.h); the marker's bytes are its CORS
-// configuration, empty for none). The owner and the admins (users the credentials file marks
-// "admin") may do everything with a bucket and its objects; nobody else may do anything with them,
-// as copy sources included, and ListBuckets shows each user the buckets it may use. A bucket whose
-// marker records no owner (made before owners existed) belongs to the admins. Wherever S3 shows an
+// Enabled or Suspended once versioning is set (versions.h), "acl" its ACL's grants (acl.h; the
+// owner's full control when absent), "ownership" its object ownership once set; the marker's
+// bytes are its CORS configuration, empty for none). A bucket whose marker records no owner (made
+// before owners existed) belongs to the admins.
+//
+// Who may do what:
+//   - The owner and the admins (users the credentials file marks "admin") may do everything with
+//     a bucket and every object in it, whoever wrote the object.
+//   - Others, and anonymous requests (user ""), get what ACLs grant them (acl.h): the bucket's
+//     READ lists it, its WRITE puts, copies into and deletes objects, READ_ACP and WRITE_ACP read
+//     and replace its ACL; an object's READ reads it (GET, HEAD, a copy's source), READ_ACP and
+//     WRITE_ACP its ACL. An object's ACL is in its attributes (object_attributes.h); an object
+//     written by someone other than the bucket's owner is the writer's, private unless asked.
+//   - The bucket's configuration (CORS, tags, versioning, ownership) and its deletion are the
+//     owner's alone.
+//   - Object ownership BucketOwnerEnforced disables ACLs, as on S3: grants are not consulted and
+//     only the owner and the admins may use the bucket; a request that sets an ACL other than the
+//     owner's full control is refused (AccessControlListNotSupported).
+// ListBuckets shows each user the buckets it owns (all of them to admins). Wherever S3 shows an
 // owner, a user shows as its canonical id and display name (UserName; by default both are its
-// access key), and x-amz-expected-bucket-owner takes either the owner's canonical id or its access
-// key. Anonymous requests never get here: every request is signed (s3_server.h).
+// access key), grants name users by canonical id, and x-amz-expected-bucket-owner takes either
+// the owner's canonical id or its access key.
 //
 // Thread-safe. Every answer reads the marker afresh from the store: servers sharing one store
 // agree, and a bucket deleted and made again by another user is never served on a stale owner.
@@ -30,16 +44,24 @@
 #include "depot/object/forwarding_store.h"
 #include "depot/object/store.h"
 #include "depot/s3/xml.h"
+#include "depot/server/acl.h"
 #include "depot/server/s3_server.h"
 #include "depot/server/versions.h"
 
 namespace depot::server {
 
 // What a request does with a bucket: the unit that ACL grants and policy actions will map to.
+// What a request does with a bucket or an object in it.
 enum class Permission {
-  kRead,   // list the bucket and its uploads, read objects and their metadata, copy from them
-  kWrite,  // put, copy into, delete objects; multipart uploads
-  kOwn,    // delete the bucket; read its configuration (location, versioning)
+  kRead,      // list the bucket and its uploads (the bucket's READ)
+  kWrite,     // put, copy into, delete objects; multipart uploads (the bucket's WRITE)
+  kReadAcp,   // read the bucket's ACL
+  kWriteAcp,  // replace the bucket's ACL
+  kOwn,       // delete the bucket; read and change its configuration
+  // Decided by the object's ACL (AuthorizeObject): Authorize passes them for any bucket.
+  kReadObject,
+  kReadObjectAcp,
+  kWriteObjectAcp,
 };
 
 struct BucketInfo {
@@ -48,12 +70,18 @@ struct BucketInfo {
   object::Clock::time_point created;
   std::string location;  // the LocationConstraint it was made with; empty when none was given
   Versioning versioning = Versioning::kOff;
+  Acl acl;                // its owner is the bucket's
+  std::string ownership;  // BucketOwnerEnforced, BucketOwnerPreferred or ObjectWriter; "": unset
+  // Whether ACLs are consulted (object ownership is not BucketOwnerEnforced).
+  bool acls_enabled() const { return ownership != "BucketOwnerEnforced"; }
 };
 
 class AccessControl {
  public:
   // The store is shared with the caller and must outlive this.
-  // `names`: the canonical ids and display names of the users who have them (access key ->).
+  // `names`: the canonical ids and display names of the users who have them (access key ->);
+  // every user must be there (with its access key twice when it has no other name) for grants
+  // to name it.
   AccessControl(object::ObjectStore& store, std::set<std::string, std::less<>> admins,
                 std::map<std::string, UserName, std::less<>> names = {});
 
@@ -69,12 +97,20 @@ class AccessControl {
                                Permission permission,
                                const std::optional<std::string>& expected_owner,
                                const Context& ctx) const;
-  // Makes `bucket`, owned by `user`, recording `location` (GetBucketLocation). When it exists
+  // Whether `user` may do `permission` (an object's) on an object whose ACL is `acl` in `bucket`.
+  // kPermissionDenied ("AccessDenied") when not.
+  Status AuthorizeObject(std::string_view user, const BucketInfo& bucket, const Acl& acl,
+                         AclPermission permission) const;
+  // How users show in ACL documents, and which user a canonical id names.
+  const AclNames& acl_names() const { return acl_names_; }
+  // Makes `bucket`, owned by `user`, recording `location` (GetBucketLocation), `grants` (its
+  // ACL; none: the owner's full control) and `ownership` (empty: unset). When it exists
   // already: kAlreadyExists with "BucketAlreadyOwnedByYou: ..." if it is the user's,
   // "BucketAlreadyExists: ..." if not. A name whose keys are still in the store (objects or uploads
   // of an earlier bucket that a write racing its deletion left behind) is refused (kAlreadyExists,
   // "OperationAborted: ..."), so no user ever reads what another left there.
   Status CreateBucket(std::string_view user, std::string_view bucket, std::string_view location,
+                      const std::vector<AclGrant>& grants, std::string_view ownership,
                       const Context& ctx) const;
   // Deletes an authorized `bucket` that holds no objects (kFailedPrecondition, "BucketNotEmpty:
   // ..." otherwise), aborting its incomplete multipart uploads first, as S3 does. Emptiness is
@@ -91,8 +127,13 @@ class AccessControl {
   // marker as the CORS rules are.
   Result<std::vector<s3::Tag>> Tags(std::string_view bucket, const Context& ctx) const;
   Status SetTags(std::string_view bucket, std::span<const s3::Tag> tags, const Context& ctx) const;
-  // Sets the bucket's versioning (kEnabled or kSuspended), kept in the marker as the tags are.
+  // Sets the bucket's versioning (kEnabled or kSuspended), its ACL's grants and its object
+  // ownership (empty: unset), each kept in the marker as the tags are.
   Status SetVersioning(std::string_view bucket, Versioning state, const Context& ctx) const;
+  Status SetAcl(std::string_view bucket, const std::vector<AclGrant>& grants,
+                const Context& ctx) const;
+  Status SetOwnership(std::string_view bucket, std::string_view ownership,
+                      const Context& ctx) const;
   // Every bucket, by name, with owners read from the markers.
   Result<std::vector<BucketInfo>> ListBuckets(const Context& ctx) const;
   // Whether `user` may use `bucket` at all (ListBuckets shows it).
@@ -111,6 +152,7 @@ class AccessControl {
   object::ObjectStore& store_;
   const std::set<std::string, std::less<>> admins_;
   const std::map<std::string, UserName, std::less<>> names_;
+  AclNames acl_names_;
 };
 
 // The store as the operations of one authorized request on `bucket` see it: every call that

@@ -29,6 +29,7 @@ using ::depot::server::testing::StatusOf;
 using ::depot::server::testing::StoreSnapshot;
 using ::depot::testing::IsOk;
 using ::depot::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 const Signer kOwner{"OWNERKEY", "owner-secret"};
@@ -187,6 +188,26 @@ std::vector<Operation> Operations() {
        complete,
        200},
       {"AbortMultipartUpload", "DELETE", "/owned/up", {{"uploadId", "{upload}"}}, {}, "", 204},
+      {"GetBucketAcl", "GET", "/owned", {{"acl", ""}}, {}, "", 200},
+      {"PutBucketAcl", "PUT", "/owned", {{"acl", ""}}, {{"x-amz-acl", "private"}}, "", 200},
+      {"GetObjectAcl", "GET", "/owned/k", {{"acl", ""}}, {}, "", 200},
+      {"PutObjectAcl", "PUT", "/owned/k", {{"acl", ""}}, {{"x-amz-acl", "private"}}, "", 200},
+      {"PutBucketVersioning",
+       "PUT",
+       "/owned",
+       {{"versioning", ""}},
+       {},
+       "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>",
+       200},
+      {"GetBucketOwnershipControls", "GET", "/owned", {{"ownershipControls", ""}}, {}, "", 404},
+      {"PutBucketOwnershipControls",
+       "PUT",
+       "/owned",
+       {{"ownershipControls", ""}},
+       {},
+       "<OwnershipControls><Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule>"
+       "</OwnershipControls>",
+       200},
   };
 }
 
@@ -219,6 +240,75 @@ TEST_F(AccessTest, EveryOperationIsTheOwnersAndTheAdminsAlone) {
     EXPECT_EQ(StatusOf(owner), op.allowed_status) << owner;
     Restart();
   }
+}
+
+// ACLs open exactly what they grant, to the users and groups they name, and nothing else.
+TEST_F(AccessTest, AclsOpenWhatTheyGrantAndNothingElse) {
+  const auto send = [&](const Signer* signer, std::string method, std::string path,
+                        std::vector<s3::Header> query = {}, std::vector<s3::Header> headers = {},
+                        std::string body = "") {
+    return StatusOf(Send({"", std::move(method), std::move(path), std::move(query),
+                          std::move(headers), std::move(body), 0},
+                         signer));
+  };
+  // A public-read bucket: anyone lists it; its objects stay private until they say otherwise.
+  ASSERT_EQ(send(&kOwner, "PUT", "/owned", {{"acl", ""}}, {{"x-amz-acl", "public-read"}}), 200);
+  EXPECT_EQ(send(nullptr, "GET", "/owned"), 200);
+  EXPECT_EQ(send(&kOther, "GET", "/owned", {{"list-type", "2"}}), 200);
+  EXPECT_EQ(send(nullptr, "GET", "/owned/k"), 403);
+  EXPECT_EQ(send(nullptr, "PUT", "/owned/anon", {}, {}, "x"), 403);
+  EXPECT_EQ(send(nullptr, "GET", "/owned", {{"acl", ""}}), 403);
+  EXPECT_EQ(send(&kOther, "DELETE", "/owned/k"), 403);
+  ASSERT_EQ(send(&kOwner, "PUT", "/owned/pub", {}, {{"x-amz-acl", "public-read"}}, "public"), 200);
+  EXPECT_EQ(send(nullptr, "GET", "/owned/pub"), 200);
+  EXPECT_EQ(send(nullptr, "HEAD", "/owned/pub"), 200);
+  EXPECT_EQ(send(nullptr, "GET", "/owned/pub", {{"acl", ""}}), 403);
+  EXPECT_EQ(send(nullptr, "PUT", "/owned/pub", {{"acl", ""}}, {{"x-amz-acl", "private"}}), 403);
+  // authenticated-read: any user with credentials, never anonymous.
+  ASSERT_EQ(send(&kOwner, "PUT", "/owned/k", {{"acl", ""}}, {{"x-amz-acl", "authenticated-read"}}),
+            200);
+  EXPECT_EQ(send(&kOther, "GET", "/owned/k"), 200);
+  EXPECT_EQ(send(nullptr, "GET", "/owned/k"), 403);
+  // A grant to one user by id: WRITE on the bucket lets it write, and what it writes is its own.
+  ASSERT_EQ(send(&kOwner, "PUT", "/owned", {{"acl", ""}},
+                 {{"x-amz-grant-write", "id=\"" + kOther.access_key + "\""},
+                  {"x-amz-grant-full-control", "id=" + kOwner.access_key}}),
+            200);
+  EXPECT_EQ(send(nullptr, "GET", "/owned"), 403);  // no longer public
+  EXPECT_EQ(send(&kOther, "GET", "/owned"), 403);  // WRITE is not READ
+  EXPECT_EQ(send(&kOther, "PUT", "/owned/theirs", {}, {}, "other's"), 200);
+  const std::string acl = Send({"", "GET", "/owned/theirs", {{"acl", ""}}, {}, "", 0}, &kOther);
+  EXPECT_EQ(StatusOf(acl), 200) << acl;
+  EXPECT_THAT(acl, HasSubstr("<Owner><ID>" + kOther.access_key + "</ID>"));
+  EXPECT_EQ(send(&kOwner, "GET", "/owned/theirs"), 200);  // the bucket's owner reads all of it
+  // Bad ACLs are refused by name, and change nothing.
+  const std::vector<std::string> before = Snapshot();
+  const auto refusal = [&](std::vector<s3::Header> headers, std::string body = "") {
+    return Send({"", "PUT", "/owned", {{"acl", ""}}, std::move(headers), std::move(body), 0},
+                &kOwner);
+  };
+  EXPECT_THAT(refusal({{"x-amz-grant-read", "id=nobody"}}),
+              AllOf(HasSubstr("<Code>InvalidArgument</Code>"), HasSubstr("nobody")));
+  EXPECT_THAT(refusal({{"x-amz-grant-read", "emailAddress=a@b.c"}}),
+              HasSubstr("<Code>UnresolvableGrantByEmailAddress</Code>"));
+  EXPECT_THAT(refusal({{"x-amz-acl", "everyone-everything"}}),
+              AllOf(HasSubstr("<Code>InvalidArgument</Code>"), HasSubstr("everyone-everything")));
+  EXPECT_THAT(refusal({{"x-amz-acl", "private"}, {"x-amz-grant-read", "id=OTHERKEY"}}),
+              HasSubstr("<Code>InvalidRequest</Code>"));
+  EXPECT_THAT(refusal({}, "<AccessControlPolicy><Owner>"),
+              HasSubstr("<Code>MalformedACLError</Code>"));
+  EXPECT_EQ(Snapshot(), before);
+  // Object ownership BucketOwnerEnforced disables ACLs: grants stop counting, and new ones are
+  // refused.
+  ASSERT_EQ(send(&kOwner, "PUT", "/owned", {{"acl", ""}}, {{"x-amz-acl", "private"}}), 200);
+  ASSERT_EQ(send(&kOwner, "PUT", "/owned", {{"ownershipControls", ""}}, {},
+                 "<OwnershipControls><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership>"
+                 "</Rule></OwnershipControls>"),
+            200);
+  EXPECT_EQ(send(nullptr, "GET", "/owned/pub"), 403);
+  const std::string enforced =
+      Send({"", "PUT", "/owned/x", {}, {{"x-amz-acl", "public-read"}}, "x", 0}, &kOwner);
+  EXPECT_THAT(enforced, HasSubstr("<Code>AccessControlListNotSupported</Code>"));
 }
 
 TEST_F(AccessTest, CopiesNeedTheSourceBucketToo) {

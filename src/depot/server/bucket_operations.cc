@@ -453,10 +453,18 @@ bool ValidBucketName(std::string_view name) {
 Permission NeededPermission(const Exchange& exchange) {
   const http::verb method = exchange.request().method();
   const bool read = method == http::verb::get || method == http::verb::head;
-  if (!exchange.target().key.empty()) return read ? Permission::kRead : Permission::kWrite;
+  const bool acl = exchange.HasQuery("acl");
+  if (!exchange.target().key.empty()) {
+    if (acl) return read ? Permission::kReadObjectAcp : Permission::kWriteObjectAcp;
+    // Reads of objects are their ACLs' to allow; reads of uploads (ListParts) the bucket's.
+    if (read) return exchange.HasQuery("uploadId") ? Permission::kRead : Permission::kReadObject;
+    return Permission::kWrite;
+  }
+  if (acl) return read ? Permission::kReadAcp : Permission::kWriteAcp;
   if (read) {
     const bool configuration = exchange.HasQuery("location") || exchange.HasQuery("versioning") ||
-                               exchange.HasQuery("cors") || exchange.HasQuery("tagging");
+                               exchange.HasQuery("cors") || exchange.HasQuery("tagging") ||
+                               exchange.HasQuery("ownershipControls");
     return configuration ? Permission::kOwn : Permission::kRead;
   }
   return method == http::verb::post ? Permission::kWrite : Permission::kOwn;
@@ -465,6 +473,9 @@ Permission NeededPermission(const Exchange& exchange) {
 bool ListBuckets(Exchange& exchange, const AccessControl& access) {
   if (exchange.request().method() != http::verb::get) {
     return exchange.Fail({405, "MethodNotAllowed", "only GET on /"});
+  }
+  if (exchange.who().access_key.empty()) {
+    return exchange.Fail({403, "AccessDenied", "anonymous requests cannot list buckets"});
   }
   // Pages of max-buckets (all when absent), by name, after the continuation token (the last
   // name of the page before); only names under `prefix`.
@@ -569,6 +580,91 @@ bool BucketTagging(Exchange& exchange, const AccessControl& access) {
   }
 }
 
+// GetBucketAcl and PutBucketAcl (an AccessControlPolicy body, or x-amz-acl / x-amz-grant-*).
+bool BucketAcl(Exchange& exchange, const AccessControl& access, const BucketInfo& info) {
+  if (exchange.request().method() == http::verb::get) {
+    const Acl shown = info.acls_enabled()
+                          ? info.acl
+                          : CannedAcl("private", info.owner, info.owner, false).value();
+    return exchange.Reply(200, AclXml(shown, access.acl_names()));
+  }
+  auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, kMaxXmlBody);
+  if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+  Result<std::optional<Acl>> acl = std::optional<Acl>();
+  if (body->empty()) {
+    acl = RequestedAcl(access, info, AclHeaders(exchange), info.owner, false);
+  } else if (auto parsed = ParseAclXml(*body, info.owner, access.acl_names()); !parsed.ok()) {
+    acl = parsed.status();
+  } else if (!info.acls_enabled() &&
+             *parsed != CannedAcl("private", info.owner, info.owner, false).value()) {
+    acl = InvalidArgumentError(fmt::format(
+        "AccessControlListNotSupported: bucket {} enforces object ownership: ACLs are disabled",
+        info.name));
+  } else {
+    acl = std::optional<Acl>(std::move(*parsed));
+  }
+  if (!acl.ok()) return exchange.Fail(FromStatus(acl.status()));
+  if (!*acl) {
+    if (!info.acls_enabled()) return exchange.Reply(200, "");
+    return exchange.Fail({400, "MissingSecurityHeader",
+                          "PutBucketAcl needs an ACL: a body, x-amz-acl or x-amz-grant-* headers"});
+  }
+  Status set = access.SetAcl(info.name, (*acl)->grants, exchange.context());
+  return set.ok() ? exchange.Reply(200, "") : exchange.Fail(FromStatus(set));
+}
+
+// An object ownership S3 has (x-amz-object-ownership, OwnershipControls); kInvalidArgument
+// naming any other.
+Result<std::string> ObjectOwnership(std::string_view value) {
+  if (value == "BucketOwnerEnforced" || value == "BucketOwnerPreferred" ||
+      value == "ObjectWriter") {
+    return std::string(value);
+  }
+  return InvalidArgumentError(
+      fmt::format("InvalidArgument: object ownership \"{}\" is not BucketOwnerEnforced, "
+                  "BucketOwnerPreferred or ObjectWriter",
+                  value));
+}
+
+// Get/Put/DeleteBucketOwnershipControls: the ownership lives in the bucket's marker.
+bool BucketOwnershipControls(Exchange& exchange, const AccessControl& access,
+                             const BucketInfo& info) {
+  switch (exchange.request().method()) {
+    case http::verb::get:
+      if (info.ownership.empty()) {
+        return exchange.Fail({404, "OwnershipControlsNotFoundError",
+                              fmt::format("bucket {} has no ownership controls", info.name)});
+      }
+      return exchange.Reply(
+          200, fmt::format("<OwnershipControls><Rule><ObjectOwnership>{}</ObjectOwnership></Rule>"
+                           "</OwnershipControls>",
+                           info.ownership));
+    case http::verb::put: {
+      auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, kMaxXmlBody);
+      if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+      auto named = s3::ParseOwnershipControls(*body);
+      if (!named.ok()) return exchange.Fail({400, "MalformedXML", named.status().message()});
+      auto ownership = ObjectOwnership(*named);
+      if (!ownership.ok()) return exchange.Fail(FromStatus(ownership.status()));
+      if (*ownership == "BucketOwnerEnforced" &&
+          info.acl != CannedAcl("private", info.owner, info.owner, false).value()) {
+        return exchange.Fail({400, "InvalidBucketAclWithObjectOwnership",
+                              "the bucket's ACL grants more than its owner's full control: make "
+                              "it private before enforcing object ownership"});
+      }
+      Status set = access.SetOwnership(info.name, *ownership, exchange.context());
+      return set.ok() ? exchange.Reply(200, "") : exchange.Fail(FromStatus(set));
+    }
+    case http::verb::delete_: {
+      Status set = access.SetOwnership(info.name, "", exchange.context());
+      return set.ok() ? exchange.Reply(204, "") : exchange.Fail(FromStatus(set));
+    }
+    default:
+      return exchange.Fail(
+          {405, "MethodNotAllowed", "?ownershipControls takes GET, PUT and DELETE"});
+  }
+}
+
 }  // namespace
 
 bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
@@ -581,6 +677,10 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
   if (exchange.HasQuery("cors")) return BucketCors(exchange, access);
   if (exchange.HasQuery("tagging")) return BucketTagging(exchange, access);
   if (exchange.HasQuery("versioning")) return BucketVersioning(exchange, access, info);
+  if (exchange.HasQuery("acl")) return BucketAcl(exchange, access, info);
+  if (exchange.HasQuery("ownershipControls")) {
+    return BucketOwnershipControls(exchange, access, info);
+  }
   if (method == http::verb::put) {
     // The body (a CreateBucketConfiguration) is read and checked; its LocationConstraint is
     // recorded for GetBucketLocation, not enforced.
@@ -590,8 +690,29 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
     if (!location.ok()) {
       return exchange.Fail({400, "MalformedXML", std::string(location.status().message())});
     }
-    Status created =
-        access.CreateBucket(exchange.who().access_key, bucket, *location, exchange.context());
+    const std::string& user = exchange.who().access_key;
+    if (user.empty()) {
+      return exchange.Fail({403, "AccessDenied", "anonymous requests cannot make buckets"});
+    }
+    std::string ownership;
+    if (auto named = exchange.Header("x-amz-object-ownership")) {
+      auto checked = ObjectOwnership(*named);
+      if (!checked.ok()) return exchange.Fail(FromStatus(checked.status()));
+      ownership = std::move(*checked);
+    }
+    BucketInfo made{bucket, user};
+    made.ownership = ownership;
+    auto acl = RequestedAcl(access, made, AclHeaders(exchange), user, false);
+    if (!acl.ok()) {
+      if (acl.status().message().starts_with("AccessControlListNotSupported")) {
+        return exchange.Fail({400, "InvalidBucketAclWithObjectOwnership",
+                              "a bucket that enforces object ownership takes no ACL"});
+      }
+      return exchange.Fail(FromStatus(acl.status()));
+    }
+    Status created = access.CreateBucket(user, bucket, *location,
+                                         *acl ? (*acl)->grants : std::vector<AclGrant>(), ownership,
+                                         exchange.context());
     // Made again by its owner: S3 answers 200 in us-east-1 and BucketAlreadyOwnedByYou elsewhere.
     const bool again = created.code() == StatusCode::kAlreadyExists &&
                        created.message().starts_with("BucketAlreadyOwnedByYou");

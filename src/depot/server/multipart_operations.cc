@@ -269,6 +269,15 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
     if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody); !body.ok()) {
       return exchange.Fail(FromStatus(body.status()));
     }
+    // The completed object is its completer's, private: an ACL asked for now is not kept.
+    auto acl = RequestedAcl(access, info, AclHeaders(exchange), exchange.who().access_key, true);
+    if (!acl.ok()) return exchange.Fail(FromStatus(acl.status()));
+    if (*acl &&
+        **acl != CannedAcl("private", exchange.who().access_key, info.owner, true).value()) {
+      return exchange.Fail({501, "NotImplemented",
+                            "an ACL other than private on CreateMultipartUpload is not kept; set "
+                            "it with PutObjectAcl once the upload is complete"});
+    }
     // The checksum the object will get, where the store keeps checksums (elsewhere the parts'
     // are verified as they arrive, and the object has none, as in S3 without one).
     auto checksum = UploadChecksum(exchange);
@@ -300,7 +309,7 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
       // In a versioned bucket the object completes where the store keeps the upload, "B/KEY",
       // and moves from there to its version (Versions::Adopt); an object from before
       // versioning is moved out of the way first.
-      auto landing = LandingOf(exchange, info, target.key, false);
+      auto landing = LandingOfRequest(exchange, access, info, false);
       if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
       const Versions versions(store);
       if (landing->version) {

@@ -45,9 +45,59 @@ HeaderList ChecksumHeaders(const object::Checksum& checksum) {
           {"x-amz-checksum-type", checksum.composite ? "COMPOSITE" : "FULL_OBJECT"}};
 }
 
-Result<Landing> LandingOf(const Exchange& exchange, const BucketInfo& info, std::string_view key,
-                          bool delete_marker) {
-  if (info.versioning == Versioning::kOff) return Landing{StoreKey(info.name, key), std::nullopt};
+std::vector<s3::Header> AclHeaders(const Exchange& exchange) {
+  std::vector<s3::Header> headers;
+  for (const auto& field : exchange.request()) {
+    const std::string name =
+        AsciiLower(std::string_view(field.name_string().data(), field.name_string().size()));
+    if (name == "x-amz-acl" || name.starts_with("x-amz-grant-")) {
+      headers.emplace_back(name, std::string(field.value()));
+    }
+  }
+  return headers;
+}
+
+Result<std::optional<Acl>> RequestedAcl(const AccessControl& access, const BucketInfo& info,
+                                        const std::vector<s3::Header>& headers,
+                                        std::string_view owner, bool object) {
+  DEPOT_ASSIGN_OR_RETURN(std::optional<Acl> acl,
+                         AclFromHeaders(headers, owner, info.owner, object, access.acl_names()));
+  if (acl && !info.acls_enabled()) {
+    // Only the owner's full control (private, bucket-owner-full-control) is no ACL at all.
+    const bool owners_alone =
+        std::all_of(acl->grants.begin(), acl->grants.end(), [&](const AclGrant& grant) {
+          return grant.grantee == AclGrant::Grantee::kUser &&
+                 grant.permission == AclPermission::kFullControl &&
+                 (grant.user == owner || grant.user == info.owner);
+        });
+    if (!owners_alone) {
+      return InvalidArgumentError(fmt::format(
+          "AccessControlListNotSupported: bucket {} enforces object ownership: ACLs are disabled",
+          info.name));
+    }
+    return std::optional<Acl>();
+  }
+  return acl;
+}
+
+Result<Landing> LandingOf(const Exchange& exchange, const AccessControl& access,
+                          const BucketInfo& info, std::string_view key, std::string_view writer,
+                          const std::vector<s3::Header>& acl_headers, bool delete_marker) {
+  Landing landing{std::string(key)};
+  if (!delete_marker) {
+    // Where ACLs are disabled the bucket's owner owns every object.
+    const std::string owner(info.acls_enabled() && !writer.empty() ? writer : info.owner);
+    DEPOT_ASSIGN_OR_RETURN(std::optional<Acl> acl,
+                           RequestedAcl(access, info, acl_headers, owner, true));
+    if (acl || owner != info.owner) {
+      if (!acl) acl = CannedAcl("private", owner, info.owner, true).value();
+      landing.attributes = ObjectAttributes{std::move(*acl), {}};
+    }
+  }
+  if (info.versioning == Versioning::kOff) {
+    landing.store_key = StoreKey(info.name, key);
+    return landing;
+  }
   if (!Versions::KeyFits(info.name, key)) {
     return InvalidArgumentError(fmt::format(
         "KeyTooLongError: {} is too long to have versions in bucket {} (its versions' store keys "
@@ -58,18 +108,31 @@ Result<Landing> LandingOf(const Exchange& exchange, const BucketInfo& info, std:
     return UnimplementedError(
         "NotImplemented: If-Match / If-None-Match on a write into a versioned bucket");
   }
-  Version version = Versions::Allocate(info.name, key, info.versioning, delete_marker);
-  std::string store_key = version.store_key;
-  return Landing{std::move(store_key), std::move(version)};
+  landing.version = Versions::Allocate(info.name, key, info.versioning, delete_marker);
+  landing.store_key = landing.version->store_key;
+  return landing;
+}
+
+Result<Landing> LandingOfRequest(const Exchange& exchange, const AccessControl& access,
+                                 const BucketInfo& info, bool delete_marker) {
+  return LandingOf(exchange, access, info, exchange.target().key, exchange.who().access_key,
+                   AclHeaders(exchange), delete_marker);
 }
 
 Result<HeaderList> Landed(object::ObjectStore& store, const Exchange& exchange,
                           const Landing& landing) {
+  const std::string& bucket = exchange.target().bucket;
+  const Version version = landing.version.value_or(Version{landing.key, "null", landing.store_key});
+  if (landing.attributes) {
+    DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta,
+                           store.Head(landing.store_key, exchange.context()));
+    DEPOT_RETURN_IF_ERROR(ObjectAttributeStore(store).Write(
+        bucket, version, meta, *landing.attributes, exchange.context()));
+  }
   if (!landing.version) return HeaderList();
-  const Version& version = *landing.version;
   if (version.id == "null") {
-    DEPOT_RETURN_IF_ERROR(Versions(store).RetireNulls(exchange.target().bucket, version.key,
-                                                      version, exchange.context()));
+    DEPOT_RETURN_IF_ERROR(
+        Versions(store).RetireNulls(bucket, version.key, version, exchange.context()));
   }
   // A null version written while versioning is suspended is answered without a version id, as
   // S3 does; a delete marker always names its version.
@@ -525,7 +588,7 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
   auto source_version = CopySource(exchange, store, access);
   if (!source_version.ok()) return exchange.Fail(FromStatus(source_version.status()));
   const std::string* source = &source_version->store_key;
-  auto landing = LandingOf(exchange, info, exchange.target().key, false);
+  auto landing = LandingOfRequest(exchange, access, info, false);
   if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
   const std::string& key = landing->store_key;
   const std::string directive = exchange.Header("x-amz-metadata-directive").value_or("COPY");
@@ -652,6 +715,23 @@ object::GetOptions CopySourcePreconditions(const Exchange& exchange) {
   return Preconditions(exchange, "x-amz-copy-source-");
 }
 
+namespace {
+
+// The attributes of `version`, when `user` may do `permission` with it (its ACL says so).
+Result<ObjectAttributes> AuthorizeVersion(object::ObjectStore& store, const AccessControl& access,
+                                          const BucketInfo& info, const Version& version,
+                                          std::string_view user, AclPermission permission,
+                                          const Context& ctx) {
+  DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta, store.Head(version.store_key, ctx));
+  DEPOT_ASSIGN_OR_RETURN(
+      ObjectAttributes attributes,
+      ObjectAttributeStore(store).Read(info.name, info.owner, version, meta, ctx));
+  DEPOT_RETURN_IF_ERROR(access.AuthorizeObject(user, info, attributes.acl, permission));
+  return attributes;
+}
+
+}  // namespace
+
 Result<CopySourceVersion> CopySource(Exchange& exchange, object::ObjectStore& store,
                                      const AccessControl& access) {
   const std::string header = exchange.Header("x-amz-copy-source").value_or("");
@@ -683,7 +763,7 @@ Result<CopySourceVersion> CopySource(Exchange& exchange, object::ObjectStore& st
   }
   DEPOT_ASSIGN_OR_RETURN(
       BucketInfo info,
-      access.Authorize(exchange.who().access_key, bucket, Permission::kRead,
+      access.Authorize(exchange.who().access_key, bucket, Permission::kReadObject,
                        exchange.Header("x-amz-source-expected-bucket-owner"), exchange.context()));
   DEPOT_ASSIGN_OR_RETURN(
       Version version,
@@ -695,6 +775,11 @@ Result<CopySourceVersion> CopySource(Exchange& exchange, object::ObjectStore& st
     }
     return NotFoundError(fmt::format("NoSuchKey: the latest version of {} is a delete marker",
                                      object::QuoteKey(key)));
+  }
+  if (!access.MayUse(exchange.who().access_key, info)) {
+    DEPOT_RETURN_IF_ERROR(AuthorizeVersion(store, access, info, version, exchange.who().access_key,
+                                           AclPermission::kRead, exchange.context())
+                              .status());
   }
   return CopySourceVersion{
       std::move(version.store_key),
@@ -730,29 +815,83 @@ Result<std::optional<Version>> VersionToRead(Exchange& exchange, object::ObjectS
 }
 
 // DeleteObject: of the version named (?versionId=), or else of the key: in a versioned bucket
-// that writes a delete marker.
-bool DeleteObject(Exchange& exchange, object::ObjectStore& store, const BucketInfo& info) {
+// that writes a delete marker. What is removed loses its attributes too.
+bool DeleteObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                  const BucketInfo& info) {
   const Target& target = exchange.target();
   if (exchange.Header("if-match")) {
     return exchange.Fail({501, "NotImplemented", "If-Match on DeleteObject"});
   }
+  const ObjectAttributeStore attributes(store);
   if (exchange.HasQuery("versionId")) {
     auto removed = Versions(store).Remove(target.bucket, target.key, exchange.Query("versionId"),
                                           info.versioning, exchange.context());
     if (!removed.ok()) return exchange.Fail(FromStatus(removed.status()));
     HeaderList headers = {{"x-amz-version-id", exchange.Query("versionId")}};
-    if (*removed && (*removed)->delete_marker) headers.emplace_back("x-amz-delete-marker", "true");
+    if (*removed) {
+      if ((*removed)->delete_marker) headers.emplace_back("x-amz-delete-marker", "true");
+      Status forgotten = attributes.Remove(target.bucket, **removed, exchange.context());
+      if (!forgotten.ok()) return exchange.Fail(FromStatus(forgotten));
+    }
     return exchange.Reply(204, "", headers);
   }
-  auto landing = LandingOf(exchange, info, exchange.target().key, /*delete_marker=*/true);
+  auto landing = LandingOfRequest(exchange, access, info, /*delete_marker=*/true);
   if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
-  Status deleted = landing->version
-                       ? store.Put(landing->store_key, Bytes(), {}, exchange.context()).status()
-                       : store.Delete(landing->store_key, exchange.context());
+  Status deleted = Status::Ok();
+  if (landing->version) {
+    deleted = store.Put(landing->store_key, Bytes(), {}, exchange.context()).status();
+  } else {
+    const std::vector<std::string> keys = {
+        landing->store_key,
+        ObjectAttributeStore::KeyOf(target.bucket, {target.key, "null", landing->store_key})};
+    for (const Status& status : store.DeleteMany(keys, exchange.context())) {
+      if (deleted.ok()) deleted = status;
+    }
+  }
   if (!deleted.ok()) return exchange.Fail(FromStatus(deleted));
   auto headers = Landed(store, exchange, *landing);
   if (!headers.ok()) return exchange.Fail(FromStatus(headers.status()));
   return exchange.Reply(204, "", *headers);
+}
+
+// GetObjectAcl and PutObjectAcl, of the version read as a GET would (?versionId=).
+bool ObjectAcl(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+               const BucketInfo& info, const Version& version, const HeaderList& headers) {
+  const bool put = exchange.request().method() == http::verb::put;
+  const std::string& user = exchange.who().access_key;
+  auto attributes = AuthorizeVersion(store, access, info, version, user,
+                                     put ? AclPermission::kWriteAcp : AclPermission::kReadAcp,
+                                     exchange.context());
+  if (!attributes.ok()) return exchange.Fail(FromStatus(attributes.status()));
+  if (!put) return exchange.Reply(200, AclXml(attributes->acl, access.acl_names()), headers);
+  auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, 1 << 20);
+  if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+  const std::string& owner = attributes->acl.owner;
+  Result<std::optional<Acl>> acl = std::optional<Acl>();
+  if (body->empty()) {
+    acl = RequestedAcl(access, info, AclHeaders(exchange), owner, true);
+  } else if (auto parsed = ParseAclXml(*body, owner, access.acl_names()); !parsed.ok()) {
+    acl = parsed.status();
+  } else if (!info.acls_enabled() && *parsed != CannedAcl("private", owner, owner, true).value()) {
+    acl = InvalidArgumentError(fmt::format(
+        "AccessControlListNotSupported: bucket {} enforces object ownership: ACLs are disabled",
+        info.name));
+  } else {
+    acl = std::optional<Acl>(std::move(*parsed));
+  }
+  if (!acl.ok()) return exchange.Fail(FromStatus(acl.status()));
+  if (!*acl) {
+    if (!info.acls_enabled()) return exchange.Reply(200, "", headers);
+    return exchange.Fail({400, "MissingSecurityHeader",
+                          "PutObjectAcl needs an ACL: a body, "
+                          "x-amz-acl or x-amz-grant-* headers"});
+  }
+  auto meta = store.Head(version.store_key, exchange.context());
+  if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
+  attributes->acl = std::move(**acl);
+  Status written =
+      ObjectAttributeStore(store).Write(info.name, version, *meta, *attributes, exchange.context());
+  return written.ok() ? exchange.Reply(200, "", headers) : exchange.Fail(FromStatus(written));
 }
 
 }  // namespace
@@ -765,21 +904,30 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
   }
   const http::verb method = exchange.request().method();
   const bool read = method == http::verb::get || method == http::verb::head;
+  const bool acl = exchange.HasQuery("acl");
   for (const auto& [name, value] : target.query) {
-    const bool taken = read || (name == "versionId" && method == http::verb::delete_);
+    const bool taken = read || (name == "versionId" && method == http::verb::delete_) ||
+                       (acl && method == http::verb::put && (name == "acl" || name == "versionId"));
     if (!name.starts_with("X-Amz-") && name != "x-id" && !taken) {
       return exchange.Fail(
           {501, "NotImplemented",
            fmt::format("{} with ?{}", std::string(exchange.request().method_string()), name)});
     }
   }
-  if (read) {
+  if (read || acl) {
     auto version = VersionToRead(exchange, store, info);
     if (!version.ok()) return exchange.Fail(FromStatus(version.status()));
     if (!*version) return true;  // a delete marker, answered
     const std::string& key = (*version)->store_key;
     HeaderList headers;
     if (info.versioning != Versioning::kOff) headers = {{"x-amz-version-id", (*version)->id}};
+    if (acl) return ObjectAcl(exchange, store, access, info, **version, headers);
+    // The owner and the admins read everything in the bucket; others what its ACL grants.
+    if (!access.MayUse(exchange.who().access_key, info)) {
+      auto allowed = AuthorizeVersion(store, access, info, **version, exchange.who().access_key,
+                                      AclPermission::kRead, exchange.context());
+      if (!allowed.ok()) return exchange.Fail(FromStatus(allowed.status()));
+    }
     if (exchange.HasQuery("tagging") && method == http::verb::get) {
       // Tags are not kept: every object has none (awscli asks before it copies).
       auto meta = store.Head(key, exchange.context());
@@ -796,12 +944,12 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
       if (exchange.Header("x-amz-copy-source")) {
         return CopyObject(exchange, store, access, info, limits);
       }
-      auto landing = LandingOf(exchange, info, exchange.target().key, false);
+      auto landing = LandingOfRequest(exchange, access, info, false);
       if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
       return PutObject(exchange, store, *landing, limits);
     }
     case http::verb::delete_:
-      return DeleteObject(exchange, store, info);
+      return DeleteObject(exchange, store, access, info);
     default:
       return exchange.Fail(
           {501, "NotImplemented",

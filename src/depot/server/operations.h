@@ -22,6 +22,7 @@
 #include "depot/object/store.h"
 #include "depot/server/access.h"
 #include "depot/server/exchange.h"
+#include "depot/server/object_attributes.h"
 
 namespace depot::server {
 
@@ -166,20 +167,37 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
 bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
                     const BucketInfo& info, const OperationLimits& limits);
 
-// Where a write of `key` (the request's, or a POST form's) lands: "B/KEY" in a bucket that was
-// never versioned, else a new version (versions.h). kInvalidArgument ("KeyTooLongError") for a key
-// too long to have versions; kUnimplemented for a conditional write (If-Match, If-None-Match) into
-// a versioned bucket, which could not be atomic there.
+// Where a write of `key` by `writer` (the request's, or a POST form's) lands: "B/KEY" in a bucket
+// that was never versioned, else a new version (versions.h); and the attributes the new object
+// gets (object_attributes.h): an ACL from `acl_headers` (x-amz-acl, x-amz-grant-*), or the writer's
+// ownership when it is not the bucket's owner. kInvalidArgument ("KeyTooLongError") for a key too
+// long to have versions, or for ACL headers that are not S3's; kUnimplemented for a conditional
+// write (If-Match, If-None-Match) into a versioned bucket, which could not be atomic there.
 struct Landing {
+  std::string key;  // in its bucket
   std::string store_key;
-  std::optional<Version> version;  // when the bucket's versioning was ever set
+  std::optional<Version> version;              // when the bucket's versioning was ever set
+  std::optional<ObjectAttributes> attributes;  // none: the defaults (the bucket owner's, private)
 };
-Result<Landing> LandingOf(const Exchange& exchange, const BucketInfo& info, std::string_view key,
-                          bool delete_marker);
-// Once the write landed: removes the null versions a null one replaced, and gives the headers
-// that name the version for the answer (x-amz-version-id; none when the bucket is unversioned).
+Result<Landing> LandingOf(const Exchange& exchange, const AccessControl& access,
+                          const BucketInfo& info, std::string_view key, std::string_view writer,
+                          const std::vector<s3::Header>& acl_headers, bool delete_marker);
+// The same for the request's own key, writer and headers.
+Result<Landing> LandingOfRequest(const Exchange& exchange, const AccessControl& access,
+                                 const BucketInfo& info, bool delete_marker);
+// Once the write landed: records its attributes, removes the null versions a null one replaced,
+// and gives the headers that name the version for the answer (x-amz-version-id; none when the
+// bucket is unversioned).
 Result<HeaderList> Landed(object::ObjectStore& store, const Exchange& exchange,
                           const Landing& landing);
+// The ACL headers of a request (x-amz-acl and x-amz-grant-*).
+std::vector<s3::Header> AclHeaders(const Exchange& exchange);
+// The ACL that `headers` ask for a resource of `owner` in `info`'s bucket, checked against its
+// object ownership: kInvalidArgument ("AccessControlListNotSupported: ...") for grants beyond
+// the owner's full control where ACLs are disabled.
+Result<std::optional<Acl>> RequestedAcl(const AccessControl& access, const BucketInfo& info,
+                                        const std::vector<s3::Header>& headers,
+                                        std::string_view owner, bool object);
 
 // A writer for a body streamed into `key` (a PutObject that is not held whole, POST Object):
 // straight to storage where the store can, else in 8 MiB parts on the transfer pool with 40 MiB

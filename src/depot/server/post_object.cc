@@ -99,13 +99,12 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
                                access.Authorize(grant.access_key, bucket, Permission::kWrite,
                                                 std::nullopt, exchange.context()));
         DEPOT_RETURN_IF_ERROR(object::ValidateKey(grant.key));
-        DEPOT_ASSIGN_OR_RETURN(landing, LandingOf(exchange, info, grant.key, false));
-        if (auto acl = fields.find("acl"); acl != fields.end() && acl->second != "private") {
-          return UnimplementedError(fmt::format(
-              "NotImplemented: canned ACLs other than private are not served: the form's acl "
-              "\"{}\" is refused rather than ignored",
-              acl->second));
+        std::vector<s3::Header> acl_headers;
+        if (auto acl = fields.find("acl"); acl != fields.end()) {
+          acl_headers.emplace_back("x-amz-acl", acl->second);
         }
+        DEPOT_ASSIGN_OR_RETURN(landing, LandingOf(exchange, access, info, grant.key,
+                                                  grant.access_key, acl_headers, false));
         key = grant.key;
         object::WriteOptions options;
         options.put = PutOptionsOf(fields, part_type);

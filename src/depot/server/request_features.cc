@@ -18,6 +18,7 @@ bool OneOf(std::string_view name, std::initializer_list<std::string_view> names)
 // that are hints S3 itself acts on no differently (docs/decisions.md gives each one's reason).
 bool KnownAmzHeader(std::string_view name) {
   return name.starts_with("x-amz-meta-") || name.starts_with("x-amz-copy-source-if-") ||
+         name.starts_with("x-amz-grant-") ||
          OneOf(name, {
                          // Signing and framing (sigv4_verifier.h, chunked_payload.h).
                          "x-amz-date",
@@ -48,6 +49,9 @@ bool KnownAmzHeader(std::string_view name) {
                          // No object is under retention, so a delete that may bypass it is
                          // done exactly as asked.
                          "x-amz-bypass-governance-retention",
+                         // ACLs and object ownership (acl.h, access.h).
+                         "x-amz-acl",
+                         "x-amz-object-ownership",
                          // Checked by AccessControl.
                          "x-amz-expected-bucket-owner",
                          "x-amz-source-expected-bucket-owner",
@@ -78,16 +82,16 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
                             // ListMultipartUploads
                             "uploads", "key-marker", "upload-id-marker", "max-uploads",
                             // GetBucketLocation, GetBucketVersioning, GetBucketCors,
-                            // GetBucketTagging
-                            "location", "versioning", "cors", "tagging",
+                            // GetBucketTagging, GetBucketAcl, GetBucketOwnershipControls
+                            "location", "versioning", "cors", "tagging", "acl", "ownershipControls",
                             // ListObjectVersions
                             "versions", "version-id-marker"});
       }
-      if (method == "PUT") {  // PutBucketCors, PutBucketTagging, PutBucketVersioning
-        return OneOf(name, {"cors", "tagging", "versioning"});
+      if (method == "PUT") {  // PutBucket{Cors,Tagging,Versioning,Acl,OwnershipControls}
+        return OneOf(name, {"cors", "tagging", "versioning", "acl", "ownershipControls"});
       }
-      if (method == "DELETE") {  // DeleteBucketCors, DeleteBucketTagging
-        return name == "cors" || name == "tagging";
+      if (method == "DELETE") {  // DeleteBucket{Cors,Tagging,OwnershipControls}
+        return OneOf(name, {"cors", "tagging", "ownershipControls"});
       }
       return method == "POST" && name == "delete";
     case Resource::kObject:
@@ -97,12 +101,12 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
                          "response-cache-control", "response-content-disposition",
                          "response-content-encoding"});
         // A version or part of the object (GetObject, HeadObject); GetObjectTagging (none kept),
-        // GetObjectAttributes, ListParts.
+        // GetObjectAttributes, GetObjectAcl, ListParts.
         return overrides || name == "partNumber" || name == "versionId" ||
-               (method == "GET" && OneOf(name, {"tagging", "attributes", "uploadId", "max-parts",
-                                                "part-number-marker"}));
+               (method == "GET" && OneOf(name, {"tagging", "attributes", "acl", "uploadId",
+                                                "max-parts", "part-number-marker"}));
       }
-      if (method == "PUT") return OneOf(name, {"partNumber", "uploadId"});
+      if (method == "PUT") return OneOf(name, {"partNumber", "uploadId", "acl", "versionId"});
       if (method == "POST") return OneOf(name, {"uploads", "uploadId"});
       return method == "DELETE" && (name == "uploadId" || name == "versionId");
   }
@@ -127,10 +131,6 @@ Status RefuseUnhonoured(const RequestShape& request) {
     const std::string name = AsciiLower(raw_name);
     const std::string value(TrimBlanks(raw_value));
     // Values that ask for exactly what depot does anyway.
-    if (name == "x-amz-acl") {
-      if (value == "private") continue;
-      return Refuse(raw_name, raw_value, "canned ACLs other than private are not served");
-    }
     if (name == "x-amz-storage-class") {
       if (value == "STANDARD") continue;
       return Refuse(raw_name, raw_value, "storage classes other than STANDARD are not served");
@@ -149,20 +149,12 @@ Status RefuseUnhonoured(const RequestShape& request) {
       if (AsciiLower(value) == "false") continue;
       return Refuse(raw_name, raw_value, "object lock is not served");
     }
-    if (name == "x-amz-object-ownership") {
-      // ACLs disabled, the bucket owner owns every object: depot's model (access.h).
-      if (value == "BucketOwnerEnforced") continue;
-      return Refuse(raw_name, raw_value, "object ownership other than BucketOwnerEnforced");
-    }
     if (name.starts_with("x-amz-server-side-encryption") ||
         name.starts_with("x-amz-copy-source-server-side-encryption")) {
       return Refuse(raw_name, raw_value, "server-side encryption is not served");
     }
     if (name.starts_with("x-amz-object-lock-")) {
       return Refuse(raw_name, raw_value, "object lock is not served");
-    }
-    if (name.starts_with("x-amz-grant-")) {
-      return Refuse(raw_name, raw_value, "ACL grants are not served");
     }
     if (name == "x-amz-website-redirect-location") {
       return Refuse(raw_name, raw_value, "website redirects are not served");

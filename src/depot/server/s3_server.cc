@@ -23,6 +23,7 @@
 
 #include "depot/core/ascii.h"
 #include "depot/core/mutex.h"
+#include "depot/s3/chunked_payload.h"
 #include "depot/s3/sigv4_verifier.h"
 #include "depot/s3/xml.h"
 #include "depot/server/access.h"
@@ -100,8 +101,7 @@ class S3Server::Impl {
   Impl(std::shared_ptr<object::ObjectStore> store, S3ServerOptions options)
       : store_(std::move(store)),
         options_(std::move(options)),
-        access_(*store_, {options_.admins.begin(), options_.admins.end()},
-                {options_.names.begin(), options_.names.end()}),
+        access_(*store_, {options_.admins.begin(), options_.admins.end()}, AllNames(options_)),
         body_budget_(options_.max_body_memory),
         transfers_(options_.transfer_threads, 4 * options_.transfer_threads),
         limits_{options_.max_object_bytes, options_.max_part_bytes, &body_budget_, &transfers_,
@@ -435,14 +435,53 @@ class S3Server::Impl {
     for (const auto& field : request) {
       incoming.headers.emplace_back(Str(field.name_string()), Str(field.value()));
     }
-    auto who = s3::VerifySigV4(incoming, [this](std::string_view key) { return Secret(key); },
-                               std::chrono::system_clock::now(), {});
+    auto who = Anonymous(incoming)
+                   ? AnonymousRequest(incoming)
+                   : s3::VerifySigV4(incoming, [this](std::string_view key) { return Secret(key); },
+                                     std::chrono::system_clock::now(), {});
     if (!who.ok()) return exchange.Fail(FromStatus(who.status()));
     auto target =
         SplitTarget(who->target, Str(request[http::field::host]), options_.virtual_host_domain);
     if (!target.ok()) return exchange.Fail({400, "InvalidURI", target.status().message()});
     exchange.Authenticate(std::move(*who), std::move(*target));
     return Dispatch(exchange, incoming.headers);
+  }
+
+  // A request that carries no signature at all, in its headers or its query: anonymous, allowed
+  // where ACLs grant AllUsers (access.h).
+  static bool Anonymous(const s3::IncomingRequest& request) {
+    for (const auto& [name, value] : request.headers) {
+      if (AsciiLower(name) == "authorization") return false;
+    }
+    const std::string_view target = request.target;
+    const size_t query = target.find('?');
+    if (query == std::string_view::npos) return true;
+    const std::string_view parameters = target.substr(query);
+    return parameters.find("X-Amz-Signature=") == std::string_view::npos &&
+           parameters.find("X-Amz-Credential=") == std::string_view::npos &&
+           parameters.find("Signature=") == std::string_view::npos;
+  }
+  static Result<s3::Authenticated> AnonymousRequest(const s3::IncomingRequest& request) {
+    s3::Authenticated who;
+    DEPOT_ASSIGN_OR_RETURN(who.target, s3::ParseRequestTarget(request.target));
+    who.payload_sha256 = std::string(s3::kUnsignedPayload);
+    for (const auto& [name, value] : request.headers) {
+      // An unsigned aws-chunked body with a trailing checksum is still unsigned.
+      if (AsciiLower(name) == "x-amz-content-sha256" && value == s3::kStreamingUnsignedTrailer) {
+        who.payload_sha256 = value;
+      }
+    }
+    return who;
+  }
+
+  // Every user's canonical id and display name (its access key twice when it has none).
+  static std::map<std::string, UserName, std::less<>> AllNames(const S3ServerOptions& options) {
+    std::map<std::string, UserName, std::less<>> names;
+    for (const auto& [key, secret] : options.credentials) {
+      auto named = options.names.find(key);
+      names[key] = named != options.names.end() ? named->second : UserName{key, key};
+    }
+    return names;
   }
 
   std::optional<std::string> Secret(std::string_view access_key) const {
@@ -547,9 +586,12 @@ class S3Server::Impl {
       return exchange.Fail(FromStatus(honoured));
     }
     if (resource == Resource::kService) return ListBuckets(exchange, access_);
-    const bool creates_bucket = resource == Resource::kBucket && method == "PUT" &&
-                                !exchange.HasQuery("cors") && !exchange.HasQuery("tagging") &&
-                                !exchange.HasQuery("versioning");
+    // A PUT on a bucket with no subresource (presigning parameters aside) makes it.
+    const bool creates_bucket =
+        resource == Resource::kBucket && method == "PUT" &&
+        std::all_of(target.query.begin(), target.query.end(), [](const auto& parameter) {
+          return parameter.first.starts_with("X-Amz-") || parameter.first == "x-id";
+        });
     BucketInfo info;  // none yet for CreateBucket
     if (!creates_bucket) {
       auto allowed =

@@ -55,7 +55,7 @@ std::string BucketVersions(std::string_view bucket) {
 
 // Where the versions of `key` are listed: every one of them starts with this.
 std::string KeyPrefix(std::string_view bucket, std::string_view key) {
-  return BucketVersions(bucket) + Escaped(key) + std::string(kKeyEnd);
+  return BucketVersions(bucket) + KeyPart(key);
 }
 
 bool IsNull(char kind) { return kind == kNullObject || kind == kNullDeleteMarker; }
@@ -181,6 +181,8 @@ void Arrange(std::vector<std::pair<Entry, object::ObjectMeta>>& entries,
 }
 
 }  // namespace
+
+std::string KeyPart(std::string_view key) { return Escaped(key) + std::string(kKeyEnd); }
 
 bool ValidVersionId(std::string_view id) {
   return id.size() == kVersionIdLength && std::all_of(id.begin(), id.end(), [](char c) {

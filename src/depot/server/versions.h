@@ -62,6 +62,9 @@ inline constexpr size_t kVersionIdLength = 24;
 
 // Whether `id` has the form of the ids this layout makes (not "null").
 bool ValidVersionId(std::string_view id);
+// KEY as the layout writes it in store keys (Escaped above), followed by "\x01/": a prefix no
+// other key's begins with.
+std::string KeyPart(std::string_view key);
 
 class Versions {
  public:

@@ -1,0 +1,97 @@
+#include "depot/server/object_attributes.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "depot/object/helpers.h"
+#include "depot/object/key.h"
+#include "depot/s3/signer.h"
+
+namespace depot::server {
+namespace {
+
+int64_t Nanoseconds(object::Clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string ObjectAttributeStore::KeyOf(std::string_view bucket, const Version& version) {
+  std::string key =
+      fmt::format("{}{}/{}{}", kAttributeRoot, bucket, KeyPart(version.key), version.id);
+  if (key.size() <= object::kMaxKeyBytes) return key;
+  // A key too long for that is named by its hash, after a 0x01 no key part starts with.
+  return fmt::format("{}{}/\x01{}/{}", kAttributeRoot, bucket, s3::Sha256Hex(version.key),
+                     version.id);
+}
+
+Result<ObjectAttributes> ObjectAttributeStore::Read(std::string_view bucket,
+                                                    std::string_view bucket_owner,
+                                                    const Version& version,
+                                                    const object::ObjectMeta& meta,
+                                                    const Context& ctx) const {
+  ObjectAttributes defaults{
+      Acl{std::string(bucket_owner),
+          {{AclGrant::Grantee::kUser, std::string(bucket_owner), AclPermission::kFullControl}}},
+      {}};
+  auto stored = store_.Get(KeyOf(bucket, version), {}, ctx);
+  if (!stored.ok()) {
+    if (stored.status().code() == StatusCode::kNotFound) return defaults;
+    return stored.status();
+  }
+  const auto corrupt = [&](std::string_view why) {
+    return DataLossError(fmt::format("the attributes of {} in bucket {} are unreadable: {}",
+                                     object::QuoteKey(version.key), bucket, why));
+  };
+  const nlohmann::json json = nlohmann::json::parse(stored->data.view(), nullptr, false);
+  if (!json.is_object() || !json.contains("etag") || !json.contains("modified")) {
+    return corrupt("not a JSON object of depot's");
+  }
+  // Attributes of an object since replaced are not this one's.
+  if (json.value("etag", "") != meta.etag ||
+      json.value("modified", int64_t{0}) != Nanoseconds(meta.last_modified)) {
+    return defaults;
+  }
+  ObjectAttributes attributes;
+  attributes.acl.owner = json.value("owner", std::string(bucket_owner));
+  auto grants = DecodeGrants(json.value("acl", ""));
+  if (!grants.ok()) return corrupt(grants.status().message());
+  attributes.acl.grants = std::move(*grants);
+  auto tags = s3::DecodeTagSet(json.value("tags", ""));
+  if (!tags.ok()) return corrupt(tags.status().message());
+  attributes.tags = std::move(*tags);
+  return attributes;
+}
+
+Status ObjectAttributeStore::Write(std::string_view bucket, const Version& version,
+                                   const object::ObjectMeta& meta,
+                                   const ObjectAttributes& attributes, const Context& ctx) const {
+  const nlohmann::json json = {
+      {"etag", meta.etag},
+      {"modified", Nanoseconds(meta.last_modified)},
+      {"owner", attributes.acl.owner},
+      {"acl", EncodeGrants(attributes.acl.grants)},
+      {"tags", attributes.tags.empty() ? "" : s3::EncodeTagSet(attributes.tags)},
+  };
+  return store_.Put(KeyOf(bucket, version), Bytes::FromString(json.dump()), {}, ctx).status();
+}
+
+Status ObjectAttributeStore::Remove(std::string_view bucket, const Version& version,
+                                    const Context& ctx) const {
+  return store_.Delete(KeyOf(bucket, version), ctx);
+}
+
+Status ObjectAttributeStore::RemoveAll(std::string_view bucket, const Context& ctx) const {
+  object::ListPager pages(store_, {.prefix = fmt::format("{}{}/", kAttributeRoot, bucket)}, ctx);
+  while (auto listed = pages.Next()) {
+    DEPOT_ASSIGN_OR_RETURN(object::ListResult page, std::move(*listed));
+    std::vector<std::string> keys;
+    for (const object::ObjectMeta& meta : page.objects) keys.push_back(meta.key);
+    for (const Status& status : store_.DeleteMany(keys, ctx)) DEPOT_RETURN_IF_ERROR(status);
+  }
+  return Status::Ok();
+}
+
+}  // namespace depot::server

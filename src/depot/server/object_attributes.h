@@ -1,0 +1,65 @@
+// depot::server::ObjectAttributes: what S3 lets change about an object after it is written (its
+// owner and ACL; its tags), kept beside the object in a small object of their own (internal):
+//
+//     "_attrs/B/" + KeyPart(KEY) + VERSION        (VERSION: the version's id, or "null")
+//
+// (or, where that passes the store's 1024 bytes, "_attrs/B/\x01" + hex SHA-256 of KEY + "/" +
+// VERSION),
+// holding one JSON object: {"etag", "modified" (ns), "owner" (an access key), "acl" (a grants
+// line, acl.h), "tags" (an x-amz-tagging line)}. They belong to the object only while its ETag
+// and modification time are the ones recorded: an object overwritten since (in a bucket without
+// versioning) has none, so writes that set nothing never touch them, and a crash between an
+// object's write and its attributes' leaves it with none: owned by the bucket's owner, private,
+// untagged, never more open than asked. An object without attributes is the bucket owner's, with
+// the owner's full control as its ACL.
+//
+// Thread-safe: every call reads the store afresh.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "depot/core/context.h"
+#include "depot/core/result.h"
+#include "depot/object/store.h"
+#include "depot/s3/xml.h"
+#include "depot/server/acl.h"
+#include "depot/server/versions.h"
+
+namespace depot::server {
+
+inline constexpr std::string_view kAttributeRoot = "_attrs/";
+
+struct ObjectAttributes {
+  Acl acl;  // its owner is the object's
+  std::vector<s3::Tag> tags;
+};
+
+class ObjectAttributeStore {
+ public:
+  // The store must outlive this.
+  explicit ObjectAttributeStore(object::ObjectStore& store) : store_(store) {}
+
+  // The attributes of `version` of a key in `bucket` (owned by `bucket_owner`), whose stored
+  // object is `meta`: the recorded ones, or the defaults when none are recorded for it.
+  Result<ObjectAttributes> Read(std::string_view bucket, std::string_view bucket_owner,
+                                const Version& version, const object::ObjectMeta& meta,
+                                const Context& ctx) const;
+  // Records them for that object (a conditional write would gain nothing: the last one wins,
+  // as S3's does).
+  Status Write(std::string_view bucket, const Version& version, const object::ObjectMeta& meta,
+               const ObjectAttributes& attributes, const Context& ctx) const;
+  // Removes the attributes of `version` (its object is gone).
+  Status Remove(std::string_view bucket, const Version& version, const Context& ctx) const;
+  // Where the attributes of `version` of a key in `bucket` are kept.
+  static std::string KeyOf(std::string_view bucket, const Version& version);
+  // Removes every attribute of `bucket` (it is gone).
+  Status RemoveAll(std::string_view bucket, const Context& ctx) const;
+
+ private:
+  object::ObjectStore& store_;
+};
+
+}  // namespace depot::server
