@@ -338,6 +338,25 @@ Result<AclDocument> ParseAccessControlPolicy(std::string_view body) {
   return document;
 }
 
+Result<std::array<bool, 4>> ParsePublicAccessBlock(std::string_view body) {
+  pugi::xml_document doc;
+  DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root,
+                         Load(doc, body, "PublicAccessBlockConfiguration", Sender::kClient));
+  std::array<bool, 4> flags{};
+  const char* names[] = {"BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                         "RestrictPublicBuckets"};
+  for (size_t i = 0; i < flags.size(); ++i) {
+    const std::string value = Text(root, names[i]);
+    if (!value.empty() && value != "true" && value != "false") {
+      return Malformed("PublicAccessBlockConfiguration",
+                       fmt::format("{} \"{}\" is not true or false", names[i], value),
+                       Sender::kClient);
+    }
+    flags[i] = value == "true";
+  }
+  return flags;
+}
+
 Result<std::string> ParseOwnershipControls(std::string_view body) {
   pugi::xml_document doc;
   DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root,

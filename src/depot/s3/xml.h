@@ -7,6 +7,7 @@
 // without their quotes. Builders escape every text they embed. Pure functions: thread-safe.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -133,6 +134,9 @@ struct AclDocument {
   std::vector<AclDocumentGrant> grants;
 };
 Result<AclDocument> ParseAccessControlPolicy(std::string_view body);
+// A PublicAccessBlockConfiguration (PutPublicAccessBlock): its four flags, false where absent.
+// kInvalidArgument for another document or a flag that is not true or false.
+Result<std::array<bool, 4>> ParsePublicAccessBlock(std::string_view body);
 // The ObjectOwnership of a PutBucketOwnershipControls body (as written: the caller checks it).
 // kInvalidArgument for another document or none.
 Result<std::string> ParseOwnershipControls(std::string_view body);

@@ -27,6 +27,12 @@ constexpr std::string_view kVersioningField = "versioning";
 constexpr std::string_view kAclField = "acl";
 // The bucket's object ownership, once set.
 constexpr std::string_view kOwnershipField = "ownership";
+// "1" when the bucket has a policy, kept in kPolicies + the bucket's name.
+constexpr std::string_view kPolicyField = "policy";
+constexpr std::string_view kPolicies = "_policies/";
+// The public access block: four 0/1 digits (BlockPublicAcls, IgnorePublicAcls,
+// BlockPublicPolicy, RestrictPublicBuckets).
+constexpr std::string_view kBlockField = "public-access-block";
 
 Status NoSuchBucket(std::string_view bucket) {
   return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
@@ -77,6 +83,12 @@ Result<BucketInfo> FromMarker(std::string_view bucket, const object::ObjectMeta&
       it != meta.user_metadata.end()) {
     info.ownership = it->second;
   }
+  info.has_policy = meta.user_metadata.contains(std::string(kPolicyField));
+  if (auto it = meta.user_metadata.find(std::string(kBlockField));
+      it != meta.user_metadata.end() && it->second.size() == 4) {
+    info.block = {it->second[0] == '1', it->second[1] == '1', it->second[2] == '1',
+                  it->second[3] == '1'};
+  }
   return info;
 }
 
@@ -113,15 +125,57 @@ bool AccessControl::MayUse(std::string_view user, const BucketInfo& bucket) cons
   return IsAdmin(user) || (!bucket.owner.empty() && bucket.owner == user);
 }
 
+bool IsPublicAcl(const Acl& acl) {
+  return std::any_of(acl.grants.begin(), acl.grants.end(), [](const AclGrant& grant) {
+    return grant.grantee != AclGrant::Grantee::kUser;
+  });
+}
+
+namespace {
+
+// The ACL as the public access block lets it count: without its public grants when they are
+// ignored.
+Acl Counted(const Acl& acl, const PublicAccessBlock& block) {
+  if (!block.ignore_public_acls) return acl;
+  Acl counted{acl.owner, {}};
+  for (const AclGrant& grant : acl.grants) {
+    if (grant.grantee == AclGrant::Grantee::kUser) counted.grants.push_back(grant);
+  }
+  return counted;
+}
+
+}  // namespace
+
 Result<BucketInfo> AccessControl::Authorize(std::string_view user, std::string_view bucket,
                                             Permission permission,
                                             const std::optional<std::string>& expected_owner,
-                                            const Context& ctx) const {
+                                            const Context& ctx,
+                                            const PolicyRequest* request) const {
   DEPOT_ASSIGN_OR_RETURN(BucketInfo info, Lookup(bucket, ctx));
+  if (info.has_policy && request != nullptr) {
+    DEPOT_ASSIGN_OR_RETURN(std::optional<std::string> document, Policy(bucket, ctx));
+    if (document) {
+      DEPOT_ASSIGN_OR_RETURN(BucketPolicy policy, BucketPolicy::Parse(*document, bucket));
+      info.policy = policy.Evaluate(*request);
+      // A public policy reaches only the users it names when public buckets are restricted.
+      if (info.policy == PolicyDecision::kAllow && info.block.restrict_public_buckets &&
+          policy.IsPublic() && !MayUse(user, info) && !policy.NamesPrincipal(*request)) {
+        info.policy = PolicyDecision::kNone;
+      }
+    }
+    // An explicit Deny binds everyone but the admins, and never keeps the owner from the policy.
+    const bool policy_action = request->action.find("BucketPolicy") != std::string::npos;
+    if (info.policy == PolicyDecision::kDeny && !IsAdmin(user) &&
+        !(policy_action && MayUse(user, info))) {
+      return PermissionDeniedError(
+          fmt::format("AccessDenied: the policy of bucket {} denies {}", bucket, request->action));
+    }
+  }
+  const Acl counted = Counted(info.acl, info.block);
   const auto granted = [&](AclPermission needed) {
-    return info.acls_enabled() && AclAllows(info.acl, user, needed);
+    return info.acls_enabled() && AclAllows(counted, user, needed);
   };
-  bool allowed = MayUse(user, info);
+  bool allowed = MayUse(user, info) || info.policy == PolicyDecision::kAllow;
   switch (permission) {
     case Permission::kRead:
       allowed = allowed || granted(AclPermission::kRead);
@@ -157,7 +211,8 @@ Result<BucketInfo> AccessControl::Authorize(std::string_view user, std::string_v
 
 Status AccessControl::AuthorizeObject(std::string_view user, const BucketInfo& bucket,
                                       const Acl& acl, AclPermission permission) const {
-  if (MayUse(user, bucket) || (bucket.acls_enabled() && AclAllows(acl, user, permission))) {
+  if (MayUse(user, bucket) || bucket.policy == PolicyDecision::kAllow ||
+      (bucket.acls_enabled() && AclAllows(Counted(acl, bucket.block), user, permission))) {
     return Status::Ok();
   }
   return PermissionDeniedError(
@@ -226,7 +281,10 @@ Status AccessControl::DeleteBucket(std::string_view bucket, const Context& ctx) 
   DEPOT_ASSIGN_OR_RETURN(object::GetResult marker, store_.Get(BucketMarker(bucket), {}, ctx));
   DEPOT_RETURN_IF_ERROR(store_.Delete(BucketMarker(bucket), ctx));
   DEPOT_ASSIGN_OR_RETURN(holds, HoldsKeys(bucket, ctx));
-  if (!holds) return ObjectAttributeStore(store_).RemoveAll(bucket, ctx);
+  if (!holds) {
+    DEPOT_RETURN_IF_ERROR(store_.Delete(std::string(kPolicies) + std::string(bucket), ctx));
+    return ObjectAttributeStore(store_).RemoveAll(bucket, ctx);
+  }
   // A write landed between the two checks: the bucket lives on, with its owner.
   object::PutOptions put{.mode = object::PutMode::kCreate,
                          .content_type = marker.meta.content_type,
@@ -303,6 +361,46 @@ Status AccessControl::SetOwnership(std::string_view bucket, std::string_view own
   });
 }
 
+Result<std::optional<std::string>> AccessControl::Policy(std::string_view bucket,
+                                                         const Context& ctx) const {
+  auto stored = store_.Get(std::string(kPolicies) + std::string(bucket), {}, ctx);
+  if (stored.ok()) return std::optional<std::string>(stored->data.ToString());
+  if (stored.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+  return stored.status();
+}
+
+Status AccessControl::SetPolicy(std::string_view bucket, std::string_view document,
+                                const Context& ctx) const {
+  const std::string key = std::string(kPolicies) + std::string(bucket);
+  if (document.empty()) {
+    // The flag goes first: a crash between leaves a policy nobody reads.
+    DEPOT_RETURN_IF_ERROR(
+        UpdateMarker(bucket, ctx, [](std::map<std::string, std::string>& fields, std::string&) {
+          fields.erase(std::string(kPolicyField));
+        }));
+    return store_.Delete(key, ctx);
+  }
+  DEPOT_RETURN_IF_ERROR(BucketPolicy::Parse(document, bucket).status());
+  DEPOT_RETURN_IF_ERROR(
+      store_.Put(key, Bytes::FromString(std::string(document)), {}, ctx).status());
+  return UpdateMarker(bucket, ctx, [](std::map<std::string, std::string>& fields, std::string&) {
+    fields[std::string(kPolicyField)] = "1";
+  });
+}
+
+Status AccessControl::SetPublicAccessBlock(std::string_view bucket, const PublicAccessBlock& block,
+                                           const Context& ctx) const {
+  return UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
+    if (!block.any()) {
+      fields.erase(std::string(kBlockField));
+      return;
+    }
+    fields[std::string(kBlockField)] =
+        fmt::format("{:d}{:d}{:d}{:d}", block.block_public_acls, block.ignore_public_acls,
+                    block.block_public_policy, block.restrict_public_buckets);
+  });
+}
+
 Status AccessControl::UpdateMarker(
     std::string_view bucket, const Context& ctx,
     const std::function<void(std::map<std::string, std::string>&, std::string&)>& change) const {
@@ -348,7 +446,8 @@ Result<std::vector<BucketInfo>> AccessControl::ListBuckets(const Context& ctx) c
 namespace depot::server {
 
 Status AuthorizedStore::Recheck(const Context& ctx) const {
-  return access_.Authorize(user_, bucket_, Permission::kWrite, std::nullopt, ctx).status();
+  return access_.Authorize(user_, bucket_, Permission::kWrite, std::nullopt, ctx, &request_)
+      .status();
 }
 
 Result<object::PutResult> AuthorizedStore::DoPut(std::string_view key, Bytes data,

@@ -18,8 +18,16 @@
 //     and replace its ACL; an object's READ reads it (GET, HEAD, a copy's source), READ_ACP and
 //     WRITE_ACP its ACL. An object's ACL is in its attributes (object_attributes.h); an object
 //     written by someone other than the bucket's owner is the writer's, private unless asked.
-//   - The bucket's configuration (CORS, tags, versioning, ownership) and its deletion are the
-//     owner's alone.
+//   - The bucket's configuration (CORS, tags, versioning, ownership, policy, public access block)
+//     and its deletion are the owner's alone.
+//   - A bucket policy (bucket_policy.h; kept in "_policies/B", its presence flagged in the marker
+//     as "policy") adds what its Allow statements grant to anyone they name, and its Deny
+//     statements take away from everyone, the owner included (not the admins, and never the
+//     owner's right to change the policy itself).
+//   - The public access block (marker field "public-access-block") refuses public ACLs and
+//     policies when they are put (BlockPublicAcls, BlockPublicPolicy), ignores the public grants
+//     of ACLs (IgnorePublicAcls) and limits a public policy's grants to the users it names
+//     (RestrictPublicBuckets).
 //   - Object ownership BucketOwnerEnforced disables ACLs, as on S3: grants are not consulted and
 //     only the owner and the admins may use the bucket; a request that sets an ACL other than the
 //     owner's full control is refused (AccessControlListNotSupported).
@@ -45,6 +53,7 @@
 #include "depot/object/store.h"
 #include "depot/s3/xml.h"
 #include "depot/server/acl.h"
+#include "depot/server/bucket_policy.h"
 #include "depot/server/s3_server.h"
 #include "depot/server/versions.h"
 
@@ -64,6 +73,22 @@ enum class Permission {
   kWriteObjectAcp,
 };
 
+// S3's public access block of a bucket.
+struct PublicAccessBlock {
+  bool block_public_acls = false;
+  bool ignore_public_acls = false;
+  bool block_public_policy = false;
+  bool restrict_public_buckets = false;
+  bool any() const {
+    return block_public_acls || ignore_public_acls || block_public_policy ||
+           restrict_public_buckets;
+  }
+  friend bool operator==(const PublicAccessBlock&, const PublicAccessBlock&) = default;
+};
+
+// Whether an ACL grants anything to AllUsers or AuthenticatedUsers.
+bool IsPublicAcl(const Acl& acl);
+
 struct BucketInfo {
   std::string name;
   std::string owner;  // an access key; empty for buckets made before owners were recorded
@@ -74,6 +99,10 @@ struct BucketInfo {
   std::string ownership;  // BucketOwnerEnforced, BucketOwnerPreferred or ObjectWriter; "": unset
   // Whether ACLs are consulted (object ownership is not BucketOwnerEnforced).
   bool acls_enabled() const { return ownership != "BucketOwnerEnforced"; }
+  bool has_policy = false;
+  PublicAccessBlock block;
+  // What the bucket's policy said of the request Authorize answered (kNone without one).
+  PolicyDecision policy = PolicyDecision::kNone;
 };
 
 class AccessControl {
@@ -93,10 +122,11 @@ class AccessControl {
   // The bucket, when `user` may do what `permission` covers on it. kNotFound ("NoSuchBucket")
   // when the bucket does not exist; kPermissionDenied ("AccessDenied") when the user may not, or
   // when `expected_owner` is given and is not the bucket's owner (x-amz-expected-bucket-owner).
+  // `request` (null: none) is what the bucket's policy is asked about.
   Result<BucketInfo> Authorize(std::string_view user, std::string_view bucket,
                                Permission permission,
-                               const std::optional<std::string>& expected_owner,
-                               const Context& ctx) const;
+                               const std::optional<std::string>& expected_owner, const Context& ctx,
+                               const PolicyRequest* request = nullptr) const;
   // Whether `user` may do `permission` (an object's) on an object whose ACL is `acl` in `bucket`.
   // kPermissionDenied ("AccessDenied") when not.
   Status AuthorizeObject(std::string_view user, const BucketInfo& bucket, const Acl& acl,
@@ -134,6 +164,13 @@ class AccessControl {
                 const Context& ctx) const;
   Status SetOwnership(std::string_view bucket, std::string_view ownership,
                       const Context& ctx) const;
+  // The bucket's policy document as it was put (nullopt: none), and its replacement (empty:
+  // removal). kInvalidArgument ("MalformedPolicy: ...") for a document BucketPolicy refuses.
+  Result<std::optional<std::string>> Policy(std::string_view bucket, const Context& ctx) const;
+  Status SetPolicy(std::string_view bucket, std::string_view document, const Context& ctx) const;
+  // Sets the bucket's public access block (all false: removes it).
+  Status SetPublicAccessBlock(std::string_view bucket, const PublicAccessBlock& block,
+                              const Context& ctx) const;
   // Every bucket, by name, with owners read from the markers.
   Result<std::vector<BucketInfo>> ListBuckets(const Context& ctx) const;
   // Whether `user` may use `bucket` at all (ListBuckets shows it).
@@ -161,12 +198,14 @@ class AccessControl {
 // user, meanwhile. Reads were authorized when the request began.
 class AuthorizedStore final : public object::ForwardingStore {
  public:
+  // `request` is the request's, as the bucket's policy sees it (PolicyRequestOf).
   AuthorizedStore(object::ObjectStore& target, const AccessControl& access, std::string user,
-                  std::string bucket)
+                  std::string bucket, PolicyRequest request)
       : ForwardingStore(target),
         access_(access),
         user_(std::move(user)),
-        bucket_(std::move(bucket)) {}
+        bucket_(std::move(bucket)),
+        request_(std::move(request)) {}
 
  protected:
   Result<object::PutResult> DoPut(std::string_view key, Bytes data,
@@ -202,6 +241,7 @@ class AuthorizedStore final : public object::ForwardingStore {
   const AccessControl& access_;
   const std::string user_;
   const std::string bucket_;
+  const PolicyRequest request_;
 };
 
 }  // namespace depot::server

@@ -311,6 +311,81 @@ TEST_F(AccessTest, AclsOpenWhatTheyGrantAndNothingElse) {
   EXPECT_THAT(enforced, HasSubstr("<Code>AccessControlListNotSupported</Code>"));
 }
 
+// A bucket policy grants what its Allow statements name, its Deny statements bind even the owner,
+// and the public access block holds public ACLs and policies back.
+TEST_F(AccessTest, BucketPoliciesAndThePublicAccessBlock) {
+  const auto call = [&](const Signer* signer, std::string method, std::string path,
+                        std::vector<s3::Header> query = {}, std::vector<s3::Header> headers = {},
+                        std::string body = "") {
+    return Send({"", std::move(method), std::move(path), std::move(query), std::move(headers),
+                 std::move(body), 0},
+                signer);
+  };
+  const auto status = [&](auto&&... args) { return StatusOf(call(args...)); };
+  ASSERT_EQ(status(&kOwner, "PUT", "/owned/public/a", std::vector<s3::Header>{},
+                   std::vector<s3::Header>{}, std::string("public")),
+            200);
+  EXPECT_EQ(status(&kOwner, "GET", "/owned", std::vector<s3::Header>{{"policy", ""}}), 404);
+  const std::string policy = R"({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+     "Resource": "arn:aws:s3:::owned/public/*"},
+    {"Effect": "Allow", "Principal": {"AWS": "OTHERKEY"}, "Action": "s3:ListBucket",
+     "Resource": "arn:aws:s3:::owned", "Condition": {"StringLike": {"s3:prefix": "public/*"}}},
+    {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+     "Resource": "arn:aws:s3:::owned/public/*"}]})";
+  ASSERT_EQ(status(&kOwner, "PUT", "/owned", std::vector<s3::Header>{{"policy", ""}},
+                   std::vector<s3::Header>{}, policy),
+            204);
+  EXPECT_THAT(call(&kOwner, "GET", "/owned", {{"policy", ""}}), HasSubstr("owned/public/*"));
+  EXPECT_EQ(status(nullptr, "GET", "/owned/public/a"), 200);
+  EXPECT_EQ(status(nullptr, "GET", "/owned/k"), 403);
+  EXPECT_EQ(status(nullptr, "PUT", "/owned/public/b", std::vector<s3::Header>{},
+                   std::vector<s3::Header>{}, std::string("x")),
+            403);
+  // A missing key is 404 only to whom may list it.
+  EXPECT_EQ(status(&kOther, "HEAD", "/owned/public/none"), 404);
+  EXPECT_EQ(status(nullptr, "HEAD", "/owned/public/none"), 403);
+  EXPECT_EQ(status(&kOther, "GET", "/owned", std::vector<s3::Header>{{"prefix", "public/"}}), 200);
+  EXPECT_EQ(status(&kOther, "GET", "/owned", std::vector<s3::Header>{{"prefix", "private/"}}), 403);
+  // The Deny binds the owner too, but not the admins, nor the owner's hold on the policy.
+  EXPECT_EQ(status(&kOwner, "DELETE", "/owned/public/a"), 403);
+  EXPECT_EQ(status(&kOwner, "GET", "/owned", std::vector<s3::Header>{{"policyStatus", ""}}), 200);
+  EXPECT_THAT(call(&kOwner, "GET", "/owned", {{"policyStatus", ""}}),
+              HasSubstr("<IsPublic>true</IsPublic>"));
+  // Bad policies are refused by name and change nothing.
+  const std::vector<std::string> before = Snapshot();
+  EXPECT_THAT(call(&kOwner, "PUT", "/owned", {{"policy", ""}}, {},
+                   R"({"Statement": {"Effect": "Allow", "NotPrincipal": "*"}})"),
+              AllOf(HasSubstr("<Code>MalformedPolicy</Code>"), HasSubstr("NotPrincipal")));
+  EXPECT_THAT(call(&kOther, "PUT", "/owned", {{"policy", ""}}, {}, policy),
+              HasSubstr("<Code>AccessDenied</Code>"));
+  EXPECT_EQ(Snapshot(), before);
+  // The public access block.
+  const std::string block =
+      "<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls><IgnorePublicAcls>"
+      "true</IgnorePublicAcls><BlockPublicPolicy>true</BlockPublicPolicy><RestrictPublicBuckets>"
+      "true</RestrictPublicBuckets></PublicAccessBlockConfiguration>";
+  ASSERT_EQ(status(&kOwner, "PUT", "/owned", std::vector<s3::Header>{{"publicAccessBlock", ""}},
+                   std::vector<s3::Header>{}, block),
+            200);
+  EXPECT_THAT(call(&kOwner, "GET", "/owned", {{"publicAccessBlock", ""}}),
+              HasSubstr("<RestrictPublicBuckets>true</RestrictPublicBuckets>"));
+  EXPECT_EQ(status(nullptr, "GET", "/owned/public/a"), 403);  // a public policy, restricted
+  EXPECT_EQ(status(&kOther, "GET", "/owned", std::vector<s3::Header>{{"prefix", "public/"}}),
+            200);  // a grant to a named user is not public
+  EXPECT_EQ(status(&kOwner, "PUT", "/owned", std::vector<s3::Header>{{"policy", ""}},
+                   std::vector<s3::Header>{}, policy),
+            403);
+  EXPECT_EQ(status(&kOwner, "PUT", "/owned/k", std::vector<s3::Header>{{"acl", ""}},
+                   std::vector<s3::Header>{{"x-amz-acl", "public-read"}}),
+            403);
+  ASSERT_EQ(status(&kOwner, "DELETE", "/owned", std::vector<s3::Header>{{"publicAccessBlock", ""}}),
+            204);
+  ASSERT_EQ(status(&kOwner, "DELETE", "/owned", std::vector<s3::Header>{{"policy", ""}}), 204);
+  EXPECT_EQ(status(nullptr, "GET", "/owned/public/a"), 403);
+  EXPECT_EQ(status(&kOwner, "DELETE", "/owned/public/a"), 204);
+}
+
 TEST_F(AccessTest, CopiesNeedTheSourceBucketToo) {
   // kOther may write into "theirs" but may not read "owned": CopyObject and UploadPartCopy out of
   // the owner's bucket are refused, and nothing is stored.
@@ -472,7 +547,7 @@ TEST_F(AccessTest, WritesAskAgainRightBeforeTheStore) {
   // A request authorized for kOwner on "owned"; meanwhile the bucket is deleted and made again by
   // kOther. The request's writes must not land in kOther's bucket.
   AccessControl access(*backing_, {kAdmin.access_key});
-  AuthorizedStore store(*backing_, access, kOwner.access_key, "owned");
+  AuthorizedStore store(*backing_, access, kOwner.access_key, "owned", {});
   EXPECT_THAT(store.Put("owned/mine", Bytes::FromString("v"), {}), IsOk());
   ASSERT_THAT(backing_->Delete(BucketMarker("owned")), IsOk());
   EXPECT_THAT(store.Put("owned/late", Bytes::FromString("v"), {}),

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "depot/core/ascii.h"
 #include "depot/core/checksum.h"
 #include "depot/core/hex.h"
 #include "depot/core/url.h"
@@ -464,10 +465,97 @@ Permission NeededPermission(const Exchange& exchange) {
   if (read) {
     const bool configuration = exchange.HasQuery("location") || exchange.HasQuery("versioning") ||
                                exchange.HasQuery("cors") || exchange.HasQuery("tagging") ||
-                               exchange.HasQuery("ownershipControls");
+                               exchange.HasQuery("ownershipControls") ||
+                               exchange.HasQuery("policy") || exchange.HasQuery("policyStatus") ||
+                               exchange.HasQuery("publicAccessBlock");
     return configuration ? Permission::kOwn : Permission::kRead;
   }
   return method == http::verb::post ? Permission::kWrite : Permission::kOwn;
+}
+
+namespace {
+
+// The S3 action a request is (the names IAM and bucket policies use).
+std::string ActionOf(const Exchange& exchange) {
+  const http::verb method = exchange.request().method();
+  const bool get = method == http::verb::get || method == http::verb::head;
+  const bool put = method == http::verb::put;
+  const bool del = method == http::verb::delete_;
+  const bool versioned = exchange.HasQuery("versionId");
+  // Subresources shared by buckets and objects, by name: s3:{Get,Put,Delete}<Object|Bucket><X>.
+  static constexpr std::pair<std::string_view, std::string_view> kSubresources[] = {
+      {"acl", "Acl"}, {"tagging", "Tagging"}};
+  const bool object = !exchange.target().key.empty();
+  for (const auto& [query, name] : kSubresources) {
+    if (!exchange.HasQuery(query)) continue;
+    const std::string_view verb = get ? "Get" : put ? "Put" : "Delete";
+    return fmt::format("s3:{}{}{}{}", verb, object ? "Object" : "Bucket",
+                       object && versioned ? "Version" : "", name);
+  }
+  if (object) {
+    if (exchange.HasQuery("uploadId")) {
+      if (get) return "s3:ListMultipartUploadParts";
+      if (del) return "s3:AbortMultipartUpload";
+      return "s3:PutObject";
+    }
+    if (exchange.HasQuery("attributes")) return "s3:GetObjectAttributes";
+    if (get) return versioned ? "s3:GetObjectVersion" : "s3:GetObject";
+    if (del) return versioned ? "s3:DeleteObjectVersion" : "s3:DeleteObject";
+    return "s3:PutObject";
+  }
+  static constexpr std::pair<std::string_view, std::string_view> kConfigurations[] = {
+      {"policy", "BucketPolicy"},
+      {"policyStatus", "BucketPolicyStatus"},
+      {"versioning", "BucketVersioning"},
+      {"cors", "BucketCORS"},
+      {"ownershipControls", "BucketOwnershipControls"},
+      {"publicAccessBlock", "BucketPublicAccessBlock"},
+      {"location", "BucketLocation"},
+  };
+  for (const auto& [query, name] : kConfigurations) {
+    if (!exchange.HasQuery(query)) continue;
+    return fmt::format("s3:{}{}", get ? "Get" : put ? "Put" : "Delete", name);
+  }
+  if (method == http::verb::post) return "s3:DeleteObject";  // DeleteObjects
+  if (del) return "s3:DeleteBucket";
+  if (put) return "s3:CreateBucket";
+  if (exchange.HasQuery("versions")) return "s3:ListBucketVersions";
+  if (exchange.HasQuery("uploads")) return "s3:ListBucketMultipartUploads";
+  return "s3:ListBucket";
+}
+
+}  // namespace
+
+PolicyRequest PolicyRequestOf(const Exchange& exchange, const AccessControl& access) {
+  const Target& target = exchange.target();
+  const std::string& user = exchange.who().access_key;
+  PolicyRequest request{user,
+                        user.empty() ? "" : access.NameOf(user).id,
+                        ActionOf(exchange),
+                        target.key.empty()
+                            ? fmt::format("arn:aws:s3:::{}", target.bucket)
+                            : fmt::format("arn:aws:s3:::{}/{}", target.bucket, target.key),
+                        {}};
+  auto& context = request.context;
+  if (!exchange.peer_address().empty()) context["aws:sourceip"] = {exchange.peer_address()};
+  context["aws:securetransport"] = {exchange.secure() ? "true" : "false"};
+  context["aws:principaltype"] = {user.empty() ? "Anonymous" : "User"};
+  if (!user.empty()) {
+    context["aws:username"] = {user};
+    context["aws:userid"] = {request.principal_id};
+  }
+  for (const auto& [key, query] : {std::pair{"s3:prefix", "prefix"},
+                                   {"s3:delimiter", "delimiter"},
+                                   {"s3:max-keys", "max-keys"},
+                                   {"s3:versionid", "versionId"}}) {
+    if (exchange.HasQuery(query)) context[key] = {exchange.Query(query)};
+  }
+  for (const auto& field : exchange.request()) {
+    const std::string name =
+        AsciiLower(std::string_view(field.name_string().data(), field.name_string().size()));
+    if (name.starts_with("x-amz-")) context["s3:" + name].emplace_back(field.value());
+  }
+  return request;
 }
 
 bool ListBuckets(Exchange& exchange, const AccessControl& access) {
@@ -595,6 +683,9 @@ bool BucketAcl(Exchange& exchange, const AccessControl& access, const BucketInfo
     acl = RequestedAcl(access, info, AclHeaders(exchange), info.owner, false);
   } else if (auto parsed = ParseAclXml(*body, info.owner, access.acl_names()); !parsed.ok()) {
     acl = parsed.status();
+  } else if (info.block.block_public_acls && IsPublicAcl(*parsed)) {
+    acl =
+        PermissionDeniedError("AccessDenied: the bucket's public access block refuses public ACLs");
   } else if (!info.acls_enabled() &&
              *parsed != CannedAcl("private", info.owner, info.owner, false).value()) {
     acl = InvalidArgumentError(fmt::format(
@@ -611,6 +702,91 @@ bool BucketAcl(Exchange& exchange, const AccessControl& access, const BucketInfo
   }
   Status set = access.SetAcl(info.name, (*acl)->grants, exchange.context());
   return set.ok() ? exchange.Reply(200, "") : exchange.Fail(FromStatus(set));
+}
+
+// Get/Put/DeleteBucketPolicy and GetBucketPolicyStatus.
+bool BucketPolicyRequest(Exchange& exchange, const AccessControl& access, const BucketInfo& info) {
+  const http::verb method = exchange.request().method();
+  if (exchange.HasQuery("policyStatus")) {
+    auto document = access.Policy(info.name, exchange.context());
+    if (!document.ok()) return exchange.Fail(FromStatus(document.status()));
+    // Public by its policy, or (as RGW answers) by its ACL.
+    bool public_policy = info.acls_enabled() && IsPublicAcl(info.acl);
+    if (*document) {
+      auto policy = BucketPolicy::Parse(**document, info.name);
+      if (!policy.ok()) return exchange.Fail(FromStatus(policy.status()));
+      public_policy = public_policy || policy->IsPublic();
+    }
+    return exchange.Reply(200, fmt::format("<PolicyStatus><IsPublic>{}</IsPublic></PolicyStatus>",
+                                           public_policy ? "true" : "false"));
+  }
+  switch (method) {
+    case http::verb::get: {
+      auto document = access.Policy(info.name, exchange.context());
+      if (!document.ok()) return exchange.Fail(FromStatus(document.status()));
+      if (!*document) {
+        return exchange.Fail(
+            {404, "NoSuchBucketPolicy", fmt::format("bucket {} has no policy", info.name)});
+      }
+      return exchange.ReplyBytes(200, std::move(**document), "application/json");
+    }
+    case http::verb::put: {
+      auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, 20 << 10);
+      if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+      auto policy = BucketPolicy::Parse(*body, info.name);
+      if (!policy.ok()) return exchange.Fail(FromStatus(policy.status()));
+      if (info.block.block_public_policy && policy->IsPublic()) {
+        return exchange.Fail(
+            {403, "AccessDenied", "the bucket's public access block refuses public policies"});
+      }
+      Status set = access.SetPolicy(info.name, *body, exchange.context());
+      return set.ok() ? exchange.Reply(204, "") : exchange.Fail(FromStatus(set));
+    }
+    case http::verb::delete_: {
+      Status set = access.SetPolicy(info.name, "", exchange.context());
+      return set.ok() ? exchange.Reply(204, "") : exchange.Fail(FromStatus(set));
+    }
+    default:
+      return exchange.Fail({405, "MethodNotAllowed", "?policy takes GET, PUT and DELETE"});
+  }
+}
+
+// Get/Put/DeletePublicAccessBlock: the four flags live in the bucket's marker.
+bool BucketPublicAccessBlock(Exchange& exchange, const AccessControl& access,
+                             const BucketInfo& info) {
+  switch (exchange.request().method()) {
+    case http::verb::get: {
+      if (!info.block.any()) {
+        return exchange.Fail({404, "NoSuchPublicAccessBlockConfiguration",
+                              fmt::format("bucket {} has no public access block", info.name)});
+      }
+      const auto flag = [](bool value) { return value ? "true" : "false"; };
+      return exchange.Reply(
+          200, fmt::format("<PublicAccessBlockConfiguration><BlockPublicAcls>{}</BlockPublicAcls>"
+                           "<IgnorePublicAcls>{}</IgnorePublicAcls><BlockPublicPolicy>{}"
+                           "</BlockPublicPolicy><RestrictPublicBuckets>{}</RestrictPublicBuckets>"
+                           "</PublicAccessBlockConfiguration>",
+                           flag(info.block.block_public_acls), flag(info.block.ignore_public_acls),
+                           flag(info.block.block_public_policy),
+                           flag(info.block.restrict_public_buckets)));
+    }
+    case http::verb::put: {
+      auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, kMaxXmlBody);
+      if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+      auto flags = s3::ParsePublicAccessBlock(*body);
+      if (!flags.ok()) return exchange.Fail({400, "MalformedXML", flags.status().message()});
+      Status set = access.SetPublicAccessBlock(
+          info.name, {(*flags)[0], (*flags)[1], (*flags)[2], (*flags)[3]}, exchange.context());
+      return set.ok() ? exchange.Reply(200, "") : exchange.Fail(FromStatus(set));
+    }
+    case http::verb::delete_: {
+      Status set = access.SetPublicAccessBlock(info.name, {}, exchange.context());
+      return set.ok() ? exchange.Reply(204, "") : exchange.Fail(FromStatus(set));
+    }
+    default:
+      return exchange.Fail(
+          {405, "MethodNotAllowed", "?publicAccessBlock takes GET, PUT and DELETE"});
+  }
 }
 
 // An object ownership S3 has (x-amz-object-ownership, OwnershipControls); kInvalidArgument
@@ -678,6 +854,12 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
   if (exchange.HasQuery("tagging")) return BucketTagging(exchange, access);
   if (exchange.HasQuery("versioning")) return BucketVersioning(exchange, access, info);
   if (exchange.HasQuery("acl")) return BucketAcl(exchange, access, info);
+  if (exchange.HasQuery("policy") || exchange.HasQuery("policyStatus")) {
+    return BucketPolicyRequest(exchange, access, info);
+  }
+  if (exchange.HasQuery("publicAccessBlock")) {
+    return BucketPublicAccessBlock(exchange, access, info);
+  }
   if (exchange.HasQuery("ownershipControls")) {
     return BucketOwnershipControls(exchange, access, info);
   }

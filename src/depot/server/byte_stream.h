@@ -33,6 +33,9 @@ class ByteStream {
   // TLS over `socket`, once Handshake has succeeded.
   ByteStream(tcp::socket& socket, TlsContext& tls) : socket_(socket) { tls_.emplace(socket, tls); }
 
+  // Whether the bytes travel over TLS.
+  bool secure() const { return tls_.has_value(); }
+
   // The server's side of the TLS handshake; nothing for plain TCP.
   void Handshake(boost::system::error_code& ec) {
     if (tls_) tls_->handshake(boost::asio::ssl::stream_base::server, ec);

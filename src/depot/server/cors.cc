@@ -10,14 +10,6 @@
 namespace depot::server {
 namespace {
 
-// `text` against `pattern` with at most one '*' (any run of characters).
-bool WildcardMatch(std::string_view pattern, std::string_view text) {
-  const size_t star = pattern.find('*');
-  if (star == std::string_view::npos) return pattern == text;
-  const std::string_view head = pattern.substr(0, star), tail = pattern.substr(star + 1);
-  return text.size() >= head.size() + tail.size() && text.starts_with(head) && text.ends_with(tail);
-}
-
 bool AllowsHeader(const s3::CorsRule& rule, std::string_view header) {
   const std::string lower = AsciiLower(header);
   return std::any_of(

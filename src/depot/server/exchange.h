@@ -75,6 +75,14 @@ class Exchange {
   // The header's value, or nullopt.
   std::optional<std::string> Header(std::string_view name) const;
   const std::string& request_id() const { return request_id_; }
+  // The client's address ("" when unknown) and whether the request came over TLS: what bucket
+  // policies' aws:SourceIp and aws:SecureTransport test.
+  void SetPeer(std::string address, bool secure) {
+    peer_address_ = std::move(address);
+    secure_ = secure;
+  }
+  const std::string& peer_address() const { return peer_address_; }
+  bool secure() const { return secure_; }
   const Context& context() const { return ctx_; }
   // The body length the client declared (decoded, for aws-chunked), or nullopt.
   std::optional<uint64_t> DeclaredLength() const;
@@ -132,6 +140,8 @@ class Exchange {
   Request& parser_;
   std::function<void(bool)> activity_;
   std::string request_id_;
+  std::string peer_address_;
+  bool secure_ = false;
   const Context ctx_;
   s3::Authenticated who_;
   Target target_;

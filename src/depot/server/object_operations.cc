@@ -62,6 +62,10 @@ Result<std::optional<Acl>> RequestedAcl(const AccessControl& access, const Bucke
                                         std::string_view owner, bool object) {
   DEPOT_ASSIGN_OR_RETURN(std::optional<Acl> acl,
                          AclFromHeaders(headers, owner, info.owner, object, access.acl_names()));
+  if (acl && info.block.block_public_acls && IsPublicAcl(*acl)) {
+    return PermissionDeniedError(
+        "AccessDenied: the bucket's public access block refuses public ACLs");
+  }
   if (acl && !info.acls_enabled()) {
     // Only the owner's full control (private, bucket-owner-full-control) is no ACL at all.
     const bool owners_alone =
@@ -761,10 +765,13 @@ Result<CopySourceVersion> CopySource(Exchange& exchange, object::ObjectStore& st
     return InvalidArgumentError(
         fmt::format("InvalidBucketName: x-amz-copy-source names bucket \"{}\"", bucket));
   }
+  PolicyRequest source = PolicyRequestOf(exchange, access);
+  source.action = version_id ? "s3:GetObjectVersion" : "s3:GetObject";
+  source.resource = fmt::format("arn:aws:s3:::{}/{}", bucket, key);
   DEPOT_ASSIGN_OR_RETURN(
-      BucketInfo info,
-      access.Authorize(exchange.who().access_key, bucket, Permission::kReadObject,
-                       exchange.Header("x-amz-source-expected-bucket-owner"), exchange.context()));
+      BucketInfo info, access.Authorize(exchange.who().access_key, bucket, Permission::kReadObject,
+                                        exchange.Header("x-amz-source-expected-bucket-owner"),
+                                        exchange.context(), &source));
   DEPOT_ASSIGN_OR_RETURN(
       Version version,
       Versions(store).Find(bucket, key, version_id, info.versioning, exchange.context()));
@@ -872,6 +879,9 @@ bool ObjectAcl(Exchange& exchange, object::ObjectStore& store, const AccessContr
     acl = RequestedAcl(access, info, AclHeaders(exchange), owner, true);
   } else if (auto parsed = ParseAclXml(*body, owner, access.acl_names()); !parsed.ok()) {
     acl = parsed.status();
+  } else if (info.block.block_public_acls && IsPublicAcl(*parsed)) {
+    acl =
+        PermissionDeniedError("AccessDenied: the bucket's public access block refuses public ACLs");
   } else if (!info.acls_enabled() && *parsed != CannedAcl("private", owner, owner, true).value()) {
     acl = InvalidArgumentError(fmt::format(
         "AccessControlListNotSupported: bucket {} enforces object ownership: ACLs are disabled",
@@ -926,6 +936,16 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
     if (!access.MayUse(exchange.who().access_key, info)) {
       auto allowed = AuthorizeVersion(store, access, info, **version, exchange.who().access_key,
                                       AclPermission::kRead, exchange.context());
+      if (!allowed.ok() && allowed.status().code() == StatusCode::kNotFound) {
+        // A missing key is told apart from a forbidden one only to those who may list it.
+        PolicyRequest list = PolicyRequestOf(exchange, access);
+        list.action = "s3:ListBucket";
+        list.resource = fmt::format("arn:aws:s3:::{}", target.bucket);
+        list.context["s3:prefix"] = {target.key};
+        auto listing = access.Authorize(exchange.who().access_key, target.bucket, Permission::kRead,
+                                        std::nullopt, exchange.context(), &list);
+        if (!listing.ok()) return exchange.Fail(FromStatus(listing.status()));
+      }
       if (!allowed.ok()) return exchange.Fail(FromStatus(allowed.status()));
     }
     if (exchange.HasQuery("tagging") && method == http::verb::get) {

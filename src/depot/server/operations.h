@@ -152,6 +152,10 @@ bool ValidBucketName(std::string_view name);
 // ListBuckets, which AccessControl answers itself).
 Permission NeededPermission(const Exchange& exchange);
 
+// The request as a bucket policy sees it (bucket_policy.h): its S3 action ("s3:GetObject"), the
+// ARN of its bucket or object, and its condition keys.
+PolicyRequest PolicyRequestOf(const Exchange& exchange, const AccessControl& access);
+
 // GET / (ListBuckets): the buckets the user may use.
 bool ListBuckets(Exchange& exchange, const AccessControl& access);
 // Requests on /BUCKET: Create/Head/DeleteBucket, ListObjects V1/V2, ListObjectVersions,

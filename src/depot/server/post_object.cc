@@ -95,9 +95,14 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
         fields = reader.fields();
         DEPOT_ASSIGN_OR_RETURN(grant, s3::VerifyPostForm(fields, bucket, filename, secrets,
                                                          std::chrono::system_clock::now()));
+        PolicyRequest request{grant.access_key,
+                              access.NameOf(grant.access_key).id,
+                              "s3:PutObject",
+                              fmt::format("arn:aws:s3:::{}/{}", bucket, grant.key),
+                              {}};
         DEPOT_ASSIGN_OR_RETURN(BucketInfo info,
                                access.Authorize(grant.access_key, bucket, Permission::kWrite,
-                                                std::nullopt, exchange.context()));
+                                                std::nullopt, exchange.context(), &request));
         DEPOT_RETURN_IF_ERROR(object::ValidateKey(grant.key));
         std::vector<s3::Header> acl_headers;
         if (auto acl = fields.find("acl"); acl != fields.end()) {
@@ -108,7 +113,7 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
         key = grant.key;
         object::WriteOptions options;
         options.put = PutOptionsOf(fields, part_type);
-        authorized.emplace(store, access, grant.access_key, bucket);
+        authorized.emplace(store, access, grant.access_key, bucket, std::move(request));
         DEPOT_ASSIGN_OR_RETURN(
             writer, OpenStreamedWriter(*authorized, landing->store_key, std::move(options), limits,
                                        hold, exchange.context()));

@@ -84,14 +84,16 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
                             // GetBucketLocation, GetBucketVersioning, GetBucketCors,
                             // GetBucketTagging, GetBucketAcl, GetBucketOwnershipControls
                             "location", "versioning", "cors", "tagging", "acl", "ownershipControls",
+                            "policy", "policyStatus", "publicAccessBlock",
                             // ListObjectVersions
                             "versions", "version-id-marker"});
       }
       if (method == "PUT") {  // PutBucket{Cors,Tagging,Versioning,Acl,OwnershipControls}
-        return OneOf(name, {"cors", "tagging", "versioning", "acl", "ownershipControls"});
+        return OneOf(name, {"cors", "tagging", "versioning", "acl", "ownershipControls", "policy",
+                            "publicAccessBlock"});
       }
       if (method == "DELETE") {  // DeleteBucket{Cors,Tagging,OwnershipControls}
-        return OneOf(name, {"cors", "tagging", "ownershipControls"});
+        return OneOf(name, {"cors", "tagging", "ownershipControls", "policy", "publicAccessBlock"});
       }
       return method == "POST" && name == "delete";
     case Resource::kObject:

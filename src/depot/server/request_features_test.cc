@@ -118,9 +118,9 @@ TEST(RefuseUnhonouredTest, QueryParametersOutsideTheOperationAreRefused) {
   const std::vector<std::tuple<Resource, std::string, std::string>> refused = {
       {Resource::kService, "GET", "bucket-region"},
       {Resource::kService, "PUT", "max-buckets"},
-      {Resource::kBucket, "GET", "policyStatus"},
+      {Resource::kBucket, "GET", "website"},
       {Resource::kBucket, "GET", "response-content-type"},
-      {Resource::kBucket, "PUT", "policy"},
+      {Resource::kBucket, "PUT", "lifecycle"},
       {Resource::kBucket, "PUT", "x-amz-acl"},
       {Resource::kBucket, "DELETE", "website"},
       {Resource::kObject, "PUT", "torrent"},
@@ -308,7 +308,7 @@ TEST_F(RequestFeaturesServerTest, BucketOperationsRefuseToo) {
                           {{"x-amz-copy-source", "/bkt/source?a=1&versionId=v"}}, "")),
             501);
   // Sub-resources depot does not serve are refused, never taken for something else.
-  for (const char* subresource : {"encryption", "object-lock", "policy"}) {
+  for (const char* subresource : {"encryption", "object-lock", "website"}) {
     SCOPED_TRACE(subresource);
     EXPECT_EQ(StatusOf(Send("PUT", "/bkt", {{subresource, ""}}, {}, "")), 501);
     EXPECT_EQ(StatusOf(Send("GET", "/bkt", {{subresource, ""}}, {}, "")), 501);

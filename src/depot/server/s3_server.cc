@@ -359,8 +359,8 @@ class S3Server::Impl {
   void Serve(ByteStream& stream, ConnectionRef self) {
     boost::system::error_code ec;
     const auto remote = stream.socket().remote_endpoint(ec);
-    const std::string client =
-        ec ? "?" : fmt::format("{}:{}", remote.address().to_string(), remote.port());
+    const std::string address = ec ? "" : remote.address().to_string();
+    const std::string client = ec ? "?" : fmt::format("{}:{}", address, remote.port());
     beast::flat_buffer buffer;
     while (true) {
       Request parser;
@@ -385,6 +385,7 @@ class S3Server::Impl {
       Exchange exchange(
           stream, buffer, parser, [self](bool in_io) { Activity(self, in_io); }, NextRequestId(),
           Context(stop_.token()));
+      exchange.SetPeer(address, stream.secure());
       const bool keep_alive = Handle(exchange);
       Log(exchange, client, started);
       Activity(self, false);
@@ -594,15 +595,17 @@ class S3Server::Impl {
         });
     BucketInfo info;  // none yet for CreateBucket
     if (!creates_bucket) {
-      auto allowed =
-          access_.Authorize(exchange.who().access_key, target.bucket, NeededPermission(exchange),
-                            exchange.Header("x-amz-expected-bucket-owner"), exchange.context());
+      const PolicyRequest policy_request = PolicyRequestOf(exchange, access_);
+      auto allowed = access_.Authorize(
+          exchange.who().access_key, target.bucket, NeededPermission(exchange),
+          exchange.Header("x-amz-expected-bucket-owner"), exchange.context(), &policy_request);
       if (!allowed.ok()) return exchange.Fail(FromStatus(allowed.status()));
       info = std::move(*allowed);
       AddCorsHeaders(exchange, access_);
     }
     // Writes ask again right before they reach the store (access.h).
-    AuthorizedStore store(*store_, access_, exchange.who().access_key, target.bucket);
+    AuthorizedStore store(*store_, access_, exchange.who().access_key, target.bucket,
+                          PolicyRequestOf(exchange, access_));
     if (resource == Resource::kBucket) {
       return ServeBucket(exchange, store, access_, info, options_.region);
     }

@@ -788,10 +788,10 @@ TEST_F(S3ServerTest, BadRequestsGetS3ErrorsNeverACrashOrAHang) {
 TEST_F(S3ServerTest, SubresourcesAndOverridesAreNeverMistakenForSomethingElse) {
   const std::string empty(s3::kEmptyPayloadSha256);
   {
-    // DeleteBucketPolicy is not served: the (empty) bucket must not be deleted instead.
+    // DeleteBucketWebsite is not served: the (empty) bucket must not be deleted instead.
     RawConnection connection(server_->port());
     connection.Send(
-        SignedRequest(server_->port(), "DELETE", "/photos", "", empty, {}, {{"policy", ""}}));
+        SignedRequest(server_->port(), "DELETE", "/photos", "", empty, {}, {{"website", ""}}));
     EXPECT_THAT(connection.ReadResponse(), ::testing::StartsWith("HTTP/1.1 501"));
     EXPECT_THAT(backing_->Head("_buckets/photos"), IsOk());
   }
