@@ -402,15 +402,23 @@ Result<std::vector<Tag>> ParseTagging(std::string_view body, size_t max_tags) {
   if (!root.ok()) return InvalidArgumentError("MalformedXML: " + root.status().message());
   const pugi::xml_node set = root->child("TagSet");
   if (!set) return InvalidArgumentError("MalformedXML: a Tagging document without a TagSet");
-  auto invalid = [](std::string what) {
-    return InvalidArgumentError(fmt::format("InvalidTag: {}", what));
-  };
   std::vector<Tag> tags;
   for (pugi::xml_node node : set.children("Tag")) {
     if (!node.child("Key") || !node.child("Value")) {
       return InvalidArgumentError("MalformedXML: a Tag needs a Key and a Value");
     }
-    Tag tag{Text(node, "Key"), Text(node, "Value")};
+    tags.push_back({Text(node, "Key"), Text(node, "Value")});
+  }
+  DEPOT_RETURN_IF_ERROR(ValidateTags(tags, max_tags));
+  return tags;
+}
+
+Status ValidateTags(std::span<const Tag> tags, size_t max_tags) {
+  auto invalid = [](std::string what) {
+    return InvalidArgumentError(fmt::format("InvalidTag: {}", what));
+  };
+  for (size_t i = 0; i < tags.size(); ++i) {
+    const Tag& tag = tags[i];
     if (tag.key.empty() || Utf8Length(tag.key) > 128) {
       return invalid(fmt::format("the tag key \"{}\" is not 1 to 128 characters long", tag.key));
     }
@@ -421,15 +429,15 @@ Result<std::vector<Tag>> ParseTagging(std::string_view body, size_t max_tags) {
       return invalid(
           fmt::format("the tag key \"{}\" uses the prefix aws:, which is reserved", tag.key));
     }
-    if (std::any_of(tags.begin(), tags.end(), [&](const Tag& t) { return t.key == tag.key; })) {
+    if (std::any_of(tags.begin(), tags.begin() + static_cast<long>(i),
+                    [&](const Tag& t) { return t.key == tag.key; })) {
       return invalid(fmt::format("the tag key \"{}\" is given twice", tag.key));
     }
-    tags.push_back(std::move(tag));
   }
   if (tags.size() > max_tags) {
     return invalid(fmt::format("{} tags; at most {} are allowed here", tags.size(), max_tags));
   }
-  return tags;
+  return Status::Ok();
 }
 
 std::string TaggingXml(std::span<const Tag> tags) {

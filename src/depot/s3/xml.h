@@ -174,6 +174,8 @@ struct Tag {
 // characters (UTF-8), no key twice, none beginning with "aws:". kInvalidArgument: "MalformedXML:
 // ..." for a document that is not one, "InvalidTag: ..." naming the tag for the rest.
 Result<std::vector<Tag>> ParseTagging(std::string_view body, size_t max_tags);
+// The same checks of tags from elsewhere (x-amz-tagging): OK, or "InvalidTag: ..." naming one.
+Status ValidateTags(std::span<const Tag> tags, size_t max_tags);
 // The document again (what GetBucketTagging answers); an empty <TagSet/> for none.
 std::string TaggingXml(std::span<const Tag> tags);
 // Tags as x-amz-tagging carries them, "k1=v1&k2=v2" form-encoded, and back (kInvalidArgument when

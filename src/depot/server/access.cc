@@ -6,6 +6,7 @@
 #include <functional>
 #include <utility>
 
+#include "depot/core/ascii.h"
 #include "depot/object/helpers.h"
 #include "depot/server/object_attributes.h"
 #include "depot/server/operations.h"
@@ -33,6 +34,8 @@ constexpr std::string_view kPolicies = "_policies/";
 // The public access block: four 0/1 digits (BlockPublicAcls, IgnorePublicAcls,
 // BlockPublicPolicy, RestrictPublicBuckets).
 constexpr std::string_view kBlockField = "public-access-block";
+// "1" once an object of the bucket has had tags.
+constexpr std::string_view kTaggedField = "tagged";
 
 Status NoSuchBucket(std::string_view bucket) {
   return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
@@ -84,6 +87,7 @@ Result<BucketInfo> FromMarker(std::string_view bucket, const object::ObjectMeta&
     info.ownership = it->second;
   }
   info.has_policy = meta.user_metadata.contains(std::string(kPolicyField));
+  info.tagged = meta.user_metadata.contains(std::string(kTaggedField));
   if (auto it = meta.user_metadata.find(std::string(kBlockField));
       it != meta.user_metadata.end() && it->second.size() == 4) {
     info.block = {it->second[0] == '1', it->second[1] == '1', it->second[2] == '1',
@@ -156,7 +160,24 @@ Result<BucketInfo> AccessControl::Authorize(std::string_view user, std::string_v
     DEPOT_ASSIGN_OR_RETURN(std::optional<std::string> document, Policy(bucket, ctx));
     if (document) {
       DEPOT_ASSIGN_OR_RETURN(BucketPolicy policy, BucketPolicy::Parse(*document, bucket));
-      info.policy = policy.Evaluate(*request);
+      const std::string objects = fmt::format("arn:aws:s3:::{}/", bucket);
+      if (policy.UsesExistingObjectTags() && request->resource.starts_with(objects)) {
+        PolicyRequest tagged = *request;
+        const auto version = request->context.find("s3:versionid");
+        DEPOT_ASSIGN_OR_RETURN(
+            std::vector<s3::Tag> tags,
+            ExistingTags(info, std::string_view(request->resource).substr(objects.size()),
+                         version == request->context.end() || version->second.empty()
+                             ? std::nullopt
+                             : std::optional<std::string>(version->second.front()),
+                         ctx));
+        for (const s3::Tag& tag : tags) {
+          tagged.context["s3:existingobjecttag/" + AsciiLower(tag.key)] = {tag.value};
+        }
+        info.policy = policy.Evaluate(tagged);
+      } else {
+        info.policy = policy.Evaluate(*request);
+      }
       // A public policy reaches only the users it names when public buckets are restricted.
       if (info.policy == PolicyDecision::kAllow && info.block.restrict_public_buckets &&
           policy.IsPublic() && !MayUse(user, info) && !policy.NamesPrincipal(*request)) {
@@ -207,6 +228,22 @@ Result<BucketInfo> AccessControl::Authorize(std::string_view user, std::string_v
                     bucket, *expected_owner));
   }
   return info;
+}
+
+Result<std::vector<s3::Tag>> AccessControl::ExistingTags(
+    const BucketInfo& bucket, std::string_view key, const std::optional<std::string>& version_id,
+    const Context& ctx) const {
+  auto version = Versions(store_).Find(bucket.name, key, version_id, bucket.versioning, ctx);
+  if (!version.ok() || version->delete_marker) return std::vector<s3::Tag>();
+  auto meta = store_.Head(version->store_key, ctx);
+  if (!meta.ok()) {
+    if (meta.status().code() == StatusCode::kNotFound) return std::vector<s3::Tag>();
+    return meta.status();
+  }
+  DEPOT_ASSIGN_OR_RETURN(
+      ObjectAttributes attributes,
+      ObjectAttributeStore(store_).Read(bucket.name, bucket.owner, *version, *meta, ctx));
+  return attributes.tags;
 }
 
 Status AccessControl::AuthorizeObject(std::string_view user, const BucketInfo& bucket,
@@ -386,6 +423,14 @@ Status AccessControl::SetPolicy(std::string_view bucket, std::string_view docume
   return UpdateMarker(bucket, ctx, [](std::map<std::string, std::string>& fields, std::string&) {
     fields[std::string(kPolicyField)] = "1";
   });
+}
+
+Status AccessControl::MarkTagged(const BucketInfo& bucket, const Context& ctx) const {
+  if (bucket.tagged) return Status::Ok();
+  return UpdateMarker(bucket.name, ctx,
+                      [](std::map<std::string, std::string>& fields, std::string&) {
+                        fields[std::string(kTaggedField)] = "1";
+                      });
 }
 
 Status AccessControl::SetPublicAccessBlock(std::string_view bucket, const PublicAccessBlock& block,

@@ -6,9 +6,9 @@
 // bucket's marker object "_buckets/B" (user metadata "owner"; "location" its LocationConstraint,
 // "created" its creation time once the marker has been rewritten, "tags" its tags, "versioning"
 // Enabled or Suspended once versioning is set (versions.h), "acl" its ACL's grants (acl.h; the
-// owner's full control when absent), "ownership" its object ownership once set; the marker's
-// bytes are its CORS configuration, empty for none). A bucket whose marker records no owner (made
-// before owners existed) belongs to the admins.
+// owner's full control when absent), "ownership" its object ownership once set, "tagged" once an
+// object has tags; the marker's bytes are its CORS configuration, empty for none). A bucket whose
+// marker records no owner (made before owners existed) belongs to the admins.
 //
 // Who may do what:
 //   - The owner and the admins (users the credentials file marks "admin") may do everything with
@@ -101,6 +101,8 @@ struct BucketInfo {
   bool acls_enabled() const { return ownership != "BucketOwnerEnforced"; }
   bool has_policy = false;
   PublicAccessBlock block;
+  // Whether any object of the bucket was ever given tags (reads then look for them).
+  bool tagged = false;
   // What the bucket's policy said of the request Authorize answered (kNone without one).
   PolicyDecision policy = PolicyDecision::kNone;
 };
@@ -168,6 +170,8 @@ class AccessControl {
   // removal). kInvalidArgument ("MalformedPolicy: ...") for a document BucketPolicy refuses.
   Result<std::optional<std::string>> Policy(std::string_view bucket, const Context& ctx) const;
   Status SetPolicy(std::string_view bucket, std::string_view document, const Context& ctx) const;
+  // Records that an object of the bucket has tags (BucketInfo::tagged), once.
+  Status MarkTagged(const BucketInfo& bucket, const Context& ctx) const;
   // Sets the bucket's public access block (all false: removes it).
   Status SetPublicAccessBlock(std::string_view bucket, const PublicAccessBlock& block,
                               const Context& ctx) const;
@@ -177,6 +181,10 @@ class AccessControl {
   bool MayUse(std::string_view user, const BucketInfo& bucket) const;
 
  private:
+  // The tags of `key` (`version_id`, or its latest version) in `bucket`; none when it is missing.
+  Result<std::vector<s3::Tag>> ExistingTags(const BucketInfo& bucket, std::string_view key,
+                                            const std::optional<std::string>& version_id,
+                                            const Context& ctx) const;
   // Whether any object, version or upload is stored under the bucket's keys.
   Result<bool> HoldsKeys(std::string_view bucket, const Context& ctx) const;
   // Rewrites the bucket's marker with `change` applied to its user metadata and bytes, keeping

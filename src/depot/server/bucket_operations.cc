@@ -457,6 +457,10 @@ Permission NeededPermission(const Exchange& exchange) {
   const bool acl = exchange.HasQuery("acl");
   if (!exchange.target().key.empty()) {
     if (acl) return read ? Permission::kReadObjectAcp : Permission::kWriteObjectAcp;
+    // Tags are the object's: its ACL (READ to read them) or a policy decides.
+    if (exchange.HasQuery("tagging")) {
+      return read ? Permission::kReadObject : Permission::kWriteObjectAcp;
+    }
     // Reads of objects are their ACLs' to allow; reads of uploads (ListParts) the bucket's.
     if (read) return exchange.HasQuery("uploadId") ? Permission::kRead : Permission::kReadObject;
     return Permission::kWrite;
@@ -554,6 +558,12 @@ PolicyRequest PolicyRequestOf(const Exchange& exchange, const AccessControl& acc
     const std::string name =
         AsciiLower(std::string_view(field.name_string().data(), field.name_string().size()));
     if (name.starts_with("x-amz-")) context["s3:" + name].emplace_back(field.value());
+  }
+  if (auto tags = RequestTags(exchange); tags.ok()) {
+    for (const s3::Tag& tag : *tags) {
+      context["s3:requestobjecttag/" + AsciiLower(tag.key)] = {tag.value};
+      context["s3:requestobjecttagkeys"].push_back(tag.key);
+    }
   }
   return request;
 }

@@ -205,8 +205,11 @@ Result<BucketPolicy> BucketPolicy::Parse(std::string_view text, std::string_view
         for (const auto& [key, values] : keys.items()) {
           const std::string lower = AsciiLower(key);
           // s3:x-amz-* keys are the request's headers of that name.
+          const bool tag_key = lower.starts_with("s3:existingobjecttag/") ||
+                               lower.starts_with("s3:requestobjecttag/") ||
+                               lower == "s3:requestobjecttagkeys";
           if (std::find(std::begin(kKeys), std::end(kKeys), lower) == std::end(kKeys) &&
-              !lower.starts_with("s3:x-amz-")) {
+              !lower.starts_with("s3:x-amz-") && !tag_key) {
             return Malformed(fmt::format("the condition key \"{}\" is not served", key));
           }
           DEPOT_ASSIGN_OR_RETURN(std::vector<std::string> list, Strings(values, key));
@@ -297,6 +300,14 @@ bool BucketPolicy::IsPublic() const {
     const bool narrowed = std::any_of(statement.conditions.begin(), statement.conditions.end(),
                                       [](const Condition& c) { return c.key == "aws:sourceip"; });
     return statement.allow && anyone && !narrowed;
+  });
+}
+
+bool BucketPolicy::UsesExistingObjectTags() const {
+  return std::any_of(statements_.begin(), statements_.end(), [](const Statement& statement) {
+    return std::any_of(
+        statement.conditions.begin(), statement.conditions.end(),
+        [](const Condition& c) { return c.key.starts_with("s3:existingobjecttag/"); });
   });
 }
 

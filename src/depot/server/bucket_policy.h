@@ -14,8 +14,10 @@
 //             StringLike, StringNotLike, IpAddress, NotIpAddress, Bool, Null, NumericEquals,
 //             NumericNotEquals, NumericLessThan(Equals), NumericGreaterThan(Equals)
 //   KEY: aws:SourceIp, aws:SecureTransport, aws:username, aws:userid, aws:PrincipalType,
-//        s3:prefix, s3:delimiter, s3:max-keys, s3:VersionId, and s3:x-amz-HEADER (the request's
-//        header of that name) (case-insensitive)
+//        s3:prefix, s3:delimiter, s3:max-keys, s3:VersionId, s3:x-amz-HEADER (the request's
+//        header of that name), s3:ExistingObjectTag/TAG (the object's tags),
+//        s3:RequestObjectTag/TAG and s3:RequestObjectTagKeys (x-amz-tagging's) (all
+//        case-insensitive, tag keys included)
 // Anything else (NotPrincipal, NotAction, NotResource, other operators, keys or principals) is
 // refused when the policy is put (kInvalidArgument, "MalformedPolicy: ..." naming it), never
 // ignored. A statement applies to a request when its principal, action and resource match and
@@ -60,6 +62,9 @@ class BucketPolicy {
   // narrows who (aws:SourceIp): what S3 calls a public policy (GetBucketPolicyStatus, the
   // public access block).
   bool IsPublic() const;
+  // Whether a condition tests the tags of the object the request is about (the caller then adds
+  // them to the request's context as "s3:existingobjecttag/KEY").
+  bool UsesExistingObjectTags() const;
   // Whether `request`'s principal is named by an Allow statement of its own (not "*").
   bool NamesPrincipal(const PolicyRequest& request) const;
 

@@ -269,15 +269,10 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
     if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody); !body.ok()) {
       return exchange.Fail(FromStatus(body.status()));
     }
-    // The completed object is its completer's, private: an ACL asked for now is not kept.
-    auto acl = RequestedAcl(access, info, AclHeaders(exchange), exchange.who().access_key, true);
-    if (!acl.ok()) return exchange.Fail(FromStatus(acl.status()));
-    if (*acl &&
-        **acl != CannedAcl("private", exchange.who().access_key, info.owner, true).value()) {
-      return exchange.Fail({501, "NotImplemented",
-                            "an ACL other than private on CreateMultipartUpload is not kept; set "
-                            "it with PutObjectAcl once the upload is complete"});
-    }
+    // The ACL and tags asked for now, and the initiator's ownership, wait beside the upload
+    // for its completion (ObjectAttributeStore::Keep).
+    auto landing = LandingOfRequest(exchange, access, info, false);
+    if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
     // The checksum the object will get, where the store keeps checksums (elsewhere the parts'
     // are verified as they arrive, and the object has none, as in S3 without one).
     auto checksum = UploadChecksum(exchange);
@@ -290,6 +285,11 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
     }
     auto id = store.CreateMultipart(key, put, exchange.context());
     if (!id.ok()) return exchange.Fail(FromStatus(id.status()));
+    if (landing->attributes) {
+      Status kept = ObjectAttributeStore(store).Keep(target.bucket, *id, *landing->attributes,
+                                                     exchange.context());
+      if (!kept.ok()) return exchange.Fail(FromStatus(kept));
+    }
     return exchange.Reply(
         200,
         fmt::format("<InitiateMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key>"
@@ -373,6 +373,10 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
         }
         return exchange.Fail(UploadError(done.status()));
       }
+      // What the upload was begun with wins over what the completer would give it.
+      auto kept = ObjectAttributeStore(store).Take(target.bucket, upload_id, exchange.context());
+      if (!kept.ok()) return exchange.Fail(FromStatus(kept.status()));
+      if (*kept) landing->attributes = std::move(**kept);
       if (landing->version) {
         Status adopted =
             versions.Adopt(target.bucket, target.key, *landing->version, exchange.context());
@@ -386,6 +390,9 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
     case http::verb::delete_: {
       Status aborted = store.AbortMultipart(key, upload_id, exchange.context());
       if (!aborted.ok()) return exchange.Fail(UploadError(aborted));
+      auto forgotten =
+          ObjectAttributeStore(store).Take(target.bucket, upload_id, exchange.context());
+      if (!forgotten.ok()) return exchange.Fail(FromStatus(forgotten.status()));
       return exchange.Reply(204, "");
     }
     default:

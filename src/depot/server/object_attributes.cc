@@ -16,6 +16,33 @@ int64_t Nanoseconds(object::Clock::time_point time) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
 }
 
+nlohmann::json Encode(const ObjectAttributes& attributes) {
+  return {{"owner", attributes.acl.owner},
+          {"acl", EncodeGrants(attributes.acl.grants)},
+          {"tags", attributes.tags.empty() ? "" : s3::EncodeTagSet(attributes.tags)}};
+}
+
+// The attributes in `json` (Encode's); kDataLoss naming `what` when they do not read.
+Result<ObjectAttributes> Decode(const nlohmann::json& json, std::string_view default_owner,
+                                std::string_view what) {
+  const auto corrupt = [&](std::string_view why) {
+    return DataLossError(fmt::format("the attributes of {} are unreadable: {}", what, why));
+  };
+  ObjectAttributes attributes;
+  attributes.acl.owner = json.value("owner", std::string(default_owner));
+  auto grants = DecodeGrants(json.value("acl", ""));
+  if (!grants.ok()) return corrupt(grants.status().message());
+  attributes.acl.grants = std::move(*grants);
+  auto tags = s3::DecodeTagSet(json.value("tags", ""));
+  if (!tags.ok()) return corrupt(tags.status().message());
+  attributes.tags = std::move(*tags);
+  return attributes;
+}
+
+std::string PendingKey(std::string_view bucket, std::string_view upload_id) {
+  return fmt::format("_uploads/{}/{}", bucket, upload_id);
+}
+
 }  // namespace
 
 std::string ObjectAttributeStore::KeyOf(std::string_view bucket, const Version& version) {
@@ -41,41 +68,55 @@ Result<ObjectAttributes> ObjectAttributeStore::Read(std::string_view bucket,
     if (stored.status().code() == StatusCode::kNotFound) return defaults;
     return stored.status();
   }
-  const auto corrupt = [&](std::string_view why) {
-    return DataLossError(fmt::format("the attributes of {} in bucket {} are unreadable: {}",
-                                     object::QuoteKey(version.key), bucket, why));
-  };
+  const std::string what = fmt::format("{} in bucket {}", object::QuoteKey(version.key), bucket);
   const nlohmann::json json = nlohmann::json::parse(stored->data.view(), nullptr, false);
   if (!json.is_object() || !json.contains("etag") || !json.contains("modified")) {
-    return corrupt("not a JSON object of depot's");
+    return DataLossError(
+        fmt::format("the attributes of {} are not a JSON object of depot's", what));
   }
   // Attributes of an object since replaced are not this one's.
   if (json.value("etag", "") != meta.etag ||
       json.value("modified", int64_t{0}) != Nanoseconds(meta.last_modified)) {
     return defaults;
   }
-  ObjectAttributes attributes;
-  attributes.acl.owner = json.value("owner", std::string(bucket_owner));
-  auto grants = DecodeGrants(json.value("acl", ""));
-  if (!grants.ok()) return corrupt(grants.status().message());
-  attributes.acl.grants = std::move(*grants);
-  auto tags = s3::DecodeTagSet(json.value("tags", ""));
-  if (!tags.ok()) return corrupt(tags.status().message());
-  attributes.tags = std::move(*tags);
-  return attributes;
+  return Decode(json, bucket_owner, what);
 }
 
 Status ObjectAttributeStore::Write(std::string_view bucket, const Version& version,
                                    const object::ObjectMeta& meta,
                                    const ObjectAttributes& attributes, const Context& ctx) const {
-  const nlohmann::json json = {
-      {"etag", meta.etag},
-      {"modified", Nanoseconds(meta.last_modified)},
-      {"owner", attributes.acl.owner},
-      {"acl", EncodeGrants(attributes.acl.grants)},
-      {"tags", attributes.tags.empty() ? "" : s3::EncodeTagSet(attributes.tags)},
-  };
+  nlohmann::json json = Encode(attributes);
+  json["etag"] = meta.etag;
+  json["modified"] = Nanoseconds(meta.last_modified);
   return store_.Put(KeyOf(bucket, version), Bytes::FromString(json.dump()), {}, ctx).status();
+}
+
+Status ObjectAttributeStore::Keep(std::string_view bucket, std::string_view upload_id,
+                                  const ObjectAttributes& attributes, const Context& ctx) const {
+  return store_
+      .Put(PendingKey(bucket, upload_id), Bytes::FromString(Encode(attributes).dump()), {}, ctx)
+      .status();
+}
+
+Result<std::optional<ObjectAttributes>> ObjectAttributeStore::Take(std::string_view bucket,
+                                                                   std::string_view upload_id,
+                                                                   const Context& ctx) const {
+  const std::string key = PendingKey(bucket, upload_id);
+  auto stored = store_.Get(key, {}, ctx);
+  if (!stored.ok()) {
+    if (stored.status().code() == StatusCode::kNotFound) {
+      return std::optional<ObjectAttributes>();
+    }
+    return stored.status();
+  }
+  const nlohmann::json json = nlohmann::json::parse(stored->data.view(), nullptr, false);
+  if (!json.is_object()) {
+    return DataLossError(fmt::format("the attributes of upload {} are not JSON", upload_id));
+  }
+  DEPOT_ASSIGN_OR_RETURN(ObjectAttributes attributes,
+                         Decode(json, "", fmt::format("upload {}", upload_id)));
+  DEPOT_RETURN_IF_ERROR(store_.Delete(key, ctx));
+  return std::optional<ObjectAttributes>(std::move(attributes));
 }
 
 Status ObjectAttributeStore::Remove(std::string_view bucket, const Version& version,
@@ -84,12 +125,15 @@ Status ObjectAttributeStore::Remove(std::string_view bucket, const Version& vers
 }
 
 Status ObjectAttributeStore::RemoveAll(std::string_view bucket, const Context& ctx) const {
-  object::ListPager pages(store_, {.prefix = fmt::format("{}{}/", kAttributeRoot, bucket)}, ctx);
-  while (auto listed = pages.Next()) {
-    DEPOT_ASSIGN_OR_RETURN(object::ListResult page, std::move(*listed));
-    std::vector<std::string> keys;
-    for (const object::ObjectMeta& meta : page.objects) keys.push_back(meta.key);
-    for (const Status& status : store_.DeleteMany(keys, ctx)) DEPOT_RETURN_IF_ERROR(status);
+  for (const std::string& prefix :
+       {fmt::format("{}{}/", kAttributeRoot, bucket), PendingKey(bucket, "")}) {
+    object::ListPager pages(store_, {.prefix = prefix}, ctx);
+    while (auto listed = pages.Next()) {
+      DEPOT_ASSIGN_OR_RETURN(object::ListResult page, std::move(*listed));
+      std::vector<std::string> keys;
+      for (const object::ObjectMeta& meta : page.objects) keys.push_back(meta.key);
+      for (const Status& status : store_.DeleteMany(keys, ctx)) DEPOT_RETURN_IF_ERROR(status);
+    }
   }
   return Status::Ok();
 }

@@ -53,9 +53,16 @@ class ObjectAttributeStore {
                const ObjectAttributes& attributes, const Context& ctx) const;
   // Removes the attributes of `version` (its object is gone).
   Status Remove(std::string_view bucket, const Version& version, const Context& ctx) const;
+  // The attributes a multipart upload's object will get (its ACL and tags, asked for when it
+  // began), kept in "_uploads/B/UPLOAD-ID" until it completes: Take reads and removes them
+  // (nullopt: none were kept).
+  Status Keep(std::string_view bucket, std::string_view upload_id,
+              const ObjectAttributes& attributes, const Context& ctx) const;
+  Result<std::optional<ObjectAttributes>> Take(std::string_view bucket, std::string_view upload_id,
+                                               const Context& ctx) const;
   // Where the attributes of `version` of a key in `bucket` are kept.
   static std::string KeyOf(std::string_view bucket, const Version& version);
-  // Removes every attribute of `bucket` (it is gone).
+  // Removes every attribute of `bucket`, its uploads' included (it is gone).
   Status RemoveAll(std::string_view bucket, const Context& ctx) const;
 
  private:

@@ -84,19 +84,35 @@ Result<std::optional<Acl>> RequestedAcl(const AccessControl& access, const Bucke
   return acl;
 }
 
+Result<std::vector<s3::Tag>> RequestTags(const Exchange& exchange) {
+  const std::optional<std::string> header = exchange.Header("x-amz-tagging");
+  if (!header || header->empty()) return std::vector<s3::Tag>();
+  auto tags = s3::DecodeTagSet(*header);
+  if (!tags.ok()) {
+    return InvalidArgumentError(
+        fmt::format("InvalidArgument: x-amz-tagging \"{}\" is not URL-encoded tags", *header));
+  }
+  DEPOT_RETURN_IF_ERROR(s3::ValidateTags(*tags, kMaxObjectTags));
+  std::sort(tags->begin(), tags->end(),
+            [](const s3::Tag& a, const s3::Tag& b) { return a.key < b.key; });
+  return tags;
+}
+
 Result<Landing> LandingOf(const Exchange& exchange, const AccessControl& access,
                           const BucketInfo& info, std::string_view key, std::string_view writer,
-                          const std::vector<s3::Header>& acl_headers, bool delete_marker) {
+                          const std::vector<s3::Header>& acl_headers,
+                          const std::vector<s3::Tag>& tags, bool delete_marker) {
   Landing landing{std::string(key)};
   if (!delete_marker) {
     // Where ACLs are disabled the bucket's owner owns every object.
     const std::string owner(info.acls_enabled() && !writer.empty() ? writer : info.owner);
     DEPOT_ASSIGN_OR_RETURN(std::optional<Acl> acl,
                            RequestedAcl(access, info, acl_headers, owner, true));
-    if (acl || owner != info.owner) {
+    if (acl || owner != info.owner || !tags.empty()) {
       if (!acl) acl = CannedAcl("private", owner, info.owner, true).value();
-      landing.attributes = ObjectAttributes{std::move(*acl), {}};
+      landing.attributes = ObjectAttributes{std::move(*acl), tags};
     }
+    if (!tags.empty()) DEPOT_RETURN_IF_ERROR(access.MarkTagged(info, exchange.context()));
   }
   if (info.versioning == Versioning::kOff) {
     landing.store_key = StoreKey(info.name, key);
@@ -119,8 +135,9 @@ Result<Landing> LandingOf(const Exchange& exchange, const AccessControl& access,
 
 Result<Landing> LandingOfRequest(const Exchange& exchange, const AccessControl& access,
                                  const BucketInfo& info, bool delete_marker) {
+  DEPOT_ASSIGN_OR_RETURN(std::vector<s3::Tag> tags, RequestTags(exchange));
   return LandingOf(exchange, access, info, exchange.target().key, exchange.who().access_key,
-                   AclHeaders(exchange), delete_marker);
+                   AclHeaders(exchange), tags, delete_marker);
 }
 
 Result<HeaderList> Landed(object::ObjectStore& store, const Exchange& exchange,
@@ -595,6 +612,18 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
   auto landing = LandingOfRequest(exchange, access, info, false);
   if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
   const std::string& key = landing->store_key;
+  // The source's tags go with the copy unless the request replaces them (with its own).
+  if (exchange.Header("x-amz-tagging-directive").value_or("COPY") == "COPY" &&
+      !source_version->tags.empty()) {
+    if (!landing->attributes) {
+      const std::string& writer = exchange.who().access_key;
+      const std::string owner = info.acls_enabled() && !writer.empty() ? writer : info.owner;
+      landing->attributes = {CannedAcl("private", owner, info.owner, true).value(), {}};
+    }
+    landing->attributes->tags = source_version->tags;
+    Status marked = access.MarkTagged(info, exchange.context());
+    if (!marked.ok()) return exchange.Fail(FromStatus(marked));
+  }
   const std::string directive = exchange.Header("x-amz-metadata-directive").value_or("COPY");
   if (directive != "COPY" && directive != "REPLACE") {
     return exchange.Fail(
@@ -783,15 +812,25 @@ Result<CopySourceVersion> CopySource(Exchange& exchange, object::ObjectStore& st
     return NotFoundError(fmt::format("NoSuchKey: the latest version of {} is a delete marker",
                                      object::QuoteKey(key)));
   }
+  std::vector<s3::Tag> tags;
   if (!access.MayUse(exchange.who().access_key, info)) {
-    DEPOT_RETURN_IF_ERROR(AuthorizeVersion(store, access, info, version, exchange.who().access_key,
-                                           AclPermission::kRead, exchange.context())
-                              .status());
+    DEPOT_ASSIGN_OR_RETURN(ObjectAttributes attributes,
+                           AuthorizeVersion(store, access, info, version, exchange.who().access_key,
+                                            AclPermission::kRead, exchange.context()));
+    tags = std::move(attributes.tags);
+  } else if (info.tagged) {
+    DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta,
+                           store.Head(version.store_key, exchange.context()));
+    DEPOT_ASSIGN_OR_RETURN(
+        ObjectAttributes attributes,
+        ObjectAttributeStore(store).Read(bucket, info.owner, version, meta, exchange.context()));
+    tags = std::move(attributes.tags);
   }
   return CopySourceVersion{
       std::move(version.store_key),
       info.versioning == Versioning::kOff ? "" : std::move(version.id),
-      bucket == exchange.target().bucket && key == exchange.target().key && !version_id};
+      bucket == exchange.target().bucket && key == exchange.target().key && !version_id,
+      std::move(tags)};
 }
 
 namespace {
@@ -904,6 +943,38 @@ bool ObjectAcl(Exchange& exchange, object::ObjectStore& store, const AccessContr
   return written.ok() ? exchange.Reply(200, "", headers) : exchange.Fail(FromStatus(written));
 }
 
+// GetObjectTagging, PutObjectTagging and DeleteObjectTagging, of the version read as a GET
+// would (?versionId=).
+bool ObjectTagging(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                   const BucketInfo& info, const Version& version, const HeaderList& headers) {
+  const http::verb method = exchange.request().method();
+  const bool get = method == http::verb::get;
+  auto attributes =
+      AuthorizeVersion(store, access, info, version, exchange.who().access_key,
+                       get ? AclPermission::kRead : AclPermission::kWrite, exchange.context());
+  if (!attributes.ok()) return exchange.Fail(FromStatus(attributes.status()));
+  if (get) return exchange.Reply(200, s3::TaggingXml(attributes->tags), headers);
+  if (method == http::verb::put) {
+    auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, 1 << 20);
+    if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+    auto tags = s3::ParseTagging(*body, kMaxObjectTags);
+    if (!tags.ok()) return exchange.Fail(FromStatus(tags.status()));
+    attributes->tags = std::move(*tags);
+    Status marked = access.MarkTagged(info, exchange.context());
+    if (!marked.ok()) return exchange.Fail(FromStatus(marked));
+  } else if (method == http::verb::delete_) {
+    attributes->tags.clear();
+  } else {
+    return exchange.Fail({405, "MethodNotAllowed", "?tagging takes GET, PUT and DELETE"});
+  }
+  auto meta = store.Head(version.store_key, exchange.context());
+  if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
+  Status written =
+      ObjectAttributeStore(store).Write(info.name, version, *meta, *attributes, exchange.context());
+  if (!written.ok()) return exchange.Fail(FromStatus(written));
+  return exchange.Reply(method == http::verb::put ? 200 : 204, "", headers);
+}
+
 }  // namespace
 
 bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
@@ -915,16 +986,18 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
   const http::verb method = exchange.request().method();
   const bool read = method == http::verb::get || method == http::verb::head;
   const bool acl = exchange.HasQuery("acl");
+  const bool tagging = exchange.HasQuery("tagging");
   for (const auto& [name, value] : target.query) {
-    const bool taken = read || (name == "versionId" && method == http::verb::delete_) ||
-                       (acl && method == http::verb::put && (name == "acl" || name == "versionId"));
+    const bool taken =
+        read || (name == "versionId" && method == http::verb::delete_) ||
+        ((acl || tagging) && (name == "acl" || name == "tagging" || name == "versionId"));
     if (!name.starts_with("X-Amz-") && name != "x-id" && !taken) {
       return exchange.Fail(
           {501, "NotImplemented",
            fmt::format("{} with ?{}", std::string(exchange.request().method_string()), name)});
     }
   }
-  if (read || acl) {
+  if (read || acl || tagging) {
     auto version = VersionToRead(exchange, store, info);
     if (!version.ok()) return exchange.Fail(FromStatus(version.status()));
     if (!*version) return true;  // a delete marker, answered
@@ -932,7 +1005,9 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
     HeaderList headers;
     if (info.versioning != Versioning::kOff) headers = {{"x-amz-version-id", (*version)->id}};
     if (acl) return ObjectAcl(exchange, store, access, info, **version, headers);
+    if (tagging) return ObjectTagging(exchange, store, access, info, **version, headers);
     // The owner and the admins read everything in the bucket; others what its ACL grants.
+    std::optional<ObjectAttributes> attributes;
     if (!access.MayUse(exchange.who().access_key, info)) {
       auto allowed = AuthorizeVersion(store, access, info, **version, exchange.who().access_key,
                                       AclPermission::kRead, exchange.context());
@@ -947,12 +1022,19 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
         if (!listing.ok()) return exchange.Fail(FromStatus(listing.status()));
       }
       if (!allowed.ok()) return exchange.Fail(FromStatus(allowed.status()));
-    }
-    if (exchange.HasQuery("tagging") && method == http::verb::get) {
-      // Tags are not kept: every object has none (awscli asks before it copies).
+      attributes = std::move(*allowed);
+    } else if (info.tagged) {
+      // Only buckets where tags were ever given pay for looking (x-amz-tagging-count).
       auto meta = store.Head(key, exchange.context());
-      if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
-      return exchange.Reply(200, "<Tagging><TagSet></TagSet></Tagging>", headers);
+      if (meta.ok()) {
+        auto read = ObjectAttributeStore(store).Read(info.name, info.owner, **version, *meta,
+                                                     exchange.context());
+        if (!read.ok()) return exchange.Fail(FromStatus(read.status()));
+        attributes = std::move(*read);
+      }
+    }
+    if (attributes && !attributes->tags.empty()) {
+      headers.emplace_back("x-amz-tagging-count", std::to_string(attributes->tags.size()));
     }
     if (exchange.HasQuery("attributes") && method == http::verb::get) {
       return GetObjectAttributes(exchange, store, key, headers);

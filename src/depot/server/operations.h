@@ -140,6 +140,7 @@ struct OperationLimits {
 };
 
 inline constexpr std::string_view kBucketMarkers = "_buckets/";
+inline constexpr size_t kMaxObjectTags = 10;
 inline std::string BucketMarker(std::string_view bucket) {
   return std::string(kBucketMarkers) + std::string(bucket);
 }
@@ -173,10 +174,11 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
 
 // Where a write of `key` by `writer` (the request's, or a POST form's) lands: "B/KEY" in a bucket
 // that was never versioned, else a new version (versions.h); and the attributes the new object
-// gets (object_attributes.h): an ACL from `acl_headers` (x-amz-acl, x-amz-grant-*), or the writer's
-// ownership when it is not the bucket's owner. kInvalidArgument ("KeyTooLongError") for a key too
-// long to have versions, or for ACL headers that are not S3's; kUnimplemented for a conditional
-// write (If-Match, If-None-Match) into a versioned bucket, which could not be atomic there.
+// gets (object_attributes.h): an ACL from `acl_headers` (x-amz-acl, x-amz-grant-*), `tags`, or the
+// writer's ownership when it is not the bucket's owner. kInvalidArgument ("KeyTooLongError") for a
+// key too long to have versions, or for ACL headers that are not S3's; kUnimplemented for a
+// conditional write (If-Match, If-None-Match) into a versioned bucket, which could not be atomic
+// there.
 struct Landing {
   std::string key;  // in its bucket
   std::string store_key;
@@ -185,8 +187,9 @@ struct Landing {
 };
 Result<Landing> LandingOf(const Exchange& exchange, const AccessControl& access,
                           const BucketInfo& info, std::string_view key, std::string_view writer,
-                          const std::vector<s3::Header>& acl_headers, bool delete_marker);
-// The same for the request's own key, writer and headers.
+                          const std::vector<s3::Header>& acl_headers,
+                          const std::vector<s3::Tag>& tags, bool delete_marker);
+// The same for the request's own key, writer, ACL headers and tags (x-amz-tagging).
 Result<Landing> LandingOfRequest(const Exchange& exchange, const AccessControl& access,
                                  const BucketInfo& info, bool delete_marker);
 // Once the write landed: records its attributes, removes the null versions a null one replaced,
@@ -194,6 +197,9 @@ Result<Landing> LandingOfRequest(const Exchange& exchange, const AccessControl& 
 // bucket is unversioned).
 Result<HeaderList> Landed(object::ObjectStore& store, const Exchange& exchange,
                           const Landing& landing);
+// The tags of x-amz-tagging ("k=v&k2=v2", URL-encoded), by key, checked as S3 checks them (10
+// at most); none without the header.
+Result<std::vector<s3::Tag>> RequestTags(const Exchange& exchange);
 // The ACL headers of a request (x-amz-acl and x-amz-grant-*).
 std::vector<s3::Header> AclHeaders(const Exchange& exchange);
 // The ACL that `headers` ask for a resource of `owner` in `info`'s bucket, checked against its
@@ -253,8 +259,9 @@ object::GetOptions CopySourcePreconditions(const Exchange& exchange);
 // ("NoSuchKey") when it is the latest, kInvalidArgument when named, as S3 answers.
 struct CopySourceVersion {
   std::string store_key;
-  std::string version_id;  // empty when the source bucket was never versioned
-  bool same_key = false;   // the request's own bucket and key, no version named
+  std::string version_id;     // empty when the source bucket was never versioned
+  bool same_key = false;      // the request's own bucket and key, no version named
+  std::vector<s3::Tag> tags;  // the source's (x-amz-tagging-directive COPY copies them)
 };
 Result<CopySourceVersion> CopySource(Exchange& exchange, object::ObjectStore& store,
                                      const AccessControl& access);

@@ -108,8 +108,12 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
         if (auto acl = fields.find("acl"); acl != fields.end()) {
           acl_headers.emplace_back("x-amz-acl", acl->second);
         }
+        std::vector<s3::Tag> tags;
+        if (auto tagging = fields.find("tagging"); tagging != fields.end()) {
+          DEPOT_ASSIGN_OR_RETURN(tags, s3::ParseTagging(tagging->second, kMaxObjectTags));
+        }
         DEPOT_ASSIGN_OR_RETURN(landing, LandingOf(exchange, access, info, grant.key,
-                                                  grant.access_key, acl_headers, false));
+                                                  grant.access_key, acl_headers, tags, false));
         key = grant.key;
         object::WriteOptions options;
         options.put = PutOptionsOf(fields, part_type);

@@ -52,6 +52,8 @@ bool KnownAmzHeader(std::string_view name) {
                          // ACLs and object ownership (acl.h, access.h).
                          "x-amz-acl",
                          "x-amz-object-ownership",
+                         // Object tags (object_attributes.h).
+                         "x-amz-tagging",
                          // Checked by AccessControl.
                          "x-amz-expected-bucket-owner",
                          "x-amz-source-expected-bucket-owner",
@@ -108,9 +110,11 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
                (method == "GET" && OneOf(name, {"tagging", "attributes", "acl", "uploadId",
                                                 "max-parts", "part-number-marker"}));
       }
-      if (method == "PUT") return OneOf(name, {"partNumber", "uploadId", "acl", "versionId"});
+      if (method == "PUT") {
+        return OneOf(name, {"partNumber", "uploadId", "acl", "tagging", "versionId"});
+      }
       if (method == "POST") return OneOf(name, {"uploads", "uploadId"});
-      return method == "DELETE" && (name == "uploadId" || name == "versionId");
+      return method == "DELETE" && OneOf(name, {"uploadId", "versionId", "tagging"});
   }
   return false;
 }
@@ -137,13 +141,7 @@ Status RefuseUnhonoured(const RequestShape& request) {
       if (value == "STANDARD") continue;
       return Refuse(raw_name, raw_value, "storage classes other than STANDARD are not served");
     }
-    if (name == "x-amz-tagging") {
-      if (value.empty()) continue;
-      return Refuse(raw_name, raw_value, "object tags are not kept");
-    }
     if (name == "x-amz-tagging-directive") {
-      // No object has tags (x-amz-tagging is refused), so copying the source's tags and replacing
-      // them with the request's (none) both leave the copy with none, as asked.
       if (value == "COPY" || value == "REPLACE") continue;
       return Refuse(raw_name, raw_value, "tagging directives other than COPY and REPLACE");
     }

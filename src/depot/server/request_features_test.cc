@@ -42,7 +42,6 @@ const Headers& Refused() {
       {"x-amz-server-side-encryption-customer-key", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
       {"x-amz-server-side-encryption-customer-key-MD5", "zZ5FnqcIqUjVwvWmyog4zw=="},
       {"x-amz-copy-source-server-side-encryption-customer-algorithm", "AES256"},
-      {"x-amz-tagging", "project=depot"},
       {"x-amz-tagging-directive", "MERGE"},
       {"x-amz-object-lock-mode", "GOVERNANCE"},
       {"x-amz-object-lock-retain-until-date", "2030-01-01T00:00:00Z"},
@@ -126,7 +125,7 @@ TEST(RefuseUnhonouredTest, QueryParametersOutsideTheOperationAreRefused) {
       {Resource::kObject, "PUT", "torrent"},
       {Resource::kObject, "PUT", "attributes"},
       {Resource::kObject, "HEAD", "tagging"},
-      {Resource::kObject, "PUT", "tagging"},
+      {Resource::kObject, "PUT", "retention"},
       {Resource::kObject, "PUT", "X-Amz-Acl"},
       {Resource::kObject, "PUT", "X-Amz-Server-Side-Encryption"},
       {Resource::kObject, "GET", "X-Amz-Security-Token"},
@@ -314,9 +313,9 @@ TEST_F(RequestFeaturesServerTest, BucketOperationsRefuseToo) {
     EXPECT_EQ(StatusOf(Send("GET", "/bkt", {{subresource, ""}}, {}, "")), 501);
     EXPECT_EQ(StatusOf(Send("PUT", "/bkt/source", {{subresource, ""}}, {}, "x")), 501);
   }
-  // Bucket tags are served (an empty body is no tag set); object tags are not.
+  // Tags are served; a body that is no tag set changes nothing.
   EXPECT_EQ(StatusOf(Send("PUT", "/bkt", {{"tagging", ""}}, {}, "")), 400);
-  EXPECT_EQ(StatusOf(Send("PUT", "/bkt/source", {{"tagging", ""}}, {}, "x")), 501);
+  EXPECT_EQ(StatusOf(Send("PUT", "/bkt/source", {{"tagging", ""}}, {}, "x")), 400);
   // A version id this server never made names no version.
   EXPECT_EQ(StatusOf(Send("GET", "/bkt/source", {{"versionId", "v1"}}, {}, "")), 400);
   EXPECT_EQ(Snapshot(), before);

@@ -370,6 +370,67 @@ TEST_P(VersioningTest, EveryAcknowledgedVersionSurvivesRacingWrites) {
   EXPECT_EQ(Versions().size(), 60u);  // and 12 delete markers
 }
 
+// Object tags: kept beside each version, counted on reads, copied or replaced by copies, given
+// to multipart uploads when they begin, and gone when their object is overwritten.
+TEST_P(VersioningTest, ObjectTagsFollowTheirVersion) {
+  const auto tags = [&](const std::string& key, std::vector<s3::Header> query = {}) {
+    query.push_back({"tagging", ""});
+    return AllOf(BodyOf(Call("GET", "/vers/" + key, std::move(query))),
+                 "<Key>([^<]*)</Key><Value>([^<]*)</Value>");
+  };
+  ASSERT_EQ(StatusOf(Call("PUT", "/vers/t", {}, "one", {{"x-amz-tagging", "b=2&a=1"}})), 200);
+  EXPECT_THAT(tags("t"), ElementsAre("a", "b"));
+  EXPECT_EQ(HeaderOf(Call("HEAD", "/vers/t"), "x-amz-tagging-count"), "2");
+  // Copies take the source's tags unless told to replace them.
+  ASSERT_EQ(StatusOf(Call("PUT", "/vers/copied", {}, "", {{"x-amz-copy-source", "/vers/t"}})), 200);
+  EXPECT_THAT(tags("copied"), ElementsAre("a", "b"));
+  ASSERT_EQ(StatusOf(Call("PUT", "/vers/replaced", {}, "",
+                          {{"x-amz-copy-source", "/vers/t"},
+                           {"x-amz-tagging-directive", "REPLACE"},
+                           {"x-amz-tagging", "c=3"}})),
+            200);
+  EXPECT_THAT(tags("replaced"), ElementsAre("c"));
+  // PutObjectTagging replaces them; eleven are too many, and change nothing.
+  std::string eleven = "<Tagging><TagSet>";
+  for (int i = 0; i < 11; ++i)
+    eleven += fmt::format("<Tag><Key>k{}</Key><Value>v</Value></Tag>", i);
+  eleven += "</TagSet></Tagging>";
+  EXPECT_THAT(Call("PUT", "/vers/t", {{"tagging", ""}}, eleven),
+              HasSubstr("<Code>InvalidTag</Code>"));
+  EXPECT_THAT(Call("PUT", "/vers/t", {}, "x", {{"x-amz-tagging", "k=" + std::string(257, 'v')}}),
+              HasSubstr("<Code>InvalidTag</Code>"));
+  EXPECT_THAT(tags("t"), ElementsAre("a", "b"));
+  ASSERT_EQ(StatusOf(Call("PUT", "/vers/t", {{"tagging", ""}},
+                          "<Tagging><TagSet><Tag><Key>z</Key><Value>26</Value></Tag></TagSet>"
+                          "</Tagging>")),
+            200);
+  EXPECT_THAT(tags("t"), ElementsAre("z"));
+  // An overwrite without tags has none; in a versioned bucket the old version keeps its own.
+  ASSERT_EQ(StatusOf(SetVersioning("Enabled")), 200);
+  const std::string tagged = Put("v", "tagged");
+  ASSERT_EQ(StatusOf(Call("PUT", "/vers/v", {{"tagging", ""}, {"versionId", tagged}},
+                          "<Tagging><TagSet><Tag><Key>old</Key><Value>1</Value></Tag></TagSet>"
+                          "</Tagging>")),
+            200);
+  Put("v", "untagged");
+  EXPECT_THAT(tags("v"), ElementsAre());
+  EXPECT_THAT(tags("v", {{"versionId", tagged}}), ElementsAre("old"));
+  EXPECT_EQ(StatusOf(Call("DELETE", "/vers/v", {{"tagging", ""}, {"versionId", tagged}})), 204);
+  EXPECT_THAT(tags("v", {{"versionId", tagged}}), ElementsAre());
+  // Multipart uploads get the tags they began with.
+  const std::string begun =
+      Call("POST", "/vers/mp", {{"uploads", ""}}, "", {{"x-amz-tagging", "m=1"}});
+  const std::string upload = AllOf(begun, "<UploadId>([^<]*)</UploadId>").at(0);
+  const std::string part =
+      Call("PUT", "/vers/mp", {{"partNumber", "1"}, {"uploadId", upload}}, "p");
+  const std::string complete = fmt::format(
+      "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{}</ETag></Part>"
+      "</CompleteMultipartUpload>",
+      HeaderOf(part, "ETag"));
+  ASSERT_EQ(StatusOf(Call("POST", "/vers/mp", {{"uploadId", upload}}, complete)), 200);
+  EXPECT_THAT(tags("mp"), ElementsAre("m"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backings, VersioningTest,
                          ::testing::Values(Backing::kMemory, Backing::kLocal),
                          [](const auto& info) {
