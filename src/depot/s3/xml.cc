@@ -357,6 +357,76 @@ Result<std::array<bool, 4>> ParsePublicAccessBlock(std::string_view body) {
   return flags;
 }
 
+namespace {
+
+Status LockMalformed(std::string_view what) {
+  return InvalidArgumentError(fmt::format("MalformedXML: {}", what));
+}
+
+Result<std::string> LockMode(std::string_view mode) {
+  if (mode != "GOVERNANCE" && mode != "COMPLIANCE") {
+    return LockMalformed(
+        fmt::format("the retention mode \"{}\" is not GOVERNANCE or COMPLIANCE", mode));
+  }
+  return std::string(mode);
+}
+
+}  // namespace
+
+Result<ObjectLockConfiguration> ParseObjectLockConfiguration(std::string_view body) {
+  pugi::xml_document doc;
+  Result<pugi::xml_node> root = Load(doc, body, "ObjectLockConfiguration", Sender::kClient);
+  if (!root.ok()) return LockMalformed(root.status().message());
+  if (const std::string enabled = Text(*root, "ObjectLockEnabled"); enabled != "Enabled") {
+    return LockMalformed(fmt::format("ObjectLockEnabled \"{}\" is not Enabled", enabled));
+  }
+  ObjectLockConfiguration config;
+  const pugi::xml_node retention = root->child("Rule").child("DefaultRetention");
+  if (!retention) return config;
+  DEPOT_ASSIGN_OR_RETURN(config.mode, LockMode(Text(retention, "Mode")));
+  const bool days = static_cast<bool>(retention.child("Days"));
+  const bool years = static_cast<bool>(retention.child("Years"));
+  if (days == years) return LockMalformed("a DefaultRetention needs Days or Years, not both");
+  const std::string text = Text(retention, days ? "Days" : "Years");
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value <= 0) {
+    return InvalidArgumentError(
+        fmt::format("InvalidRetentionPeriod: {} \"{}\" is not a positive number",
+                    days ? "Days" : "Years", text));
+  }
+  (days ? config.days : config.years) = value;
+  return config;
+}
+
+Result<Retention> ParseRetention(std::string_view body) {
+  pugi::xml_document doc;
+  Result<pugi::xml_node> root = Load(doc, body, "Retention", Sender::kClient);
+  if (!root.ok()) return LockMalformed(root.status().message());
+  Retention retention;
+  const std::string mode = Text(*root, "Mode");
+  const std::string until = Text(*root, "RetainUntilDate");
+  if (mode.empty() && until.empty()) return retention;
+  DEPOT_ASSIGN_OR_RETURN(retention.mode, LockMode(mode));
+  auto date = ParseIso8601(until);
+  if (!date.ok()) {
+    return LockMalformed(fmt::format("RetainUntilDate \"{}\" is not a date", until));
+  }
+  retention.retain_until = *date;
+  return retention;
+}
+
+Result<bool> ParseLegalHold(std::string_view body) {
+  pugi::xml_document doc;
+  Result<pugi::xml_node> root = Load(doc, body, "LegalHold", Sender::kClient);
+  if (!root.ok()) return LockMalformed(root.status().message());
+  const std::string status = Text(*root, "Status");
+  if (status != "ON" && status != "OFF") {
+    return LockMalformed(fmt::format("the legal hold status \"{}\" is not ON or OFF", status));
+  }
+  return status == "ON";
+}
+
 Result<std::string> ParseOwnershipControls(std::string_view body) {
   pugi::xml_document doc;
   DEPOT_ASSIGN_OR_RETURN(pugi::xml_node root,

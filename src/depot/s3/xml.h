@@ -137,6 +137,22 @@ Result<AclDocument> ParseAccessControlPolicy(std::string_view body);
 // A PublicAccessBlockConfiguration (PutPublicAccessBlock): its four flags, false where absent.
 // kInvalidArgument for another document or a flag that is not true or false.
 Result<std::array<bool, 4>> ParsePublicAccessBlock(std::string_view body);
+// Object lock documents (PutObjectLockConfiguration, PutObjectRetention, PutObjectLegalHold).
+// kInvalidArgument "MalformedXML: ..." for a document that is not one (a mode other than
+// GOVERNANCE or COMPLIANCE, a status other than Enabled / ON / OFF, Days and Years together),
+// "InvalidRetentionPeriod: ..." for a period that is not positive.
+struct ObjectLockConfiguration {
+  std::string mode;  // of the default retention; empty: none
+  int days = 0;
+  int years = 0;
+};
+Result<ObjectLockConfiguration> ParseObjectLockConfiguration(std::string_view body);
+struct Retention {
+  std::string mode;  // empty with no date: none (a GOVERNANCE retention removed)
+  std::optional<Clock::time_point> retain_until;
+};
+Result<Retention> ParseRetention(std::string_view body);
+Result<bool> ParseLegalHold(std::string_view body);  // ON: true
 // The ObjectOwnership of a PutBucketOwnershipControls body (as written: the caller checks it).
 // kInvalidArgument for another document or none.
 Result<std::string> ParseOwnershipControls(std::string_view body);

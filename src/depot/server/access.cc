@@ -36,6 +36,9 @@ constexpr std::string_view kPolicies = "_policies/";
 constexpr std::string_view kBlockField = "public-access-block";
 // "1" once an object of the bucket has had tags.
 constexpr std::string_view kTaggedField = "tagged";
+// Present when the bucket was made with object lock: its default retention, "MODE:DAYS:YEARS", or
+// "" for none.
+constexpr std::string_view kObjectLockField = "object-lock";
 
 Status NoSuchBucket(std::string_view bucket) {
   return NotFoundError(fmt::format("NoSuchBucket: bucket {} does not exist", bucket));
@@ -88,6 +91,18 @@ Result<BucketInfo> FromMarker(std::string_view bucket, const object::ObjectMeta&
   }
   info.has_policy = meta.user_metadata.contains(std::string(kPolicyField));
   info.tagged = meta.user_metadata.contains(std::string(kTaggedField));
+  if (auto it = meta.user_metadata.find(std::string(kObjectLockField));
+      it != meta.user_metadata.end()) {
+    info.object_lock = true;
+    const std::string& text = it->second;
+    const size_t first = text.find(':');
+    const size_t second = first == std::string::npos ? first : text.find(':', first + 1);
+    if (second != std::string::npos) {
+      info.lock_default.mode = text.substr(0, first);
+      info.lock_default.days = std::atoi(text.c_str() + first + 1);
+      info.lock_default.years = std::atoi(text.c_str() + second + 1);
+    }
+  }
   if (auto it = meta.user_metadata.find(std::string(kBlockField));
       it != meta.user_metadata.end() && it->second.size() == 4) {
     info.block = {it->second[0] == '1', it->second[1] == '1', it->second[2] == '1',
@@ -270,7 +285,8 @@ Result<bool> AccessControl::HoldsKeys(std::string_view bucket, const Context& ct
 
 Status AccessControl::CreateBucket(std::string_view user, std::string_view bucket,
                                    std::string_view location, const std::vector<AclGrant>& grants,
-                                   std::string_view ownership, const Context& ctx) const {
+                                   std::string_view ownership, bool object_lock,
+                                   const Context& ctx) const {
   DEPOT_ASSIGN_OR_RETURN(bool leftovers, HoldsKeys(bucket, ctx));
   if (leftovers && !Lookup(bucket, ctx).ok()) {
     return AlreadyExistsError(fmt::format(
@@ -284,6 +300,10 @@ Status AccessControl::CreateBucket(std::string_view user, std::string_view bucke
   if (!grants.empty()) put.user_metadata[std::string(kAclField)] = EncodeGrants(grants);
   if (!ownership.empty()) {
     put.user_metadata[std::string(kOwnershipField)] = std::string(ownership);
+  }
+  if (object_lock) {
+    put.user_metadata[std::string(kObjectLockField)] = "";
+    put.user_metadata[std::string(kVersioningField)] = "Enabled";
   }
   auto created = store_.Put(BucketMarker(bucket), Bytes(), put, ctx);
   if (created.ok()) return Status::Ok();
@@ -422,6 +442,15 @@ Status AccessControl::SetPolicy(std::string_view bucket, std::string_view docume
       store_.Put(key, Bytes::FromString(std::string(document)), {}, ctx).status());
   return UpdateMarker(bucket, ctx, [](std::map<std::string, std::string>& fields, std::string&) {
     fields[std::string(kPolicyField)] = "1";
+  });
+}
+
+Status AccessControl::SetObjectLock(std::string_view bucket,
+                                    const s3::ObjectLockConfiguration& config,
+                                    const Context& ctx) const {
+  return UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
+    fields[std::string(kObjectLockField)] =
+        config.mode.empty() ? "" : fmt::format("{}:{}:{}", config.mode, config.days, config.years);
   });
 }
 

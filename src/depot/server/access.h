@@ -103,6 +103,10 @@ struct BucketInfo {
   PublicAccessBlock block;
   // Whether any object of the bucket was ever given tags (reads then look for them).
   bool tagged = false;
+  // Object lock: enabled when the bucket was made or later (its versioning then stays Enabled), and
+  // the default retention of new versions (empty mode: none).
+  bool object_lock = false;
+  s3::ObjectLockConfiguration lock_default;
   // What the bucket's policy said of the request Authorize answered (kNone without one).
   PolicyDecision policy = PolicyDecision::kNone;
 };
@@ -141,9 +145,13 @@ class AccessControl {
   // "BucketAlreadyExists: ..." if not. A name whose keys are still in the store (objects or uploads
   // of an earlier bucket that a write racing its deletion left behind) is refused (kAlreadyExists,
   // "OperationAborted: ..."), so no user ever reads what another left there.
+  // `object_lock`: made with object lock (and so with versioning enabled).
   Status CreateBucket(std::string_view user, std::string_view bucket, std::string_view location,
                       const std::vector<AclGrant>& grants, std::string_view ownership,
-                      const Context& ctx) const;
+                      bool object_lock, const Context& ctx) const;
+  // Replaces the default retention of a bucket with object lock (turning it on if need be).
+  Status SetObjectLock(std::string_view bucket, const s3::ObjectLockConfiguration& config,
+                       const Context& ctx) const;
   // Deletes an authorized `bucket` that holds no objects (kFailedPrecondition, "BucketNotEmpty:
   // ..." otherwise), aborting its incomplete multipart uploads first, as S3 does. Emptiness is
   // checked again after the marker is gone: if a write raced in, the marker is put back and the

@@ -329,7 +329,8 @@ bool ListMultipartUploads(Exchange& exchange, object::ObjectStore& store,
 // POST /BUCKET?delete: up to 1000 keys; each key's outcome is reported (only failures when
 // quiet). Deleting a missing key succeeds, as in S3. A key with a VersionId loses that version; in
 // a versioned bucket a key without one gets a delete marker, as DeleteObject does.
-bool DeleteObjects(Exchange& exchange, object::ObjectStore& store, const BucketInfo& info) {
+bool DeleteObjects(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                   const BucketInfo& info) {
   if (!exchange.Header("content-md5") &&
       std::none_of(exchange.request().begin(), exchange.request().end(), [](const auto& field) {
         const auto name = field.name_string();
@@ -362,6 +363,8 @@ bool DeleteObjects(Exchange& exchange, object::ObjectStore& store, const BucketI
     const std::string& key = request->keys[i];
     const std::string& version_id = request->version_ids[i];
     if (!version_id.empty()) {
+      results[i] = CheckDeletable(store, exchange, access, info, key, version_id);
+      if (!results[i].ok()) continue;
       auto removed = versions.Remove(bucket, key, version_id, info.versioning, exchange.context());
       results[i] = removed.status();
       if (!removed.ok()) continue;
@@ -402,8 +405,11 @@ bool DeleteObjects(Exchange& exchange, object::ObjectStore& store, const BucketI
       continue;
     }
     const S3Error error = FromStatus(results[i]);
-    xml += fmt::format("<Error><Key>{}</Key><Code>{}</Code><Message>{}</Message></Error>", key,
-                       XmlEscape(error.code), XmlEscape(error.message));
+    const std::string& version_id = request->version_ids[i];
+    xml += fmt::format(
+        "<Error><Key>{}</Key>{}<Code>{}</Code><Message>{}</Message></Error>", key,
+        version_id.empty() ? "" : fmt::format("<VersionId>{}</VersionId>", XmlEscape(version_id)),
+        XmlEscape(error.code), XmlEscape(error.message));
   }
   xml += "</DeleteResult>";
   return exchange.Reply(200, std::move(xml));
@@ -421,6 +427,10 @@ bool BucketVersioning(Exchange& exchange, const AccessControl& access, const Buc
           return exchange.Fail(FromStatus(status.status()));
         }
         return exchange.Fail({400, "MalformedXML", status.status().message()});
+      }
+      if (info.object_lock && *status == "Suspended") {
+        return exchange.Fail({409, "InvalidBucketState",
+                              "versioning cannot be suspended on a bucket with object lock"});
       }
       Status set = access.SetVersioning(
           info.name, *status == "Enabled" ? Versioning::kEnabled : Versioning::kSuspended,
@@ -457,8 +467,9 @@ Permission NeededPermission(const Exchange& exchange) {
   const bool acl = exchange.HasQuery("acl");
   if (!exchange.target().key.empty()) {
     if (acl) return read ? Permission::kReadObjectAcp : Permission::kWriteObjectAcp;
-    // Tags are the object's: its ACL (READ to read them) or a policy decides.
-    if (exchange.HasQuery("tagging")) {
+    // Tags and locks are the object's: its ACL (READ to read them) or a policy decides.
+    if (exchange.HasQuery("tagging") || exchange.HasQuery("retention") ||
+        exchange.HasQuery("legal-hold")) {
       return read ? Permission::kReadObject : Permission::kWriteObjectAcp;
     }
     // Reads of objects are their ACLs' to allow; reads of uploads (ListParts) the bucket's.
@@ -471,7 +482,8 @@ Permission NeededPermission(const Exchange& exchange) {
                                exchange.HasQuery("cors") || exchange.HasQuery("tagging") ||
                                exchange.HasQuery("ownershipControls") ||
                                exchange.HasQuery("policy") || exchange.HasQuery("policyStatus") ||
-                               exchange.HasQuery("publicAccessBlock");
+                               exchange.HasQuery("publicAccessBlock") ||
+                               exchange.HasQuery("object-lock");
     return configuration ? Permission::kOwn : Permission::kRead;
   }
   return method == http::verb::post ? Permission::kWrite : Permission::kOwn;
@@ -497,6 +509,10 @@ std::string ActionOf(const Exchange& exchange) {
                        object && versioned ? "Version" : "", name);
   }
   if (object) {
+    if (exchange.HasQuery("retention"))
+      return get ? "s3:GetObjectRetention" : "s3:PutObjectRetention";
+    if (exchange.HasQuery("legal-hold"))
+      return get ? "s3:GetObjectLegalHold" : "s3:PutObjectLegalHold";
     if (exchange.HasQuery("uploadId")) {
       if (get) return "s3:ListMultipartUploadParts";
       if (del) return "s3:AbortMultipartUpload";
@@ -515,6 +531,7 @@ std::string ActionOf(const Exchange& exchange) {
       {"ownershipControls", "BucketOwnershipControls"},
       {"publicAccessBlock", "BucketPublicAccessBlock"},
       {"location", "BucketLocation"},
+      {"object-lock", "BucketObjectLockConfiguration"},
   };
   for (const auto& [query, name] : kConfigurations) {
     if (!exchange.HasQuery(query)) continue;
@@ -799,6 +816,40 @@ bool BucketPublicAccessBlock(Exchange& exchange, const AccessControl& access,
   }
 }
 
+// GetObjectLockConfiguration and PutObjectLockConfiguration: of buckets made with object lock.
+bool BucketObjectLock(Exchange& exchange, const AccessControl& access, const BucketInfo& info) {
+  if (exchange.request().method() == http::verb::get) {
+    if (!info.object_lock) {
+      return exchange.Fail({404, "ObjectLockConfigurationNotFoundError",
+                            fmt::format("bucket {} was not made with object lock", info.name)});
+    }
+    std::string rule;
+    if (!info.lock_default.mode.empty()) {
+      rule = fmt::format("<Rule><DefaultRetention><Mode>{}</Mode>{}</DefaultRetention></Rule>",
+                         info.lock_default.mode,
+                         info.lock_default.days > 0
+                             ? fmt::format("<Days>{}</Days>", info.lock_default.days)
+                             : fmt::format("<Years>{}</Years>", info.lock_default.years));
+    }
+    return exchange.Reply(200,
+                          "<ObjectLockConfiguration><ObjectLockEnabled>Enabled"
+                          "</ObjectLockEnabled>" +
+                              rule + "</ObjectLockConfiguration>");
+  }
+  auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, kMaxXmlBody);
+  if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+  auto config = s3::ParseObjectLockConfiguration(*body);
+  if (!config.ok()) return exchange.Fail(FromStatus(config.status()));
+  // Object lock may be turned on later only where versioning is enabled (and stays so).
+  if (!info.object_lock && info.versioning != Versioning::kEnabled) {
+    return exchange.Fail(
+        {409, "InvalidBucketState",
+         fmt::format("bucket {} has neither object lock nor versioning enabled", info.name)});
+  }
+  Status set = access.SetObjectLock(info.name, *config, exchange.context());
+  return set.ok() ? exchange.Reply(200, "") : exchange.Fail(FromStatus(set));
+}
+
 // An object ownership S3 has (x-amz-object-ownership, OwnershipControls); kInvalidArgument
 // naming any other.
 Result<std::string> ObjectOwnership(std::string_view value) {
@@ -870,6 +921,7 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
   if (exchange.HasQuery("publicAccessBlock")) {
     return BucketPublicAccessBlock(exchange, access, info);
   }
+  if (exchange.HasQuery("object-lock")) return BucketObjectLock(exchange, access, info);
   if (exchange.HasQuery("ownershipControls")) {
     return BucketOwnershipControls(exchange, access, info);
   }
@@ -902,9 +954,17 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
       }
       return exchange.Fail(FromStatus(acl.status()));
     }
+    const std::string lock =
+        AsciiLower(exchange.Header("x-amz-bucket-object-lock-enabled").value_or(""));
+    if (!lock.empty() && lock != "true" && lock != "false") {
+      return exchange.Fail({400, "InvalidArgument",
+                            fmt::format("x-amz-bucket-object-lock-enabled \"{}\" is not true or "
+                                        "false",
+                                        lock)});
+    }
     Status created = access.CreateBucket(user, bucket, *location,
                                          *acl ? (*acl)->grants : std::vector<AclGrant>(), ownership,
-                                         exchange.context());
+                                         lock == "true", exchange.context());
     // Made again by its owner: S3 answers 200 in us-east-1 and BucketAlreadyOwnedByYou elsewhere.
     const bool again = created.code() == StatusCode::kAlreadyExists &&
                        created.message().starts_with("BucketAlreadyOwnedByYou");
@@ -937,7 +997,7 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
       }
       break;
     case http::verb::post:
-      if (exchange.HasQuery("delete")) return DeleteObjects(exchange, store, info);
+      if (exchange.HasQuery("delete")) return DeleteObjects(exchange, store, access, info);
       break;
     case http::verb::delete_: {
       Status deleted = access.DeleteBucket(bucket, exchange.context());

@@ -17,9 +17,16 @@ int64_t Nanoseconds(object::Clock::time_point time) {
 }
 
 nlohmann::json Encode(const ObjectAttributes& attributes) {
-  return {{"owner", attributes.acl.owner},
-          {"acl", EncodeGrants(attributes.acl.grants)},
-          {"tags", attributes.tags.empty() ? "" : s3::EncodeTagSet(attributes.tags)}};
+  nlohmann::json json = {
+      {"owner", attributes.acl.owner},
+      {"acl", EncodeGrants(attributes.acl.grants)},
+      {"tags", attributes.tags.empty() ? "" : s3::EncodeTagSet(attributes.tags)}};
+  if (!attributes.retention_mode.empty()) {
+    json["mode"] = attributes.retention_mode;
+    json["until"] = Nanoseconds(attributes.retain_until);
+  }
+  if (attributes.legal_hold) json["hold"] = true;
+  return json;
 }
 
 // The attributes in `json` (Encode's); kDataLoss naming `what` when they do not read.
@@ -36,6 +43,11 @@ Result<ObjectAttributes> Decode(const nlohmann::json& json, std::string_view def
   auto tags = s3::DecodeTagSet(json.value("tags", ""));
   if (!tags.ok()) return corrupt(tags.status().message());
   attributes.tags = std::move(*tags);
+  attributes.retention_mode = json.value("mode", "");
+  attributes.retain_until =
+      object::Clock::time_point(std::chrono::duration_cast<object::Clock::duration>(
+          std::chrono::nanoseconds(json.value("until", int64_t{0}))));
+  attributes.legal_hold = json.value("hold", false);
   return attributes;
 }
 

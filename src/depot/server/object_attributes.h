@@ -6,12 +6,12 @@
 // (or, where that passes the store's 1024 bytes, "_attrs/B/\x01" + hex SHA-256 of KEY + "/" +
 // VERSION),
 // holding one JSON object: {"etag", "modified" (ns), "owner" (an access key), "acl" (a grants
-// line, acl.h), "tags" (an x-amz-tagging line)}. They belong to the object only while its ETag
-// and modification time are the ones recorded: an object overwritten since (in a bucket without
-// versioning) has none, so writes that set nothing never touch them, and a crash between an
-// object's write and its attributes' leaves it with none: owned by the bucket's owner, private,
-// untagged, never more open than asked. An object without attributes is the bucket owner's, with
-// the owner's full control as its ACL.
+// line, acl.h), "tags" (an x-amz-tagging line), "mode" and "until" (ns) of a retention, "hold"}.
+// They belong to the object only while its ETag and modification time are the ones recorded: an
+// object overwritten since (in a bucket without versioning) has none, so writes that set nothing
+// never touch them, and a crash between an object's write and its attributes' leaves it with none:
+// owned by the bucket's owner, private, untagged, never more open than asked. An object without
+// attributes is the bucket owner's, with the owner's full control as its ACL.
 //
 // Thread-safe: every call reads the store afresh.
 #pragma once
@@ -35,6 +35,17 @@ inline constexpr std::string_view kAttributeRoot = "_attrs/";
 struct ObjectAttributes {
   Acl acl;  // its owner is the object's
   std::vector<s3::Tag> tags;
+  // Object lock: a retention (GOVERNANCE or COMPLIANCE until a date; empty mode: none) and a
+  // legal hold.
+  std::string retention_mode;
+  object::Clock::time_point retain_until;
+  bool legal_hold = false;
+  // Whether the version may not be deleted at `now`: a legal hold, or a retention in force
+  // (GOVERNANCE ones unless `bypass_governance`).
+  bool Locked(object::Clock::time_point now, bool bypass_governance) const {
+    const bool retained = !retention_mode.empty() && retain_until > now;
+    return legal_hold || (retained && (retention_mode == "COMPLIANCE" || !bypass_governance));
+  }
 };
 
 class ObjectAttributeStore {

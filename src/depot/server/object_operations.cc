@@ -98,19 +98,72 @@ Result<std::vector<s3::Tag>> RequestTags(const Exchange& exchange) {
   return tags;
 }
 
+Result<LockRequest> LockOfRequest(const Exchange& exchange, const BucketInfo& info) {
+  const auto mode = exchange.Header("x-amz-object-lock-mode");
+  const auto until = exchange.Header("x-amz-object-lock-retain-until-date");
+  const auto hold = exchange.Header("x-amz-object-lock-legal-hold");
+  LockRequest lock;
+  if (!mode && !until && !hold) return lock;
+  if (!info.object_lock) {
+    return InvalidArgumentError(
+        fmt::format("InvalidRequest: bucket {} was not made with object lock (x-amz-object-lock-*)",
+                    info.name));
+  }
+  if (mode.has_value() != until.has_value()) {
+    return InvalidArgumentError(
+        "InvalidArgument: x-amz-object-lock-mode and x-amz-object-lock-retain-until-date go "
+        "together");
+  }
+  if (mode) {
+    if (*mode != "GOVERNANCE" && *mode != "COMPLIANCE") {
+      return InvalidArgumentError(fmt::format(
+          "InvalidArgument: x-amz-object-lock-mode \"{}\" is not GOVERNANCE or COMPLIANCE", *mode));
+    }
+    auto date = s3::ParseIso8601(*until);
+    if (!date.ok()) {
+      return InvalidArgumentError(fmt::format(
+          "InvalidArgument: x-amz-object-lock-retain-until-date \"{}\" is not a date", *until));
+    }
+    if (*date <= object::Clock::now()) {
+      return InvalidArgumentError(fmt::format(
+          "InvalidArgument: x-amz-object-lock-retain-until-date \"{}\" is not in the future",
+          *until));
+    }
+    lock.mode = *mode;
+    lock.retain_until = *date;
+  }
+  if (hold) {
+    if (*hold != "ON" && *hold != "OFF") {
+      return InvalidArgumentError(fmt::format(
+          "InvalidArgument: x-amz-object-lock-legal-hold \"{}\" is not ON or OFF", *hold));
+    }
+    lock.legal_hold = *hold == "ON";
+  }
+  return lock;
+}
+
 Result<Landing> LandingOf(const Exchange& exchange, const AccessControl& access,
                           const BucketInfo& info, std::string_view key, std::string_view writer,
                           const std::vector<s3::Header>& acl_headers,
-                          const std::vector<s3::Tag>& tags, bool delete_marker) {
+                          const std::vector<s3::Tag>& tags, const LockRequest& lock,
+                          bool delete_marker) {
   Landing landing{std::string(key)};
   if (!delete_marker) {
     // Where ACLs are disabled the bucket's owner owns every object.
     const std::string owner(info.acls_enabled() && !writer.empty() ? writer : info.owner);
     DEPOT_ASSIGN_OR_RETURN(std::optional<Acl> acl,
                            RequestedAcl(access, info, acl_headers, owner, true));
-    if (acl || owner != info.owner || !tags.empty()) {
+    // The retention asked for, else the bucket's default.
+    std::string mode = lock.mode;
+    object::Clock::time_point until = lock.retain_until;
+    if (mode.empty() && info.object_lock && !info.lock_default.mode.empty()) {
+      mode = info.lock_default.mode;
+      until = object::Clock::now() +
+              std::chrono::hours(24) * (info.lock_default.days + 365 * info.lock_default.years);
+    }
+    if (acl || owner != info.owner || !tags.empty() || !mode.empty() || lock.legal_hold) {
       if (!acl) acl = CannedAcl("private", owner, info.owner, true).value();
-      landing.attributes = ObjectAttributes{std::move(*acl), tags};
+      landing.attributes = ObjectAttributes{std::move(*acl), tags, mode, until, lock.legal_hold};
     }
     if (!tags.empty()) DEPOT_RETURN_IF_ERROR(access.MarkTagged(info, exchange.context()));
   }
@@ -136,8 +189,9 @@ Result<Landing> LandingOf(const Exchange& exchange, const AccessControl& access,
 Result<Landing> LandingOfRequest(const Exchange& exchange, const AccessControl& access,
                                  const BucketInfo& info, bool delete_marker) {
   DEPOT_ASSIGN_OR_RETURN(std::vector<s3::Tag> tags, RequestTags(exchange));
+  DEPOT_ASSIGN_OR_RETURN(LockRequest lock, LockOfRequest(exchange, info));
   return LandingOf(exchange, access, info, exchange.target().key, exchange.who().access_key,
-                   AclHeaders(exchange), tags, delete_marker);
+                   AclHeaders(exchange), tags, lock, delete_marker);
 }
 
 Result<HeaderList> Landed(object::ObjectStore& store, const Exchange& exchange,
@@ -870,6 +924,9 @@ bool DeleteObject(Exchange& exchange, object::ObjectStore& store, const AccessCo
   }
   const ObjectAttributeStore attributes(store);
   if (exchange.HasQuery("versionId")) {
+    Status deletable =
+        CheckDeletable(store, exchange, access, info, target.key, exchange.Query("versionId"));
+    if (!deletable.ok()) return exchange.Fail(FromStatus(deletable));
     auto removed = Versions(store).Remove(target.bucket, target.key, exchange.Query("versionId"),
                                           info.versioning, exchange.context());
     if (!removed.ok()) return exchange.Fail(FromStatus(removed.status()));
@@ -975,7 +1032,115 @@ bool ObjectTagging(Exchange& exchange, object::ObjectStore& store, const AccessC
   return exchange.Reply(method == http::verb::put ? 200 : 204, "", headers);
 }
 
+// GetObjectRetention, PutObjectRetention, GetObjectLegalHold and PutObjectLegalHold, of the
+// version read as a GET would (?versionId=), in buckets with object lock. A retention in force is
+// only ever extended in its mode: a COMPLIANCE one is never shortened, changed or removed, a
+// GOVERNANCE one only with x-amz-bypass-governance-retention by a user who may bypass it.
+bool ObjectLock(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
+                const BucketInfo& info, const Version& version, const HeaderList& headers) {
+  const bool retention = exchange.HasQuery("retention");
+  if (!info.object_lock) {
+    return exchange.Fail(
+        {400, "InvalidRequest", fmt::format("bucket {} was not made with object lock", info.name)});
+  }
+  const bool get = exchange.request().method() == http::verb::get;
+  auto attributes =
+      AuthorizeVersion(store, access, info, version, exchange.who().access_key,
+                       get ? AclPermission::kRead : AclPermission::kWrite, exchange.context());
+  if (!attributes.ok()) return exchange.Fail(FromStatus(attributes.status()));
+  if (get && retention) {
+    if (attributes->retention_mode.empty()) {
+      return exchange.Fail({404, "NoSuchObjectLockConfiguration", "the object has no retention"});
+    }
+    return exchange.Reply(
+        200,
+        fmt::format("<Retention><Mode>{}</Mode><RetainUntilDate>{}</RetainUntilDate></Retention>",
+                    attributes->retention_mode, FormatIso8601(attributes->retain_until)),
+        headers);
+  }
+  if (get) {
+    return exchange.Reply(200,
+                          fmt::format("<LegalHold><Status>{}</Status></LegalHold>",
+                                      attributes->legal_hold ? "ON" : "OFF"),
+                          headers);
+  }
+  auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, 1 << 20);
+  if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+  if (retention) {
+    auto asked = s3::ParseRetention(*body);
+    if (!asked.ok()) return exchange.Fail(FromStatus(asked.status()));
+    const auto now = object::Clock::now();
+    const bool in_force = !attributes->retention_mode.empty() && attributes->retain_until > now;
+    const object::Clock::time_point until = asked->retain_until.value_or(now);
+    // Only an extension in the same mode needs nothing more (RGW's rule: even GOVERNANCE to
+    // COMPLIANCE needs the bypass).
+    const bool weaker =
+        asked->mode != attributes->retention_mode || until < attributes->retain_until;
+    if (in_force && weaker) {
+      if (attributes->retention_mode == "COMPLIANCE" ||
+          !MayBypassGovernance(exchange, access, info)) {
+        return exchange.Fail(
+            {403, "AccessDenied",
+             fmt::format("the object's {} retention until {} may not be "
+                         "shortened or removed",
+                         attributes->retention_mode, FormatIso8601(attributes->retain_until))});
+      }
+    }
+    attributes->retention_mode = asked->mode;
+    attributes->retain_until = until;
+  } else {
+    auto hold = s3::ParseLegalHold(*body);
+    if (!hold.ok()) return exchange.Fail(FromStatus(hold.status()));
+    attributes->legal_hold = *hold;
+  }
+  auto meta = store.Head(version.store_key, exchange.context());
+  if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
+  Status written =
+      ObjectAttributeStore(store).Write(info.name, version, *meta, *attributes, exchange.context());
+  return written.ok() ? exchange.Reply(200, "", headers) : exchange.Fail(FromStatus(written));
+}
+
 }  // namespace
+
+bool MayBypassGovernance(const Exchange& exchange, const AccessControl& access,
+                         const BucketInfo& info) {
+  if (AsciiLower(exchange.Header("x-amz-bypass-governance-retention").value_or("")) != "true") {
+    return false;
+  }
+  PolicyRequest bypass = PolicyRequestOf(exchange, access);
+  bypass.action = "s3:BypassGovernanceRetention";
+  return access
+      .Authorize(exchange.who().access_key, info.name, Permission::kOwn, std::nullopt,
+                 exchange.context(), &bypass)
+      .ok();
+}
+
+Status CheckDeletable(object::ObjectStore& store, const Exchange& exchange,
+                      const AccessControl& access, const BucketInfo& info, std::string_view key,
+                      std::string_view version_id) {
+  if (!info.object_lock) return Status::Ok();
+  auto version = Versions(store).Find(info.name, key, std::string(version_id), info.versioning,
+                                      exchange.context());
+  if (!version.ok()) {
+    return version.status().code() == StatusCode::kNotFound ? Status::Ok() : version.status();
+  }
+  if (version->delete_marker) return Status::Ok();
+  auto meta = store.Head(version->store_key, exchange.context());
+  if (!meta.ok()) {
+    return meta.status().code() == StatusCode::kNotFound ? Status::Ok() : meta.status();
+  }
+  DEPOT_ASSIGN_OR_RETURN(
+      ObjectAttributes attributes,
+      ObjectAttributeStore(store).Read(info.name, info.owner, *version, *meta, exchange.context()));
+  if (attributes.Locked(object::Clock::now(), MayBypassGovernance(exchange, access, info))) {
+    return PermissionDeniedError(fmt::format(
+        "AccessDenied: version {} of {} is locked ({})", version->id, object::QuoteKey(key),
+        attributes.legal_hold ? "a legal hold"
+                              : fmt::format("{} retention until {}", attributes.retention_mode,
+                                            FormatIso8601(attributes.retain_until))));
+  }
+  return Status::Ok();
+}
 
 bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
                  const BucketInfo& info, const OperationLimits& limits) {
@@ -987,17 +1152,19 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
   const bool read = method == http::verb::get || method == http::verb::head;
   const bool acl = exchange.HasQuery("acl");
   const bool tagging = exchange.HasQuery("tagging");
+  const bool lock = exchange.HasQuery("retention") || exchange.HasQuery("legal-hold");
   for (const auto& [name, value] : target.query) {
     const bool taken =
         read || (name == "versionId" && method == http::verb::delete_) ||
-        ((acl || tagging) && (name == "acl" || name == "tagging" || name == "versionId"));
+        ((acl || tagging || lock) && (name == "acl" || name == "tagging" || name == "retention" ||
+                                      name == "legal-hold" || name == "versionId"));
     if (!name.starts_with("X-Amz-") && name != "x-id" && !taken) {
       return exchange.Fail(
           {501, "NotImplemented",
            fmt::format("{} with ?{}", std::string(exchange.request().method_string()), name)});
     }
   }
-  if (read || acl || tagging) {
+  if (read || acl || tagging || lock) {
     auto version = VersionToRead(exchange, store, info);
     if (!version.ok()) return exchange.Fail(FromStatus(version.status()));
     if (!*version) return true;  // a delete marker, answered
@@ -1006,6 +1173,7 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
     if (info.versioning != Versioning::kOff) headers = {{"x-amz-version-id", (*version)->id}};
     if (acl) return ObjectAcl(exchange, store, access, info, **version, headers);
     if (tagging) return ObjectTagging(exchange, store, access, info, **version, headers);
+    if (lock) return ObjectLock(exchange, store, access, info, **version, headers);
     // The owner and the admins read everything in the bucket; others what its ACL grants.
     std::optional<ObjectAttributes> attributes;
     if (!access.MayUse(exchange.who().access_key, info)) {
@@ -1023,8 +1191,8 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
       }
       if (!allowed.ok()) return exchange.Fail(FromStatus(allowed.status()));
       attributes = std::move(*allowed);
-    } else if (info.tagged) {
-      // Only buckets where tags were ever given pay for looking (x-amz-tagging-count).
+    } else if (info.tagged || info.object_lock) {
+      // Only buckets where tags were ever given, or with object lock, pay for looking.
       auto meta = store.Head(key, exchange.context());
       if (meta.ok()) {
         auto read = ObjectAttributeStore(store).Read(info.name, info.owner, **version, *meta,
@@ -1035,6 +1203,14 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
     }
     if (attributes && !attributes->tags.empty()) {
       headers.emplace_back("x-amz-tagging-count", std::to_string(attributes->tags.size()));
+    }
+    if (attributes && info.object_lock) {
+      if (!attributes->retention_mode.empty()) {
+        headers.emplace_back("x-amz-object-lock-mode", attributes->retention_mode);
+        headers.emplace_back("x-amz-object-lock-retain-until-date",
+                             FormatIso8601(attributes->retain_until));
+      }
+      headers.emplace_back("x-amz-object-lock-legal-hold", attributes->legal_hold ? "ON" : "OFF");
     }
     if (exchange.HasQuery("attributes") && method == http::verb::get) {
       return GetObjectAttributes(exchange, store, key, headers);

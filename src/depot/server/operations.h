@@ -175,7 +175,8 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
 // Where a write of `key` by `writer` (the request's, or a POST form's) lands: "B/KEY" in a bucket
 // that was never versioned, else a new version (versions.h); and the attributes the new object
 // gets (object_attributes.h): an ACL from `acl_headers` (x-amz-acl, x-amz-grant-*), `tags`, or the
-// writer's ownership when it is not the bucket's owner. kInvalidArgument ("KeyTooLongError") for a
+// writer's ownership when it is not the bucket's owner; in a bucket with object lock, `lock` or the
+// bucket's default retention. kInvalidArgument ("KeyTooLongError") for a
 // key too long to have versions, or for ACL headers that are not S3's; kUnimplemented for a
 // conditional write (If-Match, If-None-Match) into a versioned bucket, which could not be atomic
 // there.
@@ -185,10 +186,20 @@ struct Landing {
   std::optional<Version> version;              // when the bucket's versioning was ever set
   std::optional<ObjectAttributes> attributes;  // none: the defaults (the bucket owner's, private)
 };
+// The object lock a write asks for: x-amz-object-lock-mode with -retain-until-date (both or
+// neither), x-amz-object-lock-legal-hold (ON or OFF). kInvalidArgument naming a bad value, or
+// ("InvalidRequest: ...") any of them where the bucket was not made with object lock.
+struct LockRequest {
+  std::string mode;  // empty: the bucket's default retention
+  object::Clock::time_point retain_until;
+  bool legal_hold = false;
+};
+Result<LockRequest> LockOfRequest(const Exchange& exchange, const BucketInfo& info);
 Result<Landing> LandingOf(const Exchange& exchange, const AccessControl& access,
                           const BucketInfo& info, std::string_view key, std::string_view writer,
                           const std::vector<s3::Header>& acl_headers,
-                          const std::vector<s3::Tag>& tags, bool delete_marker);
+                          const std::vector<s3::Tag>& tags, const LockRequest& lock,
+                          bool delete_marker);
 // The same for the request's own key, writer, ACL headers and tags (x-amz-tagging).
 Result<Landing> LandingOfRequest(const Exchange& exchange, const AccessControl& access,
                                  const BucketInfo& info, bool delete_marker);
@@ -200,6 +211,15 @@ Result<HeaderList> Landed(object::ObjectStore& store, const Exchange& exchange,
 // The tags of x-amz-tagging ("k=v&k2=v2", URL-encoded), by key, checked as S3 checks them (10
 // at most); none without the header.
 Result<std::vector<s3::Tag>> RequestTags(const Exchange& exchange);
+// Whether the request may pass GOVERNANCE retentions: it sends x-amz-bypass-governance-retention:
+// true, and its user owns the bucket, is an admin or is allowed s3:BypassGovernanceRetention.
+bool MayBypassGovernance(const Exchange& exchange, const AccessControl& access,
+                         const BucketInfo& info);
+// OK when version `version_id` of `key` may be deleted: kPermissionDenied ("AccessDenied") while a
+// legal hold or a retention holds it (GOVERNANCE ones unless MayBypassGovernance).
+Status CheckDeletable(object::ObjectStore& store, const Exchange& exchange,
+                      const AccessControl& access, const BucketInfo& info, std::string_view key,
+                      std::string_view version_id);
 // The ACL headers of a request (x-amz-acl and x-amz-grant-*).
 std::vector<s3::Header> AclHeaders(const Exchange& exchange);
 // The ACL that `headers` ask for a resource of `owner` in `info`'s bucket, checked against its

@@ -113,7 +113,7 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
           DEPOT_ASSIGN_OR_RETURN(tags, s3::ParseTagging(tagging->second, kMaxObjectTags));
         }
         DEPOT_ASSIGN_OR_RETURN(landing, LandingOf(exchange, access, info, grant.key,
-                                                  grant.access_key, acl_headers, tags, false));
+                                                  grant.access_key, acl_headers, tags, {}, false));
         key = grant.key;
         object::WriteOptions options;
         options.put = PutOptionsOf(fields, part_type);

@@ -46,14 +46,17 @@ bool KnownAmzHeader(std::string_view name) {
                          "x-amz-max-parts",
                          "x-amz-part-number-marker",
                          "x-amz-user-agent",
-                         // No object is under retention, so a delete that may bypass it is
-                         // done exactly as asked.
+                         // Deletes and retention changes of GOVERNANCE-locked versions.
                          "x-amz-bypass-governance-retention",
                          // ACLs and object ownership (acl.h, access.h).
                          "x-amz-acl",
                          "x-amz-object-ownership",
-                         // Object tags (object_attributes.h).
+                         // Object tags and object lock (object_attributes.h).
                          "x-amz-tagging",
+                         "x-amz-bucket-object-lock-enabled",
+                         "x-amz-object-lock-mode",
+                         "x-amz-object-lock-retain-until-date",
+                         "x-amz-object-lock-legal-hold",
                          // Checked by AccessControl.
                          "x-amz-expected-bucket-owner",
                          "x-amz-source-expected-bucket-owner",
@@ -86,13 +89,13 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
                             // GetBucketLocation, GetBucketVersioning, GetBucketCors,
                             // GetBucketTagging, GetBucketAcl, GetBucketOwnershipControls
                             "location", "versioning", "cors", "tagging", "acl", "ownershipControls",
-                            "policy", "policyStatus", "publicAccessBlock",
+                            "policy", "policyStatus", "publicAccessBlock", "object-lock",
                             // ListObjectVersions
                             "versions", "version-id-marker"});
       }
       if (method == "PUT") {  // PutBucket{Cors,Tagging,Versioning,Acl,OwnershipControls}
         return OneOf(name, {"cors", "tagging", "versioning", "acl", "ownershipControls", "policy",
-                            "publicAccessBlock"});
+                            "publicAccessBlock", "object-lock"});
       }
       if (method == "DELETE") {  // DeleteBucket{Cors,Tagging,OwnershipControls}
         return OneOf(name, {"cors", "tagging", "ownershipControls", "policy", "publicAccessBlock"});
@@ -107,11 +110,13 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
         // A version or part of the object (GetObject, HeadObject); GetObjectTagging (none kept),
         // GetObjectAttributes, GetObjectAcl, ListParts.
         return overrides || name == "partNumber" || name == "versionId" ||
-               (method == "GET" && OneOf(name, {"tagging", "attributes", "acl", "uploadId",
-                                                "max-parts", "part-number-marker"}));
+               (method == "GET" &&
+                OneOf(name, {"tagging", "attributes", "acl", "uploadId", "max-parts",
+                             "part-number-marker", "retention", "legal-hold"}));
       }
       if (method == "PUT") {
-        return OneOf(name, {"partNumber", "uploadId", "acl", "tagging", "versionId"});
+        return OneOf(name, {"partNumber", "uploadId", "acl", "tagging", "versionId", "retention",
+                            "legal-hold"});
       }
       if (method == "POST") return OneOf(name, {"uploads", "uploadId"});
       return method == "DELETE" && OneOf(name, {"uploadId", "versionId", "tagging"});
@@ -145,16 +150,9 @@ Status RefuseUnhonoured(const RequestShape& request) {
       if (value == "COPY" || value == "REPLACE") continue;
       return Refuse(raw_name, raw_value, "tagging directives other than COPY and REPLACE");
     }
-    if (name == "x-amz-bucket-object-lock-enabled") {
-      if (AsciiLower(value) == "false") continue;
-      return Refuse(raw_name, raw_value, "object lock is not served");
-    }
     if (name.starts_with("x-amz-server-side-encryption") ||
         name.starts_with("x-amz-copy-source-server-side-encryption")) {
       return Refuse(raw_name, raw_value, "server-side encryption is not served");
-    }
-    if (name.starts_with("x-amz-object-lock-")) {
-      return Refuse(raw_name, raw_value, "object lock is not served");
     }
     if (name == "x-amz-website-redirect-location") {
       return Refuse(raw_name, raw_value, "website redirects are not served");

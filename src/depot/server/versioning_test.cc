@@ -31,6 +31,7 @@ using ::depot::server::testing::StatusOf;
 using ::depot::server::testing::StoreSnapshot;
 using ::depot::testing::IsOk;
 using ::depot::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -49,7 +50,7 @@ std::string BodyOf(const std::string& response) {
 }
 
 // Every match of `pattern`'s first group in `text`.
-std::vector<std::string> AllOf(const std::string& text, const std::string& pattern) {
+std::vector<std::string> Captures(const std::string& text, const std::string& pattern) {
   std::vector<std::string> out;
   const std::regex re(pattern);
   for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator();
@@ -116,9 +117,9 @@ class VersioningTest : public ::testing::TestWithParam<Backing> {
                              : std::vector<s3::Header>{{"versionId", version}});
     if (StatusOf(response) == 200) return BodyOf(response);
     return fmt::format("{} {}", StatusOf(response),
-                       AllOf(response, "<Code>([^<]*)</Code>").empty()
+                       Captures(response, "<Code>([^<]*)</Code>").empty()
                            ? std::string()
-                           : AllOf(response, "<Code>([^<]*)</Code>").front());
+                           : Captures(response, "<Code>([^<]*)</Code>").front());
   }
   // ListObjectVersions as "key id" lines ("*" when latest, "-" for a delete marker).
   std::vector<std::string> Versions(std::vector<s3::Header> query = {}) {
@@ -281,16 +282,16 @@ TEST_P(VersioningTest, ListingsOfAVersionedBucketPageAndRollUp) {
     query.push_back({"max-keys", "2"});
     query.push_back({"versions", ""});
     const std::string body = BodyOf(Call("GET", "/vers", query));
-    for (const std::string& id : AllOf(body, "<VersionId>([^<]*)</VersionId>")) {
+    for (const std::string& id : Captures(body, "<VersionId>([^<]*)</VersionId>")) {
       paged.push_back(id);
     }
     if (body.find("<IsTruncated>true</IsTruncated>") == std::string::npos) break;
-    marker = {{"key-marker", AllOf(body, "<NextKeyMarker>([^<]*)</NextKeyMarker>").at(0)},
+    marker = {{"key-marker", Captures(body, "<NextKeyMarker>([^<]*)</NextKeyMarker>").at(0)},
               {"version-id-marker",
-               AllOf(body, "<NextVersionIdMarker>([^<]*)</NextVersionIdMarker>").at(0)}};
+               Captures(body, "<NextVersionIdMarker>([^<]*)</NextVersionIdMarker>").at(0)}};
   }
   const std::string whole = BodyOf(Call("GET", "/vers", {{"versions", ""}}));
-  EXPECT_EQ(paged, AllOf(whole, "<VersionId>([^<]*)</VersionId>"));
+  EXPECT_EQ(paged, Captures(whole, "<VersionId>([^<]*)</VersionId>"));
   EXPECT_EQ(paged.size(), 11u);
   // The latest versions, by V2 pages, with common prefixes; "c/" holds only a deleted key.
   std::vector<std::string> keys;
@@ -299,10 +300,10 @@ TEST_P(VersioningTest, ListingsOfAVersionedBucketPageAndRollUp) {
     std::vector<s3::Header> query = {{"list-type", "2"}, {"delimiter", "/"}, {"max-keys", "1"}};
     if (!token.empty()) query.push_back({"continuation-token", token});
     const std::string body = BodyOf(Call("GET", "/vers", query));
-    for (const std::string& key : AllOf(body, "<(?:Key|Prefix)>([^<]+)</(?:Key|Prefix)>")) {
+    for (const std::string& key : Captures(body, "<(?:Key|Prefix)>([^<]+)</(?:Key|Prefix)>")) {
       keys.push_back(key);
     }
-    const auto next = AllOf(body, "<NextContinuationToken>([^<]*)</NextContinuationToken>");
+    const auto next = Captures(body, "<NextContinuationToken>([^<]*)</NextContinuationToken>");
     if (next.empty()) break;
     token = next[0];
   }
@@ -375,8 +376,8 @@ TEST_P(VersioningTest, EveryAcknowledgedVersionSurvivesRacingWrites) {
 TEST_P(VersioningTest, ObjectTagsFollowTheirVersion) {
   const auto tags = [&](const std::string& key, std::vector<s3::Header> query = {}) {
     query.push_back({"tagging", ""});
-    return AllOf(BodyOf(Call("GET", "/vers/" + key, std::move(query))),
-                 "<Key>([^<]*)</Key><Value>([^<]*)</Value>");
+    return Captures(BodyOf(Call("GET", "/vers/" + key, std::move(query))),
+                    "<Key>([^<]*)</Key><Value>([^<]*)</Value>");
   };
   ASSERT_EQ(StatusOf(Call("PUT", "/vers/t", {}, "one", {{"x-amz-tagging", "b=2&a=1"}})), 200);
   EXPECT_THAT(tags("t"), ElementsAre("a", "b"));
@@ -420,7 +421,7 @@ TEST_P(VersioningTest, ObjectTagsFollowTheirVersion) {
   // Multipart uploads get the tags they began with.
   const std::string begun =
       Call("POST", "/vers/mp", {{"uploads", ""}}, "", {{"x-amz-tagging", "m=1"}});
-  const std::string upload = AllOf(begun, "<UploadId>([^<]*)</UploadId>").at(0);
+  const std::string upload = Captures(begun, "<UploadId>([^<]*)</UploadId>").at(0);
   const std::string part =
       Call("PUT", "/vers/mp", {{"partNumber", "1"}, {"uploadId", upload}}, "p");
   const std::string complete = fmt::format(
@@ -429,6 +430,130 @@ TEST_P(VersioningTest, ObjectTagsFollowTheirVersion) {
       HeaderOf(part, "ETag"));
   ASSERT_EQ(StatusOf(Call("POST", "/vers/mp", {{"uploadId", upload}}, complete)), 200);
   EXPECT_THAT(tags("mp"), ElementsAre("m"));
+}
+
+// Object lock: a locked version cannot be deleted by anyone until its date (GOVERNANCE ones by
+// the owner with the bypass header), nor its retention shortened; a legal hold holds until lifted.
+TEST_P(VersioningTest, LockedVersionsCannotBeDeleted) {
+  ASSERT_EQ(
+      StatusOf(Call("PUT", "/locked", {}, "", {{"x-amz-bucket-object-lock-enabled", "true"}})),
+      200);
+  EXPECT_THAT(BodyOf(Call("GET", "/locked", {{"versioning", ""}})),
+              HasSubstr("<Status>Enabled</Status>"));
+  EXPECT_THAT(Call("PUT", "/locked", {{"versioning", ""}},
+                   "<VersioningConfiguration><Status>Suspended</Status></VersioningConfiguration>"),
+              HasSubstr("<Code>InvalidBucketState</Code>"));
+  ASSERT_EQ(StatusOf(Call("PUT", "/locked", {{"object-lock", ""}},
+                          "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>"
+                          "<Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>1</Days>"
+                          "</DefaultRetention></Rule></ObjectLockConfiguration>")),
+            200);
+  const std::string governed = HeaderOf(Call("PUT", "/locked/g", {}, "g"), "x-amz-version-id");
+  const std::string head = Call("HEAD", "/locked/g");
+  EXPECT_EQ(HeaderOf(head, "x-amz-object-lock-mode"), "GOVERNANCE");
+  EXPECT_FALSE(HeaderOf(head, "x-amz-object-lock-retain-until-date").empty());
+  EXPECT_THAT(Call("DELETE", "/locked/g", {{"versionId", governed}}),
+              HasSubstr("<Code>AccessDenied</Code>"));
+  // A delete without a version only adds a delete marker: allowed, and the version stays.
+  EXPECT_EQ(StatusOf(Call("DELETE", "/locked/g")), 204);
+  EXPECT_EQ(StatusOf(Call("GET", "/locked/g", {{"versionId", governed}})), 200);
+  EXPECT_EQ(StatusOf(Call("DELETE", "/locked/g", {{"versionId", governed}}, "",
+                          {{"x-amz-bypass-governance-retention", "true"}})),
+            204);
+  // COMPLIANCE: no bypass, no shortening.
+  const std::string complied =
+      HeaderOf(Call("PUT", "/locked/c", {}, "c",
+                    {{"x-amz-object-lock-mode", "COMPLIANCE"},
+                     {"x-amz-object-lock-retain-until-date", "2099-01-01T00:00:00Z"}}),
+               "x-amz-version-id");
+  EXPECT_THAT(Call("DELETE", "/locked/c", {{"versionId", complied}}, "",
+                   {{"x-amz-bypass-governance-retention", "true"}}),
+              HasSubstr("<Code>AccessDenied</Code>"));
+  EXPECT_THAT(Call("PUT", "/locked/c", {{"retention", ""}, {"versionId", complied}},
+                   "<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>2098-01-01T00:00:00Z"
+                   "</RetainUntilDate></Retention>"),
+              HasSubstr("<Code>AccessDenied</Code>"));
+  EXPECT_EQ(StatusOf(Call("PUT", "/locked/c", {{"retention", ""}, {"versionId", complied}},
+                          "<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>2100-01-01T00:00:00Z"
+                          "</RetainUntilDate></Retention>")),
+            200);
+  EXPECT_THAT(BodyOf(Call("GET", "/locked/c", {{"retention", ""}})), HasSubstr("2100-01-01"));
+  // A legal hold holds a version that has no retention.
+  ASSERT_EQ(StatusOf(Call("PUT", "/locked", {{"object-lock", ""}},
+                          "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>"
+                          "</ObjectLockConfiguration>")),
+            200);
+  const std::string held =
+      HeaderOf(Call("PUT", "/locked/h", {}, "h", {{"x-amz-object-lock-legal-hold", "ON"}}),
+               "x-amz-version-id");
+  EXPECT_THAT(BodyOf(Call("GET", "/locked/h", {{"legal-hold", ""}})), HasSubstr("<Status>ON"));
+  EXPECT_EQ(StatusOf(Call("DELETE", "/locked/h", {{"versionId", held}})), 403);
+  ASSERT_EQ(StatusOf(Call("PUT", "/locked/h", {{"legal-hold", ""}},
+                          "<LegalHold><Status>OFF</Status></LegalHold>")),
+            200);
+  EXPECT_EQ(StatusOf(Call("DELETE", "/locked/h", {{"versionId", held}})), 204);
+  // Bad lock requests are refused by name.
+  EXPECT_THAT(Call("PUT", "/locked/x", {}, "x",
+                   {{"x-amz-object-lock-mode", "FOREVER"},
+                    {"x-amz-object-lock-retain-until-date", "2099-01-01T00:00:00Z"}}),
+              AllOf(HasSubstr("<Code>InvalidArgument</Code>"), HasSubstr("FOREVER")));
+  EXPECT_THAT(Call("PUT", "/vers/x", {}, "x", {{"x-amz-object-lock-legal-hold", "ON"}}),
+              HasSubstr("<Code>InvalidRequest</Code>"));
+  EXPECT_THAT(Call("PUT", "/locked", {{"object-lock", ""}},
+                   "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule>"
+                   "<DefaultRetention><Mode>GOVERNANCE</Mode><Days>0</Days></DefaultRetention>"
+                   "</Rule></ObjectLockConfiguration>"),
+              HasSubstr("<Code>InvalidRetentionPeriod</Code>"));
+}
+
+// Under racing overwrites and deletes in a bucket whose versions are locked, every version a
+// write was told of is kept, whole, and no delete of one gets through.
+TEST_P(VersioningTest, LockedVersionsSurviveRacingDeletes) {
+  ASSERT_EQ(StatusOf(Call("PUT", "/vault", {}, "", {{"x-amz-bucket-object-lock-enabled", "true"}})),
+            200);
+  ASSERT_EQ(StatusOf(Call("PUT", "/vault", {{"object-lock", ""}},
+                          "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>"
+                          "<Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>1</Days>"
+                          "</DefaultRetention></Rule></ObjectLockConfiguration>")),
+            200);
+  std::mutex mu;
+  std::map<std::string, std::string> acknowledged;  // version id -> body
+  std::vector<std::string> seen;
+  int deleted = 0;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < 12; ++i) {
+        if (i % 3 == 2) {
+          std::string victim;
+          {
+            std::lock_guard lock(mu);
+            if (!seen.empty()) victim = seen[(w * 7 + i) % seen.size()];
+          }
+          if (victim.empty()) continue;
+          const std::string answer = Call("DELETE", "/vault/hot", {{"versionId", victim}}, "",
+                                          {{"x-amz-bypass-governance-retention", "true"}});
+          std::lock_guard lock(mu);
+          if (StatusOf(answer) != 403) ++deleted;
+          continue;
+        }
+        const std::string body = fmt::format("writer {} write {}", w, i);
+        const std::string response = Call("PUT", "/vault/hot", {}, body);
+        if (StatusOf(response) != 200) continue;
+        std::lock_guard lock(mu);
+        const std::string id = HeaderOf(response, "x-amz-version-id");
+        acknowledged[id] = body;
+        seen.push_back(id);
+      }
+    });
+  }
+  for (auto& writer : writers) writer.join();
+  EXPECT_EQ(deleted, 0);
+  ASSERT_EQ(acknowledged.size(), 32u);
+  for (const auto& [id, body] : acknowledged) {
+    const std::string response = Call("GET", "/vault/hot", {{"versionId", id}});
+    EXPECT_EQ(BodyOf(response), body) << id;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backings, VersioningTest,
