@@ -31,11 +31,12 @@ GROUPS = [
 # Issue 19's groups, as its text names them.
 GROUPS_ISSUE19 = [
     ("object lock", r"object_lock|lock"),
-    ("encryption", r"encrypt|sse"),
+    ("encryption", r"encrypt|sse|_enc_"),
     ("lifecycle", r"lifecycle"),
     ("policy", r"policy|public_block|block_public|public_access"),
-    ("tagging", r"tag"),
-    ("acl and ownership", r"acl|ownership|grant|public|anon"),
+    ("tagging", r"tagging|_tags"),
+    ("acl and ownership", r"acl|ownership|owner_enforced|owner_preferred|object_writer|grant|"
+                          r"public|anon"),
     ("versioning", r"version|delete_marker"),
     ("other", r""),
 ]

@@ -166,9 +166,12 @@ bool ListParts(Exchange& exchange, object::ObjectStore& store, const AccessContr
   const int page_size = std::min(*max_parts, 1000);
   auto parts = store.ListParts(key, upload_id, exchange.context());
   if (!parts.ok()) return exchange.Fail(UploadError(parts.status()));
-  // The bucket's owner starts its uploads (admins aside: uploads do not record who started them).
+  // The upload's owner, as its kept attributes record it; else the bucket's.
   auto bucket = access.Lookup(exchange.target().bucket, exchange.context());
   if (!bucket.ok()) return exchange.Fail(FromStatus(bucket.status()));
+  auto kept = ObjectAttributeStore(store).Peek(bucket->name, upload_id, exchange.context());
+  if (!kept.ok()) return exchange.Fail(FromStatus(kept.status()));
+  const std::string owner = *kept ? (*kept)->acl.owner : bucket->owner;
   std::string entries;
   int count = 0;
   int last = *marker;
@@ -200,8 +203,8 @@ bool ListParts(Exchange& exchange, object::ObjectStore& store, const AccessContr
       "<NextPartNumberMarker>{}</NextPartNumberMarker><MaxParts>{}</MaxParts>"
       "<IsTruncated>{}</IsTruncated>{}{}</ListPartsResult>",
       XmlEscape(target.bucket), XmlEscape(target.key), XmlEscape(upload_id),
-      UserXml("Initiator", access, bucket->owner), UserXml("Owner", access, bucket->owner), *marker,
-      last, page_size, truncated ? "true" : "false",
+      UserXml("Initiator", access, owner), UserXml("Owner", access, owner), *marker, last,
+      page_size, truncated ? "true" : "false",
       algorithm.empty() ? "" : fmt::format("<ChecksumAlgorithm>{}</ChecksumAlgorithm>", algorithm),
       entries);
   return exchange.Reply(200, std::move(xml));

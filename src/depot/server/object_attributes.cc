@@ -110,11 +110,10 @@ Status ObjectAttributeStore::Keep(std::string_view bucket, std::string_view uplo
       .status();
 }
 
-Result<std::optional<ObjectAttributes>> ObjectAttributeStore::Take(std::string_view bucket,
+Result<std::optional<ObjectAttributes>> ObjectAttributeStore::Peek(std::string_view bucket,
                                                                    std::string_view upload_id,
                                                                    const Context& ctx) const {
-  const std::string key = PendingKey(bucket, upload_id);
-  auto stored = store_.Get(key, {}, ctx);
+  auto stored = store_.Get(PendingKey(bucket, upload_id), {}, ctx);
   if (!stored.ok()) {
     if (stored.status().code() == StatusCode::kNotFound) {
       return std::optional<ObjectAttributes>();
@@ -127,8 +126,15 @@ Result<std::optional<ObjectAttributes>> ObjectAttributeStore::Take(std::string_v
   }
   DEPOT_ASSIGN_OR_RETURN(ObjectAttributes attributes,
                          Decode(json, "", fmt::format("upload {}", upload_id)));
-  DEPOT_RETURN_IF_ERROR(store_.Delete(key, ctx));
   return std::optional<ObjectAttributes>(std::move(attributes));
+}
+
+Result<std::optional<ObjectAttributes>> ObjectAttributeStore::Take(std::string_view bucket,
+                                                                   std::string_view upload_id,
+                                                                   const Context& ctx) const {
+  DEPOT_ASSIGN_OR_RETURN(std::optional<ObjectAttributes> attributes, Peek(bucket, upload_id, ctx));
+  if (attributes) DEPOT_RETURN_IF_ERROR(store_.Delete(PendingKey(bucket, upload_id), ctx));
+  return attributes;
 }
 
 Status ObjectAttributeStore::Remove(std::string_view bucket, const Version& version,

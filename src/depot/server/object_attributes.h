@@ -71,6 +71,9 @@ class ObjectAttributeStore {
               const ObjectAttributes& attributes, const Context& ctx) const;
   Result<std::optional<ObjectAttributes>> Take(std::string_view bucket, std::string_view upload_id,
                                                const Context& ctx) const;
+  // The same without removing them (ListParts names the upload's owner).
+  Result<std::optional<ObjectAttributes>> Peek(std::string_view bucket, std::string_view upload_id,
+                                               const Context& ctx) const;
   // Where the attributes of `version` of a key in `bucket` are kept.
   static std::string KeyOf(std::string_view bucket, const Version& version);
   // Removes every attribute of `bucket`, its uploads' included (it is gone).

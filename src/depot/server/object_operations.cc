@@ -66,6 +66,20 @@ Result<std::optional<Acl>> RequestedAcl(const AccessControl& access, const Bucke
     return PermissionDeniedError(
         "AccessDenied: the bucket's public access block refuses public ACLs");
   }
+  if (acl && !info.acls_enabled() && object) {
+    // Objects take bucket-owner-full-control alone, as on S3.
+    const bool full_control =
+        std::any_of(headers.begin(), headers.end(), [](const s3::Header& header) {
+          return AsciiLower(header.first) == "x-amz-acl" &&
+                 TrimBlanks(header.second) == "bucket-owner-full-control";
+        });
+    if (!full_control) {
+      return InvalidArgumentError(fmt::format(
+          "AccessControlListNotSupported: bucket {} enforces object ownership: ACLs are disabled",
+          info.name));
+    }
+    return std::optional<Acl>();
+  }
   if (acl && !info.acls_enabled()) {
     // Only the owner's full control (private, bucket-owner-full-control) is no ACL at all.
     const bool owners_alone =
@@ -149,8 +163,15 @@ Result<Landing> LandingOf(const Exchange& exchange, const AccessControl& access,
                           bool delete_marker) {
   Landing landing{std::string(key)};
   if (!delete_marker) {
-    // Where ACLs are disabled the bucket's owner owns every object.
-    const std::string owner(info.acls_enabled() && !writer.empty() ? writer : info.owner);
+    // Where ACLs are disabled the bucket's owner owns every object; where it is preferred, those
+    // written with bucket-owner-full-control.
+    std::string owner(info.acls_enabled() && !writer.empty() ? writer : info.owner);
+    const bool to_bucket_owner =
+        std::any_of(acl_headers.begin(), acl_headers.end(), [](const s3::Header& header) {
+          return header.first == "x-amz-acl" &&
+                 TrimBlanks(header.second) == "bucket-owner-full-control";
+        });
+    if (info.ownership == "BucketOwnerPreferred" && to_bucket_owner) owner = info.owner;
     DEPOT_ASSIGN_OR_RETURN(std::optional<Acl> acl,
                            RequestedAcl(access, info, acl_headers, owner, true));
     // The retention asked for, else the bucket's default.
