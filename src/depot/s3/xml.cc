@@ -390,10 +390,12 @@ Result<ObjectLockConfiguration> ParseObjectLockConfiguration(std::string_view bo
   const std::string text = Text(retention, days ? "Days" : "Years");
   int value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value <= 0) {
+  // At most a century: the retention's end must stay within what clocks count.
+  const int most = days ? 36500 : 100;
+  if (ec != std::errc() || end != text.data() + text.size() || value <= 0 || value > most) {
     return InvalidArgumentError(
-        fmt::format("InvalidRetentionPeriod: {} \"{}\" is not a positive number",
-                    days ? "Days" : "Years", text));
+        fmt::format("InvalidRetentionPeriod: {} \"{}\" is not a number of 1 to {}",
+                    days ? "Days" : "Years", text, most));
   }
   (days ? config.days : config.years) = value;
   return config;
@@ -409,8 +411,9 @@ Result<Retention> ParseRetention(std::string_view body) {
   if (mode.empty() && until.empty()) return retention;
   DEPOT_ASSIGN_OR_RETURN(retention.mode, LockMode(mode));
   auto date = ParseIso8601(until);
-  if (!date.ok()) {
-    return LockMalformed(fmt::format("RetainUntilDate \"{}\" is not a date", until));
+  if (!date.ok() || *date > Clock::now() + std::chrono::hours(24 * 36600)) {
+    return LockMalformed(
+        fmt::format("RetainUntilDate \"{}\" is not a date within a century", until));
   }
   retention.retain_until = *date;
   return retention;

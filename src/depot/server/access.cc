@@ -211,7 +211,10 @@ Result<BucketInfo> AccessControl::Authorize(std::string_view user, std::string_v
   const auto granted = [&](AclPermission needed) {
     return info.acls_enabled() && AclAllows(counted, user, needed);
   };
-  bool allowed = MayUse(user, info) || info.policy == PolicyDecision::kAllow;
+  // A policy's Allow grants what it names, but never the owner's own (kOwn): configuration,
+  // the policy itself, deleting the bucket.
+  bool allowed = MayUse(user, info) ||
+                 (info.policy == PolicyDecision::kAllow && permission != Permission::kOwn);
   switch (permission) {
     case Permission::kRead:
       allowed = allowed || granted(AclPermission::kRead);
@@ -520,8 +523,7 @@ Result<std::vector<BucketInfo>> AccessControl::ListBuckets(const Context& ctx) c
 namespace depot::server {
 
 Status AuthorizedStore::Recheck(const Context& ctx) const {
-  return access_.Authorize(user_, bucket_, Permission::kWrite, std::nullopt, ctx, &request_)
-      .status();
+  return access_.Authorize(user_, bucket_, permission_, std::nullopt, ctx, &request_).status();
 }
 
 Result<object::PutResult> AuthorizedStore::DoPut(std::string_view key, Bytes data,

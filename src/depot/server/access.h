@@ -1,6 +1,6 @@
 // depot::server::AccessControl: who may do what in depot serve (internal). The one place every
-// operation asks before it touches a bucket or its objects; bucket policies will be added here,
-// never as checks spread over the handlers.
+// operation asks before it touches a bucket or its objects (the object-level checks it answers
+// through AuthorizeObject), never checks spread over the handlers.
 //
 // The model: every bucket has an owner, the user whose access key created it, recorded in the
 // bucket's marker object "_buckets/B" (user metadata "owner"; "location" its LocationConstraint,
@@ -15,15 +15,20 @@
 //     a bucket and every object in it, whoever wrote the object.
 //   - Others, and anonymous requests (user ""), get what ACLs grant them (acl.h): the bucket's
 //     READ lists it, its WRITE puts, copies into and deletes objects, READ_ACP and WRITE_ACP read
-//     and replace its ACL; an object's READ reads it (GET, HEAD, a copy's source), READ_ACP and
-//     WRITE_ACP its ACL. An object's ACL is in its attributes (object_attributes.h); an object
-//     written by someone other than the bucket's owner is the writer's, private unless asked.
+//     and replace its ACL; an object's READ reads it and its tags (GET, HEAD, a copy's source),
+//     READ_ACP and WRITE_ACP its ACL, WRITE its tags. Object locks (retention, legal hold) are
+//     changed by the bucket's owners and whom its policy allows, never by an object's writer
+//     alone. Whoever may not list a bucket is never told whether a key in it exists (403 for a
+//     missing key as for a forbidden one). An object's ACL is in its attributes
+//     (object_attributes.h); an object written by someone other than the bucket's owner is the
+//     writer's, private unless asked.
 //   - The bucket's configuration (CORS, tags, versioning, ownership, policy, public access block)
 //     and its deletion are the owner's alone.
 //   - A bucket policy (bucket_policy.h; kept in "_policies/B", its presence flagged in the marker
-//     as "policy") adds what its Allow statements grant to anyone they name, and its Deny
-//     statements take away from everyone, the owner included (not the admins, and never the
-//     owner's right to change the policy itself).
+//     as "policy") adds what its Allow statements grant to anyone they name (never the owner's
+//     own operations, kOwn), and its Deny statements take away from everyone, the owner included
+//     (not the admins, and never the owner's right to change the policy itself). DeleteObjects is
+//     judged key by key.
 //   - The public access block (marker field "public-access-block") refuses public ACLs and
 //     policies when they are put (BlockPublicAcls, BlockPublicPolicy), ignores the public grants
 //     of ACLs (IgnorePublicAcls) and limits a public policy's grants to the users it names
@@ -214,13 +219,14 @@ class AccessControl {
 // user, meanwhile. Reads were authorized when the request began.
 class AuthorizedStore final : public object::ForwardingStore {
  public:
-  // `request` is the request's, as the bucket's policy sees it (PolicyRequestOf).
+  // `permission` and `request` are the request's (NeededPermission, PolicyRequestOf).
   AuthorizedStore(object::ObjectStore& target, const AccessControl& access, std::string user,
-                  std::string bucket, PolicyRequest request)
+                  std::string bucket, Permission permission, PolicyRequest request)
       : ForwardingStore(target),
         access_(access),
         user_(std::move(user)),
         bucket_(std::move(bucket)),
+        permission_(permission),
         request_(std::move(request)) {}
 
  protected:
@@ -257,6 +263,7 @@ class AuthorizedStore final : public object::ForwardingStore {
   const AccessControl& access_;
   const std::string user_;
   const std::string bucket_;
+  const Permission permission_;
   const PolicyRequest request_;
 };
 

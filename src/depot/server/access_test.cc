@@ -386,6 +386,49 @@ TEST_F(AccessTest, BucketPoliciesAndThePublicAccessBlock) {
   EXPECT_EQ(status(&kOwner, "DELETE", "/owned/public/a"), 204);
 }
 
+// What a review found open, kept shut: a policy's Allow never hands over the owner's own
+// operations, DeleteObjects is judged key by key, subresources tell no stranger whether a key
+// exists, and a policy of the wrong types is refused, not a dropped connection.
+TEST_F(AccessTest, PoliciesNeverOpenTheOwnersOperationsNorTellWhatExists) {
+  const auto call = [&](const Signer* signer, std::string method, std::string path,
+                        std::vector<s3::Header> query = {}, std::string body = "") {
+    return Send({"", std::move(method), std::move(path), std::move(query), {}, std::move(body), 0},
+                signer);
+  };
+  const std::string everything = R"({"Statement": [
+    {"Effect": "Allow", "Principal": "*", "Action": "s3:*",
+     "Resource": ["arn:aws:s3:::owned", "arn:aws:s3:::owned/*"]},
+    {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+     "Resource": "arn:aws:s3:::owned/keep*"}]})";
+  ASSERT_EQ(StatusOf(call(&kOwner, "PUT", "/owned", {{"policy", ""}}, everything)), 204);
+  EXPECT_EQ(StatusOf(call(nullptr, "PUT", "/owned", {{"policy", ""}}, "{}")), 403);
+  EXPECT_EQ(StatusOf(call(nullptr, "DELETE", "/owned", {{"policy", ""}})), 403);
+  EXPECT_EQ(StatusOf(call(nullptr, "DELETE", "/owned")), 403);
+  EXPECT_EQ(StatusOf(call(nullptr, "GET", "/owned/k")), 200);  // what it does allow
+  ASSERT_EQ(StatusOf(call(&kOwner, "PUT", "/owned/keep-me", {}, "kept")), 200);
+  const std::string batch = "<Delete><Object><Key>keep-me</Key></Object></Delete>";
+  EXPECT_THAT(call(&kOwner, "POST", "/owned", {{"delete", ""}}, batch),
+              HasSubstr("<Code>AccessDenied</Code>"));
+  EXPECT_EQ(StatusOf(call(&kOwner, "GET", "/owned/keep-me")), 200);
+  ASSERT_EQ(StatusOf(call(&kOwner, "DELETE", "/owned", {{"policy", ""}})), 204);
+  // Without the policy a stranger learns nothing: a missing key is as forbidden as a present one.
+  for (const char* subresource : {"acl", "tagging"}) {
+    SCOPED_TRACE(subresource);
+    EXPECT_EQ(StatusOf(call(nullptr, "GET", "/owned/k", {{subresource, ""}})), 403);
+    EXPECT_EQ(StatusOf(call(nullptr, "GET", "/owned/missing", {{subresource, ""}})), 403);
+    EXPECT_EQ(StatusOf(call(&kOther, "GET", "/owned/missing", {{subresource, ""}})), 403);
+  }
+  EXPECT_EQ(StatusOf(call(&kOwner, "GET", "/owned/missing", {{"acl", ""}})), 404);
+  EXPECT_THAT(call(&kOwner, "PUT", "/owned", {{"policy", ""}},
+                   R"({"Statement": {"Effect": 1, "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": "arn:aws:s3:::owned/*"}})"),
+              HasSubstr("<Code>MalformedPolicy</Code>"));
+  EXPECT_THAT(call(&kOwner, "PUT", "/owned", {{"policy", ""}},
+                   R"({"Statement": {"Effect": "Allow", "Principal": {"AWS": 7},
+                       "Action": "s3:GetObject", "Resource": "arn:aws:s3:::owned/*"}})"),
+              HasSubstr("<Code>MalformedPolicy</Code>"));
+}
+
 TEST_F(AccessTest, CopiesNeedTheSourceBucketToo) {
   // kOther may write into "theirs" but may not read "owned": CopyObject and UploadPartCopy out of
   // the owner's bucket are refused, and nothing is stored.
@@ -547,7 +590,7 @@ TEST_F(AccessTest, WritesAskAgainRightBeforeTheStore) {
   // A request authorized for kOwner on "owned"; meanwhile the bucket is deleted and made again by
   // kOther. The request's writes must not land in kOther's bucket.
   AccessControl access(*backing_, {kAdmin.access_key});
-  AuthorizedStore store(*backing_, access, kOwner.access_key, "owned", {});
+  AuthorizedStore store(*backing_, access, kOwner.access_key, "owned", Permission::kWrite, {});
   EXPECT_THAT(store.Put("owned/mine", Bytes::FromString("v"), {}), IsOk());
   ASSERT_THAT(backing_->Delete(BucketMarker("owned")), IsOk());
   EXPECT_THAT(store.Put("owned/late", Bytes::FromString("v"), {}),

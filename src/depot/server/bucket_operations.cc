@@ -359,15 +359,29 @@ bool DeleteObjects(Exchange& exchange, object::ObjectStore& store, const AccessC
   // Plain deletes of an unversioned bucket's objects go to the store in one batch.
   std::vector<std::string> batch;
   std::vector<size_t> batched;
+  std::vector<std::string> attribute_keys;  // of what was deleted: removed after it
   for (size_t i = 0; i < request->keys.size(); ++i) {
     const std::string& key = request->keys[i];
     const std::string& version_id = request->version_ids[i];
+    if (info.has_policy) {
+      // The bucket's policy judges each key as its own DeleteObject would be judged.
+      PolicyRequest one = PolicyRequestOf(exchange, access);
+      one.action = version_id.empty() ? "s3:DeleteObject" : "s3:DeleteObjectVersion";
+      one.resource = fmt::format("arn:aws:s3:::{}/{}", bucket, key);
+      if (!version_id.empty()) one.context["s3:versionid"] = {version_id};
+      results[i] = access
+                       .Authorize(exchange.who().access_key, bucket, Permission::kWrite,
+                                  std::nullopt, exchange.context(), &one)
+                       .status();
+      if (!results[i].ok()) continue;
+    }
     if (!version_id.empty()) {
       results[i] = CheckDeletable(store, exchange, access, info, key, version_id);
       if (!results[i].ok()) continue;
       auto removed = versions.Remove(bucket, key, version_id, info.versioning, exchange.context());
       results[i] = removed.status();
       if (!removed.ok()) continue;
+      if (*removed) attribute_keys.push_back(ObjectAttributeStore::KeyOf(bucket, **removed));
       details[i] = fmt::format("<VersionId>{}</VersionId>", XmlEscape(version_id));
       if (*removed && (*removed)->delete_marker) {
         details[i] += fmt::format(
@@ -377,6 +391,8 @@ bool DeleteObjects(Exchange& exchange, object::ObjectStore& store, const AccessC
     } else if (info.versioning == Versioning::kOff) {
       batch.push_back(StoreKey(bucket, key));
       batched.push_back(i);
+      attribute_keys.push_back(
+          ObjectAttributeStore::KeyOf(bucket, {key, "null", StoreKey(bucket, key)}));
     } else if (!Versions::KeyFits(bucket, key)) {
       results[i] = InvalidArgumentError(fmt::format(
           "KeyTooLongError: the key is too long to have versions in bucket {}", bucket));
@@ -395,6 +411,8 @@ bool DeleteObjects(Exchange& exchange, object::ObjectStore& store, const AccessC
   for (size_t j = 0; j < batched.size(); ++j) {
     results[batched[j]] = j < deleted.size() ? deleted[j] : InternalError("no result");
   }
+  // Attributes left behind are harmless (they no longer match any object): best effort.
+  (void)store.DeleteMany(attribute_keys, exchange.context());
   std::string xml = "<DeleteResult>";
   for (size_t i = 0; i < request->keys.size(); ++i) {
     const std::string key = XmlEscape(request->keys[i]);

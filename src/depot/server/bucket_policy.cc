@@ -42,7 +42,9 @@ constexpr std::string_view kKeys[] = {"aws:sourceip", "aws:securetransport", "aw
                                       "s3:delimiter", "s3:max-keys",         "s3:versionid"};
 
 // A string or a list of strings, as policies write one or many.
-Result<std::vector<std::string>> Strings(const json& value, std::string_view element) {
+// `scalars`: numbers and booleans are taken as their text (condition values only).
+Result<std::vector<std::string>> Strings(const json& value, std::string_view element,
+                                         bool scalars = false) {
   std::vector<std::string> out;
   if (value.is_string()) {
     out.push_back(value.get<std::string>());
@@ -51,7 +53,7 @@ Result<std::vector<std::string>> Strings(const json& value, std::string_view ele
       if (!item.is_string()) return Malformed(fmt::format("{} holds a non-string", element));
       out.push_back(item.get<std::string>());
     }
-  } else if (value.is_boolean() || value.is_number()) {
+  } else if (scalars && (value.is_boolean() || value.is_number())) {
     out.push_back(value.dump());  // Bool and Numeric conditions may be written unquoted
   } else {
     return Malformed(fmt::format("{} is not a string or a list of them", element));
@@ -122,6 +124,15 @@ bool PrincipalMatches(std::string_view principal, const PolicyRequest& request) 
 }  // namespace
 
 Result<BucketPolicy> BucketPolicy::Parse(std::string_view text, std::string_view bucket) {
+  // The reading below checks every type it takes; a type it did not foresee is refused too.
+  try {
+    return ParseChecked(text, bucket);
+  } catch (const json::exception& e) {
+    return Malformed(fmt::format("an element has the wrong type ({})", e.what()));
+  }
+}
+
+Result<BucketPolicy> BucketPolicy::ParseChecked(std::string_view text, std::string_view bucket) {
   const json document = json::parse(text, nullptr, false);
   if (document.is_discarded() || !document.is_object()) {
     return Malformed("the policy is not a JSON object");
@@ -155,7 +166,9 @@ Result<BucketPolicy> BucketPolicy::Parse(std::string_view text, std::string_view
         return Malformed(fmt::format("the statement element \"{}\" is not served", name));
       }
     }
-    const std::string effect = item.value("Effect", "");
+    const std::string effect = item.contains("Effect") && item["Effect"].is_string()
+                                   ? item["Effect"].get<std::string>()
+                                   : "";
     if (effect != "Allow" && effect != "Deny") {
       return Malformed(fmt::format("Effect \"{}\" is not Allow or Deny", effect));
     }
@@ -212,7 +225,7 @@ Result<BucketPolicy> BucketPolicy::Parse(std::string_view text, std::string_view
               !lower.starts_with("s3:x-amz-") && !tag_key) {
             return Malformed(fmt::format("the condition key \"{}\" is not served", key));
           }
-          DEPOT_ASSIGN_OR_RETURN(std::vector<std::string> list, Strings(values, key));
+          DEPOT_ASSIGN_OR_RETURN(std::vector<std::string> list, Strings(values, key, true));
           for (const std::string& value : list) {
             if (op.find("IpAddress") != std::string::npos && !ParseCidr(value)) {
               return Malformed(fmt::format("\"{}\" is not an IP address or range", value));

@@ -81,6 +81,7 @@ class BucketPolicy {
     std::vector<std::string> resources;   // patterns
     std::vector<Condition> conditions;
   };
+  static Result<BucketPolicy> ParseChecked(std::string_view json, std::string_view bucket);
   bool Applies(const Statement& statement, const PolicyRequest& request) const;
   static bool Holds(const Condition& condition, const PolicyRequest& request);
 

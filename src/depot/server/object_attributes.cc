@@ -35,6 +35,13 @@ Result<ObjectAttributes> Decode(const nlohmann::json& json, std::string_view def
   const auto corrupt = [&](std::string_view why) {
     return DataLossError(fmt::format("the attributes of {} are unreadable: {}", what, why));
   };
+  for (const char* name : {"owner", "acl", "tags", "mode"}) {
+    if (json.contains(name) && !json[name].is_string()) return corrupt(name);
+  }
+  if ((json.contains("until") && !json["until"].is_number_integer()) ||
+      (json.contains("hold") && !json["hold"].is_boolean())) {
+    return corrupt("until or hold");
+  }
   ObjectAttributes attributes;
   attributes.acl.owner = json.value("owner", std::string(default_owner));
   auto grants = DecodeGrants(json.value("acl", ""));
@@ -82,7 +89,8 @@ Result<ObjectAttributes> ObjectAttributeStore::Read(std::string_view bucket,
   }
   const std::string what = fmt::format("{} in bucket {}", object::QuoteKey(version.key), bucket);
   const nlohmann::json json = nlohmann::json::parse(stored->data.view(), nullptr, false);
-  if (!json.is_object() || !json.contains("etag") || !json.contains("modified")) {
+  if (!json.is_object() || !json.contains("etag") || !json["etag"].is_string() ||
+      !json.contains("modified") || !json["modified"].is_number_integer()) {
     return DataLossError(
         fmt::format("the attributes of {} are not a JSON object of depot's", what));
   }
@@ -101,6 +109,37 @@ Status ObjectAttributeStore::Write(std::string_view bucket, const Version& versi
   json["etag"] = meta.etag;
   json["modified"] = Nanoseconds(meta.last_modified);
   return store_.Put(KeyOf(bucket, version), Bytes::FromString(json.dump()), {}, ctx).status();
+}
+
+Status ObjectAttributeStore::Update(std::string_view bucket, std::string_view bucket_owner,
+                                    const Version& version, const object::ObjectMeta& meta,
+                                    const std::function<void(ObjectAttributes&)>& change,
+                                    const Context& ctx) const {
+  const std::string key = KeyOf(bucket, version);
+  const bool conditional = store_.capabilities().conditional_put;
+  for (int attempt = 0;; ++attempt) {
+    // The sidecar as it is now (its ETag pins the write), then the attributes it holds.
+    auto sidecar = store_.Head(key, ctx);
+    if (!sidecar.ok() && sidecar.status().code() != StatusCode::kNotFound) {
+      return sidecar.status();
+    }
+    DEPOT_ASSIGN_OR_RETURN(ObjectAttributes attributes,
+                           Read(bucket, bucket_owner, version, meta, ctx));
+    change(attributes);
+    nlohmann::json json = Encode(attributes);
+    json["etag"] = meta.etag;
+    json["modified"] = Nanoseconds(meta.last_modified);
+    object::PutOptions put;
+    if (conditional) {
+      put.mode = sidecar.ok() ? object::PutMode::kUpdate : object::PutMode::kCreate;
+      if (sidecar.ok()) put.if_match = sidecar->etag;
+    }
+    auto written = store_.Put(key, Bytes::FromString(json.dump()), put, ctx);
+    if (written.ok()) return Status::Ok();
+    const bool raced = written.status().code() == StatusCode::kFailedPrecondition ||
+                       written.status().code() == StatusCode::kAlreadyExists;
+    if (!raced || attempt == 9) return written.status();
+  }
 }
 
 Status ObjectAttributeStore::Keep(std::string_view bucket, std::string_view upload_id,

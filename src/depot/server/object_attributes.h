@@ -16,6 +16,7 @@
 // Thread-safe: every call reads the store afresh.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,10 +59,15 @@ class ObjectAttributeStore {
   Result<ObjectAttributes> Read(std::string_view bucket, std::string_view bucket_owner,
                                 const Version& version, const object::ObjectMeta& meta,
                                 const Context& ctx) const;
-  // Records them for that object (a conditional write would gain nothing: the last one wins,
-  // as S3's does).
+  // Records them for that object, replacing any recorded (a new object's).
   Status Write(std::string_view bucket, const Version& version, const object::ObjectMeta& meta,
                const ObjectAttributes& attributes, const Context& ctx) const;
+  // Changes the recorded ones with `change`, atomically with respect to other changes where the
+  // store has conditional writes (read, changed and written only if still the same; retried),
+  // so that changes of different attributes (a tag and a legal hold) never undo each other.
+  Status Update(std::string_view bucket, std::string_view bucket_owner, const Version& version,
+                const object::ObjectMeta& meta,
+                const std::function<void(ObjectAttributes&)>& change, const Context& ctx) const;
   // Removes the attributes of `version` (its object is gone).
   Status Remove(std::string_view bucket, const Version& version, const Context& ctx) const;
   // The attributes a multipart upload's object will get (its ACL and tags, asked for when it

@@ -138,9 +138,11 @@ Result<LockRequest> LockOfRequest(const Exchange& exchange, const BucketInfo& in
       return InvalidArgumentError(fmt::format(
           "InvalidArgument: x-amz-object-lock-retain-until-date \"{}\" is not a date", *until));
     }
-    if (*date <= object::Clock::now()) {
+    if (*date <= object::Clock::now() ||
+        *date > object::Clock::now() + std::chrono::hours(24 * 36600)) {
       return InvalidArgumentError(fmt::format(
-          "InvalidArgument: x-amz-object-lock-retain-until-date \"{}\" is not in the future",
+          "InvalidArgument: x-amz-object-lock-retain-until-date \"{}\" is not in the coming "
+          "century",
           *until));
     }
     lock.mode = *mode;
@@ -504,10 +506,12 @@ Result<PartRead> ResolvePart(Exchange& exchange, object::ObjectStore& store, con
   return part;
 }
 
-// `headers` go out with the object (its version's).
+// `headers` go out with the object (its version's); `pinned`, when not empty, is the ETag of the
+// object the read was authorized for: another one (written since) is not read.
 bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string& key,
-               const HeaderList& headers) {
+               const HeaderList& headers, const std::string& pinned) {
   object::GetOptions options = Preconditions(exchange, "");
+  if (!pinned.empty() && !options.if_match) options.if_match = pinned;
   options.head = exchange.request().method() == http::verb::head;
   const std::optional<std::string> range_header = exchange.Header("range");
   const bool with_checksum = exchange.Header("x-amz-checksum-mode") == "ENABLED";
@@ -598,7 +602,7 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
 // GetObjectAttributes: what x-amz-object-attributes asks for of ETag, Checksum, ObjectParts (paged
 // by x-amz-max-parts and x-amz-part-number-marker), StorageClass and ObjectSize.
 bool GetObjectAttributes(Exchange& exchange, object::ObjectStore& store, const std::string& key,
-                         const HeaderList& version_headers) {
+                         const HeaderList& version_headers, const std::string& pinned) {
   std::set<std::string> asked;
   for (const std::string& name :
        SplitCommaList(exchange.Header("x-amz-object-attributes").value_or(""))) {
@@ -632,6 +636,7 @@ bool GetObjectAttributes(Exchange& exchange, object::ObjectStore& store, const s
   if (!max_parts.ok()) return exchange.Fail(FromStatus(max_parts.status()));
   if (!marker.ok()) return exchange.Fail(FromStatus(marker.status()));
   object::GetOptions options = Preconditions(exchange, "");
+  if (!pinned.empty() && !options.if_match) options.if_match = pinned;
   options.head = true;
   auto got = store.Get(key, options, exchange.context());
   if (!got.ok()) return exchange.Fail(FromStatus(got.status()));
@@ -825,16 +830,42 @@ object::GetOptions CopySourcePreconditions(const Exchange& exchange) {
 
 namespace {
 
-// The attributes of `version`, when `user` may do `permission` with it (its ACL says so).
-Result<ObjectAttributes> AuthorizeVersion(object::ObjectStore& store, const AccessControl& access,
-                                          const BucketInfo& info, const Version& version,
-                                          std::string_view user, AclPermission permission,
-                                          const Context& ctx) {
-  DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta, store.Head(version.store_key, ctx));
+// OK when the request's user may learn that `key` is missing: the owners, and whoever may list it
+// (ListBucket with it as the prefix); kPermissionDenied ("AccessDenied") for the rest, as S3
+// answers them whether the key exists or not.
+Status MayTellMissing(const Exchange& exchange, const AccessControl& access, const BucketInfo& info,
+                      std::string_view key) {
+  if (access.MayUse(exchange.who().access_key, info)) return Status::Ok();
+  PolicyRequest list = PolicyRequestOf(exchange, access);
+  list.action = "s3:ListBucket";
+  list.resource = fmt::format("arn:aws:s3:::{}", info.name);
+  list.context["s3:prefix"] = {std::string(key)};
+  return access
+      .Authorize(exchange.who().access_key, info.name, Permission::kRead, std::nullopt,
+                 exchange.context(), &list)
+      .status();
+}
+
+// The attributes of `version`, when the request's user may do `permission` with it (its ACL says
+// so), and in `meta` (when given) the object they were read for. A missing object is kNotFound
+// only to whom may be told (MayTellMissing).
+Result<ObjectAttributes> AuthorizeVersion(const Exchange& exchange, object::ObjectStore& store,
+                                          const AccessControl& access, const BucketInfo& info,
+                                          const Version& version, AclPermission permission,
+                                          object::ObjectMeta* meta = nullptr) {
+  auto head = store.Head(version.store_key, exchange.context());
+  if (!head.ok()) {
+    if (head.status().code() == StatusCode::kNotFound) {
+      DEPOT_RETURN_IF_ERROR(MayTellMissing(exchange, access, info, version.key));
+    }
+    return head.status();
+  }
   DEPOT_ASSIGN_OR_RETURN(
       ObjectAttributes attributes,
-      ObjectAttributeStore(store).Read(info.name, info.owner, version, meta, ctx));
-  DEPOT_RETURN_IF_ERROR(access.AuthorizeObject(user, info, attributes.acl, permission));
+      ObjectAttributeStore(store).Read(info.name, info.owner, version, *head, exchange.context()));
+  DEPOT_RETURN_IF_ERROR(
+      access.AuthorizeObject(exchange.who().access_key, info, attributes.acl, permission));
+  if (meta != nullptr) *meta = std::move(*head);
   return attributes;
 }
 
@@ -889,9 +920,9 @@ Result<CopySourceVersion> CopySource(Exchange& exchange, object::ObjectStore& st
   }
   std::vector<s3::Tag> tags;
   if (!access.MayUse(exchange.who().access_key, info)) {
-    DEPOT_ASSIGN_OR_RETURN(ObjectAttributes attributes,
-                           AuthorizeVersion(store, access, info, version, exchange.who().access_key,
-                                            AclPermission::kRead, exchange.context()));
+    DEPOT_ASSIGN_OR_RETURN(
+        ObjectAttributes attributes,
+        AuthorizeVersion(exchange, store, access, info, version, AclPermission::kRead));
     tags = std::move(attributes.tags);
   } else if (info.tagged) {
     DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta,
@@ -914,13 +945,18 @@ namespace {
 // when that is a delete marker, which has been answered as S3 does (404 for the latest, 405
 // when named, each with x-amz-delete-marker).
 Result<std::optional<Version>> VersionToRead(Exchange& exchange, object::ObjectStore& store,
-                                             const BucketInfo& info) {
+                                             const AccessControl& access, const BucketInfo& info) {
   const Target& target = exchange.target();
   std::optional<std::string> version_id;
   if (exchange.HasQuery("versionId")) version_id = exchange.Query("versionId");
-  DEPOT_ASSIGN_OR_RETURN(
-      Version version, Versions(store).Find(target.bucket, target.key, version_id, info.versioning,
-                                            exchange.context()));
+  auto found = Versions(store).Find(target.bucket, target.key, version_id, info.versioning,
+                                    exchange.context());
+  // Only whom may be told that a key is missing learns of its versions and delete markers.
+  if ((!found.ok() && found.status().code() == StatusCode::kNotFound) ||
+      (found.ok() && found->delete_marker)) {
+    DEPOT_RETURN_IF_ERROR(MayTellMissing(exchange, access, info, target.key));
+  }
+  DEPOT_ASSIGN_OR_RETURN(Version version, std::move(found));
   if (!version.delete_marker) return std::optional<Version>(std::move(version));
   exchange.AddAnswerHeaders({{"x-amz-delete-marker", "true"}, {"x-amz-version-id", version.id}});
   if (version_id) {
@@ -982,10 +1018,10 @@ bool DeleteObject(Exchange& exchange, object::ObjectStore& store, const AccessCo
 bool ObjectAcl(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
                const BucketInfo& info, const Version& version, const HeaderList& headers) {
   const bool put = exchange.request().method() == http::verb::put;
-  const std::string& user = exchange.who().access_key;
-  auto attributes = AuthorizeVersion(store, access, info, version, user,
-                                     put ? AclPermission::kWriteAcp : AclPermission::kReadAcp,
-                                     exchange.context());
+  object::ObjectMeta meta;
+  auto attributes =
+      AuthorizeVersion(exchange, store, access, info, version,
+                       put ? AclPermission::kWriteAcp : AclPermission::kReadAcp, &meta);
   if (!attributes.ok()) return exchange.Fail(FromStatus(attributes.status()));
   if (!put) return exchange.Reply(200, AclXml(attributes->acl, access.acl_names()), headers);
   auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, 1 << 20);
@@ -1013,11 +1049,9 @@ bool ObjectAcl(Exchange& exchange, object::ObjectStore& store, const AccessContr
                           "PutObjectAcl needs an ACL: a body, "
                           "x-amz-acl or x-amz-grant-* headers"});
   }
-  auto meta = store.Head(version.store_key, exchange.context());
-  if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
-  attributes->acl = std::move(**acl);
-  Status written =
-      ObjectAttributeStore(store).Write(info.name, version, *meta, *attributes, exchange.context());
+  Status written = ObjectAttributeStore(store).Update(
+      info.name, info.owner, version, meta,
+      [&](ObjectAttributes& recorded) { recorded.acl = **acl; }, exchange.context());
   return written.ok() ? exchange.Reply(200, "", headers) : exchange.Fail(FromStatus(written));
 }
 
@@ -1027,9 +1061,9 @@ bool ObjectTagging(Exchange& exchange, object::ObjectStore& store, const AccessC
                    const BucketInfo& info, const Version& version, const HeaderList& headers) {
   const http::verb method = exchange.request().method();
   const bool get = method == http::verb::get;
-  auto attributes =
-      AuthorizeVersion(store, access, info, version, exchange.who().access_key,
-                       get ? AclPermission::kRead : AclPermission::kWrite, exchange.context());
+  object::ObjectMeta meta;
+  auto attributes = AuthorizeVersion(exchange, store, access, info, version,
+                                     get ? AclPermission::kRead : AclPermission::kWrite, &meta);
   if (!attributes.ok()) return exchange.Fail(FromStatus(attributes.status()));
   if (get) return exchange.Reply(200, s3::TaggingXml(attributes->tags), headers);
   if (method == http::verb::put) {
@@ -1045,10 +1079,9 @@ bool ObjectTagging(Exchange& exchange, object::ObjectStore& store, const AccessC
   } else {
     return exchange.Fail({405, "MethodNotAllowed", "?tagging takes GET, PUT and DELETE"});
   }
-  auto meta = store.Head(version.store_key, exchange.context());
-  if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
-  Status written =
-      ObjectAttributeStore(store).Write(info.name, version, *meta, *attributes, exchange.context());
+  Status written = ObjectAttributeStore(store).Update(
+      info.name, info.owner, version, meta,
+      [&](ObjectAttributes& recorded) { recorded.tags = attributes->tags; }, exchange.context());
   if (!written.ok()) return exchange.Fail(FromStatus(written));
   return exchange.Reply(method == http::verb::put ? 200 : 204, "", headers);
 }
@@ -1065,10 +1098,16 @@ bool ObjectLock(Exchange& exchange, object::ObjectStore& store, const AccessCont
         {400, "InvalidRequest", fmt::format("bucket {} was not made with object lock", info.name)});
   }
   const bool get = exchange.request().method() == http::verb::get;
-  auto attributes =
-      AuthorizeVersion(store, access, info, version, exchange.who().access_key,
-                       get ? AclPermission::kRead : AclPermission::kWrite, exchange.context());
+  object::ObjectMeta meta;
+  auto attributes = AuthorizeVersion(exchange, store, access, info, version,
+                                     get ? AclPermission::kRead : AclPermission::kWrite, &meta);
   if (!attributes.ok()) return exchange.Fail(FromStatus(attributes.status()));
+  // Locks are placed and lifted by the bucket's owners, or whom its policy allows: an object's
+  // writer may not lift a hold the owner placed.
+  if (!get && !access.MayUse(exchange.who().access_key, info) &&
+      info.policy != PolicyDecision::kAllow) {
+    return exchange.Fail({403, "AccessDenied", "only the bucket's owner changes object locks"});
+  }
   if (get && retention) {
     if (attributes->retention_mode.empty()) {
       return exchange.Fail({404, "NoSuchObjectLockConfiguration", "the object has no retention"});
@@ -1114,10 +1153,17 @@ bool ObjectLock(Exchange& exchange, object::ObjectStore& store, const AccessCont
     if (!hold.ok()) return exchange.Fail(FromStatus(hold.status()));
     attributes->legal_hold = *hold;
   }
-  auto meta = store.Head(version.store_key, exchange.context());
-  if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
-  Status written =
-      ObjectAttributeStore(store).Write(info.name, version, *meta, *attributes, exchange.context());
+  Status written = ObjectAttributeStore(store).Update(
+      info.name, info.owner, version, meta,
+      [&](ObjectAttributes& recorded) {
+        if (retention) {
+          recorded.retention_mode = attributes->retention_mode;
+          recorded.retain_until = attributes->retain_until;
+        } else {
+          recorded.legal_hold = attributes->legal_hold;
+        }
+      },
+      exchange.context());
   return written.ok() ? exchange.Reply(200, "", headers) : exchange.Fail(FromStatus(written));
 }
 
@@ -1153,6 +1199,14 @@ Status CheckDeletable(object::ObjectStore& store, const Exchange& exchange,
   DEPOT_ASSIGN_OR_RETURN(
       ObjectAttributes attributes,
       ObjectAttributeStore(store).Read(info.name, info.owner, *version, *meta, exchange.context()));
+  // A version whose attributes never landed (a crash right after its write) is held by the
+  // bucket's default retention, counted from when it was written.
+  if (attributes.retention_mode.empty() && !info.lock_default.mode.empty()) {
+    attributes.retention_mode = info.lock_default.mode;
+    attributes.retain_until =
+        meta->last_modified +
+        std::chrono::hours(24) * (info.lock_default.days + 365 * info.lock_default.years);
+  }
   if (attributes.Locked(object::Clock::now(), MayBypassGovernance(exchange, access, info))) {
     return PermissionDeniedError(fmt::format(
         "AccessDenied: version {} of {} is locked ({})", version->id, object::QuoteKey(key),
@@ -1186,7 +1240,7 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
     }
   }
   if (read || acl || tagging || lock) {
-    auto version = VersionToRead(exchange, store, info);
+    auto version = VersionToRead(exchange, store, access, info);
     if (!version.ok()) return exchange.Fail(FromStatus(version.status()));
     if (!*version) return true;  // a delete marker, answered
     const std::string& key = (*version)->store_key;
@@ -1197,21 +1251,14 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
     if (lock) return ObjectLock(exchange, store, access, info, **version, headers);
     // The owner and the admins read everything in the bucket; others what its ACL grants.
     std::optional<ObjectAttributes> attributes;
+    std::string pinned;  // the ETag of the object whose ACL allowed the read
     if (!access.MayUse(exchange.who().access_key, info)) {
-      auto allowed = AuthorizeVersion(store, access, info, **version, exchange.who().access_key,
-                                      AclPermission::kRead, exchange.context());
-      if (!allowed.ok() && allowed.status().code() == StatusCode::kNotFound) {
-        // A missing key is told apart from a forbidden one only to those who may list it.
-        PolicyRequest list = PolicyRequestOf(exchange, access);
-        list.action = "s3:ListBucket";
-        list.resource = fmt::format("arn:aws:s3:::{}", target.bucket);
-        list.context["s3:prefix"] = {target.key};
-        auto listing = access.Authorize(exchange.who().access_key, target.bucket, Permission::kRead,
-                                        std::nullopt, exchange.context(), &list);
-        if (!listing.ok()) return exchange.Fail(FromStatus(listing.status()));
-      }
+      object::ObjectMeta meta;
+      auto allowed =
+          AuthorizeVersion(exchange, store, access, info, **version, AclPermission::kRead, &meta);
       if (!allowed.ok()) return exchange.Fail(FromStatus(allowed.status()));
       attributes = std::move(*allowed);
+      pinned = meta.etag;
     } else if (info.tagged || info.object_lock) {
       // Only buckets where tags were ever given, or with object lock, pay for looking.
       auto meta = store.Head(key, exchange.context());
@@ -1234,9 +1281,9 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
       headers.emplace_back("x-amz-object-lock-legal-hold", attributes->legal_hold ? "ON" : "OFF");
     }
     if (exchange.HasQuery("attributes") && method == http::verb::get) {
-      return GetObjectAttributes(exchange, store, key, headers);
+      return GetObjectAttributes(exchange, store, key, headers, pinned);
     }
-    return GetObject(exchange, store, key, headers);
+    return GetObject(exchange, store, key, headers, pinned);
   }
   switch (method) {
     case http::verb::put: {

@@ -95,11 +95,18 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
         fields = reader.fields();
         DEPOT_ASSIGN_OR_RETURN(grant, s3::VerifyPostForm(fields, bucket, filename, secrets,
                                                          std::chrono::system_clock::now()));
-        PolicyRequest request{grant.access_key,
-                              access.NameOf(grant.access_key).id,
-                              "s3:PutObject",
-                              fmt::format("arn:aws:s3:::{}/{}", bucket, grant.key),
-                              {}};
+        // As PolicyRequestOf would see it, for the form's signer, key and ACL.
+        PolicyRequest request = PolicyRequestOf(exchange, access);
+        request.user = grant.access_key;
+        request.principal_id = access.NameOf(grant.access_key).id;
+        request.action = "s3:PutObject";
+        request.resource = fmt::format("arn:aws:s3:::{}/{}", bucket, grant.key);
+        request.context["aws:principaltype"] = {"User"};
+        request.context["aws:username"] = {grant.access_key};
+        request.context["aws:userid"] = {request.principal_id};
+        if (auto acl = fields.find("acl"); acl != fields.end()) {
+          request.context["s3:x-amz-acl"] = {acl->second};
+        }
         DEPOT_ASSIGN_OR_RETURN(BucketInfo info,
                                access.Authorize(grant.access_key, bucket, Permission::kWrite,
                                                 std::nullopt, exchange.context(), &request));
@@ -117,7 +124,8 @@ bool PostObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
         key = grant.key;
         object::WriteOptions options;
         options.put = PutOptionsOf(fields, part_type);
-        authorized.emplace(store, access, grant.access_key, bucket, std::move(request));
+        authorized.emplace(store, access, grant.access_key, bucket, Permission::kWrite,
+                           std::move(request));
         DEPOT_ASSIGN_OR_RETURN(
             writer, OpenStreamedWriter(*authorized, landing->store_key, std::move(options), limits,
                                        hold, exchange.context()));

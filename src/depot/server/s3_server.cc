@@ -605,6 +605,7 @@ class S3Server::Impl {
     }
     // Writes ask again right before they reach the store (access.h).
     AuthorizedStore store(*store_, access_, exchange.who().access_key, target.bucket,
+                          creates_bucket ? Permission::kOwn : NeededPermission(exchange),
                           PolicyRequestOf(exchange, access_));
     if (resource == Resource::kBucket) {
       return ServeBucket(exchange, store, access_, info, options_.region);

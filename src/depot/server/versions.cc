@@ -391,10 +391,17 @@ Result<Versions::Page> Versions::List(std::string_view bucket, const Query& quer
         // The rest of the marker's versions, after the one named.
         DEPOT_ASSIGN_OR_RETURN(std::vector<Version> versions,
                                KeyVersions(bucket, query.key_marker, ctx));
+        // After the marker's place: ids sort newest first, so a marker deleted since still
+        // has one (its store key); "null" is found by name.
+        const std::string key_prefix = KeyPrefix(bucket, query.key_marker);
+        const std::string place = key_prefix + query.version_marker;
         auto it = std::find_if(versions.begin(), versions.end(), [&](const Version& version) {
-          return version.id == query.version_marker;
+          if (query.version_marker == "null") return version.id == "null";
+          return !version.store_key.starts_with(key_prefix) ||
+                 version.store_key.substr(0, place.size()) > place;
         });
-        for (it = it == versions.end() ? it : it + 1; it != versions.end(); ++it) {
+        if (query.version_marker == "null" && it != versions.end()) ++it;
+        for (; it != versions.end(); ++it) {
           if (!room()) return page;
           add_version(*it);
         }

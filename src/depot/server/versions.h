@@ -22,10 +22,17 @@
 // after the write that replaced them (RetireNulls); until then, and after a crash in between,
 // readers ignore them.
 //
-// Crash safety: every version is one Put (or Copy, or completed upload) of its own key, which the
-// store makes visible whole or not at all; nothing is rewritten, so no crash loses or tears an
-// acknowledged version, and concurrent writers (servers sharing the store included) never race.
-// The order of versions is that of the clocks of the servers that wrote them.
+// Crash safety: every version is one Put (or Copy) of its own key, which the store makes visible
+// whole or not at all; nothing is rewritten, so no crash loses or tears an acknowledged version,
+// and concurrent PUTs, copies and deletes (servers sharing the store included) never race. The
+// order of versions is that of the clocks of the servers that wrote them.
+//
+// Multipart uploads are the exception: the store completes an upload at "B/KEY", from where Adopt
+// moves it into the layout. Until it has, the completed object reads as the key's null version,
+// and a second completion of the key waits (up to 2 s) for the first to move on; a crash in
+// between leaves it there as the null version, and on a store without atomic rename (S3) a crash
+// inside the move leaves both copies. A suspended-versioning write or a delete of the null version
+// racing a completion can remove the completed object before it moves: the completion then fails.
 //
 // Keys in a versioned bucket are limited by the store's key length (1024 bytes): "_versions/",
 // the bucket's name, the escaped key and 27 bytes must fit (KeyFits).
