@@ -173,6 +173,12 @@ Result<BucketInfo> AccessControl::Authorize(std::string_view user, std::string_v
   DEPOT_ASSIGN_OR_RETURN(BucketInfo info, Lookup(bucket, ctx));
   if (info.has_policy && request != nullptr) {
     DEPOT_ASSIGN_OR_RETURN(std::optional<std::string> document, Policy(bucket, ctx));
+    PolicyRequest filled = *request;
+    if (filled.fill) {
+      filled.fill(filled.context);
+      filled.fill = nullptr;
+    }
+    request = &filled;
     if (document) {
       DEPOT_ASSIGN_OR_RETURN(BucketPolicy policy, BucketPolicy::Parse(*document, bucket));
       const std::string objects = fmt::format("arn:aws:s3:::{}/", bucket);

@@ -574,32 +574,42 @@ PolicyRequest PolicyRequestOf(const Exchange& exchange, const AccessControl& acc
                         target.key.empty()
                             ? fmt::format("arn:aws:s3:::{}", target.bucket)
                             : fmt::format("arn:aws:s3:::{}/{}", target.bucket, target.key),
+                        {},
                         {}};
-  auto& context = request.context;
-  if (!exchange.peer_address().empty()) context["aws:sourceip"] = {exchange.peer_address()};
-  context["aws:securetransport"] = {exchange.secure() ? "true" : "false"};
-  context["aws:principaltype"] = {user.empty() ? "Anonymous" : "User"};
-  if (!user.empty()) {
-    context["aws:username"] = {user};
-    context["aws:userid"] = {request.principal_id};
-  }
-  for (const auto& [key, query] : {std::pair{"s3:prefix", "prefix"},
-                                   {"s3:delimiter", "delimiter"},
-                                   {"s3:max-keys", "max-keys"},
-                                   {"s3:versionid", "versionId"}}) {
-    if (exchange.HasQuery(query)) context[key] = {exchange.Query(query)};
-  }
-  for (const auto& field : exchange.request()) {
-    const std::string name =
-        AsciiLower(std::string_view(field.name_string().data(), field.name_string().size()));
-    if (name.starts_with("x-amz-")) context["s3:" + name].emplace_back(field.value());
-  }
-  if (auto tags = RequestTags(exchange); tags.ok()) {
-    for (const s3::Tag& tag : *tags) {
-      context["s3:requestobjecttag/" + AsciiLower(tag.key)] = {tag.value};
-      context["s3:requestobjecttagkeys"].push_back(tag.key);
+  // The condition keys are gathered only when a policy asks (most buckets have none).
+  request.fill = [&exchange, principal_id = request.principal_id](
+                     std::map<std::string, std::vector<std::string>>& context) {
+    const std::string& user = exchange.who().access_key;
+    const auto add = [&](std::string key, std::vector<std::string> values) {
+      context.try_emplace(std::move(key), std::move(values));
+    };
+    if (!exchange.peer_address().empty()) add("aws:sourceip", {exchange.peer_address()});
+    add("aws:securetransport", {exchange.secure() ? "true" : "false"});
+    add("aws:principaltype", {user.empty() ? "Anonymous" : "User"});
+    if (!user.empty()) {
+      add("aws:username", {user});
+      add("aws:userid", {principal_id});
     }
-  }
+    for (const auto& [key, query] : {std::pair{"s3:prefix", "prefix"},
+                                     {"s3:delimiter", "delimiter"},
+                                     {"s3:max-keys", "max-keys"},
+                                     {"s3:versionid", "versionId"}}) {
+      if (exchange.HasQuery(query)) add(key, {exchange.Query(query)});
+    }
+    std::map<std::string, std::vector<std::string>> headers;
+    for (const auto& field : exchange.request()) {
+      const std::string name =
+          AsciiLower(std::string_view(field.name_string().data(), field.name_string().size()));
+      if (name.starts_with("x-amz-")) headers["s3:" + name].emplace_back(field.value());
+    }
+    if (auto tags = RequestTags(exchange); tags.ok()) {
+      for (const s3::Tag& tag : *tags) {
+        headers["s3:requestobjecttag/" + AsciiLower(tag.key)] = {tag.value};
+        headers["s3:requestobjecttagkeys"].push_back(tag.key);
+      }
+    }
+    for (auto& [key, values] : headers) add(key, std::move(values));
+  };
   return request;
 }
 

@@ -30,6 +30,7 @@
 // Values: thread-safe once made.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -47,6 +48,9 @@ struct PolicyRequest {
   std::string resource;      // "arn:aws:s3:::BUCKET" or "arn:aws:s3:::BUCKET/KEY"
   // Condition keys (lower case, "aws:sourceip") and their values.
   std::map<std::string, std::vector<std::string>> context;
+  // Adds the keys `context` lacks, when set: called once before a policy is evaluated, so that
+  // requests to buckets without one never gather them.
+  std::function<void(std::map<std::string, std::vector<std::string>>&)> fill;
 };
 
 enum class PolicyDecision { kNone, kAllow, kDeny };

@@ -594,8 +594,8 @@ class S3Server::Impl {
           return parameter.first.starts_with("X-Amz-") || parameter.first == "x-id";
         });
     BucketInfo info;  // none yet for CreateBucket
+    PolicyRequest policy_request = PolicyRequestOf(exchange, access_);
     if (!creates_bucket) {
-      const PolicyRequest policy_request = PolicyRequestOf(exchange, access_);
       auto allowed = access_.Authorize(
           exchange.who().access_key, target.bucket, NeededPermission(exchange),
           exchange.Header("x-amz-expected-bucket-owner"), exchange.context(), &policy_request);
@@ -606,7 +606,7 @@ class S3Server::Impl {
     // Writes ask again right before they reach the store (access.h).
     AuthorizedStore store(*store_, access_, exchange.who().access_key, target.bucket,
                           creates_bucket ? Permission::kOwn : NeededPermission(exchange),
-                          PolicyRequestOf(exchange, access_));
+                          std::move(policy_request));
     if (resource == Resource::kBucket) {
       return ServeBucket(exchange, store, access_, info, options_.region);
     }
