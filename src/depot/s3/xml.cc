@@ -411,9 +411,9 @@ Result<Retention> ParseRetention(std::string_view body) {
   if (mode.empty() && until.empty()) return retention;
   DEPOT_ASSIGN_OR_RETURN(retention.mode, LockMode(mode));
   auto date = ParseIso8601(until);
-  if (!date.ok() || *date > Clock::now() + std::chrono::hours(24 * 36600)) {
+  if (!date.ok() || *date > Clock::now() + std::chrono::hours(24 * 365 * 175)) {
     return LockMalformed(
-        fmt::format("RetainUntilDate \"{}\" is not a date within a century", until));
+        fmt::format("RetainUntilDate \"{}\" is not a date in the coming 175 years", until));
   }
   retention.retain_until = *date;
   return retention;

@@ -139,10 +139,10 @@ Result<LockRequest> LockOfRequest(const Exchange& exchange, const BucketInfo& in
           "InvalidArgument: x-amz-object-lock-retain-until-date \"{}\" is not a date", *until));
     }
     if (*date <= object::Clock::now() ||
-        *date > object::Clock::now() + std::chrono::hours(24 * 36600)) {
+        *date > object::Clock::now() + std::chrono::hours(24 * 365 * 175)) {
       return InvalidArgumentError(fmt::format(
-          "InvalidArgument: x-amz-object-lock-retain-until-date \"{}\" is not in the coming "
-          "century",
+          "InvalidArgument: x-amz-object-lock-retain-until-date \"{}\" is not in the coming 175 "
+          "years",
           *until));
     }
     lock.mode = *mode;
