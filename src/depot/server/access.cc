@@ -175,8 +175,9 @@ Result<BucketInfo> AccessControl::Authorize(std::string_view user, std::string_v
     DEPOT_ASSIGN_OR_RETURN(std::optional<std::string> document, Policy(bucket, ctx));
     PolicyRequest filled = *request;
     if (filled.fill) {
-      filled.fill(filled.context);
+      const auto fill = std::move(filled.fill);
       filled.fill = nullptr;
+      fill(filled);
     }
     request = &filled;
     if (document) {

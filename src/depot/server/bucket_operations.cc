@@ -566,20 +566,21 @@ std::string ActionOf(const Exchange& exchange) {
 }  // namespace
 
 PolicyRequest PolicyRequestOf(const Exchange& exchange, const AccessControl& access) {
-  const Target& target = exchange.target();
-  const std::string& user = exchange.who().access_key;
-  PolicyRequest request{user,
-                        user.empty() ? "" : access.NameOf(user).id,
-                        ActionOf(exchange),
-                        target.key.empty()
+  PolicyRequest request;
+  request.user = exchange.who().access_key;
+  // The rest is worked out only when a policy asks (most buckets have none): what is set by
+  // then (a copy's source, a listing's prefix) stays.
+  request.fill = [&exchange, &access](PolicyRequest& filled) {
+    const Target& target = exchange.target();
+    const std::string& user = filled.user;
+    if (filled.principal_id.empty() && !user.empty()) filled.principal_id = access.NameOf(user).id;
+    if (filled.action.empty()) filled.action = ActionOf(exchange);
+    if (filled.resource.empty()) {
+      filled.resource = target.key.empty()
                             ? fmt::format("arn:aws:s3:::{}", target.bucket)
-                            : fmt::format("arn:aws:s3:::{}/{}", target.bucket, target.key),
-                        {},
-                        {}};
-  // The condition keys are gathered only when a policy asks (most buckets have none).
-  request.fill = [&exchange, principal_id = request.principal_id](
-                     std::map<std::string, std::vector<std::string>>& context) {
-    const std::string& user = exchange.who().access_key;
+                            : fmt::format("arn:aws:s3:::{}/{}", target.bucket, target.key);
+    }
+    auto& context = filled.context;
     const auto add = [&](std::string key, std::vector<std::string> values) {
       context.try_emplace(std::move(key), std::move(values));
     };
@@ -588,7 +589,7 @@ PolicyRequest PolicyRequestOf(const Exchange& exchange, const AccessControl& acc
     add("aws:principaltype", {user.empty() ? "Anonymous" : "User"});
     if (!user.empty()) {
       add("aws:username", {user});
-      add("aws:userid", {principal_id});
+      add("aws:userid", {filled.principal_id});
     }
     for (const auto& [key, query] : {std::pair{"s3:prefix", "prefix"},
                                      {"s3:delimiter", "delimiter"},

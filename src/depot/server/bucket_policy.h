@@ -48,9 +48,10 @@ struct PolicyRequest {
   std::string resource;      // "arn:aws:s3:::BUCKET" or "arn:aws:s3:::BUCKET/KEY"
   // Condition keys (lower case, "aws:sourceip") and their values.
   std::map<std::string, std::vector<std::string>> context;
-  // Adds the keys `context` lacks, when set: called once before a policy is evaluated, so that
-  // requests to buckets without one never gather them.
-  std::function<void(std::map<std::string, std::vector<std::string>>&)> fill;
+  // Fills in what is still empty (principal_id, action, resource) and the context keys it lacks,
+  // when set: called once before a policy is evaluated, so that requests to buckets without one
+  // never work them out.
+  std::function<void(PolicyRequest&)> fill;
 };
 
 enum class PolicyDecision { kNone, kAllow, kDeny };
