@@ -734,22 +734,7 @@ bool BucketAcl(Exchange& exchange, const AccessControl& access, const BucketInfo
   }
   auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, kMaxXmlBody);
   if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
-  Result<std::optional<Acl>> acl = std::optional<Acl>();
-  if (body->empty()) {
-    acl = RequestedAcl(access, info, AclHeaders(exchange), info.owner, false);
-  } else if (auto parsed = ParseAclXml(*body, info.owner, access.acl_names()); !parsed.ok()) {
-    acl = parsed.status();
-  } else if (info.block.block_public_acls && IsPublicAcl(*parsed)) {
-    acl =
-        PermissionDeniedError("AccessDenied: the bucket's public access block refuses public ACLs");
-  } else if (!info.acls_enabled() &&
-             *parsed != CannedAcl("private", info.owner, info.owner, false).value()) {
-    acl = InvalidArgumentError(fmt::format(
-        "AccessControlListNotSupported: bucket {} enforces object ownership: ACLs are disabled",
-        info.name));
-  } else {
-    acl = std::optional<Acl>(std::move(*parsed));
-  }
+  auto acl = AclToPut(exchange, access, info, *body, info.owner, false);
   if (!acl.ok()) return exchange.Fail(FromStatus(acl.status()));
   if (!*acl) {
     if (!info.acls_enabled()) return exchange.Reply(200, "");

@@ -158,6 +158,23 @@ Result<LockRequest> LockOfRequest(const Exchange& exchange, const BucketInfo& in
   return lock;
 }
 
+Result<std::optional<Acl>> AclToPut(const Exchange& exchange, const AccessControl& access,
+                                    const BucketInfo& info, std::string_view body,
+                                    std::string_view owner, bool object) {
+  if (body.empty()) return RequestedAcl(access, info, AclHeaders(exchange), owner, object);
+  DEPOT_ASSIGN_OR_RETURN(Acl parsed, ParseAclXml(body, owner, access.acl_names()));
+  if (info.block.block_public_acls && IsPublicAcl(parsed)) {
+    return PermissionDeniedError(
+        "AccessDenied: the bucket's public access block refuses public ACLs");
+  }
+  if (!info.acls_enabled() && parsed != CannedAcl("private", owner, owner, object).value()) {
+    return InvalidArgumentError(fmt::format(
+        "AccessControlListNotSupported: bucket {} enforces object ownership: ACLs are disabled",
+        info.name));
+  }
+  return std::optional<Acl>(std::move(parsed));
+}
+
 Result<Landing> LandingOf(const Exchange& exchange, const AccessControl& access,
                           const BucketInfo& info, std::string_view key, std::string_view writer,
                           const std::vector<s3::Header>& acl_headers,
@@ -1027,21 +1044,7 @@ bool ObjectAcl(Exchange& exchange, object::ObjectStore& store, const AccessContr
   auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, 1 << 20);
   if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
   const std::string& owner = attributes->acl.owner;
-  Result<std::optional<Acl>> acl = std::optional<Acl>();
-  if (body->empty()) {
-    acl = RequestedAcl(access, info, AclHeaders(exchange), owner, true);
-  } else if (auto parsed = ParseAclXml(*body, owner, access.acl_names()); !parsed.ok()) {
-    acl = parsed.status();
-  } else if (info.block.block_public_acls && IsPublicAcl(*parsed)) {
-    acl =
-        PermissionDeniedError("AccessDenied: the bucket's public access block refuses public ACLs");
-  } else if (!info.acls_enabled() && *parsed != CannedAcl("private", owner, owner, true).value()) {
-    acl = InvalidArgumentError(fmt::format(
-        "AccessControlListNotSupported: bucket {} enforces object ownership: ACLs are disabled",
-        info.name));
-  } else {
-    acl = std::optional<Acl>(std::move(*parsed));
-  }
+  auto acl = AclToPut(exchange, access, info, *body, owner, true);
   if (!acl.ok()) return exchange.Fail(FromStatus(acl.status()));
   if (!*acl) {
     if (!info.acls_enabled()) return exchange.Reply(200, "", headers);

@@ -228,6 +228,12 @@ std::vector<s3::Header> AclHeaders(const Exchange& exchange);
 Result<std::optional<Acl>> RequestedAcl(const AccessControl& access, const BucketInfo& info,
                                         const std::vector<s3::Header>& headers,
                                         std::string_view owner, bool object);
+// The ACL a PutBucketAcl or PutObjectAcl sets: its AccessControlPolicy `body`, or without one its
+// headers (RequestedAcl), checked against the public access block (AccessDenied) and the object
+// ownership (AccessControlListNotSupported); nullopt when it names none.
+Result<std::optional<Acl>> AclToPut(const Exchange& exchange, const AccessControl& access,
+                                    const BucketInfo& info, std::string_view body,
+                                    std::string_view owner, bool object);
 
 // A writer for a body streamed into `key` (a PutObject that is not held whole, POST Object):
 // straight to storage where the store can, else in 8 MiB parts on the transfer pool with 40 MiB
