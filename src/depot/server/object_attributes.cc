@@ -12,10 +12,6 @@
 namespace depot::server {
 namespace {
 
-int64_t Nanoseconds(object::Clock::time_point time) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
-}
-
 nlohmann::json Encode(const ObjectAttributes& attributes) {
   nlohmann::json json = {
       {"owner", attributes.acl.owner},
@@ -23,10 +19,18 @@ nlohmann::json Encode(const ObjectAttributes& attributes) {
       {"tags", attributes.tags.empty() ? "" : s3::EncodeTagSet(attributes.tags)}};
   if (!attributes.retention_mode.empty()) {
     json["mode"] = attributes.retention_mode;
-    json["until"] = Nanoseconds(attributes.retain_until);
+    json["until"] = UnixNanos(attributes.retain_until);
   }
   if (attributes.legal_hold) json["hold"] = true;
   return json;
+}
+
+// The sidecar's text: the attributes, bound to the object `meta` describes.
+std::string Stamped(const ObjectAttributes& attributes, const object::ObjectMeta& meta) {
+  nlohmann::json json = Encode(attributes);
+  json["etag"] = meta.etag;
+  json["modified"] = UnixNanos(meta.last_modified);
+  return json.dump();
 }
 
 // The attributes in `json` (Encode's); kDataLoss naming `what` when they do not read.
@@ -51,9 +55,7 @@ Result<ObjectAttributes> Decode(const nlohmann::json& json, std::string_view def
   if (!tags.ok()) return corrupt(tags.status().message());
   attributes.tags = std::move(*tags);
   attributes.retention_mode = json.value("mode", "");
-  attributes.retain_until =
-      object::Clock::time_point(std::chrono::duration_cast<object::Clock::duration>(
-          std::chrono::nanoseconds(json.value("until", int64_t{0}))));
+  attributes.retain_until = FromUnixNanos(json.value("until", int64_t{0}));
   attributes.legal_hold = json.value("hold", false);
   return attributes;
 }
@@ -96,7 +98,7 @@ Result<ObjectAttributes> ObjectAttributeStore::Read(std::string_view bucket,
   }
   // Attributes of an object since replaced are not this one's.
   if (json.value("etag", "") != meta.etag ||
-      json.value("modified", int64_t{0}) != Nanoseconds(meta.last_modified)) {
+      json.value("modified", int64_t{0}) != UnixNanos(meta.last_modified)) {
     return defaults;
   }
   return Decode(json, bucket_owner, what);
@@ -105,10 +107,8 @@ Result<ObjectAttributes> ObjectAttributeStore::Read(std::string_view bucket,
 Status ObjectAttributeStore::Write(std::string_view bucket, const Version& version,
                                    const object::ObjectMeta& meta,
                                    const ObjectAttributes& attributes, const Context& ctx) const {
-  nlohmann::json json = Encode(attributes);
-  json["etag"] = meta.etag;
-  json["modified"] = Nanoseconds(meta.last_modified);
-  return store_.Put(KeyOf(bucket, version), Bytes::FromString(json.dump()), {}, ctx).status();
+  return store_.Put(KeyOf(bucket, version), Bytes::FromString(Stamped(attributes, meta)), {}, ctx)
+      .status();
 }
 
 Status ObjectAttributeStore::Update(std::string_view bucket, std::string_view bucket_owner,
@@ -126,15 +126,12 @@ Status ObjectAttributeStore::Update(std::string_view bucket, std::string_view bu
     DEPOT_ASSIGN_OR_RETURN(ObjectAttributes attributes,
                            Read(bucket, bucket_owner, version, meta, ctx));
     change(attributes);
-    nlohmann::json json = Encode(attributes);
-    json["etag"] = meta.etag;
-    json["modified"] = Nanoseconds(meta.last_modified);
     object::PutOptions put;
     if (conditional) {
       put.mode = sidecar.ok() ? object::PutMode::kUpdate : object::PutMode::kCreate;
       if (sidecar.ok()) put.if_match = sidecar->etag;
     }
-    auto written = store_.Put(key, Bytes::FromString(json.dump()), put, ctx);
+    auto written = store_.Put(key, Bytes::FromString(Stamped(attributes, meta)), put, ctx);
     if (written.ok()) return Status::Ok();
     const bool raced = written.status().code() == StatusCode::kFailedPrecondition ||
                        written.status().code() == StatusCode::kAlreadyExists;

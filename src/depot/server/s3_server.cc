@@ -595,17 +595,17 @@ class S3Server::Impl {
         });
     BucketInfo info;  // none yet for CreateBucket
     PolicyRequest policy_request = PolicyRequestOf(exchange, access_);
+    const Permission permission = creates_bucket ? Permission::kOwn : NeededPermission(exchange);
     if (!creates_bucket) {
-      auto allowed = access_.Authorize(
-          exchange.who().access_key, target.bucket, NeededPermission(exchange),
-          exchange.Header("x-amz-expected-bucket-owner"), exchange.context(), &policy_request);
+      auto allowed = access_.Authorize(exchange.who().access_key, target.bucket, permission,
+                                       exchange.Header("x-amz-expected-bucket-owner"),
+                                       exchange.context(), &policy_request);
       if (!allowed.ok()) return exchange.Fail(FromStatus(allowed.status()));
       info = std::move(*allowed);
       AddCorsHeaders(exchange, access_);
     }
     // Writes ask again right before they reach the store (access.h).
-    AuthorizedStore store(*store_, access_, exchange.who().access_key, target.bucket,
-                          creates_bucket ? Permission::kOwn : NeededPermission(exchange),
+    AuthorizedStore store(*store_, access_, exchange.who().access_key, target.bucket, permission,
                           std::move(policy_request));
     if (resource == Resource::kBucket) {
       return ServeBucket(exchange, store, access_, info, options_.region);

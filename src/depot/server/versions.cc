@@ -88,11 +88,6 @@ Version FromEntry(const Entry& entry, const object::ObjectMeta& meta) {
                  false,     meta};
 }
 
-uint64_t Nanoseconds(object::Clock::time_point time) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count());
-}
-
 // 16 hex digits of the inverted time, then 8 random ones.
 std::string VersionIdAt(uint64_t ns) {
   thread_local std::mt19937 random{std::random_device{}()};
@@ -102,7 +97,7 @@ std::string VersionIdAt(uint64_t ns) {
 // An id of now, strictly later than every other this process made.
 std::string NewVersionId() {
   static std::atomic<uint64_t> last{0};
-  const uint64_t now = Nanoseconds(object::Clock::now());
+  const auto now = static_cast<uint64_t>(UnixNanos(object::Clock::now()));
   uint64_t previous = last.load();
   uint64_t ns = 0;
   do {
@@ -181,6 +176,15 @@ void Arrange(std::vector<std::pair<Entry, object::ObjectMeta>>& entries,
 }
 
 }  // namespace
+
+int64_t UnixNanos(object::Clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+}
+
+object::Clock::time_point FromUnixNanos(int64_t ns) {
+  return object::Clock::time_point(
+      std::chrono::duration_cast<object::Clock::duration>(std::chrono::nanoseconds(ns)));
+}
 
 std::string KeyPart(std::string_view key) { return Escaped(key) + std::string(kKeyEnd); }
 
@@ -311,7 +315,8 @@ Status Versions::ClearPlain(std::string_view bucket, std::string_view key,
   if (replaced) return store_.Delete(plain, ctx);
   // Its id is of its time: it is older than every version written since versioning was set.
   return Move(store_, plain,
-              KeyPrefix(bucket, key) + VersionIdAt(Nanoseconds(head->last_modified)) + kNullObject,
+              KeyPrefix(bucket, key) +
+                  VersionIdAt(static_cast<uint64_t>(UnixNanos(head->last_modified))) + kNullObject,
               ctx);
 }
 

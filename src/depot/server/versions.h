@@ -41,6 +41,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,6 +70,9 @@ inline constexpr size_t kVersionIdLength = 24;
 
 // Whether `id` has the form of the ids this layout makes (not "null").
 bool ValidVersionId(std::string_view id);
+// Times as the layout and the attributes beside it record them: ns since the Unix epoch.
+int64_t UnixNanos(object::Clock::time_point time);
+object::Clock::time_point FromUnixNanos(int64_t ns);
 // KEY as the layout writes it in store keys (Escaped above), followed by "\x01/": a prefix no
 // other key's begins with.
 std::string KeyPart(std::string_view key);
