@@ -14,6 +14,7 @@
 #   S3_ACCESS_KEY / S3_SECRET_KEY [TESTACCESS / TESTSECRET] the S3 user's keys.
 #   CEPH_UP_TIMEOUT [120]  seconds allowed for each wait (monitor, OSD, gateway).
 #   RGW_MIN_PART_SIZE [1024] the gateway's smallest multipart part (S3's own is 5 MiB: 5242880).
+#   RGW_LC_DEBUG_INTERVAL [-1] seconds a day of lifecycle rules lasts (-1: a real day).
 #
 # Everything binds to 127.0.0.1 (the OSD picks its own ports in 6800-7300); no systemd, no
 # cephx (auth none), no ceph-mgr (the cluster reports HEALTH_WARN "no active mgr", harmlessly).
@@ -163,6 +164,7 @@ rgw dns name = localhost
 # Tests upload multipart objects with 1 KiB parts; S3's own minimum (5 MiB) is tested by
 # the client's part-size policy, not by the gateway.
 rgw multipart min part size = ${RGW_MIN_PART_SIZE:-1024}
+rgw lc debug interval = ${RGW_LC_DEBUG_INTERVAL:--1}
 EOF
 
 cat >"$ceph_dir/cluster.env" <<EOF

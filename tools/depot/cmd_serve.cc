@@ -1,5 +1,6 @@
 // depot serve [STORE] [--listen HOST:PORT] [--credentials FILE] [--json] [--access-log FILE]
 // [--log-level LEVEL] [--max-connections N] [--idle-timeout SECONDS] [--region NAME]
+// [--lifecycle-debug-interval SECONDS]
 // [--cache DIR --cache-size SIZE [--cache-revalidate SECONDS]]: serves a store over the S3
 // protocol until SIGINT or SIGTERM (server/s3_server.h has what is served), with --cache through
 // a read-through cache on local disk (resource/cache/read_through_cache.h).
@@ -57,6 +58,7 @@ struct ServeOptions {
   std::string log_level = "info";
   int max_connections = 256;
   int idle_timeout = 60;
+  int lifecycle_debug_interval = 0;  // seconds a lifecycle day lasts; 0: 24 hours
   std::string region = "us-east-1";
   std::string virtual_host_domain = "localhost";
   std::string cache_dir;
@@ -163,6 +165,9 @@ int RunServe(const ServeOptions& options) {
   server_options.virtual_host_domain = options.virtual_host_domain;
   server_options.max_connections = options.max_connections;
   server_options.idle_timeout = std::chrono::seconds(options.idle_timeout);
+  if (options.lifecycle_debug_interval > 0) {
+    server_options.lifecycle_day = std::chrono::seconds(options.lifecycle_debug_interval);
+  }
   server_options.access_log = options.json ? "-" : options.access_log;
   server_options.tls_cert_file = options.tls_cert;
   server_options.tls_key_file = options.tls_key;
@@ -306,6 +311,11 @@ Command AddServeCommand(CLI::App& parent) {
                   "Seconds before an idle or stalled connection is closed")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));
+  app->add_option("--lifecycle-debug-interval", options->lifecycle_debug_interval,
+                  "For tests: a day of lifecycle rules lasts this many seconds (as RGW's "
+                  "rgw_lc_debug_interval), not rounded to midnight; 0: 24 hours")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 86400));
   app->add_option("--region", options->region,
                   "Region reported to clients (requests signed for any region are accepted)")
       ->capture_default_str();

@@ -244,6 +244,23 @@ section() {
   fi
 }
 
+# start_second OUT ERR STORE ARGS...: a second depot serve of STORE on a free port with ARGS, its
+# stdout and stderr in OUT and ERR; sets second_pid and second_url (fails if it does not start).
+start_second() {
+  local out="$1" err="$2"
+  shift 2
+  "$depot" serve "$1" --listen 127.0.0.1:0 "${@:2}" >"$out" 2>"$err" &
+  second_pid=$!
+  second_url=""
+  for _ in $(seq 50); do
+    second_url="$(grep -ho 'http://127.0.0.1:[0-9]*' "$out" "$err" | head -1 || true)"
+    [[ -n "$second_url" ]] && return 0
+    sleep 0.1
+  done
+  kill "$second_pid"
+  fail "depot serve $* did not start: $(cat "$err")"
+}
+
 # Shared by the boto3 sections (python3 - ENDPOINT <<'PY' ... PY, from $work): explicit
 # credentials, path style, one attempt per request so that no retry hides an error.
 cat >interop_common.py <<'PY'
@@ -1229,16 +1246,8 @@ credentials_file() {
   printf '# two users and an admin\nALICEKEY alice-secret id=%s name=alice\n\nBOBKEY   bob-secret   # trailing comment\nROOTKEY root-secret admin\n' \
     "$alice_id" >creds.txt
   chmod 600 creds.txt
-  "$depot" serve "$work/store2" --listen 127.0.0.1:0 --credentials creds.txt --json \
-    >json.out 2>json.err &
-  local pid=$!
-  local second=""
-  for _ in $(seq 50); do
-    second="$(grep -o 'http://127.0.0.1:[0-9]*' json.err | head -1 || true)"
-    [[ -n "$second" ]] && break
-    sleep 0.1
-  done
-  [[ -n "$second" ]] || { kill "$pid"; fail "depot serve --credentials did not start: $(cat json.err)"; }
+  start_second json.out json.err "$work/store2" --credentials creds.txt --json
+  local pid="$second_pid" second="$second_url"
   as() { # as USER SECRET aws-arguments...
     local user="$1" secret="$2"
     shift 2
@@ -1310,6 +1319,70 @@ PY
     fail "a malformed credentials file was accepted"
   fi
   grep -q 'bad-creds.txt" line 1' bad.err || fail "malformed credentials file: $(cat bad.err)"
+}
+
+# A server whose lifecycle day lasts a second: rules put with awscli, read and seen at work with
+# boto3 (the worker expires an object, noncurrent versions and an old upload).
+lifecycle() {
+  start_second lc.out lc.err "$work/store-lc" --lifecycle-debug-interval 1
+  local pid="$second_pid" lc="$second_url"
+  lc_aws() { /usr/bin/aws --endpoint-url "$lc" "$@"; }
+  local status=0
+  {
+    lc_aws s3api create-bucket --bucket lc-plain >/dev/null &&
+      lc_aws s3api create-bucket --bucket lc-versioned >/dev/null &&
+      lc_aws s3api put-bucket-versioning --bucket lc-versioned \
+        --versioning-configuration Status=Enabled &&
+      lc_aws s3api put-bucket-lifecycle-configuration --bucket lc-plain \
+        --lifecycle-configuration '{"Rules": [{"ID": "tmp", "Filter": {"Prefix": "tmp/"},
+          "Status": "Enabled", "Expiration": {"Days": 2}}, {"ID": "uploads", "Filter": {},
+          "Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]}' &&
+      /usr/bin/python3 - "$lc" <<'PY'
+import time
+
+from interop_common import *
+
+s3 = client()
+rules = s3.get_bucket_lifecycle_configuration(Bucket="lc-plain")["Rules"]
+if [r["ID"] for r in rules] != ["tmp", "uploads"] or rules[0]["Expiration"] != {"Days": 2}:
+    fail(f"get_bucket_lifecycle_configuration: {rules}")
+put = s3.put_object(Bucket="lc-plain", Key="tmp/a", Body=b"short-lived")
+expiration = put["ResponseMetadata"]["HTTPHeaders"].get("x-amz-expiration", "")
+if 'rule-id="tmp"' not in expiration:
+    fail(f"no x-amz-expiration naming the rule on the PUT: {put['ResponseMetadata']}")
+s3.put_object(Bucket="lc-plain", Key="keep/b", Body=b"kept")
+upload = s3.create_multipart_upload(Bucket="lc-plain", Key="big")["UploadId"]
+for _ in range(3):
+    s3.put_object(Bucket="lc-versioned", Key="doc", Body=b"v")
+s3.put_bucket_lifecycle_configuration(
+    Bucket="lc-versioned", LifecycleConfiguration={"Rules": [
+        {"ID": "old", "Prefix": "", "Status": "Enabled",
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}]})
+# Two one-second days, and the worker's passes (a tenth of a day apart): bounded waits.
+deadline = time.time() + 20
+while time.time() < deadline:
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lc-plain").get("Contents", [])]
+    uploads = s3.list_multipart_uploads(Bucket="lc-plain").get("Uploads", [])
+    versions = s3.list_object_versions(Bucket="lc-versioned").get("Versions", [])
+    if keys == ["keep/b"] and not uploads and len(versions) == 1:
+        break
+    time.sleep(0.2)
+else:
+    fail(f"the worker did not expire: keys {keys}, uploads {uploads}, versions {versions}")
+if not versions[0]["IsLatest"]:
+    fail(f"the latest version went: {versions}")
+s3.delete_bucket_lifecycle(Bucket="lc-plain")
+try:
+    s3.get_bucket_lifecycle_configuration(Bucket="lc-plain")
+    fail("a deleted lifecycle configuration still reads")
+except botocore.exceptions.ClientError as e:
+    if e.response["Error"]["Code"] != "NoSuchLifecycleConfiguration":
+        fail(f"get after delete: {e.response['Error']}")
+PY
+  } || status=$?
+  kill -INT "$pid"
+  wait "$pid" || fail "depot serve --lifecycle-debug-interval did not exit cleanly"
+  ((status == 0)) || fail "lifecycle checks failed (exit $status)"
 }
 
 versioning() {
@@ -1390,6 +1463,7 @@ section "2 GiB object (awscli, boto3)" huge_object
 section "requests depot does not honour (boto3)" unhonoured_boto3
 section "users kept apart, credentials file and JSON access log" credentials_file
 section "versioning (awscli, boto3)" versioning
+section "lifecycle rules on one-second days (awscli, boto3)" lifecycle
 
 echo "== cleanup and stop"
 aws s3 rm --only-show-errors --recursive s3://interop

@@ -621,6 +621,274 @@ std::string CorsConfigurationXml(std::span<const CorsRule> rules) {
   return xml + "</CORSConfiguration>";
 }
 
+namespace {
+
+Status LifecycleMalformed(std::string_view what) {
+  return InvalidArgumentError(
+      fmt::format("MalformedXML: malformed LifecycleConfiguration document: {}", what));
+}
+
+Status LifecycleInvalid(std::string_view what) {
+  return InvalidArgumentError(fmt::format("InvalidArgument: {}", what));
+}
+
+// Refuses children of `node` other than `known`, naming the first.
+Status OnlyChildren(const pugi::xml_node& node, std::initializer_list<std::string_view> known) {
+  for (pugi::xml_node child : node.children()) {
+    if (child.type() != pugi::node_element) continue;
+    if (std::find(known.begin(), known.end(), child.name()) == known.end()) {
+      return LifecycleMalformed(
+          fmt::format("<{}> has an element <{}> it does not take", node.name(), child.name()));
+    }
+  }
+  return Status::Ok();
+}
+
+// A whole number of days, 1 to 36500 (a century keeps every date within what clocks count).
+Result<int> LifecycleDays(const pugi::xml_node& node, std::string_view what) {
+  const std::string text = node.text().as_string();
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value <= 0 || value > 36500) {
+    return LifecycleInvalid(
+        fmt::format("{} \"{}\" is not a whole number of 1 to 36500", what, text));
+  }
+  return value;
+}
+
+Result<uint64_t> LifecycleSize(const pugi::xml_node& node) {
+  const std::string text = node.text().as_string();
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return LifecycleInvalid(fmt::format("{} \"{}\" is not a size in bytes", node.name(), text));
+  }
+  return value;
+}
+
+Result<Tag> LifecycleTag(const pugi::xml_node& node) {
+  DEPOT_RETURN_IF_ERROR(OnlyChildren(node, {"Key", "Value"}));
+  if (!node.child("Key")) return LifecycleMalformed("a Tag needs a Key");
+  return Tag{Text(node, "Key"), Text(node, "Value")};
+}
+
+// The predicates of a <Filter> or its <And> into `rule`. Several in a Filter without an And are
+// taken as their And, as RGW takes them (S3 refuses them).
+Status LifecyclePredicates(const pugi::xml_node& node, bool in_and, LifecycleRule& rule) {
+  DEPOT_RETURN_IF_ERROR(OnlyChildren(
+      node, {"Prefix", "Tag", "ObjectSizeGreaterThan", "ObjectSizeLessThan", in_and ? "" : "And"}));
+  std::vector<std::string_view> seen;
+  for (pugi::xml_node child : node.children()) {
+    if (child.type() != pugi::node_element) continue;
+    const std::string_view name = child.name();
+    if (name != "Tag" && std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      return LifecycleMalformed(fmt::format("<{}> names <{}> twice", node.name(), name));
+    }
+    seen.push_back(name);
+    if (name == "Prefix") {
+      rule.prefix = child.text().as_string();
+    } else if (name == "Tag") {
+      DEPOT_ASSIGN_OR_RETURN(Tag tag, LifecycleTag(child));
+      rule.tags.push_back(std::move(tag));
+    } else if (name == "ObjectSizeGreaterThan") {
+      DEPOT_ASSIGN_OR_RETURN(rule.size_greater_than, LifecycleSize(child));
+    } else if (name == "ObjectSizeLessThan") {
+      DEPOT_ASSIGN_OR_RETURN(rule.size_less_than, LifecycleSize(child));
+    } else {
+      rule.and_form = true;
+      DEPOT_RETURN_IF_ERROR(LifecyclePredicates(child, true, rule));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<LifecycleRule> ParseLifecycleRule(const pugi::xml_node& node) {
+  DEPOT_RETURN_IF_ERROR(OnlyChildren(
+      node, {"ID", "Status", "Prefix", "Filter", "Expiration", "NoncurrentVersionExpiration",
+             "AbortIncompleteMultipartUpload", "Transition", "NoncurrentVersionTransition"}));
+  LifecycleRule rule;
+  rule.id = Text(node, "ID");
+  if (Utf8Length(rule.id) > 255) {
+    return LifecycleInvalid(
+        fmt::format("the rule ID \"{}...\" is longer than 255 characters", rule.id.substr(0, 16)));
+  }
+  const std::string status = Text(node, "Status");
+  if (status != "Enabled" && status != "Disabled") {
+    return LifecycleMalformed(
+        fmt::format("the rule Status \"{}\" is not Enabled or Disabled", status));
+  }
+  rule.enabled = status == "Enabled";
+  if (node.child("Transition") || node.child("NoncurrentVersionTransition")) {
+    return UnimplementedError(
+        "NotImplemented: lifecycle transitions to other storage classes (depot keeps one, "
+        "STANDARD)");
+  }
+  if (node.child("Prefix") && node.child("Filter")) {
+    return LifecycleMalformed("a rule takes a Prefix or a Filter, not both");
+  }
+  if (pugi::xml_node prefix = node.child("Prefix")) {
+    rule.form = LifecycleRule::Form::kPrefix;
+    rule.prefix = prefix.text().as_string();
+  } else if (pugi::xml_node filter = node.child("Filter")) {
+    rule.form = LifecycleRule::Form::kFilter;
+    DEPOT_RETURN_IF_ERROR(LifecyclePredicates(filter, false, rule));
+    DEPOT_RETURN_IF_ERROR(ValidateTags(rule.tags, 10));
+  }
+  if (pugi::xml_node expiration = node.child("Expiration")) {
+    DEPOT_RETURN_IF_ERROR(OnlyChildren(expiration, {"Days", "Date", "ExpiredObjectDeleteMarker"}));
+    const int given = static_cast<bool>(expiration.child("Days")) +
+                      static_cast<bool>(expiration.child("Date")) +
+                      static_cast<bool>(expiration.child("ExpiredObjectDeleteMarker"));
+    if (given != 1) {
+      return LifecycleMalformed(
+          "an Expiration takes one of Days, Date and ExpiredObjectDeleteMarker");
+    }
+    if (pugi::xml_node days = expiration.child("Days")) {
+      DEPOT_ASSIGN_OR_RETURN(rule.expiration_days, LifecycleDays(days, "Expiration Days"));
+    } else if (pugi::xml_node date = expiration.child("Date")) {
+      std::string text = date.text().as_string();
+      if (text.size() == 10) text += "T00:00:00Z";  // a plain ISO 8601 date
+      auto when = ParseIso8601(text);
+      if (!when.ok() || *when != std::chrono::floor<std::chrono::days>(*when)) {
+        return LifecycleInvalid(fmt::format(
+            "the Expiration Date \"{}\" is not an ISO 8601 date at midnight UTC", text));
+      }
+      rule.expiration_date = *when;
+    } else {
+      const std::string marker = Text(expiration, "ExpiredObjectDeleteMarker");
+      if (marker != "true" && marker != "false") {
+        return LifecycleMalformed(
+            fmt::format("ExpiredObjectDeleteMarker \"{}\" is not true or false", marker));
+      }
+      rule.expired_object_delete_marker = marker == "true";
+      if (!rule.tags.empty()) {
+        return LifecycleInvalid("ExpiredObjectDeleteMarker cannot be given with tag filters");
+      }
+    }
+  }
+  if (pugi::xml_node noncurrent = node.child("NoncurrentVersionExpiration")) {
+    DEPOT_RETURN_IF_ERROR(OnlyChildren(noncurrent, {"NoncurrentDays", "NewerNoncurrentVersions"}));
+    DEPOT_ASSIGN_OR_RETURN(rule.noncurrent_days,
+                           LifecycleDays(noncurrent.child("NoncurrentDays"), "NoncurrentDays"));
+    if (pugi::xml_node newer = noncurrent.child("NewerNoncurrentVersions")) {
+      DEPOT_ASSIGN_OR_RETURN(rule.newer_noncurrent_versions,
+                             LifecycleDays(newer, "NewerNoncurrentVersions"));
+      if (rule.newer_noncurrent_versions > 100) {
+        return LifecycleInvalid(fmt::format("NewerNoncurrentVersions {} is more than 100",
+                                            rule.newer_noncurrent_versions));
+      }
+    }
+  }
+  if (pugi::xml_node abort = node.child("AbortIncompleteMultipartUpload")) {
+    DEPOT_RETURN_IF_ERROR(OnlyChildren(abort, {"DaysAfterInitiation"}));
+    DEPOT_ASSIGN_OR_RETURN(
+        rule.abort_multipart_days,
+        LifecycleDays(abort.child("DaysAfterInitiation"), "DaysAfterInitiation"));
+    if (!rule.tags.empty() || rule.size_greater_than || rule.size_less_than) {
+      return LifecycleInvalid(
+          "AbortIncompleteMultipartUpload cannot be given with tag or size filters");
+    }
+  }
+  if (rule.expiration_days == 0 && !rule.expiration_date && !node.child("Expiration") &&
+      rule.noncurrent_days == 0 && rule.abort_multipart_days == 0) {
+    return LifecycleInvalid(fmt::format("the rule \"{}\" has no action", rule.id));
+  }
+  return rule;
+}
+
+}  // namespace
+
+Result<std::vector<LifecycleRule>> ParseLifecycleConfiguration(std::string_view body) {
+  pugi::xml_document doc;
+  Result<pugi::xml_node> root = Load(doc, body, "LifecycleConfiguration", Sender::kClient);
+  if (!root.ok()) return LifecycleMalformed(root.status().message());
+  DEPOT_RETURN_IF_ERROR(OnlyChildren(*root, {"Rule"}));
+  std::vector<LifecycleRule> rules;
+  for (pugi::xml_node node : root->children("Rule")) {
+    DEPOT_ASSIGN_OR_RETURN(LifecycleRule rule, ParseLifecycleRule(node));
+    for (const LifecycleRule& earlier : rules) {
+      if (!rule.id.empty() && earlier.id == rule.id) {
+        return LifecycleInvalid(fmt::format("the rule ID \"{}\" is given twice", rule.id));
+      }
+    }
+    rules.push_back(std::move(rule));
+  }
+  if (rules.empty() || rules.size() > 1000) {
+    return LifecycleMalformed(fmt::format("{} rules (1 to 1000 are allowed)", rules.size()));
+  }
+  // Rules without an ID get the first "rule-N" no other rule has.
+  size_t next = 1;
+  for (LifecycleRule& rule : rules) {
+    while (rule.id.empty()) {
+      std::string id = fmt::format("rule-{}", next++);
+      if (std::none_of(rules.begin(), rules.end(),
+                       [&](const LifecycleRule& other) { return other.id == id; })) {
+        rule.id = std::move(id);
+      }
+    }
+  }
+  return rules;
+}
+
+std::string LifecycleConfigurationXml(std::span<const LifecycleRule> rules) {
+  std::string xml = "<LifecycleConfiguration>";
+  for (const LifecycleRule& rule : rules) {
+    xml += fmt::format("<Rule><ID>{}</ID>", XmlEscape(rule.id));
+    if (rule.form == LifecycleRule::Form::kPrefix) {
+      xml += fmt::format("<Prefix>{}</Prefix>", XmlEscape(rule.prefix));
+    } else if (rule.form == LifecycleRule::Form::kFilter) {
+      std::string predicates;
+      if (!rule.prefix.empty())
+        predicates += fmt::format("<Prefix>{}</Prefix>", XmlEscape(rule.prefix));
+      for (const Tag& tag : rule.tags) {
+        predicates += fmt::format("<Tag><Key>{}</Key><Value>{}</Value></Tag>", XmlEscape(tag.key),
+                                  XmlEscape(tag.value));
+      }
+      if (rule.size_greater_than) {
+        predicates += fmt::format("<ObjectSizeGreaterThan>{}</ObjectSizeGreaterThan>",
+                                  *rule.size_greater_than);
+      }
+      if (rule.size_less_than) {
+        predicates +=
+            fmt::format("<ObjectSizeLessThan>{}</ObjectSizeLessThan>", *rule.size_less_than);
+      }
+      xml += rule.and_form ? fmt::format("<Filter><And>{}</And></Filter>", predicates)
+                           : fmt::format("<Filter>{}</Filter>", predicates);
+    }
+    xml += fmt::format("<Status>{}</Status>", rule.enabled ? "Enabled" : "Disabled");
+    if (rule.expiration_days > 0) {
+      xml += fmt::format("<Expiration><Days>{}</Days></Expiration>", rule.expiration_days);
+    } else if (rule.expiration_date) {
+      xml += fmt::format("<Expiration><Date>{}</Date></Expiration>",
+                         FormatIso8601(*rule.expiration_date));
+    } else if (rule.expired_object_delete_marker ||
+               (rule.noncurrent_days == 0 && rule.abort_multipart_days == 0)) {
+      xml += fmt::format(
+          "<Expiration><ExpiredObjectDeleteMarker>{}</ExpiredObjectDeleteMarker>"
+          "</Expiration>",
+          rule.expired_object_delete_marker ? "true" : "false");
+    }
+    if (rule.noncurrent_days > 0) {
+      xml += fmt::format(
+          "<NoncurrentVersionExpiration><NoncurrentDays>{}</NoncurrentDays>{}"
+          "</NoncurrentVersionExpiration>",
+          rule.noncurrent_days,
+          rule.newer_noncurrent_versions > 0
+              ? fmt::format("<NewerNoncurrentVersions>{}</NewerNoncurrentVersions>",
+                            rule.newer_noncurrent_versions)
+              : "");
+    }
+    if (rule.abort_multipart_days > 0) {
+      xml += fmt::format(
+          "<AbortIncompleteMultipartUpload><DaysAfterInitiation>{}"
+          "</DaysAfterInitiation></AbortIncompleteMultipartUpload>",
+          rule.abort_multipart_days);
+    }
+    xml += "</Rule>";
+  }
+  return xml + "</LifecycleConfiguration>";
+}
+
 Result<Clock::time_point> ParseIso8601(std::string_view text) {
   std::tm tm{};
   unsigned millis = 0;

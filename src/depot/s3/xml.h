@@ -199,6 +199,43 @@ std::string TaggingXml(std::span<const Tag> tags);
 std::string EncodeTagSet(std::span<const Tag> tags);
 Result<std::vector<Tag>> DecodeTagSet(std::string_view text);
 
+// A rule of a bucket's lifecycle configuration (PutBucketLifecycleConfiguration), as S3 keeps it.
+// Its filter is kept in the form it was written in, so GetBucketLifecycleConfiguration answers it
+// the same way.
+struct LifecycleRule {
+  std::string id;  // 1 to 255 characters, unique in the configuration (made when none is given)
+  bool enabled = true;
+  // kNone: no filter (every object); kPrefix: a <Prefix> of the rule itself (S3's first
+  // grammar); kFilter: a <Filter>, its predicates inside an <And> when `and_form`.
+  enum class Form { kNone, kPrefix, kFilter };
+  Form form = Form::kNone;
+  bool and_form = false;
+  std::string prefix;
+  std::vector<Tag> tags;
+  std::optional<uint64_t> size_greater_than;
+  std::optional<uint64_t> size_less_than;
+  // Actions: 0 / nullopt / false where absent.
+  int expiration_days = 0;
+  std::optional<Clock::time_point> expiration_date;  // midnight UTC
+  bool expired_object_delete_marker = false;
+  int noncurrent_days = 0;
+  int newer_noncurrent_versions = 0;  // how many noncurrent versions NoncurrentDays spares
+  int abort_multipart_days = 0;
+  friend bool operator==(const LifecycleRule&, const LifecycleRule&) = default;
+};
+// The rules of a <LifecycleConfiguration> document, checked as S3 checks them. kInvalidArgument
+// "MalformedXML: ..." for a document that is not one (a Status other than Enabled or Disabled, a
+// rule with both a Prefix and a Filter, an unknown element, a predicate twice (but tags), Days and
+// Date in one Expiration, no rule or more than 1000), "InvalidArgument: ..." for values S3 refuses
+// (an ID longer than 255 characters or given twice, Days that are not positive, a Date that is not
+// midnight UTC, a rule without an action, tags with ExpiredObjectDeleteMarker or
+// AbortIncompleteMultipartUpload), "InvalidTag: ..." for bad tags; kUnimplemented for transitions
+// to other storage classes (depot keeps one).
+Result<std::vector<LifecycleRule>> ParseLifecycleConfiguration(std::string_view body);
+// The document again, on one line (what GetBucketLifecycleConfiguration answers, what depot
+// stores).
+std::string LifecycleConfigurationXml(std::span<const LifecycleRule> rules);
+
 // "2013-05-24T00:00:00.000Z" (fractional seconds optional).
 Result<Clock::time_point> ParseIso8601(std::string_view text);
 // "2013-05-24T00:00:00.000Z": UTC, milliseconds.

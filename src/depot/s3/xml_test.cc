@@ -1,5 +1,6 @@
 #include "depot/s3/xml.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -309,6 +310,100 @@ TEST(XmlTest, Iso8601FormatsWhatItParses) {
   auto t = ParseIso8601("2024-05-01T10:20:30.123Z");
   ASSERT_THAT(t, IsOk());
   EXPECT_EQ(FormatIso8601(*t), "2024-05-01T10:20:30.123Z");
+}
+
+TEST(S3Xml, LifecycleConfigurationsParseRoundTripAndRefuseWhatS3Refuses) {
+  auto document = [](std::string_view rules) {
+    return fmt::format("<LifecycleConfiguration>{}</LifecycleConfiguration>", rules);
+  };
+  auto rules = ParseLifecycleConfiguration(document(
+      "<Rule><ID>old</ID><Prefix>logs/</Prefix><Status>Enabled</Status>"
+      "<Expiration><Days>31</Days></Expiration></Rule>"
+      "<Rule><Filter><And><Prefix>a/</Prefix><Tag><Key>k</Key><Value>v</Value></Tag>"
+      "<ObjectSizeGreaterThan>10</ObjectSizeGreaterThan></And></Filter><Status>Disabled</Status>"
+      "<Expiration><Date>2030-01-01T00:00:00Z</Date></Expiration>"
+      "<NoncurrentVersionExpiration><NoncurrentDays>2</NoncurrentDays>"
+      "<NewerNoncurrentVersions>3</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule>"
+      "<Rule><ID>parts</ID><Filter/><Status>Enabled</Status><AbortIncompleteMultipartUpload>"
+      "<DaysAfterInitiation>7</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>"
+      "<Rule><ID>markers</ID><Filter><Prefix>m/</Prefix></Filter><Status>Enabled</Status>"
+      "<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>"
+      "</Rule>"));
+  ASSERT_THAT(rules, IsOk());
+  ASSERT_EQ(rules->size(), 4u);
+  EXPECT_EQ((*rules)[0].form, LifecycleRule::Form::kPrefix);
+  EXPECT_EQ((*rules)[0].expiration_days, 31);
+  const LifecycleRule& second = (*rules)[1];
+  EXPECT_EQ(second.id, "rule-1");  // made, as none was given
+  EXPECT_FALSE(second.enabled);
+  EXPECT_TRUE(second.and_form);
+  EXPECT_EQ(second.prefix, "a/");
+  EXPECT_EQ(second.tags, (std::vector<Tag>{{"k", "v"}}));
+  EXPECT_EQ(second.size_greater_than, 10u);
+  EXPECT_EQ(second.expiration_date, ParseIso8601("2030-01-01T00:00:00Z").value());
+  EXPECT_EQ(second.noncurrent_days, 2);
+  EXPECT_EQ(second.newer_noncurrent_versions, 3);
+  EXPECT_EQ((*rules)[2].abort_multipart_days, 7);
+  EXPECT_TRUE((*rules)[3].expired_object_delete_marker);
+  // What depot stores and answers parses back to the same rules.
+  auto again = ParseLifecycleConfiguration(LifecycleConfigurationXml(*rules));
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(*again, *rules);
+  // A plain date is midnight UTC.
+  EXPECT_THAT(ParseLifecycleConfiguration(
+                  document("<Rule><ID>d</ID><Prefix/><Status>Enabled</Status>"
+                           "<Expiration><Date>2017-09-27</Date></Expiration></Rule>")),
+              IsOk());
+
+  auto refused = [&](std::string_view rule) {
+    return ParseLifecycleConfiguration(document(rule)).status();
+  };
+  const std::string days = "<Expiration><Days>1</Days></Expiration>";
+  EXPECT_THAT(refused("<Rule><ID>" + std::string(256, 'a') + "</ID><Status>Enabled</Status>" +
+                      days + "</Rule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("InvalidArgument: the rule ID")));
+  EXPECT_THAT(ParseLifecycleConfiguration(
+                  document("<Rule><ID>x</ID><Status>Enabled</Status>" + days + "</Rule>" +
+                           "<Rule><ID>x</ID><Status>Enabled</Status>" + days + "</Rule>")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("given twice")));
+  EXPECT_THAT(refused("<Rule><Status>enabled</Status>" + days + "</Rule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("MalformedXML: ")));
+  EXPECT_THAT(
+      refused("<Rule><Status>Enabled</Status><Expiration><Days>0</Days></Expiration>"
+              "</Rule>"),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("InvalidArgument: Expiration Days")));
+  EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Expiration><Date>1970-08-22T19:28:21Z"
+                      "</Date></Expiration></Rule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("midnight UTC")));
+  EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Prefix/><Filter/>" + days + "</Rule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not both")));
+  EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Filter><Prefix>a</Prefix><Prefix>b"
+                      "</Prefix></Filter>" +
+                      days + "</Rule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("<Prefix> twice")));
+  // Several predicates without an And are their And, as RGW takes them.
+  auto loose = ParseLifecycleConfiguration(
+      document("<Rule><ID>r</ID><Status>Enabled</Status><Filter><Prefix>a</Prefix><Tag><Key>k"
+               "</Key><Value>v</Value></Tag></Filter>" +
+               days + "</Rule>"));
+  ASSERT_THAT(loose, IsOk());
+  EXPECT_EQ((*loose)[0].prefix, "a");
+  EXPECT_EQ((*loose)[0].tags.size(), 1u);
+  EXPECT_THAT(ParseLifecycleConfiguration(LifecycleConfigurationXml(*loose)), IsOkAndHolds(*loose));
+  EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Filter/></Rule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("no action")));
+  EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Filter><Tag><Key>k</Key><Value>v</Value>"
+                      "</Tag></Filter><AbortIncompleteMultipartUpload><DaysAfterInitiation>1"
+                      "</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("AbortIncompleteMultipartUpload")));
+  EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Filter/><Transition><Days>1</Days>"
+                      "<StorageClass>GLACIER</StorageClass></Transition></Rule>"),
+              StatusIs(StatusCode::kUnimplemented, HasSubstr("transitions")));
+  EXPECT_THAT(
+      refused("<Rule><Status>Enabled</Status><Filter/><Colour>red</Colour>" + days + "</Rule>"),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("<Colour>")));
+  EXPECT_THAT(ParseLifecycleConfiguration(document("")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("0 rules")));
 }
 
 }  // namespace

@@ -31,6 +31,10 @@ constexpr std::string_view kOwnershipField = "ownership";
 // "1" when the bucket has a policy, kept in kPolicies + the bucket's name.
 constexpr std::string_view kPolicyField = "policy";
 constexpr std::string_view kPolicies = "_policies/";
+// "1" when the bucket has a lifecycle configuration, kept in kLifecycles + the bucket's name
+// (s3::LifecycleConfigurationXml).
+constexpr std::string_view kLifecycleField = "lifecycle";
+constexpr std::string_view kLifecycles = "_lifecycles/";
 // The public access block: four 0/1 digits (BlockPublicAcls, IgnorePublicAcls,
 // BlockPublicPolicy, RestrictPublicBuckets).
 constexpr std::string_view kBlockField = "public-access-block";
@@ -90,6 +94,7 @@ Result<BucketInfo> FromMarker(std::string_view bucket, const object::ObjectMeta&
     info.ownership = it->second;
   }
   info.has_policy = meta.user_metadata.contains(std::string(kPolicyField));
+  info.has_lifecycle = meta.user_metadata.contains(std::string(kLifecycleField));
   info.tagged = meta.user_metadata.contains(std::string(kTaggedField));
   if (auto it = meta.user_metadata.find(std::string(kObjectLockField));
       it != meta.user_metadata.end()) {
@@ -350,6 +355,7 @@ Status AccessControl::DeleteBucket(std::string_view bucket, const Context& ctx) 
   DEPOT_ASSIGN_OR_RETURN(holds, HoldsKeys(bucket, ctx));
   if (!holds) {
     DEPOT_RETURN_IF_ERROR(store_.Delete(std::string(kPolicies) + std::string(bucket), ctx));
+    DEPOT_RETURN_IF_ERROR(store_.Delete(std::string(kLifecycles) + std::string(bucket), ctx));
     return ObjectAttributeStore(store_).RemoveAll(bucket, ctx);
   }
   // A write landed between the two checks: the bucket lives on, with its owner.
@@ -428,31 +434,64 @@ Status AccessControl::SetOwnership(std::string_view bucket, std::string_view own
   });
 }
 
-Result<std::optional<std::string>> AccessControl::Policy(std::string_view bucket,
-                                                         const Context& ctx) const {
-  auto stored = store_.Get(std::string(kPolicies) + std::string(bucket), {}, ctx);
+Result<std::optional<std::string>> AccessControl::Document(std::string_view root,
+                                                           std::string_view bucket,
+                                                           const Context& ctx) const {
+  auto stored = store_.Get(std::string(root) + std::string(bucket), {}, ctx);
   if (stored.ok()) return std::optional<std::string>(stored->data.ToString());
   if (stored.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
   return stored.status();
 }
 
-Status AccessControl::SetPolicy(std::string_view bucket, std::string_view document,
-                                const Context& ctx) const {
-  const std::string key = std::string(kPolicies) + std::string(bucket);
+Status AccessControl::SetDocument(std::string_view root, std::string_view field,
+                                  std::string_view bucket, std::string_view document,
+                                  const Context& ctx) const {
+  const std::string key = std::string(root) + std::string(bucket);
   if (document.empty()) {
-    // The flag goes first: a crash between leaves a policy nobody reads.
+    // The flag goes first: a crash between leaves a document nobody reads.
     DEPOT_RETURN_IF_ERROR(
-        UpdateMarker(bucket, ctx, [](std::map<std::string, std::string>& fields, std::string&) {
-          fields.erase(std::string(kPolicyField));
+        UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
+          fields.erase(std::string(field));
         }));
     return store_.Delete(key, ctx);
   }
-  DEPOT_RETURN_IF_ERROR(BucketPolicy::Parse(document, bucket).status());
   DEPOT_RETURN_IF_ERROR(
       store_.Put(key, Bytes::FromString(std::string(document)), {}, ctx).status());
-  return UpdateMarker(bucket, ctx, [](std::map<std::string, std::string>& fields, std::string&) {
-    fields[std::string(kPolicyField)] = "1";
+  return UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
+    fields[std::string(field)] = "1";
   });
+}
+
+Result<std::optional<std::string>> AccessControl::Policy(std::string_view bucket,
+                                                         const Context& ctx) const {
+  return Document(kPolicies, bucket, ctx);
+}
+
+Status AccessControl::SetPolicy(std::string_view bucket, std::string_view document,
+                                const Context& ctx) const {
+  if (!document.empty()) DEPOT_RETURN_IF_ERROR(BucketPolicy::Parse(document, bucket).status());
+  return SetDocument(kPolicies, kPolicyField, bucket, document, ctx);
+}
+
+Result<std::vector<s3::LifecycleRule>> AccessControl::Lifecycle(std::string_view bucket,
+                                                                const Context& ctx) const {
+  DEPOT_ASSIGN_OR_RETURN(std::optional<std::string> document, Document(kLifecycles, bucket, ctx));
+  if (!document) return std::vector<s3::LifecycleRule>();
+  auto rules = s3::ParseLifecycleConfiguration(*document);
+  if (!rules.ok()) {
+    return DataLossError(
+        fmt::format("bucket {}: its stored lifecycle configuration is "
+                    "unreadable: {}",
+                    bucket, rules.status().message()));
+  }
+  return rules;
+}
+
+Status AccessControl::SetLifecycle(std::string_view bucket,
+                                   std::span<const s3::LifecycleRule> rules,
+                                   const Context& ctx) const {
+  return SetDocument(kLifecycles, kLifecycleField, bucket,
+                     rules.empty() ? "" : s3::LifecycleConfigurationXml(rules), ctx);
 }
 
 Status AccessControl::SetObjectLock(std::string_view bucket,

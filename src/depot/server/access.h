@@ -22,7 +22,8 @@
 //     missing key as for a forbidden one). An object's ACL is in its attributes
 //     (object_attributes.h); an object written by someone other than the bucket's owner is the
 //     writer's, private unless asked.
-//   - The bucket's configuration (CORS, tags, versioning, ownership, policy, public access block)
+//   - The bucket's configuration (CORS, tags, versioning, ownership, policy, public access block,
+//     lifecycle, default encryption)
 //     and its deletion are the owner's alone.
 //   - A bucket policy (bucket_policy.h; kept in "_policies/B", its presence flagged in the marker
 //     as "policy") adds what its Allow statements grant to anyone they name (never the owner's
@@ -105,6 +106,7 @@ struct BucketInfo {
   // Whether ACLs are consulted (object ownership is not BucketOwnerEnforced).
   bool acls_enabled() const { return ownership != "BucketOwnerEnforced"; }
   bool has_policy = false;
+  bool has_lifecycle = false;  // a lifecycle configuration is kept (AccessControl::Lifecycle)
   PublicAccessBlock block;
   // Whether any object of the bucket was ever given tags (reads then look for them).
   bool tagged = false;
@@ -183,6 +185,12 @@ class AccessControl {
   // removal). kInvalidArgument ("MalformedPolicy: ...") for a document BucketPolicy refuses.
   Result<std::optional<std::string>> Policy(std::string_view bucket, const Context& ctx) const;
   Status SetPolicy(std::string_view bucket, std::string_view document, const Context& ctx) const;
+  // The bucket's lifecycle rules (none: empty), and their replacement (empty: removal), kept in
+  // "_lifecycles/B" as the policy is (lifecycle.h applies them).
+  Result<std::vector<s3::LifecycleRule>> Lifecycle(std::string_view bucket,
+                                                   const Context& ctx) const;
+  Status SetLifecycle(std::string_view bucket, std::span<const s3::LifecycleRule> rules,
+                      const Context& ctx) const;
   // Records that an object of the bucket has tags (BucketInfo::tagged), once.
   Status MarkTagged(const BucketInfo& bucket, const Context& ctx) const;
   // Sets the bucket's public access block (all false: removes it).
@@ -198,6 +206,12 @@ class AccessControl {
   Result<std::vector<s3::Tag>> ExistingTags(const BucketInfo& bucket, std::string_view key,
                                             const std::optional<std::string>& version_id,
                                             const Context& ctx) const;
+  // A document kept beside the marker at `root` + the bucket's name, flagged in the marker's
+  // `field` (the policy, the lifecycle configuration); nullopt: none. Setting "" removes it.
+  Result<std::optional<std::string>> Document(std::string_view root, std::string_view bucket,
+                                              const Context& ctx) const;
+  Status SetDocument(std::string_view root, std::string_view field, std::string_view bucket,
+                     std::string_view document, const Context& ctx) const;
   // Whether any object, version or upload is stored under the bucket's keys.
   Result<bool> HoldsKeys(std::string_view bucket, const Context& ctx) const;
   // Rewrites the bucket's marker with `change` applied to its user metadata and bytes, keeping

@@ -501,7 +501,7 @@ Permission NeededPermission(const Exchange& exchange) {
                                exchange.HasQuery("ownershipControls") ||
                                exchange.HasQuery("policy") || exchange.HasQuery("policyStatus") ||
                                exchange.HasQuery("publicAccessBlock") ||
-                               exchange.HasQuery("object-lock");
+                               exchange.HasQuery("object-lock") || exchange.HasQuery("lifecycle");
     return configuration ? Permission::kOwn : Permission::kRead;
   }
   return method == http::verb::post ? Permission::kWrite : Permission::kOwn;
@@ -551,6 +551,10 @@ std::string ActionOf(const Exchange& exchange) {
       {"location", "BucketLocation"},
       {"object-lock", "BucketObjectLockConfiguration"},
   };
+  // DeleteBucketLifecycle is s3:PutLifecycleConfiguration, as on S3.
+  if (exchange.HasQuery("lifecycle")) {
+    return get ? "s3:GetLifecycleConfiguration" : "s3:PutLifecycleConfiguration";
+  }
   for (const auto& [query, name] : kConfigurations) {
     if (!exchange.HasQuery(query)) continue;
     return fmt::format("s3:{}{}", get ? "Get" : put ? "Put" : "Delete", name);
@@ -864,6 +868,37 @@ bool BucketObjectLock(Exchange& exchange, const AccessControl& access, const Buc
   return set.ok() ? exchange.Reply(200, "") : exchange.Fail(FromStatus(set));
 }
 
+// Get/Put/DeleteBucketLifecycleConfiguration: the rules live beside the marker (access.h) and
+// the lifecycle worker applies them (lifecycle.h).
+bool BucketLifecycle(Exchange& exchange, const AccessControl& access, const BucketInfo& info) {
+  switch (exchange.request().method()) {
+    case http::verb::get: {
+      auto rules = info.has_lifecycle ? access.Lifecycle(info.name, exchange.context())
+                                      : std::vector<s3::LifecycleRule>();
+      if (!rules.ok()) return exchange.Fail(FromStatus(rules.status()));
+      if (rules->empty()) {
+        return exchange.Fail({404, "NoSuchLifecycleConfiguration",
+                              fmt::format("bucket {} has no lifecycle configuration", info.name)});
+      }
+      return exchange.Reply(200, s3::LifecycleConfigurationXml(*rules));
+    }
+    case http::verb::put: {
+      auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, 512 << 10);
+      if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+      auto rules = s3::ParseLifecycleConfiguration(*body);
+      if (!rules.ok()) return exchange.Fail(FromStatus(rules.status()));
+      Status set = access.SetLifecycle(info.name, *rules, exchange.context());
+      return set.ok() ? exchange.Reply(200, "") : exchange.Fail(FromStatus(set));
+    }
+    case http::verb::delete_: {
+      Status set = access.SetLifecycle(info.name, {}, exchange.context());
+      return set.ok() ? exchange.Reply(204, "") : exchange.Fail(FromStatus(set));
+    }
+    default:
+      return exchange.Fail({405, "MethodNotAllowed", "?lifecycle takes GET, PUT and DELETE"});
+  }
+}
+
 // An object ownership S3 has (x-amz-object-ownership, OwnershipControls); kInvalidArgument
 // naming any other.
 Result<std::string> ObjectOwnership(std::string_view value) {
@@ -936,6 +971,7 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
     return BucketPublicAccessBlock(exchange, access, info);
   }
   if (exchange.HasQuery("object-lock")) return BucketObjectLock(exchange, access, info);
+  if (exchange.HasQuery("lifecycle")) return BucketLifecycle(exchange, access, info);
   if (exchange.HasQuery("ownershipControls")) {
     return BucketOwnershipControls(exchange, access, info);
   }

@@ -13,6 +13,7 @@
 #include "depot/core/url.h"
 #include "depot/object/key.h"
 #include "depot/s3/xml.h"
+#include "depot/server/lifecycle.h"
 #include "depot/server/operations.h"
 
 namespace depot::server {
@@ -96,6 +97,18 @@ Result<std::optional<Acl>> RequestedAcl(const AccessControl& access, const Bucke
     return std::optional<Acl>();
   }
   return acl;
+}
+
+Result<std::optional<std::string>> ExpirationOf(const AccessControl& access, const BucketInfo& info,
+                                                std::string_view key, uint64_t size,
+                                                object::Clock::time_point modified,
+                                                std::span<const s3::Tag> tags, const Context& ctx) {
+  if (!info.has_lifecycle) return std::optional<std::string>();
+  DEPOT_ASSIGN_OR_RETURN(std::vector<s3::LifecycleRule> rules, access.Lifecycle(info.name, ctx));
+  const std::optional<Expiry> expiry =
+      CurrentExpiry(rules, key, size, modified, tags, std::chrono::hours(24));
+  if (!expiry) return std::optional<std::string>();
+  return std::optional<std::string>(ExpirationHeader(*expiry));
 }
 
 Result<std::vector<s3::Tag>> RequestTags(const Exchange& exchange) {
@@ -314,6 +327,7 @@ bool AnswerPut(Exchange& exchange, object::ObjectStore& store, const Landing& la
   auto landed = Landed(store, exchange, landing);
   if (!landed.ok()) return exchange.Fail(FromStatus(landed.status()));
   HeaderList headers = {{"ETag", fmt::format("\"{}\"", etag)}};
+  if (!landing.expiration.empty()) headers.emplace_back("x-amz-expiration", landing.expiration);
   for (auto& header : *landed) headers.push_back(std::move(header));
   for (auto& header : ChecksumHeaders(exchange.body_checksum())) {
     headers.push_back(std::move(header));
@@ -1189,19 +1203,29 @@ Status CheckDeletable(object::ObjectStore& store, const Exchange& exchange,
                       const AccessControl& access, const BucketInfo& info, std::string_view key,
                       std::string_view version_id) {
   if (!info.object_lock) return Status::Ok();
-  auto version = Versions(store).Find(info.name, key, std::string(version_id), info.versioning,
-                                      exchange.context());
+  return CheckVersionDeletable(store, info, key, version_id,
+                               MayBypassGovernance(exchange, access, info), object::Clock::now(),
+                               exchange.context());
+}
+
+Status CheckVersionDeletable(object::ObjectStore& store, const BucketInfo& info,
+                             std::string_view key, std::string_view version_id,
+                             bool bypass_governance, object::Clock::time_point now,
+                             const Context& ctx) {
+  if (!info.object_lock) return Status::Ok();
+  auto version =
+      Versions(store).Find(info.name, key, std::string(version_id), info.versioning, ctx);
   if (!version.ok()) {
     return version.status().code() == StatusCode::kNotFound ? Status::Ok() : version.status();
   }
   if (version->delete_marker) return Status::Ok();
-  auto meta = store.Head(version->store_key, exchange.context());
+  auto meta = store.Head(version->store_key, ctx);
   if (!meta.ok()) {
     return meta.status().code() == StatusCode::kNotFound ? Status::Ok() : meta.status();
   }
   DEPOT_ASSIGN_OR_RETURN(
       ObjectAttributes attributes,
-      ObjectAttributeStore(store).Read(info.name, info.owner, *version, *meta, exchange.context()));
+      ObjectAttributeStore(store).Read(info.name, info.owner, *version, *meta, ctx));
   // A version whose attributes never landed (a crash right after its write) is held by the
   // bucket's default retention, counted from when it was written.
   if (attributes.retention_mode.empty() && !info.lock_default.mode.empty()) {
@@ -1210,7 +1234,7 @@ Status CheckDeletable(object::ObjectStore& store, const Exchange& exchange,
         meta->last_modified +
         std::chrono::hours(24) * (info.lock_default.days + 365 * info.lock_default.years);
   }
-  if (attributes.Locked(object::Clock::now(), MayBypassGovernance(exchange, access, info))) {
+  if (attributes.Locked(now, bypass_governance)) {
     return PermissionDeniedError(fmt::format(
         "AccessDenied: version {} of {} is locked ({})", version->id, object::QuoteKey(key),
         attributes.legal_hold ? "a legal hold"
@@ -1283,6 +1307,17 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
       }
       headers.emplace_back("x-amz-object-lock-legal-hold", attributes->legal_hold ? "ON" : "OFF");
     }
+    // The expiry of the current version (S3 tells none of noncurrent ones).
+    if (info.has_lifecycle && !exchange.HasQuery("versionId")) {
+      auto meta = store.Head(key, exchange.context());
+      if (meta.ok()) {
+        auto expiration = ExpirationOf(access, info, target.key, meta->size, meta->last_modified,
+                                       attributes ? attributes->tags : std::vector<s3::Tag>(),
+                                       exchange.context());
+        if (!expiration.ok()) return exchange.Fail(FromStatus(expiration.status()));
+        if (*expiration) headers.emplace_back("x-amz-expiration", std::move(**expiration));
+      }
+    }
     if (exchange.HasQuery("attributes") && method == http::verb::get) {
       return GetObjectAttributes(exchange, store, key, headers, pinned);
     }
@@ -1295,6 +1330,12 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
       }
       auto landing = LandingOfRequest(exchange, access, info, false);
       if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
+      auto expiration = ExpirationOf(
+          access, info, target.key, exchange.DeclaredLength().value_or(0), object::Clock::now(),
+          landing->attributes ? landing->attributes->tags : std::vector<s3::Tag>(),
+          exchange.context());
+      if (!expiration.ok()) return exchange.Fail(FromStatus(expiration.status()));
+      landing->expiration = expiration->value_or("");
       return PutObject(exchange, store, *landing, limits);
     }
     case http::verb::delete_:

@@ -13,6 +13,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -185,6 +186,7 @@ struct Landing {
   std::string store_key;
   std::optional<Version> version;              // when the bucket's versioning was ever set
   std::optional<ObjectAttributes> attributes;  // none: the defaults (the bucket owner's, private)
+  std::string expiration;  // x-amz-expiration for the answer (lifecycle.h); empty: none
 };
 // The object lock a write asks for: x-amz-object-lock-mode with -retain-until-date (both or
 // neither), x-amz-object-lock-legal-hold (ON or OFF). kInvalidArgument naming a bad value, or
@@ -208,6 +210,13 @@ Result<Landing> LandingOfRequest(const Exchange& exchange, const AccessControl& 
 // bucket is unversioned).
 Result<HeaderList> Landed(object::ObjectStore& store, const Exchange& exchange,
                           const Landing& landing);
+// x-amz-expiration of the current version of `key` (`size` bytes, written at `modified`, with
+// `tags`) in `info`'s bucket: when its lifecycle configuration expires it, in S3's calendar days
+// (lifecycle.h), and by which rule; nullopt when none does (or the bucket has none).
+Result<std::optional<std::string>> ExpirationOf(const AccessControl& access, const BucketInfo& info,
+                                                std::string_view key, uint64_t size,
+                                                object::Clock::time_point modified,
+                                                std::span<const s3::Tag> tags, const Context& ctx);
 // The tags of x-amz-tagging ("k=v&k2=v2", URL-encoded), by key, checked as S3 checks them (10
 // at most); none without the header.
 Result<std::vector<s3::Tag>> RequestTags(const Exchange& exchange);
@@ -220,6 +229,12 @@ bool MayBypassGovernance(const Exchange& exchange, const AccessControl& access,
 Status CheckDeletable(object::ObjectStore& store, const Exchange& exchange,
                       const AccessControl& access, const BucketInfo& info, std::string_view key,
                       std::string_view version_id);
+// The same for a deleter that may pass GOVERNANCE retentions or not (`bypass_governance`): the
+// request's, or the lifecycle worker's (lifecycle.h), at `now`.
+Status CheckVersionDeletable(object::ObjectStore& store, const BucketInfo& info,
+                             std::string_view key, std::string_view version_id,
+                             bool bypass_governance, object::Clock::time_point now,
+                             const Context& ctx);
 // The ACL headers of a request (x-amz-acl and x-amz-grant-*).
 std::vector<s3::Header> AclHeaders(const Exchange& exchange);
 // The ACL that `headers` ask for a resource of `owner` in `info`'s bucket, checked against its

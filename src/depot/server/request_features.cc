@@ -81,24 +81,26 @@ bool TakesParameter(Resource resource, std::string_view method, std::string_view
       return method == "GET" && OneOf(name, {"max-buckets", "continuation-token", "prefix"});
     case Resource::kBucket:
       if (method == "GET") {
-        return OneOf(name, {// ListObjects V1 and V2
-                            "list-type", "prefix", "delimiter", "marker", "max-keys", "start-after",
-                            "continuation-token", "encoding-type", "fetch-owner", "allow-unordered",
-                            // ListMultipartUploads
-                            "uploads", "key-marker", "upload-id-marker", "max-uploads",
-                            // GetBucketLocation, GetBucketVersioning, GetBucketCors,
-                            // GetBucketTagging, GetBucketAcl, GetBucketOwnershipControls
-                            "location", "versioning", "cors", "tagging", "acl", "ownershipControls",
-                            "policy", "policyStatus", "publicAccessBlock", "object-lock",
-                            // ListObjectVersions
-                            "versions", "version-id-marker"});
+        return OneOf(name,
+                     {// ListObjects V1 and V2
+                      "list-type", "prefix", "delimiter", "marker", "max-keys", "start-after",
+                      "continuation-token", "encoding-type", "fetch-owner", "allow-unordered",
+                      // ListMultipartUploads
+                      "uploads", "key-marker", "upload-id-marker", "max-uploads",
+                      // GetBucketLocation, GetBucketVersioning, GetBucketCors,
+                      // GetBucketTagging, GetBucketAcl, GetBucketOwnershipControls
+                      "location", "versioning", "cors", "tagging", "acl", "ownershipControls",
+                      "policy", "policyStatus", "publicAccessBlock", "object-lock", "lifecycle",
+                      // ListObjectVersions
+                      "versions", "version-id-marker"});
       }
       if (method == "PUT") {  // PutBucket{Cors,Tagging,Versioning,Acl,OwnershipControls}
         return OneOf(name, {"cors", "tagging", "versioning", "acl", "ownershipControls", "policy",
-                            "publicAccessBlock", "object-lock"});
+                            "publicAccessBlock", "object-lock", "lifecycle"});
       }
       if (method == "DELETE") {  // DeleteBucket{Cors,Tagging,OwnershipControls}
-        return OneOf(name, {"cors", "tagging", "ownershipControls", "policy", "publicAccessBlock"});
+        return OneOf(name, {"cors", "tagging", "ownershipControls", "policy", "publicAccessBlock",
+                            "lifecycle"});
       }
       return method == "POST" && name == "delete";
     case Resource::kObject:

@@ -116,7 +116,7 @@ TEST(RefuseUnhonouredTest, QueryParametersOutsideTheOperationAreRefused) {
       {Resource::kService, "PUT", "max-buckets"},
       {Resource::kBucket, "GET", "website"},
       {Resource::kBucket, "GET", "response-content-type"},
-      {Resource::kBucket, "PUT", "lifecycle"},
+      {Resource::kBucket, "PUT", "replication"},
       {Resource::kBucket, "PUT", "x-amz-acl"},
       {Resource::kBucket, "DELETE", "website"},
       {Resource::kObject, "PUT", "torrent"},
@@ -301,7 +301,7 @@ TEST_F(RequestFeaturesServerTest, BucketOperationsRefuseToo) {
                           {{"x-amz-copy-source", "/bkt/source?a=1&versionId=v"}}, "")),
             501);
   // Sub-resources depot does not serve are refused, never taken for something else.
-  for (const char* subresource : {"encryption", "lifecycle", "website"}) {
+  for (const char* subresource : {"encryption", "replication", "website"}) {
     SCOPED_TRACE(subresource);
     EXPECT_EQ(StatusOf(Send("PUT", "/bkt", {{subresource, ""}}, {}, "")), 501);
     EXPECT_EQ(StatusOf(Send("GET", "/bkt", {{subresource, ""}}, {}, "")), 501);

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -31,6 +32,7 @@
 #include "depot/server/cors.h"
 #include "depot/server/exchange.h"
 #include "depot/server/form_data.h"
+#include "depot/server/lifecycle.h"
 #include "depot/server/operations.h"
 #include "depot/server/request_features.h"
 
@@ -106,6 +108,7 @@ class S3Server::Impl {
         transfers_(options_.transfer_threads, 4 * options_.transfer_threads),
         limits_{options_.max_object_bytes, options_.max_part_bytes, &body_budget_, &transfers_,
                 &completed_},
+        lifecycle_(*store_, access_, options_.lifecycle_day),
         acceptor_(io_) {}
 
   ~Impl() { Stop(); }
@@ -155,6 +158,10 @@ class S3Server::Impl {
     DEPOT_RETURN_IF_ERROR(ReportOwnerlessBuckets());
     accept_thread_ = std::thread([this] { AcceptLoop(); });
     reaper_thread_ = std::thread([this] { ReapLoop(); });
+    // A pass every tenth of a day, at most an hour apart.
+    lifecycle_.Start(std::clamp<std::chrono::milliseconds>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(options_.lifecycle_day) / 10,
+        std::chrono::milliseconds(100), std::chrono::hours(1)));
     return Status::Ok();
   }
 
@@ -194,6 +201,7 @@ class S3Server::Impl {
     ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
     if (accept_thread_.joinable()) accept_thread_.join();
     if (reaper_thread_.joinable()) reaper_thread_.join();
+    lifecycle_.Stop();
     MutexLock lock(mu_);
     while (!(threads_ == 0)) all_closed_.Wait(lock);
     boost::system::error_code ignored;
@@ -650,6 +658,7 @@ class S3Server::Impl {
   CompletedUploads completed_;
   Executor transfers_;  // joined after Stop() has joined every connection
   const OperationLimits limits_;
+  LifecycleWorker lifecycle_;
   std::shared_ptr<spdlog::logger> access_log_;
   std::shared_ptr<TlsContext> tls_;  // set by Listen for HTTPS
   asio::io_context io_;
@@ -682,6 +691,10 @@ Result<std::unique_ptr<S3Server>> S3Server::Start(std::shared_ptr<object::Object
   if (options.transfer_threads < 1) {
     return InvalidArgumentError(
         fmt::format("serve: transfer_threads {} must be at least 1", options.transfer_threads));
+  }
+  if (options.lifecycle_day.count() < 1) {
+    return InvalidArgumentError(
+        fmt::format("serve: lifecycle_day {}s must be at least 1s", options.lifecycle_day.count()));
   }
   if (options.idle_timeout.count() < 1) {
     return InvalidArgumentError(

@@ -21,7 +21,7 @@
 // (x-amz-checksum-algorithm, -type), and GET and HEAD answer it to x-amz-checksum-mode: ENABLED.
 //
 // Operations: ListBuckets; Create/Head/DeleteBucket (BucketNotEmpty while objects or uploads
-// remain); GetBucketLocation and GetBucketVersioning (never enabled); Put/Get/DeleteBucketCors
+// remain); GetBucketLocation; Put/Get/DeleteBucketCors
 // (the rules kept in the bucket's marker; preflight OPTIONS, unsigned, answered from them, and a
 // request with an Origin that a rule allows answered with its Access-Control-* headers, see
 // cors.h); Put/Get/DeleteBucketTagging (at most 50 tags, kept in the marker; NoSuchTagSet for
@@ -36,8 +36,10 @@
 // REPLACE, x-amz-copy-source-if-*); ListObjectsV2 and V1 (prefix, delimiter, start-after, marker,
 // max-keys, continuation tokens, encoding-type=url); multipart uploads on the backing store's own
 // (Create, UploadPart, UploadPartCopy with a range, Complete with EntityTooSmall / InvalidPart /
-// InvalidPartOrder, Abort, ListParts, ListMultipartUploads). Anything else is answered with S3's
-// NotImplemented.
+// InvalidPartOrder, Abort, ListParts, ListMultipartUploads). Issue 19's: ACLs and bucket policies
+// (access.h), versioning (versions.h), object tags and object lock (object_attributes.h), and
+// Put/Get/DeleteBucketLifecycleConfiguration with x-amz-expiration and a background worker that
+// applies the rules (lifecycle.h). Anything else is answered with S3's NotImplemented.
 //
 // Buckets on the backing store: bucket B's objects are the keys "B/KEY"; the bucket itself is the
 // marker object "_buckets/B" (bucket names cannot contain '_', so no bucket's keys can collide
@@ -52,8 +54,8 @@
 // (S3ServerOptions::names; by default the access key). x-amz-expected-bucket-owner (an owner's
 // canonical id or access key) is checked: a mismatch is 403. See access.h.
 //
-// Nothing that would change a request's meaning is ignored: server-side encryption, object tags,
-// object lock, ACL grants, storage classes, redirects, requester pays and unknown x-amz-*
+// Nothing that would change a request's meaning is ignored: server-side encryption, storage
+// classes, redirects, requester pays and unknown x-amz-*
 // headers answer 501 NotImplemented naming the header (request_features.h); unknown query
 // sub-resources too.
 //
@@ -136,6 +138,10 @@ struct S3ServerOptions {
   // transfer_threads threads however many uploads are streaming.
   size_t transfer_threads = 32;
   std::string access_log;  // JSON lines: a file path, "-" or none
+  // How long a day of buckets' lifecycle rules is (lifecycle.h): S3's 24 hours, or less for tests
+  // (as RGW's rgw_lc_debug_interval), when expiry is not rounded to midnight. The lifecycle worker
+  // runs a pass every tenth of it (at least 100 ms, at most an hour apart).
+  std::chrono::seconds lifecycle_day{std::chrono::hours(24)};
   // HTTPS: a PEM certificate chain (the server's first) and its PEM private key. Both or neither;
   // Start refuses a file it cannot use, naming it.
   std::string tls_cert_file;
