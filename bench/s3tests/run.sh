@@ -138,8 +138,12 @@ run_suite() {
 # depot serve over a local store, the three users in a credentials file.
 printf '%s %s\n' "${main[1]}" "${main[2]}" "${alt[1]}" "${alt[2]}" "${tenant[1]}" "${tenant[2]}" \
   >"$out/credentials"
+# SSE-S3 with a master key of its own; SSE-C over the suite's plain HTTP (RGW is left as Debian's
+# defaults have it: no key service, SSE-C refused without TLS).
+head -c 32 /dev/urandom >"$out/sse-master.key"
 "$depot" serve "$out/depot-store" --listen 127.0.0.1:0 --credentials "$out/credentials" \
-  --lifecycle-debug-interval "$lc_interval" >"$out/depot-serve.log" 2>&1 &
+  --lifecycle-debug-interval "$lc_interval" --sse-master-key "$out/sse-master.key" \
+  --allow-sse-c-over-http >"$out/depot-serve.log" 2>&1 &
 depot_pid=$!
 for _ in $(seq 100); do
   grep -q "on http://" "$out/depot-serve.log" && break

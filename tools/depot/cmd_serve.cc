@@ -1,6 +1,6 @@
 // depot serve [STORE] [--listen HOST:PORT] [--credentials FILE] [--json] [--access-log FILE]
 // [--log-level LEVEL] [--max-connections N] [--idle-timeout SECONDS] [--region NAME]
-// [--lifecycle-debug-interval SECONDS]
+// [--lifecycle-debug-interval SECONDS] [--sse-master-key FILE] [--allow-sse-c-over-http]
 // [--cache DIR --cache-size SIZE [--cache-revalidate SECONDS]]: serves a store over the S3
 // protocol until SIGINT or SIGTERM (server/s3_server.h has what is served), with --cache through
 // a read-through cache on local disk (resource/cache/read_through_cache.h).
@@ -59,6 +59,8 @@ struct ServeOptions {
   int max_connections = 256;
   int idle_timeout = 60;
   int lifecycle_debug_interval = 0;  // seconds a lifecycle day lasts; 0: 24 hours
+  std::string sse_master_key;        // a file
+  bool allow_sse_c_over_http = false;
   std::string region = "us-east-1";
   std::string virtual_host_domain = "localhost";
   std::string cache_dir;
@@ -168,6 +170,19 @@ int RunServe(const ServeOptions& options) {
   if (options.lifecycle_debug_interval > 0) {
     server_options.lifecycle_day = std::chrono::seconds(options.lifecycle_debug_interval);
   }
+  if (!options.sse_master_key.empty()) {
+    std::ifstream file(options.sse_master_key, std::ios::binary);
+    std::stringstream bytes;
+    bytes << file.rdbuf();
+    if (!file || bytes.str().size() < 32) {
+      return ReportUsage(kCmd, InvalidArgumentError(fmt::format(
+                                   "--sse-master-key \"{}\": cannot read 32 or more bytes from it "
+                                   "(make one with: head -c 32 /dev/urandom > FILE)",
+                                   options.sse_master_key)));
+    }
+    server_options.sse_master_key = bytes.str();
+  }
+  server_options.allow_sse_c_over_http = options.allow_sse_c_over_http;
   server_options.access_log = options.json ? "-" : options.access_log;
   server_options.tls_cert_file = options.tls_cert;
   server_options.tls_key_file = options.tls_key;
@@ -316,6 +331,13 @@ Command AddServeCommand(CLI::App& parent) {
                   "rgw_lc_debug_interval), not rounded to midnight; 0: 24 hours")
       ->capture_default_str()
       ->check(CLI::Range(0, 86400));
+  app->add_option("--sse-master-key", options->sse_master_key,
+                  "Serve SSE-S3: object keys are derived from the 32 or more random bytes of this "
+                  "file (losing it loses every SSE-S3 object)")
+      ->type_name("FILE");
+  app->add_flag("--allow-sse-c-over-http", options->allow_sse_c_over_http,
+                "Take customer keys (SSE-C) over plain HTTP too (S3 refuses them; for tests and "
+                "loopback)");
   app->add_option("--region", options->region,
                   "Region reported to clients (requests signed for any region are accepted)")
       ->capture_default_str();

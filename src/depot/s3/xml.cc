@@ -889,6 +889,23 @@ std::string LifecycleConfigurationXml(std::span<const LifecycleRule> rules) {
   return xml + "</LifecycleConfiguration>";
 }
 
+Result<std::string> ParseServerSideEncryptionConfiguration(std::string_view body) {
+  pugi::xml_document doc;
+  Result<pugi::xml_node> root =
+      Load(doc, body, "ServerSideEncryptionConfiguration", Sender::kClient);
+  if (!root.ok()) return InvalidArgumentError("MalformedXML: " + root.status().message());
+  const auto rules = root->children("Rule");
+  if (std::distance(rules.begin(), rules.end()) != 1) {
+    return InvalidArgumentError("MalformedXML: a ServerSideEncryptionConfiguration has one Rule");
+  }
+  const pugi::xml_node by_default = root->child("Rule").child("ApplyServerSideEncryptionByDefault");
+  if (!by_default.child("SSEAlgorithm")) {
+    return InvalidArgumentError(
+        "MalformedXML: the Rule needs ApplyServerSideEncryptionByDefault with an SSEAlgorithm");
+  }
+  return Text(by_default, "SSEAlgorithm");
+}
+
 Result<Clock::time_point> ParseIso8601(std::string_view text) {
   std::tm tm{};
   unsigned millis = 0;

@@ -236,6 +236,10 @@ Result<std::vector<LifecycleRule>> ParseLifecycleConfiguration(std::string_view 
 // stores).
 std::string LifecycleConfigurationXml(std::span<const LifecycleRule> rules);
 
+// The SSEAlgorithm of a PutBucketEncryption body's one rule (as written: the caller checks it).
+// kInvalidArgument "MalformedXML: ..." for another document, no rule or more than one.
+Result<std::string> ParseServerSideEncryptionConfiguration(std::string_view body);
+
 // "2013-05-24T00:00:00.000Z" (fractional seconds optional).
 Result<Clock::time_point> ParseIso8601(std::string_view text);
 // "2013-05-24T00:00:00.000Z": UTC, milliseconds.

@@ -40,6 +40,10 @@ constexpr std::string_view kLifecycles = "_lifecycles/";
 constexpr std::string_view kBlockField = "public-access-block";
 // "1" once an object of the bucket has had tags.
 constexpr std::string_view kTaggedField = "tagged";
+// "1" once an object of the bucket was stored encrypted (encryption.h).
+constexpr std::string_view kEncryptedField = "encrypted";
+// The bucket's default encryption ("AES256", SSE-S3), once set.
+constexpr std::string_view kDefaultEncryptionField = "default-encryption";
 // Present when the bucket was made with object lock: its default retention, "MODE:DAYS:YEARS", or
 // "" for none.
 constexpr std::string_view kObjectLockField = "object-lock";
@@ -96,6 +100,11 @@ Result<BucketInfo> FromMarker(std::string_view bucket, const object::ObjectMeta&
   info.has_policy = meta.user_metadata.contains(std::string(kPolicyField));
   info.has_lifecycle = meta.user_metadata.contains(std::string(kLifecycleField));
   info.tagged = meta.user_metadata.contains(std::string(kTaggedField));
+  info.encrypted = meta.user_metadata.contains(std::string(kEncryptedField));
+  if (auto it = meta.user_metadata.find(std::string(kDefaultEncryptionField));
+      it != meta.user_metadata.end()) {
+    info.default_encryption = it->second;
+  }
   if (auto it = meta.user_metadata.find(std::string(kObjectLockField));
       it != meta.user_metadata.end()) {
     info.object_lock = true;
@@ -503,12 +512,28 @@ Status AccessControl::SetObjectLock(std::string_view bucket,
   });
 }
 
+Status AccessControl::SetField(std::string_view bucket, std::string_view field,
+                               std::string_view value, const Context& ctx) const {
+  return UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
+    if (value.empty()) {
+      fields.erase(std::string(field));
+    } else {
+      fields[std::string(field)] = std::string(value);
+    }
+  });
+}
+
 Status AccessControl::MarkTagged(const BucketInfo& bucket, const Context& ctx) const {
-  if (bucket.tagged) return Status::Ok();
-  return UpdateMarker(bucket.name, ctx,
-                      [](std::map<std::string, std::string>& fields, std::string&) {
-                        fields[std::string(kTaggedField)] = "1";
-                      });
+  return bucket.tagged ? Status::Ok() : SetField(bucket.name, kTaggedField, "1", ctx);
+}
+
+Status AccessControl::MarkEncrypted(const BucketInfo& bucket, const Context& ctx) const {
+  return bucket.encrypted ? Status::Ok() : SetField(bucket.name, kEncryptedField, "1", ctx);
+}
+
+Status AccessControl::SetDefaultEncryption(std::string_view bucket, std::string_view algorithm,
+                                           const Context& ctx) const {
+  return SetField(bucket, kDefaultEncryptionField, algorithm, ctx);
 }
 
 Status AccessControl::SetPublicAccessBlock(std::string_view bucket, const PublicAccessBlock& block,

@@ -108,8 +108,11 @@ struct BucketInfo {
   bool has_policy = false;
   bool has_lifecycle = false;  // a lifecycle configuration is kept (AccessControl::Lifecycle)
   PublicAccessBlock block;
-  // Whether any object of the bucket was ever given tags (reads then look for them).
+  // Whether any object of the bucket was ever given tags (reads then look for them), or stored
+  // encrypted (reads and listings then look at each object's metadata).
   bool tagged = false;
+  bool encrypted = false;
+  std::string default_encryption;  // "AES256" (SSE-S3) once set; empty: none
   // Object lock: enabled when the bucket was made or later (its versioning then stays Enabled), and
   // the default retention of new versions (empty mode: none).
   bool object_lock = false;
@@ -191,8 +194,13 @@ class AccessControl {
                                                    const Context& ctx) const;
   Status SetLifecycle(std::string_view bucket, std::span<const s3::LifecycleRule> rules,
                       const Context& ctx) const;
-  // Records that an object of the bucket has tags (BucketInfo::tagged), once.
+  // Records that an object of the bucket has tags (BucketInfo::tagged), or was stored encrypted
+  // (BucketInfo::encrypted), once.
   Status MarkTagged(const BucketInfo& bucket, const Context& ctx) const;
+  Status MarkEncrypted(const BucketInfo& bucket, const Context& ctx) const;
+  // Sets the bucket's default encryption ("AES256"; empty: none).
+  Status SetDefaultEncryption(std::string_view bucket, std::string_view algorithm,
+                              const Context& ctx) const;
   // Sets the bucket's public access block (all false: removes it).
   Status SetPublicAccessBlock(std::string_view bucket, const PublicAccessBlock& block,
                               const Context& ctx) const;
@@ -214,6 +222,9 @@ class AccessControl {
                      std::string_view document, const Context& ctx) const;
   // Whether any object, version or upload is stored under the bucket's keys.
   Result<bool> HoldsKeys(std::string_view bucket, const Context& ctx) const;
+  // Sets one field of the marker (empty: removes it).
+  Status SetField(std::string_view bucket, std::string_view field, std::string_view value,
+                  const Context& ctx) const;
   // Rewrites the bucket's marker with `change` applied to its user metadata and bytes, keeping
   // the rest: a conditional rewrite, read again and retried (ten times at most) when another
   // change came first.

@@ -172,6 +172,17 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
                     ? ListUnversioned(exchange, store, listing, *max_keys)
                     : ListVersioned(exchange, store, listing, *max_keys);
   if (!listed.ok()) return exchange.Fail(FromStatus(listed.status()));
+  // Encrypted objects are listed by their plaintext's size, which their metadata tells.
+  if (info.encrypted) {
+    for (Version& version : listed->versions) {
+      if (version.delete_marker) continue;
+      auto meta = store.Head(version.store_key, exchange.context());
+      if (!meta.ok() || !meta->user_metadata.contains(std::string(kSealingField))) continue;
+      auto size = PlainSize(meta->size);
+      if (!size.ok()) return exchange.Fail(FromStatus(size.status()));
+      version.meta.size = *size;
+    }
+  }
   const ListedPage& page = *listed;
   // V1 and versions name each object's owner, the bucket's; V2 when asked to (fetch-owner=true).
   const std::string owner =
@@ -496,12 +507,13 @@ Permission NeededPermission(const Exchange& exchange) {
   }
   if (acl) return read ? Permission::kReadAcp : Permission::kWriteAcp;
   if (read) {
-    const bool configuration = exchange.HasQuery("location") || exchange.HasQuery("versioning") ||
-                               exchange.HasQuery("cors") || exchange.HasQuery("tagging") ||
-                               exchange.HasQuery("ownershipControls") ||
-                               exchange.HasQuery("policy") || exchange.HasQuery("policyStatus") ||
-                               exchange.HasQuery("publicAccessBlock") ||
-                               exchange.HasQuery("object-lock") || exchange.HasQuery("lifecycle");
+    static constexpr std::string_view kConfigurations[] = {
+        "location",          "versioning", "cors",         "tagging",
+        "ownershipControls", "policy",     "policyStatus", "publicAccessBlock",
+        "object-lock",       "lifecycle",  "encryption"};
+    const bool configuration =
+        std::any_of(std::begin(kConfigurations), std::end(kConfigurations),
+                    [&](std::string_view name) { return exchange.HasQuery(name); });
     return configuration ? Permission::kOwn : Permission::kRead;
   }
   return method == http::verb::post ? Permission::kWrite : Permission::kOwn;
@@ -551,9 +563,12 @@ std::string ActionOf(const Exchange& exchange) {
       {"location", "BucketLocation"},
       {"object-lock", "BucketObjectLockConfiguration"},
   };
-  // DeleteBucketLifecycle is s3:PutLifecycleConfiguration, as on S3.
+  // DeleteBucketLifecycle and DeleteBucketEncryption are Put actions, as on S3.
   if (exchange.HasQuery("lifecycle")) {
     return get ? "s3:GetLifecycleConfiguration" : "s3:PutLifecycleConfiguration";
+  }
+  if (exchange.HasQuery("encryption")) {
+    return get ? "s3:GetEncryptionConfiguration" : "s3:PutEncryptionConfiguration";
   }
   for (const auto& [query, name] : kConfigurations) {
     if (!exchange.HasQuery(query)) continue;
@@ -899,6 +914,53 @@ bool BucketLifecycle(Exchange& exchange, const AccessControl& access, const Buck
   }
 }
 
+// Get/Put/DeleteBucketEncryption: the bucket's default encryption (SSE-S3; encryption.h), kept in
+// its marker.
+bool BucketEncryption(Exchange& exchange, const AccessControl& access, const BucketInfo& info,
+                      bool has_master_key) {
+  switch (exchange.request().method()) {
+    case http::verb::get:
+      if (info.default_encryption.empty()) {
+        return exchange.Fail({404, "ServerSideEncryptionConfigurationNotFoundError",
+                              fmt::format("bucket {} has no default encryption", info.name)});
+      }
+      return exchange.Reply(
+          200, fmt::format("<ServerSideEncryptionConfiguration><Rule>"
+                           "<ApplyServerSideEncryptionByDefault><SSEAlgorithm>{}</SSEAlgorithm>"
+                           "</ApplyServerSideEncryptionByDefault><BucketKeyEnabled>false"
+                           "</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>",
+                           info.default_encryption));
+    case http::verb::put: {
+      auto body = exchange.ReadAll(Exchange::Checksums::kOfBody, kMaxXmlBody);
+      if (!body.ok()) return exchange.Fail(FromStatus(body.status()));
+      auto algorithm = s3::ParseServerSideEncryptionConfiguration(*body);
+      if (!algorithm.ok()) return exchange.Fail(FromStatus(algorithm.status()));
+      if (*algorithm == "aws:kms" || *algorithm == "aws:kms:dsse") {
+        return exchange.Fail(
+            {501, "NotImplemented",
+             fmt::format("SSEAlgorithm {}: no key service is configured", *algorithm)});
+      }
+      if (*algorithm != "AES256") {
+        return exchange.Fail(
+            {400, "InvalidArgument",
+             fmt::format("SSEAlgorithm \"{}\" is not AES256 or aws:kms", *algorithm)});
+      }
+      if (!has_master_key) {
+        return exchange.Fail({501, "NotImplemented",
+                              "SSE-S3 needs depot serve to have a master key (--sse-master-key)"});
+      }
+      Status set = access.SetDefaultEncryption(info.name, *algorithm, exchange.context());
+      return set.ok() ? exchange.Reply(200, "") : exchange.Fail(FromStatus(set));
+    }
+    case http::verb::delete_: {
+      Status set = access.SetDefaultEncryption(info.name, "", exchange.context());
+      return set.ok() ? exchange.Reply(204, "") : exchange.Fail(FromStatus(set));
+    }
+    default:
+      return exchange.Fail({405, "MethodNotAllowed", "?encryption takes GET, PUT and DELETE"});
+  }
+}
+
 // An object ownership S3 has (x-amz-object-ownership, OwnershipControls); kInvalidArgument
 // naming any other.
 Result<std::string> ObjectOwnership(std::string_view value) {
@@ -954,7 +1016,7 @@ bool BucketOwnershipControls(Exchange& exchange, const AccessControl& access,
 }  // namespace
 
 bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
-                 const BucketInfo& info, std::string_view region) {
+                 const BucketInfo& info, std::string_view region, bool has_master_key) {
   const std::string& bucket = exchange.target().bucket;
   const http::verb method = exchange.request().method();
   // PUT and DELETE come here without a query or with ?cors, ?tagging or ?versioning:
@@ -972,6 +1034,9 @@ bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessCon
   }
   if (exchange.HasQuery("object-lock")) return BucketObjectLock(exchange, access, info);
   if (exchange.HasQuery("lifecycle")) return BucketLifecycle(exchange, access, info);
+  if (exchange.HasQuery("encryption")) {
+    return BucketEncryption(exchange, access, info, has_master_key);
+  }
   if (exchange.HasQuery("ownershipControls")) {
     return BucketOwnershipControls(exchange, access, info);
   }

@@ -24,6 +24,7 @@
 namespace depot::server {
 namespace {
 
+using ::depot::server::testing::HeaderOf;
 using ::depot::server::testing::RawConnection;
 using ::depot::server::testing::SignedRequest;
 using ::depot::server::testing::StatusOf;
@@ -273,11 +274,6 @@ class LifecycleServeTest : public ::testing::Test {
     connection.Send(SignedRequest(server_->port(), method, path, body, s3::Sha256Hex(body), {},
                                   std::move(query), signer));
     return connection.ReadResponse(method == "HEAD");
-  }
-  static std::string HeaderOf(const std::string& response, const std::string& name) {
-    const std::regex pattern("\r\n" + name + ": ([^\r]*)\r\n", std::regex::icase);
-    std::smatch match;
-    return std::regex_search(response, match, pattern) ? match[1].str() : "";
   }
 
   std::shared_ptr<object::MemoryStore> backing_ = std::make_shared<object::MemoryStore>();

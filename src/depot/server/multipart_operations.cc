@@ -267,6 +267,11 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
     if (method != http::verb::post) {
       return exchange.Fail({405, "MethodNotAllowed", "?uploads on a key takes POST"});
     }
+    if (!info.default_encryption.empty()) {
+      return exchange.Fail(
+          {501, "NotImplemented",
+           "multipart uploads into a bucket with default encryption are not served yet"});
+    }
     object::PutOptions put;
     MetadataFromHeaders(exchange, put);
     if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody); !body.ok()) {

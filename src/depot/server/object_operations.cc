@@ -13,6 +13,7 @@
 #include "depot/core/url.h"
 #include "depot/object/key.h"
 #include "depot/s3/xml.h"
+#include "depot/server/encryption.h"
 #include "depot/server/lifecycle.h"
 #include "depot/server/operations.h"
 
@@ -323,10 +324,11 @@ object::Checksum KeptChecksum(const Exchange& exchange, const object::ObjectStor
 // The answer to a PUT that landed: its ETag, its version, and the checksum the body was verified
 // against (S3 echoes it).
 bool AnswerPut(Exchange& exchange, object::ObjectStore& store, const Landing& landing,
-               std::string_view etag) {
+               std::string_view etag, const SealedWrite* sealed = nullptr) {
   auto landed = Landed(store, exchange, landing);
   if (!landed.ok()) return exchange.Fail(FromStatus(landed.status()));
   HeaderList headers = {{"ETag", fmt::format("\"{}\"", etag)}};
+  if (sealed) headers.insert(headers.end(), sealed->headers.begin(), sealed->headers.end());
   if (!landing.expiration.empty()) headers.emplace_back("x-amz-expiration", landing.expiration);
   for (auto& header : *landed) headers.push_back(std::move(header));
   for (auto& header : ChecksumHeaders(exchange.body_checksum())) {
@@ -421,11 +423,14 @@ bool PutWhole(Exchange& exchange, object::ObjectStore& store, const Landing& lan
   return AnswerPut(exchange, store, landing, done->etag);
 }
 
+// A PutObject: whole when its declared length fits the body budget, else streamed; encrypted
+// (`sealed`) always streamed through a Sealer.
 bool PutObject(Exchange& exchange, object::ObjectStore& store, const Landing& landing,
-               const OperationLimits& limits) {
+               const OperationLimits& limits, const SealedWrite* sealed) {
   object::WriteOptions upload_options;
   object::PutOptions& put = upload_options.put;
   MetadataFromHeaders(exchange, put);
+  if (sealed) put.user_metadata[std::string(kSealingField)] = sealed->record;
   object::WriteCondition condition = ConditionFromHeaders(exchange);
   put.mode = condition.mode;
   put.if_match = std::move(condition.if_match);
@@ -436,15 +441,22 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const Landing& la
                                       *length, limits.max_object_bytes)});
   }
   if (length) {
-    if (auto hold = BudgetHold::Take(*limits.body_budget, *length)) {
-      return PutWhole(exchange, store, landing, *length, put);
+    if (!sealed) {
+      if (auto hold = BudgetHold::Take(*limits.body_budget, *length)) {
+        return PutWhole(exchange, store, landing, *length, put);
+      }
     }
-    upload_options.size_hint = *length;
+    upload_options.size_hint = sealed ? SealedSize(*length) : *length;
   }
   std::optional<BudgetHold> hold;
   auto upload = OpenStreamedWriter(store, landing.store_key, std::move(upload_options), limits,
                                    hold, exchange.context());
   if (!upload.ok()) return exchange.Fail(FromStatus(upload.status()));
+  std::optional<Sealer> sealer;
+  if (sealed) {
+    sealer.emplace(sealed->object_key,
+                   [&](std::string_view bytes) { return (*upload)->Write(bytes); });
+  }
   uint64_t received = 0;
   Status body = exchange.ReadBody(Exchange::Checksums::kOfBody, [&](std::string_view data) {
     received += data.size();
@@ -452,15 +464,44 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const Landing& la
       return InvalidArgumentError(fmt::format("EntityTooLarge: a single PUT takes at most {} bytes",
                                               limits.max_object_bytes));
     }
-    return (*upload)->Write(data);
+    return sealer ? sealer->Write(data) : (*upload)->Write(data);
   });
+  if (body.ok() && sealer) body = sealer->Finish();
   if (!body.ok()) {
     (void)(*upload)->Abort();
     return exchange.Fail(FromStatus(body));
   }
-  auto done = (*upload)->FinishChecked(KeptChecksum(exchange, store));
+  // The checksum verified is the plaintext's: an encrypted object keeps none.
+  auto done = (*upload)->FinishChecked(sealed ? object::Checksum() : KeptChecksum(exchange, store));
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
-  return AnswerPut(exchange, store, landing, done->etag);
+  return AnswerPut(exchange, store, landing, done->etag, sealed);
+}
+
+// The encryption a PutObject asks for, or its bucket's default: nullopt for none.
+Result<std::optional<SealedWrite>> SealedWriteOf(const Exchange& exchange,
+                                                 const AccessControl& access,
+                                                 const BucketInfo& info,
+                                                 const OperationLimits& limits) {
+  if (exchange.Header(fmt::format("x-amz-meta-{}", kSealingField))) {
+    return InvalidArgumentError(fmt::format(
+        "InvalidArgument: x-amz-meta-{} is depot's own record of encryption", kSealingField));
+  }
+  DEPOT_ASSIGN_OR_RETURN(RequestedEncryption requested,
+                         EncryptionOfRequest(exchange, true, limits.allow_sse_c_over_http));
+  if (requested.kind == RequestedEncryption::Kind::kNone && !info.default_encryption.empty()) {
+    requested.kind = RequestedEncryption::Kind::kService;
+  }
+  if (requested.kind == RequestedEncryption::Kind::kNone) return std::optional<SealedWrite>();
+  const bool customer = requested.kind == RequestedEncryption::Kind::kCustomer;
+  if (!customer && !limits.service_key) {
+    return UnimplementedError(
+        "NotImplemented: SSE-S3 needs depot serve to have a master key (--sse-master-key)");
+  }
+  const SealKey& base = customer ? requested.customer_key : *limits.service_key;
+  const Sealing sealing = NewSealing(base, customer);
+  DEPOT_RETURN_IF_ERROR(access.MarkEncrypted(info, exchange.context()));
+  return std::optional<SealedWrite>(SealedWrite{sealing.Encode(), ObjectKey(base, sealing.salt),
+                                                EncryptionHeaders(sealing.kind, requested)});
 }
 
 // Sets a response header whose name or value came from a client or the store (metadata, a
@@ -717,6 +758,10 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
     return exchange.Fail(
         {501, "NotImplemented", "If-Match / If-None-Match on the destination of a CopyObject"});
   }
+  if (!info.default_encryption.empty()) {
+    return exchange.Fail(
+        {501, "NotImplemented", "copies into a bucket with default encryption are not served yet"});
+  }
   auto source_version = CopySource(exchange, store, access);
   if (!source_version.ok()) return exchange.Fail(FromStatus(source_version.status()));
   const std::string* source = &source_version->store_key;
@@ -962,6 +1007,15 @@ Result<CopySourceVersion> CopySource(Exchange& exchange, object::ObjectStore& st
         ObjectAttributes attributes,
         ObjectAttributeStore(store).Read(bucket, info.owner, version, meta, exchange.context()));
     tags = std::move(attributes.tags);
+  }
+  // Encrypted sources would be copied as their ciphertext: refused until copies decrypt them.
+  if (info.encrypted) {
+    DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta,
+                           store.Head(version.store_key, exchange.context()));
+    if (meta.user_metadata.contains(std::string(kSealingField))) {
+      return UnimplementedError(
+          "NotImplemented: copies of encrypted objects (SSE-C, SSE-S3) are not served yet");
+    }
   }
   return CopySourceVersion{
       std::move(version.store_key),
@@ -1307,9 +1361,29 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
       }
       headers.emplace_back("x-amz-object-lock-legal-hold", attributes->legal_hold ? "ON" : "OFF");
     }
+    // Encrypted objects are read through a view that decrypts them (encryption.h).
+    object::ObjectStore* source = &store;
+    std::unique_ptr<UnsealedView> unsealed;
+    if (info.encrypted || AsksForEncryption(exchange)) {
+      auto requested = EncryptionOfRequest(exchange, false, limits.allow_sse_c_over_http);
+      if (!requested.ok()) return exchange.Fail(FromStatus(requested.status()));
+      auto meta = store.Head(key, exchange.context());
+      if (!meta.ok() && meta.status().code() != StatusCode::kNotFound) {
+        return exchange.Fail(FromStatus(meta.status()));
+      }
+      if (meta.ok()) {
+        auto sealed = OpenSealed(store, key, *meta, *requested, limits.service_key);
+        if (!sealed.ok()) return exchange.Fail(FromStatus(sealed.status()));
+        if (*sealed) {
+          unsealed = std::move((*sealed)->view);
+          source = unsealed.get();
+          headers.insert(headers.end(), (*sealed)->headers.begin(), (*sealed)->headers.end());
+        }
+      }
+    }
     // The expiry of the current version (S3 tells none of noncurrent ones).
     if (info.has_lifecycle && !exchange.HasQuery("versionId")) {
-      auto meta = store.Head(key, exchange.context());
+      auto meta = source->Head(key, exchange.context());
       if (meta.ok()) {
         auto expiration = ExpirationOf(access, info, target.key, meta->size, meta->last_modified,
                                        attributes ? attributes->tags : std::vector<s3::Tag>(),
@@ -1319,15 +1393,17 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
       }
     }
     if (exchange.HasQuery("attributes") && method == http::verb::get) {
-      return GetObjectAttributes(exchange, store, key, headers, pinned);
+      return GetObjectAttributes(exchange, *source, key, headers, pinned);
     }
-    return GetObject(exchange, store, key, headers, pinned);
+    return GetObject(exchange, *source, key, headers, pinned);
   }
   switch (method) {
     case http::verb::put: {
       if (exchange.Header("x-amz-copy-source")) {
         return CopyObject(exchange, store, access, info, limits);
       }
+      auto sealed = SealedWriteOf(exchange, access, info, limits);
+      if (!sealed.ok()) return exchange.Fail(FromStatus(sealed.status()));
       auto landing = LandingOfRequest(exchange, access, info, false);
       if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
       auto expiration = ExpirationOf(
@@ -1336,7 +1412,7 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
           exchange.context());
       if (!expiration.ok()) return exchange.Fail(FromStatus(expiration.status()));
       landing->expiration = expiration->value_or("");
-      return PutObject(exchange, store, *landing, limits);
+      return PutObject(exchange, store, *landing, limits, *sealed ? &**sealed : nullptr);
     }
     case http::verb::delete_:
       return DeleteObject(exchange, store, access, info);

@@ -24,6 +24,7 @@
 #include "depot/server/access.h"
 #include "depot/server/exchange.h"
 #include "depot/server/object_attributes.h"
+#include "depot/server/sse.h"
 
 namespace depot::server {
 
@@ -138,6 +139,10 @@ struct OperationLimits {
   // (S3ServerOptions::transfer_threads), so that threads do not grow with connections.
   Executor* transfers;
   CompletedUploads* completed;
+  // Server-side encryption (encryption.h): the SSE-S3 base key (none without a master key), and
+  // whether SSE-C is taken over plain HTTP.
+  std::optional<SealKey> service_key;
+  bool allow_sse_c_over_http = false;
 };
 
 inline constexpr std::string_view kBucketMarkers = "_buckets/";
@@ -165,13 +170,21 @@ bool ListBuckets(Exchange& exchange, const AccessControl& access);
 // All but CreateBucket come here authorized (the bucket exists, as `info` says, and the user may
 // use it).
 bool ServeBucket(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
-                 const BucketInfo& info, std::string_view region);
+                 const BucketInfo& info, std::string_view region, bool has_master_key);
 // Requests on /BUCKET/KEY, authorized: Put/Get/Head/Delete/CopyObject, and multipart uploads.
 bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
                  const BucketInfo& info, const OperationLimits& limits);
 // ?uploads and ?uploadId requests on /BUCKET/KEY (from ServeObject).
 bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
                     const BucketInfo& info, const OperationLimits& limits);
+
+// An encrypted write (encryption.h): the object's encryption record, the key it is encrypted
+// with, and the headers that name it in the answer.
+struct SealedWrite {
+  std::string record;
+  SealKey object_key;
+  HeaderList headers;
+};
 
 // Where a write of `key` by `writer` (the request's, or a POST form's) lands: "B/KEY" in a bucket
 // that was never versioned, else a new version (versions.h); and the attributes the new object

@@ -106,8 +106,15 @@ class S3Server::Impl {
         access_(*store_, {options_.admins.begin(), options_.admins.end()}, AllNames(options_)),
         body_budget_(options_.max_body_memory),
         transfers_(options_.transfer_threads, 4 * options_.transfer_threads),
-        limits_{options_.max_object_bytes, options_.max_part_bytes, &body_budget_, &transfers_,
-                &completed_},
+        limits_{options_.max_object_bytes,
+                options_.max_part_bytes,
+                &body_budget_,
+                &transfers_,
+                &completed_,
+                options_.sse_master_key.empty()
+                    ? std::nullopt
+                    : std::optional<SealKey>(ServiceKey(options_.sse_master_key)),
+                options_.allow_sse_c_over_http},
         lifecycle_(*store_, access_, options_.lifecycle_day),
         acceptor_(io_) {}
 
@@ -616,7 +623,8 @@ class S3Server::Impl {
     AuthorizedStore store(*store_, access_, exchange.who().access_key, target.bucket, permission,
                           std::move(policy_request));
     if (resource == Resource::kBucket) {
-      return ServeBucket(exchange, store, access_, info, options_.region);
+      return ServeBucket(exchange, store, access_, info, options_.region,
+                         limits_.service_key.has_value());
     }
     return ServeObject(exchange, store, access_, info, limits_);
   }
@@ -691,6 +699,11 @@ Result<std::unique_ptr<S3Server>> S3Server::Start(std::shared_ptr<object::Object
   if (options.transfer_threads < 1) {
     return InvalidArgumentError(
         fmt::format("serve: transfer_threads {} must be at least 1", options.transfer_threads));
+  }
+  if (!options.sse_master_key.empty() && options.sse_master_key.size() < 32) {
+    return InvalidArgumentError(
+        fmt::format("serve: the SSE master key has {} bytes; it needs 32 or more (random ones)",
+                    options.sse_master_key.size()));
   }
   if (options.lifecycle_day.count() < 1) {
     return InvalidArgumentError(

@@ -138,6 +138,11 @@ struct S3ServerOptions {
   // transfer_threads threads however many uploads are streaming.
   size_t transfer_threads = 32;
   std::string access_log;  // JSON lines: a file path, "-" or none
+  // Server-side encryption (encryption.h): the master key SSE-S3 keys are derived from (32 or
+  // more random bytes; empty: SSE-S3 is not served), and whether SSE-C is taken over plain HTTP
+  // (S3 refuses it there; for tests and loopback).
+  std::string sse_master_key;
+  bool allow_sse_c_over_http = false;
   // How long a day of buckets' lifecycle rules is (lifecycle.h): S3's 24 hours, or less for tests
   // (as RGW's rgw_lc_debug_interval), when expiry is not rounded to midnight. The lifecycle worker
   // runs a pass every tenth of it (at least 100 ms, at most an hour apart).

@@ -24,6 +24,8 @@
 namespace depot::server {
 namespace {
 
+using ::depot::server::testing::BodyOf;
+using ::depot::server::testing::HeaderOf;
 using ::depot::server::testing::Md5Base64;
 using ::depot::server::testing::RawConnection;
 using ::depot::server::testing::SignedRequest;
@@ -35,19 +37,6 @@ using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// The value of header `name` in a raw response ("" when absent).
-std::string HeaderOf(const std::string& response, const std::string& name) {
-  const std::regex pattern("\r\n" + name + ": ([^\r]*)\r\n", std::regex::icase);
-  std::smatch match;
-  return std::regex_search(response, match, pattern) ? match[1].str() : "";
-}
-
-// The body of a raw response.
-std::string BodyOf(const std::string& response) {
-  const size_t end = response.find("\r\n\r\n");
-  return end == std::string::npos ? "" : response.substr(end + 4);
-}
 
 // Every match of `pattern`'s first group in `text`.
 std::vector<std::string> Captures(const std::string& text, const std::string& pattern) {

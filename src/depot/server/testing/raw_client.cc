@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <regex>
 
 #include "depot/core/base64.h"
 #include "depot/core/md5.h"
@@ -144,6 +145,17 @@ int StatusOf(std::string_view response) {
   int status = 0;
   std::from_chars(response.data() + 9, response.data() + 12, status);
   return status;
+}
+
+std::string HeaderOf(const std::string& response, const std::string& name) {
+  const std::regex pattern("\r\n" + name + ": ([^\r]*)\r\n", std::regex::icase);
+  std::smatch match;
+  return std::regex_search(response, match, pattern) ? match[1].str() : "";
+}
+
+std::string BodyOf(const std::string& response) {
+  const size_t end = response.find("\r\n\r\n");
+  return end == std::string::npos ? "" : response.substr(end + 4);
 }
 
 }  // namespace depot::server::testing

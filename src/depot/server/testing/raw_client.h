@@ -58,5 +58,8 @@ std::vector<std::string> StoreSnapshot(object::ObjectStore& store);
 std::string Md5Base64(std::string_view data);
 // The status code of a raw HTTP response ("HTTP/1.1 403 Forbidden" -> 403), 0 if none.
 int StatusOf(std::string_view response);
+// The value of header `name` (any case) in a raw response ("" when absent), and its body.
+std::string HeaderOf(const std::string& response, const std::string& name);
+std::string BodyOf(const std::string& response);
 
 }  // namespace depot::server::testing
