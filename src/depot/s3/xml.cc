@@ -707,7 +707,18 @@ Result<LifecycleRule> ParseLifecycleRule(const pugi::xml_node& node) {
       node, {"ID", "Status", "Prefix", "Filter", "Expiration", "NoncurrentVersionExpiration",
              "AbortIncompleteMultipartUpload", "Transition", "NoncurrentVersionTransition"}));
   LifecycleRule rule;
+  for (const char* once : {"ID", "Status", "Prefix", "Filter", "Expiration",
+                           "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload"}) {
+    const auto all = node.children(once);
+    if (std::distance(all.begin(), all.end()) > 1) {
+      return LifecycleMalformed(fmt::format("a Rule names <{}> twice", once));
+    }
+  }
   rule.id = Text(node, "ID");
+  if (std::any_of(rule.id.begin(), rule.id.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return LifecycleInvalid("the rule ID has control characters");
+  }
   if (Utf8Length(rule.id) > 255) {
     return LifecycleInvalid(
         fmt::format("the rule ID \"{}...\" is longer than 255 characters", rule.id.substr(0, 16)));
@@ -731,8 +742,20 @@ Result<LifecycleRule> ParseLifecycleRule(const pugi::xml_node& node) {
     rule.prefix = prefix.text().as_string();
   } else if (pugi::xml_node filter = node.child("Filter")) {
     rule.form = LifecycleRule::Form::kFilter;
+    if (filter.child("And") &&
+        std::distance(filter.children().begin(), filter.children().end()) > 1) {
+      return LifecycleMalformed("a Filter with an And has nothing else");
+    }
     DEPOT_RETURN_IF_ERROR(LifecyclePredicates(filter, false, rule));
     DEPOT_RETURN_IF_ERROR(ValidateTags(rule.tags, 10));
+    if (rule.size_greater_than && rule.size_less_than &&
+        *rule.size_greater_than >= *rule.size_less_than) {
+      return LifecycleInvalid(
+          fmt::format("ObjectSizeGreaterThan {} is not below ObjectSizeLessThan {}",
+                      *rule.size_greater_than, *rule.size_less_than));
+    }
+  } else {
+    return LifecycleMalformed("a Rule needs a Filter (or a Prefix)");
   }
   if (pugi::xml_node expiration = node.child("Expiration")) {
     DEPOT_RETURN_IF_ERROR(OnlyChildren(expiration, {"Days", "Date", "ExpiredObjectDeleteMarker"}));

@@ -205,10 +205,11 @@ Result<std::vector<Tag>> DecodeTagSet(std::string_view text);
 struct LifecycleRule {
   std::string id;  // 1 to 255 characters, unique in the configuration (made when none is given)
   bool enabled = true;
-  // kNone: no filter (every object); kPrefix: a <Prefix> of the rule itself (S3's first
-  // grammar); kFilter: a <Filter>, its predicates inside an <And> when `and_form`.
-  enum class Form { kNone, kPrefix, kFilter };
-  Form form = Form::kNone;
+  // kPrefix: a <Prefix> of the rule itself (S3's first grammar); kFilter: a <Filter>, its
+  // predicates inside an <And> when `and_form` (several without one are taken as their And, as
+  // RGW takes them; S3 refuses them). A rule needs one or the other.
+  enum class Form { kPrefix, kFilter };
+  Form form = Form::kFilter;
   bool and_form = false;
   std::string prefix;
   std::vector<Tag> tags;
@@ -225,12 +226,12 @@ struct LifecycleRule {
 };
 // The rules of a <LifecycleConfiguration> document, checked as S3 checks them. kInvalidArgument
 // "MalformedXML: ..." for a document that is not one (a Status other than Enabled or Disabled, a
-// rule with both a Prefix and a Filter, an unknown element, a predicate twice (but tags), Days and
-// Date in one Expiration, no rule or more than 1000), "InvalidArgument: ..." for values S3 refuses
-// (an ID longer than 255 characters or given twice, Days that are not positive, a Date that is not
-// midnight UTC, a rule without an action, tags with ExpiredObjectDeleteMarker or
-// AbortIncompleteMultipartUpload), "InvalidTag: ..." for bad tags; kUnimplemented for transitions
-// to other storage classes (depot keeps one).
+// rule with both a Prefix and a Filter or neither, an element twice, an unknown element, a
+// predicate twice (but tags), Days and Date in one Expiration, no rule or more than 1000),
+// "InvalidArgument: ..." for values S3 refuses (an ID longer than 255 characters or given twice,
+// Days that are not positive, a Date that is not midnight UTC, a rule without an action, tags with
+// ExpiredObjectDeleteMarker or AbortIncompleteMultipartUpload), "InvalidTag: ..." for bad tags;
+// kUnimplemented for transitions to other storage classes (depot keeps one).
 Result<std::vector<LifecycleRule>> ParseLifecycleConfiguration(std::string_view body);
 // The document again, on one line (what GetBucketLifecycleConfiguration answers, what depot
 // stores).

@@ -363,18 +363,19 @@ TEST(S3Xml, LifecycleConfigurationsParseRoundTripAndRefuseWhatS3Refuses) {
                       days + "</Rule>"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("InvalidArgument: the rule ID")));
   EXPECT_THAT(ParseLifecycleConfiguration(
-                  document("<Rule><ID>x</ID><Status>Enabled</Status>" + days + "</Rule>" +
-                           "<Rule><ID>x</ID><Status>Enabled</Status>" + days + "</Rule>")),
+                  document("<Rule><ID>x</ID><Status>Enabled</Status><Filter/>" + days + "</Rule>" +
+                           "<Rule><ID>x</ID><Status>Enabled</Status><Filter/>" + days + "</Rule>")),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("given twice")));
   EXPECT_THAT(refused("<Rule><Status>enabled</Status>" + days + "</Rule>"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("MalformedXML: ")));
   EXPECT_THAT(
-      refused("<Rule><Status>Enabled</Status><Expiration><Days>0</Days></Expiration>"
+      refused("<Rule><Status>Enabled</Status><Filter/><Expiration><Days>0</Days></Expiration>"
               "</Rule>"),
       StatusIs(StatusCode::kInvalidArgument, HasSubstr("InvalidArgument: Expiration Days")));
-  EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Expiration><Date>1970-08-22T19:28:21Z"
-                      "</Date></Expiration></Rule>"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("midnight UTC")));
+  EXPECT_THAT(
+      refused("<Rule><Status>Enabled</Status><Filter/><Expiration><Date>1970-08-22T19:28:21Z"
+              "</Date></Expiration></Rule>"),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("midnight UTC")));
   EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Prefix/><Filter/>" + days + "</Rule>"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("not both")));
   EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Filter><Prefix>a</Prefix><Prefix>b"
@@ -390,6 +391,23 @@ TEST(S3Xml, LifecycleConfigurationsParseRoundTripAndRefuseWhatS3Refuses) {
   EXPECT_EQ((*loose)[0].prefix, "a");
   EXPECT_EQ((*loose)[0].tags.size(), 1u);
   EXPECT_THAT(ParseLifecycleConfiguration(LifecycleConfigurationXml(*loose)), IsOkAndHolds(*loose));
+  EXPECT_THAT(refused("<Rule><Status>Enabled</Status>" + days + "</Rule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("needs a Filter")));
+  EXPECT_THAT(
+      refused("<Rule><ID>a&#13;&#10;b</ID><Status>Enabled</Status><Filter/>" + days + "</Rule>"),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("control characters")));
+  EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Status>Disabled</Status><Filter/>" + days +
+                      "</Rule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("<Status> twice")));
+  EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Filter><Prefix>a</Prefix><And><Prefix>b"
+                      "</Prefix></And></Filter>" +
+                      days + "</Rule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("nothing else")));
+  EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Filter><And><ObjectSizeGreaterThan>9"
+                      "</ObjectSizeGreaterThan><ObjectSizeLessThan>9</ObjectSizeLessThan></And>"
+                      "</Filter>" +
+                      days + "</Rule>"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not below")));
   EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Filter/></Rule>"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("no action")));
   EXPECT_THAT(refused("<Rule><Status>Enabled</Status><Filter><Tag><Key>k</Key><Value>v</Value>"

@@ -178,9 +178,8 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
       if (version.delete_marker) continue;
       auto meta = store.Head(version.store_key, exchange.context());
       if (!meta.ok() || !meta->user_metadata.contains(std::string(kSealingField))) continue;
-      auto size = PlainSize(meta->size);
-      if (!size.ok()) return exchange.Fail(FromStatus(size.status()));
-      version.meta.size = *size;
+      // A record whose size no encrypted object has (damaged) lists the stored size.
+      if (auto size = PlainSize(meta->size); size.ok()) version.meta.size = *size;
     }
   }
   const ListedPage& page = *listed;

@@ -1,6 +1,7 @@
 #include "depot/server/encryption.h"
 
 #include <fmt/format.h>
+#include <openssl/crypto.h>
 
 #include <algorithm>
 
@@ -114,6 +115,7 @@ Result<object::ObjectMeta> UnsealedView::Shown(object::ObjectMeta meta) const {
   meta.user_metadata.erase(record);
   meta.size = size_;
   meta.checksum = {};
+  meta.parts.clear();  // in stored bytes: the plaintext is read as one part
   return meta;
 }
 
@@ -172,14 +174,23 @@ Status UnsealedView::DoGetStream(std::string_view key, const object::GetOptions&
       key, inner,
       [&](const object::GetResult& head) -> Status {
         object::GetResult shown;
-        DEPOT_ASSIGN_OR_RETURN(shown.meta, Shown(head.meta));
+        if (head.not_modified) {
+          shown.meta = head.meta;  // a 304 carries no metadata to check
+        } else {
+          DEPOT_ASSIGN_OR_RETURN(shown.meta, Shown(head.meta));
+        }
         shown.range = plain;
         shown.not_modified = head.not_modified;
         body = !options.head && !head.not_modified;
         return on_head(shown);
       },
       [&](std::string_view piece) { return unsealer.Write(piece); }, ctx));
-  return body ? unsealer.Finish() : Status::Ok();
+  if (!body) return Status::Ok();
+  DEPOT_RETURN_IF_ERROR(unsealer.Finish());
+  if (left > 0) {
+    return DataLossError(fmt::format("the store sent {} bytes of the range short", left));
+  }
+  return Status::Ok();
 }
 
 Result<std::optional<SealedRead>> OpenSealed(object::ObjectStore& store,
@@ -203,7 +214,8 @@ Result<std::optional<SealedRead>> OpenSealed(object::ObjectStore& store,
           "InvalidRequest: the object is encrypted with a customer key (SSE-C): send it with "
           "x-amz-server-side-encryption-customer-algorithm, -key and -key-MD5");
     }
-    if (CheckValue(request.customer_key, sealing.salt) != sealing.check) {
+    const std::string check = CheckValue(request.customer_key, sealing.salt);
+    if (CRYPTO_memcmp(check.data(), sealing.check.data(), check.size()) != 0) {
       return Invalid("the customer key sent is not the one the object was encrypted with");
     }
     base = request.customer_key;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "depot/object/key.h"
 #include "depot/server/access.h"
 #include "depot/server/object_attributes.h"
 #include "depot/server/operations.h"
@@ -106,21 +107,25 @@ void LifecycleWorker::Start(std::chrono::milliseconds interval) {
 }
 
 void LifecycleWorker::Stop() {
+  std::thread thread;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    thread = std::move(thread_);
   }
   stop_.Cancel();  // a pass under way ends at its next store call
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread.joinable()) thread.join();
 }
 
 Status LifecycleWorker::RunBucket(const BucketInfo& info, std::span<const s3::LifecycleRule> rules,
                                   Clock::time_point now, Counts& counts, const Context& ctx) {
-  DEPOT_RETURN_IF_ERROR(info.versioning == Versioning::kOff
-                            ? RunUnversioned(info, rules, now, counts, ctx)
-                            : RunVersioned(info, rules, now, counts, ctx));
-  return RunUploads(info, rules, now, counts, ctx);
+  // Uploads are aborted even when the objects' part failed.
+  Status objects = info.versioning == Versioning::kOff
+                       ? RunUnversioned(info, rules, now, counts, ctx)
+                       : RunVersioned(info, rules, now, counts, ctx);
+  Status uploads = RunUploads(info, rules, now, counts, ctx);
+  return objects.ok() ? uploads : objects;
 }
 
 Status LifecycleWorker::RunUnversioned(const BucketInfo& info,
@@ -139,27 +144,39 @@ Status LifecycleWorker::RunUnversioned(const BucketInfo& info,
     DEPOT_ASSIGN_OR_RETURN(object::ListResult page, store_.List(list, ctx));
     for (const object::ObjectMeta& meta : page.objects) {
       const Version version{meta.key.substr(root.size()), "null", meta.key};
-      std::vector<s3::Tag> tags;
-      if (need_tags) {
-        DEPOT_ASSIGN_OR_RETURN(ObjectAttributes read,
-                               attributes.Read(info.name, info.owner, version, meta, ctx));
-        tags = std::move(read.tags);
+      auto expire = [&]() -> Status {
+        std::vector<s3::Tag> tags;
+        if (need_tags) {
+          DEPOT_ASSIGN_OR_RETURN(ObjectAttributes read,
+                                 attributes.Read(info.name, info.owner, version, meta, ctx));
+          tags = std::move(read.tags);
+        }
+        auto expiry = CurrentExpiry(rules, version.key, meta.size, meta.last_modified, tags, day_);
+        if (!expiry || expiry->when > now) return Status::Ok();
+        // What expired is this object, and the bucket is still unversioned: an object written
+        // since the listing is not deleted, nor is one that has become a null version.
+        auto again = store_.Head(meta.key, ctx);
+        if (!again.ok()) {
+          return again.status().code() == StatusCode::kNotFound ? Status::Ok() : again.status();
+        }
+        if (again->etag != meta.etag || again->last_modified != meta.last_modified) {
+          return Status::Ok();
+        }
+        DEPOT_ASSIGN_OR_RETURN(BucketInfo still, access_.Lookup(info.name, ctx));
+        if (still.versioning != Versioning::kOff) return Status::Ok();
+        const std::vector<std::string> keys = {meta.key,
+                                               ObjectAttributeStore::KeyOf(info.name, version)};
+        for (const Status& deleted : store_.DeleteMany(keys, ctx)) {
+          if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) return deleted;
+        }
+        ++counts.expired;
+        return Status::Ok();
+      };
+      // One object that fails is logged; the others are still done.
+      if (Status done = expire(); !done.ok()) {
+        if (ctx.IsCancelled()) return done;
+        spdlog::warn("lifecycle: {}: {}", object::QuoteKey(meta.key), done.ToString());
       }
-      auto expiry = CurrentExpiry(rules, version.key, meta.size, meta.last_modified, tags, day_);
-      if (!expiry || expiry->when > now) continue;
-      // What expired is this object: one written since the listing is not deleted.
-      auto again = store_.Head(meta.key, ctx);
-      if (!again.ok()) {
-        if (again.status().code() == StatusCode::kNotFound) continue;
-        return again.status();
-      }
-      if (again->etag != meta.etag || again->last_modified != meta.last_modified) continue;
-      const std::vector<std::string> keys = {meta.key,
-                                             ObjectAttributeStore::KeyOf(info.name, version)};
-      for (const Status& deleted : store_.DeleteMany(keys, ctx)) {
-        if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) return deleted;
-      }
-      ++counts.expired;
     }
     if (page.next_continuation_token.empty()) return Status::Ok();
     list.continuation_token = page.next_continuation_token;
@@ -169,6 +186,12 @@ Status LifecycleWorker::RunUnversioned(const BucketInfo& info,
 Status LifecycleWorker::RunVersioned(const BucketInfo& info,
                                      std::span<const s3::LifecycleRule> rules,
                                      Clock::time_point now, Counts& counts, const Context& ctx) {
+  if (std::none_of(rules.begin(), rules.end(), [](const s3::LifecycleRule& rule) {
+        return rule.enabled && (rule.expiration_days > 0 || rule.expiration_date ||
+                                rule.expired_object_delete_marker || rule.noncurrent_days > 0);
+      })) {
+    return Status::Ok();
+  }
   const Versions versions(store_);
   const ObjectAttributeStore attributes(store_);
   const bool need_tags = info.tagged && NeedTags(rules);
@@ -178,12 +201,12 @@ Status LifecycleWorker::RunVersioned(const BucketInfo& info,
                            attributes.Read(info.name, info.owner, version, version.meta, ctx));
     return std::move(read.tags);
   };
+  // Removes exactly the version listed (by its store key: a null version written since has the
+  // same id, "null", and stays).
   auto remove = [&](const Version& version) -> Status {
-    DEPOT_ASSIGN_OR_RETURN(
-        std::optional<Version> removed,
-        versions.Remove(info.name, version.key, version.id, info.versioning, ctx));
-    if (removed) DEPOT_RETURN_IF_ERROR(attributes.Remove(info.name, *removed, ctx));
-    return Status::Ok();
+    Status removed = store_.Delete(version.store_key, ctx);
+    if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
+    return attributes.Remove(info.name, version, ctx);
   };
   // One key's versions, newest first.
   auto run_key = [&](const std::vector<Version>& all) -> Status {
@@ -234,7 +257,7 @@ Status LifecycleWorker::RunVersioned(const BucketInfo& info,
     if (!expiry || expiry->when > now) return Status::Ok();
     // What expired must still be the latest: a version written since the listing is not hidden.
     auto latest = versions.Find(info.name, key, std::nullopt, info.versioning, ctx);
-    if (!latest.ok() || latest->id != current.id) {
+    if (!latest.ok() || latest->store_key != current.store_key) {
       return latest.ok() || latest.status().code() == StatusCode::kNotFound ? Status::Ok()
                                                                             : latest.status();
     }
@@ -246,13 +269,21 @@ Status LifecycleWorker::RunVersioned(const BucketInfo& info,
     return Status::Ok();
   };
 
+  // One key that fails is logged; the others are still done.
+  auto run_logged = [&](const std::vector<Version>& all) -> Status {
+    Status done = run_key(all);
+    if (done.ok() || ctx.IsCancelled()) return done;
+    spdlog::warn("lifecycle: bucket {}, key {}: {}", info.name, object::QuoteKey(all.front().key),
+                 done.ToString());
+    return Status::Ok();
+  };
   Versions::Query query;
   std::vector<Version> key_versions;
   while (true) {
     DEPOT_ASSIGN_OR_RETURN(Versions::Page page, versions.List(info.name, query, ctx));
     for (Version& version : page.versions) {
       if (!key_versions.empty() && key_versions.front().key != version.key) {
-        DEPOT_RETURN_IF_ERROR(run_key(key_versions));
+        DEPOT_RETURN_IF_ERROR(run_logged(key_versions));
         key_versions.clear();
       }
       key_versions.push_back(std::move(version));
@@ -261,7 +292,7 @@ Status LifecycleWorker::RunVersioned(const BucketInfo& info,
     query.key_marker = page.next_key_marker;
     query.version_marker = page.next_version_marker;
   }
-  return key_versions.empty() ? Status::Ok() : run_key(key_versions);
+  return key_versions.empty() ? Status::Ok() : run_logged(key_versions);
 }
 
 Status LifecycleWorker::RunUploads(const BucketInfo& info, std::span<const s3::LifecycleRule> rules,
@@ -285,7 +316,7 @@ Status LifecycleWorker::RunUploads(const BucketInfo& info, std::span<const s3::L
     if (!aborted.ok() && aborted.code() != StatusCode::kNotFound) return aborted;
     DEPOT_RETURN_IF_ERROR(
         ObjectAttributeStore(store_).Take(info.name, upload.upload_id, ctx).status());
-    ++counts.uploads_aborted;
+    if (aborted.ok()) ++counts.uploads_aborted;
   }
   return Status::Ok();
 }

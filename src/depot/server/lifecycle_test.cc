@@ -196,6 +196,12 @@ TEST_F(LifecycleWorkerTest, VersionedBucketsGetDeleteMarkersAndLoseNoncurrentVer
   // The marker is current now: another pass adds none.
   EXPECT_EQ(worker_.RunOnce(Clock::now() + kDay * 2).expired, 0u);
 
+  // A delete marker with versions behind it is no expired object delete marker.
+  s3::LifecycleRule markers = Rule("markers", "");
+  markers.expired_object_delete_marker = true;
+  SetRules({markers});
+  EXPECT_EQ(worker_.RunOnce(Clock::now() + kDay * 3).markers_removed, 0u);
+  EXPECT_EQ(Listing().size(), 4u);
   // Once the noncurrent versions are gone, the lone delete marker goes too.
   s3::LifecycleRule clean = Rule("clean", "");
   clean.noncurrent_days = 1;

@@ -1,5 +1,6 @@
 // Object operations of depot serve (see operations.h): Put, Get, Head, Delete and CopyObject.
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <charconv>
@@ -105,9 +106,14 @@ Result<std::optional<std::string>> ExpirationOf(const AccessControl& access, con
                                                 object::Clock::time_point modified,
                                                 std::span<const s3::Tag> tags, const Context& ctx) {
   if (!info.has_lifecycle) return std::optional<std::string>();
-  DEPOT_ASSIGN_OR_RETURN(std::vector<s3::LifecycleRule> rules, access.Lifecycle(info.name, ctx));
+  auto rules = access.Lifecycle(info.name, ctx);
+  if (!rules.ok()) {
+    // The header is a courtesy: a configuration that cannot be read fails no object request.
+    spdlog::warn("bucket {}: x-amz-expiration left out: {}", info.name, rules.status().ToString());
+    return std::optional<std::string>();
+  }
   const std::optional<Expiry> expiry =
-      CurrentExpiry(rules, key, size, modified, tags, std::chrono::hours(24));
+      CurrentExpiry(*rules, key, size, modified, tags, std::chrono::hours(24));
   if (!expiry) return std::optional<std::string>();
   return std::optional<std::string>(ExpirationHeader(*expiry));
 }
@@ -482,10 +488,6 @@ Result<std::optional<SealedWrite>> SealedWriteOf(const Exchange& exchange,
                                                  const AccessControl& access,
                                                  const BucketInfo& info,
                                                  const OperationLimits& limits) {
-  if (exchange.Header(fmt::format("x-amz-meta-{}", kSealingField))) {
-    return InvalidArgumentError(fmt::format(
-        "InvalidArgument: x-amz-meta-{} is depot's own record of encryption", kSealingField));
-  }
   DEPOT_ASSIGN_OR_RETURN(RequestedEncryption requested,
                          EncryptionOfRequest(exchange, true, limits.allow_sse_c_over_http));
   if (requested.kind == RequestedEncryption::Kind::kNone && !info.default_encryption.empty()) {
@@ -498,7 +500,7 @@ Result<std::optional<SealedWrite>> SealedWriteOf(const Exchange& exchange,
         "NotImplemented: SSE-S3 needs depot serve to have a master key (--sse-master-key)");
   }
   const SealKey& base = customer ? requested.customer_key : *limits.service_key;
-  const Sealing sealing = NewSealing(base, customer);
+  DEPOT_ASSIGN_OR_RETURN(const Sealing sealing, NewSealing(base, customer));
   DEPOT_RETURN_IF_ERROR(access.MarkEncrypted(info, exchange.context()));
   return std::optional<SealedWrite>(SealedWrite{sealing.Encode(), ObjectKey(base, sealing.salt),
                                                 EncryptionHeaders(sealing.kind, requested)});
@@ -609,6 +611,13 @@ bool GetObject(Exchange& exchange, object::ObjectStore& store, const std::string
       key, options,
       [&](const object::GetResult& head) -> Status {
         const object::ObjectMeta& meta = head.meta;
+        // An encrypted object reaches here only through its view (encryption.h): one that
+        // replaced a plain object after the request looked is never sent as its ciphertext.
+        if (meta.user_metadata.contains(std::string(kSealingField))) {
+          return UnavailableError(
+              "SlowDown: the object was replaced while it was read; read it "
+              "again");
+        }
         if (range_header && !head.not_modified && head.range.length() == 0) {
           // A range that selects no byte (any range of an empty object): 416, as in S3.
           return OutOfRangeError(fmt::format("range \"{}\" selects no byte of a {}-byte object",
@@ -713,6 +722,10 @@ bool GetObjectAttributes(Exchange& exchange, object::ObjectStore& store, const s
   auto got = store.Get(key, options, exchange.context());
   if (!got.ok()) return exchange.Fail(FromStatus(got.status()));
   const object::ObjectMeta& meta = got->meta;
+  if (meta.user_metadata.contains(std::string(kSealingField))) {
+    return exchange.Fail(
+        {503, "SlowDown", "the object was replaced while it was read; read it again"});
+  }
   HeaderList headers = version_headers;
   headers.emplace_back("Last-Modified", s3::FormatHttpDate(meta.last_modified));
   if (got->not_modified) return exchange.Reply(304, "", headers);
@@ -1301,6 +1314,12 @@ Status CheckVersionDeletable(object::ObjectStore& store, const BucketInfo& info,
 bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
                  const BucketInfo& info, const OperationLimits& limits) {
   const Target& target = exchange.target();
+  // No write may pose as depot's record of encryption (PUT, copy, multipart).
+  if (exchange.Header(fmt::format("x-amz-meta-{}", kSealingField))) {
+    return exchange.Fail(
+        {400, "InvalidArgument",
+         fmt::format("x-amz-meta-{} is depot's own record of encryption", kSealingField)});
+  }
   if (exchange.HasQuery("uploads") || exchange.HasQuery("uploadId")) {
     return ServeMultipart(exchange, store, access, info, limits);
   }

@@ -44,7 +44,10 @@ std::array<unsigned char, 9> Aad(uint64_t index, bool last) {
   return aad;
 }
 
-uint64_t Chunks(uint64_t size) { return (size + kSealChunk - 1) / kSealChunk; }
+// An empty object has one empty chunk: no stored object of 0 bytes reads as a valid one.
+uint64_t Chunks(uint64_t size) {
+  return std::max<uint64_t>(1, (size + kSealChunk - 1) / kSealChunk);
+}
 
 }  // namespace
 
@@ -88,11 +91,14 @@ Result<Sealing> Sealing::Decode(std::string_view text) {
   return sealing;
 }
 
-Sealing NewSealing(const SealKey& base, bool customer) {
+Result<Sealing> NewSealing(const SealKey& base, bool customer) {
   Sealing sealing;
   sealing.kind = customer ? Sealing::Kind::kCustomer : Sealing::Kind::kService;
   sealing.salt.resize(16);
-  RAND_bytes(reinterpret_cast<unsigned char*>(sealing.salt.data()), 16);
+  // A salt repeated would repeat keys and nonces: without randomness nothing is written.
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(sealing.salt.data()), 16) != 1) {
+    return InternalError("no random bytes for an encryption salt (RAND_bytes failed)");
+  }
   if (customer) sealing.check = CheckValue(base, sealing.salt);
   return sealing;
 }
@@ -123,7 +129,7 @@ Status Sealer::Write(std::string_view plain) {
   return Status::Ok();
 }
 
-Status Sealer::Finish() { return pending_.empty() ? Status::Ok() : Seal(true); }
+Status Sealer::Finish() { return Seal(true); }
 
 Status Sealer::Seal(bool last) {
   CipherContext ctx(EVP_CIPHER_CTX_new());
@@ -149,7 +155,9 @@ Status Sealer::Seal(bool last) {
 }
 
 SealedRange SealedRangeOf(uint64_t begin, uint64_t end, uint64_t size) {
-  if (begin >= end) return {};
+  if (begin >= end)
+    return {begin / kSealChunk * (kSealChunk + kSealTag),
+            begin / kSealChunk * (kSealChunk + kSealTag), begin / kSealChunk};
   const uint64_t first = begin / kSealChunk;
   const uint64_t last = (end - 1) / kSealChunk;
   return {first * (kSealChunk + kSealTag),

@@ -2,16 +2,16 @@
 // chunks, and the keys S3's SSE-C and SSE-S3 give them (internal).
 //
 // Format. An encrypted object's plaintext is cut into chunks of kSealChunk bytes (the last one
-// shorter; an empty object has none). Each is stored as its ciphertext (the same length) followed
-// by its 16-byte GCM tag, so n plaintext bytes are SealedSize(n) stored bytes and a range of the
-// plaintext is read and decrypted chunk by chunk, nothing else. Chunk i's nonce is i (96 bits,
-// big-endian) and its additional data is i and whether it is the last chunk: chunks cannot be
+// shorter; an empty object has one empty chunk). Each is stored as its ciphertext (the same length)
+// followed by its 16-byte GCM tag, so n plaintext bytes are SealedSize(n) stored bytes and a range
+// of the plaintext is read and decrypted chunk by chunk, nothing else. Chunk i's nonce is i (96
+// bits, big-endian) and its additional data is i and whether it is the last chunk: chunks cannot be
 // reordered, dropped or cut off unnoticed. Every object has a key of its own, derived from a base
 // key and the object's random 128-bit salt (HMAC-SHA256(base, "depot-sse-object" || salt)), so a
 // nonce is never used twice with one key:
 //   - SSE-C: the base key is the customer's (x-amz-server-side-encryption-customer-key). depot
 //     never stores it; it keeps a keyed check value (HMAC-SHA256(key, "depot-sse-check" || salt),
-//     16 bytes) that tells a read with the wrong key (403) from a damaged object.
+//     16 bytes) that tells a read with the wrong key (400) from a damaged object.
 //   - SSE-S3: the base key is HMAC-SHA256(master, "depot-sse-s3") of the master key file given to
 //     `depot serve --sse-master-key`; losing that file loses every SSE-S3 object.
 // What the object's reader needs (kind, salt, check value) is kept in the object's
@@ -58,7 +58,8 @@ struct Sealing {
 
 // A new sealing for an object encrypted with `base` (the customer's key, `customer` set, or the
 // service's), with a fresh random salt.
-Sealing NewSealing(const SealKey& base, bool customer);
+// kInternal when the system has no random bytes to give.
+Result<Sealing> NewSealing(const SealKey& base, bool customer);
 // The check value of a customer's key for `salt`.
 std::string CheckValue(const SealKey& customer_key, std::string_view salt);
 // The key an object of `salt` is encrypted with.
