@@ -1385,6 +1385,71 @@ PY
   ((status == 0)) || fail "lifecycle checks failed (exit $status)"
 }
 
+# A server with a master key that takes customer keys over loopback HTTP: objects encrypted with
+# SSE-C and SSE-S3 (asked for, and by the bucket's default) read back equal, and no file of the
+# store holds their plaintext.
+encryption() {
+  head -c 32 /dev/urandom >master.key
+  start_second sse.out sse.err "$work/store-sse" --sse-master-key master.key --allow-sse-c-over-http
+  local pid="$second_pid" url="$second_url"
+  local status=0
+  /usr/bin/python3 - "$url" <<'PY' || status=$?
+from interop_common import *
+
+s3 = client()
+s3.create_bucket(Bucket="sse")
+plain = b"".join(b"confidential record %d\n" % i for i in range(20000))
+key = bytes(range(32))
+sse_c = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}  # boto3 adds the MD5
+s3.put_object(Bucket="sse", Key="customer", Body=plain, **sse_c)
+got = s3.get_object(Bucket="sse", Key="customer", **sse_c)
+if got["Body"].read() != plain or got.get("SSECustomerAlgorithm") != "AES256":
+    fail(f"SSE-C object read back other bytes or headers: {got['ResponseMetadata']}")
+part = s3.get_object(Bucket="sse", Key="customer", Range="bytes=70000-70099", **sse_c)
+if part["Body"].read() != plain[70000:70100]:
+    fail("a range of the SSE-C object read other bytes")
+expect_error("GET without the customer key",
+             lambda: s3.get_object(Bucket="sse", Key="customer"), 400, "InvalidRequest")
+expect_error("GET with another key",
+             lambda: s3.get_object(Bucket="sse", Key="customer", SSECustomerAlgorithm="AES256",
+                                   SSECustomerKey=bytes(32)), 400, "InvalidArgument")
+put = s3.put_object(Bucket="sse", Key="service", Body=plain, ServerSideEncryption="AES256")
+if put.get("ServerSideEncryption") != "AES256":
+    fail(f"SSE-S3 put answered {put['ResponseMetadata']}")
+if s3.get_object(Bucket="sse", Key="service")["Body"].read() != plain:
+    fail("SSE-S3 object read back other bytes")
+s3.put_bucket_encryption(Bucket="sse", ServerSideEncryptionConfiguration={"Rules": [
+    {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+rule = s3.get_bucket_encryption(Bucket="sse")["ServerSideEncryptionConfiguration"]["Rules"][0]
+if rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] != "AES256":
+    fail(f"get_bucket_encryption: {rule}")
+head = s3.put_object(Bucket="sse", Key="by-default", Body=plain)
+if head.get("ServerSideEncryption") != "AES256":
+    fail("a PUT into a bucket with default encryption was not encrypted")
+sizes = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket="sse")["Contents"]}
+if set(sizes.values()) != {len(plain)}:
+    fail(f"listing sizes are not the plaintext's: {sizes}")
+expect_error("SSE-KMS", lambda: s3.put_object(Bucket="sse", Key="kms", Body=b"x",
+                                              ServerSideEncryption="aws:kms"),
+             501, "NotImplemented")
+PY
+  # awscli reads the SSE-S3 object (no key needed) and the SSE-C one with its key file.
+  if ((status == 0)); then
+    /usr/bin/aws --endpoint-url "$url" s3 cp --only-show-errors s3://sse/service sse.out.bin ||
+      status=1
+    /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(32)))' >customer.key
+    /usr/bin/aws --endpoint-url "$url" s3 cp --only-show-errors s3://sse/customer sse-c.out.bin \
+      --sse-c AES256 --sse-c-key fileb://customer.key || status=1
+    cmp -s sse.out.bin sse-c.out.bin || { echo "awscli read the two objects differently" >&2; status=1; }
+  fi
+  kill -INT "$pid"
+  wait "$pid" || fail "depot serve --sse-master-key did not exit cleanly"
+  ((status == 0)) || fail "encryption checks failed (exit $status)"
+  if grep -rqa "confidential record 12345" "$work/store-sse"; then
+    fail "the plaintext of an encrypted object is on disk"
+  fi
+}
+
 versioning() {
   aws s3api create-bucket --bucket interop-versions >/dev/null
   aws s3api put-bucket-versioning --bucket interop-versions \
@@ -1464,6 +1529,7 @@ section "requests depot does not honour (boto3)" unhonoured_boto3
 section "users kept apart, credentials file and JSON access log" credentials_file
 section "versioning (awscli, boto3)" versioning
 section "lifecycle rules on one-second days (awscli, boto3)" lifecycle
+section "server-side encryption, SSE-C and SSE-S3 (boto3, awscli)" encryption
 
 echo "== cleanup and stop"
 aws s3 rm --only-show-errors --recursive s3://interop

@@ -12,9 +12,9 @@
 namespace depot::server {
 namespace {
 
-constexpr std::string_view kAlgorithmHeader = "x-amz-server-side-encryption-customer-algorithm";
-constexpr std::string_view kKeyHeader = "x-amz-server-side-encryption-customer-key";
-constexpr std::string_view kKeyMd5Header = "x-amz-server-side-encryption-customer-key-md5";
+constexpr std::string_view kAlgorithmHeader = "server-side-encryption-customer-algorithm";
+constexpr std::string_view kKeyHeader = "server-side-encryption-customer-key";
+constexpr std::string_view kKeyMd5Header = "server-side-encryption-customer-key-md5";
 
 Status Invalid(std::string what) {
   return InvalidArgumentError(fmt::format("InvalidArgument: {}", what));
@@ -35,14 +35,23 @@ bool AsksForEncryption(const Exchange& exchange) {
 }
 
 Result<RequestedEncryption> EncryptionOfRequest(const Exchange& exchange, bool write,
-                                                bool allow_sse_c_over_http) {
+                                                bool allow_sse_c_over_http,
+                                                std::string_view prefix) {
   RequestedEncryption request;
-  const std::optional<std::string> sse = exchange.Header("x-amz-server-side-encryption");
+  const bool source = prefix != "x-amz-";
+  auto header = [&](std::string_view name) {
+    return exchange.Header(fmt::format("{}{}", prefix, name));
+  };
+  const std::optional<std::string> sse =
+      source ? std::nullopt : exchange.Header("x-amz-server-side-encryption");
   const std::optional<std::string> kms_key =
-      exchange.Header("x-amz-server-side-encryption-aws-kms-key-id");
-  const std::optional<std::string> algorithm = exchange.Header(kAlgorithmHeader);
-  const std::optional<std::string> key = exchange.Header(kKeyHeader);
-  const std::optional<std::string> key_md5 = exchange.Header(kKeyMd5Header);
+      source ? std::nullopt : exchange.Header("x-amz-server-side-encryption-aws-kms-key-id");
+  const std::string algorithm_header = fmt::format("{}{}", prefix, kAlgorithmHeader);
+  const std::string key_header = fmt::format("{}{}", prefix, kKeyHeader);
+  const std::string key_md5_header = fmt::format("{}{}", prefix, kKeyMd5Header);
+  const std::optional<std::string> algorithm = header(kAlgorithmHeader);
+  const std::optional<std::string> key = header(kKeyHeader);
+  const std::optional<std::string> key_md5 = header(kKeyMd5Header);
   if (sse) {
     if (!write) {
       return Invalid(fmt::format(
@@ -63,7 +72,7 @@ Result<RequestedEncryption> EncryptionOfRequest(const Exchange& exchange, bool w
     return Invalid(fmt::format(
         "x-amz-server-side-encryption-aws-kms-key-id \"{}\" is given without aws:kms", *kms_key));
   }
-  if (exchange.Header("x-amz-server-side-encryption-context")) {
+  if (!source && exchange.Header("x-amz-server-side-encryption-context")) {
     return Invalid("x-amz-server-side-encryption-context is given without aws:kms");
   }
   if (!algorithm && !key && !key_md5) return request;
@@ -71,18 +80,18 @@ Result<RequestedEncryption> EncryptionOfRequest(const Exchange& exchange, bool w
     return Invalid("x-amz-server-side-encryption and a customer key (SSE-C) are given together");
   }
   if (!algorithm) {
-    return Invalid(fmt::format("{} is needed with a customer key", kAlgorithmHeader));
+    return Invalid(fmt::format("{} is needed with a customer key", algorithm_header));
   }
   if (*algorithm != "AES256") {
     return InvalidArgumentError(fmt::format(
-        "InvalidEncryptionAlgorithmError: {} \"{}\" is not AES256", kAlgorithmHeader, *algorithm));
+        "InvalidEncryptionAlgorithmError: {} \"{}\" is not AES256", algorithm_header, *algorithm));
   }
   if (!key || !key_md5) {
-    return Invalid(fmt::format("SSE-C needs both {} and {}", kKeyHeader, kKeyMd5Header));
+    return Invalid(fmt::format("SSE-C needs both {} and {}", key_header, key_md5_header));
   }
   auto decoded = Base64Decode(*key);
   if (!decoded.ok() || decoded->size() != request.customer_key.size()) {
-    return Invalid(fmt::format("{} is not the base64 of a 256-bit key", kKeyHeader));
+    return Invalid(fmt::format("{} is not the base64 of a 256-bit key", key_header));
   }
   std::copy(decoded->begin(), decoded->end(), request.customer_key.begin());
   Md5 md5;
@@ -90,7 +99,7 @@ Result<RequestedEncryption> EncryptionOfRequest(const Exchange& exchange, bool w
   const std::array<uint8_t, 16> digest = md5.Finish();
   if (Base64Encode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size())) !=
       *key_md5) {
-    return Invalid(fmt::format("{} \"{}\" is not the MD5 of the key", kKeyMd5Header, *key_md5));
+    return Invalid(fmt::format("{} \"{}\" is not the MD5 of the key", key_md5_header, *key_md5));
   }
   if (!exchange.secure() && !allow_sse_c_over_http) {
     return InvalidArgumentError(
@@ -103,8 +112,8 @@ Result<RequestedEncryption> EncryptionOfRequest(const Exchange& exchange, bool w
 
 HeaderList EncryptionHeaders(Sealing::Kind kind, const RequestedEncryption& request) {
   if (kind == Sealing::Kind::kService) return {{"x-amz-server-side-encryption", "AES256"}};
-  return {{std::string(kAlgorithmHeader), "AES256"},
-          {std::string(kKeyMd5Header), request.customer_key_md5}};
+  return {{fmt::format("x-amz-{}", kAlgorithmHeader), "AES256"},
+          {fmt::format("x-amz-{}", kKeyMd5Header), request.customer_key_md5}};
 }
 
 Result<object::ObjectMeta> UnsealedView::Shown(object::ObjectMeta meta) const {

@@ -18,9 +18,11 @@
 // are for SSE-C and SSE-KMS); no checksum is kept with them. Listings of a bucket that ever held an
 // encrypted object read each object's metadata for its plaintext size.
 //
-// Not served yet (501 NotImplemented, never stored unencrypted): multipart uploads, copies
-// (CopyObject, UploadPartCopy) and POST uploads that are encrypted, from encrypted sources, or into
-// a bucket with default encryption.
+// CopyObject decrypts an encrypted source (SSE-C: x-amz-copy-source-server-side-encryption-
+// customer-*) and encrypts the copy as the request or the bucket's default asks, streaming.
+// Not served yet (501 NotImplemented, never stored unencrypted): multipart uploads (UploadPartCopy
+// of an encrypted source included) and POST uploads that are encrypted or into a bucket with
+// default encryption.
 #pragma once
 
 #include <memory>
@@ -46,8 +48,11 @@ struct RequestedEncryption {
 // naming the header for anything S3 refuses (a key of another length, an MD5 that is not the
 // key's, a key without its algorithm, SSE-C with SSE-S3, a KMS key id without aws:kms),
 // kUnimplemented for SSE-KMS.
+// With `prefix` "x-amz-copy-source-", the SSE-C headers of a copy's source instead (which has no
+// SSE-S3 header).
 Result<RequestedEncryption> EncryptionOfRequest(const Exchange& exchange, bool write,
-                                                bool allow_sse_c_over_http);
+                                                bool allow_sse_c_over_http,
+                                                std::string_view prefix = "x-amz-");
 
 // Whether any header of SSE-C, SSE-S3 or SSE-KMS is on the request (those of copy sources too).
 bool AsksForEncryption(const Exchange& exchange);

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -136,12 +137,43 @@ TEST_F(EncryptionTest, CustomerKeyObjectsReadBackWholeAndByRangeAndNeverLieOnDis
   EXPECT_EQ(StatusOf(Call("PUT", "/bkt/other",
                           {{"x-amz-server-side-encryption-aws-kms-key-id", "k1"}}, "x")),
             400);
-  // Copies of encrypted objects and encrypted multipart uploads are not served yet: refused.
-  EXPECT_EQ(StatusOf(Call("PUT", "/bkt/copy", {{"x-amz-copy-source", "/bkt/doc"}})), 501);
+  // A copy needs the source's key; encrypted multipart uploads are not served yet: refused.
+  EXPECT_THAT(Call("PUT", "/bkt/copy", {{"x-amz-copy-source", "/bkt/doc"}}),
+              HasSubstr("<Code>InvalidRequest</Code>"));
   EXPECT_EQ(StatusOf(Call("POST", "/bkt/parts", key, "", {{"uploads", ""}})), 501);
   // Client metadata cannot pose as depot's record of encryption.
   EXPECT_EQ(StatusOf(Call("PUT", "/bkt/other", {{"x-amz-meta-depot-sse", "s 00 -"}}, "x")), 400);
   EXPECT_EQ(StoreSnapshot(*backing_), before);
+
+  // Copies: decrypted with the source's key, encrypted as the copy asks, or in the clear.
+  std::vector<s3::Header> source = {{"x-amz-copy-source", "/bkt/doc"}};
+  for (const auto& [name, value] : key) {
+    source.emplace_back("x-amz-copy-source-" + name.substr(6), value);
+  }
+  std::vector<s3::Header> to_service = source;
+  to_service.emplace_back("x-amz-server-side-encryption", "AES256");
+  const std::string copied = Call("PUT", "/bkt/copy-s3", to_service);
+  ASSERT_EQ(StatusOf(copied), 200) << copied;
+  EXPECT_EQ(HeaderOf(copied, "x-amz-server-side-encryption"), "AES256");
+  EXPECT_EQ(BodyOf(Call("GET", "/bkt/copy-s3")), plain);
+  std::vector<s3::Header> to_other_key = source;
+  for (const auto& header : CustomerKey('o')) to_other_key.push_back(header);
+  ASSERT_EQ(StatusOf(Call("PUT", "/bkt/copy-c", to_other_key)), 200);
+  EXPECT_EQ(BodyOf(Call("GET", "/bkt/copy-c", CustomerKey('o'))), plain);
+  EXPECT_EQ(StatusOf(Call("GET", "/bkt/copy-c", key)), 400);
+  ASSERT_EQ(StatusOf(Call("PUT", "/bkt/copy-clear", source)), 200);
+  EXPECT_EQ(BodyOf(Call("GET", "/bkt/copy-clear")), plain);
+  // UploadPartCopy of an encrypted source would store its ciphertext in a part: refused.
+  const std::string upload = Call("POST", "/bkt/parts", {}, "", {{"uploads", ""}});
+  const std::smatch id = [&] {
+    std::smatch match;
+    std::regex_search(upload, match, std::regex("<UploadId>([^<]*)</UploadId>"));
+    return match;
+  }();
+  ASSERT_FALSE(id.empty()) << upload;
+  EXPECT_EQ(StatusOf(Call("PUT", "/bkt/parts", {{"x-amz-copy-source", "/bkt/copy-s3"}}, "",
+                          {{"partNumber", "1"}, {"uploadId", id[1].str()}})),
+            501);
 }
 
 TEST_F(EncryptionTest, ServiceKeysByHeaderAndByTheBucketsDefault) {

@@ -771,13 +771,28 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
     return exchange.Fail(
         {501, "NotImplemented", "If-Match / If-None-Match on the destination of a CopyObject"});
   }
-  if (!info.default_encryption.empty()) {
-    return exchange.Fail(
-        {501, "NotImplemented", "copies into a bucket with default encryption are not served yet"});
-  }
   auto source_version = CopySource(exchange, store, access);
   if (!source_version.ok()) return exchange.Fail(FromStatus(source_version.status()));
   const std::string* source = &source_version->store_key;
+  // An encrypted source is read through its view (with the key the copy-source headers give);
+  // an encrypted copy is written through a Sealer. Either way the bytes are streamed.
+  auto sealed = SealedWriteOf(exchange, access, info, limits);
+  if (!sealed.ok()) return exchange.Fail(FromStatus(sealed.status()));
+  object::ObjectStore* reader = &store;
+  std::unique_ptr<UnsealedView> unsealed;
+  {
+    auto requested =
+        EncryptionOfRequest(exchange, false, limits.allow_sse_c_over_http, "x-amz-copy-source-");
+    if (!requested.ok()) return exchange.Fail(FromStatus(requested.status()));
+    auto meta = store.Head(*source, exchange.context());
+    if (!meta.ok()) return exchange.Fail(FromStatus(meta.status()));
+    auto opened = OpenSealed(store, *source, *meta, *requested, limits.service_key);
+    if (!opened.ok()) return exchange.Fail(FromStatus(opened.status()));
+    if (*opened) {
+      unsealed = std::move((*opened)->view);
+      reader = unsealed.get();
+    }
+  }
   auto landing = LandingOfRequest(exchange, access, info, false);
   if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));
   const std::string& key = landing->store_key;
@@ -801,13 +816,13 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
   }
   object::GetOptions conditions = Preconditions(exchange, "x-amz-copy-source-");
   conditions.head = true;
-  auto from = store.Get(*source, conditions, exchange.context());
+  auto from = reader->Get(*source, conditions, exchange.context());
   if (!from.ok()) return exchange.Fail(FromStatus(from.status()));
   if (from->not_modified) {
     return exchange.Fail(
         {412, "PreconditionFailed", "x-amz-copy-source-if-none-match or -if-modified-since"});
   }
-  if (source_version->same_key && directive == "COPY") {
+  if (source_version->same_key && directive == "COPY" && !*sealed && !unsealed) {
     return exchange.Fail({400, "InvalidRequest",
                           "This copy request is illegal because it is trying to copy an object to "
                           "itself without changing the object's metadata"});
@@ -829,7 +844,7 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
                boost::beast::iequals(name.substr(0, kPrefix.size()), kPrefix);
       });
   Result<object::PutResult> done = InternalError("unreached");
-  if (directive == "COPY" && !conditional) {
+  if (directive == "COPY" && !conditional && !*sealed && !unsealed) {
     done = store.Copy(*source, key, object::CopyMode::kOverwrite, exchange.context());
   } else {
     object::WriteOptions options;
@@ -840,24 +855,34 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
     } else {
       MetadataFromHeaders(exchange, options.put);
     }
+    if (*sealed) options.put.user_metadata[std::string(kSealingField)] = (*sealed)->record;
     StreamInParts(options, limits);
-    options.size_hint = from->meta.size;
+    options.size_hint = *sealed ? SealedSize(from->meta.size) : from->meta.size;
     auto hold = BudgetHold::Take(*limits.body_budget, kStreamedMemory);
     if (!hold) return exchange.Fail(BodyMemoryBusy(kStreamedMemory));
     done = [&]() -> Result<object::PutResult> {
       DEPOT_ASSIGN_OR_RETURN(auto upload, store.OpenWriter(key, options, exchange.context()));
+      std::optional<Sealer> sealer;
+      if (*sealed) {
+        sealer.emplace((*sealed)->object_key,
+                       [&](std::string_view bytes) { return upload->Write(bytes); });
+      }
       object::GetOptions version;
       version.if_match = from->meta.etag;
-      Status read = store.GetStream(
+      Status read = reader->GetStream(
           *source, version, [](const object::GetResult&) { return Status::Ok(); },
-          [&](std::string_view piece) { return upload->Write(piece); }, exchange.context());
+          [&](std::string_view piece) {
+            return sealer ? sealer->Write(piece) : upload->Write(piece);
+          },
+          exchange.context());
+      if (read.ok() && sealer) read = sealer->Finish();
       if (!read.ok()) {
         (void)upload->Abort();
         return read;
       }
-      // The same bytes: the source's checksum holds for the copy.
-      return upload->FinishChecked(store.capabilities().checksums ? from->meta.checksum
-                                                                  : object::Checksum());
+      // The same bytes: the source's checksum holds for the copy (an encrypted one keeps none).
+      return upload->FinishChecked(store.capabilities().checksums && !*sealed ? from->meta.checksum
+                                                                              : object::Checksum());
     }();
   }
   if (!done.ok()) return exchange.Fail(FromStatus(done.status()));
@@ -869,6 +894,8 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
   if (!source_version->version_id.empty()) {
     headers->emplace_back("x-amz-copy-source-version-id", source_version->version_id);
   }
+  if (*sealed)
+    headers->insert(headers->end(), (*sealed)->headers.begin(), (*sealed)->headers.end());
   return exchange.Reply(
       200,
       fmt::format("<CopyObjectResult><LastModified>{}</LastModified><ETag>&quot;{}&quot;"
@@ -1020,15 +1047,6 @@ Result<CopySourceVersion> CopySource(Exchange& exchange, object::ObjectStore& st
         ObjectAttributes attributes,
         ObjectAttributeStore(store).Read(bucket, info.owner, version, meta, exchange.context()));
     tags = std::move(attributes.tags);
-  }
-  // Encrypted sources would be copied as their ciphertext: refused until copies decrypt them.
-  if (info.encrypted) {
-    DEPOT_ASSIGN_OR_RETURN(object::ObjectMeta meta,
-                           store.Head(version.store_key, exchange.context()));
-    if (meta.user_metadata.contains(std::string(kSealingField))) {
-      return UnimplementedError(
-          "NotImplemented: copies of encrypted objects (SSE-C, SSE-S3) are not served yet");
-    }
   }
   return CopySourceVersion{
       std::move(version.store_key),

@@ -160,18 +160,17 @@ Status RefuseUnhonoured(const RequestShape& request) {
       const bool part = std::any_of(request.query.begin(), request.query.end(), [](const auto& q) {
         return q.first == "uploads" || q.first == "uploadId" || q.first == "partNumber";
       });
-      const bool copy =
-          std::any_of(request.headers.begin(), request.headers.end(),
-                      [](const auto& h) { return AsciiLower(h.first) == "x-amz-copy-source"; });
-      if (request.resource == Resource::kObject &&
-          (read || (request.method == "PUT" && !part && !copy))) {
+      if (request.resource == Resource::kObject && (read || (request.method == "PUT" && !part))) {
         continue;
       }
       return Refuse(raw_name, raw_value,
-                    "server-side encryption of multipart uploads and copies is not served yet");
+                    "server-side encryption of multipart uploads is not served yet");
     }
     if (name.starts_with("x-amz-copy-source-server-side-encryption")) {
-      return Refuse(raw_name, raw_value, "encrypted copy sources are not served yet");
+      const bool part = std::any_of(request.query.begin(), request.query.end(),
+                                    [](const auto& q) { return q.first == "uploadId"; });
+      if (request.resource == Resource::kObject && request.method == "PUT" && !part) continue;
+      return Refuse(raw_name, raw_value, "encrypted copy sources of parts are not served yet");
     }
     if (name == "x-amz-website-redirect-location") {
       return Refuse(raw_name, raw_value, "website redirects are not served");
