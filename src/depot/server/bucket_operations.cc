@@ -9,6 +9,7 @@
 #include "depot/core/hex.h"
 #include "depot/core/url.h"
 #include "depot/s3/xml.h"
+#include "depot/server/encryption.h"
 #include "depot/server/operations.h"
 
 namespace depot::server {
@@ -179,7 +180,7 @@ bool ListObjects(Exchange& exchange, object::ObjectStore& store, const AccessCon
       auto meta = store.Head(version.store_key, exchange.context());
       if (!meta.ok() || !meta->user_metadata.contains(std::string(kSealingField))) continue;
       // A record whose size no encrypted object has (damaged) lists the stored size.
-      if (auto size = PlainSize(meta->size); size.ok()) version.meta.size = *size;
+      if (auto size = PlainSizeOf(*meta); size.ok()) version.meta.size = *size;
     }
   }
   const ListedPage& page = *listed;

@@ -116,6 +116,17 @@ HeaderList EncryptionHeaders(Sealing::Kind kind, const RequestedEncryption& requ
           {fmt::format("x-amz-{}", kKeyMd5Header), request.customer_key_md5}};
 }
 
+UnsealedView::UnsealedView(object::ObjectStore& target, std::string key, std::string record,
+                           std::vector<SealedSegment> segments,
+                           std::vector<object::ObjectPart> parts)
+    : ForwardingStore(target),
+      key_(std::move(key)),
+      record_(std::move(record)),
+      segments_(std::move(segments)),
+      parts_(std::move(parts)) {
+  for (const SealedSegment& segment : segments_) size_ += segment.plain_size;
+}
+
 Result<object::ObjectMeta> UnsealedView::Shown(object::ObjectMeta meta) const {
   const auto record = meta.user_metadata.find(std::string(kSealingField));
   if (record == meta.user_metadata.end() || record->second != record_) {
@@ -124,7 +135,7 @@ Result<object::ObjectMeta> UnsealedView::Shown(object::ObjectMeta meta) const {
   meta.user_metadata.erase(record);
   meta.size = size_;
   meta.checksum = {};
-  meta.parts.clear();  // in stored bytes: the plaintext is read as one part
+  meta.parts = parts_;
   return meta;
 }
 
@@ -164,20 +175,66 @@ Status UnsealedView::DoGetStream(std::string_view key, const object::GetOptions&
   if (!options.range.is_full()) {
     DEPOT_ASSIGN_OR_RETURN(plain, options.range.Validate(size_));
   }
-  const SealedRange sealed = SealedRangeOf(plain.begin, plain.end, size_);
+  // The stretch of each segment the range crosses: its whole chunks, and the plaintext bytes
+  // before the range in its first chunk and of the range in it.
+  struct Piece {
+    const SealedSegment* segment;
+    SealedRange sealed;
+    uint64_t skip;
+    uint64_t take;
+  };
+  std::vector<Piece> pieces;
+  for (const SealedSegment& segment : segments_) {
+    const uint64_t begin = std::max(plain.begin, segment.plain_offset);
+    const uint64_t end = std::min(plain.end, segment.plain_offset + segment.plain_size);
+    if (begin >= end) continue;
+    const uint64_t local = begin - segment.plain_offset;
+    const SealedRange sealed = SealedRangeOf(local, end - segment.plain_offset, segment.plain_size);
+    pieces.push_back({&segment, sealed, local - sealed.first_chunk * kSealChunk, end - begin});
+  }
   object::GetOptions inner = options;
-  inner.range = ByteRange::Bounded(sealed.begin, sealed.end);
-  // Plaintext bytes before the range in its first chunk, and those still to send.
-  uint64_t skip = plain.begin - sealed.first_chunk * kSealChunk;
-  uint64_t left = plain.length();
-  Unsealer unsealer(object_key_, sealed.first_chunk, size_, [&](std::string_view chunk) {
-    const size_t skipped = std::min<uint64_t>(skip, chunk.size());
-    skip -= skipped;
-    chunk.remove_prefix(skipped);
-    chunk = chunk.substr(0, std::min<uint64_t>(left, chunk.size()));
-    left -= chunk.size();
-    return chunk.empty() ? Status::Ok() : on_data(chunk);
-  });
+  inner.range =
+      pieces.empty()
+          ? ByteRange::Bounded(0, 0)
+          : ByteRange::Bounded(pieces.front().segment->stored_offset + pieces.front().sealed.begin,
+                               pieces.back().segment->stored_offset + pieces.back().sealed.end);
+  // Stored bytes go to the current piece's Unsealer until its chunks are whole, then to the next.
+  size_t current = 0;
+  uint64_t fed = 0;
+  std::optional<Unsealer> unsealer;
+  auto open = [&] {
+    Piece& piece = pieces[current];
+    unsealer.emplace(piece.segment->key, piece.sealed.first_chunk, piece.segment->plain_size,
+                     [&piece, &on_data](std::string_view chunk) {
+                       const size_t skipped = std::min<uint64_t>(piece.skip, chunk.size());
+                       piece.skip -= skipped;
+                       chunk.remove_prefix(skipped);
+                       chunk = chunk.substr(0, std::min<uint64_t>(piece.take, chunk.size()));
+                       piece.take -= chunk.size();
+                       return chunk.empty() ? Status::Ok() : on_data(chunk);
+                     });
+    fed = 0;
+  };
+  auto feed = [&](std::string_view bytes) -> Status {
+    while (!bytes.empty()) {
+      if (current >= pieces.size()) {
+        return DataLossError("the store sent more bytes than the range asked for");
+      }
+      if (!unsealer) open();
+      const Piece& piece = pieces[current];
+      const uint64_t want = piece.sealed.end - piece.sealed.begin - fed;
+      const size_t take = std::min<uint64_t>(want, bytes.size());
+      DEPOT_RETURN_IF_ERROR(unsealer->Write(bytes.substr(0, take)));
+      bytes.remove_prefix(take);
+      fed += take;
+      if (fed == piece.sealed.end - piece.sealed.begin) {
+        DEPOT_RETURN_IF_ERROR(unsealer->Finish());
+        unsealer.reset();
+        ++current;
+      }
+    }
+    return Status::Ok();
+  };
   bool body = false;
   DEPOT_RETURN_IF_ERROR(ForwardingStore::DoGetStream(
       key, inner,
@@ -193,13 +250,52 @@ Status UnsealedView::DoGetStream(std::string_view key, const object::GetOptions&
         body = !options.head && !head.not_modified;
         return on_head(shown);
       },
-      [&](std::string_view piece) { return unsealer.Write(piece); }, ctx));
-  if (!body) return Status::Ok();
-  DEPOT_RETURN_IF_ERROR(unsealer.Finish());
-  if (left > 0) {
-    return DataLossError(fmt::format("the store sent {} bytes of the range short", left));
+      feed, ctx));
+  if (body && current < pieces.size()) {
+    return DataLossError("the store sent the range short");
   }
   return Status::Ok();
+}
+
+Result<uint64_t> PlainSizeOf(const object::ObjectMeta& meta) {
+  const auto record = meta.user_metadata.find(std::string(kSealingField));
+  if (record == meta.user_metadata.end()) return meta.size;
+  DEPOT_ASSIGN_OR_RETURN(Sealing sealing, Sealing::Decode(record->second));
+  if (!sealing.parts) return PlainSize(meta.size);
+  if (meta.parts.empty()) {
+    return DataLossError("an encrypted multipart object whose part sizes the store did not keep");
+  }
+  uint64_t size = 0;
+  for (const object::ObjectPart& part : meta.parts) {
+    DEPOT_ASSIGN_OR_RETURN(uint64_t plain, PlainSize(part.size));
+    size += plain;
+  }
+  return size;
+}
+
+Result<SealKey> BaseKeyOf(const Sealing& sealing, const RequestedEncryption& request,
+                          const std::optional<SealKey>& service_key) {
+  if (sealing.kind == Sealing::Kind::kCustomer) {
+    if (request.kind != RequestedEncryption::Kind::kCustomer) {
+      return InvalidArgumentError(
+          "InvalidRequest: the object is encrypted with a customer key (SSE-C): send it with "
+          "x-amz-server-side-encryption-customer-algorithm, -key and -key-MD5");
+    }
+    const std::string check = CheckValue(request.customer_key, sealing.salt);
+    if (CRYPTO_memcmp(check.data(), sealing.check.data(), check.size()) != 0) {
+      return Invalid("the customer key sent is not the one the object was encrypted with");
+    }
+    return request.customer_key;
+  }
+  if (request.kind == RequestedEncryption::Kind::kCustomer) {
+    return Invalid("the object is encrypted with SSE-S3, not a customer key; send none");
+  }
+  if (!service_key) {
+    return UnimplementedError(
+        "NotImplemented: the object is encrypted with SSE-S3 and depot serve has no master key "
+        "(--sse-master-key)");
+  }
+  return *service_key;
 }
 
 Result<std::optional<SealedRead>> OpenSealed(object::ObjectStore& store,
@@ -215,33 +311,31 @@ Result<std::optional<SealedRead>> OpenSealed(object::ObjectStore& store,
     return std::optional<SealedRead>();
   }
   DEPOT_ASSIGN_OR_RETURN(Sealing sealing, Sealing::Decode(record->second));
-  DEPOT_ASSIGN_OR_RETURN(uint64_t size, PlainSize(meta.size));
-  SealKey base{};
-  if (sealing.kind == Sealing::Kind::kCustomer) {
-    if (request.kind != RequestedEncryption::Kind::kCustomer) {
-      return InvalidArgumentError(
-          "InvalidRequest: the object is encrypted with a customer key (SSE-C): send it with "
-          "x-amz-server-side-encryption-customer-algorithm, -key and -key-MD5");
-    }
-    const std::string check = CheckValue(request.customer_key, sealing.salt);
-    if (CRYPTO_memcmp(check.data(), sealing.check.data(), check.size()) != 0) {
-      return Invalid("the customer key sent is not the one the object was encrypted with");
-    }
-    base = request.customer_key;
+  DEPOT_ASSIGN_OR_RETURN(const SealKey base, BaseKeyOf(sealing, request, service_key));
+  const SealKey object_key = ObjectKey(base, sealing.salt);
+  std::vector<SealedSegment> segments;
+  std::vector<object::ObjectPart> parts;
+  if (!sealing.parts) {
+    DEPOT_ASSIGN_OR_RETURN(uint64_t size, PlainSize(meta.size));
+    segments.push_back({0, meta.size, 0, size, object_key});
   } else {
-    if (request.kind == RequestedEncryption::Kind::kCustomer) {
-      return Invalid("the object is encrypted with SSE-S3, not a customer key; send none");
+    if (meta.parts.empty()) {
+      return DataLossError("an encrypted multipart object whose part sizes the store did not keep");
     }
-    if (!service_key) {
-      return UnimplementedError(
-          "NotImplemented: the object is encrypted with SSE-S3 and depot serve has no master key "
-          "(--sse-master-key)");
+    uint64_t stored = 0;
+    uint64_t plain = 0;
+    for (size_t i = 0; i < meta.parts.size(); ++i) {
+      DEPOT_ASSIGN_OR_RETURN(uint64_t size, PlainSize(meta.parts[i].size));
+      segments.push_back(
+          {stored, meta.parts[i].size, plain, size, PartKey(object_key, static_cast<int>(i + 1))});
+      parts.push_back({size, ""});
+      stored += meta.parts[i].size;
+      plain += size;
     }
-    base = *service_key;
   }
   SealedRead read;
-  read.view = std::make_unique<UnsealedView>(store, store_key, record->second,
-                                             ObjectKey(base, sealing.salt), size);
+  read.view = std::make_unique<UnsealedView>(store, store_key, record->second, std::move(segments),
+                                             std::move(parts));
   read.headers = EncryptionHeaders(sealing.kind, request);
   return std::optional<SealedRead>(std::move(read));
 }

@@ -20,14 +20,17 @@
 //
 // CopyObject decrypts an encrypted source (SSE-C: x-amz-copy-source-server-side-encryption-
 // customer-*) and encrypts the copy as the request or the bucket's default asks, streaming.
-// Not served yet (501 NotImplemented, never stored unencrypted): multipart uploads (UploadPartCopy
-// of an encrypted source included) and POST uploads that are encrypted or into a bucket with
-// default encryption.
+// Multipart uploads are encrypted part by part (sse.h), each UploadPart sending the upload's
+// customer key again as S3 has it; they need a store that keeps part sizes (local, memory; 501 on
+// the S3 backend). Not served yet (501 NotImplemented, never stored unencrypted): UploadPartCopy
+// from an encrypted source or into an encrypted upload, and POST uploads that are encrypted or
+// into a bucket with default encryption.
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "depot/core/result.h"
 #include "depot/object/forwarding_store.h"
@@ -60,19 +63,28 @@ bool AsksForEncryption(const Exchange& exchange);
 // The response headers that name how an object is encrypted.
 HeaderList EncryptionHeaders(Sealing::Kind kind, const RequestedEncryption& request);
 
+// One stretch of an encrypted object sealed as a whole: the object, or one of its parts.
+struct SealedSegment {
+  uint64_t stored_offset = 0;
+  uint64_t stored_size = 0;
+  uint64_t plain_offset = 0;
+  uint64_t plain_size = 0;
+  SealKey key{};
+};
+
+// The plaintext size of an encrypted object (its record in `meta`, and its parts' sizes for a
+// multipart one); kDataLoss for sizes no encrypted object has.
+Result<uint64_t> PlainSizeOf(const object::ObjectMeta& meta);
+
 // The store as a read of one encrypted object sees it: GetStream, Get and Head of `key` answer
-// its plaintext (its size, the range asked for, its metadata without the encryption record),
-// decrypting only the chunks the range needs; every other call passes through. A read finding
-// another object there than the one opened (replaced meanwhile) fails with 503 SlowDown.
+// its plaintext (its size, parts and the range asked for, its metadata without the encryption
+// record), decrypting only the chunks the range needs; every other call passes through. A read
+// finding another object there than the one opened (replaced meanwhile) fails with 503 SlowDown.
 class UnsealedView final : public object::ForwardingStore {
  public:
+  // `segments` cover the object in order; `parts` are the plaintext's parts (none: one).
   UnsealedView(object::ObjectStore& target, std::string key, std::string record,
-               const SealKey& object_key, uint64_t size)
-      : ForwardingStore(target),
-        key_(std::move(key)),
-        record_(std::move(record)),
-        object_key_(object_key),
-        size_(size) {}
+               std::vector<SealedSegment> segments, std::vector<object::ObjectPart> parts);
 
  protected:
   Result<object::GetResult> DoGet(std::string_view key, const object::GetOptions& options,
@@ -89,9 +101,16 @@ class UnsealedView final : public object::ForwardingStore {
 
   const std::string key_;
   const std::string record_;  // the encryption record the object was opened with
-  const SealKey object_key_;
-  const uint64_t size_;
+  const std::vector<SealedSegment> segments_;
+  const std::vector<object::ObjectPart> parts_;
+  uint64_t size_ = 0;
 };
+
+// The base key of an object or upload encrypted as `sealing` says, for a request asking for
+// `request`: the customer's key (checked against the record; kInvalidArgument naming what is
+// wrong) or the service's (kUnimplemented without a master key).
+Result<SealKey> BaseKeyOf(const Sealing& sealing, const RequestedEncryption& request,
+                          const std::optional<SealKey>& service_key);
 
 // A read of an encrypted object: the view to read it through and the headers to answer.
 struct SealedRead {

@@ -45,6 +45,14 @@ std::vector<s3::Header> CustomerKey(char c) {
            Base64Encode(std::string_view(reinterpret_cast<const char*>(digest.data()), 16))}};
 }
 
+// The upload id of a CreateMultipartUpload's answer.
+std::string UploadIdOf(const std::string& response) {
+  std::smatch match;
+  return std::regex_search(response, match, std::regex("<UploadId>([^<]*)</UploadId>"))
+             ? match[1].str()
+             : "";
+}
+
 class EncryptionTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(true, true); }
@@ -137,10 +145,9 @@ TEST_F(EncryptionTest, CustomerKeyObjectsReadBackWholeAndByRangeAndNeverLieOnDis
   EXPECT_EQ(StatusOf(Call("PUT", "/bkt/other",
                           {{"x-amz-server-side-encryption-aws-kms-key-id", "k1"}}, "x")),
             400);
-  // A copy needs the source's key; encrypted multipart uploads are not served yet: refused.
+  // A copy needs the source's key.
   EXPECT_THAT(Call("PUT", "/bkt/copy", {{"x-amz-copy-source", "/bkt/doc"}}),
               HasSubstr("<Code>InvalidRequest</Code>"));
-  EXPECT_EQ(StatusOf(Call("POST", "/bkt/parts", key, "", {{"uploads", ""}})), 501);
   // Client metadata cannot pose as depot's record of encryption.
   EXPECT_EQ(StatusOf(Call("PUT", "/bkt/other", {{"x-amz-meta-depot-sse", "s 00 -"}}, "x")), 400);
   EXPECT_EQ(StoreSnapshot(*backing_), before);
@@ -165,15 +172,61 @@ TEST_F(EncryptionTest, CustomerKeyObjectsReadBackWholeAndByRangeAndNeverLieOnDis
   EXPECT_EQ(BodyOf(Call("GET", "/bkt/copy-clear")), plain);
   // UploadPartCopy of an encrypted source would store its ciphertext in a part: refused.
   const std::string upload = Call("POST", "/bkt/parts", {}, "", {{"uploads", ""}});
-  const std::smatch id = [&] {
-    std::smatch match;
-    std::regex_search(upload, match, std::regex("<UploadId>([^<]*)</UploadId>"));
-    return match;
-  }();
-  ASSERT_FALSE(id.empty()) << upload;
+  ASSERT_FALSE(UploadIdOf(upload).empty()) << upload;
   EXPECT_EQ(StatusOf(Call("PUT", "/bkt/parts", {{"x-amz-copy-source", "/bkt/copy-s3"}}, "",
-                          {{"partNumber", "1"}, {"uploadId", id[1].str()}})),
+                          {{"partNumber", "1"}, {"uploadId", UploadIdOf(upload)}})),
             501);
+}
+
+TEST_F(EncryptionTest, MultipartUploadsSealEachPartAndReadAcrossThem) {
+  const auto key = CustomerKey('m');
+  std::string first;
+  for (int i = 0; first.size() < (5 << 20) + 100; ++i) first += fmt::format("part one {}\n", i);
+  const std::string second = "the second and last part";
+  const std::string upload_id = UploadIdOf(Call("POST", "/bkt/big", key, "", {{"uploads", ""}}));
+  ASSERT_FALSE(upload_id.empty());
+  // Parts need the upload's key.
+  EXPECT_EQ(
+      StatusOf(Call("PUT", "/bkt/big", {}, second, {{"partNumber", "2"}, {"uploadId", upload_id}})),
+      400);
+  EXPECT_EQ(StatusOf(Call("PUT", "/bkt/big", CustomerKey('x'), second,
+                          {{"partNumber", "2"}, {"uploadId", upload_id}})),
+            400);
+  std::vector<std::string> etags;
+  const std::vector<std::pair<int, const std::string*>> parts = {{1, &first}, {2, &second}};
+  for (const auto& [number, body] : parts) {
+    const std::string part =
+        Call("PUT", "/bkt/big", key, *body,
+             {{"partNumber", std::to_string(number)}, {"uploadId", upload_id}});
+    ASSERT_EQ(StatusOf(part), 200) << part;
+    etags.push_back(HeaderOf(part, "ETag"));
+  }
+  std::vector<s3::Header> part_copy = key;
+  part_copy.emplace_back("x-amz-copy-source", "/bkt/doc");
+  EXPECT_EQ(StatusOf(Call("PUT", "/bkt/big", part_copy, "",
+                          {{"partNumber", "3"}, {"uploadId", upload_id}})),
+            501);
+  const std::string complete = fmt::format(
+      "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{}</ETag></Part><Part>"
+      "<PartNumber>2</PartNumber><ETag>{}</ETag></Part></CompleteMultipartUpload>",
+      etags[0], etags[1]);
+  const std::string done = Call("POST", "/bkt/big", key, complete, {{"uploadId", upload_id}});
+  ASSERT_EQ(StatusOf(done), 200) << done;
+  EXPECT_EQ(HeaderOf(done, "x-amz-server-side-encryption-customer-algorithm"), "AES256");
+  EXPECT_EQ(BytesOnDisk().find("part one 1000\n"), std::string::npos);
+
+  const std::string plain = first + second;
+  EXPECT_EQ(BodyOf(Call("GET", "/bkt/big", key)), plain);
+  std::vector<s3::Header> across = key;
+  across.emplace_back("Range", fmt::format("bytes={}-{}", first.size() - 10, first.size() + 5));
+  EXPECT_EQ(BodyOf(Call("GET", "/bkt/big", across)), plain.substr(first.size() - 10, 16));
+  const std::string part_two = Call("GET", "/bkt/big", key, "", {{"partNumber", "2"}});
+  EXPECT_EQ(BodyOf(part_two), second);
+  EXPECT_EQ(HeaderOf(part_two, "x-amz-mp-parts-count"), "2");
+  EXPECT_EQ(HeaderOf(Call("HEAD", "/bkt/big", key), "Content-Length"),
+            std::to_string(plain.size()));
+  EXPECT_THAT(BodyOf(Call("GET", "/bkt")), HasSubstr(fmt::format("<Size>{}</Size>", plain.size())));
+  EXPECT_EQ(StatusOf(Call("GET", "/bkt/big")), 400);
 }
 
 TEST_F(EncryptionTest, ServiceKeysByHeaderAndByTheBucketsDefault) {
@@ -202,8 +255,10 @@ TEST_F(EncryptionTest, ServiceKeysByHeaderAndByTheBucketsDefault) {
   EXPECT_EQ(HeaderOf(by_default, "x-amz-server-side-encryption"), "AES256");
   EXPECT_EQ(BodyOf(Call("GET", "/bkt/default")), plain);
   EXPECT_EQ(BytesOnDisk().find("service-encrypted payload"), std::string::npos);
-  // Multipart uploads into it would not be encrypted yet: refused.
-  EXPECT_EQ(StatusOf(Call("POST", "/bkt/parts", {}, "", {{"uploads", ""}})), 501);
+  // Multipart uploads into it are encrypted too.
+  EXPECT_EQ(HeaderOf(Call("POST", "/bkt/parts", {}, "", {{"uploads", ""}}),
+                     "x-amz-server-side-encryption"),
+            "AES256");
   EXPECT_EQ(StatusOf(Call("DELETE", "/bkt", {}, "", {{"encryption", ""}})), 204);
   EXPECT_EQ(StatusOf(Call("GET", "/bkt", {}, "", {{"encryption", ""}})), 404);
   // Unencrypted objects still read as they are beside encrypted ones.

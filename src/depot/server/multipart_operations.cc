@@ -11,6 +11,7 @@
 #include "depot/core/checksum.h"
 #include "depot/object/checksums.h"
 #include "depot/s3/xml.h"
+#include "depot/server/encryption.h"
 #include "depot/server/operations.h"
 
 namespace depot::server {
@@ -97,12 +98,41 @@ Result<Bytes> ReadCopySourceRange(Exchange& exchange, object::ObjectStore& store
   return std::move(got.data);
 }
 
+// The key part `number` of an encrypted upload is sealed with (nullopt: the upload is not
+// encrypted), checked against the request's SSE-C headers.
+Result<std::optional<SealKey>> PartKeyOf(const Exchange& exchange, object::ObjectStore& store,
+                                         const BucketInfo& info, const std::string& upload_id,
+                                         int number, const OperationLimits& limits) {
+  if (!info.encrypted && !AsksForEncryption(exchange)) return std::optional<SealKey>();
+  DEPOT_ASSIGN_OR_RETURN(RequestedEncryption requested,
+                         EncryptionOfRequest(exchange, false, limits.allow_sse_c_over_http));
+  DEPOT_ASSIGN_OR_RETURN(
+      std::optional<ObjectAttributes> pending,
+      ObjectAttributeStore(store).Peek(info.name, upload_id, exchange.context()));
+  if (!pending || pending->sealing.empty()) {
+    if (requested.kind != RequestedEncryption::Kind::kNone) {
+      return InvalidArgumentError(
+          "InvalidArgument: the upload is not encrypted; its parts take no encryption headers");
+    }
+    return std::optional<SealKey>();
+  }
+  DEPOT_ASSIGN_OR_RETURN(Sealing sealing, Sealing::Decode(pending->sealing));
+  DEPOT_ASSIGN_OR_RETURN(SealKey base, BaseKeyOf(sealing, requested, limits.service_key));
+  return std::optional<SealKey>(PartKey(ObjectKey(base, sealing.salt), number));
+}
+
 bool UploadPart(Exchange& exchange, object::ObjectStore& store, const AccessControl& access,
-                const std::string& key, const std::string& upload_id,
+                const BucketInfo& info, const std::string& key, const std::string& upload_id,
                 const OperationLimits& limits) {
   auto number = ParseInt("partNumber", exchange.Query("partNumber"), 1, 10000);
   if (!number.ok()) return exchange.Fail(FromStatus(number.status()));
   const bool copy = exchange.Header("x-amz-copy-source").has_value();
+  auto part_key = PartKeyOf(exchange, store, info, upload_id, *number, limits);
+  if (!part_key.ok()) return exchange.Fail(FromStatus(part_key.status()));
+  if (copy && *part_key) {
+    return exchange.Fail(
+        {501, "NotImplemented", "UploadPartCopy into an encrypted upload is not served yet"});
+  }
   // A part copy is held whole before it goes to the store, and so is an uploaded part unless the
   // store streams parts (capabilities().streaming_writes: the local store writes the body to its
   // part file as it arrives): that memory comes from the body budget.
@@ -123,12 +153,16 @@ bool UploadPart(Exchange& exchange, object::ObjectStore& store, const AccessCont
                                         limits.max_part_bytes)});
     }
     if (!store.capabilities().streaming_writes) {
-      const uint64_t needed = length.value_or(limits.max_part_bytes);
+      const uint64_t needed = SealedSize(length.value_or(limits.max_part_bytes));
       hold = BudgetHold::Take(*limits.body_budget, needed);
       if (!hold) return exchange.Fail(BodyMemoryBusy(needed));
     }
     auto writer = store.OpenPartWriter(key, upload_id, *number, exchange.context());
     if (!writer.ok()) return exchange.Fail(UploadError(writer.status()));
+    std::optional<Sealer> sealer;
+    if (*part_key) {
+      sealer.emplace(**part_key, [&](std::string_view bytes) { return (*writer)->Write(bytes); });
+    }
     uint64_t received = 0;
     Status body = exchange.ReadBody(Exchange::Checksums::kOfBody, [&](std::string_view data) {
       received += data.size();
@@ -136,11 +170,12 @@ bool UploadPart(Exchange& exchange, object::ObjectStore& store, const AccessCont
         return InvalidArgumentError(
             fmt::format("EntityTooLarge: parts are at most {} bytes here", limits.max_part_bytes));
       }
-      return (*writer)->Write(data);
+      return sealer ? sealer->Write(data) : (*writer)->Write(data);
     });
+    if (body.ok() && sealer) body = sealer->Finish();
     if (!body.ok()) return exchange.Fail(FromStatus(body));
-    part = (*writer)->FinishChecked(store.capabilities().checksums ? exchange.body_checksum()
-                                                                   : object::Checksum());
+    part = (*writer)->FinishChecked(
+        store.capabilities().checksums && !sealer ? exchange.body_checksum() : object::Checksum());
   }
   if (!part.ok()) return exchange.Fail(UploadError(part.status()));
   const std::string etag = fmt::format("\"{}\"", part->etag);
@@ -272,13 +307,18 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
     if (method != http::verb::post) {
       return exchange.Fail({405, "MethodNotAllowed", "?uploads on a key takes POST"});
     }
-    if (!info.default_encryption.empty()) {
-      return exchange.Fail(
-          {501, "NotImplemented",
-           "multipart uploads into a bucket with default encryption are not served yet"});
+    // An encrypted upload (asked for, or the bucket's default) seals each part as it arrives;
+    // the object is read by its parts' sizes, which the store must keep.
+    auto sealed = SealedWriteOf(exchange, access, info, limits, /*parts=*/true);
+    if (!sealed.ok()) return exchange.Fail(FromStatus(sealed.status()));
+    if (*sealed && !store.capabilities().checksums) {
+      return exchange.Fail({501, "NotImplemented",
+                            "encrypted multipart uploads need a store that keeps part sizes "
+                            "(local, memory)"});
     }
     object::PutOptions put;
     MetadataFromHeaders(exchange, put);
+    if (*sealed) put.user_metadata[std::string(kSealingField)] = (**sealed).record;
     if (auto body = exchange.ReadAll(Exchange::Checksums::kNotOfBody, kMaxXmlBody); !body.ok()) {
       return exchange.Fail(FromStatus(body.status()));
     }
@@ -290,8 +330,15 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
     // are verified as they arrive, and the object has none, as in S3 without one).
     auto checksum = UploadChecksum(exchange);
     if (!checksum.ok()) return exchange.Fail(FromStatus(checksum.status()));
-    HeaderList headers;
-    if (store.capabilities().checksums && !checksum->empty()) {
+    HeaderList headers = *sealed ? (**sealed).headers : HeaderList();
+    if (*sealed) {
+      // The parts' bytes are not the plaintext the checksums are of: the object keeps none.
+      if (!landing->attributes) {
+        landing->attributes =
+            ObjectAttributes{CannedAcl("private", info.owner, info.owner, true).value(), {}};
+      }
+      landing->attributes->sealing = (**sealed).record;
+    } else if (store.capabilities().checksums && !checksum->empty()) {
       put.checksum = *checksum;
       headers = {{"x-amz-checksum-algorithm", checksum->algorithm},
                  {"x-amz-checksum-type", checksum->composite ? "COMPOSITE" : "FULL_OBJECT"}};
@@ -313,7 +360,7 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
   const std::string upload_id = exchange.Query("uploadId");
   switch (method) {
     case http::verb::put:
-      return UploadPart(exchange, store, access, key, upload_id, limits);
+      return UploadPart(exchange, store, access, info, key, upload_id, limits);
     case http::verb::get:
       return ListParts(exchange, store, access, key, upload_id);
     case http::verb::post: {
@@ -389,7 +436,19 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
       // What the upload was begun with wins over what the completer would give it.
       auto kept = ObjectAttributeStore(store).Take(target.bucket, upload_id, exchange.context());
       if (!kept.ok()) return exchange.Fail(FromStatus(kept.status()));
-      if (*kept) landing->attributes = std::move(**kept);
+      HeaderList encryption;
+      if (*kept) {
+        landing->attributes = std::move(**kept);
+        if (!landing->attributes->sealing.empty()) {
+          auto sealing = Sealing::Decode(landing->attributes->sealing);
+          auto requested = EncryptionOfRequest(exchange, false, true);
+          if (sealing.ok()) {
+            encryption = EncryptionHeaders(sealing->kind,
+                                           requested.ok() ? *requested : RequestedEncryption());
+          }
+          landing->attributes->sealing.clear();
+        }
+      }
       if (landing->version) {
         Status adopted =
             versions.Adopt(target.bucket, target.key, *landing->version, exchange.context());
@@ -397,6 +456,7 @@ bool ServeMultipart(Exchange& exchange, object::ObjectStore& store, const Access
       }
       auto headers = Landed(store, exchange, *landing);
       if (!headers.ok()) return exchange.Fail(FromStatus(headers.status()));
+      headers->insert(headers->end(), encryption.begin(), encryption.end());
       limits.completed->Remember(upload_id, key, std::move(part_list), done->etag);
       return answer(done->etag, done->checksum, *headers);
     }

@@ -22,6 +22,7 @@ nlohmann::json Encode(const ObjectAttributes& attributes) {
     json["until"] = UnixNanos(attributes.retain_until);
   }
   if (attributes.legal_hold) json["hold"] = true;
+  if (!attributes.sealing.empty()) json["sse"] = attributes.sealing;
   return json;
 }
 
@@ -39,7 +40,7 @@ Result<ObjectAttributes> Decode(const nlohmann::json& json, std::string_view def
   const auto corrupt = [&](std::string_view why) {
     return DataLossError(fmt::format("the attributes of {} are unreadable: {}", what, why));
   };
-  for (const char* name : {"owner", "acl", "tags", "mode"}) {
+  for (const char* name : {"owner", "acl", "tags", "mode", "sse"}) {
     if (json.contains(name) && !json[name].is_string()) return corrupt(name);
   }
   if ((json.contains("until") && !json["until"].is_number_integer()) ||
@@ -57,6 +58,7 @@ Result<ObjectAttributes> Decode(const nlohmann::json& json, std::string_view def
   attributes.retention_mode = json.value("mode", "");
   attributes.retain_until = FromUnixNanos(json.value("until", int64_t{0}));
   attributes.legal_hold = json.value("hold", false);
+  attributes.sealing = json.value("sse", "");
   return attributes;
 }
 

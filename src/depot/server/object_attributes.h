@@ -41,6 +41,8 @@ struct ObjectAttributes {
   std::string retention_mode;
   object::Clock::time_point retain_until;
   bool legal_hold = false;
+  // A pending multipart upload's encryption record (encryption.h): its parts are sealed by it.
+  std::string sealing;
   // Whether the version may not be deleted at `now`: a legal hold, or a retention in force
   // (GOVERNANCE ones unless `bypass_governance`).
   bool Locked(object::Clock::time_point now, bool bypass_governance) const {

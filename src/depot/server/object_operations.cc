@@ -483,11 +483,12 @@ bool PutObject(Exchange& exchange, object::ObjectStore& store, const Landing& la
   return AnswerPut(exchange, store, landing, done->etag, sealed);
 }
 
-// The encryption a PutObject asks for, or its bucket's default: nullopt for none.
+}  // namespace
+
 Result<std::optional<SealedWrite>> SealedWriteOf(const Exchange& exchange,
                                                  const AccessControl& access,
                                                  const BucketInfo& info,
-                                                 const OperationLimits& limits) {
+                                                 const OperationLimits& limits, bool parts) {
   DEPOT_ASSIGN_OR_RETURN(RequestedEncryption requested,
                          EncryptionOfRequest(exchange, true, limits.allow_sse_c_over_http));
   if (requested.kind == RequestedEncryption::Kind::kNone && !info.default_encryption.empty()) {
@@ -500,11 +501,14 @@ Result<std::optional<SealedWrite>> SealedWriteOf(const Exchange& exchange,
         "NotImplemented: SSE-S3 needs depot serve to have a master key (--sse-master-key)");
   }
   const SealKey& base = customer ? requested.customer_key : *limits.service_key;
-  DEPOT_ASSIGN_OR_RETURN(const Sealing sealing, NewSealing(base, customer));
+  DEPOT_ASSIGN_OR_RETURN(Sealing sealing, NewSealing(base, customer));
+  sealing.parts = parts;
   DEPOT_RETURN_IF_ERROR(access.MarkEncrypted(info, exchange.context()));
   return std::optional<SealedWrite>(SealedWrite{sealing.Encode(), ObjectKey(base, sealing.salt),
                                                 EncryptionHeaders(sealing.kind, requested)});
 }
+
+namespace {
 
 // Sets a response header whose name or value came from a client or the store (metadata, a
 // response-* override), unless it could break the response: a value with CR, LF or NUL, a name
@@ -776,7 +780,7 @@ bool CopyObject(Exchange& exchange, object::ObjectStore& store, const AccessCont
   const std::string* source = &source_version->store_key;
   // An encrypted source is read through its view (with the key the copy-source headers give);
   // an encrypted copy is written through a Sealer. Either way the bytes are streamed.
-  auto sealed = SealedWriteOf(exchange, access, info, limits);
+  auto sealed = SealedWriteOf(exchange, access, info, limits, false);
   if (!sealed.ok()) return exchange.Fail(FromStatus(sealed.status()));
   object::ObjectStore* reader = &store;
   std::unique_ptr<UnsealedView> unsealed;
@@ -1439,7 +1443,7 @@ bool ServeObject(Exchange& exchange, object::ObjectStore& store, const AccessCon
       if (exchange.Header("x-amz-copy-source")) {
         return CopyObject(exchange, store, access, info, limits);
       }
-      auto sealed = SealedWriteOf(exchange, access, info, limits);
+      auto sealed = SealedWriteOf(exchange, access, info, limits, false);
       if (!sealed.ok()) return exchange.Fail(FromStatus(sealed.status()));
       auto landing = LandingOfRequest(exchange, access, info, false);
       if (!landing.ok()) return exchange.Fail(FromStatus(landing.status()));

@@ -186,6 +186,14 @@ struct SealedWrite {
   HeaderList headers;
 };
 
+// The encryption a write asks for (encryption.h: SSE-C or SSE-S3 headers), or its bucket's
+// default; nullopt for none. `parts`: a multipart upload's, each part sealed on its own. Records
+// that the bucket holds encrypted objects.
+Result<std::optional<SealedWrite>> SealedWriteOf(const Exchange& exchange,
+                                                 const AccessControl& access,
+                                                 const BucketInfo& info,
+                                                 const OperationLimits& limits, bool parts);
+
 // Where a write of `key` by `writer` (the request's, or a POST form's) lands: "B/KEY" in a bucket
 // that was never versioned, else a new version (versions.h); and the attributes the new object
 // gets (object_attributes.h): an ACL from `acl_headers` (x-amz-acl, x-amz-grant-*), `tags`, or the

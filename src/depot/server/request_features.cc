@@ -153,18 +153,10 @@ Status RefuseUnhonoured(const RequestShape& request) {
       if (value == "COPY" || value == "REPLACE") continue;
       return Refuse(raw_name, raw_value, "tagging directives other than COPY and REPLACE");
     }
-    // Served on PutObject, GetObject and HeadObject (encryption.h); refused on the rest rather
-    // than stored unencrypted.
+    // Served on object writes and reads (encryption.h); refused on the rest.
     if (name.starts_with("x-amz-server-side-encryption")) {
-      const bool read = request.method == "GET" || request.method == "HEAD";
-      const bool part = std::any_of(request.query.begin(), request.query.end(), [](const auto& q) {
-        return q.first == "uploads" || q.first == "uploadId" || q.first == "partNumber";
-      });
-      if (request.resource == Resource::kObject && (read || (request.method == "PUT" && !part))) {
-        continue;
-      }
-      return Refuse(raw_name, raw_value,
-                    "server-side encryption of multipart uploads is not served yet");
+      if (request.resource == Resource::kObject && request.method != "DELETE") continue;
+      return Refuse(raw_name, raw_value, "server-side encryption is for objects");
     }
     if (name.starts_with("x-amz-copy-source-server-side-encryption")) {
       const bool part = std::any_of(request.query.begin(), request.query.end(),

@@ -64,8 +64,8 @@ Result<uint64_t> PlainSize(uint64_t sealed) {
 }
 
 std::string Sealing::Encode() const {
-  return fmt::format("{} {} {}", kind == Kind::kCustomer ? 'c' : 's', HexEncode(salt),
-                     check.empty() ? "-" : HexEncode(check));
+  return fmt::format("{} {} {}{}", kind == Kind::kCustomer ? 'c' : 's', HexEncode(salt),
+                     check.empty() ? "-" : HexEncode(check), parts ? " p" : "");
 }
 
 Result<Sealing> Sealing::Decode(std::string_view text) {
@@ -82,7 +82,11 @@ Result<Sealing> Sealing::Decode(std::string_view text) {
   std::array<uint8_t, 16> bytes{};
   if (!HexDecode(text.substr(first + 1, second - first - 1), bytes)) return bad();
   sealing.salt.assign(bytes.begin(), bytes.end());
-  const std::string_view check = text.substr(second + 1);
+  std::string_view check = text.substr(second + 1);
+  if (check.ends_with(" p")) {
+    sealing.parts = true;
+    check.remove_suffix(2);
+  }
   if (check != "-") {
     if (!HexDecode(check, bytes)) return bad();
     sealing.check.assign(bytes.begin(), bytes.end());
@@ -109,6 +113,12 @@ std::string CheckValue(const SealKey& customer_key, std::string_view salt) {
 
 SealKey ObjectKey(const SealKey& base, std::string_view salt) {
   return Hmac(View(base), "depot-sse-object", salt);
+}
+
+SealKey PartKey(const SealKey& object_key, int number) {
+  const std::string index = {static_cast<char>(number >> 24), static_cast<char>(number >> 16),
+                             static_cast<char>(number >> 8), static_cast<char>(number)};
+  return Hmac(View(object_key), "depot-sse-part", index);
 }
 
 SealKey ServiceKey(std::string_view master) { return Hmac(master, "depot-sse-s3", ""); }

@@ -14,6 +14,9 @@
 //     16 bytes) that tells a read with the wrong key (400) from a damaged object.
 //   - SSE-S3: the base key is HMAC-SHA256(master, "depot-sse-s3") of the master key file given to
 //     `depot serve --sse-master-key`; losing that file loses every SSE-S3 object.
+// Multipart objects: each part is sealed as an object of its own under a key of its own (PartKey),
+// and read by the part sizes the store keeps (ObjectMeta::parts; stores without them cannot take
+// encrypted multipart uploads).
 // What the object's reader needs (kind, salt, check value) is kept in the object's
 // own metadata (Sealing, the user metadata field kSealingField), written with it in one Put: an
 // encrypted object is never visible without it.
@@ -51,7 +54,9 @@ struct Sealing {
   Kind kind = Kind::kService;
   std::string salt;   // 16 bytes
   std::string check;  // SSE-C: the key's check value (16 bytes); empty for SSE-S3
-  // "c|s SALT-HEX CHECK-HEX|-", and back (kDataLoss for a field that is not one).
+  // A multipart object: each part sealed on its own, with PartKey (chunk indexes from 0 in each).
+  bool parts = false;
+  // "c|s SALT-HEX CHECK-HEX|-[ p]", and back (kDataLoss for a field that is not one).
   std::string Encode() const;
   static Result<Sealing> Decode(std::string_view text);
 };
@@ -64,6 +69,8 @@ Result<Sealing> NewSealing(const SealKey& base, bool customer);
 std::string CheckValue(const SealKey& customer_key, std::string_view salt);
 // The key an object of `salt` is encrypted with.
 SealKey ObjectKey(const SealKey& base, std::string_view salt);
+// The key part `number` of a multipart object is encrypted with.
+SealKey PartKey(const SealKey& object_key, int number);
 // The SSE-S3 base key of a master key.
 SealKey ServiceKey(std::string_view master);
 
