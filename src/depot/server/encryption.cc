@@ -5,7 +5,6 @@
 
 #include <algorithm>
 
-#include "depot/core/ascii.h"
 #include "depot/core/base64.h"
 #include "depot/core/md5.h"
 
@@ -23,12 +22,16 @@ Status Invalid(std::string what) {
 }  // namespace
 
 bool AsksForEncryption(const Exchange& exchange) {
+  // On every GET: compared in place, nothing copied.
+  constexpr boost::beast::string_view kPrefixes[] = {"x-amz-server-side-encryption",
+                                                     "x-amz-copy-source-server-side-encryption"};
   for (const auto& field : exchange.request()) {
-    const auto raw = field.name_string();
-    const std::string name = AsciiLower(std::string_view(raw.data(), raw.size()));
-    if (name.starts_with("x-amz-server-side-encryption") ||
-        name.starts_with("x-amz-copy-source-server-side-encryption")) {
-      return true;
+    const auto name = field.name_string();
+    for (const auto prefix : kPrefixes) {
+      if (name.size() >= prefix.size() &&
+          boost::beast::iequals(name.substr(0, prefix.size()), prefix)) {
+        return true;
+      }
     }
   }
   return false;
