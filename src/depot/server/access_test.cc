@@ -79,6 +79,7 @@ class AccessTest : public ::testing::Test {
       options.credentials[user->access_key] = user->secret_key;
     }
     options.admins = {kAdmin.access_key};
+    options.sse_master_key = std::string(32, 'k');
     auto server = S3Server::Start(backing_, options);
     ASSERT_THAT(server, IsOk());
     server_ = std::move(*server);
@@ -198,6 +199,34 @@ std::vector<Operation> Operations() {
        {{"versioning", ""}},
        {},
        "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>",
+       200},
+      {"GetBucketLifecycleConfiguration", "GET", "/owned", {{"lifecycle", ""}}, {}, "", 404},
+      {"PutBucketLifecycleConfiguration",
+       "PUT",
+       "/owned",
+       {{"lifecycle", ""}},
+       {},
+       "<LifecycleConfiguration><Rule><ID>r</ID><Filter/><Status>Enabled</Status><Expiration>"
+       "<Days>1</Days></Expiration></Rule></LifecycleConfiguration>",
+       200},
+      {"DeleteBucketLifecycle", "DELETE", "/owned", {{"lifecycle", ""}}, {}, "", 204},
+      {"GetBucketEncryption", "GET", "/owned", {{"encryption", ""}}, {}, "", 404},
+      {"PutBucketEncryption",
+       "PUT",
+       "/owned",
+       {{"encryption", ""}},
+       {},
+       "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault>"
+       "<SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>"
+       "</ServerSideEncryptionConfiguration>",
+       200},
+      {"DeleteBucketEncryption", "DELETE", "/owned", {{"encryption", ""}}, {}, "", 204},
+      {"PutObject SSE-S3",
+       "PUT",
+       "/owned/sealed",
+       {},
+       {{"x-amz-server-side-encryption", "AES256"}},
+       "secret",
        200},
       {"GetBucketOwnershipControls", "GET", "/owned", {{"ownershipControls", ""}}, {}, "", 404},
       {"PutBucketOwnershipControls",
