@@ -420,9 +420,8 @@ Status AccessControl::SetTags(std::string_view bucket, std::span<const s3::Tag> 
 
 Status AccessControl::SetVersioning(std::string_view bucket, Versioning state,
                                     const Context& ctx) const {
-  return UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
-    fields[std::string(kVersioningField)] = state == Versioning::kEnabled ? "Enabled" : "Suspended";
-  });
+  return SetField(bucket, kVersioningField, state == Versioning::kEnabled ? "Enabled" : "Suspended",
+                  ctx);
 }
 
 Status AccessControl::SetAcl(std::string_view bucket, const std::vector<AclGrant>& grants,
@@ -434,13 +433,7 @@ Status AccessControl::SetAcl(std::string_view bucket, const std::vector<AclGrant
 
 Status AccessControl::SetOwnership(std::string_view bucket, std::string_view ownership,
                                    const Context& ctx) const {
-  return UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
-    if (ownership.empty()) {
-      fields.erase(std::string(kOwnershipField));
-    } else {
-      fields[std::string(kOwnershipField)] = std::string(ownership);
-    }
-  });
+  return SetField(bucket, kOwnershipField, ownership, ctx);
 }
 
 Result<std::optional<std::string>> AccessControl::Document(std::string_view root,
@@ -538,15 +531,12 @@ Status AccessControl::SetDefaultEncryption(std::string_view bucket, std::string_
 
 Status AccessControl::SetPublicAccessBlock(std::string_view bucket, const PublicAccessBlock& block,
                                            const Context& ctx) const {
-  return UpdateMarker(bucket, ctx, [&](std::map<std::string, std::string>& fields, std::string&) {
-    if (!block.any()) {
-      fields.erase(std::string(kBlockField));
-      return;
-    }
-    fields[std::string(kBlockField)] =
-        fmt::format("{:d}{:d}{:d}{:d}", block.block_public_acls, block.ignore_public_acls,
-                    block.block_public_policy, block.restrict_public_buckets);
-  });
+  return SetField(bucket, kBlockField,
+                  block.any() ? fmt::format("{:d}{:d}{:d}{:d}", block.block_public_acls,
+                                            block.ignore_public_acls, block.block_public_policy,
+                                            block.restrict_public_buckets)
+                              : "",
+                  ctx);
 }
 
 Status AccessControl::UpdateMarker(
